@@ -1,0 +1,312 @@
+// hitl plugin SDK: this one header is the whole plugin API.
+//
+// A plugin is a shared object that exports one Boost.DLL alias, `hitl_plugin_descriptor`,
+// naming a function that returns a pointer to a PluginDescriptor. The host reads `abi_version`
+// and `struct_size` first and refuses the file when they do not match what it was built with.
+//
+// Rules for plugin authors (see docs/plugin-sdk.md):
+//  * interface methods are noexcept and report failure through Status; no exception may
+//    cross the boundary (the host does catch one thrown by a factory and refuses the plugin);
+//  * objects a plugin creates are destroyed by the host through their virtual destructor
+//    while the library is still loaded;
+//  * any change to this file must bump HITL_SDK_ABI_VERSION and update sdk/abi.lock
+//    (a test compares the header's SHA-256 with the lock file).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#define HITL_SDK_ABI_VERSION 1u
+#define HITL_PLUGIN_ENTRY_SYMBOL "hitl_plugin_descriptor"
+
+namespace hitl::sdk {
+
+inline constexpr std::uint32_t kAbiVersion = HITL_SDK_ABI_VERSION;
+
+// ---------------------------------------------------------------------------------------------
+// Status: the only way an interface method reports failure.
+enum class Code : std::uint8_t {
+  ok = 0,
+  invalid_argument,  // the caller passed something unusable
+  not_found,
+  conflict,          // a precondition on current state failed (lease lost, duplicate, ...)
+  unavailable,       // a transient failure (busy database, remote down): may be retried
+  internal,
+};
+
+struct Status {
+  Code code = Code::ok;
+  std::string message;
+
+  bool ok() const noexcept { return code == Code::ok; }
+  static Status Ok() { return {}; }
+  static Status Error(Code c, std::string msg) { return Status{c, std::move(msg)}; }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Data passed to models: a flat record of named feature values.
+using Value = std::variant<std::monostate, double, std::string, bool>;  // monostate = missing
+using Record = std::vector<std::pair<std::string, Value>>;
+
+struct Prediction {
+  std::string label;
+  double confidence = 0.0;                                   // probability of `label`, 0..1
+  std::vector<std::pair<std::string, double>> scores;        // per class, sums to ~1
+  std::vector<std::pair<std::string, double>> contributions; // optional, per feature
+};
+
+struct Dataset {
+  std::vector<Record> rows;
+  std::vector<std::string> labels;  // one per row
+  std::vector<double> weights;      // empty = all 1.0
+};
+
+struct TrainResult {
+  std::string artifact_json;  // what the model's `artifact` config option loads back
+  std::string metrics_json;   // a JSON object, e.g. {"accuracy":0.79,"log_loss":0.45}
+};
+
+// ---------------------------------------------------------------------------------------------
+// Records the storage plugin keeps. Times are milliseconds since the Unix epoch (UTC).
+struct DecisionRecord {
+  std::string domain;
+  std::string id;            // client's id, unique per domain (idempotency key)
+  std::string status;        // auto_approved | pending_review | rejected
+  std::string reason;
+  std::int64_t task_id = 0;  // 0 when no review task was created
+  double priority = 0.0;
+  std::string label;         // model (or client) label
+  double confidence = 0.0;
+  std::string input_json;
+  std::string prediction_json;  // {"label","confidence","scores":{...}}
+  std::string meta_json;        // client's meta object, "{}" when absent
+  std::string model_version;    // "" when the client sent its own prediction
+  std::string policy_hash;
+  std::int64_t created_ms = 0;
+  // Filled in once a human outcome is final.
+  std::string final_label;
+  std::string final_outcome;  // approve | reject | correct
+  std::int64_t final_ms = 0;
+};
+
+struct TaskRecord {
+  std::int64_t task_id = 0;
+  std::string domain;
+  std::string decision_id;
+  std::string status;  // pending | assigned | completed | cancelled
+  double priority = 0.0;
+  std::string reason;
+  std::string assignee;
+  std::int64_t lease_expires_ms = 0;
+  std::int64_t deadline_ms = 0;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+};
+
+struct ReviewRecord {
+  std::int64_t task_id = 0;
+  std::string domain;
+  std::string decision_id;
+  std::string reviewer;
+  std::string outcome;  // approve | reject | correct
+  std::string final_label;
+  std::string comment;
+  std::int64_t created_ms = 0;
+};
+
+struct FeedbackRecord {
+  std::string domain;
+  std::string decision_id;
+  std::string input_json;
+  std::string final_label;
+  std::string model_label;
+  double model_confidence = 0.0;
+  std::string outcome;
+  std::string reviewer;
+  std::int64_t created_ms = 0;
+};
+
+struct AuditRecord {
+  std::int64_t seq = 0;  // assigned by storage on insert
+  std::int64_t ts_ms = 0;
+  std::string actor;     // token name, "system" or "policy"
+  std::string action;    // decision.created, task.claimed, review.submitted, ...
+  std::string domain;
+  std::string entity;    // decision | task | token | ...
+  std::string entity_id;
+  std::string detail_json;
+};
+
+struct TokenRecord {
+  std::string name;
+  std::string role;     // admin | reviewer | client
+  std::string domains;  // comma separated; "" = all (admin, client)
+  std::string hash;     // hex SHA-256 of the secret; the secret itself is never stored
+  std::int64_t created_ms = 0;
+  bool revoked = false;
+};
+
+// A decision to insert; when it opens a review task, `task` is set (its task_id is assigned
+// by storage). On return `duplicate` says the (domain, id) already existed, and `decision`
+// (and `task_id`) then hold the stored original: that is how ingest stays idempotent.
+struct NewDecision {
+  DecisionRecord decision;
+  std::optional<TaskRecord> task;
+  bool duplicate = false;
+};
+
+// A guarded task transition: applied only when the task's current status is one of
+// `from` (comma separated); `applied` reports whether it was.
+struct TaskUpdate {
+  std::int64_t task_id = 0;
+  std::string from;
+  std::string to;
+  std::string assignee;
+  std::int64_t lease_expires_ms = 0;
+  std::int64_t updated_ms = 0;
+  bool applied = false;
+};
+
+struct FinalOutcome {
+  std::string domain;
+  std::string decision_id;
+  std::string final_label;
+  std::string final_outcome;
+  std::int64_t final_ms = 0;
+};
+
+// Everything in one WriteBatch commits in one transaction, or none of it does.
+struct WriteBatch {
+  std::vector<NewDecision> decisions;
+  std::vector<TaskUpdate> task_updates;
+  std::vector<ReviewRecord> reviews;
+  std::vector<FeedbackRecord> feedback;
+  std::vector<FinalOutcome> finals;
+  std::vector<TokenRecord> tokens;
+  std::vector<AuditRecord> audit;  // seq filled in on return
+  bool empty() const noexcept {
+    return decisions.empty() && task_updates.empty() && reviews.empty() && feedback.empty() &&
+           finals.empty() && tokens.empty() && audit.empty();
+  }
+};
+
+struct TaskFilter {
+  std::string domain;  // "" = any
+  std::string status;  // "" = any
+  std::size_t limit = 1000;
+};
+
+struct AuditFilter {
+  std::string domain;     // "" = any
+  std::string entity_id;  // "" = any
+  std::int64_t after_seq = 0;
+  std::size_t limit = 1000;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Queue: dispatches ready review tasks. Highest priority first, then earliest deadline, then
+// oldest. A claim takes a lease; a lease not acked before it expires makes the task ready again.
+struct QueueItem {
+  std::int64_t task_id = 0;
+  std::string domain;
+  double priority = 0.0;
+  std::int64_t deadline_ms = 0;  // 0 = none
+  std::int64_t created_ms = 0;
+};
+
+struct Lease {
+  std::int64_t task_id = 0;
+  std::string reviewer;
+  std::int64_t expires_ms = 0;
+};
+
+struct QueueDepth {
+  std::int64_t ready = 0;
+  std::int64_t leased = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The three plugin interfaces. The host serialises calls to one Storage object from its writer
+// thread, but reads may come from any thread; Queue and Model objects must be thread-safe.
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Scores a batch; on success `out` has exactly one Prediction per input row.
+  virtual Status predict(const std::vector<Record>& rows, std::vector<Prediction>& out) noexcept = 0;
+  virtual bool can_train() const noexcept { return false; }
+  virtual Status train(const Dataset& data, TrainResult& out) noexcept {
+    (void)data; (void)out;
+    return Status::Error(Code::invalid_argument, "this model does not support training");
+  }
+  // A short version string of the loaded artifact (e.g. its content hash).
+  virtual std::string version() const noexcept = 0;
+};
+
+class Queue {
+ public:
+  virtual ~Queue() = default;
+  virtual Status push(const std::vector<QueueItem>& items) noexcept = 0;  // idempotent per task_id
+  virtual Status claim(const std::string& domain, const std::string& reviewer, std::int64_t now_ms,
+                       std::int64_t lease_ms, std::optional<Lease>& out) noexcept = 0;
+  // Removes a task leased by `reviewer` (Code::conflict when it is not, or the lease expired).
+  virtual Status ack(std::int64_t task_id, const std::string& reviewer, std::int64_t now_ms) noexcept = 0;
+  virtual Status release(std::int64_t task_id, const std::string& reviewer) noexcept = 0;
+  // Makes every task whose lease expired before now_ms ready again and lists them.
+  virtual Status expire(std::int64_t now_ms, std::vector<std::int64_t>& expired) noexcept = 0;
+  virtual Status depth(const std::string& domain, std::int64_t now_ms, QueueDepth& out) noexcept = 0;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  virtual Status commit(WriteBatch& batch) noexcept = 0;
+  virtual Status get_decision(const std::string& domain, const std::string& id,
+                              std::optional<DecisionRecord>& out) noexcept = 0;
+  virtual Status get_task(std::int64_t task_id, std::optional<TaskRecord>& out) noexcept = 0;
+  virtual Status list_tasks(const TaskFilter& filter, std::vector<TaskRecord>& out) noexcept = 0;
+  virtual Status list_reviews(std::int64_t task_id, std::vector<ReviewRecord>& out) noexcept = 0;
+  virtual Status list_feedback(const std::string& domain, std::vector<FeedbackRecord>& out) noexcept = 0;
+  virtual Status list_audit(const AuditFilter& filter, std::vector<AuditRecord>& out) noexcept = 0;
+  virtual Status find_token(const std::string& hash, std::optional<TokenRecord>& out) noexcept = 0;
+  virtual Status schema_version(int& out) noexcept = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The descriptor a plugin exports. Factories receive the plugin's config as JSON text and may
+// fail (returning a Status) or throw (the host catches, reports and refuses the plugin).
+enum class PluginKind : std::uint32_t { model = 1, queue = 2, storage = 3 };
+
+inline const char* kind_name(PluginKind k) noexcept {
+  switch (k) {
+    case PluginKind::model: return "model";
+    case PluginKind::queue: return "queue";
+    case PluginKind::storage: return "storage";
+  }
+  return "unknown";
+}
+
+struct PluginDescriptor {
+  std::uint32_t abi_version;  // must be first: HITL_SDK_ABI_VERSION
+  std::uint32_t struct_size;  // must be second: sizeof(PluginDescriptor)
+  PluginKind kind;
+  const char* name;         // unique per kind, e.g. "sqlite"
+  const char* version;      // the plugin's own version, e.g. "1.0.0"
+  const char* description;  // one line
+  const char* config_doc;   // JSON array of {"name","type","default","description"} options
+  // Exactly the factory matching `kind` is non-null.
+  Status (*create_model)(const char* config_json, std::unique_ptr<Model>& out);
+  Status (*create_queue)(const char* config_json, std::unique_ptr<Queue>& out);
+  Status (*create_storage)(const char* config_json, std::unique_ptr<Storage>& out);
+};
+
+}  // namespace hitl::sdk
+
+// Exports `fn` (a namespace-qualified function returning const hitl::sdk::PluginDescriptor*)
+// as the plugin's entry point. Include <boost/dll/alias.hpp> before using it.
+#define HITL_DECLARE_PLUGIN(fn) BOOST_DLL_ALIAS(fn, hitl_plugin_descriptor)
