@@ -1,0 +1,62 @@
+#pragma once
+// HTTP/1.1 server on Boost.Beast/Asio: transport only (keep-alive, body limit, timeouts).
+// Routing, auth and JSON live in the service layer; this header pulls in no Beast headers.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hitl::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw target, e.g. "/v1/review/next?domain=x"
+  std::string path;    // percent-decoded path without the query
+  std::map<std::string, std::string> query;  // decoded query parameters
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Call exactly once, from any thread; the server writes the reply on the connection's strand.
+using Respond = std::function<void(Response)>;
+using Handler = std::function<void(Request&&, Respond)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0 = pick a free port (see Server::port())
+  int threads = 2;
+  std::size_t max_body_bytes = 8u << 20;  // larger bodies get 413 with a JSON error
+  int idle_timeout_seconds = 60;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler);
+  ~Server();  // stops and joins
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void start();               // binds (throws std::runtime_error with the address on failure)
+  std::uint16_t port() const; // the bound port, after start()
+  void stop();                // stops accepting, closes connections, joins the threads
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hitl::http

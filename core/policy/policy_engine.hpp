@@ -1,0 +1,96 @@
+#pragma once
+// Lua 5.4 policy engine: one compiled policy per domain, one lua_State per worker thread per
+// domain, sandboxed, with an instruction budget and a memory cap per call.
+//
+// A policy file returns a table with `flag(p)` (required) and optionally `priority(task)`.
+// Any error, timeout, memory overrun or bad return value fails closed: the verdict is
+// review with reason "policy_error" (counted and logged).
+#include <nlohmann/json_fwd.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hitl::policy {
+
+class PolicyError : public std::runtime_error {  // load-time problems: "<file>: <reason>"
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Limits {
+  std::uint64_t instruction_budget = 1'000'000;  // per call; exceeded -> policy_error
+  std::size_t memory_bytes = 32u << 20;           // per lua_State
+};
+
+struct PredictionView {
+  std::string label;
+  double confidence = 0.0;
+  std::vector<std::pair<std::string, double>> scores;
+};
+
+// What `flag(p)` sees: p.input, p.prediction, p.meta, p.domain.
+struct FlagInput {
+  const std::string* domain = nullptr;
+  const nlohmann::json* input = nullptr;  // JSON object
+  const nlohmann::json* meta = nullptr;   // JSON object or null
+  const PredictionView* prediction = nullptr;
+};
+
+enum class Action { auto_approve, review, reject };
+
+struct Verdict {
+  Action action = Action::review;
+  std::string reason;        // "" for auto; "policy_error" when the policy failed
+  bool policy_error = false;
+  std::string error;         // the error text when policy_error
+};
+
+// What `priority(task)` sees: task.reason, task.domain, task.input, task.prediction, task.meta.
+struct TaskView {
+  const std::string* domain = nullptr;
+  const std::string* reason = nullptr;
+  const nlohmann::json* input = nullptr;
+  const nlohmann::json* meta = nullptr;
+  const PredictionView* prediction = nullptr;
+};
+
+struct DomainPolicy {
+  std::string domain;
+  std::filesystem::path file;
+};
+
+class PolicyEngine {
+ public:
+  // `lib_dir` is scripts/lib (where `require "hitl"` resolves). Loads and checks every policy:
+  // it compiles, returns a table, `flag` is a function, `priority` if present is a function.
+  // Throws PolicyError naming the file on the first bad policy.
+  PolicyEngine(std::vector<DomainPolicy> policies, std::filesystem::path lib_dir, Limits limits = {});
+  ~PolicyEngine();
+  PolicyEngine(const PolicyEngine&) = delete;
+  PolicyEngine& operator=(const PolicyEngine&) = delete;
+
+  bool has_domain(const std::string& domain) const;
+  // Thread-safe: each calling thread uses its own lua_State for the domain.
+  Verdict flag(const std::string& domain, const FlagInput& in) noexcept;
+  // Default when the policy has no priority(): 0.5. On error: 1.0 (most urgent) + counted.
+  double priority(const std::string& domain, const TaskView& task) noexcept;
+
+  std::string policy_hash(const std::string& domain) const;  // sha256 of the file content
+  std::uint64_t error_count(const std::string& domain) const;
+
+  // Loads and checks one file without a service (for `hitl policy check`). Throws PolicyError.
+  static void check_file(const std::filesystem::path& file, const std::filesystem::path& lib_dir,
+                         Limits limits = {});
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hitl::policy
