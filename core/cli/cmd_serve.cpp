@@ -1,0 +1,91 @@
+// hitl serve: the HTTP service.
+#include "cli/common.hpp"
+#include "common/clock.hpp"
+#include "http/server.hpp"
+#include "service/app.hpp"
+#include "service/review.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+namespace hitl::cli {
+
+namespace {
+struct ServeOptions {
+  std::string config;
+  std::string listen;
+};
+
+int serve(const ServeOptions& o) {
+  auto cfg = load(o.config);
+  if (!o.listen.empty()) {
+    auto colon = o.listen.rfind(':');
+    if (colon == std::string::npos) throw std::runtime_error("--listen: expected HOST:PORT, got " + o.listen);
+    cfg.listen_host = o.listen.substr(0, colon);
+    cfg.listen_port = static_cast<std::uint16_t>(std::stoi(o.listen.substr(colon + 1)));
+  }
+  setup_logging(cfg.log_level, cfg.log_format);
+  if (const char* off = std::getenv("HITL_CLOCK_OFFSET_MS")) set_clock_offset_ms(std::stoll(off));
+
+  // Block the stop signals before any thread starts, so only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  service::App app(std::move(cfg));
+  std::size_t requeued = app.review().requeue_open_tasks();
+  if (requeued) spdlog::info("requeued {} open review tasks", requeued);
+
+  http::ServerOptions so;
+  so.host = app.config().listen_host;
+  so.port = app.config().listen_port;
+  so.threads = app.config().http_threads;
+  so.max_body_bytes = app.config().max_body_bytes;
+  http::Server server(so, app.http_handler());
+  server.start();
+  std::string domains;
+  for (auto& [name, _] : app.config().domains) domains += (domains.empty() ? "" : ", ") + name;
+  spdlog::info("hitl listening on http://{}:{} (domains: {})", so.host, server.port(), domains);
+  std::cout << "hitl listening on http://" << so.host << ":" << server.port() << std::endl;
+
+  // Lease expiry runs once a second on its own thread.
+  std::atomic<bool> stopping{false};
+  std::thread expiry([&] {
+    while (!stopping) {
+      for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      try {
+        app.review().expire_leases();
+      } catch (const std::exception& e) {
+        spdlog::warn("lease expiry: {}", e.what());
+      }
+    }
+  });
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {} received: stopping", sig);
+  stopping = true;
+  expiry.join();
+  server.stop();
+  return 0;
+}
+}  // namespace
+
+void add_serve(CLI::App& root) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* cmd = root.add_subcommand("serve", "Run the HTTP service (stops on SIGINT/SIGTERM)");
+  cmd->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (overrides the config; port 0 picks one)");
+  cmd->callback([o] {
+    int rc = serve(*o);
+    if (rc) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace hitl::cli

@@ -1,0 +1,173 @@
+// hitl token | policy | plugin | train: the tools around the service.
+#include "cli/common.hpp"
+#include "common/clock.hpp"
+#include "data/records.hpp"
+#include "plugin/plugin_registry.hpp"
+#include "policy/policy_engine.hpp"
+#include "service/auth.hpp"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace hitl::cli {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& msg, int code = 1) {
+  std::cerr << msg << "\n";
+  throw CLI::RuntimeError(code);
+}
+
+// Just the plugins and one storage instance: enough for the offline tools.
+struct Plugins {
+  plugin::Registry registry;
+  explicit Plugins(const config::ServiceConfig& cfg) {
+    for (auto& dir : cfg.plugin_dirs) {
+      std::vector<std::string> errors;
+      if (fs::is_directory(dir)) registry.load_directory(dir, errors);
+      for (auto& e : errors) std::cerr << "plugin refused: " << e << "\n";
+    }
+  }
+};
+
+std::vector<std::string> split_csv_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+void add_token(CLI::App& root) {
+  struct O { std::string config, role, name, domains; };
+  auto o = std::make_shared<O>();
+  auto* token = root.add_subcommand("token", "Manage API tokens");
+  token->require_subcommand(1);
+  auto* create = token->add_subcommand("create", "Create a token and print it (only its hash is stored)");
+  create->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
+  create->add_option("--role", o->role, "admin | reviewer | client")->required()
+      ->check(CLI::IsMember({"admin", "reviewer", "client"}));
+  create->add_option("--name", o->name, "Who the token belongs to (unique)")->required();
+  create->add_option("--domains", o->domains, "Comma-separated domains the token may use (default: all)");
+  create->callback([o] {
+    auto cfg = load(o->config);
+    auto domains = split_csv_list(o->domains);
+    for (auto& d : domains)
+      if (!cfg.domains.count(d)) fail("hitl token create: --domains: unknown domain \"" + d + "\"");
+    Plugins p(cfg);
+    auto storage = p.registry.create_storage(cfg.storage.plugin, cfg.storage.config_json);
+    std::cout << service::TokenService::create(*storage, o->role, o->name, domains, "cli") << std::endl;
+  });
+}
+
+void add_policy(CLI::App& root) {
+  struct O { std::string file, lib; };
+  auto o = std::make_shared<O>();
+  auto* policy = root.add_subcommand("policy", "Work with domain policies");
+  policy->require_subcommand(1);
+  auto* check = policy->add_subcommand("check", "Compile a policy and check its entry points");
+  check->add_option("file", o->file, "Policy file (Lua)")->required();
+  check->add_option("--lib", o->lib, "Policy standard library folder (default: <exe>/../share/hitl/lua)");
+  check->callback([o] {
+    try {
+      policy::PolicyEngine::check_file(o->file, o->lib.empty() ? default_script_lib_dir() : fs::path(o->lib));
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
+    std::cout << "ok: " << o->file << std::endl;
+  });
+}
+
+void add_plugin(CLI::App& root) {
+  auto file = std::make_shared<std::string>();
+  auto* plugin = root.add_subcommand("plugin", "Inspect plugins");
+  plugin->require_subcommand(1);
+  auto* info = plugin->add_subcommand("info", "Load a plugin file and describe it (or say why it is refused)");
+  info->add_option("file", *file, "Plugin shared object (.so)")->required();
+  info->callback([file] {
+    plugin::LoadedPlugin lp;
+    try {
+      lp = plugin::load_plugin(fs::absolute(*file));
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
+    auto* d = lp.descriptor;
+    std::cout << "file:        " << lp.path.string() << "\n"
+              << "kind:        " << sdk::kind_name(d->kind) << "\n"
+              << "name:        " << d->name << "\n"
+              << "version:     " << (d->version ? d->version : "") << "\n"
+              << "abi_version: " << d->abi_version << "\n"
+              << "description: " << (d->description ? d->description : "") << "\n";
+    auto doc = json::parse(d->config_doc ? d->config_doc : "[]", nullptr, false);
+    if (doc.is_array() && !doc.empty()) {
+      std::cout << "options:\n";
+      for (auto& opt : doc)
+        std::cout << "  " << opt.value("name", "?") << " (" << opt.value("type", "?") << ", default "
+                  << (opt.contains("default") ? opt["default"].dump() : "none") << "): "
+                  << opt.value("description", "") << "\n";
+    }
+  });
+}
+
+void add_train(CLI::App& root) {
+  struct O { std::string config, domain, data, label, out; };
+  auto o = std::make_shared<O>();
+  auto* train = root.add_subcommand("train", "Train the domain's model from a CSV file and save its artifact");
+  train->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
+  train->add_option("--domain", o->domain, "Domain whose model to train")->required();
+  train->add_option("--data", o->data, "Training data (CSV with a header row)")->required()->check(CLI::ExistingFile);
+  train->add_option("--label", o->label, "Column holding the label")->required();
+  train->add_option("--out", o->out, "Where to write the artifact (default: the model's `artifact` option)");
+  train->callback([o] {
+    auto cfg = load(o->config);
+    auto dom = cfg.domains.find(o->domain);
+    if (dom == cfg.domains.end()) fail("hitl train: unknown domain \"" + o->domain + "\"");
+    if (dom->second.model.empty()) fail("hitl train: domain \"" + o->domain + "\" has no model");
+    auto& mc = cfg.models.at(dom->second.model);
+    auto mcfg = json::parse(mc.ref.config_json);
+    fs::path out = o->out.empty() ? fs::path(mcfg.value("artifact", "")) : fs::absolute(o->out);
+    if (out.empty()) fail("hitl train: no --out and model \"" + mc.name + "\" has no `artifact` option");
+    mcfg.erase("artifact");  // train from scratch, not from the current artifact
+    auto table = data::read_csv(o->data);
+    if (std::find(table.columns.begin(), table.columns.end(), o->label) == table.columns.end())
+      fail("hitl train: --label: no column \"" + o->label + "\" in " + o->data);
+    auto dataset = data::to_dataset(table, o->label);
+    Plugins p(cfg);
+    auto model = p.registry.create_model(mc.ref.plugin, mcfg.dump());
+    if (!model->can_train()) fail("hitl train: model plugin \"" + mc.ref.plugin + "\" cannot train");
+    sdk::TrainResult result;
+    auto start = std::chrono::steady_clock::now();
+    auto st = model->train(dataset, result);
+    if (!st.ok()) fail("hitl train: training failed: " + st.message);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fs::create_directories(out.parent_path());
+    fs::path tmp = out;
+    tmp += ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::binary);
+      f << result.artifact_json;
+      if (!f) fail("hitl train: cannot write " + tmp.string());
+    }
+    fs::rename(tmp, out);  // atomic: a running service never reads half an artifact
+    std::cout << "trained " << mc.name << " (" << model->version() << ") on " << dataset.rows.size()
+              << " rows in " << secs << " s; artifact: " << out.string() << "\nmetrics: " << result.metrics_json
+              << std::endl;
+  });
+}
+
+}  // namespace
+
+void add_tools(CLI::App& root) {
+  add_token(root);
+  add_policy(root);
+  add_plugin(root);
+  add_train(root);
+}
+
+}  // namespace hitl::cli

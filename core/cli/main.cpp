@@ -1,0 +1,26 @@
+// hitl: the human-in-the-loop service and its tools.
+#include "cli/common.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"hitl: human-in-the-loop review for production ML\n"
+               "Model predictions stream in, a Lua policy per domain decides which need a person,\n"
+               "reviewers approve or correct them, and every step is stored and audited."};
+  app.set_version_flag("--version", std::string("hitl ") + HITL_VERSION);
+  app.require_subcommand(1);
+  hitl::cli::add_serve(app);
+  hitl::cli::add_ingest(app);
+  hitl::cli::add_tools(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "hitl: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,305 @@
+#include "config/service_config.hpp"
+
+#include <lua.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <set>
+
+namespace hitl::config {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::vector<OptionDoc>& option_docs() {
+  static const std::vector<OptionDoc> docs = {
+      {"listen", "string", "127.0.0.1:8080", "HOST:PORT the HTTP API listens on (--listen overrides)"},
+      {"http_threads", "integer", "2", "I/O threads serving HTTP (parse, model and policy run on them)"},
+      {"max_body_bytes", "integer", "8388608", "largest accepted request body; larger gets 413"},
+      {"max_batch_records", "integer", "10000", "most records in one predictions request"},
+      {"plugin_dirs", "array of strings", "<exe>/../lib/hitl", "folders whose *.so plugins are loaded"},
+      {"script_lib_dir", "string", "<exe>/../share/hitl/lua", "policy standard library (require \"hitl\")"},
+      {"policy.instruction_budget", "integer", "1000000", "Lua instructions per policy call before it fails closed"},
+      {"policy.memory_mb", "integer", "32", "memory cap of each policy Lua state"},
+      {"writer.max_batch", "integer", "2000", "most decisions group-committed in one transaction"},
+      {"log.level", "string", "info", "trace | debug | info | warn | error"},
+      {"log.format", "string", "text", "text | json"},
+      {"storage.plugin", "string", "sqlite", "storage plugin name (kind storage)"},
+      {"storage.config", "table", "{}", "options passed to the storage plugin as JSON"},
+      {"queue.plugin", "string", "sqlite", "queue plugin name (kind queue)"},
+      {"queue.config", "table", "{}", "options passed to the queue plugin as JSON"},
+      {"models.*.plugin", "string", "(required)", "model plugin name (kind model)"},
+      {"models.*.config", "table", "{}", "options passed to the model plugin as JSON"},
+      {"domains.*.policy", "string", "(required)", "path of the domain's Lua policy"},
+      {"domains.*.model", "string", "\"\"", "model (key of models) that scores inputs sent without a prediction"},
+      {"domains.*.labels", "array of strings", "(required)", "the domain's label set; corrections must use one"},
+      {"domains.*.lease_seconds", "integer", "300", "how long a claimed review task stays with its reviewer"},
+  };
+  return docs;
+}
+
+namespace {
+
+struct Ctx {
+  std::string file;  // for messages
+  fs::path base;
+
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw ConfigError(file + ": " + key + ": " + what);
+  }
+};
+
+std::string type_of(const json& v) {
+  if (v.is_null()) return "nothing";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_array()) return "a list";
+  return "a table";
+}
+
+// Lua value at the top of the stack -> JSON. Tables with keys 1..n become arrays.
+json to_json(lua_State* L, int idx, const Ctx& ctx, const std::string& key, int depth = 0) {
+  if (depth > 32) ctx.fail(key, "nested too deeply");
+  idx = lua_absindex(L, idx);
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: return nullptr;
+    case LUA_TBOOLEAN: return static_cast<bool>(lua_toboolean(L, idx));
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) return static_cast<std::int64_t>(lua_tointeger(L, idx));
+      return lua_tonumber(L, idx);
+    case LUA_TSTRING: return std::string(lua_tostring(L, idx));
+    case LUA_TTABLE: {
+      lua_Integer n = luaL_len(L, idx);
+      std::size_t count = 0;
+      lua_pushnil(L);
+      while (lua_next(L, idx)) { ++count; lua_pop(L, 1); }
+      if (n > 0 && static_cast<std::size_t>(n) == count) {
+        json arr = json::array();
+        for (lua_Integer i = 1; i <= n; ++i) {
+          lua_geti(L, idx, i);
+          arr.push_back(to_json(L, -1, ctx, key + "[" + std::to_string(i) + "]", depth + 1));
+          lua_pop(L, 1);
+        }
+        return arr;
+      }
+      json obj = json::object();
+      lua_pushnil(L);
+      while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) ctx.fail(key, "table keys must be names (strings)");
+        std::string k = lua_tostring(L, -2);
+        obj[k] = to_json(L, -1, ctx, key.empty() ? k : key + "." + k, depth + 1);
+        lua_pop(L, 1);
+      }
+      return obj;
+    }
+    default:
+      ctx.fail(key, std::string("expected plain data, got a ") + lua_typename(L, lua_type(L, idx)));
+  }
+}
+
+// env("NAME", default): secrets and deployment values from the environment.
+int lua_env(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  const char* v = std::getenv(name);
+  if (v) lua_pushstring(L, v);
+  else if (lua_gettop(L) >= 2) lua_pushvalue(L, 2);
+  else lua_pushnil(L);
+  return 1;
+}
+
+json evaluate_file(const fs::path& file, const Ctx& ctx) {
+  std::unique_ptr<lua_State, void (*)(lua_State*)> L(luaL_newstate(), lua_close);
+  if (!L) throw ConfigError(ctx.file + ": cannot create a Lua state");
+  luaL_requiref(L.get(), "_G", luaopen_base, 1);
+  luaL_requiref(L.get(), LUA_STRLIBNAME, luaopen_string, 1);
+  luaL_requiref(L.get(), LUA_TABLIBNAME, luaopen_table, 1);
+  luaL_requiref(L.get(), LUA_MATHLIBNAME, luaopen_math, 1);
+  lua_settop(L.get(), 0);
+  for (const char* unsafe : {"dofile", "loadfile", "load", "require", "collectgarbage"}) {
+    lua_pushnil(L.get());
+    lua_setglobal(L.get(), unsafe);
+  }
+  lua_register(L.get(), "env", lua_env);
+  if (!fs::exists(file)) throw ConfigError(ctx.file + ": file not found");
+  if (luaL_loadfilex(L.get(), file.c_str(), "t") != LUA_OK || lua_pcall(L.get(), 0, 1, 0) != LUA_OK)
+    throw ConfigError(std::string(lua_tostring(L.get(), -1)));  // Lua prefixes file:line
+  if (!lua_istable(L.get(), -1))
+    throw ConfigError(ctx.file + ": the file must `return { ... }` a table, got " +
+                      luaL_typename(L.get(), -1));
+  return to_json(L.get(), -1, ctx, "");
+}
+
+void check_keys(const json& obj, const std::set<std::string>& allowed, const std::string& where,
+                const Ctx& ctx) {
+  for (auto& [k, _] : obj.items()) {
+    if (allowed.count(k)) continue;
+    std::string list;
+    for (auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    ctx.fail(where.empty() ? k : where + "." + k, "unknown key (expected one of: " + list + ")");
+  }
+}
+
+std::string key_of(const std::string& where, const std::string& k) {
+  return where.empty() ? k : where + "." + k;
+}
+
+std::string get_string(const json& obj, const std::string& k, const std::string& where,
+                       const Ctx& ctx, const std::string& def, bool required = false) {
+  auto it = obj.find(k);
+  if (it == obj.end() || it->is_null()) {
+    if (required) ctx.fail(key_of(where, k), "missing (expected a string)");
+    return def;
+  }
+  if (!it->is_string()) ctx.fail(key_of(where, k), "expected a string, got " + type_of(*it));
+  return it->get<std::string>();
+}
+
+std::int64_t get_int(const json& obj, const std::string& k, const std::string& where, const Ctx& ctx,
+                     std::int64_t def, std::int64_t lo, std::int64_t hi) {
+  auto it = obj.find(k);
+  if (it == obj.end() || it->is_null()) return def;
+  if (!it->is_number_integer())
+    ctx.fail(key_of(where, k), "expected an integer, got " + type_of(*it));
+  auto v = it->get<std::int64_t>();
+  if (v < lo || v > hi)
+    ctx.fail(key_of(where, k), "expected an integer in " + std::to_string(lo) + ".." +
+                                   std::to_string(hi) + ", got " + std::to_string(v));
+  return v;
+}
+
+const json& get_table(const json& obj, const std::string& k, const std::string& where,
+                      const Ctx& ctx) {
+  static const json empty = json::object();
+  auto it = obj.find(k);
+  if (it == obj.end() || it->is_null()) return empty;
+  if (it->is_array() && it->empty()) return empty;  // {} in Lua is ambiguous
+  if (!it->is_object()) ctx.fail(key_of(where, k), "expected a table, got " + type_of(*it));
+  return *it;
+}
+
+std::vector<std::string> get_string_list(const json& obj, const std::string& k,
+                                         const std::string& where, const Ctx& ctx) {
+  std::vector<std::string> out;
+  auto it = obj.find(k);
+  if (it == obj.end() || it->is_null()) return out;
+  if (!it->is_array()) ctx.fail(key_of(where, k), "expected a list of strings, got " + type_of(*it));
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    if (!(*it)[i].is_string())
+      ctx.fail(key_of(where, k) + "[" + std::to_string(i + 1) + "]",
+               "expected a string, got " + type_of((*it)[i]));
+    out.push_back((*it)[i].get<std::string>());
+  }
+  return out;
+}
+
+fs::path resolve(const fs::path& base, const std::string& p) {
+  fs::path path(p);
+  return (path.is_absolute() ? path : base / path).lexically_normal();
+}
+
+// Plugin configs are passed through as JSON; relative file paths in the well-known keys
+// `path`, `artifact` and `dir` are resolved against the config file's folder so that a config
+// works from any working directory.
+PluginRef get_plugin_ref(const json& obj, const std::string& where, const Ctx& ctx,
+                         const std::string& default_plugin) {
+  check_keys(obj, {"plugin", "config"}, where, ctx);
+  PluginRef ref;
+  ref.plugin = get_string(obj, "plugin", where, ctx, default_plugin, default_plugin.empty());
+  json cfg = get_table(obj, "config", where, ctx);
+  for (const char* k : {"path", "artifact", "dir"}) {
+    auto it = cfg.find(k);
+    if (it != cfg.end() && it->is_string()) *it = resolve(ctx.base, it->get<std::string>()).string();
+  }
+  ref.config_json = cfg.dump();
+  return ref;
+}
+
+}  // namespace
+
+ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugin_dir,
+                          const fs::path& default_script_lib_dir) {
+  ServiceConfig cfg;
+  cfg.file = fs::absolute(file_in).lexically_normal();
+  cfg.base_dir = cfg.file.parent_path();
+  Ctx ctx{file_in.string(), cfg.base_dir};
+  const json root = evaluate_file(cfg.file, ctx);
+  if (!root.is_object()) ctx.fail("(top level)", "expected a table of settings");
+
+  check_keys(root, {"listen", "http_threads", "max_body_bytes", "max_batch_records", "plugin_dirs",
+                    "script_lib_dir", "policy", "writer", "log", "storage", "queue", "models",
+                    "domains"},
+             "", ctx);
+
+  std::string listen = get_string(root, "listen", "", ctx, "127.0.0.1:8080");
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    ctx.fail("listen", "expected \"HOST:PORT\", got \"" + listen + "\"");
+  cfg.listen_host = listen.substr(0, colon);
+  try {
+    std::size_t used = 0;
+    int port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || port < 0 || port > 65535) throw std::out_of_range("");
+    cfg.listen_port = static_cast<std::uint16_t>(port);
+  } catch (const std::exception&) {
+    ctx.fail("listen", "expected a port 0..65535 after ':', got \"" + listen.substr(colon + 1) + "\"");
+  }
+  cfg.http_threads = static_cast<int>(get_int(root, "http_threads", "", ctx, 2, 1, 64));
+  cfg.max_body_bytes = get_int(root, "max_body_bytes", "", ctx, 8 << 20, 1024, 1ll << 31);
+  cfg.max_batch_records = get_int(root, "max_batch_records", "", ctx, 10000, 1, 1000000);
+
+  for (auto& d : get_string_list(root, "plugin_dirs", "", ctx)) cfg.plugin_dirs.push_back(resolve(cfg.base_dir, d));
+  if (cfg.plugin_dirs.empty()) cfg.plugin_dirs.push_back(default_plugin_dir);
+  std::string lib = get_string(root, "script_lib_dir", "", ctx, "");
+  cfg.script_lib_dir = lib.empty() ? default_script_lib_dir : resolve(cfg.base_dir, lib);
+
+  const json& pol = get_table(root, "policy", "", ctx);
+  check_keys(pol, {"instruction_budget", "memory_mb"}, "policy", ctx);
+  cfg.policy_instruction_budget = get_int(pol, "instruction_budget", "policy", ctx, 1000000, 1000, 1ll << 40);
+  cfg.policy_memory_mb = get_int(pol, "memory_mb", "policy", ctx, 32, 1, 4096);
+
+  const json& wr = get_table(root, "writer", "", ctx);
+  check_keys(wr, {"max_batch"}, "writer", ctx);
+  cfg.writer_max_batch = get_int(wr, "max_batch", "writer", ctx, 2000, 1, 100000);
+
+  const json& log = get_table(root, "log", "", ctx);
+  check_keys(log, {"level", "format"}, "log", ctx);
+  cfg.log_level = get_string(log, "level", "log", ctx, "info");
+  if (!std::set<std::string>{"trace", "debug", "info", "warn", "error"}.count(cfg.log_level))
+    ctx.fail("log.level", "expected trace|debug|info|warn|error, got \"" + cfg.log_level + "\"");
+  cfg.log_format = get_string(log, "format", "log", ctx, "text");
+  if (cfg.log_format != "text" && cfg.log_format != "json")
+    ctx.fail("log.format", "expected text|json, got \"" + cfg.log_format + "\"");
+
+  cfg.storage = get_plugin_ref(get_table(root, "storage", "", ctx), "storage", ctx, "sqlite");
+  cfg.queue = get_plugin_ref(get_table(root, "queue", "", ctx), "queue", ctx, "sqlite");
+
+  for (auto& [name, m] : get_table(root, "models", "", ctx).items()) {
+    std::string where = "models." + name;
+    if (!m.is_object()) ctx.fail(where, "expected a table {plugin=..., config={...}}, got " + type_of(m));
+    cfg.models[name] = ModelConfig{name, get_plugin_ref(m, where, ctx, "")};
+  }
+
+  const json& domains = get_table(root, "domains", "", ctx);
+  if (domains.empty()) ctx.fail("domains", "missing (expected at least one domain)");
+  for (auto& [name, d] : domains.items()) {
+    std::string where = "domains." + name;
+    if (!d.is_object()) ctx.fail(where, "expected a table, got " + type_of(d));
+    check_keys(d, {"policy", "model", "labels", "lease_seconds"}, where, ctx);
+    DomainConfig dc;
+    dc.name = name;
+    dc.policy = resolve(cfg.base_dir, get_string(d, "policy", where, ctx, "", true));
+    if (!fs::exists(dc.policy)) ctx.fail(where + ".policy", "file not found: " + dc.policy.string());
+    dc.model = get_string(d, "model", where, ctx, "");
+    if (!dc.model.empty() && !cfg.models.count(dc.model))
+      ctx.fail(where + ".model", "no model named \"" + dc.model + "\" in models");
+    dc.labels = get_string_list(d, "labels", where, ctx);
+    if (dc.labels.empty()) ctx.fail(where + ".labels", "missing (expected a list of labels)");
+    dc.lease_seconds = get_int(d, "lease_seconds", where, ctx, 300, 1, 7 * 24 * 3600);
+    cfg.domains[name] = std::move(dc);
+  }
+  return cfg;
+}
+
+}  // namespace hitl::config

@@ -1,0 +1,74 @@
+#pragma once
+// The service configuration: one Lua file returning a declarative table, validated at start.
+// Every error names the file, the key and what was expected, e.g.
+//   "hitl.lua: domains.credit_risk.policy: expected a string (path), got number".
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hitl::config {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct PluginRef {
+  std::string plugin;       // plugin name within its kind, e.g. "sqlite"
+  std::string config_json;  // the plugin's own options as a JSON object
+};
+
+struct ModelConfig {
+  std::string name;
+  PluginRef ref;
+};
+
+struct DomainConfig {
+  std::string name;
+  std::filesystem::path policy;  // absolute
+  std::string model;             // "" = clients must send predictions
+  std::vector<std::string> labels;
+  std::int64_t lease_seconds = 300;
+};
+
+struct ServiceConfig {
+  std::filesystem::path file;      // absolute path of the config file
+  std::filesystem::path base_dir;  // its folder: relative paths resolve against it
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  int http_threads = 2;
+  std::size_t max_body_bytes = 8u << 20;
+  std::size_t max_batch_records = 10000;
+  std::vector<std::filesystem::path> plugin_dirs;
+  std::filesystem::path script_lib_dir;
+  std::uint64_t policy_instruction_budget = 1'000'000;
+  std::size_t policy_memory_mb = 32;
+  std::size_t writer_max_batch = 2000;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  PluginRef storage;
+  PluginRef queue;
+  std::map<std::string, ModelConfig> models;
+  std::map<std::string, DomainConfig> domains;
+};
+
+// One documented option (fluent-bit style): feeds validation, error messages and the docs.
+struct OptionDoc {
+  std::string key;  // dotted, "*" for a map entry, e.g. "domains.*.policy"
+  std::string type;
+  std::string default_value;
+  std::string description;
+};
+const std::vector<OptionDoc>& option_docs();
+
+// Loads and validates `file`. `default_plugin_dir` and `default_script_lib_dir` are used when the
+// file does not set plugin_dirs / script_lib_dir (the hitl binary passes <exe>/../lib/hitl and
+// <exe>/../share/hitl/lua). Throws ConfigError.
+ServiceConfig load_config(const std::filesystem::path& file,
+                          const std::filesystem::path& default_plugin_dir,
+                          const std::filesystem::path& default_script_lib_dir);
+
+}  // namespace hitl::config

@@ -1,0 +1,315 @@
+// The /v1 HTTP API: routing, authentication, JSON in and out. Transport is in core/http.
+#include "common/clock.hpp"
+#include "policy/policy_engine.hpp"
+#include "service/app.hpp"
+#include "service/auth.hpp"
+#include "service/metrics.hpp"
+#include "service/pipeline.hpp"
+#include "service/review.hpp"
+#include "service/service_error.hpp"
+#include "service/writer.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+namespace hitl::service {
+using nlohmann::json;
+
+namespace {
+
+http::Response json_response(int status, const json& body) {
+  http::Response r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+http::Response error_response(int status, const std::string& code, const std::string& message,
+                              const std::string& field = {}) {
+  json err = {{"code", code}, {"message", message}};
+  err["field"] = field.empty() ? json(nullptr) : json(field);
+  return json_response(status, {{"error", err}});
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return parts;
+}
+
+json parse_or_null(const std::string& text) {
+  auto j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json(nullptr) : j;
+}
+
+json decision_json(const sdk::DecisionRecord& d) {
+  json j = {{"id", d.id},
+            {"domain", d.domain},
+            {"status", d.status},
+            {"reason", d.reason},
+            {"priority", d.priority},
+            {"label", d.label},
+            {"confidence", d.confidence},
+            {"input", parse_or_null(d.input_json)},
+            {"prediction", parse_or_null(d.prediction_json)},
+            {"meta", parse_or_null(d.meta_json)},
+            {"model_version", d.model_version},
+            {"policy_hash", d.policy_hash},
+            {"created_ms", d.created_ms}};
+  j["task_id"] = d.task_id ? json(d.task_id) : json(nullptr);
+  if (!d.final_outcome.empty()) {
+    j["final_label"] = d.final_label;
+    j["final_outcome"] = d.final_outcome;
+    j["reviewed_ms"] = d.final_ms;
+  } else {
+    j["final_label"] = nullptr;
+  }
+  return j;
+}
+
+void require_role(const Principal& p, std::initializer_list<Role> roles) {
+  for (auto r : roles)
+    if (p.role == r) return;
+  throw ServiceError(403, "forbidden", std::string("role ") + role_name(p.role) + " may not use this route");
+}
+
+void require_domain(const Principal& p, const std::string& domain) {
+  if (!p.may_access(domain))
+    throw ServiceError(403, "forbidden", "token \"" + p.name + "\" is not allowed domain \"" + domain + "\"", "domain");
+}
+
+class Api {
+ public:
+  explicit Api(App& app) : app_(app) {}
+
+  void handle(http::Request&& req, http::Respond respond) {
+    app_.metrics().http_requests++;
+    auto fail = [&](const http::Response& r) {
+      app_.metrics().http_errors++;
+      respond(r);
+    };
+    try {
+      route(std::move(req), respond);
+    } catch (const ServiceError& e) {
+      fail(error_response(e.status, e.code, e.what(), e.field));
+    } catch (const std::exception& e) {
+      spdlog::error("internal error: {}", e.what());
+      fail(error_response(500, "internal", e.what()));
+    }
+  }
+
+ private:
+  void route(http::Request&& req, http::Respond& respond) {
+    auto parts = split_path(req.path);
+    const std::string& m = req.method;
+    if (parts.size() == 1 && parts[0] == "healthz") {
+      if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
+      respond(json_response(200, {{"status", "ok"}}));
+      return;
+    }
+    Principal who = authenticate(req);
+    if (parts.size() == 1 && parts[0] == "metrics") {
+      if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
+      require_role(who, {Role::admin});
+      http::Response r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      app_.metrics().storage_commits = app_.writer().commits();
+      r.body = app_.metrics().render_prometheus([this](const std::string& d) {
+        sdk::QueueDepth depth;
+        app_.queue().depth(d, now_ms(), depth);
+        return Metrics::Gauge{d, depth.ready, depth.leased};
+      });
+      respond(std::move(r));
+      return;
+    }
+    if (parts.size() >= 2 && parts[0] == "v1" && parts[1] == "domains") {
+      if (parts.size() == 4 && parts[3] == "predictions") {
+        if (m != "POST") throw ServiceError(405, "method_not_allowed", "use POST");
+        predictions(std::string(parts[2]), req, who, respond);
+        return;
+      }
+      if (parts.size() == 5 && parts[3] == "decisions") {
+        if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
+        get_decision(std::string(parts[2]), std::string(parts[4]), who, respond);
+        return;
+      }
+    }
+    if (parts.size() == 3 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "next") {
+      if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
+      review_next(req, who, respond);
+      return;
+    }
+    if (parts.size() == 5 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "tasks" && parts[4] == "outcome") {
+      if (m != "POST") throw ServiceError(405, "method_not_allowed", "use POST");
+      outcome(parts[3], req, who, respond);
+      return;
+    }
+    throw ServiceError(404, "not_found", "no route " + m + " " + req.path);
+  }
+
+  Principal authenticate(const http::Request& req) {
+    std::string h = req.header("authorization");
+    if (h.empty()) throw ServiceError(401, "unauthorized", "missing Authorization: Bearer <token>");
+    auto p = app_.tokens().authenticate(h);
+    if (!p) throw ServiceError(401, "unauthorized", "unknown or revoked token");
+    return *p;
+  }
+
+  const DomainRuntime& domain(const std::string& name) {
+    auto* d = app_.pipeline().domain(name);
+    if (!d) throw ServiceError(404, "unknown_domain", "no domain named \"" + name + "\"", "domain");
+    return *d;
+  }
+
+  void predictions(const std::string& dom, const http::Request& req, const Principal& who,
+                   http::Respond& respond) {
+    require_role(who, {Role::admin, Role::client});
+    domain(dom);
+    require_domain(who, dom);
+    std::vector<IngestRecord> records;
+    bool single = false;
+    const auto max_records = app_.config().max_batch_records;
+    if (req.header("content-type").find("ndjson") != std::string::npos) {
+      std::size_t line_no = 0, pos = 0;
+      while (pos < req.body.size()) {
+        std::size_t end = req.body.find('\n', pos);
+        if (end == std::string::npos) end = req.body.size();
+        std::string_view line(req.body.data() + pos, end - pos);
+        pos = end + 1;
+        ++line_no;
+        if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+        auto j = json::parse(line, nullptr, false);
+        std::string where = "line " + std::to_string(line_no);
+        if (j.is_discarded()) throw ServiceError(400, "malformed_json", where + ": not valid JSON", where);
+        if (records.size() >= max_records)
+          throw ServiceError(413, "too_many_records", "more than " + std::to_string(max_records) + " records in one request");
+        records.push_back(parse_record(j, where));
+      }
+    } else {
+      auto body = json::parse(req.body, nullptr, false);
+      if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
+      if (body.is_array()) {
+        if (body.size() > max_records)
+          throw ServiceError(413, "too_many_records", "more than " + std::to_string(max_records) + " records in one request");
+        records.reserve(body.size());
+        for (std::size_t i = 0; i < body.size(); ++i)
+          records.push_back(parse_record(body[i], "records[" + std::to_string(i) + "]"));
+      } else {
+        single = true;
+        records.push_back(parse_record(body, ""));
+      }
+    }
+    if (records.empty()) throw ServiceError(422, "invalid_field", "no records in the request", "records");
+    app_.pipeline().ingest(dom, std::move(records), who.name,
+        [respond, single, this](const sdk::Status& st, std::vector<IngestResult>& results) {
+          if (!st.ok()) {
+            app_.metrics().http_errors++;
+            respond(error_response(503, "storage_unavailable", "decisions not stored: " + st.message));
+            return;
+          }
+          if (single) {
+            respond(json_response(200, result_to_json(results.at(0))));
+            return;
+          }
+          json arr = json::array();
+          for (auto& r : results) arr.push_back(result_to_json(r));
+          respond(json_response(200, {{"results", std::move(arr)}}));
+        });
+  }
+
+  void get_decision(const std::string& dom, const std::string& id, const Principal& who,
+                    http::Respond& respond) {
+    domain(dom);
+    require_domain(who, dom);
+    std::optional<sdk::DecisionRecord> d;
+    auto st = app_.storage().get_decision(dom, id, d);
+    if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+    if (!d) throw ServiceError(404, "not_found", "no decision \"" + id + "\" in domain \"" + dom + "\"", "id");
+    respond(json_response(200, decision_json(*d)));
+  }
+
+  void review_next(const http::Request& req, const Principal& who, http::Respond& respond) {
+    require_role(who, {Role::admin, Role::reviewer});
+    auto it = req.query.find("domain");
+    if (it == req.query.end() || it->second.empty())
+      throw ServiceError(422, "invalid_field", "query parameter domain is required", "domain");
+    auto claimed = app_.review().next(it->second, who);
+    if (!claimed) {
+      http::Response r;
+      r.status = 204;
+      r.content_type.clear();
+      respond(std::move(r));
+      return;
+    }
+    auto& t = claimed->task;
+    json body = {{"task_id", t.task_id},
+                 {"domain", t.domain},
+                 {"decision_id", t.decision_id},
+                 {"reason", t.reason},
+                 {"priority", t.priority},
+                 {"status", t.status},
+                 {"assignee", t.assignee},
+                 {"lease_expires_ms", t.lease_expires_ms},
+                 {"input", parse_or_null(claimed->decision.input_json)},
+                 {"prediction", parse_or_null(claimed->decision.prediction_json)},
+                 {"meta", parse_or_null(claimed->decision.meta_json)},
+                 {"labels", domain(t.domain).labels}};
+    respond(json_response(200, body));
+  }
+
+  void outcome(std::string_view task_part, const http::Request& req, const Principal& who,
+               http::Respond& respond) {
+    require_role(who, {Role::admin, Role::reviewer});
+    OutcomeRequest o;
+    auto [p, ec] = std::from_chars(task_part.data(), task_part.data() + task_part.size(), o.task_id);
+    if (ec != std::errc() || p != task_part.data() + task_part.size() || o.task_id <= 0)
+      throw ServiceError(404, "not_found", "no task \"" + std::string(task_part) + "\"", "task_id");
+    auto body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
+    if (!body.is_object()) throw ServiceError(422, "invalid_field", "expected a JSON object", "(body)");
+    for (auto& [k, _] : body.items())
+      if (k != "outcome" && k != "correction" && k != "comment")
+        throw ServiceError(422, "invalid_field", k + ": unknown field (expected outcome, correction, comment)", k);
+    auto oc = body.find("outcome");
+    if (oc == body.end() || !oc->is_string())
+      throw ServiceError(422, "invalid_field", "outcome: expected \"approve\", \"reject\" or \"correct\"", "outcome");
+    o.outcome = oc->get<std::string>();
+    auto corr = body.find("correction");
+    if (corr != body.end() && !corr->is_null()) {
+      if (!corr->is_object()) throw ServiceError(422, "invalid_field", "correction: expected an object {\"label\": ...}", "correction");
+      auto l = corr->find("label");
+      if (l == corr->end() || !l->is_string())
+        throw ServiceError(422, "invalid_field", "correction.label: expected a string", "correction.label");
+      o.correction_label = l->get<std::string>();
+    }
+    auto cm = body.find("comment");
+    if (cm != body.end() && !cm->is_null()) {
+      if (!cm->is_string()) throw ServiceError(422, "invalid_field", "comment: expected a string", "comment");
+      o.comment = cm->get<std::string>();
+      if (o.comment.size() > 10000) throw ServiceError(422, "invalid_field", "comment: at most 10000 characters", "comment");
+    }
+    auto r = app_.review().submit(o, who);
+    respond(json_response(200, {{"task_id", r.task_id}, {"domain", r.domain}, {"decision_id", r.decision_id},
+                                {"outcome", r.outcome}, {"final_label", r.final_label}}));
+  }
+
+  App& app_;
+};
+
+}  // namespace
+
+http::Handler App::http_handler() {
+  auto api = std::make_shared<Api>(*this);
+  return [api](http::Request&& req, http::Respond respond) { api->handle(std::move(req), std::move(respond)); };
+}
+
+}  // namespace hitl::service

@@ -1,0 +1,80 @@
+#include "service/app.hpp"
+
+#include "plugin/plugin_registry.hpp"
+#include "policy/policy_engine.hpp"
+#include "service/auth.hpp"
+#include "service/metrics.hpp"
+#include "service/pipeline.hpp"
+#include "service/review.hpp"
+#include "service/writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+namespace hitl::service {
+
+App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
+  registry_ = std::make_unique<plugin::Registry>();
+  for (auto& dir : cfg_.plugin_dirs) {
+    if (!std::filesystem::is_directory(dir))
+      throw std::runtime_error(cfg_.file.string() + ": plugin_dirs: not a directory: " + dir.string());
+    std::vector<std::string> errors;
+    registry_->load_directory(dir, errors);
+    for (auto& e : errors) spdlog::error("plugin refused: {}", e);
+  }
+  storage_ = registry_->create_storage(cfg_.storage.plugin, cfg_.storage.config_json);
+  queue_ = registry_->create_queue(cfg_.queue.plugin, cfg_.queue.config_json);
+  for (auto& [name, m] : cfg_.models) models_[name] = registry_->create_model(m.ref.plugin, m.ref.config_json);
+
+  std::vector<policy::DomainPolicy> policies;
+  std::vector<std::string> domain_names;
+  for (auto& [name, d] : cfg_.domains) {
+    policies.push_back({name, d.policy});
+    domain_names.push_back(name);
+  }
+  policy::Limits limits;
+  limits.instruction_budget = cfg_.policy_instruction_budget;
+  limits.memory_bytes = cfg_.policy_memory_mb << 20;
+  policies_ = std::make_unique<policy::PolicyEngine>(policies, cfg_.script_lib_dir, limits);
+  metrics_ = std::make_unique<Metrics>(domain_names);
+
+  // New review tasks reach the queue right after their commit, in one push per group commit.
+  sdk::Queue* queue = queue_.get();
+  writer_ = std::make_unique<Writer>(storage_, cfg_.writer_max_batch, [queue](sdk::WriteBatch& b) {
+    std::vector<sdk::QueueItem> items;
+    for (auto& nd : b.decisions)
+      if (nd.task && !nd.duplicate && nd.task->task_id)
+        items.push_back({nd.task->task_id, nd.task->domain, nd.task->priority, nd.task->deadline_ms, nd.task->created_ms});
+    if (items.empty()) return;
+    auto st = queue->push(items);
+    // Not lost: the tasks are in storage and requeue_open_tasks() pushes them at the next start.
+    if (!st.ok()) spdlog::error("queue push of {} tasks failed: {}", items.size(), st.message);
+  });
+
+  std::map<std::string, DomainRuntime> runtimes;
+  for (auto& [name, d] : cfg_.domains) {
+    DomainRuntime rt;
+    rt.name = name;
+    rt.labels = d.labels;
+    rt.model_name = d.model;
+    if (!d.model.empty()) rt.model = models_.at(d.model);
+    rt.lease_ms = d.lease_seconds * 1000;
+    runtimes[name] = std::move(rt);
+  }
+  pipeline_ = std::make_unique<Pipeline>(std::move(runtimes), *policies_, *storage_, *writer_, *metrics_);
+  review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *pipeline_, *metrics_);
+  tokens_ = std::make_unique<TokenService>(storage_);
+}
+
+App::~App() {
+  // The writer drains before the storage and queue it writes to go away.
+  writer_.reset();
+}
+
+std::shared_ptr<sdk::Model> App::model(const std::string& name) const {
+  auto it = models_.find(name);
+  return it == models_.end() ? nullptr : it->second;
+}
+
+}  // namespace hitl::service

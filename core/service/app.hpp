@@ -1,0 +1,58 @@
+#pragma once
+// The assembled service: plugins, storage, queue, models, policies, writer, pipeline, review,
+// tokens and metrics, built from a validated ServiceConfig. Used by `hitl serve`, `hitl ingest`
+// and `hitl token create`.
+#include "config/service_config.hpp"
+#include "http/server.hpp"
+
+#include <hitl/plugin_api.hpp>
+
+#include <memory>
+#include <string>
+
+namespace hitl::plugin { class Registry; }
+namespace hitl::policy { class PolicyEngine; }
+
+namespace hitl::service {
+
+class Writer;
+class Pipeline;
+class ReviewService;
+class TokenService;
+class Metrics;
+
+class App {
+ public:
+  // Throws std::runtime_error (ConfigError, PluginError, PolicyError) with a one-line reason.
+  explicit App(config::ServiceConfig cfg);
+  ~App();
+
+  const config::ServiceConfig& config() const { return cfg_; }
+  sdk::Storage& storage() { return *storage_; }
+  sdk::Queue& queue() { return *queue_; }
+  Writer& writer() { return *writer_; }
+  Pipeline& pipeline() { return *pipeline_; }
+  ReviewService& review() { return *review_; }
+  TokenService& tokens() { return *tokens_; }
+  Metrics& metrics() { return *metrics_; }
+  policy::PolicyEngine& policies() { return *policies_; }
+  std::shared_ptr<sdk::Model> model(const std::string& name) const;
+
+  // The HTTP handler implementing the /v1 API (see docs/http-api.md).
+  http::Handler http_handler();
+
+ private:
+  config::ServiceConfig cfg_;
+  std::unique_ptr<plugin::Registry> registry_;
+  std::shared_ptr<sdk::Storage> storage_;
+  std::shared_ptr<sdk::Queue> queue_;
+  std::map<std::string, std::shared_ptr<sdk::Model>> models_;
+  std::unique_ptr<policy::PolicyEngine> policies_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<ReviewService> review_;
+  std::unique_ptr<TokenService> tokens_;
+};
+
+}  // namespace hitl::service

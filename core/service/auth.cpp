@@ -1,0 +1,94 @@
+#include "service/auth.hpp"
+
+#include "common/clock.hpp"
+#include "common/hash.hpp"
+#include "service/service_error.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+namespace hitl::service {
+
+bool Principal::may_access(const std::string& domain) const {
+  return domains.empty() || std::find(domains.begin(), domains.end(), domain) != domains.end();
+}
+
+std::optional<Role> parse_role(const std::string& s) {
+  if (s == "admin") return Role::admin;
+  if (s == "reviewer") return Role::reviewer;
+  if (s == "client") return Role::client;
+  return std::nullopt;
+}
+
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::admin: return "admin";
+    case Role::reviewer: return "reviewer";
+    case Role::client: return "client";
+  }
+  return "?";
+}
+
+TokenService::TokenService(std::shared_ptr<sdk::Storage> storage) : storage_(std::move(storage)) {}
+
+std::string TokenService::create(sdk::Storage& storage, const std::string& role,
+                                 const std::string& name, const std::vector<std::string>& domains,
+                                 const std::string& actor) {
+  if (!parse_role(role))
+    throw ServiceError(422, "invalid_field", "role must be admin, reviewer or client, got \"" + role + "\"", "role");
+  if (name.empty() || name.size() > 128)
+    throw ServiceError(422, "invalid_field", "name must be 1..128 characters", "name");
+  std::string joined;
+  for (auto& d : domains) joined += (joined.empty() ? "" : ",") + d;
+  std::string secret = "hitl_" + random_hex(24);
+  sdk::WriteBatch batch;
+  sdk::TokenRecord t;
+  t.name = name;
+  t.role = role;
+  t.domains = joined;
+  t.hash = sha256_hex(secret);
+  t.created_ms = now_ms();
+  batch.tokens.push_back(t);
+  sdk::AuditRecord a;
+  a.ts_ms = t.created_ms;
+  a.actor = actor;
+  a.action = "token.created";
+  a.entity = "token";
+  a.entity_id = name;
+  a.detail_json = "{\"role\":\"" + role + "\",\"domains\":\"" + joined + "\"}";
+  batch.audit.push_back(a);
+  auto st = storage.commit(batch);
+  if (!st.ok()) throw ServiceError(500, "storage_error", "could not store the token: " + st.message);
+  return secret;
+}
+
+std::optional<Principal> TokenService::authenticate(const std::string& header) {
+  static const std::string prefix = "Bearer ";
+  if (header.size() <= prefix.size() || header.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+  std::string hash = sha256_hex(std::string_view(header).substr(prefix.size()));
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(hash);
+    if (it != cache_.end()) return it->second;
+  }
+  std::optional<sdk::TokenRecord> rec;
+  auto st = storage_->find_token(hash, rec);
+  if (!st.ok()) throw ServiceError(503, "storage_unavailable", "cannot check the token: " + st.message);
+  std::optional<Principal> p;
+  if (rec && !rec->revoked) {
+    Principal pr;
+    pr.name = rec->name;
+    pr.role = parse_role(rec->role).value_or(Role::client);
+    std::stringstream ss(rec->domains);
+    for (std::string d; std::getline(ss, d, ',');)
+      if (!d.empty()) pr.domains.push_back(d);
+    p = pr;
+  }
+  if (!p) return p;  // unknown tokens are not cached: one created later must work at once
+  std::lock_guard lock(mu_);
+  if (cache_.size() > 10000) cache_.clear();  // bounded
+  cache_[hash] = p;
+  return p;
+}
+
+}  // namespace hitl::service

@@ -1,0 +1,43 @@
+#pragma once
+// Bearer tokens: "hitl_" + 48 hex chars. Only the SHA-256 of a token is stored.
+#include <hitl/plugin_api.hpp>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace hitl::service {
+
+enum class Role { admin, reviewer, client };
+
+struct Principal {
+  std::string name;
+  Role role = Role::client;
+  std::vector<std::string> domains;  // empty = every domain
+  bool may_access(const std::string& domain) const;
+};
+
+std::optional<Role> parse_role(const std::string& s);
+const char* role_name(Role r);
+
+
+class TokenService {
+ public:
+  TokenService(std::shared_ptr<sdk::Storage> storage);
+  // Makes a token, stores its hash (with an audit record) through `commit`, returns the secret.
+  // Throws ServiceError (422) for a bad role or name.
+  static std::string create(sdk::Storage& storage, const std::string& role, const std::string& name,
+                            const std::vector<std::string>& domains, const std::string& actor);
+  // The principal for an "Authorization" header value, or nullopt.
+  std::optional<Principal> authenticate(const std::string& authorization_header);
+
+ private:
+  std::shared_ptr<sdk::Storage> storage_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::optional<Principal>> cache_;  // by token hash
+};
+
+}  // namespace hitl::service

@@ -1,0 +1,274 @@
+#include "service/pipeline.hpp"
+
+#include "common/clock.hpp"
+#include "data/records.hpp"
+#include "policy/policy_engine.hpp"
+#include "service/metrics.hpp"
+#include "service/service_error.hpp"
+#include "service/writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+namespace hitl::service {
+using nlohmann::json;
+
+namespace {
+const char* type_name(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "boolean";
+    case json::value_t::string: return "string";
+    case json::value_t::array: return "array";
+    case json::value_t::object: return "object";
+    default: return "number";
+  }
+}
+
+[[noreturn]] void bad(const std::string& field, const std::string& msg) {
+  throw ServiceError(422, "invalid_field", field + ": " + msg, field);
+}
+
+json prediction_json(const sdk::Prediction& p) {
+  json scores = json::object();
+  for (auto& [k, v] : p.scores) scores[k] = v;
+  json out = {{"label", p.label}, {"confidence", p.confidence}, {"scores", std::move(scores)}};
+  if (!p.contributions.empty()) {
+    json c = json::object();
+    for (auto& [k, v] : p.contributions) c[k] = v;
+    out["contributions"] = std::move(c);
+  }
+  return out;
+}
+}  // namespace
+
+IngestRecord parse_record(const json& obj, const std::string& where) {
+  if (!obj.is_object()) bad(where.empty() ? "(body)" : where, std::string("expected an object, got ") + type_name(obj));
+  auto key = [&](const std::string& k) { return where.empty() ? k : where + "." + k; };
+  IngestRecord r;
+  for (auto& [k, _] : obj.items())
+    if (k != "id" && k != "input" && k != "prediction" && k != "meta")
+      bad(key(k), "unknown field (expected id, input, prediction, meta)");
+  auto id = obj.find("id");
+  if (id == obj.end()) bad(key("id"), "missing");
+  if (!id->is_string()) bad(key("id"), std::string("expected a string, got ") + type_name(*id));
+  r.id = id->get<std::string>();
+  if (r.id.empty() || r.id.size() > 256) bad(key("id"), "must be 1..256 characters");
+  auto input = obj.find("input");
+  if (input == obj.end()) bad(key("input"), "missing");
+  if (!input->is_object()) bad(key("input"), std::string("expected an object, got ") + type_name(*input));
+  r.input = *input;
+  auto meta = obj.find("meta");
+  if (meta != obj.end() && !meta->is_null()) {
+    if (!meta->is_object()) bad(key("meta"), std::string("expected an object, got ") + type_name(*meta));
+    r.meta = *meta;
+  } else {
+    r.meta = json::object();
+  }
+  auto pred = obj.find("prediction");
+  if (pred != obj.end() && !pred->is_null()) {
+    if (!pred->is_object()) bad(key("prediction"), std::string("expected an object, got ") + type_name(*pred));
+    auto label = pred->find("label");
+    if (label == pred->end()) bad(key("prediction.label"), "missing");
+    if (!label->is_string()) bad(key("prediction.label"), std::string("expected a string, got ") + type_name(*label));
+    auto conf = pred->find("confidence");
+    if (conf == pred->end()) bad(key("prediction.confidence"), "missing");
+    if (!conf->is_number()) bad(key("prediction.confidence"), std::string("expected a number, got ") + type_name(*conf));
+    double c = conf->get<double>();
+    if (!(c >= 0.0 && c <= 1.0)) bad(key("prediction.confidence"), "expected a number in 0..1");
+    r.has_prediction = true;
+    r.prediction.label = label->get<std::string>();
+    r.prediction.confidence = c;
+    auto scores = pred->find("scores");
+    if (scores != pred->end() && !scores->is_null()) {
+      if (!scores->is_object()) bad(key("prediction.scores"), "expected an object of label -> probability");
+      for (auto& [k, v] : scores->items()) {
+        if (!v.is_number()) bad(key("prediction.scores." + k), std::string("expected a number, got ") + type_name(v));
+        r.prediction.scores.emplace_back(k, v.get<double>());
+      }
+    }
+  }
+  return r;
+}
+
+json result_to_json(const IngestResult& r) {
+  json j = {{"id", r.id},       {"status", r.status},       {"reason", r.reason},
+            {"label", r.label}, {"confidence", r.confidence}, {"priority", r.priority}};
+  j["task_id"] = r.task_id ? json(r.task_id) : json(nullptr);
+  if (r.duplicate) j["duplicate"] = true;
+  return j;
+}
+
+Pipeline::Pipeline(std::map<std::string, DomainRuntime> domains, policy::PolicyEngine& policies,
+                   sdk::Storage& storage, Writer& writer, Metrics& metrics)
+    : domains_(std::move(domains)), policies_(policies), storage_(storage), writer_(writer), metrics_(metrics) {}
+
+const DomainRuntime* Pipeline::domain(const std::string& name) const {
+  auto it = domains_.find(name);
+  return it == domains_.end() ? nullptr : &it->second;
+}
+
+void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&& records,
+                      const std::string& actor, Done done) {
+  const DomainRuntime* dom = domain(domain_name);
+  if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain_name + "\"", "domain");
+  DomainCounters* counters = metrics_.domain(domain_name);
+  const std::int64_t now = now_ms();
+
+  // 0. Repeated ids are answered from storage without scoring or auditing them again. (Two
+  //    concurrent first submissions of one id both get here; storage then keeps the first and
+  //    answers the second with it, so only the audit trail shows the second attempt.)
+  std::vector<std::optional<sdk::DecisionRecord>> existing(records.size());
+  std::size_t repeated = 0;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    auto st = storage_.get_decision(domain_name, records[i].id, existing[i]);
+    if (!st.ok()) throw ServiceError(503, "storage_unavailable", "cannot read decisions: " + st.message);
+    if (existing[i]) ++repeated;
+  }
+  if (repeated == records.size()) {
+    std::vector<IngestResult> results;
+    for (auto& e : existing) {
+      results.push_back({e->id, e->status, e->reason, e->task_id, e->priority, e->label, e->confidence, true});
+      if (counters) { counters->predictions++; counters->duplicates++; }
+    }
+    done(sdk::Status::Ok(), results);
+    return;
+  }
+
+  // 1. Model: score the records that came without a prediction, in one batch. A model failure
+  //    fails closed: those records go to review with reason model_error.
+  std::vector<char> model_failed(records.size(), 0), scored(records.size(), 0);
+  std::vector<std::size_t> to_score;
+  for (std::size_t i = 0; i < records.size(); ++i)
+    if (!records[i].has_prediction && !existing[i]) to_score.push_back(i);
+  if (!to_score.empty()) {
+    std::string error;
+    if (!dom->model) {
+      error = "domain has no model and the record has no prediction";
+    } else {
+      std::vector<sdk::Record> rows;
+      rows.reserve(to_score.size());
+      try {
+        for (auto i : to_score) rows.push_back(data::record_from_json(records[i].input));
+      } catch (const std::exception& e) {
+        throw ServiceError(422, "invalid_field", std::string("input: ") + e.what(), "input");
+      }
+      std::vector<sdk::Prediction> preds;
+      auto st = dom->model->predict(rows, preds);
+      if (!st.ok()) error = st.message;
+      else if (preds.size() != rows.size()) error = "model returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(rows.size()) + " rows";
+      else
+        for (std::size_t k = 0; k < to_score.size(); ++k) {
+          records[to_score[k]].prediction = std::move(preds[k]);
+          records[to_score[k]].has_prediction = true;
+          scored[to_score[k]] = 1;
+        }
+    }
+    if (!error.empty()) {
+      spdlog::warn("domain {}: model {} failed for {} records: {}", domain_name, dom->model_name, to_score.size(), error);
+      for (auto i : to_score) model_failed[i] = 1;
+      if (counters) counters->model_errors += to_score.size();
+    }
+  }
+
+  // 2. Policy and priority, then the decision rows.
+  sdk::WriteBatch batch;
+  batch.decisions.reserve(records.size());
+  batch.audit.reserve(records.size());
+  const std::string policy_hash = policies_.policy_hash(domain_name);
+  const std::string model_version = dom->model ? dom->model->version() : "";
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    auto& rec = records[i];
+    if (existing[i]) {  // answered by storage as a duplicate; no new audit record
+      sdk::NewDecision nd;
+      nd.decision = *existing[i];
+      batch.decisions.push_back(std::move(nd));
+      continue;
+    }
+    policy::PredictionView view;
+    view.label = rec.prediction.label;
+    view.confidence = rec.prediction.confidence;
+    view.scores = rec.prediction.scores;
+    policy::Verdict verdict;
+    if (model_failed[i]) {
+      verdict.action = policy::Action::review;
+      verdict.reason = "model_error";
+    } else {
+      policy::FlagInput in{&domain_name, &rec.input, &rec.meta, &view};
+      verdict = policies_.flag(domain_name, in);
+      if (verdict.policy_error && counters) counters->policy_errors++;
+    }
+    sdk::NewDecision nd;
+    auto& d = nd.decision;
+    d.domain = domain_name;
+    d.id = rec.id;
+    d.reason = verdict.reason;
+    d.label = rec.prediction.label;
+    d.confidence = rec.prediction.confidence;
+    d.input_json = rec.input.dump();
+    d.prediction_json = model_failed[i] ? "{}" : prediction_json(rec.prediction).dump();
+    d.meta_json = rec.meta.dump();
+    d.model_version = scored[i] ? model_version : "";
+    d.policy_hash = policy_hash;
+    d.created_ms = now;
+    switch (verdict.action) {
+      case policy::Action::auto_approve: d.status = "auto_approved"; break;
+      case policy::Action::reject: d.status = "rejected"; break;
+      case policy::Action::review: {
+        d.status = "pending_review";
+        policy::TaskView tv{&domain_name, &d.reason, &rec.input, &rec.meta, &view};
+        d.priority = policies_.priority(domain_name, tv);
+        sdk::TaskRecord t;
+        t.domain = domain_name;
+        t.decision_id = rec.id;
+        t.status = "pending";
+        t.priority = d.priority;
+        t.reason = d.reason;
+        t.created_ms = t.updated_ms = now;
+        nd.task = std::move(t);
+        break;
+      }
+    }
+    sdk::AuditRecord a;
+    a.ts_ms = now;
+    a.actor = actor;
+    a.action = "decision.created";
+    a.domain = domain_name;
+    a.entity = "decision";
+    a.entity_id = rec.id;
+    json detail = {{"status", d.status}, {"reason", d.reason}, {"label", d.label},
+                   {"confidence", d.confidence}, {"policy_hash", policy_hash},
+                   {"model_version", d.model_version}, {"review_task", nd.task.has_value()}};
+    if (verdict.policy_error) detail["policy_error"] = verdict.error;
+    a.detail_json = detail.dump();
+    batch.audit.push_back(std::move(a));
+    batch.decisions.push_back(std::move(nd));
+  }
+
+  // 3. Commit (group commit on the writer thread); answer from what was stored, so a repeated
+  //    id returns the original decision.
+  writer_.submit(std::move(batch), [done = std::move(done), counters](const sdk::Status& st, sdk::WriteBatch& committed) {
+    std::vector<IngestResult> results;
+    if (!st.ok()) {
+      done(st, results);
+      return;
+    }
+    results.reserve(committed.decisions.size());
+    for (auto& nd : committed.decisions) {
+      auto& d = nd.decision;
+      IngestResult r{d.id, d.status, d.reason, d.task_id, d.priority, d.label, d.confidence, nd.duplicate};
+      if (counters) {
+        counters->predictions++;
+        if (nd.duplicate) counters->duplicates++;
+        else if (d.status == "auto_approved") counters->auto_approved++;
+        else if (d.status == "rejected") counters->rejected++;
+        else counters->pending_review++;
+      }
+      results.push_back(std::move(r));
+    }
+    done(st, results);
+  });
+}
+
+}  // namespace hitl::service

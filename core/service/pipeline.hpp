@@ -1,0 +1,76 @@
+#pragma once
+// The ingest pipeline, shared by HTTP and `hitl ingest`:
+//   validate -> model predict (when the client sent no prediction) -> policy flag -> priority
+//   -> writer (group commit of decision + task + audit) -> queue push -> reply.
+// Model and policy run on the calling thread; only storage writes go to the writer thread.
+#include <hitl/plugin_api.hpp>
+
+#include <nlohmann/json.hpp>  // records carry JSON by value; only service files include this
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hitl::policy { class PolicyEngine; }
+
+namespace hitl::service {
+
+class Writer;
+class Metrics;
+
+struct DomainRuntime {
+  std::string name;
+  std::vector<std::string> labels;
+  std::shared_ptr<sdk::Model> model;  // null: clients must send predictions
+  std::string model_name;
+  std::int64_t lease_ms = 300000;
+};
+
+struct IngestRecord {
+  std::string id;
+  nlohmann::json input;  // object
+  nlohmann::json meta;   // object (empty when absent)
+  bool has_prediction = false;
+  sdk::Prediction prediction;
+};
+
+struct IngestResult {
+  std::string id;
+  std::string status;  // auto_approved | pending_review | rejected
+  std::string reason;
+  std::int64_t task_id = 0;
+  double priority = 0.0;
+  std::string label;
+  double confidence = 0.0;
+  bool duplicate = false;
+};
+
+// Parses one record object; throws ServiceError(422, field = `where` + ".key") on bad shape.
+IngestRecord parse_record(const nlohmann::json& obj, const std::string& where);
+nlohmann::json result_to_json(const IngestResult& r);
+
+class Pipeline {
+ public:
+  using Done = std::function<void(const sdk::Status&, std::vector<IngestResult>&)>;
+
+  Pipeline(std::map<std::string, DomainRuntime> domains, policy::PolicyEngine& policies,
+           sdk::Storage& storage, Writer& writer, Metrics& metrics);
+
+  const DomainRuntime* domain(const std::string& name) const;
+  // Scores, flags and submits `records` (all of one domain, which must exist). `done` runs on the
+  // writer thread once the decisions are committed (results in input order), or with the error.
+  void ingest(const std::string& domain, std::vector<IngestRecord>&& records,
+              const std::string& actor, Done done);
+
+ private:
+  std::map<std::string, DomainRuntime> domains_;
+  policy::PolicyEngine& policies_;
+  sdk::Storage& storage_;
+  Writer& writer_;
+  Metrics& metrics_;
+};
+
+}  // namespace hitl::service

@@ -1,0 +1,221 @@
+#include "service/review.hpp"
+
+#include "common/clock.hpp"
+#include "service/auth.hpp"
+#include "service/metrics.hpp"
+#include "service/pipeline.hpp"
+#include "service/service_error.hpp"
+#include "service/writer.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace hitl::service {
+using nlohmann::json;
+
+namespace {
+sdk::AuditRecord audit(std::int64_t now, const std::string& actor, const char* action,
+                       const std::string& domain, std::int64_t task_id, json detail) {
+  sdk::AuditRecord a;
+  a.ts_ms = now;
+  a.actor = actor;
+  a.action = action;
+  a.domain = domain;
+  a.entity = "task";
+  a.entity_id = std::to_string(task_id);
+  a.detail_json = detail.dump();
+  return a;
+}
+
+[[noreturn]] void storage_failed(const sdk::Status& st) {
+  throw ServiceError(503, "storage_unavailable", "storage: " + st.message);
+}
+}  // namespace
+
+ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer,
+                             const Pipeline& pipeline, Metrics& metrics)
+    : storage_(storage), queue_(queue), writer_(writer), pipeline_(pipeline), metrics_(metrics) {}
+
+std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const Principal& who) {
+  const DomainRuntime* dom = pipeline_.domain(domain);
+  if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain + "\"", "domain");
+  if (!who.may_access(domain))
+    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + domain + "\"", "domain");
+  // A queue item can be stale (its task completed by a process that died before acking):
+  // skip such items, a bounded number of times.
+  for (int attempt = 0; attempt < 32; ++attempt) {
+    const std::int64_t now = now_ms();
+    std::optional<sdk::Lease> lease;
+    auto st = queue_.claim(domain, who.name, now, dom->lease_ms, lease);
+    if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+    if (!lease) return std::nullopt;
+    std::optional<sdk::TaskRecord> task;
+    st = storage_.get_task(lease->task_id, task);
+    if (!st.ok()) {
+      queue_.release(lease->task_id, who.name);
+      storage_failed(st);
+    }
+    if (!task || task->status == "completed" || task->status == "cancelled") {
+      queue_.ack(lease->task_id, who.name, now);
+      continue;
+    }
+    sdk::WriteBatch batch;
+    sdk::TaskUpdate u;
+    u.task_id = task->task_id;
+    u.from = "pending,assigned";
+    u.to = "assigned";
+    u.assignee = who.name;
+    u.lease_expires_ms = lease->expires_ms;
+    u.updated_ms = now;
+    batch.task_updates.push_back(u);
+    batch.audit.push_back(audit(now, who.name, "task.claimed", domain, task->task_id,
+                                {{"lease_expires_ms", lease->expires_ms}, {"decision_id", task->decision_id}}));
+    st = writer_.submit_sync(batch);
+    if (!st.ok()) {
+      queue_.release(lease->task_id, who.name);
+      storage_failed(st);
+    }
+    task->status = "assigned";
+    task->assignee = who.name;
+    task->lease_expires_ms = lease->expires_ms;
+    ClaimedTask out;
+    out.task = *task;
+    std::optional<sdk::DecisionRecord> decision;
+    st = storage_.get_decision(domain, task->decision_id, decision);
+    if (!st.ok()) storage_failed(st);
+    if (decision) out.decision = std::move(*decision);
+    if (auto* c = metrics_.domain(domain)) c->claims++;
+    return out;
+  }
+  return std::nullopt;
+}
+
+OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& who) {
+  std::optional<sdk::TaskRecord> task;
+  auto st = storage_.get_task(req.task_id, task);
+  if (!st.ok()) storage_failed(st);
+  if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(req.task_id), "task_id");
+  if (!who.may_access(task->domain))
+    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + task->domain + "\"");
+  if (task->status == "completed" || task->status == "cancelled")
+    throw ServiceError(409, "conflict", "task " + std::to_string(req.task_id) + " is already " + task->status);
+  const DomainRuntime* dom = pipeline_.domain(task->domain);
+  if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task->domain + "\"");
+
+  std::optional<sdk::DecisionRecord> decision;
+  st = storage_.get_decision(task->domain, task->decision_id, decision);
+  if (!st.ok()) storage_failed(st);
+  if (!decision) throw ServiceError(500, "internal", "task " + std::to_string(req.task_id) + " has no decision");
+
+  // approve: the model's label stands; correct: the reviewer's label; reject: the prediction is
+  // wrong and no label is given (a correction label, if sent, is recorded as the final label).
+  std::string final_label;
+  if (req.outcome == "approve") {
+    final_label = decision->label;
+  } else if (req.outcome == "correct" || req.outcome == "reject") {
+    if (req.outcome == "correct" && req.correction_label.empty())
+      throw ServiceError(422, "invalid_field", "correction.label is required for outcome \"correct\"", "correction.label");
+    if (!req.correction_label.empty() &&
+        std::find(dom->labels.begin(), dom->labels.end(), req.correction_label) == dom->labels.end()) {
+      std::string allowed;
+      for (auto& l : dom->labels) allowed += (allowed.empty() ? "" : ", ") + l;
+      throw ServiceError(422, "invalid_field", "correction.label \"" + req.correction_label +
+                         "\" is not in the domain's labels (" + allowed + ")", "correction.label");
+    }
+    final_label = req.correction_label;
+  } else {
+    throw ServiceError(422, "invalid_field", "outcome must be approve, reject or correct", "outcome");
+  }
+
+  const std::int64_t now = now_ms();
+  // The queue's ack is the exclusive step: only the reviewer holding a live lease gets past it.
+  st = queue_.ack(req.task_id, who.name, now);
+  if (st.code == sdk::Code::conflict || st.code == sdk::Code::not_found)
+    throw ServiceError(409, "lease_not_held", "cannot submit task " + std::to_string(req.task_id) + ": " + st.message);
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+
+  sdk::WriteBatch batch;
+  sdk::TaskUpdate u;
+  u.task_id = req.task_id;
+  u.from = "assigned,pending";
+  u.to = "completed";
+  u.assignee = who.name;
+  u.updated_ms = now;
+  batch.task_updates.push_back(u);
+  batch.reviews.push_back({req.task_id, task->domain, task->decision_id, who.name, req.outcome, final_label, req.comment, now});
+  batch.feedback.push_back({task->domain, task->decision_id, decision->input_json, final_label,
+                            decision->label, decision->confidence, req.outcome, who.name, now});
+  batch.finals.push_back({task->domain, task->decision_id, final_label, req.outcome, now});
+  batch.audit.push_back(audit(now, who.name, "review.submitted", task->domain, req.task_id,
+                              {{"decision_id", task->decision_id}, {"outcome", req.outcome},
+                               {"final_label", final_label}, {"model_label", decision->label},
+                               {"comment", req.comment}}));
+  st = writer_.submit_sync(batch);
+  if (!st.ok()) {
+    // Nothing was written: put the task back so the work is not lost.
+    queue_.push({{req.task_id, task->domain, task->priority, task->deadline_ms, task->created_ms}});
+    storage_failed(st);
+  }
+  if (!batch.task_updates[0].applied)
+    spdlog::warn("task {}: completed although storage had it in an unexpected state", req.task_id);
+  if (auto* c = metrics_.domain(task->domain)) {
+    if (req.outcome == "approve") c->reviews_approve++;
+    else if (req.outcome == "reject") c->reviews_reject++;
+    else c->reviews_correct++;
+  }
+  return {req.task_id, task->domain, task->decision_id, req.outcome, final_label};
+}
+
+std::size_t ReviewService::expire_leases() {
+  std::vector<std::int64_t> expired;
+  const std::int64_t now = now_ms();
+  auto st = queue_.expire(now, expired);
+  if (!st.ok()) {
+    spdlog::warn("lease expiry failed: {}", st.message);
+    return 0;
+  }
+  if (expired.empty()) return 0;
+  sdk::WriteBatch batch;
+  for (auto id : expired) {
+    std::optional<sdk::TaskRecord> task;
+    if (!storage_.get_task(id, task).ok() || !task) continue;
+    sdk::TaskUpdate u;
+    u.task_id = id;
+    u.from = "assigned";
+    u.to = "pending";
+    u.updated_ms = now;
+    batch.task_updates.push_back(u);
+    batch.audit.push_back(audit(now, "system", "task.lease_expired", task->domain, id,
+                                {{"assignee", task->assignee}}));
+    if (auto* c = metrics_.domain(task->domain)) c->leases_expired++;
+  }
+  if (!batch.empty()) {
+    st = writer_.submit_sync(batch);
+    if (!st.ok()) spdlog::warn("recording expired leases failed: {}", st.message);
+  }
+  return expired.size();
+}
+
+std::size_t ReviewService::requeue_open_tasks() {
+  std::size_t n = 0;
+  for (const char* status : {"pending", "assigned"}) {
+    std::vector<sdk::TaskRecord> tasks;
+    sdk::TaskFilter f;
+    f.status = status;
+    f.limit = 1000000;
+    auto st = storage_.list_tasks(f, tasks);
+    if (!st.ok()) storage_failed(st);
+    std::vector<sdk::QueueItem> items;
+    for (auto& t : tasks) items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});
+    if (!items.empty()) {
+      st = queue_.push(items);
+      if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+    }
+    n += items.size();
+  }
+  return n;
+}
+
+}  // namespace hitl::service

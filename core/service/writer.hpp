@@ -1,0 +1,55 @@
+#pragma once
+// The single writer: every change to storage goes through one thread that merges concurrent
+// submissions into one transaction (group commit). Callers are answered after the commit.
+#include <hitl/plugin_api.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace hitl::service {
+
+class Writer {
+ public:
+  // Runs on the writer thread after the storage commit, with the merged batch (e.g. to push the
+  // new review tasks to the queue in one call). Not called when the commit failed.
+  using AfterCommit = std::function<void(sdk::WriteBatch& merged)>;
+  // Runs on the writer thread once the submission is committed (or failed); keep it short.
+  using Done = std::function<void(const sdk::Status&, sdk::WriteBatch&)>;
+
+  Writer(std::shared_ptr<sdk::Storage> storage, std::size_t max_batch_rows, AfterCommit after = {});
+  ~Writer();  // commits what was submitted, then stops
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  void submit(sdk::WriteBatch batch, Done done);
+  sdk::Status submit_sync(sdk::WriteBatch& batch);  // blocks until committed
+
+  std::uint64_t commits() const { return commits_.load(); }
+  std::uint64_t submissions() const { return submissions_.load(); }
+
+ private:
+  struct Item {
+    sdk::WriteBatch batch;
+    Done done;
+  };
+  void run();
+  void commit_group(std::deque<Item>& group);
+
+  std::shared_ptr<sdk::Storage> storage_;
+  std::size_t max_batch_rows_;
+  AfterCommit after_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> pending_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> commits_{0}, submissions_{0};
+  std::thread thread_;
+};
+
+}  // namespace hitl::service

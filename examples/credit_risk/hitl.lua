@@ -1,0 +1,24 @@
+-- hitl service config for the credit_risk example (see ../../docs/operations.md for every option).
+-- Relative paths resolve against this file's folder; env("NAME", default) reads the environment.
+return {
+  listen = env("HITL_LISTEN", "127.0.0.1:8080"),
+
+  -- Embedded default: decisions, tasks, reviews, audit and the review queue in one SQLite file.
+  storage = { plugin = "sqlite", config = { path = env("HITL_DB", "var/hitl.db") } },
+  queue   = { plugin = "sqlite", config = { path = env("HITL_DB", "var/hitl.db") } },
+
+  models = {
+    -- Logistic regression trained on data/credit_data.csv by:
+    --   hitl train --config hitl.lua --domain credit_risk --data data/credit_data.csv --label Status
+    credit_logreg = { plugin = "logreg", config = { artifact = "model/credit_logreg.json" } },
+  },
+
+  domains = {
+    credit_risk = {
+      policy = "policy.lua",
+      model = "credit_logreg",
+      labels = { "good", "bad" },
+      lease_seconds = 600,
+    },
+  },
+}

@@ -1,0 +1,42 @@
+# Records the current plugin_api.hpp in sdk/abi.lock after an ABI version bump:
+#   cmake -P sdk/cmake/update-abi-lock.cmake        (from anywhere; paths are relative to this file)
+# Refuses when the header changed but HITL_SDK_ABI_VERSION did not, or the version went down.
+cmake_minimum_required(VERSION 3.25)
+include("${CMAKE_CURRENT_LIST_DIR}/hitl-sdk-abi.cmake")
+get_filename_component(sdk_dir "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+set(header "${sdk_dir}/include/hitl/plugin_api.hpp")
+set(lock "${sdk_dir}/abi.lock")
+
+hitl_sdk_read_abi_version("${header}" version)
+file(SHA256 "${header}" hash)
+
+set(latest 0)
+set(recorded "")
+if(EXISTS "${lock}")
+  file(STRINGS "${lock}" lines REGEX "^abi_version=")
+  foreach(line IN LISTS lines)
+    if(NOT line MATCHES "^abi_version=([0-9]+) sha256=([0-9a-f]+)$")
+      message(FATAL_ERROR "${lock}: malformed line: ${line}")
+    endif()
+    if(CMAKE_MATCH_1 GREATER latest)
+      set(latest ${CMAKE_MATCH_1})
+    endif()
+    if(CMAKE_MATCH_1 EQUAL version)
+      set(recorded ${CMAKE_MATCH_2})
+    endif()
+  endforeach()
+endif()
+
+if(recorded STREQUAL hash)
+  message(STATUS "abi.lock already records ABI version ${version} with this header (${hash})")
+elseif(NOT recorded STREQUAL "")
+  math(EXPR next "${latest} + 1")
+  message(FATAL_ERROR
+    "plugin_api.hpp changed but HITL_SDK_ABI_VERSION is still ${version}, which abi.lock ties to "
+    "sha256 ${recorded}. Set '#define HITL_SDK_ABI_VERSION ${next}u' in ${header}, then run this again.")
+elseif(version LESS latest)
+  message(FATAL_ERROR "HITL_SDK_ABI_VERSION ${version} is older than the newest locked version ${latest}")
+else()
+  file(APPEND "${lock}" "abi_version=${version} sha256=${hash}\n")
+  message(STATUS "abi.lock: recorded ABI version ${version} sha256=${hash}")
+endif()

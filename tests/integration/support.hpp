@@ -1,0 +1,64 @@
+#pragma once
+// Test support: temp folders, running the CLI, a `hitl serve` child process, an HTTP client.
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hitl::test {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir();
+  ~TempDir();
+  std::filesystem::path write(const std::string& name, const std::string& text) const;
+};
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+// Runs the hitl binary with `args` (shell-quoted by the caller where needed).
+RunResult run_hitl(const std::string& args);
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+  nlohmann::json json() const;
+};
+
+class HttpClient {  // one keep-alive connection
+ public:
+  explicit HttpClient(int port);
+  ~HttpClient();
+  HttpResponse request(const std::string& method, const std::string& target, const std::string& token,
+                       const std::string& body = "", const std::string& content_type = "application/json");
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A test domain setup: config + policies in a temp dir, tokens, and the server process.
+class Service {
+ public:
+  Service();   // writes the files and creates the tokens
+  ~Service();  // stops the server
+  void start();
+  void stop();
+  int port() const { return port_; }
+  bool running() const;
+  TempDir dir;
+  std::filesystem::path config;
+  std::filesystem::path db;
+  std::string admin, reviewer, reviewer2, client, other_reviewer;
+
+ private:
+  int pid_ = -1;
+  int port_ = 0;
+};
+
+}  // namespace hitl::test
