@@ -1,0 +1,307 @@
+#include "sqlite_queue.hpp"
+
+#include "migrations.hpp"
+
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+namespace hitl::queue_sqlite {
+
+using sdk::Code;
+using sdk::Status;
+
+namespace {
+
+constexpr std::int64_t kNoDeadline = std::numeric_limits<std::int64_t>::max();
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A busy or locked database is transient (another connection holds the write lock past
+// busy_timeout): the caller may retry. Anything else is internal.
+Status db_error(const char* op, const SQLite::Exception& e) {
+  const int primary = e.getErrorCode() & 0xff;
+  const bool busy = primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+  return Status::Error(busy ? Code::unavailable : Code::internal, std::string("queue-sqlite ") + op + ": " + e.what());
+}
+
+Status invalid(const char* op, const std::string& why) {
+  return Status::Error(Code::invalid_argument, std::string("queue-sqlite ") + op + ": " + why);
+}
+
+// Resets a kept statement when the scope ends, even on an exception, so it never keeps a read
+// snapshot open (which would stop WAL checkpoints) or stale state for the next call.
+struct ResetOnExit {
+  SQLite::Statement& s;
+  ~ResetOnExit() { s.tryReset(); }
+};
+
+}  // namespace
+
+struct SqliteQueue::Statements {
+  explicit Statements(SQLite::Database& db)
+      : insert(db,
+               "INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(task_id) DO NOTHING"),
+        // One statement picks and leases the best ready item, so two claimers can never take the
+        // same one. The subquery walks queue_items_dispatch in order and stops at the first ready row.
+        claim(db,
+              "UPDATE queue_items SET leased_by = ?1, lease_expires = ?2 "
+              "WHERE task_id = (SELECT task_id FROM queue_items "
+              "                 WHERE domain = ?3 AND (leased_by IS NULL OR lease_expires < ?4) "
+              "                 ORDER BY priority DESC, due_ms, created_ms, task_id LIMIT 1) "
+              "RETURNING task_id, lease_expires"),
+        ack(db, "DELETE FROM queue_items WHERE task_id = ?1 AND leased_by = ?2 AND lease_expires >= ?3"),
+        release(db, "UPDATE queue_items SET leased_by = NULL, lease_expires = 0 WHERE task_id = ?1 AND leased_by = ?2"),
+        lookup(db, "SELECT leased_by, lease_expires FROM queue_items WHERE task_id = ?1"),
+        expire(db,
+               "UPDATE queue_items SET leased_by = NULL, lease_expires = 0 "
+               "WHERE leased_by IS NOT NULL AND lease_expires < ?1 RETURNING task_id"),
+        depth_domain(db,
+                     "SELECT COALESCE(SUM(leased_by IS NULL OR lease_expires < ?2), 0), "
+                     "       COALESCE(SUM(leased_by IS NOT NULL AND lease_expires >= ?2), 0) "
+                     "FROM queue_items WHERE domain = ?1"),
+        depth_all(db,
+                  "SELECT COALESCE(SUM(leased_by IS NULL OR lease_expires < ?1), 0), "
+                  "       COALESCE(SUM(leased_by IS NOT NULL AND lease_expires >= ?1), 0) "
+                  "FROM queue_items") {}
+
+  SQLite::Statement insert, claim, ack, release, lookup, expire, depth_domain, depth_all;
+};
+
+SqliteQueue::SqliteQueue(const QueueConfig& cfg)
+    : label_(cfg.path),
+      // NOMUTEX: mu_ already serialises every use of this connection.
+      db_(cfg.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, cfg.busy_timeout_ms) {}
+
+SqliteQueue::~SqliteQueue() {
+  std::lock_guard lock(mu_);
+  st_.reset();  // statements must be finalized before the connection closes
+}
+
+Status SqliteQueue::open(const QueueConfig& cfg, std::unique_ptr<sdk::Queue>& out) noexcept {
+  try {
+    const bool in_memory = cfg.path == ":memory:";
+    if (!in_memory) {
+      const std::filesystem::path parent = std::filesystem::path(cfg.path).parent_path();
+      std::error_code ec;
+      if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+      if (ec)
+        return Status::Error(Code::invalid_argument,
+                             "queue-sqlite: cannot create folder " + parent.string() + " for 'path': " + ec.message());
+    }
+
+    std::unique_ptr<SqliteQueue> q;
+    try {
+      q.reset(new SqliteQueue(cfg));
+    } catch (const SQLite::Exception& e) {
+      return Status::Error(Code::invalid_argument, "queue-sqlite: cannot open database " + cfg.path + ": " + e.what());
+    }
+
+    // WAL lets readers (HTTP threads, the storage plugin's readers) run while one writer commits;
+    // NORMAL sync is durable against process crashes and costs no fsync per commit. The queue can
+    // be rebuilt from storage (the host re-pushes open tasks at start), so losing the last few
+    // commits on power loss is acceptable.
+    {
+      SQLite::Statement wal(q->db_, "PRAGMA journal_mode=WAL");
+      wal.executeStep();
+      const std::string mode = wal.getColumn(0).getString();
+      if (!in_memory && mode != "wal")
+        return Status::Error(Code::unavailable,
+                             "queue-sqlite: " + cfg.path + ": cannot switch to WAL journal mode (got '" + mode +
+                                 "'); is the folder on a filesystem without shared memory support?");
+    }
+    q->db_.exec("PRAGMA synchronous=NORMAL");
+
+    Status st = apply_migrations(q->db_, cfg.path, "queue", queue_migrations(), wall_ms());
+    if (!st.ok()) return st;
+
+    q->st_ = std::make_unique<Statements>(q->db_);
+    out = std::move(q);
+    return Status::Ok();
+  } catch (const SQLite::Exception& e) {
+    return db_error("open", e);
+  } catch (const std::exception& e) {
+    return Status::Error(Code::internal, std::string("queue-sqlite open: ") + e.what());
+  }
+}
+
+Status SqliteQueue::push(const std::vector<sdk::QueueItem>& items) noexcept {
+  // Validate the whole batch first: a push is all or nothing.
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& it = items[i];
+    auto where = [&] { return "item " + std::to_string(i) + " (task_id " + std::to_string(it.task_id) + "): "; };
+    if (it.task_id <= 0) return invalid("push", where() + "task_id must be positive");
+    if (it.domain.empty()) return invalid("push", where() + "domain must not be empty");
+    if (!std::isfinite(it.priority)) return invalid("push", where() + "priority must be a finite number");
+    if (it.deadline_ms < 0) return invalid("push", where() + "deadline_ms must be 0 (none) or a time in ms");
+  }
+  if (items.empty()) return Status::Ok();
+  try {
+    std::lock_guard lock(mu_);
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    auto& s = st_->insert;
+    for (const auto& it : items) {
+      ResetOnExit reset{s};
+      s.bind(1, static_cast<std::int64_t>(it.task_id));
+      s.bind(2, it.domain);
+      s.bind(3, it.priority);
+      s.bind(4, static_cast<std::int64_t>(it.deadline_ms));
+      s.bind(5, static_cast<std::int64_t>(it.deadline_ms == 0 ? kNoDeadline : it.deadline_ms));
+      s.bind(6, static_cast<std::int64_t>(it.created_ms));
+      s.exec();
+    }
+    tx.commit();
+    return Status::Ok();
+  } catch (const SQLite::Exception& e) {
+    return db_error("push", e);
+  } catch (const std::exception& e) {
+    return Status::Error(Code::internal, std::string("queue-sqlite push: ") + e.what());
+  }
+}
+
+Status SqliteQueue::claim(const std::string& domain, const std::string& reviewer, std::int64_t now_ms,
+                          std::int64_t lease_ms, std::optional<sdk::Lease>& out) noexcept {
+  out.reset();
+  if (domain.empty()) return invalid("claim", "domain must not be empty");
+  if (reviewer.empty()) return invalid("claim", "reviewer must not be empty");
+  if (lease_ms <= 0) return invalid("claim", "lease_ms must be positive, got " + std::to_string(lease_ms));
+  if (now_ms > std::numeric_limits<std::int64_t>::max() - lease_ms)
+    return invalid("claim", "now_ms + lease_ms overflows");
+  try {
+    std::lock_guard lock(mu_);
+    auto& s = st_->claim;
+    ResetOnExit reset{s};
+    s.bind(1, reviewer);
+    s.bind(2, static_cast<std::int64_t>(now_ms + lease_ms));
+    s.bind(3, domain);
+    s.bind(4, static_cast<std::int64_t>(now_ms));
+    if (s.executeStep()) {
+      out = sdk::Lease{s.getColumn(0).getInt64(), reviewer, s.getColumn(1).getInt64()};
+      while (s.executeStep()) {  // run to completion so the autocommit finishes here
+      }
+    }
+    return Status::Ok();
+  } catch (const SQLite::Exception& e) {
+    out.reset();
+    return db_error("claim", e);
+  } catch (const std::exception& e) {
+    out.reset();
+    return Status::Error(Code::internal, std::string("queue-sqlite claim: ") + e.what());
+  }
+}
+
+// Called under mu_ after a guarded ack/release changed nothing: reads the row to say why.
+// (Only another process could change the row between the two statements; the outcome was
+// already decided atomically by the guarded statement.)
+Status SqliteQueue::refusal(std::int64_t task_id, const std::string& reviewer, const std::int64_t* now_ms) {
+  auto& s = st_->lookup;
+  ResetOnExit reset{s};
+  s.bind(1, static_cast<std::int64_t>(task_id));
+  const std::string task = "task " + std::to_string(task_id);
+  if (!s.executeStep()) return Status::Error(Code::not_found, task + " is not in the queue");
+  if (s.getColumn(0).isNull()) return Status::Error(Code::conflict, task + " is not leased");
+  const std::string holder = s.getColumn(0).getString();
+  const std::int64_t expires = s.getColumn(1).getInt64();
+  if (holder != reviewer) return Status::Error(Code::conflict, task + " is leased by " + holder);
+  if (now_ms && expires < *now_ms)
+    return Status::Error(Code::conflict, "lease on " + task + " expired at " + std::to_string(expires) +
+                                             " (now " + std::to_string(*now_ms) + ")");
+  return Status::Error(Code::unavailable, task + " changed concurrently; retry");
+}
+
+Status SqliteQueue::ack(std::int64_t task_id, const std::string& reviewer, std::int64_t now_ms) noexcept {
+  if (reviewer.empty()) return invalid("ack", "reviewer must not be empty");
+  try {
+    std::lock_guard lock(mu_);
+    {
+      auto& s = st_->ack;
+      ResetOnExit reset{s};
+      s.bind(1, static_cast<std::int64_t>(task_id));
+      s.bind(2, reviewer);
+      s.bind(3, static_cast<std::int64_t>(now_ms));
+      if (s.exec() == 1) return Status::Ok();
+    }
+    return refusal(task_id, reviewer, &now_ms);
+  } catch (const SQLite::Exception& e) {
+    return db_error("ack", e);
+  } catch (const std::exception& e) {
+    return Status::Error(Code::internal, std::string("queue-sqlite ack: ") + e.what());
+  }
+}
+
+Status SqliteQueue::release(std::int64_t task_id, const std::string& reviewer) noexcept {
+  if (reviewer.empty()) return invalid("release", "reviewer must not be empty");
+  try {
+    std::lock_guard lock(mu_);
+    {
+      auto& s = st_->release;
+      ResetOnExit reset{s};
+      s.bind(1, static_cast<std::int64_t>(task_id));
+      s.bind(2, reviewer);
+      if (s.exec() == 1) return Status::Ok();
+    }
+    return refusal(task_id, reviewer, nullptr);
+  } catch (const SQLite::Exception& e) {
+    return db_error("release", e);
+  } catch (const std::exception& e) {
+    return Status::Error(Code::internal, std::string("queue-sqlite release: ") + e.what());
+  }
+}
+
+Status SqliteQueue::expire(std::int64_t now_ms, std::vector<std::int64_t>& expired) noexcept {
+  expired.clear();
+  try {
+    std::lock_guard lock(mu_);
+    auto& s = st_->expire;
+    ResetOnExit reset{s};
+    s.bind(1, static_cast<std::int64_t>(now_ms));
+    while (s.executeStep()) expired.push_back(s.getColumn(0).getInt64());
+    std::sort(expired.begin(), expired.end());  // RETURNING order is unspecified
+    return Status::Ok();
+  } catch (const SQLite::Exception& e) {
+    expired.clear();
+    return db_error("expire", e);
+  } catch (const std::exception& e) {
+    expired.clear();
+    return Status::Error(Code::internal, std::string("queue-sqlite expire: ") + e.what());
+  }
+}
+
+Status SqliteQueue::depth(const std::string& domain, std::int64_t now_ms, sdk::QueueDepth& out) noexcept {
+  out = {};
+  try {
+    std::lock_guard lock(mu_);
+    // "" = every domain (a total for metrics).
+    auto& s = domain.empty() ? st_->depth_all : st_->depth_domain;
+    ResetOnExit reset{s};
+    if (domain.empty()) {
+      s.bind(1, static_cast<std::int64_t>(now_ms));
+    } else {
+      s.bind(1, domain);
+      s.bind(2, static_cast<std::int64_t>(now_ms));
+    }
+    s.executeStep();
+    out.ready = s.getColumn(0).getInt64();
+    out.leased = s.getColumn(1).getInt64();
+    return Status::Ok();
+  } catch (const SQLite::Exception& e) {
+    out = {};
+    return db_error("depth", e);
+  } catch (const std::exception& e) {
+    out = {};
+    return Status::Error(Code::internal, std::string("queue-sqlite depth: ") + e.what());
+  }
+}
+
+}  // namespace hitl::queue_sqlite

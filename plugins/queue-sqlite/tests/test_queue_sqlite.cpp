@@ -1,0 +1,443 @@
+// Tests of the queue-sqlite plugin, always through the real queue-sqlite.so loaded with
+// Boost.DLL (as the host loads it), on real SQLite files in a temporary folder.
+#include <hitl/plugin_api.hpp>
+
+#include <boost/dll/import.hpp>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace hitl::sdk;
+
+namespace {
+
+const char* const kPluginPath = HITL_PLUGIN_DIR "/queue-sqlite.so";
+
+// The library stays loaded until the process exits, after every queue it made is destroyed.
+const PluginDescriptor& plugin() {
+  static auto entry = boost::dll::import_alias<const PluginDescriptor*()>(
+      boost::dll::fs::path(kPluginPath), HITL_PLUGIN_ENTRY_SYMBOL, boost::dll::load_mode::rtld_now);
+  static const PluginDescriptor* d = entry();
+  return *d;
+}
+
+// A fresh folder per test, removed afterwards.
+struct TempDir {
+  fs::path dir;
+  TempDir() {
+    static std::atomic<int> n{0};
+    dir = fs::temp_directory_path() /
+          ("hitl-queue-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string db() const { return (dir / "sub" / "hitl.db").string(); }  // "sub" checks mkdir
+};
+
+Status create(const std::string& config_json, std::unique_ptr<Queue>& out) {
+  return plugin().create_queue(config_json.c_str(), out);
+}
+
+std::unique_ptr<Queue> open_queue(const std::string& path) {
+  std::unique_ptr<Queue> q;
+  const Status st = create(nlohmann::json{{"path", path}}.dump(), q);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  REQUIRE(q);
+  return q;
+}
+
+QueueItem item(std::int64_t id, const std::string& domain, double priority = 0, std::int64_t deadline = 0,
+               std::int64_t created = 1000) {
+  return QueueItem{id, domain, priority, deadline, created};
+}
+
+// Claims everything in `domain`, acking each, and returns the task ids in claim order.
+std::vector<std::int64_t> drain(Queue& q, const std::string& domain, std::int64_t now = 5000) {
+  std::vector<std::int64_t> order;
+  for (;;) {
+    std::optional<Lease> lease;
+    REQUIRE(q.claim(domain, "alice", now, 60000, lease).ok());
+    if (!lease) return order;
+    order.push_back(lease->task_id);
+    REQUIRE(q.ack(lease->task_id, "alice", now).ok());
+  }
+}
+
+std::optional<Lease> claim(Queue& q, const std::string& domain, const std::string& who, std::int64_t now,
+                           std::int64_t lease_ms = 1000) {
+  std::optional<Lease> lease;
+  const Status st = q.claim(domain, who, now, lease_ms, lease);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  return lease;
+}
+
+QueueDepth depth(Queue& q, const std::string& domain, std::int64_t now) {
+  QueueDepth d;
+  REQUIRE(q.depth(domain, now, d).ok());
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("the .so exports a queue descriptor through Boost.DLL and creates a WAL database") {
+  auto entry = boost::dll::import_alias<const PluginDescriptor*()>(boost::dll::fs::path(kPluginPath),
+                                                                  "hitl_plugin_descriptor");
+  const PluginDescriptor* d = entry();
+  REQUIRE(d != nullptr);
+  CHECK(d->abi_version == HITL_SDK_ABI_VERSION);
+  CHECK(d->struct_size == sizeof(PluginDescriptor));
+  CHECK(d->kind == PluginKind::queue);
+  CHECK(std::string(d->name) == "sqlite");
+  CHECK(d->create_queue != nullptr);
+  CHECK(d->create_model == nullptr);
+  CHECK(d->create_storage == nullptr);
+
+  // config_doc is a JSON array documenting exactly the keys the factory accepts.
+  const auto doc = nlohmann::json::parse(d->config_doc);
+  REQUIRE(doc.is_array());
+  std::set<std::string> names;
+  for (const auto& opt : doc) {
+    for (const char* field : {"name", "type", "default", "description"}) CHECK(opt.contains(field));
+    names.insert(opt.at("name").get<std::string>());
+  }
+  CHECK(names == std::set<std::string>{"path", "busy_timeout_ms"});
+
+  TempDir tmp;
+  std::unique_ptr<Queue> q;
+  const Status st = d->create_queue(nlohmann::json{{"path", tmp.db()}, {"busy_timeout_ms", 250}}.dump().c_str(), q);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  REQUIRE(fs::exists(tmp.db()));
+  q.reset();  // before `entry` (and with it maybe the library) goes away
+
+  SQLite::Database db(tmp.db(), SQLite::OPEN_READONLY);
+  CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+  CHECK(db.execAndGet("SELECT version FROM schema_migrations WHERE component = 'queue'").getInt() == 1);
+}
+
+TEST_CASE("claim order: priority, then earliest deadline (none last), then oldest, then smallest id") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  // Pushed scrambled; the expected claim order is by task id 1..8.
+  REQUIRE(q->push({
+                      item(8, "d", 1.0, 0, 100),     // low priority, no deadline
+                      item(3, "d", 5.0, 0, 100),     // no deadline sorts after any deadline
+                      item(2, "d", 5.0, 9000, 500),  // later deadline than 1
+                      item(1, "d", 5.0, 2000, 900),  // earliest deadline wins despite being newest
+                      item(5, "d", 5.0, 0, 300),     // same as 4 but newer
+                      item(4, "d", 5.0, 0, 200),
+                      item(7, "d", 5.0, 0, 300),     // ties with 5 on created: smaller id (5) first
+                      item(6, "d", 5.0, 0, 300),
+                      item(9, "d", -2.0, 1, 1),      // negative priority: last despite its deadline
+                  })
+              .ok());
+  CHECK(drain(*q, "d") == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9});
+}
+
+TEST_CASE("push is idempotent per task_id") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  REQUIRE(q->push({item(1, "a", 1.0), item(2, "a", 2.0)}).ok());
+  // Same ids again, with other values: the stored items are left as they were.
+  REQUIRE(q->push({item(1, "b", 9.0), item(2, "a", 0.0), item(3, "a", 1.5)}).ok());
+  CHECK(depth(*q, "a", 0).ready == 3);
+  CHECK(depth(*q, "b", 0).ready == 0);
+  CHECK(drain(*q, "a") == std::vector<std::int64_t>{2, 3, 1});
+
+  // Pushing a task that is currently leased does not reset its lease.
+  REQUIRE(q->push({item(10, "a")}).ok());
+  auto lease = claim(*q, "a", "alice", 100);
+  REQUIRE(lease);
+  REQUIRE(q->push({item(10, "a")}).ok());
+  CHECK(depth(*q, "a", 100).leased == 1);
+  CHECK(q->ack(10, "alice", 100).ok());
+}
+
+TEST_CASE("claim on an empty queue or domain returns no lease") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  CHECK_FALSE(claim(*q, "d", "alice", 0));
+  REQUIRE(q->push({item(1, "d")}).ok());
+  CHECK(claim(*q, "d", "alice", 0));
+  CHECK_FALSE(claim(*q, "d", "bob", 0));  // the only item is leased
+}
+
+TEST_CASE("domains are isolated") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  REQUIRE(q->push({item(1, "credit", 1.0), item(2, "claims", 9.0), item(3, "credit", 2.0)}).ok());
+  CHECK(drain(*q, "credit") == std::vector<std::int64_t>{3, 1});
+  CHECK(depth(*q, "claims", 0).ready == 1);
+  CHECK(drain(*q, "claims") == std::vector<std::int64_t>{2});
+  CHECK(drain(*q, "moderation").empty());
+}
+
+TEST_CASE("ack by the lease holder removes the task, others get conflict or not_found with a reason") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  REQUIRE(q->push({item(7, "d"), item(8, "d"), item(9, "d")}).ok());
+
+  SECTION("holder acks, also at exactly the expiry time") {
+    auto lease = claim(*q, "d", "alice", 1000, 500);
+    REQUIRE(lease);
+    CHECK(lease->task_id == 7);
+    CHECK(lease->reviewer == "alice");
+    CHECK(lease->expires_ms == 1500);
+    CHECK(q->ack(7, "alice", 1500).ok());
+    const Status again = q->ack(7, "alice", 1500);
+    CHECK(again.code == Code::not_found);
+    CHECK(again.message == "task 7 is not in the queue");
+    CHECK(depth(*q, "d", 1500).ready == 2);
+  }
+  SECTION("another reviewer is refused and the lease survives") {
+    REQUIRE(claim(*q, "d", "bob", 1000));
+    const Status st = q->ack(7, "alice", 1200);
+    CHECK(st.code == Code::conflict);
+    CHECK(st.message == "task 7 is leased by bob");
+    CHECK(q->ack(7, "bob", 1200).ok());
+  }
+  SECTION("after the lease expired") {
+    REQUIRE(claim(*q, "d", "alice", 1000, 500));
+    const Status st = q->ack(7, "alice", 1501);
+    CHECK(st.code == Code::conflict);
+    CHECK_THAT(st.message, Catch::StartsWith("lease on task 7 expired"));
+    CHECK(depth(*q, "d", 1501).ready == 3);  // the task is still there, ready again
+  }
+  SECTION("a task that is not leased") {
+    const Status st = q->ack(7, "alice", 1000);
+    CHECK(st.code == Code::conflict);
+    CHECK(st.message == "task 7 is not leased");
+  }
+  SECTION("an unknown task") {
+    const Status st = q->ack(12345, "alice", 1000);
+    CHECK(st.code == Code::not_found);
+    CHECK_THAT(st.message, Catch::Contains("12345"));
+  }
+}
+
+TEST_CASE("release makes a task ready again, only for its holder") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  REQUIRE(q->push({item(1, "d", 5.0), item(2, "d", 1.0)}).ok());
+  auto lease = claim(*q, "d", "alice", 1000);
+  REQUIRE(lease);
+  REQUIRE(lease->task_id == 1);
+
+  Status st = q->release(1, "bob");
+  CHECK(st.code == Code::conflict);
+  CHECK(st.message == "task 1 is leased by alice");
+  CHECK(q->release(1, "alice").ok());
+  st = q->release(1, "alice");
+  CHECK(st.code == Code::conflict);
+  CHECK(st.message == "task 1 is not leased");
+  CHECK(q->release(99, "alice").code == Code::not_found);
+
+  // Released task 1 is again the best one, for anybody.
+  auto next = claim(*q, "d", "bob", 1001);
+  REQUIRE(next);
+  CHECK(next->task_id == 1);
+}
+
+TEST_CASE("expire lists expired leases, which can then be claimed again") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  REQUIRE(q->push({item(1, "d", 3.0), item(2, "d", 2.0), item(3, "d", 1.0), item(4, "e")}).ok());
+  REQUIRE(claim(*q, "d", "alice", 1000, 100)->task_id == 1);  // expires 1100
+  REQUIRE(claim(*q, "d", "bob", 1000, 500)->task_id == 2);    // expires 1500
+  REQUIRE(claim(*q, "e", "carol", 1000, 50)->task_id == 4);   // expires 1050
+
+  std::vector<std::int64_t> expired;
+  REQUIRE(q->expire(1100, expired).ok());  // "before now": 1100 itself is still valid
+  CHECK(expired == std::vector<std::int64_t>{4});
+  REQUIRE(q->expire(1101, expired).ok());
+  CHECK(expired == std::vector<std::int64_t>{1});
+  REQUIRE(q->expire(1101, expired).ok());
+  CHECK(expired.empty());
+
+  CHECK(claim(*q, "d", "carol", 1101)->task_id == 1);
+  CHECK(q->ack(1, "alice", 1101).code == Code::conflict);  // alice's lease is gone
+  // An expired lease is ready even before expire() runs.
+  CHECK(claim(*q, "d", "dave", 1600)->task_id == 2);
+  CHECK(q->ack(2, "dave", 1600).ok());
+}
+
+TEST_CASE("depth counts ready and leased items per domain, expired leases as ready") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  REQUIRE(q->push({item(1, "a"), item(2, "a"), item(3, "a"), item(4, "b")}).ok());
+  REQUIRE(claim(*q, "a", "alice", 1000, 100));
+  REQUIRE(claim(*q, "a", "bob", 1000, 900));
+
+  QueueDepth d = depth(*q, "a", 1050);
+  CHECK(d.ready == 1);
+  CHECK(d.leased == 2);
+  d = depth(*q, "a", 1200);  // alice's lease expired
+  CHECK(d.ready == 2);
+  CHECK(d.leased == 1);
+  d = depth(*q, "b", 1200);
+  CHECK(d.ready == 1);
+  CHECK(d.leased == 0);
+  d = depth(*q, "", 1200);  // "" = all domains
+  CHECK(d.ready == 3);
+  CHECK(d.leased == 1);
+  d = depth(*q, "nope", 1200);
+  CHECK(d.ready == 0);
+  CHECK(d.leased == 0);
+}
+
+TEST_CASE("items and leases persist across reopening the file") {
+  TempDir tmp;
+  {
+    auto q = open_queue(tmp.db());
+    REQUIRE(q->push({item(1, "d", 1.0), item(2, "d", 2.0), item(3, "d", 3.0)}).ok());
+    REQUIRE(claim(*q, "d", "alice", 1000, 10000)->task_id == 3);
+  }
+  auto q = open_queue(tmp.db());
+  CHECK(q->ack(3, "alice", 2000).ok());  // the lease survived
+  CHECK(drain(*q, "d", 2000) == std::vector<std::int64_t>{2, 1});
+
+  // Reopening does not re-apply migrations.
+  SQLite::Database db(tmp.db(), SQLite::OPEN_READONLY);
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'queue'").getInt() == 1);
+}
+
+TEST_CASE("shares the file with another schema_migrations user and refuses a newer queue schema") {
+  TempDir tmp;
+  fs::create_directories(fs::path(tmp.db()).parent_path());
+  SQLite::Database other(tmp.db(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
+  other.exec("PRAGMA journal_mode=WAL");
+  // What storage-sqlite does: the same shared table, its own component and tables.
+  other.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations(component TEXT NOT NULL, version INTEGER NOT NULL, "
+      "applied_ms INTEGER NOT NULL, PRIMARY KEY(component, version))");
+  other.exec("INSERT INTO schema_migrations VALUES ('storage', 1, 1), ('storage', 2, 2)");
+  other.exec("CREATE TABLE tasks(task_id INTEGER PRIMARY KEY, status TEXT)");
+
+  {
+    auto q = open_queue(tmp.db());
+    REQUIRE(q->push({item(1, "d")}).ok());
+    // The other connection keeps writing its own tables while the queue works.
+    other.exec("INSERT INTO tasks VALUES (1, 'pending')");
+    REQUIRE(claim(*q, "d", "alice", 10));
+    SQLite::Transaction tx(other);
+    other.exec("UPDATE tasks SET status = 'assigned' WHERE task_id = 1");
+    tx.commit();
+    CHECK(q->ack(1, "alice", 10).ok());
+  }
+  CHECK(other.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 2);
+  CHECK(other.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 1);
+  CHECK(other.execAndGet("SELECT status FROM tasks WHERE task_id = 1").getString() == "assigned");
+
+  // A database written by a future queue-sqlite is refused, and left untouched.
+  other.exec("INSERT INTO schema_migrations VALUES ('queue', 99, 3)");
+  std::unique_ptr<Queue> q;
+  const Status st = create(nlohmann::json{{"path", tmp.db()}}.dump(), q);
+  CHECK(st.code == Code::conflict);
+  CHECK_THAT(st.message, Catch::Contains("version 99") && Catch::Contains("newer than this plugin supports (1)") &&
+                             Catch::Contains(tmp.db()));
+  CHECK_FALSE(q);
+}
+
+TEST_CASE("bad config and bad arguments are refused with a message naming what is wrong") {
+  TempDir tmp;
+  const std::string path = tmp.db();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{}", "'path' is required"},
+      {"", "'path' is required"},
+      {"[1,2]", "must be a JSON object, got array"},
+      {"{\"path\": ", "not valid JSON"},
+      {R"({"path": 5})", "'path' must be a string, got number"},
+      {R"({"path": ""})", "'path' must not be empty"},
+      {R"({"path": "x.db", "busy_timeout_ms": "fast"})", "'busy_timeout_ms' must be an integer, got string"},
+      {R"({"path": "x.db", "busy_timeout_ms": 2.5})", "'busy_timeout_ms' must be an integer"},
+      {R"({"path": "x.db", "busy_timeout_ms": -1})", "'busy_timeout_ms' must be between 0 and 2147483647"},
+      {R"({"path": "x.db", "busy_timout_ms": 10})", "unknown key 'busy_timout_ms'"},
+      {R"({"path": "/dev/null/sub/x.db"})", "cannot create folder /dev/null/sub"},
+  };
+  for (const auto& [config, expected] : cases) {
+    INFO("config: " << config);
+    std::unique_ptr<Queue> q;
+    const Status st = create(config, q);
+    CHECK(st.code == Code::invalid_argument);
+    CHECK_THAT(st.message, Catch::Contains(expected));
+    CHECK_FALSE(q);
+  }
+  {  // A float with an integral value is fine (Lua numbers may arrive as 5000.0).
+    std::unique_ptr<Queue> q;
+    CHECK(create(R"({"path": ")" + path + R"(", "busy_timeout_ms": 5000.0})", q).ok());
+  }
+
+  auto q = open_queue(path);
+  std::optional<Lease> lease;
+  CHECK_THAT(q->claim("d", "alice", 0, 0, lease).message, Catch::Contains("lease_ms must be positive"));
+  CHECK_THAT(q->claim("", "alice", 0, 10, lease).message, Catch::Contains("domain must not be empty"));
+  CHECK_THAT(q->claim("d", "", 0, 10, lease).message, Catch::Contains("reviewer must not be empty"));
+  Status st = q->push({item(1, "d"), item(0, "d")});
+  CHECK(st.code == Code::invalid_argument);
+  CHECK_THAT(st.message, Catch::Contains("item 1 (task_id 0): task_id must be positive"));
+  st = q->push({item(2, "d", std::nan(""))});
+  CHECK_THAT(st.message, Catch::Contains("priority must be a finite number"));
+  CHECK(depth(*q, "d", 0).ready == 0);  // a refused batch inserts nothing
+}
+
+TEST_CASE("8 threads claiming and acking 2000 items ack each exactly once") {
+  TempDir tmp;
+  // Two queue objects = two connections on one file, as with two host processes.
+  auto q1 = open_queue(tmp.db());
+  auto q2 = open_queue(tmp.db());
+  constexpr int kItems = 2000;
+  std::vector<QueueItem> items;
+  for (int i = 1; i <= kItems; ++i) items.push_back(item(i, "d", i % 7, (i % 3) ? 0 : 100000 + i, i));
+  REQUIRE(q1->push(items).ok());
+
+  std::mutex mu;
+  std::map<std::int64_t, int> acked;  // task id -> times acked
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      Queue& q = (t % 2) ? *q1 : *q2;
+      const std::string me = "reviewer-" + std::to_string(t);
+      for (;;) {
+        std::optional<Lease> lease;
+        Status st = q.claim("d", me, 1000, 600000, lease);
+        if (!st.ok()) {
+          std::lock_guard lock(mu);
+          errors.push_back("claim: " + st.message);
+          return;
+        }
+        if (!lease) return;
+        st = q.ack(lease->task_id, me, 1000);
+        std::lock_guard lock(mu);
+        if (!st.ok()) errors.push_back("ack: " + st.message);
+        else ++acked[lease->task_id];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+
+  CHECK(errors.empty());
+  for (const auto& e : errors) UNSCOPED_INFO(e);
+  CHECK(acked.size() == static_cast<std::size_t>(kItems));
+  CHECK(std::all_of(acked.begin(), acked.end(), [](const auto& kv) { return kv.second == 1; }));
+  const QueueDepth d = depth(*q1, "d", 1000);
+  CHECK(d.ready == 0);
+  CHECK(d.leased == 0);
+}

@@ -1,0 +1,685 @@
+#include "sqlite_storage.hpp"
+
+#include "schema.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+
+namespace hitl::storage_sqlite {
+namespace {
+
+using sdk::Code;
+using sdk::Status;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// SQLITE_BUSY / LOCKED are transient (another connection holds the lock past busy_timeout_ms);
+// constraint failures mean the batch contradicts what is stored; the rest is a bug or a broken disk.
+Code code_for(const SQLite::Exception& e) {
+  switch (e.getErrorCode() & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return Code::unavailable;
+    case SQLITE_CONSTRAINT: return Code::conflict;
+    default: return Code::internal;
+  }
+}
+
+// A failure inside commit() that SQLite itself did not report (a final for an unknown decision).
+struct BatchError {
+  Code code;
+  std::string message;
+};
+
+// Resets a cached statement when the scope ends, also on an exception: a statement left
+// mid-step would keep its read snapshot (or an error state) until its next use.
+struct ResetOnExit {
+  SQLite::Statement& stmt;
+  ~ResetOnExit() { stmt.tryReset(); }
+};
+
+SQLite::Statement& fresh(SQLite::Statement& s) {
+  s.tryReset();  // not reset(): it rethrows the error of a previous failed step
+  return s;
+}
+
+std::int64_t sql_limit(std::size_t limit) {
+  return limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
+             ? -1  // SQLite: no limit
+             : static_cast<std::int64_t>(limit);
+}
+
+// "pending, assigned" -> "pending,assigned": the SQL matches ',' || status || ',' inside it.
+std::string normalized_status_list(const std::string& from) {
+  std::string out;
+  out.reserve(from.size());
+  for (char c : from)
+    if (!std::isspace(static_cast<unsigned char>(c))) out.push_back(c);
+  return out;
+}
+
+constexpr const char* kDecisionColumns =
+    "domain, id, status, reason, task_id, priority, label, confidence, input_json, prediction_json, "
+    "meta_json, model_version, policy_hash, created_ms, final_label, final_outcome, final_ms";
+constexpr const char* kTaskColumns =
+    "task_id, domain, decision_id, status, priority, reason, assignee, lease_expires_ms, deadline_ms, "
+    "created_ms, updated_ms";
+constexpr const char* kAuditColumns = "seq, ts_ms, actor, action, domain, entity, entity_id, detail_json";
+
+std::string sql(std::initializer_list<const char*> parts) {
+  std::string s;
+  for (const char* p : parts) s += p;
+  return s;
+}
+
+sdk::DecisionRecord read_decision(const SQLite::Statement& s) {
+  sdk::DecisionRecord d;
+  d.domain = s.getColumn(0).getString();
+  d.id = s.getColumn(1).getString();
+  d.status = s.getColumn(2).getString();
+  d.reason = s.getColumn(3).getString();
+  d.task_id = s.getColumn(4).getInt64();
+  d.priority = s.getColumn(5).getDouble();
+  d.label = s.getColumn(6).getString();
+  d.confidence = s.getColumn(7).getDouble();
+  d.input_json = s.getColumn(8).getString();
+  d.prediction_json = s.getColumn(9).getString();
+  d.meta_json = s.getColumn(10).getString();
+  d.model_version = s.getColumn(11).getString();
+  d.policy_hash = s.getColumn(12).getString();
+  d.created_ms = s.getColumn(13).getInt64();
+  d.final_label = s.getColumn(14).getString();
+  d.final_outcome = s.getColumn(15).getString();
+  d.final_ms = s.getColumn(16).getInt64();
+  return d;
+}
+
+sdk::TaskRecord read_task(const SQLite::Statement& s) {
+  sdk::TaskRecord t;
+  t.task_id = s.getColumn(0).getInt64();
+  t.domain = s.getColumn(1).getString();
+  t.decision_id = s.getColumn(2).getString();
+  t.status = s.getColumn(3).getString();
+  t.priority = s.getColumn(4).getDouble();
+  t.reason = s.getColumn(5).getString();
+  t.assignee = s.getColumn(6).getString();
+  t.lease_expires_ms = s.getColumn(7).getInt64();
+  t.deadline_ms = s.getColumn(8).getInt64();
+  t.created_ms = s.getColumn(9).getInt64();
+  t.updated_ms = s.getColumn(10).getInt64();
+  return t;
+}
+
+sdk::AuditRecord read_audit(const SQLite::Statement& s) {
+  sdk::AuditRecord a;
+  a.seq = s.getColumn(0).getInt64();
+  a.ts_ms = s.getColumn(1).getInt64();
+  a.actor = s.getColumn(2).getString();
+  a.action = s.getColumn(3).getString();
+  a.domain = s.getColumn(4).getString();
+  a.entity = s.getColumn(5).getString();
+  a.entity_id = s.getColumn(6).getString();
+  a.detail_json = s.getColumn(7).getString();
+  return a;
+}
+
+// Statements of the write path, prepared once: commit() only resets and rebinds them.
+struct WriteStatements {
+  explicit WriteStatements(SQLite::Database& db)
+      : begin(db, "BEGIN IMMEDIATE"),
+        commit(db, "COMMIT"),
+        rollback(db, "ROLLBACK"),
+        insert_decision(db, sql({"INSERT INTO decisions(", kDecisionColumns,
+                                 ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                                 "ON CONFLICT(domain, id) DO NOTHING"})),
+        select_decision(db, sql({"SELECT ", kDecisionColumns, " FROM decisions WHERE domain = ? AND id = ?"})),
+        set_decision_task(db, "UPDATE decisions SET task_id = ? WHERE rowid = ?"),
+        insert_task(db,
+                    "INSERT INTO tasks(domain, decision_id, status, priority, reason, assignee, lease_expires_ms, "
+                    "deadline_ms, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?)"),
+        update_task(db,
+                    "UPDATE tasks SET status = ?, assignee = ?, lease_expires_ms = ?, updated_ms = ? "
+                    "WHERE task_id = ? AND instr(',' || ? || ',', ',' || status || ',') > 0"),
+        insert_review(db,
+                      "INSERT INTO reviews(task_id, domain, decision_id, reviewer, outcome, final_label, comment, "
+                      "created_ms) VALUES(?,?,?,?,?,?,?,?)"),
+        insert_feedback(db,
+                        "INSERT INTO feedback(domain, decision_id, input_json, final_label, model_label, "
+                        "model_confidence, outcome, reviewer, created_ms) VALUES(?,?,?,?,?,?,?,?,?)"),
+        set_final(db,
+                  "UPDATE decisions SET final_label = ?, final_outcome = ?, final_ms = ? "
+                  "WHERE domain = ? AND id = ?"),
+        upsert_token(db,
+                     "INSERT INTO tokens(name, role, domains, hash, created_ms, revoked) VALUES(?,?,?,?,?,?) "
+                     "ON CONFLICT(name) DO UPDATE SET role = excluded.role, domains = excluded.domains, "
+                     "hash = excluded.hash, created_ms = excluded.created_ms, revoked = excluded.revoked"),
+        insert_audit(db,
+                     "INSERT INTO audit(ts_ms, actor, action, domain, entity, entity_id, detail_json) "
+                     "VALUES(?,?,?,?,?,?,?)") {}
+
+  void reset_all() noexcept {
+    for (auto* s : {&begin, &commit, &rollback, &insert_decision, &select_decision, &set_decision_task,
+                    &insert_task, &update_task, &insert_review, &insert_feedback, &set_final, &upsert_token,
+                    &insert_audit})
+      s->tryReset();
+  }
+
+  SQLite::Statement begin, commit, rollback;
+  SQLite::Statement insert_decision, select_decision, set_decision_task;
+  SQLite::Statement insert_task, update_task;
+  SQLite::Statement insert_review, insert_feedback, set_final, upsert_token, insert_audit;
+};
+
+// Variants of a filtered list query, indexed by which filters are set, so that each variant
+// has a plain WHERE clause SQLite can serve from an index.
+std::string task_query(bool by_domain, bool by_status) {
+  std::string q = sql({"SELECT ", kTaskColumns, " FROM tasks"});
+  if (by_domain && by_status) q += " WHERE domain = ? AND status = ?";
+  else if (by_domain) q += " WHERE domain = ?";
+  else if (by_status) q += " WHERE status = ?";
+  return q + " ORDER BY task_id LIMIT ?";
+}
+
+std::string audit_query(bool by_domain, bool by_entity) {
+  std::string q = sql({"SELECT ", kAuditColumns, " FROM audit WHERE seq > ?"});
+  if (by_domain) q += " AND domain = ?";
+  if (by_entity) q += " AND entity_id = ?";
+  return q + " ORDER BY seq LIMIT ?";
+}
+
+struct ReadStatements {
+  explicit ReadStatements(SQLite::Database& db)
+      : get_decision(db, sql({"SELECT ", kDecisionColumns, " FROM decisions WHERE domain = ? AND id = ?"})),
+        get_task(db, sql({"SELECT ", kTaskColumns, " FROM tasks WHERE task_id = ?"})),
+        list_tasks{SQLite::Statement(db, task_query(false, false)), SQLite::Statement(db, task_query(false, true)),
+                   SQLite::Statement(db, task_query(true, false)), SQLite::Statement(db, task_query(true, true))},
+        list_reviews(db,
+                     "SELECT task_id, domain, decision_id, reviewer, outcome, final_label, comment, created_ms "
+                     "FROM reviews WHERE task_id = ? ORDER BY created_ms, review_id"),
+        list_feedback_domain(db,
+                             "SELECT domain, decision_id, input_json, final_label, model_label, model_confidence, "
+                             "outcome, reviewer, created_ms FROM feedback WHERE domain = ? "
+                             "ORDER BY created_ms, feedback_id"),
+        list_feedback_all(db,
+                          "SELECT domain, decision_id, input_json, final_label, model_label, model_confidence, "
+                          "outcome, reviewer, created_ms FROM feedback ORDER BY created_ms, feedback_id"),
+        list_audit{SQLite::Statement(db, audit_query(false, false)), SQLite::Statement(db, audit_query(false, true)),
+                   SQLite::Statement(db, audit_query(true, false)), SQLite::Statement(db, audit_query(true, true))},
+        find_token(db, "SELECT name, role, domains, hash, created_ms, revoked FROM tokens WHERE hash = ?"),
+        schema_version(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = ?") {}
+
+  SQLite::Statement get_decision, get_task;
+  SQLite::Statement list_tasks[4];  // [by_domain * 2 + by_status]
+  SQLite::Statement list_reviews, list_feedback_domain, list_feedback_all;
+  SQLite::Statement list_audit[4];  // [by_domain * 2 + by_entity]
+  SQLite::Statement find_token, schema_version;
+};
+
+class SqliteStorage final : public sdk::Storage {
+ public:
+  SqliteStorage(StorageConfig cfg, std::unique_ptr<SQLite::Database> writer,
+                std::unique_ptr<SQLite::Database> reader)
+      : cfg_(std::move(cfg)),
+        wdb_(std::move(writer)),
+        w_(std::make_unique<WriteStatements>(*wdb_)),
+        rdb_(std::move(reader)),
+        r_(std::make_unique<ReadStatements>(*rdb_)) {}
+
+  Status commit(sdk::WriteBatch& batch) noexcept override;
+  Status get_decision(const std::string& domain, const std::string& id,
+                      std::optional<sdk::DecisionRecord>& out) noexcept override;
+  Status get_task(std::int64_t task_id, std::optional<sdk::TaskRecord>& out) noexcept override;
+  Status list_tasks(const sdk::TaskFilter& filter, std::vector<sdk::TaskRecord>& out) noexcept override;
+  Status list_reviews(std::int64_t task_id, std::vector<sdk::ReviewRecord>& out) noexcept override;
+  Status list_feedback(const std::string& domain, std::vector<sdk::FeedbackRecord>& out) noexcept override;
+  Status list_audit(const sdk::AuditFilter& filter, std::vector<sdk::AuditRecord>& out) noexcept override;
+  Status find_token(const std::string& hash, std::optional<sdk::TokenRecord>& out) noexcept override;
+  Status schema_version(int& out) noexcept override;
+
+ private:
+  static Status validate(const sdk::WriteBatch& batch);
+  void apply(sdk::WriteBatch& batch, const char*& stage, std::size_t& index);
+  void insert_decision(sdk::NewDecision& nd);
+  void roll_back() noexcept;
+
+  // Runs `body` under the read lock, turning exceptions into a Status that names `what`.
+  template <typename Body>
+  Status read(const char* what, Body&& body) noexcept {
+    try {
+      std::lock_guard lock(read_mu_);
+      body(*r_);
+      return Status::Ok();
+    } catch (const SQLite::Exception& e) {
+      return Status::Error(code_for(e), std::string("storage-sqlite: ") + what + " failed: " + e.what());
+    } catch (const std::exception& e) {
+      return Status::Error(Code::internal, std::string("storage-sqlite: ") + what + " failed: " + e.what());
+    }
+  }
+
+  // Declaration order matters: statements are destroyed before the connection they belong to.
+  StorageConfig cfg_;
+  std::mutex write_mu_;  // commit() has one caller by contract; the lock makes misuse harmless
+  std::unique_ptr<SQLite::Database> wdb_;
+  std::unique_ptr<WriteStatements> w_;
+  std::mutex read_mu_;  // one read connection, shared by the HTTP threads
+  std::unique_ptr<SQLite::Database> rdb_;
+  std::unique_ptr<ReadStatements> r_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Write path
+
+Status SqliteStorage::validate(const sdk::WriteBatch& b) {
+  auto bad = [](std::string m) { return Status::Error(Code::invalid_argument, "storage-sqlite: " + std::move(m)); };
+  for (std::size_t i = 0; i < b.decisions.size(); ++i)
+    if (b.decisions[i].decision.domain.empty() || b.decisions[i].decision.id.empty())
+      return bad("decision " + std::to_string(i) + " of the batch has an empty domain or id");
+  for (const auto& u : b.task_updates)
+    if (normalized_status_list(u.from).empty() || u.to.empty())
+      return bad("task update for task " + std::to_string(u.task_id) + " needs a non-empty 'from' list and 'to'");
+  for (const auto& f : b.finals)
+    if (f.domain.empty() || f.decision_id.empty()) return bad("final outcome with an empty domain or decision_id");
+  for (const auto& t : b.tokens)
+    if (t.name.empty() || t.hash.empty()) return bad("token with an empty name or hash");
+  return Status::Ok();
+}
+
+Status SqliteStorage::commit(sdk::WriteBatch& batch) noexcept {
+  if (Status st = validate(batch); !st.ok()) return st;
+  if (batch.empty()) return Status::Ok();
+  std::lock_guard lock(write_mu_);
+  const char* stage = "beginning the transaction";
+  std::size_t index = 0;
+  try {
+    fresh(w_->begin).exec();
+    apply(batch, stage, index);
+    stage = "committing";
+    index = 0;
+    fresh(w_->commit).exec();
+    return Status::Ok();
+  } catch (const SQLite::Exception& e) {
+    roll_back();
+    return Status::Error(code_for(e), std::string("storage-sqlite: commit failed while ") + stage + " " +
+                                          std::to_string(index) + " of the batch (rolled back): " + e.what());
+  } catch (const BatchError& e) {
+    roll_back();
+    return Status::Error(e.code, "storage-sqlite: commit failed (rolled back): " + e.message);
+  } catch (const std::exception& e) {
+    roll_back();
+    return Status::Error(Code::internal, std::string("storage-sqlite: commit failed while ") + stage +
+                                             " (rolled back): " + e.what());
+  }
+}
+
+void SqliteStorage::roll_back() noexcept {
+  w_->reset_all();
+  // Some errors (SQLITE_FULL, IOERR, ...) already rolled the transaction back; a second
+  // ROLLBACK would only fail with "no transaction is active".
+  if (sqlite3_get_autocommit(wdb_->getHandle()) == 0) {
+    try {
+      fresh(w_->rollback).exec();
+    } catch (...) {
+      // Nothing better to do: the connection closes (and SQLite rolls back) with the object.
+    }
+    w_->rollback.tryReset();
+  }
+}
+
+void SqliteStorage::apply(sdk::WriteBatch& b, const char*& stage, std::size_t& index) {
+  stage = "inserting decision";
+  for (index = 0; index < b.decisions.size(); ++index) insert_decision(b.decisions[index]);
+
+  stage = "updating task";
+  for (index = 0; index < b.task_updates.size(); ++index) {
+    auto& u = b.task_updates[index];
+    const std::string from = normalized_status_list(u.from);
+    auto& s = fresh(w_->update_task);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, u.to);
+    s.bindNoCopy(2, u.assignee);
+    s.bind(3, u.lease_expires_ms);
+    s.bind(4, u.updated_ms);
+    s.bind(5, u.task_id);
+    s.bindNoCopy(6, from);
+    // A guard that does not match (lease lost, already completed) is an answer, not an error.
+    u.applied = s.exec() == 1;
+  }
+
+  stage = "inserting review";
+  for (index = 0; index < b.reviews.size(); ++index) {
+    const auto& r = b.reviews[index];
+    auto& s = fresh(w_->insert_review);
+    ResetOnExit reset{s};
+    s.bind(1, r.task_id);
+    s.bindNoCopy(2, r.domain);
+    s.bindNoCopy(3, r.decision_id);
+    s.bindNoCopy(4, r.reviewer);
+    s.bindNoCopy(5, r.outcome);
+    s.bindNoCopy(6, r.final_label);
+    s.bindNoCopy(7, r.comment);
+    s.bind(8, r.created_ms);
+    s.exec();
+  }
+
+  stage = "inserting feedback";
+  for (index = 0; index < b.feedback.size(); ++index) {
+    const auto& f = b.feedback[index];
+    auto& s = fresh(w_->insert_feedback);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, f.domain);
+    s.bindNoCopy(2, f.decision_id);
+    s.bindNoCopy(3, f.input_json);
+    s.bindNoCopy(4, f.final_label);
+    s.bindNoCopy(5, f.model_label);
+    s.bind(6, f.model_confidence);
+    s.bindNoCopy(7, f.outcome);
+    s.bindNoCopy(8, f.reviewer);
+    s.bind(9, f.created_ms);
+    s.exec();
+  }
+
+  stage = "recording final outcome";
+  for (index = 0; index < b.finals.size(); ++index) {
+    const auto& f = b.finals[index];
+    auto& s = fresh(w_->set_final);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, f.final_label);
+    s.bindNoCopy(2, f.final_outcome);
+    s.bind(3, f.final_ms);
+    s.bindNoCopy(4, f.domain);
+    s.bindNoCopy(5, f.decision_id);
+    if (s.exec() == 0)
+      throw BatchError{Code::not_found, "final outcome for unknown decision '" + f.decision_id + "' in domain '" +
+                                            f.domain + "'"};
+  }
+
+  stage = "storing token";
+  for (index = 0; index < b.tokens.size(); ++index) {
+    const auto& t = b.tokens[index];
+    auto& s = fresh(w_->upsert_token);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, t.name);
+    s.bindNoCopy(2, t.role);
+    s.bindNoCopy(3, t.domains);
+    s.bindNoCopy(4, t.hash);
+    s.bind(5, t.created_ms);
+    s.bind(6, t.revoked ? 1 : 0);
+    s.exec();
+  }
+
+  stage = "appending audit record";
+  for (index = 0; index < b.audit.size(); ++index) {
+    auto& a = b.audit[index];
+    auto& s = fresh(w_->insert_audit);
+    ResetOnExit reset{s};
+    s.bind(1, a.ts_ms);
+    s.bindNoCopy(2, a.actor);
+    s.bindNoCopy(3, a.action);
+    s.bindNoCopy(4, a.domain);
+    s.bindNoCopy(5, a.entity);
+    s.bindNoCopy(6, a.entity_id);
+    s.bindNoCopy(7, a.detail_json);
+    s.exec();
+    a.seq = wdb_->getLastInsertRowid();
+  }
+}
+
+void SqliteStorage::insert_decision(sdk::NewDecision& nd) {
+  auto& d = nd.decision;
+  nd.duplicate = false;  // recomputed: a batch retried after a rollback may carry a stale flag
+  {
+    auto& s = fresh(w_->insert_decision);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, d.domain);
+    s.bindNoCopy(2, d.id);
+    s.bindNoCopy(3, d.status);
+    s.bindNoCopy(4, d.reason);
+    s.bind(5, nd.task ? std::int64_t{0} : d.task_id);  // set below once the task row exists
+    s.bind(6, d.priority);
+    s.bindNoCopy(7, d.label);
+    s.bind(8, d.confidence);
+    s.bindNoCopy(9, d.input_json);
+    s.bindNoCopy(10, d.prediction_json);
+    s.bindNoCopy(11, d.meta_json);
+    s.bindNoCopy(12, d.model_version);
+    s.bindNoCopy(13, d.policy_hash);
+    s.bind(14, d.created_ms);
+    s.bindNoCopy(15, d.final_label);
+    s.bindNoCopy(16, d.final_outcome);
+    s.bind(17, d.final_ms);
+    if (s.exec() == 0) {
+      // (domain, id) exists: answer with the stored original so a retried ingest is idempotent.
+      auto& q = fresh(w_->select_decision);
+      ResetOnExit reset_select{q};
+      q.bindNoCopy(1, d.domain);
+      q.bindNoCopy(2, d.id);
+      if (!q.executeStep()) throw BatchError{Code::internal, "decision '" + d.id + "' conflicted but cannot be read"};
+      d = read_decision(q);
+      nd.duplicate = true;
+      return;
+    }
+  }
+  if (!nd.task) return;
+
+  const std::int64_t decision_rowid = wdb_->getLastInsertRowid();
+  auto& t = *nd.task;
+  t.domain = d.domain;
+  t.decision_id = d.id;
+  if (t.status.empty()) t.status = "pending";
+  {
+    auto& s = fresh(w_->insert_task);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, t.domain);
+    s.bindNoCopy(2, t.decision_id);
+    s.bindNoCopy(3, t.status);
+    s.bind(4, t.priority);
+    s.bindNoCopy(5, t.reason);
+    s.bindNoCopy(6, t.assignee);
+    s.bind(7, t.lease_expires_ms);
+    s.bind(8, t.deadline_ms);
+    s.bind(9, t.created_ms);
+    s.bind(10, t.updated_ms);
+    s.exec();
+  }
+  t.task_id = wdb_->getLastInsertRowid();
+  d.task_id = t.task_id;
+  auto& s = fresh(w_->set_decision_task);
+  ResetOnExit reset{s};
+  s.bind(1, t.task_id);
+  s.bind(2, decision_rowid);
+  s.exec();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read path
+
+Status SqliteStorage::get_decision(const std::string& domain, const std::string& id,
+                                   std::optional<sdk::DecisionRecord>& out) noexcept {
+  out.reset();
+  return read("get_decision", [&](ReadStatements& r) {
+    auto& s = fresh(r.get_decision);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, domain);
+    s.bindNoCopy(2, id);
+    if (s.executeStep()) out = read_decision(s);
+  });
+}
+
+Status SqliteStorage::get_task(std::int64_t task_id, std::optional<sdk::TaskRecord>& out) noexcept {
+  out.reset();
+  return read("get_task", [&](ReadStatements& r) {
+    auto& s = fresh(r.get_task);
+    ResetOnExit reset{s};
+    s.bind(1, task_id);
+    if (s.executeStep()) out = read_task(s);
+  });
+}
+
+Status SqliteStorage::list_tasks(const sdk::TaskFilter& filter, std::vector<sdk::TaskRecord>& out) noexcept {
+  out.clear();
+  return read("list_tasks", [&](ReadStatements& r) {
+    const bool by_domain = !filter.domain.empty(), by_status = !filter.status.empty();
+    auto& s = fresh(r.list_tasks[by_domain * 2 + by_status]);
+    ResetOnExit reset{s};
+    int i = 1;
+    if (by_domain) s.bindNoCopy(i++, filter.domain);
+    if (by_status) s.bindNoCopy(i++, filter.status);
+    s.bind(i, sql_limit(filter.limit));
+    while (s.executeStep()) out.push_back(read_task(s));
+  });
+}
+
+Status SqliteStorage::list_reviews(std::int64_t task_id, std::vector<sdk::ReviewRecord>& out) noexcept {
+  out.clear();
+  return read("list_reviews", [&](ReadStatements& r) {
+    auto& s = fresh(r.list_reviews);
+    ResetOnExit reset{s};
+    s.bind(1, task_id);
+    while (s.executeStep()) {
+      sdk::ReviewRecord v;
+      v.task_id = s.getColumn(0).getInt64();
+      v.domain = s.getColumn(1).getString();
+      v.decision_id = s.getColumn(2).getString();
+      v.reviewer = s.getColumn(3).getString();
+      v.outcome = s.getColumn(4).getString();
+      v.final_label = s.getColumn(5).getString();
+      v.comment = s.getColumn(6).getString();
+      v.created_ms = s.getColumn(7).getInt64();
+      out.push_back(std::move(v));
+    }
+  });
+}
+
+Status SqliteStorage::list_feedback(const std::string& domain, std::vector<sdk::FeedbackRecord>& out) noexcept {
+  out.clear();
+  return read("list_feedback", [&](ReadStatements& r) {
+    auto& s = fresh(domain.empty() ? r.list_feedback_all : r.list_feedback_domain);  // "" = every domain
+    ResetOnExit reset{s};
+    if (!domain.empty()) s.bindNoCopy(1, domain);
+    while (s.executeStep()) {
+      sdk::FeedbackRecord f;
+      f.domain = s.getColumn(0).getString();
+      f.decision_id = s.getColumn(1).getString();
+      f.input_json = s.getColumn(2).getString();
+      f.final_label = s.getColumn(3).getString();
+      f.model_label = s.getColumn(4).getString();
+      f.model_confidence = s.getColumn(5).getDouble();
+      f.outcome = s.getColumn(6).getString();
+      f.reviewer = s.getColumn(7).getString();
+      f.created_ms = s.getColumn(8).getInt64();
+      out.push_back(std::move(f));
+    }
+  });
+}
+
+Status SqliteStorage::list_audit(const sdk::AuditFilter& filter, std::vector<sdk::AuditRecord>& out) noexcept {
+  out.clear();
+  return read("list_audit", [&](ReadStatements& r) {
+    const bool by_domain = !filter.domain.empty(), by_entity = !filter.entity_id.empty();
+    auto& s = fresh(r.list_audit[by_domain * 2 + by_entity]);
+    ResetOnExit reset{s};
+    int i = 1;
+    s.bind(i++, filter.after_seq);
+    if (by_domain) s.bindNoCopy(i++, filter.domain);
+    if (by_entity) s.bindNoCopy(i++, filter.entity_id);
+    s.bind(i, sql_limit(filter.limit));
+    while (s.executeStep()) out.push_back(read_audit(s));
+  });
+}
+
+Status SqliteStorage::find_token(const std::string& hash, std::optional<sdk::TokenRecord>& out) noexcept {
+  out.reset();
+  return read("find_token", [&](ReadStatements& r) {
+    auto& s = fresh(r.find_token);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, hash);
+    if (!s.executeStep()) return;
+    sdk::TokenRecord t;
+    t.name = s.getColumn(0).getString();
+    t.role = s.getColumn(1).getString();
+    t.domains = s.getColumn(2).getString();
+    t.hash = s.getColumn(3).getString();
+    t.created_ms = s.getColumn(4).getInt64();
+    t.revoked = s.getColumn(5).getInt() != 0;
+    out = std::move(t);
+  });
+}
+
+Status SqliteStorage::schema_version(int& out) noexcept {
+  out = 0;
+  return read("schema_version", [&](ReadStatements& r) {
+    auto& s = fresh(r.schema_version);
+    ResetOnExit reset{s};
+    s.bind(1, kComponent);
+    if (s.executeStep()) out = s.getColumn(0).getInt();
+  });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+sdk::Status open_storage(const StorageConfig& cfg, std::unique_ptr<sdk::Storage>& out) noexcept {
+  out.reset();
+  const char* step = "opening";
+  try {
+    const std::filesystem::path file(cfg.path);
+    if (file.has_parent_path()) {
+      std::error_code ec;
+      std::filesystem::create_directories(file.parent_path(), ec);
+      if (ec)
+        return Status::Error(Code::invalid_argument, "storage-sqlite: cannot create directory " +
+                                                         file.parent_path().string() + " for 'path': " + ec.message());
+    }
+
+    // NOMUTEX: each connection is used under its own lock (or by the single writer thread).
+    auto writer = std::make_unique<SQLite::Database>(
+        cfg.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, cfg.busy_timeout_ms);
+    step = "enabling WAL on";
+    {
+      SQLite::Statement mode(*writer, "PRAGMA journal_mode = WAL");
+      std::string got = mode.executeStep() ? mode.getColumn(0).getString() : "";
+      std::transform(got.begin(), got.end(), got.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (got != "wal")
+        return Status::Error(Code::invalid_argument, "storage-sqlite: cannot use WAL journal mode on " + cfg.path +
+                                                         " (SQLite answered '" + got + "'); use a regular file");
+    }
+    // WAL + NORMAL: a commit survives a process crash; only an OS crash / power cut can lose
+    // the last commits. FULL fsyncs the WAL on every commit.
+    writer->exec(cfg.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+
+    step = "migrating";
+    int version = 0;
+    if (Status st = migrate(*writer, cfg.path, now_ms(), version); !st.ok()) return st;
+
+    step = "opening the read connection to";
+    auto reader = std::make_unique<SQLite::Database>(cfg.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX,
+                                                     cfg.busy_timeout_ms);
+    step = "preparing statements on";
+    out = std::make_unique<SqliteStorage>(cfg, std::move(writer), std::move(reader));
+    return Status::Ok();
+  } catch (const SQLite::Exception& e) {
+    const int primary = e.getErrorCode() & 0xff;
+    // CANTOPEN / NOTADB / READONLY are about the configured path, not a transient failure.
+    const Code code = primary == SQLITE_CANTOPEN || primary == SQLITE_NOTADB || primary == SQLITE_READONLY ||
+                              primary == SQLITE_PERM
+                          ? Code::invalid_argument
+                          : code_for(e);
+    return Status::Error(code, std::string("storage-sqlite: ") + step + " database " + cfg.path + " failed: " + e.what());
+  } catch (const std::exception& e) {
+    return Status::Error(Code::internal,
+                         std::string("storage-sqlite: ") + step + " database " + cfg.path + " failed: " + e.what());
+  }
+}
+
+}  // namespace hitl::storage_sqlite
