@@ -85,15 +85,29 @@ void add_policy(CLI::App& root) {
 }
 
 void add_plugin(CLI::App& root) {
-  auto file = std::make_shared<std::string>();
+  struct O { std::string file, config; };
+  auto o = std::make_shared<O>();
   auto* plugin = root.add_subcommand("plugin", "Inspect plugins");
   plugin->require_subcommand(1);
   auto* info = plugin->add_subcommand("info", "Load a plugin file and describe it (or say why it is refused)");
-  info->add_option("file", *file, "Plugin shared object (.so)")->required();
-  info->callback([file] {
+  info->add_option("file", o->file, "Plugin shared object (.so)")->required();
+  info->add_option("--config", o->config,
+                   "Also create an instance with this JSON config (checks the factory), e.g. '{\"path\":\"x.db\"}'");
+  info->callback([o] {
     plugin::LoadedPlugin lp;
     try {
-      lp = plugin::load_plugin(fs::absolute(*file));
+      lp = plugin::load_plugin(fs::absolute(o->file));
+      if (!o->config.empty()) {
+        auto cfg = json::parse(o->config, nullptr, false);
+        if (!cfg.is_object()) fail("hitl plugin info: --config: expected a JSON object, got: " + o->config);
+        switch (lp.descriptor->kind) {  // the instance is dropped at once: this only proves it can be made
+          case sdk::PluginKind::model: plugin::create_model(lp, o->config); break;
+          case sdk::PluginKind::queue: plugin::create_queue(lp, o->config); break;
+          case sdk::PluginKind::storage: plugin::create_storage(lp, o->config); break;
+        }
+      }
+    } catch (const CLI::RuntimeError&) {
+      throw;
     } catch (const std::exception& e) {
       fail(e.what());
     }
@@ -104,6 +118,7 @@ void add_plugin(CLI::App& root) {
               << "version:     " << (d->version ? d->version : "") << "\n"
               << "abi_version: " << d->abi_version << "\n"
               << "description: " << (d->description ? d->description : "") << "\n";
+    if (!o->config.empty()) std::cout << "instance:    created with the given config\n";
     auto doc = json::parse(d->config_doc ? d->config_doc : "[]", nullptr, false);
     if (doc.is_array() && !doc.empty()) {
       std::cout << "options:\n";

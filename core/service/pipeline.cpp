@@ -145,7 +145,11 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   if (!to_score.empty()) {
     std::string error;
     if (!dom->model) {
-      error = "domain has no model and the record has no prediction";
+      // Not a model failure but a client mistake: nothing could ever score this record.
+      throw ServiceError(422, "invalid_field",
+                         "prediction: missing for record \"" + records[to_score[0]].id + "\", and domain \"" +
+                             domain_name + "\" has no model to score it",
+                         "prediction");
     } else {
       std::vector<sdk::Record> rows;
       rows.reserve(to_score.size());

@@ -47,10 +47,11 @@ class Service {
  public:
   Service();   // writes the files and creates the tokens
   ~Service();  // stops the server
-  void start();
+  void start(long long clock_offset_ms = 0);  // HITL_CLOCK_OFFSET_MS for the child
   void stop();
   int port() const { return port_; }
   bool running() const;
+  std::string log() const;  // the server's stderr so far
   TempDir dir;
   std::filesystem::path config;
   std::filesystem::path db;

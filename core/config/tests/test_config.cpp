@@ -148,3 +148,16 @@ TEST_CASE("config: every option is documented with type, default and description
   }
   CHECK(hitl::config::option_docs().size() >= 20);
 }
+
+TEST_CASE("config: docs/operations.md lists every option with its type and default") {
+  std::ifstream f(std::string(HITL_SOURCE_DIR) + "/docs/operations.md");
+  REQUIRE(f);
+  std::string doc((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  for (auto& o : hitl::config::option_docs()) {
+    INFO(o.key);
+    auto row = doc.find("| `" + o.key + "` | " + o.type + " |");
+    REQUIRE(row != std::string::npos);
+    auto line_end = doc.find('\n', row);
+    CHECK(doc.substr(row, line_end - row).find(o.default_value) != std::string::npos);
+  }
+}

@@ -1,0 +1,264 @@
+// Test support for the end-to-end tests: the server runs as a real child process, exactly as
+// an operator starts it, and is driven over loopback HTTP.
+#include "support.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace hitl::test {
+namespace fs = std::filesystem;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace asio = boost::asio;
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path = fs::temp_directory_path() / ("hitl-it-" + std::to_string(rd()) + std::to_string(::getpid()));
+  fs::create_directories(path);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!std::getenv("HITL_KEEP_TEST_DIRS")) fs::remove_all(path, ec);
+}
+
+fs::path TempDir::write(const std::string& name, const std::string& text) const {
+  fs::path p = path / name;
+  fs::create_directories(p.parent_path());
+  std::ofstream f(p, std::ios::binary);
+  f << text;
+  if (!f) throw std::runtime_error("cannot write " + p.string());
+  return p;
+}
+
+RunResult run_hitl(const std::string& args) {
+  std::string cmd = std::string(HITL_EXE) + " " + args + " 2>&1";
+  RunResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed: " + cmd);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+nlohmann::json HttpResponse::json() const { return nlohmann::json::parse(body); }
+
+struct HttpClient::Impl {
+  asio::io_context io;
+  beast::tcp_stream stream{io};
+  int port;
+  bool connected = false;
+
+  void connect() {
+    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+    stream.expires_after(std::chrono::seconds(30));
+    stream.connect(ep);
+    connected = true;
+  }
+};
+
+HttpClient::HttpClient(int port) : impl_(std::make_unique<Impl>()) { impl_->port = port; }
+HttpClient::~HttpClient() {
+  beast::error_code ec;
+  impl_->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+}
+
+HttpResponse HttpClient::request(const std::string& method, const std::string& target, const std::string& token,
+                                 const std::string& body, const std::string& content_type) {
+  // A server may close a keep-alive connection (e.g. after a 413); reconnect once then.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!impl_->connected) impl_->connect();
+    bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+    req.set(bhttp::field::host, "127.0.0.1");
+    req.keep_alive(true);
+    if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
+    if (!body.empty() || method == "POST") {
+      req.set(bhttp::field::content_type, content_type);
+      req.body() = body;
+      req.prepare_payload();
+    }
+    beast::error_code ec;
+    impl_->stream.expires_after(std::chrono::seconds(60));
+    bhttp::write(impl_->stream, req, ec);
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(256u << 20);
+    if (!ec) bhttp::read(impl_->stream, buffer, parser, ec);
+    if (ec) {
+      impl_->stream.socket().close(ec);
+      impl_->connected = false;
+      if (attempt == 0) continue;
+      throw std::runtime_error("HTTP " + method + " " + target + ": " + ec.message());
+    }
+    auto res = parser.release();
+    HttpResponse out;
+    out.status = static_cast<int>(res.result_int());
+    out.body = res.body();
+    out.content_type = std::string(res[bhttp::field::content_type]);
+    if (!res.keep_alive()) {
+      impl_->stream.socket().close(ec);
+      impl_->connected = false;
+    }
+    return out;
+  }
+  throw std::runtime_error("unreachable");
+}
+
+namespace {
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The token is the line `hitl token create` prints; anything else it printed is context.
+std::string create_token(const fs::path& config, const std::string& role, const std::string& name,
+                         const std::string& domains) {
+  std::string args = "token create --config " + config.string() + " --role " + role + " --name " + name;
+  if (!domains.empty()) args += " --domains " + domains;
+  auto r = run_hitl(args);
+  std::smatch m;
+  static const std::regex token_re("hitl_[0-9a-f]{48}");
+  if (r.exit_code != 0 || !std::regex_search(r.out, m, token_re))
+    throw std::runtime_error("token create failed (" + std::to_string(r.exit_code) + "): " + r.out);
+  return m.str();
+}
+}  // namespace
+
+// Domains of the test service:
+//  loans        clients send predictions; auto when confidence >= 0.9, reject when
+//               input.amount < 0, review otherwise; priority rises with the amount.
+//  credit_risk  the example: the model scores the input, the example policy decides.
+//  broken       the policy raises an error on every call (fails closed).
+//  looping      the policy never returns (instruction budget, fails closed).
+Service::Service() {
+  const std::string src = HITL_SOURCE_DIR;
+  db = dir.path / "hitl.db";
+  dir.write("loans.lua", R"(
+local hitl = require "hitl"
+return {
+  flag = function(p)
+    if (p.input.amount or 0) < 0 then return hitl.reject("negative_amount") end
+    if p.prediction.confidence >= 0.9 then return hitl.auto() end
+    return hitl.review("low_confidence")
+  end,
+  priority = function(task)
+    return math.min(1, (task.input.amount or 0) / 100000)
+  end,
+}
+)");
+  dir.write("broken.lua", R"(
+return { flag = function(p) error("boom: no rule for " .. p.domain) end }
+)");
+  dir.write("looping.lua", R"(
+return { flag = function(p) while true do end end }
+)");
+  config = dir.write("hitl.lua", R"(
+return {
+  listen = "127.0.0.1:0",
+  storage = { plugin = "sqlite", config = { path = "hitl.db" } },
+  queue   = { plugin = "sqlite", config = { path = "hitl.db" } },
+  max_body_bytes = 1048576,
+  policy = { instruction_budget = 200000 },
+  models = {
+    credit = { plugin = "logreg", config = { artifact = ")" + src + R"(/examples/credit_risk/model/credit_logreg.json" } },
+  },
+  domains = {
+    loans = { policy = "loans.lua", labels = { "good", "bad" }, lease_seconds = 60 },
+    credit_risk = { policy = ")" + src + R"(/examples/credit_risk/policy.lua", model = "credit", labels = { "good", "bad" } },
+    broken = { policy = "broken.lua", labels = { "yes", "no" } },
+    looping = { policy = "looping.lua", labels = { "yes", "no" } },
+  },
+}
+)");
+  admin = create_token(config, "admin", "root", "");
+  reviewer = create_token(config, "reviewer", "alice", "loans,credit_risk,broken,looping");
+  reviewer2 = create_token(config, "reviewer", "bob", "loans,credit_risk");
+  other_reviewer = create_token(config, "reviewer", "carol", "credit_risk");
+  client = create_token(config, "client", "app", "");
+}
+
+Service::~Service() { stop(); }
+
+bool Service::running() const {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  return ::waitpid(pid_, &status, WNOHANG) == 0;
+}
+
+void Service::start(long long clock_offset_ms) {
+  if (pid_ > 0) throw std::runtime_error("service already started");
+  fs::path out = dir.path / "serve.out";
+  fs::path log = dir.path / "serve.log";
+  fs::remove(out);
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    if (clock_offset_ms) ::setenv("HITL_CLOCK_OFFSET_MS", std::to_string(clock_offset_ms).c_str(), 1);
+    ::execl(HITL_EXE, HITL_EXE, "serve", "--config", config.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  pid_ = pid;
+  static const std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string text = read_file(out);
+    std::smatch m;
+    if (std::regex_search(text, m, listening)) {
+      port_ = std::stoi(m[1].str());
+      return;
+    }
+    if (!running()) {
+      pid_ = -1;
+      throw std::runtime_error("hitl serve exited during start-up:\n" + read_file(log));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop();
+  throw std::runtime_error("hitl serve did not print its address within 60 s:\n" + read_file(log));
+}
+
+std::string Service::log() const { return read_file(dir.path / "serve.log"); }
+
+void Service::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 300; ++i) {  // up to 15 s for a graceful stop
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+}  // namespace hitl::test
