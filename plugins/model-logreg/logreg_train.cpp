@@ -1,0 +1,352 @@
+// model-logreg: feature encoding, scoring and training (softmax regression, L2, full-batch
+// restarted Nesterov-accelerated gradient descent; no randomness anywhere).
+#include "logreg.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace hitl::logreg {
+
+namespace {
+
+// Category text of a value: numbers as in CSV ("1", "2.5"), booleans "true"/"false".
+std::string category_text(const sdk::Value& v) {
+  if (auto s = std::get_if<std::string>(&v)) return *s;
+  if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  double d = std::get<double>(v);
+  if (std::floor(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, res.ptr);
+}
+
+bool is_missing(const sdk::Value* v) {
+  if (!v || std::holds_alternative<std::monostate>(*v)) return true;
+  if (auto d = std::get_if<double>(v)) return !std::isfinite(*d);
+  return false;
+}
+
+// The encoded training set in compressed sparse row form.
+struct Design {
+  std::vector<std::size_t> offsets{0};
+  std::vector<std::uint32_t> index;
+  std::vector<double> value;
+  std::size_t rows() const { return offsets.size() - 1; }
+};
+
+struct Problem {
+  const Design& x;
+  const std::vector<std::uint32_t>& y;  // class index per row
+  const std::vector<double>& w;         // sample weight per row
+  double total_weight;
+  std::size_t dims, classes;
+  double l2;
+};
+
+// Mean weighted log loss + (l2 / 2) |W|^2 at theta = [W (dims*K), bias (K)], and its gradient.
+double loss_and_gradient(const Problem& p, const std::vector<double>& theta, std::vector<double>& grad) {
+  const std::size_t K = p.classes, bias_at = p.dims * K;
+  std::fill(grad.begin(), grad.end(), 0.0);
+  std::vector<double> logits(K), g(K);
+  double loss = 0.0;
+  for (std::size_t i = 0; i < p.x.rows(); ++i) {
+    const double wi = p.w[i];
+    if (wi == 0.0) continue;
+    std::copy_n(theta.begin() + bias_at, K, logits.begin());
+    for (std::size_t n = p.x.offsets[i]; n < p.x.offsets[i + 1]; ++n) {
+      const double* wj = &theta[p.x.index[n] * K];
+      for (std::size_t k = 0; k < K; ++k) logits[k] += wj[k] * p.x.value[n];
+    }
+    const double m = *std::max_element(logits.begin(), logits.end());
+    double s = 0.0;
+    for (std::size_t k = 0; k < K; ++k) s += g[k] = std::exp(logits[k] - m);
+    loss += wi * (m + std::log(s) - logits[p.y[i]]);
+    const double scale = wi / s;  // g becomes w_i * (p_k - [k == y_i])
+    for (std::size_t k = 0; k < K; ++k) g[k] *= scale;
+    g[p.y[i]] -= wi;
+    for (std::size_t n = p.x.offsets[i]; n < p.x.offsets[i + 1]; ++n) {
+      double* gj = &grad[p.x.index[n] * K];
+      for (std::size_t k = 0; k < K; ++k) gj[k] += g[k] * p.x.value[n];
+    }
+    for (std::size_t k = 0; k < K; ++k) grad[bias_at + k] += g[k];
+  }
+  const double inv = 1.0 / p.total_weight;
+  double penalty = 0.0;
+  for (std::size_t j = 0; j < grad.size(); ++j) {
+    grad[j] *= inv;
+    if (j < bias_at) {  // the bias is not penalised
+      grad[j] += p.l2 * theta[j];
+      penalty += theta[j] * theta[j];
+    }
+  }
+  return loss * inv + 0.5 * p.l2 * penalty;
+}
+
+// Minimises the loss by full-batch gradient descent with Nesterov momentum, which converges far
+// faster than plain steps on correlated or one-hot data. Momentum is restarted whenever the
+// loss goes up (the "function scheme" of O'Donoghue & Candes), so accepted losses only fall;
+// when even a plain gradient step raises the loss the step is too long for this data, so it
+// is halved: a too-large learning_rate slows training down but cannot make it diverge.
+std::vector<double> minimise(const Problem& p, std::vector<double> x, const Hyper& h, TrainReport& report) {
+  const std::size_t n = x.size();
+  std::vector<double> y = x, y_prev = x, grad(n), grad_prev(n);
+  double step = h.learning_rate, t = 1.0, f_prev = std::numeric_limits<double>::infinity();
+  bool plain = true;  // y is a plain gradient step (no momentum) from y_prev
+  int quiet = 0;      // consecutive accepted steps with a negligible loss change
+  for (int epoch = 1; epoch <= h.epochs; ++epoch) {
+    report.epochs_run = epoch;
+    const double f = loss_and_gradient(p, y, grad);
+    if (!std::isfinite(f) || f > f_prev + 1e-12 * (1.0 + std::fabs(f_prev))) {
+      if (plain) {  // the step itself overshot: shorten it, from the last accepted point
+        step *= 0.5;
+        for (std::size_t j = 0; j < n; ++j) x[j] = y_prev[j] - step * grad_prev[j];
+      }             // else momentum overshot: drop it, keep the plain step from y_prev
+      y = x;
+      t = 1.0;
+      plain = true;
+      quiet = 0;
+      continue;
+    }
+    quiet = f_prev - f <= 1e-9 + 1e-7 * std::fabs(f) ? quiet + 1 : 0;
+    f_prev = f;
+    y_prev = y;
+    grad_prev = grad;
+    if (quiet >= 3) {
+      report.converged = true;
+      break;
+    }
+    const double t_next = 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * t * t));
+    const double beta = (t - 1.0) / t_next;
+    for (std::size_t j = 0; j < n; ++j) {
+      const double x_new = y[j] - step * grad[j];
+      y[j] = x_new + beta * (x_new - x[j]);
+      x[j] = x_new;
+    }
+    t = t_next;
+    plain = beta == 0.0;
+  }
+  // The last evaluated point that was accepted is the best one seen.
+  return y_prev;
+}
+
+}  // namespace
+
+void Params::layout() {
+  feature_index.clear();
+  std::uint32_t slot = 0;
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    Feature& f = features[i];
+    f.slot = slot;
+    f.width = f.categorical ? static_cast<std::uint32_t>(f.categories.size()) : (f.has_missing ? 2u : 1u);
+    slot += f.width;
+    feature_index.emplace(f.name, i);
+  }
+  dims = slot;
+}
+
+void Params::encode(const sdk::Record& record, SparseRow& out) const {
+  out.clear();
+  // The value of each known feature in this record (null = absent); unknown fields are ignored.
+  // (Not a thread_local buffer: TLS destructors would pin the .so and block unloading.)
+  std::vector<const sdk::Value*> values(features.size(), nullptr);
+  for (const auto& [name, value] : record)
+    if (auto it = feature_index.find(name); it != feature_index.end()) values[it->second] = &value;
+
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const Feature& f = features[i];
+    const sdk::Value* v = values[i];
+    if (f.categorical) {
+      if (is_missing(v)) continue;
+      const std::string text = category_text(*v);
+      auto it = std::lower_bound(f.categories.begin(), f.categories.end(), text);
+      if (it != f.categories.end() && *it == text)
+        out.emplace_back(f.slot + static_cast<std::uint32_t>(it - f.categories.begin()), 1.0);
+      continue;
+    }
+    double x = 0.0;
+    bool missing = is_missing(v);
+    if (!missing) {
+      if (auto d = std::get_if<double>(v)) {
+        x = *d;
+      } else if (auto s = std::get_if<std::string>(v)) {
+        // JSON clients sometimes quote numbers; "" and "NA" mean missing, as in CSV files.
+        if (s->empty() || *s == "NA") {
+          missing = true;
+        } else {
+          auto res = std::from_chars(s->data(), s->data() + s->size(), x);
+          if (res.ec != std::errc() || res.ptr != s->data() + s->size() || !std::isfinite(x))
+            throw LogregError("feature \"" + f.name + "\": expected a number, got the string \"" + *s + "\"");
+        }
+      } else {
+        throw LogregError("feature \"" + f.name + "\": expected a number, got a boolean");
+      }
+    }
+    if (missing) {
+      if (f.has_missing) out.emplace_back(f.slot + 1, 1.0);  // standardized value 0 = the mean
+    } else {
+      out.emplace_back(f.slot, (x - f.mean) / f.std);
+    }
+  }
+}
+
+void Params::probabilities(const SparseRow& row, std::vector<double>& logits, std::vector<double>& probs) const {
+  const std::size_t K = classes.size();
+  logits.assign(bias.begin(), bias.end());
+  for (const auto& [j, x] : row)
+    for (std::size_t k = 0; k < K; ++k) logits[k] += weights[j * K + k] * x;
+  const double m = *std::max_element(logits.begin(), logits.end());
+  probs.resize(K);
+  double s = 0.0;
+  for (std::size_t k = 0; k < K; ++k) s += probs[k] = std::exp(logits[k] - m);
+  for (double& p : probs) p /= s;
+}
+
+std::vector<std::string> Params::slot_names() const {
+  std::vector<std::string> names;
+  names.reserve(dims);
+  for (const auto& f : features) {
+    if (f.categorical) {
+      for (const auto& c : f.categories) names.push_back(f.name + "=" + c);
+    } else {
+      names.push_back(f.name);
+      if (f.has_missing) names.push_back(f.name + ":missing");
+    }
+  }
+  return names;
+}
+
+Params train(const sdk::Dataset& data, const Hyper& hyper) {
+  const std::size_t n = data.rows.size();
+  if (n == 0) throw LogregError("the training data has no rows");
+  if (data.labels.size() != n)
+    throw LogregError("the training data has " + std::to_string(n) + " rows but " +
+                      std::to_string(data.labels.size()) + " labels");
+  if (!data.weights.empty() && data.weights.size() != n)
+    throw LogregError("the training data has " + std::to_string(n) + " rows but " +
+                      std::to_string(data.weights.size()) + " weights");
+  std::vector<double> w = data.weights.empty() ? std::vector<double>(n, 1.0) : data.weights;
+  double total_weight = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(w[i]) || w[i] < 0.0)
+      throw LogregError("weight of row " + std::to_string(i + 1) + " is " + std::to_string(w[i]) +
+                        "; weights must be finite and >= 0");
+    total_weight += w[i];
+  }
+  if (total_weight <= 0.0) throw LogregError("every training row has weight 0");
+
+  Params p;
+  p.hyper = hyper;
+  {
+    std::set<std::string> classes(data.labels.begin(), data.labels.end());
+    if (classes.size() < 2)
+      throw LogregError("the training data has only one class (\"" + *classes.begin() + "\"); need at least two");
+    p.classes.assign(classes.begin(), classes.end());
+  }
+  std::vector<std::uint32_t> y(n);
+  for (std::size_t i = 0; i < n; ++i)
+    y[i] = static_cast<std::uint32_t>(std::lower_bound(p.classes.begin(), p.classes.end(), data.labels[i]) -
+                                      p.classes.begin());
+
+  // Pass 1: the columns, in order of first appearance, and whether any value is not a number
+  // (then the column is categorical, its numbers taken as category names).
+  struct Column {
+    std::string name;
+    bool any_text = false, any_number = false;
+    std::size_t present = 0;  // rows with a non-missing value
+  };
+  std::vector<Column> columns;
+  std::unordered_map<std::string, std::size_t> column_of;
+  for (const auto& row : data.rows)
+    for (const auto& [name, value] : row) {
+      auto [it, added] = column_of.emplace(name, columns.size());
+      if (added) columns.push_back({name});
+      Column& c = columns[it->second];
+      if (is_missing(&value)) continue;
+      ++c.present;
+      (std::holds_alternative<double>(value) ? c.any_number : c.any_text) = true;
+    }
+
+  // Pass 2: per-column statistics (weighted mean/variance by West's update) and categories.
+  struct Stats {
+    double sum_w = 0.0, mean = 0.0, m2 = 0.0;
+    std::set<std::string> categories;
+  };
+  std::vector<Stats> stats(columns.size());
+  for (std::size_t i = 0; i < n; ++i)
+    for (const auto& [name, value] : data.rows[i]) {
+      const std::size_t c = column_of.at(name);
+      if (is_missing(&value)) continue;
+      Stats& s = stats[c];
+      if (columns[c].any_text) {
+        s.categories.insert(category_text(value));
+      } else if (w[i] > 0.0) {
+        const double x = std::get<double>(value);
+        s.sum_w += w[i];
+        const double delta = x - s.mean;
+        s.mean += delta * w[i] / s.sum_w;
+        s.m2 += w[i] * delta * (x - s.mean);
+      }
+    }
+
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    if (columns[c].present == 0) continue;  // never has a value: carries no information
+    Feature f;
+    f.name = columns[c].name;
+    f.categorical = columns[c].any_text;
+    f.has_missing = columns[c].present < n;
+    if (f.categorical) {
+      f.categories.assign(stats[c].categories.begin(), stats[c].categories.end());
+    } else if (stats[c].sum_w > 0.0) {
+      f.mean = stats[c].mean;
+      const double sd = std::sqrt(std::max(0.0, stats[c].m2 / stats[c].sum_w));
+      // A constant column standardizes to 0 everywhere; std 1 avoids dividing by ~0.
+      f.std = sd > 1e-12 * std::max(1.0, std::fabs(f.mean)) ? sd : 1.0;
+    }
+    p.features.push_back(std::move(f));
+  }
+  p.layout();
+
+  Design x;
+  SparseRow row;
+  for (const auto& r : data.rows) {
+    p.encode(r, row);
+    for (const auto& [j, v] : row) {
+      x.index.push_back(j);
+      x.value.push_back(v);
+    }
+    x.offsets.push_back(x.index.size());
+  }
+
+  const std::size_t K = p.classes.size();
+  std::vector<double> theta(p.dims * K + K, 0.0);
+  // Start the bias at the log class priors: the best model that ignores the features.
+  std::vector<double> prior(K, 0.0);
+  for (std::size_t i = 0; i < n; ++i) prior[y[i]] += w[i];
+  for (std::size_t k = 0; k < K; ++k) theta[p.dims * K + k] = std::log(std::max(prior[k] / total_weight, 1e-9));
+
+  Problem problem{x, y, w, total_weight, p.dims, K, hyper.l2};
+  theta = minimise(problem, std::move(theta), hyper, p.report);
+  p.weights.assign(theta.begin(), theta.begin() + p.dims * K);
+  p.bias.assign(theta.begin() + p.dims * K, theta.end());
+
+  // Training-set metrics (weighted like the objective; equal to plain ones without weights).
+  std::vector<double> logits, probs;
+  double correct = 0.0, log_loss = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    SparseRow r(x.offsets[i + 1] - x.offsets[i]);
+    for (std::size_t m = 0; m < r.size(); ++m) r[m] = {x.index[x.offsets[i] + m], x.value[x.offsets[i] + m]};
+    p.probabilities(r, logits, probs);
+    const auto best = static_cast<std::size_t>(std::max_element(probs.begin(), probs.end()) - probs.begin());
+    if (best == y[i]) correct += w[i];
+    log_loss -= w[i] * std::log(std::max(probs[y[i]], 1e-15));
+  }
+  p.report.rows = n;
+  p.report.accuracy = correct / total_weight;
+  p.report.log_loss = log_loss / total_weight;
+  return p;
+}
+
+}  // namespace hitl::logreg
