@@ -1,0 +1,420 @@
+#include "policy/policy_engine.hpp"
+
+#include "common/hash.hpp"
+#include "policy/lua_sandbox.hpp"
+#include "policy/lua_values.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <shared_mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+namespace hitl::policy {
+namespace fs = std::filesystem;
+using namespace detail;
+
+namespace {
+
+// Registry keys (addresses) of the policy's entry points in each state.
+const char kFlagKey = 0;
+const char kPriorityKey = 0;
+const char kPolicyKey = 0;
+
+enum ActionCode : int { kNone = 0, kAuto, kReview, kReject };
+
+// ---- Lua side (protected mode only; no C++ objects with destructors in these frames) ----
+
+struct InitCall {
+  const char* code;
+  std::size_t size;
+  const char* chunkname;
+  const char* mode;        // "t" for the file itself, "b" for our own precompiled copy
+  std::string* dump_out;   // when set, receives the precompiled chunk
+  bool has_priority;
+};
+
+int dump_writer(lua_State*, const void* p, std::size_t sz, void* ud) noexcept {
+  try {
+    static_cast<std::string*>(ud)->append(static_cast<const char*>(p), sz);
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
+// Compiles and runs the policy chunk, checks its shape and stores its entry points.
+int init_policy(lua_State* L) {
+  auto* c = static_cast<InitCall*>(lua_touserdata(L, 1));
+  if (luaL_loadbufferx(L, c->code, c->size, c->chunkname, c->mode) != LUA_OK) return lua_error(L);
+  if (c->dump_out && lua_dump(L, dump_writer, c->dump_out, 0) != 0) return luaL_error(L, "cannot precompile the policy");
+  lua_call(L, 0, 1);
+  if (!lua_istable(L, -1)) return luaL_error(L, "the file must return a table with flag(p), got %s", luaL_typename(L, -1));
+  const int policy = lua_gettop(L);
+  lua_getfield(L, policy, "flag");
+  if (!lua_isfunction(L, -1)) return luaL_error(L, "flag must be a function, got %s", luaL_typename(L, -1));
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kFlagKey);
+  lua_getfield(L, policy, "priority");
+  c->has_priority = !lua_isnil(L, -1);
+  if (c->has_priority && !lua_isfunction(L, -1))
+    return luaL_error(L, "priority must be a function when present, got %s", luaL_typename(L, -1));
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kPriorityKey);
+  lua_pushvalue(L, policy);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kPolicyKey);
+  return 0;
+}
+
+struct FlagCall {
+  const FlagInput* in;
+  int action = kNone;
+};
+
+const char* kVerdictHint = "return hitl.auto(), hitl.review(reason) or hitl.reject(reason)";
+
+// Calls flag(p) and validates the verdict; leaves the reason (or nothing for auto).
+int call_flag(lua_State* L) {
+  auto* c = static_cast<FlagCall*>(lua_touserdata(L, 1));
+  const FlagInput& in = *c->in;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kFlagKey);
+  lua_createtable(L, 0, 4);
+  if (in.input) push_json(L, *in.input, "p.input"); else lua_newtable(L);
+  lua_setfield(L, -2, "input");
+  push_prediction(L, in.prediction);
+  lua_setfield(L, -2, "prediction");
+  push_object_or_empty(L, in.meta, "p.meta");
+  lua_setfield(L, -2, "meta");
+  if (in.domain) lua_pushlstring(L, in.domain->data(), in.domain->size()); else lua_pushliteral(L, "");
+  lua_setfield(L, -2, "domain");
+  lua_call(L, 1, 1);
+
+  if (!lua_istable(L, -1)) return luaL_error(L, "flag returned %s instead of a verdict (%s)", luaL_typename(L, -1), kVerdictHint);
+  const int v = lua_gettop(L);
+  lua_pushliteral(L, "action");
+  lua_rawget(L, v);
+  const char* action = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+  if (std::strcmp(action, "auto") == 0) {
+    c->action = kAuto;
+    return 0;
+  }
+  if (std::strcmp(action, "review") == 0)
+    c->action = kReview;
+  else if (std::strcmp(action, "reject") == 0)
+    c->action = kReject;
+  else
+    return luaL_error(L, "flag returned a table without a valid action (%s)", kVerdictHint);
+  lua_pushliteral(L, "reason");
+  lua_rawget(L, v);
+  if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
+    c->action = kNone;
+    return luaL_error(L, "flag returned a %s verdict without a reason (a non-empty string)", action);
+  }
+  return 1;
+}
+
+struct PriorityCall {
+  const TaskView* task;
+  double value = 0.5;
+};
+
+int call_priority(lua_State* L) {
+  auto* c = static_cast<PriorityCall*>(lua_touserdata(L, 1));
+  const TaskView& t = *c->task;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kPriorityKey);
+  lua_createtable(L, 0, 5);
+  if (t.domain) lua_pushlstring(L, t.domain->data(), t.domain->size()); else lua_pushliteral(L, "");
+  lua_setfield(L, -2, "domain");
+  if (t.reason) lua_pushlstring(L, t.reason->data(), t.reason->size()); else lua_pushliteral(L, "");
+  lua_setfield(L, -2, "reason");
+  if (t.input) push_json(L, *t.input, "task.input"); else lua_newtable(L);
+  lua_setfield(L, -2, "input");
+  push_prediction(L, t.prediction);
+  lua_setfield(L, -2, "prediction");
+  push_object_or_empty(L, t.meta, "task.meta");
+  lua_setfield(L, -2, "meta");
+  lua_call(L, 1, 1);
+  if (lua_type(L, -1) != LUA_TNUMBER) return luaL_error(L, "priority returned %s, expected a number in [0, 1]", luaL_typename(L, -1));
+  const double x = lua_tonumber(L, -1);
+  if (std::isnan(x)) return luaL_error(L, "priority returned NaN, expected a number in [0, 1]");
+  c->value = x;
+  return 0;
+}
+
+// ---- C++ side ----
+
+std::atomic<std::uint64_t> g_next_generation{1};
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string read_policy_file(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) throw PolicyError(file.string() + ": file not found");
+  if (!fs::is_regular_file(file, ec)) throw PolicyError(file.string() + ": not a regular file");
+  std::ifstream f(file, std::ios::binary);
+  if (!f) throw PolicyError(file.string() + ": cannot open for reading");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) throw PolicyError(file.string() + ": read error");
+  return std::move(ss).str();
+}
+
+}  // namespace
+
+namespace detail {
+// The per-thread state of one domain. Owned by the Domain, used only by its thread.
+struct Slot {
+  std::unique_ptr<SandboxState> state;
+};
+
+struct Domain {
+  Domain(std::string name_, fs::path file_, const fs::path& lib_dir)
+      : name(std::move(name_)), file(std::move(file_)), display(file.string()),
+        chunkname("@" + file.filename().string()), modules(lib_dir, file.parent_path()) {}
+
+  std::string name;
+  fs::path file;
+  std::string display;    // the path as given, for PolicyError messages
+  std::string chunkname;  // "@policy.lua": runtime errors read "policy.lua:12: ..."
+  std::string hash;
+  std::string bytecode;  // compiled once at load; every state loads this, never the file
+  bool has_priority = false;
+  ModuleResolver modules;
+  std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::int64_t> next_log_ms{0};
+  std::atomic<std::uint64_t> suppressed_logs{0};
+
+  std::shared_mutex slots_mu;
+  std::unordered_map<std::thread::id, std::unique_ptr<Slot>> slots;
+
+  // "<file>: <reason>", folding a leading "policy.lua:<line>:" into the full path.
+  PolicyError load_error(const std::string& msg) const {
+    const std::string short_name = chunkname.substr(1) + ":";
+    if (msg.rfind(short_name, 0) == 0) return PolicyError(display + ":" + msg.substr(short_name.size()));
+    return PolicyError(display + ": " + msg);
+  }
+};
+}  // namespace detail
+
+struct PolicyEngine::Impl {
+  std::uint64_t generation = g_next_generation.fetch_add(1);
+  Limits limits;
+  fs::path lib_dir;
+  std::unordered_map<std::string, std::unique_ptr<Domain>> domains;
+
+  Domain* find(const std::string& name) const {
+    auto it = domains.find(name);
+    return it == domains.end() ? nullptr : it->second.get();
+  }
+
+  // A fresh state running the policy. From the file text at load (dump_out set), from the
+  // precompiled chunk afterwards. Throws PolicyError.
+  std::unique_ptr<SandboxState> make_state(Domain& d, const std::string* source, std::string* dump_out,
+                                           bool* has_priority = nullptr) const {
+    std::unique_ptr<SandboxState> s;
+    try {
+      s = std::make_unique<SandboxState>(d.modules, d.name, limits.instruction_budget, limits.memory_bytes);
+    } catch (const std::exception& e) {
+      throw d.load_error(e.what());
+    }
+    lua_State* L = s->L();
+    StackGuard guard(L);
+    const std::string& code = source ? *source : d.bytecode;
+    InitCall call{code.data(), code.size(), d.chunkname.c_str(), source ? "t" : "b", dump_out, false};
+    s->begin_call();
+    const int status = protected_call(L, init_policy, &call);
+    bool broken = false;
+    std::string failure = call_failure(*s, status, broken);
+    if (!failure.empty()) throw d.load_error(failure);
+    if (has_priority) *has_priority = call.has_priority;
+    return s;
+  }
+
+  void load(Domain& d) {
+    const std::string source = read_policy_file(d.file);
+    d.hash = sha256_hex(source);
+    std::string bytecode;
+    make_state(d, &source, &bytecode, &d.has_priority);
+    d.bytecode = std::move(bytecode);
+  }
+
+  // This thread's slot for `d`: a small thread_local cache in front of the engine's registry.
+  // Cache entries carry the engine generation, so entries of a destroyed engine never match.
+  Slot& slot_for(Domain& d) {
+    struct Entry {
+      std::uint64_t generation = 0;
+      const Domain* domain = nullptr;
+      Slot* slot = nullptr;
+    };
+    thread_local std::array<Entry, 8> cache{};
+    thread_local std::size_t next = 0;
+    for (auto& e : cache)
+      if (e.generation == generation && e.domain == &d) return *e.slot;
+    const auto me = std::this_thread::get_id();
+    Slot* slot = nullptr;
+    {
+      std::shared_lock lock(d.slots_mu);
+      auto it = d.slots.find(me);
+      if (it != d.slots.end()) slot = it->second.get();
+    }
+    if (!slot) {
+      std::unique_lock lock(d.slots_mu);
+      auto& p = d.slots[me];
+      if (!p) p = std::make_unique<Slot>();
+      slot = p.get();
+    }
+    cache[next] = Entry{generation, &d, slot};
+    next = (next + 1) % cache.size();
+    return *slot;
+  }
+
+  // Counts the failure and logs it, at most once a second per domain.
+  void report(Domain& d, const char* entry, const std::string& error) {
+    d.errors.fetch_add(1, std::memory_order_relaxed);
+    const std::int64_t now = steady_ms();
+    std::int64_t due = d.next_log_ms.load(std::memory_order_relaxed);
+    if (now >= due && d.next_log_ms.compare_exchange_strong(due, now + 1000)) {
+      const auto skipped = d.suppressed_logs.exchange(0);
+      spdlog::warn("policy {} failed for domain {} (failing closed): {}{}", entry, d.name, error,
+                   skipped ? fmt::format(" ({} similar messages suppressed)", skipped) : std::string());
+    } else {
+      d.suppressed_logs.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  // Runs one entry point on this thread's state. Returns "" or the failure text. When the call
+  // succeeds and left a string on top, it is copied to `result_string`.
+  std::string run(Domain& d, lua_CFunction fn, void* call, std::string* result_string) {
+    Slot& slot = slot_for(d);
+    if (!slot.state) {
+      try {
+        slot.state = make_state(d, nullptr, nullptr);
+      } catch (const std::exception& e) {
+        return e.what();
+      }
+    }
+    bool broken = false;
+    std::string failure;
+    {
+      lua_State* L = slot.state->L();
+      StackGuard guard(L);
+      slot.state->begin_call();
+      const int status = protected_call(L, fn, call);
+      failure = call_failure(*slot.state, status, broken);
+      if (failure.empty() && result_string && lua_type(L, -1) == LUA_TSTRING) {
+        std::size_t n = 0;
+        const char* r = lua_tolstring(L, -1, &n);  // never allocates for a string
+        result_string->assign(r, n);
+      }
+    }
+    if (broken) slot.state.reset();  // a memory or budget failure may leave the state half-updated
+    return failure;
+  }
+};
+
+PolicyEngine::PolicyEngine(std::vector<DomainPolicy> policies, fs::path lib_dir, Limits limits)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->limits = limits;
+  impl_->lib_dir = std::move(lib_dir);
+  for (auto& p : policies) {
+    if (impl_->domains.count(p.domain))
+      throw PolicyError(p.file.string() + ": domain \"" + p.domain + "\" has more than one policy");
+    auto d = std::make_unique<Domain>(p.domain, p.file, impl_->lib_dir);
+    impl_->load(*d);
+    impl_->domains.emplace(p.domain, std::move(d));
+  }
+}
+
+PolicyEngine::~PolicyEngine() = default;
+
+bool PolicyEngine::has_domain(const std::string& domain) const { return impl_->find(domain) != nullptr; }
+
+Verdict PolicyEngine::flag(const std::string& domain, const FlagInput& in) noexcept {
+  Verdict v;  // review by default: every failure path below fails closed
+  v.action = Action::review;
+  v.reason = "policy_error";
+  v.policy_error = true;
+  Domain* d = impl_->find(domain);
+  if (!d) {
+    v.error = "no policy for domain \"" + domain + "\"";
+    return v;
+  }
+  try {
+    FlagCall call{&in};
+    std::string reason;
+    std::string failure = impl_->run(*d, call_flag, &call, &reason);
+    if (failure.empty() && call.action == kNone) failure = "flag returned no verdict";
+    if (!failure.empty()) {
+      impl_->report(*d, "flag", failure);
+      v.error = std::move(failure);
+      return v;
+    }
+    v.policy_error = false;
+    v.error.clear();
+    if (call.action == kAuto) {
+      v.action = Action::auto_approve;
+      v.reason.clear();
+    } else {
+      v.action = call.action == kReject ? Action::reject : Action::review;
+      v.reason = std::move(reason);
+    }
+    return v;
+  } catch (const std::exception& e) {
+    v.error = e.what();
+  } catch (...) {
+    v.error = "unknown error";
+  }
+  try {
+    impl_->report(*d, "flag", v.error);
+  } catch (...) {
+  }
+  return v;
+}
+
+double PolicyEngine::priority(const std::string& domain, const TaskView& task) noexcept {
+  Domain* d = impl_->find(domain);
+  if (!d) return 1.0;
+  if (!d->has_priority) return 0.5;
+  try {
+    PriorityCall call{&task};
+    const std::string failure = impl_->run(*d, call_priority, &call, nullptr);
+    if (!failure.empty()) {
+      impl_->report(*d, "priority", failure);
+      return 1.0;
+    }
+    return std::clamp(call.value, 0.0, 1.0);
+  } catch (const std::exception& e) {
+    try {
+      impl_->report(*d, "priority", e.what());
+    } catch (...) {
+    }
+  } catch (...) {
+    d->errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  return 1.0;
+}
+
+std::string PolicyEngine::policy_hash(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d ? d->hash : std::string();
+}
+
+std::uint64_t PolicyEngine::error_count(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d ? d->errors.load(std::memory_order_relaxed) : 0;
+}
+
+void PolicyEngine::check_file(const fs::path& file, const fs::path& lib_dir, Limits limits) {
+  PolicyEngine engine({DomainPolicy{"check", file}}, lib_dir, limits);
+}
+
+}  // namespace hitl::policy

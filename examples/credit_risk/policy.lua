@@ -1,0 +1,54 @@
+-- Credit-risk policy: which loan decisions a person must look at, and how urgently.
+--
+-- The model (logistic regression on data/credit_data.csv) predicts Status "good" or "bad";
+-- p.prediction.scores.bad is its probability of default. p.input holds the application
+-- (Seniority, Home, Time, Age, Marital, Records, Job, Expenses, Income, Assets, Debt, Amount, Price).
+local hitl = require "hitl"
+
+-- Probability of "bad" for which the model is too unsure to decide alone.
+local UNCERTAIN_LOW = 0.35
+local UNCERTAIN_HIGH = 0.65
+
+-- Reference loan size (in data/credit_data.csv the median Amount is 1,000, the 85th percentile 1,500).
+local AMOUNT_REFERENCE = 1250
+-- Loans above twice that (the top 1% of applications) are always seen by a person, whatever the score.
+local HIGH_AMOUNT = 2 * AMOUNT_REFERENCE
+
+-- Priority weights (they sum to 1): money at stake versus how unsure the model is.
+local WEIGHT_AMOUNT = 0.5
+local WEIGHT_UNCERTAINTY = 0.5
+
+-- Probability of "bad", from the scores when present, else from label + confidence.
+local function p_bad(pred)
+  local s = pred.scores and pred.scores.bad
+  if type(s) == "number" then return s end
+  if pred.label == "bad" then return pred.confidence end
+  return 1 - pred.confidence
+end
+
+local function flag(p)
+  local amount = p.input.Amount
+  if type(amount) ~= "number" or amount <= 0 then
+    -- Not a clear reject: the application may just be incomplete. A person decides.
+    return hitl.review("missing_amount")
+  end
+  if amount > HIGH_AMOUNT then
+    return hitl.review("high_amount")
+  end
+  if hitl.between(p_bad(p.prediction), UNCERTAIN_LOW, UNCERTAIN_HIGH) then
+    return hitl.review("uncertain")
+  end
+  return hitl.auto()
+end
+
+-- 0..1, higher is more urgent: large amounts and unsure predictions first.
+local function priority(task)
+  local amount = hitl.get(task.input, "Amount", 0)
+  if type(amount) ~= "number" then amount = 0 end
+  local amount_part = hitl.clamp(amount / (2 * HIGH_AMOUNT), 0, 1)
+  -- Distance of p(bad) from 0.5 is certainty; 0.5 itself is the least certain.
+  local uncertainty = 1 - 2 * math.abs(p_bad(task.prediction) - 0.5)
+  return WEIGHT_AMOUNT * amount_part + WEIGHT_UNCERTAINTY * hitl.clamp(uncertainty, 0, 1)
+end
+
+return { flag = flag, priority = priority }
