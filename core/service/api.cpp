@@ -173,8 +173,8 @@ class Api {
   void predictions(const std::string& dom, const http::Request& req, const Principal& who,
                    http::Respond& respond) {
     require_role(who, {Role::admin, Role::client});
+    require_domain(who, dom);  // scope first: a scoped token cannot probe which domains exist
     domain(dom);
-    require_domain(who, dom);
     std::vector<IngestRecord> records;
     bool single = false;
     const auto max_records = app_.config().max_batch_records;
@@ -228,8 +228,8 @@ class Api {
 
   void get_decision(const std::string& dom, const std::string& id, const Principal& who,
                     http::Respond& respond) {
+    require_domain(who, dom);  // scope first: a scoped token cannot probe which domains exist
     domain(dom);
-    require_domain(who, dom);
     std::optional<sdk::DecisionRecord> d;
     auto st = app_.storage().get_decision(dom, id, d);
     if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);

@@ -1,5 +1,7 @@
 #include "service/auth.hpp"
 
+#include <cctype>
+
 #include "common/clock.hpp"
 #include "common/hash.hpp"
 #include "service/service_error.hpp"
@@ -63,13 +65,17 @@ std::string TokenService::create(sdk::Storage& storage, const std::string& role,
 }
 
 std::optional<Principal> TokenService::authenticate(const std::string& header) {
-  static const std::string prefix = "Bearer ";
-  if (header.size() <= prefix.size() || header.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+  // The scheme name is case-insensitive (RFC 7235); the token itself is not.
+  static const std::string prefix = "bearer ";
+  if (header.size() <= prefix.size()) return std::nullopt;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != prefix[i]) return std::nullopt;
   std::string hash = sha256_hex(std::string_view(header).substr(prefix.size()));
+  const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(hash);
-    if (it != cache_.end()) return it->second;
+    if (it != cache_.end() && it->second.until > now) return it->second.principal;
   }
   std::optional<sdk::TokenRecord> rec;
   auto st = storage_->find_token(hash, rec);
@@ -87,7 +93,7 @@ std::optional<Principal> TokenService::authenticate(const std::string& header) {
   if (!p) return p;  // unknown tokens are not cached: one created later must work at once
   std::lock_guard lock(mu_);
   if (cache_.size() > 10000) cache_.clear();  // bounded
-  cache_[hash] = p;
+  cache_[hash] = Cached{*p, now + std::chrono::seconds(kCacheSeconds)};
   return p;
 }
 

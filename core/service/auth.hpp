@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -37,7 +38,14 @@ class TokenService {
  private:
   std::shared_ptr<sdk::Storage> storage_;
   std::mutex mu_;
-  std::unordered_map<std::string, std::optional<Principal>> cache_;  // by token hash
+  // Known tokens by hash, each until a deadline: a revoked or replaced token (written by
+  // `hitl token create` in another process) stops working within kCacheSeconds.
+  struct Cached {
+    Principal principal;
+    std::chrono::steady_clock::time_point until;
+  };
+  static constexpr int kCacheSeconds = 5;
+  std::unordered_map<std::string, Cached> cache_;
 };
 
 }  // namespace hitl::service

@@ -251,7 +251,7 @@ TEST_CASE("NDJSON bodies are ingested line by line in order", "[loop]") {
   CHECK(res[1]["status"] == "pending_review");
 }
 
-TEST_CASE("decisions and open tasks survive a restart; an expired lease is handed to another reviewer", "[loop]") {
+TEST_CASE("decisions and open tasks survive a restart, and an expired lease is handed to another reviewer", "[loop]") {
   Service s;
   s.start();
   long long task_id = 0;

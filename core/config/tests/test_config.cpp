@@ -121,7 +121,7 @@ TEST_CASE("config: errors name the file, the key and what was expected") {
   }
 }
 
-TEST_CASE("config: Lua syntax errors carry file and line; non-table results are refused") {
+TEST_CASE("config: Lua syntax errors carry file and line, and non-table results are refused") {
   TempDir dir;
   auto e = error_of(dir.write("c.lua", "return {\n  listen = ,\n}"));
   CHECK(e.find("c.lua:2:") != std::string::npos);

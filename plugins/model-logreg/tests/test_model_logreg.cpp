@@ -144,7 +144,7 @@ TEST_CASE("an untrained model refuses to predict but can train") {
   CHECK(st.message == "model-logreg: train: the training data has 2 rows but 1 weights");
 }
 
-TEST_CASE("separable numeric data is learned; predictions carry scores and contributions") {
+TEST_CASE("separable numeric data is learned, and predictions carry scores and contributions") {
   sdk::Dataset ds;
   for (int i = -20; i <= 20; ++i) {
     if (i == 0) continue;
