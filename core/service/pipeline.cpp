@@ -55,6 +55,8 @@ IngestRecord parse_record(const json& obj, const std::string& where) {
   if (!id->is_string()) bad(key("id"), std::string("expected a string, got ") + type_name(*id));
   r.id = id->get<std::string>();
   if (r.id.empty() || r.id.size() > 256) bad(key("id"), "must be 1..256 characters");
+  // Ids appear as a path segment in GET .../decisions/{id}: a '/' could never be read back.
+  if (r.id.find('/') != std::string::npos) bad(key("id"), "must not contain '/'");
   auto input = obj.find("input");
   if (input == obj.end()) bad(key("input"), "missing");
   if (!input->is_object()) bad(key("input"), std::string("expected an object, got ") + type_name(*input));

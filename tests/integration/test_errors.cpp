@@ -54,6 +54,7 @@ TEST_CASE("wrong types and missing fields get 422 naming the field", "[errors]")
   auto post = [&](const std::string& body) { return c.request("POST", "/v1/domains/loans/predictions", s.client, body); };
   check_error(post(R"({"id":7,"input":{}})"), 422, "invalid_field", "id");
   check_error(post(R"({"input":{}})"), 422, "invalid_field", "id");
+  check_error(post(R"({"id":"a/b","input":{}})"), 422, "invalid_field", "id");
   check_error(post(R"({"id":"a","input":[1,2]})"), 422, "invalid_field", "input");
   check_error(post(R"({"id":"a","input":{},"prediction":{"label":"good","confidence":"high"}})"), 422,
               "invalid_field", "prediction.confidence");
