@@ -152,6 +152,8 @@ std::string create_token(const fs::path& config, const std::string& role, const 
 //  credit_risk  the example: the model scores the input, the example policy decides.
 //  broken       the policy raises an error on every call (fails closed).
 //  looping      the policy never returns (instruction budget, fails closed).
+//  flaky        its model fails every predict (fails closed: model_error).
+//  shortm       its model returns too few predictions (fails closed: model_error).
 Service::Service() {
   const std::string src = HITL_SOURCE_DIR;
   db = dir.path / "hitl.db";
@@ -180,14 +182,19 @@ return {
   storage = { plugin = "sqlite", config = { path = "hitl.db" } },
   queue   = { plugin = "sqlite", config = { path = "hitl.db" } },
   max_body_bytes = 1048576,
+  plugin_dirs = { ")" + std::string(HITL_PLUGIN_DIR) + R"(", ")" + std::string(HITL_FIXTURE_MODEL_DIR) + R"(" },
   policy = { instruction_budget = 200000 },
   models = {
+    down = { plugin = "fixture-failing", config = { mode = "error" } },
+    short = { plugin = "fixture-failing", config = { mode = "short" } },
     credit = { plugin = "logreg", config = { artifact = ")" + src + R"(/examples/credit_risk/model/credit_logreg.json" } },
   },
   domains = {
     loans = { policy = "loans.lua", labels = { "good", "bad" }, lease_seconds = 60 },
     credit_risk = { policy = ")" + src + R"(/examples/credit_risk/policy.lua", model = "credit", labels = { "good", "bad" } },
     broken = { policy = "broken.lua", labels = { "yes", "no" } },
+    flaky = { policy = "loans.lua", model = "down", labels = { "good", "bad" } },
+    shortm = { policy = "loans.lua", model = "short", labels = { "good", "bad" } },
     looping = { policy = "looping.lua", labels = { "yes", "no" } },
   },
 }

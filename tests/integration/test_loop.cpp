@@ -196,6 +196,32 @@ TEST_CASE("a policy that errors or loops fails closed to review and the service 
   CHECK(s.log().find("boom: no rule for broken") != std::string::npos);
 }
 
+TEST_CASE("a failing model fails closed to review with reason model_error", "[loop]") {
+  Service s;
+  s.start();
+  HttpClient c(s.port());
+  for (std::string domain : {"flaky", "shortm"}) {
+    INFO(domain);
+    json batch = json::array({{{"id", "f-1"}, {"input", {{"amount", 10}}}},
+                              {{"id", "f-2"}, {"input", {{"amount", 20}}}},
+                              // a record with the client's own prediction is not affected
+                              {{"id", "f-3"}, {"input", {{"amount", 30}}},
+                               {"prediction", {{"label", "good"}, {"confidence", 0.95}}}}});
+    auto r = c.request("POST", "/v1/domains/" + domain + "/predictions", s.client, batch.dump());
+    REQUIRE(r.status == 200);
+    auto res = r.json()["results"];
+    for (int i : {0, 1}) {
+      CHECK(res[i]["status"] == "pending_review");
+      CHECK(res[i]["reason"] == "model_error");
+      CHECK(res[i]["task_id"].is_number_integer());
+    }
+    CHECK(res[2]["status"] == "auto_approved");
+    auto m = c.request("GET", "/metrics", s.admin).body;
+    CHECK(m.find("hitl_model_errors_total{domain=\"" + domain + "\"} 2") != std::string::npos);
+  }
+  CHECK(s.log().find("model server unreachable (fixture)") != std::string::npos);
+}
+
 TEST_CASE("the domain's model scores inputs sent without a prediction", "[loop]") {
   Service s;
   s.start();
