@@ -14,9 +14,9 @@ hitl: credit_risk example on http://$listen
   reviewer token: $reviewer
   client token:   $client
 
-Send a prediction to score (the model scores it, the policy decides):
+Send an application (the model scores it; the policy sends loans above 2,500 to review):
   curl -s -H "Authorization: Bearer $client" -X POST http://$listen/v1/domains/credit_risk/predictions \\
-    -d '{"id":"app-1","input":{"Seniority":1,"Home":"rent","Time":60,"Age":25,"Marital":"single","Records":"yes","Job":"partime","Expenses":60,"Income":80,"Assets":0,"Debt":0,"Amount":1500,"Price":1600}}'
+    -d '{"id":"app-1","input":{"Seniority":1,"Home":"rent","Time":60,"Age":25,"Marital":"single","Records":"yes","Job":"partime","Expenses":60,"Income":80,"Assets":0,"Debt":0,"Amount":3000,"Price":3100}}'
 Claim the next review task, then correct it:
   curl -s -H "Authorization: Bearer $reviewer" "http://$listen/v1/review/next?domain=credit_risk"
   curl -s -H "Authorization: Bearer $reviewer" -X POST http://$listen/v1/review/tasks/TASK_ID/outcome \\
