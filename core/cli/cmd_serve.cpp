@@ -1,4 +1,5 @@
 // hitl serve: the HTTP service.
+#include "audit/audit_chain.hpp"
 #include "cli/common.hpp"
 #include "common/clock.hpp"
 #include "http/server.hpp"
@@ -39,6 +40,10 @@ int serve(const ServeOptions& o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   service::App app(std::move(cfg));
+  // Keep this line somewhere else too: a chain rewritten or truncated from some record on is only
+  // visible against a head recorded before (see "Audit log" in docs/operations.md).
+  const auto head = audit::chain_head(app.storage());
+  spdlog::info("audit chain head seq {} hash {}", head.seq, head.hash);
   std::size_t requeued = app.review().requeue_open_tasks();
   if (requeued) spdlog::info("requeued {} open review tasks", requeued);
 

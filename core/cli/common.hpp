@@ -19,5 +19,6 @@ void setup_logging(const std::string& level, const std::string& format);
 void add_serve(CLI::App& root);
 void add_ingest(CLI::App& root);
 void add_tools(CLI::App& root);  // token, policy, plugin, train
+void add_audit(CLI::App& root);  // audit verify, audit export
 
 }  // namespace hitl::cli

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   hitl::cli::add_serve(app);
   hitl::cli::add_ingest(app);
   hitl::cli::add_tools(app);
+  hitl::cli::add_audit(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,9 +1,13 @@
 #include "schema.hpp"
 
+#include "audit_chain.hpp"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
 #include <iterator>
+#include <string>
+#include <vector>
 
 namespace hitl::storage_sqlite {
 
@@ -18,7 +22,10 @@ struct Migration {
   int version;
   const char* description;
   const char* sql;
+  void (*then)(SQLite::Database& db);  // C++ steps run after `sql`; may be null
 };
+
+void chain_existing_audit(SQLite::Database& db);
 
 // Ordered, append-only: never edit a migration that has shipped; add a new one instead.
 // Every text column is NOT NULL with '' as "absent" so reads need no NULL handling.
@@ -115,8 +122,63 @@ CREATE TABLE tokens(
   created_ms INTEGER NOT NULL,
   revoked INTEGER NOT NULL DEFAULT 0
 );
-)sql"},
+)sql", nullptr},
+    // The audit trail becomes a hash chain (format: plugin_api.hpp, above sdk::AuditRecord).
+    // Records written before this migration are chained as they are found now, in seq order,
+    // so an upgraded database verifies from its first record on. The UPDATE trigger is dropped
+    // for the backfill and recreated (unchanged) by chain_existing_audit.
+    {2, "audit hash chain: prev_hash and hash columns, existing records chained", R"sql(
+DROP TRIGGER audit_no_update;
+ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+)sql", &chain_existing_audit},
 };
+
+// Reads in pages so that a large trail is never held in memory at once.
+void chain_existing_audit(SQLite::Database& db) {
+  struct Link {
+    std::int64_t seq;
+    std::string prev_hash, hash;
+  };
+  AuditHasher hasher;
+  SQLite::Statement page(db,
+                         "SELECT seq, ts_ms, actor, action, domain, entity, entity_id, detail_json FROM audit "
+                         "WHERE seq > ? ORDER BY seq LIMIT 1000");
+  SQLite::Statement update(db, "UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?");
+  std::string prev = sdk::kAuditGenesisHash;
+  std::vector<Link> links;
+  for (std::int64_t after = 0;;) {
+    links.clear();
+    page.reset();
+    page.bind(1, after);
+    while (page.executeStep()) {
+      sdk::AuditRecord r;
+      r.seq = page.getColumn(0).getInt64();
+      r.ts_ms = page.getColumn(1).getInt64();
+      r.actor = page.getColumn(2).getString();
+      r.action = page.getColumn(3).getString();
+      r.domain = page.getColumn(4).getString();
+      r.entity = page.getColumn(5).getString();
+      r.entity_id = page.getColumn(6).getString();
+      r.detail_json = page.getColumn(7).getString();
+      std::string hash = hasher.hash(r, prev);
+      links.push_back({r.seq, std::move(prev), hash});
+      prev = std::move(hash);
+    }
+    page.reset();  // no open read on the table while it is updated
+    if (links.empty()) break;
+    for (const auto& l : links) {
+      update.reset();
+      update.bind(1, l.prev_hash);
+      update.bind(2, l.hash);
+      update.bind(3, l.seq);
+      update.exec();
+    }
+    after = links.back().seq;
+  }
+  db.exec("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+          "BEGIN SELECT RAISE(ABORT, 'audit is append-only: UPDATE refused'); END");
+}
 
 int current_version(SQLite::Database& db) {
   SQLite::Statement q(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = ?");
@@ -154,6 +216,7 @@ sdk::Status migrate(SQLite::Database& db, const std::string& path, std::int64_t 
       applying = m.version;
       step = "applying migration";
       db.exec(m.sql);
+      if (m.then) m.then(db);
       record.reset();
       record.bind(1, kComponent);
       record.bind(2, m.version);

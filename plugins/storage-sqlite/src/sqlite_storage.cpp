@@ -1,5 +1,6 @@
 #include "sqlite_storage.hpp"
 
+#include "audit_chain.hpp"
 #include "schema.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -74,7 +75,8 @@ constexpr const char* kDecisionColumns =
 constexpr const char* kTaskColumns =
     "task_id, domain, decision_id, status, priority, reason, assignee, lease_expires_ms, deadline_ms, "
     "created_ms, updated_ms";
-constexpr const char* kAuditColumns = "seq, ts_ms, actor, action, domain, entity, entity_id, detail_json";
+constexpr const char* kAuditColumns =
+    "seq, ts_ms, actor, action, domain, entity, entity_id, detail_json, prev_hash, hash";
 
 std::string sql(std::initializer_list<const char*> parts) {
   std::string s;
@@ -130,6 +132,8 @@ sdk::AuditRecord read_audit(const SQLite::Statement& s) {
   a.entity = s.getColumn(5).getString();
   a.entity_id = s.getColumn(6).getString();
   a.detail_json = s.getColumn(7).getString();
+  a.prev_hash = s.getColumn(8).getString();
+  a.hash = s.getColumn(9).getString();
   return a;
 }
 
@@ -164,13 +168,22 @@ struct WriteStatements {
                      "ON CONFLICT(name) DO UPDATE SET role = excluded.role, domains = excluded.domains, "
                      "hash = excluded.hash, created_ms = excluded.created_ms, revoked = excluded.revoked"),
         insert_audit(db,
-                     "INSERT INTO audit(ts_ms, actor, action, domain, entity, entity_id, detail_json) "
-                     "VALUES(?,?,?,?,?,?,?)") {}
+                     "INSERT INTO audit(seq, ts_ms, actor, action, domain, entity, entity_id, detail_json, "
+                     "prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?,?)"),
+        // The chain head is read inside each write transaction (not cached) because other
+        // processes append to the same file too (`hitl token create` while `hitl serve` runs).
+        // The next seq comes from sqlite_sequence, not only MAX(seq): after a deleted tail it
+        // still continues past the deleted records, so the gap stays visible to verification.
+        // (MAX(seq) too, so an edited sqlite_sequence cannot make every insert collide.)
+        audit_last_seq(db,
+                       "SELECT MAX(IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0), "
+                       "IFNULL((SELECT MAX(seq) FROM audit), 0))"),
+        audit_last_hash(db, "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") {}
 
   void reset_all() noexcept {
     for (auto* s : {&begin, &commit, &rollback, &insert_decision, &select_decision, &set_decision_task,
                     &insert_task, &update_task, &insert_review, &insert_feedback, &set_final, &upsert_token,
-                    &insert_audit})
+                    &insert_audit, &audit_last_seq, &audit_last_hash})
       s->tryReset();
   }
 
@@ -178,6 +191,8 @@ struct WriteStatements {
   SQLite::Statement insert_decision, select_decision, set_decision_task;
   SQLite::Statement insert_task, update_task;
   SQLite::Statement insert_review, insert_feedback, set_final, upsert_token, insert_audit;
+  SQLite::Statement audit_last_seq, audit_last_hash;
+  AuditHasher hasher;  // reused for every audit record: one digest context, no reallocation
 };
 
 // Variants of a filtered list query, indexed by which filters are set, so that each variant
@@ -418,19 +433,39 @@ void SqliteStorage::apply(sdk::WriteBatch& b, const char*& stage, std::size_t& i
   }
 
   stage = "appending audit record";
+  if (b.audit.empty()) return;
+  index = 0;
+  std::int64_t seq = 0;
+  std::string prev;
+  {
+    auto& q = fresh(w_->audit_last_seq);
+    ResetOnExit reset{q};
+    if (q.executeStep()) seq = q.getColumn(0).getInt64();
+  }
+  {
+    auto& q = fresh(w_->audit_last_hash);
+    ResetOnExit reset{q};
+    prev = q.executeStep() ? q.getColumn(0).getString() : sdk::kAuditGenesisHash;
+  }
   for (index = 0; index < b.audit.size(); ++index) {
     auto& a = b.audit[index];
+    a.seq = ++seq;
+    a.prev_hash = std::move(prev);
+    a.hash = w_->hasher.hash(a, a.prev_hash);
     auto& s = fresh(w_->insert_audit);
     ResetOnExit reset{s};
-    s.bind(1, a.ts_ms);
-    s.bindNoCopy(2, a.actor);
-    s.bindNoCopy(3, a.action);
-    s.bindNoCopy(4, a.domain);
-    s.bindNoCopy(5, a.entity);
-    s.bindNoCopy(6, a.entity_id);
-    s.bindNoCopy(7, a.detail_json);
+    s.bind(1, a.seq);
+    s.bind(2, a.ts_ms);
+    s.bindNoCopy(3, a.actor);
+    s.bindNoCopy(4, a.action);
+    s.bindNoCopy(5, a.domain);
+    s.bindNoCopy(6, a.entity);
+    s.bindNoCopy(7, a.entity_id);
+    s.bindNoCopy(8, a.detail_json);
+    s.bindNoCopy(9, a.prev_hash);
+    s.bindNoCopy(10, a.hash);
     s.exec();
-    a.seq = wdb_->getLastInsertRowid();
+    prev = a.hash;
   }
 }
 

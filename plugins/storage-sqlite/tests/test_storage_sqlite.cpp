@@ -170,7 +170,7 @@ TEST_CASE("a fresh database is created in WAL mode with every table at the lates
   REQUIRE(st.ok());
   int version = -1;
   REQUIRE(s->schema_version(version).ok());
-  CHECK(version == 1);
+  CHECK(version == 2);
 
   SQLite::Database raw(db, SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("PRAGMA journal_mode").getString() == "wal");
@@ -178,7 +178,7 @@ TEST_CASE("a fresh database is created in WAL mode with every table at the lates
     INFO(table);
     CHECK(raw.tableExists(table));
   }
-  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 1);
+  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 2);
   CHECK(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'").getInt() ==
         2);
 }
@@ -197,10 +197,10 @@ TEST_CASE("reopening is idempotent and leaves other components' migrations alone
     auto s = open(dir.db());
     int version = 0;
     REQUIRE(s->schema_version(version).ok());
-    CHECK(version == 1);
+    CHECK(version == 2);
   }
   SQLite::Database raw(dir.db(), SQLite::OPEN_READONLY);
-  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 1);
+  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 2);
   CHECK(raw.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
@@ -215,7 +215,7 @@ TEST_CASE("a database written by a newer plugin version is refused") {
   auto st = try_open(config(dir.db()), s);
   CHECK_FALSE(st.ok());
   CHECK_FALSE(s);
-  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 1") && Catch::Contains(dir.db()));
+  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 2") && Catch::Contains(dir.db()));
 }
 
 TEST_CASE("a file that is not a database is refused with the path in the message") {
@@ -665,4 +665,190 @@ TEST_CASE("data persists across reopen and task ids keep increasing") {
   commit_ok(*s, b);
   CHECK(b.decisions[0].task->task_id > first_task);
   CHECK(b.audit[0].seq == 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit hash chain (format: plugin_api.hpp, above sdk::AuditRecord). Full verification and
+// tampering live in core/audit/tests; these check what the plugin stores.
+
+namespace {
+const std::string kGenesis(64, '0');
+
+bool is_hex64(const std::string& s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+std::vector<sdk::AuditRecord> all_audit(sdk::Storage& s) {
+  std::vector<sdk::AuditRecord> out;
+  auto st = s.list_audit({"", "", 0, 1'000'000}, out);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  return out;
+}
+
+// Every record links to the one before it, seqs are 1..n, and each hash is well formed.
+void check_links(const std::vector<sdk::AuditRecord>& all) {
+  std::string prev = kGenesis;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    INFO("seq " << all[i].seq);
+    CHECK(all[i].seq == static_cast<std::int64_t>(i + 1));
+    CHECK(all[i].prev_hash == prev);
+    CHECK(is_hex64(all[i].hash));
+    prev = all[i].hash;
+  }
+}
+}  // namespace
+
+TEST_CASE("audit records are hash-chained on commit and list_audit returns the chain") {
+  TempDir dir;
+  auto s = open(dir.db());
+  sdk::WriteBatch b;
+  // The example of plugin_api.hpp; its hash was computed independently (Python hashlib).
+  b.audit.push_back({0, 1700000000000, "alice", "review.submitted", "credit_risk", "task", "42",
+                     R"({"outcome":"correct","label":"bad"})", "ignored", "ignored"});
+  b.audit.push_back(audit("credit", "e2", "decision.created"));
+  commit_ok(*s, b);
+  CHECK(b.audit[0].seq == 1);
+  CHECK(b.audit[0].prev_hash == kGenesis);
+  CHECK(b.audit[0].hash == "b3f009b43b0c0417f1a85a842e3c8e6a464332426fae9c612d227cb2b84fd8c3");
+  CHECK(b.audit[1].prev_hash == b.audit[0].hash);
+  CHECK(b.audit[1].hash != b.audit[0].hash);
+
+  auto listed = all_audit(*s);
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0].prev_hash == b.audit[0].prev_hash);
+  CHECK(listed[0].hash == b.audit[0].hash);
+  CHECK(listed[1].hash == b.audit[1].hash);
+  // Filtered lists carry the hashes too.
+  std::vector<sdk::AuditRecord> one;
+  REQUIRE(s->list_audit({"credit", "", 0, 10}, one).ok());
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].hash == b.audit[1].hash);
+}
+
+TEST_CASE("the chain continues across reopen, rolled-back batches and a second connection") {
+  TempDir dir;
+  auto s = open(dir.db());
+  sdk::WriteBatch b1;
+  b1.audit.push_back(audit("credit", "a", "x"));
+  commit_ok(*s, b1);
+
+  // A batch that rolls back leaves no trace in the chain.
+  sdk::WriteBatch bad;
+  bad.finals.push_back({"credit", "no-such-decision", "good", "approve", 1});
+  bad.audit.push_back(audit("credit", "lost", "review.final"));
+  CHECK_FALSE(s->commit(bad).ok());
+
+  // Another process appending to the same file (e.g. `hitl token create` while serving).
+  auto other = open(dir.db());
+  sdk::WriteBatch b2;
+  b2.audit.push_back(audit("credit", "b", "token.created"));
+  commit_ok(*other, b2);
+  CHECK(b2.audit[0].seq == 2);
+  CHECK(b2.audit[0].prev_hash == b1.audit[0].hash);
+
+  sdk::WriteBatch b3;
+  b3.audit.push_back(audit("credit", "c", "x"));
+  commit_ok(*s, b3);  // the first connection chains onto the other's record
+  CHECK(b3.audit[0].seq == 3);
+  CHECK(b3.audit[0].prev_hash == b2.audit[0].hash);
+  other.reset();
+  s.reset();
+
+  s = open(dir.db());
+  sdk::WriteBatch b4;
+  b4.audit.push_back(audit("credit", "d", "x"));
+  commit_ok(*s, b4);
+  CHECK(b4.audit[0].seq == 4);
+  CHECK(b4.audit[0].prev_hash == b3.audit[0].hash);
+  auto all = all_audit(*s);
+  CHECK(all.size() == 4);
+  check_links(all);
+}
+
+TEST_CASE("after a deleted tail the next record keeps the gap visible instead of reusing its seq") {
+  TempDir dir;
+  {
+    auto s = open(dir.db());
+    sdk::WriteBatch b;
+    for (int i = 0; i < 3; ++i) b.audit.push_back(audit("credit", "e" + std::to_string(i), "x"));
+    commit_ok(*s, b);
+  }
+  {
+    SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+    raw.exec("DROP TRIGGER audit_no_delete");
+    raw.exec("DELETE FROM audit WHERE seq = 3");
+  }
+  auto s = open(dir.db());
+  sdk::WriteBatch b;
+  b.audit.push_back(audit("credit", "e3", "x"));
+  commit_ok(*s, b);
+  CHECK(b.audit[0].seq == 4);
+  auto all = all_audit(*s);
+  REQUIRE(all.size() == 3);
+  CHECK(all[1].seq == 2);
+  CHECK(all[2].seq == 4);
+}
+
+TEST_CASE("migration 2 chains the audit records of a version 1 database in seq order") {
+  TempDir dir;
+  std::vector<sdk::AuditRecord> before;
+  {
+    auto s = open(dir.db());
+    sdk::WriteBatch b;
+    for (int i = 0; i < 2500; ++i)  // more than one page of the backfill
+      b.audit.push_back({0, 1000 + i, i % 2 ? "alice" : "system", "decision.created", "credit", "decision",
+                         "d" + std::to_string(i), R"({"i":)" + std::to_string(i) + "}"});
+    commit_ok(*s, b);
+    before = all_audit(*s);
+  }
+  {
+    // Turn the file back into exactly what version 1 wrote: no hash columns, version row 1 only.
+    SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+    raw.exec("DROP TRIGGER audit_no_update");
+    raw.exec("ALTER TABLE audit DROP COLUMN hash");
+    raw.exec("ALTER TABLE audit DROP COLUMN prev_hash");
+    raw.exec("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+             "BEGIN SELECT RAISE(ABORT, 'audit is append-only: UPDATE refused'); END");
+    raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 2");
+  }
+  auto s = open(dir.db());
+  int version = 0;
+  REQUIRE(s->schema_version(version).ok());
+  CHECK(version == 2);
+  auto after = all_audit(*s);
+  REQUIRE(after.size() == before.size());
+  check_links(after);
+  // The backfill computes exactly what commit() computed for the same records.
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    INFO("seq " << after[i].seq);
+    CHECK(after[i].hash == before[i].hash);
+  }
+  // Still append-only, and new records chain onto the migrated ones.
+  SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+  CHECK_THROWS_WITH(raw.exec("UPDATE audit SET hash = '' WHERE seq = 1"), Catch::Contains("append-only"));
+  CHECK(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'").getInt() ==
+        2);
+  sdk::WriteBatch b;
+  b.audit.push_back(audit("credit", "new", "x"));
+  commit_ok(*s, b);
+  CHECK(b.audit[0].seq == 2501);
+  CHECK(b.audit[0].prev_hash == after.back().hash);
+}
+
+TEST_CASE("an emptied sqlite_sequence does not make audit inserts collide with stored seqs") {
+  TempDir dir;
+  {
+    auto s = open(dir.db());
+    sdk::WriteBatch b;
+    for (int i = 0; i < 3; ++i) b.audit.push_back(audit("credit", "e" + std::to_string(i), "x"));
+    commit_ok(*s, b);
+  }
+  SQLite::Database(dir.db(), SQLite::OPEN_READWRITE).exec("DELETE FROM sqlite_sequence WHERE name = 'audit'");
+  auto s = open(dir.db());
+  sdk::WriteBatch b;
+  b.audit.push_back(audit("credit", "e3", "x"));
+  commit_ok(*s, b);
+  CHECK(b.audit[0].seq == 4);
+  check_links(all_audit(*s));
 }

@@ -22,7 +22,7 @@
 #include <variant>
 #include <vector>
 
-#define HITL_SDK_ABI_VERSION 1u
+#define HITL_SDK_ABI_VERSION 2u
 #define HITL_PLUGIN_ENTRY_SYMBOL "hitl_plugin_descriptor"
 
 namespace hitl::sdk {
@@ -132,6 +132,28 @@ struct FeedbackRecord {
   std::int64_t created_ms = 0;
 };
 
+// The audit trail is a hash chain (since ABI version 2). On insert, storage assigns `seq`
+// (1, 2, 3, ... in insert order; never reused, even after the newest record was removed, so a
+// removal stays visible as a gap) and sets
+//   prev_hash = the `hash` of the newest stored record (seq - 1 in an intact trail), or
+//               kAuditGenesisHash for the first record;
+//   hash      = lowercase hex SHA-256 of the canonical serialisation:
+//     F(seq) F(ts_ms) F(actor) F(action) F(domain) F(entity) F(entity_id) F(D) F(prev_hash)
+//   where F(x) = <decimal byte length of x> ":" <x> ","  (a netstring, no separators between),
+//   integers are written in decimal ASCII (a leading "-" when negative, no "+", no leading zeros),
+//   strings are their bytes as stored (UTF-8, no normalisation), and
+//   D = lowercase hex SHA-256 of the bytes of detail_json.
+// Example: seq 1, ts_ms 1700000000000, actor "alice", action "review.submitted", domain
+// "credit_risk", entity "task", entity_id "42", detail_json {"outcome":"correct","label":"bad"}
+// serialises to
+//   1:1,13:1700000000000,5:alice,16:review.submitted,11:credit_risk,4:task,2:42,
+//   64:8bcf56be90c50228c9fe30240403141e2c996720e08d82c003558ee4614355b7,64:000...000,
+// (one line, 64 zeros) whose hash is b3f009b43b0c0417f1a85a842e3c8e6a464332426fae9c612d227cb2b84fd8c3.
+// A storage plugin must compute the chain inside the transaction that inserts the records, from
+// the newest stored record, so records from every writer of the database form one chain.
+inline constexpr const char* kAuditGenesisHash =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
 struct AuditRecord {
   std::int64_t seq = 0;  // assigned by storage on insert
   std::int64_t ts_ms = 0;
@@ -141,6 +163,9 @@ struct AuditRecord {
   std::string entity;    // decision | task | token | ...
   std::string entity_id;
   std::string detail_json;
+  // Filled in by storage on insert (ignored when given), returned by list_audit; see above.
+  std::string prev_hash;  // hex SHA-256, 64 characters
+  std::string hash;       // hex SHA-256, 64 characters
 };
 
 struct TokenRecord {
@@ -189,7 +214,7 @@ struct WriteBatch {
   std::vector<FeedbackRecord> feedback;
   std::vector<FinalOutcome> finals;
   std::vector<TokenRecord> tokens;
-  std::vector<AuditRecord> audit;  // seq filled in on return
+  std::vector<AuditRecord> audit;  // seq, prev_hash and hash filled in on return
   bool empty() const noexcept {
     return decisions.empty() && task_updates.empty() && reviews.empty() && feedback.empty() &&
            finals.empty() && tokens.empty() && audit.empty();

@@ -1,0 +1,69 @@
+#include "audit_chain.hpp"
+
+#include <openssl/evp.h>
+
+#include <charconv>
+#include <stdexcept>
+
+namespace hitl::storage_sqlite {
+namespace {
+
+// F(x) of the canonical serialisation: <decimal byte length> ":" <bytes> ","
+void field(std::string& out, const char* data, std::size_t size) {
+  char len[24];
+  auto end = std::to_chars(len, len + sizeof len, size).ptr;
+  out.append(len, end);
+  out.push_back(':');
+  out.append(data, size);
+  out.push_back(',');
+}
+
+void field(std::string& out, const std::string& s) { field(out, s.data(), s.size()); }
+
+void field(std::string& out, std::int64_t v) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;  // "-" for negatives, no "+"
+  field(out, digits, static_cast<std::size_t>(end - digits));
+}
+
+}  // namespace
+
+AuditHasher::AuditHasher() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_) throw std::runtime_error("cannot allocate an OpenSSL digest context");
+  canonical_.reserve(512);
+}
+
+AuditHasher::~AuditHasher() { EVP_MD_CTX_free(ctx_); }
+
+void AuditHasher::digest_hex(const char* data, std::size_t size, char* out64) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1 || EVP_DigestUpdate(ctx_, data, size) != 1 ||
+      EVP_DigestFinal_ex(ctx_, md, &len) != 1 || len != 32)
+    throw std::runtime_error("SHA-256 of an audit record failed (OpenSSL)");
+  static const char* digits = "0123456789abcdef";
+  for (unsigned i = 0; i < 32; ++i) {
+    out64[2 * i] = digits[md[i] >> 4];
+    out64[2 * i + 1] = digits[md[i] & 0xf];
+  }
+}
+
+std::string AuditHasher::hash(const sdk::AuditRecord& r, const std::string& prev_hash) {
+  char detail_hash[64];
+  digest_hex(r.detail_json.data(), r.detail_json.size(), detail_hash);
+  canonical_.clear();
+  field(canonical_, r.seq);
+  field(canonical_, r.ts_ms);
+  field(canonical_, r.actor);
+  field(canonical_, r.action);
+  field(canonical_, r.domain);
+  field(canonical_, r.entity);
+  field(canonical_, r.entity_id);
+  field(canonical_, detail_hash, sizeof detail_hash);
+  field(canonical_, prev_hash);
+  std::string out(64, '0');
+  digest_hex(canonical_.data(), canonical_.size(), out.data());
+  return out;
+}
+
+}  // namespace hitl::storage_sqlite
