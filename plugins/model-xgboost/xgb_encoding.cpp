@@ -1,0 +1,271 @@
+// model-xgboost: feature encoding (records -> dense float rows) and the JSON artifact.
+#include "xgb.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace hitl::xgb {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr float kMissing = std::numeric_limits<float>::quiet_NaN();
+
+// Category text of a value: numbers as in CSV ("1", "2.5"), booleans "true"/"false".
+std::string category_text(const sdk::Value& v) {
+  if (auto s = std::get_if<std::string>(&v)) return *s;
+  if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  double d = std::get<double>(v);
+  if (std::floor(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, res.ptr);
+}
+
+bool is_missing(const sdk::Value* v) {
+  if (!v || std::holds_alternative<std::monostate>(*v)) return true;
+  if (auto d = std::get_if<double>(v)) return !std::isfinite(*d);
+  return false;
+}
+
+}  // namespace
+
+void Encoding::layout() {
+  feature_index.clear();
+  std::uint32_t slot = 0;
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    Feature& f = features[i];
+    f.slot = slot;
+    f.width = f.categorical ? static_cast<std::uint32_t>(f.categories.size()) : 1u;
+    slot += f.width;
+    feature_index.emplace(f.name, i);
+  }
+  slots = slot;
+}
+
+void Encoding::encode(const sdk::Record& record, float* out) const {
+  std::fill(out, out + slots, kMissing);
+  // The value of each known feature in this record (null = absent); unknown fields are ignored.
+  std::vector<const sdk::Value*> values(features.size(), nullptr);
+  for (const auto& [name, value] : record)
+    if (auto it = feature_index.find(name); it != feature_index.end()) values[it->second] = &value;
+
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const Feature& f = features[i];
+    const sdk::Value* v = values[i];
+    if (is_missing(v)) continue;  // NaN in every slot of the column
+    if (f.categorical) {
+      // Present: exactly one slot is 1 when the category is known, none when it is not.
+      std::fill(out + f.slot, out + f.slot + f.width, 0.0f);
+      const std::string text = category_text(*v);
+      auto it = std::lower_bound(f.categories.begin(), f.categories.end(), text);
+      if (it != f.categories.end() && *it == text) out[f.slot + (it - f.categories.begin())] = 1.0f;
+      continue;
+    }
+    if (auto d = std::get_if<double>(v)) {
+      out[f.slot] = static_cast<float>(*d);
+    } else if (auto s = std::get_if<std::string>(v)) {
+      // JSON clients sometimes quote numbers; "" and "NA" mean missing, as in CSV files.
+      if (s->empty() || *s == "NA") continue;
+      double x = 0.0;
+      auto res = std::from_chars(s->data(), s->data() + s->size(), x);
+      if (res.ec != std::errc() || res.ptr != s->data() + s->size() || !std::isfinite(x))
+        throw XgbError("feature \"" + f.name + "\": expected a number, got the string \"" + *s + "\"");
+      out[f.slot] = static_cast<float>(x);
+    } else {
+      throw XgbError("feature \"" + f.name + "\": expected a number, got a boolean");
+    }
+  }
+}
+
+std::vector<std::string> Encoding::slot_names() const {
+  std::vector<std::string> names;
+  names.reserve(slots);
+  for (const auto& f : features) {
+    if (!f.categorical) names.push_back(f.name);
+    for (const auto& c : f.categories) names.push_back(f.name + "=" + c);
+  }
+  return names;
+}
+
+std::vector<std::size_t> Encoding::slot_features() const {
+  std::vector<std::size_t> of(slots);
+  for (std::size_t i = 0; i < features.size(); ++i)
+    std::fill_n(of.begin() + features[i].slot, features[i].width, i);
+  return of;
+}
+
+Encoding learn_encoding(const std::vector<sdk::Record>& rows) {
+  struct Column {
+    std::string name;
+    bool any_text = false, any_value = false;
+    std::set<std::string> categories;
+  };
+  std::vector<Column> columns;
+  std::unordered_map<std::string, std::size_t> column_of;
+  for (const auto& row : rows)
+    for (const auto& [name, value] : row) {
+      auto [it, added] = column_of.emplace(name, columns.size());
+      if (added) columns.push_back({name});
+      Column& c = columns[it->second];
+      if (is_missing(&value)) continue;
+      c.any_value = true;
+      if (!std::holds_alternative<double>(value)) c.any_text = true;
+      c.categories.insert(category_text(value));  // used only if the column turns out categorical
+    }
+  Encoding e;
+  for (auto& c : columns) {
+    if (!c.any_value) continue;  // never has a value: carries no information
+    Feature f;
+    f.name = c.name;
+    f.categorical = c.any_text;
+    if (f.categorical) f.categories.assign(c.categories.begin(), c.categories.end());
+    e.features.push_back(std::move(f));
+  }
+  if (e.features.empty()) throw XgbError("the training data has no column with a value");
+  e.layout();
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Artifact
+
+std::string to_json(const Trained& m) {
+  json features = json::array();
+  for (const auto& f : m.encoding.features) {
+    json o = {{"name", f.name}, {"kind", f.categorical ? "categorical" : "numeric"}};
+    if (f.categorical) o["categories"] = f.categories;
+    features.push_back(std::move(o));
+  }
+  json booster;
+  try {
+    booster = json::parse(m.booster->save_json());
+  } catch (const json::exception& e) {
+    throw XgbError(std::string("the booster saved by XGBoost is not valid JSON: ") + e.what());
+  }
+  json artifact = {
+      {"format", "hitl-xgboost"},
+      {"version", 1},
+      {"classes", m.classes},
+      {"objective", m.binary() ? "binary:logistic" : "multi:softprob"},
+      {"features", std::move(features)},
+      {"slots", m.encoding.slot_names()},
+      {"params",
+       {{"num_round", m.hyper.num_round},
+        {"max_depth", m.hyper.max_depth},
+        {"eta", m.hyper.eta},
+        {"seed", m.hyper.seed},
+        {"tree_method", "hist"}}},
+      {"contribution_bias", m.contribution_bias},
+      {"training", {{"rows", m.rows}, {"metrics", json::parse(m.metrics_json)}}},
+      {"booster", std::move(booster)}};
+  return artifact.dump();
+}
+
+namespace {
+
+const json& member(const json& o, const char* key, json::value_t type, const char* want) {
+  auto it = o.find(key);
+  if (it == o.end()) throw XgbError(std::string(key) + ": missing");
+  const bool ok = it->type() == type ||
+                  (type == json::value_t::number_integer && it->type() == json::value_t::number_unsigned);
+  if (!ok) throw XgbError(std::string(key) + ": expected " + want + ", got " + it->dump());
+  return *it;
+}
+
+std::vector<std::string> string_array(const json& a, const std::string& where) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!a[i].is_string()) throw XgbError(where + "[" + std::to_string(i) + "]: expected a string");
+    out.push_back(a[i].get<std::string>());
+  }
+  if (!std::is_sorted(out.begin(), out.end()) || std::adjacent_find(out.begin(), out.end()) != out.end())
+    throw XgbError(where + ": must be sorted and unique");
+  return out;
+}
+
+}  // namespace
+
+Trained from_json(const std::string& text, int nthread) {
+  json a;
+  try {
+    a = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw XgbError(std::string("not valid JSON: ") + e.what());
+  }
+  if (!a.is_object()) throw XgbError("expected a JSON object");
+  const json& format = member(a, "format", json::value_t::string, "\"hitl-xgboost\"");
+  if (format != "hitl-xgboost") throw XgbError("format: expected \"hitl-xgboost\", got " + format.dump());
+  if (member(a, "version", json::value_t::number_integer, "1") != 1)
+    throw XgbError("version: unsupported version " + a["version"].dump() + " (this plugin reads 1)");
+
+  Trained m;
+  m.classes = string_array(member(a, "classes", json::value_t::array, "an array"), "classes");
+  if (m.classes.size() < 2) throw XgbError("classes: need at least two");
+  const json& features = member(a, "features", json::value_t::array, "an array");
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const std::string where = "features[" + std::to_string(i) + "]";
+    try {
+      const json& f = features[i];
+      if (!f.is_object()) throw XgbError("expected an object");
+      Feature feat;
+      feat.name = member(f, "name", json::value_t::string, "a string").get<std::string>();
+      const std::string kind = member(f, "kind", json::value_t::string, "a string").get<std::string>();
+      if (kind == "categorical") {
+        feat.categorical = true;
+        feat.categories = string_array(member(f, "categories", json::value_t::array, "an array"), "categories");
+      } else if (kind != "numeric") {
+        throw XgbError("kind: expected \"numeric\" or \"categorical\", got \"" + kind + "\"");
+      }
+      m.encoding.features.push_back(std::move(feat));
+    } catch (const XgbError& e) {
+      throw XgbError(where + "." + e.what());
+    }
+  }
+  if (m.encoding.features.empty()) throw XgbError("features: empty");
+  m.encoding.layout();
+  if (m.encoding.feature_index.size() != m.encoding.features.size()) throw XgbError("features: duplicate name");
+
+  if (auto p = a.find("params"); p != a.end() && p->is_object()) {  // informational
+    m.hyper.num_round = p->value("num_round", m.hyper.num_round);
+    m.hyper.max_depth = p->value("max_depth", m.hyper.max_depth);
+    m.hyper.eta = p->value("eta", m.hyper.eta);
+    m.hyper.seed = p->value("seed", m.hyper.seed);
+  }
+  m.metrics_json = "{}";
+  if (auto t = a.find("training"); t != a.end() && t->is_object()) {
+    m.rows = t->value("rows", std::size_t{0});
+    if (auto mt = t->find("metrics"); mt != t->end()) m.metrics_json = mt->dump();
+  }
+
+  const json& booster = member(a, "booster", json::value_t::object, "an object (XGBoost JSON model)");
+  m.booster = std::make_unique<Booster>();
+  try {
+    m.booster->load_json(booster.dump());
+  } catch (const XgbError& e) {
+    throw XgbError(std::string("booster: ") + e.what());
+  }
+  m.hyper.nthread = nthread;
+  m.finish(nthread);
+  return m;
+}
+
+std::string fnv1a_hex(const std::string& text) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  static const char* digits = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[i] = digits[h & 15];
+  return out;
+}
+
+}  // namespace hitl::xgb
