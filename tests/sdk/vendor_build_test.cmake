@@ -33,7 +33,7 @@ if(count EQUAL 0)
   message(FATAL_ERROR "the sdk component installed nothing into ${prefix}")
 endif()
 foreach(f IN LISTS installed)
-  if(NOT f MATCHES "^include/hitl/" AND NOT f MATCHES "cmake/hitl-sdk/[^/]+\\.cmake$"
+  if(NOT f MATCHES "^include/hitl/" AND NOT f MATCHES "cmake/hitl-sdk/[^/]+\\.(cmake|map)$"
      AND NOT f MATCHES "^share/hitl-sdk/abi\\.lock$")
     message(FATAL_ERROR "the sdk component installed something that is not SDK: ${prefix}/${f}")
   endif()
