@@ -7,6 +7,7 @@
 #include "service/pipeline.hpp"
 #include "service/review.hpp"
 #include "service/service_error.hpp"
+#include "service/trace.hpp"
 #include "service/writer.hpp"
 
 #include <nlohmann/json.hpp>
@@ -142,6 +143,11 @@ class Api {
         get_decision(std::string(parts[2]), std::string(parts[4]), who, respond);
         return;
       }
+      if (parts.size() == 6 && parts[3] == "decisions" && parts[5] == "trace") {
+        if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
+        get_decision(std::string(parts[2]), std::string(parts[4]), who, respond, /*trace=*/true);
+        return;
+      }
     }
     if (parts.size() == 3 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "next") {
       if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
@@ -226,15 +232,17 @@ class Api {
         });
   }
 
+  // The decision alone, or with `trace` its whole provenance (service/trace.cpp).
   void get_decision(const std::string& dom, const std::string& id, const Principal& who,
-                    http::Respond& respond) {
+                    http::Respond& respond, bool trace = false) {
     require_domain(who, dom);  // scope first: a scoped token cannot probe which domains exist
     domain(dom);
     std::optional<sdk::DecisionRecord> d;
     auto st = app_.storage().get_decision(dom, id, d);
     if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
     if (!d) throw ServiceError(404, "not_found", "no decision \"" + id + "\" in domain \"" + dom + "\"", "id");
-    respond(json_response(200, decision_json(*d)));
+    if (trace) respond(json_response(200, build_trace(app_.storage(), *d, decision_json(*d))));
+    else respond(json_response(200, decision_json(*d)));
   }
 
   void review_next(const http::Request& req, const Principal& who, http::Respond& respond) {
