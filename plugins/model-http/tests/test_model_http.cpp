@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
+#include "support/plugin_testing.hpp"
 #include <nlohmann/json.hpp>
 
 #include <sys/socket.h>
@@ -32,13 +33,7 @@ using hitl::http::Response;
 
 namespace {
 
-const sdk::PluginDescriptor& plugin() {
-  // BOOST_DLL_ALIAS exports a pointer variable, hence import_alias. Held for the whole run:
-  // models must not outlive their library.
-  static auto entry = boost::dll::import_alias<const sdk::PluginDescriptor*()>(
-      fs::path(HITL_PLUGIN_DIR "/model-http.so"), HITL_PLUGIN_ENTRY_SYMBOL);
-  return *entry();
-}
+const sdk::PluginDescriptor& plugin() { return hitl::test::plugin_descriptor("model-http.so"); }
 
 std::unique_ptr<sdk::Model> make_model(const json& config) {
   std::unique_ptr<sdk::Model> m;
@@ -50,11 +45,7 @@ std::unique_ptr<sdk::Model> make_model(const json& config) {
 }
 
 std::string create_error(const std::string& config_text) {
-  std::unique_ptr<sdk::Model> m;
-  auto st = plugin().create_model(config_text.c_str(), m);
-  CHECK(st.code == sdk::Code::invalid_argument);
-  CHECK(!m);
-  return st.message;
+  return hitl::test::model_create_error(plugin(), config_text);
 }
 
 Response json_reply(const json& body, int status = 200) {
@@ -255,23 +246,7 @@ json base_config(const std::string& url) {
 }  // namespace
 
 TEST_CASE("the .so exports a model descriptor named http with documented options") {
-  const auto& d = plugin();
-  CHECK(d.abi_version == HITL_SDK_ABI_VERSION);
-  CHECK(d.struct_size == sizeof(sdk::PluginDescriptor));
-  CHECK(d.kind == sdk::PluginKind::model);
-  CHECK(std::string(d.name) == "http");
-  CHECK(d.create_model != nullptr);
-  CHECK(d.create_queue == nullptr);
-  CHECK(d.create_storage == nullptr);
-  auto doc = json::parse(d.config_doc);
-  REQUIRE(doc.is_array());
-  std::vector<std::string> names;
-  for (const auto& o : doc) {
-    CHECK(o.contains("type"));
-    CHECK(o.contains("default"));
-    CHECK(o.contains("description"));
-    names.push_back(o.at("name"));
-  }
+  auto names = hitl::test::check_model_descriptor(plugin(), "http");
   CHECK(names == std::vector<std::string>{"url", "protocol", "model", "features", "classes", "missing_value",
                                           "input_name", "output_name", "timeout_ms", "retries", "backoff_ms",
                                           "breaker_failures", "breaker_cooldown_ms", "headers", "version"});

@@ -5,6 +5,7 @@
 
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
+#include "support/plugin_testing.hpp"
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -19,38 +20,17 @@ namespace sdk = hitl::sdk;
 
 namespace {
 
-const sdk::PluginDescriptor& plugin() {
-  // Held for the whole test run: models must not outlive their library. BOOST_DLL_ALIAS
-  // exports a pointer variable, so it is import_alias (as the host's get_alias), not import.
-  static auto entry = boost::dll::import_alias<const sdk::PluginDescriptor*()>(
-      fs::path(HITL_PLUGIN_DIR "/model-logreg.so"), HITL_PLUGIN_ENTRY_SYMBOL);
-  return *entry();
-}
+const sdk::PluginDescriptor& plugin() { return hitl::test::plugin_descriptor("model-logreg.so"); }
 
 std::unique_ptr<sdk::Model> make_model(const json& config = json::object()) {
-  std::unique_ptr<sdk::Model> m;
-  auto st = plugin().create_model(config.dump().c_str(), m);
-  INFO(st.message);
-  REQUIRE(st.ok());
-  REQUIRE(m);
-  return m;
+  return hitl::test::make_model(plugin(), config);
 }
 
 std::string create_error(const std::string& config_text) {
-  std::unique_ptr<sdk::Model> m;
-  auto st = plugin().create_model(config_text.c_str(), m);
-  CHECK(st.code == sdk::Code::invalid_argument);
-  CHECK(!m);
-  return st.message;
+  return hitl::test::model_create_error(plugin(), config_text);
 }
 
-sdk::TrainResult train(sdk::Model& m, const sdk::Dataset& ds) {
-  sdk::TrainResult r;
-  auto st = m.train(ds, r);
-  INFO(st.message);
-  REQUIRE(st.ok());
-  return r;
-}
+sdk::TrainResult train(sdk::Model& m, const sdk::Dataset& ds) { return hitl::test::train_ok(m, ds); }
 
 std::vector<sdk::Prediction> predict(sdk::Model& m, const std::vector<sdk::Record>& rows) {
   std::vector<sdk::Prediction> out;
@@ -106,23 +86,7 @@ sdk::Dataset credit_data() {
 }  // namespace
 
 TEST_CASE("the .so exports a model descriptor named logreg with documented options") {
-  const auto& d = plugin();
-  CHECK(d.abi_version == HITL_SDK_ABI_VERSION);
-  CHECK(d.struct_size == sizeof(sdk::PluginDescriptor));
-  CHECK(d.kind == sdk::PluginKind::model);
-  CHECK(std::string(d.name) == "logreg");
-  CHECK(d.create_model != nullptr);
-  CHECK(d.create_queue == nullptr);
-  CHECK(d.create_storage == nullptr);
-  auto doc = json::parse(d.config_doc);
-  REQUIRE(doc.is_array());
-  std::vector<std::string> names;
-  for (const auto& o : doc) {
-    CHECK(o.contains("type"));
-    CHECK(o.contains("default"));
-    CHECK(o.contains("description"));
-    names.push_back(o.at("name"));
-  }
+  auto names = hitl::test::check_model_descriptor(plugin(), "logreg");
   CHECK(names == std::vector<std::string>{"artifact", "l2", "epochs", "learning_rate"});
 }
 
