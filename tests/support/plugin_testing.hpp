@@ -6,7 +6,9 @@
 #include <boost/dll/import.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <numeric>
 #include <functional>
 #include <map>
 #include <memory>
@@ -74,6 +76,49 @@ inline sdk::TrainResult train_ok(sdk::Model& m, const sdk::Dataset& ds) {
   INFO(st.message);
   REQUIRE(st.ok());
   return r;
+}
+
+inline std::vector<sdk::Prediction> predict_ok(sdk::Model& m, const std::vector<sdk::Record>& rows) {
+  std::vector<sdk::Prediction> out;
+  auto st = m.predict(rows, out);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  REQUIRE(out.size() == rows.size());
+  return out;
+}
+
+// The probability a prediction gives class `cls` (fails the test when it has none).
+inline double score(const sdk::Prediction& p, const std::string& cls) {
+  for (const auto& [c, s] : p.scores)
+    if (c == cls) return s;
+  FAIL("no score for class " << cls);
+  return 0;
+}
+
+// A scratch file under the build tree, in a folder per test binary.
+inline std::filesystem::path scratch(const std::string& folder, const std::string& name) {
+  auto dir = std::filesystem::path(HITL_BINARY_DIR) / folder;
+  std::filesystem::create_directories(dir);
+  return dir / name;
+}
+
+// Area under the ROC curve: the probability that a random positive outranks a random
+// negative (ties count half).
+inline double auc(const std::vector<double>& score_pos, const std::vector<bool>& is_pos) {
+  std::vector<std::size_t> idx(score_pos.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](auto a, auto b) { return score_pos[a] < score_pos[b]; });
+  double rank_sum = 0, pos = 0;
+  for (std::size_t i = 0; i < idx.size();) {
+    std::size_t j = i;
+    while (j < idx.size() && score_pos[idx[j]] == score_pos[idx[i]]) ++j;
+    const double mid_rank = (i + 1 + j) / 2.0;  // average 1-based rank of the tie group
+    for (std::size_t t = i; t < j; ++t)
+      if (is_pos[idx[t]]) { rank_sum += mid_rank; ++pos; }
+    i = j;
+  }
+  const double neg = static_cast<double>(idx.size()) - pos;
+  return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
 }
 
 }  // namespace hitl::test

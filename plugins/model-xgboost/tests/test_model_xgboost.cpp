@@ -51,12 +51,7 @@ std::vector<sdk::Prediction> predict(sdk::Model& m, const std::vector<sdk::Recor
   return out;
 }
 
-double score(const sdk::Prediction& p, const std::string& cls) {
-  for (const auto& [c, s] : p.scores)
-    if (c == cls) return s;
-  FAIL("no score for class " << cls);
-  return 0;
-}
+double score(const sdk::Prediction& p, const std::string& cls) { return hitl::test::score(p, cls); }
 
 double contribution(const sdk::Prediction& p, const std::string& feature) {
   for (const auto& [f, c] : p.contributions)
@@ -70,11 +65,7 @@ double sum_contributions(const sdk::Prediction& p) {
   return s;
 }
 
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::path(HITL_BINARY_DIR) / "test-model-xgboost-files";
-  fs::create_directories(dir);
-  return dir / name;
-}
+fs::path scratch(const std::string& name) { return hitl::test::scratch("test-model-xgboost-files", name); }
 
 fs::path write_file(const std::string& name, const std::string& text) {
   auto p = scratch(name);
@@ -82,23 +73,7 @@ fs::path write_file(const std::string& name, const std::string& text) {
   return p;
 }
 
-// Probability that a random positive outranks a random negative (ties count half).
-double auc(const std::vector<double>& score_pos, const std::vector<bool>& is_pos) {
-  std::vector<std::size_t> idx(score_pos.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  std::sort(idx.begin(), idx.end(), [&](auto a, auto b) { return score_pos[a] < score_pos[b]; });
-  double rank_sum = 0, pos = 0;
-  for (std::size_t i = 0; i < idx.size();) {
-    std::size_t j = i;
-    while (j < idx.size() && score_pos[idx[j]] == score_pos[idx[i]]) ++j;
-    const double mid_rank = (i + 1 + j) / 2.0;  // average 1-based rank of the tie group
-    for (std::size_t t = i; t < j; ++t)
-      if (is_pos[idx[t]]) { rank_sum += mid_rank; ++pos; }
-    i = j;
-  }
-  const double neg = static_cast<double>(idx.size()) - pos;
-  return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
-}
+using hitl::test::auc;
 
 sdk::Dataset credit_data() {
   auto table = hitl::data::read_csv(fs::path(HITL_SOURCE_DIR) / "examples/credit_risk/data/credit_data.csv");
