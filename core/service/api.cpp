@@ -159,6 +159,12 @@ class Api {
       outcome(parts[3], req, who, respond);
       return;
     }
+    if (parts.size() == 5 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "tasks" &&
+        (parts[4] == "release" || parts[4] == "send-back" || parts[4] == "cancel")) {
+      if (m != "POST") throw ServiceError(405, "method_not_allowed", "use POST");
+      lifecycle(parts[3], parts[4], req, who, respond);
+      return;
+    }
     throw ServiceError(404, "not_found", "no route " + m + " " + req.path);
   }
 
@@ -308,6 +314,46 @@ class Api {
     auto r = app_.review().submit(o, who);
     respond(json_response(200, {{"task_id", r.task_id}, {"domain", r.domain}, {"decision_id", r.decision_id},
                                 {"outcome", r.outcome}, {"final_label", r.final_label}}));
+  }
+
+  // POST /v1/review/tasks/{id}/release | send-back | cancel, body {"reason": "..."} (optional
+  // for release). The lifecycle rules are in ReviewService; storage enforces them again.
+  void lifecycle(std::string_view task_part, std::string_view action, const http::Request& req,
+                 const Principal& who, http::Respond& respond) {
+    const bool release = action == "release";
+    if (release) require_role(who, {Role::admin, Role::reviewer});
+    else require_role(who, {Role::admin});
+    std::int64_t task_id = 0;
+    auto [p, ec] = std::from_chars(task_part.data(), task_part.data() + task_part.size(), task_id);
+    if (ec != std::errc() || p != task_part.data() + task_part.size() || task_id <= 0)
+      throw ServiceError(404, "not_found", "no task \"" + std::string(task_part) + "\"", "task_id");
+    std::string reason;
+    const bool empty_body = req.body.find_first_not_of(" \t\r\n") == std::string::npos;
+    if (empty_body) {
+      if (!release) throw ServiceError(422, "invalid_field", "reason: required (body {\"reason\": \"...\"})", "reason");
+    } else {
+      auto body = json::parse(req.body, nullptr, false);
+      if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
+      if (!body.is_object()) throw ServiceError(422, "invalid_field", "expected a JSON object", "(body)");
+      for (auto& [k, _] : body.items())
+        if (k != "reason") throw ServiceError(422, "invalid_field", k + ": unknown field (expected reason)", k);
+      auto r = body.find("reason");
+      if (r == body.end() || r->is_null()) {
+        if (!release) throw ServiceError(422, "invalid_field", "reason: required", "reason");
+      } else {
+        if (!r->is_string()) throw ServiceError(422, "invalid_field", "reason: expected a string", "reason");
+        reason = r->get<std::string>();
+        if (!release && reason.find_first_not_of(" \t\r\n") == std::string::npos)
+          throw ServiceError(422, "invalid_field", "reason: must not be empty", "reason");
+        if (reason.size() > 10000) throw ServiceError(422, "invalid_field", "reason: at most 10000 characters", "reason");
+      }
+    }
+    auto& review = app_.review();
+    TransitionResult t = release              ? review.release(task_id, reason, who)
+                         : action == "cancel" ? review.cancel(task_id, reason, who)
+                                              : review.send_back(task_id, reason, who);
+    respond(json_response(200, {{"task_id", t.task_id}, {"domain", t.domain}, {"decision_id", t.decision_id},
+                                {"previous_status", t.from}, {"status", t.to}}));
   }
 
   App& app_;

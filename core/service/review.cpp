@@ -29,8 +29,33 @@ sdk::AuditRecord audit(std::int64_t now, const std::string& actor, const char* a
   return a;
 }
 
+// Every lifecycle move records who moved the task, when, why, and between which states.
+json move_detail(const std::string& actor, std::int64_t now, const std::string& reason, const std::string& from,
+                 const std::string& to, json extra = json::object()) {
+  extra["actor"] = actor;
+  extra["at_ms"] = now;
+  extra["reason"] = reason;
+  extra["from"] = from;
+  extra["to"] = to;
+  return extra;
+}
+
 [[noreturn]] void storage_failed(const sdk::Status& st) {
   throw ServiceError(503, "storage_unavailable", "storage: " + st.message);
+}
+
+[[noreturn]] void illegal(const sdk::TaskRecord& t, const std::string& verb) {
+  throw ServiceError(409, "illegal_transition",
+                     "task " + std::to_string(t.task_id) + " is " + t.status + ": cannot " + verb);
+}
+
+sdk::TaskUpdate move_to(const sdk::TaskRecord& t, const char* from, const char* to, std::int64_t now) {
+  sdk::TaskUpdate u;
+  u.task_id = t.task_id;
+  u.from = from;
+  u.to = to;
+  u.updated_ms = now;
+  return u;
 }
 }  // namespace
 
@@ -43,6 +68,7 @@ std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const 
   if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain + "\"", "domain");
   if (!who.may_access(domain))
     throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + domain + "\"", "domain");
+  std::lock_guard lock(mu_);
   // A queue item can be stale (its task completed by a process that died before acking):
   // skip such items, a bounded number of times.
   for (int attempt = 0; attempt < 32; ++attempt) {
@@ -57,7 +83,9 @@ std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const 
       queue_.release(lease->task_id, who.name);
       storage_failed(st);
     }
-    if (!task || task->status == "completed" || task->status == "cancelled") {
+    // Only pending and assigned tasks are handed out: a completed or cancelled task's item is
+    // stale (cancel leaves it in the queue; there is no remove), an escalated one waits elsewhere.
+    if (!task || (task->status != "pending" && task->status != "assigned")) {
       queue_.ack(lease->task_id, who.name, now);
       continue;
     }
@@ -71,11 +99,18 @@ std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const 
     u.updated_ms = now;
     batch.task_updates.push_back(u);
     batch.audit.push_back(audit(now, who.name, "task.claimed", domain, task->task_id,
-                                {{"lease_expires_ms", lease->expires_ms}, {"decision_id", task->decision_id}}));
+                                move_detail(who.name, now, "claim", task->status, "assigned",
+                                            {{"lease_expires_ms", lease->expires_ms},
+                                             {"decision_id", task->decision_id},
+                                             {"previous_assignee", task->assignee}})));
     st = writer_.submit_sync(batch);
     if (!st.ok()) {
       queue_.release(lease->task_id, who.name);
       storage_failed(st);
+    }
+    if (!batch.task_updates[0].applied) {  // moved by another process meanwhile: not ours
+      queue_.release(lease->task_id, who.name);
+      continue;
     }
     task->status = "assigned";
     task->assignee = who.name;
@@ -99,8 +134,14 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
   if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(req.task_id), "task_id");
   if (!who.may_access(task->domain))
     throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + task->domain + "\"");
-  if (task->status == "completed" || task->status == "cancelled")
-    throw ServiceError(409, "conflict", "task " + std::to_string(req.task_id) + " is already " + task->status);
+  // Only assigned -> completed exists: a review needs a claim.
+  auto require_assigned = [](const sdk::TaskRecord& t) {
+    if (t.status == "pending")
+      throw ServiceError(409, "lease_not_held", "task " + std::to_string(t.task_id) +
+                         " is pending: claim it (GET /v1/review/next) before submitting an outcome");
+    if (t.status != "assigned") illegal(t, "review");
+  };
+  require_assigned(*task);
   const DomainRuntime* dom = pipeline_.domain(task->domain);
   if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task->domain + "\"");
 
@@ -129,6 +170,12 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
     throw ServiceError(422, "invalid_field", "outcome must be approve, reject or correct", "outcome");
   }
 
+  std::lock_guard lock(mu_);
+  // Read again under the lock: a release, cancel or expiry may have moved it since.
+  st = storage_.get_task(req.task_id, task);
+  if (!st.ok()) storage_failed(st);
+  if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(req.task_id), "task_id");
+  require_assigned(*task);
   const std::int64_t now = now_ms();
   // The queue's ack is the exclusive step: only the reviewer holding a live lease gets past it.
   st = queue_.ack(req.task_id, who.name, now);
@@ -139,7 +186,7 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
   sdk::WriteBatch batch;
   sdk::TaskUpdate u;
   u.task_id = req.task_id;
-  u.from = "assigned,pending";
+  u.from = "assigned";
   u.to = "completed";
   u.assignee = who.name;
   u.updated_ms = now;
@@ -151,7 +198,8 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
   batch.audit.push_back(audit(now, who.name, "review.submitted", task->domain, req.task_id,
                               {{"decision_id", task->decision_id}, {"outcome", req.outcome},
                                {"final_label", final_label}, {"model_label", decision->label},
-                               {"comment", req.comment}}));
+                               {"comment", req.comment}, {"actor", who.name}, {"at_ms", now},
+                               {"reason", "review"}, {"from", "assigned"}, {"to", "completed"}}));
   st = writer_.submit_sync(batch);
   if (!st.ok()) {
     // Nothing was written: put the task back so the work is not lost.
@@ -169,6 +217,7 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
 }
 
 std::size_t ReviewService::expire_leases() {
+  std::lock_guard lock(mu_);
   std::vector<std::int64_t> expired;
   const std::int64_t now = now_ms();
   auto st = queue_.expire(now, expired);
@@ -181,6 +230,8 @@ std::size_t ReviewService::expire_leases() {
   for (auto id : expired) {
     std::optional<sdk::TaskRecord> task;
     if (!storage_.get_task(id, task).ok() || !task) continue;
+    // The item of a cancelled (or otherwise moved) task is stale: next() drops it.
+    if (task->status != "assigned") continue;
     sdk::TaskUpdate u;
     u.task_id = id;
     u.from = "assigned";
@@ -188,7 +239,8 @@ std::size_t ReviewService::expire_leases() {
     u.updated_ms = now;
     batch.task_updates.push_back(u);
     batch.audit.push_back(audit(now, "system", "task.lease_expired", task->domain, id,
-                                {{"assignee", task->assignee}}));
+                                move_detail("system", now, "lease expired", "assigned", "pending",
+                                            {{"assignee", task->assignee}})));
     if (auto* c = metrics_.domain(task->domain)) c->leases_expired++;
   }
   if (!batch.empty()) {
@@ -196,6 +248,96 @@ std::size_t ReviewService::expire_leases() {
     if (!st.ok()) spdlog::warn("recording expired leases failed: {}", st.message);
   }
   return expired.size();
+}
+
+sdk::TaskRecord ReviewService::load_task(std::int64_t task_id, const Principal& who) {
+  std::optional<sdk::TaskRecord> task;
+  auto st = storage_.get_task(task_id, task);
+  if (!st.ok()) storage_failed(st);
+  if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(task_id), "task_id");
+  if (!who.may_access(task->domain))
+    throw ServiceError(403, "forbidden", "token \"" + who.name + "\" is not allowed domain \"" + task->domain + "\"");
+  return *task;
+}
+
+// Commits one guarded move. The state was checked under mu_ just before, so a guard that does
+// not match means another process moved the task; the storage trigger refusing the pair means
+// the lifecycle has no such move (a bug here, reported as the conflict it is).
+void ReviewService::commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb) {
+  auto st = writer_.submit_sync(batch);
+  if (st.code == sdk::Code::conflict) throw ServiceError(409, "illegal_transition", st.message);
+  if (!st.ok()) storage_failed(st);
+  if (!batch.task_updates.at(0).applied) {
+    std::optional<sdk::TaskRecord> now_task;
+    if (storage_.get_task(task.task_id, now_task).ok() && now_task) illegal(*now_task, verb);
+    illegal(task, verb);
+  }
+}
+
+TransitionResult ReviewService::release(std::int64_t task_id, const std::string& reason, const Principal& who) {
+  std::lock_guard lock(mu_);
+  sdk::TaskRecord task = load_task(task_id, who);
+  if (task.status != "assigned") illegal(task, "release");
+  const bool admin = who.role == Role::admin;
+  if (!admin && task.assignee != who.name)
+    throw ServiceError(409, "lease_not_held", "task " + std::to_string(task_id) + " is leased to \"" + task.assignee +
+                       "\", not to \"" + who.name + "\"");
+  // The queue knows who holds the lease: an admin releases on the holder's behalf.
+  auto st = queue_.release(task_id, task.assignee);
+  if (st.code == sdk::Code::conflict || st.code == sdk::Code::not_found)
+    throw ServiceError(409, "lease_not_held", "cannot release task " + std::to_string(task_id) + ": " + st.message);
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+  const std::int64_t now = now_ms();
+  sdk::WriteBatch batch;
+  batch.task_updates.push_back(move_to(task, "assigned", "pending", now));
+  batch.audit.push_back(audit(now, who.name, "task.released", task.domain, task_id,
+                              move_detail(who.name, now, reason, "assigned", "pending",
+                                          {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
+  commit_move(batch, task, "release");  // on failure the item is ready again: a claim re-assigns it
+  return {task_id, task.domain, task.decision_id, "assigned", "pending"};
+}
+
+TransitionResult ReviewService::send_back(std::int64_t task_id, const std::string& reason, const Principal& who) {
+  if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may send a task back");
+  std::lock_guard lock(mu_);
+  sdk::TaskRecord task = load_task(task_id, who);
+  if (task.status != "completed") illegal(task, "send back");
+  std::optional<sdk::DecisionRecord> decision;
+  auto st = storage_.get_decision(task.domain, task.decision_id, decision);
+  if (!st.ok()) storage_failed(st);
+  // Queue first: should the storage step fail, the item's task is still completed and next()
+  // drops it, whereas a pending task missing from the queue would wait for the next restart.
+  st = queue_.push({{task_id, task.domain, task.priority, task.deadline_ms, task.created_ms}});
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+  const std::int64_t now = now_ms();
+  sdk::WriteBatch batch;
+  batch.task_updates.push_back(move_to(task, "completed", "pending", now));
+  // The decision's final label stays as it is until the next review replaces it.
+  batch.audit.push_back(audit(now, who.name, "task.sent_back", task.domain, task_id,
+                              move_detail(who.name, now, reason, "completed", "pending",
+                                          {{"decision_id", task.decision_id},
+                                           {"previous_reviewer", task.assignee},
+                                           {"final_label", decision ? decision->final_label : ""}})));
+  commit_move(batch, task, "send back");
+  return {task_id, task.domain, task.decision_id, "completed", "pending"};
+}
+
+TransitionResult ReviewService::cancel(std::int64_t task_id, const std::string& reason, const Principal& who) {
+  if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may cancel a task");
+  std::lock_guard lock(mu_);
+  sdk::TaskRecord task = load_task(task_id, who);
+  if (task.status != "pending" && task.status != "assigned" && task.status != "escalated") illegal(task, "cancel");
+  const std::int64_t now = now_ms();
+  sdk::WriteBatch batch;
+  batch.task_updates.push_back(move_to(task, "pending,assigned,escalated", "cancelled", now));
+  batch.audit.push_back(audit(now, who.name, "task.cancelled", task.domain, task_id,
+                              move_detail(who.name, now, reason, task.status, "cancelled",
+                                          {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
+  commit_move(batch, task, "cancel");
+  // The queue has no remove: its item stays and next() acks it as stale. Releasing a held lease
+  // makes that happen at the next claim instead of after the lease runs out.
+  if (task.status == "assigned") queue_.release(task_id, task.assignee);
+  return {task_id, task.domain, task.decision_id, task.status, "cancelled"};
 }
 
 std::size_t ReviewService::requeue_open_tasks() {

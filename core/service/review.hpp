@@ -1,11 +1,20 @@
 #pragma once
 // Review workflow: claim the next task (queue lease + storage transition), submit an outcome
-// (lease ack + review + feedback + final label + audit in one transaction), expire leases.
+// (lease ack + review + feedback + final label + audit in one transaction), expire leases,
+// release a lease, send a completed task back, cancel a task.
+//
+// Task lifecycle (enforced by storage-sqlite's schema v3 trigger; every move is audited):
+//   pending -> assigned (claim)        assigned -> assigned (re-claim)
+//   assigned -> pending (lease expired, released)
+//   assigned -> completed (review)     completed -> pending (sent back by an admin)
+//   pending|assigned -> escalated, escalated -> pending|assigned (reserved for escalation)
+//   pending|assigned|escalated -> cancelled (admin)
 #include <hitl/plugin_api.hpp>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -36,6 +45,15 @@ struct OutcomeResult {
   std::string final_label;
 };
 
+// A lifecycle move made by release / send_back / cancel.
+struct TransitionResult {
+  std::int64_t task_id = 0;
+  std::string domain;
+  std::string decision_id;
+  std::string from;
+  std::string to;
+};
+
 class ReviewService {
  public:
   ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Pipeline& pipeline,
@@ -46,6 +64,15 @@ class ReviewService {
   // Throws ServiceError: 404 unknown task, 403 out of scope, 409 lease not held / completed,
   // 422 bad outcome or label.
   OutcomeResult submit(const OutcomeRequest& req, const Principal& reviewer);
+  // The following throw ServiceError: 404 unknown task, 403 out of scope or not allowed,
+  // 409 "illegal_transition" when the task's state has no such move.
+  // assigned -> pending, by the lease holder or an admin (409 "lease_not_held" for anyone else).
+  TransitionResult release(std::int64_t task_id, const std::string& reason, const Principal& who);
+  // completed -> pending and back into the queue (admin). The decision keeps its final label
+  // until the next review replaces it.
+  TransitionResult send_back(std::int64_t task_id, const std::string& reason, const Principal& who);
+  // pending|assigned|escalated -> cancelled (admin). A queue item left behind is dropped by next().
+  TransitionResult cancel(std::int64_t task_id, const std::string& reason, const Principal& who);
   // Returns expired leases to the queue and the tasks to pending; returns how many.
   std::size_t expire_leases();
   // After a restart: pushes every open task to the queue again (push is idempotent).
@@ -57,6 +84,13 @@ class ReviewService {
   Writer& writer_;
   const Pipeline& pipeline_;
   Metrics& metrics_;
+  // The queue step and the storage step of one lifecycle move are two stores: one lock per
+  // process keeps two moves of the same task from interleaving between them (human-rate work,
+  // so serialising the moves costs nothing that matters).
+  std::mutex mu_;
+
+  sdk::TaskRecord load_task(std::int64_t task_id, const Principal& who);
+  void commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb);
 };
 
 }  // namespace hitl::service

@@ -26,6 +26,7 @@ struct Migration {
 };
 
 void chain_existing_audit(SQLite::Database& db);
+void create_transition_trigger(SQLite::Database& db);
 
 // Ordered, append-only: never edit a migration that has shipped; add a new one instead.
 // Every text column is NOT NULL with '' as "absent" so reads need no NULL handling.
@@ -132,7 +133,51 @@ DROP TRIGGER audit_no_update;
 ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
 )sql", &chain_existing_audit},
+    // The task lifecycle becomes a state machine the database itself enforces, whoever writes:
+    // task_transitions lists the legal (from, to) pairs and a trigger aborts any other status
+    // change (create_transition_trigger). Same status to same status is legal only for
+    // assigned (a re-claim). The service's guarded TaskUpdate still decides *whether* to move;
+    // the trigger only refuses moves the lifecycle does not have.
+    {3, "task lifecycle: task_transitions table and a trigger refusing illegal status changes", R"sql(
+CREATE TABLE task_transitions(
+  from_status TEXT NOT NULL,
+  to_status TEXT NOT NULL,
+  PRIMARY KEY(from_status, to_status)
+) WITHOUT ROWID;
+INSERT INTO task_transitions(from_status, to_status) VALUES
+  ('pending', 'assigned'),     -- claim
+  ('assigned', 'assigned'),    -- re-claim (same reviewer, or another after the lease expired)
+  ('assigned', 'pending'),     -- lease expired, or released
+  ('assigned', 'completed'),   -- review submitted (a review needs a claim: never from pending)
+  ('completed', 'pending'),    -- sent back for re-review by an admin
+  ('pending', 'escalated'),    -- escalation (reserved)
+  ('assigned', 'escalated'),
+  ('escalated', 'pending'),
+  ('escalated', 'assigned'),
+  ('pending', 'cancelled'),    -- cancelled by an admin
+  ('assigned', 'cancelled'),
+  ('escalated', 'cancelled');
+)sql", &create_transition_trigger},
 };
+
+// RAISE() takes only a literal message in SQLite 3.40 (Debian 12), so the trigger names the
+// refused pair through one CASE branch per pair of known states; the table alone decides
+// what is legal (a branch for a legal pair is never reached).
+void create_transition_trigger(SQLite::Database& db) {
+  static const char* const kStates[] = {"pending", "assigned", "completed", "escalated", "cancelled"};
+  std::string sql =
+      "CREATE TRIGGER tasks_status_transition BEFORE UPDATE OF status ON tasks "
+      "WHEN NOT EXISTS (SELECT 1 FROM task_transitions "
+      "WHERE from_status = OLD.status AND to_status = NEW.status) "
+      "BEGIN SELECT CASE";
+  for (const char* from : kStates)
+    for (const char* to : kStates)
+      sql += std::string(" WHEN OLD.status = '") + from + "' AND NEW.status = '" + to +
+             "' THEN RAISE(ABORT, 'illegal task transition " + from + " -> " + to + "')";
+  sql += " ELSE RAISE(ABORT, 'illegal task transition: unknown task status (known: pending, assigned, "
+         "completed, escalated, cancelled)') END; END";
+  db.exec(sql);
+}
 
 // Reads in pages so that a large trail is never held in memory at once.
 void chain_existing_audit(SQLite::Database& db) {

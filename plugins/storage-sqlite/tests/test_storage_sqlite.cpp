@@ -170,7 +170,7 @@ TEST_CASE("a fresh database is created in WAL mode with every table at the lates
   REQUIRE(st.ok());
   int version = -1;
   REQUIRE(s->schema_version(version).ok());
-  CHECK(version == 2);
+  CHECK(version == 3);
 
   SQLite::Database raw(db, SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("PRAGMA journal_mode").getString() == "wal");
@@ -178,7 +178,7 @@ TEST_CASE("a fresh database is created in WAL mode with every table at the lates
     INFO(table);
     CHECK(raw.tableExists(table));
   }
-  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 2);
+  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 3);
   CHECK(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'").getInt() ==
         2);
 }
@@ -197,10 +197,10 @@ TEST_CASE("reopening is idempotent and leaves other components' migrations alone
     auto s = open(dir.db());
     int version = 0;
     REQUIRE(s->schema_version(version).ok());
-    CHECK(version == 2);
+    CHECK(version == 3);
   }
   SQLite::Database raw(dir.db(), SQLite::OPEN_READONLY);
-  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 2);
+  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 3);
   CHECK(raw.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
@@ -215,7 +215,7 @@ TEST_CASE("a database written by a newer plugin version is refused") {
   auto st = try_open(config(dir.db()), s);
   CHECK_FALSE(st.ok());
   CHECK_FALSE(s);
-  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 2") && Catch::Contains(dir.db()));
+  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 3") && Catch::Contains(dir.db()));
 }
 
 TEST_CASE("a file that is not a database is refused with the path in the message") {
@@ -811,11 +811,15 @@ TEST_CASE("migration 2 chains the audit records of a version 1 database in seq o
     raw.exec("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
              "BEGIN SELECT RAISE(ABORT, 'audit is append-only: UPDATE refused'); END");
     raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 2");
+    // ... and without what version 3 (the task lifecycle) added after it.
+    raw.exec("DROP TRIGGER tasks_status_transition");
+    raw.exec("DROP TABLE task_transitions");
+    raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 3");
   }
   auto s = open(dir.db());
   int version = 0;
   REQUIRE(s->schema_version(version).ok());
-  CHECK(version == 2);
+  CHECK(version == 3);
   auto after = all_audit(*s);
   REQUIRE(after.size() == before.size());
   check_links(after);

@@ -1,0 +1,220 @@
+// The task lifecycle state machine (schema version 3): storage-sqlite.so applies every legal
+// status change and refuses every other one, through commit() and through any other connection.
+// The plugin is loaded for real through Boost.DLL; the database files are real.
+#include <hitl/plugin_api.hpp>
+
+#include <boost/dll/import.hpp>
+#include <catch2/catch.hpp>
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <filesystem>
+#include <set>
+#include <unistd.h>
+#include <utility>
+
+namespace fs = std::filesystem;
+namespace sdk = hitl::sdk;
+
+namespace {
+
+const sdk::PluginDescriptor& plugin() {
+  static auto entry = boost::dll::import_alias<const sdk::PluginDescriptor*()>(
+      boost::dll::fs::path(HITL_PLUGIN_DIR "/storage-sqlite.so"), HITL_PLUGIN_ENTRY_SYMBOL,
+      boost::dll::load_mode::rtld_now);
+  return *entry();
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("hitl-lifecycle-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string db() const { return (path / "hitl.db").string(); }
+};
+
+std::unique_ptr<sdk::Storage> open(const std::string& db) {
+  std::unique_ptr<sdk::Storage> s;
+  auto st = plugin().create_storage(("{\"path\":\"" + db + "\"}").c_str(), s);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  REQUIRE(s);
+  return s;
+}
+
+using Pair = std::pair<std::string, std::string>;
+
+// Written out here, independently of the migration, so a changed table fails this test.
+const std::set<Pair> kLegal = {
+    {"pending", "assigned"},   {"assigned", "assigned"},  {"assigned", "pending"},
+    {"assigned", "completed"}, {"completed", "pending"},  {"pending", "escalated"},
+    {"assigned", "escalated"}, {"escalated", "pending"},  {"escalated", "assigned"},
+    {"pending", "cancelled"},  {"assigned", "cancelled"}, {"escalated", "cancelled"},
+};
+const char* const kStates[] = {"pending", "assigned", "completed", "escalated", "cancelled"};
+
+// A task row in `status`, inserted directly: the trigger guards UPDATEs, not INSERTs.
+std::int64_t insert_task(const std::string& db, const std::string& status) {
+  SQLite::Database raw(db, SQLite::OPEN_READWRITE);
+  SQLite::Statement ins(raw, "INSERT INTO tasks(domain, decision_id, status, assignee, created_ms, updated_ms) "
+                             "VALUES('credit', 'd', ?, 'alice', 1, 1)");
+  ins.bind(1, status);
+  ins.exec();
+  return raw.getLastInsertRowid();
+}
+
+std::string status_of(const std::string& db, std::int64_t id) {
+  SQLite::Database raw(db, SQLite::OPEN_READONLY);
+  SQLite::Statement q(raw, "SELECT status FROM tasks WHERE task_id = ?");
+  q.bind(1, id);
+  REQUIRE(q.executeStep());
+  return q.getColumn(0).getString();
+}
+
+// One TaskUpdate whose guard is exactly the current state, plus an audit record that must be
+// written or rolled back with it.
+sdk::Status move(sdk::Storage& s, std::int64_t id, const std::string& from, const std::string& to, bool& applied) {
+  sdk::WriteBatch b;
+  b.task_updates.push_back({id, from, to, "bob", 0, 2000, false});
+  b.audit.push_back({0, 2000, "bob", "task.moved", "credit", "task", std::to_string(id), "{}"});
+  auto st = s.commit(b);
+  applied = b.task_updates[0].applied;
+  return st;
+}
+
+int audit_rows(const std::string& db) {
+  SQLite::Database raw(db, SQLite::OPEN_READONLY);
+  return raw.execAndGet("SELECT COUNT(*) FROM audit").getInt();
+}
+
+}  // namespace
+
+TEST_CASE("every legal task transition is applied through commit") {
+  TempDir dir;
+  auto s = open(dir.db());
+  for (const auto& [from, to] : kLegal) {
+    INFO(from << " -> " << to);
+    const auto id = insert_task(dir.db(), from);
+    bool applied = false;
+    auto st = move(*s, id, from, to, applied);
+    INFO(st.message);
+    REQUIRE(st.ok());
+    CHECK(applied);
+    CHECK(status_of(dir.db(), id) == to);
+  }
+  CHECK(audit_rows(dir.db()) == static_cast<int>(kLegal.size()));
+}
+
+TEST_CASE("every other pair of known states is refused with conflict, naming the pair, and rolls back") {
+  TempDir dir;
+  auto s = open(dir.db());
+  int refused = 0;
+  for (const char* from : kStates) {
+    for (const char* to : kStates) {
+      if (kLegal.count({from, to})) continue;
+      INFO(from << " -> " << to);
+      const auto id = insert_task(dir.db(), from);
+      bool applied = true;
+      auto st = move(*s, id, from, to, applied);
+      CHECK(st.code == sdk::Code::conflict);
+      CHECK_THAT(st.message, Catch::Contains(std::string("illegal task transition ") + from + " -> " + to) &&
+                                 Catch::Contains("rolled back"));
+      CHECK(status_of(dir.db(), id) == from);
+      ++refused;
+    }
+  }
+  CHECK(refused == 25 - static_cast<int>(kLegal.size()));
+  CHECK(audit_rows(dir.db()) == 0);  // the audit record of each refused batch was rolled back
+
+  // An unknown target state is refused too, and the storage keeps working afterwards.
+  const auto id = insert_task(dir.db(), "pending");
+  bool applied = true;
+  auto st = move(*s, id, "pending", "archived", applied);
+  CHECK(st.code == sdk::Code::conflict);
+  CHECK_THAT(st.message, Catch::Contains("unknown task status"));
+  REQUIRE(move(*s, id, "pending", "assigned", applied).ok());
+  CHECK(applied);
+}
+
+TEST_CASE("a guard that does not match leaves the task alone without an error, even for an illegal pair") {
+  TempDir dir;
+  auto s = open(dir.db());
+  const auto id = insert_task(dir.db(), "completed");
+  bool applied = true;
+  // completed -> completed would be illegal, but the guard (from pending) does not match first.
+  auto st = move(*s, id, "pending", "completed", applied);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  CHECK_FALSE(applied);
+  CHECK(status_of(dir.db(), id) == "completed");
+  CHECK(audit_rows(dir.db()) == 1);
+  // A guard listing several states passes for completed, and the trigger then refuses the pair.
+  st = move(*s, id, "pending,assigned,completed", "cancelled", applied);
+  CHECK(st.code == sdk::Code::conflict);
+  CHECK_THAT(st.message, Catch::Contains("illegal task transition completed -> cancelled"));
+}
+
+TEST_CASE("the trigger refuses an illegal change from any connection, not only the plugin's") {
+  TempDir dir;
+  open(dir.db()).reset();
+  const auto id = insert_task(dir.db(), "cancelled");
+  SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+  CHECK_THROWS_WITH(raw.exec("UPDATE tasks SET status = 'pending' WHERE task_id = " + std::to_string(id)),
+                    Catch::Contains("illegal task transition cancelled -> pending"));
+  // Columns other than status stay writable (the trigger is BEFORE UPDATE OF status).
+  CHECK(raw.exec("UPDATE tasks SET priority = 0.3 WHERE task_id = " + std::to_string(id)) == 1);
+  CHECK(status_of(dir.db(), id) == "cancelled");
+}
+
+TEST_CASE("migration 3 adds the lifecycle to a version 2 database and keeps its tasks") {
+  TempDir dir;
+  std::int64_t done = 0, open_task = 0;
+  {
+    open(dir.db()).reset();
+    // Turn the file back into exactly what version 2 wrote: no transitions table, no trigger.
+    SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+    raw.exec("DROP TRIGGER tasks_status_transition");
+    raw.exec("DROP TABLE task_transitions");
+    raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 3");
+    // Under version 2 any status change went through, including one version 3 refuses.
+    done = insert_task(dir.db(), "completed");
+    raw.exec("UPDATE tasks SET status = 'cancelled' WHERE task_id = " + std::to_string(done));
+    raw.exec("UPDATE tasks SET status = 'completed' WHERE task_id = " + std::to_string(done));
+    open_task = insert_task(dir.db(), "assigned");
+  }
+  auto s = open(dir.db());
+  int version = 0;
+  REQUIRE(s->schema_version(version).ok());
+  CHECK(version == 3);
+  {
+    SQLite::Database raw(dir.db(), SQLite::OPEN_READONLY);
+    SQLite::Statement q(raw, "SELECT from_status, to_status FROM task_transitions");
+    std::set<Pair> table;
+    while (q.executeStep()) table.insert({q.getColumn(0).getString(), q.getColumn(1).getString()});
+    CHECK(table == kLegal);
+    CHECK(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'tasks_status_transition'")
+              .getInt() == 1);
+    CHECK(raw.execAndGet("SELECT version FROM schema_migrations WHERE component = 'storage' ORDER BY version DESC")
+              .getInt() == 3);
+  }
+  // The tasks written under version 2 keep their state and now follow the lifecycle.
+  CHECK(status_of(dir.db(), done) == "completed");
+  bool applied = false;
+  CHECK(move(*s, done, "completed", "cancelled", applied).code == sdk::Code::conflict);
+  REQUIRE(move(*s, done, "completed", "pending", applied).ok());
+  CHECK(applied);
+  REQUIRE(move(*s, open_task, "assigned", "completed", applied).ok());
+  CHECK(applied);
+  // Reopening does not apply migration 3 twice (it would fail on the existing table).
+  s.reset();
+  s = open(dir.db());
+  REQUIRE(s->schema_version(version).ok());
+  CHECK(version == 3);
+}
