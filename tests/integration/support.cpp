@@ -208,6 +208,10 @@ return {
 
 Service::~Service() { stop(); }
 
+std::string Service::token(const std::string& role, const std::string& name, const std::string& domains) const {
+  return create_token(config, role, name, domains);
+}
+
 bool Service::running() const {
   if (pid_ <= 0) return false;
   int status = 0;

@@ -56,6 +56,8 @@ class Service {
   std::filesystem::path config;
   std::filesystem::path db;
   std::string admin, reviewer, reviewer2, client, other_reviewer;
+  // Runs `hitl token create` against this service's config and returns the token.
+  std::string token(const std::string& role, const std::string& name, const std::string& domains = "") const;
 
  private:
   int pid_ = -1;
