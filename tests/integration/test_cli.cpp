@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 using hitl::test::run_hitl;
 using hitl::test::Service;
@@ -246,4 +247,30 @@ TEST_CASE("hitl audit verify passes an intact trail, names the first tampered re
   INFO(broken.out);
   CHECK(broken.exit_code == 1);
   CHECK(broken.out.find("audit chain broken at seq 10: hash mismatch") != std::string::npos);
+}
+
+TEST_CASE("log.format json writes one valid JSON object per log line, whatever the message holds", "[cli]") {
+  TempDir d;
+  d.write("quotes.lua", "return { flag = function(p) error('he said \"no\"\\tand\\\\left') end }\n");
+  d.write("hitl.lua", R"(return {
+  log = { format = "json", level = "info" },
+  storage = { plugin = "sqlite", config = { path = "hitl.db" } },
+  queue   = { plugin = "sqlite", config = { path = "hitl.db" } },
+  domains = { q = { policy = "quotes.lua", labels = { "yes", "no" } } },
+})");
+  d.write("one.jsonl", R"({"id":"1","input":{},"prediction":{"label":"yes","confidence":0.9}})" "\n");
+  auto r = run_hitl("ingest --config " + (d.path / "hitl.lua").string() + " --domain q " + (d.path / "one.jsonl").string());
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  int json_lines = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    auto j = json::parse(line, nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    CHECK(j.contains("ts"));
+    CHECK(j.contains("level"));
+    if (j["msg"].get<std::string>().find("he said \"no\"") != std::string::npos) ++json_lines;
+  }
+  CHECK(json_lines >= 1);  // the policy error, quotes intact
 }
