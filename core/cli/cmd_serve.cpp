@@ -9,7 +9,10 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <csignal>
+#include <cstring>
+#include <tuple>
 #include <iostream>
 #include <thread>
 
@@ -24,13 +27,21 @@ struct ServeOptions {
 int serve(const ServeOptions& o) {
   auto cfg = load(o.config);
   if (!o.listen.empty()) {
-    auto colon = o.listen.rfind(':');
-    if (colon == std::string::npos) throw std::runtime_error("--listen: expected HOST:PORT, got " + o.listen);
-    cfg.listen_host = o.listen.substr(0, colon);
-    cfg.listen_port = static_cast<std::uint16_t>(std::stoi(o.listen.substr(colon + 1)));
+    try {
+      std::tie(cfg.listen_host, cfg.listen_port) = config::parse_listen(o.listen);
+    } catch (const config::ConfigError& e) {
+      throw std::runtime_error(std::string("--listen: ") + e.what());
+    }
   }
   setup_logging(cfg.log_level, cfg.log_format);
-  if (const char* off = std::getenv("HITL_CLOCK_OFFSET_MS")) set_clock_offset_ms(std::stoll(off));
+  if (const char* off = std::getenv("HITL_CLOCK_OFFSET_MS")) {
+    std::int64_t ms = 0;
+    const char* end = off + std::strlen(off);
+    auto [p, ec] = std::from_chars(off, end, ms);
+    if (ec != std::errc() || p != end || p == off)
+      throw std::runtime_error(std::string("HITL_CLOCK_OFFSET_MS: expected an integer (milliseconds), got \"") + off + "\"");
+    set_clock_offset_ms(ms);
+  }
 
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t signals;

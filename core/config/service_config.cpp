@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <memory>
 #include <set>
+#include <tuple>
 
 namespace hitl::config {
 namespace fs = std::filesystem;
@@ -218,6 +219,21 @@ PluginRef get_plugin_ref(const json& obj, const std::string& where, const Ctx& c
 
 }  // namespace
 
+std::pair<std::string, std::uint16_t> parse_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw ConfigError("expected \"HOST:PORT\", got \"" + listen + "\"");
+  const std::string port_text = listen.substr(colon + 1);
+  try {
+    std::size_t used = 0;
+    int port = std::stoi(port_text, &used);
+    if (used != port_text.size() || port < 0 || port > 65535) throw std::out_of_range("");
+    return {listen.substr(0, colon), static_cast<std::uint16_t>(port)};
+  } catch (const std::exception&) {
+    throw ConfigError("expected a port 0..65535 after ':', got \"" + port_text + "\"");
+  }
+}
+
 ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugin_dir,
                           const fs::path& default_script_lib_dir) {
   ServiceConfig cfg;
@@ -232,18 +248,10 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
                     "domains"},
              "", ctx);
 
-  std::string listen = get_string(root, "listen", "", ctx, "127.0.0.1:8080");
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0)
-    ctx.fail("listen", "expected \"HOST:PORT\", got \"" + listen + "\"");
-  cfg.listen_host = listen.substr(0, colon);
   try {
-    std::size_t used = 0;
-    int port = std::stoi(listen.substr(colon + 1), &used);
-    if (used != listen.size() - colon - 1 || port < 0 || port > 65535) throw std::out_of_range("");
-    cfg.listen_port = static_cast<std::uint16_t>(port);
-  } catch (const std::exception&) {
-    ctx.fail("listen", "expected a port 0..65535 after ':', got \"" + listen.substr(colon + 1) + "\"");
+    std::tie(cfg.listen_host, cfg.listen_port) = parse_listen(get_string(root, "listen", "", ctx, "127.0.0.1:8080"));
+  } catch (const ConfigError& e) {
+    ctx.fail("listen", e.what());
   }
   cfg.http_threads = static_cast<int>(get_int(root, "http_threads", "", ctx, 2, 1, 64));
   cfg.max_body_bytes = get_int(root, "max_body_bytes", "", ctx, 8 << 20, 1024, 1ll << 31);

@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hitl::config {
@@ -63,6 +64,10 @@ struct OptionDoc {
   std::string description;
 };
 const std::vector<OptionDoc>& option_docs();
+
+// "HOST:PORT" -> (host, port 0..65535); throws ConfigError saying what was expected.
+// Shared by the `listen` option and `hitl serve --listen`.
+std::pair<std::string, std::uint16_t> parse_listen(const std::string& listen);
 
 // Loads and validates `file`. `default_plugin_dir` and `default_script_lib_dir` are used when the
 // file does not set plugin_dirs / script_lib_dir (the hitl binary passes <exe>/../lib/hitl and

@@ -48,8 +48,8 @@ fs::path TempDir::write(const std::string& name, const std::string& text) const 
   return p;
 }
 
-RunResult run_hitl(const std::string& args) {
-  std::string cmd = std::string(HITL_EXE) + " " + args + " 2>&1";
+RunResult run_hitl(const std::string& args, const std::string& env) {
+  std::string cmd = (env.empty() ? "" : env + " ") + std::string(HITL_EXE) + " " + args + " 2>&1";
   RunResult r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("popen failed: " + cmd);

@@ -21,7 +21,8 @@ struct RunResult {
   std::string out;  // stdout and stderr together
 };
 // Runs the hitl binary with `args` (shell-quoted by the caller where needed).
-RunResult run_hitl(const std::string& args);
+// `env` is prepended to the command line, e.g. "NAME=value".
+RunResult run_hitl(const std::string& args, const std::string& env = "");
 
 struct HttpResponse {
   int status = 0;

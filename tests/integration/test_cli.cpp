@@ -98,6 +98,19 @@ TEST_CASE("hitl serve refuses a bad config naming the file, the key and what was
   CHECK(r.out.find("missing.lua") != std::string::npos);
 }
 
+TEST_CASE("hitl serve --listen and HITL_CLOCK_OFFSET_MS refuse bad values with a clear message", "[cli]") {
+  Service s;
+  for (auto bad : {"127.0.0.1:99999", "127.0.0.1:http", "8080"}) {
+    INFO(bad);
+    auto r = run_hitl("serve --config " + s.config.string() + " --listen " + bad);
+    CHECK(r.exit_code != 0);
+    CHECK(r.out.find("--listen: expected") != std::string::npos);
+  }
+  auto r = run_hitl("serve --config " + s.config.string() + " --listen 127.0.0.1:0", "HITL_CLOCK_OFFSET_MS=soon");
+  CHECK(r.exit_code != 0);
+  CHECK(r.out.find("HITL_CLOCK_OFFSET_MS: expected an integer") != std::string::npos);
+}
+
 TEST_CASE("hitl token create refuses unknown domains and roles", "[cli]") {
   Service s;  // writes a config and creates tokens (which must have worked)
   CHECK(s.admin.rfind("hitl_", 0) == 0);

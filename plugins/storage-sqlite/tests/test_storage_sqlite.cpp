@@ -5,6 +5,7 @@
 
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
+#include "storage_testing.hpp"
 #include <nlohmann/json.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -19,49 +20,7 @@ namespace fs = std::filesystem;
 namespace sdk = hitl::sdk;
 
 namespace {
-
-const sdk::PluginDescriptor& plugin() {
-  // Kept for the whole run: storage objects must not outlive the library that made them.
-  static auto entry = boost::dll::import_alias<const sdk::PluginDescriptor*()>(
-      boost::dll::fs::path(HITL_PLUGIN_DIR "/storage-sqlite.so"), HITL_PLUGIN_ENTRY_SYMBOL,
-      boost::dll::load_mode::rtld_now);
-  return *entry();
-}
-
-// A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("hitl-storage-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string db() const { return (path / "hitl.db").string(); }
-};
-
-std::string config(const std::string& db, nlohmann::json extra = nlohmann::json::object()) {
-  extra["path"] = db;
-  return extra.dump();
-}
-
-sdk::Status try_open(const std::string& config_json, std::unique_ptr<sdk::Storage>& out) {
-  return plugin().create_storage(config_json.c_str(), out);
-}
-
-std::unique_ptr<sdk::Storage> open(const std::string& db) {
-  std::unique_ptr<sdk::Storage> s;
-  auto st = try_open(config(db), s);
-  INFO(st.message);
-  REQUIRE(st.ok());
-  REQUIRE(s);
-  return s;
-}
+using namespace storage_testing;
 
 sdk::NewDecision decision(const std::string& domain, const std::string& id, bool with_task = false,
                           std::int64_t created = 1000) {

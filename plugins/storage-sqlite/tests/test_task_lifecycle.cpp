@@ -5,6 +5,7 @@
 
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
+#include "storage_testing.hpp"
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <filesystem>
@@ -16,38 +17,7 @@ namespace fs = std::filesystem;
 namespace sdk = hitl::sdk;
 
 namespace {
-
-const sdk::PluginDescriptor& plugin() {
-  static auto entry = boost::dll::import_alias<const sdk::PluginDescriptor*()>(
-      boost::dll::fs::path(HITL_PLUGIN_DIR "/storage-sqlite.so"), HITL_PLUGIN_ENTRY_SYMBOL,
-      boost::dll::load_mode::rtld_now);
-  return *entry();
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("hitl-lifecycle-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string db() const { return (path / "hitl.db").string(); }
-};
-
-std::unique_ptr<sdk::Storage> open(const std::string& db) {
-  std::unique_ptr<sdk::Storage> s;
-  auto st = plugin().create_storage(("{\"path\":\"" + db + "\"}").c_str(), s);
-  INFO(st.message);
-  REQUIRE(st.ok());
-  REQUIRE(s);
-  return s;
-}
+using namespace storage_testing;
 
 using Pair = std::pair<std::string, std::string>;
 

@@ -1,0 +1,62 @@
+#pragma once
+// Shared by the storage-sqlite test files (one test binary): the plugin loaded through
+// Boost.DLL as the host loads it, fresh database folders, and opening a storage object.
+#include <hitl/plugin_api.hpp>
+
+#include <boost/dll/import.hpp>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <unistd.h>
+
+namespace storage_testing {
+namespace fs = std::filesystem;
+namespace sdk = hitl::sdk;
+
+inline const sdk::PluginDescriptor& plugin() {
+  // Kept for the whole run: storage objects must not outlive the library that made them.
+  static auto entry = boost::dll::import_alias<const sdk::PluginDescriptor*()>(
+      boost::dll::fs::path(HITL_PLUGIN_DIR "/storage-sqlite.so"), HITL_PLUGIN_ENTRY_SYMBOL,
+      boost::dll::load_mode::rtld_now);
+  return *entry();
+}
+
+// A fresh directory per test case, removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("hitl-storage-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string db() const { return (path / "hitl.db").string(); }
+};
+
+inline std::string config(const std::string& db, nlohmann::json extra = nlohmann::json::object()) {
+  extra["path"] = db;
+  return extra.dump();
+}
+
+inline sdk::Status try_open(const std::string& config_json, std::unique_ptr<sdk::Storage>& out) {
+  return plugin().create_storage(config_json.c_str(), out);
+}
+
+inline std::unique_ptr<sdk::Storage> open(const std::string& db) {
+  std::unique_ptr<sdk::Storage> s;
+  auto st = try_open(config(db), s);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  REQUIRE(s);
+  return s;
+}
+
+}  // namespace storage_testing
