@@ -22,24 +22,9 @@ constexpr int kCannotCheck = 2;
   throw CLI::RuntimeError(code);
 }
 
-// The configured storage alone (no queue, models or policies): the audit tools only read it.
-// The registry is returned alongside because storage objects must not outlive their plugin.
-struct ConfiguredStorage {
-  plugin::Registry registry;
-  std::shared_ptr<sdk::Storage> storage;
-};
-
 std::unique_ptr<ConfiguredStorage> open_storage(const std::string& command, const std::string& config_file) {
   try {
-    auto cfg = load(config_file);
-    auto cs = std::make_unique<ConfiguredStorage>();
-    for (auto& dir : cfg.plugin_dirs) {
-      std::vector<std::string> errors;
-      if (fs::is_directory(dir)) cs->registry.load_directory(dir, errors);
-      for (auto& e : errors) std::cerr << "plugin refused: " << e << "\n";
-    }
-    cs->storage = cs->registry.create_storage(cfg.storage.plugin, cfg.storage.config_json);
-    return cs;
+    return open_configured_storage(config_file);
   } catch (const std::exception& e) {
     fail(command + ": " + e.what(), kCannotCheck);
   }

@@ -2,11 +2,16 @@
 #include "audit/audit_chain.hpp"
 #include "cli/common.hpp"
 #include "common/clock.hpp"
+#include "common/hash.hpp"
+#include "policy/policy_engine.hpp"
+#include "service/governance.hpp"
 #include "http/server.hpp"
 #include "service/app.hpp"
 #include "service/review.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fstream>
+#include <sstream>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -34,14 +39,6 @@ int serve(const ServeOptions& o) {
     }
   }
   setup_logging(cfg.log_level, cfg.log_format);
-  if (const char* off = std::getenv("HITL_CLOCK_OFFSET_MS")) {
-    std::int64_t ms = 0;
-    const char* end = off + std::strlen(off);
-    auto [p, ec] = std::from_chars(off, end, ms);
-    if (ec != std::errc() || p != end || p == off)
-      throw std::runtime_error(std::string("HITL_CLOCK_OFFSET_MS: expected an integer (milliseconds), got \"") + off + "\"");
-    set_clock_offset_ms(ms);
-  }
 
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t signals;
@@ -55,6 +52,15 @@ int serve(const ServeOptions& o) {
   // visible against a head recorded before (see "Audit log" in docs/operations.md).
   const auto head = audit::chain_head(app.storage());
   spdlog::info("audit chain head seq {} hash {}", head.seq, head.hash);
+  {
+    std::ifstream in(app.config().file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::map<std::string, std::string> policies;
+    for (auto& [name, _] : app.config().domains) policies[name] = app.policies().policy_hash(name);
+    for (auto& change : app.governance().record_start(app.config().file.string(), sha256_hex(text.str()), policies))
+      spdlog::info("changed since the last start: {}", change);
+  }
   std::size_t requeued = app.review().requeue_open_tasks();
   if (requeued) spdlog::info("requeued {} open review tasks", requeued);
 
@@ -70,15 +76,41 @@ int serve(const ServeOptions& o) {
   spdlog::info("hitl listening on http://{}:{} (domains: {})", so.host, server.port(), domains);
   std::cout << "hitl listening on http://" << so.host << ":" << server.port() << std::endl;
 
-  // Lease expiry runs once a second on its own thread.
+  // Housekeeping on its own thread: lease expiry once a second, the audit chain head every
+  // audit.head_log_seconds (an operator ships these lines elsewhere to anchor the chain), and
+  // payload retention once a minute for domains with retention_days.
   std::atomic<bool> stopping{false};
   std::thread expiry([&] {
+    const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
+    std::int64_t next_head = now_ms() + head_every_ms, next_retention = now_ms();
     while (!stopping) {
       for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       try {
         app.review().expire_leases();
       } catch (const std::exception& e) {
         spdlog::warn("lease expiry: {}", e.what());
+      }
+      const std::int64_t now = now_ms();
+      if (now >= next_head) {
+        next_head = now + head_every_ms;
+        try {
+          const auto h = audit::chain_head(app.storage());
+          spdlog::info("audit chain head seq {} hash {}", h.seq, h.hash);
+        } catch (const std::exception& e) {
+          spdlog::warn("audit chain head: {}", e.what());
+        }
+      }
+      if (now >= next_retention) {
+        next_retention = now + 60'000;
+        for (auto& [name, d] : app.config().domains) {
+          if (d.retention_days <= 0) continue;
+          try {
+            app.governance().erase_older_than(name, now - d.retention_days * 86'400'000, "system",
+                                              "retention: older than " + std::to_string(d.retention_days) + " days");
+          } catch (const std::exception& e) {
+            spdlog::warn("retention domain={}: {}", name, e.what());
+          }
+        }
       }
     }
   });

@@ -4,7 +4,13 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "common/clock.hpp"
+
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
 
 #include <unistd.h>
 
@@ -22,6 +28,29 @@ fs::path default_script_lib_dir() { return (exe_dir() / ".." / "share" / "hitl" 
 
 config::ServiceConfig load(const std::string& config_file) {
   return config::load_config(config_file, default_plugin_dir(), default_script_lib_dir());
+}
+
+void apply_clock_offset_from_env() {
+  const char* off = std::getenv("HITL_CLOCK_OFFSET_MS");
+  if (!off) return;
+  std::int64_t ms = 0;
+  const char* end = off + std::strlen(off);
+  auto [p, ec] = std::from_chars(off, end, ms);
+  if (ec != std::errc() || p != end || p == off)
+    throw std::runtime_error(std::string("HITL_CLOCK_OFFSET_MS: expected an integer (milliseconds), got \"") + off + "\"");
+  set_clock_offset_ms(ms);
+}
+
+std::unique_ptr<ConfiguredStorage> open_configured_storage(const std::string& config_file) {
+  auto cs = std::make_unique<ConfiguredStorage>();
+  cs->cfg = load(config_file);
+  for (auto& dir : cs->cfg.plugin_dirs) {
+    std::vector<std::string> errors;
+    if (fs::is_directory(dir)) cs->registry.load_directory(dir, errors);
+    for (auto& e : errors) std::fprintf(stderr, "plugin refused: %s\n", e.c_str());
+  }
+  cs->storage = cs->registry.create_storage(cs->cfg.storage.plugin, cs->cfg.storage.config_json);
+  return cs;
 }
 
 namespace {
@@ -50,6 +79,42 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
   }
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
 };
+// %F: the ids a message names, as JSON fields. Messages about one decision or task name them as
+// `domain=D decision=ID task=N`; in JSON lines these become "domain", "decision_id" and
+// "task_id" fields (task_id a number) so a log pipeline can select every line of one case.
+class IdFields final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string_view text(msg.payload.data(), msg.payload.size());
+    static constexpr std::pair<std::string_view, std::string_view> kKeys[] = {
+        {"domain=", "domain"}, {"decision=", "decision_id"}, {"task=", "task_id"}};
+    for (auto [key, field] : kKeys) {
+      std::size_t pos = 0;
+      for (;;) {
+        pos = text.find(key, pos);
+        if (pos == std::string_view::npos) break;
+        if (pos == 0 || text[pos - 1] == ' ') break;  // a whole word, not "subdomain="
+        pos += key.size();
+      }
+      if (pos == std::string_view::npos) continue;
+      const std::size_t start = pos + key.size();
+      std::size_t end = start;
+      while (end < text.size() && text[end] != ' ' && text[end] != ',' && text[end] != ':') ++end;
+      std::string_view value = text.substr(start, end - start);
+      if (value.empty()) continue;
+      const bool numeric = field == "task_id" && value.find_first_not_of("0123456789") == std::string_view::npos;
+      dest.append(std::string_view(",\""));
+      dest.append(field);
+      dest.append(std::string_view(numeric ? "\":" : "\":\""));
+      for (char c : value) {
+        if (c == '"' || c == '\\') dest.push_back('\\');
+        if (static_cast<unsigned char>(c) >= 0x20) dest.push_back(c);
+      }
+      if (!numeric) dest.push_back('"');
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<IdFields>(); }
+};
 }  // namespace
 
 void setup_logging(const std::string& level, const std::string& format) {
@@ -58,8 +123,8 @@ void setup_logging(const std::string& level, const std::string& format) {
   spdlog::set_level(spdlog::level::from_str(level));
   if (format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonEscapedMessage>('j').set_pattern(
-        R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%j"})");
+    formatter->add_flag<JsonEscapedMessage>('j');
+    formatter->add_flag<IdFields>('F').set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%j"%F})");
     spdlog::set_formatter(std::move(formatter));
   } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

@@ -1,8 +1,10 @@
 #pragma once
 // Shared pieces of the CLI commands.
 #include "config/service_config.hpp"
+#include "plugin/plugin_registry.hpp"
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 namespace CLI { class App; }
@@ -14,11 +16,26 @@ std::filesystem::path default_plugin_dir();      // <exe>/../lib/hitl
 std::filesystem::path default_script_lib_dir();  // <exe>/../share/hitl/lua
 config::ServiceConfig load(const std::string& config_file);
 void setup_logging(const std::string& level, const std::string& format);
+// HITL_CLOCK_OFFSET_MS shifts every command's clock (tests move time with it); throws
+// std::runtime_error for a value that is not an integer.
+void apply_clock_offset_from_env();
+
+// The configured storage alone (no queue, models or policies), for the tools that only read or
+// write storage. The registry lives alongside: storage objects must not outlive their plugin.
+struct ConfiguredStorage {
+  config::ServiceConfig cfg;
+  plugin::Registry registry;
+  std::shared_ptr<sdk::Storage> storage;
+  ~ConfiguredStorage() { storage.reset(); }
+};
+// Throws std::runtime_error (config, plugin or storage errors) with a one-line reason.
+std::unique_ptr<ConfiguredStorage> open_configured_storage(const std::string& config_file);
 
 // Each command registers itself on the root app.
 void add_serve(CLI::App& root);
 void add_ingest(CLI::App& root);
 void add_tools(CLI::App& root);  // token, policy, plugin, train
 void add_audit(CLI::App& root);  // audit verify, audit export
+void add_governance(CLI::App& root);  // report, erase
 
 }  // namespace hitl::cli

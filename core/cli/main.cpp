@@ -15,7 +15,9 @@ int main(int argc, char** argv) {
   hitl::cli::add_ingest(app);
   hitl::cli::add_tools(app);
   hitl::cli::add_audit(app);
+  hitl::cli::add_governance(app);
   try {
+    hitl::cli::apply_clock_offset_from_env();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

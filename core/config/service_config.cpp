@@ -36,6 +36,14 @@ const std::vector<OptionDoc>& option_docs() {
       {"domains.*.model", "string", "\"\"", "model (key of models) that scores inputs sent without a prediction"},
       {"domains.*.labels", "array of strings", "(required)", "the domain's label set; corrections must use one"},
       {"domains.*.lease_seconds", "integer", "300", "how long a claimed review task stays with its reviewer"},
+      {"domains.*.sla_seconds", "integer", "0", "review deadline when the policy has no sla(task) or it fails; 0 = none"},
+      {"domains.*.sensitive", "array of strings", "{}", "input fields (or meta.<field>) masked for reviewers, in exports and logs"},
+      {"domains.*.retention_days", "integer", "0", "erase payloads of decisions older than this (open reviews excepted); 0 = keep"},
+      {"domains.*.report.group", "string", "\"\"", "attribute for the bias metrics: an input field, or meta.<field>"},
+      {"domains.*.report.bands", "array of numbers", "{}", "ascending cut points that band a numeric group attribute"},
+      {"domains.*.cost.reviewer_per_hour", "number", "0", "reviewer cost per hour of review work (cost per correction)"},
+      {"domains.*.cost.per_prediction", "number", "0", "system cost per prediction processed (cost per correction)"},
+      {"audit.head_log_seconds", "integer", "300", "how often hitl serve logs the audit chain head (for anchoring)"},
   };
   return docs;
 }
@@ -245,7 +253,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
 
   check_keys(root, {"listen", "http_threads", "max_body_bytes", "max_batch_records", "plugin_dirs",
                     "script_lib_dir", "policy", "writer", "log", "storage", "queue", "models",
-                    "domains"},
+                    "domains", "audit"},
              "", ctx);
 
   try {
@@ -280,6 +288,10 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   if (cfg.log_format != "text" && cfg.log_format != "json")
     ctx.fail("log.format", "expected text|json, got \"" + cfg.log_format + "\"");
 
+  const json& audit = get_table(root, "audit", "", ctx);
+  check_keys(audit, {"head_log_seconds"}, "audit", ctx);
+  cfg.audit_head_log_seconds = get_int(audit, "head_log_seconds", "audit", ctx, 300, 1, 7 * 24 * 3600);
+
   cfg.storage = get_plugin_ref(get_table(root, "storage", "", ctx), "storage", ctx, "sqlite");
   cfg.queue = get_plugin_ref(get_table(root, "queue", "", ctx), "queue", ctx, "sqlite");
 
@@ -294,7 +306,9 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   for (auto& [name, d] : domains.items()) {
     std::string where = "domains." + name;
     if (!d.is_object()) ctx.fail(where, "expected a table, got " + type_of(d));
-    check_keys(d, {"policy", "model", "labels", "lease_seconds"}, where, ctx);
+    check_keys(d, {"policy", "model", "labels", "lease_seconds", "sla_seconds", "sensitive", "retention_days",
+                   "report", "cost"},
+               where, ctx);
     DomainConfig dc;
     dc.name = name;
     dc.policy = resolve(cfg.base_dir, get_string(d, "policy", where, ctx, "", true));
@@ -305,6 +319,38 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     dc.labels = get_string_list(d, "labels", where, ctx);
     if (dc.labels.empty()) ctx.fail(where + ".labels", "missing (expected a list of labels)");
     dc.lease_seconds = get_int(d, "lease_seconds", where, ctx, 300, 1, 7 * 24 * 3600);
+    dc.sla_seconds = get_int(d, "sla_seconds", where, ctx, 0, 0, 365ll * 24 * 3600);
+    dc.sensitive = get_string_list(d, "sensitive", where, ctx);
+    for (std::size_t i = 0; i < dc.sensitive.size(); ++i)
+      if (dc.sensitive[i].empty() || dc.sensitive[i] == "meta.")
+        ctx.fail(where + ".sensitive[" + std::to_string(i + 1) + "]", "expected a field name, got an empty one");
+    dc.retention_days = get_int(d, "retention_days", where, ctx, 0, 0, 100 * 365);
+    const json& report = get_table(d, "report", where, ctx);
+    check_keys(report, {"group", "bands"}, where + ".report", ctx);
+    dc.report_group = get_string(report, "group", where + ".report", ctx, "");
+    if (auto it = report.find("bands"); it != report.end() && !it->is_null()) {
+      if (!it->is_array()) ctx.fail(where + ".report.bands", "expected a list of numbers, got " + type_of(*it));
+      for (std::size_t i = 0; i < it->size(); ++i) {
+        const auto& b = (*it)[i];
+        if (!b.is_number()) ctx.fail(where + ".report.bands[" + std::to_string(i + 1) + "]", "expected a number, got " + type_of(b));
+        double v = b.get<double>();
+        if (!dc.report_bands.empty() && !(v > dc.report_bands.back()))
+          ctx.fail(where + ".report.bands[" + std::to_string(i + 1) + "]", "cut points must be ascending");
+        dc.report_bands.push_back(v);
+      }
+      if (!dc.report_bands.empty() && dc.report_group.empty())
+        ctx.fail(where + ".report.bands", "set report.group too (which attribute to band)");
+    }
+    const json& cost = get_table(d, "cost", where, ctx);
+    check_keys(cost, {"reviewer_per_hour", "per_prediction"}, where + ".cost", ctx);
+    for (auto [k, out] : {std::pair<const char*, double*>{"reviewer_per_hour", &dc.cost_reviewer_per_hour},
+                          std::pair<const char*, double*>{"per_prediction", &dc.cost_per_prediction}}) {
+      auto it = cost.find(k);
+      if (it == cost.end() || it->is_null()) continue;
+      if (!it->is_number()) ctx.fail(where + ".cost." + k, "expected a number, got " + type_of(*it));
+      *out = it->get<double>();
+      if (!(*out >= 0) || std::isinf(*out)) ctx.fail(where + ".cost." + k, "expected a non-negative number");
+    }
     cfg.domains[name] = std::move(dc);
   }
   return cfg;

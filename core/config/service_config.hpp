@@ -33,6 +33,13 @@ struct DomainConfig {
   std::string model;             // "" = clients must send predictions
   std::vector<std::string> labels;
   std::int64_t lease_seconds = 300;
+  std::int64_t sla_seconds = 0;         // 0 = no deadline unless the policy's sla() gives one
+  std::vector<std::string> sensitive;   // "Income", "meta.email": masked for reviewers, exports, logs
+  std::int64_t retention_days = 0;      // 0 = keep payloads
+  std::string report_group;             // bias metrics attribute, "" = none
+  std::vector<double> report_bands;     // ascending cut points for a numeric attribute
+  double cost_reviewer_per_hour = 0;
+  double cost_per_prediction = 0;
 };
 
 struct ServiceConfig {
@@ -50,6 +57,7 @@ struct ServiceConfig {
   std::size_t writer_max_batch = 2000;
   std::string log_level = "info";
   std::string log_format = "text";
+  std::int64_t audit_head_log_seconds = 300;
   PluginRef storage;
   PluginRef queue;
   std::map<std::string, ModelConfig> models;

@@ -1,6 +1,7 @@
 #include "policy/policy_engine.hpp"
 
 #include "common/hash.hpp"
+#include "common/redact_text.hpp"
 #include "policy/lua_sandbox.hpp"
 #include "policy/lua_values.hpp"
 
@@ -28,6 +29,7 @@ namespace {
 // Registry keys (addresses) of the policy's entry points in each state.
 const char kFlagKey = 0;
 const char kPriorityKey = 0;
+const char kSlaKey = 0;
 const char kPolicyKey = 0;
 
 enum ActionCode : int { kNone = 0, kAuto, kReview, kReject };
@@ -41,6 +43,8 @@ struct InitCall {
   const char* mode;        // "t" for the file itself, "b" for our own precompiled copy
   std::string* dump_out;   // when set, receives the precompiled chunk
   bool has_priority;
+  bool has_sla = false;
+  std::string version;     // the policy table's `version` string, "" when absent
 };
 
 int dump_writer(lua_State*, const void* p, std::size_t sz, void* ud) noexcept {
@@ -68,6 +72,18 @@ int init_policy(lua_State* L) {
   if (c->has_priority && !lua_isfunction(L, -1))
     return luaL_error(L, "priority must be a function when present, got %s", luaL_typename(L, -1));
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kPriorityKey);
+  lua_getfield(L, policy, "sla");
+  c->has_sla = !lua_isnil(L, -1);
+  if (c->has_sla && !lua_isfunction(L, -1))
+    return luaL_error(L, "sla must be a function when present, got %s", luaL_typename(L, -1));
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kSlaKey);
+  lua_getfield(L, policy, "version");
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "version must be a string when present, got %s", luaL_typename(L, -1));
+    if (lua_rawlen(L, -1) > 128) return luaL_error(L, "version must be at most 128 characters");
+    c->version.assign(lua_tostring(L, -1), lua_rawlen(L, -1));
+  }
+  lua_pop(L, 1);
   lua_pushvalue(L, policy);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kPolicyKey);
   return 0;
@@ -125,11 +141,9 @@ struct PriorityCall {
   double value = 0.5;
 };
 
-int call_priority(lua_State* L) {
-  auto* c = static_cast<PriorityCall*>(lua_touserdata(L, 1));
-  const TaskView& t = *c->task;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &kPriorityKey);
-  lua_createtable(L, 0, 5);
+// The `task` table priority(task) and sla(task) see.
+void push_task(lua_State* L, const TaskView& t) {
+  lua_createtable(L, 0, 6);
   if (t.domain) lua_pushlstring(L, t.domain->data(), t.domain->size()); else lua_pushliteral(L, "");
   lua_setfield(L, -2, "domain");
   if (t.reason) lua_pushlstring(L, t.reason->data(), t.reason->size()); else lua_pushliteral(L, "");
@@ -140,11 +154,41 @@ int call_priority(lua_State* L) {
   lua_setfield(L, -2, "prediction");
   push_object_or_empty(L, t.meta, "task.meta");
   lua_setfield(L, -2, "meta");
+  if (t.priority) {
+    lua_pushnumber(L, *t.priority);
+    lua_setfield(L, -2, "priority");
+  }
+}
+
+int call_priority(lua_State* L) {
+  auto* c = static_cast<PriorityCall*>(lua_touserdata(L, 1));
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kPriorityKey);
+  push_task(L, *c->task);
   lua_call(L, 1, 1);
   if (lua_type(L, -1) != LUA_TNUMBER) return luaL_error(L, "priority returned %s, expected a number in [0, 1]", luaL_typename(L, -1));
   const double x = lua_tonumber(L, -1);
   if (std::isnan(x)) return luaL_error(L, "priority returned NaN, expected a number in [0, 1]");
   c->value = x;
+  return 0;
+}
+
+struct SlaCall {
+  const TaskView* task;
+  double seconds = 0;  // 0 = no deadline
+};
+
+// sla(task) returns the seconds until the review is due (a positive number), or nil for none.
+int call_sla(lua_State* L) {
+  auto* c = static_cast<SlaCall*>(lua_touserdata(L, 1));
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kSlaKey);
+  push_task(L, *c->task);
+  lua_call(L, 1, 1);
+  if (lua_isnil(L, -1)) return 0;
+  if (lua_type(L, -1) != LUA_TNUMBER)
+    return luaL_error(L, "sla returned %s, expected seconds (a positive number) or nil", luaL_typename(L, -1));
+  const double x = lua_tonumber(L, -1);
+  if (!(x > 0) || std::isinf(x)) return luaL_error(L, "sla returned %f, expected seconds (a positive number) or nil", x);
+  c->seconds = x;
   return 0;
 }
 
@@ -188,6 +232,8 @@ struct Domain {
   std::string hash;
   std::string bytecode;  // compiled once at load; every state loads this, never the file
   bool has_priority = false;
+  bool has_sla = false;
+  std::string version;
   ModuleResolver modules;
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::int64_t> next_log_ms{0};
@@ -219,7 +265,7 @@ struct PolicyEngine::Impl {
   // A fresh state running the policy. From the file text at load (dump_out set), from the
   // precompiled chunk afterwards. Throws PolicyError.
   std::unique_ptr<SandboxState> make_state(Domain& d, const std::string* source, std::string* dump_out,
-                                           bool* has_priority = nullptr) const {
+                                           Domain* shape = nullptr) const {
     std::unique_ptr<SandboxState> s;
     try {
       s = std::make_unique<SandboxState>(d.modules, d.name, limits.instruction_budget, limits.memory_bytes);
@@ -235,7 +281,11 @@ struct PolicyEngine::Impl {
     bool broken = false;
     std::string failure = call_failure(*s, status, broken);
     if (!failure.empty()) throw d.load_error(failure);
-    if (has_priority) *has_priority = call.has_priority;
+    if (shape) {
+      shape->has_priority = call.has_priority;
+      shape->has_sla = call.has_sla;
+      shape->version = call.version;
+    }
     return s;
   }
 
@@ -243,7 +293,7 @@ struct PolicyEngine::Impl {
     const std::string source = read_policy_file(d.file);
     d.hash = sha256_hex(source);
     std::string bytecode;
-    make_state(d, &source, &bytecode, &d.has_priority);
+    make_state(d, &source, &bytecode, &d);
     d.bytecode = std::move(bytecode);
   }
 
@@ -353,6 +403,7 @@ Verdict PolicyEngine::flag(const std::string& domain, const FlagInput& in) noexc
     std::string reason;
     std::string failure = impl_->run(*d, call_flag, &call, &reason);
     if (failure.empty() && call.action == kNone) failure = "flag returned no verdict";
+    if (!failure.empty() && in.redact) failure = redact_values(std::move(failure), *in.redact);
     if (!failure.empty()) {
       impl_->report(*d, "flag", failure);
       v.error = std::move(failure);
@@ -401,6 +452,36 @@ double PolicyEngine::priority(const std::string& domain, const TaskView& task) n
     d->errors.fetch_add(1, std::memory_order_relaxed);
   }
   return 1.0;
+}
+
+std::optional<double> PolicyEngine::sla_seconds(const std::string& domain, const TaskView& task, bool& failed) noexcept {
+  failed = false;
+  Domain* d = impl_->find(domain);
+  if (!d || !d->has_sla) return std::nullopt;
+  try {
+    SlaCall call{&task};
+    const std::string failure = impl_->run(*d, call_sla, &call, nullptr);
+    if (!failure.empty()) {
+      impl_->report(*d, "sla", failure);
+      failed = true;
+      return std::nullopt;
+    }
+    return call.seconds;  // 0 when sla() returned nil: no deadline
+  } catch (const std::exception& e) {
+    try {
+      impl_->report(*d, "sla", e.what());
+    } catch (...) {
+    }
+  } catch (...) {
+    d->errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  failed = true;
+  return std::nullopt;
+}
+
+std::string PolicyEngine::policy_version(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d ? d->version : std::string();
 }
 
 std::string PolicyEngine::policy_hash(const std::string& domain) const {

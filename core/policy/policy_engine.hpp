@@ -2,7 +2,8 @@
 // Lua 5.4 policy engine: one compiled policy per domain, one lua_State per worker thread per
 // domain, sandboxed, with an instruction budget and a memory cap per call.
 //
-// A policy file returns a table with `flag(p)` (required) and optionally `priority(task)`.
+// A policy file returns a table with `flag(p)` (required) and optionally `priority(task)`,
+// `sla(task)` and a `version` string.
 // Any error, timeout, memory overrun or bad return value fails closed: the verdict is
 // review with reason "policy_error" (counted and logged).
 #include <nlohmann/json_fwd.hpp>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -40,6 +42,9 @@ struct FlagInput {
   const nlohmann::json* input = nullptr;  // JSON object
   const nlohmann::json* meta = nullptr;   // JSON object or null
   const PredictionView* prediction = nullptr;
+  // Values of the record's sensitive fields: replaced by "[redacted]" in an error message before
+  // it is logged or returned (a policy may quote them: error("income " .. p.input.Income)).
+  const std::vector<std::string>* redact = nullptr;
 };
 
 enum class Action { auto_approve, review, reject };
@@ -51,13 +56,15 @@ struct Verdict {
   std::string error;         // the error text when policy_error
 };
 
-// What `priority(task)` sees: task.reason, task.domain, task.input, task.prediction, task.meta.
+// What `priority(task)` and `sla(task)` see: task.reason, task.domain, task.input,
+// task.prediction, task.meta, and for sla(task) also task.priority.
 struct TaskView {
   const std::string* domain = nullptr;
   const std::string* reason = nullptr;
   const nlohmann::json* input = nullptr;
   const nlohmann::json* meta = nullptr;
   const PredictionView* prediction = nullptr;
+  const double* priority = nullptr;  // set once priority() has run
 };
 
 struct DomainPolicy {
@@ -81,7 +88,15 @@ class PolicyEngine {
   // Default when the policy has no priority(): 0.5. On error: 1.0 (most urgent) + counted.
   double priority(const std::string& domain, const TaskView& task) noexcept;
 
+  // sla(task): seconds until the review is due, 0 when sla() returned nil (no deadline), nullopt
+  // when the policy has no sla(). On an error: nullopt with `failed` set (counted and logged); the
+  // caller applies the domain's configured default in both nullopt cases, so a broken sla()
+  // never leaves a case without its default deadline.
+  std::optional<double> sla_seconds(const std::string& domain, const TaskView& task, bool& failed) noexcept;
+
   std::string policy_hash(const std::string& domain) const;  // sha256 of the file content
+  // The policy table's `version` field (e.g. "2026-11-03"), "" when it sets none.
+  std::string policy_version(const std::string& domain) const;
   std::uint64_t error_count(const std::string& domain) const;
 
   // Loads and checks one file without a service (for `hitl policy check`). Throws PolicyError.

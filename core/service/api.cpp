@@ -3,6 +3,9 @@
 #include "policy/policy_engine.hpp"
 #include "service/app.hpp"
 #include "service/auth.hpp"
+#include "service/governance.hpp"
+#include "service/redaction.hpp"
+#include "service/report_service.hpp"
 #include "service/metrics.hpp"
 #include "service/pipeline.hpp"
 #include "service/review.hpp"
@@ -52,6 +55,16 @@ json parse_or_null(const std::string& text) {
   return j.is_discarded() ? json(nullptr) : j;
 }
 
+// Reviewers see the domain's sensitive fields masked; admins and clients (who sent the record)
+// see them whole.
+void redact_for(const Principal& who, const DomainRuntime& dom, json& input, json& meta, json& prediction) {
+  if (who.role != Role::reviewer || dom.sensitive.empty()) return;
+  const Redactor r(dom.sensitive);
+  r.input(input);
+  r.meta(meta);
+  r.prediction(prediction);
+}
+
 json decision_json(const sdk::DecisionRecord& d) {
   json j = {{"id", d.id},
             {"domain", d.domain},
@@ -65,7 +78,10 @@ json decision_json(const sdk::DecisionRecord& d) {
             {"meta", parse_or_null(d.meta_json)},
             {"model_version", d.model_version},
             {"policy_hash", d.policy_hash},
-            {"created_ms", d.created_ms}};
+            {"created_ms", d.created_ms},
+            {"input_hash", d.input_hash}};
+  j["erased_ms"] = d.erased_ms ? json(d.erased_ms) : json(nullptr);
+  j["truth_label"] = d.truth_label.empty() ? json(nullptr) : json(d.truth_label);
   j["task_id"] = d.task_id ? json(d.task_id) : json(nullptr);
   if (!d.final_outcome.empty()) {
     j["final_label"] = d.final_label;
@@ -101,6 +117,8 @@ class Api {
     try {
       route(std::move(req), respond);
     } catch (const ServiceError& e) {
+      if (e.code == "storage_unavailable") app_.metrics().plugin_error("storage", app_.config().storage.plugin);
+      if (e.code == "queue_unavailable") app_.metrics().plugin_error("queue", app_.config().queue.plugin);
       fail(error_response(e.status, e.code, e.what(), e.field));
     } catch (const std::exception& e) {
       spdlog::error("internal error: {}", e.what());
@@ -141,6 +159,21 @@ class Api {
       if (parts.size() == 5 && parts[3] == "decisions") {
         if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
         get_decision(std::string(parts[2]), std::string(parts[4]), who, respond);
+        return;
+      }
+      if (parts.size() == 6 && parts[3] == "decisions" && parts[5] == "payload") {
+        if (m != "DELETE") throw ServiceError(405, "method_not_allowed", "use DELETE");
+        erase_payload(std::string(parts[2]), std::string(parts[4]), req, who, respond);
+        return;
+      }
+      if (parts.size() == 6 && parts[3] == "decisions" && parts[5] == "truth") {
+        if (m != "PUT" && m != "POST") throw ServiceError(405, "method_not_allowed", "use PUT");
+        report_truth(std::string(parts[2]), std::string(parts[4]), req, who, respond);
+        return;
+      }
+      if (parts.size() == 4 && parts[3] == "report") {
+        if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
+        domain_report(std::string(parts[2]), req, who, respond);
         return;
       }
       if (parts.size() == 6 && parts[3] == "decisions" && parts[5] == "trace") {
@@ -225,6 +258,7 @@ class Api {
         [respond, single, this](const sdk::Status& st, std::vector<IngestResult>& results) {
           if (!st.ok()) {
             app_.metrics().http_errors++;
+            app_.metrics().plugin_error("storage", app_.config().storage.plugin);
             respond(error_response(503, "storage_unavailable", "decisions not stored: " + st.message));
             return;
           }
@@ -247,8 +281,68 @@ class Api {
     auto st = app_.storage().get_decision(dom, id, d);
     if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
     if (!d) throw ServiceError(404, "not_found", "no decision \"" + id + "\" in domain \"" + dom + "\"", "id");
-    if (trace) respond(json_response(200, build_trace(app_.storage(), *d, decision_json(*d))));
-    else respond(json_response(200, decision_json(*d)));
+    json body = decision_json(*d);
+    redact_for(who, domain(dom), body["input"], body["meta"], body["prediction"]);
+    if (trace) {
+      json t = build_trace(app_.storage(), *d, std::move(body));
+      // Review comments are free text that may repeat a masked value.
+      if (who.role == Role::reviewer && !domain(dom).sensitive.empty()) {
+        const Redactor r(domain(dom).sensitive);
+        const auto values = r.values(parse_or_null(d->input_json), parse_or_null(d->meta_json));
+        for (auto& rv : t["reviews"]) rv["comment"] = Redactor::scrub(rv["comment"].get<std::string>(), values);
+      }
+      respond(json_response(200, t));
+    } else {
+      respond(json_response(200, body));
+    }
+  }
+
+  // DELETE /v1/domains/{d}/decisions/{id}/payload?reason=...  (admin): erasure on request.
+  void erase_payload(const std::string& dom, const std::string& id, const http::Request& req, const Principal& who,
+                     http::Respond& respond) {
+    require_role(who, {Role::admin});
+    domain(dom);
+    auto it = req.query.find("reason");
+    const std::string reason = it == req.query.end() ? std::string() : it->second;
+    auto r = app_.governance().erase(dom, id, reason, who.name);
+    respond(json_response(200, {{"domain", r.domain}, {"id", r.decision_id}, {"erased", r.erased},
+                                {"erased_ms", r.erased_ms ? json(r.erased_ms) : json(nullptr)},
+                                {"input_hash", r.input_hash}}));
+  }
+
+  // PUT /v1/domains/{d}/decisions/{id}/truth {"label": "..."} (client or admin): the outcome
+  // learnt after the decision, e.g. that a loan defaulted.
+  void report_truth(const std::string& dom, const std::string& id, const http::Request& req, const Principal& who,
+                    http::Respond& respond) {
+    require_role(who, {Role::admin, Role::client});
+    require_domain(who, dom);
+    const DomainRuntime& rt = domain(dom);
+    auto body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
+    if (!body.is_object()) throw ServiceError(422, "invalid_field", "expected a JSON object {\"label\": ...}", "(body)");
+    for (auto& [k, _] : body.items())
+      if (k != "label") throw ServiceError(422, "invalid_field", k + ": unknown field (expected label)", k);
+    auto l = body.find("label");
+    if (l == body.end() || !l->is_string()) throw ServiceError(422, "invalid_field", "label: expected a string", "label");
+    auto d = app_.governance().report_truth(dom, id, l->get<std::string>(), rt.labels, who.name);
+    respond(json_response(200, decision_json(d)));
+  }
+
+  // GET /v1/domains/{d}/report?from&to&baseline_from&baseline_to  (admin)
+  void domain_report(const std::string& dom, const http::Request& req, const Principal& who, http::Respond& respond) {
+    require_role(who, {Role::admin});
+    domain(dom);
+    ReportQuery q;
+    for (auto [name, out] : {std::pair<const char*, std::int64_t*>{"from", &q.from_ms}, {"to", &q.to_ms},
+                             {"baseline_from", &q.baseline_from_ms}, {"baseline_to", &q.baseline_to_ms}}) {
+      auto it = req.query.find(name);
+      if (it == req.query.end() || it->second.empty()) continue;
+      auto t = parse_time_ms(it->second);
+      if (!t) throw ServiceError(422, "invalid_field", std::string(name) + ": expected milliseconds since the epoch, "
+                                 "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, got \"" + it->second + "\"", name);
+      *out = *t;
+    }
+    respond(json_response(200, build_report_json(app_.storage(), app_.config().domains.at(dom), q)));
   }
 
   void review_next(const http::Request& req, const Principal& who, http::Respond& respond) {
@@ -273,10 +367,20 @@ class Api {
                  {"status", t.status},
                  {"assignee", t.assignee},
                  {"lease_expires_ms", t.lease_expires_ms},
+                 {"deadline_ms", t.deadline_ms ? json(t.deadline_ms) : json(nullptr)},
                  {"input", parse_or_null(claimed->decision.input_json)},
                  {"prediction", parse_or_null(claimed->decision.prediction_json)},
                  {"meta", parse_or_null(claimed->decision.meta_json)},
                  {"labels", domain(t.domain).labels}};
+    // The review view masks sensitive fields for everyone who works a task, admins included:
+    // the review itself should not depend on them.
+    const auto& sensitive = domain(t.domain).sensitive;
+    if (!sensitive.empty()) {
+      const Redactor r(sensitive);
+      r.input(body["input"]);
+      r.meta(body["meta"]);
+      r.prediction(body["prediction"]);
+    }
     respond(json_response(200, body));
   }
 

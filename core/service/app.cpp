@@ -3,6 +3,7 @@
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
 #include "service/auth.hpp"
+#include "service/governance.hpp"
 #include "service/metrics.hpp"
 #include "service/pipeline.hpp"
 #include "service/review.hpp"
@@ -41,7 +42,9 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
 
   // New review tasks reach the queue right after their commit, in one push per group commit.
   sdk::Queue* queue = queue_.get();
-  writer_ = std::make_unique<Writer>(storage_, cfg_.writer_max_batch, [queue](sdk::WriteBatch& b) {
+  Metrics* metrics = metrics_.get();
+  const std::string queue_plugin = cfg_.queue.plugin;
+  writer_ = std::make_unique<Writer>(storage_, cfg_.writer_max_batch, [queue, metrics, queue_plugin](sdk::WriteBatch& b) {
     std::vector<sdk::QueueItem> items;
     for (auto& nd : b.decisions)
       if (nd.task && !nd.duplicate && nd.task->task_id)
@@ -49,7 +52,10 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     if (items.empty()) return;
     auto st = queue->push(items);
     // Not lost: the tasks are in storage and requeue_open_tasks() pushes them at the next start.
-    if (!st.ok()) spdlog::error("queue push of {} tasks failed: {}", items.size(), st.message);
+    if (!st.ok()) {
+      metrics->plugin_error("queue", queue_plugin);
+      spdlog::error("queue push of {} tasks failed: {}", items.size(), st.message);
+    }
   });
 
   std::map<std::string, DomainRuntime> runtimes;
@@ -60,11 +66,14 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     rt.model_name = d.model;
     if (!d.model.empty()) rt.model = models_.at(d.model);
     rt.lease_ms = d.lease_seconds * 1000;
+    rt.sla_seconds = d.sla_seconds;
+    rt.sensitive = d.sensitive;
     runtimes[name] = std::move(rt);
   }
   pipeline_ = std::make_unique<Pipeline>(std::move(runtimes), *policies_, *storage_, *writer_, *metrics_);
   review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *pipeline_, *metrics_);
   tokens_ = std::make_unique<TokenService>(storage_);
+  governance_ = std::make_unique<Governance>(*storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); });
 }
 
 App::~App() {

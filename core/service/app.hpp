@@ -20,6 +20,7 @@ class Pipeline;
 class ReviewService;
 class TokenService;
 class Metrics;
+class Governance;
 
 class App {
  public:
@@ -35,6 +36,7 @@ class App {
   ReviewService& review() { return *review_; }
   TokenService& tokens() { return *tokens_; }
   Metrics& metrics() { return *metrics_; }
+  Governance& governance() { return *governance_; }
   policy::PolicyEngine& policies() { return *policies_; }
   std::shared_ptr<sdk::Model> model(const std::string& name) const;
 
@@ -53,6 +55,7 @@ class App {
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<ReviewService> review_;
   std::unique_ptr<TokenService> tokens_;
+  std::unique_ptr<Governance> governance_;
 };
 
 }  // namespace hitl::service

@@ -1,9 +1,11 @@
 #include "service/pipeline.hpp"
 
 #include "common/clock.hpp"
+#include "common/hash.hpp"
 #include "data/records.hpp"
 #include "policy/policy_engine.hpp"
 #include "service/metrics.hpp"
+#include "service/redaction.hpp"
 #include "service/service_error.hpp"
 #include "service/writer.hpp"
 
@@ -172,9 +174,11 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
         }
     }
     if (!error.empty()) {
-      spdlog::warn("domain {}: model {} failed for {} records: {}", domain_name, dom->model_name, to_score.size(), error);
+      spdlog::warn("model failed domain={} decision={} model={} records={} (failing closed to review): {}", domain_name,
+                   records[to_score[0]].id, dom->model_name, to_score.size(), error);
       for (auto i : to_score) model_failed[i] = 1;
       if (counters) counters->model_errors += to_score.size();
+      metrics_.plugin_error("model", dom->model_name);
     }
   }
 
@@ -183,6 +187,8 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   batch.decisions.reserve(records.size());
   batch.audit.reserve(records.size());
   const std::string policy_hash = policies_.policy_hash(domain_name);
+  const std::string policy_version = policies_.policy_version(domain_name);
+  const Redactor redactor(dom->sensitive);
   const std::string model_version = dom->model ? dom->model->version() : "";
   for (std::size_t i = 0; i < records.size(); ++i) {
     auto& rec = records[i];
@@ -202,6 +208,11 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
       verdict.reason = "model_error";
     } else {
       policy::FlagInput in{&domain_name, &rec.input, &rec.meta, &view};
+      std::vector<std::string> sensitive_values;
+      if (!redactor.empty()) {
+        sensitive_values = redactor.values(rec.input, rec.meta);
+        in.redact = &sensitive_values;
+      }
       verdict = policies_.flag(domain_name, in);
       if (verdict.policy_error && counters) counters->policy_errors++;
     }
@@ -213,6 +224,9 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     d.label = rec.prediction.label;
     d.confidence = rec.prediction.confidence;
     d.input_json = rec.input.dump();
+    // The audit trail records this hash, never the input: the payload can then be erased
+    // (hitl erase, retention) and the chain still verifies.
+    d.input_hash = sha256_hex(d.input_json);
     d.prediction_json = model_failed[i] ? "{}" : prediction_json(rec.prediction).dump();
     d.meta_json = rec.meta.dump();
     d.model_version = scored[i] ? model_version : "";
@@ -225,12 +239,23 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
         d.status = "pending_review";
         policy::TaskView tv{&domain_name, &d.reason, &rec.input, &rec.meta, &view};
         d.priority = policies_.priority(domain_name, tv);
+        tv.priority = &d.priority;
+        bool sla_failed = false;
+        auto sla = policies_.sla_seconds(domain_name, tv, sla_failed);
+        if (sla_failed && counters) counters->policy_errors++;
+        std::int64_t deadline = 0;
+        if (sla) {
+          if (*sla > 0) deadline = now + static_cast<std::int64_t>(*sla * 1000.0);
+        } else if (dom->sla_seconds > 0) {
+          deadline = now + dom->sla_seconds * 1000;
+        }
         sdk::TaskRecord t;
         t.domain = domain_name;
         t.decision_id = rec.id;
         t.status = "pending";
         t.priority = d.priority;
         t.reason = d.reason;
+        t.deadline_ms = deadline;
         t.created_ms = t.updated_ms = now;
         nd.task = std::move(t);
         break;
@@ -243,9 +268,13 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     a.domain = domain_name;
     a.entity = "decision";
     a.entity_id = rec.id;
-    json detail = {{"status", d.status}, {"reason", d.reason}, {"label", d.label},
+    // `rule` is the policy reason that fired ("" when it auto-approved); the input is covered by
+    // its hash only (see input_hash above).
+    json detail = {{"status", d.status}, {"rule", d.reason}, {"label", d.label},
                    {"confidence", d.confidence}, {"policy_hash", policy_hash},
-                   {"model_version", d.model_version}, {"review_task", nd.task.has_value()}};
+                   {"policy_version", policy_version}, {"model_version", d.model_version},
+                   {"input_hash", d.input_hash}, {"review_task", nd.task.has_value()}};
+    if (nd.task && nd.task->deadline_ms) detail["deadline_ms"] = nd.task->deadline_ms;
     if (verdict.policy_error) detail["policy_error"] = verdict.error;
     a.detail_json = detail.dump();
     batch.audit.push_back(std::move(a));
@@ -254,7 +283,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
 
   // 3. Commit (group commit on the writer thread); answer from what was stored, so a repeated
   //    id returns the original decision.
-  writer_.submit(std::move(batch), [done = std::move(done), counters](const sdk::Status& st, sdk::WriteBatch& committed) {
+  writer_.submit(std::move(batch), [done = std::move(done), counters, this](const sdk::Status& st, sdk::WriteBatch& committed) {
     std::vector<IngestResult> results;
     if (!st.ok()) {
       done(st, results);
@@ -264,6 +293,8 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     for (auto& nd : committed.decisions) {
       auto& d = nd.decision;
       IngestResult r{d.id, d.status, d.reason, d.task_id, d.priority, d.label, d.confidence, nd.duplicate};
+      spdlog::debug("decision domain={} decision={} task={} status={} reason={} duplicate={}", d.domain, d.id, d.task_id,
+                    d.status, d.reason, nd.duplicate);
       if (counters) {
         counters->predictions++;
         if (nd.duplicate) counters->duplicates++;
@@ -271,6 +302,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
         else if (d.status == "rejected") counters->rejected++;
         else counters->pending_review++;
       }
+      if (!nd.duplicate && d.status == "pending_review") metrics_.flagged(d.domain, d.reason, d.priority);
       results.push_back(std::move(r));
     }
     done(st, results);

@@ -27,6 +27,8 @@ struct DomainRuntime {
   std::shared_ptr<sdk::Model> model;  // null: clients must send predictions
   std::string model_name;
   std::int64_t lease_ms = 300000;
+  std::int64_t sla_seconds = 0;         // default review deadline (0 = none)
+  std::vector<std::string> sensitive;   // fields masked for reviewers (see service/redaction.hpp)
 };
 
 struct IngestRecord {

@@ -1,6 +1,7 @@
 #include "service/review.hpp"
 
 #include "common/clock.hpp"
+#include "common/hash.hpp"
 #include "service/auth.hpp"
 #include "service/metrics.hpp"
 #include "service/pipeline.hpp"
@@ -122,6 +123,7 @@ std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const 
     if (!st.ok()) storage_failed(st);
     if (decision) out.decision = std::move(*decision);
     if (auto* c = metrics_.domain(domain)) c->claims++;
+    spdlog::debug("task claimed domain={} decision={} task={} reviewer={}", domain, task->decision_id, task->task_id, who.name);
     return out;
   }
   return std::nullopt;
@@ -191,14 +193,28 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
   u.assignee = who.name;
   u.updated_ms = now;
   batch.task_updates.push_back(u);
-  batch.reviews.push_back({req.task_id, task->domain, task->decision_id, who.name, req.outcome, final_label, req.comment, now});
+  // The current lease began lease_ms before it expires: the reviewer's work time on this task.
+  const std::int64_t started = task->lease_expires_ms > dom->lease_ms ? task->lease_expires_ms - dom->lease_ms : 0;
+  sdk::ReviewRecord review;
+  review.task_id = req.task_id;
+  review.domain = task->domain;
+  review.decision_id = task->decision_id;
+  review.reviewer = who.name;
+  review.outcome = req.outcome;
+  review.final_label = final_label;
+  review.comment = req.comment;
+  review.created_ms = now;
+  review.started_ms = std::min(started, now);
+  batch.reviews.push_back(std::move(review));
   batch.feedback.push_back({task->domain, task->decision_id, decision->input_json, final_label,
                             decision->label, decision->confidence, req.outcome, who.name, now});
   batch.finals.push_back({task->domain, task->decision_id, final_label, req.outcome, now});
   batch.audit.push_back(audit(now, who.name, "review.submitted", task->domain, req.task_id,
                               {{"decision_id", task->decision_id}, {"outcome", req.outcome},
                                {"final_label", final_label}, {"model_label", decision->label},
-                               {"comment", req.comment}, {"actor", who.name}, {"at_ms", now},
+                               // The comment is free text (a payload, erasable): the chain holds its hash.
+                               {"comment_sha256", req.comment.empty() ? std::string() : sha256_hex(req.comment)},
+                               {"started_ms", std::min(started, now)}, {"actor", who.name}, {"at_ms", now},
                                {"reason", "review"}, {"from", "assigned"}, {"to", "completed"}}));
   st = writer_.submit_sync(batch);
   if (!st.ok()) {
@@ -207,7 +223,12 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
     storage_failed(st);
   }
   if (!batch.task_updates[0].applied)
-    spdlog::warn("task {}: completed although storage had it in an unexpected state", req.task_id);
+    spdlog::warn("task completed although storage had it in an unexpected state domain={} decision={} task={}",
+                 task->domain, task->decision_id, req.task_id);
+  spdlog::info("review submitted domain={} decision={} task={} outcome={} reviewer={}", task->domain,
+               task->decision_id, req.task_id, req.outcome, who.name);
+  metrics_.review_completed(task->domain, req.outcome, static_cast<double>(now - task->created_ms) / 1000.0,
+                            final_label != decision->label, task->deadline_ms > 0 && now > task->deadline_ms);
   if (auto* c = metrics_.domain(task->domain)) {
     if (req.outcome == "approve") c->reviews_approve++;
     else if (req.outcome == "reject") c->reviews_reject++;
@@ -294,6 +315,7 @@ TransitionResult ReviewService::release(std::int64_t task_id, const std::string&
                               move_detail(who.name, now, reason, "assigned", "pending",
                                           {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
   commit_move(batch, task, "release");  // on failure the item is ready again: a claim re-assigns it
+  spdlog::info("task released domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
   return {task_id, task.domain, task.decision_id, "assigned", "pending"};
 }
 
@@ -319,6 +341,7 @@ TransitionResult ReviewService::send_back(std::int64_t task_id, const std::strin
                                            {"previous_reviewer", task.assignee},
                                            {"final_label", decision ? decision->final_label : ""}})));
   commit_move(batch, task, "send back");
+  spdlog::info("task sent back domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
   return {task_id, task.domain, task.decision_id, "completed", "pending"};
 }
 
@@ -334,6 +357,7 @@ TransitionResult ReviewService::cancel(std::int64_t task_id, const std::string& 
                               move_detail(who.name, now, reason, task.status, "cancelled",
                                           {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
   commit_move(batch, task, "cancel");
+  spdlog::info("task cancelled domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
   // The queue has no remove: its item stays and next() acks it as stale. Releasing a held lease
   // makes that happen at the next claim instead of after the lease runs out.
   if (task.status == "assigned") queue_.release(task_id, task.assignee);

@@ -63,8 +63,8 @@ json task_json(const sdk::TaskRecord& t) {
 }
 
 json review_json(const sdk::ReviewRecord& r) {
-  return {{"reviewer", r.reviewer}, {"outcome", r.outcome}, {"final_label", r.final_label},
-          {"comment", r.comment},   {"created_ms", r.created_ms}};
+  return {{"reviewer", r.reviewer}, {"outcome", r.outcome},       {"final_label", r.final_label},
+          {"comment", r.comment},   {"started_ms", r.started_ms}, {"created_ms", r.created_ms}};
 }
 
 }  // namespace
@@ -75,6 +75,12 @@ json build_trace(sdk::Storage& storage, const sdk::DecisionRecord& d, json decis
   // The pipeline stores a model version only for records the domain's model scored itself.
   out["model"] = {{"version", d.model_version}, {"scored_by_model", !d.model_version.empty()}};
   out["policy"] = {{"hash", d.policy_hash}};
+  // The chain covers the input through this hash; after an erasure the input itself is gone.
+  out["payload"] = {{"input_hash", d.input_hash},
+                    {"erased", d.erased_ms != 0},
+                    {"erased_ms", d.erased_ms ? json(d.erased_ms) : json(nullptr)}};
+  out["truth"] = d.truth_label.empty() ? json(nullptr)
+                                       : json{{"label", d.truth_label}, {"reported_ms", d.truth_ms}};
 
   std::optional<sdk::TaskRecord> task;
   if (d.task_id != 0) {
@@ -86,7 +92,10 @@ json build_trace(sdk::Storage& storage, const sdk::DecisionRecord& d, json decis
   json reviews = json::array();
   if (task) {
     std::vector<sdk::ReviewRecord> rows;
-    auto st = storage.list_reviews(task->task_id, rows);
+    sdk::ReviewFilter f;
+    f.task_id = task->task_id;
+    f.limit = 100000;
+    auto st = storage.list_reviews(f, rows);
     if (!st.ok()) storage_failed("the reviews", st);
     for (auto& r : rows) reviews.push_back(review_json(r));
   }

@@ -19,6 +19,13 @@ return {
       model = "credit_logreg",
       labels = { "good", "bad" },
       lease_seconds = 600,
+      -- Reviews are due within two hours unless the policy's sla() says otherwise.
+      sla_seconds = 7200,
+      -- Bias metrics by age band; what an hour of review and a prediction cost (report).
+      report = { group = "Age", bands = { 30, 45, 60 } },
+      cost = { reviewer_per_hour = 40, per_prediction = 0.0005 },
+      -- Payloads of decided cases are erased after seven years.
+      retention_days = 2555,
     },
   },
 }

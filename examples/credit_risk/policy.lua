@@ -51,4 +51,11 @@ local function priority(task)
   return WEIGHT_AMOUNT * amount_part + WEIGHT_UNCERTAINTY * hitl.clamp(uncertainty, 0, 1)
 end
 
-return { flag = flag, priority = priority }
+-- Seconds until the review is due: the seeds' credit case runs a 2-hour SLA; the most urgent
+-- tasks (priority 0.8 and up: large and unsure) within the hour.
+local function sla(task)
+  if task.priority >= 0.8 then return 3600 end
+  return 2 * 3600
+end
+
+return { version = "2026-12-02", flag = flag, priority = priority, sla = sla }

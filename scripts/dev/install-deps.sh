@@ -7,7 +7,7 @@ pkgs=(cmake ninja-build g++ ccache pkg-config make curl
       liblua5.4-dev libboost-dev libsqlitecpp-dev libsqlite3-dev libspdlog-dev libfmt-dev
       nlohmann-json3-dev libssl-dev libcli11-dev catch2 libxgboost-dev)
 if [ "$mode" = test ]; then
-  pkgs+=(python3)
+  pkgs+=(python3 prometheus)  # prometheus: promtool checks the /metrics text format
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -154,6 +154,7 @@ std::string create_token(const fs::path& config, const std::string& role, const 
 //  looping      the policy never returns (instruction budget, fails closed).
 //  flaky        its model fails every predict (fails closed: model_error).
 //  shortm       its model returns too few predictions (fails closed: model_error).
+//  governed     sensitive fields (name, meta.email), bias by input.segment, costs, an sla() hook.
 Service::Service() {
   const std::string src = HITL_SOURCE_DIR;
   db = dir.path / "hitl.db";
@@ -172,6 +173,25 @@ return {
 )");
   dir.write("broken.lua", R"(
 return { flag = function(p) error("boom: no rule for " .. p.domain) end }
+)");
+  // A governed domain: sensitive fields, a segment for the bias metrics, costs, an SLA hook, and
+  // a rule that quotes a sensitive value in its error (which must not reach the trail or logs).
+  dir.write("governed.lua", R"(
+local hitl = require "hitl"
+return {
+  version = "g-1",
+  flag = function(p)
+    if p.input.explode then error("cannot score applicant " .. p.input.name) end
+    if p.prediction.confidence >= 0.9 then return hitl.auto() end
+    if (p.input.amount or 0) > 1000 then return hitl.review("high_amount") end
+    return hitl.review("low_confidence")
+  end,
+  priority = function(task) return math.min(1, (task.input.amount or 0) / 2000) end,
+  sla = function(task)
+    if (task.input.amount or 0) > 1000 then return 3600 end
+    return nil
+  end,
+}
 )");
   dir.write("looping.lua", R"(
 return { flag = function(p) while true do end end }
@@ -196,11 +216,14 @@ return {
     flaky = { policy = "loans.lua", model = "down", labels = { "good", "bad" } },
     shortm = { policy = "loans.lua", model = "short", labels = { "good", "bad" } },
     looping = { policy = "looping.lua", labels = { "yes", "no" } },
+    governed = { policy = "governed.lua", labels = { "good", "bad" }, sensitive = { "name", "meta.email" },
+                 report = { group = "segment" }, cost = { reviewer_per_hour = 36, per_prediction = 0.01 },
+                 sla_seconds = 600 },
   },
 }
 )");
   admin = create_token(config, "admin", "root", "");
-  reviewer = create_token(config, "reviewer", "alice", "loans,credit_risk,broken,looping");
+  reviewer = create_token(config, "reviewer", "alice", "loans,credit_risk,broken,looping,governed");
   reviewer2 = create_token(config, "reviewer", "bob", "loans,credit_risk");
   other_reviewer = create_token(config, "reviewer", "carol", "credit_risk");
   client = create_token(config, "client", "app", "");

@@ -192,7 +192,7 @@ TEST_CASE("trace of a decision whose policy failed shows the policy error", "[tr
   CHECK(t["final"].is_null());
   REQUIRE(t["audit"].size() == 1);
   auto& detail = t["audit"][0]["detail"];
-  CHECK(detail["reason"] == "policy_error");
+  CHECK(detail["rule"] == "policy_error");
   CHECK(detail["review_task"] == true);
   REQUIRE(detail["policy_error"].is_string());
   CHECK(detail["policy_error"].get<std::string>().find("boom: no rule for broken") != std::string::npos);

@@ -346,12 +346,19 @@ TEST_CASE("a version 1 database is migrated into a chain that verifies and still
     raw.exec("DROP TRIGGER tasks_status_transition");
     raw.exec("DROP TABLE task_transitions");
     raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 3");
+    // ... and without what version 4 (payload erasure, ground truth, read indexes) added.
+    for (const char* index : {"decisions_by_created", "reviews_by_domain", "reviews_by_decision", "feedback_by_decision"})
+      raw.exec(std::string("DROP INDEX ") + index);
+    for (const char* col : {"input_hash", "erased_ms", "truth_label", "truth_ms"})
+      raw.exec(std::string("ALTER TABLE decisions DROP COLUMN ") + col);
+    raw.exec("ALTER TABLE reviews DROP COLUMN started_ms");
+    raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 4");
   }
   {
     auto s = db.open();  // migrates
     int version = 0;
     REQUIRE(s->schema_version(version).ok());
-    CHECK(version == 3);  // the latest: migrations 2 and 3 both ran
+    CHECK(version == 4);  // the latest: migrations 2, 3 and 4 all ran
     auto v = verify_chain(*s, 4);
     CHECK(v.ok);
     CHECK(v.records == 23);

@@ -161,3 +161,46 @@ TEST_CASE("config: docs/operations.md lists every option with its type and defau
     CHECK(doc.substr(row, line_end - row).find(o.default_value) != std::string::npos);
   }
 }
+
+TEST_CASE("config: governance options of a domain load with their defaults and are checked") {
+  TempDir dir;
+  dir.write("p.lua", "return {}");
+  auto plain = load_config(dir.write("c.lua", R"(return { domains = { d = { policy = "p.lua", labels = {"a"} } } })"), "/p", "/l");
+  const auto& d0 = plain.domains.at("d");
+  CHECK(d0.sla_seconds == 0);
+  CHECK(d0.sensitive.empty());
+  CHECK(d0.retention_days == 0);
+  CHECK(d0.report_group.empty());
+  CHECK(d0.cost_reviewer_per_hour == 0);
+  CHECK(plain.audit_head_log_seconds == 300);
+
+  auto full = load_config(dir.write("c2.lua", R"(return {
+    audit = { head_log_seconds = 60 },
+    domains = { d = { policy = "p.lua", labels = {"a"}, sla_seconds = 7200, sensitive = { "name", "meta.email" },
+                      retention_days = 30, report = { group = "Age", bands = { 30, 45.5, 60 } },
+                      cost = { reviewer_per_hour = 40, per_prediction = 0.001 } } } })"), "/p", "/l");
+  const auto& d = full.domains.at("d");
+  CHECK(d.sla_seconds == 7200);
+  CHECK(d.sensitive == std::vector<std::string>{"name", "meta.email"});
+  CHECK(d.retention_days == 30);
+  CHECK(d.report_group == "Age");
+  CHECK(d.report_bands == std::vector<double>{30, 45.5, 60});
+  CHECK(d.cost_reviewer_per_hour == 40);
+  CHECK(d.cost_per_prediction == Approx(0.001));
+  CHECK(full.audit_head_log_seconds == 60);
+
+  auto err = [&](const std::string& domain_body) {
+    return error_of(dir.write("e.lua", "return { domains = { d = { policy = 'p.lua', labels = {'a'}, " + domain_body + " } } }"));
+  };
+  CHECK_THAT(err("report = { group = 'Age', bands = { 40, 30 } }"),
+             Catch::Contains("domains.d.report.bands[2]: cut points must be ascending"));
+  CHECK_THAT(err("report = { bands = { 1 } }"), Catch::Contains("domains.d.report.bands: set report.group too"));
+  CHECK_THAT(err("report = { gruop = 'x' }"), Catch::Contains("domains.d.report.gruop: unknown key"));
+  CHECK_THAT(err("cost = { reviewer_per_hour = -1 }"),
+             Catch::Contains("domains.d.cost.reviewer_per_hour: expected a non-negative number"));
+  CHECK_THAT(err("cost = { per_prediction = 'cheap' }"),
+             Catch::Contains("domains.d.cost.per_prediction: expected a number, got a string"));
+  CHECK_THAT(err("sensitive = { 'ok', '' }"), Catch::Contains("domains.d.sensitive[2]: expected a field name"));
+  CHECK_THAT(err("retention_days = -3"), Catch::Contains("domains.d.retention_days: expected an integer in 0.."));
+  CHECK_THAT(err("sla_seconds = 1.5"), Catch::Contains("domains.d.sla_seconds: expected an integer, got a number"));
+}

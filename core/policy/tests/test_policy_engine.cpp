@@ -484,3 +484,69 @@ TEST_CASE("two domains with one name are refused") {
   auto a = dir.write("a.lua", kEcho);
   CHECK_THROWS_WITH(PolicyEngine({{"d", a}, {"d", a}}, kLib), Catch::Contains("more than one policy"));
 }
+
+TEST_CASE("sla returns seconds or nil, sees task.priority, and a failure is counted and flagged") {
+  Fixture f(R"(
+local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("x") end,
+  sla = function(task)
+    if task.reason == "none" then return nil end
+    if task.reason == "bad" then return "soon" end
+    if task.reason == "zero" then return 0 end
+    if task.reason == "boom" then error("no sla") end
+    return 60 * task.priority
+  end,
+})");
+  json input = json::object(), meta = json::object();
+  auto pred = Fixture::default_prediction();
+  auto sla = [&](const std::string& reason, double priority, bool& failed) {
+    TaskView t{&f.domain, &reason, &input, &meta, &pred, &priority};
+    return f.engine->sla_seconds(f.domain, t, failed);
+  };
+  bool failed = true;
+  auto s = sla("normal", 0.5, failed);
+  REQUIRE(s);
+  CHECK(*s == Approx(30));
+  CHECK_FALSE(failed);
+  s = sla("none", 0.5, failed);  // nil: no deadline, which is not "no sla()"
+  REQUIRE(s);
+  CHECK(*s == 0);
+  CHECK_FALSE(failed);
+  for (const char* reason : {"bad", "zero", "boom"}) {
+    INFO(reason);
+    CHECK_FALSE(sla(reason, 0.5, failed));
+    CHECK(failed);
+  }
+  CHECK(f.engine->error_count(f.domain) == 3);
+}
+
+TEST_CASE("without sla() there is no policy answer, and version is read from the policy table") {
+  Fixture plain("local hitl = require 'hitl'\nreturn { flag = function(p) return hitl.auto() end }");
+  json input = json::object(), meta = json::object();
+  auto pred = Fixture::default_prediction();
+  std::string reason = "r";
+  bool failed = true;
+  CHECK_FALSE(plain.engine->sla_seconds(plain.domain, TaskView{&plain.domain, &reason, &input, &meta, &pred}, failed));
+  CHECK_FALSE(failed);
+  CHECK(plain.engine->policy_version(plain.domain).empty());
+  Fixture versioned("return { version = '2026-12-02', flag = function(p) return { action = 'auto' } end }");
+  CHECK(versioned.engine->policy_version(versioned.domain) == "2026-12-02");
+  CHECK(load_error("return { flag = function() end, sla = 5 }") == "policy.lua: sla must be a function when present, got number");
+  CHECK(load_error("return { flag = function() end, version = 3 }") ==
+        "policy.lua: version must be a string when present, got number");
+}
+
+TEST_CASE("an error message quoting a sensitive value has it redacted before it is returned") {
+  Fixture f("return { flag = function(p) error('cannot score ' .. p.input.name .. ' aged ' .. p.input.age) end }");
+  json input = {{"name", "Ada Lovelace"}, {"age", 36}};
+  json meta = json::object();
+  auto pred = Fixture::default_prediction();
+  std::vector<std::string> values{"Ada Lovelace"};
+  FlagInput in{&f.domain, &input, &meta, &pred, &values};
+  auto v = f.engine->flag(f.domain, in);
+  CHECK(v.policy_error);
+  CHECK(v.reason == "policy_error");
+  CHECK(v.error.find("Ada Lovelace") == std::string::npos);
+  CHECK_THAT(v.error, Catch::Contains("cannot score [redacted] aged 36"));
+}

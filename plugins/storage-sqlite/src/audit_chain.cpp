@@ -48,6 +48,12 @@ void AuditHasher::digest_hex(const char* data, std::size_t size, char* out64) {
   }
 }
 
+std::string AuditHasher::sha256_hex(const std::string& data) {
+  std::string out(64, '0');
+  digest_hex(data.data(), data.size(), out.data());
+  return out;
+}
+
 std::string AuditHasher::hash(const sdk::AuditRecord& r, const std::string& prev_hash) {
   char detail_hash[64];
   digest_hex(r.detail_json.data(), r.detail_json.size(), detail_hash);

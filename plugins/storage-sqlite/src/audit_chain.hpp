@@ -18,6 +18,9 @@ class AuditHasher {
   AuditHasher(const AuditHasher&) = delete;
   AuditHasher& operator=(const AuditHasher&) = delete;
 
+  // Lowercase hex SHA-256 of `data` (used for decisions' input_hash when migrating old rows).
+  std::string sha256_hex(const std::string& data);
+
   // The hex hash of `r` chained to `prev_hash` (r.seq must already be set; r.prev_hash and
   // r.hash are not read). Throws std::runtime_error if OpenSSL fails.
   std::string hash(const sdk::AuditRecord& r, const std::string& prev_hash);

@@ -27,6 +27,7 @@ struct Migration {
 
 void chain_existing_audit(SQLite::Database& db);
 void create_transition_trigger(SQLite::Database& db);
+void hash_existing_inputs(SQLite::Database& db);
 
 // Ordered, append-only: never edit a migration that has shipped; add a new one instead.
 // Every text column is NOT NULL with '' as "absent" so reads need no NULL handling.
@@ -158,7 +159,44 @@ INSERT INTO task_transitions(from_status, to_status) VALUES
   ('assigned', 'cancelled'),
   ('escalated', 'cancelled');
 )sql", &create_transition_trigger},
+    // Payloads become erasable without touching the audit chain (the chain records input_hash,
+    // never the input), clients can report ground truth after the fact, and reviews record when
+    // the reviewer's lease began (their work time feeds the cost metric). The indexes serve the
+    // report's windowed reads. Existing decisions get their input_hash computed here.
+    {4, "payload erasure, ground truth, review start times, windowed read indexes", R"sql(
+ALTER TABLE decisions ADD COLUMN input_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE decisions ADD COLUMN erased_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE decisions ADD COLUMN truth_label TEXT NOT NULL DEFAULT '';
+ALTER TABLE decisions ADD COLUMN truth_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE reviews ADD COLUMN started_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX decisions_by_created ON decisions(domain, created_ms, id);
+CREATE INDEX reviews_by_domain ON reviews(domain, created_ms, review_id);
+CREATE INDEX reviews_by_decision ON reviews(domain, decision_id);
+CREATE INDEX feedback_by_decision ON feedback(domain, decision_id);
+)sql", &hash_existing_inputs},
 };
+
+void hash_existing_inputs(SQLite::Database& db) {
+  AuditHasher hasher;
+  SQLite::Statement page(db, "SELECT rowid, input_json FROM decisions WHERE rowid > ? ORDER BY rowid LIMIT 1000");
+  SQLite::Statement update(db, "UPDATE decisions SET input_hash = ? WHERE rowid = ?");
+  std::vector<std::pair<std::int64_t, std::string>> rows;
+  for (std::int64_t after = 0;;) {
+    rows.clear();
+    page.reset();
+    page.bind(1, after);
+    while (page.executeStep()) rows.emplace_back(page.getColumn(0).getInt64(), hasher.sha256_hex(page.getColumn(1).getString()));
+    page.reset();
+    if (rows.empty()) break;
+    for (auto& [rowid, hash] : rows) {
+      update.reset();
+      update.bind(1, hash);
+      update.bind(2, rowid);
+      update.exec();
+    }
+    after = rows.back().first;
+  }
+}
 
 // RAISE() takes only a literal message in SQLite 3.40 (Debian 12), so the trigger names the
 // refused pair through one CASE branch per pair of known states; the table alone decides

@@ -11,6 +11,9 @@
 #include <chrono>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <variant>
+#include <vector>
 #include <mutex>
 
 namespace hitl::storage_sqlite {
@@ -71,7 +74,15 @@ std::string normalized_status_list(const std::string& from) {
 
 constexpr const char* kDecisionColumns =
     "domain, id, status, reason, task_id, priority, label, confidence, input_json, prediction_json, "
-    "meta_json, model_version, policy_hash, created_ms, final_label, final_outcome, final_ms";
+    "meta_json, model_version, policy_hash, created_ms, final_label, final_outcome, final_ms, input_hash, erased_ms, "
+    "truth_label, truth_ms";
+// The same without the payload columns (which read back as ''), for list_decisions(with_payload = false).
+constexpr const char* kDecisionColumnsNoPayload =
+    "domain, id, status, reason, task_id, priority, label, confidence, '', '', "
+    "'', model_version, policy_hash, created_ms, final_label, final_outcome, final_ms, input_hash, erased_ms, "
+    "truth_label, truth_ms";
+constexpr const char* kReviewColumns =
+    "review_id, task_id, domain, decision_id, reviewer, outcome, final_label, comment, created_ms, started_ms";
 constexpr const char* kTaskColumns =
     "task_id, domain, decision_id, status, priority, reason, assignee, lease_expires_ms, deadline_ms, "
     "created_ms, updated_ms";
@@ -103,7 +114,26 @@ sdk::DecisionRecord read_decision(const SQLite::Statement& s) {
   d.final_label = s.getColumn(14).getString();
   d.final_outcome = s.getColumn(15).getString();
   d.final_ms = s.getColumn(16).getInt64();
+  d.input_hash = s.getColumn(17).getString();
+  d.erased_ms = s.getColumn(18).getInt64();
+  d.truth_label = s.getColumn(19).getString();
+  d.truth_ms = s.getColumn(20).getInt64();
   return d;
+}
+
+sdk::ReviewRecord read_review(const SQLite::Statement& s) {
+  sdk::ReviewRecord v;
+  v.review_id = s.getColumn(0).getInt64();
+  v.task_id = s.getColumn(1).getInt64();
+  v.domain = s.getColumn(2).getString();
+  v.decision_id = s.getColumn(3).getString();
+  v.reviewer = s.getColumn(4).getString();
+  v.outcome = s.getColumn(5).getString();
+  v.final_label = s.getColumn(6).getString();
+  v.comment = s.getColumn(7).getString();
+  v.created_ms = s.getColumn(8).getInt64();
+  v.started_ms = s.getColumn(9).getInt64();
+  return v;
 }
 
 sdk::TaskRecord read_task(const SQLite::Statement& s) {
@@ -144,7 +174,7 @@ struct WriteStatements {
         commit(db, "COMMIT"),
         rollback(db, "ROLLBACK"),
         insert_decision(db, sql({"INSERT INTO decisions(", kDecisionColumns,
-                                 ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                                 ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                                  "ON CONFLICT(domain, id) DO NOTHING"})),
         select_decision(db, sql({"SELECT ", kDecisionColumns, " FROM decisions WHERE domain = ? AND id = ?"})),
         set_decision_task(db, "UPDATE decisions SET task_id = ? WHERE rowid = ?"),
@@ -156,13 +186,23 @@ struct WriteStatements {
                     "WHERE task_id = ? AND instr(',' || ? || ',', ',' || status || ',') > 0"),
         insert_review(db,
                       "INSERT INTO reviews(task_id, domain, decision_id, reviewer, outcome, final_label, comment, "
-                      "created_ms) VALUES(?,?,?,?,?,?,?,?)"),
+                      "created_ms, started_ms) VALUES(?,?,?,?,?,?,?,?,?)"),
         insert_feedback(db,
                         "INSERT INTO feedback(domain, decision_id, input_json, final_label, model_label, "
                         "model_confidence, outcome, reviewer, created_ms) VALUES(?,?,?,?,?,?,?,?,?)"),
         set_final(db,
                   "UPDATE decisions SET final_label = ?, final_outcome = ?, final_ms = ? "
                   "WHERE domain = ? AND id = ?"),
+        // Erasure: the payload goes, the hash, labels and times stay. json_remove keeps the
+        // prediction's label and scores but drops contributions (they are value * weight).
+        erase_decision(db,
+                       "UPDATE decisions SET input_json = '{}', meta_json = '{}', erased_ms = ?, "
+                       "prediction_json = CASE WHEN json_valid(prediction_json) "
+                       "THEN json_remove(prediction_json, '$.contributions') ELSE '{}' END "
+                       "WHERE domain = ? AND id = ? AND erased_ms = 0"),
+        erase_feedback(db, "UPDATE feedback SET input_json = '{}' WHERE domain = ? AND decision_id = ?"),
+        erase_comments(db, "UPDATE reviews SET comment = '' WHERE domain = ? AND decision_id = ?"),
+        set_truth(db, "UPDATE decisions SET truth_label = ?, truth_ms = ? WHERE domain = ? AND id = ?"),
         upsert_token(db,
                      "INSERT INTO tokens(name, role, domains, hash, created_ms, revoked) VALUES(?,?,?,?,?,?) "
                      "ON CONFLICT(name) DO UPDATE SET role = excluded.role, domains = excluded.domains, "
@@ -182,7 +222,8 @@ struct WriteStatements {
 
   void reset_all() noexcept {
     for (auto* s : {&begin, &commit, &rollback, &insert_decision, &select_decision, &set_decision_task,
-                    &insert_task, &update_task, &insert_review, &insert_feedback, &set_final, &upsert_token,
+                    &insert_task, &update_task, &insert_review, &insert_feedback, &set_final, &erase_decision,
+                    &erase_feedback, &erase_comments, &set_truth, &upsert_token,
                     &insert_audit, &audit_last_seq, &audit_last_hash})
       s->tryReset();
   }
@@ -190,19 +231,74 @@ struct WriteStatements {
   SQLite::Statement begin, commit, rollback;
   SQLite::Statement insert_decision, select_decision, set_decision_task;
   SQLite::Statement insert_task, update_task;
-  SQLite::Statement insert_review, insert_feedback, set_final, upsert_token, insert_audit;
+  SQLite::Statement insert_review, insert_feedback, set_final;
+  SQLite::Statement erase_decision, erase_feedback, erase_comments, set_truth;
+  SQLite::Statement upsert_token, insert_audit;
   SQLite::Statement audit_last_seq, audit_last_hash;
   AuditHasher hasher;  // reused for every audit record: one digest context, no reallocation
 };
 
-// Variants of a filtered list query, indexed by which filters are set, so that each variant
-// has a plain WHERE clause SQLite can serve from an index.
-std::string task_query(bool by_domain, bool by_status) {
-  std::string q = sql({"SELECT ", kTaskColumns, " FROM tasks"});
-  if (by_domain && by_status) q += " WHERE domain = ? AND status = ?";
-  else if (by_domain) q += " WHERE domain = ?";
-  else if (by_status) q += " WHERE status = ?";
-  return q + " ORDER BY task_id LIMIT ?";
+// A filtered list query: the WHERE clause holds only the filters that are set, so each variant
+// is a plain condition SQLite can serve from an index. Binds in the order the conditions were
+// added; ReadStatements caches one prepared statement per distinct text.
+struct Query {
+  std::string text;
+  std::vector<std::variant<std::int64_t, const std::string*>> binds;
+  void where(const char* cond, std::int64_t v) { add(cond); binds.emplace_back(v); }
+  void where(const char* cond, const std::string& v) { add(cond); binds.emplace_back(&v); }
+  void add(const char* cond) {
+    text += text.find(" WHERE ") == std::string::npos ? " WHERE " : " AND ";
+    text += cond;
+  }
+  void bind(SQLite::Statement& s) const {
+    int i = 1;
+    for (auto& b : binds) {
+      if (auto* v = std::get_if<std::int64_t>(&b)) s.bind(i++, *v);
+      else s.bindNoCopy(i++, *std::get<const std::string*>(b));
+    }
+  }
+};
+
+Query task_query(const sdk::TaskFilter& f) {
+  Query q{sql({"SELECT ", kTaskColumns, " FROM tasks"}), {}};
+  if (!f.domain.empty()) q.where("domain = ?", f.domain);
+  if (!f.status.empty()) q.where("status = ?", f.status);
+  if (f.from_ms) q.where("created_ms >= ?", f.from_ms);
+  if (f.to_ms) q.where("created_ms < ?", f.to_ms);
+  if (f.after_task_id) q.where("task_id > ?", f.after_task_id);
+  q.text += " ORDER BY task_id LIMIT ?";
+  q.binds.emplace_back(sql_limit(f.limit));
+  return q;
+}
+
+Query decision_query(const sdk::DecisionFilter& f) {
+  Query q{sql({"SELECT ", f.with_payload ? kDecisionColumns : kDecisionColumnsNoPayload, " FROM decisions"}), {}};
+  q.where("domain = ?", f.domain);
+  if (f.from_ms) q.where("created_ms >= ?", f.from_ms);
+  if (f.to_ms) q.where("created_ms < ?", f.to_ms);
+  if (f.exclude_erased) q.add("erased_ms = 0");
+  if (f.after_created_ms || !f.after_id.empty()) {
+    // Row-value comparison: continues after (created_ms, id) through decisions_by_created.
+    q.add("(created_ms, id) > (?, ?)");
+    q.binds.emplace_back(f.after_created_ms);
+    q.binds.emplace_back(&f.after_id);
+  }
+  q.text += " ORDER BY created_ms, id LIMIT ?";
+  q.binds.emplace_back(sql_limit(f.limit));
+  return q;
+}
+
+Query review_query(const sdk::ReviewFilter& f) {
+  Query q{sql({"SELECT ", kReviewColumns, " FROM reviews"}), {}};
+  if (f.task_id) q.where("task_id = ?", f.task_id);
+  if (!f.domain.empty()) q.where("domain = ?", f.domain);
+  if (f.from_ms) q.where("created_ms >= ?", f.from_ms);
+  if (f.to_ms) q.where("created_ms < ?", f.to_ms);
+  if (f.after_review_id) q.where("review_id > ?", f.after_review_id);
+  // By task: in submission order; otherwise by id, which is the cursor.
+  q.text += f.task_id ? " ORDER BY created_ms, review_id LIMIT ?" : " ORDER BY review_id LIMIT ?";
+  q.binds.emplace_back(sql_limit(f.limit));
+  return q;
 }
 
 std::string audit_query(bool by_domain, bool by_entity) {
@@ -216,11 +312,7 @@ struct ReadStatements {
   explicit ReadStatements(SQLite::Database& db)
       : get_decision(db, sql({"SELECT ", kDecisionColumns, " FROM decisions WHERE domain = ? AND id = ?"})),
         get_task(db, sql({"SELECT ", kTaskColumns, " FROM tasks WHERE task_id = ?"})),
-        list_tasks{SQLite::Statement(db, task_query(false, false)), SQLite::Statement(db, task_query(false, true)),
-                   SQLite::Statement(db, task_query(true, false)), SQLite::Statement(db, task_query(true, true))},
-        list_reviews(db,
-                     "SELECT task_id, domain, decision_id, reviewer, outcome, final_label, comment, created_ms "
-                     "FROM reviews WHERE task_id = ? ORDER BY created_ms, review_id"),
+        db_(db),
         list_feedback_domain(db,
                              "SELECT domain, decision_id, input_json, final_label, model_label, model_confidence, "
                              "outcome, reviewer, created_ms FROM feedback WHERE domain = ? "
@@ -233,9 +325,17 @@ struct ReadStatements {
         find_token(db, "SELECT name, role, domains, hash, created_ms, revoked FROM tokens WHERE hash = ?"),
         schema_version(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = ?") {}
 
+  // The prepared statement for a list query's text, prepared on first use.
+  SQLite::Statement& cached(const std::string& text) {
+    auto it = by_text_.find(text);
+    if (it == by_text_.end()) it = by_text_.emplace(text, std::make_unique<SQLite::Statement>(db_, text)).first;
+    return *it->second;
+  }
+
   SQLite::Statement get_decision, get_task;
-  SQLite::Statement list_tasks[4];  // [by_domain * 2 + by_status]
-  SQLite::Statement list_reviews, list_feedback_domain, list_feedback_all;
+  SQLite::Database& db_;
+  std::map<std::string, std::unique_ptr<SQLite::Statement>> by_text_;
+  SQLite::Statement list_feedback_domain, list_feedback_all;
   SQLite::Statement list_audit[4];  // [by_domain * 2 + by_entity]
   SQLite::Statement find_token, schema_version;
 };
@@ -255,7 +355,8 @@ class SqliteStorage final : public sdk::Storage {
                       std::optional<sdk::DecisionRecord>& out) noexcept override;
   Status get_task(std::int64_t task_id, std::optional<sdk::TaskRecord>& out) noexcept override;
   Status list_tasks(const sdk::TaskFilter& filter, std::vector<sdk::TaskRecord>& out) noexcept override;
-  Status list_reviews(std::int64_t task_id, std::vector<sdk::ReviewRecord>& out) noexcept override;
+  Status list_decisions(const sdk::DecisionFilter& filter, std::vector<sdk::DecisionRecord>& out) noexcept override;
+  Status list_reviews(const sdk::ReviewFilter& filter, std::vector<sdk::ReviewRecord>& out) noexcept override;
   Status list_feedback(const std::string& domain, std::vector<sdk::FeedbackRecord>& out) noexcept override;
   Status list_audit(const sdk::AuditFilter& filter, std::vector<sdk::AuditRecord>& out) noexcept override;
   Status find_token(const std::string& hash, std::optional<sdk::TokenRecord>& out) noexcept override;
@@ -266,6 +367,18 @@ class SqliteStorage final : public sdk::Storage {
   void apply(sdk::WriteBatch& batch, const char*& stage, std::size_t& index);
   void insert_decision(sdk::NewDecision& nd);
   void roll_back() noexcept;
+
+  // Runs a filtered list query (prepared once per distinct text) into `out`.
+  template <typename Rec>
+  Status list(const char* what, const Query& q, Rec (*row)(const SQLite::Statement&), std::vector<Rec>& out) noexcept {
+    out.clear();
+    return read(what, [&](ReadStatements& r) {
+      auto& s = fresh(r.cached(q.text));
+      ResetOnExit reset{s};
+      q.bind(s);
+      while (s.executeStep()) out.push_back(row(s));
+    });
+  }
 
   // Runs `body` under the read lock, turning exceptions into a Status that names `what`.
   template <typename Body>
@@ -306,6 +419,11 @@ Status SqliteStorage::validate(const sdk::WriteBatch& b) {
     if (f.domain.empty() || f.decision_id.empty()) return bad("final outcome with an empty domain or decision_id");
   for (const auto& t : b.tokens)
     if (t.name.empty() || t.hash.empty()) return bad("token with an empty name or hash");
+  for (const auto& e : b.erasures)
+    if (e.domain.empty() || e.decision_id.empty()) return bad("erasure with an empty domain or decision_id");
+  for (const auto& t : b.truths)
+    if (t.domain.empty() || t.decision_id.empty() || t.label.empty())
+      return bad("ground truth with an empty domain, decision_id or label");
   return Status::Ok();
 }
 
@@ -372,7 +490,7 @@ void SqliteStorage::apply(sdk::WriteBatch& b, const char*& stage, std::size_t& i
 
   stage = "inserting review";
   for (index = 0; index < b.reviews.size(); ++index) {
-    const auto& r = b.reviews[index];
+    auto& r = b.reviews[index];
     auto& s = fresh(w_->insert_review);
     ResetOnExit reset{s};
     s.bind(1, r.task_id);
@@ -383,7 +501,9 @@ void SqliteStorage::apply(sdk::WriteBatch& b, const char*& stage, std::size_t& i
     s.bindNoCopy(6, r.final_label);
     s.bindNoCopy(7, r.comment);
     s.bind(8, r.created_ms);
+    s.bind(9, r.started_ms);
     s.exec();
+    r.review_id = wdb_->getLastInsertRowid();
   }
 
   stage = "inserting feedback";
@@ -416,6 +536,42 @@ void SqliteStorage::apply(sdk::WriteBatch& b, const char*& stage, std::size_t& i
     if (s.exec() == 0)
       throw BatchError{Code::not_found, "final outcome for unknown decision '" + f.decision_id + "' in domain '" +
                                             f.domain + "'"};
+  }
+
+  stage = "erasing payload";
+  for (index = 0; index < b.erasures.size(); ++index) {
+    auto& e = b.erasures[index];
+    {
+      auto& s = fresh(w_->erase_decision);
+      ResetOnExit reset{s};
+      s.bind(1, e.erased_ms);
+      s.bindNoCopy(2, e.domain);
+      s.bindNoCopy(3, e.decision_id);
+      e.applied = s.exec() == 1;
+    }
+    // Feedback and comments too, also when the decision was erased before (a retried erasure
+    // then still catches rows written since, e.g. a review submitted after the first erasure).
+    for (auto* stmt : {&w_->erase_feedback, &w_->erase_comments}) {
+      auto& s = fresh(*stmt);
+      ResetOnExit reset{s};
+      s.bindNoCopy(1, e.domain);
+      s.bindNoCopy(2, e.decision_id);
+      s.exec();
+    }
+  }
+
+  stage = "recording ground truth";
+  for (index = 0; index < b.truths.size(); ++index) {
+    const auto& t = b.truths[index];
+    auto& s = fresh(w_->set_truth);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, t.label);
+    s.bind(2, t.reported_ms);
+    s.bindNoCopy(3, t.domain);
+    s.bindNoCopy(4, t.decision_id);
+    if (s.exec() == 0)
+      throw BatchError{Code::not_found, "ground truth for unknown decision '" + t.decision_id + "' in domain '" +
+                                            t.domain + "'"};
   }
 
   stage = "storing token";
@@ -492,6 +648,10 @@ void SqliteStorage::insert_decision(sdk::NewDecision& nd) {
     s.bindNoCopy(15, d.final_label);
     s.bindNoCopy(16, d.final_outcome);
     s.bind(17, d.final_ms);
+    s.bindNoCopy(18, d.input_hash);
+    s.bind(19, d.erased_ms);
+    s.bindNoCopy(20, d.truth_label);
+    s.bind(21, d.truth_ms);
     if (s.exec() == 0) {
       // (domain, id) exists: answer with the stored original so a retried ingest is idempotent.
       auto& q = fresh(w_->select_decision);
@@ -561,38 +721,18 @@ Status SqliteStorage::get_task(std::int64_t task_id, std::optional<sdk::TaskReco
 }
 
 Status SqliteStorage::list_tasks(const sdk::TaskFilter& filter, std::vector<sdk::TaskRecord>& out) noexcept {
-  out.clear();
-  return read("list_tasks", [&](ReadStatements& r) {
-    const bool by_domain = !filter.domain.empty(), by_status = !filter.status.empty();
-    auto& s = fresh(r.list_tasks[by_domain * 2 + by_status]);
-    ResetOnExit reset{s};
-    int i = 1;
-    if (by_domain) s.bindNoCopy(i++, filter.domain);
-    if (by_status) s.bindNoCopy(i++, filter.status);
-    s.bind(i, sql_limit(filter.limit));
-    while (s.executeStep()) out.push_back(read_task(s));
-  });
+  return list("list_tasks", task_query(filter), read_task, out);
 }
 
-Status SqliteStorage::list_reviews(std::int64_t task_id, std::vector<sdk::ReviewRecord>& out) noexcept {
+Status SqliteStorage::list_decisions(const sdk::DecisionFilter& filter, std::vector<sdk::DecisionRecord>& out) noexcept {
   out.clear();
-  return read("list_reviews", [&](ReadStatements& r) {
-    auto& s = fresh(r.list_reviews);
-    ResetOnExit reset{s};
-    s.bind(1, task_id);
-    while (s.executeStep()) {
-      sdk::ReviewRecord v;
-      v.task_id = s.getColumn(0).getInt64();
-      v.domain = s.getColumn(1).getString();
-      v.decision_id = s.getColumn(2).getString();
-      v.reviewer = s.getColumn(3).getString();
-      v.outcome = s.getColumn(4).getString();
-      v.final_label = s.getColumn(5).getString();
-      v.comment = s.getColumn(6).getString();
-      v.created_ms = s.getColumn(7).getInt64();
-      out.push_back(std::move(v));
-    }
-  });
+  if (filter.domain.empty())
+    return Status::Error(Code::invalid_argument, "storage-sqlite: list_decisions needs a domain");
+  return list("list_decisions", decision_query(filter), read_decision, out);
+}
+
+Status SqliteStorage::list_reviews(const sdk::ReviewFilter& filter, std::vector<sdk::ReviewRecord>& out) noexcept {
+  return list("list_reviews", review_query(filter), read_review, out);
 }
 
 Status SqliteStorage::list_feedback(const std::string& domain, std::vector<sdk::FeedbackRecord>& out) noexcept {

@@ -3,6 +3,7 @@
 // Boost.DLL as the host loads it, fresh database folders, and opening a storage object.
 #include <hitl/plugin_api.hpp>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -57,6 +58,20 @@ inline std::unique_ptr<sdk::Storage> open(const std::string& db) {
   REQUIRE(st.ok());
   REQUIRE(s);
   return s;
+}
+
+// The newest storage schema version; tests that rebuild an older file undo the newer ones.
+inline constexpr int kLatestSchema = 4;
+
+// Turns a file back into what version 3 wrote: without the payload, truth and review-start
+// columns and the windowed read indexes of version 4.
+inline void undo_migration_4(SQLite::Database& raw) {
+  for (const char* index : {"decisions_by_created", "reviews_by_domain", "reviews_by_decision", "feedback_by_decision"})
+    raw.exec(std::string("DROP INDEX ") + index);
+  for (const char* col : {"input_hash", "erased_ms", "truth_label", "truth_ms"})
+    raw.exec(std::string("ALTER TABLE decisions DROP COLUMN ") + col);
+  raw.exec("ALTER TABLE reviews DROP COLUMN started_ms");
+  raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 4");
 }
 
 }  // namespace storage_testing

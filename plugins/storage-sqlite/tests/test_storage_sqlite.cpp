@@ -129,7 +129,7 @@ TEST_CASE("a fresh database is created in WAL mode with every table at the lates
   REQUIRE(st.ok());
   int version = -1;
   REQUIRE(s->schema_version(version).ok());
-  CHECK(version == 3);
+  CHECK(version == kLatestSchema);
 
   SQLite::Database raw(db, SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("PRAGMA journal_mode").getString() == "wal");
@@ -137,7 +137,7 @@ TEST_CASE("a fresh database is created in WAL mode with every table at the lates
     INFO(table);
     CHECK(raw.tableExists(table));
   }
-  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 3);
+  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == kLatestSchema);
   CHECK(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'").getInt() ==
         2);
 }
@@ -156,10 +156,10 @@ TEST_CASE("reopening is idempotent and leaves other components' migrations alone
     auto s = open(dir.db());
     int version = 0;
     REQUIRE(s->schema_version(version).ok());
-    CHECK(version == 3);
+    CHECK(version == kLatestSchema);
   }
   SQLite::Database raw(dir.db(), SQLite::OPEN_READONLY);
-  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 3);
+  CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == kLatestSchema);
   CHECK(raw.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
@@ -174,7 +174,7 @@ TEST_CASE("a database written by a newer plugin version is refused") {
   auto st = try_open(config(dir.db()), s);
   CHECK_FALSE(st.ok());
   CHECK_FALSE(s);
-  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 3") && Catch::Contains(dir.db()));
+  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 4") && Catch::Contains(dir.db()));
 }
 
 TEST_CASE("a file that is not a database is refused with the path in the message") {
@@ -448,22 +448,29 @@ TEST_CASE("reviews, feedback and final outcomes are stored and listed") {
   const auto task_id = b.decisions[0].task->task_id;
 
   sdk::WriteBatch outcome;
-  outcome.reviews.push_back({task_id, "credit", "r-1", "bob", "correct", "reject", "looks off", 300});
-  outcome.reviews.push_back({task_id, "credit", "r-1", "alice", "approve", "approve", "", 200});
+  outcome.reviews.push_back({0, task_id, "credit", "r-1", "bob", "correct", "reject", "looks off", 300, 250});
+  outcome.reviews.push_back({0, task_id, "credit", "r-1", "alice", "approve", "approve", "", 200, 0});
   outcome.feedback.push_back({"credit", "r-1", "{\"a\":1}", "reject", "approve", 0.73, "correct", "bob", 300});
   outcome.feedback.push_back({"credit", "r-0", "{\"a\":0}", "approve", "approve", 0.9, "approve", "alice", 100});
   outcome.feedback.push_back({"claims", "c-0", "{}", "approve", "reject", 0.2, "correct", "carol", 50});
   outcome.finals.push_back({"credit", "r-1", "reject", "correct", 310});
   commit_ok(*s, outcome);
 
+  CHECK(outcome.reviews[0].review_id > 0);
+  CHECK(outcome.reviews[1].review_id == outcome.reviews[0].review_id + 1);
   std::vector<sdk::ReviewRecord> reviews;
-  REQUIRE(s->list_reviews(task_id, reviews).ok());
+  sdk::ReviewFilter by_task;
+  by_task.task_id = task_id;
+  REQUIRE(s->list_reviews(by_task, reviews).ok());
   REQUIRE(reviews.size() == 2);
   CHECK(reviews[0].reviewer == "alice");  // ordered by created_ms
   CHECK(reviews[1].reviewer == "bob");
   CHECK(reviews[1].comment == "looks off");
   CHECK(reviews[1].final_label == "reject");
-  REQUIRE(s->list_reviews(task_id + 1, reviews).ok());
+  CHECK(reviews[1].started_ms == 250);
+  CHECK(reviews[1].review_id == outcome.reviews[0].review_id);
+  by_task.task_id = task_id + 1;
+  REQUIRE(s->list_reviews(by_task, reviews).ok());
   CHECK(reviews.empty());
 
   std::vector<sdk::FeedbackRecord> fb;
@@ -764,6 +771,7 @@ TEST_CASE("migration 2 chains the audit records of a version 1 database in seq o
   {
     // Turn the file back into exactly what version 1 wrote: no hash columns, version row 1 only.
     SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+    undo_migration_4(raw);
     raw.exec("DROP TRIGGER audit_no_update");
     raw.exec("ALTER TABLE audit DROP COLUMN hash");
     raw.exec("ALTER TABLE audit DROP COLUMN prev_hash");
@@ -778,7 +786,7 @@ TEST_CASE("migration 2 chains the audit records of a version 1 database in seq o
   auto s = open(dir.db());
   int version = 0;
   REQUIRE(s->schema_version(version).ok());
-  CHECK(version == 3);
+  CHECK(version == kLatestSchema);
   auto after = all_audit(*s);
   REQUIRE(after.size() == before.size());
   check_links(after);

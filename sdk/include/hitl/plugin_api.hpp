@@ -22,7 +22,7 @@
 #include <variant>
 #include <vector>
 
-#define HITL_SDK_ABI_VERSION 2u
+#define HITL_SDK_ABI_VERSION 3u
 #define HITL_PLUGIN_ENTRY_SYMBOL "hitl_plugin_descriptor"
 
 namespace hitl::sdk {
@@ -93,6 +93,14 @@ struct DecisionRecord {
   std::string final_label;
   std::string final_outcome;  // approve | reject | correct
   std::int64_t final_ms = 0;
+  // Since ABI 3. The payload (input_json, meta_json, the prediction's contributions) can be
+  // erased; input_hash (hex SHA-256 of input_json as first stored, set by the host) stays and is
+  // what the audit trail records, so the hash chain still verifies after an erasure.
+  std::string input_hash;
+  std::int64_t erased_ms = 0;  // 0 = payload present
+  // Ground truth learnt after the fact (e.g. the loan did default), reported by a client.
+  std::string truth_label;     // "" = not reported
+  std::int64_t truth_ms = 0;
 };
 
 struct TaskRecord {
@@ -110,14 +118,16 @@ struct TaskRecord {
 };
 
 struct ReviewRecord {
+  std::int64_t review_id = 0;  // assigned by storage (ascending in insert order); since ABI 3
   std::int64_t task_id = 0;
   std::string domain;
   std::string decision_id;
   std::string reviewer;
   std::string outcome;  // approve | reject | correct
   std::string final_label;
-  std::string comment;
+  std::string comment;         // a payload: erasable like the decision's input
   std::int64_t created_ms = 0;
+  std::int64_t started_ms = 0;  // when the reviewer's lease began (work time = created - started)
 };
 
 struct FeedbackRecord {
@@ -206,6 +216,25 @@ struct FinalOutcome {
   std::int64_t final_ms = 0;
 };
 
+// Erases one decision's payload: its input_json and meta_json become "{}", the prediction loses
+// its per-feature contributions, and the input and comments held by its feedback and review rows
+// are blanked. input_hash, labels, times and the audit trail stay. `applied` reports whether the
+// decision existed and was not erased already.
+struct PayloadErasure {
+  std::string domain;
+  std::string decision_id;
+  std::int64_t erased_ms = 0;
+  bool applied = false;
+};
+
+// Sets a decision's truth_label / truth_ms (Code::not_found for an unknown decision).
+struct GroundTruth {
+  std::string domain;
+  std::string decision_id;
+  std::string label;
+  std::int64_t reported_ms = 0;
+};
+
 // Everything in one WriteBatch commits in one transaction, or none of it does.
 struct WriteBatch {
   std::vector<NewDecision> decisions;
@@ -214,16 +243,44 @@ struct WriteBatch {
   std::vector<FeedbackRecord> feedback;
   std::vector<FinalOutcome> finals;
   std::vector<TokenRecord> tokens;
+  std::vector<PayloadErasure> erasures;  // since ABI 3
+  std::vector<GroundTruth> truths;       // since ABI 3
   std::vector<AuditRecord> audit;  // seq, prev_hash and hash filled in on return
   bool empty() const noexcept {
     return decisions.empty() && task_updates.empty() && reviews.empty() && feedback.empty() &&
-           finals.empty() && tokens.empty() && audit.empty();
+           finals.empty() && tokens.empty() && erasures.empty() && truths.empty() && audit.empty();
   }
 };
 
+// List filters. Times bound created_ms as [from_ms, to_ms); 0 = unbounded. Results come in
+// ascending id order; `after_*` is the cursor (the last id of the previous page).
 struct TaskFilter {
   std::string domain;  // "" = any
   std::string status;  // "" = any
+  std::size_t limit = 1000;
+  std::int64_t from_ms = 0;  // since ABI 3
+  std::int64_t to_ms = 0;
+  std::int64_t after_task_id = 0;
+};
+
+// Decisions in (created_ms, id) order; the cursor is the last (created_ms, id) seen.
+struct DecisionFilter {
+  std::string domain;  // required
+  std::int64_t from_ms = 0;
+  std::int64_t to_ms = 0;
+  std::int64_t after_created_ms = 0;
+  std::string after_id;  // with after_created_ms: continue after this (created_ms, id)
+  bool with_payload = true;     // false: input_json, meta_json, prediction_json left empty
+  bool exclude_erased = false;  // true: only decisions whose payload is still present
+  std::size_t limit = 1000;
+};
+
+struct ReviewFilter {
+  std::int64_t task_id = 0;  // 0 = any
+  std::string domain;        // "" = any
+  std::int64_t from_ms = 0;
+  std::int64_t to_ms = 0;
+  std::int64_t after_review_id = 0;
   std::size_t limit = 1000;
 };
 
@@ -295,7 +352,8 @@ class Storage {
                               std::optional<DecisionRecord>& out) noexcept = 0;
   virtual Status get_task(std::int64_t task_id, std::optional<TaskRecord>& out) noexcept = 0;
   virtual Status list_tasks(const TaskFilter& filter, std::vector<TaskRecord>& out) noexcept = 0;
-  virtual Status list_reviews(std::int64_t task_id, std::vector<ReviewRecord>& out) noexcept = 0;
+  virtual Status list_decisions(const DecisionFilter& filter, std::vector<DecisionRecord>& out) noexcept = 0;
+  virtual Status list_reviews(const ReviewFilter& filter, std::vector<ReviewRecord>& out) noexcept = 0;
   virtual Status list_feedback(const std::string& domain, std::vector<FeedbackRecord>& out) noexcept = 0;
   virtual Status list_audit(const AuditFilter& filter, std::vector<AuditRecord>& out) noexcept = 0;
   virtual Status find_token(const std::string& hash, std::optional<TokenRecord>& out) noexcept = 0;

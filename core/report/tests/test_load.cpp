@@ -1,0 +1,184 @@
+// load_facts against an in-memory sdk::Storage that implements the documented filter and cursor
+// semantics of list_decisions / list_tasks / list_reviews (the SQLite plugin is not involved).
+#include "report/report.hpp"
+
+#include "fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+#include <tuple>
+
+namespace sdk = hitl::sdk;
+using namespace hitl::report;
+using namespace hitl::report::test;
+
+namespace {
+
+bool in(std::int64_t t, std::int64_t from, std::int64_t to) { return (from == 0 || t >= from) && (to == 0 || t < to); }
+
+class FakeStorage : public sdk::Storage {
+ public:
+  std::vector<sdk::DecisionRecord> decisions;  // any order; listed in (created_ms, id) order
+  std::vector<sdk::TaskRecord> tasks;          // listed in task_id order
+  std::vector<sdk::ReviewRecord> reviews;      // listed in review_id order
+  std::size_t max_page = 1'000'000;            // a plugin may return fewer than `limit`
+  std::string fail_on;                         // "list_tasks" etc.: that call fails
+  int decision_calls = 0, task_calls = 0, review_calls = 0;
+
+  sdk::Status list_decisions(const sdk::DecisionFilter& f, std::vector<sdk::DecisionRecord>& out) noexcept override {
+    ++decision_calls;
+    if (fail_on == "list_decisions") return sdk::Status::Error(sdk::Code::unavailable, "database is locked");
+    auto all = decisions;
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.created_ms, a.id) < std::tie(b.created_ms, b.id);
+    });
+    const bool cursor = f.after_created_ms != 0 || !f.after_id.empty();
+    out.clear();
+    for (auto d : all) {
+      if (d.domain != f.domain || !in(d.created_ms, f.from_ms, f.to_ms)) continue;
+      if (cursor && std::tie(d.created_ms, d.id) <= std::tie(f.after_created_ms, f.after_id)) continue;
+      if (!f.with_payload) d.input_json = d.meta_json = d.prediction_json = "";
+      out.push_back(d);
+      if (out.size() == std::min(f.limit, max_page)) break;
+    }
+    return sdk::Status::Ok();
+  }
+  sdk::Status list_tasks(const sdk::TaskFilter& f, std::vector<sdk::TaskRecord>& out) noexcept override {
+    ++task_calls;
+    if (fail_on == "list_tasks") return sdk::Status::Error(sdk::Code::internal, "disk I/O error");
+    out.clear();
+    for (const auto& t : tasks) {
+      if ((!f.domain.empty() && t.domain != f.domain) || !in(t.created_ms, f.from_ms, f.to_ms)) continue;
+      if (t.task_id <= f.after_task_id) continue;
+      out.push_back(t);
+      if (out.size() == std::min(f.limit, max_page)) break;
+    }
+    return sdk::Status::Ok();
+  }
+  sdk::Status list_reviews(const sdk::ReviewFilter& f, std::vector<sdk::ReviewRecord>& out) noexcept override {
+    ++review_calls;
+    if (fail_on == "list_reviews") return sdk::Status::Error(sdk::Code::internal, "no such table");
+    out.clear();
+    for (const auto& r : reviews) {
+      if ((!f.domain.empty() && r.domain != f.domain) || !in(r.created_ms, f.from_ms, f.to_ms)) continue;
+      if ((f.task_id != 0 && r.task_id != f.task_id) || r.review_id <= f.after_review_id) continue;
+      out.push_back(r);
+      if (out.size() == std::min(f.limit, max_page)) break;
+    }
+    return sdk::Status::Ok();
+  }
+  // Not read by the report.
+  sdk::Status commit(sdk::WriteBatch&) noexcept override { return sdk::Status::Ok(); }
+  sdk::Status get_decision(const std::string&, const std::string&, std::optional<sdk::DecisionRecord>&) noexcept override {
+    return sdk::Status::Ok();
+  }
+  sdk::Status get_task(std::int64_t, std::optional<sdk::TaskRecord>&) noexcept override { return sdk::Status::Ok(); }
+  sdk::Status list_feedback(const std::string&, std::vector<sdk::FeedbackRecord>&) noexcept override { return sdk::Status::Ok(); }
+  sdk::Status list_audit(const sdk::AuditFilter&, std::vector<sdk::AuditRecord>&) noexcept override { return sdk::Status::Ok(); }
+  sdk::Status find_token(const std::string&, std::optional<sdk::TokenRecord>&) noexcept override { return sdk::Status::Ok(); }
+  sdk::Status schema_version(int& out) noexcept override {
+    out = 0;
+    return sdk::Status::Ok();
+  }
+};
+
+// 2500 decisions of credit_risk in the window, 4 per millisecond (so the cursor needs the id to
+// break ties), every 5th with a task and every 10th's task with a review; plus records of another
+// domain and outside the window, which must not come back.
+FakeStorage populated() {
+  FakeStorage s;
+  std::int64_t next_task = 1, next_review = 1;
+  auto add = [&](const std::string& domain, const std::string& id, std::int64_t created, bool with_task, bool with_review) {
+    auto d = decision(id, P1, created, with_task ? "pending_review" : "auto_approved", "r", "good", R"({"Age":30})");
+    d.domain = domain;
+    if (with_task) {
+      d.task_id = next_task++;
+      auto t = task(d.task_id, id, with_review ? "completed" : "pending", created, created + SEC);
+      t.domain = domain;
+      s.tasks.push_back(t);
+      if (with_review) {
+        auto r = review(next_review++, d.task_id, created, created + SEC);
+        r.domain = domain;
+        s.reviews.push_back(r);
+      }
+    }
+    s.decisions.push_back(d);
+  };
+  add("credit_risk", "early", T - 1, true, true);
+  for (int i = 0; i < 2500; ++i) {
+    add("credit_risk", "c" + std::to_string(i), T + i / 4, i % 5 == 0, i % 10 == 0);
+    if (i % 100 == 0) add("fraud", "f" + std::to_string(i), T + i / 4, true, true);
+  }
+  add("credit_risk", "late", T + DAY, true, true);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("load_facts pages through every list with its cursor and keeps the window's cohort") {
+  auto s = populated();
+  const auto f = load_facts(s, "credit_risk", W);
+  CHECK(f.decisions.size() == 2500);
+  CHECK(f.tasks.size() == 500);    // every 5th
+  CHECK(f.reviews.size() == 250);  // every 10th
+  CHECK(std::none_of(f.decisions.begin(), f.decisions.end(), [](const auto& d) { return d.domain != "credit_risk"; }));
+  CHECK(std::none_of(f.decisions.begin(), f.decisions.end(), [](const auto& d) { return d.id == "early" || d.id == "late"; }));
+  CHECK(std::none_of(f.tasks.begin(), f.tasks.end(), [](const auto& t) { return t.decision_id == "late"; }));
+  CHECK(f.decisions.front().input_json == R"({"Age":30})");
+  // 2500 decisions at 1000 a page: 3 full-or-partial pages and one empty page ends it.
+  CHECK(s.decision_calls == 4);
+
+  // The same facts give the same report as the records themselves.
+  const auto r = compute("credit_risk", f, nullptr, {}, W, {}, NOW);
+  CHECK(r.predictions == 2500);
+  CHECK(r.flagged == 500);
+  CHECK(r.turnaround.completed == 250);
+  CHECK(r.cost.reviews == 250);
+
+  SECTION("a plugin returning shorter pages than asked loses nothing") {
+    auto capped = populated();
+    capped.max_page = 7;
+    const auto g = load_facts(capped, "credit_risk", W);
+    CHECK(g.decisions.size() == 2500);
+    CHECK(g.tasks.size() == 500);
+    CHECK(g.reviews.size() == 250);
+  }
+  SECTION("without payload") {
+    auto t = populated();
+    CHECK(load_facts(t, "credit_risk", W, false).decisions.front().input_json.empty());
+  }
+}
+
+TEST_CASE("load_facts with a small page size and an empty window") {
+  auto s = populated();
+  const auto f = load_facts(s, "credit_risk", {T + 10, T + 20}, true, 3);  // 40 decisions: c40..c79
+  CHECK(f.decisions.size() == 40);
+  CHECK(f.decisions.front().id == "c40");
+  CHECK(f.tasks.size() == 8);
+  CHECK(f.reviews.size() == 4);
+  auto e = populated();
+  const auto none = load_facts(e, "credit_risk", {T - DAY, T - HOUR});
+  CHECK(none.decisions.empty());
+  CHECK(e.task_calls == 0);  // nothing to look up
+  CHECK_THROWS_AS(load_facts(e, "credit_risk", W, true, 0), std::invalid_argument);
+}
+
+TEST_CASE("load_facts names the failing call and passes on the plugin's message") {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"list_decisions", "database is locked"}, {"list_tasks", "disk I/O error"}, {"list_reviews", "no such table"}};
+  for (const auto& [call, message] : cases) {
+    auto s = populated();
+    s.fail_on = call;
+    try {
+      load_facts(s, "credit_risk", W);
+      FAIL("no exception for " << call);
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      INFO(what);
+      CHECK(what.find(call) != std::string::npos);
+      CHECK(what.find(message) != std::string::npos);
+    }
+  }
+}

@@ -1,0 +1,284 @@
+// The report's arithmetic against the hand-built stream of fixture.cpp (the table of its records
+// heads that file); every expected figure is worked out in the comment next to its check.
+#include "report/report.hpp"
+
+#include "fixture.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+namespace sdk = hitl::sdk;
+using namespace hitl::report;
+using namespace hitl::report::test;
+
+namespace {
+
+const GroupStats& group(const BiasSide& side, const std::string& name) {
+  for (const auto& g : side.groups)
+    if (g.name == name) return g;
+  FAIL("no group " << name);
+  throw;
+}
+
+}  // namespace
+
+TEST_CASE("flag rate and its reasons count the cohort only") {
+  const auto facts = current();
+  const auto r = compute("credit_risk", facts, nullptr, settings(), W, BW, NOW);
+  // 15 in the window: 5 auto_approved, 1 rejected, 9 pending_review.
+  CHECK(r.predictions == 15);
+  CHECK(r.auto_approved == 5);
+  CHECK(r.rejected == 1);
+  CHECK(r.flagged == 9);
+  CHECK(*r.flag_rate == exact(9.0 / 15));
+  // low_confidence d02 d03 d07 d10 d12 d15 = 6; large_amount d06 d09 d14 = 3; "ok" and
+  // "fraud_rule" are not reasons for review; "outside" only occurs outside the window.
+  REQUIRE(r.flag_reasons.size() == 2);
+  CHECK(r.flag_reasons[0].reason == "low_confidence");
+  CHECK(r.flag_reasons[0].count == 6);
+  CHECK(*r.flag_reasons[0].rate == exact(0.4));
+  CHECK(r.flag_reasons[1].reason == "large_amount");
+  CHECK(r.flag_reasons[1].count == 3);
+  CHECK(*r.flag_reasons[1].rate == exact(0.2));
+}
+
+TEST_CASE("turnaround uses nearest-rank percentiles; SLA counts met, breached and open past deadline") {
+  const auto r = compute("credit_risk", current(), nullptr, settings(), W, BW, NOW);
+  const auto& ta = r.turnaround;
+  // Completed: 30 60 90 120 300 600 (task 100's 9999 s is outside). Sum 1200, n = 6.
+  CHECK(ta.completed == 6);
+  CHECK(*ta.mean_s == exact(200));
+  CHECK(*ta.p50_s == exact(90));   // rank ceil(3) = 3 (interpolation would say 105)
+  CHECK(*ta.p95_s == exact(600));  // rank ceil(5.7) = 6
+  CHECK(*ta.max_s == exact(600));
+  // Completed with a deadline: 101 (met), 102 (breached), 104 (met at the deadline exactly).
+  CHECK(ta.sla.with_deadline == 3);
+  CHECK(ta.sla.met == 2);
+  CHECK(ta.sla.breached == 1);
+  CHECK(*ta.sla.compliance == exact(2.0 / 3));
+  // Open: 105 past its deadline (counted), 106 not yet; 108 is cancelled, 109 outside.
+  CHECK(ta.sla.open_breached == 1);
+  // The same open task is not past its deadline at an earlier now.
+  CHECK(compute("credit_risk", current(), nullptr, settings(), W, BW, T + 12 * MIN + 30 * SEC).turnaround.sla.open_breached == 0);
+}
+
+TEST_CASE("percentiles on twenty values") {
+  Facts f;
+  for (int i = 1; i <= 20; ++i) {
+    const std::string id = "t" + std::to_string(i);
+    f.decisions.push_back(decision(id, P1, T + i, "pending_review", "r", "good", "{}", i));
+    f.tasks.push_back(task(i, id, "completed", T + i, T + i + i * SEC));  // i seconds
+  }
+  const auto ta = compute("d", f, nullptr, {}, W, {}, NOW).turnaround;
+  CHECK(*ta.mean_s == exact(10.5));
+  CHECK(*ta.p50_s == exact(10));  // rank 10
+  CHECK(*ta.p95_s == exact(19));  // rank 19, not the max
+  CHECK(*ta.max_s == exact(20));
+}
+
+TEST_CASE("accuracy gain: reported truth wins over the human label, a label-less reject is no truth") {
+  const auto r = compute("credit_risk", current(), nullptr, settings(), W, BW, NOW);
+  const auto& a = r.accuracy;
+  // Cases: d02 (human bad), d03 (reported good), d04 (reported bad), d07 (reported good),
+  // d08 (reported good), d12 (human good), d15 (human good) = 7; d06's reject has no label.
+  CHECK(a.cases == 7);
+  CHECK(a.reported_truths == 4);  // d03 d04 d07 d08
+  CHECK(a.reviewed_cases == 3);   // d02 d12 d15
+  // Delivered right: d02 d07 d08 d12 d15 (d03's human approved the wrong label, d04 the model's).
+  CHECK(*a.final_accuracy == exact(5.0 / 7));
+  // Model right: d08 d12.
+  CHECK(*a.model_accuracy == exact(2.0 / 7));
+  CHECK(*a.gain == exact(3.0 / 7));
+}
+
+TEST_CASE("bias: banded groups, disparities over qualifying groups, drift against the baseline") {
+  const auto base = baseline();
+  const auto r = compute("credit_risk", current(), &base, settings(), W, BW, NOW);
+  REQUIRE(r.bias);
+  const auto& b = *r.bias;
+  CHECK(b.attribute == "Age");
+  std::vector<std::string> names;
+  for (const auto& g : b.current.groups) names.push_back(g.name);
+  CHECK(names == std::vector<std::string>{"<25", "25-40", "40-60", ">=60", "(missing)"});
+
+  // <25: d01 d02 d06 d12; flagged d02 d06 d12; cases d02 (model wrong) d12 (right).
+  const auto& g1 = group(b.current, "<25");
+  CHECK((g1.predictions == 4 && g1.flagged == 3 && g1.cases == 2 && g1.model_errors == 1));
+  CHECK(*g1.flag_rate == exact(0.75));
+  CHECK(*g1.error_rate == exact(0.5));
+  // 25-40: d04 (25 is the start of its band) d07 d08 d09; flagged d07 d09; cases d04 d07 wrong, d08 right.
+  const auto& g2 = group(b.current, "25-40");
+  CHECK((g2.predictions == 4 && g2.flagged == 2 && g2.cases == 3 && g2.model_errors == 2));
+  CHECK(*g2.flag_rate == exact(0.5));
+  CHECK(*g2.error_rate == exact(2.0 / 3));
+  // 40-60: d03 d15 (40), both flagged, both cases with the model wrong.
+  const auto& g3 = group(b.current, "40-60");
+  CHECK((g3.predictions == 2 && g3.flagged == 2 && g3.cases == 2 && g3.model_errors == 2));
+  CHECK(*g3.flag_rate == exact(1.0));
+  CHECK(*g3.error_rate == exact(1.0));
+  // >=60: d05 d11 (60) d14; flagged d14; no cases -> error rate null.
+  const auto& g4 = group(b.current, ">=60");
+  CHECK((g4.predictions == 3 && g4.flagged == 1 && g4.cases == 0));
+  CHECK(*g4.flag_rate == exact(1.0 / 3));
+  CHECK_FALSE(g4.error_rate);
+  // (missing): d10 (erased), d13 (null); flagged d10.
+  const auto& g5 = group(b.current, "(missing)");
+  CHECK((g5.predictions == 2 && g5.flagged == 1 && g5.cases == 0));
+  CHECK(*g5.flag_rate == exact(0.5));
+  CHECK_FALSE(g5.error_rate);
+
+  // Flag: max 1 (40-60) - min 1/3 (>=60). Error: 1 - 0.5; the null groups do not count as 0.
+  CHECK(*b.current.flag_rate_disparity == exact(2.0 / 3));
+  CHECK(*b.current.error_rate_disparity == exact(0.5));
+
+  REQUIRE(b.baseline);
+  REQUIRE(b.baseline_window);
+  CHECK(b.baseline_window->from_ms == BW.from_ms);
+  CHECK(b.baseline->groups.size() == 3);  // b7 (at T) is outside the baseline window
+  CHECK(*group(*b.baseline, "25-40").error_rate == exact(1.0));
+  CHECK(*b.baseline->flag_rate_disparity == exact(0.5));
+  CHECK(*b.baseline->error_rate_disparity == exact(1.0));
+  CHECK(*b.flag_rate_drift == exact(2.0 / 3 - 0.5));
+  CHECK(*b.error_rate_drift == exact(-0.5));
+
+  // Without baseline facts there is no baseline and no drift.
+  const auto nb = compute("credit_risk", current(), nullptr, settings(), W, BW, NOW);
+  CHECK_FALSE(nb.bias->baseline);
+  CHECK_FALSE(nb.bias->flag_rate_drift);
+  // Without a group attribute there is no bias section at all.
+  Settings none = settings();
+  none.group.field.clear();
+  CHECK_FALSE(compute("credit_risk", current(), &base, none, W, BW, NOW).bias);
+}
+
+TEST_CASE("bias: unbanded values from meta, missing and unparseable payloads; one group gives 0") {
+  Facts f;
+  auto meta = [&](const std::string& id, const std::string& status, const std::string& meta_json) {
+    auto d = decision(id, P1, T + static_cast<std::int64_t>(f.decisions.size()), status, "r", "good");
+    d.meta_json = meta_json;
+    f.decisions.push_back(d);
+  };
+  meta("a", "pending_review", R"({"segment":"sme"})");
+  meta("b", "auto_approved", R"({"segment":"sme"})");
+  meta("c", "auto_approved", R"({"segment":"retail"})");
+  meta("d", "auto_approved", R"({"segment":3})");
+  meta("e", "pending_review", R"({"segment":2.5})");
+  meta("f", "auto_approved", R"({"segment":true})");
+  meta("g", "auto_approved", R"({"other":1})");
+  meta("h", "pending_review", "not json");
+  meta("i", "auto_approved", R"({"segment":["x"]})");
+  Settings s;
+  s.group.field = "meta.segment";
+  const auto r = compute("d", f, nullptr, s, W, {}, NOW);
+  std::vector<std::string> names;
+  for (const auto& g : r.bias->current.groups) names.push_back(g.name);
+  CHECK(names == std::vector<std::string>{"2.5", "3", "retail", "sme", "true", "(missing)"});
+  CHECK(group(r.bias->current, "sme").predictions == 2);
+  CHECK(*group(r.bias->current, "sme").flag_rate == exact(0.5));
+  CHECK(group(r.bias->current, "(missing)").predictions == 3);  // g, h, i
+  CHECK(*group(r.bias->current, "(missing)").flag_rate == exact(1.0 / 3));
+  CHECK(*r.bias->current.flag_rate_disparity == exact(1.0));  // "2.5" 1 - "3" 0
+  CHECK_FALSE(r.bias->current.error_rate_disparity);          // no group has a case
+
+  // Exactly one group with cases: error disparity 0, not null.
+  f.decisions[0] = truth(f.decisions[0], "bad");
+  CHECK(*compute("d", f, nullptr, s, W, {}, NOW).bias->current.error_rate_disparity == exact(0.0));
+
+  s.group.bands = {10, 5};
+  CHECK_THROWS_AS(compute("d", f, nullptr, s, W, {}, NOW), std::invalid_argument);
+}
+
+TEST_CASE("cost per corrected prediction") {
+  const auto r = compute("credit_risk", current(), nullptr, settings(), W, BW, NOW);
+  const auto& c = r.cost;
+  CHECK(c.reviews == 6);  // review 7 is of a task outside the cohort
+  CHECK(c.reviews_without_start == 2);
+  CHECK(c.reviewer_seconds == exact(40 + 200 + 90 + 120));
+  CHECK(c.reviewer_cost == exact(450.0 / 3600 * 36));  // 4.5
+  CHECK(c.system_cost == exact(15 * 0.02));          // 0.3
+  // Corrections: d02 (bad != good), d06 (reject "" != good), d07, d15; approvals d03, d12 are not.
+  CHECK(c.corrections == 4);
+  CHECK(*c.cost_per_correction == exact(4.8 / 4));
+}
+
+TEST_CASE("per policy version rows, ordered by first appearance") {
+  const auto r = compute("credit_risk", current(), nullptr, settings(), W, BW, NOW);
+  REQUIRE(r.by_policy.size() == 2);
+  const auto& p1 = r.by_policy[0];
+  CHECK(p1.policy_hash == P1);
+  CHECK(p1.first_ms == T);
+  CHECK(p1.last_ms == T + 5 * MIN);
+  CHECK(p1.predictions == 6);
+  CHECK(p1.flagged == 3);  // d02 d03 d06
+  CHECK(*p1.flag_rate == exact(0.5));
+  // Cases d02 (delivered right, model wrong), d03 (both wrong), d04 (both wrong).
+  CHECK((p1.accuracy.cases == 3 && p1.accuracy.reviewed_cases == 1 && p1.accuracy.reported_truths == 2));
+  CHECK(*p1.accuracy.final_accuracy == exact(1.0 / 3));
+  CHECK(*p1.accuracy.model_accuracy == exact(0.0));
+  CHECK(*p1.accuracy.gain == exact(1.0 / 3));
+  const auto& p2 = r.by_policy[1];
+  CHECK(p2.policy_hash == P2);
+  CHECK(p2.first_ms == T + 10 * MIN);
+  CHECK(p2.last_ms == T + 18 * MIN);
+  CHECK(p2.predictions == 9);
+  CHECK(p2.flagged == 6);  // d07 d09 d10 d12 d14 d15
+  CHECK(*p2.flag_rate == exact(2.0 / 3));
+  // Cases d07 d08 (reported), d12 d15 (human): all delivered right, the model right on d08 d12.
+  CHECK((p2.accuracy.cases == 4 && p2.accuracy.reviewed_cases == 2 && p2.accuracy.reported_truths == 2));
+  CHECK(*p2.accuracy.final_accuracy == exact(1.0));
+  CHECK(*p2.accuracy.model_accuracy == exact(0.5));
+  CHECK(*p2.accuracy.gain == exact(0.5));
+}
+
+TEST_CASE("an empty cohort gives nulls, not divisions by zero") {
+  const Facts empty;
+  const auto r = compute("credit_risk", empty, &empty, settings(), W, BW, NOW);
+  CHECK(r.predictions == 0);
+  CHECK_FALSE(r.flag_rate);
+  CHECK(r.flag_reasons.empty());
+  CHECK(r.turnaround.completed == 0);
+  CHECK_FALSE(r.turnaround.mean_s);
+  CHECK_FALSE(r.turnaround.p50_s);
+  CHECK_FALSE(r.turnaround.p95_s);
+  CHECK_FALSE(r.turnaround.max_s);
+  CHECK_FALSE(r.turnaround.sla.compliance);
+  CHECK(r.accuracy.cases == 0);
+  CHECK_FALSE(r.accuracy.final_accuracy);
+  CHECK_FALSE(r.accuracy.model_accuracy);
+  CHECK_FALSE(r.accuracy.gain);
+  REQUIRE(r.bias);
+  CHECK(r.bias->current.groups.empty());
+  CHECK_FALSE(r.bias->current.flag_rate_disparity);
+  CHECK_FALSE(r.bias->current.error_rate_disparity);
+  CHECK_FALSE(r.bias->flag_rate_drift);
+  CHECK_FALSE(r.bias->error_rate_drift);
+  CHECK(r.cost.corrections == 0);
+  CHECK(r.cost.system_cost == 0);
+  CHECK_FALSE(r.cost.cost_per_correction);
+  CHECK(r.by_policy.empty());
+
+  const auto j = to_json(r);
+  CHECK(j["flag_rate"].is_null());
+  CHECK(j["turnaround"]["p50_s"].is_null());
+  CHECK(j["turnaround"]["sla"]["compliance"].is_null());
+  CHECK(j["accuracy"]["gain"].is_null());
+  CHECK(j["bias"]["drift"]["flag_rate_disparity"].is_null());
+  CHECK(j["cost"]["cost_per_correction"].is_null());
+  CHECK(j["by_policy"] == nlohmann::json::array());
+  const auto table = to_table(r);
+  CHECK(table.find("nan") == std::string::npos);
+  CHECK(table.find("inf") == std::string::npos);
+}
+
+TEST_CASE("default baseline: the window of equal length right before from") {
+  const auto b = default_baseline(W, NOW);
+  REQUIRE(b);
+  CHECK(b->from_ms == T - DAY);
+  CHECK(b->to_ms == T);
+  const auto open = default_baseline({T, 0}, NOW);  // unbounded to counts as now
+  REQUIRE(open);
+  CHECK(open->from_ms == T - HOUR);
+  CHECK(open->to_ms == T);
+  CHECK_FALSE(default_baseline({0, T}, NOW));
+  CHECK_FALSE(default_baseline({T, T}, NOW));
+}
