@@ -7,6 +7,7 @@
 #include "service/governance.hpp"
 #include "http/server.hpp"
 #include "service/app.hpp"
+#include "service/notify.hpp"
 #include "service/review.hpp"
 
 #include <CLI/CLI.hpp>
@@ -70,19 +71,27 @@ int serve(const ServeOptions& o) {
   so.threads = app.config().http_threads;
   so.max_body_bytes = app.config().max_body_bytes;
   http::Server server(so, app.http_handler());
+  // Long-poll deadlines and webhook deliveries (resumes the ones left pending); stopped before the
+  // server so waiting requests get their answer (the guard covers an early exit).
+  struct StopNotifier {
+    service::Notifier& n;
+    ~StopNotifier() { n.stop(); }
+  } stop_notifier{app.notifier()};
+  app.notifier().start();
   server.start();
   std::string domains;
   for (auto& [name, _] : app.config().domains) domains += (domains.empty() ? "" : ", ") + name;
   spdlog::info("hitl listening on http://{}:{} (domains: {})", so.host, server.port(), domains);
   std::cout << "hitl listening on http://" << so.host << ":" << server.port() << std::endl;
 
-  // Housekeeping on its own thread: lease expiry once a second, the audit chain head every
+  // Housekeeping on its own thread: lease expiry once a second, SLA states and escalations every
+  // 5 s, the audit chain head every
   // audit.head_log_seconds (an operator ships these lines elsewhere to anchor the chain), and
   // payload retention once a minute for domains with retention_days.
   std::atomic<bool> stopping{false};
   std::thread expiry([&] {
     const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
-    std::int64_t next_head = now_ms() + head_every_ms, next_retention = now_ms();
+    std::int64_t next_head = now_ms() + head_every_ms, next_retention = now_ms(), next_sla = now_ms();
     while (!stopping) {
       for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       try {
@@ -91,6 +100,14 @@ int serve(const ServeOptions& o) {
         spdlog::warn("lease expiry: {}", e.what());
       }
       const std::int64_t now = now_ms();
+      if (now >= next_sla) {
+        next_sla = now + 5000;  // SLA states change on a scale of minutes: every 5 s is plenty
+        try {
+          app.review().check_slas();
+        } catch (const std::exception& e) {
+          spdlog::warn("sla check: {}", e.what());
+        }
+      }
       if (now >= next_head) {
         next_head = now + head_every_ms;
         try {
@@ -120,6 +137,7 @@ int serve(const ServeOptions& o) {
   spdlog::info("signal {} received: stopping", sig);
   stopping = true;
   expiry.join();
+  app.notifier().stop();
   server.stop();
   return 0;
 }

@@ -37,5 +37,6 @@ void add_ingest(CLI::App& root);
 void add_tools(CLI::App& root);  // token, policy, plugin, train
 void add_audit(CLI::App& root);  // audit verify, audit export
 void add_governance(CLI::App& root);  // report, erase
+void add_reviewer(CLI::App& root);    // reviewer add, list, disable, enable
 
 }  // namespace hitl::cli

@@ -44,6 +44,16 @@ const std::vector<OptionDoc>& option_docs() {
       {"domains.*.cost.reviewer_per_hour", "number", "0", "reviewer cost per hour of review work (cost per correction)"},
       {"domains.*.cost.per_prediction", "number", "0", "system cost per prediction processed (cost per correction)"},
       {"audit.head_log_seconds", "integer", "300", "how often hitl serve logs the audit chain head (for anchoring)"},
+      {"max_wait_seconds", "integer", "60", "longest ?wait= long-poll a client may ask for"},
+      {"domains.*.max_open_tasks", "integer", "0", "open review tasks past which ingest answers 429 (Retry-After); 0 = no limit"},
+      {"domains.*.webhook.url", "string", "\"\"", "POSTed each final decision (retried with backoff, persisted)"},
+      {"domains.*.webhook.secret", "string", "\"\"", "HMAC-SHA256 key for the X-Hitl-Signature header (use env())"},
+      {"domains.*.webhook.max_attempts", "integer", "8", "deliveries given up after this many failed attempts"},
+      {"domains.*.webhook.timeout_ms", "integer", "5000", "time allowed for one delivery attempt"},
+      {"domains.*.fatigue.max_consecutive", "integer", "0", "most consecutive tasks of this domain one reviewer gets; 0 = no limit"},
+      {"domains.*.fatigue.max_per_hour", "integer", "0", "most tasks of this domain one reviewer completes per hour; 0 = no limit"},
+      {"domains.*.sla_at_risk_fraction", "number", "0.8", "share of a task's SLA after which it is at risk (escalate event)"},
+      {"domains.*.gold_file", "string", "\"\"", "JSONL of known-answer cases mixed in as gold tasks at the policy's gold_rate"},
   };
   return docs;
 }
@@ -253,7 +263,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
 
   check_keys(root, {"listen", "http_threads", "max_body_bytes", "max_batch_records", "plugin_dirs",
                     "script_lib_dir", "policy", "writer", "log", "storage", "queue", "models",
-                    "domains", "audit"},
+                    "domains", "audit", "max_wait_seconds"},
              "", ctx);
 
   try {
@@ -291,6 +301,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   const json& audit = get_table(root, "audit", "", ctx);
   check_keys(audit, {"head_log_seconds"}, "audit", ctx);
   cfg.audit_head_log_seconds = get_int(audit, "head_log_seconds", "audit", ctx, 300, 1, 7 * 24 * 3600);
+  cfg.max_wait_seconds = get_int(root, "max_wait_seconds", "", ctx, 60, 1, 3600);
 
   cfg.storage = get_plugin_ref(get_table(root, "storage", "", ctx), "storage", ctx, "sqlite");
   cfg.queue = get_plugin_ref(get_table(root, "queue", "", ctx), "queue", ctx, "sqlite");
@@ -307,7 +318,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     std::string where = "domains." + name;
     if (!d.is_object()) ctx.fail(where, "expected a table, got " + type_of(d));
     check_keys(d, {"policy", "model", "labels", "lease_seconds", "sla_seconds", "sensitive", "retention_days",
-                   "report", "cost"},
+                   "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction", "gold_file"},
                where, ctx);
     DomainConfig dc;
     dc.name = name;
@@ -340,6 +351,31 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
       }
       if (!dc.report_bands.empty() && dc.report_group.empty())
         ctx.fail(where + ".report.bands", "set report.group too (which attribute to band)");
+    }
+    dc.max_open_tasks = get_int(d, "max_open_tasks", where, ctx, 0, 0, 1ll << 40);
+    const json& hook = get_table(d, "webhook", where, ctx);
+    check_keys(hook, {"url", "secret", "max_attempts", "timeout_ms"}, where + ".webhook", ctx);
+    dc.webhook_url = get_string(hook, "url", where + ".webhook", ctx, "");
+    if (!dc.webhook_url.empty() && dc.webhook_url.rfind("http://", 0) != 0)
+      ctx.fail(where + ".webhook.url", "expected an http:// URL, got \"" + dc.webhook_url + "\"");
+    dc.webhook_secret = get_string(hook, "secret", where + ".webhook", ctx, "");
+    if (!dc.webhook_url.empty() && dc.webhook_secret.empty())
+      ctx.fail(where + ".webhook.secret", "missing (receivers check the HMAC signature; e.g. secret = env(\"HOOK_SECRET\"))");
+    dc.webhook_max_attempts = get_int(hook, "max_attempts", where + ".webhook", ctx, 8, 1, 1000);
+    dc.webhook_timeout_ms = get_int(hook, "timeout_ms", where + ".webhook", ctx, 5000, 10, 600000);
+    const json& fatigue = get_table(d, "fatigue", where, ctx);
+    check_keys(fatigue, {"max_consecutive", "max_per_hour"}, where + ".fatigue", ctx);
+    dc.fatigue_max_consecutive = get_int(fatigue, "max_consecutive", where + ".fatigue", ctx, 0, 0, 1000000);
+    dc.fatigue_max_per_hour = get_int(fatigue, "max_per_hour", where + ".fatigue", ctx, 0, 0, 1000000);
+    if (auto it = d.find("sla_at_risk_fraction"); it != d.end() && !it->is_null()) {
+      if (!it->is_number()) ctx.fail(where + ".sla_at_risk_fraction", "expected a number, got " + type_of(*it));
+      dc.sla_at_risk_fraction = it->get<double>();
+      if (!(dc.sla_at_risk_fraction > 0 && dc.sla_at_risk_fraction <= 1))
+        ctx.fail(where + ".sla_at_risk_fraction", "expected a number in (0, 1]");
+    }
+    if (std::string g = get_string(d, "gold_file", where, ctx, ""); !g.empty()) {
+      dc.gold_file = resolve(cfg.base_dir, g);
+      if (!fs::exists(dc.gold_file)) ctx.fail(where + ".gold_file", "file not found: " + dc.gold_file.string());
     }
     const json& cost = get_table(d, "cost", where, ctx);
     check_keys(cost, {"reviewer_per_hour", "per_prediction"}, where + ".cost", ctx);

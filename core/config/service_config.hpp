@@ -40,6 +40,16 @@ struct DomainConfig {
   std::vector<double> report_bands;     // ascending cut points for a numeric attribute
   double cost_reviewer_per_hour = 0;
   double cost_per_prediction = 0;
+  // The review workflow.
+  std::int64_t max_open_tasks = 0;        // backpressure: past it ingest answers 429; 0 = no limit
+  std::string webhook_url;                // "" = no webhook
+  std::string webhook_secret;             // HMAC-SHA256 key of the signature header
+  std::int64_t webhook_max_attempts = 8;
+  std::int64_t webhook_timeout_ms = 5000;
+  std::int64_t fatigue_max_consecutive = 0;  // consecutive tasks of this domain per reviewer; 0 = none
+  std::int64_t fatigue_max_per_hour = 0;     // tasks of this domain per reviewer per hour; 0 = none
+  double sla_at_risk_fraction = 0.8;      // a task is at risk once this share of its SLA has passed
+  std::filesystem::path gold_file;        // JSONL of known-answer cases; "" = none
 };
 
 struct ServiceConfig {
@@ -58,6 +68,7 @@ struct ServiceConfig {
   std::string log_level = "info";
   std::string log_format = "text";
   std::int64_t audit_head_log_seconds = 300;
+  std::int64_t max_wait_seconds = 60;  // longest ?wait= a client may ask for
   PluginRef storage;
   PluginRef queue;
   std::map<std::string, ModelConfig> models;

@@ -45,7 +45,30 @@ struct InitCall {
   bool has_priority;
   bool has_sla = false;
   std::string version;     // the policy table's `version` string, "" when absent
+  bool has_assign = false, has_escalate = false, has_reviewers_needed = false;
+  double gold_rate = 0, min_gold_accuracy = 0;
 };
+
+// Checks an optional hook `name` of the policy table at `policy` is a function; sets `has`.
+int check_hook(lua_State* L, int policy, const char* name, bool& has) {
+  lua_getfield(L, policy, name);
+  has = !lua_isnil(L, -1);
+  if (has && !lua_isfunction(L, -1)) return luaL_error(L, "%s must be a function when present, got %s", name, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return 0;
+}
+
+// Checks an optional number in [0, 1] `name` of the policy table.
+int check_share(lua_State* L, int policy, const char* name, double& out) {
+  lua_getfield(L, policy, name);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TNUMBER) return luaL_error(L, "%s must be a number in [0, 1] when present, got %s", name, luaL_typename(L, -1));
+    out = lua_tonumber(L, -1);
+    if (!(out >= 0 && out <= 1)) return luaL_error(L, "%s must be a number in [0, 1], got %f", name, out);
+  }
+  lua_pop(L, 1);
+  return 0;
+}
 
 int dump_writer(lua_State*, const void* p, std::size_t sz, void* ud) noexcept {
   try {
@@ -84,10 +107,40 @@ int init_policy(lua_State* L) {
     c->version.assign(lua_tostring(L, -1), lua_rawlen(L, -1));
   }
   lua_pop(L, 1);
+  check_hook(L, policy, "assign", c->has_assign);
+  check_hook(L, policy, "escalate", c->has_escalate);
+  check_hook(L, policy, "reviewers_needed", c->has_reviewers_needed);
+  check_share(L, policy, "gold_rate", c->gold_rate);
+  check_share(L, policy, "min_gold_accuracy", c->min_gold_accuracy);
   lua_pushvalue(L, policy);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kPolicyKey);
   return 0;
 }
+
+// Pushes policy[name] (a function checked at load).
+void push_hook(lua_State* L, const char* name) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kPolicyKey);
+  lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+}
+
+// Results leave a Lua frame as one string of fields separated by kSep (records by kRecordSep):
+// no C++ object with a destructor may live in a frame Lua can unwind.
+constexpr char kSep = '\x1f';
+constexpr char kRecordSep = '\x1e';
+
+// Checks the value at `idx` is a non-empty string without separator characters.
+void check_field(lua_State* L, int idx, const char* what) {
+  if (lua_type(L, idx) != LUA_TSTRING || lua_rawlen(L, idx) == 0)
+    luaL_error(L, "%s must be a non-empty string, got %s", what, luaL_typename(L, idx));
+  std::size_t n = 0;
+  const char* s = lua_tolstring(L, idx, &n);
+  for (std::size_t i = 0; i < n; ++i)
+    if (s[i] == kSep || s[i] == kRecordSep) luaL_error(L, "%s contains a control character", what);
+}
+
+// Pushes the separator; with the string pieces pushed after it, lua_concat joins a result.
+void push_sep(lua_State* L, char sep = kSep) { lua_pushlstring(L, &sep, 1); }
 
 struct FlagCall {
   const FlagInput* in;
@@ -133,6 +186,37 @@ int call_flag(lua_State* L) {
     c->action = kNone;
     return luaL_error(L, "flag returned a %s verdict without a reason (a non-empty string)", action);
   }
+  const int reason = lua_gettop(L);
+  check_field(L, reason, "the verdict's reason");
+  // The result: reason SEP pool [SEP skill]... (hitl.review(reason, {skills = {...}, pool = "..."})).
+  lua_pushliteral(L, "pool");
+  lua_rawget(L, v);
+  const int pool = lua_gettop(L);
+  if (!lua_isnil(L, pool)) check_field(L, pool, "the verdict's pool");
+  lua_pushliteral(L, "skills");
+  lua_rawget(L, v);
+  const int skills = lua_gettop(L);
+  if (!lua_isnil(L, skills) && !lua_istable(L, skills))
+    return luaL_error(L, "the verdict's skills must be a list of strings, got %s", luaL_typename(L, skills));
+  int parts = 0;
+  lua_pushvalue(L, reason);
+  push_sep(L);
+  parts += 2;
+  if (!lua_isnil(L, pool)) {
+    lua_pushvalue(L, pool);
+    ++parts;
+  }
+  if (lua_istable(L, skills)) {
+    const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, skills));
+    if (n > 32) return luaL_error(L, "the verdict has %d skills, at most 32", static_cast<int>(n));
+    for (lua_Integer i = 1; i <= n; ++i) {
+      push_sep(L);
+      lua_rawgeti(L, skills, i);
+      check_field(L, -1, "a skill");
+      parts += 2;
+    }
+  }
+  lua_concat(L, parts);
   return 1;
 }
 
@@ -192,6 +276,199 @@ int call_sla(lua_State* L) {
   return 0;
 }
 
+void push_strings(lua_State* L, const std::vector<std::string>& v) {
+  lua_createtable(L, static_cast<int>(v.size()), 0);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    lua_pushlstring(L, v[i].data(), v[i].size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+}
+
+void push_workflow_task(lua_State* L, const WorkflowTaskView& t) {
+  push_task(L, t.base);
+  lua_pushinteger(L, t.task_id);
+  lua_setfield(L, -2, "task_id");
+  push_strings(L, t.skills);
+  lua_setfield(L, -2, "skills");
+  lua_pushlstring(L, t.pool.data(), t.pool.size());
+  lua_setfield(L, -2, "pool");
+  lua_pushinteger(L, t.deadline_ms);
+  lua_setfield(L, -2, "deadline_ms");
+  lua_pushinteger(L, t.reviews_done);
+  lua_setfield(L, -2, "reviews_done");
+  lua_pushinteger(L, t.reviews_required);
+  lua_setfield(L, -2, "reviews_required");
+}
+
+struct NeededCall {
+  const WorkflowTaskView* task;
+  lua_Integer value = 1;
+};
+
+int call_reviewers_needed(lua_State* L) {
+  auto* c = static_cast<NeededCall*>(lua_touserdata(L, 1));
+  push_hook(L, "reviewers_needed");
+  push_workflow_task(L, *c->task);
+  lua_call(L, 1, 1);
+  if (!lua_isinteger(L, -1)) return luaL_error(L, "reviewers_needed returned %s, expected an integer 1..5", luaL_typename(L, -1));
+  const lua_Integer n = lua_tointeger(L, -1);
+  if (n < 1 || n > 5) return luaL_error(L, "reviewers_needed returned %d, expected an integer 1..5", static_cast<int>(n));
+  c->value = n;
+  return 0;
+}
+
+struct AssignCall {
+  const WorkflowTaskView* task;
+  const std::vector<CandidateView>* candidates;
+};
+
+// assign(task, candidates) -> nil, or a list of ids; leaves "id SEP id ..." (or nothing for nil).
+int call_assign(lua_State* L) {
+  auto* c = static_cast<AssignCall*>(lua_touserdata(L, 1));
+  push_hook(L, "assign");
+  push_workflow_task(L, *c->task);
+  lua_createtable(L, static_cast<int>(c->candidates->size()), 0);
+  lua_Integer i = 0;
+  for (const auto& k : *c->candidates) {
+    lua_createtable(L, 0, 12);
+    lua_pushlstring(L, k.id.data(), k.id.size());
+    lua_setfield(L, -2, "id");
+    lua_pushlstring(L, k.name.data(), k.name.size());
+    lua_setfield(L, -2, "name");
+    push_strings(L, k.roles);
+    lua_setfield(L, -2, "roles");
+    push_strings(L, k.skills);
+    lua_setfield(L, -2, "skills");
+    lua_pushinteger(L, k.load);
+    lua_setfield(L, -2, "load");
+    lua_pushinteger(L, k.capacity);
+    lua_setfield(L, -2, "capacity");
+    lua_pushnumber(L, k.cost_per_hour);
+    lua_setfield(L, -2, "cost_per_hour");
+    if (k.gold_accuracy) {
+      lua_pushnumber(L, *k.gold_accuracy);
+      lua_setfield(L, -2, "gold_accuracy");
+    }
+    lua_pushinteger(L, k.gold_answers);
+    lua_setfield(L, -2, "gold_answers");
+    if (k.agreement) {
+      lua_pushnumber(L, *k.agreement);
+      lua_setfield(L, -2, "agreement");
+    }
+    lua_pushinteger(L, k.consecutive);
+    lua_setfield(L, -2, "consecutive");
+    lua_pushinteger(L, k.last_hour);
+    lua_setfield(L, -2, "last_hour");
+    lua_rawseti(L, -2, ++i);
+  }
+  lua_call(L, 2, 1);
+  if (lua_isnil(L, -1)) return 0;
+  if (!lua_istable(L, -1)) return luaL_error(L, "assign returned %s, expected a list of reviewer ids or nil", luaL_typename(L, -1));
+  const int list = lua_gettop(L);
+  const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, list));
+  int parts = 0;
+  lua_pushliteral(L, "");  // marks "a list" (possibly empty) apart from nil
+  ++parts;
+  for (lua_Integer j = 1; j <= n; ++j) {
+    push_sep(L);
+    lua_rawgeti(L, list, j);
+    check_field(L, -1, "a reviewer id returned by assign");
+    parts += 2;
+    if (parts > 4000) return luaL_error(L, "assign returned too many ids");
+  }
+  lua_concat(L, parts);
+  return 1;
+}
+
+struct EscalateCall {
+  const WorkflowTaskView* task;
+  const EscalationEvent* event;
+};
+
+// Validates one action table at `idx` and pushes "action SEP value SEP pool SEP label".
+void push_action(lua_State* L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx)) luaL_error(L, "escalate returned %s where an action table was expected", luaL_typename(L, idx));
+  lua_getfield(L, idx, "action");
+  check_field(L, -1, "an escalation's action");
+  const char* a = lua_tostring(L, -1);
+  const bool priority = std::strcmp(a, "priority") == 0, reassign = std::strcmp(a, "reassign") == 0,
+             notify = std::strcmp(a, "notify") == 0, fallback = std::strcmp(a, "default") == 0;
+  if (!priority && !reassign && !notify && !fallback)
+    luaL_error(L, "unknown escalation action \"%s\" (expected priority, reassign, notify or default)", a);
+  push_sep(L);
+  lua_getfield(L, idx, "value");
+  if (priority) {
+    if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "a priority escalation needs value (a number), got %s", luaL_typename(L, -1));
+    lua_pushstring(L, lua_tostring(L, -1));  // number -> its text
+    lua_remove(L, -2);
+  } else {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+  }
+  push_sep(L);
+  lua_getfield(L, idx, "pool");
+  if (reassign) check_field(L, -1, "a reassign escalation's pool");
+  else { lua_pop(L, 1); lua_pushliteral(L, ""); }
+  push_sep(L);
+  lua_getfield(L, idx, "label");
+  if (fallback) check_field(L, -1, "a default escalation's label");
+  else { lua_pop(L, 1); lua_pushliteral(L, ""); }
+  lua_concat(L, 7);
+}
+
+// escalate(task, event) -> nil | action | {action, ...}; leaves the actions joined by kRecordSep.
+int call_escalate(lua_State* L) {
+  auto* c = static_cast<EscalateCall*>(lua_touserdata(L, 1));
+  push_hook(L, "escalate");
+  push_workflow_task(L, *c->task);
+  lua_createtable(L, 0, 3);
+  lua_pushlstring(L, c->event->kind.data(), c->event->kind.size());
+  lua_setfield(L, -2, "kind");
+  lua_pushinteger(L, c->event->now_ms);
+  lua_setfield(L, -2, "now_ms");
+  lua_pushinteger(L, c->event->deadline_ms);
+  lua_setfield(L, -2, "deadline_ms");
+  lua_call(L, 2, 1);
+  if (lua_isnil(L, -1)) return 0;
+  if (!lua_istable(L, -1)) return luaL_error(L, "escalate returned %s, expected nil, an action or a list of actions", luaL_typename(L, -1));
+  const int r = lua_gettop(L);
+  lua_getfield(L, r, "action");
+  const bool single = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (single) {
+    push_action(L, r);
+    return 1;
+  }
+  const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, r));
+  if (n > 16) return luaL_error(L, "escalate returned %d actions, at most 16", static_cast<int>(n));
+  int parts = 0;
+  for (lua_Integer j = 1; j <= n; ++j) {
+    if (j > 1) {
+      push_sep(L, kRecordSep);
+      ++parts;
+    }
+    lua_rawgeti(L, r, j);
+    push_action(L, -1);
+    lua_remove(L, -2);
+    ++parts;
+  }
+  if (parts == 0) return 0;
+  lua_concat(L, parts);
+  return 1;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = s.find(sep, start);
+    out.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return out;
+    start = end + 1;
+  }
+}
+
 // ---- C++ side ----
 
 std::atomic<std::uint64_t> g_next_generation{1};
@@ -234,6 +511,8 @@ struct Domain {
   bool has_priority = false;
   bool has_sla = false;
   std::string version;
+  bool has_assign = false, has_escalate = false, has_reviewers_needed = false;
+  double gold_rate = 0, min_gold_accuracy = 0;
   ModuleResolver modules;
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::int64_t> next_log_ms{0};
@@ -285,6 +564,11 @@ struct PolicyEngine::Impl {
       shape->has_priority = call.has_priority;
       shape->has_sla = call.has_sla;
       shape->version = call.version;
+      shape->has_assign = call.has_assign;
+      shape->has_escalate = call.has_escalate;
+      shape->has_reviewers_needed = call.has_reviewers_needed;
+      shape->gold_rate = call.gold_rate;
+      shape->min_gold_accuracy = call.min_gold_accuracy;
     }
     return s;
   }
@@ -343,7 +627,8 @@ struct PolicyEngine::Impl {
 
   // Runs one entry point on this thread's state. Returns "" or the failure text. When the call
   // succeeds and left a string on top, it is copied to `result_string`.
-  std::string run(Domain& d, lua_CFunction fn, void* call, std::string* result_string) {
+  // `got_result` (when given) says whether the call left a string result (nil leaves none).
+  std::string run(Domain& d, lua_CFunction fn, void* call, std::string* result_string, bool* got_result = nullptr) {
     Slot& slot = slot_for(d);
     if (!slot.state) {
       try {
@@ -364,6 +649,7 @@ struct PolicyEngine::Impl {
         std::size_t n = 0;
         const char* r = lua_tolstring(L, -1, &n);  // never allocates for a string
         result_string->assign(r, n);
+        if (got_result) *got_result = true;
       }
     }
     if (broken) slot.state.reset();  // a memory or budget failure may leave the state half-updated
@@ -416,7 +702,18 @@ Verdict PolicyEngine::flag(const std::string& domain, const FlagInput& in) noexc
       v.reason.clear();
     } else {
       v.action = call.action == kReject ? Action::reject : Action::review;
-      v.reason = std::move(reason);
+      // reason SEP pool [SEP skill]... (see call_flag)
+      std::vector<std::string> fields;
+      std::size_t start = 0;
+      for (;;) {
+        const std::size_t end = reason.find(kSep, start);
+        fields.push_back(reason.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        if (end == std::string::npos) break;
+        start = end + 1;
+      }
+      v.reason = fields[0];
+      if (fields.size() > 1) v.pool = fields[1];
+      for (std::size_t i = 2; i < fields.size(); ++i) v.skills.push_back(fields[i]);
     }
     return v;
   } catch (const std::exception& e) {
@@ -477,6 +774,108 @@ std::optional<double> PolicyEngine::sla_seconds(const std::string& domain, const
   }
   failed = true;
   return std::nullopt;
+}
+
+std::int64_t PolicyEngine::reviewers_needed(const std::string& domain, const WorkflowTaskView& task) noexcept {
+  Domain* d = impl_->find(domain);
+  if (!d || !d->has_reviewers_needed) return 1;
+  try {
+    NeededCall call{&task};
+    const std::string failure = impl_->run(*d, call_reviewers_needed, &call, nullptr);
+    if (failure.empty()) return call.value;
+    impl_->report(*d, "reviewers_needed", failure);
+  } catch (const std::exception& e) {
+    d->errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  return 1;
+}
+
+std::optional<std::vector<std::string>> PolicyEngine::assign(const std::string& domain, const WorkflowTaskView& task,
+                                                             const std::vector<CandidateView>& candidates,
+                                                             bool& failed) noexcept {
+  failed = false;
+  Domain* d = impl_->find(domain);
+  if (!d || !d->has_assign) return std::nullopt;
+  try {
+    AssignCall call{&task, &candidates};
+    std::string result;
+    bool got = false;
+    const std::string failure = impl_->run(*d, call_assign, &call, &result, &got);
+    if (!failure.empty()) {
+      impl_->report(*d, "assign", failure);
+      failed = true;
+      return std::nullopt;
+    }
+    if (!got) return std::nullopt;  // nil: the default order
+    std::vector<std::string> ids;
+    for (auto& id : split(result, kSep)) {
+      if (id.empty()) continue;
+      // Only real candidates: a policy cannot hand a task to someone who is not eligible.
+      bool known = false;
+      for (const auto& c : candidates) known = known || c.id == id;
+      bool seen = false;
+      for (const auto& x : ids) seen = seen || x == id;
+      if (known && !seen) ids.push_back(id);
+    }
+    return ids;
+  } catch (const std::exception&) {
+    d->errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  failed = true;
+  return std::nullopt;
+}
+
+std::vector<EscalationAction> PolicyEngine::escalate(const std::string& domain, const WorkflowTaskView& task,
+                                                     const EscalationEvent& event, bool& failed) noexcept {
+  failed = false;
+  std::vector<EscalationAction> out;
+  Domain* d = impl_->find(domain);
+  if (!d || !d->has_escalate) return out;
+  try {
+    EscalateCall call{&task, &event};
+    std::string result;
+    bool got = false;
+    const std::string failure = impl_->run(*d, call_escalate, &call, &result, &got);
+    if (!failure.empty()) {
+      impl_->report(*d, "escalate", failure);
+      failed = true;
+      return out;
+    }
+    if (!got) return out;
+    for (auto& rec : split(result, kRecordSep)) {
+      auto f = split(rec, kSep);
+      if (f.size() != 4) continue;
+      EscalationAction a;
+      a.action = f[0];
+      if (a.action == "priority") a.value = std::strtod(f[1].c_str(), nullptr);
+      a.pool = f[2];
+      a.label = f[3];
+      out.push_back(std::move(a));
+    }
+    return out;
+  } catch (const std::exception&) {
+    d->errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  failed = true;
+  out.clear();
+  return out;
+}
+
+bool PolicyEngine::has_assign(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d && d->has_assign;
+}
+bool PolicyEngine::has_escalate(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d && d->has_escalate;
+}
+double PolicyEngine::gold_rate(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d ? d->gold_rate : 0;
+}
+double PolicyEngine::min_gold_accuracy(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d ? d->min_gold_accuracy : 0;
 }
 
 std::string PolicyEngine::policy_version(const std::string& domain) const {

@@ -52,6 +52,8 @@ enum class Action { auto_approve, review, reject };
 struct Verdict {
   Action action = Action::review;
   std::string reason;        // "" for auto; "policy_error" when the policy failed
+  std::vector<std::string> skills;  // review opts: skills a reviewer needs
+  std::string pool;                 // review opts: the reviewer role that alone may take it
   bool policy_error = false;
   std::string error;         // the error text when policy_error
 };
@@ -65,6 +67,43 @@ struct TaskView {
   const nlohmann::json* meta = nullptr;
   const PredictionView* prediction = nullptr;
   const double* priority = nullptr;  // set once priority() has run
+};
+
+// The review workflow hooks (assign, escalate, reviewers_needed) see this `task`.
+struct WorkflowTaskView {
+  TaskView base;  // domain, reason, input, meta, prediction, priority
+  std::int64_t task_id = 0;
+  std::vector<std::string> skills;
+  std::string pool;
+  std::int64_t deadline_ms = 0;
+  std::int64_t reviews_done = 0;
+  std::int64_t reviews_required = 1;
+};
+
+// One reviewer as assign(task, candidates) sees it.
+struct CandidateView {
+  std::string id, name;
+  std::vector<std::string> roles, skills;
+  std::int64_t load = 0, capacity = 1;
+  double cost_per_hour = 0;
+  std::optional<double> gold_accuracy;  // none until the reviewer answered a gold task
+  std::int64_t gold_answers = 0;
+  std::optional<double> agreement;      // share of consensus rounds where they agreed
+  std::int64_t consecutive = 0;         // tasks of this domain in a row
+  std::int64_t last_hour = 0;           // tasks of this domain in the last hour
+};
+
+struct EscalationEvent {
+  std::string kind;  // at_risk | breached
+  std::int64_t now_ms = 0;
+  std::int64_t deadline_ms = 0;
+};
+
+struct EscalationAction {
+  std::string action;  // priority | reassign | notify | default
+  double value = 0;    // priority
+  std::string pool;    // reassign
+  std::string label;   // default
 };
 
 struct DomainPolicy {
@@ -97,6 +136,21 @@ class PolicyEngine {
   std::string policy_hash(const std::string& domain) const;  // sha256 of the file content
   // The policy table's `version` field (e.g. "2026-11-03"), "" when it sets none.
   std::string policy_version(const std::string& domain) const;
+
+  // reviewers_needed(task): 1..5 distinct reviewers who must agree; 1 without the hook or on an
+  // error (counted). Values outside 1..5 are an error.
+  std::int64_t reviewers_needed(const std::string& domain, const WorkflowTaskView& task) noexcept;
+  // assign(task, candidates): reviewer ids in preference order (only ids among the candidates are
+  // kept), or nullopt for the default order (no hook, the hook returned nil, or it failed: `failed`).
+  std::optional<std::vector<std::string>> assign(const std::string& domain, const WorkflowTaskView& task,
+                                                 const std::vector<CandidateView>& candidates, bool& failed) noexcept;
+  // escalate(task, event): the actions to apply; none without the hook or on an error (`failed`).
+  std::vector<EscalationAction> escalate(const std::string& domain, const WorkflowTaskView& task,
+                                         const EscalationEvent& event, bool& failed) noexcept;
+  bool has_assign(const std::string& domain) const;
+  bool has_escalate(const std::string& domain) const;
+  double gold_rate(const std::string& domain) const;          // 0 without gold_rate
+  double min_gold_accuracy(const std::string& domain) const;  // 0 without min_gold_accuracy
   std::uint64_t error_count(const std::string& domain) const;
 
   // Loads and checks one file without a service (for `hitl policy check`). Throws PolicyError.

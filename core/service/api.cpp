@@ -1,12 +1,14 @@
 // The /v1 HTTP API: routing, authentication, JSON in and out. Transport is in core/http.
 #include "common/clock.hpp"
 #include "policy/policy_engine.hpp"
+#include "service/api_workflow.hpp"
 #include "service/app.hpp"
 #include "service/auth.hpp"
 #include "service/governance.hpp"
 #include "service/redaction.hpp"
 #include "service/report_service.hpp"
 #include "service/metrics.hpp"
+#include "service/notify.hpp"
 #include "service/pipeline.hpp"
 #include "service/review.hpp"
 #include "service/service_error.hpp"
@@ -158,7 +160,7 @@ class Api {
       }
       if (parts.size() == 5 && parts[3] == "decisions") {
         if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
-        get_decision(std::string(parts[2]), std::string(parts[4]), who, respond);
+        get_decision(std::string(parts[2]), std::string(parts[4]), who, respond, false, &req);
         return;
       }
       if (parts.size() == 6 && parts[3] == "decisions" && parts[5] == "payload") {
@@ -182,6 +184,7 @@ class Api {
         return;
       }
     }
+    if (route_workflow(app_, req, parts, who, respond)) return;
     if (parts.size() == 3 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "next") {
       if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
       review_next(req, who, respond);
@@ -220,6 +223,31 @@ class Api {
     require_role(who, {Role::admin, Role::client});
     require_domain(who, dom);  // scope first: a scoped token cannot probe which domains exist
     domain(dom);
+    // ?wait=: the reply waits until the request's pending records are final (service/notify.hpp).
+    std::int64_t wait_ms = -1;
+    if (auto w = req.query.find("wait"); w != req.query.end())
+      wait_ms = Notifier::parse_wait_ms(w->second, app_.config().max_wait_seconds);
+    // Backpressure: at max_open_tasks open review tasks nothing of the request is accepted.
+    if (const auto max_open = app_.config().domains.at(dom).max_open_tasks; max_open > 0) {
+      sdk::QueueDepth depth;
+      auto st = app_.queue().depth(dom, now_ms(), depth);
+      if (!st.ok()) {
+        spdlog::warn("backpressure: queue depth unknown domain={} (accepting): {}", dom, st.message);
+      } else if (depth.ready + depth.leased >= max_open) {
+        auto r = error_response(429, "too_many_open_tasks",
+                                "domain \"" + dom + "\" has " + std::to_string(depth.ready + depth.leased) +
+                                    " open review tasks (max_open_tasks " + std::to_string(max_open) +
+                                    "): nothing was stored, retry later");
+        r.headers.emplace_back("Retry-After", "5");
+        app_.metrics().http_errors++;
+        respond(std::move(r));
+        return;
+      }
+    }
+    std::shared_ptr<Notifier::Slot> slot;  // taken before anything is stored
+    if (wait_ms >= 0 && !(slot = app_.notifier().reserve()))
+      throw ServiceError(503, "too_many_waiters", "more than " + std::to_string(Notifier::kMaxWaiters) +
+                         " requests are waiting: retry later or without wait");
     std::vector<IngestRecord> records;
     bool single = false;
     const auto max_records = app_.config().max_batch_records;
@@ -255,11 +283,38 @@ class Api {
     }
     if (records.empty()) throw ServiceError(422, "invalid_field", "no records in the request", "records");
     app_.pipeline().ingest(dom, std::move(records), who.name,
-        [respond, single, this](const sdk::Status& st, std::vector<IngestResult>& results) {
+        [respond, single, this, wait_ms, slot, dom](const sdk::Status& st, std::vector<IngestResult>& results) {
           if (!st.ok()) {
             app_.metrics().http_errors++;
             app_.metrics().plugin_error("storage", app_.config().storage.plugin);
             respond(error_response(503, "storage_unavailable", "decisions not stored: " + st.message));
+            return;
+          }
+          if (slot) {  // ?wait=: answered once its pending records are final, or at the deadline
+            std::vector<std::string> ids;
+            for (auto& r : results)
+              if (r.status == "pending_review") ids.push_back(r.id);
+            app_.notifier().wait(slot, dom, std::move(ids), wait_ms, [respond, single, results](WaitResult& w) {
+              json arr = json::array();
+              std::size_t k = 0;
+              for (auto& r : results) {
+                json j = result_to_json(r);
+                if (r.status == "pending_review") {
+                  const auto& d = w.decisions.at(k++);
+                  j["final_label"] = nullptr;
+                  if (d && !d->final_outcome.empty()) {
+                    j["final_label"] = d->final_label;
+                    j["final_outcome"] = d->final_outcome;
+                    j["reviewed_ms"] = d->final_ms;
+                  }
+                }
+                arr.push_back(std::move(j));
+              }
+              json out = single ? std::move(arr[0]) : json{{"results", std::move(arr)}};
+              out["waited_ms"] = w.waited_ms;
+              out["timed_out"] = w.timed_out;
+              respond(json_response(200, out));
+            });
             return;
           }
           if (single) {
@@ -274,9 +329,13 @@ class Api {
 
   // The decision alone, or with `trace` its whole provenance (service/trace.cpp).
   void get_decision(const std::string& dom, const std::string& id, const Principal& who,
-                    http::Respond& respond, bool trace = false) {
+                    http::Respond& respond, bool trace = false, const http::Request* req = nullptr) {
     require_domain(who, dom);  // scope first: a scoped token cannot probe which domains exist
     domain(dom);
+    // ?wait= (not on /trace): a decision awaiting review is answered once final or at the deadline.
+    std::int64_t wait_ms = -1;
+    if (req && req->query.count("wait"))
+      wait_ms = Notifier::parse_wait_ms(req->query.at("wait"), app_.config().max_wait_seconds);
     std::optional<sdk::DecisionRecord> d;
     auto st = app_.storage().get_decision(dom, id, d);
     if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
@@ -292,7 +351,23 @@ class Api {
         for (auto& rv : t["reviews"]) rv["comment"] = Redactor::scrub(rv["comment"].get<std::string>(), values);
       }
       respond(json_response(200, t));
+    } else if (wait_ms >= 0 && awaiting_review(*d)) {
+      auto slot = app_.notifier().reserve();
+      if (!slot)
+        throw ServiceError(503, "too_many_waiters", "more than " + std::to_string(Notifier::kMaxWaiters) +
+                           " requests are waiting: retry later or without wait");
+      app_.notifier().wait(std::move(slot), dom, {id}, wait_ms, [this, respond, who, dom, pending = *d](WaitResult& w) {
+        json b = decision_json(w.decisions.at(0) ? *w.decisions[0] : pending);
+        redact_for(who, domain(dom), b["input"], b["meta"], b["prediction"]);
+        b["waited_ms"] = w.waited_ms;
+        b["timed_out"] = w.timed_out;
+        respond(json_response(200, b));
+      });
     } else {
+      if (wait_ms >= 0) {
+        body["waited_ms"] = 0;
+        body["timed_out"] = false;
+      }
       respond(json_response(200, body));
     }
   }

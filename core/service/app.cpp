@@ -2,9 +2,12 @@
 
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
+#include "service/assignment.hpp"
 #include "service/auth.hpp"
+#include "service/reviewers.hpp"
 #include "service/governance.hpp"
 #include "service/metrics.hpp"
+#include "service/notify.hpp"
 #include "service/pipeline.hpp"
 #include "service/review.hpp"
 #include "service/writer.hpp"
@@ -68,12 +71,21 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     rt.lease_ms = d.lease_seconds * 1000;
     rt.sla_seconds = d.sla_seconds;
     rt.sensitive = d.sensitive;
+    rt.fatigue_max_consecutive = d.fatigue_max_consecutive;
+    rt.fatigue_max_per_hour = d.fatigue_max_per_hour;
+    rt.sla_at_risk_fraction = d.sla_at_risk_fraction;
+    rt.webhook_url = d.webhook_url;
     runtimes[name] = std::move(rt);
   }
   pipeline_ = std::make_unique<Pipeline>(std::move(runtimes), *policies_, *storage_, *writer_, *metrics_);
-  review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *pipeline_, *metrics_);
+  reviewers_ = std::make_unique<ReviewerDirectory>(*storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); });
+  assignment_ = std::make_unique<Assignment>(*storage_, *reviewers_, *policies_);
+  review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *pipeline_, *metrics_, *reviewers_,
+                                            *assignment_, *policies_);
   tokens_ = std::make_unique<TokenService>(storage_);
   governance_ = std::make_unique<Governance>(*storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); });
+  notifier_ = std::make_unique<Notifier>(cfg_, *storage_, *writer_);
+  review_->set_final_hooks(notifier_->hooks());
 }
 
 App::~App() {

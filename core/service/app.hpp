@@ -21,6 +21,9 @@ class ReviewService;
 class TokenService;
 class Metrics;
 class Governance;
+class Notifier;
+class ReviewerDirectory;
+class Assignment;
 
 class App {
  public:
@@ -37,6 +40,9 @@ class App {
   TokenService& tokens() { return *tokens_; }
   Metrics& metrics() { return *metrics_; }
   Governance& governance() { return *governance_; }
+  Notifier& notifier() { return *notifier_; }  // long-poll waiters and webhooks (service/notify.hpp)
+  ReviewerDirectory& reviewers() { return *reviewers_; }
+  Assignment& assignment() { return *assignment_; }
   policy::PolicyEngine& policies() { return *policies_; }
   std::shared_ptr<sdk::Model> model(const std::string& name) const;
 
@@ -53,9 +59,12 @@ class App {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<ReviewerDirectory> reviewers_;
+  std::unique_ptr<Assignment> assignment_;
   std::unique_ptr<ReviewService> review_;
   std::unique_ptr<TokenService> tokens_;
   std::unique_ptr<Governance> governance_;
+  std::unique_ptr<Notifier> notifier_;
 };
 
 }  // namespace hitl::service

@@ -256,6 +256,11 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
         t.priority = d.priority;
         t.reason = d.reason;
         t.deadline_ms = deadline;
+        for (auto& sk : verdict.skills) t.skills += (t.skills.empty() ? "" : ",") + sk;
+        t.pool = verdict.pool;
+        t.origin = actor;  // four-eyes: this account never reviews the case
+        policy::WorkflowTaskView wv{tv, 0, verdict.skills, verdict.pool, deadline, 0, 1};
+        t.reviews_required = policies_.reviewers_needed(domain_name, wv);
         t.created_ms = t.updated_ms = now;
         nd.task = std::move(t);
         break;

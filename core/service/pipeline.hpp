@@ -29,6 +29,10 @@ struct DomainRuntime {
   std::int64_t lease_ms = 300000;
   std::int64_t sla_seconds = 0;         // default review deadline (0 = none)
   std::vector<std::string> sensitive;   // fields masked for reviewers (see service/redaction.hpp)
+  std::int64_t fatigue_max_consecutive = 0;
+  std::int64_t fatigue_max_per_hour = 0;
+  double sla_at_risk_fraction = 0.8;
+  std::string webhook_url;  // escalation "notify" deliveries go here too
 };
 
 struct IngestRecord {

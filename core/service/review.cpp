@@ -2,7 +2,9 @@
 
 #include "common/clock.hpp"
 #include "common/hash.hpp"
+#include "service/assignment.hpp"
 #include "service/auth.hpp"
+#include "service/reviewers.hpp"
 #include "service/metrics.hpp"
 #include "service/pipeline.hpp"
 #include "service/service_error.hpp"
@@ -60,73 +62,104 @@ sdk::TaskUpdate move_to(const sdk::TaskRecord& t, const char* from, const char* 
 }
 }  // namespace
 
-ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer,
-                             const Pipeline& pipeline, Metrics& metrics)
-    : storage_(storage), queue_(queue), writer_(writer), pipeline_(pipeline), metrics_(metrics) {}
+ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Pipeline& pipeline,
+                             Metrics& metrics, ReviewerDirectory& reviewers, Assignment& assignment,
+                             policy::PolicyEngine& policies)
+    : storage_(storage), queue_(queue), writer_(writer), pipeline_(pipeline), metrics_(metrics),
+      reviewers_(reviewers), assignment_(assignment), policies_(policies) {}
 
 std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const Principal& who) {
   const DomainRuntime* dom = pipeline_.domain(domain);
   if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain + "\"", "domain");
   if (!who.may_access(domain))
     throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + domain + "\"", "domain");
+  const sdk::ReviewerRecord me = reviewers_.effective(who.name);
+  if (me.disabled) throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
+  if (!me.domains.empty() && !list_contains(me.domains, domain))
+    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not registered for domain \"" + domain + "\"", "domain");
   std::lock_guard lock(mu_);
-  // A queue item can be stale (its task completed by a process that died before acking):
-  // skip such items, a bounded number of times.
-  for (int attempt = 0; attempt < 32; ++attempt) {
-    const std::int64_t now = now_ms();
-    std::optional<sdk::Lease> lease;
-    auto st = queue_.claim(domain, who.name, now, dom->lease_ms, lease);
-    if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
-    if (!lease) return std::nullopt;
-    std::optional<sdk::TaskRecord> task;
-    st = storage_.get_task(lease->task_id, task);
-    if (!st.ok()) {
-      queue_.release(lease->task_id, who.name);
-      storage_failed(st);
+  const ReviewerStats stats = assignment_.stats(who.name, domain);
+  // Limits that hold whatever the task: say so plainly instead of an empty queue.
+  if (auto why = assignment_.limit_refusal(me, *dom, stats); !why.empty())
+    throw ServiceError(409, why.rfind("capacity", 0) == 0 ? "capacity_reached" : "fatigue_limit", why);
+  // Claim in queue order and skip what this reviewer may not take (another pool, skills, a case
+  // they reviewed, one pushed to someone else): skipped items are held until the end so the
+  // next claim moves past them, then released. Bounded: at most kMaxSkips per call.
+  constexpr int kMaxSkips = 64;
+  std::vector<std::int64_t> skipped;
+  auto release_skipped = [&] {
+    for (auto id : skipped) queue_.release(id, who.name);
+  };
+  std::optional<ClaimedTask> out;
+  try {
+    for (int attempt = 0; attempt < kMaxSkips && !out; ++attempt) {
+      const std::int64_t now = now_ms();
+      std::optional<sdk::Lease> lease;
+      auto st = queue_.claim(domain, who.name, now, dom->lease_ms, lease);
+      if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+      if (!lease) break;
+      std::optional<sdk::TaskRecord> task;
+      st = storage_.get_task(lease->task_id, task);
+      if (!st.ok()) {
+        queue_.release(lease->task_id, who.name);
+        storage_failed(st);
+      }
+      // A completed or cancelled task's item is stale (cancel leaves it in the queue): drop it.
+      if (!task || (task->status != "pending" && task->status != "assigned" && task->status != "escalated")) {
+        queue_.ack(lease->task_id, who.name, now);
+        continue;
+      }
+      std::optional<sdk::DecisionRecord> decision;
+      st = storage_.get_decision(domain, task->decision_id, decision);
+      if (!st.ok()) {
+        queue_.release(lease->task_id, who.name);
+        storage_failed(st);
+      }
+      auto ctx = TaskContext::make(*task, decision ? *decision : sdk::DecisionRecord{});
+      std::string why = assignment_.refusal(*ctx, me, *dom, stats, /*limits=*/false);
+      if (why.empty() && policies_.has_assign(domain)) why = assignment_.check(*ctx, me, *dom);
+      if (!why.empty()) {
+        spdlog::debug("task skipped domain={} task={} reviewer={}: {}", domain, task->task_id, who.name, why);
+        skipped.push_back(lease->task_id);
+        continue;
+      }
+      sdk::WriteBatch batch;
+      sdk::TaskUpdate u;
+      u.task_id = task->task_id;
+      u.from = "pending,assigned,escalated";
+      u.to = "assigned";
+      u.assignee = who.name;
+      u.lease_expires_ms = lease->expires_ms;
+      u.updated_ms = now;
+      batch.task_updates.push_back(u);
+      batch.audit.push_back(audit(now, who.name, "task.claimed", domain, task->task_id,
+                                  move_detail(who.name, now, "claim", task->status, "assigned",
+                                              {{"lease_expires_ms", lease->expires_ms},
+                                               {"decision_id", task->decision_id},
+                                               {"previous_assignee", task->assignee}})));
+      st = writer_.submit_sync(batch);
+      if (!st.ok()) {
+        queue_.release(lease->task_id, who.name);
+        storage_failed(st);
+      }
+      if (!batch.task_updates[0].applied) {  // moved by another process meanwhile: not ours
+        queue_.release(lease->task_id, who.name);
+        continue;
+      }
+      task->status = "assigned";
+      task->assignee = who.name;
+      task->lease_expires_ms = lease->expires_ms;
+      out = ClaimedTask{*task, decision ? std::move(*decision) : sdk::DecisionRecord{}};
+      if (auto* c = metrics_.domain(domain)) c->claims++;
+      spdlog::debug("task claimed domain={} decision={} task={} reviewer={}", domain, task->decision_id,
+                    task->task_id, who.name);
     }
-    // Only pending and assigned tasks are handed out: a completed or cancelled task's item is
-    // stale (cancel leaves it in the queue; there is no remove), an escalated one waits elsewhere.
-    if (!task || (task->status != "pending" && task->status != "assigned")) {
-      queue_.ack(lease->task_id, who.name, now);
-      continue;
-    }
-    sdk::WriteBatch batch;
-    sdk::TaskUpdate u;
-    u.task_id = task->task_id;
-    u.from = "pending,assigned";
-    u.to = "assigned";
-    u.assignee = who.name;
-    u.lease_expires_ms = lease->expires_ms;
-    u.updated_ms = now;
-    batch.task_updates.push_back(u);
-    batch.audit.push_back(audit(now, who.name, "task.claimed", domain, task->task_id,
-                                move_detail(who.name, now, "claim", task->status, "assigned",
-                                            {{"lease_expires_ms", lease->expires_ms},
-                                             {"decision_id", task->decision_id},
-                                             {"previous_assignee", task->assignee}})));
-    st = writer_.submit_sync(batch);
-    if (!st.ok()) {
-      queue_.release(lease->task_id, who.name);
-      storage_failed(st);
-    }
-    if (!batch.task_updates[0].applied) {  // moved by another process meanwhile: not ours
-      queue_.release(lease->task_id, who.name);
-      continue;
-    }
-    task->status = "assigned";
-    task->assignee = who.name;
-    task->lease_expires_ms = lease->expires_ms;
-    ClaimedTask out;
-    out.task = *task;
-    std::optional<sdk::DecisionRecord> decision;
-    st = storage_.get_decision(domain, task->decision_id, decision);
-    if (!st.ok()) storage_failed(st);
-    if (decision) out.decision = std::move(*decision);
-    if (auto* c = metrics_.domain(domain)) c->claims++;
-    spdlog::debug("task claimed domain={} decision={} task={} reviewer={}", domain, task->decision_id, task->task_id, who.name);
-    return out;
+  } catch (...) {
+    release_skipped();
+    throw;
   }
-  return std::nullopt;
+  release_skipped();
+  return out;
 }
 
 OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& who) {
@@ -138,9 +171,9 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
     throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + task->domain + "\"");
   // Only assigned -> completed exists: a review needs a claim.
   auto require_assigned = [](const sdk::TaskRecord& t) {
-    if (t.status == "pending")
-      throw ServiceError(409, "lease_not_held", "task " + std::to_string(t.task_id) +
-                         " is pending: claim it (GET /v1/review/next) before submitting an outcome");
+    if (t.status == "pending" || t.status == "escalated")
+      throw ServiceError(409, "lease_not_held", "task " + std::to_string(t.task_id) + " is " + t.status +
+                         ": claim it (GET /v1/review/next) before submitting an outcome");
     if (t.status != "assigned") illegal(t, "review");
   };
   require_assigned(*task);
@@ -185,14 +218,29 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
     throw ServiceError(409, "lease_not_held", "cannot submit task " + std::to_string(req.task_id) + ": " + st.message);
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
 
-  sdk::WriteBatch batch;
-  sdk::TaskUpdate u;
-  u.task_id = req.task_id;
-  u.from = "assigned";
-  u.to = "completed";
-  u.assignee = who.name;
-  u.updated_ms = now;
-  batch.task_updates.push_back(u);
+  // Consensus: the answers of the current round (the latest reviews_done reviews) plus this one.
+  // An adjudicator's answer (a task escalated to the adjudicator pool) and a gold task's answer
+  // settle the round alone.
+  std::vector<sdk::ReviewRecord> round;
+  if (task->reviews_done > 0) {
+    sdk::ReviewFilter rf;
+    rf.task_id = task->task_id;
+    rf.limit = 100000;
+    st = storage_.list_reviews(rf, round);
+    if (!st.ok()) storage_failed(st);
+    if (round.size() > static_cast<std::size_t>(task->reviews_done))
+      round.erase(round.begin(), round.end() - task->reviews_done);
+  }
+  const bool adjudication = task->pool == "adjudicator" && task->reviews_required > 1;
+  const std::int64_t answers = static_cast<std::int64_t>(round.size()) + 1;
+  enum class Step { await_more, final, disagree } step = Step::final;
+  if (!adjudication && !task->gold && answers < task->reviews_required) {
+    step = Step::await_more;
+  } else if (!adjudication && !task->gold && task->reviews_required > 1) {
+    for (auto& r : round)
+      if (r.final_label != final_label) step = Step::disagree;
+  }
+
   // The current lease began lease_ms before it expires: the reviewer's work time on this task.
   const std::int64_t started = task->lease_expires_ms > dom->lease_ms ? task->lease_expires_ms - dom->lease_ms : 0;
   sdk::ReviewRecord review;
@@ -205,17 +253,60 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
   review.comment = req.comment;
   review.created_ms = now;
   review.started_ms = std::min(started, now);
-  batch.reviews.push_back(std::move(review));
-  batch.feedback.push_back({task->domain, task->decision_id, decision->input_json, final_label,
-                            decision->label, decision->confidence, req.outcome, who.name, now});
-  batch.finals.push_back({task->domain, task->decision_id, final_label, req.outcome, now});
+
+  sdk::WriteBatch batch;
+  sdk::TaskUpdate u;
+  u.task_id = req.task_id;
+  u.from = "assigned";
+  u.assignee = step == Step::final ? who.name : "";
+  u.updated_ms = now;
+  sdk::TaskPatch patch;
+  patch.task_id = req.task_id;
+  const char* to = "completed";
+  if (step == Step::await_more) {
+    to = "pending";
+    patch.reviews_done = answers;
+  } else if (step == Step::disagree) {
+    to = "escalated";
+    patch.pool = std::string("adjudicator");
+    patch.reviews_done = answers;
+  } else {
+    patch.reviews_done = answers;
+  }
+  u.to = to;
+  batch.task_updates.push_back(u);
+  batch.task_patches.push_back(patch);
+  batch.reviews.push_back(review);
+  json labels = json::array();
+  for (auto& r : round) labels.push_back(r.final_label);
+  labels.push_back(final_label);
   batch.audit.push_back(audit(now, who.name, "review.submitted", task->domain, req.task_id,
                               {{"decision_id", task->decision_id}, {"outcome", req.outcome},
                                {"final_label", final_label}, {"model_label", decision->label},
                                // The comment is free text (a payload, erasable): the chain holds its hash.
                                {"comment_sha256", req.comment.empty() ? std::string() : sha256_hex(req.comment)},
                                {"started_ms", std::min(started, now)}, {"actor", who.name}, {"at_ms", now},
-                               {"reason", "review"}, {"from", "assigned"}, {"to", "completed"}}));
+                               {"reason", step == Step::final ? "review" : step == Step::await_more ? "consensus: awaiting more answers" : "consensus: disagreement"},
+                               {"from", "assigned"}, {"to", to},
+                               {"answers", answers}, {"required", task->reviews_required},
+                               {"adjudication", adjudication}, {"gold", task->gold}}));
+  if (step == Step::disagree)
+    batch.audit.push_back(audit(now, "system", "task.escalated", task->domain, req.task_id,
+                                move_detail("system", now, "consensus disagreement", "assigned", "escalated",
+                                            {{"decision_id", task->decision_id}, {"labels", labels},
+                                             {"pool", "adjudicator"}})));
+  sdk::DecisionRecord final_decision = *decision;
+  if (step == Step::final && !task->gold) {
+    // A gold task is quality control: its answer scores the reviewer, never a decision.
+    batch.feedback.push_back({task->domain, task->decision_id, decision->input_json, final_label, decision->label,
+                              decision->confidence, req.outcome, who.name, now});
+    batch.finals.push_back({task->domain, task->decision_id, final_label, req.outcome, now});
+    final_decision.final_label = final_label;
+    final_decision.final_outcome = req.outcome;
+    final_decision.final_ms = now;
+    if (hooks_.delivery_for)
+      if (auto delivery = hooks_.delivery_for(final_decision)) batch.deliveries.push_back(std::move(*delivery));
+  }
   st = writer_.submit_sync(batch);
   if (!st.ok()) {
     // Nothing was written: put the task back so the work is not lost.
@@ -225,16 +316,28 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
   if (!batch.task_updates[0].applied)
     spdlog::warn("task completed although storage had it in an unexpected state domain={} decision={} task={}",
                  task->domain, task->decision_id, req.task_id);
-  spdlog::info("review submitted domain={} decision={} task={} outcome={} reviewer={}", task->domain,
-               task->decision_id, req.task_id, req.outcome, who.name);
-  metrics_.review_completed(task->domain, req.outcome, static_cast<double>(now - task->created_ms) / 1000.0,
-                            final_label != decision->label, task->deadline_ms > 0 && now > task->deadline_ms);
+  if (step != Step::final) {
+    // More answers (or an adjudicator) are needed: the task goes back to the queue.
+    queue_.push({{req.task_id, task->domain, task->priority, task->deadline_ms, task->created_ms}});
+  }
+  spdlog::info("review submitted domain={} decision={} task={} outcome={} reviewer={} step={}", task->domain,
+               task->decision_id, req.task_id, req.outcome, who.name,
+               step == Step::final ? "final" : step == Step::await_more ? "awaiting" : "escalated");
+  if (step == Step::final) {
+    if (!task->gold) {
+      metrics_.review_completed(task->domain, req.outcome, static_cast<double>(now - task->created_ms) / 1000.0,
+                                final_label != decision->label, task->deadline_ms > 0 && now > task->deadline_ms);
+      if (hooks_.on_final) hooks_.on_final(final_decision);
+    }
+  }
   if (auto* c = metrics_.domain(task->domain)) {
     if (req.outcome == "approve") c->reviews_approve++;
     else if (req.outcome == "reject") c->reviews_reject++;
     else c->reviews_correct++;
   }
-  return {req.task_id, task->domain, task->decision_id, req.outcome, final_label};
+  OutcomeResult r{req.task_id, task->domain, task->decision_id, req.outcome, final_label};
+  r.status = step == Step::final ? "completed" : step == Step::await_more ? "pending" : "escalated";
+  return r;
 }
 
 std::size_t ReviewService::expire_leases() {

@@ -13,14 +13,19 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
+namespace hitl::policy { class PolicyEngine; }
+
 namespace hitl::service {
 
 class Pipeline;
+class ReviewerDirectory;
+class Assignment;
 class Writer;
 class Metrics;
 struct Principal;
@@ -43,6 +48,7 @@ struct OutcomeResult {
   std::string decision_id;
   std::string outcome;
   std::string final_label;
+  std::string status;  // the task's status after: completed | pending (more answers) | escalated
 };
 
 // A lifecycle move made by release / send_back / cancel.
@@ -54,10 +60,20 @@ struct TransitionResult {
   std::string to;
 };
 
+// Hooks the waiting-clients side (service/notify) sets: a webhook delivery row committed in the
+// same transaction as the final outcome (so none is lost), and a call after that commit (wakes
+// long-polls, nudges the delivery worker). `decision` has its final fields set.
+struct FinalHooks {
+  std::function<std::optional<sdk::DeliveryRecord>(const sdk::DecisionRecord& decision)> delivery_for;
+  std::function<void(const sdk::DecisionRecord& decision)> on_final;
+};
+
 class ReviewService {
  public:
+  void set_final_hooks(FinalHooks hooks) { hooks_ = std::move(hooks); }
   ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Pipeline& pipeline,
-                Metrics& metrics);
+                Metrics& metrics, ReviewerDirectory& reviewers, Assignment& assignment,
+                policy::PolicyEngine& policies);
 
   // Claims the best ready task of `domain` for the reviewer, or nullopt. Throws ServiceError.
   std::optional<ClaimedTask> next(const std::string& domain, const Principal& reviewer);
@@ -78,18 +94,34 @@ class ReviewService {
   // After a restart: pushes every open task to the queue again (push is idempotent).
   std::size_t requeue_open_tasks();
 
+  // The SLA timer (service/escalation.cpp): marks open tasks at risk (sla_at_risk_fraction of
+  // their SLA passed) and breached (past the deadline), each once, and applies what the policy's
+  // escalate(task, event) returns: raise the priority, move the task to another pool (releasing a
+  // held lease), notify (a webhook delivery), or a default decision (the task is cancelled and
+  // the decision final with outcome "default"). Everything audited. Returns the events handled.
+  std::size_t check_slas();
+
+  // Push assignment (admin): pre-assigns a pending task to `reviewer` (or, when empty, to the best
+  // eligible registered reviewer). The same rules as a claim apply. Throws ServiceError 404/409/422.
+  std::string assign(std::int64_t task_id, const std::string& reviewer, const std::string& reason, const Principal& who);
+
  private:
   sdk::Storage& storage_;
   sdk::Queue& queue_;
   Writer& writer_;
   const Pipeline& pipeline_;
   Metrics& metrics_;
+  ReviewerDirectory& reviewers_;
+  Assignment& assignment_;
+  policy::PolicyEngine& policies_;
   // The queue step and the storage step of one lifecycle move are two stores: one lock per
   // process keeps two moves of the same task from interleaving between them (human-rate work,
   // so serialising the moves costs nothing that matters).
   std::mutex mu_;
+  FinalHooks hooks_;
 
   sdk::TaskRecord load_task(std::int64_t task_id, const Principal& who);
+  void escalate_one(const sdk::TaskRecord& task, const std::string& kind, std::int64_t now);
   void commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb);
 };
 

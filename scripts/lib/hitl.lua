@@ -1,9 +1,10 @@
 -- hitl: the policy standard library.  local hitl = require "hitl"
 --
 -- Verdicts (what flag(p) returns):
---   hitl.auto()            accept the prediction as is, no human review
---   hitl.review(reason)    send it to human review; reason is a short non-empty tag ("uncertain")
---   hitl.reject(reason)    refuse it outright; reason is a short non-empty tag
+--   hitl.auto()                  accept the prediction as is, no human review
+--   hitl.review(reason [, opts]) send it to human review; reason is a short non-empty tag
+--                                ("uncertain"); opts = { skills = {"fraud"}, pool = "senior" }
+--   hitl.reject(reason)          refuse it outright; reason is a short non-empty tag
 -- Helpers:
 --   hitl.between(x, lo, hi)       true when x is a number and lo <= x <= hi
 --   hitl.clamp(x, lo, hi)         x limited to [lo, hi]
@@ -11,6 +12,19 @@
 --   hitl.margin(scores)           top-1 probability minus top-2 probability
 --   hitl.entropy(scores [, normalized])   Shannon entropy of the scores (nats, or 0..1)
 --   hitl.get(tbl, "a.b.c", default)       nested lookup that never fails on missing levels
+-- Assignment (for assign(task, candidates); candidates are { id, skills, load, capacity, ... }):
+--   hitl.has_skills(candidate, skills)    true when the candidate has every one of skills
+--   hitl.skill_match(candidates, skills)  the candidates having all the skills, order kept
+--   hitl.accurate(candidates, min_accuracy [, min_answers])  drops those known to be below it on gold
+--   hitl.least_loaded(candidates)         ids by load / capacity, then load, then id
+--   hitl.round_robin(candidates [, key])  ids rotated by a per-thread counter per key
+--   hitl.ids(candidates)                  ids in order
+-- Deadlines (for sla(task)):
+--   hitl.business_hours_sla(now_ms, hours [, opts])  seconds until `hours` business hours passed
+-- Escalation actions (what escalate(task, event) returns):
+--   hitl.raise_priority(v)  hitl.reassign(pool)  hitl.notify()  hitl.default_decision(label)
+--   hitl.actions(a, b, ...) the non-nil ones as an array, nil when none is left
+-- Errors name the helper ("hitl.review: ...") and point at the line of the policy that called it.
 -- The full reference is docs/policy.md.
 local hitl = {}
 
@@ -26,10 +40,89 @@ function hitl.auto()
   return { action = "auto" }
 end
 
+-- The printable description of a value for an error message: "an empty string", "number", ...
+local function describe(v)
+  if v == "" then return "an empty string" end
+  return type(v)
+end
+
+-- True when s is a non-empty string without control characters (tabs and newlines included).
+local function is_tag(s)
+  return type(s) == "string" and s ~= "" and not string.find(s, "%c")
+end
+
+-- Why s is not a tag, for an error message: "an empty string", "a string with a control character", ...
+local function tag_problem(s)
+  if type(s) == "string" and s ~= "" then return "a string with a control character" end
+  return describe(s)
+end
+
+local MAX_SKILLS = 32  -- the engine keeps at most this many skills per task
+
+-- Checks hitl.review's opts ({ skills = {...}, pool = "..." }) and returns a fresh copy of the
+-- valid fields (skills with duplicates removed, order kept). Errors point at review's caller.
+local function check_review_opts(opts)
+  if type(opts) ~= "table" then
+    error("hitl.review: opts must be a table { skills = {...}, pool = \"...\" }, got " .. type(opts), 3)
+  end
+  for key in pairs(opts) do
+    if key ~= "skills" and key ~= "pool" then
+      error("hitl.review: unknown option " .. (type(key) == "string" and ("'" .. key .. "'") or tostring(key)) ..
+            " (expected skills, pool)", 3)
+    end
+  end
+  local out = {}
+  local skills = opts.skills
+  if skills ~= nil then
+    if type(skills) ~= "table" then
+      error("hitl.review: opts.skills must be an array of non-empty strings, got " .. describe(skills), 3)
+    end
+    local n = 0
+    for _ in pairs(skills) do n = n + 1 end
+    for key in pairs(skills) do  -- an array: exactly the keys 1..n
+      if math.type(key) ~= "integer" or key < 1 or key > n then
+        error("hitl.review: opts.skills must be an array of non-empty strings, got a table with key " ..
+              (type(key) == "string" and ("'" .. key .. "'") or tostring(key)), 3)
+      end
+    end
+    local list, seen = {}, {}
+    for i = 1, n do
+      local s = skills[i]
+      if not is_tag(s) then
+        error("hitl.review: opts.skills[" .. i .. "] must be a non-empty string, got " .. tag_problem(s), 3)
+      end
+      if not seen[s] then
+        seen[s] = true
+        list[#list + 1] = s
+      end
+    end
+    if #list > MAX_SKILLS then
+      error("hitl.review: opts.skills has " .. #list .. " skills, at most " .. MAX_SKILLS .. " are allowed", 3)
+    end
+    out.skills = list
+  end
+  local pool = opts.pool
+  if pool ~= nil and not is_tag(pool) then
+    error("hitl.review: opts.pool must be a non-empty string, got " .. tag_problem(pool), 3)
+  end
+  out.pool = pool
+  return out
+end
+
 --- Verdict: queue the prediction for human review. `reason` names the rule that fired.
-function hitl.review(reason)
+-- `opts` (optional): { skills = {"fraud", "large_loans"}, pool = "senior" }: the skills a reviewer
+-- needs (all of them) and the reviewer pool (role) that alone may take the task. Unknown keys, a
+-- skills value that is not an array of non-empty strings and an empty pool are errors.
+-- hitl.review("large_loan", { skills = {"large_loans"}, pool = "senior" })
+function hitl.review(reason, opts)
   check_reason("review", reason)
-  return { action = "review", reason = reason }
+  local verdict = { action = "review", reason = reason }
+  if opts ~= nil then
+    local o = check_review_opts(opts)
+    verdict.skills = o.skills
+    verdict.pool = o.pool
+  end
+  return verdict
 end
 
 --- Verdict: reject the input outright (no review task). `reason` names the rule that fired.
@@ -119,6 +212,335 @@ function hitl.get(tbl, path, default)
   end
   if v == nil then return default end
   return v
+end
+
+-- ---- Assignment: helpers for assign(task, candidates) ----
+-- A candidate is a table { id, name, roles = {...}, skills = {...}, load, capacity, cost_per_hour,
+-- gold_accuracy, gold_answers, agreement, consecutive, last_hour } (see docs/policy.md). The
+-- helpers read only the fields they need; a missing load counts as 0, missing skills as none.
+
+-- Checks `candidates` is an array of tables; errors name `fn` and point at fn's caller.
+local function check_candidates(fn, candidates)
+  if type(candidates) ~= "table" then
+    error("hitl." .. fn .. ": candidates must be an array of candidate tables, got " .. type(candidates), 3)
+  end
+  for i = 1, #candidates do
+    if type(candidates[i]) ~= "table" then
+      error("hitl." .. fn .. ": candidates[" .. i .. "] must be a table, got " .. type(candidates[i]), 3)
+    end
+  end
+end
+
+-- Checks an optional skills list (nil, or an array of strings); errors point at fn's caller.
+local function check_skills(fn, skills)
+  if skills ~= nil and type(skills) ~= "table" then
+    error("hitl." .. fn .. ": skills must be an array of strings or nil, got " .. type(skills), 3)
+  end
+  for i = 1, #(skills or {}) do
+    if type(skills[i]) ~= "string" then
+      error("hitl." .. fn .. ": skills[" .. i .. "] must be a string, got " .. type(skills[i]), 3)
+    end
+  end
+end
+
+-- The id of candidates[i]; an error (pointing at fn's caller) when it has none.
+local function candidate_id(fn, candidates, i)
+  local id = candidates[i].id
+  if id == nil then error("hitl." .. fn .. ": candidates[" .. i .. "] has no id", 3) end
+  return id
+end
+
+-- True when candidate c has every skill in the array `skills` (c.skills missing: no skills).
+local function has_all(c, skills)
+  if skills == nil or #skills == 0 then return true end
+  local own = {}
+  if type(c.skills) == "table" then
+    for _, s in ipairs(c.skills) do own[s] = true end
+  end
+  for _, s in ipairs(skills) do
+    if not own[s] then return false end
+  end
+  return true
+end
+
+--- True when the candidate's skills include every one of `skills` (an array of strings).
+-- nil or an empty array: true. A candidate without a skills field has no skills.
+-- hitl.has_skills(c, task.skills)
+function hitl.has_skills(candidate, skills)
+  if type(candidate) ~= "table" then
+    error("hitl.has_skills: candidate must be a table, got " .. type(candidate), 2)
+  end
+  check_skills("has_skills", skills)
+  return has_all(candidate, skills)
+end
+
+--- The candidates (tables) having all of `skills`, in their original order.
+-- hitl.skill_match(candidates, task.skills)
+function hitl.skill_match(candidates, skills)
+  check_candidates("skill_match", candidates)
+  check_skills("skill_match", skills)
+  local out = {}
+  for _, c in ipairs(candidates) do
+    if has_all(c, skills) then out[#out + 1] = c end
+  end
+  return out
+end
+
+--- Drops the candidates whose gold accuracy is known and below `min_accuracy` (0..1). Known means
+-- gold_accuracy is a number and gold_answers >= min_answers (default 1): a reviewer with too few
+-- gold answers is kept. The others (tables) are returned in their original order.
+-- hitl.accurate(candidates, 0.9, 20)
+function hitl.accurate(candidates, min_accuracy, min_answers)
+  check_candidates("accurate", candidates)
+  if type(min_accuracy) ~= "number" or not (min_accuracy >= 0 and min_accuracy <= 1) then
+    error("hitl.accurate: min_accuracy must be a number in [0, 1], got " ..
+          (type(min_accuracy) == "number" and tostring(min_accuracy) or type(min_accuracy)), 2)
+  end
+  if min_answers == nil then min_answers = 1 end
+  if type(min_answers) ~= "number" or not (min_answers >= 0 and min_answers < math.huge) then
+    error("hitl.accurate: min_answers must be a number >= 0, got " ..
+          (type(min_answers) == "number" and tostring(min_answers) or type(min_answers)), 2)
+  end
+  local out = {}
+  for _, c in ipairs(candidates) do
+    local acc, n = c.gold_accuracy, c.gold_answers
+    local known = type(acc) == "number" and (type(n) == "number" and n or 0) >= min_answers
+    if not (known and acc < min_accuracy) then out[#out + 1] = c end
+  end
+  return out
+end
+
+-- Orders ids deterministically: numbers numerically, digit strings ("7" < "12") numerically,
+-- other strings bytewise; numbers before strings, digit strings before other strings.
+local function id_less(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then
+    if ta == "number" then return true end
+    if tb == "number" then return false end
+    return ta < tb
+  end
+  if ta == "number" then return a < b end
+  if ta ~= "string" then return tostring(a) < tostring(b) end
+  local da, db = string.find(a, "^%d+$") ~= nil, string.find(b, "^%d+$") ~= nil
+  if da and db then
+    local na, nb = string.match(a, "^0*(%d-)$"), string.match(b, "^0*(%d-)$")  -- any length
+    if #na ~= #nb then return #na < #nb end
+    if na ~= nb then return na < nb end
+    return a < b  -- "007" and "7": still one fixed order
+  end
+  if da ~= db then return da end
+  return a < b
+end
+
+-- A candidate's field as a number for sorting: `default` when absent, an error when not a number.
+local function number_field(fn, c, i, field, default)
+  local v = c[field]
+  if v == nil then return default end
+  if type(v) ~= "number" or v ~= v then
+    error("hitl." .. fn .. ": candidates[" .. i .. "]." .. field .. " must be a number, got " ..
+          (type(v) == "number" and "NaN" or type(v)), 3)
+  end
+  return v
+end
+
+--- The candidates' ids sorted by load / capacity ascending (the emptiest first). Ties: lower
+-- load first, then the lower id, so the order never depends on the input order. A missing load
+-- counts as 0; a missing or non-positive capacity sorts the candidate last (it is full).
+-- Nobody is dropped: combine with hitl.skill_match / hitl.accurate to filter.
+-- hitl.least_loaded(hitl.skill_match(candidates, task.skills))  --> { 7, 3, 12 }
+function hitl.least_loaded(candidates)
+  check_candidates("least_loaded", candidates)
+  local rows = {}
+  for i, c in ipairs(candidates) do
+    local id = candidate_id("least_loaded", candidates, i)
+    local load = number_field("least_loaded", c, i, "load", 0)
+    local capacity = number_field("least_loaded", c, i, "capacity", 0)
+    local ratio = capacity > 0 and load / capacity or math.huge
+    rows[i] = { id = id, load = load, ratio = ratio }
+  end
+  table.sort(rows, function(a, b)
+    if a.ratio ~= b.ratio then return a.ratio < b.ratio end
+    if a.load ~= b.load then return a.load < b.load end
+    return id_less(a.id, b.id)
+  end)
+  local out = {}
+  for i, r in ipairs(rows) do out[i] = r.id end
+  return out
+end
+
+--- The candidates' ids in their original order.
+function hitl.ids(candidates)
+  check_candidates("ids", candidates)
+  local out = {}
+  for i = 1, #candidates do out[i] = candidate_id("ids", candidates, i) end
+  return out
+end
+
+-- Rotation counters of hitl.round_robin, one per key. They live in this Lua state, and there is
+-- one state per worker thread per domain, rebuilt after a budget or memory failure and on reload.
+local rotation = {}
+
+--- The candidates' ids rotated by a counter kept per `key` (a string or number; default
+-- "default"): the first call starts at the first candidate, the next at the second, and so on,
+-- wrapping around. The counter lives in the policy's Lua state, so it is per worker thread: a
+-- fair-ish spread, not a global rotation. An empty list returns {} and leaves the counter alone.
+-- hitl.round_robin(hitl.skill_match(candidates, task.skills), task.pool)
+function hitl.round_robin(candidates, key)
+  check_candidates("round_robin", candidates)
+  if key == nil then key = "default" end
+  if type(key) ~= "string" and type(key) ~= "number" then
+    error("hitl.round_robin: key must be a string or a number, got " .. type(key), 2)
+  end
+  local n = #candidates
+  local ids = {}
+  for i = 1, n do ids[i] = candidate_id("round_robin", candidates, i) end
+  if n == 0 then return ids end
+  local count = rotation[key] or 0
+  rotation[key] = count + 1
+  local start = count % n
+  local out = {}
+  for i = 1, n do out[i] = ids[(start + i - 1) % n + 1] end
+  return out
+end
+
+-- ---- Deadlines: helpers for sla(task) ----
+
+local MS_PER_HOUR = 3600 * 1000
+local MS_PER_DAY = 24 * MS_PER_HOUR
+
+-- A number option of business_hours_sla in [lo, hi], or `default` when absent.
+local function hours_option(opts, name, default, lo, hi)
+  local v = opts[name]
+  if v == nil then return default end
+  if type(v) ~= "number" or not (v >= lo and v <= hi) then
+    error("hitl.business_hours_sla: opts." .. name .. " must be a number in [" .. lo .. ", " .. hi ..
+          "], got " .. (type(v) == "number" and tostring(v) or type(v)), 3)
+  end
+  return v
+end
+
+--- Seconds from `now_ms` (epoch milliseconds, e.g. task.now_ms or an event's now_ms) until
+-- `hours` business hours (> 0, fractions allowed) have elapsed. Business hours run from
+-- opts.start (default 9) to opts.stop (default 17), Monday to Friday, in UTC plus
+-- opts.utc_offset_hours (default 0, -14..14, fractions allowed). Time outside business hours does
+-- not count: Friday 16:00 + 2 business hours is Monday 10:00. No holidays.
+-- The calendar is computed from the milliseconds (1970-01-01 was a Thursday), not with os.date.
+-- sla = function(task) return hitl.business_hours_sla(now, 4, { utc_offset_hours = 1 }) end
+function hitl.business_hours_sla(now_ms, hours, opts)
+  if type(now_ms) ~= "number" or now_ms ~= now_ms or now_ms == math.huge or now_ms == -math.huge then
+    error("hitl.business_hours_sla: now_ms must be a finite number (epoch milliseconds), got " ..
+          (type(now_ms) == "number" and tostring(now_ms) or type(now_ms)), 2)
+  end
+  if type(hours) ~= "number" or not (hours > 0 and hours < math.huge) then
+    error("hitl.business_hours_sla: hours must be a positive number, got " ..
+          (type(hours) == "number" and tostring(hours) or type(hours)), 2)
+  end
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    error("hitl.business_hours_sla: opts must be a table or nil, got " .. type(opts), 2)
+  end
+  for k in pairs(opts) do
+    if k ~= "start" and k ~= "stop" and k ~= "utc_offset_hours" then
+      error("hitl.business_hours_sla: unknown option " .. (type(k) == "string" and ("'" .. k .. "'") or tostring(k)) ..
+            " (expected start, stop, utc_offset_hours)", 2)
+    end
+  end
+  local start = hours_option(opts, "start", 9, 0, 24)
+  local stop = hours_option(opts, "stop", 17, 0, 24)
+  local offset = hours_option(opts, "utc_offset_hours", 0, -14, 14)
+  if not (start < stop) then
+    error("hitl.business_hours_sla: opts.start must be before opts.stop, got " .. start .. " and " .. stop, 2)
+  end
+  local open, close = start * MS_PER_HOUR, stop * MS_PER_HOUR
+  local per_week = 5 * (close - open)
+  local local_ms = now_ms + offset * MS_PER_HOUR           -- the wall clock where the reviewers are
+  local day = local_ms // MS_PER_DAY                       -- days since 1970-01-01 (local)
+  local t = local_ms - day * MS_PER_DAY                    -- milliseconds into that day
+  local remaining = hours * MS_PER_HOUR
+  while true do
+    local weekday = (day + 3) % 7                          -- 0 = Monday ... 6 = Sunday
+    if weekday == 0 and t == 0 and remaining > per_week then
+      -- Whole weeks at once (keeps long deadlines cheap); never consume the last one here, so
+      -- a deadline that ends on a Friday's closing time stays on that Friday.
+      local weeks = remaining // per_week
+      if weeks * per_week == remaining then weeks = weeks - 1 end
+      day = day + 7 * weeks
+      remaining = remaining - weeks * per_week
+    end
+    if weekday < 5 then
+      if t < open then t = open end
+      if t < close then
+        local available = close - t
+        if remaining <= available then
+          return (day * MS_PER_DAY + t + remaining - local_ms) / 1000
+        end
+        remaining = remaining - available
+      end
+    end
+    day, t = day + 1, 0
+  end
+end
+
+-- ---- Escalation: the actions escalate(task, event) returns ----
+
+local ACTIONS = { priority = true, reassign = true, notify = true, default = true }
+
+--- Action: set the task's priority to `value` (a number in [0, 1]).
+-- hitl.raise_priority(0.95)  --> { action = "priority", value = 0.95 }
+function hitl.raise_priority(value)
+  if type(value) ~= "number" or not (value >= 0 and value <= 1) then
+    error("hitl.raise_priority: value must be a number in [0, 1], got " ..
+          (type(value) == "number" and tostring(value) or type(value)), 2)
+  end
+  return { action = "priority", value = value }
+end
+
+--- Action: move the task to the reviewer pool (role) `pool`, e.g. "senior".
+-- hitl.reassign("senior")  --> { action = "reassign", pool = "senior" }
+function hitl.reassign(pool)
+  if not is_tag(pool) then
+    error("hitl.reassign: pool must be a non-empty string, got " .. tag_problem(pool), 2)
+  end
+  return { action = "reassign", pool = pool }
+end
+
+--- Action: notify the domain's operators about the task. Takes no arguments.
+-- hitl.notify()  --> { action = "notify" }
+function hitl.notify(...)
+  if select("#", ...) > 0 then
+    error("hitl.notify: takes no arguments (who is notified is the service's configuration)", 2)
+  end
+  return { action = "notify" }
+end
+
+--- Action: decide the task with the policy's default `label` (a non-empty string) instead of
+-- waiting for a reviewer.
+-- hitl.default_decision("bad")  --> { action = "default", label = "bad" }
+function hitl.default_decision(label)
+  if not is_tag(label) then
+    error("hitl.default_decision: label must be a non-empty string, got " .. tag_problem(label), 2)
+  end
+  return { action = "default", label = label }
+end
+
+--- Several actions as the array escalate may return. nil and false arguments are skipped, so
+-- conditional actions read naturally; when none is left the result is nil ("do nothing").
+-- Every other argument must be an action table (from the constructors above).
+-- return hitl.actions(hitl.notify(), event.kind == "breached" and hitl.reassign("senior"))
+function hitl.actions(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    local a = select(i, ...)
+    if a ~= nil and a ~= false then
+      if type(a) ~= "table" or not ACTIONS[a.action] then
+        error("hitl.actions: argument " .. i .. " is not an action (use hitl.raise_priority, hitl.reassign, " ..
+              "hitl.notify or hitl.default_decision), got " .. (type(a) == "table" and "a table without a valid action" or type(a)), 2)
+      end
+      out[#out + 1] = a
+    end
+  end
+  if #out == 0 then return nil end
+  return out
 end
 
 return hitl

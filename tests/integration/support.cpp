@@ -155,7 +155,7 @@ std::string create_token(const fs::path& config, const std::string& role, const 
 //  flaky        its model fails every predict (fails closed: model_error).
 //  shortm       its model returns too few predictions (fails closed: model_error).
 //  governed     sensitive fields (name, meta.email), bias by input.segment, costs, an sla() hook.
-Service::Service() {
+Service::Service(const std::string& extra_domains) {
   const std::string src = HITL_SOURCE_DIR;
   db = dir.path / "hitl.db";
   dir.write("loans.lua", R"(
@@ -219,6 +219,7 @@ return {
     governed = { policy = "governed.lua", labels = { "good", "bad" }, sensitive = { "name", "meta.email" },
                  report = { group = "segment" }, cost = { reviewer_per_hour = 36, per_prediction = 0.01 },
                  sla_seconds = 600 },
+)" + extra_domains + R"(
   },
 }
 )");

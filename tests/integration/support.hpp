@@ -46,7 +46,9 @@ class HttpClient {  // one keep-alive connection
 // A test domain setup: config + policies in a temp dir, tokens, and the server process.
 class Service {
  public:
-  Service();   // writes the files and creates the tokens
+  // Writes the files and creates the tokens. `extra_domains` (Lua table entries, e.g.
+  // `hooked = { policy = "loans.lua", ... },`) is appended to the config's domains table.
+  explicit Service(const std::string& extra_domains = "");
   ~Service();  // stops the server
   void start(long long clock_offset_ms = 0);  // HITL_CLOCK_OFFSET_MS for the child
   void stop();

@@ -346,7 +346,16 @@ TEST_CASE("a version 1 database is migrated into a chain that verifies and still
     raw.exec("DROP TRIGGER tasks_status_transition");
     raw.exec("DROP TABLE task_transitions");
     raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 3");
-    // ... and without what version 4 (payload erasure, ground truth, read indexes) added.
+    // ... and without what versions 5 (review workflow) and 4 (payload erasure, ground truth,
+    // read indexes) added.
+    raw.exec("DROP TABLE deliveries");
+    raw.exec("DROP TABLE reviewers");
+    raw.exec("DROP INDEX tasks_by_assignee");
+    raw.exec("DROP INDEX reviews_by_reviewer");
+    for (const char* col : {"skills", "pool", "reviews_required", "reviews_done", "gold", "gold_label", "sla_state",
+                            "escalations", "preassigned", "origin"})
+      raw.exec(std::string("ALTER TABLE tasks DROP COLUMN ") + col);
+    raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 5");
     for (const char* index : {"decisions_by_created", "reviews_by_domain", "reviews_by_decision", "feedback_by_decision"})
       raw.exec(std::string("DROP INDEX ") + index);
     for (const char* col : {"input_hash", "erased_ms", "truth_label", "truth_ms"})
@@ -358,7 +367,7 @@ TEST_CASE("a version 1 database is migrated into a chain that verifies and still
     auto s = db.open();  // migrates
     int version = 0;
     REQUIRE(s->schema_version(version).ok());
-    CHECK(version == 4);  // the latest: migrations 2, 3 and 4 all ran
+    CHECK(version == 5);  // the latest: migrations 2 to 5 all ran
     auto v = verify_chain(*s, 4);
     CHECK(v.ok);
     CHECK(v.records == 23);

@@ -78,6 +78,14 @@ class FakeStorage : public sdk::Storage {
   sdk::Status list_feedback(const std::string&, std::vector<sdk::FeedbackRecord>&) noexcept override { return sdk::Status::Ok(); }
   sdk::Status list_audit(const sdk::AuditFilter&, std::vector<sdk::AuditRecord>&) noexcept override { return sdk::Status::Ok(); }
   sdk::Status find_token(const std::string&, std::optional<sdk::TokenRecord>&) noexcept override { return sdk::Status::Ok(); }
+  sdk::Status list_reviewers(std::vector<sdk::ReviewerRecord>& out) noexcept override {
+    out.clear();
+    return sdk::Status::Ok();
+  }
+  sdk::Status list_deliveries(const sdk::DeliveryFilter&, std::vector<sdk::DeliveryRecord>& out) noexcept override {
+    out.clear();
+    return sdk::Status::Ok();
+  }
   sdk::Status schema_version(int& out) noexcept override {
     out = 0;
     return sdk::Status::Ok();

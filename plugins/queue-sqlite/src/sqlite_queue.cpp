@@ -52,7 +52,8 @@ struct SqliteQueue::Statements {
   explicit Statements(SQLite::Database& db)
       : insert(db,
                "INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(task_id) DO NOTHING"),
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(task_id) DO UPDATE SET priority = excluded.priority, "
+               "deadline_ms = excluded.deadline_ms, due_ms = excluded.due_ms"),  // an escalation re-ranks; the lease stays
         // One statement picks and leases the best ready item, so two claimers can never take the
         // same one. The subquery walks queue_items_dispatch in order and stops at the first ready row.
         claim(db,

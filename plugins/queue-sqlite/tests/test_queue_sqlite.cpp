@@ -151,15 +151,16 @@ TEST_CASE("claim order: priority, then earliest deadline (none last), then oldes
   CHECK(drain(*q, "d") == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
 
-TEST_CASE("push is idempotent per task_id") {
+TEST_CASE("push is idempotent per task_id and re-ranks an item pushed again") {
   TempDir tmp;
   auto q = open_queue(tmp.db());
   REQUIRE(q->push({item(1, "a", 1.0), item(2, "a", 2.0)}).ok());
-  // Same ids again, with other values: the stored items are left as they were.
+  // Same ids again: still one item each, in its first domain; the new priority re-ranks it
+  // (an escalation raising a task's priority pushes it again).
   REQUIRE(q->push({item(1, "b", 9.0), item(2, "a", 0.0), item(3, "a", 1.5)}).ok());
   CHECK(depth(*q, "a", 0).ready == 3);
   CHECK(depth(*q, "b", 0).ready == 0);
-  CHECK(drain(*q, "a") == std::vector<std::int64_t>{2, 3, 1});
+  CHECK(drain(*q, "a") == std::vector<std::int64_t>{1, 3, 2});
 
   // Pushing a task that is currently leased does not reset its lease.
   REQUIRE(q->push({item(10, "a")}).ok());

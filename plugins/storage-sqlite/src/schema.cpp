@@ -174,6 +174,53 @@ CREATE INDEX reviews_by_domain ON reviews(domain, created_ms, review_id);
 CREATE INDEX reviews_by_decision ON reviews(domain, decision_id);
 CREATE INDEX feedback_by_decision ON feedback(domain, decision_id);
 )sql", &hash_existing_inputs},
+    // The review workflow: per-task skills, pool, consensus counters, gold answers, SLA state,
+    // push assignment and the submitting account (four-eyes); the reviewer registry; webhook
+    // deliveries kept until delivered so none is lost across a restart.
+    {5, "review workflow: task workflow columns, reviewers, webhook deliveries", R"sql(
+ALTER TABLE tasks ADD COLUMN skills TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN pool TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN reviews_required INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE tasks ADD COLUMN reviews_done INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN gold INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN gold_label TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN sla_state TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN escalations INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN preassigned TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+CREATE INDEX tasks_by_assignee ON tasks(assignee, status, task_id);
+CREATE INDEX reviews_by_reviewer ON reviews(reviewer, created_ms);
+
+CREATE TABLE reviewers(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL DEFAULT '',
+  roles TEXT NOT NULL DEFAULT 'reviewer',
+  domains TEXT NOT NULL DEFAULT '',
+  skills TEXT NOT NULL DEFAULT '',
+  capacity INTEGER NOT NULL DEFAULT 1,
+  cost_per_hour REAL NOT NULL DEFAULT 0,
+  disabled INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE deliveries(
+  delivery_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  domain TEXT NOT NULL,
+  decision_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  url TEXT NOT NULL,
+  payload_json TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  delivered_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
+CREATE INDEX deliveries_by_decision ON deliveries(domain, decision_id);
+)sql", nullptr},
 };
 
 void hash_existing_inputs(SQLite::Database& db) {

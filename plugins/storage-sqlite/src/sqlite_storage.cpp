@@ -85,7 +85,13 @@ constexpr const char* kReviewColumns =
     "review_id, task_id, domain, decision_id, reviewer, outcome, final_label, comment, created_ms, started_ms";
 constexpr const char* kTaskColumns =
     "task_id, domain, decision_id, status, priority, reason, assignee, lease_expires_ms, deadline_ms, "
-    "created_ms, updated_ms";
+    "created_ms, updated_ms, skills, pool, reviews_required, reviews_done, gold, gold_label, sla_state, "
+    "escalations, preassigned, origin";
+constexpr const char* kReviewerColumns =
+    "id, name, roles, domains, skills, capacity, cost_per_hour, disabled, created_ms, updated_ms";
+constexpr const char* kDeliveryColumns =
+    "delivery_id, domain, decision_id, event, url, payload_json, status, attempts, next_attempt_ms, last_error, "
+    "created_ms, delivered_ms";
 constexpr const char* kAuditColumns =
     "seq, ts_ms, actor, action, domain, entity, entity_id, detail_json, prev_hash, hash";
 
@@ -149,7 +155,49 @@ sdk::TaskRecord read_task(const SQLite::Statement& s) {
   t.deadline_ms = s.getColumn(8).getInt64();
   t.created_ms = s.getColumn(9).getInt64();
   t.updated_ms = s.getColumn(10).getInt64();
+  t.skills = s.getColumn(11).getString();
+  t.pool = s.getColumn(12).getString();
+  t.reviews_required = s.getColumn(13).getInt64();
+  t.reviews_done = s.getColumn(14).getInt64();
+  t.gold = s.getColumn(15).getInt() != 0;
+  t.gold_label = s.getColumn(16).getString();
+  t.sla_state = s.getColumn(17).getString();
+  t.escalations = s.getColumn(18).getInt64();
+  t.preassigned = s.getColumn(19).getString();
+  t.origin = s.getColumn(20).getString();
   return t;
+}
+
+sdk::ReviewerRecord read_reviewer(const SQLite::Statement& s) {
+  sdk::ReviewerRecord r;
+  r.id = s.getColumn(0).getString();
+  r.name = s.getColumn(1).getString();
+  r.roles = s.getColumn(2).getString();
+  r.domains = s.getColumn(3).getString();
+  r.skills = s.getColumn(4).getString();
+  r.capacity = s.getColumn(5).getInt64();
+  r.cost_per_hour = s.getColumn(6).getDouble();
+  r.disabled = s.getColumn(7).getInt() != 0;
+  r.created_ms = s.getColumn(8).getInt64();
+  r.updated_ms = s.getColumn(9).getInt64();
+  return r;
+}
+
+sdk::DeliveryRecord read_delivery(const SQLite::Statement& s) {
+  sdk::DeliveryRecord d;
+  d.delivery_id = s.getColumn(0).getInt64();
+  d.domain = s.getColumn(1).getString();
+  d.decision_id = s.getColumn(2).getString();
+  d.event = s.getColumn(3).getString();
+  d.url = s.getColumn(4).getString();
+  d.payload_json = s.getColumn(5).getString();
+  d.status = s.getColumn(6).getString();
+  d.attempts = s.getColumn(7).getInt64();
+  d.next_attempt_ms = s.getColumn(8).getInt64();
+  d.last_error = s.getColumn(9).getString();
+  d.created_ms = s.getColumn(10).getInt64();
+  d.delivered_ms = s.getColumn(11).getInt64();
+  return d;
 }
 
 sdk::AuditRecord read_audit(const SQLite::Statement& s) {
@@ -180,7 +228,9 @@ struct WriteStatements {
         set_decision_task(db, "UPDATE decisions SET task_id = ? WHERE rowid = ?"),
         insert_task(db,
                     "INSERT INTO tasks(domain, decision_id, status, priority, reason, assignee, lease_expires_ms, "
-                    "deadline_ms, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?)"),
+                    "deadline_ms, created_ms, updated_ms, skills, pool, reviews_required, reviews_done, gold, "
+                    "gold_label, sla_state, escalations, preassigned, origin) "
+                    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
         update_task(db,
                     "UPDATE tasks SET status = ?, assignee = ?, lease_expires_ms = ?, updated_ms = ? "
                     "WHERE task_id = ? AND instr(',' || ? || ',', ',' || status || ',') > 0"),
@@ -203,6 +253,15 @@ struct WriteStatements {
         erase_feedback(db, "UPDATE feedback SET input_json = '{}' WHERE domain = ? AND decision_id = ?"),
         erase_comments(db, "UPDATE reviews SET comment = '' WHERE domain = ? AND decision_id = ?"),
         set_truth(db, "UPDATE decisions SET truth_label = ?, truth_ms = ? WHERE domain = ? AND id = ?"),
+        upsert_reviewer(db, sql({"INSERT INTO reviewers(", kReviewerColumns, ") VALUES(?,?,?,?,?,?,?,?,?,?) "
+                                 "ON CONFLICT(id) DO UPDATE SET name = excluded.name, roles = excluded.roles, "
+                                 "domains = excluded.domains, skills = excluded.skills, capacity = excluded.capacity, "
+                                 "cost_per_hour = excluded.cost_per_hour, disabled = excluded.disabled, "
+                                 "updated_ms = excluded.updated_ms"})),
+        insert_delivery(db, "INSERT INTO deliveries(domain, decision_id, event, url, payload_json, status, attempts, "
+                            "next_attempt_ms, last_error, created_ms, delivered_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)"),
+        update_delivery(db, "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_ms = ?, last_error = ?, "
+                            "delivered_ms = ? WHERE delivery_id = ?"),
         upsert_token(db,
                      "INSERT INTO tokens(name, role, domains, hash, created_ms, revoked) VALUES(?,?,?,?,?,?) "
                      "ON CONFLICT(name) DO UPDATE SET role = excluded.role, domains = excluded.domains, "
@@ -220,10 +279,18 @@ struct WriteStatements {
                        "IFNULL((SELECT MAX(seq) FROM audit), 0))"),
         audit_last_hash(db, "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") {}
 
+  SQLite::Statement& patch_statement(SQLite::Database& db, const std::string& text) {
+    auto it = patches.find(text);
+    if (it == patches.end()) it = patches.emplace(text, std::make_unique<SQLite::Statement>(db, text)).first;
+    return *it->second;
+  }
+
   void reset_all() noexcept {
+    for (auto& [_, p] : patches) p->tryReset();
     for (auto* s : {&begin, &commit, &rollback, &insert_decision, &select_decision, &set_decision_task,
                     &insert_task, &update_task, &insert_review, &insert_feedback, &set_final, &erase_decision,
-                    &erase_feedback, &erase_comments, &set_truth, &upsert_token,
+                    &erase_feedback, &erase_comments, &set_truth, &upsert_reviewer, &insert_delivery,
+                    &update_delivery, &upsert_token,
                     &insert_audit, &audit_last_seq, &audit_last_hash})
       s->tryReset();
   }
@@ -233,7 +300,10 @@ struct WriteStatements {
   SQLite::Statement insert_task, update_task;
   SQLite::Statement insert_review, insert_feedback, set_final;
   SQLite::Statement erase_decision, erase_feedback, erase_comments, set_truth;
+  SQLite::Statement upsert_reviewer, insert_delivery, update_delivery;
   SQLite::Statement upsert_token, insert_audit;
+  // TaskPatch updates, one prepared statement per set of patched columns.
+  std::map<std::string, std::unique_ptr<SQLite::Statement>> patches;
   SQLite::Statement audit_last_seq, audit_last_hash;
   AuditHasher hasher;  // reused for every audit record: one digest context, no reallocation
 };
@@ -243,7 +313,7 @@ struct WriteStatements {
 // added; ReadStatements caches one prepared statement per distinct text.
 struct Query {
   std::string text;
-  std::vector<std::variant<std::int64_t, const std::string*>> binds;
+  std::vector<std::variant<std::int64_t, const std::string*, double>> binds;
   void where(const char* cond, std::int64_t v) { add(cond); binds.emplace_back(v); }
   void where(const char* cond, const std::string& v) { add(cond); binds.emplace_back(&v); }
   void add(const char* cond) {
@@ -254,6 +324,7 @@ struct Query {
     int i = 1;
     for (auto& b : binds) {
       if (auto* v = std::get_if<std::int64_t>(&b)) s.bind(i++, *v);
+      else if (auto* d = std::get_if<double>(&b)) s.bind(i++, *d);
       else s.bindNoCopy(i++, *std::get<const std::string*>(b));
     }
   }
@@ -266,6 +337,12 @@ Query task_query(const sdk::TaskFilter& f) {
   if (f.from_ms) q.where("created_ms >= ?", f.from_ms);
   if (f.to_ms) q.where("created_ms < ?", f.to_ms);
   if (f.after_task_id) q.where("task_id > ?", f.after_task_id);
+  if (!f.assignee.empty()) q.where("assignee = ?", f.assignee);
+  if (!f.sla_state.empty()) q.where("sla_state = ?", f.sla_state);
+  if (f.min_priority > 0) {
+    q.add("priority >= ?");
+    q.binds.emplace_back(f.min_priority);
+  }
   q.text += " ORDER BY task_id LIMIT ?";
   q.binds.emplace_back(sql_limit(f.limit));
   return q;
@@ -288,6 +365,17 @@ Query decision_query(const sdk::DecisionFilter& f) {
   return q;
 }
 
+Query delivery_query(const sdk::DeliveryFilter& f) {
+  Query q{sql({"SELECT ", kDeliveryColumns, " FROM deliveries"}), {}};
+  if (!f.status.empty()) q.where("status = ?", f.status);
+  if (f.due_before_ms) q.where("next_attempt_ms <= ?", f.due_before_ms);
+  if (!f.decision_id.empty()) q.where("decision_id = ?", f.decision_id);
+  if (f.after_delivery_id) q.where("delivery_id > ?", f.after_delivery_id);
+  q.text += " ORDER BY delivery_id LIMIT ?";
+  q.binds.emplace_back(sql_limit(f.limit));
+  return q;
+}
+
 Query review_query(const sdk::ReviewFilter& f) {
   Query q{sql({"SELECT ", kReviewColumns, " FROM reviews"}), {}};
   if (f.task_id) q.where("task_id = ?", f.task_id);
@@ -295,6 +383,8 @@ Query review_query(const sdk::ReviewFilter& f) {
   if (f.from_ms) q.where("created_ms >= ?", f.from_ms);
   if (f.to_ms) q.where("created_ms < ?", f.to_ms);
   if (f.after_review_id) q.where("review_id > ?", f.after_review_id);
+  if (!f.reviewer.empty()) q.where("reviewer = ?", f.reviewer);
+  if (!f.decision_id.empty()) q.where("decision_id = ?", f.decision_id);
   // By task: in submission order; otherwise by id, which is the cursor.
   q.text += f.task_id ? " ORDER BY created_ms, review_id LIMIT ?" : " ORDER BY review_id LIMIT ?";
   q.binds.emplace_back(sql_limit(f.limit));
@@ -360,6 +450,13 @@ class SqliteStorage final : public sdk::Storage {
   Status list_feedback(const std::string& domain, std::vector<sdk::FeedbackRecord>& out) noexcept override;
   Status list_audit(const sdk::AuditFilter& filter, std::vector<sdk::AuditRecord>& out) noexcept override;
   Status find_token(const std::string& hash, std::optional<sdk::TokenRecord>& out) noexcept override;
+  Status list_reviewers(std::vector<sdk::ReviewerRecord>& out) noexcept override {
+    return list("list_reviewers", Query{sql({"SELECT ", kReviewerColumns, " FROM reviewers ORDER BY id"}), {}},
+                read_reviewer, out);
+  }
+  Status list_deliveries(const sdk::DeliveryFilter& filter, std::vector<sdk::DeliveryRecord>& out) noexcept override {
+    return list("list_deliveries", delivery_query(filter), read_delivery, out);
+  }
   Status schema_version(int& out) noexcept override;
 
  private:
@@ -538,6 +635,94 @@ void SqliteStorage::apply(sdk::WriteBatch& b, const char*& stage, std::size_t& i
                                             f.domain + "'"};
   }
 
+  stage = "patching task";
+  for (index = 0; index < b.task_patches.size(); ++index) {
+    const auto& p = b.task_patches[index];
+    std::string text = "UPDATE tasks SET ";
+    bool first = true;
+    auto col = [&](bool set, const char* name) {
+      if (!set) return;
+      text += first ? "" : ", ";
+      text += name;
+      text += " = ?";
+      first = false;
+    };
+    col(p.priority.has_value(), "priority");
+    col(p.pool.has_value(), "pool");
+    col(p.sla_state.has_value(), "sla_state");
+    col(p.preassigned.has_value(), "preassigned");
+    col(p.reviews_done.has_value(), "reviews_done");
+    col(p.escalations.has_value(), "escalations");
+    col(p.deadline_ms.has_value(), "deadline_ms");
+    if (first) continue;  // nothing to change
+    text += " WHERE task_id = ?";
+    auto& s = fresh(w_->patch_statement(*wdb_, text));
+    ResetOnExit reset{s};
+    int i = 1;
+    if (p.priority) s.bind(i++, *p.priority);
+    if (p.pool) s.bindNoCopy(i++, *p.pool);
+    if (p.sla_state) s.bindNoCopy(i++, *p.sla_state);
+    if (p.preassigned) s.bindNoCopy(i++, *p.preassigned);
+    if (p.reviews_done) s.bind(i++, *p.reviews_done);
+    if (p.escalations) s.bind(i++, *p.escalations);
+    if (p.deadline_ms) s.bind(i++, *p.deadline_ms);
+    s.bind(i, p.task_id);
+    if (s.exec() == 0) throw BatchError{Code::not_found, "patch for unknown task " + std::to_string(p.task_id)};
+  }
+
+  stage = "storing reviewer";
+  for (index = 0; index < b.reviewers.size(); ++index) {
+    const auto& r = b.reviewers[index];
+    auto& s = fresh(w_->upsert_reviewer);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, r.id);
+    s.bindNoCopy(2, r.name);
+    s.bindNoCopy(3, r.roles);
+    s.bindNoCopy(4, r.domains);
+    s.bindNoCopy(5, r.skills);
+    s.bind(6, r.capacity);
+    s.bind(7, r.cost_per_hour);
+    s.bind(8, r.disabled ? 1 : 0);
+    s.bind(9, r.created_ms);
+    s.bind(10, r.updated_ms);
+    s.exec();
+  }
+
+  stage = "inserting delivery";
+  for (index = 0; index < b.deliveries.size(); ++index) {
+    auto& d = b.deliveries[index];
+    auto& s = fresh(w_->insert_delivery);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, d.domain);
+    s.bindNoCopy(2, d.decision_id);
+    s.bindNoCopy(3, d.event);
+    s.bindNoCopy(4, d.url);
+    s.bindNoCopy(5, d.payload_json);
+    if (d.status.empty()) d.status = "pending";
+    s.bindNoCopy(6, d.status);
+    s.bind(7, d.attempts);
+    s.bind(8, d.next_attempt_ms);
+    s.bindNoCopy(9, d.last_error);
+    s.bind(10, d.created_ms);
+    s.bind(11, d.delivered_ms);
+    s.exec();
+    d.delivery_id = wdb_->getLastInsertRowid();
+  }
+
+  stage = "updating delivery";
+  for (index = 0; index < b.delivery_updates.size(); ++index) {
+    const auto& u = b.delivery_updates[index];
+    auto& s = fresh(w_->update_delivery);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, u.status);
+    s.bind(2, u.attempts);
+    s.bind(3, u.next_attempt_ms);
+    s.bindNoCopy(4, u.last_error);
+    s.bind(5, u.delivered_ms);
+    s.bind(6, u.delivery_id);
+    if (s.exec() == 0) throw BatchError{Code::not_found, "update for unknown delivery " + std::to_string(u.delivery_id)};
+  }
+
   stage = "erasing payload";
   for (index = 0; index < b.erasures.size(); ++index) {
     auto& e = b.erasures[index];
@@ -684,6 +869,16 @@ void SqliteStorage::insert_decision(sdk::NewDecision& nd) {
     s.bind(8, t.deadline_ms);
     s.bind(9, t.created_ms);
     s.bind(10, t.updated_ms);
+    s.bindNoCopy(11, t.skills);
+    s.bindNoCopy(12, t.pool);
+    s.bind(13, t.reviews_required);
+    s.bind(14, t.reviews_done);
+    s.bind(15, t.gold ? 1 : 0);
+    s.bindNoCopy(16, t.gold_label);
+    s.bindNoCopy(17, t.sla_state);
+    s.bind(18, t.escalations);
+    s.bindNoCopy(19, t.preassigned);
+    s.bindNoCopy(20, t.origin);
     s.exec();
   }
   t.task_id = wdb_->getLastInsertRowid();

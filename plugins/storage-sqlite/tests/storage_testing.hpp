@@ -61,11 +61,25 @@ inline std::unique_ptr<sdk::Storage> open(const std::string& db) {
 }
 
 // The newest storage schema version; tests that rebuild an older file undo the newer ones.
-inline constexpr int kLatestSchema = 4;
+inline constexpr int kLatestSchema = 5;
 
-// Turns a file back into what version 3 wrote: without the payload, truth and review-start
-// columns and the windowed read indexes of version 4.
+// Turns a file back into what version 4 wrote: without the review workflow columns, reviewers
+// and deliveries of version 5.
+inline void undo_migration_5(SQLite::Database& raw) {
+  raw.exec("DROP TABLE deliveries");
+  raw.exec("DROP TABLE reviewers");
+  raw.exec("DROP INDEX tasks_by_assignee");
+  raw.exec("DROP INDEX reviews_by_reviewer");
+  for (const char* col : {"skills", "pool", "reviews_required", "reviews_done", "gold", "gold_label", "sla_state",
+                          "escalations", "preassigned", "origin"})
+    raw.exec(std::string("ALTER TABLE tasks DROP COLUMN ") + col);
+  raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 5");
+}
+
+// Turns a file back into what version 3 wrote (undoing 5 first): without the payload, truth and
+// review-start columns and the windowed read indexes of version 4.
 inline void undo_migration_4(SQLite::Database& raw) {
+  undo_migration_5(raw);
   for (const char* index : {"decisions_by_created", "reviews_by_domain", "reviews_by_decision", "feedback_by_decision"})
     raw.exec(std::string("DROP INDEX ") + index);
   for (const char* col : {"input_hash", "erased_ms", "truth_label", "truth_ms"})

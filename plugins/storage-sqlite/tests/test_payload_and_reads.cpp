@@ -260,3 +260,111 @@ TEST_CASE("migration 4 adds the new columns to a version 3 database and hashes e
   s = open(dir.db());
   CHECK(get(*s, "credit", "empty").input_hash == "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
 }
+
+TEST_CASE("workflow fields of tasks are stored, patched field by field, and filtered") {
+  TempDir dir;
+  auto s = open(dir.db());
+  sdk::WriteBatch b;
+  auto nd = make("credit", "w-1", 100, true);
+  nd.task->skills = "fraud,large";
+  nd.task->pool = "senior";
+  nd.task->reviews_required = 2;
+  nd.task->gold = true;
+  nd.task->gold_label = "bad";
+  nd.task->origin = "app";
+  nd.task->priority = 0.7;
+  b.decisions.push_back(nd);
+  b.decisions.push_back(make("credit", "w-2", 101, true));
+  commit_ok(*s, b);
+  const auto id = b.decisions[0].decision.task_id;
+  std::optional<sdk::TaskRecord> t;
+  REQUIRE(s->get_task(id, t).ok());
+  REQUIRE(t);
+  CHECK(t->skills == "fraud,large");
+  CHECK(t->pool == "senior");
+  CHECK(t->reviews_required == 2);
+  CHECK(t->reviews_done == 0);
+  CHECK(t->gold);
+  CHECK(t->gold_label == "bad");
+  CHECK(t->origin == "app");
+
+  sdk::WriteBatch p;
+  sdk::TaskPatch patch;
+  patch.task_id = id;
+  patch.sla_state = "at_risk";
+  patch.reviews_done = 1;
+  patch.priority = 0.95;
+  p.task_patches.push_back(patch);
+  commit_ok(*s, p);
+  REQUIRE(s->get_task(id, t).ok());
+  CHECK(t->sla_state == "at_risk");
+  CHECK(t->reviews_done == 1);
+  CHECK(t->priority == Approx(0.95));
+  CHECK(t->pool == "senior");  // untouched
+
+  sdk::TaskFilter f;
+  f.sla_state = "at_risk";
+  std::vector<sdk::TaskRecord> tasks;
+  REQUIRE(s->list_tasks(f, tasks).ok());
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].task_id == id);
+  sdk::TaskFilter hi;
+  hi.min_priority = 0.9;
+  REQUIRE(s->list_tasks(hi, tasks).ok());
+  CHECK(tasks.size() == 1);
+
+  sdk::WriteBatch bad;
+  sdk::TaskPatch unknown;
+  unknown.task_id = 999;
+  unknown.pool = "x";
+  bad.task_patches.push_back(unknown);
+  CHECK(s->commit(bad).code == sdk::Code::not_found);
+}
+
+TEST_CASE("reviewers are upserted by id and deliveries are stored, due-listed and updated") {
+  TempDir dir;
+  auto s = open(dir.db());
+  sdk::WriteBatch b;
+  b.reviewers.push_back({"alice", "Alice A", "reviewer,senior", "credit", "fraud", 3, 42.5, false, 10, 10});
+  b.reviewers.push_back({"bob", "Bob", "reviewer", "", "", 1, 30, false, 10, 10});
+  b.deliveries.push_back({0, "credit", "d-1", "decision.final", "http://127.0.0.1:9/hook", R"({"a":1})", "", 0, 500, "", 100, 0});
+  b.deliveries.push_back({0, "credit", "d-2", "decision.final", "http://127.0.0.1:9/hook", R"({"a":2})", "", 0, 900, "", 100, 0});
+  commit_ok(*s, b);
+  CHECK(b.deliveries[1].delivery_id == b.deliveries[0].delivery_id + 1);
+  sdk::WriteBatch u;
+  u.reviewers.push_back({"bob", "Bob B", "reviewer", "credit", "", 2, 30, true, 99, 20});
+  commit_ok(*s, u);
+  std::vector<sdk::ReviewerRecord> rs;
+  REQUIRE(s->list_reviewers(rs).ok());
+  REQUIRE(rs.size() == 2);
+  CHECK(rs[0].id == "alice");
+  CHECK(rs[0].roles == "reviewer,senior");
+  CHECK(rs[0].cost_per_hour == Approx(42.5));
+  CHECK(rs[1].name == "Bob B");
+  CHECK(rs[1].disabled);
+  CHECK(rs[1].created_ms == 10);  // kept from the first insert
+  CHECK(rs[1].updated_ms == 20);
+
+  sdk::DeliveryFilter due;
+  due.status = "pending";
+  due.due_before_ms = 600;
+  std::vector<sdk::DeliveryRecord> ds;
+  REQUIRE(s->list_deliveries(due, ds).ok());
+  REQUIRE(ds.size() == 1);
+  CHECK(ds[0].decision_id == "d-1");
+  CHECK(ds[0].status == "pending");
+  sdk::WriteBatch du;
+  du.delivery_updates.push_back({ds[0].delivery_id, "delivered", 2, 0, "", 650});
+  commit_ok(*s, du);
+  due.due_before_ms = 1000;
+  REQUIRE(s->list_deliveries(due, ds).ok());
+  REQUIRE(ds.size() == 1);
+  CHECK(ds[0].decision_id == "d-2");
+  sdk::DeliveryFilter all;
+  all.decision_id = "d-1";
+  REQUIRE(s->list_deliveries(all, ds).ok());
+  REQUIRE(ds.size() == 1);
+  CHECK(ds[0].status == "delivered");
+  CHECK(ds[0].attempts == 2);
+  CHECK(ds[0].delivered_ms == 650);
+}

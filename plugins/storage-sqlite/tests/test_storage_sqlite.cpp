@@ -174,7 +174,7 @@ TEST_CASE("a database written by a newer plugin version is refused") {
   auto st = try_open(config(dir.db()), s);
   CHECK_FALSE(st.ok());
   CHECK_FALSE(s);
-  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 4") && Catch::Contains(dir.db()));
+  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 5") && Catch::Contains(dir.db()));
 }
 
 TEST_CASE("a file that is not a database is refused with the path in the message") {

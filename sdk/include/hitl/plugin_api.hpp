@@ -22,7 +22,7 @@
 #include <variant>
 #include <vector>
 
-#define HITL_SDK_ABI_VERSION 3u
+#define HITL_SDK_ABI_VERSION 4u
 #define HITL_PLUGIN_ENTRY_SYMBOL "hitl_plugin_descriptor"
 
 namespace hitl::sdk {
@@ -107,7 +107,7 @@ struct TaskRecord {
   std::int64_t task_id = 0;
   std::string domain;
   std::string decision_id;
-  std::string status;  // pending | assigned | completed | cancelled
+  std::string status;  // pending | assigned | completed | escalated | cancelled
   double priority = 0.0;
   std::string reason;
   std::string assignee;
@@ -115,6 +115,68 @@ struct TaskRecord {
   std::int64_t deadline_ms = 0;
   std::int64_t created_ms = 0;
   std::int64_t updated_ms = 0;
+  // Since ABI 4: the review workflow.
+  std::string skills;            // comma separated skills a reviewer needs ("" = any)
+  std::string pool;              // "" = any reviewer of the domain; else only reviewers with that role
+  std::int64_t reviews_required = 1;  // consensus: distinct reviewers whose answers must agree
+  std::int64_t reviews_done = 0;      // answers collected in the current round
+  bool gold = false;             // a quality-control task with a known answer (never shown as such)
+  std::string gold_label;
+  std::string sla_state;         // "" | at_risk | breached
+  std::int64_t escalations = 0;  // escalation events applied so far
+  std::string preassigned;       // pushed to this reviewer: only they may claim it while set
+  std::string origin;            // who submitted the prediction (four-eyes: never its reviewer)
+};
+
+// Changes to a task's workflow fields that are not a status transition (only set fields change).
+struct TaskPatch {
+  std::int64_t task_id = 0;
+  std::optional<double> priority;
+  std::optional<std::string> pool;
+  std::optional<std::string> sla_state;
+  std::optional<std::string> preassigned;
+  std::optional<std::int64_t> reviews_done;
+  std::optional<std::int64_t> escalations;
+  std::optional<std::int64_t> deadline_ms;
+};
+
+// A person who reviews (since ABI 4). `id` is the reviewer's token name.
+struct ReviewerRecord {
+  std::string id;
+  std::string name;
+  std::string roles;    // comma separated: reviewer, senior, adjudicator, ...
+  std::string domains;  // comma separated; "" = every domain
+  std::string skills;   // comma separated
+  std::int64_t capacity = 1;  // tasks held at once
+  double cost_per_hour = 0.0;
+  bool disabled = false;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+};
+
+// A webhook delivery, persisted so none is lost across a restart (since ABI 4).
+struct DeliveryRecord {
+  std::int64_t delivery_id = 0;  // assigned by storage
+  std::string domain;
+  std::string decision_id;
+  std::string event;             // decision.final, task.escalated, ...
+  std::string url;
+  std::string payload_json;
+  std::string status;            // pending | delivered | failed (gave up)
+  std::int64_t attempts = 0;
+  std::int64_t next_attempt_ms = 0;
+  std::string last_error;
+  std::int64_t created_ms = 0;
+  std::int64_t delivered_ms = 0;
+};
+
+struct DeliveryUpdate {
+  std::int64_t delivery_id = 0;
+  std::string status;
+  std::int64_t attempts = 0;
+  std::int64_t next_attempt_ms = 0;
+  std::string last_error;
+  std::int64_t delivered_ms = 0;
 };
 
 struct ReviewRecord {
@@ -245,10 +307,15 @@ struct WriteBatch {
   std::vector<TokenRecord> tokens;
   std::vector<PayloadErasure> erasures;  // since ABI 3
   std::vector<GroundTruth> truths;       // since ABI 3
+  std::vector<TaskPatch> task_patches;   // since ABI 4
+  std::vector<ReviewerRecord> reviewers;  // upserted by id
+  std::vector<DeliveryRecord> deliveries;  // inserted; delivery_id filled in on return
+  std::vector<DeliveryUpdate> delivery_updates;
   std::vector<AuditRecord> audit;  // seq, prev_hash and hash filled in on return
   bool empty() const noexcept {
     return decisions.empty() && task_updates.empty() && reviews.empty() && feedback.empty() &&
-           finals.empty() && tokens.empty() && erasures.empty() && truths.empty() && audit.empty();
+           finals.empty() && tokens.empty() && erasures.empty() && truths.empty() && task_patches.empty() &&
+           reviewers.empty() && deliveries.empty() && delivery_updates.empty() && audit.empty();
   }
 };
 
@@ -261,6 +328,17 @@ struct TaskFilter {
   std::int64_t from_ms = 0;  // since ABI 3
   std::int64_t to_ms = 0;
   std::int64_t after_task_id = 0;
+  std::string assignee;   // since ABI 4; "" = any
+  std::string sla_state;  // "" = any
+  double min_priority = 0.0;
+};
+
+struct DeliveryFilter {
+  std::string status;          // "" = any
+  std::int64_t due_before_ms = 0;  // > 0: next_attempt_ms <= this
+  std::string decision_id;     // "" = any
+  std::int64_t after_delivery_id = 0;
+  std::size_t limit = 1000;
 };
 
 // Decisions in (created_ms, id) order; the cursor is the last (created_ms, id) seen.
@@ -278,6 +356,8 @@ struct DecisionFilter {
 struct ReviewFilter {
   std::int64_t task_id = 0;  // 0 = any
   std::string domain;        // "" = any
+  std::string reviewer;      // "" = any (since ABI 4)
+  std::string decision_id;   // "" = any (since ABI 4)
   std::int64_t from_ms = 0;
   std::int64_t to_ms = 0;
   std::int64_t after_review_id = 0;
@@ -333,7 +413,9 @@ class Model {
 class Queue {
  public:
   virtual ~Queue() = default;
-  virtual Status push(const std::vector<QueueItem>& items) noexcept = 0;  // idempotent per task_id
+  // Idempotent per task_id; pushing a queued task again updates its priority and deadline
+  // (an escalation re-ranks it) and keeps its lease.
+  virtual Status push(const std::vector<QueueItem>& items) noexcept = 0;
   virtual Status claim(const std::string& domain, const std::string& reviewer, std::int64_t now_ms,
                        std::int64_t lease_ms, std::optional<Lease>& out) noexcept = 0;
   // Removes a task leased by `reviewer` (Code::conflict when it is not, or the lease expired).
@@ -357,6 +439,8 @@ class Storage {
   virtual Status list_feedback(const std::string& domain, std::vector<FeedbackRecord>& out) noexcept = 0;
   virtual Status list_audit(const AuditFilter& filter, std::vector<AuditRecord>& out) noexcept = 0;
   virtual Status find_token(const std::string& hash, std::optional<TokenRecord>& out) noexcept = 0;
+  virtual Status list_reviewers(std::vector<ReviewerRecord>& out) noexcept = 0;  // since ABI 4
+  virtual Status list_deliveries(const DeliveryFilter& filter, std::vector<DeliveryRecord>& out) noexcept = 0;
   virtual Status schema_version(int& out) noexcept = 0;
 };
 

@@ -1,0 +1,219 @@
+// The SLA timer and push assignment of ReviewService (see review.hpp).
+#include "common/clock.hpp"
+#include "policy/policy_engine.hpp"
+#include "service/assignment.hpp"
+#include "service/auth.hpp"
+#include "service/metrics.hpp"
+#include "service/pipeline.hpp"
+#include "service/review.hpp"
+#include "service/reviewers.hpp"
+#include "service/service_error.hpp"
+#include "service/writer.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace hitl::service {
+using nlohmann::json;
+
+namespace {
+sdk::AuditRecord task_audit(std::int64_t now, const std::string& actor, const char* action, const sdk::TaskRecord& t,
+                            json detail) {
+  sdk::AuditRecord a;
+  a.ts_ms = now;
+  a.actor = actor;
+  a.action = action;
+  a.domain = t.domain;
+  a.entity = "task";
+  a.entity_id = std::to_string(t.task_id);
+  detail["decision_id"] = t.decision_id;
+  a.detail_json = detail.dump();
+  return a;
+}
+}  // namespace
+
+std::size_t ReviewService::check_slas() {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = now_ms();
+  std::size_t handled = 0;
+  for (const char* status : {"pending", "assigned", "escalated"}) {
+    sdk::TaskFilter f;
+    f.status = status;
+    f.limit = 1000;
+    std::vector<sdk::TaskRecord> page;
+    for (;;) {
+      auto st = storage_.list_tasks(f, page);
+      if (!st.ok()) {
+        spdlog::warn("sla check: {}", st.message);
+        return handled;
+      }
+      for (const auto& t : page) {
+        if (t.deadline_ms <= 0 || t.sla_state == "breached") continue;
+        const DomainRuntime* dom = pipeline_.domain(t.domain);
+        if (!dom) continue;
+        const auto at_risk_ms = t.created_ms + static_cast<std::int64_t>(
+                                                   dom->sla_at_risk_fraction * static_cast<double>(t.deadline_ms - t.created_ms));
+        std::string kind;
+        if (now > t.deadline_ms) kind = "breached";
+        else if (now >= at_risk_ms && t.sla_state.empty()) kind = "at_risk";
+        if (kind.empty()) continue;
+        try {
+          escalate_one(t, kind, now);
+          ++handled;
+        } catch (const std::exception& e) {
+          spdlog::warn("sla escalation domain={} task={}: {}", t.domain, t.task_id, e.what());
+        }
+      }
+      if (page.size() < f.limit) break;
+      f.after_task_id = page.back().task_id;
+    }
+  }
+  return handled;
+}
+
+void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& kind, std::int64_t now) {
+  std::optional<sdk::DecisionRecord> decision;
+  auto st = storage_.get_decision(t.domain, t.decision_id, decision);
+  if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+  if (!decision) return;
+  auto ctx = TaskContext::make(t, *decision);
+  bool failed = false;
+  const auto actions = policies_.escalate(t.domain, ctx->view, policy::EscalationEvent{kind, now, t.deadline_ms}, failed);
+  if (failed) {
+    if (auto* c = metrics_.domain(t.domain)) c->policy_errors++;
+  }
+  if (kind == "breached") metrics_.sla_breached(t.domain);
+
+  sdk::WriteBatch batch;
+  sdk::TaskPatch patch;
+  patch.task_id = t.task_id;
+  patch.sla_state = kind;
+  patch.escalations = t.escalations + 1;
+  json applied = json::array();
+  bool requeue = false, release = false, fallback = false;
+  double priority = t.priority;
+  std::string fallback_label;
+  const DomainRuntime* dom = pipeline_.domain(t.domain);
+  for (const auto& a : actions) {
+    if (a.action == "priority") {
+      priority = std::clamp(a.value, 0.0, 1.0);
+      patch.priority = priority;
+      requeue = true;
+      applied.push_back({{"action", "priority"}, {"value", priority}});
+    } else if (a.action == "reassign") {
+      patch.pool = a.pool;
+      patch.preassigned = std::string();
+      release = t.status == "assigned";
+      requeue = true;
+      applied.push_back({{"action", "reassign"}, {"pool", a.pool}});
+    } else if (a.action == "notify") {
+      if (dom && !dom->webhook_url.empty()) {
+        sdk::DeliveryRecord d;
+        d.domain = t.domain;
+        d.decision_id = t.decision_id;
+        d.event = "task.escalated";
+        d.url = dom->webhook_url;
+        d.payload_json = json{{"event", "task.escalated"}, {"domain", t.domain}, {"id", t.decision_id},
+                              {"task_id", t.task_id}, {"sla_state", kind}, {"deadline_ms", t.deadline_ms}}
+                             .dump();
+        d.status = "pending";
+        d.next_attempt_ms = now;
+        d.created_ms = now;
+        batch.deliveries.push_back(std::move(d));
+      }
+      applied.push_back({{"action", "notify"}, {"webhook", dom && !dom->webhook_url.empty()}});
+    } else if (a.action == "default") {
+      if (dom && std::find(dom->labels.begin(), dom->labels.end(), a.label) == dom->labels.end()) {
+        applied.push_back({{"action", "default"}, {"label", a.label}, {"refused", "not one of the domain's labels"}});
+        continue;
+      }
+      fallback = true;
+      fallback_label = a.label;
+      applied.push_back({{"action", "default"}, {"label", a.label}});
+    }
+  }
+  batch.audit.push_back(task_audit(now, "system", kind == "breached" ? "task.sla_breached" : "task.sla_at_risk", t,
+                                   {{"deadline_ms", t.deadline_ms}, {"actions", applied}, {"policy_error", failed}}));
+  sdk::DecisionRecord final_decision = *decision;
+  if (fallback) {
+    // The policy's default decision on timeout: the case is decided without a person, and the
+    // task leaves the queue (cancelled). The decision records outcome "default".
+    sdk::TaskUpdate u;
+    u.task_id = t.task_id;
+    u.from = "pending,assigned,escalated";
+    u.to = "cancelled";
+    u.updated_ms = now;
+    batch.task_updates.push_back(u);
+    batch.finals.push_back({t.domain, t.decision_id, fallback_label, "default", now});
+    final_decision.final_label = fallback_label;
+    final_decision.final_outcome = "default";
+    final_decision.final_ms = now;
+    if (hooks_.delivery_for)
+      if (auto d = hooks_.delivery_for(final_decision)) batch.deliveries.push_back(std::move(*d));
+    batch.audit.push_back(task_audit(now, "policy", "task.cancelled", t,
+                                     {{"actor", "policy"}, {"at_ms", now}, {"reason", "sla default decision"},
+                                      {"from", t.status}, {"to", "cancelled"}, {"label", fallback_label}}));
+  } else if (release) {
+    sdk::TaskUpdate u;
+    u.task_id = t.task_id;
+    u.from = "assigned";
+    u.to = "pending";
+    u.updated_ms = now;
+    batch.task_updates.push_back(u);
+    batch.audit.push_back(task_audit(now, "policy", "task.released", t,
+                                     {{"actor", "policy"}, {"at_ms", now}, {"reason", "escalation: reassigned"},
+                                      {"from", "assigned"}, {"to", "pending"}, {"assignee", t.assignee}}));
+  }
+  batch.task_patches.push_back(patch);
+  st = writer_.submit_sync(batch);
+  if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+  if ((release || fallback) && t.status == "assigned") queue_.release(t.task_id, t.assignee);
+  if (requeue && !fallback) queue_.push({{t.task_id, t.domain, priority, t.deadline_ms, t.created_ms}});
+  spdlog::info("sla {} domain={} decision={} task={} actions={}", kind, t.domain, t.decision_id, t.task_id, applied.dump());
+  if (fallback && hooks_.on_final) hooks_.on_final(final_decision);
+}
+
+std::string ReviewService::assign(std::int64_t task_id, const std::string& reviewer, const std::string& reason,
+                                  const Principal& who) {
+  if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may assign a task");
+  std::lock_guard lock(mu_);
+  sdk::TaskRecord task = load_task(task_id, who);
+  if (task.status != "pending" && task.status != "escalated")
+    throw ServiceError(409, "illegal_transition", "task " + std::to_string(task_id) + " is " + task.status +
+                       ": only a pending or escalated task can be assigned (release it first)");
+  const DomainRuntime* dom = pipeline_.domain(task.domain);
+  if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task.domain + "\"");
+  std::optional<sdk::DecisionRecord> decision;
+  auto st = storage_.get_decision(task.domain, task.decision_id, decision);
+  if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+  sdk::TaskRecord unpinned = task;
+  unpinned.preassigned.clear();  // re-assigning a pushed task: judge it as if it were free
+  auto ctx = TaskContext::make(unpinned, decision ? *decision : sdk::DecisionRecord{});
+  std::string chosen = reviewer;
+  if (chosen.empty()) {
+    auto ranked = assignment_.ranked_candidates(*ctx, *dom);
+    if (ranked.empty())
+      throw ServiceError(409, "no_eligible_reviewer", "no registered reviewer may take task " + std::to_string(task_id));
+    chosen = ranked.front();
+  } else {
+    auto r = reviewers_.effective(chosen);
+    if (auto why = assignment_.check(*ctx, r, *dom); !why.empty())
+      throw ServiceError(409, "not_eligible", "reviewer \"" + chosen + "\" may not take task " + std::to_string(task_id) + ": " + why, "reviewer");
+  }
+  const std::int64_t now = now_ms();
+  sdk::WriteBatch batch;
+  sdk::TaskPatch p;
+  p.task_id = task_id;
+  p.preassigned = chosen;
+  batch.task_patches.push_back(p);
+  batch.audit.push_back(task_audit(now, who.name, "task.preassigned", task,
+                                   {{"actor", who.name}, {"at_ms", now}, {"reason", reason}, {"reviewer", chosen},
+                                    {"previous", task.preassigned}}));
+  st = writer_.submit_sync(batch);
+  if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+  spdlog::info("task preassigned domain={} decision={} task={} reviewer={} by={}", task.domain, task.decision_id,
+               task_id, chosen, who.name);
+  return chosen;
+}
+
+}  // namespace hitl::service
