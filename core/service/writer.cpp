@@ -9,12 +9,14 @@ namespace {
 
 std::size_t rows(const sdk::WriteBatch& b) {
   return b.decisions.size() + b.task_updates.size() + b.reviews.size() + b.feedback.size() +
-         b.finals.size() + b.tokens.size() + b.audit.size();
+         b.finals.size() + b.tokens.size() + b.erasures.size() + b.truths.size() + b.task_patches.size() + b.reviewers.size() + b.deliveries.size() +
+         b.delivery_updates.size() + b.audit.size();
 }
 
 // Offsets of one submission's rows inside the merged batch, per vector.
 struct Span {
-  std::size_t decisions, task_updates, reviews, feedback, finals, tokens, audit;
+  std::size_t decisions, task_updates, reviews, feedback, finals, tokens, erasures, truths, task_patches, reviewers, deliveries,
+      delivery_updates, audit;
 };
 
 template <class T>
@@ -97,13 +99,20 @@ void Writer::commit_group(std::deque<Item>& group) {
     auto& b = item.batch;
     spans.push_back({merged.decisions.size(), merged.task_updates.size(), merged.reviews.size(),
                      merged.feedback.size(), merged.finals.size(), merged.tokens.size(),
-                     merged.audit.size()});
+                     merged.erasures.size(), merged.truths.size(), merged.task_patches.size(), merged.reviewers.size(), merged.deliveries.size(),
+                     merged.delivery_updates.size(), merged.audit.size()});
     append(merged.decisions, b.decisions);
     append(merged.task_updates, b.task_updates);
     append(merged.reviews, b.reviews);
     append(merged.feedback, b.feedback);
     append(merged.finals, b.finals);
     append(merged.tokens, b.tokens);
+    append(merged.erasures, b.erasures);
+    append(merged.truths, b.truths);
+    append(merged.task_patches, b.task_patches);
+    append(merged.reviewers, b.reviewers);
+    append(merged.deliveries, b.deliveries);
+    append(merged.delivery_updates, b.delivery_updates);
     append(merged.audit, b.audit);
   }
   auto st = storage_->commit(merged);
@@ -119,6 +128,12 @@ void Writer::commit_group(std::deque<Item>& group) {
       take_back(b.feedback, merged.feedback, s.feedback);
       take_back(b.finals, merged.finals, s.finals);
       take_back(b.tokens, merged.tokens, s.tokens);
+      take_back(b.erasures, merged.erasures, s.erasures);
+      take_back(b.truths, merged.truths, s.truths);
+      take_back(b.task_patches, merged.task_patches, s.task_patches);
+      take_back(b.reviewers, merged.reviewers, s.reviewers);
+      take_back(b.deliveries, merged.deliveries, s.deliveries);  // delivery_id filled in by storage
+      take_back(b.delivery_updates, merged.delivery_updates, s.delivery_updates);
       take_back(b.audit, merged.audit, s.audit);
       group[i].done(st, b);
     }
@@ -142,6 +157,13 @@ void Writer::commit_group(std::deque<Item>& group) {
     restore(b.feedback, merged.feedback, s.feedback, end_of(&Span::feedback, merged.feedback));
     restore(b.finals, merged.finals, s.finals, end_of(&Span::finals, merged.finals));
     restore(b.tokens, merged.tokens, s.tokens, end_of(&Span::tokens, merged.tokens));
+    restore(b.erasures, merged.erasures, s.erasures, end_of(&Span::erasures, merged.erasures));
+    restore(b.truths, merged.truths, s.truths, end_of(&Span::truths, merged.truths));
+    restore(b.task_patches, merged.task_patches, s.task_patches, end_of(&Span::task_patches, merged.task_patches));
+    restore(b.reviewers, merged.reviewers, s.reviewers, end_of(&Span::reviewers, merged.reviewers));
+    restore(b.deliveries, merged.deliveries, s.deliveries, end_of(&Span::deliveries, merged.deliveries));
+    restore(b.delivery_updates, merged.delivery_updates, s.delivery_updates,
+            end_of(&Span::delivery_updates, merged.delivery_updates));
     restore(b.audit, merged.audit, s.audit, end_of(&Span::audit, merged.audit));
   }
   for (auto& item : group) {
@@ -151,6 +173,7 @@ void Writer::commit_group(std::deque<Item>& group) {
       if (d.task) d.task->task_id = 0;
     }
     for (auto& u : item.batch.task_updates) u.applied = false;
+    for (auto& d : item.batch.deliveries) d.delivery_id = 0;
     auto one = storage_->commit(item.batch);
     commits_++;
     if (one.ok() && after_) after_(item.batch);
