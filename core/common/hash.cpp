@@ -7,7 +7,7 @@
 #include <vector>
 
 namespace hitl {
-namespace {
+
 std::string to_hex(const unsigned char* p, std::size_t n) {
   static const char* digits = "0123456789abcdef";
   std::string out(n * 2, '0');
@@ -17,7 +17,6 @@ std::string to_hex(const unsigned char* p, std::size_t n) {
   }
   return out;
 }
-}  // namespace
 
 std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];

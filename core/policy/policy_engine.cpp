@@ -703,14 +703,7 @@ Verdict PolicyEngine::flag(const std::string& domain, const FlagInput& in) noexc
     } else {
       v.action = call.action == kReject ? Action::reject : Action::review;
       // reason SEP pool [SEP skill]... (see call_flag)
-      std::vector<std::string> fields;
-      std::size_t start = 0;
-      for (;;) {
-        const std::size_t end = reason.find(kSep, start);
-        fields.push_back(reason.substr(start, end == std::string::npos ? std::string::npos : end - start));
-        if (end == std::string::npos) break;
-        start = end + 1;
-      }
+      const std::vector<std::string> fields = split(reason, kSep);
       v.reason = fields[0];
       if (fields.size() > 1) v.pool = fields[1];
       for (std::size_t i = 2; i < fields.size(); ++i) v.skills.push_back(fields[i]);

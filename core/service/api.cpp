@@ -60,8 +60,8 @@ json parse_or_null(const std::string& text) {
 // Reviewers see the domain's sensitive fields masked; admins and clients (who sent the record)
 // see them whole.
 void redact_for(const Principal& who, const DomainRuntime& dom, json& input, json& meta, json& prediction) {
-  if (who.role != Role::reviewer || dom.sensitive.empty()) return;
-  const Redactor r(dom.sensitive);
+  if (who.role != Role::reviewer || dom.redactor.empty()) return;
+  const Redactor& r = dom.redactor;
   r.input(input);
   r.meta(meta);
   r.prediction(prediction);
@@ -345,8 +345,8 @@ class Api {
     if (trace) {
       json t = build_trace(app_.storage(), *d, std::move(body));
       // Review comments are free text that may repeat a masked value.
-      if (who.role == Role::reviewer && !domain(dom).sensitive.empty()) {
-        const Redactor r(domain(dom).sensitive);
+      if (who.role == Role::reviewer && !domain(dom).redactor.empty()) {
+        const Redactor& r = domain(dom).redactor;
         const auto values = r.values(parse_or_null(d->input_json), parse_or_null(d->meta_json));
         for (auto& rv : t["reviews"]) rv["comment"] = Redactor::scrub(rv["comment"].get<std::string>(), values);
       }
@@ -449,9 +449,7 @@ class Api {
                  {"labels", domain(t.domain).labels}};
     // The review view masks sensitive fields for everyone who works a task, admins included:
     // the review itself should not depend on them.
-    const auto& sensitive = domain(t.domain).sensitive;
-    if (!sensitive.empty()) {
-      const Redactor r(sensitive);
+    if (const Redactor& r = domain(t.domain).redactor; !r.empty()) {
       r.input(body["input"]);
       r.meta(body["meta"]);
       r.prediction(body["prediction"]);

@@ -71,6 +71,7 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     rt.lease_ms = d.lease_seconds * 1000;
     rt.sla_seconds = d.sla_seconds;
     rt.sensitive = d.sensitive;
+    rt.redactor = Redactor(d.sensitive);
     rt.fatigue_max_consecutive = d.fatigue_max_consecutive;
     rt.fatigue_max_per_hour = d.fatigue_max_per_hour;
     rt.sla_at_risk_fraction = d.sla_at_risk_fraction;

@@ -64,7 +64,7 @@ std::optional<double> ReviewerStats::agreement() const {
 Assignment::Assignment(sdk::Storage& storage, ReviewerDirectory& reviewers, policy::PolicyEngine& policies)
     : storage_(storage), reviewers_(reviewers), policies_(policies) {}
 
-ReviewerStats Assignment::stats(const std::string& reviewer, const std::string& domain) {
+ReviewerStats Assignment::stats(const std::string& reviewer, const std::string& domain, bool quality) {
   ReviewerStats s;
   const std::int64_t now = now_ms();
   std::vector<sdk::TaskRecord> held;
@@ -86,6 +86,7 @@ ReviewerStats Assignment::stats(const std::string& reviewer, const std::string& 
   for (auto it = recent.rbegin(); it != recent.rend() && it->domain == domain; ++it) ++s.consecutive;
   for (auto& r : recent)
     if (r.domain == domain && r.created_ms >= now - 3600 * 1000) ++s.last_hour;
+  if (!quality) return s;
   // Gold accuracy: their answers on gold tasks against the known label. Agreement: on completed
   // consensus tasks, how often their answer was the final label.
   sdk::ReviewFilter all;

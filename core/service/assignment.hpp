@@ -55,7 +55,9 @@ class Assignment {
  public:
   Assignment(sdk::Storage& storage, ReviewerDirectory& reviewers, policy::PolicyEngine& policies);
 
-  ReviewerStats stats(const std::string& reviewer, const std::string& domain);
+  // `quality` adds gold accuracy and agreement, which read every past review of the reviewer in
+  // the domain (with its task): only worth it when the policy bounds gold accuracy or ranks.
+  ReviewerStats stats(const std::string& reviewer, const std::string& domain, bool quality = true);
   // The first rule (1..7 above) that keeps `reviewer` from `ctx`'s task, or "" when none does.
   // `limits` = also check capacity and fatigue (a claim or push adds a task; a re-check does not).
   std::string refusal(const TaskContext& ctx, const sdk::ReviewerRecord& reviewer, const DomainRuntime& dom,

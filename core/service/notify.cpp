@@ -2,6 +2,7 @@
 #include "service/notify.hpp"
 
 #include "common/clock.hpp"
+#include "common/hash.hpp"
 #include "service/review.hpp"
 #include "service/service_error.hpp"
 #include "service/writer.hpp"
@@ -34,15 +35,6 @@ constexpr auto kTick = std::chrono::milliseconds(50);         // waiter deadline
 constexpr auto kDeliveryPoll = std::chrono::milliseconds(200);  // due deliveries
 constexpr std::size_t kDeliveryBatch = 100;
 
-std::string to_hex(const unsigned char* p, std::size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = digits[p[i] >> 4];
-    out[2 * i + 1] = digits[p[i] & 0xf];
-  }
-  return out;
-}
 
 struct Url {
   std::string authority;  // host[:port] as written (the Host header)

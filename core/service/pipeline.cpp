@@ -188,7 +188,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   batch.audit.reserve(records.size());
   const std::string policy_hash = policies_.policy_hash(domain_name);
   const std::string policy_version = policies_.policy_version(domain_name);
-  const Redactor redactor(dom->sensitive);
+  const Redactor& redactor = dom->redactor;
   const std::string model_version = dom->model ? dom->model->version() : "";
   for (std::size_t i = 0; i < records.size(); ++i) {
     auto& rec = records[i];

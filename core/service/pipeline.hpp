@@ -5,6 +5,8 @@
 // Model and policy run on the calling thread; only storage writes go to the writer thread.
 #include <hitl/plugin_api.hpp>
 
+#include "service/redaction.hpp"
+
 #include <nlohmann/json.hpp>  // records carry JSON by value; only service files include this
 
 #include <functional>
@@ -29,6 +31,7 @@ struct DomainRuntime {
   std::int64_t lease_ms = 300000;
   std::int64_t sla_seconds = 0;         // default review deadline (0 = none)
   std::vector<std::string> sensitive;   // fields masked for reviewers (see service/redaction.hpp)
+  Redactor redactor;                    // built from `sensitive` once, used on the ingest path
   std::int64_t fatigue_max_consecutive = 0;
   std::int64_t fatigue_max_per_hour = 0;
   double sla_at_risk_fraction = 0.8;

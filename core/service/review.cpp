@@ -78,7 +78,9 @@ std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const 
   if (!me.domains.empty() && !list_contains(me.domains, domain))
     throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not registered for domain \"" + domain + "\"", "domain");
   std::lock_guard lock(mu_);
-  const ReviewerStats stats = assignment_.stats(who.name, domain);
+  // Gold accuracy only matters on the claim path when the policy bounds it (assign() gets full
+  // stats through Assignment::check).
+  const ReviewerStats stats = assignment_.stats(who.name, domain, policies_.min_gold_accuracy(domain) > 0);
   // Limits that hold whatever the task: say so plainly instead of an empty queue.
   if (auto why = assignment_.limit_refusal(me, *dom, stats); !why.empty())
     throw ServiceError(409, why.rfind("capacity", 0) == 0 ? "capacity_reached" : "fatigue_limit", why);
