@@ -53,6 +53,7 @@ const std::vector<OptionDoc>& option_docs() {
       {"domains.*.fatigue.max_consecutive", "integer", "0", "most consecutive tasks of this domain one reviewer gets; 0 = no limit"},
       {"domains.*.fatigue.max_per_hour", "integer", "0", "most tasks of this domain one reviewer completes per hour; 0 = no limit"},
       {"domains.*.sla_at_risk_fraction", "number", "0.8", "share of a task's SLA after which it is at risk (escalate event)"},
+      {"domains.*.gold_file", "string", "\"\"", "golden set (JSON Lines of input, prediction, label) the policy's gold_rate draws from"},
   };
   return docs;
 }
@@ -317,7 +318,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     std::string where = "domains." + name;
     if (!d.is_object()) ctx.fail(where, "expected a table, got " + type_of(d));
     check_keys(d, {"policy", "model", "labels", "lease_seconds", "sla_seconds", "sensitive", "retention_days",
-                   "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction"},
+                   "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction", "gold_file"},
                where, ctx);
     DomainConfig dc;
     dc.name = name;
@@ -371,6 +372,10 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
       dc.sla_at_risk_fraction = it->get<double>();
       if (!(dc.sla_at_risk_fraction > 0 && dc.sla_at_risk_fraction <= 1))
         ctx.fail(where + ".sla_at_risk_fraction", "expected a number in (0, 1]");
+    }
+    if (auto gold = get_string(d, "gold_file", where, ctx, ""); !gold.empty()) {
+      dc.gold_file = resolve(cfg.base_dir, gold);
+      if (!fs::exists(dc.gold_file)) ctx.fail(where + ".gold_file", "file not found: " + dc.gold_file.string());
     }
     const json& cost = get_table(d, "cost", where, ctx);
     check_keys(cost, {"reviewer_per_hour", "per_prediction"}, where + ".cost", ctx);

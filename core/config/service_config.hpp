@@ -49,6 +49,7 @@ struct DomainConfig {
   std::int64_t fatigue_max_consecutive = 0;  // consecutive tasks of this domain per reviewer; 0 = none
   std::int64_t fatigue_max_per_hour = 0;     // tasks of this domain per reviewer per hour; 0 = none
   double sla_at_risk_fraction = 0.8;      // a task is at risk once this share of its SLA has passed
+  std::filesystem::path gold_file;        // golden set (JSON Lines) for gold tasks; empty = none
 };
 
 struct ServiceConfig {

@@ -80,6 +80,17 @@ Facts load_facts(sdk::Storage& storage, const std::string& domain, Window w, boo
       if (task_ids.count(t.task_id)) facts.tasks.push_back(std::move(t));
   }
 
+  // Gold tasks (quality control, service/gold.hpp) are not the domain's traffic: their decisions,
+  // tasks and reviews are left out of every figure.
+  std::unordered_set<std::int64_t> gold;
+  for (const auto& t : facts.tasks)
+    if (t.gold) gold.insert(t.task_id);
+  if (!gold.empty()) {
+    std::erase_if(facts.tasks, [&](const sdk::TaskRecord& t) { return gold.count(t.task_id) > 0; });
+    std::erase_if(facts.decisions, [&](const sdk::DecisionRecord& d) { return gold.count(d.task_id) > 0; });
+    for (auto id : gold) task_ids.erase(id);
+  }
+
   // 3. Their reviews. A review is submitted after its task was created, so none is older than
   // the window's start; newer reviews of other decisions are skipped.
   std::vector<sdk::ReviewRecord> reviews;

@@ -76,6 +76,12 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     rt.fatigue_max_per_hour = d.fatigue_max_per_hour;
     rt.sla_at_risk_fraction = d.sla_at_risk_fraction;
     rt.webhook_url = d.webhook_url;
+    if (!d.gold_file.empty()) rt.gold = std::make_shared<const GoldSet>(load_gold_set(d.gold_file, d.labels));
+    const double gold_rate = policies_->gold_rate(name);
+    if (gold_rate > 0 && !rt.gold)
+      spdlog::warn("domain {}: the policy sets gold_rate = {} but the domain has no gold_file: no gold tasks", name, gold_rate);
+    if (gold_rate <= 0 && rt.gold)
+      spdlog::warn("domain {}: gold_file {} is set but the policy's gold_rate is 0: no gold tasks", name, d.gold_file.string());
     runtimes[name] = std::move(rt);
   }
   pipeline_ = std::make_unique<Pipeline>(std::move(runtimes), *policies_, *storage_, *writer_, *metrics_);

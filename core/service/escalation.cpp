@@ -82,7 +82,9 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
   if (failed) {
     if (auto* c = metrics_.domain(t.domain)) c->policy_errors++;
   }
-  if (kind == "breached") metrics_.sla_breached(t.domain);
+  // A gold task follows its SLA like any other task (so reviewers cannot tell it apart), but it is
+  // quality control, not a case: it counts in no metric, notifies no one and is decided by no one.
+  if (kind == "breached" && !t.gold) metrics_.sla_breached(t.domain);
 
   sdk::WriteBatch batch;
   sdk::TaskPatch patch;
@@ -107,7 +109,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
       requeue = true;
       applied.push_back({{"action", "reassign"}, {"pool", a.pool}});
     } else if (a.action == "notify") {
-      if (dom && !dom->webhook_url.empty()) {
+      if (!t.gold && dom && !dom->webhook_url.empty()) {
         sdk::DeliveryRecord d;
         d.domain = t.domain;
         d.decision_id = t.decision_id;
@@ -121,7 +123,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
         d.created_ms = now;
         batch.deliveries.push_back(std::move(d));
       }
-      applied.push_back({{"action", "notify"}, {"webhook", dom && !dom->webhook_url.empty()}});
+      applied.push_back({{"action", "notify"}, {"webhook", !t.gold && dom && !dom->webhook_url.empty()}});
     } else if (a.action == "default") {
       if (dom && std::find(dom->labels.begin(), dom->labels.end(), a.label) == dom->labels.end()) {
         applied.push_back({{"action", "default"}, {"label", a.label}, {"refused", "not one of the domain's labels"}});
@@ -144,12 +146,14 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
     u.to = "cancelled";
     u.updated_ms = now;
     batch.task_updates.push_back(u);
-    batch.finals.push_back({t.domain, t.decision_id, fallback_label, "default", now});
-    final_decision.final_label = fallback_label;
-    final_decision.final_outcome = "default";
-    final_decision.final_ms = now;
-    if (hooks_.delivery_for)
-      if (auto d = hooks_.delivery_for(final_decision)) batch.deliveries.push_back(std::move(*d));
+    if (!t.gold) {
+      batch.finals.push_back({t.domain, t.decision_id, fallback_label, "default", now});
+      final_decision.final_label = fallback_label;
+      final_decision.final_outcome = "default";
+      final_decision.final_ms = now;
+      if (hooks_.delivery_for)
+        if (auto d = hooks_.delivery_for(final_decision)) batch.deliveries.push_back(std::move(*d));
+    }
     batch.audit.push_back(task_audit(now, "policy", "task.cancelled", t,
                                      {{"actor", "policy"}, {"at_ms", now}, {"reason", "sla default decision"},
                                       {"from", t.status}, {"to", "cancelled"}, {"label", fallback_label}}));
@@ -170,7 +174,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
   if ((release || fallback) && t.status == "assigned") queue_.release(t.task_id, t.assignee);
   if (requeue && !fallback) queue_.push({{t.task_id, t.domain, priority, t.deadline_ms, t.created_ms}});
   spdlog::info("sla {} domain={} decision={} task={} actions={}", kind, t.domain, t.decision_id, t.task_id, applied.dump());
-  if (fallback && hooks_.on_final) hooks_.on_final(final_decision);
+  if (fallback && !t.gold && hooks_.on_final) hooks_.on_final(final_decision);
 }
 
 std::string ReviewService::assign(std::int64_t task_id, const std::string& reviewer, const std::string& reason,

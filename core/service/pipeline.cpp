@@ -104,6 +104,50 @@ json result_to_json(const IngestResult& r) {
   return j;
 }
 
+// A gold case from the domain's set, dressed as a task like `real` (same priority, deadline,
+// skills, pool and, unless the case names one, reason) with a fresh UUID as its decision id.
+void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
+                             const std::string& model_version, std::int64_t now, sdk::WriteBatch& out) const {
+  const GoldCase& c = dom.gold->cases[pick(dom.gold->cases.size())];
+  sdk::NewDecision nd;
+  auto& d = nd.decision;
+  d.domain = dom.name;
+  d.id = random_uuid();
+  d.status = "pending_review";
+  d.reason = c.reason.empty() ? real.reason : c.reason;
+  d.priority = real.priority;
+  d.label = c.prediction.label;
+  d.confidence = c.prediction.confidence;
+  d.input_json = c.input.dump();
+  d.input_hash = sha256_hex(d.input_json);
+  d.prediction_json = prediction_json(c.prediction).dump();
+  d.meta_json = c.meta.dump();
+  d.model_version = model_version;
+  d.policy_hash = policy_hash;
+  d.created_ms = now;
+  sdk::TaskRecord t = real;
+  t.decision_id = d.id;
+  t.reason = d.reason;
+  t.reviews_required = 1;
+  t.gold = true;
+  t.gold_label = c.label;
+  t.origin = "";  // nobody submitted it: every reviewer of the domain may get it
+  nd.task = std::move(t);
+  sdk::AuditRecord a;
+  a.ts_ms = now;
+  a.actor = "hitl";
+  a.action = "gold.created";
+  a.domain = dom.name;
+  a.entity = "decision";
+  a.entity_id = d.id;
+  a.detail_json = json({{"gold_file", dom.gold->file.filename().string()}, {"line", c.line},
+                        {"known_label", c.label}, {"shown_label", d.label}, {"with_decision", real.decision_id},
+                        {"input_hash", d.input_hash}})
+                      .dump();
+  out.audit.push_back(std::move(a));
+  out.decisions.push_back(std::move(nd));
+}
+
 Pipeline::Pipeline(std::map<std::string, DomainRuntime> domains, policy::PolicyEngine& policies,
                    sdk::Storage& storage, Writer& writer, Metrics& metrics)
     : domains_(std::move(domains)), policies_(policies), storage_(storage), writer_(writer), metrics_(metrics) {}
@@ -183,7 +227,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   }
 
   // 2. Policy and priority, then the decision rows.
-  sdk::WriteBatch batch;
+  sdk::WriteBatch batch, gold;
   batch.decisions.reserve(records.size());
   batch.audit.reserve(records.size());
   const std::string policy_hash = policies_.policy_hash(domain_name);
@@ -263,6 +307,8 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
         t.reviews_required = policies_.reviewers_needed(domain_name, wv);
         t.created_ms = t.updated_ms = now;
         nd.task = std::move(t);
+        if (dom->gold && draw(policies_.gold_rate(domain_name)))
+          add_gold_task(*dom, *nd.task, policy_hash, d.model_version, now, gold);
         break;
       }
     }
@@ -286,6 +332,10 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     batch.decisions.push_back(std::move(nd));
   }
 
+  // Gold tasks go after the real records, so results (input order) are the first records.size().
+  for (auto& g : gold.decisions) batch.decisions.push_back(std::move(g));
+  for (auto& a : gold.audit) batch.audit.push_back(std::move(a));
+
   // 3. Commit (group commit on the writer thread); answer from what was stored, so a repeated
   //    id returns the original decision.
   writer_.submit(std::move(batch), [done = std::move(done), counters, this](const sdk::Status& st, sdk::WriteBatch& committed) {
@@ -296,6 +346,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     }
     results.reserve(committed.decisions.size());
     for (auto& nd : committed.decisions) {
+      if (nd.task && nd.task->gold) continue;  // quality control, not the client's record
       auto& d = nd.decision;
       IngestResult r{d.id, d.status, d.reason, d.task_id, d.priority, d.label, d.confidence, nd.duplicate};
       spdlog::debug("decision domain={} decision={} task={} status={} reason={} duplicate={}", d.domain, d.id, d.task_id,

@@ -5,6 +5,7 @@
 // Model and policy run on the calling thread; only storage writes go to the writer thread.
 #include <hitl/plugin_api.hpp>
 
+#include "service/gold.hpp"
 #include "service/redaction.hpp"
 
 #include <nlohmann/json.hpp>  // records carry JSON by value; only service files include this
@@ -36,6 +37,7 @@ struct DomainRuntime {
   std::int64_t fatigue_max_per_hour = 0;
   double sla_at_risk_fraction = 0.8;
   std::string webhook_url;  // escalation "notify" deliveries go here too
+  std::shared_ptr<const GoldSet> gold;  // golden set for gold tasks (null = none)
 };
 
 struct IngestRecord {
@@ -75,6 +77,9 @@ class Pipeline {
               const std::string& actor, Done done);
 
  private:
+  void add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
+                     const std::string& model_version, std::int64_t now, sdk::WriteBatch& out) const;
+
   std::map<std::string, DomainRuntime> domains_;
   policy::PolicyEngine& policies_;
   sdk::Storage& storage_;

@@ -332,7 +332,7 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
       if (hooks_.on_final) hooks_.on_final(final_decision);
     }
   }
-  if (auto* c = metrics_.domain(task->domain)) {
+  if (auto* c = task->gold ? nullptr : metrics_.domain(task->domain)) {
     if (req.outcome == "approve") c->reviews_approve++;
     else if (req.outcome == "reject") c->reviews_reject++;
     else c->reviews_correct++;
