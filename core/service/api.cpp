@@ -343,7 +343,7 @@ class Api {
     json body = decision_json(*d);
     redact_for(who, domain(dom), body["input"], body["meta"], body["prediction"]);
     if (trace) {
-      json t = build_trace(app_.storage(), *d, std::move(body));
+      json t = build_trace(app_.storage(), *d, std::move(body), who.role == Role::reviewer);
       // Review comments are free text that may repeat a masked value.
       if (who.role == Role::reviewer && !domain(dom).redactor.empty()) {
         const Redactor& r = domain(dom).redactor;

@@ -69,7 +69,7 @@ json review_json(const sdk::ReviewRecord& r) {
 
 }  // namespace
 
-json build_trace(sdk::Storage& storage, const sdk::DecisionRecord& d, json decision_json) {
+json build_trace(sdk::Storage& storage, const sdk::DecisionRecord& d, json decision_json, bool for_reviewer) {
   json out;
   out["decision"] = std::move(decision_json);
   // The pipeline stores a model version only for records the domain's model scored itself.
@@ -88,9 +88,12 @@ json build_trace(sdk::Storage& storage, const sdk::DecisionRecord& d, json decis
     if (!st.ok()) storage_failed("the review task", st);
   }
   out["task"] = task ? task_json(*task) : json(nullptr);
+  const bool open = task && (task->status == "pending" || task->status == "assigned" || task->status == "escalated");
+  const bool blind = for_reviewer && task && (open || task->gold);
+  out["blind"] = blind;
 
   json reviews = json::array();
-  if (task) {
+  if (task && !blind) {
     std::vector<sdk::ReviewRecord> rows;
     sdk::ReviewFilter f;
     f.task_id = task->task_id;
@@ -123,7 +126,8 @@ json build_trace(sdk::Storage& storage, const sdk::DecisionRecord& d, json decis
   std::sort(records.begin(), records.end(),
             [](const sdk::AuditRecord& a, const sdk::AuditRecord& b) { return a.seq < b.seq; });
   json audit = json::array();
-  for (auto& a : records) audit.push_back(audit_json(a));
+  if (!blind)
+    for (auto& a : records) audit.push_back(audit_json(a));
   out["audit"] = std::move(audit);
   return out;
 }

@@ -182,9 +182,16 @@ TEST_CASE("trace of a decision whose policy failed shows the policy error", "[tr
   HttpClient c(s.port());
   json rec = {{"id", "x-1"}, {"input", {{"v", 1}}}, {"prediction", {{"label", "yes"}, {"confidence", 0.999}}}};
   REQUIRE(c.request("POST", "/v1/domains/broken/predictions", s.client, rec.dump()).status == 200);
-  auto r = c.request("GET", "/v1/domains/broken/decisions/x-1/trace", s.reviewer);
+  // A reviewer may take this open task: their trace is blind (no audit records, no reviews).
+  auto blind = c.request("GET", "/v1/domains/broken/decisions/x-1/trace", s.reviewer);
+  REQUIRE(blind.status == 200);
+  CHECK(blind.json()["blind"] == true);
+  CHECK(blind.json()["audit"].empty());
+  CHECK(blind.json()["decision"]["reason"] == "policy_error");
+  auto r = c.request("GET", "/v1/domains/broken/decisions/x-1/trace", s.client);
   REQUIRE(r.status == 200);
   auto t = r.json();
+  CHECK(t["blind"] == false);
   CHECK(t["decision"]["reason"] == "policy_error");
   REQUIRE(t["task"].is_object());
   CHECK(t["task"]["status"] == "pending");

@@ -167,6 +167,7 @@ TEST_CASE("gold tasks are mixed in and score reviewers but are never decisions r
 
   // To the reviewer a gold task is a task like any other: a UUID id, the shown prediction, no mark.
   int gold_seen = 0;
+  std::string gold_id;
   for (int i = 0; i < 4; ++i) {
     auto t = next(c, dave, "qa");
     REQUIRE(t.status == 200);
@@ -177,6 +178,7 @@ TEST_CASE("gold tasks are mixed in and score reviewers but are never decisions r
     if (j["input"]["amount"] == 777) {
       ++gold_seen;
       CHECK(j["decision_id"].get<std::string>().size() == 36);
+      gold_id = j["decision_id"];
       CHECK(j["prediction"]["label"] == "good");
       CHECK(j["reason"] == "low_confidence");
       // The first gold answer follows the wrong model label, the second catches it.
@@ -187,6 +189,14 @@ TEST_CASE("gold tasks are mixed in and score reviewers but are never decisions r
     }
   }
   CHECK(gold_seen == 2);
+  // The gold case's trace names the known answer: reviewers never see it, an auditor does.
+  auto gt = c.request("GET", "/v1/domains/qa/decisions/" + gold_id + "/trace", dave).json();
+  CHECK(gt["blind"] == true);
+  CHECK(gt["audit"].empty());
+  CHECK(gt["reviews"].empty());
+  auto at = c.request("GET", "/v1/domains/qa/decisions/" + gold_id + "/trace", s.admin);
+  CHECK(at.body.find("gold.created") != std::string::npos);
+  CHECK(c.request("GET", "/v1/domains/qa/decisions/real-1/trace", dave).json()["blind"] == false);
   CHECK(next(c, dave, "qa").status == 204);
 
   auto w = workload(c, s, "dave", "qa");
@@ -235,6 +245,12 @@ TEST_CASE("consensus: two agreeing blind reviews finalise the case and count as 
   CHECK(stored_task(s, id)["status"] == "pending");
   CHECK(stored_task(s, id)["reviews_done"] == 1);
   CHECK(next(c, alice, "wf").status == 204);
+  // While the task is open a reviewer's trace shows no review and no audit record; an admin's does.
+  auto blind = c.request("GET", "/v1/domains/wf/decisions/big-1/trace", bob).json();
+  CHECK(blind["blind"] == true);
+  CHECK(blind["reviews"].empty());
+  CHECK(blind["audit"].empty());
+  CHECK(c.request("GET", "/v1/domains/wf/decisions/big-1/trace", s.admin).json()["reviews"].size() == 1);
 
   // bob's view shows nothing of alice's answer.
   auto second = next(c, bob, "wf");
@@ -249,6 +265,9 @@ TEST_CASE("consensus: two agreeing blind reviews finalise the case and count as 
   CHECK(d["final_label"] == "bad");
   CHECK(stored_task(s, id)["status"] == "completed");
   CHECK(count(s, "SELECT COUNT(*) FROM feedback WHERE decision_id = 'big-1'") == 1);
+  auto after = c.request("GET", "/v1/domains/wf/decisions/big-1/trace", bob).json();
+  CHECK(after["blind"] == false);
+  CHECK(after["reviews"].size() == 2);
   CHECK(workload(c, s, "alice", "wf")["agreement"].get<double>() == Approx(1.0));
   CHECK(workload(c, s, "bob", "wf")["consensus_rounds"] == 1);
 }
