@@ -128,7 +128,8 @@ void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& re
   sdk::TaskRecord t = real;
   t.decision_id = d.id;
   t.reason = d.reason;
-  t.reviews_required = 1;
+  // reviews_required stays as the real task's so the task list gives nothing away; a gold task
+  // is still finished by one answer (service/review.cpp).
   t.gold = true;
   t.gold_label = c.label;
   t.origin = "";  // nobody submitted it: every reviewer of the domain may get it

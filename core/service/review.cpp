@@ -179,6 +179,8 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
     if (t.status != "assigned") illegal(t, "review");
   };
   require_assigned(*task);
+  if (who.role == Role::reviewer && reviewers_.effective(who.name).disabled)
+    throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
   const DomainRuntime* dom = pipeline_.domain(task->domain);
   if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task->domain + "\"");
 
@@ -276,6 +278,9 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
     patch.reviews_done = answers;
   }
   u.to = to;
+  // A push reserves the task for its next claim: once answered, the pin is spent (a consensus
+  // task going back to the queue must reach the other reviewers).
+  if (!task->preassigned.empty()) patch.preassigned = std::string();
   batch.task_updates.push_back(u);
   batch.task_patches.push_back(patch);
   batch.reviews.push_back(review);
@@ -439,6 +444,13 @@ TransitionResult ReviewService::send_back(std::int64_t task_id, const std::strin
   const std::int64_t now = now_ms();
   sdk::WriteBatch batch;
   batch.task_updates.push_back(move_to(task, "completed", "pending", now));
+  // A new round: a consensus task needs its reviewers_required answers again (from reviewers
+  // who have not seen it), and a push to someone is spent.
+  sdk::TaskPatch fresh;
+  fresh.task_id = task_id;
+  fresh.reviews_done = 0;
+  fresh.preassigned = std::string();
+  batch.task_patches.push_back(fresh);
   // The decision's final label stays as it is until the next review replaces it.
   batch.audit.push_back(audit(now, who.name, "task.sent_back", task.domain, task_id,
                               move_detail(who.name, now, reason, "completed", "pending",

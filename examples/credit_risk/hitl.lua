@@ -26,6 +26,8 @@ return {
       cost = { reviewer_per_hour = 40, per_prediction = 0.0005 },
       -- Payloads of decided cases are erased after seven years.
       retention_days = 2555,
+      -- Known cases mixed into the review queue at the policy's gold_rate, to score reviewers.
+      gold_file = "gold.jsonl",
     },
   },
 }

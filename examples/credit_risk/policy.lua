@@ -58,4 +58,12 @@ local function sla(task)
   return 2 * 3600
 end
 
-return { version = "2026-12-02", flag = flag, priority = priority, sla = sla }
+return {
+  version = "2026-12-04",
+  flag = flag,
+  priority = priority,
+  sla = sla,
+  -- About one gold task (a known case from gold.jsonl, see hitl.lua) per twenty reviews: each
+  -- reviewer's gold accuracy shows in GET /v1/admin/reviewers.
+  gold_rate = 0.05,
+}

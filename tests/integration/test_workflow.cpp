@@ -164,6 +164,7 @@ TEST_CASE("gold tasks are mixed in and score reviewers but are never decisions r
   CHECK(count(s, "SELECT COUNT(*) FROM tasks WHERE domain = 'qa'") == 4);
   CHECK(count(s, "SELECT COUNT(*) FROM tasks WHERE domain = 'qa' AND gold = 1 AND gold_label = 'bad'") == 2);
   CHECK(count(s, "SELECT COUNT(*) FROM audit WHERE action = 'gold.created'") == 2);
+  CHECK(count(s, "SELECT COUNT(DISTINCT reviews_required) FROM tasks WHERE domain = 'qa'") == 1);
 
   // To the reviewer a gold task is a task like any other: a UUID id, the shown prediction, no mark.
   int gold_seen = 0;
@@ -270,6 +271,39 @@ TEST_CASE("consensus: two agreeing blind reviews finalise the case and count as 
   CHECK(after["reviews"].size() == 2);
   CHECK(workload(c, s, "alice", "wf")["agreement"].get<double>() == Approx(1.0));
   CHECK(workload(c, s, "bob", "wf")["consensus_rounds"] == 1);
+}
+
+TEST_CASE("a consensus task pushed to one reviewer reaches a second one after the first answer", "[workflow]") {
+  WorkflowFiles f;
+  Service s(f.domains);
+  const auto alice = s.token("reviewer", "alice", "wf"), bob = s.token("reviewer", "bob", "wf");
+  s.start();
+  HttpClient c(s.port());
+  register_reviewer(c, s, {{"id", "alice"}, {"capacity", 5}});
+  register_reviewer(c, s, {{"id", "bob"}, {"capacity", 5}});
+  const auto id = flag(c, s.client, "wf", "pinned-1", {{"amount", 20000}});
+  REQUIRE(c.request("POST", task_path(id, "assign"), s.admin, R"({"reviewer":"alice"})").status == 200);
+  CHECK(next(c, bob, "wf").status == 204);  // reserved for alice
+  REQUIRE(next(c, alice, "wf").status == 200);
+  REQUIRE(answer(c, alice, id).status == 200);
+  auto second = next(c, bob, "wf");  // the pin is spent: the second answer is bob's to give
+  REQUIRE(second.status == 200);
+  CHECK(second.json()["task_id"] == id);
+  REQUIRE(answer(c, bob, id).status == 200);
+  CHECK(c.request("GET", "/v1/domains/wf/decisions/pinned-1", s.client).json()["final_label"] == "good");
+
+  // Sent back, it needs two fresh answers again, from reviewers who have not seen it.
+  REQUIRE(c.request("POST", task_path(id, "send-back"), s.admin, R"({"reason":"audit sample"})").status == 200);
+  CHECK(stored_task(s, id)["reviews_done"] == 0);
+  CHECK(next(c, alice, "wf").status == 204);
+  const auto erin = s.token("reviewer", "erin", "wf"), finn = s.token("reviewer", "finn", "wf");
+  REQUIRE(next(c, erin, "wf").status == 200);
+  REQUIRE(answer(c, erin, id, "bad").status == 200);
+  CHECK(stored_task(s, id)["status"] == "pending");
+  REQUIRE(next(c, finn, "wf").status == 200);
+  REQUIRE(answer(c, finn, id, "bad").status == 200);
+  CHECK(stored_task(s, id)["status"] == "completed");
+  CHECK(c.request("GET", "/v1/domains/wf/decisions/pinned-1", s.client).json()["final_label"] == "bad");
 }
 
 TEST_CASE("consensus: disagreement goes to an adjudicator whose answer decides", "[workflow]") {
@@ -493,7 +527,9 @@ TEST_CASE("the reviewer registry from the CLI and the admin API", "[workflow]") 
   CHECK(en.json()["disabled"] == false);
   CHECK(en.json()["skills"] == json::array({"fr", "de"}));
   CHECK(en.json()["cost_per_hour"].get<double>() == Approx(40));
-  REQUIRE(next(c, dave, "wf").status == 200);
+  auto held = next(c, dave, "wf");
+  REQUIRE(held.status == 200);
+  const long long held_id = held.json()["task_id"];
 
   auto all = c.request("GET", "/v1/admin/reviewers", s.admin);
   REQUIRE(all.status == 200);
@@ -515,7 +551,15 @@ TEST_CASE("the reviewer registry from the CLI and the admin API", "[workflow]") 
   CHECK(c.request("POST", "/v1/admin/reviewers/nobody/disable", s.admin, "").status == 404);
   CHECK(c.request("GET", "/v1/admin/reviewers", dave).status == 403);
   CHECK(c.request("GET", "/v1/admin/reviewers", s.client).status == 403);
-  CHECK(count(s, "SELECT COUNT(*) FROM audit WHERE entity = 'reviewer' AND entity_id = 'dave'") >= 4);
+
+  // Disabling through the API hands their held task back at once; they can no longer submit.
+  auto dis = c.request("POST", "/v1/admin/reviewers/dave/disable", s.admin, "");
+  REQUIRE(dis.status == 200);
+  CHECK(dis.json()["released_tasks"] == json::array({held_id}));
+  CHECK(stored_task(s, held_id)["status"] == "pending");
+  auto late = answer(c, dave, held_id);
+  CHECK(late.status == 409);  // released: no longer theirs
+  CHECK(count(s, "SELECT COUNT(*) FROM audit WHERE entity = 'reviewer' AND entity_id = 'dave'") >= 5);
 }
 
 TEST_CASE("the task list filters by domain status assignee priority and SLA state with a cursor", "[workflow]") {
