@@ -17,11 +17,6 @@ namespace {
 constexpr int kBroken = 1;
 constexpr int kCannotCheck = 2;
 
-[[noreturn]] void fail(const std::string& msg, int code) {
-  std::cerr << msg << "\n";
-  throw CLI::RuntimeError(code);
-}
-
 std::unique_ptr<ConfiguredStorage> open_storage(const std::string& command, const std::string& config_file) {
   try {
     return open_configured_storage(config_file);

@@ -15,11 +15,6 @@ namespace hitl::cli {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& msg) {
-  std::cerr << msg << "\n";
-  throw CLI::RuntimeError(1);
-}
-
 const config::DomainConfig& domain_of(const ConfiguredStorage& cs, const std::string& command, const std::string& d) {
   auto it = cs.cfg.domains.find(d);
   if (it == cs.cfg.domains.end()) {

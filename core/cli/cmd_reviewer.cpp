@@ -14,16 +14,6 @@ namespace hitl::cli {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& msg) {
-  std::cerr << msg << "\n";
-  throw CLI::RuntimeError(1);
-}
-
-std::string actor() {
-  const char* user = std::getenv("USER");
-  return std::string("cli:") + (user && *user ? user : "unknown");
-}
-
 std::unique_ptr<ConfiguredStorage> open_or_fail(const std::string& command, const std::string& config) {
   try {
     return open_configured_storage(config);
@@ -69,7 +59,7 @@ void add_reviewer(CLI::App& root) {
     r.capacity = a->capacity;
     r.cost_per_hour = a->cost;
     try {
-      auto saved = dir.put(r, actor());
+      auto saved = dir.put(r, cli_actor());
       std::cout << "reviewer " << saved.id << ": roles " << saved.roles << ", domains "
                 << (saved.domains.empty() ? "(all)" : saved.domains) << ", skills "
                 << (saved.skills.empty() ? "(none)" : saved.skills) << ", capacity " << saved.capacity << "\n";
@@ -116,7 +106,7 @@ void add_reviewer(CLI::App& root) {
       sdk::Storage& storage = *cs->storage;
       service::ReviewerDirectory dir(storage, [&storage](sdk::WriteBatch& b) { return storage.commit(b); });
       try {
-        dir.set_disabled(o->id, disable, actor());
+        dir.set_disabled(o->id, disable, cli_actor());
         std::cout << "reviewer " << o->id << ": " << (disable ? "disabled" : "enabled") << "\n";
       } catch (const std::exception& e) {
         fail(command + ": " + e.what());

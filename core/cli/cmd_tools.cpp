@@ -1,6 +1,7 @@
 // hitl token | policy | plugin | train: the tools around the service.
 #include "cli/common.hpp"
 #include "common/clock.hpp"
+#include "dataset/dataset.hpp"
 #include "data/records.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
@@ -18,11 +19,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-[[noreturn]] void fail(const std::string& msg, int code = 1) {
-  std::cerr << msg << "\n";
-  throw CLI::RuntimeError(code);
-}
 
 // Just the plugins and one storage instance: enough for the offline tools.
 struct Plugins {
@@ -131,13 +127,24 @@ void add_plugin(CLI::App& root) {
 }
 
 void add_train(CLI::App& root) {
-  struct O { std::string config, domain, data, label, out; };
+  struct O {
+    std::string config, domain, data, label, out, dataset, split = "train";
+    double holdout = 0.2;
+  };
   auto o = std::make_shared<O>();
-  auto* train = root.add_subcommand("train", "Train the domain's model from a CSV file and save its artifact");
+  auto* train = root.add_subcommand("train", "Train the domain's model from a CSV file or a dataset version and save its artifact");
   train->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
   train->add_option("--domain", o->domain, "Domain whose model to train")->required();
-  train->add_option("--data", o->data, "Training data (CSV with a header row)")->required()->check(CLI::ExistingFile);
-  train->add_option("--label", o->label, "Column holding the label")->required();
+  auto* data_opt = train->add_option("--data", o->data, "Training data (CSV with a header row)")->check(CLI::ExistingFile);
+  train->add_option("--label", o->label, "Column holding the label (with --data)");
+  train->add_option("--dataset", o->dataset, "Train on a dataset version (hitl dataset list), with its sample weights")
+      ->excludes(data_opt);
+  train->add_option("--split", o->split, "With --dataset: train (older rows), holdout (newest) or all")
+      ->check(CLI::IsMember({"all", "train", "holdout"}))
+      ->capture_default_str();
+  train->add_option("--holdout-fraction", o->holdout, "With --dataset: share of the newest rows held out")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   train->add_option("--out", o->out, "Where to write the artifact (default: the model's `artifact` option)");
   train->callback([o] {
     auto cfg = load(o->config);
@@ -149,10 +156,29 @@ void add_train(CLI::App& root) {
     fs::path out = o->out.empty() ? fs::path(mcfg.value("artifact", "")) : fs::absolute(o->out);
     if (out.empty()) fail("hitl train: no --out and model \"" + mc.name + "\" has no `artifact` option");
     mcfg.erase("artifact");  // train from scratch, not from the current artifact
-    auto table = data::read_csv(o->data);
-    if (std::find(table.columns.begin(), table.columns.end(), o->label) == table.columns.end())
-      fail("hitl train: --label: no column \"" + o->label + "\" in " + o->data);
-    auto dataset = data::to_dataset(table, o->label);
+    sdk::Dataset dataset;
+    std::string source;
+    if (!o->dataset.empty()) {
+      dataset::Store store(cfg.datasets_dir);
+      auto v = store.find(o->dataset);
+      if (!v) fail("hitl train: --dataset: no dataset version \"" + o->dataset + "\" (see hitl dataset list)");
+      if (v->domain != o->domain) fail("hitl train: --dataset: " + v->id + " is of domain \"" + v->domain + "\"");
+      for (auto& s : dataset::Store::split(store.read(*v), dataset::parse_split(o->split), o->holdout)) {
+        dataset.rows.push_back(data::record_from_json(s.input));
+        dataset.labels.push_back(s.label);
+        dataset.weights.push_back(s.weight);
+      }
+      if (dataset.rows.empty()) fail("hitl train: " + v->id + " has no " + o->split + " rows");
+      source = v->id + " (" + o->split + " split)";
+    } else {
+      if (o->data.empty()) fail("hitl train: give --data FILE.csv --label COLUMN, or --dataset ID");
+      if (o->label.empty()) fail("hitl train: --label is required with --data");
+      auto table = data::read_csv(o->data);
+      if (std::find(table.columns.begin(), table.columns.end(), o->label) == table.columns.end())
+        fail("hitl train: --label: no column \"" + o->label + "\" in " + o->data);
+      dataset = data::to_dataset(table, o->label);
+      source = o->data;
+    }
     Plugins p(cfg);
     auto model = p.registry.create_model(mc.ref.plugin, mcfg.dump());
     if (!model->can_train()) fail("hitl train: model plugin \"" + mc.ref.plugin + "\" cannot train");
@@ -171,7 +197,7 @@ void add_train(CLI::App& root) {
     }
     fs::rename(tmp, out);  // atomic: a running service never reads half an artifact
     std::cout << "trained " << mc.name << " (" << model->version() << ") on " << dataset.rows.size()
-              << " rows in " << secs << " s; artifact: " << out.string() << "\nmetrics: " << result.metrics_json
+              << " rows of " << source << " in " << secs << " s; artifact: " << out.string() << "\nmetrics: " << result.metrics_json
               << std::endl;
   });
 }

@@ -6,16 +6,29 @@
 
 #include "common/clock.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <stdexcept>
 
 #include <unistd.h>
 
 namespace hitl::cli {
 namespace fs = std::filesystem;
+
+void fail(const std::string& msg, int code) {
+  std::cerr << msg << "\n";
+  throw CLI::RuntimeError(code);
+}
+
+std::string cli_actor() {
+  const char* user = std::getenv("USER");
+  return std::string("cli:") + (user && *user ? user : "unknown");
+}
 
 fs::path exe_dir() {
   std::error_code ec;

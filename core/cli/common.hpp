@@ -31,6 +31,11 @@ struct ConfiguredStorage {
 // Throws std::runtime_error (config, plugin or storage errors) with a one-line reason.
 std::unique_ptr<ConfiguredStorage> open_configured_storage(const std::string& config_file);
 
+// Prints `msg` on stderr and ends the command with exit status `code` (CLI11 unwinds to main).
+[[noreturn]] void fail(const std::string& msg, int code = 1);
+// Who a CLI change is audited as: "cli:<$USER>".
+std::string cli_actor();
+
 // Each command registers itself on the root app.
 void add_serve(CLI::App& root);
 void add_ingest(CLI::App& root);
@@ -38,5 +43,6 @@ void add_tools(CLI::App& root);  // token, policy, plugin, train
 void add_audit(CLI::App& root);  // audit verify, audit export
 void add_governance(CLI::App& root);  // report, erase
 void add_reviewer(CLI::App& root);    // reviewer add, list, disable, enable
+void add_dataset(CLI::App& root);     // dataset snapshot, list, show, export
 
 }  // namespace hitl::cli

@@ -62,6 +62,7 @@ struct ServiceConfig {
   std::size_t max_batch_records = 10000;
   std::vector<std::filesystem::path> plugin_dirs;
   std::filesystem::path script_lib_dir;
+  std::filesystem::path datasets_dir;  // dataset versions (core/dataset); default <config dir>/datasets
   std::uint64_t policy_instruction_budget = 1'000'000;
   std::size_t policy_memory_mb = 32;
   std::size_t writer_max_batch = 2000;

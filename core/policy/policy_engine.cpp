@@ -45,7 +45,7 @@ struct InitCall {
   bool has_priority;
   bool has_sla = false;
   std::string version;     // the policy table's `version` string, "" when absent
-  bool has_assign = false, has_escalate = false, has_reviewers_needed = false;
+  bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false;
   double gold_rate = 0, min_gold_accuracy = 0;
 };
 
@@ -110,6 +110,7 @@ int init_policy(lua_State* L) {
   check_hook(L, policy, "assign", c->has_assign);
   check_hook(L, policy, "escalate", c->has_escalate);
   check_hook(L, policy, "reviewers_needed", c->has_reviewers_needed);
+  check_hook(L, policy, "weight", c->has_weight);
   check_share(L, policy, "gold_rate", c->gold_rate);
   check_share(L, policy, "min_gold_accuracy", c->min_gold_accuracy);
   lua_pushvalue(L, policy);
@@ -317,6 +318,45 @@ int call_reviewers_needed(lua_State* L) {
   return 0;
 }
 
+struct WeightCall {
+  const SampleView* sample;
+  double value = 0;
+};
+
+// weight(sample) -> a finite number >= 0.
+int call_weight(lua_State* L) {
+  auto* c = static_cast<WeightCall*>(lua_touserdata(L, 1));
+  const SampleView& s = *c->sample;
+  push_hook(L, "weight");
+  lua_createtable(L, 0, 10);
+  lua_pushlstring(L, s.domain.data(), s.domain.size());
+  lua_setfield(L, -2, "domain");
+  lua_pushlstring(L, s.decision_id.data(), s.decision_id.size());
+  lua_setfield(L, -2, "decision_id");
+  push_object_or_empty(L, s.input, "sample.input");
+  lua_setfield(L, -2, "input");
+  lua_pushlstring(L, s.final_label.data(), s.final_label.size());
+  lua_setfield(L, -2, "label");
+  lua_pushlstring(L, s.model_label.data(), s.model_label.size());
+  lua_setfield(L, -2, "model_label");
+  lua_pushnumber(L, s.confidence);
+  lua_setfield(L, -2, "confidence");
+  lua_pushlstring(L, s.outcome.data(), s.outcome.size());
+  lua_setfield(L, -2, "outcome");
+  push_strings(L, s.tags);
+  lua_setfield(L, -2, "tags");
+  push_strings(L, s.reviewers);
+  lua_setfield(L, -2, "reviewers");
+  lua_pushinteger(L, s.created_ms);
+  lua_setfield(L, -2, "created_ms");
+  lua_call(L, 1, 1);
+  if (lua_type(L, -1) != LUA_TNUMBER) return luaL_error(L, "weight returned %s, expected a number >= 0", luaL_typename(L, -1));
+  const double w = lua_tonumber(L, -1);
+  if (!(w >= 0) || !std::isfinite(w)) return luaL_error(L, "weight returned %f, expected a finite number >= 0", w);
+  c->value = w;
+  return 0;
+}
+
 struct AssignCall {
   const WorkflowTaskView* task;
   const std::vector<CandidateView>* candidates;
@@ -511,7 +551,7 @@ struct Domain {
   bool has_priority = false;
   bool has_sla = false;
   std::string version;
-  bool has_assign = false, has_escalate = false, has_reviewers_needed = false;
+  bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false;
   double gold_rate = 0, min_gold_accuracy = 0;
   ModuleResolver modules;
   std::atomic<std::uint64_t> errors{0};
@@ -567,6 +607,7 @@ struct PolicyEngine::Impl {
       shape->has_assign = call.has_assign;
       shape->has_escalate = call.has_escalate;
       shape->has_reviewers_needed = call.has_reviewers_needed;
+      shape->has_weight = call.has_weight;
       shape->gold_rate = call.gold_rate;
       shape->min_gold_accuracy = call.min_gold_accuracy;
     }
@@ -852,6 +893,29 @@ std::vector<EscalationAction> PolicyEngine::escalate(const std::string& domain, 
   failed = true;
   out.clear();
   return out;
+}
+
+double PolicyEngine::default_weight(double confidence) noexcept { return 1.0 / (confidence + 0.01); }
+
+double PolicyEngine::weight(const std::string& domain, const SampleView& sample, bool& failed) noexcept {
+  failed = false;
+  Domain* d = impl_->find(domain);
+  if (!d || !d->has_weight) return default_weight(sample.confidence);
+  try {
+    WeightCall call{&sample};
+    const std::string failure = impl_->run(*d, call_weight, &call, nullptr);
+    if (failure.empty()) return call.value;
+    impl_->report(*d, "weight", failure);
+  } catch (const std::exception&) {
+    d->errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  failed = true;
+  return default_weight(sample.confidence);
+}
+
+bool PolicyEngine::has_weight(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d && d->has_weight;
 }
 
 bool PolicyEngine::has_assign(const std::string& domain) const {

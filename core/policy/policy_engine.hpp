@@ -106,6 +106,16 @@ struct EscalationAction {
   std::string label;   // default
 };
 
+// One feedback sample (a final human outcome, core/dataset) as weight(sample) sees it.
+struct SampleView {
+  std::string domain, decision_id;
+  const nlohmann::json* input = nullptr;
+  std::string final_label, model_label, outcome;
+  double confidence = 0;  // the model's confidence in model_label
+  std::vector<std::string> tags, reviewers;
+  std::int64_t created_ms = 0;
+};
+
 struct DomainPolicy {
   std::string domain;
   std::filesystem::path file;
@@ -147,6 +157,12 @@ class PolicyEngine {
   // escalate(task, event): the actions to apply; none without the hook or on an error (`failed`).
   std::vector<EscalationAction> escalate(const std::string& domain, const WorkflowTaskView& task,
                                          const EscalationEvent& event, bool& failed) noexcept;
+  // weight(sample): the sample's training weight, a finite number >= 0. Without the hook, or on
+  // an error or a bad value (`failed`, counted and logged), default_weight(confidence).
+  double weight(const std::string& domain, const SampleView& sample, bool& failed) noexcept;
+  // 1 / (confidence + 0.01): uncertain cases, where a human answer teaches the model most, weigh more.
+  static double default_weight(double confidence) noexcept;
+  bool has_weight(const std::string& domain) const;
   bool has_assign(const std::string& domain) const;
   bool has_escalate(const std::string& domain) const;
   double gold_rate(const std::string& domain) const;          // 0 without gold_rate

@@ -27,10 +27,11 @@ std::size_t count_lines(const std::string& s) {
 TEST_CASE("hitl --help lists every command and each command has --help", "[cli]") {
   auto r = run_hitl("--help");
   CHECK(r.exit_code == 0);
-  for (auto cmd : {"serve", "token", "ingest", "policy", "plugin", "train", "audit"})
+  for (auto cmd : {"serve", "token", "ingest", "policy", "plugin", "train", "audit", "reviewer", "dataset"})
     CHECK(r.out.find(cmd) != std::string::npos);
   for (auto sub : {"serve --help", "token create --help", "ingest --help", "policy check --help", "plugin info --help",
-                   "train --help", "audit verify --help", "audit export --help"}) {
+                   "train --help", "audit verify --help", "audit export --help", "dataset snapshot --help",
+                   "dataset export --help"}) {
     INFO(sub);
     auto h = run_hitl(sub);
     CHECK(h.exit_code == 0);

@@ -550,3 +550,66 @@ TEST_CASE("an error message quoting a sensitive value has it redacted before it 
   CHECK(v.error.find("Ada Lovelace") == std::string::npos);
   CHECK_THAT(v.error, Catch::Contains("cannot score [redacted] aged 36"));
 }
+
+TEST_CASE("weight(sample) sees the sample and falls back to 1/(confidence+0.01) on errors", "[policy]") {
+  Fixture f(R"(local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("x") end,
+  weight = function(s)
+    if s.input.bad then return "heavy" end
+    if s.input.negative then return -1 end
+    if s.input.boom then error("no weight for " .. s.decision_id) end
+    local w = 1
+    for _, t in ipairs(s.tags) do if t == "user-correction" then w = w * 3 end end
+    if s.label ~= s.model_label then w = w + 0.5 end
+    return w * #s.reviewers + (s.outcome == "correct" and 0.25 or 0) + s.created_ms / 1000 + s.confidence
+  end,
+})");
+  CHECK(f.engine->has_weight("d"));
+  json input = {{"Amount", 10}};
+  hitl::policy::SampleView s{"d", "id-1", &input, "bad", "good", "correct", 0.5, {"user-correction"}, {"alice", "bob"}, 2000};
+  bool failed = true;
+  CHECK(f.engine->weight("d", s, failed) == Approx((3 + 0.5) * 2 + 0.25 + 2 + 0.5));
+  CHECK_FALSE(failed);
+  for (const char* key : {"bad", "negative", "boom"}) {
+    INFO(key);
+    json broken = {{key, true}};
+    s.input = &broken;
+    CHECK(f.engine->weight("d", s, failed) == Approx(1 / 0.51));
+    CHECK(failed);
+  }
+  CHECK(f.engine->error_count("d") == 3);
+
+  Fixture plain(R"(return { flag = function(p) return { action = "auto" } end })");
+  CHECK_FALSE(plain.engine->has_weight("d"));
+  CHECK(plain.engine->weight("d", s, failed) == Approx(1 / 0.51));
+  CHECK_FALSE(failed);
+  CHECK(PolicyEngine::default_weight(0.99) == Approx(1.0));
+
+  TempDir dir;
+  auto bad = dir.write("p.lua", "return { flag = function(p) end, weight = 2 }");
+  CHECK_THROWS_WITH(PolicyEngine::check_file(bad, kLib), Catch::Contains("weight must be a function when present, got number"));
+}
+
+TEST_CASE("the weight example of docs/policy.md gives the figures the text implies", "[policy]") {
+  Fixture f(R"(local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("x") end,
+weight = function(sample)
+  local w = 1 / (sample.confidence + 0.01)
+  for _, t in ipairs(sample.tags) do
+    if t == "user-correction" then w = w * 2 end
+    if t == "production-failure" then w = w * 3 end
+  end
+  return w
+end,
+})");
+  json input = json::object();
+  hitl::policy::SampleView s{"d", "x", &input, "bad", "good", "correct", 0.5, {"user-correction", "production-failure"}, {}, 0};
+  bool failed = false;
+  CHECK(f.engine->weight("d", s, failed) == Approx(6 / 0.51));
+  s.tags = {"confirmed"};
+  s.confidence = 0.99;
+  CHECK(f.engine->weight("d", s, failed) == Approx(1.0));
+  CHECK(PolicyEngine::default_weight(0.55) == Approx(1.79).margin(0.005));
+}

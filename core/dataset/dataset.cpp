@@ -1,0 +1,304 @@
+#include "dataset/dataset.hpp"
+
+#include "common/hash.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace hitl::dataset {
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json sample_json(const Sample& s) {
+  return {{"decision_id", s.decision_id}, {"input", s.input},       {"label", s.label},
+          {"model_label", s.model_label}, {"model_confidence", s.model_confidence},
+          {"outcome", s.outcome},         {"reviewers", s.reviewers}, {"tags", s.tags},
+          {"weight", s.weight},           {"created_ms", s.created_ms}};
+}
+
+Sample sample_from_json(const json& j) {
+  Sample s;
+  try {
+    s.decision_id = j.at("decision_id").get<std::string>();
+    s.input = j.at("input");
+    if (!s.input.is_object()) throw std::runtime_error("input: expected an object");
+    s.label = j.at("label").get<std::string>();
+    s.model_label = j.at("model_label").get<std::string>();
+    s.model_confidence = j.at("model_confidence").get<double>();
+    s.outcome = j.at("outcome").get<std::string>();
+    s.reviewers = j.at("reviewers").get<std::vector<std::string>>();
+    s.tags = j.at("tags").get<std::vector<std::string>>();
+    s.weight = j.at("weight").get<double>();
+    s.created_ms = j.at("created_ms").get<std::int64_t>();
+  } catch (const json::exception& e) {
+    throw std::runtime_error(std::string("bad sample: ") + e.what());
+  }
+  return s;
+}
+
+std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, policy::PolicyEngine& policies,
+                            CollectStats* stats) {
+  CollectStats local;
+  CollectStats& st = stats ? *stats : local;
+  std::vector<sdk::FeedbackRecord> rows;
+  if (auto s = storage.list_feedback(domain, rows); !s.ok()) throw std::runtime_error("cannot read feedback: " + s.message);
+  std::stable_sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.created_ms < b.created_ms; });
+  // The newest outcome of each decision wins (a send-back replaces the final label).
+  std::unordered_map<std::string, std::size_t> latest;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto [it, fresh] = latest.try_emplace(rows[i].decision_id, i);
+    if (!fresh) {
+      it->second = i;
+      ++st.superseded;
+    }
+  }
+  std::vector<Sample> out;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& f = rows[i];
+    if (latest[f.decision_id] != i) continue;
+    std::optional<sdk::DecisionRecord> d;
+    if (auto s = storage.get_decision(domain, f.decision_id, d); !s.ok())
+      throw std::runtime_error("cannot read decision " + f.decision_id + ": " + s.message);
+    json input = json::parse(f.input_json, nullptr, false);
+    if ((d && d->erased_ms != 0) || !input.is_object() || input.empty()) {
+      ++st.erased;
+      continue;
+    }
+    Sample s;
+    s.decision_id = f.decision_id;
+    s.input = std::move(input);
+    s.label = f.final_label;
+    s.model_label = f.model_label;
+    s.model_confidence = f.model_confidence;
+    s.outcome = f.outcome;
+    s.created_ms = f.created_ms;
+    std::vector<sdk::ReviewRecord> reviews;
+    sdk::ReviewFilter rf;
+    rf.domain = domain;
+    rf.decision_id = f.decision_id;
+    rf.limit = 1000;
+    if (auto r = storage.list_reviews(rf, reviews); !r.ok()) throw std::runtime_error("cannot read reviews: " + r.message);
+    std::set<std::string> seen;
+    for (auto& r : reviews)
+      if (seen.insert(r.reviewer).second) s.reviewers.push_back(r.reviewer);
+    s.tags.push_back(s.label == s.model_label ? "confirmed" : "user-correction");
+    if (d && (d->reason == "model_error" || d->reason == "policy_error")) s.tags.push_back("production-failure");
+    policy::SampleView view{domain, s.decision_id, &s.input, s.label, s.model_label, s.outcome,
+                            s.model_confidence, s.tags, s.reviewers, s.created_ms};
+    bool failed = false;
+    s.weight = policies.weight(domain, view, failed);
+    if (failed) ++st.weight_failures;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+json version_json(const Version& v) {
+  return {{"id", v.id},
+          {"domain", v.domain},
+          {"parent", v.parent.empty() ? json(nullptr) : json(v.parent)},
+          {"created_ms", v.created_ms},
+          {"from_ms", v.from_ms},
+          {"to_ms", v.to_ms},
+          {"rows", v.rows},
+          {"new_rows", v.new_rows},
+          {"labels", v.labels},
+          {"tags", v.tags},
+          {"content_hash", v.content_hash},
+          {"policy_hash", v.policy_hash},
+          {"created_by", v.created_by}};
+}
+
+namespace {
+
+Version version_from_json(const json& j) {
+  Version v;
+  v.id = j.at("id").get<std::string>();
+  v.domain = j.at("domain").get<std::string>();
+  v.parent = j.at("parent").is_null() ? "" : j.at("parent").get<std::string>();
+  v.created_ms = j.at("created_ms").get<std::int64_t>();
+  v.from_ms = j.at("from_ms").get<std::int64_t>();
+  v.to_ms = j.at("to_ms").get<std::int64_t>();
+  v.rows = j.at("rows").get<std::size_t>();
+  v.new_rows = j.at("new_rows").get<std::size_t>();
+  v.labels = j.at("labels").get<std::map<std::string, std::size_t>>();
+  v.tags = j.at("tags").get<std::map<std::string, std::size_t>>();
+  v.content_hash = j.at("content_hash").get<std::string>();
+  v.policy_hash = j.at("policy_hash").get<std::string>();
+  v.created_by = j.at("created_by").get<std::string>();
+  return v;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + p.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes `text` to `target` without ever replacing an existing file: a temporary file is
+// hard-linked into place (link() fails when the target exists), then removed.
+void write_new(const fs::path& target, const std::string& text) {
+  const fs::path tmp = target.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::create_hard_link(tmp, target, ec);
+  fs::remove(tmp);
+  if (ec) throw std::runtime_error("cannot create " + target.string() + ": " + ec.message());
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string csv_value(const json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return csv_field(v.get<std::string>());
+  return csv_field(v.dump());
+}
+
+}  // namespace
+
+Split parse_split(const std::string& s) {
+  if (s == "all") return Split::all;
+  if (s == "train") return Split::train;
+  if (s == "holdout") return Split::holdout;
+  throw std::invalid_argument("split must be all, train or holdout, got \"" + s + "\"");
+}
+
+Store::Store(fs::path dir) : dir_(std::move(dir)) {}
+
+std::vector<Version> Store::list(const std::string& domain) const {
+  std::vector<Version> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec)) return out;
+  static const std::regex manifest(R"((.+)-v([0-9]+)\.json)");
+  for (auto& dom : fs::directory_iterator(dir_)) {
+    if (!dom.is_directory()) continue;
+    if (!domain.empty() && dom.path().filename() != domain) continue;
+    for (auto& f : fs::directory_iterator(dom.path())) {
+      std::smatch m;
+      const std::string name = f.path().filename().string();
+      if (!std::regex_match(name, m, manifest)) continue;
+      auto j = json::parse(read_all(f.path()), nullptr, false);
+      if (j.is_discarded()) throw std::runtime_error(f.path().string() + ": not a valid manifest");
+      try {
+        out.push_back(version_from_json(j));
+      } catch (const json::exception& e) {
+        throw std::runtime_error(f.path().string() + ": not a valid manifest: " + e.what());
+      }
+    }
+  }
+  auto number = [](const Version& v) { return std::stoll(v.id.substr(v.id.rfind("-v") + 2)); };
+  std::sort(out.begin(), out.end(), [&](const Version& a, const Version& b) {
+    return a.domain != b.domain ? a.domain < b.domain : number(a) < number(b);
+  });
+  return out;
+}
+
+std::optional<Version> Store::find(const std::string& id) const {
+  for (auto& v : list())
+    if (v.id == id) return v;
+  return std::nullopt;
+}
+
+std::vector<Sample> Store::read(const Version& v) const {
+  const std::string text = read_all(dir_ / v.domain / (v.id + ".jsonl"));
+  if (sha256_hex(text) != v.content_hash)
+    throw std::runtime_error("dataset " + v.id + ": the samples file does not match its content hash (altered on disk)");
+  std::vector<Sample> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) rows.push_back(sample_from_json(json::parse(line)));
+  return rows;
+}
+
+Version Store::snapshot(const std::string& domain, const std::vector<Sample>& samples, std::int64_t now_ms,
+                        const std::string& policy_hash, const std::string& created_by, bool& created) {
+  created = false;
+  std::string text;
+  for (auto& s : samples) text += sample_json(s).dump() + "\n";
+  const std::string hash = sha256_hex(text);
+  auto versions = list(domain);
+  std::optional<Version> parent;
+  if (!versions.empty()) parent = versions.back();
+  if (parent && parent->content_hash == hash) return *parent;
+
+  Version v;
+  v.domain = domain;
+  v.id = domain + "-v" + std::to_string(versions.size() + 1);
+  v.parent = parent ? parent->id : "";
+  v.created_ms = now_ms;
+  v.rows = samples.size();
+  v.content_hash = hash;
+  v.policy_hash = policy_hash;
+  v.created_by = created_by;
+  std::set<std::string> before;
+  if (parent)
+    for (auto& s : read(*parent)) before.insert(s.decision_id + "\n" + std::to_string(s.created_ms));
+  for (auto& s : samples) {
+    if (!before.count(s.decision_id + "\n" + std::to_string(s.created_ms))) ++v.new_rows;
+    v.labels[s.label]++;
+    for (auto& t : s.tags) v.tags[t]++;
+    v.from_ms = v.from_ms ? std::min(v.from_ms, s.created_ms) : s.created_ms;
+    v.to_ms = std::max(v.to_ms, s.created_ms);
+  }
+  const fs::path folder = dir_ / domain;
+  fs::create_directories(folder);
+  write_new(folder / (v.id + ".jsonl"), text);
+  write_new(folder / (v.id + ".json"), version_json(v).dump(2) + "\n");
+  created = true;
+  return v;
+}
+
+std::vector<Sample> Store::split(std::vector<Sample> rows, Split which, double holdout_fraction) {
+  if (which == Split::all) return rows;
+  if (!(holdout_fraction >= 0 && holdout_fraction <= 1))
+    throw std::invalid_argument("holdout fraction must be in [0, 1]");
+  std::stable_sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.created_ms < b.created_ms; });
+  const auto holdout = static_cast<std::size_t>(std::llround(holdout_fraction * static_cast<double>(rows.size())));
+  const auto cut = rows.begin() + static_cast<std::ptrdiff_t>(rows.size() - holdout);
+  return which == Split::train ? std::vector<Sample>(rows.begin(), cut) : std::vector<Sample>(cut, rows.end());
+}
+
+void Store::write_csv(const std::vector<Sample>& rows, std::ostream& out) {
+  std::set<std::string> columns;
+  for (auto& s : rows)
+    for (auto& [k, _] : s.input.items()) columns.insert(k);
+  out << "decision_id";
+  for (auto& c : columns) out << ',' << csv_field(c);
+  out << ",label,model_label,model_confidence,outcome,tags,weight,created_ms\n";
+  for (auto& s : rows) {
+    out << csv_field(s.decision_id);
+    for (auto& c : columns) {
+      auto it = s.input.find(c);
+      out << ',' << (it == s.input.end() ? std::string() : csv_value(*it));
+    }
+    std::string tags;
+    for (auto& t : s.tags) tags += (tags.empty() ? "" : ";") + t;
+    out << ',' << csv_field(s.label) << ',' << csv_field(s.model_label) << ',' << json(s.model_confidence).dump() << ','
+        << csv_field(s.outcome) << ',' << csv_field(tags) << ',' << json(s.weight).dump() << ',' << s.created_ms << '\n';
+  }
+}
+
+void Store::write_jsonl(const std::vector<Sample>& rows, std::ostream& out) {
+  for (auto& s : rows) out << sample_json(s).dump() << '\n';
+}
+
+}  // namespace hitl::dataset

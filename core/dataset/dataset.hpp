@@ -1,0 +1,99 @@
+#pragma once
+// The learning loop's data: every final human outcome of a domain becomes a feedback sample
+// (input, final label, model label and confidence, reviewers, tags, weight), and samples are
+// frozen into dataset versions: immutable snapshots with an id, a parent, a time range, row
+// counts and a content hash. A version is never rewritten; a new snapshot is a new version.
+//
+// On disk, under the configured datasets dir:
+//   <dir>/<domain>/<id>.jsonl   the samples, one JSON object per line, oldest first
+//   <dir>/<domain>/<id>.json    the manifest (written last: a version without one does not exist)
+// Ids are "<domain>-v<N>", N counting from 1 per domain.
+#include <hitl/plugin_api.hpp>
+
+#include "policy/policy_engine.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace hitl::dataset {
+
+struct Sample {
+  std::string decision_id;
+  nlohmann::json input;  // object
+  std::string label;     // the final human label
+  std::string model_label;
+  double model_confidence = 0;
+  std::string outcome;  // approve | reject | correct | default
+  std::vector<std::string> reviewers;
+  // user-correction (final label differs from the model's), confirmed (same label),
+  // production-failure (the model or the policy failed on the case), gold (a golden-set case)
+  std::vector<std::string> tags;
+  double weight = 1;
+  std::int64_t created_ms = 0;  // when the outcome became final
+};
+
+nlohmann::json sample_json(const Sample& s);
+Sample sample_from_json(const nlohmann::json& j);  // throws std::runtime_error naming the field
+
+struct CollectStats {
+  std::size_t erased = 0;          // outcomes whose payload was erased: left out
+  std::size_t superseded = 0;      // older outcomes of a decision reviewed again
+  std::size_t weight_failures = 0; // weight() errors (the default weight was used)
+};
+
+// The domain's samples, oldest first: the latest final outcome of each decision (a case sent
+// back and reviewed again counts once, with its newest label), weighted by the policy's
+// weight(sample) (default 1 / (confidence + 0.01)). Throws std::runtime_error on storage errors.
+std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, policy::PolicyEngine& policies,
+                            CollectStats* stats = nullptr);
+
+struct Version {
+  std::string id, domain, parent;  // parent "" for a domain's first version
+  std::int64_t created_ms = 0;
+  std::int64_t from_ms = 0, to_ms = 0;  // created_ms of the oldest and newest sample
+  std::size_t rows = 0;
+  std::size_t new_rows = 0;  // rows not in the parent
+  std::map<std::string, std::size_t> labels, tags;
+  std::string content_hash;  // sha256 of the samples file
+  std::string policy_hash;   // the policy whose weight() weighed the samples
+  std::string created_by;
+};
+
+nlohmann::json version_json(const Version& v);
+
+enum class Split { all, train, holdout };
+Split parse_split(const std::string& s);  // all | train | holdout; throws std::invalid_argument
+
+class Store {
+ public:
+  explicit Store(std::filesystem::path dir);
+
+  // Freezes `samples` as the domain's next version. When they are exactly the newest version's
+  // rows (same content hash) nothing is written and that version is returned with `created`
+  // false. Throws std::runtime_error on I/O errors; never overwrites an existing file.
+  Version snapshot(const std::string& domain, const std::vector<Sample>& samples, std::int64_t now_ms,
+                   const std::string& policy_hash, const std::string& created_by, bool& created);
+  std::vector<Version> list(const std::string& domain = "") const;  // by domain, then version
+  std::optional<Version> find(const std::string& id) const;
+  // The version's samples, checked against its content hash (throws on a mismatch: the
+  // snapshot was altered on disk).
+  std::vector<Sample> read(const Version& v) const;
+  // Time split: the newest `holdout_fraction` of the rows (by created_ms) are the holdout, the
+  // rest the training rows, so feedback never leaks into the evaluation of a model it trained.
+  static std::vector<Sample> split(std::vector<Sample> rows, Split which, double holdout_fraction);
+  // CSV: decision_id, the input's columns (union over rows, sorted), label, model_label,
+  // model_confidence, outcome, tags (";"-joined), weight, created_ms. JSONL: one sample per line.
+  static void write_csv(const std::vector<Sample>& rows, std::ostream& out);
+  static void write_jsonl(const std::vector<Sample>& rows, std::ostream& out);
+
+ private:
+  std::filesystem::path dir_;
+};
+
+}  // namespace hitl::dataset

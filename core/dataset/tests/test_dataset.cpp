@@ -1,0 +1,117 @@
+// Dataset versions on disk: immutability, lineage, content hashes, time splits and CSV export.
+#include "dataset/dataset.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using hitl::dataset::Sample;
+using hitl::dataset::Split;
+using hitl::dataset::Store;
+
+namespace {
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("hitl-dataset-" + std::to_string(::getpid()) + "-" +
+                                               std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+Sample sample(const std::string& id, std::int64_t t, const std::string& label, const std::string& model, double conf) {
+  Sample s;
+  s.decision_id = id;
+  s.input = {{"Amount", 1000 + t}, {"Home", "rent, owner"}};
+  s.label = label;
+  s.model_label = model;
+  s.model_confidence = conf;
+  s.outcome = label == model ? "approve" : "correct";
+  s.reviewers = {"alice"};
+  s.tags = {label == model ? "confirmed" : "user-correction"};
+  s.weight = 1 / (conf + 0.01);
+  s.created_ms = t;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("dataset: snapshots are immutable versions with lineage and counts", "[dataset]") {
+  TempDir dir;
+  Store store(dir.path);
+  bool created = false;
+  std::vector<Sample> rows{sample("a", 10, "good", "good", 0.7), sample("b", 20, "bad", "good", 0.6)};
+  auto v1 = store.snapshot("loans", rows, 100, "hash1", "test", created);
+  CHECK(created);
+  CHECK(v1.id == "loans-v1");
+  CHECK(v1.parent.empty());
+  CHECK(v1.rows == 2);
+  CHECK(v1.new_rows == 2);
+  CHECK(v1.from_ms == 10);
+  CHECK(v1.to_ms == 20);
+  CHECK(v1.labels == std::map<std::string, std::size_t>{{"bad", 1}, {"good", 1}});
+  CHECK(v1.tags == std::map<std::string, std::size_t>{{"confirmed", 1}, {"user-correction", 1}});
+  CHECK(v1.content_hash.size() == 64);
+
+  // The same rows again: no new version.
+  auto same = store.snapshot("loans", rows, 200, "hash1", "test", created);
+  CHECK_FALSE(created);
+  CHECK(same.id == "loans-v1");
+
+  rows.push_back(sample("c", 30, "bad", "bad", 0.55));
+  auto v2 = store.snapshot("loans", rows, 300, "hash1", "test", created);
+  CHECK(created);
+  CHECK(v2.id == "loans-v2");
+  CHECK(v2.parent == "loans-v1");
+  CHECK(v2.rows == 3);
+  CHECK(v2.new_rows == 1);
+  CHECK(store.list("loans").size() == 2);
+  CHECK(store.list("other").empty());
+  REQUIRE(store.find("loans-v1"));
+  CHECK(store.read(*store.find("loans-v1")).size() == 2);  // the old version is untouched
+  auto back = store.read(v2);
+  REQUIRE(back.size() == 3);
+  CHECK(back[2].decision_id == "c");
+  CHECK(back[1].weight == Approx(1 / 0.61));
+  CHECK(back[0].input["Home"] == "rent, owner");
+
+  // A samples file altered on disk is refused.
+  { std::ofstream(dir.path / "loans" / "loans-v1.jsonl", std::ios::app) << "{}\n"; }
+  CHECK_THROWS_WITH(store.read(*store.find("loans-v1")), Catch::Contains("does not match its content hash"));
+}
+
+TEST_CASE("dataset: the holdout is the newest rows and the split never overlaps", "[dataset]") {
+  std::vector<Sample> rows;
+  for (int i = 9; i >= 0; --i) rows.push_back(sample("s" + std::to_string(i), i * 10, "good", "good", 0.8));
+  auto train = Store::split(rows, Split::train, 0.2);
+  auto holdout = Store::split(rows, Split::holdout, 0.2);
+  REQUIRE(train.size() == 8);
+  REQUIRE(holdout.size() == 2);
+  for (auto& t : train) CHECK(t.created_ms < holdout.front().created_ms);
+  CHECK(holdout.front().decision_id == "s8");
+  CHECK(holdout.back().decision_id == "s9");
+  CHECK(Store::split(rows, Split::all, 0.2).size() == 10);
+  CHECK(Store::split(rows, Split::holdout, 0).empty());
+  CHECK_THROWS(Store::split(rows, Split::train, 1.5));
+  CHECK_THROWS(hitl::dataset::parse_split("test"));
+}
+
+TEST_CASE("dataset: CSV export has the input columns and quotes what needs it", "[dataset]") {
+  std::vector<Sample> rows{sample("a", 10, "good", "good", 0.7), sample("b\"x", 20, "bad", "good", 0.6)};
+  rows[1].input["Extra"] = 3;
+  rows[1].tags.push_back("production-failure");
+  std::ostringstream out;
+  Store::write_csv(rows, out);
+  std::istringstream in(out.str());
+  std::string header, first, second;
+  std::getline(in, header);
+  std::getline(in, first);
+  std::getline(in, second);
+  CHECK(header == "decision_id,Amount,Extra,Home,label,model_label,model_confidence,outcome,tags,weight,created_ms");
+  CHECK(first.rfind("a,1010,,\"rent, owner\",good,good,0.7,approve,confirmed,", 0) == 0);
+  CHECK(second.rfind("\"b\"\"x\",1020,3,\"rent, owner\",bad,good,0.6,correct,user-correction;production-failure,", 0) == 0);
+}

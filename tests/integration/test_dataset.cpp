@@ -1,0 +1,144 @@
+// The learning loop's data from a real `hitl serve`: final human outcomes become weighted,
+// tagged samples, frozen by `hitl dataset snapshot` into versions that list, show and export.
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using hitl::test::HttpClient;
+using hitl::test::run_hitl;
+using hitl::test::Service;
+using hitl::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+struct DatasetDomain {
+  TempDir dir;
+  std::string domain;
+  DatasetDomain() {
+    auto policy = dir.write("ds.lua", R"(
+local hitl = require "hitl"
+return {
+  flag = function(p)
+    if p.prediction.confidence >= 0.9 then return hitl.auto() end
+    return hitl.review("uncertain")
+  end,
+  -- Corrections count double; a case marked broken makes weight() fail (the default applies).
+  weight = function(s)
+    if s.input.broken_weight then return "heavy" end
+    for _, t in ipairs(s.tags) do if t == "user-correction" then return 2 end end
+    return 1
+  end,
+}
+)");
+    domain = "ds = { policy = \"" + policy.string() + "\", model = \"credit\", labels = { \"good\", \"bad\" } },\n";
+  }
+};
+
+void review_one(HttpClient& c, const Service& s, const std::string& id, json input, const std::string& label) {
+  json p = {{"id", id}, {"input", std::move(input)}, {"prediction", {{"label", "good"}, {"confidence", 0.6}}}};
+  auto r = c.request("POST", "/v1/domains/ds/predictions", s.client, p.dump());
+  REQUIRE(r.status == 200);
+  auto t = c.request("GET", "/v1/review/next?domain=ds", s.admin);
+  REQUIRE(t.status == 200);
+  REQUIRE(t.json()["decision_id"] == id);
+  json body = label == "good" ? json{{"outcome", "approve"}} : json{{"outcome", "correct"}, {"correction", {{"label", label}}}};
+  REQUIRE(c.request("POST", "/v1/review/tasks/" + std::to_string(t.json()["task_id"].get<long long>()) + "/outcome",
+                    s.admin, body.dump())
+              .status == 200);
+}
+
+std::vector<json> jsonl(const std::string& text) {
+  std::vector<json> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty() && line[0] == '{') out.push_back(json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and exports them", "[dataset]") {
+  DatasetDomain d;
+  Service s(d.domain);
+  s.start();
+  HttpClient c(s.port());
+  const std::string cfg = " --config " + s.config.string();
+  review_one(c, s, "d-1", {{"Amount", 100}, {"Home", "rent"}}, "good");
+  review_one(c, s, "d-2", {{"Amount", 200}, {"Home", "own"}}, "bad");
+  // An auto-approved case is no human outcome: not a sample.
+  REQUIRE(c.request("POST", "/v1/domains/ds/predictions", s.client,
+                    R"({"id":"auto-1","input":{"Amount":5},"prediction":{"label":"good","confidence":0.99}})").status == 200);
+
+  auto snap = run_hitl("dataset snapshot" + cfg + " --domain ds");
+  INFO(snap.out);
+  REQUIRE(snap.exit_code == 0);
+  CHECK(snap.out.find("dataset ds-v1: 2 samples (2 new), parent none") != std::string::npos);
+  auto again = run_hitl("dataset snapshot" + cfg + " --domain ds");
+  CHECK(again.out.find("dataset ds-v1 unchanged") != std::string::npos);
+
+  review_one(c, s, "d-3", {{"Amount", 300}, {"Home", "rent"}, {"broken_weight", true}}, "bad");
+  auto snap2 = run_hitl("dataset snapshot" + cfg + " --domain ds");
+  INFO(snap2.out);
+  REQUIRE(snap2.exit_code == 0);
+  CHECK(snap2.out.find("dataset ds-v2: 3 samples (1 new), parent ds-v1") != std::string::npos);
+  CHECK(snap2.out.find("weight(): 1 failures") != std::string::npos);
+
+  auto show = run_hitl("dataset show" + cfg + " --id ds-v2");
+  REQUIRE(show.exit_code == 0);
+  json m = json::parse(show.out);
+  CHECK(m["parent"] == "ds-v1");
+  CHECK(m["rows"] == 3);
+  CHECK(m["labels"]["bad"] == 2);
+  CHECK(m["tags"]["user-correction"] == 2);
+  CHECK(m["tags"]["confirmed"] == 1);
+  CHECK(m["content_hash"].get<std::string>().size() == 64);
+
+  auto all = jsonl(run_hitl("dataset export" + cfg + " --id ds-v2 --format jsonl").out);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0]["decision_id"] == "d-1");
+  CHECK(all[0]["weight"] == 1.0);
+  CHECK(all[0]["tags"] == json::array({"confirmed"}));
+  CHECK(all[0]["reviewers"] == json::array({"root"}));
+  CHECK(all[1]["weight"] == 2.0);
+  CHECK(all[1]["label"] == "bad");
+  CHECK(all[1]["model_label"] == "good");
+  CHECK(all[2]["weight"].get<double>() == Approx(1 / 0.61));  // weight() failed: the default
+  for (std::size_t i = 1; i < all.size(); ++i) CHECK(all[i]["created_ms"] >= all[i - 1]["created_ms"]);
+
+  // The holdout is the newest third; the CSV carries the input's columns.
+  auto out = s.dir.path / "holdout.csv";
+  auto ex = run_hitl("dataset export" + cfg + " --id ds-v2 --format csv --split holdout --holdout-fraction 0.34 --out " +
+                     out.string());
+  INFO(ex.out);
+  REQUIRE(ex.exit_code == 0);
+  std::ifstream in(out);
+  std::string header, row, extra;
+  std::getline(in, header);
+  std::getline(in, row);
+  CHECK(header == "decision_id,Amount,Home,broken_weight,label,model_label,model_confidence,outcome,tags,weight,created_ms");
+  CHECK(row.rfind("d-3,300,rent,true,bad,good,0.6,correct,user-correction,", 0) == 0);
+  CHECK_FALSE(std::getline(in, extra));
+
+  // The model trains on a version directly, with the samples' weights.
+  auto artifact = s.dir.path / "retrained.json";
+  auto tr = run_hitl("train" + cfg + " --domain ds --dataset ds-v2 --split all --out " + artifact.string());
+  INFO(tr.out);
+  REQUIRE(tr.exit_code == 0);
+  CHECK(tr.out.find("on 3 rows of ds-v2 (all split)") != std::string::npos);
+  CHECK(std::filesystem::exists(artifact));
+  CHECK(run_hitl("train" + cfg + " --domain credit_risk --dataset ds-v2").out.find("is of domain \"ds\"") != std::string::npos);
+  CHECK(run_hitl("train" + cfg + " --domain ds --dataset ds-v2 --split holdout --holdout-fraction 0").out.find("has no holdout rows") !=
+        std::string::npos);
+
+  auto list = run_hitl("dataset list" + cfg);
+  CHECK(list.out.find("ds-v1") != std::string::npos);
+  CHECK(list.out.find("ds-v2") != std::string::npos);
+  CHECK(run_hitl("dataset show" + cfg + " --id ds-v9").exit_code != 0);
+  CHECK(run_hitl("dataset snapshot" + cfg + " --domain nowhere").out.find("no domain named \"nowhere\"") != std::string::npos);
+  CHECK(run_hitl("dataset export" + cfg + " --id ds-v1 --format xml").exit_code != 0);
+}
