@@ -20,17 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-// Just the plugins and one storage instance: enough for the offline tools.
-struct Plugins {
-  plugin::Registry registry;
-  explicit Plugins(const config::ServiceConfig& cfg) {
-    for (auto& dir : cfg.plugin_dirs) {
-      std::vector<std::string> errors;
-      if (fs::is_directory(dir)) registry.load_directory(dir, errors);
-      for (auto& e : errors) std::cerr << "plugin refused: " << e << "\n";
-    }
-  }
-};
+using Plugins = ConfiguredPlugins;
 
 std::vector<std::string> split_csv_list(const std::string& s) {
   std::vector<std::string> out;

@@ -20,6 +20,14 @@
 namespace hitl::cli {
 namespace fs = std::filesystem;
 
+ConfiguredPlugins::ConfiguredPlugins(const config::ServiceConfig& cfg) {
+  for (auto& dir : cfg.plugin_dirs) {
+    std::vector<std::string> errors;
+    if (fs::is_directory(dir)) registry.load_directory(dir, errors);
+    for (auto& e : errors) std::cerr << "plugin refused: " << e << "\n";
+  }
+}
+
 void fail(const std::string& msg, int code) {
   std::cerr << msg << "\n";
   throw CLI::RuntimeError(code);

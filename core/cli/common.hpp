@@ -31,6 +31,12 @@ struct ConfiguredStorage {
 // Throws std::runtime_error (config, plugin or storage errors) with a one-line reason.
 std::unique_ptr<ConfiguredStorage> open_configured_storage(const std::string& config_file);
 
+// Every plugin in the config's plugin_dirs, for the offline tools (refusals go to stderr).
+struct ConfiguredPlugins {
+  plugin::Registry registry;
+  explicit ConfiguredPlugins(const config::ServiceConfig& cfg);
+};
+
 // Prints `msg` on stderr and ends the command with exit status `code` (CLI11 unwinds to main).
 [[noreturn]] void fail(const std::string& msg, int code = 1);
 // Who a CLI change is audited as: "cli:<$USER>".
@@ -44,5 +50,6 @@ void add_audit(CLI::App& root);  // audit verify, audit export
 void add_governance(CLI::App& root);  // report, erase
 void add_reviewer(CLI::App& root);    // reviewer add, list, disable, enable
 void add_dataset(CLI::App& root);     // dataset snapshot, list, show, export
+void add_model(CLI::App& root);       // model evaluate
 
 }  // namespace hitl::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   hitl::cli::add_governance(app);
   hitl::cli::add_reviewer(app);
   hitl::cli::add_dataset(app);
+  hitl::cli::add_model(app);
   try {
     hitl::cli::apply_clock_offset_from_env();
     app.parse(argc, argv);

@@ -84,6 +84,20 @@ std::vector<std::string> band_names(const std::vector<double>& bands) {
   return names;
 }
 
+std::string value_group(const nlohmann::json* v, const GroupSpec& spec, const std::vector<std::string>& bands) {
+  if (!v) return kMissing;
+  if (v->is_number()) {
+    const double x = v->get<double>();
+    if (spec.bands.empty()) return number_name(x);
+    // upper_bound: a value equal to a cut point belongs to the band starting there.
+    const auto i = std::upper_bound(spec.bands.begin(), spec.bands.end(), x) - spec.bands.begin();
+    return bands[static_cast<std::size_t>(i)];
+  }
+  if (v->is_string()) return v->get<std::string>();
+  if (v->is_boolean()) return v->get<bool>() ? "true" : "false";
+  return kMissing;  // null, object or array: no group value
+}
+
 // The group of one decision under `spec` (its field is non-empty).
 std::string group_of(const sdk::DecisionRecord& d, const GroupSpec& spec, const std::vector<std::string>& bands) {
   if (d.erased_ms != 0) return kMissing;  // the payload is gone ("{}"), whatever it said before
@@ -92,17 +106,7 @@ std::string group_of(const sdk::DecisionRecord& d, const GroupSpec& spec, const 
   const auto doc = nlohmann::json::parse(meta ? d.meta_json : d.input_json, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return kMissing;
   const auto it = doc.find(key);
-  if (it == doc.end()) return kMissing;
-  if (it->is_number()) {
-    const double v = it->get<double>();
-    if (spec.bands.empty()) return number_name(v);
-    // upper_bound: a value equal to a cut point belongs to the band starting there.
-    const auto i = std::upper_bound(spec.bands.begin(), spec.bands.end(), v) - spec.bands.begin();
-    return bands[static_cast<std::size_t>(i)];
-  }
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_boolean()) return it->get<bool>() ? "true" : "false";
-  return kMissing;  // null, object or array: no group value
+  return value_group(it == doc.end() ? nullptr : &*it, spec, bands);
 }
 
 BiasSide bias_side(const std::vector<const sdk::DecisionRecord*>& cohort, const GroupSpec& spec) {
@@ -295,6 +299,10 @@ Report compute(const std::string& domain, const Facts& facts, const Facts* basel
     if (human_outcome(*d) && d->final_label != d->label) ++c.corrections;
   c.cost_per_correction = ratio(c.reviewer_cost + c.system_cost, c.corrections);
   return r;
+}
+
+std::string group_of_value(const nlohmann::json* value, const GroupSpec& spec) {
+  return value_group(value, spec, band_names(spec.bands));
 }
 
 }  // namespace hitl::report

@@ -159,6 +159,11 @@ struct Report {
 Report compute(const std::string& domain, const Facts& facts, const Facts* baseline, const Settings& s, Window w,
                Window baseline_window, std::int64_t now_ms);
 
+// The group of one attribute value under `spec`: a band name for numbers when the spec has bands
+// ("<25", "25-40", ">=60"), else the value itself; "(missing)" for a missing (null) value, an
+// object or an array. Also used by model evaluation's per-group metrics (core/evaluation).
+std::string group_of_value(const nlohmann::json* value, const GroupSpec& spec);
+
 nlohmann::json to_json(const Report& r);  // the body of GET /v1/domains/{d}/report
 std::string to_table(const Report& r);    // the readable table `hitl report` prints
 

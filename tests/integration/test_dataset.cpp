@@ -135,6 +135,26 @@ TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and
   CHECK(run_hitl("train" + cfg + " --domain ds --dataset ds-v2 --split holdout --holdout-fraction 0").out.find("has no holdout rows") !=
         std::string::npos);
 
+  // The live model and the candidate, scored on the same rows.
+  auto ev = run_hitl("model evaluate" + cfg + " --domain ds --dataset ds-v2 --split all --candidate " + artifact.string() +
+                     " --json");
+  INFO(ev.out);
+  REQUIRE(ev.exit_code == 0);
+  json e = json::parse(ev.out.substr(ev.out.find('{')));
+  CHECK(e["rows"] == 3);
+  CHECK(e["positive"] == "bad");
+  CHECK(e["live"]["metrics"]["rows"] == 3);
+  CHECK(e["candidate"]["metrics"]["accuracy"] == 1.0);  // it was trained on these very rows
+  CHECK(e["candidate"]["metrics"]["auc"] == 1.0);
+  CHECK(e["candidate"]["metrics"]["log_loss"].get<double>() < e["live"]["metrics"]["log_loss"].get<double>());
+  CHECK(e["live"]["version"] != e["candidate"]["version"]);
+  auto table = run_hitl("model evaluate" + cfg + " --domain ds --dataset ds-v2 --holdout-fraction 0.34");
+  INFO(table.out);
+  CHECK(table.exit_code == 0);
+  CHECK(table.out.find("evaluated on 1 rows of ds-v2 (holdout split), positive label bad") != std::string::npos);
+  CHECK(run_hitl("model evaluate" + cfg + " --domain ds --dataset ds-v2 --positive ugly").out.find("\"ugly\" is not one of") !=
+        std::string::npos);
+
   auto list = run_hitl("dataset list" + cfg);
   CHECK(list.out.find("ds-v1") != std::string::npos);
   CHECK(list.out.find("ds-v2") != std::string::npos);

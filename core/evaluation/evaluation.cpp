@@ -1,0 +1,127 @@
+#include "evaluation/evaluation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <stdexcept>
+
+namespace hitl::evaluation {
+using nlohmann::json;
+
+double probability(const sdk::Prediction& p, const std::string& label, std::size_t label_count) {
+  if (!p.scores.empty()) {
+    for (auto& [l, s] : p.scores)
+      if (l == label) return s;
+    return 0;
+  }
+  if (p.label == label) return p.confidence;
+  return label_count > 1 ? (1 - p.confidence) / static_cast<double>(label_count - 1) : 0;
+}
+
+namespace {
+
+// Mann-Whitney U: the chance a random positive row outranks a random negative one (ties half).
+std::optional<double> auc(const std::vector<double>& score, const std::vector<bool>& positive) {
+  std::vector<std::size_t> order(score.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return score[a] < score[b]; });
+  double rank_sum = 0;
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < order.size();) {
+    std::size_t j = i;
+    while (j < order.size() && score[order[j]] == score[order[i]]) ++j;
+    const double mid_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;  // 1-based average rank
+    for (std::size_t k = i; k < j; ++k)
+      if (positive[order[k]]) {
+        rank_sum += mid_rank;
+        ++pos;
+      }
+    i = j;
+  }
+  const std::size_t neg = score.size() - pos;
+  if (pos == 0 || neg == 0) return std::nullopt;
+  const double p = static_cast<double>(pos), n = static_cast<double>(neg);
+  return (rank_sum - p * (p + 1) / 2) / (p * n);
+}
+
+Metrics metrics_of(const std::vector<std::size_t>& rows, const std::vector<sdk::Prediction>& pred,
+                   const std::vector<std::string>& truth, const std::vector<std::string>& labels,
+                   const std::string& positive) {
+  Metrics m;
+  m.rows = rows.size();
+  if (rows.empty()) return m;
+  std::size_t correct = 0;
+  double loss = 0;
+  constexpr int kBins = 10;
+  double bin_conf[kBins] = {}, bin_acc[kBins] = {};
+  std::size_t bin_n[kBins] = {};
+  std::vector<double> score;
+  std::vector<bool> is_pos;
+  for (auto i : rows) {
+    const auto& p = pred[i];
+    const bool right = p.label == truth[i];
+    correct += right;
+    const double pt = std::clamp(probability(p, truth[i], labels.size()), 1e-15, 1 - 1e-15);
+    loss -= std::log(pt);
+    const double conf = std::clamp(probability(p, p.label, labels.size()), 0.0, 1.0);
+    const int b = std::min(kBins - 1, static_cast<int>(conf * kBins));
+    bin_conf[b] += conf;
+    bin_acc[b] += right ? 1 : 0;
+    ++bin_n[b];
+    score.push_back(probability(p, positive, labels.size()));
+    is_pos.push_back(truth[i] == positive);
+  }
+  const double n = static_cast<double>(rows.size());
+  m.accuracy = static_cast<double>(correct) / n;
+  m.log_loss = loss / n;
+  for (int b = 0; b < kBins; ++b)
+    if (bin_n[b]) m.calibration_error += std::fabs(bin_acc[b] - bin_conf[b]) / n;
+  if (labels.size() == 2) m.auc = auc(score, is_pos);
+  return m;
+}
+
+}  // namespace
+
+Evaluation evaluate(const std::vector<sdk::Prediction>& predictions, const std::vector<std::string>& truth,
+                    const std::vector<std::string>& labels, const std::string& positive,
+                    const std::vector<json>& inputs, const report::GroupSpec& group) {
+  if (predictions.size() != truth.size()) throw std::invalid_argument("evaluate: predictions and labels differ in number");
+  if (predictions.empty()) throw std::invalid_argument("evaluate: no rows to evaluate");
+  if (std::find(labels.begin(), labels.end(), positive) == labels.end())
+    throw std::invalid_argument("evaluate: positive label \"" + positive + "\" is not one of the domain's labels");
+  Evaluation e;
+  std::vector<std::size_t> all(predictions.size());
+  std::iota(all.begin(), all.end(), 0);
+  e.overall = metrics_of(all, predictions, truth, labels, positive);
+  if (!group.field.empty() && inputs.size() == predictions.size()) {
+    e.group_field = group.field;
+    std::map<std::string, std::vector<std::size_t>> by;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      auto it = inputs[i].is_object() ? inputs[i].find(group.field) : inputs[i].end();
+      by[report::group_of_value(inputs[i].is_object() && it != inputs[i].end() ? &*it : nullptr, group)].push_back(i);
+    }
+    for (auto& [name, rows] : by) e.groups.push_back({name, metrics_of(rows, predictions, truth, labels, positive)});
+  }
+  return e;
+}
+
+json to_json(const Metrics& m) {
+  return {{"rows", m.rows},
+          {"accuracy", m.accuracy},
+          {"auc", m.auc ? json(*m.auc) : json(nullptr)},
+          {"log_loss", m.log_loss},
+          {"calibration_error", m.calibration_error}};
+}
+
+json to_json(const Evaluation& e) {
+  json j = to_json(e.overall);
+  if (!e.group_field.empty()) {
+    json g = json::object();
+    for (auto& x : e.groups) g[x.group] = to_json(x.metrics);
+    j["groups"] = {{"field", e.group_field}, {"by_group", g}};
+  }
+  return j;
+}
+
+}  // namespace hitl::evaluation
