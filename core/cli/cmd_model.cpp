@@ -5,6 +5,7 @@
 #include "data/records.hpp"
 #include "dataset/dataset.hpp"
 #include "evaluation/evaluation.hpp"
+#include "service/gold.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -71,15 +72,33 @@ void evaluate(const EvalArgs& a) {
     if (rows.empty()) fail(command + ": " + v->id + " has no " + a.split + " rows");
     // Binary domains rank by their second label ("bad" in {"good", "bad"}) unless told otherwise.
     const std::string positive = !a.positive.empty() ? a.positive : dom->second.labels.back();
+    // The domain's golden set (its gold_file: hard cases with known answers) is scored too.
+    std::vector<dataset::Sample> golden;
+    if (!dom->second.gold_file.empty())
+      for (auto& c : service::load_gold_set(dom->second.gold_file, dom->second.labels).cases) {
+        dataset::Sample s;
+        s.input = c.input;
+        s.label = c.label;
+        golden.push_back(std::move(s));
+      }
     ConfiguredPlugins plugins(cfg);
     std::string live_version, cand_version;
     auto live = score(plugins, mc, "", rows, dom->second, positive, live_version);
     json out = {{"dataset", v->id}, {"split", a.split}, {"rows", rows.size()}, {"positive", positive},
                 {"live", {{"version", live_version}, {"metrics", evaluation::to_json(live)}}}};
-    std::optional<evaluation::Evaluation> cand;
+    std::optional<evaluation::Evaluation> cand, live_gold, cand_gold;
+    if (!golden.empty()) {
+      live_gold = score(plugins, mc, "", golden, dom->second, positive, live_version);
+      out["golden_set"] = {{"file", dom->second.gold_file.string()}, {"cases", golden.size()}};
+      out["live"]["golden"] = evaluation::to_json(live_gold->overall);
+    }
     if (!a.candidate.empty()) {
       cand = score(plugins, mc, a.candidate, rows, dom->second, positive, cand_version);
       out["candidate"] = {{"version", cand_version}, {"artifact", a.candidate}, {"metrics", evaluation::to_json(*cand)}};
+      if (!golden.empty()) {
+        cand_gold = score(plugins, mc, a.candidate, golden, dom->second, positive, cand_version);
+        out["candidate"]["golden"] = evaluation::to_json(cand_gold->overall);
+      }
     }
     if (a.as_json) {
       std::cout << out.dump(2) << "\n";
@@ -94,6 +113,11 @@ void evaluate(const EvalArgs& a) {
     };
     line("live", live_version, live.overall);
     if (cand) line("candidate", cand_version, cand->overall);
+    if (live_gold) {
+      std::cout << "golden set (" << golden.size() << " cases of " << dom->second.gold_file.filename().string() << "):\n";
+      line("  live", live_version, live_gold->overall);
+      if (cand_gold) line("  candidate", cand_version, cand_gold->overall);
+    }
     if (!live.group_field.empty()) {
       std::cout << "by " << live.group_field << ":\n";
       for (std::size_t i = 0; i < live.groups.size(); ++i) {

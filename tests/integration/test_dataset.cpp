@@ -34,7 +34,14 @@ return {
   end,
 }
 )");
-    domain = "ds = { policy = \"" + policy.string() + "\", model = \"credit\", labels = { \"good\", \"bad\" } },\n";
+    // Golden cases: an evaluation scores them too.
+    auto gold = dir.write("gold.jsonl",
+                          "{\"input\": {\"Amount\": 250, \"Home\": \"own\"}, \"prediction\": {\"label\": \"good\", "
+                          "\"confidence\": 0.6}, \"label\": \"bad\"}\n"
+                          "{\"input\": {\"Amount\": 120, \"Home\": \"rent\"}, \"prediction\": {\"label\": \"good\", "
+                          "\"confidence\": 0.6}, \"label\": \"good\"}\n");
+    domain = "ds = { policy = \"" + policy.string() + "\", model = \"credit\", labels = { \"good\", \"bad\" }, gold_file = \"" +
+             gold.string() + "\" },\n";
   }
 };
 
@@ -148,6 +155,10 @@ TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and
   CHECK(e["candidate"]["metrics"]["auc"] == 1.0);
   CHECK(e["candidate"]["metrics"]["log_loss"].get<double>() < e["live"]["metrics"]["log_loss"].get<double>());
   CHECK(e["live"]["version"] != e["candidate"]["version"]);
+  CHECK(e["golden_set"]["cases"] == 2);
+  CHECK(e["live"]["golden"]["rows"] == 2);
+  CHECK(e["candidate"]["golden"]["rows"] == 2);
+  CHECK(e["candidate"]["golden"]["auc"].is_number());
   auto table = run_hitl("model evaluate" + cfg + " --domain ds --dataset ds-v2 --holdout-fraction 0.34");
   INFO(table.out);
   CHECK(table.exit_code == 0);
