@@ -102,6 +102,14 @@ Evaluation evaluate(const std::vector<sdk::Prediction>& predictions, const std::
       by[report::group_of_value(inputs[i].is_object() && it != inputs[i].end() ? &*it : nullptr, group)].push_back(i);
     }
     for (auto& [name, rows] : by) e.groups.push_back({name, metrics_of(rows, predictions, truth, labels, positive)});
+    // Bands in their numeric order (as the report lists them), "(missing)" last.
+    const auto bands = report::band_names(group.bands);
+    auto rank = [&](const std::string& g) -> std::size_t {
+      auto it = std::find(bands.begin(), bands.end(), g);
+      if (it != bands.end()) return static_cast<std::size_t>(it - bands.begin());
+      return g == "(missing)" ? bands.size() + 1 : bands.size();
+    };
+    std::stable_sort(e.groups.begin(), e.groups.end(), [&](auto& a, auto& b) { return rank(a.group) < rank(b.group); });
   }
   return e;
 }

@@ -75,7 +75,7 @@ std::string number_name(double v) {
   return buf;
 }
 
-std::vector<std::string> band_names(const std::vector<double>& bands) {
+std::vector<std::string> make_band_names(const std::vector<double>& bands) {
   std::vector<std::string> names;
   if (bands.empty()) return names;
   names.push_back("<" + number_name(bands.front()));
@@ -110,7 +110,7 @@ std::string group_of(const sdk::DecisionRecord& d, const GroupSpec& spec, const 
 }
 
 BiasSide bias_side(const std::vector<const sdk::DecisionRecord*>& cohort, const GroupSpec& spec) {
-  const auto bands = band_names(spec.bands);
+  const auto bands = make_band_names(spec.bands);
   std::map<std::string, GroupStats> by_name;
   for (const auto* d : cohort) {
     auto& g = by_name[group_of(*d, spec, bands)];
@@ -301,8 +301,10 @@ Report compute(const std::string& domain, const Facts& facts, const Facts* basel
   return r;
 }
 
+std::vector<std::string> band_names(const std::vector<double>& bands) { return make_band_names(bands); }
+
 std::string group_of_value(const nlohmann::json* value, const GroupSpec& spec) {
-  return value_group(value, spec, band_names(spec.bands));
+  return value_group(value, spec, make_band_names(spec.bands));
 }
 
 }  // namespace hitl::report

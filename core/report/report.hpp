@@ -163,6 +163,8 @@ Report compute(const std::string& domain, const Facts& facts, const Facts* basel
 // ("<25", "25-40", ">=60"), else the value itself; "(missing)" for a missing (null) value, an
 // object or an array. Also used by model evaluation's per-group metrics (core/evaluation).
 std::string group_of_value(const nlohmann::json* value, const GroupSpec& spec);
+// The band names of `bands` in order: {25, 40} -> "<25", "25-40", ">=40"; none for no bands.
+std::vector<std::string> band_names(const std::vector<double>& bands);
 
 nlohmann::json to_json(const Report& r);  // the body of GET /v1/domains/{d}/report
 std::string to_table(const Report& r);    // the readable table `hitl report` prints

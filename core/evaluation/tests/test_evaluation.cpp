@@ -52,6 +52,10 @@ TEST_CASE("evaluation: per-group metrics use the report's grouping and bands", "
   auto e = evaluate(p, truth, kLabels, "bad", inputs, spec);
   CHECK(e.group_field == "Age");
   REQUIRE(e.groups.size() == 4);
+  CHECK(e.groups[0].group == "<30");  // band order, missing last
+  CHECK(e.groups[1].group == "30-45");
+  CHECK(e.groups[2].group == ">=45");
+  CHECK(e.groups[3].group == "(missing)");
   json j = hitl::evaluation::to_json(e);
   CHECK(j["groups"]["by_group"]["<30"]["accuracy"] == 1.0);
   CHECK(j["groups"]["by_group"]["30-45"]["accuracy"] == 0.0);
