@@ -4,7 +4,9 @@
 #include "cli/common.hpp"
 #include "data/records.hpp"
 #include "dataset/dataset.hpp"
+#include "common/clock.hpp"
 #include "evaluation/evaluation.hpp"
+#include "registry/registry.hpp"
 #include "service/gold.hpp"
 
 #include <CLI/CLI.hpp>
@@ -132,10 +134,85 @@ void evaluate(const EvalArgs& a) {
   }
 }
 
+struct RegistryArgs {
+  std::string config, domain, id, reason;
+};
+
+// Records a promotion or rollback in the service's hash-chained audit trail.
+void audit_swap(const config::ServiceConfig& cfg, const std::string& config_file, const std::string& action,
+                const std::string& domain, const registry::Live& live, const fs::path& artifact) {
+  auto cs = open_configured_storage(config_file);
+  sdk::WriteBatch batch;
+  sdk::AuditRecord a;
+  a.ts_ms = live.since_ms;
+  a.actor = live.by;
+  a.action = action;
+  a.domain = domain;
+  a.entity = "model";
+  a.entity_id = live.id;
+  a.detail_json = json{{"previous", live.previous}, {"reason", live.reason}, {"artifact_path", artifact.string()},
+                       {"registry", cfg.registry_dir.string()}}
+                      .dump();
+  batch.audit.push_back(std::move(a));
+  if (auto st = cs->storage->commit(batch); !st.ok()) throw std::runtime_error("cannot audit the " + action + ": " + st.message);
+}
+
+struct DomainModel {
+  config::ServiceConfig cfg;
+  fs::path artifact;  // the file the domain's model loads
+};
+
+DomainModel domain_model(const std::string& command, const std::string& config_file, const std::string& domain) {
+  DomainModel dm{load(config_file), {}};
+  auto dom = dm.cfg.domains.find(domain);
+  if (dom == dm.cfg.domains.end()) fail(command + ": --domain: no domain named \"" + domain + "\"");
+  if (dom->second.model.empty()) fail(command + ": domain \"" + domain + "\" has no model");
+  const auto& mc = dm.cfg.models.at(dom->second.model);
+  auto mcfg = json::parse(mc.ref.config_json);
+  if (!mcfg.contains("artifact") || !mcfg["artifact"].is_string())
+    fail(command + ": model \"" + mc.name + "\" has no `artifact` option to promote into");
+  dm.artifact = mcfg["artifact"].get<std::string>();
+  return dm;
+}
+
+void list_models(const RegistryArgs& a) {
+  try {
+    auto cfg = load(a.config);
+    registry::Registry reg(cfg.registry_dir);
+    const auto live = reg.live(a.domain);
+    std::printf("%-22s %-6s %-20s %-24s %-22s %s\n", "id", "live", "dataset", "parent", "plugin version", "trigger");
+    for (auto& v : reg.list(a.domain))
+      std::printf("%-22s %-6s %-20s %-24s %-22s %s\n", v.id.c_str(), v.id == live.id ? "*" : "",
+                  (v.dataset + "/" + v.split).c_str(), v.parent.empty() ? "(configured)" : v.parent.c_str(),
+                  v.plugin_version.c_str(), v.trigger.c_str());
+    if (live.id.empty()) std::cout << "live: the configured artifact (nothing promoted)\n";
+  } catch (const std::exception& e) {
+    fail(std::string("hitl model list: ") + e.what());
+  }
+}
+
+void swap(const RegistryArgs& a, bool rollback) {
+  const std::string command = rollback ? "hitl model rollback" : "hitl model promote";
+  try {
+    auto dm = domain_model(command, a.config, a.domain);
+    registry::Registry reg(dm.cfg.registry_dir);
+    auto live = rollback ? reg.rollback(a.domain, dm.artifact, now_ms(), cli_actor(), a.reason)
+                         : reg.promote(a.domain, a.id, dm.artifact, now_ms(), cli_actor(), a.reason);
+    audit_swap(dm.cfg, a.config, rollback ? "model.rolled_back" : "model.promoted", a.domain, live, dm.artifact);
+    std::cout << "live model of " << a.domain << ": " << live.id << " (was "
+              << (live.previous.empty() ? "the configured artifact" : live.previous) << "), written to "
+              << dm.artifact.string() << "; restart hitl serve to load it\n";
+  } catch (const CLI::RuntimeError&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(command + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 void add_model(CLI::App& root) {
-  auto* cmd = root.add_subcommand("model", "Evaluate models on versioned data");
+  auto* cmd = root.add_subcommand("model", "Evaluate, list, promote and roll back model versions");
   cmd->require_subcommand(1);
   auto a = std::make_shared<EvalArgs>();
   auto* ev = cmd->add_subcommand("evaluate", "Score the live model (and a candidate artifact) on a dataset version");
@@ -152,6 +229,23 @@ void add_model(CLI::App& root) {
   ev->add_option("--positive", a->positive, "The label AUC ranks by (default: the domain's last label)");
   ev->add_flag("--json", a->as_json, "Print JSON");
   ev->callback([a] { evaluate(*a); });
+
+  auto r = std::make_shared<RegistryArgs>();
+  auto* ls = cmd->add_subcommand("list", "The domain's registered model versions, with their lineage");
+  ls->add_option("--config", r->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
+  ls->add_option("--domain", r->domain, "Domain")->required();
+  ls->callback([r] { list_models(*r); });
+  auto* pr = cmd->add_subcommand("promote", "Make a registered version the domain's live model (atomic file swap, audited)");
+  pr->add_option("--config", r->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
+  pr->add_option("--domain", r->domain, "Domain")->required();
+  pr->add_option("--id", r->id, "Version id (hitl model list)")->required();
+  pr->add_option("--reason", r->reason, "Why (kept in the history and the audit trail)");
+  pr->callback([r] { swap(*r, false); });
+  auto* rb = cmd->add_subcommand("rollback", "Make the version live before the current one live again");
+  rb->add_option("--config", r->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
+  rb->add_option("--domain", r->domain, "Domain")->required();
+  rb->add_option("--reason", r->reason, "Why");
+  rb->callback([r] { swap(*r, true); });
 }
 
 }  // namespace hitl::cli

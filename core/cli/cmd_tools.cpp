@@ -1,10 +1,12 @@
 // hitl token | policy | plugin | train: the tools around the service.
 #include "cli/common.hpp"
 #include "common/clock.hpp"
-#include "dataset/dataset.hpp"
+#include "common/hash.hpp"
 #include "data/records.hpp"
+#include "dataset/dataset.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
+#include "registry/registry.hpp"
 #include "service/auth.hpp"
 
 #include <CLI/CLI.hpp>
@@ -143,11 +145,14 @@ void add_train(CLI::App& root) {
     if (dom->second.model.empty()) fail("hitl train: domain \"" + o->domain + "\" has no model");
     auto& mc = cfg.models.at(dom->second.model);
     auto mcfg = json::parse(mc.ref.config_json);
-    fs::path out = o->out.empty() ? fs::path(mcfg.value("artifact", "")) : fs::absolute(o->out);
-    if (out.empty()) fail("hitl train: no --out and model \"" + mc.name + "\" has no `artifact` option");
+    // From a dataset version the artifact goes to the registry (and to --out if given): it becomes
+    // live only by `hitl model promote`. From a CSV it replaces the model's artifact (or --out).
+    const bool to_registry = !o->dataset.empty();
+    fs::path out = !o->out.empty() ? fs::absolute(o->out) : to_registry ? fs::path() : fs::path(mcfg.value("artifact", ""));
+    if (out.empty() && !to_registry) fail("hitl train: no --out and model \"" + mc.name + "\" has no `artifact` option");
     mcfg.erase("artifact");  // train from scratch, not from the current artifact
     sdk::Dataset dataset;
-    std::string source;
+    std::string source, dataset_id;
     if (!o->dataset.empty()) {
       dataset::Store store(cfg.datasets_dir);
       auto v = store.find(o->dataset);
@@ -160,6 +165,7 @@ void add_train(CLI::App& root) {
       }
       if (dataset.rows.empty()) fail("hitl train: " + v->id + " has no " + o->split + " rows");
       source = v->id + " (" + o->split + " split)";
+      dataset_id = v->id;
     } else {
       if (o->data.empty()) fail("hitl train: give --data FILE.csv --label COLUMN, or --dataset ID");
       if (o->label.empty()) fail("hitl train: --label is required with --data");
@@ -177,17 +183,43 @@ void add_train(CLI::App& root) {
     auto st = model->train(dataset, result);
     if (!st.ok()) fail("hitl train: training failed: " + st.message);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fs::create_directories(out.parent_path());
-    fs::path tmp = out;
-    tmp += ".tmp";
-    {
-      std::ofstream f(tmp, std::ios::binary);
-      f << result.artifact_json;
-      if (!f) fail("hitl train: cannot write " + tmp.string());
+    if (!out.empty()) {
+      fs::create_directories(out.parent_path());
+      fs::path tmp = out;
+      tmp += ".tmp";
+      {
+        std::ofstream f(tmp, std::ios::binary);
+        f << result.artifact_json;
+        if (!f) fail("hitl train: cannot write " + tmp.string());
+      }
+      fs::rename(tmp, out);  // atomic: a running service never reads half an artifact
     }
-    fs::rename(tmp, out);  // atomic: a running service never reads half an artifact
+    if (!dataset_id.empty()) {
+      // Trained on versioned data: the registry records it with its lineage.
+      registry::Registry reg(cfg.registry_dir);
+      registry::ModelVersion mv;
+      mv.domain = o->domain;
+      mv.model = mc.name;
+      mv.plugin = mc.ref.plugin;
+      mv.plugin_version = model->version();
+      mv.dataset = dataset_id;
+      mv.split = o->split;
+      mv.parent = reg.live(o->domain).id;
+      std::ifstream pf(dom->second.policy, std::ios::binary);
+      std::stringstream policy_text;
+      policy_text << pf.rdbuf();
+      mv.policy_hash = sha256_hex(policy_text.str());
+      mv.train_metrics = json::parse(result.metrics_json, nullptr, false);
+      if (mv.train_metrics.is_discarded()) mv.train_metrics = json::object();
+      mv.trigger = cli_actor();
+      mv.created_ms = now_ms();
+      auto added = reg.add(mv, result.artifact_json);
+      std::cout << "registered " << added.id << " (dataset " << dataset_id << ", parent "
+                << (added.parent.empty() ? "the configured artifact" : added.parent) << "); promote it with "
+                << "hitl model promote --domain " << o->domain << " --id " << added.id << "\n";
+    }
     std::cout << "trained " << mc.name << " (" << model->version() << ") on " << dataset.rows.size()
-              << " rows of " << source << " in " << secs << " s; artifact: " << out.string() << "\nmetrics: " << result.metrics_json
+              << " rows of " << source << " in " << secs << " s; artifact: " << (out.empty() ? std::string("(registry only)") : out.string()) << "\nmetrics: " << result.metrics_json
               << std::endl;
   });
 }

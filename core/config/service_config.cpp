@@ -22,6 +22,7 @@ const std::vector<OptionDoc>& option_docs() {
       {"plugin_dirs", "array of strings", "<exe>/../lib/hitl", "folders whose *.so plugins are loaded"},
       {"script_lib_dir", "string", "<exe>/../share/hitl/lua", "policy standard library (require \"hitl\")"},
       {"datasets_dir", "string", "\"datasets\"", "where `hitl dataset snapshot` keeps the immutable dataset versions"},
+      {"registry_dir", "string", "\"registry\"", "the model registry: trained versions, lineage, the live version and its history"},
       {"policy.instruction_budget", "integer", "1000000", "Lua instructions per policy call before it fails closed"},
       {"policy.memory_mb", "integer", "32", "memory cap of each policy Lua state"},
       {"writer.max_batch", "integer", "2000", "most decisions group-committed in one transaction"},
@@ -263,7 +264,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   if (!root.is_object()) ctx.fail("(top level)", "expected a table of settings");
 
   check_keys(root, {"listen", "http_threads", "max_body_bytes", "max_batch_records", "plugin_dirs",
-                    "script_lib_dir", "datasets_dir", "policy", "writer", "log", "storage", "queue", "models",
+                    "script_lib_dir", "datasets_dir", "registry_dir", "policy", "writer", "log", "storage", "queue", "models",
                     "domains", "audit", "max_wait_seconds"},
              "", ctx);
 
@@ -281,6 +282,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   std::string lib = get_string(root, "script_lib_dir", "", ctx, "");
   cfg.script_lib_dir = lib.empty() ? default_script_lib_dir : resolve(cfg.base_dir, lib);
   cfg.datasets_dir = resolve(cfg.base_dir, get_string(root, "datasets_dir", "", ctx, "datasets"));
+  cfg.registry_dir = resolve(cfg.base_dir, get_string(root, "registry_dir", "", ctx, "registry"));
 
   const json& pol = get_table(root, "policy", "", ctx);
   check_keys(pol, {"instruction_budget", "memory_mb"}, "policy", ctx);

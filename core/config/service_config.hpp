@@ -63,6 +63,7 @@ struct ServiceConfig {
   std::vector<std::filesystem::path> plugin_dirs;
   std::filesystem::path script_lib_dir;
   std::filesystem::path datasets_dir;  // dataset versions (core/dataset); default <config dir>/datasets
+  std::filesystem::path registry_dir;  // model registry (core/registry); default <config dir>/registry
   std::uint64_t policy_instruction_budget = 1'000'000;
   std::size_t policy_memory_mb = 32;
   std::size_t writer_max_batch = 2000;

@@ -1,5 +1,6 @@
 #include "dataset/dataset.hpp"
 
+#include "common/files.hpp"
 #include "common/hash.hpp"
 
 #include <algorithm>
@@ -135,30 +136,6 @@ Version version_from_json(const json& j) {
   return v;
 }
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + p.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Writes `text` to `target` without ever replacing an existing file: a temporary file is
-// hard-linked into place (link() fails when the target exists), then removed.
-void write_new(const fs::path& target, const std::string& text) {
-  const fs::path tmp = target.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::create_hard_link(tmp, target, ec);
-  fs::remove(tmp);
-  if (ec) throw std::runtime_error("cannot create " + target.string() + ": " + ec.message());
-}
-
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string out = "\"";
@@ -195,7 +172,7 @@ std::vector<Version> Store::list(const std::string& domain) const {
       std::smatch m;
       const std::string name = f.path().filename().string();
       if (!std::regex_match(name, m, manifest)) continue;
-      auto j = json::parse(read_all(f.path()), nullptr, false);
+      auto j = json::parse(read_whole_file(f.path()), nullptr, false);
       if (j.is_discarded()) throw std::runtime_error(f.path().string() + ": not a valid manifest");
       try {
         out.push_back(version_from_json(j));
@@ -218,7 +195,7 @@ std::optional<Version> Store::find(const std::string& id) const {
 }
 
 std::vector<Sample> Store::read(const Version& v) const {
-  const std::string text = read_all(dir_ / v.domain / (v.id + ".jsonl"));
+  const std::string text = read_whole_file(dir_ / v.domain / (v.id + ".jsonl"));
   if (sha256_hex(text) != v.content_hash)
     throw std::runtime_error("dataset " + v.id + ": the samples file does not match its content hash (altered on disk)");
   std::vector<Sample> rows;
@@ -261,8 +238,8 @@ Version Store::snapshot(const std::string& domain, const std::vector<Sample>& sa
   }
   const fs::path folder = dir_ / domain;
   fs::create_directories(folder);
-  write_new(folder / (v.id + ".jsonl"), text);
-  write_new(folder / (v.id + ".json"), version_json(v).dump(2) + "\n");
+  write_new_file(folder / (v.id + ".jsonl"), text);
+  write_new_file(folder / (v.id + ".json"), version_json(v).dump(2) + "\n");
   created = true;
   return v;
 }

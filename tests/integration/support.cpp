@@ -196,6 +196,7 @@ return {
   dir.write("looping.lua", R"(
 return { flag = function(p) while true do end end }
 )");
+  fs::copy_file(src + "/examples/credit_risk/model/credit_logreg.json", dir.path / "credit_copy.json");
   config = dir.write("hitl.lua", R"(
 return {
   listen = "127.0.0.1:0",
@@ -208,6 +209,8 @@ return {
     down = { plugin = "fixture-failing", config = { mode = "error" } },
     short = { plugin = "fixture-failing", config = { mode = "short" } },
     credit = { plugin = "logreg", config = { artifact = ")" + src + R"(/examples/credit_risk/model/credit_logreg.json" } },
+    -- A copy in the temp dir, for tests that promote over the artifact.
+    credit_copy = { plugin = "logreg", config = { artifact = "credit_copy.json" } },
   },
   domains = {
     loans = { policy = "loans.lua", labels = { "good", "bad" }, lease_seconds = 60 },

@@ -1,0 +1,16 @@
+#pragma once
+// Whole-file I/O for the learning loop's on-disk stores (dataset versions, model registry), which
+// must never rewrite what they recorded. All throw std::runtime_error naming the path.
+#include <filesystem>
+#include <string>
+
+namespace hitl {
+
+std::string read_whole_file(const std::filesystem::path& p);
+// Creates `target` with `text`, never replacing an existing file: a temporary is hard-linked into
+// place (link() fails when the name exists) and removed.
+void write_new_file(const std::filesystem::path& target, const std::string& text);
+// Replaces `target` atomically: readers see the old content or the new, never part of either.
+void replace_file(const std::filesystem::path& target, const std::string& text);
+
+}  // namespace hitl

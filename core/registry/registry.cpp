@@ -1,0 +1,161 @@
+#include "registry/registry.hpp"
+
+#include "common/files.hpp"
+#include "common/hash.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+
+namespace hitl::registry {
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json to_json(const ModelVersion& v) {
+  return {{"id", v.id},
+          {"domain", v.domain},
+          {"model", v.model},
+          {"plugin", v.plugin},
+          {"plugin_version", v.plugin_version},
+          {"artifact_sha256", v.artifact_sha256},
+          {"dataset", v.dataset},
+          {"split", v.split},
+          {"parent", v.parent.empty() ? json(nullptr) : json(v.parent)},
+          {"policy_hash", v.policy_hash},
+          {"train_metrics", v.train_metrics},
+          {"trigger", v.trigger},
+          {"created_ms", v.created_ms}};
+}
+
+json to_json(const Live& l) {
+  return {{"id", l.id.empty() ? json(nullptr) : json(l.id)},
+          {"previous", l.previous.empty() ? json(nullptr) : json(l.previous)},
+          {"since_ms", l.since_ms},
+          {"by", l.by},
+          {"reason", l.reason}};
+}
+
+namespace {
+
+std::string str_or_empty(const json& j, const char* k) {
+  auto it = j.find(k);
+  return it == j.end() || it->is_null() ? "" : it->get<std::string>();
+}
+
+ModelVersion version_from(const json& j) {
+  ModelVersion v;
+  v.id = j.at("id").get<std::string>();
+  v.domain = j.at("domain").get<std::string>();
+  v.model = j.at("model").get<std::string>();
+  v.plugin = j.at("plugin").get<std::string>();
+  v.plugin_version = j.at("plugin_version").get<std::string>();
+  v.artifact_sha256 = j.at("artifact_sha256").get<std::string>();
+  v.dataset = j.at("dataset").get<std::string>();
+  v.split = j.at("split").get<std::string>();
+  v.parent = str_or_empty(j, "parent");
+  v.policy_hash = j.at("policy_hash").get<std::string>();
+  v.train_metrics = j.at("train_metrics");
+  v.trigger = j.at("trigger").get<std::string>();
+  v.created_ms = j.at("created_ms").get<std::int64_t>();
+  return v;
+}
+
+std::size_t number_of(const std::string& id) { return std::stoull(id.substr(id.rfind("-m") + 2)); }
+
+}  // namespace
+
+Registry::Registry(fs::path dir) : dir_(std::move(dir)) {}
+
+std::vector<ModelVersion> Registry::list(const std::string& domain) const {
+  std::vector<ModelVersion> out;
+  const fs::path folder = dir_ / domain;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) return out;
+  static const std::regex manifest(R"(.+-m[0-9]+\.json)");
+  for (auto& f : fs::directory_iterator(folder)) {
+    if (!std::regex_match(f.path().filename().string(), manifest)) continue;
+    auto j = json::parse(read_whole_file(f.path()), nullptr, false);
+    try {
+      if (j.is_discarded()) throw std::runtime_error("not JSON");
+      out.push_back(version_from(j));
+    } catch (const std::exception& e) {
+      throw std::runtime_error(f.path().string() + ": not a valid model manifest: " + e.what());
+    }
+  }
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return number_of(a.id) < number_of(b.id); });
+  return out;
+}
+
+std::optional<ModelVersion> Registry::find(const std::string& domain, const std::string& id) const {
+  for (auto& v : list(domain))
+    if (v.id == id) return v;
+  return std::nullopt;
+}
+
+ModelVersion Registry::add(ModelVersion v, const std::string& artifact_text) {
+  const fs::path folder = dir_ / v.domain;
+  fs::create_directories(folder);
+  v.id = v.domain + "-m" + std::to_string(list(v.domain).size() + 1);
+  v.artifact_sha256 = sha256_hex(artifact_text);
+  write_new_file(folder / (v.id + ".artifact"), artifact_text);
+  write_new_file(folder / (v.id + ".json"), to_json(v).dump(2) + "\n");  // last: the version exists now
+  return v;
+}
+
+Live Registry::live(const std::string& domain) const {
+  Live l;
+  const fs::path p = dir_ / domain / "live.json";
+  std::error_code ec;
+  if (!fs::exists(p, ec)) return l;
+  auto j = json::parse(read_whole_file(p), nullptr, false);
+  if (j.is_discarded()) throw std::runtime_error(p.string() + ": not valid JSON");
+  l.id = str_or_empty(j, "id");
+  l.previous = str_or_empty(j, "previous");
+  l.since_ms = j.value("since_ms", std::int64_t{0});
+  l.by = str_or_empty(j, "by");
+  l.reason = str_or_empty(j, "reason");
+  return l;
+}
+
+Live Registry::promote(const std::string& domain, const std::string& id, const fs::path& artifact_path, std::int64_t now_ms,
+                       const std::string& by, const std::string& reason) {
+  auto v = find(domain, id);
+  if (!v) throw std::runtime_error("no model version \"" + id + "\" in domain \"" + domain + "\" (see hitl model list)");
+  const std::string artifact = read_whole_file(dir_ / domain / (id + ".artifact"));
+  if (sha256_hex(artifact) != v->artifact_sha256)
+    throw std::runtime_error("model " + id + ": the artifact does not match its recorded hash (altered on disk)");
+  Live before = live(domain);
+  if (before.id == id) throw std::runtime_error("model " + id + " is already live");
+  replace_file(artifact_path, artifact);
+  Live now{id, before.id, now_ms, by, reason};
+  replace_file(dir_ / domain / "live.json", to_json(now).dump(2) + "\n");
+  std::ofstream hist(dir_ / domain / "history.jsonl", std::ios::app);
+  json h = to_json(now);
+  h["action"] = "promote";
+  h["artifact_path"] = artifact_path.string();
+  hist << h.dump() << "\n";
+  if (!hist) throw std::runtime_error("cannot append to the model history of " + domain);
+  return now;
+}
+
+Live Registry::rollback(const std::string& domain, const fs::path& artifact_path, std::int64_t now_ms,
+                        const std::string& by, const std::string& reason) {
+  Live cur = live(domain);
+  if (cur.id.empty()) throw std::runtime_error("domain \"" + domain + "\" has no promoted model to roll back");
+  if (cur.previous.empty())
+    throw std::runtime_error("model " + cur.id + " was the first promoted: nothing to roll back to (restore the configured artifact by hand)");
+  return promote(domain, cur.previous, artifact_path, now_ms, by, reason.empty() ? "rollback from " + cur.id : reason);
+}
+
+std::vector<json> Registry::history(const std::string& domain) const {
+  std::vector<json> out;
+  std::ifstream in(dir_ / domain / "history.jsonl");
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+}  // namespace hitl::registry

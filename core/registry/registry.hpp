@@ -1,0 +1,64 @@
+#pragma once
+// The model registry of the learning loop, on disk under the config's registry_dir:
+//   <dir>/<domain>/<domain>-m<N>.json       a model version's manifest (immutable)
+//   <dir>/<domain>/<domain>-m<N>.artifact   its artifact, as the model plugin wrote it
+//   <dir>/<domain>/live.json                which version is live (absent: the configured file)
+//   <dir>/<domain>/history.jsonl            every promotion and rollback, appended
+// Promotion copies the version's artifact over the domain model's configured `artifact` path by
+// rename (a reader sees the old file or the new one, never half of either); the service loads
+// it at its next start.
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hitl::registry {
+
+struct ModelVersion {
+  std::string id, domain, model;   // model = the config's models.<name>
+  std::string plugin, plugin_version;
+  std::string artifact_sha256;
+  std::string dataset, split;      // the dataset version and split it was trained on
+  std::string parent;              // the version live when it was trained ("" = the configured artifact)
+  std::string policy_hash;
+  nlohmann::json train_metrics = nlohmann::json::object();
+  std::string trigger;             // who or what asked for it, e.g. "cli:alice"
+  std::int64_t created_ms = 0;
+};
+
+struct Live {
+  std::string id;        // "" = nothing promoted yet
+  std::string previous;  // the version live before ("" = the configured artifact)
+  std::int64_t since_ms = 0;
+  std::string by, reason;
+};
+
+nlohmann::json to_json(const ModelVersion& v);
+nlohmann::json to_json(const Live& l);
+
+class Registry {
+ public:
+  explicit Registry(std::filesystem::path dir);
+
+  // Records a new version with `artifact_text`; fills id and artifact_sha256. Never overwrites.
+  ModelVersion add(ModelVersion v, const std::string& artifact_text);
+  std::vector<ModelVersion> list(const std::string& domain) const;  // oldest first
+  std::optional<ModelVersion> find(const std::string& domain, const std::string& id) const;
+  Live live(const std::string& domain) const;
+  // Makes `id` live: its artifact (checked against its hash) replaces `artifact_path` atomically,
+  // live.json and the history record it. Throws std::runtime_error (unknown id, altered artifact,
+  // I/O). Returns the new Live.
+  Live promote(const std::string& domain, const std::string& id, const std::filesystem::path& artifact_path,
+               std::int64_t now_ms, const std::string& by, const std::string& reason);
+  // Makes the version live before the current one live again (throws when there is none).
+  Live rollback(const std::string& domain, const std::filesystem::path& artifact_path, std::int64_t now_ms,
+                const std::string& by, const std::string& reason);
+  std::vector<nlohmann::json> history(const std::string& domain) const;
+
+ private:
+  std::filesystem::path dir_;
+};
+
+}  // namespace hitl::registry

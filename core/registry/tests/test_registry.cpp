@@ -1,0 +1,92 @@
+// The model registry on disk: versions with lineage, atomic promotion, rollback, history.
+#include "registry/registry.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using hitl::registry::ModelVersion;
+using hitl::registry::Registry;
+
+namespace {
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("hitl-registry-" + std::to_string(::getpid()) + "-" +
+                                               std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+ModelVersion version(const std::string& dataset) {
+  ModelVersion v;
+  v.domain = "loans";
+  v.model = "lr";
+  v.plugin = "logreg";
+  v.plugin_version = "logreg-1";
+  v.dataset = dataset;
+  v.split = "train";
+  v.trigger = "test";
+  v.created_ms = 5;
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("registry: versions record lineage and promotion swaps the artifact atomically", "[registry]") {
+  TempDir dir;
+  Registry reg(dir.path / "registry");
+  const fs::path artifact = dir.path / "model" / "live.json";
+  auto m1 = reg.add(version("loans-v1"), "{\"w\":1}");
+  auto m2 = reg.add(version("loans-v2"), "{\"w\":2}");
+  CHECK(m1.id == "loans-m1");
+  CHECK(m2.id == "loans-m2");
+  CHECK(m1.artifact_sha256.size() == 64);
+  REQUIRE(reg.list("loans").size() == 2);
+  CHECK(reg.list("loans")[1].dataset == "loans-v2");
+  CHECK(reg.live("loans").id.empty());
+
+  auto l1 = reg.promote("loans", "loans-m1", artifact, 10, "alice", "first");
+  CHECK(l1.id == "loans-m1");
+  CHECK(l1.previous.empty());
+  CHECK(slurp(artifact) == "{\"w\":1}");
+  auto l2 = reg.promote("loans", "loans-m2", artifact, 20, "alice", "better auc");
+  CHECK(l2.previous == "loans-m1");
+  CHECK(slurp(artifact) == "{\"w\":2}");
+  CHECK(reg.live("loans").id == "loans-m2");
+  CHECK_THROWS_WITH(reg.promote("loans", "loans-m2", artifact, 21, "alice", ""), Catch::Contains("already live"));
+  CHECK_THROWS_WITH(reg.promote("loans", "loans-m9", artifact, 21, "alice", ""), Catch::Contains("no model version"));
+
+  auto back = reg.rollback("loans", artifact, 30, "bob", "");
+  CHECK(back.id == "loans-m1");
+  CHECK(back.reason == "rollback from loans-m2");
+  CHECK(slurp(artifact) == "{\"w\":1}");
+  auto h = reg.history("loans");
+  REQUIRE(h.size() == 3);
+  CHECK(h[2]["by"] == "bob");
+  CHECK(h[2]["previous"] == "loans-m2");
+
+  // An artifact altered in the registry is never promoted.
+  { std::ofstream(dir.path / "registry" / "loans" / "loans-m2.artifact") << "{\"w\":666}"; }
+  CHECK_THROWS_WITH(reg.promote("loans", "loans-m2", artifact, 40, "eve", ""), Catch::Contains("altered on disk"));
+  CHECK(slurp(artifact) == "{\"w\":1}");
+}
+
+TEST_CASE("registry: a rollback needs an earlier promotion", "[registry]") {
+  TempDir dir;
+  Registry reg(dir.path);
+  CHECK_THROWS_WITH(reg.rollback("loans", dir.path / "a.json", 1, "x", ""), Catch::Contains("no promoted model"));
+  reg.add(version("loans-v1"), "{}");
+  reg.promote("loans", "loans-m1", dir.path / "a.json", 2, "x", "");
+  CHECK_THROWS_WITH(reg.rollback("loans", dir.path / "a.json", 3, "x", ""), Catch::Contains("nothing to roll back to"));
+}
