@@ -6,6 +6,7 @@
 #include "dataset/dataset.hpp"
 #include "common/clock.hpp"
 #include "evaluation/evaluation.hpp"
+#include "policy/policy_engine.hpp"
 #include "registry/registry.hpp"
 #include "service/gold.hpp"
 
@@ -23,10 +24,19 @@ using nlohmann::json;
 namespace {
 
 struct EvalArgs {
-  std::string config, domain, dataset, split = "holdout", candidate, positive;
+  std::string config, domain, dataset, split = "holdout", candidate, candidate_id, positive;
   double holdout = 0.2;
-  bool as_json = false;
+  bool as_json = false, promote = false;
 };
+
+
+struct DomainModel {
+  config::ServiceConfig cfg;
+  fs::path artifact;  // the file the domain's model loads
+};
+DomainModel domain_model(const std::string& command, const std::string& config_file, const std::string& domain);
+void audit_swap(const config::ServiceConfig& cfg, const std::string& config_file, const std::string& action,
+                const std::string& domain, const registry::Live& live, const std::filesystem::path& artifact);
 
 // The domain's model with `artifact` (or its configured one when empty), scored on `rows`.
 evaluation::Evaluation score(const ConfiguredPlugins& plugins, const config::ModelConfig& mc, const std::string& artifact,
@@ -83,6 +93,14 @@ void evaluate(const EvalArgs& a) {
         s.label = c.label;
         golden.push_back(std::move(s));
       }
+    std::string candidate = a.candidate;
+    registry::Registry reg(cfg.registry_dir);
+    if (!a.candidate_id.empty()) {
+      if (!reg.find(a.domain, a.candidate_id))
+        fail(command + ": --candidate-id: no model version \"" + a.candidate_id + "\" in domain \"" + a.domain + "\"");
+      candidate = (cfg.registry_dir / a.domain / (a.candidate_id + ".artifact")).string();
+    }
+    if (a.promote && a.candidate_id.empty()) fail(command + ": --promote needs --candidate-id (a registered version)");
     ConfiguredPlugins plugins(cfg);
     std::string live_version, cand_version;
     auto live = score(plugins, mc, "", rows, dom->second, positive, live_version);
@@ -94,16 +112,39 @@ void evaluate(const EvalArgs& a) {
       out["golden_set"] = {{"file", dom->second.gold_file.string()}, {"cases", golden.size()}};
       out["live"]["golden"] = evaluation::to_json(live_gold->overall);
     }
-    if (!a.candidate.empty()) {
-      cand = score(plugins, mc, a.candidate, rows, dom->second, positive, cand_version);
-      out["candidate"] = {{"version", cand_version}, {"artifact", a.candidate}, {"metrics", evaluation::to_json(*cand)}};
+    if (!candidate.empty()) {
+      cand = score(plugins, mc, candidate, rows, dom->second, positive, cand_version);
+      out["candidate"] = {{"version", cand_version}, {"artifact", candidate}, {"metrics", evaluation::to_json(*cand)}};
+      if (!a.candidate_id.empty()) out["candidate"]["id"] = a.candidate_id;
       if (!golden.empty()) {
-        cand_gold = score(plugins, mc, a.candidate, golden, dom->second, positive, cand_version);
+        cand_gold = score(plugins, mc, candidate, golden, dom->second, positive, cand_version);
         out["candidate"]["golden"] = evaluation::to_json(cand_gold->overall);
+      }
+    }
+    // promote(eval) decides (the default rule without one); a failing hook keeps the live model.
+    bool promote = false;
+    if (a.promote) {
+      policy::Limits limits;
+      limits.instruction_budget = cfg.policy_instruction_budget;
+      limits.memory_bytes = cfg.policy_memory_mb << 20;
+      policy::PolicyEngine policies({{a.domain, dom->second.policy}}, cfg.script_lib_dir, limits);
+      std::string reason;
+      bool failed = false;
+      auto verdict = policies.promote(a.domain, out, reason, failed);
+      const char* by = verdict ? "policy" : "default";
+      promote = verdict ? *verdict : evaluation::default_promotion(out, reason);
+      out["promotion"] = {{"decided_by", by}, {"promote", promote}, {"reason", reason}, {"failed", failed}};
+      if (promote) {
+        auto dm = domain_model(command, a.config, a.domain);
+        auto live_now = reg.promote(a.domain, a.candidate_id, dm.artifact, now_ms(), cli_actor(),
+                                    std::string("evaluate: ") + (reason.empty() ? by : reason));
+        audit_swap(cfg, a.config, "model.promoted", a.domain, live_now, dm.artifact);
+        out["promotion"]["artifact_path"] = dm.artifact.string();
       }
     }
     if (a.as_json) {
       std::cout << out.dump(2) << "\n";
+      if (a.promote && !promote) throw CLI::RuntimeError(3);
       return;
     }
     std::cout << "evaluated on " << rows.size() << " rows of " << v->id << " (" << a.split << " split), positive label "
@@ -126,6 +167,13 @@ void evaluate(const EvalArgs& a) {
         line(("  " + live.groups[i].group).c_str(), "live", live.groups[i].metrics);
         if (cand) line(("  " + cand->groups[i].group).c_str(), "candidate", cand->groups[i].metrics);
       }
+    }
+    if (a.promote) {
+      const json& p = out["promotion"];
+      std::cout << (promote ? "promoted " : "not promoted ") << a.candidate_id << " (decided by the "
+                << p["decided_by"].get<std::string>() << (p["failed"].get<bool>() ? ", which failed" : "") << ")"
+                << (p["reason"].get<std::string>().empty() ? "" : ": " + p["reason"].get<std::string>()) << "\n";
+      if (!promote) throw CLI::RuntimeError(3);
     }
   } catch (const CLI::RuntimeError&) {
     throw;
@@ -156,11 +204,6 @@ void audit_swap(const config::ServiceConfig& cfg, const std::string& config_file
   batch.audit.push_back(std::move(a));
   if (auto st = cs->storage->commit(batch); !st.ok()) throw std::runtime_error("cannot audit the " + action + ": " + st.message);
 }
-
-struct DomainModel {
-  config::ServiceConfig cfg;
-  fs::path artifact;  // the file the domain's model loads
-};
 
 DomainModel domain_model(const std::string& command, const std::string& config_file, const std::string& domain) {
   DomainModel dm{load(config_file), {}};
@@ -225,7 +268,12 @@ void add_model(CLI::App& root) {
   ev->add_option("--holdout-fraction", a->holdout, "Share of the newest rows in the holdout")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  ev->add_option("--candidate", a->candidate, "A candidate artifact for the domain's model plugin")->check(CLI::ExistingFile);
+  auto* cand_file = ev->add_option("--candidate", a->candidate, "A candidate artifact for the domain's model plugin")
+                        ->check(CLI::ExistingFile);
+  ev->add_option("--candidate-id", a->candidate_id, "A registered version as the candidate (hitl model list)")->excludes(cand_file);
+  ev->add_flag("--promote", a->promote,
+               "Let the policy's promote(eval) (or the default rule) decide, and promote the candidate if it says so; "
+               "exit status 3 when it is refused");
   ev->add_option("--positive", a->positive, "The label AUC ranks by (default: the domain's last label)");
   ev->add_flag("--json", a->as_json, "Print JSON");
   ev->callback([a] { evaluate(*a); });

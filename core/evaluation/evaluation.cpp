@@ -1,6 +1,7 @@
 #include "evaluation/evaluation.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -112,6 +113,33 @@ Evaluation evaluate(const std::vector<sdk::Prediction>& predictions, const std::
     std::stable_sort(e.groups.begin(), e.groups.end(), [&](auto& a, auto& b) { return rank(a.group) < rank(b.group); });
   }
   return e;
+}
+
+// The domain's default promotion rule, when its policy has no promote(eval): the candidate must
+// rank better than the live model (AUC, or accuracy where AUC is undefined) on the evaluation
+// rows, and be no less accurate on the golden set.
+bool default_promotion(const json& eval, std::string& reason) {
+  const json& live = eval["live"]["metrics"];
+  const json& cand = eval["candidate"]["metrics"];
+  const char* k = live["auc"].is_number() && cand["auc"].is_number() ? "auc" : "accuracy";
+  const double l = live[k].get<double>(), c = cand[k].get<double>();
+  char buf[160];
+  if (!(c > l)) {
+    std::snprintf(buf, sizeof buf, "candidate %s %.4f is not above the live model's %.4f", k, c, l);
+    reason = buf;
+    return false;
+  }
+  if (eval["live"].contains("golden") && eval["candidate"].contains("golden")) {
+    const double lg = eval["live"]["golden"]["accuracy"].get<double>(), cg = eval["candidate"]["golden"]["accuracy"].get<double>();
+    if (cg < lg) {
+      std::snprintf(buf, sizeof buf, "candidate golden-set accuracy %.4f is below the live model's %.4f", cg, lg);
+      reason = buf;
+      return false;
+    }
+  }
+  std::snprintf(buf, sizeof buf, "candidate %s %.4f above the live model's %.4f", k, c, l);
+  reason = buf;
+  return true;
 }
 
 json to_json(const Metrics& m) {

@@ -43,6 +43,11 @@ Evaluation evaluate(const std::vector<sdk::Prediction>& predictions, const std::
                     const std::vector<std::string>& labels, const std::string& positive,
                     const std::vector<nlohmann::json>& inputs = {}, const report::GroupSpec& group = {});
 
+// The promotion rule when the policy has no promote(eval). `eval` is `hitl model evaluate`'s JSON
+// ({"live": {"metrics", "golden"?}, "candidate": {...}}): the candidate must rank better (AUC,
+// or accuracy where AUC is undefined) and be no less accurate on the golden set. `reason` says why.
+bool default_promotion(const nlohmann::json& eval, std::string& reason);
+
 nlohmann::json to_json(const Metrics& m);
 nlohmann::json to_json(const Evaluation& e);
 

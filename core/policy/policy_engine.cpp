@@ -45,7 +45,7 @@ struct InitCall {
   bool has_priority;
   bool has_sla = false;
   std::string version;     // the policy table's `version` string, "" when absent
-  bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false;
+  bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false, has_promote = false;
   double gold_rate = 0, min_gold_accuracy = 0;
 };
 
@@ -111,6 +111,7 @@ int init_policy(lua_State* L) {
   check_hook(L, policy, "escalate", c->has_escalate);
   check_hook(L, policy, "reviewers_needed", c->has_reviewers_needed);
   check_hook(L, policy, "weight", c->has_weight);
+  check_hook(L, policy, "promote", c->has_promote);
   check_share(L, policy, "gold_rate", c->gold_rate);
   check_share(L, policy, "min_gold_accuracy", c->min_gold_accuracy);
   lua_pushvalue(L, policy);
@@ -357,6 +358,28 @@ int call_weight(lua_State* L) {
   return 0;
 }
 
+struct PromoteCall {
+  const nlohmann::json* eval;
+  bool promote = false;
+};
+
+// promote(eval) -> boolean [, reason]; leaves the reason string (or "") for run() to read.
+int call_promote(lua_State* L) {
+  auto* c = static_cast<PromoteCall*>(lua_touserdata(L, 1));
+  push_hook(L, "promote");
+  push_json(L, *c->eval, "eval");
+  lua_call(L, 1, 2);
+  if (!lua_isboolean(L, -2)) return luaL_error(L, "promote returned %s, expected a boolean (and an optional reason)", luaL_typename(L, -2));
+  if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+    return luaL_error(L, "promote's reason must be a string, got %s", luaL_typename(L, -1));
+  c->promote = lua_toboolean(L, -2);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+  }
+  return 1;
+}
+
 struct AssignCall {
   const WorkflowTaskView* task;
   const std::vector<CandidateView>* candidates;
@@ -551,7 +574,7 @@ struct Domain {
   bool has_priority = false;
   bool has_sla = false;
   std::string version;
-  bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false;
+  bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false, has_promote = false;
   double gold_rate = 0, min_gold_accuracy = 0;
   ModuleResolver modules;
   std::atomic<std::uint64_t> errors{0};
@@ -608,6 +631,7 @@ struct PolicyEngine::Impl {
       shape->has_escalate = call.has_escalate;
       shape->has_reviewers_needed = call.has_reviewers_needed;
       shape->has_weight = call.has_weight;
+      shape->has_promote = call.has_promote;
       shape->gold_rate = call.gold_rate;
       shape->min_gold_accuracy = call.min_gold_accuracy;
     }
@@ -911,6 +935,29 @@ double PolicyEngine::weight(const std::string& domain, const SampleView& sample,
   }
   failed = true;
   return default_weight(sample.confidence);
+}
+
+std::optional<bool> PolicyEngine::promote(const std::string& domain, const nlohmann::json& eval, std::string& reason,
+                                          bool& failed) noexcept {
+  failed = false;
+  Domain* d = impl_->find(domain);
+  if (!d || !d->has_promote) return std::nullopt;
+  try {
+    PromoteCall call{&eval};
+    std::string why;
+    const std::string failure = impl_->run(*d, call_promote, &call, &why);
+    if (failure.empty()) {
+      reason = why;
+      return call.promote;
+    }
+    impl_->report(*d, "promote", failure);
+    reason = "promote() failed: " + failure;
+  } catch (const std::exception& e) {
+    d->errors.fetch_add(1, std::memory_order_relaxed);
+    reason = std::string("promote() failed: ") + e.what();
+  }
+  failed = true;
+  return false;
 }
 
 bool PolicyEngine::has_weight(const std::string& domain) const {

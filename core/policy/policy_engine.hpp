@@ -163,6 +163,12 @@ class PolicyEngine {
   // 1 / (confidence + 0.01): uncertain cases, where a human answer teaches the model most, weigh more.
   static double default_weight(double confidence) noexcept;
   bool has_weight(const std::string& domain) const;
+  // promote(eval): whether a candidate model should replace the live one. `eval` is the JSON of
+  // `hitl model evaluate` (live and candidate metrics, golden set, groups). nullopt without the
+  // hook; on an error or a bad return: false with `failed` set (fail closed: the live model
+  // stays). `reason` gets the hook's optional second return value.
+  std::optional<bool> promote(const std::string& domain, const nlohmann::json& eval, std::string& reason,
+                              bool& failed) noexcept;
   bool has_assign(const std::string& domain) const;
   bool has_escalate(const std::string& domain) const;
   double gold_rate(const std::string& domain) const;          // 0 without gold_rate

@@ -27,6 +27,10 @@ return {
     return hitl.review("uncertain")
   end,
   -- Corrections count double; a case marked broken makes weight() fail (the default applies).
+  promote = function(eval)
+    if eval.candidate.metrics.auc > eval.live.metrics.auc + 0.5 then return true end
+    return false, "needs auc +0.5"
+  end,
   weight = function(s)
     if s.input.broken_weight then return "heavy" end
     for _, t in ipairs(s.tags) do if t == "user-correction" then return 2 end end
@@ -209,6 +213,22 @@ TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and
   auto exported = run_hitl("audit export" + cfg);
   CHECK(exported.out.find("model.promoted") != std::string::npos);
   CHECK(exported.out.find("model.rolled_back") != std::string::npos);
+
+  // Evaluate-and-promote: the policy's promote(eval) decides; here it accepts only a candidate
+  // whose AUC beats the live model's by 0.5 (never), so the live model stays (exit status 3).
+  auto refused = run_hitl("model evaluate" + cfg + " --domain ds --dataset ds-v2 --split all --candidate-id ds-m2 --promote");
+  INFO(refused.out);
+  CHECK(refused.exit_code == 3);
+  CHECK(refused.out.find("not promoted ds-m2 (decided by the policy): needs auc +0.5") != std::string::npos);
+  {  // ds-m1 is still the live one (marked *)
+    std::istringstream lines(run_hitl("model list" + cfg + " --domain ds").out);
+    std::string l, live_line;
+    while (std::getline(lines, l))
+      if (l.rfind("ds-m1 ", 0) == 0) live_line = l;
+    CHECK(live_line.find(" * ") != std::string::npos);
+  }
+  CHECK(run_hitl("model evaluate" + cfg + " --domain ds --dataset ds-v2 --promote").out.find("--promote needs --candidate-id") !=
+        std::string::npos);
 
   auto list = run_hitl("dataset list" + cfg);
   CHECK(list.out.find("ds-v1") != std::string::npos);

@@ -73,3 +73,22 @@ TEST_CASE("evaluation: predictions without scores share the rest of their confid
   CHECK(hitl::evaluation::probability(p, "bad", 2) == Approx(0.3));
   CHECK(hitl::evaluation::probability(p, "bad", 3) == Approx(0.15));
 }
+
+TEST_CASE("evaluation: the default promotion rule wants a better ranking and no golden-set loss", "[evaluation]") {
+  auto eval = [](double live_auc, double cand_auc, double live_gold, double cand_gold) {
+    json m = {{"live", {{"metrics", {{"auc", live_auc}, {"accuracy", 0.7}}}, {"golden", {{"accuracy", live_gold}}}}},
+              {"candidate", {{"metrics", {{"auc", cand_auc}, {"accuracy", 0.6}}}, {"golden", {{"accuracy", cand_gold}}}}}};
+    return m;
+  };
+  std::string why;
+  CHECK(hitl::evaluation::default_promotion(eval(0.70, 0.75, 0.5, 0.5), why));
+  CHECK(why == "candidate auc 0.7500 above the live model's 0.7000");
+  CHECK_FALSE(hitl::evaluation::default_promotion(eval(0.70, 0.70, 0.5, 0.5), why));
+  CHECK(why == "candidate auc 0.7000 is not above the live model's 0.7000");
+  CHECK_FALSE(hitl::evaluation::default_promotion(eval(0.70, 0.80, 0.75, 0.5), why));
+  CHECK(why == "candidate golden-set accuracy 0.5000 is below the live model's 0.7500");
+  json no_auc = eval(0.7, 0.8, 0.5, 0.5);
+  no_auc["live"]["metrics"]["auc"] = nullptr;  // multi-class: accuracy decides (0.6 < 0.7)
+  CHECK_FALSE(hitl::evaluation::default_promotion(no_auc, why));
+  CHECK(why.find("candidate accuracy 0.6000") == 0);
+}

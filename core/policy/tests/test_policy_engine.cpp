@@ -613,3 +613,32 @@ end,
   CHECK(f.engine->weight("d", s, failed) == Approx(1.0));
   CHECK(PolicyEngine::default_weight(0.55) == Approx(1.79).margin(0.005));
 }
+
+TEST_CASE("promote(eval) decides with a reason and fails closed", "[policy]") {
+  Fixture f(R"(local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("x") end,
+  promote = function(eval)
+    if eval.mode == "bad" then return "yes" end
+    if eval.mode == "boom" then error("no eval") end
+    if eval.candidate.metrics.auc > eval.live.metrics.auc then return true end
+    return false, "auc did not improve"
+  end,
+})");
+  std::string why;
+  bool failed = true;
+  json e = {{"live", {{"metrics", {{"auc", 0.7}}}}}, {"candidate", {{"metrics", {{"auc", 0.8}}}}}};
+  CHECK(f.engine->promote("d", e, why, failed) == std::optional<bool>(true));
+  CHECK_FALSE(failed);
+  e["candidate"]["metrics"]["auc"] = 0.6;
+  CHECK(f.engine->promote("d", e, why, failed) == std::optional<bool>(false));
+  CHECK(why == "auc did not improve");
+  for (const char* mode : {"bad", "boom"}) {
+    e["mode"] = mode;
+    CHECK(f.engine->promote("d", e, why, failed) == std::optional<bool>(false));  // the live model stays
+    CHECK(failed);
+    CHECK(why.rfind("promote() failed: ", 0) == 0);
+  }
+  Fixture plain(R"(return { flag = function(p) return { action = "auto" } end })");
+  CHECK_FALSE(plain.engine->promote("d", e, why, failed).has_value());
+}
