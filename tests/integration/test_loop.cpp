@@ -246,6 +246,22 @@ TEST_CASE("the domain's model scores inputs sent without a prediction", "[loop]"
   auto d = c.request("GET", "/v1/domains/credit_risk/decisions/c-1", s.client).json();
   CHECK(d["model_version"].get<std::string>().rfind("logreg-", 0) == 0);
   CHECK(d["prediction"]["scores"].size() == 2);
+
+  // The explanation travels with the task: the reviewer sees which features drove the score.
+  auto t = c.request("GET", "/v1/review/next?domain=credit_risk", s.reviewer);
+  REQUIRE(t.status == 200);
+  if (t.json()["decision_id"] != "c-2") {  // the small loan may be flagged too (uncertain): answer it first
+    REQUIRE(c.request("POST", "/v1/review/tasks/" + std::to_string(t.json()["task_id"].get<long long>()) + "/outcome",
+                      s.reviewer, R"({"outcome":"approve"})").status == 200);
+    t = c.request("GET", "/v1/review/next?domain=credit_risk", s.reviewer);
+    REQUIRE(t.status == 200);
+  }
+  CHECK(t.json()["decision_id"] == "c-2");
+  auto contributions = t.json()["prediction"]["contributions"];
+  REQUIRE(contributions.is_object());
+  CHECK(contributions.size() >= 3);
+  CHECK(contributions.contains("Amount"));  // the huge amount is among the top features
+  for (auto& [feature, value] : contributions.items()) CHECK(value.is_number());
 }
 
 TEST_CASE("a repeated id returns the original decision", "[loop]") {
