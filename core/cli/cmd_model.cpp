@@ -244,7 +244,7 @@ void swap(const RegistryArgs& a, bool rollback) {
     audit_swap(dm.cfg, a.config, rollback ? "model.rolled_back" : "model.promoted", a.domain, live, dm.artifact);
     std::cout << "live model of " << a.domain << ": " << live.id << " (was "
               << (live.previous.empty() ? "the configured artifact" : live.previous) << "), written to "
-              << dm.artifact.string() << "; restart hitl serve to load it\n";
+              << dm.artifact.string() << "; a running hitl serve loads it within about 2 s\n";
   } catch (const CLI::RuntimeError&) {
     throw;
   } catch (const std::exception& e) {

@@ -91,7 +91,8 @@ int serve(const ServeOptions& o) {
   std::atomic<bool> stopping{false};
   std::thread expiry([&] {
     const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
-    std::int64_t next_head = now_ms() + head_every_ms, next_retention = now_ms(), next_sla = now_ms();
+    std::int64_t next_head = now_ms() + head_every_ms, next_retention = now_ms(), next_sla = now_ms(),
+                 next_models = now_ms() + 2000;
     while (!stopping) {
       for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       try {
@@ -100,6 +101,14 @@ int serve(const ServeOptions& o) {
         spdlog::warn("lease expiry: {}", e.what());
       }
       const std::int64_t now = now_ms();
+      if (now >= next_models) {
+        next_models = now + 2000;  // a promoted artifact is live within about 2 s, without a restart
+        try {
+          app.reload_models();
+        } catch (const std::exception& e) {
+          spdlog::warn("model reload: {}", e.what());
+        }
+      }
       if (now >= next_sla) {
         next_sla = now + 5000;  // SLA states change on a scale of minutes: every 5 s is plenty
         try {

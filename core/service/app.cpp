@@ -1,5 +1,6 @@
 #include "service/app.hpp"
 
+#include "common/clock.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
 #include "service/assignment.hpp"
@@ -29,7 +30,18 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
   }
   storage_ = registry_->create_storage(cfg_.storage.plugin, cfg_.storage.config_json);
   queue_ = registry_->create_queue(cfg_.queue.plugin, cfg_.queue.config_json);
-  for (auto& [name, m] : cfg_.models) models_[name] = registry_->create_model(m.ref.plugin, m.ref.config_json);
+  for (auto& [name, m] : cfg_.models) {
+    models_[name] = std::make_shared<ModelSlot>(registry_->create_model(m.ref.plugin, m.ref.config_json));
+    ArtifactStamp stamp;
+    auto mc = nlohmann::json::parse(m.ref.config_json, nullptr, false);
+    if (mc.is_object() && mc.contains("artifact") && mc["artifact"].is_string()) {
+      stamp.path = mc["artifact"].get<std::string>();
+      std::error_code ec;
+      stamp.mtime = std::filesystem::last_write_time(stamp.path, ec);
+      stamp.size = std::filesystem::file_size(stamp.path, ec);
+    }
+    artifact_stamps_[name] = stamp;
+  }
 
   std::vector<policy::DomainPolicy> policies;
   std::vector<std::string> domain_names;
@@ -102,7 +114,49 @@ App::~App() {
 
 std::shared_ptr<sdk::Model> App::model(const std::string& name) const {
   auto it = models_.find(name);
-  return it == models_.end() ? nullptr : it->second;
+  return it == models_.end() ? nullptr : it->second->get();
+}
+
+std::size_t App::reload_models() {
+  std::size_t swapped = 0;
+  for (auto& [name, stamp] : artifact_stamps_) {
+    if (stamp.path.empty()) continue;
+    std::error_code ec;
+    const auto mtime = std::filesystem::last_write_time(stamp.path, ec);
+    if (ec) continue;  // being replaced right now, or gone: the current model stays
+    const auto size = std::filesystem::file_size(stamp.path, ec);
+    if (ec || (mtime == stamp.mtime && size == stamp.size)) continue;
+    stamp.mtime = mtime;  // tried once per change: a broken file is not retried until it changes again
+    stamp.size = size;
+    const auto& m = cfg_.models.at(name);
+    auto& slot = *models_.at(name);
+    const std::string before = slot.get() ? slot.get()->version() : "";
+    std::shared_ptr<sdk::Model> fresh;
+    try {
+      fresh = registry_->create_model(m.ref.plugin, m.ref.config_json);
+    } catch (const std::exception& e) {
+      metrics_->plugin_error("model", name);
+      spdlog::error("model {}: the changed artifact {} does not load, keeping {}: {}", name, stamp.path.string(), before,
+                    e.what());
+      continue;
+    }
+    slot.set(fresh);
+    ++swapped;
+    spdlog::info("model {} reloaded from {}: {} -> {}", name, stamp.path.string(), before, fresh->version());
+    sdk::WriteBatch batch;
+    sdk::AuditRecord a;
+    a.ts_ms = now_ms();
+    a.actor = "hitl";
+    a.action = "model.loaded";
+    a.entity = "model";
+    a.entity_id = name;
+    a.detail_json = nlohmann::json{{"from_version", before}, {"to_version", fresh->version()},
+                                   {"artifact", stamp.path.string()}}
+                        .dump();
+    batch.audit.push_back(std::move(a));
+    if (auto st = writer_->submit_sync(batch); !st.ok()) spdlog::warn("model {}: cannot audit the reload: {}", name, st.message);
+  }
+  return swapped;
 }
 
 }  // namespace hitl::service

@@ -7,6 +7,8 @@
 
 #include <hitl/plugin_api.hpp>
 
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -24,6 +26,7 @@ class Governance;
 class Notifier;
 class ReviewerDirectory;
 class Assignment;
+class ModelSlot;
 
 class App {
  public:
@@ -44,7 +47,11 @@ class App {
   ReviewerDirectory& reviewers() { return *reviewers_; }
   Assignment& assignment() { return *assignment_; }
   policy::PolicyEngine& policies() { return *policies_; }
-  std::shared_ptr<sdk::Model> model(const std::string& name) const;
+  std::shared_ptr<sdk::Model> model(const std::string& name) const;  // the live one
+  // Reloads every model whose `artifact` file changed since it was loaded (a `hitl model
+  // promote`, say): the new model is built first and swapped in only when it loads, so a broken
+  // file keeps the old model (logged, counted). Audited as model.loaded. Returns how many swapped.
+  std::size_t reload_models();
 
   // The HTTP handler implementing the /v1 API (see docs/http-api.md).
   http::Handler http_handler();
@@ -54,7 +61,13 @@ class App {
   std::unique_ptr<plugin::Registry> registry_;
   std::shared_ptr<sdk::Storage> storage_;
   std::shared_ptr<sdk::Queue> queue_;
-  std::map<std::string, std::shared_ptr<sdk::Model>> models_;
+  struct ArtifactStamp {
+    std::filesystem::path path;  // "" = the model has no artifact option: never reloaded
+    std::filesystem::file_time_type mtime{};
+    std::uintmax_t size = 0;
+  };
+  std::map<std::string, std::shared_ptr<ModelSlot>> models_;
+  std::map<std::string, ArtifactStamp> artifact_stamps_;
   std::unique_ptr<policy::PolicyEngine> policies_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Writer> writer_;

@@ -191,9 +191,11 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   std::vector<std::size_t> to_score;
   for (std::size_t i = 0; i < records.size(); ++i)
     if (!records[i].has_prediction && !existing[i]) to_score.push_back(i);
+  // One model for the whole batch, even if a promotion swaps the slot meanwhile.
+  const std::shared_ptr<sdk::Model> model = dom->model ? dom->model->get() : nullptr;
   if (!to_score.empty()) {
     std::string error;
-    if (!dom->model) {
+    if (!model) {
       // Not a model failure but a client mistake: nothing could ever score this record.
       throw ServiceError(422, "invalid_field",
                          "prediction: missing for record \"" + records[to_score[0]].id + "\", and domain \"" +
@@ -208,7 +210,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
         throw ServiceError(422, "invalid_field", std::string("input: ") + e.what(), "input");
       }
       std::vector<sdk::Prediction> preds;
-      auto st = dom->model->predict(rows, preds);
+      auto st = model->predict(rows, preds);
       if (!st.ok()) error = st.message;
       else if (preds.size() != rows.size()) error = "model returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(rows.size()) + " rows";
       else
@@ -234,7 +236,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   const std::string policy_hash = policies_.policy_hash(domain_name);
   const std::string policy_version = policies_.policy_version(domain_name);
   const Redactor& redactor = dom->redactor;
-  const std::string model_version = dom->model ? dom->model->version() : "";
+  const std::string model_version = model ? model->version() : "";
   for (std::size_t i = 0; i < records.size(); ++i) {
     auto& rec = records[i];
     if (existing[i]) {  // answered by storage as a duplicate; no new audit record

@@ -8,7 +8,9 @@
 #include "service/gold.hpp"
 #include "service/redaction.hpp"
 
-#include <nlohmann/json.hpp>  // records carry JSON by value; only service files include this
+#include <nlohmann/json.hpp>
+
+#include <mutex>  // records carry JSON by value; only service files include this
 
 #include <functional>
 #include <map>
@@ -24,10 +26,30 @@ namespace hitl::service {
 class Writer;
 class Metrics;
 
+// The live model of one `models.<name>`, swappable while requests run (App::reload_models). A
+// batch takes one reference and both scores and records its version with it, so no request is
+// scored by half of a swap.
+class ModelSlot {
+ public:
+  explicit ModelSlot(std::shared_ptr<sdk::Model> m) : model_(std::move(m)) {}
+  std::shared_ptr<sdk::Model> get() const {
+    std::lock_guard lock(mu_);
+    return model_;
+  }
+  void set(std::shared_ptr<sdk::Model> m) {
+    std::lock_guard lock(mu_);
+    model_ = std::move(m);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<sdk::Model> model_;
+};
+
 struct DomainRuntime {
   std::string name;
   std::vector<std::string> labels;
-  std::shared_ptr<sdk::Model> model;  // null: clients must send predictions
+  std::shared_ptr<ModelSlot> model;  // null: clients must send predictions
   std::string model_name;
   std::int64_t lease_ms = 300000;
   std::int64_t sla_seconds = 0;         // default review deadline (0 = none)

@@ -4,8 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 using hitl::test::HttpClient;
 using hitl::test::run_hitl;
@@ -186,10 +188,39 @@ TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and
   CHECK(models.out.find("ds-v1/all") != std::string::npos);
   CHECK(models.out.find("live: the configured artifact") != std::string::npos);
   CHECK(reg1.out.find("artifact: (registry only)") != std::string::npos);
+  const std::string configured_version = [&] {
+    auto r = c.request("POST", "/v1/domains/ds/predictions", s.client,
+                       R"({"id":"before-promote","input":{"Amount":150,"Home":"rent"}})");
+    REQUIRE(r.status == 200);
+    return c.request("GET", "/v1/domains/ds/decisions/before-promote", s.client).json()["model_version"].get<std::string>();
+  }();
   auto p1 = run_hitl("model promote" + cfg + " --domain ds --id ds-m1 --reason 'better on holdout'");
   INFO(p1.out);
   REQUIRE(p1.exit_code == 0);
   CHECK(p1.out.find("live model of ds: ds-m1 (was the configured artifact)") != std::string::npos);
+
+  // The running service swaps the promoted model in without a restart (audited model.loaded), and
+  // a later broken artifact is refused: the promoted model keeps scoring.
+  auto score_version = [&](const std::string& id) {
+    auto r = c.request("POST", "/v1/domains/ds/predictions", s.client,
+                       json{{"id", id}, {"input", {{"Amount", 150}, {"Home", "rent"}}}}.dump());
+    REQUIRE(r.status == 200);
+    CHECK(r.json()["reason"] != "model_error");
+    return c.request("GET", "/v1/domains/ds/decisions/" + id, s.client).json()["model_version"].get<std::string>();
+  };
+  auto wait_for_log = [&](const std::string& text) {
+    for (int i = 0; i < 100 && s.log().find(text) == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return s.log().find(text) != std::string::npos;
+  };
+  REQUIRE(wait_for_log("model credit_copy reloaded"));
+  const std::string promoted = score_version("after-promote");
+  CHECK(promoted != configured_version);
+  CHECK(run_hitl("audit export" + cfg).out.find("model.loaded") != std::string::npos);
+  { std::ofstream(s.dir.path / "credit_copy.json") << "{ not an artifact"; }
+  REQUIRE(wait_for_log("does not load, keeping"));
+  CHECK(score_version("after-broken") == promoted);
+  REQUIRE(run_hitl("model promote" + cfg + " --domain ds --id ds-m2").exit_code == 0);  // a good file again
   auto read_artifact = [&] {
     std::ifstream f(s.dir.path / "credit_copy.json");
     std::stringstream t;
@@ -197,7 +228,6 @@ TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and
     return t.str();
   };
   CHECK(read_artifact() != configured);
-  REQUIRE(run_hitl("model promote" + cfg + " --domain ds --id ds-m2").exit_code == 0);
   const std::string m2 = read_artifact();
   CHECK(run_hitl("model promote" + cfg + " --domain ds --id ds-m2").out.find("already live") != std::string::npos);
   CHECK(run_hitl("model promote" + cfg + " --domain ds --id ds-m7").out.find("no model version") != std::string::npos);
