@@ -56,6 +56,7 @@ const std::vector<OptionDoc>& option_docs() {
       {"domains.*.fatigue.max_per_hour", "integer", "0", "most tasks of this domain one reviewer completes per hour; 0 = no limit"},
       {"domains.*.sla_at_risk_fraction", "number", "0.8", "share of a task's SLA after which it is at risk (escalate event)"},
       {"domains.*.gold_file", "string", "\"\"", "golden set (JSON Lines of input, prediction, label) the policy's gold_rate draws from"},
+      {"domains.*.shadow_model", "string", "\"\"", "model (key of `models`) that also scores every record, for agreement metrics only"},
   };
   return docs;
 }
@@ -322,7 +323,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     std::string where = "domains." + name;
     if (!d.is_object()) ctx.fail(where, "expected a table, got " + type_of(d));
     check_keys(d, {"policy", "model", "labels", "lease_seconds", "sla_seconds", "sensitive", "retention_days",
-                   "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction", "gold_file"},
+                   "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction", "gold_file", "shadow_model"},
                where, ctx);
     DomainConfig dc;
     dc.name = name;
@@ -331,6 +332,9 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     dc.model = get_string(d, "model", where, ctx, "");
     if (!dc.model.empty() && !cfg.models.count(dc.model))
       ctx.fail(where + ".model", "no model named \"" + dc.model + "\" in models");
+    dc.shadow_model = get_string(d, "shadow_model", where, ctx, "");
+    if (!dc.shadow_model.empty() && !cfg.models.count(dc.shadow_model))
+      ctx.fail(where + ".shadow_model", "no model named \"" + dc.shadow_model + "\" in models");
     dc.labels = get_string_list(d, "labels", where, ctx);
     if (dc.labels.empty()) ctx.fail(where + ".labels", "missing (expected a list of labels)");
     dc.lease_seconds = get_int(d, "lease_seconds", where, ctx, 300, 1, 7 * 24 * 3600);

@@ -50,6 +50,7 @@ struct DomainConfig {
   std::int64_t fatigue_max_per_hour = 0;     // tasks of this domain per reviewer per hour; 0 = none
   double sla_at_risk_fraction = 0.8;      // a task is at risk once this share of its SLA has passed
   std::filesystem::path gold_file;        // golden set (JSON Lines) for gold tasks; empty = none
+  std::string shadow_model;               // key of `models` scored alongside, never decides; "" = none
 };
 
 struct ServiceConfig {

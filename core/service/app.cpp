@@ -80,6 +80,8 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     rt.labels = d.labels;
     rt.model_name = d.model;
     if (!d.model.empty()) rt.model = models_.at(d.model);
+    rt.shadow_name = d.shadow_model;
+    if (!d.shadow_model.empty()) rt.shadow = models_.at(d.shadow_model);
     rt.lease_ms = d.lease_seconds * 1000;
     rt.sla_seconds = d.sla_seconds;
     rt.sensitive = d.sensitive;

@@ -244,6 +244,11 @@ std::string Metrics::render_prometheus(const std::function<Gauge(const std::stri
   per_domain("hitl_duplicates_total", "Repeated ids answered with the original decision.", &DomainCounters::duplicates);
   per_domain("hitl_policy_errors_total", "Policy failures (failed closed to review).", &DomainCounters::policy_errors);
   per_domain("hitl_model_errors_total", "Model failures (failed closed to review).", &DomainCounters::model_errors);
+  per_domain("hitl_shadow_predictions_total", "Records the domain's shadow model scored (never used for decisions).",
+             &DomainCounters::shadow_predictions);
+  per_domain("hitl_shadow_agreements_total", "Shadow predictions with the same label as the prediction the decision used.",
+             &DomainCounters::shadow_agreements);
+  per_domain("hitl_shadow_errors_total", "Shadow model failures (no effect on decisions).", &DomainCounters::shadow_errors);
   family("hitl_reviews_total", "counter", "Human review outcomes.");
   for (auto& [d, dom] : domains_) {
     auto& c = dom->counters;

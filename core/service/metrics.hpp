@@ -33,6 +33,11 @@ struct DomainCounters {
   std::atomic<std::uint64_t> reviews_correct{0};
   std::atomic<std::uint64_t> claims{0};
   std::atomic<std::uint64_t> leases_expired{0};
+  // Shadow mode (domains.*.shadow_model): records the shadow model scored, how many of them it
+  // gave the same label as the prediction the decision used, and its failures.
+  std::atomic<std::uint64_t> shadow_predictions{0};
+  std::atomic<std::uint64_t> shadow_agreements{0};
+  std::atomic<std::uint64_t> shadow_errors{0};
 };
 
 class Metrics {

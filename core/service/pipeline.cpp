@@ -149,6 +149,38 @@ void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& re
   out.decisions.push_back(std::move(nd));
 }
 
+void Pipeline::score_shadow(const DomainRuntime& dom, const std::vector<IngestRecord>& records,
+                            const std::vector<std::optional<sdk::DecisionRecord>>& existing, DomainCounters* counters) const {
+  const auto shadow = dom.shadow->get();
+  std::vector<sdk::Record> rows;
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (existing[i] || !records[i].has_prediction) continue;  // a model failure has nothing to agree with
+    try {
+      rows.push_back(data::record_from_json(records[i].input));
+      which.push_back(i);
+    } catch (const std::exception&) {
+      // An input the shadow cannot read is the shadow's problem only.
+      if (counters) counters->shadow_errors++;
+    }
+  }
+  if (rows.empty() || !shadow) return;
+  std::vector<sdk::Prediction> preds;
+  auto st = shadow->predict(rows, preds);
+  if (!st.ok() || preds.size() != rows.size()) {
+    if (counters) counters->shadow_errors += rows.size();
+    metrics_.plugin_error("model", dom.shadow_name);
+    spdlog::warn("shadow model failed domain={} model={} records={}: {}", dom.name, dom.shadow_name, rows.size(),
+                 st.ok() ? "wrong number of predictions" : st.message);
+    return;
+  }
+  if (!counters) return;
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    counters->shadow_predictions++;
+    if (preds[k].label == records[which[k]].prediction.label) counters->shadow_agreements++;
+  }
+}
+
 Pipeline::Pipeline(std::map<std::string, DomainRuntime> domains, policy::PolicyEngine& policies,
                    sdk::Storage& storage, Writer& writer, Metrics& metrics)
     : domains_(std::move(domains)), policies_(policies), storage_(storage), writer_(writer), metrics_(metrics) {}
@@ -228,6 +260,11 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
       metrics_.plugin_error("model", dom->model_name);
     }
   }
+
+  // 1b. Shadow mode: a candidate scores the same new records; only its agreement with the
+  //     prediction each decision uses is counted. It never changes a decision, and its failures
+  //     only count.
+  if (dom->shadow) score_shadow(*dom, records, existing, counters);
 
   // 2. Policy and priority, then the decision rows.
   sdk::WriteBatch batch, gold;

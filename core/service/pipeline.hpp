@@ -25,6 +25,7 @@ namespace hitl::service {
 
 class Writer;
 class Metrics;
+struct DomainCounters;
 
 // The live model of one `models.<name>`, swappable while requests run (App::reload_models). A
 // batch takes one reference and both scores and records its version with it, so no request is
@@ -50,6 +51,8 @@ struct DomainRuntime {
   std::string name;
   std::vector<std::string> labels;
   std::shared_ptr<ModelSlot> model;  // null: clients must send predictions
+  std::shared_ptr<ModelSlot> shadow;  // scores every record for the agreement metrics only (null = none)
+  std::string shadow_name;
   std::string model_name;
   std::int64_t lease_ms = 300000;
   std::int64_t sla_seconds = 0;         // default review deadline (0 = none)
@@ -99,6 +102,8 @@ class Pipeline {
               const std::string& actor, Done done);
 
  private:
+  void score_shadow(const DomainRuntime& dom, const std::vector<IngestRecord>& records,
+                    const std::vector<std::optional<sdk::DecisionRecord>>& existing, DomainCounters* counters) const;
   void add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
                      const std::string& model_version, std::int64_t now, sdk::WriteBatch& out) const;
 

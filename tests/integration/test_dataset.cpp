@@ -267,3 +267,39 @@ TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and
   CHECK(run_hitl("dataset snapshot" + cfg + " --domain nowhere").out.find("no domain named \"nowhere\"") != std::string::npos);
   CHECK(run_hitl("dataset export" + cfg + " --id ds-v1 --format xml").exit_code != 0);
 }
+
+TEST_CASE("a shadow model scores live traffic for agreement metrics and never changes a decision", "[dataset]") {
+  Service s(R"(sh = { policy = "loans.lua", model = "credit", shadow_model = "credit_copy", labels = { "good", "bad" } },
+    shdown = { policy = "loans.lua", model = "credit", shadow_model = "down", labels = { "good", "bad" } },
+)");
+  s.start();
+  HttpClient c(s.port());
+  json small = {{"Seniority", 9}, {"Home", "rent"}, {"Time", 60}, {"Age", 30}, {"Marital", "married"},
+                {"Records", "no_rec"}, {"Job", "freelance"}, {"Expenses", 73}, {"Income", 129},
+                {"Assets", 0}, {"Debt", 0}, {"Amount", 800}, {"Price", 846}};
+  // Scored by the live model (the shadow is the same artifact: it agrees), then one the client
+  // labels against the model (the shadow disagrees).
+  json batch = json::array({{{"id", "a"}, {"input", small}}, {{"id", "b"}, {"input", small}}});
+  REQUIRE(c.request("POST", "/v1/domains/sh/predictions", s.client, batch.dump()).status == 200);
+  const std::string model_label = c.request("GET", "/v1/domains/sh/decisions/a", s.client).json()["label"];
+  const std::string other = model_label == "good" ? "bad" : "good";
+  auto r = c.request("POST", "/v1/domains/sh/predictions", s.client,
+                     json{{"id", "c"}, {"input", small}, {"prediction", {{"label", other}, {"confidence", 0.95}}}}.dump());
+  REQUIRE(r.status == 200);
+  CHECK(r.json()["label"] == other);  // the decision keeps the client's prediction
+  CHECK(r.json()["status"] == "auto_approved");
+
+  // A failing shadow only counts its failures: decisions are made as without it.
+  auto d = c.request("POST", "/v1/domains/shdown/predictions", s.client, json{{"id", "x"}, {"input", small}}.dump());
+  REQUIRE(d.status == 200);
+  CHECK(d.json()["reason"] != "model_error");
+  CHECK(d.json()["label"] == model_label);
+
+  auto m = c.request("GET", "/metrics", s.admin).body;
+  CHECK(m.find("hitl_shadow_predictions_total{domain=\"sh\"} 3") != std::string::npos);
+  CHECK(m.find("hitl_shadow_agreements_total{domain=\"sh\"} 2") != std::string::npos);
+  CHECK(m.find("hitl_shadow_errors_total{domain=\"sh\"} 0") != std::string::npos);
+  CHECK(m.find("hitl_shadow_errors_total{domain=\"shdown\"} 1") != std::string::npos);
+  CHECK(m.find("hitl_shadow_predictions_total{domain=\"shdown\"} 0") != std::string::npos);
+  CHECK(m.find("hitl_model_errors_total{domain=\"shdown\"} 0") != std::string::npos);
+}
