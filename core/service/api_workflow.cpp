@@ -194,7 +194,7 @@ bool route_workflow(App& app, const http::Request& req, const std::vector<std::s
       json b = body_object(req, {"id", "name", "roles", "domains", "skills", "capacity", "cost_per_hour", "disabled"}, false);
       sdk::ReviewerRecord r;
       r.id = string_field(b, "id", true);
-      if (auto existing = app.reviewers().find(r.id)) r = *existing;
+      if (auto existing = app.reviewers().find(r.id, /*fresh=*/true)) r = *existing;
       if (b.contains("name")) r.name = string_field(b, "name");
       if (b.contains("roles")) r.roles = list_field(b, "roles");
       if (b.contains("domains")) r.domains = list_field(b, "domains");

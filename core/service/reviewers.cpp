@@ -95,7 +95,7 @@ sdk::ReviewerRecord ReviewerDirectory::put(sdk::ReviewerRecord r, const std::str
 }
 
 sdk::ReviewerRecord ReviewerDirectory::set_disabled(const std::string& id, bool disabled, const std::string& actor) {
-  auto r = find(id);
+  auto r = find(id, /*fresh=*/true);
   if (!r) throw ServiceError(404, "not_found", "no reviewer \"" + id + "\"", "id");
   std::lock_guard lock(mu_);
   const std::int64_t now = now_ms();
@@ -123,9 +123,9 @@ std::vector<sdk::ReviewerRecord> ReviewerDirectory::list() {
   return cache_;
 }
 
-std::optional<sdk::ReviewerRecord> ReviewerDirectory::find(const std::string& id) {
+std::optional<sdk::ReviewerRecord> ReviewerDirectory::find(const std::string& id, bool fresh) {
   std::lock_guard lock(mu_);
-  refresh_locked(false);
+  refresh_locked(fresh);
   for (auto& r : cache_)
     if (r.id == id) return r;
   return std::nullopt;

@@ -29,7 +29,9 @@ class ReviewerDirectory {
   // Throws ServiceError 404 for an unknown id.
   sdk::ReviewerRecord set_disabled(const std::string& id, bool disabled, const std::string& actor);
   std::vector<sdk::ReviewerRecord> list();
-  std::optional<sdk::ReviewerRecord> find(const std::string& id);
+  // `fresh`: read the table now rather than from the cache (before changing a record, so a
+  // change made meanwhile by `hitl reviewer` is not overwritten with older fields).
+  std::optional<sdk::ReviewerRecord> find(const std::string& id, bool fresh = false);
   // The registered record, or the implicit one an unregistered reviewer token gets.
   sdk::ReviewerRecord effective(const std::string& id);
 

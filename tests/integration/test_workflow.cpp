@@ -542,6 +542,12 @@ TEST_CASE("the reviewer registry from the CLI and the admin API", "[workflow]") 
   REQUIRE(up.status == 200);
   CHECK(up.json()["capacity"] == 7);
   CHECK(up.json()["roles"] == json::array({"reviewer", "senior"}));
+  // A CLI change made meanwhile is not overwritten by the API's next update (it reads afresh).
+  REQUIRE(run_hitl("reviewer add --config " + s.config.string() + " --id dave --domains wf --skills es --capacity 2").exit_code == 0);
+  auto up2 = c.request("POST", "/v1/admin/reviewers", s.admin, R"({"id":"dave","capacity":9})");
+  REQUIRE(up2.status == 200);
+  CHECK(up2.json()["skills"] == json::array({"es"}));
+  CHECK(up2.json()["capacity"] == 9);
   CHECK(c.request("POST", "/v1/admin/reviewers", s.admin, R"({"id":"z","domains":["nowhere"]})").json()["error"]["field"] ==
         "domains");
   CHECK(c.request("POST", "/v1/admin/reviewers", s.admin, R"({"id":"z","capacity":"lots"})").status == 422);
