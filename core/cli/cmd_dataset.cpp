@@ -27,15 +27,12 @@ void snapshot(const DatasetArgs& a) {
     auto cs = open_configured_storage(a.config);
     auto dom = cs->cfg.domains.find(a.domain);
     if (dom == cs->cfg.domains.end()) fail(command + ": --domain: no domain named \"" + a.domain + "\" in " + cs->cfg.file.string());
-    policy::Limits limits;
-    limits.instruction_budget = cs->cfg.policy_instruction_budget;
-    limits.memory_bytes = cs->cfg.policy_memory_mb << 20;
-    policy::PolicyEngine policies({{a.domain, dom->second.policy}}, cs->cfg.script_lib_dir, limits);
+    auto policies = load_domain_policy(cs->cfg, a.domain);
     dataset::CollectStats stats;
-    auto samples = dataset::collect(*cs->storage, a.domain, policies, &stats);
+    auto samples = dataset::collect(*cs->storage, a.domain, *policies, &stats);
     dataset::Store store(cs->cfg.datasets_dir);
     bool created = false;
-    auto v = store.snapshot(a.domain, samples, now_ms(), policies.policy_hash(a.domain), cli_actor(), created);
+    auto v = store.snapshot(a.domain, samples, now_ms(), policies->policy_hash(a.domain), cli_actor(), created);
     if (created)
       std::cout << "dataset " << v.id << ": " << v.rows << " samples (" << v.new_rows << " new), parent "
                 << (v.parent.empty() ? "none" : v.parent) << ", sha256 " << v.content_hash << "\n";
@@ -67,17 +64,11 @@ void list(const DatasetArgs& a) {
   }
 }
 
-dataset::Version find_or_fail(const dataset::Store& store, const std::string& id, const std::string& command) {
-  auto v = store.find(id);
-  if (!v) fail(command + ": --id: no dataset version \"" + id + "\" (see hitl dataset list)");
-  return *v;
-}
-
 void show(const DatasetArgs& a) {
   try {
     auto cfg = load(a.config);
     dataset::Store store(cfg.datasets_dir);
-    auto v = find_or_fail(store, a.id, "hitl dataset show");
+    auto v = store.require(a.id);
     store.read(v);  // checks the content hash
     std::cout << dataset::version_json(v).dump(2) << "\n";
   } catch (const CLI::RuntimeError&) {
@@ -92,7 +83,7 @@ void export_rows(const DatasetArgs& a) {
   try {
     auto cfg = load(a.config);
     dataset::Store store(cfg.datasets_dir);
-    auto v = find_or_fail(store, a.id, command);
+    auto v = store.require(a.id);
     auto rows = dataset::Store::split(store.read(v), dataset::parse_split(a.split), a.holdout);
     std::ofstream file;
     if (!a.out.empty()) {

@@ -2,9 +2,9 @@
 // (a dataset version's holdout by default): accuracy, AUC, log loss, calibration error, and the
 // same per group of the domain's report.group attribute.
 #include "cli/common.hpp"
+#include "common/clock.hpp"
 #include "data/records.hpp"
 #include "dataset/dataset.hpp"
-#include "common/clock.hpp"
 #include "evaluation/evaluation.hpp"
 #include "policy/policy_engine.hpp"
 #include "registry/registry.hpp"
@@ -30,36 +30,43 @@ struct EvalArgs {
 };
 
 
-struct DomainModel {
-  config::ServiceConfig cfg;
-  fs::path artifact;  // the file the domain's model loads
-};
-DomainModel domain_model(const std::string& command, const std::string& config_file, const std::string& domain);
+fs::path domain_artifact(const config::ServiceConfig& cfg, const std::string& command, const std::string& domain);
 void audit_swap(const config::ServiceConfig& cfg, const std::string& config_file, const std::string& action,
                 const std::string& domain, const registry::Live& live, const std::filesystem::path& artifact);
 
-// The domain's model with `artifact` (or its configured one when empty), scored on `rows`.
-evaluation::Evaluation score(const ConfiguredPlugins& plugins, const config::ModelConfig& mc, const std::string& artifact,
-                             const std::vector<dataset::Sample>& rows, const config::DomainConfig& dom,
-                             const std::string& positive, std::string& version) {
-  json cfg = json::parse(mc.ref.config_json);
-  if (!artifact.empty()) cfg["artifact"] = fs::absolute(artifact).string();
-  auto model = plugins.registry.create_model(mc.ref.plugin, cfg.dump());
-  version = model->version();
-  std::vector<sdk::Record> records;
-  std::vector<std::string> truth;
-  std::vector<json> inputs;
-  for (auto& s : rows) {
-    records.push_back(data::record_from_json(s.input));
-    truth.push_back(s.label);
-    inputs.push_back(s.input);
+// The domain's model plugin loaded with `artifact` (its configured one when empty), to score
+// labelled rows with. Built once per model, whatever the number of row sets.
+class Scorer {
+ public:
+  Scorer(const ConfiguredPlugins& plugins, const config::ModelConfig& mc, const std::string& artifact,
+         const config::DomainConfig& dom, std::string positive)
+      : dom_(dom), positive_(std::move(positive)) {
+    json cfg = json::parse(mc.ref.config_json);
+    if (!artifact.empty()) cfg["artifact"] = fs::absolute(artifact).string();
+    model_ = plugins.registry.create_model(mc.ref.plugin, cfg.dump());
   }
-  std::vector<sdk::Prediction> predictions;
-  auto st = model->predict(records, predictions);
-  if (!st.ok()) throw std::runtime_error("model " + version + " failed to predict: " + st.message);
-  if (predictions.size() != records.size()) throw std::runtime_error("model " + version + " returned a wrong number of predictions");
-  return evaluation::evaluate(predictions, truth, dom.labels, positive, inputs, {dom.report_group, dom.report_bands});
-}
+  std::string version() const { return model_->version(); }
+  evaluation::Evaluation score(const std::vector<dataset::Sample>& rows) const {
+    std::vector<sdk::Record> records;
+    std::vector<std::string> truth;
+    std::vector<json> inputs;
+    for (auto& s : rows) {
+      records.push_back(data::record_from_json(s.input));
+      truth.push_back(s.label);
+      inputs.push_back(s.input);
+    }
+    std::vector<sdk::Prediction> predictions;
+    auto st = model_->predict(records, predictions);
+    if (!st.ok()) throw std::runtime_error("model " + version() + " failed to predict: " + st.message);
+    if (predictions.size() != records.size()) throw std::runtime_error("model " + version() + " returned a wrong number of predictions");
+    return evaluation::evaluate(predictions, truth, dom_.labels, positive_, inputs, {dom_.report_group, dom_.report_bands});
+  }
+
+ private:
+  const config::DomainConfig& dom_;
+  std::string positive_;
+  std::shared_ptr<sdk::Model> model_;
+};
 
 std::string fmt(const std::optional<double>& v) {
   if (!v) return "-";
@@ -77,9 +84,12 @@ void evaluate(const EvalArgs& a) {
     if (dom->second.model.empty()) fail(command + ": domain \"" + a.domain + "\" has no model");
     const auto& mc = cfg.models.at(dom->second.model);
     dataset::Store store(cfg.datasets_dir);
-    auto v = store.find(a.dataset);
-    if (!v) fail(command + ": --dataset: no dataset version \"" + a.dataset + "\" (see hitl dataset list)");
-    if (v->domain != a.domain) fail(command + ": --dataset: " + v->id + " is of domain \"" + v->domain + "\"");
+    std::optional<dataset::Version> v;
+    try {
+      v = store.require(a.dataset, a.domain);
+    } catch (const std::exception& e) {
+      fail(command + ": --dataset: " + e.what());
+    }
     auto rows = dataset::Store::split(store.read(*v), dataset::parse_split(a.split), a.holdout);
     if (rows.empty()) fail(command + ": " + v->id + " has no " + a.split + " rows");
     // Binary domains rank by their second label ("bad" in {"good", "bad"}) unless told otherwise.
@@ -98,48 +108,49 @@ void evaluate(const EvalArgs& a) {
     if (!a.candidate_id.empty()) {
       if (!reg.find(a.domain, a.candidate_id))
         fail(command + ": --candidate-id: no model version \"" + a.candidate_id + "\" in domain \"" + a.domain + "\"");
-      candidate = (cfg.registry_dir / a.domain / (a.candidate_id + ".artifact")).string();
+      candidate = reg.artifact_path(a.domain, a.candidate_id).string();
     }
     if (a.promote && a.candidate_id.empty()) fail(command + ": --promote needs --candidate-id (a registered version)");
     ConfiguredPlugins plugins(cfg);
-    std::string live_version, cand_version;
-    auto live = score(plugins, mc, "", rows, dom->second, positive, live_version);
+    const Scorer live_model(plugins, mc, "", dom->second, positive);
+    const std::string live_version = live_model.version();
+    auto live = live_model.score(rows);
     json out = {{"dataset", v->id}, {"split", a.split}, {"rows", rows.size()}, {"positive", positive},
                 {"live", {{"version", live_version}, {"metrics", evaluation::to_json(live)}}}};
     std::optional<evaluation::Evaluation> cand, live_gold, cand_gold;
     if (!golden.empty()) {
-      live_gold = score(plugins, mc, "", golden, dom->second, positive, live_version);
+      live_gold = live_model.score(golden);
       out["golden_set"] = {{"file", dom->second.gold_file.string()}, {"cases", golden.size()}};
       out["live"]["golden"] = evaluation::to_json(live_gold->overall);
     }
+    std::string cand_version;
     if (!candidate.empty()) {
-      cand = score(plugins, mc, candidate, rows, dom->second, positive, cand_version);
+      const Scorer cand_model(plugins, mc, candidate, dom->second, positive);
+      cand_version = cand_model.version();
+      cand = cand_model.score(rows);
       out["candidate"] = {{"version", cand_version}, {"artifact", candidate}, {"metrics", evaluation::to_json(*cand)}};
       if (!a.candidate_id.empty()) out["candidate"]["id"] = a.candidate_id;
       if (!golden.empty()) {
-        cand_gold = score(plugins, mc, candidate, golden, dom->second, positive, cand_version);
+        cand_gold = cand_model.score(golden);
         out["candidate"]["golden"] = evaluation::to_json(cand_gold->overall);
       }
     }
     // promote(eval) decides (the default rule without one); a failing hook keeps the live model.
     bool promote = false;
     if (a.promote) {
-      policy::Limits limits;
-      limits.instruction_budget = cfg.policy_instruction_budget;
-      limits.memory_bytes = cfg.policy_memory_mb << 20;
-      policy::PolicyEngine policies({{a.domain, dom->second.policy}}, cfg.script_lib_dir, limits);
+      auto policies = load_domain_policy(cfg, a.domain);
       std::string reason;
       bool failed = false;
-      auto verdict = policies.promote(a.domain, out, reason, failed);
+      auto verdict = policies->promote(a.domain, out, reason, failed);
       const char* by = verdict ? "policy" : "default";
       promote = verdict ? *verdict : evaluation::default_promotion(out, reason);
       out["promotion"] = {{"decided_by", by}, {"promote", promote}, {"reason", reason}, {"failed", failed}};
       if (promote) {
-        auto dm = domain_model(command, a.config, a.domain);
-        auto live_now = reg.promote(a.domain, a.candidate_id, dm.artifact, now_ms(), cli_actor(),
+        const fs::path artifact = domain_artifact(cfg, command, a.domain);
+        auto live_now = reg.promote(a.domain, a.candidate_id, artifact, now_ms(), cli_actor(),
                                     std::string("evaluate: ") + (reason.empty() ? by : reason));
-        audit_swap(cfg, a.config, "model.promoted", a.domain, live_now, dm.artifact);
-        out["promotion"]["artifact_path"] = dm.artifact.string();
+        audit_swap(cfg, a.config, "model.promoted", a.domain, live_now, artifact);
+        out["promotion"]["artifact_path"] = artifact.string();
       }
     }
     if (a.as_json) {
@@ -205,17 +216,16 @@ void audit_swap(const config::ServiceConfig& cfg, const std::string& config_file
   if (auto st = cs->storage->commit(batch); !st.ok()) throw std::runtime_error("cannot audit the " + action + ": " + st.message);
 }
 
-DomainModel domain_model(const std::string& command, const std::string& config_file, const std::string& domain) {
-  DomainModel dm{load(config_file), {}};
-  auto dom = dm.cfg.domains.find(domain);
-  if (dom == dm.cfg.domains.end()) fail(command + ": --domain: no domain named \"" + domain + "\"");
+// The file the domain's model loads, which promotion replaces.
+fs::path domain_artifact(const config::ServiceConfig& cfg, const std::string& command, const std::string& domain) {
+  auto dom = cfg.domains.find(domain);
+  if (dom == cfg.domains.end()) fail(command + ": --domain: no domain named \"" + domain + "\"");
   if (dom->second.model.empty()) fail(command + ": domain \"" + domain + "\" has no model");
-  const auto& mc = dm.cfg.models.at(dom->second.model);
+  const auto& mc = cfg.models.at(dom->second.model);
   auto mcfg = json::parse(mc.ref.config_json);
   if (!mcfg.contains("artifact") || !mcfg["artifact"].is_string())
     fail(command + ": model \"" + mc.name + "\" has no `artifact` option to promote into");
-  dm.artifact = mcfg["artifact"].get<std::string>();
-  return dm;
+  return mcfg["artifact"].get<std::string>();
 }
 
 void list_models(const RegistryArgs& a) {
@@ -237,14 +247,15 @@ void list_models(const RegistryArgs& a) {
 void swap(const RegistryArgs& a, bool rollback) {
   const std::string command = rollback ? "hitl model rollback" : "hitl model promote";
   try {
-    auto dm = domain_model(command, a.config, a.domain);
-    registry::Registry reg(dm.cfg.registry_dir);
-    auto live = rollback ? reg.rollback(a.domain, dm.artifact, now_ms(), cli_actor(), a.reason)
-                         : reg.promote(a.domain, a.id, dm.artifact, now_ms(), cli_actor(), a.reason);
-    audit_swap(dm.cfg, a.config, rollback ? "model.rolled_back" : "model.promoted", a.domain, live, dm.artifact);
+    const auto cfg = load(a.config);
+    const fs::path artifact = domain_artifact(cfg, command, a.domain);
+    registry::Registry reg(cfg.registry_dir);
+    auto live = rollback ? reg.rollback(a.domain, artifact, now_ms(), cli_actor(), a.reason)
+                         : reg.promote(a.domain, a.id, artifact, now_ms(), cli_actor(), a.reason);
+    audit_swap(cfg, a.config, rollback ? "model.rolled_back" : "model.promoted", a.domain, live, artifact);
     std::cout << "live model of " << a.domain << ": " << live.id << " (was "
               << (live.previous.empty() ? "the configured artifact" : live.previous) << "), written to "
-              << dm.artifact.string() << "; a running hitl serve loads it within about 2 s\n";
+              << artifact.string() << "; a running hitl serve loads it within about 2 s\n";
   } catch (const CLI::RuntimeError&) {
     throw;
   } catch (const std::exception& e) {

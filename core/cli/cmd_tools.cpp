@@ -1,6 +1,7 @@
 // hitl token | policy | plugin | train: the tools around the service.
 #include "cli/common.hpp"
 #include "common/clock.hpp"
+#include "common/files.hpp"
 #include "common/hash.hpp"
 #include "data/records.hpp"
 #include "dataset/dataset.hpp"
@@ -12,7 +13,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -155,17 +155,21 @@ void add_train(CLI::App& root) {
     std::string source, dataset_id;
     if (!o->dataset.empty()) {
       dataset::Store store(cfg.datasets_dir);
-      auto v = store.find(o->dataset);
-      if (!v) fail("hitl train: --dataset: no dataset version \"" + o->dataset + "\" (see hitl dataset list)");
-      if (v->domain != o->domain) fail("hitl train: --dataset: " + v->id + " is of domain \"" + v->domain + "\"");
-      for (auto& s : dataset::Store::split(store.read(*v), dataset::parse_split(o->split), o->holdout)) {
+      std::vector<dataset::Sample> samples;
+      try {
+        auto v = store.require(o->dataset, o->domain);
+        samples = dataset::Store::split(store.read(v), dataset::parse_split(o->split), o->holdout);
+        dataset_id = v.id;
+      } catch (const std::exception& e) {
+        fail(std::string("hitl train: --dataset: ") + e.what());
+      }
+      for (auto& s : samples) {
         dataset.rows.push_back(data::record_from_json(s.input));
         dataset.labels.push_back(s.label);
         dataset.weights.push_back(s.weight);
       }
-      if (dataset.rows.empty()) fail("hitl train: " + v->id + " has no " + o->split + " rows");
-      source = v->id + " (" + o->split + " split)";
-      dataset_id = v->id;
+      if (dataset.rows.empty()) fail("hitl train: " + dataset_id + " has no " + o->split + " rows");
+      source = dataset_id + " (" + o->split + " split)";
     } else {
       if (o->data.empty()) fail("hitl train: give --data FILE.csv --label COLUMN, or --dataset ID");
       if (o->label.empty()) fail("hitl train: --label is required with --data");
@@ -183,17 +187,8 @@ void add_train(CLI::App& root) {
     auto st = model->train(dataset, result);
     if (!st.ok()) fail("hitl train: training failed: " + st.message);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!out.empty()) {
-      fs::create_directories(out.parent_path());
-      fs::path tmp = out;
-      tmp += ".tmp";
-      {
-        std::ofstream f(tmp, std::ios::binary);
-        f << result.artifact_json;
-        if (!f) fail("hitl train: cannot write " + tmp.string());
-      }
-      fs::rename(tmp, out);  // atomic: a running service never reads half an artifact
-    }
+    // Atomic: a running service never reads half an artifact.
+    if (!out.empty()) replace_file(out, result.artifact_json);
     if (!dataset_id.empty()) {
       // Trained on versioned data: the registry records it with its lineage.
       registry::Registry reg(cfg.registry_dir);
@@ -205,10 +200,7 @@ void add_train(CLI::App& root) {
       mv.dataset = dataset_id;
       mv.split = o->split;
       mv.parent = reg.live(o->domain).id;
-      std::ifstream pf(dom->second.policy, std::ios::binary);
-      std::stringstream policy_text;
-      policy_text << pf.rdbuf();
-      mv.policy_hash = sha256_hex(policy_text.str());
+      mv.policy_hash = sha256_hex(read_whole_file(dom->second.policy));  // as PolicyEngine::policy_hash
       mv.train_metrics = json::parse(result.metrics_json, nullptr, false);
       if (mv.train_metrics.is_discarded()) mv.train_metrics = json::object();
       mv.trigger = cli_actor();

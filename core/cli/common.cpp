@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/clock.hpp"
+#include "policy/policy_engine.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -26,6 +27,14 @@ ConfiguredPlugins::ConfiguredPlugins(const config::ServiceConfig& cfg) {
     if (fs::is_directory(dir)) registry.load_directory(dir, errors);
     for (auto& e : errors) std::cerr << "plugin refused: " << e << "\n";
   }
+}
+
+std::unique_ptr<policy::PolicyEngine> load_domain_policy(const config::ServiceConfig& cfg, const std::string& domain) {
+  policy::Limits limits;
+  limits.instruction_budget = cfg.policy_instruction_budget;
+  limits.memory_bytes = cfg.policy_memory_mb << 20;
+  return std::make_unique<policy::PolicyEngine>(std::vector<policy::DomainPolicy>{{domain, cfg.domains.at(domain).policy}},
+                                                cfg.script_lib_dir, limits);
 }
 
 void fail(const std::string& msg, int code) {

@@ -8,6 +8,7 @@
 #include <string>
 
 namespace CLI { class App; }
+namespace hitl::policy { class PolicyEngine; }
 
 namespace hitl::cli {
 
@@ -36,6 +37,10 @@ struct ConfiguredPlugins {
   plugin::Registry registry;
   explicit ConfiguredPlugins(const config::ServiceConfig& cfg);
 };
+
+// The policy of one domain of `cfg`, with the config's instruction and memory limits (for the
+// tools that run a policy hook outside the service: weight, promote). Throws PolicyError.
+std::unique_ptr<policy::PolicyEngine> load_domain_policy(const config::ServiceConfig& cfg, const std::string& domain);
 
 // Prints `msg` on stderr and ends the command with exit status `code` (CLI11 unwinds to main).
 [[noreturn]] void fail(const std::string& msg, int code = 1);

@@ -2,6 +2,7 @@
 
 #include "common/files.hpp"
 #include "common/hash.hpp"
+#include "report/report.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -59,13 +60,22 @@ std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, po
       ++st.superseded;
     }
   }
+  // The domain's decisions (reason, erasure) and reviews (who answered), read in pages once
+  // rather than once per sample; gold tasks are already left out by the report's loader.
+  const report::Facts facts = report::load_facts(storage, domain, report::Window{}, /*with_payload=*/false);
+  std::unordered_map<std::string, const sdk::DecisionRecord*> decisions;
+  for (const auto& d : facts.decisions) decisions.emplace(d.id, &d);
+  std::unordered_map<std::string, std::vector<std::string>> reviewers;  // in submission order, each once
+  for (const auto& r : facts.reviews) {
+    auto& who = reviewers[r.decision_id];
+    if (std::find(who.begin(), who.end(), r.reviewer) == who.end()) who.push_back(r.reviewer);
+  }
   std::vector<Sample> out;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& f = rows[i];
-    if (latest[f.decision_id] != i) continue;
-    std::optional<sdk::DecisionRecord> d;
-    if (auto s = storage.get_decision(domain, f.decision_id, d); !s.ok())
-      throw std::runtime_error("cannot read decision " + f.decision_id + ": " + s.message);
+    if (latest.at(f.decision_id) != i) continue;
+    auto dit = decisions.find(f.decision_id);
+    const sdk::DecisionRecord* d = dit == decisions.end() ? nullptr : dit->second;
     json input = json::parse(f.input_json, nullptr, false);
     if ((d && d->erased_ms != 0) || !input.is_object() || input.empty()) {
       ++st.erased;
@@ -79,15 +89,7 @@ std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, po
     s.model_confidence = f.model_confidence;
     s.outcome = f.outcome;
     s.created_ms = f.created_ms;
-    std::vector<sdk::ReviewRecord> reviews;
-    sdk::ReviewFilter rf;
-    rf.domain = domain;
-    rf.decision_id = f.decision_id;
-    rf.limit = 1000;
-    if (auto r = storage.list_reviews(rf, reviews); !r.ok()) throw std::runtime_error("cannot read reviews: " + r.message);
-    std::set<std::string> seen;
-    for (auto& r : reviews)
-      if (seen.insert(r.reviewer).second) s.reviewers.push_back(r.reviewer);
+    if (auto r = reviewers.find(f.decision_id); r != reviewers.end()) s.reviewers = r->second;
     s.tags.push_back(s.label == s.model_label ? "confirmed" : "user-correction");
     if (d && (d->reason == "model_error" || d->reason == "policy_error")) s.tags.push_back("production-failure");
     policy::SampleView view{domain, s.decision_id, &s.input, s.label, s.model_label, s.outcome,
@@ -192,6 +194,13 @@ std::optional<Version> Store::find(const std::string& id) const {
   for (auto& v : list())
     if (v.id == id) return v;
   return std::nullopt;
+}
+
+Version Store::require(const std::string& id, const std::string& domain) const {
+  auto v = find(id);
+  if (!v) throw std::runtime_error("no dataset version \"" + id + "\" (see hitl dataset list)");
+  if (!domain.empty() && v->domain != domain) throw std::runtime_error(v->id + " is of domain \"" + v->domain + "\"");
+  return *v;
 }
 
 std::vector<Sample> Store::read(const Version& v) const {

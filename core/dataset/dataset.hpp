@@ -81,6 +81,9 @@ class Store {
                    const std::string& policy_hash, const std::string& created_by, bool& created);
   std::vector<Version> list(const std::string& domain = "") const;  // by domain, then version
   std::optional<Version> find(const std::string& id) const;
+  // find(), or std::runtime_error naming what is wrong: no such version, or (with `domain`) a
+  // version of another domain.
+  Version require(const std::string& id, const std::string& domain = "") const;
   // The version's samples, checked against its content hash (throws on a mismatch: the
   // snapshot was altered on disk).
   std::vector<Sample> read(const Version& v) const;

@@ -94,12 +94,16 @@ std::optional<ModelVersion> Registry::find(const std::string& domain, const std:
   return std::nullopt;
 }
 
+fs::path Registry::artifact_path(const std::string& domain, const std::string& id) const {
+  return dir_ / domain / (id + ".artifact");
+}
+
 ModelVersion Registry::add(ModelVersion v, const std::string& artifact_text) {
   const fs::path folder = dir_ / v.domain;
   fs::create_directories(folder);
   v.id = v.domain + "-m" + std::to_string(list(v.domain).size() + 1);
   v.artifact_sha256 = sha256_hex(artifact_text);
-  write_new_file(folder / (v.id + ".artifact"), artifact_text);
+  write_new_file(artifact_path(v.domain, v.id), artifact_text);
   write_new_file(folder / (v.id + ".json"), to_json(v).dump(2) + "\n");  // last: the version exists now
   return v;
 }
@@ -123,7 +127,7 @@ Live Registry::promote(const std::string& domain, const std::string& id, const f
                        const std::string& by, const std::string& reason) {
   auto v = find(domain, id);
   if (!v) throw std::runtime_error("no model version \"" + id + "\" in domain \"" + domain + "\" (see hitl model list)");
-  const std::string artifact = read_whole_file(dir_ / domain / (id + ".artifact"));
+  const std::string artifact = read_whole_file(this->artifact_path(domain, id));
   if (sha256_hex(artifact) != v->artifact_sha256)
     throw std::runtime_error("model " + id + ": the artifact does not match its recorded hash (altered on disk)");
   Live before = live(domain);

@@ -46,6 +46,8 @@ class Registry {
   ModelVersion add(ModelVersion v, const std::string& artifact_text);
   std::vector<ModelVersion> list(const std::string& domain) const;  // oldest first
   std::optional<ModelVersion> find(const std::string& domain, const std::string& id) const;
+  // Where version `id`'s artifact is kept (to load it as a candidate).
+  std::filesystem::path artifact_path(const std::string& domain, const std::string& id) const;
   Live live(const std::string& domain) const;
   // Makes `id` live: its artifact (checked against its hash) replaces `artifact_path` atomically,
   // live.json and the history record it. Throws std::runtime_error (unknown id, altered artifact,

@@ -132,7 +132,8 @@ std::size_t App::reload_models() {
     stamp.size = size;
     const auto& m = cfg_.models.at(name);
     auto& slot = *models_.at(name);
-    const std::string before = slot.get() ? slot.get()->version() : "";
+    const auto current = slot.get();
+    const std::string before = current ? current->version() : "";
     std::shared_ptr<sdk::Model> fresh;
     try {
       fresh = registry_->create_model(m.ref.plugin, m.ref.config_json);

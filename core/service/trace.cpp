@@ -120,14 +120,14 @@ json build_trace(sdk::Storage& storage, const sdk::DecisionRecord& d, json decis
   std::set<std::string> ids{d.id};
   if (task) ids.insert(task_key);
   std::vector<sdk::AuditRecord> records;
-  for (auto& id : ids)
-    for (auto& a : audit_for(storage, d.domain, id))
-      if (belongs(a)) records.push_back(std::move(a));
+  if (!blind)  // a blind trace shows none: the trail is not read at all
+    for (auto& id : ids)
+      for (auto& a : audit_for(storage, d.domain, id))
+        if (belongs(a)) records.push_back(std::move(a));
   std::sort(records.begin(), records.end(),
             [](const sdk::AuditRecord& a, const sdk::AuditRecord& b) { return a.seq < b.seq; });
   json audit = json::array();
-  if (!blind)
-    for (auto& a : records) audit.push_back(audit_json(a));
+  for (auto& a : records) audit.push_back(audit_json(a));
   out["audit"] = std::move(audit);
   return out;
 }

@@ -1,27 +1,22 @@
 // Dataset versions on disk: immutability, lineage, content hashes, time splits and CSV export.
 #include "dataset/dataset.hpp"
 
+#include "support/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include <unistd.h>
 
 namespace fs = std::filesystem;
+using hitl::test::ScratchDir;
 using hitl::dataset::Sample;
 using hitl::dataset::Split;
 using hitl::dataset::Store;
 
 namespace {
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("hitl-dataset-" + std::to_string(::getpid()) + "-" +
-                                               std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 Sample sample(const std::string& id, std::int64_t t, const std::string& label, const std::string& model, double conf) {
   Sample s;
@@ -41,7 +36,7 @@ Sample sample(const std::string& id, std::int64_t t, const std::string& label, c
 }  // namespace
 
 TEST_CASE("dataset: snapshots are immutable versions with lineage and counts", "[dataset]") {
-  TempDir dir;
+  ScratchDir dir("hitl-dataset");
   Store store(dir.path);
   bool created = false;
   std::vector<Sample> rows{sample("a", 10, "good", "good", 0.7), sample("b", 20, "bad", "good", 0.6)};

@@ -1,25 +1,20 @@
 // The model registry on disk: versions with lineage, atomic promotion, rollback, history.
 #include "registry/registry.hpp"
 
+#include "support/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fstream>
 #include <sstream>
 
-#include <unistd.h>
 
 namespace fs = std::filesystem;
+using hitl::test::ScratchDir;
 using hitl::registry::ModelVersion;
 using hitl::registry::Registry;
 
 namespace {
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("hitl-registry-" + std::to_string(::getpid()) + "-" +
-                                               std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -44,7 +39,7 @@ ModelVersion version(const std::string& dataset) {
 }  // namespace
 
 TEST_CASE("registry: versions record lineage and promotion swaps the artifact atomically", "[registry]") {
-  TempDir dir;
+  ScratchDir dir("hitl-registry");
   Registry reg(dir.path / "registry");
   const fs::path artifact = dir.path / "model" / "live.json";
   auto m1 = reg.add(version("loans-v1"), "{\"w\":1}");
@@ -83,7 +78,7 @@ TEST_CASE("registry: versions record lineage and promotion swaps the artifact at
 }
 
 TEST_CASE("registry: a rollback needs an earlier promotion", "[registry]") {
-  TempDir dir;
+  ScratchDir dir("hitl-registry");
   Registry reg(dir.path);
   CHECK_THROWS_WITH(reg.rollback("loans", dir.path / "a.json", 1, "x", ""), Catch::Contains("no promoted model"));
   reg.add(version("loans-v1"), "{}");
