@@ -220,25 +220,9 @@ bool route_workflow(App& app, const http::Request& req, const std::vector<std::s
       method("POST");
       auto r = app.reviewers().set_disabled(std::string(parts[3]), parts[4] == "disable", who.name);
       json out = reviewer_json(r);
-      if (parts[4] == "disable") {
-        // Their open leases go back to the queue now rather than at lease expiry: a disabled
-        // reviewer may no longer submit (service/review.cpp), so nobody would finish them.
-        json released = json::array();
-        sdk::TaskFilter f;
-        f.status = "assigned";
-        f.assignee = r.id;
-        std::vector<sdk::TaskRecord> held;
-        if (auto st = app.storage().list_tasks(f, held); !st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
-        for (auto& t : held) {
-          try {
-            app.review().release(t.task_id, "reviewer disabled", who);
-            released.push_back(t.task_id);
-          } catch (const ServiceError&) {
-            // Moved meanwhile (submitted, expired): nothing to release.
-          }
-        }
-        out["released_tasks"] = std::move(released);
-      }
+      // Their open leases go back to the queue now rather than at lease expiry: a disabled
+      // reviewer may no longer submit (service/review.cpp), so nobody would finish them.
+      if (parts[4] == "disable") out["released_tasks"] = app.review().release_all_held(r.id, "reviewer disabled", who);
       respond(reply(out));
       return true;
     }

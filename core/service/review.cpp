@@ -405,6 +405,25 @@ void ReviewService::commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& t
   }
 }
 
+std::vector<std::int64_t> ReviewService::release_all_held(const std::string& reviewer, const std::string& reason,
+                                                          const Principal& who) {
+  sdk::TaskFilter f;
+  f.status = "assigned";
+  f.assignee = reviewer;
+  std::vector<sdk::TaskRecord> held;
+  if (auto st = storage_.list_tasks(f, held); !st.ok()) storage_failed(st);
+  std::vector<std::int64_t> released;
+  for (auto& t : held) {
+    try {
+      release(t.task_id, reason, who);
+      released.push_back(t.task_id);
+    } catch (const ServiceError&) {
+      // Moved meanwhile (submitted, expired): nothing to release.
+    }
+  }
+  return released;
+}
+
 TransitionResult ReviewService::release(std::int64_t task_id, const std::string& reason, const Principal& who) {
   std::lock_guard lock(mu_);
   sdk::TaskRecord task = load_task(task_id, who);

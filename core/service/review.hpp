@@ -84,6 +84,9 @@ class ReviewService {
   // 409 "illegal_transition" when the task's state has no such move.
   // assigned -> pending, by the lease holder or an admin (409 "lease_not_held" for anyone else).
   TransitionResult release(std::int64_t task_id, const std::string& reason, const Principal& who);
+  // Releases every task `reviewer` holds (admin; e.g. when they are disabled) and returns their
+  // ids. A task that moved meanwhile (submitted, expired) is skipped.
+  std::vector<std::int64_t> release_all_held(const std::string& reviewer, const std::string& reason, const Principal& who);
   // completed -> pending and back into the queue (admin). The decision keeps its final label
   // until the next review replaces it.
   TransitionResult send_back(std::int64_t task_id, const std::string& reason, const Principal& who);
