@@ -181,6 +181,9 @@ std::vector<Version> Store::list(const std::string& domain) const {
       } catch (const json::exception& e) {
         throw std::runtime_error(f.path().string() + ": not a valid manifest: " + e.what());
       }
+      // The sort below reads the version number from the id: it must be the file's.
+      if (out.back().id + ".json" != name || out.back().domain != dom.path().filename())
+        throw std::runtime_error(f.path().string() + ": not a valid manifest: its id or domain does not match the file");
     }
   }
   auto number = [](const Version& v) { return std::stoll(v.id.substr(v.id.rfind("-v") + 2)); };

@@ -80,6 +80,9 @@ std::vector<ModelVersion> Registry::list(const std::string& domain) const {
     try {
       if (j.is_discarded()) throw std::runtime_error("not JSON");
       out.push_back(version_from(j));
+      // The sort below reads the version number from the id: it must be the file's.
+      if (out.back().id + ".json" != f.path().filename().string() || out.back().domain != domain)
+        throw std::runtime_error("its id or domain does not match the file");
     } catch (const std::exception& e) {
       throw std::runtime_error(f.path().string() + ": not a valid model manifest: " + e.what());
     }

@@ -77,6 +77,10 @@ TEST_CASE("dataset: snapshots are immutable versions with lineage and counts", "
   // A samples file altered on disk is refused.
   { std::ofstream(dir.path / "loans" / "loans-v1.jsonl", std::ios::app) << "{}\n"; }
   CHECK_THROWS_WITH(store.read(*store.find("loans-v1")), Catch::Contains("does not match its content hash"));
+
+  // A manifest whose id is not its file's is refused with its path, not a crash in the sort.
+  { std::ofstream(dir.path / "loans" / "loans-v3.json") << hitl::dataset::version_json(v2).dump(); }
+  CHECK_THROWS_WITH(store.list("loans"), Catch::Contains("loans-v3.json: not a valid manifest"));
 }
 
 TEST_CASE("dataset: the holdout is the newest rows and the split never overlaps", "[dataset]") {
