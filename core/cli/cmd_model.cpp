@@ -6,13 +6,15 @@
 #include "data/records.hpp"
 #include "dataset/dataset.hpp"
 #include "evaluation/evaluation.hpp"
+#include "learning/compare.hpp"
+#include "learning/training.hpp"
 #include "policy/policy_engine.hpp"
 #include "registry/registry.hpp"
-#include "service/gold.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -24,55 +26,40 @@ using nlohmann::json;
 namespace {
 
 struct EvalArgs {
-  std::string config, domain, dataset, split = "holdout", candidate, candidate_id, positive;
+  std::string config, domain, dataset, split = "holdout", candidate, candidate_id, positive, data, label;
   double holdout = 0.2;
   bool as_json = false, promote = false;
 };
 
 
-fs::path domain_artifact(const config::ServiceConfig& cfg, const std::string& command, const std::string& domain);
 void audit_swap(const config::ServiceConfig& cfg, const std::string& config_file, const std::string& action,
                 const std::string& domain, const registry::Live& live, const std::filesystem::path& artifact);
-
-// The domain's model plugin loaded with `artifact` (its configured one when empty), to score
-// labelled rows with. Built once per model, whatever the number of row sets.
-class Scorer {
- public:
-  Scorer(const ConfiguredPlugins& plugins, const config::ModelConfig& mc, const std::string& artifact,
-         const config::DomainConfig& dom, std::string positive)
-      : dom_(dom), positive_(std::move(positive)) {
-    json cfg = json::parse(mc.ref.config_json);
-    if (!artifact.empty()) cfg["artifact"] = fs::absolute(artifact).string();
-    model_ = plugins.registry.create_model(mc.ref.plugin, cfg.dump());
-  }
-  std::string version() const { return model_->version(); }
-  evaluation::Evaluation score(const std::vector<dataset::Sample>& rows) const {
-    std::vector<sdk::Record> records;
-    std::vector<std::string> truth;
-    std::vector<json> inputs;
-    for (auto& s : rows) {
-      records.push_back(data::record_from_json(s.input));
-      truth.push_back(s.label);
-      inputs.push_back(s.input);
-    }
-    std::vector<sdk::Prediction> predictions;
-    auto st = model_->predict(records, predictions);
-    if (!st.ok()) throw std::runtime_error("model " + version() + " failed to predict: " + st.message);
-    if (predictions.size() != records.size()) throw std::runtime_error("model " + version() + " returned a wrong number of predictions");
-    return evaluation::evaluate(predictions, truth, dom_.labels, positive_, inputs, {dom_.report_group, dom_.report_bands});
-  }
-
- private:
-  const config::DomainConfig& dom_;
-  std::string positive_;
-  std::shared_ptr<sdk::Model> model_;
-};
 
 std::string fmt(const std::optional<double>& v) {
   if (!v) return "-";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4f", *v);
   return buf;
+}
+
+// The labelled rows of a CSV file as samples (input and label), for --data.
+std::vector<dataset::Sample> csv_rows(const std::string& file, const std::string& label, const std::string& command) {
+  auto table = data::read_csv(file);
+  auto col = std::find(table.columns.begin(), table.columns.end(), label);
+  if (col == table.columns.end()) fail(command + ": --label: no column \"" + label + "\" in " + file);
+  const auto index = std::size_t(col - table.columns.begin());
+  std::vector<dataset::Sample> out;
+  for (auto& row : table.rows) {
+    if (!std::holds_alternative<std::string>(row[index].second)) continue;  // no label: not a labelled row
+    dataset::Sample s;
+    s.label = std::get<std::string>(row[index].second);
+    sdk::Record rest;
+    for (std::size_t i = 0; i < row.size(); ++i)
+      if (i != index) rest.push_back(row[i]);
+    s.input = data::record_to_json(rest);
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 void evaluate(const EvalArgs& a) {
@@ -82,109 +69,88 @@ void evaluate(const EvalArgs& a) {
     auto dom = cfg.domains.find(a.domain);
     if (dom == cfg.domains.end()) fail(command + ": --domain: no domain named \"" + a.domain + "\"");
     if (dom->second.model.empty()) fail(command + ": domain \"" + a.domain + "\" has no model");
-    const auto& mc = cfg.models.at(dom->second.model);
-    dataset::Store store(cfg.datasets_dir);
-    std::optional<dataset::Version> v;
-    try {
-      v = store.require(a.dataset, a.domain);
-    } catch (const std::exception& e) {
-      fail(command + ": --dataset: " + e.what());
-    }
-    auto rows = dataset::Store::split(store.read(*v), dataset::parse_split(a.split), a.holdout);
-    if (rows.empty()) fail(command + ": " + v->id + " has no " + a.split + " rows");
-    // Binary domains rank by their second label ("bad" in {"good", "bad"}) unless told otherwise.
-    const std::string positive = !a.positive.empty() ? a.positive : dom->second.labels.back();
-    // The domain's golden set (its gold_file: hard cases with known answers) is scored too.
-    std::vector<dataset::Sample> golden;
-    if (!dom->second.gold_file.empty())
-      for (auto& c : service::load_gold_set(dom->second.gold_file, dom->second.labels).cases) {
-        dataset::Sample s;
-        s.input = c.input;
-        s.label = c.label;
-        golden.push_back(std::move(s));
+    learning::CompareRequest req;
+    req.domain = &dom->second;
+    req.model = &cfg.models.at(dom->second.model);
+    req.positive = a.positive;
+    if (!a.data.empty()) {
+      if (a.label.empty()) fail(command + ": --label is required with --data");
+      req.rows = csv_rows(a.data, a.label, command);
+      req.rows_from = a.data;
+      req.split = "all";
+    } else {
+      if (a.dataset.empty()) fail(command + ": give --dataset ID (a version's rows) or --data FILE.csv --label COLUMN");
+      dataset::Store store(cfg.datasets_dir);
+      std::optional<dataset::Version> v;
+      try {
+        v = store.require(a.dataset, a.domain);
+      } catch (const std::exception& e) {
+        fail(command + ": --dataset: " + e.what());
       }
-    std::string candidate = a.candidate;
+      req.rows = dataset::Store::split(store.read(*v), dataset::parse_split(a.split), a.holdout);
+      req.rows_from = v->id;
+      req.split = a.split;
+    }
+    if (req.rows.empty()) fail(command + ": " + req.rows_from + " has no " + req.split + " rows");
+    // The domain's golden set (its gold_file: hard cases with known answers) is scored too.
+    req.golden = learning::golden_samples(dom->second);
     registry::Registry reg(cfg.registry_dir);
+    req.candidate_artifact = a.candidate;
     if (!a.candidate_id.empty()) {
       if (!reg.find(a.domain, a.candidate_id))
         fail(command + ": --candidate-id: no model version \"" + a.candidate_id + "\" in domain \"" + a.domain + "\"");
-      candidate = reg.artifact_path(a.domain, a.candidate_id).string();
+      req.candidate_artifact = reg.artifact_path(a.domain, a.candidate_id).string();
+      req.candidate_id = a.candidate_id;
     }
     if (a.promote && a.candidate_id.empty()) fail(command + ": --promote needs --candidate-id (a registered version)");
     ConfiguredPlugins plugins(cfg);
-    const Scorer live_model(plugins, mc, "", dom->second, positive);
-    const std::string live_version = live_model.version();
-    auto live = live_model.score(rows);
-    json out = {{"dataset", v->id}, {"split", a.split}, {"rows", rows.size()}, {"positive", positive},
-                {"live", {{"version", live_version}, {"metrics", evaluation::to_json(live)}}}};
-    std::optional<evaluation::Evaluation> cand, live_gold, cand_gold;
-    if (!golden.empty()) {
-      live_gold = live_model.score(golden);
-      out["golden_set"] = {{"file", dom->second.gold_file.string()}, {"cases", golden.size()}};
-      out["live"]["golden"] = evaluation::to_json(live_gold->overall);
-    }
-    std::string cand_version;
-    if (!candidate.empty()) {
-      const Scorer cand_model(plugins, mc, candidate, dom->second, positive);
-      cand_version = cand_model.version();
-      cand = cand_model.score(rows);
-      out["candidate"] = {{"version", cand_version}, {"artifact", candidate}, {"metrics", evaluation::to_json(*cand)}};
-      if (!a.candidate_id.empty()) out["candidate"]["id"] = a.candidate_id;
-      if (!golden.empty()) {
-        cand_gold = cand_model.score(golden);
-        out["candidate"]["golden"] = evaluation::to_json(cand_gold->overall);
-      }
-    }
+    auto c = learning::compare(plugins.registry, req);
+    json& out = c.json;
     // promote(eval) decides (the default rule without one); a failing hook keeps the live model.
-    bool promote = false;
+    learning::Promotion decision;
     if (a.promote) {
       auto policies = load_domain_policy(cfg, a.domain);
-      std::string reason;
-      bool failed = false;
-      auto verdict = policies->promote(a.domain, out, reason, failed);
-      const char* by = verdict ? "policy" : "default";
-      promote = verdict ? *verdict : evaluation::default_promotion(out, reason);
-      out["promotion"] = {{"decided_by", by}, {"promote", promote}, {"reason", reason}, {"failed", failed}};
-      if (promote) {
-        const fs::path artifact = domain_artifact(cfg, command, a.domain);
+      decision = learning::decide_promotion(*policies, a.domain, out);
+      if (decision.promote) {
+        const fs::path artifact = learning::live_artifact(cfg, a.domain);
         auto live_now = reg.promote(a.domain, a.candidate_id, artifact, now_ms(), cli_actor(),
-                                    std::string("evaluate: ") + (reason.empty() ? by : reason));
+                                    std::string("evaluate: ") + (decision.reason.empty() ? decision.decided_by : decision.reason));
         audit_swap(cfg, a.config, "model.promoted", a.domain, live_now, artifact);
         out["promotion"]["artifact_path"] = artifact.string();
       }
     }
     if (a.as_json) {
       std::cout << out.dump(2) << "\n";
-      if (a.promote && !promote) throw CLI::RuntimeError(3);
+      if (a.promote && !decision.promote) throw CLI::RuntimeError(3);
       return;
     }
-    std::cout << "evaluated on " << rows.size() << " rows of " << v->id << " (" << a.split << " split), positive label "
-              << positive << "\n";
+    std::cout << "evaluated on " << req.rows.size() << " rows of " << req.rows_from << " (" << req.split
+              << " split), positive label " << c.positive << "\n";
     std::printf("%-12s %-28s %9s %9s %9s %9s\n", "model", "version", "accuracy", "auc", "log_loss", "ece");
     auto line = [](const char* who, const std::string& ver, const evaluation::Metrics& m) {
       std::printf("%-12s %-28s %9s %9s %9s %9s\n", who, ver.c_str(), fmt(m.accuracy).c_str(), fmt(m.auc).c_str(),
                   fmt(m.log_loss).c_str(), fmt(m.calibration_error).c_str());
     };
-    line("live", live_version, live.overall);
-    if (cand) line("candidate", cand_version, cand->overall);
-    if (live_gold) {
-      std::cout << "golden set (" << golden.size() << " cases of " << dom->second.gold_file.filename().string() << "):\n";
-      line("  live", live_version, live_gold->overall);
-      if (cand_gold) line("  candidate", cand_version, cand_gold->overall);
+    line("live", c.live.version, c.live.rows.overall);
+    if (c.candidate) line("candidate", c.candidate->version, c.candidate->rows.overall);
+    if (c.live.golden) {
+      std::cout << "golden set (" << req.golden.size() << " cases of " << dom->second.gold_file.filename().string() << "):\n";
+      line("  live", c.live.version, c.live.golden->overall);
+      if (c.candidate) line("  candidate", c.candidate->version, c.candidate->golden->overall);
     }
+    const auto& live = c.live.rows;
     if (!live.group_field.empty()) {
       std::cout << "by " << live.group_field << ":\n";
       for (std::size_t i = 0; i < live.groups.size(); ++i) {
         line(("  " + live.groups[i].group).c_str(), "live", live.groups[i].metrics);
-        if (cand) line(("  " + cand->groups[i].group).c_str(), "candidate", cand->groups[i].metrics);
+        if (c.candidate) line(("  " + c.candidate->rows.groups[i].group).c_str(), "candidate", c.candidate->rows.groups[i].metrics);
       }
     }
     if (a.promote) {
-      const json& p = out["promotion"];
-      std::cout << (promote ? "promoted " : "not promoted ") << a.candidate_id << " (decided by the "
-                << p["decided_by"].get<std::string>() << (p["failed"].get<bool>() ? ", which failed" : "") << ")"
-                << (p["reason"].get<std::string>().empty() ? "" : ": " + p["reason"].get<std::string>()) << "\n";
-      if (!promote) throw CLI::RuntimeError(3);
+      std::cout << (decision.promote ? "promoted " : "not promoted ") << a.candidate_id << " (decided by the "
+                << decision.decided_by << (decision.failed ? ", which failed" : "") << ")"
+                << (decision.reason.empty() ? "" : ": " + decision.reason) << "\n";
+      if (!decision.promote) throw CLI::RuntimeError(3);
     }
   } catch (const CLI::RuntimeError&) {
     throw;
@@ -216,18 +182,6 @@ void audit_swap(const config::ServiceConfig& cfg, const std::string& config_file
   if (auto st = cs->storage->commit(batch); !st.ok()) throw std::runtime_error("cannot audit the " + action + ": " + st.message);
 }
 
-// The file the domain's model loads, which promotion replaces.
-fs::path domain_artifact(const config::ServiceConfig& cfg, const std::string& command, const std::string& domain) {
-  auto dom = cfg.domains.find(domain);
-  if (dom == cfg.domains.end()) fail(command + ": --domain: no domain named \"" + domain + "\"");
-  if (dom->second.model.empty()) fail(command + ": domain \"" + domain + "\" has no model");
-  const auto& mc = cfg.models.at(dom->second.model);
-  auto mcfg = json::parse(mc.ref.config_json);
-  if (!mcfg.contains("artifact") || !mcfg["artifact"].is_string())
-    fail(command + ": model \"" + mc.name + "\" has no `artifact` option to promote into");
-  return mcfg["artifact"].get<std::string>();
-}
-
 void list_models(const RegistryArgs& a) {
   try {
     auto cfg = load(a.config);
@@ -248,7 +202,7 @@ void swap(const RegistryArgs& a, bool rollback) {
   const std::string command = rollback ? "hitl model rollback" : "hitl model promote";
   try {
     const auto cfg = load(a.config);
-    const fs::path artifact = domain_artifact(cfg, command, a.domain);
+    const fs::path artifact = learning::live_artifact(cfg, a.domain);
     registry::Registry reg(cfg.registry_dir);
     auto live = rollback ? reg.rollback(a.domain, artifact, now_ms(), cli_actor(), a.reason)
                          : reg.promote(a.domain, a.id, artifact, now_ms(), cli_actor(), a.reason);
@@ -272,7 +226,9 @@ void add_model(CLI::App& root) {
   auto* ev = cmd->add_subcommand("evaluate", "Score the live model (and a candidate artifact) on a dataset version");
   ev->add_option("--config", a->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
   ev->add_option("--domain", a->domain, "Domain")->required();
-  ev->add_option("--dataset", a->dataset, "Dataset version id (hitl dataset list)")->required();
+  auto* ds = ev->add_option("--dataset", a->dataset, "Dataset version id (hitl dataset list): evaluate on its rows");
+  ev->add_option("--data", a->data, "Or evaluate on a labelled CSV file (with --label)")->check(CLI::ExistingFile)->excludes(ds);
+  ev->add_option("--label", a->label, "The label column of --data");
   ev->add_option("--split", a->split, "holdout (newest rows), train or all")
       ->check(CLI::IsMember({"all", "train", "holdout"}))
       ->capture_default_str();

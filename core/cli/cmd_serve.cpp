@@ -7,6 +7,7 @@
 #include "service/governance.hpp"
 #include "http/server.hpp"
 #include "service/app.hpp"
+#include "service/retrain_worker.hpp"
 #include "service/notify.hpp"
 #include "service/review.hpp"
 
@@ -78,6 +79,12 @@ int serve(const ServeOptions& o) {
     ~StopNotifier() { n.stop(); }
   } stop_notifier{app.notifier()};
   app.notifier().start();
+  // Trainings the policy's retrain(stats) or an admin asks for run on the worker's own thread.
+  struct StopRetrain {
+    service::RetrainWorker& w;
+    ~StopRetrain() { w.stop(); }
+  } stop_retrain{app.retrain()};
+  app.retrain().start();
   server.start();
   std::string domains;
   for (auto& [name, _] : app.config().domains) domains += (domains.empty() ? "" : ", ") + name;
@@ -146,6 +153,7 @@ int serve(const ServeOptions& o) {
   spdlog::info("signal {} received: stopping", sig);
   stopping = true;
   expiry.join();
+  app.retrain().stop();
   app.notifier().stop();
   server.stop();
   return 0;

@@ -7,6 +7,7 @@
 #include "dataset/dataset.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
+#include "learning/training.hpp"
 #include "registry/registry.hpp"
 #include "service/auth.hpp"
 
@@ -122,6 +123,7 @@ void add_train(CLI::App& root) {
   struct O {
     std::string config, domain, data, label, out, dataset, split = "train";
     double holdout = 0.2;
+    bool register_it = false;
   };
   auto o = std::make_shared<O>();
   auto* train = root.add_subcommand("train", "Train the domain's model from a CSV file or a dataset version and save its artifact");
@@ -138,6 +140,9 @@ void add_train(CLI::App& root) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   train->add_option("--out", o->out, "Where to write the artifact (default: the model's `artifact` option)");
+  train->add_flag("--register", o->register_it,
+                  "With --data: record the model in the registry as a candidate (promote it with hitl model "
+                  "evaluate --promote or hitl model promote) instead of writing the live artifact");
   train->callback([o] {
     auto cfg = load(o->config);
     auto dom = cfg.domains.find(o->domain);
@@ -147,12 +152,12 @@ void add_train(CLI::App& root) {
     auto mcfg = json::parse(mc.ref.config_json);
     // From a dataset version the artifact goes to the registry (and to --out if given): it becomes
     // live only by `hitl model promote`. From a CSV it replaces the model's artifact (or --out).
-    const bool to_registry = !o->dataset.empty();
+    const bool to_registry = !o->dataset.empty() || o->register_it;
     fs::path out = !o->out.empty() ? fs::absolute(o->out) : to_registry ? fs::path() : fs::path(mcfg.value("artifact", ""));
     if (out.empty() && !to_registry) fail("hitl train: no --out and model \"" + mc.name + "\" has no `artifact` option");
-    mcfg.erase("artifact");  // train from scratch, not from the current artifact
     sdk::Dataset dataset;
     std::string source, dataset_id;
+    std::size_t base_rows = 0;
     if (!o->dataset.empty()) {
       dataset::Store store(cfg.datasets_dir);
       std::vector<dataset::Sample> samples;
@@ -163,13 +168,16 @@ void add_train(CLI::App& root) {
       } catch (const std::exception& e) {
         fail(std::string("hitl train: --dataset: ") + e.what());
       }
-      for (auto& s : samples) {
-        dataset.rows.push_back(data::record_from_json(s.input));
-        dataset.labels.push_back(s.label);
-        dataset.weights.push_back(s.weight);
+      if (samples.empty()) fail("hitl train: " + dataset_id + " has no " + o->split + " rows");
+      // The domain's retrain.base_data comes first, as in every retraining (learning/training.hpp).
+      try {
+        auto set = learning::training_set(dom->second, samples);
+        dataset = std::move(set.data);
+        base_rows = set.base_rows;
+      } catch (const std::exception& e) {
+        fail(std::string("hitl train: retrain.base_data: ") + e.what());
       }
-      if (dataset.rows.empty()) fail("hitl train: " + dataset_id + " has no " + o->split + " rows");
-      source = dataset_id + " (" + o->split + " split)";
+      source = dataset_id + " (" + o->split + " split" + (base_rows ? " + " + std::to_string(base_rows) + " base rows" : "") + ")";
     } else {
       if (o->data.empty()) fail("hitl train: give --data FILE.csv --label COLUMN, or --dataset ID");
       if (o->label.empty()) fail("hitl train: --label is required with --data");
@@ -180,37 +188,28 @@ void add_train(CLI::App& root) {
       source = o->data;
     }
     Plugins p(cfg);
-    auto model = p.registry.create_model(mc.ref.plugin, mcfg.dump());
-    if (!model->can_train()) fail("hitl train: model plugin \"" + mc.ref.plugin + "\" cannot train");
-    sdk::TrainResult result;
-    auto start = std::chrono::steady_clock::now();
-    auto st = model->train(dataset, result);
-    if (!st.ok()) fail("hitl train: training failed: " + st.message);
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    learning::Trained trained;
+    try {
+      trained = learning::train_model(p.registry, cfg, o->domain, dataset);
+    } catch (const std::exception& e) {
+      fail(std::string("hitl train: ") + e.what());
+    }
+    const sdk::TrainResult& result = trained.result;
+    const double secs = trained.seconds;
     // Atomic: a running service never reads half an artifact.
     if (!out.empty()) replace_file(out, result.artifact_json);
-    if (!dataset_id.empty()) {
-      // Trained on versioned data: the registry records it with its lineage.
-      registry::Registry reg(cfg.registry_dir);
-      registry::ModelVersion mv;
-      mv.domain = o->domain;
-      mv.model = mc.name;
-      mv.plugin = mc.ref.plugin;
-      mv.plugin_version = model->version();
-      mv.dataset = dataset_id;
-      mv.split = o->split;
-      mv.parent = reg.live(o->domain).id;
-      mv.policy_hash = sha256_hex(read_whole_file(dom->second.policy));  // as PolicyEngine::policy_hash
-      mv.train_metrics = json::parse(result.metrics_json, nullptr, false);
-      if (mv.train_metrics.is_discarded()) mv.train_metrics = json::object();
-      mv.trigger = cli_actor();
-      mv.created_ms = now_ms();
-      auto added = reg.add(mv, result.artifact_json);
-      std::cout << "registered " << added.id << " (dataset " << dataset_id << ", parent "
+    if (to_registry) {
+      // The registry records it with its lineage: a dataset version's split, or the CSV file.
+      learning::Lineage lineage{dataset_id.empty() ? "file:" + fs::absolute(o->data).string() : dataset_id,
+                                dataset_id.empty() ? "all" : o->split,
+                                base_rows ? dom->second.retrain_base_data.string() : "", base_rows, cli_actor(), nullptr,
+                                now_ms()};
+      auto added = learning::register_model(cfg, o->domain, trained, lineage);
+      std::cout << "registered " << added.id << " (dataset " << lineage.dataset << ", parent "
                 << (added.parent.empty() ? "the configured artifact" : added.parent) << "); promote it with "
                 << "hitl model promote --domain " << o->domain << " --id " << added.id << "\n";
     }
-    std::cout << "trained " << mc.name << " (" << model->version() << ") on " << dataset.rows.size()
+    std::cout << "trained " << mc.name << " (" << trained.plugin_version << ") on " << dataset.rows.size()
               << " rows of " << source << " in " << secs << " s; artifact: " << (out.empty() ? std::string("(registry only)") : out.string()) << "\nmetrics: " << result.metrics_json
               << std::endl;
   });

@@ -56,6 +56,12 @@ const std::vector<OptionDoc>& option_docs() {
       {"domains.*.fatigue.max_per_hour", "integer", "0", "most tasks of this domain one reviewer completes per hour; 0 = no limit"},
       {"domains.*.sla_at_risk_fraction", "number", "0.8", "share of a task's SLA after which it is at risk (escalate event)"},
       {"domains.*.gold_file", "string", "\"\"", "golden set (JSON Lines of input, prediction, label) the policy's gold_rate draws from"},
+      {"domains.*.retrain.base_data", "string", "\"\"", "labelled CSV every retraining also learns from (weight 1), e.g. the first model's training data"},
+      {"domains.*.retrain.base_label", "string", "\"label\"", "the label column of retrain.base_data"},
+      {"domains.*.retrain.check_seconds", "integer", "60", "how often the policy's retrain(stats) is also asked on a timer (0 = only after outcomes)"},
+      {"domains.*.retrain.min_interval_seconds", "integer", "300", "least time between two trainings the policy triggers (manual ones are not held back)"},
+      {"domains.*.retrain.holdout_fraction", "number", "0.2", "newest share of the feedback held out to evaluate the candidate on"},
+      {"domains.*.retrain.promote", "boolean", "true", "after training, evaluate and let promote(eval) decide; false: register the candidate only"},
       {"domains.*.shadow_model", "string", "\"\"", "model (key of `models`) that also scores every record, for agreement metrics only"},
   };
   return docs;
@@ -323,7 +329,8 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     std::string where = "domains." + name;
     if (!d.is_object()) ctx.fail(where, "expected a table, got " + type_of(d));
     check_keys(d, {"policy", "model", "labels", "lease_seconds", "sla_seconds", "sensitive", "retention_days",
-                   "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction", "gold_file", "shadow_model"},
+                   "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction", "gold_file", "shadow_model",
+                   "retrain"},
                where, ctx);
     DomainConfig dc;
     dc.name = name;
@@ -394,6 +401,29 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
       if (!it->is_number()) ctx.fail(where + ".cost." + k, "expected a number, got " + type_of(*it));
       *out = it->get<double>();
       if (!(*out >= 0) || std::isinf(*out)) ctx.fail(where + ".cost." + k, "expected a non-negative number");
+    }
+    const json& retrain = get_table(d, "retrain", where, ctx);
+    const std::string rw = where + ".retrain";
+    check_keys(retrain, {"base_data", "base_label", "check_seconds", "min_interval_seconds", "holdout_fraction", "promote"},
+               rw, ctx);
+    if (auto base = get_string(retrain, "base_data", rw, ctx, ""); !base.empty()) {
+      dc.retrain_base_data = resolve(cfg.base_dir, base);
+      if (!fs::exists(dc.retrain_base_data)) ctx.fail(rw + ".base_data", "file not found: " + dc.retrain_base_data.string());
+      if (dc.model.empty()) ctx.fail(rw + ".base_data", "the domain has no model to train");
+    }
+    dc.retrain_base_label = get_string(retrain, "base_label", rw, ctx, "label");
+    if (dc.retrain_base_label.empty()) ctx.fail(rw + ".base_label", "expected a column name, got an empty one");
+    dc.retrain_check_seconds = get_int(retrain, "check_seconds", rw, ctx, 60, 0, 7 * 24 * 3600);
+    dc.retrain_min_interval_seconds = get_int(retrain, "min_interval_seconds", rw, ctx, 300, 0, 365ll * 24 * 3600);
+    if (auto it = retrain.find("holdout_fraction"); it != retrain.end() && !it->is_null()) {
+      if (!it->is_number()) ctx.fail(rw + ".holdout_fraction", "expected a number, got " + type_of(*it));
+      dc.retrain_holdout_fraction = it->get<double>();
+      if (!(dc.retrain_holdout_fraction > 0 && dc.retrain_holdout_fraction < 1))
+        ctx.fail(rw + ".holdout_fraction", "expected a number in (0, 1)");
+    }
+    if (auto it = retrain.find("promote"); it != retrain.end() && !it->is_null()) {
+      if (!it->is_boolean()) ctx.fail(rw + ".promote", "expected true or false, got " + type_of(*it));
+      dc.retrain_promote = it->get<bool>();
     }
     cfg.domains[name] = std::move(dc);
   }

@@ -46,6 +46,7 @@ struct InitCall {
   bool has_sla = false;
   std::string version;     // the policy table's `version` string, "" when absent
   bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false, has_promote = false;
+  bool has_retrain = false;
   double gold_rate = 0, min_gold_accuracy = 0;
 };
 
@@ -112,6 +113,7 @@ int init_policy(lua_State* L) {
   check_hook(L, policy, "reviewers_needed", c->has_reviewers_needed);
   check_hook(L, policy, "weight", c->has_weight);
   check_hook(L, policy, "promote", c->has_promote);
+  check_hook(L, policy, "retrain", c->has_retrain);
   check_share(L, policy, "gold_rate", c->gold_rate);
   check_share(L, policy, "min_gold_accuracy", c->min_gold_accuracy);
   lua_pushvalue(L, policy);
@@ -363,15 +365,16 @@ struct PromoteCall {
   bool promote = false;
 };
 
-// promote(eval) -> boolean [, reason]; leaves the reason string (or "") for run() to read.
-int call_promote(lua_State* L) {
+// hook(json) -> boolean [, reason], for promote(eval) and retrain(stats); leaves the reason
+// string (or "") for run() to read.
+int call_yes_no(lua_State* L, const char* hook, const char* arg) {
   auto* c = static_cast<PromoteCall*>(lua_touserdata(L, 1));
-  push_hook(L, "promote");
-  push_json(L, *c->eval, "eval");
+  push_hook(L, hook);
+  push_json(L, *c->eval, arg);
   lua_call(L, 1, 2);
-  if (!lua_isboolean(L, -2)) return luaL_error(L, "promote returned %s, expected a boolean (and an optional reason)", luaL_typename(L, -2));
+  if (!lua_isboolean(L, -2)) return luaL_error(L, "%s returned %s, expected a boolean (and an optional reason)", hook, luaL_typename(L, -2));
   if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-    return luaL_error(L, "promote's reason must be a string, got %s", luaL_typename(L, -1));
+    return luaL_error(L, "%s's reason must be a string, got %s", hook, luaL_typename(L, -1));
   c->promote = lua_toboolean(L, -2);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
@@ -379,6 +382,8 @@ int call_promote(lua_State* L) {
   }
   return 1;
 }
+int call_promote(lua_State* L) { return call_yes_no(L, "promote", "eval"); }
+int call_retrain(lua_State* L) { return call_yes_no(L, "retrain", "stats"); }
 
 struct AssignCall {
   const WorkflowTaskView* task;
@@ -575,6 +580,7 @@ struct Domain {
   bool has_sla = false;
   std::string version;
   bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false, has_promote = false;
+  bool has_retrain = false;
   double gold_rate = 0, min_gold_accuracy = 0;
   ModuleResolver modules;
   std::atomic<std::uint64_t> errors{0};
@@ -632,6 +638,7 @@ struct PolicyEngine::Impl {
       shape->has_reviewers_needed = call.has_reviewers_needed;
       shape->has_weight = call.has_weight;
       shape->has_promote = call.has_promote;
+      shape->has_retrain = call.has_retrain;
       shape->gold_rate = call.gold_rate;
       shape->min_gold_accuracy = call.min_gold_accuracy;
     }
@@ -937,27 +944,43 @@ double PolicyEngine::weight(const std::string& domain, const SampleView& sample,
   return default_weight(sample.confidence);
 }
 
-std::optional<bool> PolicyEngine::promote(const std::string& domain, const nlohmann::json& eval, std::string& reason,
-                                          bool& failed) noexcept {
+std::optional<bool> PolicyEngine::yes_no(const std::string& domain, bool retrain, const nlohmann::json& arg,
+                                         std::string& reason, bool& failed) noexcept {
   failed = false;
   Domain* d = impl_->find(domain);
-  if (!d || !d->has_promote) return std::nullopt;
+  if (!d || !(retrain ? d->has_retrain : d->has_promote)) return std::nullopt;
+  const char* hook = retrain ? "retrain" : "promote";
   try {
-    PromoteCall call{&eval};
+    PromoteCall call{&arg};
     std::string why;
-    const std::string failure = impl_->run(*d, call_promote, &call, &why);
+    const std::string failure = impl_->run(*d, retrain ? call_retrain : call_promote, &call, &why);
     if (failure.empty()) {
       reason = why;
       return call.promote;
     }
-    impl_->report(*d, "promote", failure);
-    reason = "promote() failed: " + failure;
+    impl_->report(*d, hook, failure);
+    reason = std::string(hook) + "() failed: " + failure;
   } catch (const std::exception& e) {
     d->errors.fetch_add(1, std::memory_order_relaxed);
-    reason = std::string("promote() failed: ") + e.what();
+    reason = std::string(hook) + "() failed: " + e.what();
   }
   failed = true;
   return false;
+}
+
+std::optional<bool> PolicyEngine::promote(const std::string& domain, const nlohmann::json& eval, std::string& reason,
+                                          bool& failed) noexcept {
+  return yes_no(domain, false, eval, reason, failed);
+}
+
+std::optional<bool> PolicyEngine::retrain(const std::string& domain, const nlohmann::json& stats, std::string& reason,
+                                          bool& failed) noexcept {
+  return yes_no(domain, true, stats, reason, failed);
+}
+
+bool PolicyEngine::has_retrain(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d && d->has_retrain;
 }
 
 bool PolicyEngine::has_weight(const std::string& domain) const {

@@ -169,6 +169,13 @@ class PolicyEngine {
   // stays). `reason` gets the hook's optional second return value.
   std::optional<bool> promote(const std::string& domain, const nlohmann::json& eval, std::string& reason,
                               bool& failed) noexcept;
+  // retrain(stats): whether to train a new candidate now. `stats` is the retrain worker's JSON
+  // (samples and corrections since the last training, flag rates, reviewer disagreement, time
+  // since training). nullopt without the hook; on an error or a bad return: false with `failed`
+  // set (counted and logged: a broken hook never trains in a loop). `reason` as for promote.
+  std::optional<bool> retrain(const std::string& domain, const nlohmann::json& stats, std::string& reason,
+                              bool& failed) noexcept;
+  bool has_retrain(const std::string& domain) const;
   bool has_assign(const std::string& domain) const;
   bool has_escalate(const std::string& domain) const;
   double gold_rate(const std::string& domain) const;          // 0 without gold_rate
@@ -180,6 +187,8 @@ class PolicyEngine {
                          Limits limits = {});
 
  private:
+  std::optional<bool> yes_no(const std::string& domain, bool retrain, const nlohmann::json& arg, std::string& reason,
+                             bool& failed) noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -22,10 +22,13 @@ json to_json(const ModelVersion& v) {
           {"artifact_sha256", v.artifact_sha256},
           {"dataset", v.dataset},
           {"split", v.split},
+          {"base_data", v.base_data.empty() ? json(nullptr) : json(v.base_data)},
+          {"base_rows", v.base_rows},
           {"parent", v.parent.empty() ? json(nullptr) : json(v.parent)},
           {"policy_hash", v.policy_hash},
           {"train_metrics", v.train_metrics},
           {"trigger", v.trigger},
+          {"trigger_stats", v.trigger_stats},
           {"created_ms", v.created_ms}};
 }
 
@@ -58,6 +61,10 @@ ModelVersion version_from(const json& j) {
   v.policy_hash = j.at("policy_hash").get<std::string>();
   v.train_metrics = j.at("train_metrics");
   v.trigger = j.at("trigger").get<std::string>();
+  // Manifests written before retrain triggers have neither field.
+  v.base_data = str_or_empty(j, "base_data");
+  v.base_rows = j.value("base_rows", std::size_t{0});
+  v.trigger_stats = j.value("trigger_stats", json());
   v.created_ms = j.at("created_ms").get<std::int64_t>();
   return v;
 }

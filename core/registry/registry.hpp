@@ -5,8 +5,8 @@
 //   <dir>/<domain>/live.json                which version is live (absent: the configured file)
 //   <dir>/<domain>/history.jsonl            every promotion and rollback, appended
 // Promotion copies the version's artifact over the domain model's configured `artifact` path by
-// rename (a reader sees the old file or the new one, never half of either); the service loads
-// it at its next start.
+// rename (a reader sees the old file or the new one, never half of either); a running service
+// picks it up within about 2 s (App::reload_models).
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -21,10 +21,13 @@ struct ModelVersion {
   std::string plugin, plugin_version;
   std::string artifact_sha256;
   std::string dataset, split;      // the dataset version and split it was trained on
+  std::string base_data;           // the domain's retrain.base_data file mixed in ("" = none)
+  std::size_t base_rows = 0;       // rows of it
   std::string parent;              // the version live when it was trained ("" = the configured artifact)
   std::string policy_hash;
   nlohmann::json train_metrics = nlohmann::json::object();
-  std::string trigger;             // who or what asked for it, e.g. "cli:alice"
+  std::string trigger;             // who or what asked for it, e.g. "cli:alice", "policy", "admin:root"
+  nlohmann::json trigger_stats;    // the retrain(stats) the trigger saw (null = none)
   std::int64_t created_ms = 0;
 };
 

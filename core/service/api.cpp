@@ -1,6 +1,7 @@
 // The /v1 HTTP API: routing, authentication, JSON in and out. Transport is in core/http.
 #include "common/clock.hpp"
 #include "policy/policy_engine.hpp"
+#include "service/api_learning.hpp"
 #include "service/api_workflow.hpp"
 #include "service/app.hpp"
 #include "service/auth.hpp"
@@ -185,6 +186,7 @@ class Api {
       }
     }
     if (route_workflow(app_, req, parts, who, respond)) return;
+    if (route_learning(app_, req, parts, who, respond)) return;
     if (parts.size() == 3 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "next") {
       if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
       review_next(req, who, respond);

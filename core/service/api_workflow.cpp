@@ -2,6 +2,7 @@
 
 #include "service/app.hpp"
 #include "service/assignment.hpp"
+#include "service/api_body.hpp"
 #include "service/auth.hpp"
 #include "service/pipeline.hpp"
 #include "service/review.hpp"
@@ -19,46 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-http::Response reply(const json& body, int status = 200) {
-  http::Response r;
-  r.status = status;
-  r.body = body.dump();
-  return r;
-}
-
-void admin_only(const Principal& who) {
-  if (who.role != Role::admin) throw ServiceError(403, "forbidden", std::string("role ") + role_name(who.role) + " may not use this route");
-}
-
-json body_object(const http::Request& req, std::initializer_list<const char*> allowed, bool may_be_empty) {
-  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) {
-    if (may_be_empty) return json::object();
-    throw ServiceError(422, "invalid_field", "expected a JSON object body", "(body)");
-  }
-  auto body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
-  if (!body.is_object()) throw ServiceError(422, "invalid_field", "expected a JSON object", "(body)");
-  for (auto& [k, _] : body.items()) {
-    bool ok = false;
-    for (auto* a : allowed) ok = ok || k == a;
-    if (!ok) {
-      std::string list;
-      for (auto* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      throw ServiceError(422, "invalid_field", k + ": unknown field (expected " + list + ")", k);
-    }
-  }
-  return body;
-}
-
-std::string string_field(const json& body, const char* key, bool required = false) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) {
-    if (required) throw ServiceError(422, "invalid_field", std::string(key) + ": required", key);
-    return "";
-  }
-  if (!it->is_string()) throw ServiceError(422, "invalid_field", std::string(key) + ": expected a string", key);
-  return it->get<std::string>();
-}
 
 // A list field as the registry stores it: ["a","b"] (or "a,b") -> "a,b".
 std::string list_field(const json& body, const char* key) {

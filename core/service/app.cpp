@@ -10,6 +10,7 @@
 #include "service/metrics.hpp"
 #include "service/notify.hpp"
 #include "service/pipeline.hpp"
+#include "service/retrain_worker.hpp"
 #include "service/review.hpp"
 #include "service/writer.hpp"
 
@@ -106,10 +107,21 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
   tokens_ = std::make_unique<TokenService>(storage_);
   governance_ = std::make_unique<Governance>(*storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); });
   notifier_ = std::make_unique<Notifier>(cfg_, *storage_, *writer_);
-  review_->set_final_hooks(notifier_->hooks());
+  // Trainings: asked after final outcomes and on a timer once `hitl serve` starts the worker.
+  retrain_ = std::make_unique<RetrainWorker>(RetrainWorker::Deps{
+      cfg_, *registry_, *storage_, *policies_, *metrics_,
+      [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); }, [this] { reload_models(); }});
+  auto hooks = notifier_->hooks();
+  hooks.on_final = [notify = std::move(hooks.on_final), rw = retrain_.get()](const sdk::DecisionRecord& d) {
+    if (notify) notify(d);
+    rw->outcome(d);
+  };
+  review_->set_final_hooks(std::move(hooks));
 }
 
 App::~App() {
+  // A training in progress finishes first (it writes through the writer and reads storage).
+  retrain_.reset();
   // The writer drains before the storage and queue it writes to go away.
   writer_.reset();
 }
@@ -120,6 +132,7 @@ std::shared_ptr<sdk::Model> App::model(const std::string& name) const {
 }
 
 std::size_t App::reload_models() {
+  std::lock_guard lock(reload_mu_);
   std::size_t swapped = 0;
   for (auto& [name, stamp] : artifact_stamps_) {
     if (stamp.path.empty()) continue;

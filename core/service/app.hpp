@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace hitl::plugin { class Registry; }
@@ -27,6 +28,7 @@ class Notifier;
 class ReviewerDirectory;
 class Assignment;
 class ModelSlot;
+class RetrainWorker;
 
 class App {
  public:
@@ -47,6 +49,7 @@ class App {
   ReviewerDirectory& reviewers() { return *reviewers_; }
   Assignment& assignment() { return *assignment_; }
   policy::PolicyEngine& policies() { return *policies_; }
+  RetrainWorker& retrain() { return *retrain_; }  // the learning loop's trainings (service/retrain_worker.hpp)
   std::shared_ptr<sdk::Model> model(const std::string& name) const;  // the live one
   // Reloads every model whose `artifact` file changed since it was loaded (a `hitl model
   // promote`, say): the new model is built first and swapped in only when it loads, so a broken
@@ -78,6 +81,8 @@ class App {
   std::unique_ptr<TokenService> tokens_;
   std::unique_ptr<Governance> governance_;
   std::unique_ptr<Notifier> notifier_;
+  std::unique_ptr<RetrainWorker> retrain_;
+  std::mutex reload_mu_;  // reload_models runs on the housekeeping thread and after a promotion
 };
 
 }  // namespace hitl::service

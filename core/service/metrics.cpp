@@ -249,6 +249,13 @@ std::string Metrics::render_prometheus(const std::function<Gauge(const std::stri
   per_domain("hitl_shadow_agreements_total", "Shadow predictions with the same label as the prediction the decision used.",
              &DomainCounters::shadow_agreements);
   per_domain("hitl_shadow_errors_total", "Shadow model failures (no effect on decisions).", &DomainCounters::shadow_errors);
+  per_domain("hitl_retrain_checks_total", "Times the policy's retrain(stats) was asked.", &DomainCounters::retrain_checks);
+  per_domain("hitl_retrain_triggers_total", "Times retrain(stats) said yes and a training was queued.",
+             &DomainCounters::retrain_triggers);
+  per_domain("hitl_trainings_promoted_total", "Trainings whose candidate was promoted.", &DomainCounters::trainings_promoted);
+  per_domain("hitl_trainings_kept_total", "Trainings whose candidate was refused or not evaluated (the live model stayed).",
+             &DomainCounters::trainings_kept);
+  per_domain("hitl_trainings_failed_total", "Trainings that failed (the live model stayed).", &DomainCounters::trainings_failed);
   family("hitl_reviews_total", "counter", "Human review outcomes.");
   for (auto& [d, dom] : domains_) {
     auto& c = dom->counters;

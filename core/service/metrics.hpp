@@ -38,6 +38,13 @@ struct DomainCounters {
   std::atomic<std::uint64_t> shadow_predictions{0};
   std::atomic<std::uint64_t> shadow_agreements{0};
   std::atomic<std::uint64_t> shadow_errors{0};
+  // The retrain worker (service/retrain_worker): retrain(stats) asked, and answered yes; trainings
+  // run, and of them promoted, kept (refused or not evaluated) and failed.
+  std::atomic<std::uint64_t> retrain_checks{0};
+  std::atomic<std::uint64_t> retrain_triggers{0};
+  std::atomic<std::uint64_t> trainings_promoted{0};
+  std::atomic<std::uint64_t> trainings_kept{0};
+  std::atomic<std::uint64_t> trainings_failed{0};
 };
 
 class Metrics {

@@ -1,0 +1,146 @@
+#include "learning/cycle.hpp"
+
+#include "common/clock.hpp"
+#include "dataset/dataset.hpp"
+#include "learning/compare.hpp"
+#include "learning/training.hpp"
+#include "plugin/plugin_registry.hpp"
+#include "policy/policy_engine.hpp"
+#include "registry/registry.hpp"
+
+#include <stdexcept>
+
+namespace hitl::learning {
+using nlohmann::json;
+
+namespace {
+
+void audit(const CycleContext& ctx, const std::string& action, const std::string& domain, const std::string& id,
+           json detail) {
+  sdk::WriteBatch batch;
+  sdk::AuditRecord a;
+  a.ts_ms = now_ms();
+  a.actor = ctx.actor;
+  a.action = action;
+  a.domain = domain;
+  a.entity = "model";
+  a.entity_id = id;
+  a.detail_json = detail.dump();
+  batch.audit.push_back(std::move(a));
+  if (auto st = ctx.commit(batch); !st.ok()) throw std::runtime_error("cannot audit " + action + ": " + st.message);
+}
+
+json metric_or_null(const json& eval, const char* who, const char* metric) {
+  if (!eval.contains(who)) return nullptr;
+  return eval[who]["metrics"].value(metric, json());
+}
+
+}  // namespace
+
+json to_json(const CycleResult& r) {
+  json j = {{"dataset", r.dataset_id},          {"dataset_created", r.dataset_created},
+            {"samples", r.samples},             {"base_rows", r.base_rows},
+            {"train_rows", r.train_rows},       {"holdout_rows", r.holdout_rows},
+            {"candidate", r.candidate_id},      {"candidate_version", r.candidate_version},
+            {"train_seconds", r.train_seconds}, {"train_metrics", r.train_metrics},
+            {"evaluated", r.evaluated},         {"promoted", r.promoted},
+            {"decided_by", r.decided_by},       {"decision", r.decision}};
+  if (r.evaluated) j["evaluation"] = r.eval;
+  return j;
+}
+
+CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
+  auto dom_it = ctx.cfg.domains.find(req.domain);
+  if (dom_it == ctx.cfg.domains.end()) throw std::runtime_error("no domain named \"" + req.domain + "\"");
+  const auto& dom = dom_it->second;
+  if (dom.model.empty()) throw std::runtime_error("domain \"" + req.domain + "\" has no model to train");
+  CycleResult r;
+
+  // 1. The outcomes, frozen as a dataset version (an unchanged set reuses the newest version).
+  auto samples = dataset::collect(ctx.storage, req.domain, ctx.policies);
+  if (samples.empty()) throw std::runtime_error("no feedback yet: domain \"" + req.domain + "\" has no final human outcomes");
+  dataset::Store store(ctx.cfg.datasets_dir);
+  const auto version = store.snapshot(req.domain, samples, now_ms(), ctx.policies.policy_hash(req.domain), ctx.actor,
+                                      r.dataset_created);
+  r.dataset_id = version.id;
+  r.samples = samples.size();
+  const double fraction = dom.retrain_holdout_fraction;
+  auto train_rows = dataset::Store::split(samples, dataset::Split::train, fraction);
+  auto holdout = dataset::Store::split(std::move(samples), dataset::Split::holdout, fraction);
+  r.train_rows = train_rows.size();
+  r.holdout_rows = holdout.size();
+
+  // 2. Train on the base data and the older feedback; register the candidate with its lineage.
+  TrainingSet set;
+  try {
+    set = training_set(dom, train_rows);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("retrain.base_data: ") + e.what());
+  }
+  r.base_rows = set.base_rows;
+  Trained trained;
+  try {
+    trained = train_model(ctx.plugins, ctx.cfg, req.domain, set.data);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("train: ") + e.what());
+  }
+  r.train_seconds = trained.seconds;
+  r.candidate_version = trained.plugin_version;
+  r.train_metrics = json::parse(trained.result.metrics_json, nullptr, false);
+  if (!r.train_metrics.is_object()) r.train_metrics = json::object();
+  Lineage lineage{version.id, "train", dom.retrain_base_data.string(), set.base_rows, req.trigger, req.trigger_stats, now_ms()};
+  const auto mv = register_model(ctx.cfg, req.domain, trained, lineage);
+  r.candidate_id = mv.id;
+  audit(ctx, "model.trained", req.domain, mv.id,
+        {{"dataset", version.id}, {"base_rows", set.base_rows}, {"train_rows", set.feedback_rows},
+         {"trigger", req.trigger}, {"reason", req.reason}, {"version", trained.plugin_version},
+         {"seconds", trained.seconds}});
+  if (!req.promote) {
+    r.decision = "not evaluated: registered only (promotion off)";
+    return r;
+  }
+  if (holdout.empty()) {
+    r.decision = "not evaluated: " + version.id + " has no holdout rows yet";
+    return r;
+  }
+
+  // 3. Candidate and live model on the same newest rows and the golden set; the policy decides.
+  registry::Registry reg(ctx.cfg.registry_dir);
+  CompareRequest cmp;
+  cmp.domain = &dom;
+  cmp.model = &ctx.cfg.models.at(dom.model);
+  cmp.rows = std::move(holdout);
+  cmp.rows_from = version.id;
+  cmp.split = "holdout";
+  cmp.golden = golden_samples(dom);
+  cmp.candidate_artifact = reg.artifact_path(req.domain, mv.id).string();
+  cmp.candidate_id = mv.id;
+  Comparison c;
+  try {
+    c = compare(ctx.plugins, cmp);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("evaluate: ") + e.what());
+  }
+  r.eval = std::move(c.json);
+  r.evaluated = true;
+  const Promotion p = decide_promotion(ctx.policies, req.domain, r.eval);
+  r.decided_by = p.decided_by;
+  r.decision = p.reason;
+  audit(ctx, "model.evaluated", req.domain, mv.id,
+        {{"dataset", version.id}, {"rows", r.holdout_rows}, {"live_version", r.eval["live"]["version"]},
+         {"live_auc", metric_or_null(r.eval, "live", "auc")}, {"candidate_auc", metric_or_null(r.eval, "candidate", "auc")},
+         {"promote", p.promote}, {"decided_by", p.decided_by}, {"reason", p.reason}, {"failed", p.failed}});
+  if (!p.promote) return r;
+
+  // 4. Atomic swap of the artifact the domain's model loads (a running service reloads it).
+  const auto artifact = live_artifact(ctx.cfg, req.domain);
+  auto live = reg.promote(req.domain, mv.id, artifact, now_ms(), ctx.actor,
+                          req.trigger + ": " + (p.reason.empty() ? p.decided_by : p.reason));
+  r.promoted = true;
+  audit(ctx, "model.promoted", req.domain, live.id,
+        {{"previous", live.previous}, {"reason", live.reason}, {"artifact_path", artifact.string()},
+         {"registry", ctx.cfg.registry_dir.string()}});
+  return r;
+}
+
+}  // namespace hitl::learning

@@ -1,0 +1,94 @@
+#include "learning/training.hpp"
+
+#include "common/files.hpp"
+#include "common/hash.hpp"
+#include "data/records.hpp"
+#include "plugin/plugin_registry.hpp"
+#include "registry/registry.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+namespace hitl::learning {
+using nlohmann::json;
+
+TrainingSet training_set(const config::DomainConfig& domain, const std::vector<dataset::Sample>& feedback) {
+  TrainingSet t;
+  if (!domain.retrain_base_data.empty()) {
+    auto table = data::read_csv(domain.retrain_base_data);
+    if (std::find(table.columns.begin(), table.columns.end(), domain.retrain_base_label) == table.columns.end())
+      throw std::runtime_error(domain.retrain_base_data.string() + ": no label column \"" + domain.retrain_base_label +
+                               "\" (retrain.base_label)");
+    t.data = data::to_dataset(table, domain.retrain_base_label);
+    for (auto& label : t.data.labels)
+      if (std::find(domain.labels.begin(), domain.labels.end(), label) == domain.labels.end())
+        throw std::runtime_error(domain.retrain_base_data.string() + ": label \"" + label +
+                                 "\" is not a label of the domain");
+    t.base_rows = t.data.rows.size();
+    t.data.weights.assign(t.base_rows, 1.0);
+  }
+  for (auto& s : feedback) {
+    t.data.rows.push_back(data::record_from_json(s.input));
+    t.data.labels.push_back(s.label);
+    t.data.weights.push_back(s.weight);
+  }
+  t.feedback_rows = feedback.size();
+  return t;
+}
+
+Trained train_model(const plugin::Registry& plugins, const config::ServiceConfig& cfg, const std::string& domain,
+                    const sdk::Dataset& data) {
+  const auto& dom = cfg.domains.at(domain);
+  if (dom.model.empty()) throw std::runtime_error("domain \"" + domain + "\" has no model");
+  const auto& mc = cfg.models.at(dom.model);
+  auto mcfg = json::parse(mc.ref.config_json);
+  mcfg.erase("artifact");  // train from scratch, not from the current artifact
+  auto model = plugins.create_model(mc.ref.plugin, mcfg.dump());
+  if (!model->can_train()) throw std::runtime_error("model plugin \"" + mc.ref.plugin + "\" cannot train");
+  if (data.rows.empty()) throw std::runtime_error("no rows to train on");
+  Trained t;
+  const auto start = std::chrono::steady_clock::now();
+  auto st = model->train(data, t.result);
+  if (!st.ok()) throw std::runtime_error("training failed: " + st.message);
+  t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  t.plugin_version = model->version();
+  return t;
+}
+
+registry::ModelVersion register_model(const config::ServiceConfig& cfg, const std::string& domain, const Trained& trained,
+                                      const Lineage& lineage) {
+  const auto& dom = cfg.domains.at(domain);
+  const auto& mc = cfg.models.at(dom.model);
+  registry::Registry reg(cfg.registry_dir);
+  registry::ModelVersion mv;
+  mv.domain = domain;
+  mv.model = mc.name;
+  mv.plugin = mc.ref.plugin;
+  mv.plugin_version = trained.plugin_version;
+  mv.dataset = lineage.dataset;
+  mv.split = lineage.split;
+  mv.base_data = lineage.base_data;
+  mv.base_rows = lineage.base_rows;
+  mv.parent = reg.live(domain).id;
+  mv.policy_hash = sha256_hex(read_whole_file(dom.policy));  // as PolicyEngine::policy_hash
+  mv.train_metrics = json::parse(trained.result.metrics_json, nullptr, false);
+  if (!mv.train_metrics.is_object()) mv.train_metrics = json::object();
+  mv.trigger = lineage.trigger;
+  mv.trigger_stats = lineage.trigger_stats;
+  mv.created_ms = lineage.now_ms;
+  return reg.add(mv, trained.result.artifact_json);
+}
+
+std::filesystem::path live_artifact(const config::ServiceConfig& cfg, const std::string& domain) {
+  auto dom = cfg.domains.find(domain);
+  if (dom == cfg.domains.end()) throw std::runtime_error("no domain named \"" + domain + "\"");
+  if (dom->second.model.empty()) throw std::runtime_error("domain \"" + domain + "\" has no model");
+  const auto& mc = cfg.models.at(dom->second.model);
+  auto mcfg = json::parse(mc.ref.config_json);
+  if (!mcfg.contains("artifact") || !mcfg["artifact"].is_string())
+    throw std::runtime_error("model \"" + mc.name + "\" has no `artifact` option to promote into");
+  return mcfg["artifact"].get<std::string>();
+}
+
+}  // namespace hitl::learning

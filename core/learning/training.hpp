@@ -1,0 +1,61 @@
+#pragma once
+// Training a domain's model through its plugin's train(dataset), and recording the result in the
+// model registry with its lineage. Shared by `hitl train`, `hitl retrain` and the service's
+// retrain worker.
+#include <hitl/plugin_api.hpp>
+
+#include "config/service_config.hpp"
+#include "dataset/dataset.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace hitl::plugin { class Registry; }
+namespace hitl::registry { struct ModelVersion; }
+
+namespace hitl::learning {
+
+// The rows a retraining learns from: the domain's base data (retrain.base_data, weight 1 each:
+// the labelled data the first model came from, so the model does not forget the cases nobody
+// flags) followed by the feedback samples with their policy weights. Throws
+// std::runtime_error naming the file for an unreadable base file or a missing label column.
+struct TrainingSet {
+  sdk::Dataset data;
+  std::size_t base_rows = 0, feedback_rows = 0;
+};
+TrainingSet training_set(const config::DomainConfig& domain, const std::vector<dataset::Sample>& feedback);
+
+struct Trained {
+  sdk::TrainResult result;
+  std::string plugin_version;  // the new model's version()
+  double seconds = 0;
+};
+
+// Trains the domain's model from scratch on `data` (the configured artifact is not loaded).
+// Throws std::runtime_error: no model, a plugin that cannot train, a training failure.
+Trained train_model(const plugin::Registry& plugins, const config::ServiceConfig& cfg, const std::string& domain,
+                    const sdk::Dataset& data);
+
+// Lineage of a registered version besides what train_model knows.
+struct Lineage {
+  std::string dataset, split;
+  std::string base_data;  // the base file mixed in ("" = none)
+  std::size_t base_rows = 0;
+  std::string trigger;    // who or what asked: "cli:alice", "policy", "schedule", "admin:root"
+  nlohmann::json trigger_stats;  // the retrain(stats) the trigger saw (null = none)
+  std::int64_t now_ms = 0;
+};
+
+// Records a trained model in the config's registry (parent = the version live now, policy
+// hash = the domain's policy file). Returns the registered version, id filled in.
+registry::ModelVersion register_model(const config::ServiceConfig& cfg, const std::string& domain,
+                                      const Trained& trained, const Lineage& lineage);
+
+// The file the domain's model loads, which a promotion replaces. Throws std::runtime_error when
+// the domain has no model or its model has no `artifact` option.
+std::filesystem::path live_artifact(const config::ServiceConfig& cfg, const std::string& domain);
+
+}  // namespace hitl::learning

@@ -1,0 +1,24 @@
+#pragma once
+// Small helpers the admin route files share: JSON replies, the admin-only check, and strict
+// request bodies (unknown fields refused by name, wrong types answered 422 with the field).
+#include "http/server.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <initializer_list>
+#include <string>
+
+namespace hitl::service {
+
+struct Principal;
+
+http::Response reply(const nlohmann::json& body, int status = 200);
+// 403 unless `who` is an admin.
+void admin_only(const Principal& who);
+// The body as a JSON object holding only `allowed` keys; an empty body is {} when may_be_empty.
+// Throws ServiceError: 400 malformed_json, 422 invalid_field naming the field.
+nlohmann::json body_object(const http::Request& req, std::initializer_list<const char*> allowed, bool may_be_empty);
+// body[key] as a string ("" when absent or null unless required). Throws ServiceError 422.
+std::string string_field(const nlohmann::json& body, const char* key, bool required = false);
+
+}  // namespace hitl::service

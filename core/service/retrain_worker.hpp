@@ -1,0 +1,102 @@
+#pragma once
+// The learning loop inside `hitl serve`: decides when to retrain and runs the trainings in the
+// background, so ingest and review never wait for a model to fit.
+//
+// When: the policy's retrain(stats) is asked after final outcomes (coalesced: at most once a
+// second per domain, however fast outcomes arrive) and every retrain.check_seconds; a "yes"
+// queues a training unless one ran less than retrain.min_interval_seconds ago. An admin can
+// queue one at any time (POST /v1/admin/domains/{d}/retrain), and `hitl retrain` runs one from
+// the shell. What: learning::run_cycle (snapshot, train, register, evaluate, promote); a
+// promotion is swapped into the running service at once. One training at a time, in order.
+#include <hitl/plugin_api.hpp>
+
+#include "config/service_config.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace hitl::plugin { class Registry; }
+namespace hitl::policy { class PolicyEngine; }
+
+namespace hitl::service {
+
+class Metrics;
+
+struct RetrainJob {
+  std::int64_t id = 0;
+  std::string domain, trigger, reason;
+  bool promote = true;
+  std::string status = "queued";  // queued | running | done | failed
+  std::int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
+  std::string error;
+  std::shared_ptr<const nlohmann::json> result;  // learning::to_json(CycleResult) once done
+  std::shared_ptr<const nlohmann::json> stats;   // what retrain(stats) saw (policy triggers)
+};
+nlohmann::json to_json(const RetrainJob& job);
+
+class RetrainWorker {
+ public:
+  struct Deps {
+    const config::ServiceConfig& cfg;
+    const plugin::Registry& plugins;
+    sdk::Storage& storage;
+    policy::PolicyEngine& policies;
+    Metrics& metrics;
+    std::function<sdk::Status(sdk::WriteBatch&)> commit;  // audit records
+    std::function<void()> promoted;                       // swap a promoted artifact in now
+  };
+  explicit RetrainWorker(Deps deps);
+  ~RetrainWorker();  // stops the thread
+  RetrainWorker(const RetrainWorker&) = delete;
+  RetrainWorker& operator=(const RetrainWorker&) = delete;
+
+  // Seeds the counters from storage and starts the thread (`hitl serve` only; `hitl ingest`
+  // and the tests that build an App without serving never start it).
+  void start();
+  void stop();
+
+  // A decision's human outcome became final (ReviewService's final hook): counts it and wakes
+  // the thread. Cheap; never throws.
+  void outcome(const sdk::DecisionRecord& decision) noexcept;
+
+  // Queues a training of `domain` (an admin's). `queued` is false when one is already queued
+  // or running for the domain: that job is returned instead. Throws std::invalid_argument when
+  // the domain has no model (the message says so).
+  RetrainJob request(const std::string& domain, const std::string& trigger, const std::string& reason,
+                     std::optional<bool> promote, bool& queued);
+  // The domain's stats as retrain(stats) sees them now, its recent jobs (newest first) and
+  // the registry's live version. Throws std::invalid_argument for an unknown domain.
+  nlohmann::json status(const std::string& domain);
+  std::optional<RetrainJob> job(std::int64_t id) const;
+
+ private:
+  struct DomainState;
+  void run();
+  void check(const std::string& domain, const char* event);
+  nlohmann::json stats_of(const std::string& domain, const char* event);
+  void run_job(RetrainJob& job);
+  bool busy(const std::string& domain) const;  // a job queued or running; mu_ held
+
+  Deps deps_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false, started_ = false;
+  std::map<std::string, std::unique_ptr<DomainState>> domains_;
+  std::deque<RetrainJob> queue_;
+  std::deque<RetrainJob> done_;  // the last kKeepJobs finished ones, newest first
+  std::optional<RetrainJob> running_;
+  std::int64_t next_job_id_ = 1;
+  std::thread thread_;
+};
+
+}  // namespace hitl::service

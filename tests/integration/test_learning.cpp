@@ -1,0 +1,264 @@
+// The learning loop end to end on real data (examples/credit_risk/data/credit_data.csv, in file
+// order as time order): a first model trained on the oldest 100 rows goes live; the next 3300
+// stream through a running `hitl serve`; a reviewer answers every flagged case with its recorded
+// label; the policy's retrain(stats) asks for a training once enough outcomes are in; the worker
+// trains on the base rows plus the feedback, and the candidate is promoted because it ranks the
+// newest feedback better than the first model. A deliberately worse candidate is refused.
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+using hitl::test::HttpClient;
+using hitl::test::run_hitl;
+using hitl::test::Service;
+using hitl::test::TempDir;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CreditData {
+  std::string header;
+  std::vector<std::string> columns;
+  std::vector<std::string> lines;  // in file order
+  CreditData() {
+    std::ifstream in(std::string(HITL_SOURCE_DIR) + "/examples/credit_risk/data/credit_data.csv");
+    std::getline(in, header);
+    columns = split(header);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) lines.push_back(line);
+  }
+  static std::vector<std::string> split(const std::string& line) {
+    std::vector<std::string> out;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) {
+      if (cell.size() >= 2 && cell.front() == '"') cell = cell.substr(1, cell.size() - 2);
+      out.push_back(cell);
+    }
+    return out;
+  }
+  // The row as a prediction input (NA cells left out) and its recorded Status.
+  std::pair<json, std::string> row(std::size_t i) const {
+    auto cells = split(lines[i]);
+    json input = json::object();
+    std::string status;
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      if (columns[c] == "Status") {
+        status = cells[c];
+        continue;
+      }
+      if (cells[c] == "NA" || cells[c].empty()) continue;
+      char* end = nullptr;
+      double v = std::strtod(cells[c].c_str(), &end);
+      if (end && *end == '\0') input[columns[c]] = v;
+      else input[columns[c]] = cells[c];
+    }
+    return {input, status};
+  }
+  fs::path write(const TempDir& dir, const std::string& name, std::size_t from, std::size_t to, bool flip = false) const {
+    std::string text = header + "\n";
+    for (std::size_t i = from; i < to && i < lines.size(); ++i) {
+      std::string line = lines[i];
+      if (flip) line = (line.rfind("\"good\"", 0) == 0 ? "\"bad\"" : "\"good\"") + line.substr(line.find(','));
+      text += line + "\n";
+    }
+    return dir.write(name, text);
+  }
+};
+
+// Sends rows [from, to) in batches, ids "c-<row>"; returns the recorded label per id.
+std::map<std::string, std::string> stream(HttpClient& c, const Service& s, const CreditData& data, std::size_t from,
+                                          std::size_t to) {
+  std::map<std::string, std::string> truth;
+  for (std::size_t start = from; start < to; start += 200) {
+    json batch = json::array();
+    for (std::size_t i = start; i < std::min(to, start + 200); ++i) {
+      auto [input, status] = data.row(i);
+      const std::string id = "c-" + std::to_string(i);
+      truth[id] = status;
+      batch.push_back({{"id", id}, {"input", input}});
+    }
+    auto r = c.request("POST", "/v1/domains/learn/predictions", s.client, batch.dump());
+    REQUIRE(r.status == 200);
+  }
+  return truth;
+}
+
+// Answers every open task of the domain with the recorded label; returns how many.
+std::size_t answer_all(HttpClient& c, const Service& s, const std::map<std::string, std::string>& truth) {
+  std::size_t answered = 0;
+  for (;;) {
+    auto t = c.request("GET", "/v1/review/next?domain=learn", s.admin);
+    if (t.status == 204) return answered;
+    REQUIRE(t.status == 200);
+    const json task = t.json();
+    const std::string label = truth.at(task["decision_id"].get<std::string>());
+    json body = task["prediction"]["label"] == label ? json{{"outcome", "approve"}}
+                                                    : json{{"outcome", "correct"}, {"correction", {{"label", label}}}};
+    auto o = c.request("POST", "/v1/review/tasks/" + std::to_string(task["task_id"].get<long long>()) + "/outcome",
+                       s.admin, body.dump());
+    REQUIRE(o.status == 200);
+    ++answered;
+  }
+}
+
+// Polls the domain's retrain status until a job reaches done/failed (or `seconds` pass).
+json wait_for_job(HttpClient& c, const Service& s, const std::string& domain, int seconds = 60) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = c.request("GET", "/v1/admin/domains/" + domain + "/retrain", s.admin);
+    REQUIRE(r.status == 200);
+    const json st = r.json();
+    for (auto& j : st["jobs"])
+      if (j["status"] == "done" || j["status"] == "failed") return j;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return nullptr;
+}
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const char* kLearnPolicy = R"(
+local hitl = require "hitl"
+return {
+  flag = function(p)
+    local bad = p.prediction.scores.bad or 0
+    if bad > 0.3 and bad < 0.7 then return hitl.review("uncertain") end
+    return hitl.auto()
+  end,
+  -- Enough new outcomes, with enough of them corrections, is worth a training.
+  retrain = function(stats)
+    if stats.samples >= RETRAIN_AT and (stats.corrections or 0) >= 20 then
+      return true, stats.samples .. " outcomes, " .. stats.corrections .. " corrections"
+    end
+    return false
+  end,
+  promote = function(eval)
+    local live, cand = eval.live.metrics.auc, eval.candidate.metrics.auc
+    return cand > live, string.format("holdout auc %.3f vs live %.3f", cand, live)
+  end,
+}
+)";
+
+std::string learn_domain(const TempDir& dir, const fs::path& base, int retrain_at) {
+  std::string policy = kLearnPolicy;
+  policy.replace(policy.find("RETRAIN_AT"), 10, std::to_string(retrain_at));
+  auto file = dir.write("learn.lua", policy);
+  return "learn = { policy = \"" + file.string() + "\", model = \"credit_copy\", labels = { \"good\", \"bad\" }, " +
+         "report = { group = \"Age\", bands = { 30, 45, 60 } }, " +
+         "retrain = { base_data = \"" + base.string() + "\", base_label = \"Status\", check_seconds = 0 } },\n";
+}
+
+}  // namespace
+
+TEST_CASE("the policy retrains on streamed feedback and promotes a better model while a worse one is refused",
+          "[learning]") {
+  const CreditData data;
+  REQUIRE(data.lines.size() > 4000);
+  TempDir files;
+  const auto base = data.write(files, "base.csv", 0, 100);
+  const auto untouched = data.write(files, "untouched.csv", 3400, data.lines.size());
+  Service s(learn_domain(files, base, 450));
+  const std::string cfg = " --config " + s.config.string();
+  // The first model: trained on the oldest rows only, live before anything streams in.
+  auto first = run_hitl("train" + cfg + " --domain learn --data " + base.string() + " --label Status");
+  INFO(first.out);
+  REQUIRE(first.exit_code == 0);
+  const auto first_copy = files.path / "first.json";
+  fs::copy_file(s.dir.path / "credit_copy.json", first_copy);
+  s.start();
+  HttpClient c(s.port());
+
+  auto truth = stream(c, s, data, 100, 3400);
+  const std::size_t answered = answer_all(c, s, truth);
+  INFO("answered " << answered);
+  REQUIRE(answered >= 450);  // the policy's threshold was crossed
+
+  // The worker asked retrain(stats) after the outcomes and ran the training it asked for.
+  const json job = wait_for_job(c, s, "learn");
+  INFO(job.dump(2));
+  REQUIRE(job.is_object());
+  REQUIRE(job["status"] == "done");
+  CHECK(job["trigger"] == "policy");
+  CHECK(job["stats"]["samples"].get<int>() >= 450);
+  CHECK(job["reason"].get<std::string>().find("outcomes") != std::string::npos);
+  const json& result = job["result"];
+  CHECK(result["base_rows"] == 100);
+  CHECK(result["dataset"] == "learn-v1");
+  CHECK(result["candidate"] == "learn-m1");
+  REQUIRE(result["evaluated"] == true);
+  const double live_auc = result["evaluation"]["live"]["metrics"]["auc"].get<double>();
+  const double cand_auc = result["evaluation"]["candidate"]["metrics"]["auc"].get<double>();
+  INFO("holdout auc: first model " << live_auc << ", candidate " << cand_auc);
+  CHECK(cand_auc > live_auc);
+  REQUIRE(result["promoted"] == true);
+  CHECK(result["decided_by"] == "policy");
+
+  // The registry has the lineage; the running service scores with the new model within ~2 s.
+  auto models = c.request("GET", "/v1/admin/domains/learn/models", s.admin).json();
+  CHECK(models["live"]["id"] == "learn-m1");
+  REQUIRE(models["versions"].size() == 1);
+  CHECK(models["versions"][0]["trigger"] == "policy");
+  CHECK(models["versions"][0]["base_rows"] == 100);
+  CHECK(models["versions"][0]["trigger_stats"]["samples"].get<int>() >= 450);
+  const std::string new_version = result["candidate_version"].get<std::string>();
+  std::string scored_by;
+  for (int i = 0; i < 50 && scored_by != new_version; ++i) {
+    auto [input, _] = data.row(3000);
+    json rec = {{"id", "after-" + std::to_string(i)}, {"input", input}};
+    auto r = c.request("POST", "/v1/domains/learn/predictions", s.client, rec.dump());
+    REQUIRE(r.status == 200);
+    auto d = c.request("GET", "/v1/domains/learn/decisions/after-" + std::to_string(i), s.admin).json();
+    scored_by = d.value("model_version", "");
+    if (scored_by != new_version) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(scored_by == new_version);
+
+  // On the 1000+ newest rows no model has seen, the promoted model ranks better than the first one.
+  auto ev = run_hitl("model evaluate" + cfg + " --domain learn --data " + untouched.string() + " --label Status --candidate " +
+                     first_copy.string() + " --json");
+  INFO(ev.out);
+  REQUIRE(ev.exit_code == 0);
+  const json e = json::parse(ev.out.substr(ev.out.find('{')));
+  const double promoted_untouched = e["live"]["metrics"]["auc"].get<double>();
+  const double first_untouched = e["candidate"]["metrics"]["auc"].get<double>();
+  INFO("untouched auc: promoted " << promoted_untouched << ", first " << first_untouched);
+  CHECK(promoted_untouched > first_untouched);
+
+  // A deliberately worse candidate (trained on the base rows with every label flipped) is
+  // registered, evaluated on the same holdout and refused: the live model stays.
+  const auto flipped = data.write(files, "flipped.csv", 0, 100, /*flip=*/true);
+  auto worse = run_hitl("train" + cfg + " --domain learn --data " + flipped.string() + " --label Status --register");
+  INFO(worse.out);
+  REQUIRE(worse.exit_code == 0);
+  CHECK(worse.out.find("registered learn-m2") != std::string::npos);
+  const std::string live_artifact = read(s.dir.path / "credit_copy.json");
+  auto refused = run_hitl("model evaluate" + cfg + " --domain learn --dataset learn-v1 --candidate-id learn-m2 --promote --json");
+  INFO(refused.out);
+  CHECK(refused.exit_code == 3);
+  const json r = json::parse(refused.out.substr(refused.out.find('{')));
+  CHECK(r["promotion"]["promote"] == false);
+  CHECK(r["candidate"]["metrics"]["auc"].get<double>() < r["live"]["metrics"]["auc"].get<double>());
+  CHECK(read(s.dir.path / "credit_copy.json") == live_artifact);
+  CHECK(c.request("GET", "/v1/admin/domains/learn/models", s.admin).json()["live"]["id"] == "learn-m1");
+
+  // Every step is in the hash-chained audit trail.
+  auto audit = run_hitl("audit export" + cfg);
+  for (const char* action : {"model.trained", "model.evaluated", "model.promoted", "model.loaded"})
+    CHECK(audit.out.find(std::string("\"action\":\"") + action + "\"") != std::string::npos);
+  CHECK(run_hitl("audit verify" + cfg).exit_code == 0);
+  const std::string metrics = c.request("GET", "/metrics", s.admin).body;
+  CHECK(metrics.find("hitl_trainings_promoted_total{domain=\"learn\"} 1") != std::string::npos);
+  CHECK(metrics.find("hitl_retrain_triggers_total{domain=\"learn\"} 1") != std::string::npos);
+}
