@@ -7,6 +7,10 @@ return {
   storage = { plugin = "sqlite", config = { path = env("HITL_DB", "var/hitl.db") } },
   queue   = { plugin = "sqlite", config = { path = env("HITL_DB", "var/hitl.db") } },
 
+  -- Dataset versions and the model registry, next to the database.
+  datasets_dir = "var/datasets",
+  registry_dir = "var/registry",
+
   models = {
     -- Logistic regression trained on data/credit_data.csv by:
     --   hitl train --config hitl.lua --domain credit_risk --data data/credit_data.csv --label Status
@@ -28,6 +32,10 @@ return {
       retention_days = 2555,
       -- Known cases mixed into the review queue at the policy's gold_rate, to score reviewers.
       gold_file = "gold.jsonl",
+      -- The learning loop: the policy's retrain(stats) asks for trainings; each learns from the
+      -- model's own training data plus the reviewed cases, and replaces model/credit_logreg.json
+      -- only when the policy's promote(eval) (or the default rule) prefers it.
+      retrain = { base_data = "data/credit_data.csv", base_label = "Status" },
     },
   },
 }

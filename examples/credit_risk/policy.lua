@@ -66,4 +66,12 @@ return {
   -- About one gold task (a known case from gold.jsonl, see hitl.lua) per twenty reviews: each
   -- reviewer's gold accuracy shows in GET /v1/admin/reviewers.
   gold_rate = 0.05,
+  -- Retrain once 500 reviewed cases are in, 50 of them corrections: enough new evidence to be
+  -- worth a candidate (it goes live only if it beats the live model on the newest cases).
+  retrain = function(stats)
+    if stats.samples >= 500 and stats.corrections >= 50 then
+      return true, stats.samples .. " outcomes, " .. stats.corrections .. " corrections"
+    end
+    return false
+  end,
 }

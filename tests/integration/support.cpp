@@ -197,6 +197,9 @@ return {
 return { flag = function(p) while true do end end }
 )");
   fs::copy_file(src + "/examples/credit_risk/model/credit_logreg.json", dir.path / "credit_copy.json");
+  // The example policy retrains and promotes on its own once enough outcomes are in: its model
+  // loads a copy too, so no test can ever write over the artifact in the source tree.
+  fs::copy_file(src + "/examples/credit_risk/model/credit_logreg.json", dir.path / "credit_source.json");
   config = dir.write("hitl.lua", R"(
 return {
   listen = "127.0.0.1:0",
@@ -208,7 +211,7 @@ return {
   models = {
     down = { plugin = "fixture-failing", config = { mode = "error" } },
     short = { plugin = "fixture-failing", config = { mode = "short" } },
-    credit = { plugin = "logreg", config = { artifact = ")" + src + R"(/examples/credit_risk/model/credit_logreg.json" } },
+    credit = { plugin = "logreg", config = { artifact = "credit_source.json" } },
     -- A copy in the temp dir, for tests that promote over the artifact.
     credit_copy = { plugin = "logreg", config = { artifact = "credit_copy.json" } },
   },

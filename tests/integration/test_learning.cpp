@@ -74,7 +74,7 @@ struct CreditData {
 
 // Sends rows [from, to) in batches, ids "c-<row>"; returns the recorded label per id.
 std::map<std::string, std::string> stream(HttpClient& c, const Service& s, const CreditData& data, std::size_t from,
-                                          std::size_t to) {
+                                          std::size_t to, const std::string& domain = "learn") {
   std::map<std::string, std::string> truth;
   for (std::size_t start = from; start < to; start += 200) {
     json batch = json::array();
@@ -84,17 +84,18 @@ std::map<std::string, std::string> stream(HttpClient& c, const Service& s, const
       truth[id] = status;
       batch.push_back({{"id", id}, {"input", input}});
     }
-    auto r = c.request("POST", "/v1/domains/learn/predictions", s.client, batch.dump());
+    auto r = c.request("POST", "/v1/domains/" + domain + "/predictions", s.client, batch.dump());
     REQUIRE(r.status == 200);
   }
   return truth;
 }
 
 // Answers every open task of the domain with the recorded label; returns how many.
-std::size_t answer_all(HttpClient& c, const Service& s, const std::map<std::string, std::string>& truth) {
+std::size_t answer_all(HttpClient& c, const Service& s, const std::map<std::string, std::string>& truth,
+                       const std::string& domain = "learn", std::size_t* corrected = nullptr) {
   std::size_t answered = 0;
   for (;;) {
-    auto t = c.request("GET", "/v1/review/next?domain=learn", s.admin);
+    auto t = c.request("GET", "/v1/review/next?domain=" + domain, s.admin);
     if (t.status == 204) return answered;
     REQUIRE(t.status == 200);
     const json task = t.json();
@@ -105,6 +106,7 @@ std::size_t answer_all(HttpClient& c, const Service& s, const std::map<std::stri
                        s.admin, body.dump());
     REQUIRE(o.status == 200);
     ++answered;
+    if (corrected && task["prediction"]["label"] != label) ++*corrected;
   }
 }
 
@@ -261,4 +263,150 @@ TEST_CASE("the policy retrains on streamed feedback and promotes a better model 
   const std::string metrics = c.request("GET", "/metrics", s.admin).body;
   CHECK(metrics.find("hitl_trainings_promoted_total{domain=\"learn\"} 1") != std::string::npos);
   CHECK(metrics.find("hitl_retrain_triggers_total{domain=\"learn\"} 1") != std::string::npos);
+}
+
+namespace {
+
+json wait_for_job_id(HttpClient& c, const Service& s, long long id, int seconds = 60) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = c.request("GET", "/v1/admin/retrain/jobs/" + std::to_string(id), s.admin);
+    REQUIRE(r.status == 200);
+    const json j = r.json();
+    if (j["status"] == "done" || j["status"] == "failed") return j;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return nullptr;
+}
+
+std::string error_code(const hitl::test::HttpResponse& r) { return r.json()["error"]["code"].get<std::string>(); }
+
+}  // namespace
+
+TEST_CASE("admins queue trainings over HTTP and see their jobs and stats while bad requests are refused",
+          "[learning]") {
+  const CreditData data;
+  TempDir files;
+  auto review_all = files.write("all.lua", R"(
+local hitl = require "hitl"
+return { flag = function(p) return hitl.review("all") end }
+)");
+  auto scheduled = files.write("sched.lua", R"(
+local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("all") end,
+  retrain = function(stats)
+    if stats.event == "schedule" and stats.samples >= 5 then return true, "scheduled check" end
+    return false
+  end,
+}
+)");
+  auto broken = files.write("broken_retrain.lua", R"(
+local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("all") end,
+  retrain = function(stats) error("retrain exploded") end,
+}
+)");
+  // `manual` trains the source model's plugin but never promotes over its artifact (promote = false).
+  Service s("manual = { policy = \"" + review_all.string() + "\", model = \"credit\", labels = { \"good\", \"bad\" }, " +
+            "retrain = { promote = false } },\n" +
+            "sched = { policy = \"" + scheduled.string() + "\", model = \"credit_copy\", labels = { \"good\", \"bad\" }, " +
+            "retrain = { check_seconds = 1, min_interval_seconds = 3600 } },\n" +
+            "learnb = { policy = \"" + broken.string() + "\", model = \"credit_copy\", labels = { \"good\", \"bad\" } },\n");
+  s.start();
+  HttpClient c(s.port());
+  const std::string route = "/v1/admin/domains/manual/retrain";
+
+  // Refusals, each with its code.
+  CHECK(c.request("POST", route, s.reviewer).status == 403);
+  CHECK(error_code(c.request("POST", "/v1/admin/domains/nope/retrain", s.admin)) == "unknown_domain");
+  auto no_model = c.request("POST", "/v1/admin/domains/loans/retrain", s.admin);
+  CHECK(no_model.status == 409);
+  CHECK(error_code(no_model) == "not_trainable");
+  CHECK(c.request("POST", route, s.admin, "{").status == 400);
+  auto bad_type = c.request("POST", route, s.admin, R"({"promote": "yes"})");
+  CHECK(bad_type.status == 422);
+  CHECK(bad_type.json()["error"]["field"] == "promote");
+  CHECK(c.request("POST", route, s.admin, R"({"bogus": 1})").status == 422);
+  CHECK(c.request("GET", "/v1/admin/retrain/jobs/999", s.admin).status == 404);
+  CHECK(c.request("GET", "/v1/admin/retrain/jobs/abc", s.admin).status == 404);
+  CHECK(c.request("DELETE", route, s.admin).status == 405);
+
+  // Without any outcome a training fails, says why, and changes nothing.
+  auto queued = c.request("POST", route, s.admin, R"({"reason": "first try"})");
+  REQUIRE(queued.status == 202);
+  CHECK(queued.json()["trigger"] == "admin:root");
+  CHECK(queued.json()["promote"] == false);  // the domain's retrain.promote
+  json failed = wait_for_job_id(c, s, queued.json()["id"].get<long long>());
+  REQUIRE(failed.is_object());
+  CHECK(failed["status"] == "failed");
+  CHECK(failed["error"].get<std::string>().find("no feedback yet") != std::string::npos);
+
+  // After outcomes the stats count them; a manual training registers a candidate only.
+  auto truth = stream(c, s, data, 0, 40, "manual");
+  std::size_t corrected = 0;
+  const std::size_t answered = answer_all(c, s, truth, "manual", &corrected);
+  REQUIRE(answered == 40);
+  json st = c.request("GET", route, s.admin).json();
+  INFO(st.dump(2));
+  CHECK(st["trainable"] == true);
+  CHECK(st["has_retrain_hook"] == false);
+  CHECK(st["stats"]["samples"] == 40);
+  CHECK(st["stats"]["corrections"] == corrected);
+  CHECK(st["stats"]["predictions"] == 40);
+  CHECK(st["stats"]["flag_rate"] == 1.0);
+  CHECK(st["stats"]["last_training_ms"].is_null());
+  CHECK(st["jobs"].size() == 1);
+  auto second = c.request("POST", route, s.admin, R"({"reason": "forty outcomes"})");
+  REQUIRE(second.status == 202);
+  json done = wait_for_job_id(c, s, second.json()["id"].get<long long>());
+  INFO(done.dump(2));
+  REQUIRE(done["status"] == "done");
+  CHECK(done["result"]["samples"] == 40);
+  CHECK(done["result"]["evaluated"] == false);
+  CHECK(done["result"]["decision"].get<std::string>().find("registered only") != std::string::npos);
+  auto models = c.request("GET", "/v1/admin/domains/manual/models", s.admin).json();
+  CHECK(models["live"]["id"].is_null());
+  REQUIRE(models["versions"].size() == 1);
+  CHECK(models["versions"][0]["trigger"] == "admin:root");
+  CHECK(models["versions"][0]["dataset"] == "manual-v1");
+  // The counters start again from the training.
+  st = c.request("GET", route, s.admin).json();
+  CHECK(st["stats"]["samples"] == 0);
+  CHECK(st["stats"]["last_training_ms"].is_number());
+  CHECK(st["jobs"][0]["id"] == second.json()["id"]);  // newest first
+
+  // The schedule asks retrain(stats) every check_seconds; it says yes once there are outcomes.
+  auto sched_truth = stream(c, s, data, 100, 110, "sched");
+  REQUIRE(answer_all(c, s, sched_truth, "sched") == 10);
+  const json sched_job = wait_for_job(c, s, "sched", 30);
+  INFO(sched_job.dump(2));
+  REQUIRE(sched_job.is_object());
+  CHECK(sched_job["trigger"] == "policy");
+  CHECK(sched_job["stats"]["event"] == "schedule");
+  CHECK(sched_job["reason"] == "scheduled check");
+  CHECK(sched_job["status"] == "done");
+
+  // A retrain hook that fails is counted and logged, never trains, and the service stays up.
+  auto b_truth = stream(c, s, data, 200, 205, "learnb");
+  REQUIRE(answer_all(c, s, b_truth, "learnb") == 5);
+  std::string log;
+  for (int i = 0; i < 50 && log.find("policy retrain failed for domain learnb") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log = s.log();
+  }
+  CHECK(log.find("policy retrain failed for domain learnb") != std::string::npos);
+  CHECK(log.find("retrain exploded") != std::string::npos);
+  CHECK(c.request("GET", "/v1/admin/domains/learnb/retrain", s.admin).json()["jobs"].empty());
+  CHECK(c.request("GET", "/healthz", "").status == 200);
+
+  // hitl retrain runs the same cycle from the shell.
+  const std::string cfg = " --config " + s.config.string();
+  auto cli = run_hitl("retrain" + cfg + " --domain manual --no-promote --reason shell");
+  INFO(cli.out);
+  CHECK(cli.exit_code == 0);
+  CHECK(cli.out.find("trained manual-m2") != std::string::npos);
+  CHECK(run_hitl("retrain" + cfg + " --domain loans").out.find("has no model to train") != std::string::npos);
+  CHECK(run_hitl("retrain" + cfg + " --domain nope").exit_code != 0);
 }
