@@ -3,6 +3,7 @@
 #include "cli/common.hpp"
 #include "common/clock.hpp"
 #include "dataset/dataset.hpp"
+#include "dataset/marked_gold.hpp"
 #include "policy/policy_engine.hpp"
 
 #include <CLI/CLI.hpp>
@@ -29,7 +30,8 @@ void snapshot(const DatasetArgs& a) {
     if (dom == cs->cfg.domains.end()) fail(command + ": --domain: no domain named \"" + a.domain + "\" in " + cs->cfg.file.string());
     auto policies = load_domain_policy(cs->cfg, a.domain);
     dataset::CollectStats stats;
-    auto samples = dataset::collect(*cs->storage, a.domain, *policies, &stats);
+    auto samples = dataset::collect(*cs->storage, a.domain, *policies, &stats,
+                                    dataset::MarkedGold(cs->cfg.datasets_dir).decision_ids(a.domain));
     dataset::Store store(cs->cfg.datasets_dir);
     bool created = false;
     auto v = store.snapshot(a.domain, samples, now_ms(), policies->policy_hash(a.domain), cli_actor(), created);

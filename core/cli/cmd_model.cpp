@@ -93,7 +93,7 @@ void evaluate(const EvalArgs& a) {
     }
     if (req.rows.empty()) fail(command + ": " + req.rows_from + " has no " + req.split + " rows");
     // The domain's golden set (its gold_file: hard cases with known answers) is scored too.
-    req.golden = learning::golden_samples(dom->second);
+    req.golden = learning::golden_samples(cfg, a.domain);
     registry::Registry reg(cfg.registry_dir);
     req.candidate_artifact = a.candidate;
     if (!a.candidate_id.empty()) {
@@ -134,7 +134,10 @@ void evaluate(const EvalArgs& a) {
     line("live", c.live.version, c.live.rows.overall);
     if (c.candidate) line("candidate", c.candidate->version, c.candidate->rows.overall);
     if (c.live.golden) {
-      std::cout << "golden set (" << req.golden.size() << " cases of " << dom->second.gold_file.filename().string() << "):\n";
+      std::cout << "golden set (" << req.golden.size() << " cases: " << out["golden_set"]["marked"].get<std::size_t>()
+                << " marked by reviewers, the rest from "
+                << (dom->second.gold_file.empty() ? std::string("no gold_file") : dom->second.gold_file.filename().string())
+                << "):\n";
       line("  live", c.live.version, c.live.golden->overall);
       if (c.candidate) line("  candidate", c.candidate->version, c.candidate->golden->overall);
     }

@@ -45,7 +45,7 @@ Sample sample_from_json(const json& j) {
 }
 
 std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, policy::PolicyEngine& policies,
-                            CollectStats* stats) {
+                            CollectStats* stats, const std::set<std::string>& gold_ids) {
   CollectStats local;
   CollectStats& st = stats ? *stats : local;
   std::vector<sdk::FeedbackRecord> rows;
@@ -92,6 +92,7 @@ std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, po
     if (auto r = reviewers.find(f.decision_id); r != reviewers.end()) s.reviewers = r->second;
     s.tags.push_back(s.label == s.model_label ? "confirmed" : "user-correction");
     if (d && (d->reason == "model_error" || d->reason == "policy_error")) s.tags.push_back("production-failure");
+    if (gold_ids.count(s.decision_id)) s.tags.push_back("gold");
     policy::SampleView view{domain, s.decision_id, &s.input, s.label, s.model_label, s.outcome,
                             s.model_confidence, s.tags, s.reviewers, s.created_ms};
     bool failed = false;
@@ -100,6 +101,10 @@ std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, po
     out.push_back(std::move(s));
   }
   return out;
+}
+
+bool has_tag(const Sample& s, const std::string& tag) {
+  return std::find(s.tags.begin(), s.tags.end(), tag) != s.tags.end();
 }
 
 json version_json(const Version& v) {

@@ -18,6 +18,7 @@
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,9 +50,13 @@ struct CollectStats {
 
 // The domain's samples, oldest first: the latest final outcome of each decision (a case sent
 // back and reviewed again counts once, with its newest label), weighted by the policy's
-// weight(sample) (default 1 / (confidence + 0.01)). Throws std::runtime_error on storage errors.
+// weight(sample) (default 1 / (confidence + 0.01)). Samples of `gold_ids` (decisions reviewers
+// marked golden, dataset/marked_gold.hpp) are tagged "gold". Throws std::runtime_error on
+// storage errors.
 std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, policy::PolicyEngine& policies,
-                            CollectStats* stats = nullptr);
+                            CollectStats* stats = nullptr, const std::set<std::string>& gold_ids = {});
+// True when the sample carries `tag`.
+bool has_tag(const Sample& s, const std::string& tag);
 
 struct Version {
   std::string id, domain, parent;  // parent "" for a domain's first version

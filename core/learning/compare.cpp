@@ -1,6 +1,7 @@
 #include "learning/compare.hpp"
 
 #include "data/records.hpp"
+#include "dataset/marked_gold.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
 #include "service/gold.hpp"
@@ -41,13 +42,22 @@ evaluation::Evaluation Scorer::score(const std::vector<dataset::Sample>& rows) c
                               {domain_.report_group, domain_.report_bands});
 }
 
-std::vector<dataset::Sample> golden_samples(const config::DomainConfig& domain) {
+std::vector<dataset::Sample> golden_samples(const config::ServiceConfig& cfg, const std::string& domain) {
   std::vector<dataset::Sample> out;
-  if (domain.gold_file.empty()) return out;
-  for (auto& c : service::load_gold_set(domain.gold_file, domain.labels).cases) {
+  const auto& dom = cfg.domains.at(domain);
+  if (!dom.gold_file.empty())
+    for (auto& c : service::load_gold_set(dom.gold_file, dom.labels).cases) {
+      dataset::Sample s;
+      s.input = c.input;
+      s.label = c.label;
+      out.push_back(std::move(s));
+    }
+  for (auto& c : dataset::MarkedGold(cfg.datasets_dir).read(domain)) {
     dataset::Sample s;
+    s.decision_id = c.decision_id;
     s.input = c.input;
     s.label = c.label;
+    s.tags = {"gold"};
     out.push_back(std::move(s));
   }
   return out;
@@ -71,7 +81,11 @@ Comparison compare(const plugin::Registry& plugins, const CompareRequest& r) {
   c.json = {{"dataset", r.rows_from}, {"split", r.split}, {"rows", r.rows.size()}, {"positive", c.positive},
             {"live", {{"version", c.live.version}, {"metrics", evaluation::to_json(c.live.rows)}}}};
   if (!r.golden.empty()) {
-    c.json["golden_set"] = {{"file", r.domain->gold_file.string()}, {"cases", r.golden.size()}};
+    std::size_t marked = 0;
+    for (auto& g : r.golden) marked += dataset::has_tag(g, "gold") ? 1 : 0;
+    c.json["golden_set"] = {{"file", r.domain->gold_file.empty() ? json() : json(r.domain->gold_file.string())},
+                            {"cases", r.golden.size()},
+                            {"marked", marked}};
     c.json["live"]["golden"] = evaluation::to_json(c.live.golden->overall);
   }
   if (!r.candidate_artifact.empty()) {

@@ -47,7 +47,7 @@ struct CompareRequest {
   const config::ModelConfig* model = nullptr;
   std::vector<dataset::Sample> rows;    // labelled rows both models are scored on
   std::string rows_from, split;         // for the JSON: the dataset version (or file) and split
-  std::vector<dataset::Sample> golden;  // the domain's golden set (may be empty)
+  std::vector<dataset::Sample> golden;  // the domain's golden set (may be empty); marked cases tagged "gold"
   std::string candidate_artifact;       // "" = score the live model only
   std::string candidate_id;             // the registered version, when it is one
   std::string positive;                 // "" = the domain's last label
@@ -66,8 +66,9 @@ struct Comparison {
 // Throws std::runtime_error (no rows, a model that fails to load or predict).
 Comparison compare(const plugin::Registry& plugins, const CompareRequest& request);
 
-// The domain's golden set as samples (input and known label), empty without a gold_file.
-std::vector<dataset::Sample> golden_samples(const config::DomainConfig& domain);
+// The domain's golden set as samples (input and known label): its gold_file's cases, then the
+// cases reviewers marked golden (dataset/marked_gold.hpp). Empty when it has neither.
+std::vector<dataset::Sample> golden_samples(const config::ServiceConfig& cfg, const std::string& domain);
 
 struct Promotion {
   bool promote = false;

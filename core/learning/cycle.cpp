@@ -2,6 +2,7 @@
 
 #include "common/clock.hpp"
 #include "dataset/dataset.hpp"
+#include "dataset/marked_gold.hpp"
 #include "learning/compare.hpp"
 #include "learning/training.hpp"
 #include "plugin/plugin_registry.hpp"
@@ -57,7 +58,8 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
   CycleResult r;
 
   // 1. The outcomes, frozen as a dataset version (an unchanged set reuses the newest version).
-  auto samples = dataset::collect(ctx.storage, req.domain, ctx.policies);
+  auto samples = dataset::collect(ctx.storage, req.domain, ctx.policies, nullptr,
+                                  dataset::MarkedGold(ctx.cfg.datasets_dir).decision_ids(req.domain));
   if (samples.empty()) throw std::runtime_error("no feedback yet: domain \"" + req.domain + "\" has no final human outcomes");
   dataset::Store store(ctx.cfg.datasets_dir);
   const auto version = store.snapshot(req.domain, samples, now_ms(), ctx.policies.policy_hash(req.domain), ctx.actor,
@@ -67,6 +69,8 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
   const double fraction = dom.retrain_holdout_fraction;
   auto train_rows = dataset::Store::split(samples, dataset::Split::train, fraction);
   auto holdout = dataset::Store::split(std::move(samples), dataset::Split::holdout, fraction);
+  // Golden cases are judged on, never learnt from (training_set skips them too).
+  std::erase_if(holdout, [](const dataset::Sample& s) { return dataset::has_tag(s, "gold"); });
   r.train_rows = train_rows.size();
   r.holdout_rows = holdout.size();
 
@@ -112,7 +116,7 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
   cmp.rows = std::move(holdout);
   cmp.rows_from = version.id;
   cmp.split = "holdout";
-  cmp.golden = golden_samples(dom);
+  cmp.golden = golden_samples(ctx.cfg, req.domain);
   cmp.candidate_artifact = reg.artifact_path(req.domain, mv.id).string();
   cmp.candidate_id = mv.id;
   Comparison c;

@@ -29,11 +29,12 @@ TrainingSet training_set(const config::DomainConfig& domain, const std::vector<d
     t.data.weights.assign(t.base_rows, 1.0);
   }
   for (auto& s : feedback) {
+    if (dataset::has_tag(s, "gold")) continue;  // a golden case: for evaluations only
     t.data.rows.push_back(data::record_from_json(s.input));
     t.data.labels.push_back(s.label);
     t.data.weights.push_back(s.weight);
   }
-  t.feedback_rows = feedback.size();
+  t.feedback_rows = t.data.rows.size() - t.base_rows;
   return t;
 }
 

@@ -20,7 +20,8 @@ namespace hitl::learning {
 
 // The rows a retraining learns from: the domain's base data (retrain.base_data, weight 1 each:
 // the labelled data the first model came from, so the model does not forget the cases nobody
-// flags) followed by the feedback samples with their policy weights. Throws
+// flags) followed by the feedback samples with their policy weights (golden cases, tagged
+// "gold", left out: they are for evaluations only). Throws
 // std::runtime_error naming the file for an unreadable base file or a missing label column.
 struct TrainingSet {
   sdk::Dataset data;

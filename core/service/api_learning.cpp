@@ -1,11 +1,14 @@
 #include "service/api_learning.hpp"
 
+#include "common/clock.hpp"
+#include "dataset/marked_gold.hpp"
 #include "registry/registry.hpp"
 #include "service/api_body.hpp"
 #include "service/app.hpp"
 #include "service/auth.hpp"
 #include "service/retrain_worker.hpp"
 #include "service/service_error.hpp"
+#include "service/writer.hpp"
 
 #include <charconv>
 
@@ -25,10 +28,60 @@ std::string domain_of(App& app, std::string_view part, const Principal& who) {
   return d;
 }
 
+// POST /v1/domains/{d}/decisions/{id}/gold {"reason"?}: a reviewer or an admin keeps a decided
+// hard case for every evaluation (dataset/marked_gold.hpp).
+void mark_gold(App& app, const http::Request& req, const std::string& domain, const std::string& id,
+               const Principal& who, http::Respond& respond) {
+  if (who.role == Role::client) throw ServiceError(403, "forbidden", "role client may not use this route");
+  json b = body_object(req, {"reason"}, true);
+  std::optional<sdk::DecisionRecord> d;
+  if (auto st = app.storage().get_decision(domain, id, d); !st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+  if (!d) throw ServiceError(404, "not_found", "no decision \"" + id + "\" in domain \"" + domain + "\"", "id");
+  if (d->final_label.empty())
+    throw ServiceError(409, "not_final", "decision \"" + id + "\" has no final human label yet: only a decided case can be golden");
+  auto input = json::parse(d->input_json, nullptr, false);
+  if (d->erased_ms || !input.is_object() || input.empty())
+    throw ServiceError(409, "erased", "decision \"" + id + "\" has had its payload erased");
+  dataset::MarkedCase c;
+  c.decision_id = id;
+  c.input = std::move(input);
+  c.label = d->final_label;
+  c.model_label = d->label;
+  c.model_confidence = d->confidence;
+  c.reason = string_field(b, "reason");
+  c.marked_by = who.name;
+  c.marked_ms = now_ms();
+  bool created = false;
+  try {
+    created = dataset::MarkedGold(app.config().datasets_dir).mark(domain, c);
+  } catch (const std::exception& e) {
+    throw ServiceError(500, "golden_set_error", e.what());
+  }
+  if (created) {
+    sdk::WriteBatch batch;
+    sdk::AuditRecord a;
+    a.ts_ms = c.marked_ms;
+    a.actor = who.name;
+    a.action = "gold.marked";
+    a.domain = domain;
+    a.entity = "decision";
+    a.entity_id = id;
+    a.detail_json = json{{"label", c.label}, {"reason", c.reason}}.dump();
+    batch.audit.push_back(std::move(a));
+    if (auto st = app.writer().submit_sync(batch); !st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+  }
+  respond(reply({{"decision_id", id}, {"label", c.label}, {"marked", created}, {"already_marked", !created}}));
+}
+
 }  // namespace
 
 bool route_learning(App& app, const http::Request& req, const std::vector<std::string_view>& parts,
                     const Principal& who, http::Respond& respond) {
+  if (parts.size() == 6 && parts[0] == "v1" && parts[1] == "domains" && parts[3] == "decisions" && parts[5] == "gold") {
+    method(req, "POST");
+    mark_gold(app, req, domain_of(app, parts[2], who), std::string(parts[4]), who, respond);
+    return true;
+  }
   if (parts.size() < 4 || parts[0] != "v1" || parts[1] != "admin") return false;
   if (parts.size() == 5 && parts[2] == "domains" && parts[4] == "retrain") {
     admin_only(who);

@@ -1,5 +1,6 @@
 #pragma once
-// The learning loop's admin routes (docs/http-api.md, "Learning loop"):
+// The learning loop's routes (docs/http-api.md, "Learning loop"):
+//   POST /v1/domains/{d}/decisions/{id}/gold  keep a decided hard case for every evaluation (reviewer, admin)
 //   POST /v1/admin/domains/{d}/retrain       queue a training now {"reason"?, "promote"?} -> 202 job
 //   GET  /v1/admin/domains/{d}/retrain       the stats retrain(stats) sees, and the recent jobs
 //   GET  /v1/admin/retrain/jobs/{id}         one job

@@ -401,12 +401,43 @@ return {
   CHECK(c.request("GET", "/v1/admin/domains/learnb/retrain", s.admin).json()["jobs"].empty());
   CHECK(c.request("GET", "/healthz", "").status == 200);
 
-  // hitl retrain runs the same cycle from the shell.
+  // A reviewer keeps a decided hard case for every evaluation; an undecided one cannot be.
+  const std::string dora = s.token("reviewer", "dora", "manual");
+  const std::string gold_route = "/v1/domains/manual/decisions/c-3/gold";
+  CHECK(c.request("POST", gold_route, s.client).status == 403);
+  CHECK(c.request("POST", "/v1/domains/manual/decisions/nope/gold", dora).status == 404);
+  auto marked = c.request("POST", gold_route, dora, R"({"reason": "thin file, large loan"})");
+  REQUIRE(marked.status == 200);
+  CHECK(marked.json()["marked"] == true);
+  CHECK(marked.json()["label"] == truth.at("c-3"));
+  CHECK(c.request("POST", gold_route, dora).json()["already_marked"] == true);
+  stream(c, s, data, 50, 51, "manual");  // pending review: no final label yet
+  auto undecided = c.request("POST", "/v1/domains/manual/decisions/c-50/gold", dora);
+  CHECK(undecided.status == 409);
+  CHECK(error_code(undecided) == "not_final");
+
+  // hitl retrain runs the same cycle from the shell; the marked case is golden, not training data.
   const std::string cfg = " --config " + s.config.string();
-  auto cli = run_hitl("retrain" + cfg + " --domain manual --no-promote --reason shell");
+  auto cli = run_hitl("retrain" + cfg + " --domain manual --no-promote --reason shell --json");
   INFO(cli.out);
   CHECK(cli.exit_code == 0);
-  CHECK(cli.out.find("trained manual-m2") != std::string::npos);
+  const json cr = json::parse(cli.out.substr(cli.out.find('{')));
+  CHECK(cr["candidate"] == "manual-m2");
+  CHECK(cr["samples"] == 40);
+  CHECK((cr["train_rows"].get<int>() + cr["holdout_rows"].get<int>()) == 40);
+  auto exported = run_hitl("dataset export" + cfg + " --id " + cr["dataset"].get<std::string>() + " --format jsonl");
+  CHECK(exported.out.find(R"("decision_id":"c-3","input")") != std::string::npos);
+  const bool tagged_gold = exported.out.find(R"("tags":["confirmed","gold"])") != std::string::npos ||
+                           exported.out.find(R"("tags":["user-correction","gold"])") != std::string::npos;
+  CHECK(tagged_gold);
+  auto ev = run_hitl("model evaluate" + cfg + " --domain manual --dataset " + cr["dataset"].get<std::string>() + " --json");
+  INFO(ev.out);
+  REQUIRE(ev.exit_code == 0);
+  const json evj = json::parse(ev.out.substr(ev.out.find('{')));
+  CHECK(evj["golden_set"]["cases"] == 1);
+  CHECK(evj["golden_set"]["marked"] == 1);
+  CHECK(evj["live"]["golden"]["rows"] == 1);
+  CHECK(run_hitl("audit export" + cfg).out.find(R"("action":"gold.marked")") != std::string::npos);
   CHECK(run_hitl("retrain" + cfg + " --domain loans").out.find("has no model to train") != std::string::npos);
   CHECK(run_hitl("retrain" + cfg + " --domain nope").exit_code != 0);
 }

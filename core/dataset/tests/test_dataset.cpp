@@ -1,5 +1,6 @@
 // Dataset versions on disk: immutability, lineage, content hashes, time splits and CSV export.
 #include "dataset/dataset.hpp"
+#include "dataset/marked_gold.hpp"
 
 #include "support/temp_dir.hpp"
 
@@ -113,4 +114,28 @@ TEST_CASE("dataset: CSV export has the input columns and quotes what needs it", 
   CHECK(header == "decision_id,Amount,Extra,Home,label,model_label,model_confidence,outcome,tags,weight,created_ms");
   CHECK(first.rfind("a,1010,,\"rent, owner\",good,good,0.7,approve,confirmed,", 0) == 0);
   CHECK(second.rfind("\"b\"\"x\",1020,3,\"rent, owner\",bad,good,0.6,correct,user-correction;production-failure,", 0) == 0);
+}
+
+TEST_CASE("dataset: marked golden cases append once each and a bad line names the file and line", "[dataset]") {
+  ScratchDir dir("hitl-marked");
+  hitl::dataset::MarkedGold gold(dir.path);
+  CHECK(gold.read("loans").empty());
+  hitl::dataset::MarkedCase c;
+  c.decision_id = "app-7";
+  c.input = {{"Amount", 9000}};
+  c.label = "bad";
+  c.model_label = "good";
+  c.marked_by = "alice";
+  CHECK(gold.mark("loans", c));
+  CHECK_FALSE(gold.mark("loans", c));  // already marked: nothing written
+  c.decision_id = "app-8";
+  CHECK(gold.mark("loans", c));
+  auto cases = gold.read("loans");
+  REQUIRE(cases.size() == 2);
+  CHECK(cases[0].decision_id == "app-7");
+  CHECK(cases[0].label == "bad");
+  CHECK(cases[0].input["Amount"] == 9000);
+  CHECK(gold.decision_ids("loans") == std::set<std::string>{"app-7", "app-8"});
+  std::ofstream(gold.file("loans"), std::ios::app) << "{\"decision_id\": \"x\"}\n";
+  CHECK_THROWS_WITH(gold.read("loans"), Catch::Contains("golden.jsonl:3:"));
 }

@@ -1,0 +1,67 @@
+#include "dataset/marked_gold.hpp"
+
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+
+namespace hitl::dataset {
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+std::mutex g_append_mu;  // one writer at a time: the duplicate check and the append are one step
+}
+
+MarkedGold::MarkedGold(fs::path datasets_dir) : dir_(std::move(datasets_dir)) {}
+
+fs::path MarkedGold::file(const std::string& domain) const { return dir_ / domain / "golden.jsonl"; }
+
+std::vector<MarkedCase> MarkedGold::read(const std::string& domain) const {
+  std::vector<MarkedCase> out;
+  std::ifstream in(file(domain));
+  if (!in) return out;
+  std::string line;
+  for (std::size_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    auto j = json::parse(line, nullptr, false);
+    try {
+      if (!j.is_object()) throw std::runtime_error("not a JSON object");
+      MarkedCase c;
+      c.decision_id = j.at("decision_id").get<std::string>();
+      c.input = j.at("input");
+      if (!c.input.is_object()) throw std::runtime_error("input: expected an object");
+      c.label = j.at("label").get<std::string>();
+      c.model_label = j.value("model_label", "");
+      c.model_confidence = j.value("model_confidence", 0.0);
+      c.reason = j.value("reason", "");
+      c.marked_by = j.value("marked_by", "");
+      c.marked_ms = j.value("marked_ms", std::int64_t{0});
+      out.push_back(std::move(c));
+    } catch (const std::exception& e) {
+      throw std::runtime_error(file(domain).string() + ":" + std::to_string(n) + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+std::set<std::string> MarkedGold::decision_ids(const std::string& domain) const {
+  std::set<std::string> ids;
+  for (auto& c : read(domain)) ids.insert(c.decision_id);
+  return ids;
+}
+
+bool MarkedGold::mark(const std::string& domain, const MarkedCase& c) {
+  std::lock_guard lock(g_append_mu);
+  if (decision_ids(domain).count(c.decision_id)) return false;
+  fs::create_directories(file(domain).parent_path());
+  json j = {{"decision_id", c.decision_id}, {"input", c.input},         {"label", c.label},
+            {"model_label", c.model_label}, {"model_confidence", c.model_confidence},
+            {"reason", c.reason},           {"marked_by", c.marked_by}, {"marked_ms", c.marked_ms}};
+  std::ofstream out(file(domain), std::ios::app | std::ios::binary);
+  out << j.dump() << "\n";
+  out.flush();
+  if (!out) throw std::runtime_error("cannot append to " + file(domain).string());
+  return true;
+}
+
+}  // namespace hitl::dataset
