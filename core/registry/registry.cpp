@@ -111,7 +111,9 @@ fs::path Registry::artifact_path(const std::string& domain, const std::string& i
 ModelVersion Registry::add(ModelVersion v, const std::string& artifact_text) {
   const fs::path folder = dir_ / v.domain;
   fs::create_directories(folder);
-  v.id = v.domain + "-m" + std::to_string(list(v.domain).size() + 1);
+  std::size_t next = 1;  // after the highest number (m0, the kept configured artifact, included)
+  for (auto& existing : list(v.domain)) next = std::max(next, number_of(existing.id) + 1);
+  v.id = v.domain + "-m" + std::to_string(next);
   v.artifact_sha256 = sha256_hex(artifact_text);
   write_new_file(artifact_path(v.domain, v.id), artifact_text);
   write_new_file(folder / (v.id + ".json"), to_json(v).dump(2) + "\n");  // last: the version exists now
@@ -142,6 +144,23 @@ Live Registry::promote(const std::string& domain, const std::string& id, const f
     throw std::runtime_error("model " + id + ": the artifact does not match its recorded hash (altered on disk)");
   Live before = live(domain);
   if (before.id == id) throw std::runtime_error("model " + id + " is already live");
+  // The first promotion replaces the configured file: keep it as version m0 so a rollback (of
+  // an automatic promotion, say) can go back to it.
+  std::error_code ec;
+  if (before.id.empty() && fs::exists(artifact_path, ec) && !find(domain, domain + "-m0")) {
+    const std::string configured = read_whole_file(artifact_path);
+    ModelVersion m0;
+    m0.id = domain + "-m0";
+    m0.domain = domain;
+    m0.model = v->model;
+    m0.plugin = v->plugin;
+    m0.artifact_sha256 = sha256_hex(configured);
+    m0.trigger = "configured artifact, kept at the first promotion";
+    m0.created_ms = now_ms;
+    write_new_file(this->artifact_path(domain, m0.id), configured);
+    write_new_file(dir_ / domain / (m0.id + ".json"), to_json(m0).dump(2) + "\n");
+    before.id = m0.id;
+  }
   replace_file(artifact_path, artifact);
   Live now{id, before.id, now_ms, by, reason};
   replace_file(dir_ / domain / "live.json", to_json(now).dump(2) + "\n");
@@ -159,7 +178,7 @@ Live Registry::rollback(const std::string& domain, const fs::path& artifact_path
   Live cur = live(domain);
   if (cur.id.empty()) throw std::runtime_error("domain \"" + domain + "\" has no promoted model to roll back");
   if (cur.previous.empty())
-    throw std::runtime_error("model " + cur.id + " was the first promoted: nothing to roll back to (restore the configured artifact by hand)");
+    throw std::runtime_error("model " + cur.id + " has no earlier version to roll back to");
   return promote(domain, cur.previous, artifact_path, now_ms, by, reason.empty() ? "rollback from " + cur.id : reason);
 }
 

@@ -4,6 +4,8 @@
 //   <dir>/<domain>/<domain>-m<N>.artifact   its artifact, as the model plugin wrote it
 //   <dir>/<domain>/live.json                which version is live (absent: the configured file)
 //   <dir>/<domain>/history.jsonl            every promotion and rollback, appended
+//   <dir>/<domain>/<domain>-m0.*            the configured artifact as it was before the first
+//                                           promotion (kept then, so it can be rolled back to)
 // Promotion copies the version's artifact over the domain model's configured `artifact` path by
 // rename (a reader sees the old file or the new one, never half of either); a running service
 // picks it up within about 2 s (App::reload_models).

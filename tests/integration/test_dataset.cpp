@@ -197,7 +197,7 @@ TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and
   auto p1 = run_hitl("model promote" + cfg + " --domain ds --id ds-m1 --reason 'better on holdout'");
   INFO(p1.out);
   REQUIRE(p1.exit_code == 0);
-  CHECK(p1.out.find("live model of ds: ds-m1 (was the configured artifact)") != std::string::npos);
+  CHECK(p1.out.find("live model of ds: ds-m1 (was ds-m0)") != std::string::npos);
 
   // The running service swaps the promoted model in without a restart (audited model.loaded), and
   // a later broken artifact is refused: the promoted model keeps scoring.

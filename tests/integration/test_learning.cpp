@@ -210,10 +210,13 @@ TEST_CASE("the policy retrains on streamed feedback and promotes a better model 
   // The registry has the lineage; the running service scores with the new model within ~2 s.
   auto models = c.request("GET", "/v1/admin/domains/learn/models", s.admin).json();
   CHECK(models["live"]["id"] == "learn-m1");
-  REQUIRE(models["versions"].size() == 1);
-  CHECK(models["versions"][0]["trigger"] == "policy");
-  CHECK(models["versions"][0]["base_rows"] == 100);
-  CHECK(models["versions"][0]["trigger_stats"]["samples"].get<int>() >= 450);
+  // The configured first model was kept as learn-m0 by the promotion: it can be rolled back to.
+  REQUIRE(models["versions"].size() == 2);
+  CHECK(models["versions"][0]["id"] == "learn-m0");
+  CHECK(models["live"]["previous"] == "learn-m0");
+  CHECK(models["versions"][1]["trigger"] == "policy");
+  CHECK(models["versions"][1]["base_rows"] == 100);
+  CHECK(models["versions"][1]["trigger_stats"]["samples"].get<int>() >= 450);
   const std::string new_version = result["candidate_version"].get<std::string>();
   std::string scored_by;
   for (int i = 0; i < 50 && scored_by != new_version; ++i) {

@@ -82,6 +82,26 @@ TEST_CASE("registry: a rollback needs an earlier promotion", "[registry]") {
   Registry reg(dir.path);
   CHECK_THROWS_WITH(reg.rollback("loans", dir.path / "a.json", 1, "x", ""), Catch::Contains("no promoted model"));
   reg.add(version("loans-v1"), "{}");
-  reg.promote("loans", "loans-m1", dir.path / "a.json", 2, "x", "");
-  CHECK_THROWS_WITH(reg.rollback("loans", dir.path / "a.json", 3, "x", ""), Catch::Contains("nothing to roll back to"));
+  reg.promote("loans", "loans-m1", dir.path / "a.json", 2, "x", "");  // no configured file: nothing kept
+  CHECK_THROWS_WITH(reg.rollback("loans", dir.path / "a.json", 3, "x", ""), Catch::Contains("no earlier version"));
+}
+
+TEST_CASE("registry: the first promotion keeps the configured artifact as m0 to roll back to", "[registry]") {
+  ScratchDir dir("hitl-registry");
+  Registry reg(dir.path / "registry");
+  const fs::path artifact = dir.path / "live.json";
+  { std::ofstream(artifact) << "{\"configured\":true}"; }
+  reg.add(version("loans-v1"), "{\"w\":1}");
+  auto live = reg.promote("loans", "loans-m1", artifact, 10, "hitl", "auto");
+  CHECK(live.previous == "loans-m0");
+  auto m0 = reg.find("loans", "loans-m0");
+  REQUIRE(m0);
+  CHECK(m0->trigger.find("configured artifact") != std::string::npos);
+  CHECK(reg.list("loans").front().id == "loans-m0");
+  CHECK(reg.add(version("loans-v2"), "{\"w\":2}").id == "loans-m2");  // numbering goes on after m1
+  auto back = reg.rollback("loans", artifact, 20, "ops", "");
+  CHECK(back.id == "loans-m0");
+  CHECK(slurp(artifact) == "{\"configured\":true}");
+  reg.promote("loans", "loans-m2", artifact, 30, "hitl", "");
+  CHECK(reg.list("loans").size() == 3);  // m0 is kept once
 }
