@@ -40,6 +40,8 @@ void snapshot(const DatasetArgs& a) {
                 << (v.parent.empty() ? "none" : v.parent) << ", sha256 " << v.content_hash << "\n";
     else
       std::cout << "dataset " << v.id << " unchanged: no new final outcomes since it was taken\n";
+    if (stats.reported_truths)
+      std::cout << "  " << stats.reported_truths << " of them from truths reported for decisions nobody reviewed\n";
     if (stats.erased) std::cout << "  left out: " << stats.erased << " erased payloads\n";
     if (stats.weight_failures)
       std::cout << "  weight(): " << stats.weight_failures << " failures, default weight used (see the log)\n";

@@ -44,6 +44,21 @@ Sample sample_from_json(const json& j) {
   return s;
 }
 
+namespace {
+Sample make_sample(const std::string& id, json input, const std::string& label, const std::string& model_label,
+                   double confidence, const std::string& outcome, std::int64_t created_ms) {
+  Sample s;
+  s.decision_id = id;
+  s.input = std::move(input);
+  s.label = label;
+  s.model_label = model_label;
+  s.model_confidence = confidence;
+  s.outcome = outcome;
+  s.created_ms = created_ms;
+  return s;
+}
+}  // namespace
+
 std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, policy::PolicyEngine& policies,
                             CollectStats* stats, const std::set<std::string>& gold_ids) {
   CollectStats local;
@@ -81,24 +96,46 @@ std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, po
       ++st.erased;
       continue;
     }
-    Sample s;
-    s.decision_id = f.decision_id;
-    s.input = std::move(input);
-    s.label = f.final_label;
-    s.model_label = f.model_label;
-    s.model_confidence = f.model_confidence;
-    s.outcome = f.outcome;
-    s.created_ms = f.created_ms;
+    Sample s = make_sample(f.decision_id, std::move(input), f.final_label, f.model_label, f.model_confidence,
+                           f.outcome, f.created_ms);
     if (auto r = reviewers.find(f.decision_id); r != reviewers.end()) s.reviewers = r->second;
     s.tags.push_back(s.label == s.model_label ? "confirmed" : "user-correction");
-    if (d && (d->reason == "model_error" || d->reason == "policy_error")) s.tags.push_back("production-failure");
+    bool failure = d && (d->reason == "model_error" || d->reason == "policy_error");
+    // A truth the client reported later (the loan did default) is the label to learn; when it
+    // contradicts the human answer, the decision failed in production despite the review.
+    if (d && !d->truth_label.empty()) {
+      s.tags.push_back("reported-truth");
+      failure = failure || d->truth_label != s.label;
+      s.label = d->truth_label;
+    }
+    if (failure) s.tags.push_back("production-failure");
     if (gold_ids.count(s.decision_id)) s.tags.push_back("gold");
+    out.push_back(std::move(s));
+  }
+  // Decisions nobody reviewed whose truth was reported (an auto-approved loan that defaulted):
+  // the only feedback from outside the flagged slice of the traffic. Their time is the report's.
+  for (const auto& d : facts.decisions) {
+    if (d.truth_label.empty() || latest.count(d.id)) continue;
+    std::optional<sdk::DecisionRecord> full;
+    if (auto s = storage.get_decision(domain, d.id, full); !s.ok()) throw std::runtime_error("cannot read decision " + d.id + ": " + s.message);
+    json input = full ? json::parse(full->input_json, nullptr, false) : json();
+    if (!full || full->erased_ms != 0 || !input.is_object() || input.empty()) {
+      ++st.erased;
+      continue;
+    }
+    Sample s = make_sample(d.id, std::move(input), d.truth_label, d.label, d.confidence, "truth", d.truth_ms);
+    s.tags = {"reported-truth", d.truth_label == d.label ? "confirmed" : "production-failure"};
+    if (gold_ids.count(s.decision_id)) s.tags.push_back("gold");
+    ++st.reported_truths;
+    out.push_back(std::move(s));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Sample& a, const Sample& b) { return a.created_ms < b.created_ms; });
+  for (auto& s : out) {
     policy::SampleView view{domain, s.decision_id, &s.input, s.label, s.model_label, s.outcome,
                             s.model_confidence, s.tags, s.reviewers, s.created_ms};
     bool failed = false;
     s.weight = policies.weight(domain, view, failed);
     if (failed) ++st.weight_failures;
-    out.push_back(std::move(s));
   }
   return out;
 }

@@ -30,10 +30,12 @@ struct Sample {
   std::string label;     // the final human label
   std::string model_label;
   double model_confidence = 0;
-  std::string outcome;  // approve | reject | correct | default
+  std::string outcome;  // approve | reject | correct | default, or truth (a reported truth, no review)
   std::vector<std::string> reviewers;
-  // user-correction (final label differs from the model's), confirmed (same label),
-  // production-failure (the model or the policy failed on the case), gold (a golden-set case)
+  // user-correction (the human label differs from the model's), confirmed (the label is the
+  // model's), reported-truth (the label is a truth the client reported later), production-failure
+  // (the model or the policy failed on the case, or a reported truth contradicts the decision),
+  // gold (a case reviewers marked golden)
   std::vector<std::string> tags;
   double weight = 1;
   std::int64_t created_ms = 0;  // when the outcome became final
@@ -46,6 +48,7 @@ struct CollectStats {
   std::size_t erased = 0;          // outcomes whose payload was erased: left out
   std::size_t superseded = 0;      // older outcomes of a decision reviewed again
   std::size_t weight_failures = 0; // weight() errors (the default weight was used)
+  std::size_t reported_truths = 0; // samples from truths reported for decisions nobody reviewed
 };
 
 // The domain's samples, oldest first: the latest final outcome of each decision (a case sent

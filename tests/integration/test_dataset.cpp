@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -266,6 +267,46 @@ TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and
   CHECK(run_hitl("dataset show" + cfg + " --id ds-v9").exit_code != 0);
   CHECK(run_hitl("dataset snapshot" + cfg + " --domain nowhere").out.find("no domain named \"nowhere\"") != std::string::npos);
   CHECK(run_hitl("dataset export" + cfg + " --id ds-v1 --format xml").exit_code != 0);
+}
+
+TEST_CASE("reported truths become samples and a contradicted decision is a production failure", "[dataset]") {
+  DatasetDomain d;
+  Service s(d.domain);
+  s.start();
+  HttpClient c(s.port());
+  const std::string cfg = " --config " + s.config.string();
+  // Reviewed as good, then the loan defaulted: the truth is the label, and the review failed.
+  review_one(c, s, "r-1", {{"Amount", 100}, {"Home", "rent"}}, "good");
+  // Auto-approved, nobody looked: only the reported truth makes it a sample.
+  for (const char* id : {"auto-ok", "auto-bad", "auto-silent"}) {
+    json p = {{"id", id}, {"input", {{"Amount", 7}}}, {"prediction", {{"label", "good"}, {"confidence", 0.99}}}};
+    REQUIRE(c.request("POST", "/v1/domains/ds/predictions", s.client, p.dump()).status == 200);
+  }
+  auto truth = [&](const char* id, const char* label) {
+    return c.request("PUT", std::string("/v1/domains/ds/decisions/") + id + "/truth", s.client,
+                     json{{"label", label}}.dump()).status;
+  };
+  REQUIRE(truth("r-1", "bad") == 200);
+  REQUIRE(truth("auto-ok", "good") == 200);
+  REQUIRE(truth("auto-bad", "bad") == 200);
+  auto snap = run_hitl("dataset snapshot" + cfg + " --domain ds");
+  INFO(snap.out);
+  REQUIRE(snap.exit_code == 0);
+  CHECK(snap.out.find("3 samples") != std::string::npos);
+  CHECK(snap.out.find("2 of them from truths reported") != std::string::npos);
+  std::map<std::string, json> by_id;
+  for (auto& j : jsonl(run_hitl("dataset export" + cfg + " --id ds-v1 --format jsonl").out)) by_id[j["decision_id"]] = j;
+  REQUIRE(by_id.size() == 3);
+  CHECK(by_id["r-1"]["label"] == "bad");
+  CHECK(by_id["r-1"]["outcome"] == "approve");
+  CHECK(by_id["r-1"]["tags"] == json::array({"confirmed", "reported-truth", "production-failure"}));
+  CHECK(by_id["auto-ok"]["outcome"] == "truth");
+  CHECK(by_id["auto-ok"]["tags"] == json::array({"reported-truth", "confirmed"}));
+  CHECK(by_id["auto-bad"]["label"] == "bad");
+  CHECK(by_id["auto-bad"]["model_label"] == "good");
+  CHECK(by_id["auto-bad"]["tags"] == json::array({"reported-truth", "production-failure"}));
+  CHECK(by_id["auto-bad"]["reviewers"].empty());
+  CHECK(by_id.count("auto-silent") == 0);
 }
 
 TEST_CASE("a shadow model scores live traffic for agreement metrics and never changes a decision", "[dataset]") {
