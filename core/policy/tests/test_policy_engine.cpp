@@ -642,3 +642,38 @@ return {
   Fixture plain(R"(return { flag = function(p) return { action = "auto" } end })");
   CHECK_FALSE(plain.engine->promote("d", e, why, failed).has_value());
 }
+
+TEST_CASE("retrain(stats) decides with a reason and a failure trains nothing", "[policy]") {
+  Fixture f(R"(local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("x") end,
+  retrain = function(stats)
+    if stats.mode == "bad" then return 1 end
+    if stats.mode == "boom" then error("no stats") end
+    if stats.mode == "loop" then while true do end end
+    if stats.samples >= 100 and (stats.flag_rate or 0) > 0.2 then return true, stats.samples .. " samples" end
+    return false
+  end,
+})");
+  std::string why;
+  bool failed = true;
+  json stats = {{"samples", 120}, {"flag_rate", 0.3}, {"disagreement", nullptr}};
+  CHECK(f.engine->has_retrain("d"));
+  CHECK(f.engine->retrain("d", stats, why, failed) == std::optional<bool>(true));
+  CHECK_FALSE(failed);
+  CHECK(why == "120 samples");
+  stats["flag_rate"] = nullptr;  // undefined rates reach the policy as nil
+  CHECK(f.engine->retrain("d", stats, why, failed) == std::optional<bool>(false));
+  CHECK(why.empty());
+  const auto errors_before = f.engine->error_count("d");
+  for (const char* mode : {"bad", "boom", "loop"}) {
+    stats["mode"] = mode;
+    CHECK(f.engine->retrain("d", stats, why, failed) == std::optional<bool>(false));
+    CHECK(failed);
+    CHECK(why.rfind("retrain() failed: ", 0) == 0);
+  }
+  CHECK(f.engine->error_count("d") == errors_before + 3);
+  Fixture plain(R"(return { flag = function(p) return { action = "auto" } end })");
+  CHECK_FALSE(plain.engine->has_retrain("d"));
+  CHECK_FALSE(plain.engine->retrain("d", stats, why, failed).has_value());
+}
