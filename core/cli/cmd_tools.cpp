@@ -3,6 +3,7 @@
 #include "common/clock.hpp"
 #include "common/files.hpp"
 #include "common/hash.hpp"
+#include "data/feature_stats.hpp"
 #include "data/records.hpp"
 #include "dataset/dataset.hpp"
 #include "plugin/plugin_registry.hpp"
@@ -187,6 +188,9 @@ void add_train(CLI::App& root) {
     auto st = model->train(dataset, result);
     if (!st.ok()) fail("hitl train: training failed: " + st.message);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // From a CSV the training feature statistics (p.ood) go next to the artifact, written first so
+    // a service reloading the new artifact finds its statistics already in place.
+    if (dataset_id.empty() && !out.empty()) data::save_feature_stats(data::compute_feature_stats(dataset.rows), out);
     // Atomic: a running service never reads half an artifact.
     if (!out.empty()) replace_file(out, result.artifact_json);
     if (!dataset_id.empty()) {

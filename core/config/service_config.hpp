@@ -51,6 +51,11 @@ struct DomainConfig {
   double sla_at_risk_fraction = 0.8;      // a task is at risk once this share of its SLA has passed
   std::filesystem::path gold_file;        // golden set (JSON Lines) for gold tasks; empty = none
   std::string shadow_model;               // key of `models` scored alongside, never decides; "" = none
+  // Flagging signals (docs/policy.md, "Signals").
+  std::string stats_segment;              // input field or meta.<field> keying hitl.stats(w, segment); "" = none
+  // Further models (keys of `models`) scoring every record for p.predictions, in config order.
+  // Never the primary: `model`, or the first of `ensemble` when `model` is not set, is moved there.
+  std::vector<std::string> ensemble;
 };
 
 struct ServiceConfig {

@@ -149,6 +149,25 @@ struct FlagCall {
   int action = kNone;
 };
 
+// The `p` table of flag(p) (and of judge(p, verdict)).
+void push_flag_p(lua_State* L, const FlagInput& in) {
+  lua_createtable(L, 0, 6);
+  if (in.input) push_json(L, *in.input, "p.input"); else lua_newtable(L);
+  lua_setfield(L, -2, "input");
+  push_prediction(L, in.prediction);
+  lua_setfield(L, -2, "prediction");
+  push_predictions(L, in.predictions, in.prediction);
+  lua_setfield(L, -2, "predictions");
+  if (in.ood) {
+    push_ood(L, *in.ood);
+    lua_setfield(L, -2, "ood");
+  }
+  push_object_or_empty(L, in.meta, "p.meta");
+  lua_setfield(L, -2, "meta");
+  if (in.domain) lua_pushlstring(L, in.domain->data(), in.domain->size()); else lua_pushliteral(L, "");
+  lua_setfield(L, -2, "domain");
+}
+
 const char* kVerdictHint = "return hitl.auto(), hitl.review(reason) or hitl.reject(reason)";
 
 // Calls flag(p) and validates the verdict; leaves the reason (or nothing for auto).
@@ -156,15 +175,7 @@ int call_flag(lua_State* L) {
   auto* c = static_cast<FlagCall*>(lua_touserdata(L, 1));
   const FlagInput& in = *c->in;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &kFlagKey);
-  lua_createtable(L, 0, 4);
-  if (in.input) push_json(L, *in.input, "p.input"); else lua_newtable(L);
-  lua_setfield(L, -2, "input");
-  push_prediction(L, in.prediction);
-  lua_setfield(L, -2, "prediction");
-  push_object_or_empty(L, in.meta, "p.meta");
-  lua_setfield(L, -2, "meta");
-  if (in.domain) lua_pushlstring(L, in.domain->data(), in.domain->size()); else lua_pushliteral(L, "");
-  lua_setfield(L, -2, "domain");
+  push_flag_p(L, in);
   lua_call(L, 1, 1);
 
   if (!lua_istable(L, -1)) return luaL_error(L, "flag returned %s instead of a verdict (%s)", luaL_typename(L, -1), kVerdictHint);
@@ -598,6 +609,7 @@ struct PolicyEngine::Impl {
   Limits limits;
   fs::path lib_dir;
   std::unordered_map<std::string, std::unique_ptr<Domain>> domains;
+  std::atomic<const SignalSource*> signals{nullptr};  // hitl.stats(); read by every state
 
   Domain* find(const std::string& name) const {
     auto it = domains.find(name);
@@ -614,6 +626,7 @@ struct PolicyEngine::Impl {
     } catch (const std::exception& e) {
       throw d.load_error(e.what());
     }
+    s->context().signals = &signals;
     lua_State* L = s->L();
     StackGuard guard(L);
     const std::string& code = source ? *source : d.bytecode;
@@ -736,6 +749,10 @@ PolicyEngine::PolicyEngine(std::vector<DomainPolicy> policies, fs::path lib_dir,
 }
 
 PolicyEngine::~PolicyEngine() = default;
+
+SignalSource::~SignalSource() = default;
+
+void PolicyEngine::set_signals(const SignalSource* signals) noexcept { impl_->signals.store(signals, std::memory_order_release); }
 
 bool PolicyEngine::has_domain(const std::string& domain) const { return impl_->find(domain) != nullptr; }
 

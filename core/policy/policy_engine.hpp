@@ -34,6 +34,34 @@ struct PredictionView {
   std::string label;
   double confidence = 0.0;
   std::vector<std::pair<std::string, double>> scores;
+  // Only in p.predictions (ensembles): the model (key of `models`, or "client") and its version.
+  std::string model, version;
+};
+
+// p.ood: how far the input lies from the model's training data (data/feature_stats.hpp).
+struct OodView {
+  double score = 0;
+  std::vector<std::pair<std::string, double>> furthest;  // feature -> z, largest first
+};
+
+// Rolling figures of one domain (or one segment of it) over a window, for hitl.stats().
+struct WindowFigures {
+  std::int64_t window_seconds = 0;
+  std::uint64_t predictions = 0, flagged = 0, rejected = 0, errors = 0, reviews = 0;
+  std::int64_t open_tasks = 0;
+};
+
+enum class StatsStatus { ok, unknown_domain, bad_window, no_segment_field };
+
+// Where hitl.stats() reads from (service/signals.hpp in the service). Called from policy calls on
+// every worker thread: implementations must be thread-safe, cheap and must not throw.
+class SignalSource {
+ public:
+  virtual ~SignalSource();
+  // `segment` null: the whole domain. `window_seconds` in 1..max_window_seconds().
+  virtual StatsStatus window(const std::string& domain, const std::string* segment, std::int64_t window_seconds,
+                             std::int64_t now_ms, WindowFigures& out) const noexcept = 0;
+  virtual std::int64_t max_window_seconds() const noexcept = 0;
 };
 
 // What `flag(p)` sees: p.input, p.prediction, p.meta, p.domain.
@@ -45,6 +73,10 @@ struct FlagInput {
   // Values of the record's sensitive fields: replaced by "[redacted]" in an error message before
   // it is logged or returned (a policy may quote them: error("income " .. p.input.Income)).
   const std::vector<std::string>* redact = nullptr;
+  // p.predictions: every ensemble member's output, the primary first (null: p.predictions is
+  // just { p.prediction }). p.ood: null leaves p.ood nil (the model has no feature statistics).
+  const std::vector<PredictionView>* predictions = nullptr;
+  const OodView* ood = nullptr;
 };
 
 enum class Action { auto_approve, review, reject };
@@ -132,6 +164,9 @@ class PolicyEngine {
   PolicyEngine& operator=(const PolicyEngine&) = delete;
 
   bool has_domain(const std::string& domain) const;
+  // The source of hitl.stats(); without one hitl.stats() raises (fails closed). Set it before
+  // the first policy call; it must outlive the engine's use.
+  void set_signals(const SignalSource* signals) noexcept;
   // Thread-safe: each calling thread uses its own lua_State for the domain.
   Verdict flag(const std::string& domain, const FlagInput& in) noexcept;
   // Default when the policy has no priority(): 0.5. On error: 1.0 (most urgent) + counted.

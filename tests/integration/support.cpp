@@ -155,7 +155,7 @@ std::string create_token(const fs::path& config, const std::string& role, const 
 //  flaky        its model fails every predict (fails closed: model_error).
 //  shortm       its model returns too few predictions (fails closed: model_error).
 //  governed     sensitive fields (name, meta.email), bias by input.segment, costs, an sla() hook.
-Service::Service(const std::string& extra_domains) {
+Service::Service(const std::string& extra_domains, const std::string& extra_models) {
   const std::string src = HITL_SOURCE_DIR;
   db = dir.path / "hitl.db";
   dir.write("loans.lua", R"(
@@ -211,6 +211,7 @@ return {
     credit = { plugin = "logreg", config = { artifact = ")" + src + R"(/examples/credit_risk/model/credit_logreg.json" } },
     -- A copy in the temp dir, for tests that promote over the artifact.
     credit_copy = { plugin = "logreg", config = { artifact = "credit_copy.json" } },
+)" + extra_models + R"(
   },
   domains = {
     loans = { policy = "loans.lua", labels = { "good", "bad" }, lease_seconds = 60 },
