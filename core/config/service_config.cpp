@@ -59,6 +59,7 @@ const std::vector<OptionDoc>& option_docs() {
       {"domains.*.shadow_model", "string", "\"\"", "model (key of `models`) that also scores every record, for agreement metrics only"},
       // Flagging signals (docs/policy.md, "Signals").
       {"domains.*.ensemble", "array of strings", "{}", "models (keys of `models`) whose outputs p.predictions adds; the first is the primary when `model` is unset"},
+      {"domains.*.judge_model", "string", "\"\"", "model (key of `models`) that screens the cases flag(p) hands to hitl.judge(reason) before judge(p, verdict)"},
       {"domains.*.stats_segment", "string", "\"\"", "input field, or meta.<field>, whose value is the segment of hitl.stats(window, segment)"},
   };
   return docs;
@@ -327,7 +328,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     if (!d.is_object()) ctx.fail(where, "expected a table, got " + type_of(d));
     check_keys(d, {"policy", "model", "labels", "lease_seconds", "sla_seconds", "sensitive", "retention_days",
                    "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction", "gold_file", "shadow_model",
-                   "stats_segment", "ensemble"},
+                   "stats_segment", "ensemble", "judge_model"},
                where, ctx);
     DomainConfig dc;
     dc.name = name;
@@ -348,6 +349,9 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
         else if (members[i] != dc.model) dc.ensemble.push_back(members[i]);
       }
     }
+    dc.judge_model = get_string(d, "judge_model", where, ctx, "");
+    if (!dc.judge_model.empty() && !cfg.models.count(dc.judge_model))
+      ctx.fail(where + ".judge_model", "no model named \"" + dc.judge_model + "\" in models");
     dc.shadow_model = get_string(d, "shadow_model", where, ctx, "");
     if (!dc.shadow_model.empty() && !cfg.models.count(dc.shadow_model))
       ctx.fail(where + ".shadow_model", "no model named \"" + dc.shadow_model + "\" in models");

@@ -56,6 +56,7 @@ struct DomainConfig {
   // Further models (keys of `models`) scoring every record for p.predictions, in config order.
   // Never the primary: `model`, or the first of `ensemble` when `model` is not set, is moved there.
   std::vector<std::string> ensemble;
+  std::string judge_model;                // key of `models` run on cases flag sends to hitl.judge(); "" = none
 };
 
 struct ServiceConfig {

@@ -83,11 +83,21 @@ enum class Action { auto_approve, review, reject };
 
 struct Verdict {
   Action action = Action::review;
+  // flag returned hitl.judge(reason): action is review (so a caller without a judge step fails
+  // closed) and the host should run the judge model, then judge(p, verdict).
+  bool judge = false;
   std::string reason;        // "" for auto; "policy_error" when the policy failed
   std::vector<std::string> skills;  // review opts: skills a reviewer needs
   std::string pool;                 // review opts: the reviewer role that alone may take it
   bool policy_error = false;
   std::string error;         // the error text when policy_error
+};
+
+// The `verdict` judge(p, verdict) sees: the judge model's prediction (model, version, label,
+// confidence, scores) and the reason flag gave to hitl.judge(reason).
+struct JudgeView {
+  PredictionView prediction;
+  std::string reason;
 };
 
 // What `priority(task)` and `sla(task)` see: task.reason, task.domain, task.input,
@@ -169,6 +179,11 @@ class PolicyEngine {
   void set_signals(const SignalSource* signals) noexcept;
   // Thread-safe: each calling thread uses its own lua_State for the domain.
   Verdict flag(const std::string& domain, const FlagInput& in) noexcept;
+  // judge(p, verdict) after flag returned hitl.judge(reason) and the judge model answered: the
+  // final verdict (auto, review or reject). Without the hook, on an error or a bad return
+  // (including hitl.judge again): review "judge_error" with policy_error set (counted, logged).
+  Verdict judge(const std::string& domain, const FlagInput& in, const JudgeView& verdict) noexcept;
+  bool has_judge(const std::string& domain) const;
   // Default when the policy has no priority(): 0.5. On error: 1.0 (most urgent) + counted.
   double priority(const std::string& domain, const TaskView& task) noexcept;
 
@@ -215,6 +230,8 @@ class PolicyEngine {
                          Limits limits = {});
 
  private:
+  Verdict verdict_of(const std::string& domain, const FlagInput& in, const char* hook, void* call,
+                     const char* fail_reason) noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

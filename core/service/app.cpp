@@ -95,6 +95,11 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     rt.model_name = d.model;
     if (!d.model.empty()) rt.model = models_.at(d.model);
     for (auto& member : d.ensemble) rt.ensemble.emplace_back(member, models_.at(member));
+    rt.judge_name = d.judge_model;
+    if (!d.judge_model.empty()) rt.judge = models_.at(d.judge_model);
+    if (!d.judge_model.empty() && !policies_->has_judge(name))
+      spdlog::warn("domain {}: judge_model {} is set but the policy has no judge(p, verdict) hook: hitl.judge() cases go to review (judge_error)",
+                   name, d.judge_model);
     rt.shadow_name = d.shadow_model;
     if (!d.shadow_model.empty()) rt.shadow = models_.at(d.shadow_model);
     rt.lease_ms = d.lease_seconds * 1000;

@@ -232,6 +232,56 @@ void Pipeline::score_ensemble(const DomainRuntime& dom, const std::vector<std::o
   }
 }
 
+policy::Verdict Pipeline::run_judge(const DomainRuntime& dom, const IngestRecord& rec, const policy::FlagInput& in,
+                                    const std::string& reason, json& note, DomainCounters* counters) const {
+  note = json{{"reason", reason}};
+  policy::Verdict fail;  // review: a case the judge step could not screen goes to a person
+  fail.action = policy::Action::review;
+  fail.reason = "judge_error";
+  auto failed = [&](const std::string& why) {
+    note["error"] = why;
+    fail.error = why;
+    return fail;
+  };
+  const auto model = dom.judge ? dom.judge->get() : nullptr;
+  if (!model) {
+    if (counters) counters->policy_errors++;  // the policy asked for a step the domain does not have
+    return failed("flag returned hitl.judge(...) but domain " + dom.name + " has no judge_model");
+  }
+  std::vector<sdk::Record> row(1);
+  std::vector<sdk::Prediction> preds;
+  std::string error;
+  try {
+    row[0] = data::record_from_json(rec.input);
+    auto st = model->predict(row, preds);
+    if (!st.ok()) error = st.message;
+    else if (preds.size() != 1) error = "returned " + std::to_string(preds.size()) + " predictions for 1 row";
+  } catch (const std::exception& e) {
+    error = std::string("input cannot be judged: ") + e.what();
+  }
+  if (!error.empty()) {
+    if (counters) counters->model_errors++;
+    metrics_.plugin_error("model", dom.judge_name);
+    spdlog::warn("judge model failed domain={} decision={} model={} (failing closed to review): {}", dom.name, rec.id,
+                 dom.judge_name, error);
+    return failed("judge model " + dom.judge_name + ": " + error);
+  }
+  policy::JudgeView jv;
+  jv.prediction = policy::PredictionView{preds[0].label, preds[0].confidence, preds[0].scores, dom.judge_name, model->version()};
+  jv.reason = reason;
+  note["model"] = dom.judge_name;
+  note["version"] = jv.prediction.version;
+  note["label"] = jv.prediction.label;
+  note["confidence"] = jv.prediction.confidence;
+  policy::Verdict v = policies_.judge(dom.name, in, jv);
+  if (v.policy_error) {
+    if (counters) counters->policy_errors++;
+    note["error"] = v.error;
+  }
+  note["verdict"] = v.action == policy::Action::auto_approve ? "auto" : v.action == policy::Action::reject ? "reject" : "review";
+  return v;
+}
+
 Pipeline::Pipeline(std::map<std::string, DomainRuntime> domains, policy::PolicyEngine& policies,
                    sdk::Storage& storage, Writer& writer, Metrics& metrics)
     : domains_(std::move(domains)), policies_(policies), storage_(storage), writer_(writer), metrics_(metrics) {}
@@ -371,6 +421,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
       ood = policy::OodView{o.score, std::move(o.furthest)};
     }
     policy::Verdict verdict;
+    json judge_note;  // the judge step's audit detail, when there was one
     if (model_failed[i]) {
       verdict.action = policy::Action::review;
       verdict.reason = "model_error";
@@ -388,13 +439,14 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
       }
       verdict = policies_.flag(domain_name, in);
       if (verdict.policy_error && counters) counters->policy_errors++;
+      if (verdict.judge) verdict = run_judge(*dom, rec, in, verdict.reason, judge_note, counters);
     }
     if (signals_) {
       // Counted now, before the commit, so the next record's flag(p) (even in this batch) sees it.
       Signals::Outcome o;
       o.flagged = verdict.action == policy::Action::review;
       o.rejected = verdict.action == policy::Action::reject;
-      o.error = model_failed[i] || !ensemble_errors[i].empty() || verdict.policy_error;
+      o.error = model_failed[i] || !ensemble_errors[i].empty() || verdict.policy_error || judge_note.contains("error");
       signals_->record(domain_name, signals_->segment_of(domain_name, rec.input, rec.meta), o, now);
     }
     sdk::NewDecision nd;
@@ -473,6 +525,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
       detail["ensemble"] = std::move(e);
     }
     if (ood) detail["ood_score"] = ood->score;
+    if (!judge_note.is_null()) detail["judge"] = std::move(judge_note);
     a.detail_json = detail.dump();
     batch.audit.push_back(std::move(a));
     batch.decisions.push_back(std::move(nd));

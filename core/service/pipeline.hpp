@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-namespace hitl::policy { class PolicyEngine; struct PredictionView; }
+namespace hitl::policy { class PolicyEngine; struct PredictionView; struct FlagInput; struct Verdict; }
 namespace hitl::data { struct FeatureStats; }
 
 namespace hitl::service {
@@ -69,6 +69,8 @@ struct DomainRuntime {
   std::string model_name;
   // Further models scoring every record for p.predictions (domains.<d>.ensemble), in order.
   std::vector<std::pair<std::string, std::shared_ptr<ModelSlot>>> ensemble;
+  std::shared_ptr<ModelSlot> judge;  // domains.<d>.judge_model (null = none)
+  std::string judge_name;
   std::int64_t lease_ms = 300000;
   std::int64_t sla_seconds = 0;         // default review deadline (0 = none)
   std::vector<std::string> sensitive;   // fields masked for reviewers (see service/redaction.hpp)
@@ -124,6 +126,10 @@ class Pipeline {
                       const std::vector<std::optional<sdk::DecisionRecord>>& existing, const std::vector<char>& model_failed,
                       std::vector<std::vector<policy::PredictionView>>& members, std::vector<std::string>& errors,
                       DomainCounters* counters) const;
+  // The judge step of a case flag sent to hitl.judge(reason): the judge model, then the policy's
+  // judge(p, verdict). Any failure: review judge_error, counted. `note` gets the audit detail.
+  policy::Verdict run_judge(const DomainRuntime& dom, const IngestRecord& rec, const policy::FlagInput& in,
+                            const std::string& reason, nlohmann::json& note, DomainCounters* counters) const;
   void score_shadow(const DomainRuntime& dom, const std::vector<IngestRecord>& records,
                     const std::vector<std::optional<sdk::DecisionRecord>>& existing, DomainCounters* counters) const;
   void add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& real, const std::string& policy_hash,

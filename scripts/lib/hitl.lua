@@ -18,6 +18,8 @@
 --                                         reviews, open_tasks, error_rate, ...
 --   hitl.disagreement(predictions)        share of models not agreeing with the majority label
 --   hitl.mean_scores(predictions)         the ensemble's mean score per label
+--   hitl.judge(reason)                    verdict: the domain's judge model screens the case, then
+--                                         the policy's judge(p, verdict) decides
 -- Assignment (for assign(task, candidates); candidates are { id, skills, load, capacity, ... }):
 --   hitl.has_skills(candidate, skills)    true when the candidate has every one of skills
 --   hitl.skill_match(candidates, skills)  the candidates having all the skills, order kept
@@ -135,6 +137,14 @@ end
 function hitl.reject(reason)
   check_reason("reject", reason)
   return { action = "reject", reason = reason }
+end
+
+--- Verdict: let the domain's judge model (domains.<d>.judge_model) screen the case first; the
+-- policy's judge(p, verdict) hook then returns the final verdict. `reason` is passed on to it as
+-- verdict.reason. Any failure of that step sends the case to review (judge_error).
+function hitl.judge(reason)
+  check_reason("judge", reason)
+  return { action = "judge", reason = reason }
 end
 
 --- True when x is a number with lo <= x <= hi (false for nil, strings and NaN).

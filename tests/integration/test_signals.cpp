@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <tuple>
 
 using hitl::test::HttpClient;
 using hitl::test::HttpResponse;
@@ -71,7 +72,32 @@ return { flag = function(p)
   return hitl.auto()
 end }
 )");
-    domains = "ens2 = { policy = \"" + ens.string() + R"(", labels = { "good", "bad" }, model = "credit", ensemble = { "credit", "credit_copy" } },
+    // judged: large loans are screened by the judge model (the constant model: "yes" at 0.75).
+    auto judged = dir.write("judged.lua", R"(
+local hitl = require "hitl"
+return {
+  flag = function(p)
+    if p.input.Amount > 2000 then return hitl.judge("large") end
+    return hitl.auto()
+  end,
+  judge = function(p, verdict)
+    if p.input.Amount == 7777 then error("judge rule broke") end
+    if p.input.Amount >= 9000 then return hitl.reject("judge_" .. verdict.model .. "_" .. verdict.label) end
+    if verdict.label == "yes" and verdict.confidence >= 0.7 and verdict.reason == "large" then return hitl.auto() end
+    return hitl.review("judge_unsure")
+  end,
+}
+)");
+    auto nohook = dir.write("nohook.lua", R"(
+local hitl = require "hitl"
+return { flag = function(p) return hitl.judge("large") end }
+)");
+    domains = "judged = { policy = \"" + judged.string() + R"(", labels = { "good", "bad" }, model = "credit", judge_model = "const" },
+    judged_down = { policy = ")" + judged.string() + R"(", labels = { "good", "bad" }, model = "credit", judge_model = "down" },
+    judged_nohook = { policy = ")" + nohook.string() + R"(", labels = { "good", "bad" }, model = "credit", judge_model = "const" },
+    judged_none = { policy = ")" + nohook.string() + R"(", labels = { "good", "bad" }, model = "credit" },
+)";
+    domains += "ens2 = { policy = \"" + ens.string() + R"(", labels = { "good", "bad" }, model = "credit", ensemble = { "credit", "credit_copy" } },
     ens3 = { policy = ")" + ens.string() + R"(", labels = { "good", "bad" }, ensemble = { "credit", "credit_copy", "const" } },
     ensdown = { policy = ")" + ens.string() + R"(", labels = { "good", "bad" }, model = "credit", ensemble = { "down" } },
     ood = { policy = ")" + ood.string() + R"(", labels = { "good", "bad" }, model = "credit" },
@@ -105,13 +131,32 @@ json post(HttpClient& c, const std::string& token, const std::string& domain, co
   return r.json();
 }
 
+// The decision.created audit detail of decision `id`.
+json decision_detail(const Service& s, const std::string& id) {
+  SQLite::Database db(s.db.string(), SQLite::OPEN_READONLY);
+  SQLite::Statement q(db, "SELECT detail_json FROM audit WHERE action = 'decision.created' AND entity_id = ?");
+  q.bind(1, id);
+  REQUIRE(q.executeStep());
+  return json::parse(q.getColumn(0).getString());
+}
+
+// The test domains served, and a client connected.
+struct Running {
+  SignalFiles files;
+  Service s{files.domains, SignalFiles::kModels};
+  std::unique_ptr<HttpClient> client;
+  explicit Running(long long clock_offset_ms = 0) {
+    s.start(clock_offset_ms);
+    client = std::make_unique<HttpClient>(s.port());
+  }
+};
+
 }  // namespace
 
 TEST_CASE("hitl.stats moves a threshold per segment and counts errors and reviews", "[signals]") {
-  SignalFiles files;
-  Service s(files.domains, SignalFiles::kModels);
-  s.start();
-  HttpClient c(s.port());
+  Running run;
+  Service& s = run.s;
+  HttpClient& c = *run.client;
   // Four uncertain European cases go to review; with the region's flag rate at 100% over four
   // cases the fifth, just as uncertain, is accepted. The US has no history: reviewed.
   for (int i = 0; i < 4; ++i)
@@ -149,22 +194,18 @@ TEST_CASE("hitl.stats moves a threshold per segment and counts errors and review
 }
 
 TEST_CASE("hitl.now reads the service clock the test moved", "[signals]") {
-  SignalFiles files;
-  Service s(files.domains, SignalFiles::kModels);
   const long long target = 4102545600000LL + 30 * 60 * 1000;  // 2100-01-02T04:30:00Z, a Saturday
   const long long real = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
-  s.start(target - real);
-  HttpClient c(s.port());
-  auto v = post(c, s.client, "clock", case_of("c-1", json::object(), 0.99));
+  Running run(target - real);
+  auto v = post(*run.client, run.s.client, "clock", case_of("c-1", json::object(), 0.99));
   CHECK(v["reason"] == "weekend_h4_d6_paris5");
 }
 
 TEST_CASE("an ensemble gives every model's output and a failing member fails closed", "[signals]") {
-  SignalFiles files;
-  Service s(files.domains, SignalFiles::kModels);
-  s.start();
-  HttpClient c(s.port());
+  Running run;
+  Service& s = run.s;
+  HttpClient& c = *run.client;
   // Two copies of one model agree: auto.
   CHECK(post(c, s.client, "ens2", scored("a-1", application()))["status"] == "auto_approved");
   // The constant model says "yes" against two "bad"s: one dissent in three. The primary is the
@@ -186,18 +227,14 @@ TEST_CASE("an ensemble gives every model's output and a failing member fails clo
   CHECK(m.find("hitl_plugin_errors_total{kind=\"model\",plugin=\"down\"} 1") != std::string::npos);
   CHECK(m.find("hitl_flagged_total{domain=\"ensdown\",reason=\"ensemble_error\"") != std::string::npos);
   // The audit record names the failure.
-  SQLite::Database db(s.db.string(), SQLite::OPEN_READONLY);
-  SQLite::Statement q(db, "SELECT detail_json FROM audit WHERE action = 'decision.created' AND entity_id = 'a-4'");
-  REQUIRE(q.executeStep());
-  const json detail = json::parse(q.getColumn(0).getString());
+  const json detail = decision_detail(s, "a-4");
   CHECK(detail["ensemble_error"].get<std::string>().find("ensemble member down: model server unreachable") == 0);
 }
 
 TEST_CASE("p.ood flags an input far from the model's training data", "[signals]") {
-  SignalFiles files;
-  Service s(files.domains, SignalFiles::kModels);
-  s.start();
-  HttpClient c(s.port());
+  Running run;
+  Service& s = run.s;
+  HttpClient& c = *run.client;
   CHECK(post(c, s.client, "ood", scored("o-1", application()))["status"] == "auto_approved");
   json rich = application();
   rich["Income"] = 1000000;  // training incomes are in the hundreds
@@ -207,4 +244,54 @@ TEST_CASE("p.ood flags an input far from the model's training data", "[signals]"
   CHECK(post(c, s.client, "ood", scored("o-3", castle))["status"] == "auto_approved");
   // The model without a sidecar: p.ood is nil.
   CHECK(post(c, s.client, "ood_none", scored("o-4", application()))["reason"] == "no_ood");
+}
+
+namespace {
+json with_amount(double amount) {
+  json a = application();
+  a["Amount"] = amount;
+  return a;
+}
+
+json judge_detail(const Service& s, const std::string& id) { return decision_detail(s, id)["judge"]; }
+}  // namespace
+
+TEST_CASE("the judge step screens a case and a failing judge fails closed", "[signals]") {
+  Running run;
+  Service& s = run.s;
+  HttpClient& c = *run.client;
+  // Small: flag decides alone, no judge step.
+  CHECK(post(c, s.client, "judged", scored("j-1", with_amount(900)))["status"] == "auto_approved");
+  CHECK(judge_detail(s, "j-1").is_null());
+  // Large: the judge model says yes at 0.75 and judge() accepts it.
+  CHECK(post(c, s.client, "judged", scored("j-2", with_amount(3000)))["status"] == "auto_approved");
+  const json j2 = judge_detail(s, "j-2");
+  CHECK(j2["model"] == "const");
+  CHECK(j2["label"] == "yes");
+  CHECK(j2["reason"] == "large");
+  CHECK(j2["verdict"] == "auto");
+  auto huge = post(c, s.client, "judged", scored("j-3", with_amount(9500)));
+  CHECK(huge["status"] == "rejected");
+  CHECK(huge["reason"] == "judge_const_yes");
+  // Every failure of the step goes to a person with reason judge_error: the judge() hook raising,
+  // the judge model down, no judge() hook, no judge_model.
+  for (auto [domain, id, amount] : {std::tuple<const char*, const char*, double>{"judged", "j-4", 7777},
+                                    {"judged_down", "j-5", 3000}, {"judged_nohook", "j-6", 3000},
+                                    {"judged_none", "j-7", 3000}}) {
+    INFO(domain);
+    auto r = post(c, s.client, domain, scored(id, with_amount(amount)));
+    CHECK(r["status"] == "pending_review");
+    CHECK(r["reason"] == "judge_error");
+    CHECK(judge_detail(s, id).contains("error"));
+  }
+  CHECK(judge_detail(s, "j-4")["error"].get<std::string>().find("judge rule broke") != std::string::npos);
+  CHECK(judge_detail(s, "j-5")["error"].get<std::string>().find("judge model down: model server unreachable") == 0);
+  CHECK(judge_detail(s, "j-6")["error"].get<std::string>().find("no judge(p, verdict) hook") != std::string::npos);
+  CHECK(judge_detail(s, "j-7")["error"].get<std::string>().find("has no judge_model") != std::string::npos);
+  const std::string m = c.request("GET", "/metrics", s.admin).body;
+  CHECK(m.find("hitl_plugin_errors_total{kind=\"model\",plugin=\"down\"} 1") != std::string::npos);
+  CHECK(m.find("hitl_model_errors_total{domain=\"judged_down\"} 1") != std::string::npos);
+  CHECK(m.find("hitl_policy_errors_total{domain=\"judged\"} 1") != std::string::npos);
+  CHECK(m.find("hitl_policy_errors_total{domain=\"judged_nohook\"} 1") != std::string::npos);
+  CHECK(m.find("hitl_policy_errors_total{domain=\"judged_none\"} 1") != std::string::npos);
 }

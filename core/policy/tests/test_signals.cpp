@@ -228,3 +228,71 @@ return hitl.review(string.format("%.1f_%d_%s_%.1f_%s_%.1f", o.score, #o.furthest
   in.ood = &ood;
   CHECK(f.flag(in).reason == "12.5_2_Income_12.5_Home_4.2");
 }
+
+TEST_CASE("flag may hand a case to the judge step and judge decides") {
+  hitl::test::ScratchDir dir{"hitl-signals-test"};
+  const fs::path file = dir.path / "policy.lua";
+  std::ofstream(file) << R"(local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.judge("needs_a_look") end,
+  judge = function(p, verdict)
+    if p.input.case == "error" then error("judge broke") end
+    if p.input.case == "again" then return hitl.judge("loop") end
+    if p.input.case == "number" then return 3 end
+    if verdict.label == "spam" and verdict.confidence > 0.9 then return hitl.reject("spam_" .. verdict.model) end
+    if verdict.label == "ham" then return hitl.auto() end
+    return hitl.review(verdict.reason .. "_" .. verdict.version .. "_" .. p.prediction.label)
+  end,
+})";
+  PolicyEngine engine({{"d", file}}, kLib);
+  const std::string d = "d";
+  const PredictionView pred{"good", 0.8, {{"good", 0.8}}};
+  auto run = [&](const std::string& c, const std::string& label, double conf) {
+    json input = {{"case", c}}, meta = json::object();
+    FlagInput in{&d, &input, &meta, &pred};
+    Verdict v = engine.flag(d, in);
+    REQUIRE(v.judge);
+    REQUIRE(v.action == Action::review);  // a caller without a judge step fails closed
+    JudgeView jv{PredictionView{label, conf, {{label, conf}}, "llm", "llm-3"}, v.reason};
+    return engine.judge(d, in, jv);
+  };
+  CHECK(engine.has_judge("d"));
+  CHECK(run("ok", "ham", 0.7).action == Action::auto_approve);
+  auto spam = run("ok", "spam", 0.95);
+  CHECK(spam.action == Action::reject);
+  CHECK(spam.reason == "spam_llm");
+  auto unsure = run("ok", "spam", 0.6);
+  CHECK(unsure.action == Action::review);
+  CHECK(unsure.reason == "needs_a_look_llm-3_good");
+  CHECK(engine.error_count("d") == 0);
+  for (const char* bad : {"error", "again", "number"}) {
+    INFO(bad);
+    auto v = run(bad, "ham", 0.9);
+    CHECK(v.action == Action::review);
+    CHECK(v.reason == "judge_error");
+    CHECK(v.policy_error);
+  }
+  CHECK(run("again", "ham", 0.9).error.find("judge returned a judge verdict") != std::string::npos);
+  CHECK(run("number", "ham", 0.9).error.find("judge returned number instead of a verdict") != std::string::npos);
+  CHECK(engine.error_count("d") == 5);
+}
+
+TEST_CASE("a judge verdict without a judge hook fails closed and judge must be a function") {
+  Fixture f(R"(return hitl.judge("look"))");
+  auto v = f.flag();
+  CHECK(v.judge);
+  CHECK(v.reason == "look");
+  CHECK_FALSE(f.engine->has_judge("d"));
+  json input = json::object(), meta = json::object();
+  const PredictionView pred{"good", 0.8, {}};
+  FlagInput in{&f.domain, &input, &meta, &pred};
+  auto j = f.engine->judge("d", in, JudgeView{pred, "look"});
+  CHECK(j.reason == "judge_error");
+  CHECK(j.error.find("the policy has no judge(p, verdict) hook") != std::string::npos);
+  hitl::test::ScratchDir dir{"hitl-signals-test"};
+  const fs::path file = dir.path / "bad.lua";
+  std::ofstream(file) << "return { flag = function(p) end, judge = 5 }";
+  CHECK_THROWS_WITH(PolicyEngine({{"d", file}}, kLib), Catch::Contains("judge must be a function when present, got number"));
+  Fixture e(R"(return hitl.judge(""))");
+  CHECK(e.flag().error.find("hitl.judge: reason must be a non-empty string") != std::string::npos);
+}
