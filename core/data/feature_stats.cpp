@@ -198,7 +198,8 @@ std::optional<FeatureStats> load_feature_stats(const fs::path& artifact) {
 OodScore ood_score(const FeatureStats& st, const sdk::Record& row, std::size_t top_n) {
   OodScore out;
   double sum_sq = 0;
-  std::vector<std::pair<std::string, double>> zs;
+  // Names by pointer into the row until the top n are known: no string copies per feature.
+  std::vector<std::pair<const std::string*, double>> zs;
   zs.reserve(row.size());
   std::string text;
   for (const auto& [name, v] : row) {
@@ -229,16 +230,16 @@ OodScore ood_score(const FeatureStats& st, const sdk::Record& row, std::size_t t
     ++out.compared;
     sum_sq += z * z;
     out.score = std::max(out.score, z);
-    zs.emplace_back(name, z);
+    zs.emplace_back(&name, z);
   }
   if (zs.empty()) return out;
   out.rms = std::sqrt(sum_sq / static_cast<double>(zs.size()));
   const std::size_t n = std::min(top_n, zs.size());
   std::partial_sort(zs.begin(), zs.begin() + static_cast<std::ptrdiff_t>(n), zs.end(), [](const auto& a, const auto& b) {
-    return a.second > b.second || (a.second == b.second && a.first < b.first);
+    return a.second > b.second || (a.second == b.second && *a.first < *b.first);
   });
-  zs.resize(n);
-  out.furthest = std::move(zs);
+  out.furthest.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.furthest.emplace_back(*zs[i].first, zs[i].second);
   return out;
 }
 

@@ -7,6 +7,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 #include <tuple>
 
 using hitl::test::HttpClient;
@@ -294,4 +297,34 @@ TEST_CASE("the judge step screens a case and a failing judge fails closed", "[si
   CHECK(m.find("hitl_policy_errors_total{domain=\"judged\"} 1") != std::string::npos);
   CHECK(m.find("hitl_policy_errors_total{domain=\"judged_nohook\"} 1") != std::string::npos);
   CHECK(m.find("hitl_policy_errors_total{domain=\"judged_none\"} 1") != std::string::npos);
+}
+
+TEST_CASE("hitl train --data writes the sidecar and a reload swaps model and statistics together", "[signals]") {
+  Running run;
+  Service& s = run.s;
+  HttpClient& c = *run.client;
+  CHECK(post(c, s.client, "ood_none", scored("r-1", application()))["reason"] == "no_ood");
+  // Waits (up to 10 s) for the reload the service runs every 2 s; the test asserts no timing.
+  auto wait_for_log = [&](const std::string& text) {
+    for (int i = 0; i < 100 && s.log().find(text) == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return s.log().find(text) != std::string::npos;
+  };
+  // Retrain credit_copy (the artifact of ood_none) from the CSV: the sidecar lands next to it.
+  const std::string data = std::string(HITL_SOURCE_DIR) + "/examples/credit_risk/data/credit_data.csv";
+  auto t = hitl::test::run_hitl("train --config " + s.config.string() + " --domain ood_none --data " + data + " --label Status");
+  INFO(t.out);
+  REQUIRE(t.exit_code == 0);
+  REQUIRE(std::filesystem::exists(s.dir.path / "credit_copy.json.features.json"));
+  REQUIRE(wait_for_log("model credit_copy reloaded"));
+  CHECK(post(c, s.client, "ood_none", scored("r-2", application()))["status"] == "auto_approved");
+  json rich = application();
+  rich["Income"] = 1000000;
+  CHECK(post(c, s.client, "ood_none", scored("r-3", rich))["reason"] == "ood_Income_3");
+  // A malformed sidecar with a changed artifact: the reload is refused and both old ones stay.
+  { std::ofstream(s.dir.path / "credit_copy.json.features.json") << "{ broken"; }
+  { std::ofstream(s.dir.path / "credit_copy.json", std::ios::app) << "\n"; }
+  REQUIRE(wait_for_log("does not load, keeping"));
+  CHECK(s.log().find("credit_copy.json.features.json: not JSON") != std::string::npos);
+  CHECK(post(c, s.client, "ood_none", scored("r-4", rich))["reason"] == "ood_Income_3");
 }
