@@ -190,7 +190,11 @@ void add_train(CLI::App& root) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     // From a CSV the training feature statistics (p.ood) go next to the artifact, written first so
     // a service reloading the new artifact finds its statistics already in place.
-    if (dataset_id.empty() && !out.empty()) data::save_feature_stats(data::compute_feature_stats(dataset.rows), out);
+    if (dataset_id.empty() && !out.empty()) {
+      auto stats = data::compute_feature_stats(dataset.rows);
+      stats.artifact_sha256 = sha256_hex(result.artifact_json);  // ties them to this artifact
+      data::save_feature_stats(stats, out);
+    }
     // Atomic: a running service never reads half an artifact.
     if (!out.empty()) replace_file(out, result.artifact_json);
     if (!dataset_id.empty()) {

@@ -5,6 +5,7 @@
 #include "data/feature_stats.hpp"
 
 #include "common/files.hpp"
+#include "common/hash.hpp"
 #include "data/records.hpp"
 
 #include <nlohmann/json.hpp>
@@ -129,6 +130,7 @@ std::string feature_stats_to_json(const FeatureStats& st) {
   }
   json j = {{"format", kFormat}, {"version", kVersion}, {"rows", st.rows}, {"numeric", std::move(num)},
             {"categorical", std::move(cat)}};
+  if (!st.artifact_sha256.empty()) j["artifact_sha256"] = st.artifact_sha256;
   return j.dump(1) + "\n";
 }
 
@@ -145,6 +147,10 @@ FeatureStats feature_stats_from_json(const std::string& text) {
     malformed("version: expected " + std::to_string(kVersion) + " (written by another hitl?)");
   FeatureStats st;
   st.rows = get_count(j, "rows", "(top level)");
+  if (auto h = j.find("artifact_sha256"); h != j.end()) {
+    if (!h->is_string() || h->get<std::string>().size() != 64) malformed("artifact_sha256: expected 64 hex digits");
+    st.artifact_sha256 = h->get<std::string>();
+  }
   for (const char* section : {"numeric", "categorical"})
     if (!j.contains(section) || !j[section].is_object()) malformed(std::string(section) + ": expected an object");
   for (const auto& [name, n] : j["numeric"].items()) {
@@ -176,6 +182,10 @@ FeatureStats feature_stats_from_json(const std::string& text) {
     st.categorical[name] = std::move(s);
   }
   return st;
+}
+
+bool feature_stats_match(const FeatureStats& stats, const std::string& artifact_text) {
+  return stats.artifact_sha256.empty() || stats.artifact_sha256 == sha256_hex(artifact_text);
 }
 
 void save_feature_stats(const FeatureStats& stats, const fs::path& artifact) {

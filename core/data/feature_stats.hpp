@@ -30,6 +30,9 @@ struct CategoricalStats {
 struct FeatureStats {
   static constexpr std::size_t kMaxCategories = 1000;
   std::uint64_t rows = 0;
+  // SHA-256 (hex) of the artifact these statistics describe; "" = not recorded. An artifact
+  // replaced without its sidecar (a promotion from elsewhere) then no longer matches.
+  std::string artifact_sha256;
   std::map<std::string, NumericStats> numeric;
   std::map<std::string, CategoricalStats> categorical;
 };
@@ -42,6 +45,10 @@ void save_feature_stats(const FeatureStats& stats, const std::filesystem::path& 
 // nullopt when there is no sidecar; throws std::runtime_error "<sidecar path>: <reason>" when it
 // is malformed.
 std::optional<FeatureStats> load_feature_stats(const std::filesystem::path& artifact);
+
+// False when the statistics name an artifact hash and `artifact_text` (the artifact's content)
+// has another: they were computed for a different model and must not be used.
+bool feature_stats_match(const FeatureStats& stats, const std::string& artifact_text);
 
 std::string feature_stats_to_json(const FeatureStats& stats);
 FeatureStats feature_stats_from_json(const std::string& text);  // throws std::runtime_error

@@ -1,6 +1,7 @@
 #include "service/app.hpp"
 
 #include "common/clock.hpp"
+#include "common/files.hpp"
 #include "data/feature_stats.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
@@ -24,9 +25,16 @@ namespace hitl::service {
 namespace {
 // The artifact's training feature statistics (p.ood), null when it has no sidecar. Throws
 // std::runtime_error naming the sidecar when it is malformed.
+// Statistics recorded for another artifact (the artifact was replaced without its sidecar) are
+// not used: p.ood is nil rather than measured against another model's training data.
 std::shared_ptr<const data::FeatureStats> load_stats(const std::filesystem::path& artifact) {
   auto stats = data::load_feature_stats(artifact);
   if (!stats) return nullptr;
+  if (!data::feature_stats_match(*stats, read_whole_file(artifact))) {
+    spdlog::warn("{} describes another artifact than {} (its artifact_sha256 differs): p.ood is nil for this model",
+                 data::feature_stats_path(artifact).string(), artifact.string());
+    return nullptr;
+  }
   return std::make_shared<const data::FeatureStats>(std::move(*stats));
 }
 }  // namespace

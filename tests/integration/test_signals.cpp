@@ -305,10 +305,15 @@ TEST_CASE("hitl train --data writes the sidecar and a reload swaps model and sta
   HttpClient& c = *run.client;
   CHECK(post(c, s.client, "ood_none", scored("r-1", application()))["reason"] == "no_ood");
   // Waits (up to 10 s) for the reload the service runs every 2 s; the test asserts no timing.
-  auto wait_for_log = [&](const std::string& text) {
-    for (int i = 0; i < 100 && s.log().find(text) == std::string::npos; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    return s.log().find(text) != std::string::npos;
+  auto seen = [&](const std::string& text, std::size_t times) {
+    const std::string log = s.log();
+    std::size_t n = 0;
+    for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+    return n >= times;
+  };
+  auto wait_for_log = [&](const std::string& text, std::size_t times = 1) {
+    for (int i = 0; i < 100 && !seen(text, times); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return seen(text, times);
   };
   // Retrain credit_copy (the artifact of ood_none) from the CSV: the sidecar lands next to it.
   const std::string data = std::string(HITL_SOURCE_DIR) + "/examples/credit_risk/data/credit_data.csv";
@@ -327,4 +332,14 @@ TEST_CASE("hitl train --data writes the sidecar and a reload swaps model and sta
   REQUIRE(wait_for_log("does not load, keeping"));
   CHECK(s.log().find("credit_copy.json.features.json: not JSON") != std::string::npos);
   CHECK(post(c, s.client, "ood_none", scored("r-4", rich))["reason"] == "ood_Income_3");
+  // Statistics of another artifact (this one changed without its sidecar) are not used: the new
+  // model is swapped in without them.
+  hitl::test::run_hitl("train --config " + s.config.string() + " --domain ood_none --data " + data +
+                       " --label Status --out " + (s.dir.path / "other.json").string());
+  std::filesystem::copy_file(s.dir.path / "other.json.features.json", s.dir.path / "credit_copy.json.features.json",
+                             std::filesystem::copy_options::overwrite_existing);
+  { std::ofstream(s.dir.path / "credit_copy.json", std::ios::app) << "\n"; }
+  REQUIRE(wait_for_log("model credit_copy reloaded", 2));  // the second swap is done
+  CHECK(seen("describes another artifact", 1));
+  CHECK(post(c, s.client, "ood_none", scored("r-5", rich))["reason"] == "no_ood");
 }

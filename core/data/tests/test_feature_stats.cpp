@@ -1,5 +1,6 @@
 // Training feature statistics: what compute_feature_stats counts, the sidecar file (round trip,
 // atomic write, missing and malformed files), and the out-of-distribution score.
+#include "common/hash.hpp"
 #include "support/temp_dir.hpp"
 #include "data/feature_stats.hpp"
 #include "data/records.hpp"
@@ -139,4 +140,21 @@ TEST_CASE("ood_score handles wrong types constant columns and top_n") {
   CHECK(none.furthest.empty());
   CHECK(none.score == OodScore::kMaxZ);
   CHECK(ood_score(st, {}).compared == 0);
+}
+
+TEST_CASE("feature stats can be tied to their artifact by its hash") {
+  hitl::test::ScratchDir dir{"hitl-fstats-test"};
+  const fs::path artifact = dir.path / "m.json";
+  auto st = compute_feature_stats(sample_rows());
+  CHECK(feature_stats_match(st, "anything"));  // no hash recorded: nothing to contradict
+  st.artifact_sha256 = hitl::sha256_hex("{\"model\": 1}");
+  save_feature_stats(st, artifact);
+  auto back = load_feature_stats(artifact);
+  REQUIRE(back);
+  CHECK(back->artifact_sha256 == st.artifact_sha256);
+  CHECK(feature_stats_match(*back, "{\"model\": 1}"));
+  CHECK_FALSE(feature_stats_match(*back, "{\"model\": 2}"));
+  std::ofstream(feature_stats_path(artifact))
+      << R"({"format": "hitl-feature-stats", "version": 1, "rows": 0, "artifact_sha256": "abc", "numeric": {}, "categorical": {}})";
+  CHECK_THROWS_WITH(load_feature_stats(artifact), Catch::Contains("artifact_sha256: expected 64 hex digits"));
 }
