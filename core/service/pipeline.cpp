@@ -406,13 +406,13 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     view.label = rec.prediction.label;
     view.confidence = rec.prediction.confidence;
     view.scores = rec.prediction.scores;
+    view.model = scored[i] ? dom->model_name : "client";  // as p.predictions[1] names it
+    if (scored[i]) view.version = model_version;
     // p.predictions: the primary (the model, or the client's own prediction) and the members.
     std::vector<policy::PredictionView> all;
     if (!dom->ensemble.empty() && ensemble_errors[i].empty() && !model_failed[i]) {
       all.reserve(1 + members[i].size());
       all.push_back(view);
-      all.back().model = scored[i] ? dom->model_name : "client";
-      all.back().version = scored[i] ? model_version : "";
       for (auto& m : members[i]) all.push_back(std::move(m));
     }
     std::optional<policy::OodView> ood;

@@ -95,7 +95,16 @@ return {
 local hitl = require "hitl"
 return { flag = function(p) return hitl.judge("large") end }
 )");
-    domains = "judged = { policy = \"" + judged.string() + R"(", labels = { "good", "bad" }, model = "credit", judge_model = "const" },
+    auto plain = dir.write("plain.lua", R"(
+local hitl = require "hitl"
+return { flag = function(p)
+  local x = p.predictions[1]
+  return hitl.review(#p.predictions .. "_" .. x.model .. "_" .. x.version:sub(1, 7))
+end }
+)");
+    domains = "plain = { policy = \"" + plain.string() + R"(", labels = { "good", "bad" }, model = "credit" },
+)";
+    domains += "judged = { policy = \"" + judged.string() + R"(", labels = { "good", "bad" }, model = "credit", judge_model = "const" },
     judged_down = { policy = ")" + judged.string() + R"(", labels = { "good", "bad" }, model = "credit", judge_model = "down" },
     judged_nohook = { policy = ")" + nohook.string() + R"(", labels = { "good", "bad" }, model = "credit", judge_model = "const" },
     judged_none = { policy = ")" + nohook.string() + R"(", labels = { "good", "bad" }, model = "credit" },
@@ -247,6 +256,8 @@ TEST_CASE("p.ood flags an input far from the model's training data", "[signals]"
   CHECK(post(c, s.client, "ood", scored("o-3", castle))["status"] == "auto_approved");
   // The model without a sidecar: p.ood is nil.
   CHECK(post(c, s.client, "ood_none", scored("o-4", application()))["reason"] == "no_ood");
+  // Without an ensemble p.predictions is the one prediction, named.
+  CHECK(post(c, s.client, "plain", scored("o-5", application()))["reason"] == "1_credit_logreg-");
 }
 
 namespace {
