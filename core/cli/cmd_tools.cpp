@@ -3,6 +3,7 @@
 #include "common/clock.hpp"
 #include "common/files.hpp"
 #include "common/hash.hpp"
+#include "data/feature_stats.hpp"
 #include "data/records.hpp"
 #include "dataset/dataset.hpp"
 #include "plugin/plugin_registry.hpp"
@@ -196,6 +197,13 @@ void add_train(CLI::App& root) {
     }
     const sdk::TrainResult& result = trained.result;
     const double secs = trained.seconds;
+    // From a CSV the training feature statistics (p.ood) go next to the artifact, written first so
+    // a service reloading the new artifact finds its statistics already in place.
+    if (dataset_id.empty() && !out.empty()) {
+      auto stats = data::compute_feature_stats(dataset.rows);
+      stats.artifact_sha256 = sha256_hex(result.artifact_json);  // ties them to this artifact
+      data::save_feature_stats(stats, out);
+    }
     // Atomic: a running service never reads half an artifact.
     if (!out.empty()) replace_file(out, result.artifact_json);
     if (to_registry) {

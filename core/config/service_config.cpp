@@ -63,6 +63,10 @@ const std::vector<OptionDoc>& option_docs() {
       {"domains.*.retrain.holdout_fraction", "number", "0.2", "newest share of the feedback held out to evaluate the candidate on"},
       {"domains.*.retrain.promote", "boolean", "true", "after training, evaluate and let promote(eval) decide; false: register the candidate only"},
       {"domains.*.shadow_model", "string", "\"\"", "model (key of `models`) that also scores every record, for agreement metrics only"},
+      // Flagging signals (docs/policy.md, "Signals").
+      {"domains.*.ensemble", "array of strings", "{}", "models (keys of `models`) whose outputs p.predictions adds; the first is the primary when `model` is unset"},
+      {"domains.*.judge_model", "string", "\"\"", "model (key of `models`) that screens the cases flag(p) hands to hitl.judge(reason) before judge(p, verdict)"},
+      {"domains.*.stats_segment", "string", "\"\"", "input field, or meta.<field>, whose value is the segment of hitl.stats(window, segment)"},
   };
   return docs;
 }
@@ -330,7 +334,7 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     if (!d.is_object()) ctx.fail(where, "expected a table, got " + type_of(d));
     check_keys(d, {"policy", "model", "labels", "lease_seconds", "sla_seconds", "sensitive", "retention_days",
                    "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction", "gold_file", "shadow_model",
-                   "retrain"},
+                   "retrain", "stats_segment", "ensemble", "judge_model"},
                where, ctx);
     DomainConfig dc;
     dc.name = name;
@@ -339,9 +343,27 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     dc.model = get_string(d, "model", where, ctx, "");
     if (!dc.model.empty() && !cfg.models.count(dc.model))
       ctx.fail(where + ".model", "no model named \"" + dc.model + "\" in models");
+    {
+      // An ensemble: `model` (or its first member) is the primary, the rest add to p.predictions.
+      const auto members = get_string_list(d, "ensemble", where, ctx);
+      std::set<std::string> seen;
+      for (std::size_t i = 0; i < members.size(); ++i) {
+        const std::string key = where + ".ensemble[" + std::to_string(i + 1) + "]";
+        if (!cfg.models.count(members[i])) ctx.fail(key, "no model named \"" + members[i] + "\" in models");
+        if (!seen.insert(members[i]).second) ctx.fail(key, "\"" + members[i] + "\" is listed twice");
+        if (dc.model.empty()) dc.model = members[i];
+        else if (members[i] != dc.model) dc.ensemble.push_back(members[i]);
+      }
+    }
+    dc.judge_model = get_string(d, "judge_model", where, ctx, "");
+    if (!dc.judge_model.empty() && !cfg.models.count(dc.judge_model))
+      ctx.fail(where + ".judge_model", "no model named \"" + dc.judge_model + "\" in models");
     dc.shadow_model = get_string(d, "shadow_model", where, ctx, "");
     if (!dc.shadow_model.empty() && !cfg.models.count(dc.shadow_model))
       ctx.fail(where + ".shadow_model", "no model named \"" + dc.shadow_model + "\" in models");
+    dc.stats_segment = get_string(d, "stats_segment", where, ctx, "");
+    if (dc.stats_segment == "meta.")
+      ctx.fail(where + ".stats_segment", "expected an input field or meta.<field>, got \"meta.\"");
     dc.labels = get_string_list(d, "labels", where, ctx);
     if (dc.labels.empty()) ctx.fail(where + ".labels", "missing (expected a list of labels)");
     dc.lease_seconds = get_int(d, "lease_seconds", where, ctx, 300, 1, 7 * 24 * 3600);

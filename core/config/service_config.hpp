@@ -58,6 +58,12 @@ struct DomainConfig {
   std::int64_t retrain_min_interval_seconds = 300;
   double retrain_holdout_fraction = 0.2;
   bool retrain_promote = true;
+  // Flagging signals (docs/policy.md, "Signals").
+  std::string stats_segment;              // input field or meta.<field> keying hitl.stats(w, segment); "" = none
+  // Further models (keys of `models`) scoring every record for p.predictions, in config order.
+  // Never the primary: `model`, or the first of `ensemble` when `model` is not set, is moved there.
+  std::vector<std::string> ensemble;
+  std::string judge_model;                // key of `models` run on cases flag sends to hitl.judge(); "" = none
 };
 
 struct ServiceConfig {

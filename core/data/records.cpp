@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <unordered_set>
@@ -128,6 +129,15 @@ std::string label_text(const sdk::Value& v) {
 }
 
 }  // namespace
+
+std::string number_text(double x) {
+  char buf[40];
+  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.0e15)
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(x));
+  else
+    std::snprintf(buf, sizeof buf, "%.17g", x);
+  return buf;
+}
 
 sdk::Record record_from_json(const json& object) {
   if (!object.is_object())

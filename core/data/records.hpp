@@ -21,6 +21,10 @@ class DataError : public std::runtime_error {
 sdk::Record record_from_json(const nlohmann::json& object);
 nlohmann::json record_to_json(const sdk::Record& record);
 
+// A number as text the way a value is compared by name (segments, categories): whole numbers
+// without a fraction ("3", not "3.0"), others with 17 significant digits.
+std::string number_text(double x);
+
 // A CSV file with a header row (RFC 4180 quoting). Each cell: empty or "NA" -> missing,
 // parses fully as a number -> double, otherwise string.
 struct Table {

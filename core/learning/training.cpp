@@ -2,6 +2,7 @@
 
 #include "common/files.hpp"
 #include "common/hash.hpp"
+#include "data/feature_stats.hpp"
 #include "data/records.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "registry/registry.hpp"
@@ -54,6 +55,7 @@ Trained train_model(const plugin::Registry& plugins, const config::ServiceConfig
   if (!st.ok()) throw std::runtime_error("training failed: " + st.message);
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   t.plugin_version = model->version();
+  t.stats = std::make_shared<const data::FeatureStats>(data::compute_feature_stats(data.rows));
   return t;
 }
 
@@ -78,7 +80,14 @@ registry::ModelVersion register_model(const config::ServiceConfig& cfg, const st
   mv.trigger = lineage.trigger;
   mv.trigger_stats = lineage.trigger_stats;
   mv.created_ms = lineage.now_ms;
-  return reg.add(mv, trained.result.artifact_json);
+  auto added = reg.add(mv, trained.result.artifact_json);
+  // The training feature statistics (p.ood) travel with the artifact; promotion copies them.
+  if (trained.stats) {
+    auto stats = *trained.stats;
+    stats.artifact_sha256 = added.artifact_sha256;
+    data::save_feature_stats(stats, reg.artifact_path(domain, added.id));
+  }
+  return added;
 }
 
 std::filesystem::path live_artifact(const config::ServiceConfig& cfg, const std::string& domain) {

@@ -10,11 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace hitl::plugin { class Registry; }
 namespace hitl::registry { struct ModelVersion; }
+namespace hitl::data { struct FeatureStats; }
 
 namespace hitl::learning {
 
@@ -33,6 +35,9 @@ struct Trained {
   sdk::TrainResult result;
   std::string plugin_version;  // the new model's version()
   double seconds = 0;
+  // What it learnt from, per feature (data/feature_stats.hpp): register_model keeps them next
+  // to the registered artifact, for p.ood once it is promoted.
+  std::shared_ptr<const data::FeatureStats> stats;
 };
 
 // Trains the domain's model from scratch on `data` (the configured artifact is not loaded).

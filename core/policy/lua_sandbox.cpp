@@ -226,6 +226,9 @@ int setup_sandbox(lua_State* L) {
   lua_pop(L, 1);
 
   lua_newtable(L);
+  // The host functions are a preloaded module, not globals: only the standard library uses them.
+  push_host_module(L);
+  lua_setfield(L, -2, "hitl.host");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kLoadedKey);
   lua_pop(L, 1);  // globals
   return 0;

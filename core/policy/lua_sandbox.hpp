@@ -8,10 +8,13 @@
 
 #include <lua.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+
+namespace hitl::policy { class SignalSource; }
 
 namespace hitl::policy::detail {
 
@@ -38,7 +41,12 @@ struct StateContext {
   InstructionBudget budget;
   ModuleResolver* modules = nullptr;
   const std::string* domain = nullptr;  // for log lines from print()
+  const std::atomic<const SignalSource*>* signals = nullptr;  // hitl.stats(); null value: none
 };
+
+// Pushes the table `require "hitl.host"` returns: the host functions behind hitl.now() and
+// hitl.stats() (host_module.cpp). Runs in protected mode.
+void push_host_module(lua_State* L);
 
 StateContext* context_of(lua_State* L) noexcept;
 

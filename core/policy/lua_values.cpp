@@ -90,4 +90,37 @@ void push_prediction(lua_State* L, const PredictionView* pred) {
   lua_setfield(L, -2, "scores");
 }
 
+void push_predictions(lua_State* L, const std::vector<PredictionView>* all, const PredictionView* primary) {
+  const int n = all ? static_cast<int>(all->size()) : 1;
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; ++i) {
+    const PredictionView* v = all ? &(*all)[static_cast<std::size_t>(i)] : primary;
+    push_prediction(L, v);
+    if (v) {
+      lua_pushlstring(L, v->model.data(), v->model.size());
+      lua_setfield(L, -2, "model");
+      lua_pushlstring(L, v->version.data(), v->version.size());
+      lua_setfield(L, -2, "version");
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+void push_ood(lua_State* L, const OodView& ood) {
+  lua_createtable(L, 0, 2);
+  lua_pushnumber(L, ood.score);
+  lua_setfield(L, -2, "score");
+  lua_createtable(L, static_cast<int>(ood.furthest.size()), 0);
+  lua_Integer i = 0;
+  for (const auto& [feature, z] : ood.furthest) {
+    lua_createtable(L, 0, 2);
+    lua_pushlstring(L, feature.data(), feature.size());
+    lua_setfield(L, -2, "feature");
+    lua_pushnumber(L, z);
+    lua_setfield(L, -2, "z");
+    lua_rawseti(L, -2, ++i);
+  }
+  lua_setfield(L, -2, "furthest");
+}
+
 }  // namespace hitl::policy::detail

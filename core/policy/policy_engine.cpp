@@ -32,7 +32,7 @@ const char kPriorityKey = 0;
 const char kSlaKey = 0;
 const char kPolicyKey = 0;
 
-enum ActionCode : int { kNone = 0, kAuto, kReview, kReject };
+enum ActionCode : int { kNone = 0, kAuto, kReview, kReject, kJudge };
 
 // ---- Lua side (protected mode only; no C++ objects with destructors in these frames) ----
 
@@ -47,6 +47,7 @@ struct InitCall {
   std::string version;     // the policy table's `version` string, "" when absent
   bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false, has_promote = false;
   bool has_retrain = false;
+  bool has_judge = false;
   double gold_rate = 0, min_gold_accuracy = 0;
 };
 
@@ -114,6 +115,7 @@ int init_policy(lua_State* L) {
   check_hook(L, policy, "weight", c->has_weight);
   check_hook(L, policy, "promote", c->has_promote);
   check_hook(L, policy, "retrain", c->has_retrain);
+  check_hook(L, policy, "judge", c->has_judge);
   check_share(L, policy, "gold_rate", c->gold_rate);
   check_share(L, policy, "min_gold_accuracy", c->min_gold_accuracy);
   lua_pushvalue(L, policy);
@@ -151,25 +153,33 @@ struct FlagCall {
   int action = kNone;
 };
 
-const char* kVerdictHint = "return hitl.auto(), hitl.review(reason) or hitl.reject(reason)";
-
-// Calls flag(p) and validates the verdict; leaves the reason (or nothing for auto).
-int call_flag(lua_State* L) {
-  auto* c = static_cast<FlagCall*>(lua_touserdata(L, 1));
-  const FlagInput& in = *c->in;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &kFlagKey);
-  lua_createtable(L, 0, 4);
+// The `p` table of flag(p) (and of judge(p, verdict)).
+void push_flag_p(lua_State* L, const FlagInput& in) {
+  lua_createtable(L, 0, 6);
   if (in.input) push_json(L, *in.input, "p.input"); else lua_newtable(L);
   lua_setfield(L, -2, "input");
   push_prediction(L, in.prediction);
   lua_setfield(L, -2, "prediction");
+  push_predictions(L, in.predictions, in.prediction);
+  lua_setfield(L, -2, "predictions");
+  if (in.ood) {
+    push_ood(L, *in.ood);
+    lua_setfield(L, -2, "ood");
+  }
   push_object_or_empty(L, in.meta, "p.meta");
   lua_setfield(L, -2, "meta");
   if (in.domain) lua_pushlstring(L, in.domain->data(), in.domain->size()); else lua_pushliteral(L, "");
   lua_setfield(L, -2, "domain");
-  lua_call(L, 1, 1);
+}
 
-  if (!lua_istable(L, -1)) return luaL_error(L, "flag returned %s instead of a verdict (%s)", luaL_typename(L, -1), kVerdictHint);
+const char* kVerdictHint = "return hitl.auto(), hitl.review(reason) or hitl.reject(reason)";
+
+// Calls flag(p) and validates the verdict; leaves the reason (or nothing for auto).
+// Validates the verdict `hook` (flag or judge) left on top; leaves the reason (or nothing for
+// auto). Only flag may answer hitl.judge(reason).
+int read_verdict(lua_State* L, FlagCall* c, const char* hook) {
+  const bool is_flag = std::strcmp(hook, "flag") == 0;
+  if (!lua_istable(L, -1)) return luaL_error(L, "%s returned %s instead of a verdict (%s)", hook, luaL_typename(L, -1), kVerdictHint);
   const int v = lua_gettop(L);
   lua_pushliteral(L, "action");
   lua_rawget(L, v);
@@ -182,13 +192,17 @@ int call_flag(lua_State* L) {
     c->action = kReview;
   else if (std::strcmp(action, "reject") == 0)
     c->action = kReject;
+  else if (is_flag && std::strcmp(action, "judge") == 0)
+    c->action = kJudge;
+  else if (std::strcmp(action, "judge") == 0)
+    return luaL_error(L, "judge returned a judge verdict: it decides (%s)", kVerdictHint);
   else
-    return luaL_error(L, "flag returned a table without a valid action (%s)", kVerdictHint);
+    return luaL_error(L, "%s returned a table without a valid action (%s)", hook, kVerdictHint);
   lua_pushliteral(L, "reason");
   lua_rawget(L, v);
   if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
     c->action = kNone;
-    return luaL_error(L, "flag returned a %s verdict without a reason (a non-empty string)", action);
+    return luaL_error(L, "%s returned a %s verdict without a reason (a non-empty string)", hook, action);
   }
   const int reason = lua_gettop(L);
   check_field(L, reason, "the verdict's reason");
@@ -222,6 +236,36 @@ int call_flag(lua_State* L) {
   }
   lua_concat(L, parts);
   return 1;
+}
+
+int call_flag(lua_State* L) {
+  auto* c = static_cast<FlagCall*>(lua_touserdata(L, 1));
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kFlagKey);
+  push_flag_p(L, *c->in);
+  lua_call(L, 1, 1);
+  return read_verdict(L, c, "flag");
+}
+
+struct JudgeCall {
+  FlagCall flag;
+  const JudgeView* judge;
+};
+
+// judge(p, verdict): p as flag saw it, verdict = the judge model's answer and flag's reason.
+int call_judge(lua_State* L) {
+  auto* c = static_cast<JudgeCall*>(lua_touserdata(L, 1));
+  push_hook(L, "judge");
+  push_flag_p(L, *c->flag.in);
+  const JudgeView& j = *c->judge;
+  push_prediction(L, &j.prediction);
+  lua_pushlstring(L, j.prediction.model.data(), j.prediction.model.size());
+  lua_setfield(L, -2, "model");
+  lua_pushlstring(L, j.prediction.version.data(), j.prediction.version.size());
+  lua_setfield(L, -2, "version");
+  lua_pushlstring(L, j.reason.data(), j.reason.size());
+  lua_setfield(L, -2, "reason");
+  lua_call(L, 2, 1);
+  return read_verdict(L, &c->flag, "judge");
 }
 
 struct PriorityCall {
@@ -581,6 +625,7 @@ struct Domain {
   std::string version;
   bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false, has_promote = false;
   bool has_retrain = false;
+  bool has_judge = false;
   double gold_rate = 0, min_gold_accuracy = 0;
   ModuleResolver modules;
   std::atomic<std::uint64_t> errors{0};
@@ -604,6 +649,7 @@ struct PolicyEngine::Impl {
   Limits limits;
   fs::path lib_dir;
   std::unordered_map<std::string, std::unique_ptr<Domain>> domains;
+  std::atomic<const SignalSource*> signals{nullptr};  // hitl.stats(); read by every state
 
   Domain* find(const std::string& name) const {
     auto it = domains.find(name);
@@ -620,6 +666,7 @@ struct PolicyEngine::Impl {
     } catch (const std::exception& e) {
       throw d.load_error(e.what());
     }
+    s->context().signals = &signals;
     lua_State* L = s->L();
     StackGuard guard(L);
     const std::string& code = source ? *source : d.bytecode;
@@ -639,6 +686,7 @@ struct PolicyEngine::Impl {
       shape->has_weight = call.has_weight;
       shape->has_promote = call.has_promote;
       shape->has_retrain = call.has_retrain;
+      shape->has_judge = call.has_judge;
       shape->gold_rate = call.gold_rate;
       shape->min_gold_accuracy = call.min_gold_accuracy;
     }
@@ -744,26 +792,36 @@ PolicyEngine::PolicyEngine(std::vector<DomainPolicy> policies, fs::path lib_dir,
 
 PolicyEngine::~PolicyEngine() = default;
 
+SignalSource::~SignalSource() = default;
+
+void PolicyEngine::set_signals(const SignalSource* signals) noexcept { impl_->signals.store(signals, std::memory_order_release); }
+
 bool PolicyEngine::has_domain(const std::string& domain) const { return impl_->find(domain) != nullptr; }
 
-Verdict PolicyEngine::flag(const std::string& domain, const FlagInput& in) noexcept {
+// Runs flag (call_flag) or judge (call_judge) and turns the result into a Verdict. Every failure
+// gives review with `fail_reason` (policy_error, judge_error), counted and logged.
+Verdict PolicyEngine::verdict_of(const std::string& domain, const FlagInput& in, const char* hook, void* call_data,
+                                 const char* fail_reason) noexcept {
   Verdict v;  // review by default: every failure path below fails closed
   v.action = Action::review;
-  v.reason = "policy_error";
+  v.reason = fail_reason;
   v.policy_error = true;
   Domain* d = impl_->find(domain);
   if (!d) {
     v.error = "no policy for domain \"" + domain + "\"";
     return v;
   }
+  const bool judging = std::strcmp(hook, "judge") == 0;
   try {
-    FlagCall call{&in};
+    FlagCall& call = judging ? static_cast<JudgeCall*>(call_data)->flag : *static_cast<FlagCall*>(call_data);
     std::string reason;
-    std::string failure = impl_->run(*d, call_flag, &call, &reason);
-    if (failure.empty() && call.action == kNone) failure = "flag returned no verdict";
+    std::string failure;
+    if (judging && !d->has_judge) failure = "flag returned hitl.judge(...) but the policy has no judge(p, verdict) hook";
+    else failure = impl_->run(*d, judging ? call_judge : call_flag, call_data, &reason);
+    if (failure.empty() && call.action == kNone) failure = std::string(hook) + " returned no verdict";
     if (!failure.empty() && in.redact) failure = redact_values(std::move(failure), *in.redact);
     if (!failure.empty()) {
-      impl_->report(*d, "flag", failure);
+      impl_->report(*d, hook, failure);
       v.error = std::move(failure);
       return v;
     }
@@ -774,7 +832,8 @@ Verdict PolicyEngine::flag(const std::string& domain, const FlagInput& in) noexc
       v.reason.clear();
     } else {
       v.action = call.action == kReject ? Action::reject : Action::review;
-      // reason SEP pool [SEP skill]... (see call_flag)
+      v.judge = call.action == kJudge;  // still a review: a caller that does not judge fails closed
+      // reason SEP pool [SEP skill]... (see read_verdict)
       const std::vector<std::string> fields = split(reason, kSep);
       v.reason = fields[0];
       if (fields.size() > 1) v.pool = fields[1];
@@ -787,10 +846,25 @@ Verdict PolicyEngine::flag(const std::string& domain, const FlagInput& in) noexc
     v.error = "unknown error";
   }
   try {
-    impl_->report(*d, "flag", v.error);
+    impl_->report(*d, hook, v.error);
   } catch (...) {
   }
   return v;
+}
+
+Verdict PolicyEngine::flag(const std::string& domain, const FlagInput& in) noexcept {
+  FlagCall call{&in};
+  return verdict_of(domain, in, "flag", &call, "policy_error");
+}
+
+Verdict PolicyEngine::judge(const std::string& domain, const FlagInput& in, const JudgeView& verdict) noexcept {
+  JudgeCall call{FlagCall{&in}, &verdict};
+  return verdict_of(domain, in, "judge", &call, "judge_error");
+}
+
+bool PolicyEngine::has_judge(const std::string& domain) const {
+  Domain* d = impl_->find(domain);
+  return d && d->has_judge;
 }
 
 double PolicyEngine::priority(const std::string& domain, const TaskView& task) noexcept {

@@ -34,6 +34,34 @@ struct PredictionView {
   std::string label;
   double confidence = 0.0;
   std::vector<std::pair<std::string, double>> scores;
+  // Only in p.predictions (ensembles): the model (key of `models`, or "client") and its version.
+  std::string model, version;
+};
+
+// p.ood: how far the input lies from the model's training data (data/feature_stats.hpp).
+struct OodView {
+  double score = 0;
+  std::vector<std::pair<std::string, double>> furthest;  // feature -> z, largest first
+};
+
+// Rolling figures of one domain (or one segment of it) over a window, for hitl.stats().
+struct WindowFigures {
+  std::int64_t window_seconds = 0;
+  std::uint64_t predictions = 0, flagged = 0, rejected = 0, errors = 0, reviews = 0;
+  std::int64_t open_tasks = 0;
+};
+
+enum class StatsStatus { ok, unknown_domain, bad_window, no_segment_field };
+
+// Where hitl.stats() reads from (service/signals.hpp in the service). Called from policy calls on
+// every worker thread: implementations must be thread-safe, cheap and must not throw.
+class SignalSource {
+ public:
+  virtual ~SignalSource();
+  // `segment` null: the whole domain. `window_seconds` in 1..max_window_seconds().
+  virtual StatsStatus window(const std::string& domain, const std::string* segment, std::int64_t window_seconds,
+                             std::int64_t now_ms, WindowFigures& out) const noexcept = 0;
+  virtual std::int64_t max_window_seconds() const noexcept = 0;
 };
 
 // What `flag(p)` sees: p.input, p.prediction, p.meta, p.domain.
@@ -45,17 +73,31 @@ struct FlagInput {
   // Values of the record's sensitive fields: replaced by "[redacted]" in an error message before
   // it is logged or returned (a policy may quote them: error("income " .. p.input.Income)).
   const std::vector<std::string>* redact = nullptr;
+  // p.predictions: every ensemble member's output, the primary first (null: p.predictions is
+  // just { p.prediction }). p.ood: null leaves p.ood nil (the model has no feature statistics).
+  const std::vector<PredictionView>* predictions = nullptr;
+  const OodView* ood = nullptr;
 };
 
 enum class Action { auto_approve, review, reject };
 
 struct Verdict {
   Action action = Action::review;
+  // flag returned hitl.judge(reason): action is review (so a caller without a judge step fails
+  // closed) and the host should run the judge model, then judge(p, verdict).
+  bool judge = false;
   std::string reason;        // "" for auto; "policy_error" when the policy failed
   std::vector<std::string> skills;  // review opts: skills a reviewer needs
   std::string pool;                 // review opts: the reviewer role that alone may take it
   bool policy_error = false;
   std::string error;         // the error text when policy_error
+};
+
+// The `verdict` judge(p, verdict) sees: the judge model's prediction (model, version, label,
+// confidence, scores) and the reason flag gave to hitl.judge(reason).
+struct JudgeView {
+  PredictionView prediction;
+  std::string reason;
 };
 
 // What `priority(task)` and `sla(task)` see: task.reason, task.domain, task.input,
@@ -132,8 +174,16 @@ class PolicyEngine {
   PolicyEngine& operator=(const PolicyEngine&) = delete;
 
   bool has_domain(const std::string& domain) const;
+  // The source of hitl.stats(); without one hitl.stats() raises (fails closed). Set it before
+  // the first policy call; it must outlive the engine's use.
+  void set_signals(const SignalSource* signals) noexcept;
   // Thread-safe: each calling thread uses its own lua_State for the domain.
   Verdict flag(const std::string& domain, const FlagInput& in) noexcept;
+  // judge(p, verdict) after flag returned hitl.judge(reason) and the judge model answered: the
+  // final verdict (auto, review or reject). Without the hook, on an error or a bad return
+  // (including hitl.judge again): review "judge_error" with policy_error set (counted, logged).
+  Verdict judge(const std::string& domain, const FlagInput& in, const JudgeView& verdict) noexcept;
+  bool has_judge(const std::string& domain) const;
   // Default when the policy has no priority(): 0.5. On error: 1.0 (most urgent) + counted.
   double priority(const std::string& domain, const TaskView& task) noexcept;
 
@@ -189,6 +239,8 @@ class PolicyEngine {
  private:
   std::optional<bool> yes_no(const std::string& domain, bool retrain, const nlohmann::json& arg, std::string& reason,
                              bool& failed) noexcept;
+  Verdict verdict_of(const std::string& domain, const FlagInput& in, const char* hook, void* call,
+                     const char* fail_reason) noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -2,6 +2,7 @@
 
 #include "common/files.hpp"
 #include "common/hash.hpp"
+#include "data/feature_stats.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -67,6 +68,15 @@ ModelVersion version_from(const json& j) {
   v.trigger_stats = j.value("trigger_stats", json());
   v.created_ms = j.at("created_ms").get<std::int64_t>();
   return v;
+}
+
+// The `.features.json` sidecar (data/feature_stats.hpp) of `from` replaces the one of `to`; no
+// sidecar at `from` removes the one at `to`, which described another artifact.
+void copy_sidecar(const fs::path& from, const fs::path& to) {
+  const fs::path src = data::feature_stats_path(from), dst = data::feature_stats_path(to);
+  std::error_code ec;
+  if (fs::exists(src, ec)) replace_file(dst, read_whole_file(src));
+  else fs::remove(dst, ec);
 }
 
 std::size_t number_of(const std::string& id) { return std::stoull(id.substr(id.rfind("-m") + 2)); }
@@ -158,9 +168,12 @@ Live Registry::promote(const std::string& domain, const std::string& id, const f
     m0.trigger = "configured artifact, kept at the first promotion";
     m0.created_ms = now_ms;
     write_new_file(this->artifact_path(domain, m0.id), configured);
+    copy_sidecar(artifact_path, this->artifact_path(domain, m0.id));
     write_new_file(dir_ / domain / (m0.id + ".json"), to_json(m0).dump(2) + "\n");
     before.id = m0.id;
   }
+  // The training statistics first (a reloading service checks them against the artifact's hash).
+  copy_sidecar(this->artifact_path(domain, id), artifact_path);
   replace_file(artifact_path, artifact);
   Live now{id, before.id, now_ms, by, reason};
   replace_file(dir_ / domain / "live.json", to_json(now).dump(2) + "\n");

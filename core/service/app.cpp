@@ -1,6 +1,8 @@
 #include "service/app.hpp"
 
 #include "common/clock.hpp"
+#include "common/files.hpp"
+#include "data/feature_stats.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
 #include "service/assignment.hpp"
@@ -12,6 +14,7 @@
 #include "service/pipeline.hpp"
 #include "service/retrain_worker.hpp"
 #include "service/review.hpp"
+#include "service/signals.hpp"
 #include "service/writer.hpp"
 
 #include <spdlog/spdlog.h>
@@ -19,6 +22,23 @@
 #include <stdexcept>
 
 namespace hitl::service {
+
+namespace {
+// The artifact's training feature statistics (p.ood), null when it has no sidecar. Throws
+// std::runtime_error naming the sidecar when it is malformed.
+// Statistics recorded for another artifact (the artifact was replaced without its sidecar) are
+// not used: p.ood is nil rather than measured against another model's training data.
+std::shared_ptr<const data::FeatureStats> load_stats(const std::filesystem::path& artifact) {
+  auto stats = data::load_feature_stats(artifact);
+  if (!stats) return nullptr;
+  if (!data::feature_stats_match(*stats, read_whole_file(artifact))) {
+    spdlog::warn("{} describes another artifact than {} (its artifact_sha256 differs): p.ood is nil for this model",
+                 data::feature_stats_path(artifact).string(), artifact.string());
+    return nullptr;
+  }
+  return std::make_shared<const data::FeatureStats>(std::move(*stats));
+}
+}  // namespace
 
 App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
   registry_ = std::make_unique<plugin::Registry>();
@@ -32,7 +52,6 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
   storage_ = registry_->create_storage(cfg_.storage.plugin, cfg_.storage.config_json);
   queue_ = registry_->create_queue(cfg_.queue.plugin, cfg_.queue.config_json);
   for (auto& [name, m] : cfg_.models) {
-    models_[name] = std::make_shared<ModelSlot>(registry_->create_model(m.ref.plugin, m.ref.config_json));
     ArtifactStamp stamp;
     auto mc = nlohmann::json::parse(m.ref.config_json, nullptr, false);
     if (mc.is_object() && mc.contains("artifact") && mc["artifact"].is_string()) {
@@ -41,6 +60,9 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
       stamp.mtime = std::filesystem::last_write_time(stamp.path, ec);
       stamp.size = std::filesystem::file_size(stamp.path, ec);
     }
+    // A malformed sidecar stops the start with its path, like a malformed artifact.
+    auto stats = stamp.path.empty() ? nullptr : load_stats(stamp.path);
+    models_[name] = std::make_shared<ModelSlot>(registry_->create_model(m.ref.plugin, m.ref.config_json), std::move(stats));
     artifact_stamps_[name] = stamp;
   }
 
@@ -81,6 +103,12 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     rt.labels = d.labels;
     rt.model_name = d.model;
     if (!d.model.empty()) rt.model = models_.at(d.model);
+    for (auto& member : d.ensemble) rt.ensemble.emplace_back(member, models_.at(member));
+    rt.judge_name = d.judge_model;
+    if (!d.judge_model.empty()) rt.judge = models_.at(d.judge_model);
+    if (!d.judge_model.empty() && !policies_->has_judge(name))
+      spdlog::warn("domain {}: judge_model {} is set but the policy has no judge(p, verdict) hook: hitl.judge() cases go to review (judge_error)",
+                   name, d.judge_model);
     rt.shadow_name = d.shadow_model;
     if (!d.shadow_model.empty()) rt.shadow = models_.at(d.shadow_model);
     rt.lease_ms = d.lease_seconds * 1000;
@@ -100,6 +128,11 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     runtimes[name] = std::move(rt);
   }
   pipeline_ = std::make_unique<Pipeline>(std::move(runtimes), *policies_, *storage_, *writer_, *metrics_);
+  std::vector<Signals::DomainSetup> signal_domains;
+  for (auto& [name, d] : cfg_.domains) signal_domains.push_back({name, d.stats_segment, metrics_->domain(name)});
+  signals_ = std::make_unique<Signals>(signal_domains, queue_.get());
+  pipeline_->set_signals(signals_.get());
+  policies_->set_signals(signals_.get());
   reviewers_ = std::make_unique<ReviewerDirectory>(*storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); });
   assignment_ = std::make_unique<Assignment>(*storage_, *reviewers_, *policies_);
   review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *pipeline_, *metrics_, *reviewers_,
@@ -148,7 +181,10 @@ std::size_t App::reload_models() {
     const auto current = slot.get();
     const std::string before = current ? current->version() : "";
     std::shared_ptr<sdk::Model> fresh;
+    std::shared_ptr<const data::FeatureStats> stats;
     try {
+      // The sidecar is written before the artifact (hitl train), so it is in place by now.
+      stats = load_stats(stamp.path);
       fresh = registry_->create_model(m.ref.plugin, m.ref.config_json);
     } catch (const std::exception& e) {
       metrics_->plugin_error("model", name);
@@ -156,7 +192,7 @@ std::size_t App::reload_models() {
                     e.what());
       continue;
     }
-    slot.set(fresh);
+    slot.set(fresh, stats);  // model and statistics swap together
     ++swapped;
     spdlog::info("model {} reloaded from {}: {} -> {}", name, stamp.path.string(), before, fresh->version());
     sdk::WriteBatch batch;

@@ -29,6 +29,7 @@ class ReviewerDirectory;
 class Assignment;
 class ModelSlot;
 class RetrainWorker;
+class Signals;
 
 class App {
  public:
@@ -74,6 +75,7 @@ class App {
   std::unique_ptr<policy::PolicyEngine> policies_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Writer> writer_;
+  std::unique_ptr<Signals> signals_;  // hitl.stats(): before the pipeline, which counts into it
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<ReviewerDirectory> reviewers_;
   std::unique_ptr<Assignment> assignment_;

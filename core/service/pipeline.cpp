@@ -2,11 +2,13 @@
 
 #include "common/clock.hpp"
 #include "common/hash.hpp"
+#include "data/feature_stats.hpp"
 #include "data/records.hpp"
 #include "policy/policy_engine.hpp"
 #include "service/metrics.hpp"
 #include "service/redaction.hpp"
 #include "service/service_error.hpp"
+#include "service/signals.hpp"
 #include "service/writer.hpp"
 
 #include <spdlog/spdlog.h>
@@ -181,6 +183,105 @@ void Pipeline::score_shadow(const DomainRuntime& dom, const std::vector<IngestRe
   }
 }
 
+void Pipeline::score_ensemble(const DomainRuntime& dom, const std::vector<std::optional<sdk::Record>>& rows,
+                              const std::vector<std::string>& row_errors,
+                              const std::vector<std::optional<sdk::DecisionRecord>>& existing,
+                              const std::vector<char>& model_failed,
+                              std::vector<std::vector<policy::PredictionView>>& members,
+                              std::vector<std::string>& errors, DomainCounters* counters) const {
+  std::vector<sdk::Record> batch;
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (existing[i] || model_failed[i]) continue;
+    if (!rows[i]) {
+      errors[i] = "input cannot be scored by the ensemble: " + row_errors[i];
+      continue;
+    }
+    batch.push_back(*rows[i]);
+    which.push_back(i);
+  }
+  for (const auto& [name, slot] : dom.ensemble) {
+    if (batch.empty()) break;
+    const auto m = slot->get();
+    std::vector<sdk::Prediction> preds;
+    std::string error;
+    if (!m) {
+      error = "not loaded";
+    } else {
+      auto st = m->predict(batch, preds);
+      if (!st.ok()) error = st.message;
+      else if (preds.size() != batch.size())
+        error = "returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(batch.size()) + " rows";
+    }
+    if (!error.empty()) {
+      spdlog::warn("ensemble member failed domain={} model={} records={} (failing closed to review): {}", dom.name, name,
+                   batch.size(), error);
+      metrics_.plugin_error("model", name);
+      for (auto i : which)
+        if (errors[i].empty()) {
+          errors[i] = "ensemble member " + name + ": " + error;
+          if (counters) counters->model_errors++;
+        }
+      continue;
+    }
+    const std::string version = m->version();
+    for (std::size_t k = 0; k < which.size(); ++k) {
+      auto& p = preds[k];
+      members[which[k]].push_back(policy::PredictionView{std::move(p.label), p.confidence, std::move(p.scores), name, version});
+    }
+  }
+}
+
+policy::Verdict Pipeline::run_judge(const DomainRuntime& dom, const IngestRecord& rec, const policy::FlagInput& in,
+                                    const std::string& reason, json& note, DomainCounters* counters) const {
+  note = json{{"reason", reason}};
+  policy::Verdict fail;  // review: a case the judge step could not screen goes to a person
+  fail.action = policy::Action::review;
+  fail.reason = "judge_error";
+  auto failed = [&](const std::string& why) {
+    note["error"] = why;
+    fail.error = why;
+    return fail;
+  };
+  const auto model = dom.judge ? dom.judge->get() : nullptr;
+  if (!model) {
+    if (counters) counters->policy_errors++;  // the policy asked for a step the domain does not have
+    return failed("flag returned hitl.judge(...) but domain " + dom.name + " has no judge_model");
+  }
+  std::vector<sdk::Record> row(1);
+  std::vector<sdk::Prediction> preds;
+  std::string error;
+  try {
+    row[0] = data::record_from_json(rec.input);
+    auto st = model->predict(row, preds);
+    if (!st.ok()) error = st.message;
+    else if (preds.size() != 1) error = "returned " + std::to_string(preds.size()) + " predictions for 1 row";
+  } catch (const std::exception& e) {
+    error = std::string("input cannot be judged: ") + e.what();
+  }
+  if (!error.empty()) {
+    if (counters) counters->model_errors++;
+    metrics_.plugin_error("model", dom.judge_name);
+    spdlog::warn("judge model failed domain={} decision={} model={} (failing closed to review): {}", dom.name, rec.id,
+                 dom.judge_name, error);
+    return failed("judge model " + dom.judge_name + ": " + error);
+  }
+  policy::JudgeView jv;
+  jv.prediction = policy::PredictionView{preds[0].label, preds[0].confidence, preds[0].scores, dom.judge_name, model->version()};
+  jv.reason = reason;
+  note["model"] = dom.judge_name;
+  note["version"] = jv.prediction.version;
+  note["label"] = jv.prediction.label;
+  note["confidence"] = jv.prediction.confidence;
+  policy::Verdict v = policies_.judge(dom.name, in, jv);
+  if (v.policy_error) {
+    if (counters) counters->policy_errors++;
+    note["error"] = v.error;
+  }
+  note["verdict"] = v.action == policy::Action::auto_approve ? "auto" : v.action == policy::Action::reject ? "reject" : "review";
+  return v;
+}
+
 Pipeline::Pipeline(std::map<std::string, DomainRuntime> domains, policy::PolicyEngine& policies,
                    sdk::Storage& storage, Writer& writer, Metrics& metrics)
     : domains_(std::move(domains)), policies_(policies), storage_(storage), writer_(writer), metrics_(metrics) {}
@@ -196,6 +297,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain_name + "\"", "domain");
   DomainCounters* counters = metrics_.domain(domain_name);
   const std::int64_t now = now_ms();
+  if (signals_) signals_->refresh_open_tasks(domain_name, now);
 
   // 0. Repeated ids are answered from storage without scoring or auditing them again. (Two
   //    concurrent first submissions of one id both get here; storage then keeps the first and
@@ -223,35 +325,47 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   std::vector<std::size_t> to_score;
   for (std::size_t i = 0; i < records.size(); ++i)
     if (!records[i].has_prediction && !existing[i]) to_score.push_back(i);
-  // One model for the whole batch, even if a promotion swaps the slot meanwhile.
-  const std::shared_ptr<sdk::Model> model = dom->model ? dom->model->get() : nullptr;
+  // One model (and its feature statistics) for the whole batch, even if a promotion swaps the
+  // slot meanwhile.
+  const LiveModel live = dom->model ? dom->model->live() : LiveModel{};
+  const std::shared_ptr<sdk::Model>& model = live.model;
+  if (!to_score.empty() && !model) {
+    // Not a model failure but a client mistake: nothing could ever score this record.
+    throw ServiceError(422, "invalid_field",
+                       "prediction: missing for record \"" + records[to_score[0]].id + "\", and domain \"" +
+                           domain_name + "\" has no model to score it",
+                       "prediction");
+  }
+  // Rows for the models and p.ood, converted once per new record. A record to score whose input
+  // is not a flat record is the client's mistake (422); for the others the row only feeds the
+  // ensemble and p.ood, which then fail closed or stay nil.
+  const bool rows_for_all = !dom->ensemble.empty() || live.stats;
+  std::vector<std::optional<sdk::Record>> rows(records.size());
+  std::vector<std::string> row_errors(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (existing[i] || (records[i].has_prediction && !rows_for_all)) continue;
+    try {
+      rows[i] = data::record_from_json(records[i].input);
+    } catch (const std::exception& e) {
+      if (!records[i].has_prediction) throw ServiceError(422, "invalid_field", std::string("input: ") + e.what(), "input");
+      row_errors[i] = e.what();
+    }
+  }
   if (!to_score.empty()) {
     std::string error;
-    if (!model) {
-      // Not a model failure but a client mistake: nothing could ever score this record.
-      throw ServiceError(422, "invalid_field",
-                         "prediction: missing for record \"" + records[to_score[0]].id + "\", and domain \"" +
-                             domain_name + "\" has no model to score it",
-                         "prediction");
-    } else {
-      std::vector<sdk::Record> rows;
-      rows.reserve(to_score.size());
-      try {
-        for (auto i : to_score) rows.push_back(data::record_from_json(records[i].input));
-      } catch (const std::exception& e) {
-        throw ServiceError(422, "invalid_field", std::string("input: ") + e.what(), "input");
+    std::vector<sdk::Record> batch_rows;
+    batch_rows.reserve(to_score.size());
+    for (auto i : to_score) batch_rows.push_back(*rows[i]);
+    std::vector<sdk::Prediction> preds;
+    auto st = model->predict(batch_rows, preds);
+    if (!st.ok()) error = st.message;
+    else if (preds.size() != batch_rows.size()) error = "model returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(batch_rows.size()) + " rows";
+    else
+      for (std::size_t k = 0; k < to_score.size(); ++k) {
+        records[to_score[k]].prediction = std::move(preds[k]);
+        records[to_score[k]].has_prediction = true;
+        scored[to_score[k]] = 1;
       }
-      std::vector<sdk::Prediction> preds;
-      auto st = model->predict(rows, preds);
-      if (!st.ok()) error = st.message;
-      else if (preds.size() != rows.size()) error = "model returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(rows.size()) + " rows";
-      else
-        for (std::size_t k = 0; k < to_score.size(); ++k) {
-          records[to_score[k]].prediction = std::move(preds[k]);
-          records[to_score[k]].has_prediction = true;
-          scored[to_score[k]] = 1;
-        }
-    }
     if (!error.empty()) {
       spdlog::warn("model failed domain={} decision={} model={} records={} (failing closed to review): {}", domain_name,
                    records[to_score[0]].id, dom->model_name, to_score.size(), error);
@@ -260,6 +374,12 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
       metrics_.plugin_error("model", dom->model_name);
     }
   }
+
+  // 1a. Ensemble members score every new record the primary did not fail on; a member's failure
+  //     sends its records to review (ensemble_error), never to the policy.
+  std::vector<std::vector<policy::PredictionView>> members(records.size());
+  std::vector<std::string> ensemble_errors(records.size());
+  if (!dom->ensemble.empty()) score_ensemble(*dom, rows, row_errors, existing, model_failed, members, ensemble_errors, counters);
 
   // 1b. Shadow mode: a candidate scores the same new records; only its agreement with the
   //     prediction each decision uses is counted. It never changes a decision, and its failures
@@ -286,12 +406,32 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     view.label = rec.prediction.label;
     view.confidence = rec.prediction.confidence;
     view.scores = rec.prediction.scores;
+    view.model = scored[i] ? dom->model_name : "client";  // as p.predictions[1] names it
+    if (scored[i]) view.version = model_version;
+    // p.predictions: the primary (the model, or the client's own prediction) and the members.
+    std::vector<policy::PredictionView> all;
+    if (!dom->ensemble.empty() && ensemble_errors[i].empty() && !model_failed[i]) {
+      all.reserve(1 + members[i].size());
+      all.push_back(view);
+      for (auto& m : members[i]) all.push_back(std::move(m));
+    }
+    std::optional<policy::OodView> ood;
+    if (live.stats && rows[i]) {
+      auto o = data::ood_score(*live.stats, *rows[i]);
+      ood = policy::OodView{o.score, std::move(o.furthest)};
+    }
     policy::Verdict verdict;
+    json judge_note;  // the judge step's audit detail, when there was one
     if (model_failed[i]) {
       verdict.action = policy::Action::review;
       verdict.reason = "model_error";
+    } else if (!ensemble_errors[i].empty()) {
+      verdict.action = policy::Action::review;
+      verdict.reason = "ensemble_error";
     } else {
       policy::FlagInput in{&domain_name, &rec.input, &rec.meta, &view};
+      if (!all.empty()) in.predictions = &all;
+      if (ood) in.ood = &*ood;
       std::vector<std::string> sensitive_values;
       if (!redactor.empty()) {
         sensitive_values = redactor.values(rec.input, rec.meta);
@@ -299,6 +439,15 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
       }
       verdict = policies_.flag(domain_name, in);
       if (verdict.policy_error && counters) counters->policy_errors++;
+      if (verdict.judge) verdict = run_judge(*dom, rec, in, verdict.reason, judge_note, counters);
+    }
+    if (signals_) {
+      // Counted now, before the commit, so the next record's flag(p) (even in this batch) sees it.
+      Signals::Outcome o;
+      o.flagged = verdict.action == policy::Action::review;
+      o.rejected = verdict.action == policy::Action::reject;
+      o.error = model_failed[i] || !ensemble_errors[i].empty() || verdict.policy_error || judge_note.contains("error");
+      signals_->record(domain_name, signals_->segment_of(domain_name, rec.input, rec.meta), o, now);
     }
     sdk::NewDecision nd;
     auto& d = nd.decision;
@@ -367,6 +516,16 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
                    {"input_hash", d.input_hash}, {"review_task", nd.task.has_value()}};
     if (nd.task && nd.task->deadline_ms) detail["deadline_ms"] = nd.task->deadline_ms;
     if (verdict.policy_error) detail["policy_error"] = verdict.error;
+    if (!ensemble_errors[i].empty()) detail["ensemble_error"] = ensemble_errors[i];
+    if (!all.empty()) {
+      json e = json::array();
+      for (std::size_t k = 1; k < all.size(); ++k)
+        e.push_back({{"model", all[k].model}, {"version", all[k].version}, {"label", all[k].label},
+                     {"confidence", all[k].confidence}});
+      detail["ensemble"] = std::move(e);
+    }
+    if (ood) detail["ood_score"] = ood->score;
+    if (!judge_note.is_null()) detail["judge"] = std::move(judge_note);
     a.detail_json = detail.dump();
     batch.audit.push_back(std::move(a));
     batch.decisions.push_back(std::move(nd));

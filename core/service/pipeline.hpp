@@ -19,32 +19,45 @@
 #include <string>
 #include <vector>
 
-namespace hitl::policy { class PolicyEngine; }
+namespace hitl::policy { class PolicyEngine; struct PredictionView; struct FlagInput; struct Verdict; }
+namespace hitl::data { struct FeatureStats; }
 
 namespace hitl::service {
 
 class Writer;
 class Metrics;
+class Signals;
 struct DomainCounters;
 
-// The live model of one `models.<name>`, swappable while requests run (App::reload_models). A
-// batch takes one reference and both scores and records its version with it, so no request is
-// scored by half of a swap.
+// The live model of one `models.<name>` with the feature statistics of its training data (the
+// artifact's `.features.json` sidecar; null when it has none), swappable while requests run
+// (App::reload_models). A batch takes one LiveModel and scores, computes p.ood and records the
+// version with it, so no request sees half of a swap (a new model with the old statistics).
+struct LiveModel {
+  std::shared_ptr<sdk::Model> model;
+  std::shared_ptr<const data::FeatureStats> stats;
+};
+
 class ModelSlot {
  public:
-  explicit ModelSlot(std::shared_ptr<sdk::Model> m) : model_(std::move(m)) {}
+  explicit ModelSlot(std::shared_ptr<sdk::Model> m, std::shared_ptr<const data::FeatureStats> stats = nullptr)
+      : live_{std::move(m), std::move(stats)} {}
   std::shared_ptr<sdk::Model> get() const {
     std::lock_guard lock(mu_);
-    return model_;
+    return live_.model;
   }
-  void set(std::shared_ptr<sdk::Model> m) {
+  LiveModel live() const {
     std::lock_guard lock(mu_);
-    model_ = std::move(m);
+    return live_;
+  }
+  void set(std::shared_ptr<sdk::Model> m, std::shared_ptr<const data::FeatureStats> stats = nullptr) {
+    std::lock_guard lock(mu_);
+    live_ = LiveModel{std::move(m), std::move(stats)};
   }
 
  private:
   mutable std::mutex mu_;
-  std::shared_ptr<sdk::Model> model_;
+  LiveModel live_;
 };
 
 struct DomainRuntime {
@@ -54,6 +67,10 @@ struct DomainRuntime {
   std::shared_ptr<ModelSlot> shadow;  // scores every record for the agreement metrics only (null = none)
   std::string shadow_name;
   std::string model_name;
+  // Further models scoring every record for p.predictions (domains.<d>.ensemble), in order.
+  std::vector<std::pair<std::string, std::shared_ptr<ModelSlot>>> ensemble;
+  std::shared_ptr<ModelSlot> judge;  // domains.<d>.judge_model (null = none)
+  std::string judge_name;
   std::int64_t lease_ms = 300000;
   std::int64_t sla_seconds = 0;         // default review deadline (0 = none)
   std::vector<std::string> sensitive;   // fields masked for reviewers (see service/redaction.hpp)
@@ -96,12 +113,23 @@ class Pipeline {
            sdk::Storage& storage, Writer& writer, Metrics& metrics);
 
   const DomainRuntime* domain(const std::string& name) const;
+  // Where the rolling figures of hitl.stats() are counted (service/signals.hpp); null = nowhere.
+  void set_signals(Signals* signals) { signals_ = signals; }
   // Scores, flags and submits `records` (all of one domain, which must exist). `done` runs on the
   // writer thread once the decisions are committed (results in input order), or with the error.
   void ingest(const std::string& domain, std::vector<IngestRecord>&& records,
               const std::string& actor, Done done);
 
  private:
+  void score_ensemble(const DomainRuntime& dom, const std::vector<std::optional<sdk::Record>>& rows,
+                      const std::vector<std::string>& row_errors,
+                      const std::vector<std::optional<sdk::DecisionRecord>>& existing, const std::vector<char>& model_failed,
+                      std::vector<std::vector<policy::PredictionView>>& members, std::vector<std::string>& errors,
+                      DomainCounters* counters) const;
+  // The judge step of a case flag sent to hitl.judge(reason): the judge model, then the policy's
+  // judge(p, verdict). Any failure: review judge_error, counted. `note` gets the audit detail.
+  policy::Verdict run_judge(const DomainRuntime& dom, const IngestRecord& rec, const policy::FlagInput& in,
+                            const std::string& reason, nlohmann::json& note, DomainCounters* counters) const;
   void score_shadow(const DomainRuntime& dom, const std::vector<IngestRecord>& records,
                     const std::vector<std::optional<sdk::DecisionRecord>>& existing, DomainCounters* counters) const;
   void add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
@@ -112,6 +140,7 @@ class Pipeline {
   sdk::Storage& storage_;
   Writer& writer_;
   Metrics& metrics_;
+  Signals* signals_ = nullptr;
 };
 
 }  // namespace hitl::service

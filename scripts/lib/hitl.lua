@@ -12,6 +12,14 @@
 --   hitl.margin(scores)           top-1 probability minus top-2 probability
 --   hitl.entropy(scores [, normalized])   Shannon entropy of the scores (nats, or 0..1)
 --   hitl.get(tbl, "a.b.c", default)       nested lookup that never fails on missing levels
+-- Signals (docs/policy.md, "Signals"):
+--   hitl.now([utc_offset_hours])          { ms, hour, minute, weekday } of the service clock
+--   hitl.stats(window_seconds [, segment]) rolling figures of the domain: flag_rate, predictions,
+--                                         reviews, open_tasks, error_rate, ...
+--   hitl.disagreement(predictions)        share of models not agreeing with the majority label
+--   hitl.mean_scores(predictions)         the ensemble's mean score per label
+--   hitl.judge(reason)                    verdict: the domain's judge model screens the case, then
+--                                         the policy's judge(p, verdict) decides
 -- Assignment (for assign(task, candidates); candidates are { id, skills, load, capacity, ... }):
 --   hitl.has_skills(candidate, skills)    true when the candidate has every one of skills
 --   hitl.skill_match(candidates, skills)  the candidates having all the skills, order kept
@@ -131,6 +139,14 @@ function hitl.reject(reason)
   return { action = "reject", reason = reason }
 end
 
+--- Verdict: let the domain's judge model (domains.<d>.judge_model) screen the case first; the
+-- policy's judge(p, verdict) hook then returns the final verdict. `reason` is passed on to it as
+-- verdict.reason. Any failure of that step sends the case to review (judge_error).
+function hitl.judge(reason)
+  check_reason("judge", reason)
+  return { action = "judge", reason = reason }
+end
+
 --- True when x is a number with lo <= x <= hi (false for nil, strings and NaN).
 function hitl.between(x, lo, hi)
   return type(x) == "number" and lo <= x and x <= hi
@@ -212,6 +228,97 @@ function hitl.get(tbl, path, default)
   end
   if v == nil then return default end
   return v
+end
+
+-- ---- Signals: the service clock, rolling statistics, ensembles, the judge step ----
+
+-- The host functions (C, core/policy/host_module.cpp): now_ms() and stats(window, segment).
+local host = require "hitl.host"
+
+--- The service clock: { ms = epoch milliseconds, hour = 0..23, minute = 0..59, weekday = 1..7
+-- (1 = Monday, ISO 8601), utc_offset_hours = the offset used }. hour, minute and weekday are UTC
+-- unless utc_offset_hours (a number in [-14, 14], fractions allowed; no daylight saving time)
+-- shifts them. The clock is the service's, so a test that moves it moves this too.
+function hitl.now(utc_offset_hours)
+  local off = 0
+  if utc_offset_hours ~= nil then
+    if type(utc_offset_hours) ~= "number" or utc_offset_hours ~= utc_offset_hours or
+       utc_offset_hours < -14 or utc_offset_hours > 14 then
+      error("hitl.now: utc_offset_hours must be a number in [-14, 14], got " .. tostring(utc_offset_hours), 2)
+    end
+    off = utc_offset_hours
+  end
+  local ms = host.now_ms()
+  local shifted = ms + math.floor(off * 3600000 + 0.5)
+  local day = shifted // 86400000           -- floor division: right before 1970 too
+  local in_day = shifted - day * 86400000
+  return { ms = ms, hour = in_day // 3600000, minute = (in_day % 3600000) // 60000,
+           weekday = (day + 3) % 7 + 1,     -- 1970-01-01 was a Thursday (4)
+           utc_offset_hours = off }
+end
+
+--- Rolling figures of this domain over the last `window_seconds` (1..3600), or of one segment
+-- of it (the value of the domain's stats_segment field, e.g. p.meta.region): { window,
+-- predictions, flagged, rejected, errors, reviews, open_tasks, flag_rate, reject_rate,
+-- error_rate [, segment] }. A nil segment means the whole domain.
+function hitl.stats(window_seconds, segment)
+  if type(window_seconds) ~= "number" or window_seconds ~= window_seconds then
+    error("hitl.stats: window_seconds must be a number, got " .. type(window_seconds), 2)
+  end
+  local t = type(segment)
+  if t == "boolean" then
+    segment = tostring(segment)
+  elseif segment ~= nil and t ~= "string" and t ~= "number" then
+    error("hitl.stats: segment must be a string, a number, a boolean or nil, got " .. t, 2)
+  end
+  local s, err = host.stats(window_seconds, segment)
+  if not s then error("hitl.stats: " .. err, 2) end
+  return s
+end
+
+-- Checks p.predictions-like arrays: every entry a table with a string label.
+local function check_predictions(fn, predictions)
+  if type(predictions) ~= "table" then
+    error("hitl." .. fn .. ": predictions must be an array of predictions (p.predictions), got " .. type(predictions), 3)
+  end
+  for i, pr in ipairs(predictions) do
+    if type(pr) ~= "table" or type(pr.label) ~= "string" then
+      error("hitl." .. fn .. ": predictions[" .. i .. "] must be a prediction with a label, got " ..
+            (type(pr) == "table" and "a table without a label" or type(pr)), 3)
+    end
+  end
+end
+
+--- The share of models whose label is not the majority label (0 = unanimous; with 3 models one
+-- dissent is 1/3), and the majority label. Ties between labels go to the one that sorts first.
+-- An empty array gives 0, nil.
+function hitl.disagreement(predictions)
+  check_predictions("disagreement", predictions)
+  local counts, n = {}, #predictions
+  if n == 0 then return 0, nil end
+  for _, pr in ipairs(predictions) do counts[pr.label] = (counts[pr.label] or 0) + 1 end
+  local majority, best = nil, 0
+  for label, c in pairs(counts) do
+    if c > best or (c == best and label < majority) then majority, best = label, c end
+  end
+  return (n - best) / n, majority
+end
+
+--- The mean score per label over the models ({ label = mean probability }): a label a model
+-- gives no score counts as 0 for it; a prediction without scores counts as { [label] = confidence }.
+function hitl.mean_scores(predictions)
+  check_predictions("mean_scores", predictions)
+  local sums, n = {}, #predictions
+  if n == 0 then return {} end
+  for _, pr in ipairs(predictions) do
+    local scores = pr.scores
+    if type(scores) ~= "table" or next(scores) == nil then scores = { [pr.label] = pr.confidence or 0 } end
+    for label, v in pairs(scores) do
+      if type(v) == "number" then sums[label] = (sums[label] or 0) + v end
+    end
+  end
+  for label, v in pairs(sums) do sums[label] = v / n end
+  return sums
 end
 
 -- ---- Assignment: helpers for assign(task, candidates) ----

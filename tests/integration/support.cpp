@@ -155,7 +155,7 @@ std::string create_token(const fs::path& config, const std::string& role, const 
 //  flaky        its model fails every predict (fails closed: model_error).
 //  shortm       its model returns too few predictions (fails closed: model_error).
 //  governed     sensitive fields (name, meta.email), bias by input.segment, costs, an sla() hook.
-Service::Service(const std::string& extra_domains) {
+Service::Service(const std::string& extra_domains, const std::string& extra_models) {
   const std::string src = HITL_SOURCE_DIR;
   db = dir.path / "hitl.db";
   dir.write("loans.lua", R"(
@@ -200,6 +200,9 @@ return { flag = function(p) while true do end end }
   // The example policy retrains and promotes on its own once enough outcomes are in: its model
   // loads a copy too, so no test can ever write over the artifact in the source tree.
   fs::copy_file(src + "/examples/credit_risk/model/credit_logreg.json", dir.path / "credit_source.json");
+  // With its training statistics (p.ood); credit_copy has none.
+  fs::copy_file(src + "/examples/credit_risk/model/credit_logreg.json.features.json",
+                dir.path / "credit_source.json.features.json");
   config = dir.write("hitl.lua", R"(
 return {
   listen = "127.0.0.1:0",
@@ -214,6 +217,7 @@ return {
     credit = { plugin = "logreg", config = { artifact = "credit_source.json" } },
     -- A copy in the temp dir, for tests that promote over the artifact.
     credit_copy = { plugin = "logreg", config = { artifact = "credit_copy.json" } },
+)" + extra_models + R"(
   },
   domains = {
     loans = { policy = "loans.lua", labels = { "good", "bad" }, lease_seconds = 60 },

@@ -47,8 +47,9 @@ class HttpClient {  // one keep-alive connection
 class Service {
  public:
   // Writes the files and creates the tokens. `extra_domains` (Lua table entries, e.g.
-  // `hooked = { policy = "loans.lua", ... },`) is appended to the config's domains table.
-  explicit Service(const std::string& extra_domains = "");
+  // `hooked = { policy = "loans.lua", ... },`) is appended to the config's domains table,
+  // `extra_models` (e.g. `const = { plugin = "fixture-good" },`) to its models table.
+  explicit Service(const std::string& extra_domains = "", const std::string& extra_models = "");
   ~Service();  // stops the server
   void start(long long clock_offset_ms = 0);  // HITL_CLOCK_OFFSET_MS for the child
   void stop();

@@ -217,6 +217,10 @@ TEST_CASE("the policy retrains on streamed feedback and promotes a better model 
   CHECK(models["versions"][1]["trigger"] == "policy");
   CHECK(models["versions"][1]["base_rows"] == 100);
   CHECK(models["versions"][1]["trigger_stats"]["samples"].get<int>() >= 450);
+  // Its training statistics (p.ood) were promoted with it, tied to its artifact by hash.
+  const json sidecar = json::parse(read(s.dir.path / "credit_copy.json.features.json"));
+  CHECK(sidecar["artifact_sha256"] == models["versions"][1]["artifact_sha256"]);
+  CHECK(sidecar["rows"] == result["base_rows"].get<int>() + result["train_rows"].get<int>());
   const std::string new_version = result["candidate_version"].get<std::string>();
   std::string scored_by;
   for (int i = 0; i < 50 && scored_by != new_version; ++i) {

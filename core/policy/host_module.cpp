@@ -1,0 +1,141 @@
+// The host side of the policy standard library: `require "hitl.host"` (used by scripts/lib/hitl.lua
+// for hitl.now() and hitl.stats()). The functions run inside Lua frames, so every C++ step that
+// allocates or may throw happens in a noexcept helper whose frame ends before the next Lua call.
+#include "common/clock.hpp"
+#include "policy/lua_sandbox.hpp"
+#include "policy/policy_engine.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace hitl::policy::detail {
+namespace {
+
+// now_ms(): the service clock (common/clock.hpp, which tests shift), epoch milliseconds.
+int host_now_ms(lua_State* L) {
+  lua_pushinteger(L, static_cast<lua_Integer>(hitl::now_ms()));
+  return 1;
+}
+
+struct StatsQuery {
+  const char* domain = nullptr;
+  std::size_t domain_len = 0;
+  const char* segment = nullptr;  // null: the whole domain
+  std::size_t segment_len = 0;
+  std::int64_t window = 0;
+  WindowFigures out;
+  StatsStatus status = StatsStatus::unknown_domain;
+  std::int64_t max_window = 0;
+  bool no_source = false;
+};
+
+void run_query(const SignalSource* src, StatsQuery& q) noexcept {
+  try {
+    const std::string domain(q.domain, q.domain_len);
+    std::string segment;
+    if (q.segment) segment.assign(q.segment, q.segment_len);
+    q.max_window = src->max_window_seconds();
+    q.status = src->window(domain, q.segment ? &segment : nullptr, q.window, hitl::now_ms(), q.out);
+  } catch (...) {
+    q.status = StatsStatus::unknown_domain;
+  }
+}
+
+// A number segment as the service formats a JSON number value (service/signals.cpp): integers
+// without a fraction, others with %.17g.
+int push_segment_text(lua_State* L, int idx) {
+  if (lua_isinteger(L, idx)) {
+    lua_pushfstring(L, "%I", static_cast<LUAI_UACINT>(lua_tointeger(L, idx)));
+    return 1;
+  }
+  const double x = lua_tonumber(L, idx);
+  char buf[40];
+  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.0e15)
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(x));
+  else
+    std::snprintf(buf, sizeof buf, "%.17g", x);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+void set_int(lua_State* L, const char* k, std::uint64_t v) {
+  lua_pushinteger(L, static_cast<lua_Integer>(v));
+  lua_setfield(L, -2, k);
+}
+
+// stats(window_seconds, segment_or_nil) -> figures table, or nil, message (the Lua wrapper raises
+// it at the policy's line).
+int host_stats(lua_State* L) {
+  StateContext* c = context_of(L);
+  const SignalSource* src = c->signals ? c->signals->load(std::memory_order_acquire) : nullptr;
+  if (!src) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "no rolling statistics in this process (they exist in hitl serve and hitl ingest)");
+    return 2;
+  }
+  StatsQuery q;
+  q.domain = c->domain ? c->domain->data() : "";
+  q.domain_len = c->domain ? c->domain->size() : 0;
+  const double w = luaL_checknumber(L, 1);
+  q.window = std::isfinite(w) && w > 0 && w < 1e12 ? static_cast<std::int64_t>(std::ceil(w)) : 0;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    push_segment_text(L, 2);
+    lua_replace(L, 2);
+  }
+  if (lua_type(L, 2) == LUA_TSTRING) q.segment = lua_tolstring(L, 2, &q.segment_len);
+  run_query(src, q);
+  switch (q.status) {
+    case StatsStatus::ok: break;
+    case StatsStatus::bad_window:
+      lua_pushnil(L);
+      luaL_tolstring(L, 1, nullptr);  // 7200, not 7200.0
+      lua_pushfstring(L, "window must be a number of seconds in [1, %I], got %s", static_cast<LUAI_UACINT>(q.max_window),
+                      lua_tostring(L, -1));
+      lua_remove(L, -2);
+      return 2;
+    case StatsStatus::no_segment_field:
+      lua_pushnil(L);
+      lua_pushfstring(L, "domain %s has no stats_segment in the service config, so there are no segments to ask for",
+                      q.domain_len ? q.domain : "(unknown)");
+      return 2;
+    default:
+      lua_pushnil(L);
+      lua_pushliteral(L, "no statistics for this domain");
+      return 2;
+  }
+  const WindowFigures& f = q.out;
+  lua_createtable(L, 0, 12);
+  set_int(L, "window", static_cast<std::uint64_t>(f.window_seconds));
+  set_int(L, "predictions", f.predictions);
+  set_int(L, "flagged", f.flagged);
+  set_int(L, "rejected", f.rejected);
+  set_int(L, "errors", f.errors);
+  set_int(L, "reviews", f.reviews);
+  set_int(L, "open_tasks", static_cast<std::uint64_t>(f.open_tasks < 0 ? 0 : f.open_tasks));
+  const double n = static_cast<double>(f.predictions);
+  lua_pushnumber(L, f.predictions ? static_cast<double>(f.flagged) / n : 0.0);
+  lua_setfield(L, -2, "flag_rate");
+  lua_pushnumber(L, f.predictions ? static_cast<double>(f.rejected) / n : 0.0);
+  lua_setfield(L, -2, "reject_rate");
+  lua_pushnumber(L, f.predictions ? static_cast<double>(f.errors) / n : 0.0);
+  lua_setfield(L, -2, "error_rate");
+  if (q.segment) {
+    lua_pushvalue(L, 2);
+    lua_setfield(L, -2, "segment");
+  }
+  return 1;
+}
+
+}  // namespace
+
+void push_host_module(lua_State* L) {
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, host_now_ms);
+  lua_setfield(L, -2, "now_ms");
+  lua_pushcfunction(L, host_stats);
+  lua_setfield(L, -2, "stats");
+}
+
+}  // namespace hitl::policy::detail
