@@ -378,6 +378,7 @@ class Api {
   void erase_payload(const std::string& dom, const std::string& id, const http::Request& req, const Principal& who,
                      http::Respond& respond) {
     require_role(who, {Role::admin});
+    require_domain(who, dom);  // a domain-scoped admin erases in its domains only
     domain(dom);
     auto it = req.query.find("reason");
     const std::string reason = it == req.query.end() ? std::string() : it->second;
@@ -408,6 +409,7 @@ class Api {
   // GET /v1/domains/{d}/report?from&to&baseline_from&baseline_to  (admin)
   void domain_report(const std::string& dom, const http::Request& req, const Principal& who, http::Respond& respond) {
     require_role(who, {Role::admin});
+    require_domain(who, dom);
     domain(dom);
     ReportQuery q;
     for (auto [name, out] : {std::pair<const char*, std::int64_t*>{"from", &q.from_ms}, {"to", &q.to_ms},

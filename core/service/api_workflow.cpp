@@ -36,6 +36,23 @@ std::string list_field(const json& body, const char* key) {
   return out;
 }
 
+// A domain-scoped admin manages only reviewers wholly inside its scope: a reviewer without
+// `domains` works every domain, so only an unscoped admin may touch them.
+bool may_manage(const Principal& who, const std::string& reviewer_domains) {
+  if (who.domains.empty()) return true;
+  const auto domains = split_list(reviewer_domains);
+  if (domains.empty()) return false;
+  for (auto& d : domains)
+    if (!who.may_access(d)) return false;
+  return true;
+}
+
+void require_manage(const Principal& who, const sdk::ReviewerRecord& r) {
+  if (!may_manage(who, r.domains))
+    throw ServiceError(403, "forbidden", "token \"" + who.name + "\" may not manage reviewer \"" + r.id +
+                                             "\": its domains are outside the token's scope", "domains");
+}
+
 json list_json(const std::string& csv) {
   json a = json::array();
   for (auto& x : split_list(csv)) a.push_back(x);
@@ -133,6 +150,7 @@ bool route_workflow(App& app, const http::Request& req, const std::vector<std::s
     if (parts.size() == 3 && m == "GET") {
       json out = json::array();
       for (auto& r : app.reviewers().list()) {
+        if (!may_manage(who, r.domains)) continue;
         json j = reviewer_json(r);
         json workload = json::object();
         for (auto& [name, _] : app.config().domains) {
@@ -155,7 +173,10 @@ bool route_workflow(App& app, const http::Request& req, const std::vector<std::s
       json b = body_object(req, {"id", "name", "roles", "domains", "skills", "capacity", "cost_per_hour", "disabled"}, false);
       sdk::ReviewerRecord r;
       r.id = string_field(b, "id", true);
-      if (auto existing = app.reviewers().find(r.id, /*fresh=*/true)) r = *existing;
+      if (auto existing = app.reviewers().find(r.id, /*fresh=*/true)) {
+        require_manage(who, *existing);
+        r = *existing;
+      }
       if (b.contains("name")) r.name = string_field(b, "name");
       if (b.contains("roles")) r.roles = list_field(b, "roles");
       if (b.contains("domains")) r.domains = list_field(b, "domains");
@@ -174,11 +195,13 @@ bool route_workflow(App& app, const http::Request& req, const std::vector<std::s
       }
       for (auto& d : split_list(r.domains))
         if (!app.pipeline().domain(d)) throw ServiceError(422, "invalid_field", "domains: no domain named \"" + d + "\"", "domains");
+      require_manage(who, r);
       respond(reply(reviewer_json(app.reviewers().put(r, who.name))));
       return true;
     }
     if (parts.size() == 5 && (parts[4] == "disable" || parts[4] == "enable")) {
       method("POST");
+      if (auto existing = app.reviewers().find(std::string(parts[3]), /*fresh=*/true)) require_manage(who, *existing);
       auto r = app.reviewers().set_disabled(std::string(parts[3]), parts[4] == "disable", who.name);
       json out = reviewer_json(r);
       // Their open leases go back to the queue now rather than at lease expiry: a disabled

@@ -622,3 +622,34 @@ TEST_CASE("the task list filters by domain status assignee priority and SLA stat
   CHECK(c.request("GET", "/v1/review/tasks?domain=loans", alice).status == 403);  // and only their own
   CHECK(c.request("GET", "/v1/review/tasks?domain=wf", s.client).status == 403);
 }
+
+TEST_CASE("a domain-scoped admin token reports erases and manages reviewers only inside its domains", "[workflow]") {
+  Service s;
+  s.start();
+  HttpClient c(s.port());
+  const std::string scoped = s.token("admin", "loans-admin", "loans");
+  // Report and erasure: only in its domain.
+  CHECK(c.request("GET", "/v1/domains/loans/report", scoped).status == 200);
+  CHECK(c.request("GET", "/v1/domains/credit_risk/report", scoped).status == 403);
+  REQUIRE(c.request("POST", "/v1/domains/credit_risk/predictions", s.client,
+                    R"({"id":"x-1","input":{"Amount":1},"prediction":{"label":"good","confidence":0.99}})").status == 200);
+  CHECK(c.request("DELETE", "/v1/domains/credit_risk/decisions/x-1/payload?reason=test", scoped).status == 403);
+  CHECK(c.request("DELETE", "/v1/domains/credit_risk/decisions/x-1/payload?reason=test", s.admin).status == 200);
+  // Reviewers: the unscoped admin registers one per domain and one for every domain.
+  REQUIRE(c.request("POST", "/v1/admin/reviewers", s.admin, R"({"id":"lena","domains":["loans"]})").status == 200);
+  REQUIRE(c.request("POST", "/v1/admin/reviewers", s.admin, R"({"id":"cris","domains":["credit_risk"]})").status == 200);
+  REQUIRE(c.request("POST", "/v1/admin/reviewers", s.admin, R"({"id":"omni"})").status == 200);
+  auto listed = c.request("GET", "/v1/admin/reviewers", scoped).json();
+  std::set<std::string> ids;
+  for (auto& r : listed["reviewers"]) ids.insert(r["id"].get<std::string>());
+  CHECK(ids == std::set<std::string>{"lena"});
+  CHECK(c.request("POST", "/v1/admin/reviewers", scoped, R"({"id":"lena","capacity":3})").status == 200);
+  CHECK(c.request("POST", "/v1/admin/reviewers", scoped, R"({"id":"cris","capacity":3})").status == 403);
+  CHECK(c.request("POST", "/v1/admin/reviewers", scoped, R"({"id":"lena","domains":["loans","credit_risk"]})").status == 403);
+  CHECK(c.request("POST", "/v1/admin/reviewers", scoped, R"({"id":"newbie"})").status == 403);  // every domain
+  CHECK(c.request("POST", "/v1/admin/reviewers", scoped, R"({"id":"newbie","domains":["loans"]})").status == 200);
+  CHECK(c.request("POST", "/v1/admin/reviewers/omni/disable", scoped, "").status == 403);
+  CHECK(c.request("POST", "/v1/admin/reviewers/lena/disable", scoped, "").status == 200);
+  const auto all = c.request("GET", "/v1/admin/reviewers", s.admin).json();
+  CHECK(all["reviewers"].size() == 4);
+}
