@@ -111,6 +111,8 @@ void list_tasks(App& app, const http::Request& req, const Principal& who, http::
   }
   if (!f.domain.empty() && !app.pipeline().domain(f.domain))
     throw ServiceError(404, "unknown_domain", "no domain named \"" + f.domain + "\"", "domain");
+  if (!f.domain.empty() && !who.may_access(f.domain))
+    throw ServiceError(403, "forbidden", "token \"" + who.name + "\" is not allowed domain \"" + f.domain + "\"", "domain");
   f.status = q("status");
   static const char* kStatuses[] = {"pending", "assigned", "completed", "escalated", "cancelled"};
   if (!f.status.empty() && std::find(std::begin(kStatuses), std::end(kStatuses), f.status) == std::end(kStatuses))
@@ -126,14 +128,33 @@ void list_tasks(App& app, const http::Request& req, const Principal& who, http::
   }
   f.after_task_id = int_param(req, "cursor", 0, 0, std::int64_t{1} << 62);
   f.limit = static_cast<std::size_t>(int_param(req, "limit", 100, 1, 1000));
-  std::vector<sdk::TaskRecord> rows;
-  auto st = app.storage().list_tasks(f, rows);
-  if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+  // A domain-scoped token listing every domain: read on past the tasks of other domains until
+  // the page is full (at most kMaxPages storage pages per request; the cursor then continues).
+  constexpr int kMaxPages = 20;
+  const std::size_t want = f.limit;
   json tasks = json::array();
-  for (auto& t : rows)
-    if (who.may_access(t.domain)) tasks.push_back(task_json(t));
+  bool more = false;
+  std::int64_t cursor = 0;
+  for (int page = 0; page < kMaxPages; ++page) {
+    std::vector<sdk::TaskRecord> rows;
+    auto st = app.storage().list_tasks(f, rows);
+    if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+    more = false;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      cursor = rows[i].task_id;
+      if (who.may_access(rows[i].domain)) tasks.push_back(task_json(rows[i]));
+      if (tasks.size() == want) {
+        more = i + 1 < rows.size() || rows.size() == f.limit;
+        break;
+      }
+    }
+    if (tasks.size() == want) break;
+    more = rows.size() == f.limit;
+    if (!more) break;
+    f.after_task_id = cursor;
+  }
   json body = {{"tasks", tasks}};
-  body["next_cursor"] = rows.size() == f.limit ? json(rows.back().task_id) : json(nullptr);
+  body["next_cursor"] = more ? json(cursor) : json(nullptr);
   respond(reply(body));
 }
 

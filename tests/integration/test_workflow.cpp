@@ -652,4 +652,32 @@ TEST_CASE("a domain-scoped admin token reports erases and manages reviewers only
   CHECK(c.request("POST", "/v1/admin/reviewers/lena/disable", scoped, "").status == 200);
   const auto all = c.request("GET", "/v1/admin/reviewers", s.admin).json();
   CHECK(all["reviewers"].size() == 4);
+
+  // The task list of every domain fills its pages from the token's domains, past the others.
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(c.request("POST", "/v1/domains/broken/predictions", s.client,
+                      json{{"id", "b-" + std::to_string(i)}, {"input", {{"a", i}}},
+                           {"prediction", {{"label", "yes"}, {"confidence", 0.5}}}}.dump()).status == 200);
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(c.request("POST", "/v1/domains/loans/predictions", s.client,
+                      json{{"id", "l-" + std::to_string(i)}, {"input", {{"amount", 10}}},
+                           {"prediction", {{"label", "good"}, {"confidence", 0.5}}}}.dump()).status == 200);
+  CHECK(c.request("GET", "/v1/review/tasks?domain=broken", scoped).status == 403);
+  std::vector<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  for (; pages < 5; ++pages) {
+    auto r = c.request("GET", "/v1/review/tasks?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor), scoped);
+    REQUIRE(r.status == 200);
+    const json page = r.json();
+    for (auto& t : page["tasks"]) {
+      CHECK(t["domain"] == "loans");
+      seen.push_back(t["decision_id"].get<std::string>());
+    }
+    if (page["next_cursor"].is_null()) break;
+    CHECK(page["tasks"].size() == 2);  // a full page, though the broken domain's tasks came first
+    cursor = std::to_string(page["next_cursor"].get<long long>());
+  }
+  CHECK(seen == std::vector<std::string>{"l-0", "l-1", "l-2"});
+  CHECK(pages == 1);
 }
