@@ -32,6 +32,9 @@ void snapshot(const DatasetArgs& a) {
     dataset::CollectStats stats;
     auto samples = dataset::collect(*cs->storage, a.domain, *policies, &stats,
                                     dataset::MarkedGold(cs->cfg.datasets_dir).decision_ids(a.domain));
+    if (samples.empty())  // an empty version would only be a version nothing can train on
+      fail(command + ": domain \"" + a.domain + "\" has no final human outcomes or reported truths yet: nothing to snapshot" +
+           (stats.erased ? " (" + std::to_string(stats.erased) + " left out: erased payloads)" : ""));
     dataset::Store store(cs->cfg.datasets_dir);
     bool created = false;
     auto v = store.snapshot(a.domain, samples, now_ms(), policies->policy_hash(a.domain), cli_actor(), created);

@@ -82,6 +82,10 @@ TEST_CASE("hitl dataset snapshots final outcomes as weighted tagged versions and
   s.start();
   HttpClient c(s.port());
   const std::string cfg = " --config " + s.config.string();
+  auto empty = run_hitl("dataset snapshot" + cfg + " --domain ds");  // nothing decided yet
+  CHECK(empty.exit_code == 1);
+  CHECK(empty.out.find("nothing to snapshot") != std::string::npos);
+  CHECK(run_hitl("dataset list" + cfg).out.find("ds-v1") == std::string::npos);
   review_one(c, s, "d-1", {{"Amount", 100}, {"Home", "rent"}}, "good");
   review_one(c, s, "d-2", {{"Amount", 200}, {"Home", "own"}}, "bad");
   // An auto-approved case is no human outcome: not a sample.
