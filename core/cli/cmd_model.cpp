@@ -27,7 +27,7 @@ namespace {
 
 struct EvalArgs {
   std::string config, domain, dataset, split = "holdout", candidate, candidate_id, positive, data, label;
-  double holdout = 0.2;
+  double holdout = -1;  // < 0: the domain's retrain.holdout_fraction
   bool as_json = false, promote = false;
 };
 
@@ -87,13 +87,18 @@ void evaluate(const EvalArgs& a) {
       } catch (const std::exception& e) {
         fail(command + ": --dataset: " + e.what());
       }
-      req.rows = dataset::Store::split(store.read(*v), dataset::parse_split(a.split), a.holdout);
+      // The same cut as the retraining (retrain.holdout_fraction) unless told otherwise; golden
+      // cases are the golden set's, never rows of a split.
+      const double fraction = a.holdout >= 0 ? a.holdout : dom->second.retrain_holdout_fraction;
+      req.rows = dataset::Store::split(store.read(*v), dataset::parse_split(a.split), fraction);
+      std::erase_if(req.rows, [](const dataset::Sample& s) { return dataset::has_tag(s, "gold"); });
       req.rows_from = v->id;
       req.split = a.split;
     }
     if (req.rows.empty()) fail(command + ": " + req.rows_from + " has no " + req.split + " rows");
     // The domain's golden set (its gold_file: hard cases with known answers) is scored too.
-    req.golden = learning::golden_samples(cfg, a.domain);
+    req.golden = learning::golden_samples(cfg, a.domain, &req.golden_problems);
+    for (auto& problem : req.golden_problems) std::cerr << "warning: skipped " << problem << "\n";
     registry::Registry reg(cfg.registry_dir);
     req.candidate_artifact = a.candidate;
     if (!a.candidate_id.empty()) {
@@ -206,6 +211,9 @@ void swap(const RegistryArgs& a, bool rollback) {
   try {
     const auto cfg = load(a.config);
     const fs::path artifact = learning::live_artifact(cfg, a.domain);
+    if (auto others = learning::shared_with(cfg, a.domain); !others.empty())
+      std::cerr << "warning: model " << cfg.domains.at(a.domain).model << " is also used by " << others
+                << ": their scores change too (the retrain worker never promotes over a shared model)\n";
     registry::Registry reg(cfg.registry_dir);
     auto live = rollback ? reg.rollback(a.domain, artifact, now_ms(), cli_actor(), a.reason)
                          : reg.promote(a.domain, a.id, artifact, now_ms(), cli_actor(), a.reason);
@@ -235,9 +243,9 @@ void add_model(CLI::App& root) {
   ev->add_option("--split", a->split, "holdout (newest rows), train or all")
       ->check(CLI::IsMember({"all", "train", "holdout"}))
       ->capture_default_str();
-  ev->add_option("--holdout-fraction", a->holdout, "Share of the newest rows in the holdout")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+  ev->add_option("--holdout-fraction", a->holdout,
+                 "Share of the newest rows in the holdout (default: the domain's retrain.holdout_fraction, 0.2)")
+      ->check(CLI::Range(0.0, 1.0));
   auto* cand_file = ev->add_option("--candidate", a->candidate, "A candidate artifact for the domain's model plugin")
                         ->check(CLI::ExistingFile);
   ev->add_option("--candidate-id", a->candidate_id, "A registered version as the candidate (hitl model list)")->excludes(cand_file);

@@ -123,7 +123,7 @@ void add_plugin(CLI::App& root) {
 void add_train(CLI::App& root) {
   struct O {
     std::string config, domain, data, label, out, dataset, split = "train";
-    double holdout = 0.2;
+    double holdout = -1;  // < 0: the domain's retrain.holdout_fraction
     bool register_it = false;
   };
   auto o = std::make_shared<O>();
@@ -137,9 +137,9 @@ void add_train(CLI::App& root) {
   train->add_option("--split", o->split, "With --dataset: train (older rows), holdout (newest) or all")
       ->check(CLI::IsMember({"all", "train", "holdout"}))
       ->capture_default_str();
-  train->add_option("--holdout-fraction", o->holdout, "With --dataset: share of the newest rows held out")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+  train->add_option("--holdout-fraction", o->holdout,
+                    "With --dataset: share of the newest rows held out (default: the domain's retrain.holdout_fraction, 0.2)")
+      ->check(CLI::Range(0.0, 1.0));
   train->add_option("--out", o->out, "Where to write the artifact (default: the model's `artifact` option)");
   train->add_flag("--register", o->register_it,
                   "With --data: record the model in the registry as a candidate (promote it with hitl model "
@@ -164,7 +164,8 @@ void add_train(CLI::App& root) {
       std::vector<dataset::Sample> samples;
       try {
         auto v = store.require(o->dataset, o->domain);
-        samples = dataset::Store::split(store.read(v), dataset::parse_split(o->split), o->holdout);
+        samples = dataset::Store::split(store.read(v), dataset::parse_split(o->split),
+                                        o->holdout >= 0 ? o->holdout : dom->second.retrain_holdout_fraction);
         dataset_id = v.id;
       } catch (const std::exception& e) {
         fail(std::string("hitl train: --dataset: ") + e.what());

@@ -292,6 +292,10 @@ Version Store::snapshot(const std::string& domain, const std::vector<Sample>& sa
   }
   const fs::path folder = dir_ / domain;
   fs::create_directories(folder);
+  // A samples file without its manifest is what a crash between the two writes leaves: the
+  // version never existed (the manifest is written last), so the orphan gives way.
+  std::error_code ec;
+  if (!fs::exists(folder / (v.id + ".json"), ec)) fs::remove(folder / (v.id + ".jsonl"), ec);
   write_new_file(folder / (v.id + ".jsonl"), text);
   write_new_file(folder / (v.id + ".json"), version_json(v).dump(2) + "\n");
   created = true;

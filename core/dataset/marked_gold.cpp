@@ -16,10 +16,12 @@ MarkedGold::MarkedGold(fs::path datasets_dir) : dir_(std::move(datasets_dir)) {}
 
 fs::path MarkedGold::file(const std::string& domain) const { return dir_ / domain / "golden.jsonl"; }
 
-std::vector<MarkedCase> MarkedGold::read(const std::string& domain) const {
+std::vector<MarkedCase> MarkedGold::read(const std::string& domain, std::vector<std::string>* problems) const {
   std::vector<MarkedCase> out;
+  std::error_code ec;
+  if (!fs::exists(file(domain), ec)) return out;
   std::ifstream in(file(domain));
-  if (!in) return out;
+  if (!in) throw std::runtime_error("cannot read " + file(domain).string());
   std::string line;
   for (std::size_t n = 1; std::getline(in, line); ++n) {
     if (line.empty()) continue;
@@ -38,7 +40,7 @@ std::vector<MarkedCase> MarkedGold::read(const std::string& domain) const {
       c.marked_ms = j.value("marked_ms", std::int64_t{0});
       out.push_back(std::move(c));
     } catch (const std::exception& e) {
-      throw std::runtime_error(file(domain).string() + ":" + std::to_string(n) + ": " + e.what());
+      if (problems) problems->push_back(file(domain).string() + ":" + std::to_string(n) + ": " + e.what());
     }
   }
   return out;
@@ -54,11 +56,20 @@ bool MarkedGold::mark(const std::string& domain, const MarkedCase& c) {
   std::lock_guard lock(g_append_mu);
   if (decision_ids(domain).count(c.decision_id)) return false;
   fs::create_directories(file(domain).parent_path());
+  // A torn last line (a crash mid-append) must not swallow this one: start on a line of its own.
+  bool needs_newline = false;
+  {
+    std::ifstream tail(file(domain), std::ios::binary | std::ios::ate);
+    if (tail && tail.tellg() > 0) {
+      tail.seekg(-1, std::ios::end);
+      needs_newline = tail.get() != '\n';
+    }
+  }
   json j = {{"decision_id", c.decision_id}, {"input", c.input},         {"label", c.label},
             {"model_label", c.model_label}, {"model_confidence", c.model_confidence},
             {"reason", c.reason},           {"marked_by", c.marked_by}, {"marked_ms", c.marked_ms}};
   std::ofstream out(file(domain), std::ios::app | std::ios::binary);
-  out << j.dump() << "\n";
+  out << (needs_newline ? "\n" : "") << j.dump() << "\n";
   out.flush();
   if (!out) throw std::runtime_error("cannot append to " + file(domain).string());
   return true;

@@ -32,8 +32,11 @@ class MarkedGold {
   // Appends `c` unless its decision is already marked (false then: nothing written). Safe from
   // several threads of one process; throws std::runtime_error on I/O errors.
   bool mark(const std::string& domain, const MarkedCase& c);
-  // Oldest first; none without the file. Throws std::runtime_error "<file>:<line>: ..." for a bad line.
-  std::vector<MarkedCase> read(const std::string& domain) const;
+  // Oldest first; none without the file. A malformed line (a torn write, a hand edit) is skipped,
+  // and described in `problems` ("<file>:<line>: ...") when given: one bad line never takes the
+  // golden set, or the learning loop reading it, down. Throws std::runtime_error only when the
+  // file exists but cannot be read.
+  std::vector<MarkedCase> read(const std::string& domain, std::vector<std::string>* problems = nullptr) const;
   std::set<std::string> decision_ids(const std::string& domain) const;
   std::filesystem::path file(const std::string& domain) const;
 

@@ -42,7 +42,8 @@ evaluation::Evaluation Scorer::score(const std::vector<dataset::Sample>& rows) c
                               {domain_.report_group, domain_.report_bands});
 }
 
-std::vector<dataset::Sample> golden_samples(const config::ServiceConfig& cfg, const std::string& domain) {
+std::vector<dataset::Sample> golden_samples(const config::ServiceConfig& cfg, const std::string& domain,
+                                            std::vector<std::string>* problems) {
   std::vector<dataset::Sample> out;
   const auto& dom = cfg.domains.at(domain);
   if (!dom.gold_file.empty())
@@ -52,7 +53,7 @@ std::vector<dataset::Sample> golden_samples(const config::ServiceConfig& cfg, co
       s.label = c.label;
       out.push_back(std::move(s));
     }
-  for (auto& c : dataset::MarkedGold(cfg.datasets_dir).read(domain)) {
+  for (auto& c : dataset::MarkedGold(cfg.datasets_dir).read(domain, problems)) {
     dataset::Sample s;
     s.decision_id = c.decision_id;
     s.input = c.input;
@@ -86,6 +87,7 @@ Comparison compare(const plugin::Registry& plugins, const CompareRequest& r) {
     c.json["golden_set"] = {{"file", r.domain->gold_file.empty() ? json() : json(r.domain->gold_file.string())},
                             {"cases", r.golden.size()},
                             {"marked", marked}};
+    if (!r.golden_problems.empty()) c.json["golden_set"]["skipped"] = r.golden_problems;
     c.json["live"]["golden"] = evaluation::to_json(c.live.golden->overall);
   }
   if (!r.candidate_artifact.empty()) {

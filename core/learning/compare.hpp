@@ -48,6 +48,7 @@ struct CompareRequest {
   std::vector<dataset::Sample> rows;    // labelled rows both models are scored on
   std::string rows_from, split;         // for the JSON: the dataset version (or file) and split
   std::vector<dataset::Sample> golden;  // the domain's golden set (may be empty); marked cases tagged "gold"
+  std::vector<std::string> golden_problems;  // skipped lines of the marked file (golden_set.skipped)
   std::string candidate_artifact;       // "" = score the live model only
   std::string candidate_id;             // the registered version, when it is one
   std::string positive;                 // "" = the domain's last label
@@ -68,7 +69,9 @@ Comparison compare(const plugin::Registry& plugins, const CompareRequest& reques
 
 // The domain's golden set as samples (input and known label): its gold_file's cases, then the
 // cases reviewers marked golden (dataset/marked_gold.hpp). Empty when it has neither.
-std::vector<dataset::Sample> golden_samples(const config::ServiceConfig& cfg, const std::string& domain);
+// Lines of the marked file that do not parse are skipped and described in `problems`.
+std::vector<dataset::Sample> golden_samples(const config::ServiceConfig& cfg, const std::string& domain,
+                                            std::vector<std::string>* problems = nullptr);
 
 struct Promotion {
   bool promote = false;

@@ -46,6 +46,7 @@ json to_json(const CycleResult& r) {
             {"train_seconds", r.train_seconds}, {"train_metrics", r.train_metrics},
             {"evaluated", r.evaluated},         {"promoted", r.promoted},
             {"decided_by", r.decided_by},       {"decision", r.decision}};
+  if (!r.audit_error.empty()) j["audit_error"] = r.audit_error;
   if (r.evaluated) j["evaluation"] = r.eval;
   return j;
 }
@@ -116,7 +117,7 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
   cmp.rows = std::move(holdout);
   cmp.rows_from = version.id;
   cmp.split = "holdout";
-  cmp.golden = golden_samples(ctx.cfg, req.domain);
+  cmp.golden = golden_samples(ctx.cfg, req.domain, &cmp.golden_problems);
   cmp.candidate_artifact = reg.artifact_path(req.domain, mv.id).string();
   cmp.candidate_id = mv.id;
   Comparison c;
@@ -137,13 +138,24 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
   if (!p.promote) return r;
 
   // 4. Atomic swap of the artifact the domain's model loads (a running service reloads it).
+  if (auto others = shared_with(ctx.cfg, req.domain); !others.empty()) {
+    r.decision = "not promoted: model \"" + dom.model + "\" is also used by " + others +
+                 " (a model trained on this domain's feedback would change their scores too; give the domain a models entry of its own)";
+    return r;
+  }
   const auto artifact = live_artifact(ctx.cfg, req.domain);
   auto live = reg.promote(req.domain, mv.id, artifact, now_ms(), ctx.actor,
                           req.trigger + ": " + (p.reason.empty() ? p.decided_by : p.reason));
   r.promoted = true;
-  audit(ctx, "model.promoted", req.domain, live.id,
-        {{"previous", live.previous}, {"reason", live.reason}, {"artifact_path", artifact.string()},
-         {"registry", ctx.cfg.registry_dir.string()}});
+  // The swap is done: a failing audit write must not report it as a failed training (the live
+  // model did change). The registry's history.jsonl has the promotion either way.
+  try {
+    audit(ctx, "model.promoted", req.domain, live.id,
+          {{"previous", live.previous}, {"reason", live.reason}, {"artifact_path", artifact.string()},
+           {"registry", ctx.cfg.registry_dir.string()}});
+  } catch (const std::exception& e) {
+    r.audit_error = e.what();
+  }
   return r;
 }
 

@@ -48,6 +48,7 @@ struct CycleResult {
   bool evaluated = false, promoted = false;
   std::string decided_by, decision;  // who decided and why ("not evaluated: ..." when it was not)
   nlohmann::json eval;               // the comparison (hitl model evaluate --json), with "promotion"
+  std::string audit_error;           // the promotion happened but its audit record could not be written
 };
 nlohmann::json to_json(const CycleResult& r);
 

@@ -90,6 +90,22 @@ registry::ModelVersion register_model(const config::ServiceConfig& cfg, const st
   return added;
 }
 
+std::string shared_with(const config::ServiceConfig& cfg, const std::string& domain) {
+  const std::string& model = cfg.domains.at(domain).model;
+  std::string out;
+  for (auto& [name, d] : cfg.domains) {
+    if (name == domain) continue;
+    const bool uses = d.model == model || d.shadow_model == model || d.judge_model == model ||
+                      std::find(d.ensemble.begin(), d.ensemble.end(), model) != d.ensemble.end();
+    if (uses) out += (out.empty() ? "domain " : ", ") + name;
+  }
+  const auto& own = cfg.domains.at(domain);
+  if (own.shadow_model == model || own.judge_model == model ||
+      std::find(own.ensemble.begin(), own.ensemble.end(), model) != own.ensemble.end())
+    out += (out.empty() ? "" : ", ") + std::string("its own ensemble, judge or shadow");
+  return out;
+}
+
 std::filesystem::path live_artifact(const config::ServiceConfig& cfg, const std::string& domain) {
   auto dom = cfg.domains.find(domain);
   if (dom == cfg.domains.end()) throw std::runtime_error("no domain named \"" + domain + "\"");

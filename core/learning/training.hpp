@@ -60,6 +60,11 @@ struct Lineage {
 registry::ModelVersion register_model(const config::ServiceConfig& cfg, const std::string& domain,
                                       const Trained& trained, const Lineage& lineage);
 
+// The other domains that use the domain's model (as theirs, or as an ensemble member, judge or
+// shadow), comma-separated; "" when none. Promoting over a shared artifact would change their
+// scores with a model trained on this domain's feedback, so promotion refuses it.
+std::string shared_with(const config::ServiceConfig& cfg, const std::string& domain);
+
 // The file the domain's model loads, which a promotion replaces. Throws std::runtime_error when
 // the domain has no model or its model has no `artifact` option.
 std::filesystem::path live_artifact(const config::ServiceConfig& cfg, const std::string& domain);

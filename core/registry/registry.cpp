@@ -125,6 +125,10 @@ ModelVersion Registry::add(ModelVersion v, const std::string& artifact_text) {
   for (auto& existing : list(v.domain)) next = std::max(next, number_of(existing.id) + 1);
   v.id = v.domain + "-m" + std::to_string(next);
   v.artifact_sha256 = sha256_hex(artifact_text);
+  // An artifact without its manifest is what a crash between the two writes leaves: the version
+  // never existed (the manifest is written last), so the orphan gives way.
+  std::error_code ec;
+  if (!fs::exists(folder / (v.id + ".json"), ec)) fs::remove(artifact_path(v.domain, v.id), ec);
   write_new_file(artifact_path(v.domain, v.id), artifact_text);
   write_new_file(folder / (v.id + ".json"), to_json(v).dump(2) + "\n");  // last: the version exists now
   return v;

@@ -45,19 +45,22 @@ void mark_gold(App& app, const http::Request& req, const std::string& domain, co
   dataset::MarkedCase c;
   c.decision_id = id;
   c.input = std::move(input);
-  c.label = d->final_label;
+  c.label = d->truth_label.empty() ? d->final_label : d->truth_label;  // a reported truth knows best
   c.model_label = d->label;
   c.model_confidence = d->confidence;
   c.reason = string_field(b, "reason");
   c.marked_by = who.name;
   c.marked_ms = now_ms();
+  dataset::MarkedGold gold(app.config().datasets_dir);
   bool created = false;
   try {
-    created = dataset::MarkedGold(app.config().datasets_dir).mark(domain, c);
+    created = !gold.decision_ids(domain).count(id);
   } catch (const std::exception& e) {
-    throw ServiceError(500, "golden_set_error", e.what());
+    throw ServiceError(503, "golden_set_unavailable", e.what());
   }
   if (created) {
+    // Audited first: a failed append after it is retried by the client and audited again,
+    // never a marked case without its record.
     sdk::WriteBatch batch;
     sdk::AuditRecord a;
     a.ts_ms = c.marked_ms;
@@ -69,6 +72,11 @@ void mark_gold(App& app, const http::Request& req, const std::string& domain, co
     a.detail_json = json{{"label", c.label}, {"reason", c.reason}}.dump();
     batch.audit.push_back(std::move(a));
     if (auto st = app.writer().submit_sync(batch); !st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+    try {
+      created = gold.mark(domain, c);
+    } catch (const std::exception& e) {
+      throw ServiceError(503, "golden_set_unavailable", e.what());
+    }
   }
   respond(reply({{"decision_id", id}, {"label", c.label}, {"marked", created}, {"already_marked", !created}}));
 }
@@ -87,11 +95,13 @@ bool route_learning(App& app, const http::Request& req, const std::vector<std::s
     admin_only(who);
     const std::string domain = domain_of(app, parts[3], who);
     if (req.method == "GET") {
+      json st;
       try {
-        respond(reply(app.retrain().status(domain)));
-      } catch (const std::runtime_error& e) {
+        st = app.retrain().status(domain);
+      } catch (const std::exception& e) {  // storage, or a registry file that does not parse (named)
         throw ServiceError(503, "storage_unavailable", e.what());
       }
+      respond(reply(st));
       return true;
     }
     method(req, "POST");
@@ -108,6 +118,8 @@ bool route_learning(App& app, const http::Request& req, const std::vector<std::s
       job = app.retrain().request(domain, "admin:" + who.name, reason, promote, queued);
     } catch (const std::invalid_argument& e) {
       throw ServiceError(409, "not_trainable", e.what());
+    } catch (const std::logic_error& e) {
+      throw ServiceError(503, "shutting_down", e.what());
     }
     if (!queued)
       throw ServiceError(409, "training_in_progress", "a training of \"" + domain + "\" is already " + job.status +

@@ -161,6 +161,7 @@ RetrainJob RetrainWorker::request(const std::string& domain, const std::string& 
     throw std::invalid_argument("domain \"" + domain + "\" has no model to train (clients send their predictions)");
   std::lock_guard lock(mu_);
   queued = false;
+  if (stopping_ || !started_) throw std::logic_error("the retrain worker is not running (the service is stopping)");
   if (running_ && running_->domain == domain) return *running_;
   for (auto& j : queue_)
     if (j.domain == domain) return j;
@@ -292,11 +293,16 @@ void RetrainWorker::run_job(RetrainJob& job) {
     corrections_at_start = st.corrections;
   }
   auto* counters = deps_.metrics.domain(job.domain);
-  json flag_rate;
-  try {
-    flag_rate = job.stats ? (*job.stats)["flag_rate"] : stats_of(job.domain, "manual")["flag_rate"];
-  } catch (const std::exception&) {
+  // Every training keeps the stats it began with (an admin's too), so flag_rate_at_training
+  // means the same after a restart, read back from the newest version's lineage.
+  if (!job.stats) {
+    try {
+      job.stats = std::make_shared<const json>(stats_of(job.domain, "manual"));
+    } catch (const std::exception& e) {
+      spdlog::warn("retrain domain={}: cannot compute the stats for the lineage: {}", job.domain, e.what());
+    }
   }
+  const json flag_rate = job.stats ? job.stats->value("flag_rate", json()) : json();
   learning::CycleContext ctx{deps_.cfg, deps_.plugins, deps_.storage, deps_.policies, deps_.commit, "hitl"};
   learning::CycleRequest req;
   req.domain = job.domain;

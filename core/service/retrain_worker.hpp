@@ -71,7 +71,8 @@ class RetrainWorker {
 
   // Queues a training of `domain` (an admin's). `queued` is false when one is already queued
   // or running for the domain: that job is returned instead. Throws std::invalid_argument when
-  // the domain has no model (the message says so).
+  // the domain has no model (the message says so), std::logic_error when the worker is not
+  // running (not started, or stopping).
   RetrainJob request(const std::string& domain, const std::string& trigger, const std::string& reason,
                      std::optional<bool> promote, bool& queued);
   // The domain's stats as retrain(stats) sees them now, its recent jobs (newest first) and

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -31,7 +32,7 @@ struct Ring {
     return x;
   }
   void sum(std::int64_t first, std::int64_t last, policy::WindowFigures& out) const {
-    for (std::int64_t s = first; s <= last; ++s) {
+    for (std::int64_t s = std::max<std::int64_t>(first, 0); s <= last; ++s) {  // no slot before the epoch
       const Bucket& x = b[static_cast<std::size_t>(s % Signals::kBuckets)];
       if (x.index != s) continue;
       out.predictions += x.predictions;

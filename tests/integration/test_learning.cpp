@@ -394,6 +394,9 @@ return {
   CHECK(sched_job["stats"]["event"] == "schedule");
   CHECK(sched_job["reason"] == "scheduled check");
   CHECK(sched_job["status"] == "done");
+  // sched shares its model with learnb: a model trained on sched's feedback is not promoted over it.
+  CHECK(sched_job["result"]["promoted"] == false);
+  CHECK(sched_job["result"]["decision"].get<std::string>().find("is also used by domain learnb") != std::string::npos);
 
   // A retrain hook that fails is counted and logged, never trains, and the service stays up.
   auto b_truth = stream(c, s, data, 200, 205, "learnb");

@@ -136,6 +136,15 @@ TEST_CASE("dataset: marked golden cases append once each and a bad line names th
   CHECK(cases[0].label == "bad");
   CHECK(cases[0].input["Amount"] == 9000);
   CHECK(gold.decision_ids("loans") == std::set<std::string>{"app-7", "app-8"});
-  std::ofstream(gold.file("loans"), std::ios::app) << "{\"decision_id\": \"x\"}\n";
-  CHECK_THROWS_WITH(gold.read("loans"), Catch::Contains("golden.jsonl:3:"));
+  // A bad line is skipped and described; a torn last line does not swallow the next case.
+  std::ofstream(gold.file("loans"), std::ios::app) << "{\"decision_id\": \"x\"}\n{\"decision_id\": \"torn";
+  c.decision_id = "app-9";
+  CHECK(gold.mark("loans", c));
+  std::vector<std::string> problems;
+  cases = gold.read("loans", &problems);
+  REQUIRE(cases.size() == 3);
+  CHECK(cases[2].decision_id == "app-9");
+  REQUIRE(problems.size() == 2);
+  CHECK(problems[0].find("golden.jsonl:3:") != std::string::npos);
+  CHECK(problems[1].find("golden.jsonl:4:") != std::string::npos);
 }
