@@ -21,6 +21,7 @@ using nlohmann::json;
 namespace {
 constexpr std::size_t kKeepJobs = 20;             // finished jobs kept per service for the status route
 constexpr std::int64_t kOutcomeCheckEveryMs = 1000;  // retrain(stats) after outcomes: at most this often
+constexpr std::int64_t kDisagreementMs = 30'000;     // how long a reviewer-disagreement figure is reused
 
 json rate(std::int64_t part, std::int64_t whole) { return whole > 0 ? json(double(part) / double(whole)) : json(); }
 }  // namespace
@@ -37,6 +38,10 @@ struct RetrainWorker::DomainState {
   std::int64_t seed_predictions = 0, seed_flagged = 0;
   std::uint64_t counter_predictions = 0, counter_flagged = 0;  // the pipeline counters at the seed
   std::optional<double> flag_rate_at_training;
+  bool seeded = false;  // the counters since the last training were read from storage
+  // Reviewer disagreement reads the reviews since the last training: kept for a while.
+  std::optional<std::pair<std::int64_t, std::int64_t>> disagreement;  // (multi_reviewed, disagreed)
+  std::int64_t disagreement_ms = 0;
 };
 
 json to_json(const RetrainJob& j) {
@@ -65,7 +70,7 @@ RetrainWorker::RetrainWorker(Deps deps) : deps_(std::move(deps)) {
 
 RetrainWorker::~RetrainWorker() { stop(); }
 
-void RetrainWorker::start() {
+void RetrainWorker::seed() {
   const std::int64_t now = now_ms();
   registry::Registry reg(deps_.cfg.registry_dir);
   for (auto& [name, st] : domains_) {
@@ -104,6 +109,7 @@ void RetrainWorker::start() {
         filter.after_id = page.back().id;
       }
       std::lock_guard lock(mu_);
+      st->seeded = true;
       st->last_training_ms = since;
       st->samples += samples;  // outcome() may have counted some already: they are newer
       st->corrections += corrections;
@@ -116,13 +122,27 @@ void RetrainWorker::start() {
       const auto& dc = deps_.cfg.domains.at(name);
       st->next_schedule_ms = dc.retrain_check_seconds > 0 ? now + dc.retrain_check_seconds * 1000 : 0;
     } catch (const std::exception& e) {
-      spdlog::error("retrain domain={}: cannot read the counters since the last training: {}", name, e.what());
+      // Counted from now on instead: the policy is still asked, on smaller figures.
+      spdlog::error("retrain domain={}: cannot read the counters since the last training, counting from now: {}", name,
+                    e.what());
+      std::lock_guard lock(mu_);
+      st->seeded = true;
+      const auto& dc = deps_.cfg.domains.at(name);
+      st->next_schedule_ms = dc.retrain_check_seconds > 0 ? now + dc.retrain_check_seconds * 1000 : 0;
     }
   }
+}
+
+void RetrainWorker::start() {
   std::lock_guard lock(mu_);
   if (started_) return;
   started_ = true;
-  thread_ = std::thread([this] { run(); });
+  // The counters are read from storage on the worker's thread, so a long history never delays
+  // the service's start; checks begin once they are in.
+  thread_ = std::thread([this] {
+    seed();
+    run();
+  });
 }
 
 void RetrainWorker::stop() {
@@ -191,10 +211,12 @@ json RetrainWorker::stats_of(const std::string& domain, const char* event) {
   const std::int64_t now = now_ms();
   json s;
   std::int64_t since = 0;
+  bool seeded = false;
   {
     std::lock_guard lock(mu_);
     const auto& st = *domains_.at(domain);
     since = st.last_training_ms;
+    seeded = st.seeded;
     std::int64_t predictions = st.seed_predictions, flagged = st.seed_flagged;
     if (auto* c = deps_.metrics.domain(domain)) {
       predictions += std::int64_t(c->predictions.load() - st.counter_predictions);
@@ -213,8 +235,19 @@ json RetrainWorker::stats_of(const std::string& domain, const char* event) {
          {"last_training_ms", since ? json(since) : json()},
          {"seconds_since_training", since ? json((now - since) / 1000.0) : json()}};
   }
+  s["seeding"] = !seeded;
   // Reviewer disagreement: of the tasks two or more people answered since the last training,
-  // the share whose answers were not all the same label. Reviews are human-paced: few rows.
+  // the share whose answers were not all the same label. Read at most every kDisagreementMs.
+  {
+    std::lock_guard lock(mu_);
+    const auto& st = *domains_.at(domain);
+    if (st.disagreement && now - st.disagreement_ms < kDisagreementMs) {
+      s["multi_reviewed"] = st.disagreement->first;
+      s["disagreement"] = rate(st.disagreement->second, st.disagreement->first);
+      s["live_model"] = registry::Registry(deps_.cfg.registry_dir).live(domain).id;
+      return s;
+    }
+  }
   std::unordered_map<std::int64_t, std::set<std::string>> labels;
   std::unordered_map<std::int64_t, int> answers;
   sdk::ReviewFilter rf;
@@ -238,6 +271,14 @@ json RetrainWorker::stats_of(const std::string& domain, const char* event) {
     }
   s["multi_reviewed"] = multi;
   s["disagreement"] = rate(disagreed, multi);
+  {
+    std::lock_guard lock(mu_);
+    auto& st = *domains_.at(domain);
+    if (st.last_training_ms == since) {  // not outdated by a training meanwhile
+      st.disagreement = std::make_pair(multi, disagreed);
+      st.disagreement_ms = now;
+    }
+  }
   s["live_model"] = registry::Registry(deps_.cfg.registry_dir).live(domain).id;
   return s;
 }
@@ -318,6 +359,7 @@ void RetrainWorker::run_job(RetrainJob& job) {
       std::lock_guard lock(mu_);
       auto& st = *domains_.at(job.domain);
       st.last_training_ms = job.started_ms;  // outcomes from here on count toward the next one
+      st.disagreement.reset();
       st.samples -= samples_at_start;
       st.corrections -= corrections_at_start;
       st.seed_predictions = st.seed_flagged = 0;
@@ -362,7 +404,7 @@ void RetrainWorker::run() {
     const std::int64_t now = now_ms();
     std::vector<std::pair<std::string, const char*>> due;
     for (auto& [name, st] : domains_) {
-      if (!st->trainable) continue;
+      if (!st->trainable || !st->seeded) continue;
       if (st->dirty && now - st->last_check_ms >= kOutcomeCheckEveryMs) {
         st->dirty = false;
         st->last_check_ms = now;

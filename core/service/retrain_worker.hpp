@@ -60,8 +60,8 @@ class RetrainWorker {
   RetrainWorker(const RetrainWorker&) = delete;
   RetrainWorker& operator=(const RetrainWorker&) = delete;
 
-  // Seeds the counters from storage and starts the thread (`hitl serve` only; `hitl ingest`
-  // and the tests that build an App without serving never start it).
+  // Starts the thread, which first reads the counters since each domain's last training from
+  // storage (`hitl serve` only; `hitl ingest` and the tests that build an App never start it).
   void start();
   void stop();
 
@@ -82,6 +82,7 @@ class RetrainWorker {
 
  private:
   struct DomainState;
+  void seed();  // the counters since each domain's last training, from storage
   void run();
   void check(const std::string& domain, const char* event);
   nlohmann::json stats_of(const std::string& domain, const char* event);
