@@ -99,6 +99,7 @@ void evaluate(const EvalArgs& a) {
     // The domain's golden set (its gold_file: hard cases with known answers) is scored too.
     req.golden = learning::golden_samples(cfg, a.domain, &req.golden_problems);
     for (auto& problem : req.golden_problems) std::cerr << "warning: skipped " << problem << "\n";
+    req.golden_dropped = learning::drop_golden_seen_by_live(cfg, a.domain, req.golden);
     registry::Registry reg(cfg.registry_dir);
     req.candidate_artifact = a.candidate;
     if (!a.candidate_id.empty()) {

@@ -2,11 +2,13 @@
 
 #include "data/records.hpp"
 #include "dataset/marked_gold.hpp"
+#include "registry/registry.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
 #include "service/gold.hpp"
 
 #include <filesystem>
+#include <set>
 #include <stdexcept>
 
 namespace hitl::learning {
@@ -64,6 +66,22 @@ std::vector<dataset::Sample> golden_samples(const config::ServiceConfig& cfg, co
   return out;
 }
 
+std::size_t drop_golden_seen_by_live(const config::ServiceConfig& cfg, const std::string& domain,
+                                     std::vector<dataset::Sample>& golden) {
+  registry::Registry reg(cfg.registry_dir);
+  const auto live = reg.live(domain);
+  if (live.id.empty()) return 0;
+  const auto version = reg.find(domain, live.id);
+  if (!version || version->dataset.empty()) return 0;  // m0, or trained on a file
+  const auto trained_on = dataset::Store(cfg.datasets_dir).find(version->dataset);
+  if (!trained_on) return 0;
+  std::set<std::string> seen;
+  for (auto& s : dataset::Store(cfg.datasets_dir).read(*trained_on)) seen.insert(s.decision_id);
+  return std::erase_if(golden, [&](const dataset::Sample& g) {
+    return dataset::has_tag(g, "gold") && !g.decision_id.empty() && seen.count(g.decision_id);
+  });
+}
+
 Comparison compare(const plugin::Registry& plugins, const CompareRequest& r) {
   if (!r.domain || !r.model) throw std::invalid_argument("compare: domain and model are required");
   if (r.rows.empty()) throw std::runtime_error("no labelled rows to evaluate on");
@@ -81,15 +99,16 @@ Comparison compare(const plugin::Registry& plugins, const CompareRequest& r) {
   c.live = score("");
   c.json = {{"dataset", r.rows_from}, {"split", r.split}, {"rows", r.rows.size()}, {"positive", c.positive},
             {"live", {{"version", c.live.version}, {"metrics", evaluation::to_json(c.live.rows)}}}};
-  if (!r.golden.empty()) {
+  if (!r.golden.empty() || r.golden_dropped || !r.golden_problems.empty()) {
     std::size_t marked = 0;
     for (auto& g : r.golden) marked += dataset::has_tag(g, "gold") ? 1 : 0;
     c.json["golden_set"] = {{"file", r.domain->gold_file.empty() ? json() : json(r.domain->gold_file.string())},
                             {"cases", r.golden.size()},
                             {"marked", marked}};
     if (!r.golden_problems.empty()) c.json["golden_set"]["skipped"] = r.golden_problems;
-    c.json["live"]["golden"] = evaluation::to_json(c.live.golden->overall);
+    if (r.golden_dropped) c.json["golden_set"]["dropped"] = r.golden_dropped;
   }
+  if (c.live.golden) c.json["live"]["golden"] = evaluation::to_json(c.live.golden->overall);
   if (!r.candidate_artifact.empty()) {
     c.candidate = score(r.candidate_artifact);
     json cand = {{"version", c.candidate->version},

@@ -49,6 +49,7 @@ struct CompareRequest {
   std::string rows_from, split;         // for the JSON: the dataset version (or file) and split
   std::vector<dataset::Sample> golden;  // the domain's golden set (may be empty); marked cases tagged "gold"
   std::vector<std::string> golden_problems;  // skipped lines of the marked file (golden_set.skipped)
+  std::size_t golden_dropped = 0;            // marked cases the live model trained on (golden_set.dropped)
   std::string candidate_artifact;       // "" = score the live model only
   std::string candidate_id;             // the registered version, when it is one
   std::string positive;                 // "" = the domain's last label
@@ -72,6 +73,14 @@ Comparison compare(const plugin::Registry& plugins, const CompareRequest& reques
 // Lines of the marked file that do not parse are skipped and described in `problems`.
 std::vector<dataset::Sample> golden_samples(const config::ServiceConfig& cfg, const std::string& domain,
                                             std::vector<std::string>* problems = nullptr);
+
+// Drops the marked golden cases the live model may have learnt from: those in the dataset
+// version the live registry version was trained on (a case marked after that training was a
+// training row then). Returns how many were dropped (0 while the configured artifact is live).
+// Without this a candidate, which never trains on golden cases, would be judged on them against
+// a live model that did.
+std::size_t drop_golden_seen_by_live(const config::ServiceConfig& cfg, const std::string& domain,
+                                     std::vector<dataset::Sample>& golden);
 
 struct Promotion {
   bool promote = false;

@@ -118,6 +118,7 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
   cmp.rows_from = version.id;
   cmp.split = "holdout";
   cmp.golden = golden_samples(ctx.cfg, req.domain, &cmp.golden_problems);
+  cmp.golden_dropped = drop_golden_seen_by_live(ctx.cfg, req.domain, cmp.golden);
   cmp.candidate_artifact = reg.artifact_path(req.domain, mv.id).string();
   cmp.candidate_id = mv.id;
   Comparison c;

@@ -262,6 +262,24 @@ TEST_CASE("the policy retrains on streamed feedback and promotes a better model 
   CHECK(read(s.dir.path / "credit_copy.json") == live_artifact);
   CHECK(c.request("GET", "/v1/admin/domains/learn/models", s.admin).json()["live"]["id"] == "learn-m1");
 
+  // A case the live model trained on, marked golden afterwards, is not held against a candidate
+  // that never could learn it: the comparison drops it.
+  std::string seen_id;
+  for (auto& [id, _] : truth) {
+    auto d = c.request("GET", "/v1/domains/learn/decisions/" + id, s.admin).json();
+    if (d["final_label"].is_string()) {
+      seen_id = id;
+      break;
+    }
+  }
+  REQUIRE_FALSE(seen_id.empty());
+  REQUIRE(c.request("POST", "/v1/domains/learn/decisions/" + seen_id + "/gold", s.admin).json()["marked"] == true);
+  auto with_gold = run_hitl("model evaluate" + cfg + " --domain learn --dataset learn-v1 --json");
+  INFO(with_gold.out);
+  const json wg = json::parse(with_gold.out.substr(with_gold.out.find('{')));
+  CHECK(wg["golden_set"]["dropped"] == 1);
+  CHECK(wg["golden_set"]["cases"] == 0);
+
   // Every step is in the hash-chained audit trail.
   auto audit = run_hitl("audit export" + cfg);
   for (const char* action : {"model.trained", "model.evaluated", "model.promoted", "model.loaded"})
