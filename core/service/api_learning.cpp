@@ -129,13 +129,21 @@ bool route_learning(App& app, const http::Request& req, const std::vector<std::s
   }
   if (parts.size() == 5 && parts[2] == "retrain" && parts[3] == "jobs") {
     admin_only(who);
-    method(req, "GET");
+    if (req.method != "DELETE") method(req, "GET");
     std::int64_t id = 0;
     auto [p, ec] = std::from_chars(parts[4].data(), parts[4].data() + parts[4].size(), id);
     if (ec != std::errc() || p != parts[4].data() + parts[4].size() || id <= 0)
       throw ServiceError(404, "not_found", "no retrain job " + std::string(parts[4]));
     auto job = app.retrain().job(id);
     if (!job || !who.may_access(job->domain)) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
+    if (req.method == "DELETE") {
+      try {
+        job = app.retrain().cancel(id, who.name);
+      } catch (const std::logic_error& e) {
+        throw ServiceError(409, "not_cancellable", e.what());
+      }
+      if (!job) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
+    }
     respond(reply(to_json(*job)));
     return true;
   }

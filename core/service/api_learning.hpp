@@ -3,7 +3,7 @@
 //   POST /v1/domains/{d}/decisions/{id}/gold  keep a decided hard case for every evaluation (reviewer, admin)
 //   POST /v1/admin/domains/{d}/retrain       queue a training now {"reason"?, "promote"?} -> 202 job
 //   GET  /v1/admin/domains/{d}/retrain       the stats retrain(stats) sees, and the recent jobs
-//   GET  /v1/admin/retrain/jobs/{id}         one job
+//   GET  /v1/admin/retrain/jobs/{id}         one job; DELETE withdraws a queued one
 //   GET  /v1/admin/domains/{d}/models        the registry's versions with their lineage, and the live one
 #include "http/server.hpp"
 

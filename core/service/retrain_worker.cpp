@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <stdexcept>
@@ -22,6 +23,12 @@ namespace {
 constexpr std::size_t kKeepJobs = 20;             // finished jobs kept per service for the status route
 constexpr std::int64_t kOutcomeCheckEveryMs = 1000;  // retrain(stats) after outcomes: at most this often
 constexpr std::int64_t kDisagreementMs = 30'000;     // how long a reviewer-disagreement figure is reused
+
+// Predictions the pipeline stored: repeated ids are counted as predictions too, not stored again.
+// Read as signed: the two counters move independently, so the difference may dip for a moment.
+std::int64_t stored_predictions(const DomainCounters& c) {
+  return std::int64_t(c.predictions.load()) - std::int64_t(c.duplicates.load());
+}
 
 json rate(std::int64_t part, std::int64_t whole) { return whole > 0 ? json(double(part) / double(whole)) : json(); }
 }  // namespace
@@ -36,7 +43,7 @@ struct RetrainWorker::DomainState {
   std::int64_t last_attempt_ms = 0;   // the last training started, whatever its end
   std::int64_t samples = 0, corrections = 0;
   std::int64_t seed_predictions = 0, seed_flagged = 0;
-  std::uint64_t counter_predictions = 0, counter_flagged = 0;  // the pipeline counters at the seed
+  std::int64_t counter_predictions = 0, counter_flagged = 0;  // the pipeline counters at the seed (less repeats)
   std::optional<double> flag_rate_at_training;
   bool seeded = false;  // the counters since the last training were read from storage
   // Reviewer disagreement reads the reviews since the last training: kept for a while.
@@ -116,8 +123,8 @@ void RetrainWorker::seed() {
       st->seed_predictions = predictions;
       st->seed_flagged = flagged;
       if (auto* c = deps_.metrics.domain(name)) {
-        st->counter_predictions = c->predictions.load();
-        st->counter_flagged = c->pending_review.load();
+        st->counter_predictions = stored_predictions(*c);
+        st->counter_flagged = std::int64_t(c->pending_review.load());
       }
       const auto& dc = deps_.cfg.domains.at(name);
       st->next_schedule_ms = dc.retrain_check_seconds > 0 ? now + dc.retrain_check_seconds * 1000 : 0;
@@ -207,6 +214,26 @@ std::optional<RetrainJob> RetrainWorker::job(std::int64_t id) const {
   return std::nullopt;
 }
 
+std::optional<RetrainJob> RetrainWorker::cancel(std::int64_t id, const std::string& by) {
+  std::lock_guard lock(mu_);
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->id != id) continue;
+    RetrainJob j = std::move(*it);
+    queue_.erase(it);
+    j.status = "cancelled";
+    j.finished_ms = now_ms();
+    j.error = "cancelled by " + by;
+    done_.push_front(j);
+    if (done_.size() > kKeepJobs) done_.pop_back();
+    return j;
+  }
+  if (running_ && running_->id == id)
+    throw std::logic_error("job " + std::to_string(id) + " is running: a training cannot be stopped part-way");
+  for (auto& j : done_)
+    if (j.id == id) throw std::logic_error("job " + std::to_string(id) + " is already " + j.status);
+  return std::nullopt;
+}
+
 json RetrainWorker::stats_of(const std::string& domain, const char* event) {
   const std::int64_t now = now_ms();
   json s;
@@ -219,8 +246,8 @@ json RetrainWorker::stats_of(const std::string& domain, const char* event) {
     seeded = st.seeded;
     std::int64_t predictions = st.seed_predictions, flagged = st.seed_flagged;
     if (auto* c = deps_.metrics.domain(domain)) {
-      predictions += std::int64_t(c->predictions.load() - st.counter_predictions);
-      flagged += std::int64_t(c->pending_review.load() - st.counter_flagged);
+      predictions += std::max<std::int64_t>(0, stored_predictions(*c) - st.counter_predictions);
+      flagged += std::max<std::int64_t>(0, std::int64_t(c->pending_review.load()) - st.counter_flagged);
     }
     s = {{"domain", domain},
          {"event", event},
@@ -364,8 +391,8 @@ void RetrainWorker::run_job(RetrainJob& job) {
       st.corrections -= corrections_at_start;
       st.seed_predictions = st.seed_flagged = 0;
       if (counters) {
-        st.counter_predictions = counters->predictions.load();
-        st.counter_flagged = counters->pending_review.load();
+        st.counter_predictions = stored_predictions(*counters);
+        st.counter_flagged = std::int64_t(counters->pending_review.load());
       }
       if (flag_rate.is_number()) st.flag_rate_at_training = flag_rate.get<double>();
     }

@@ -36,7 +36,7 @@ struct RetrainJob {
   std::int64_t id = 0;
   std::string domain, trigger, reason;
   bool promote = true;
-  std::string status = "queued";  // queued | running | done | failed
+  std::string status = "queued";  // queued | running | done | failed | cancelled
   std::int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
   std::string error;
   std::shared_ptr<const nlohmann::json> result;  // learning::to_json(CycleResult) once done
@@ -79,6 +79,9 @@ class RetrainWorker {
   // the registry's live version. Throws std::invalid_argument for an unknown domain.
   nlohmann::json status(const std::string& domain);
   std::optional<RetrainJob> job(std::int64_t id) const;
+  // Withdraws a queued job (status "cancelled", kept with the finished ones). nullopt for an id
+  // not kept; std::logic_error for a job already running or finished (it cannot be undone).
+  std::optional<RetrainJob> cancel(std::int64_t id, const std::string& by);
 
  private:
   struct DomainState;

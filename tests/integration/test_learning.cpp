@@ -367,6 +367,11 @@ return {
   REQUIRE(failed.is_object());
   CHECK(failed["status"] == "failed");
   CHECK(failed["error"].get<std::string>().find("no feedback yet") != std::string::npos);
+  // A finished job cannot be withdrawn; an unknown one is not found.
+  auto undo = c.request("DELETE", "/v1/admin/retrain/jobs/" + std::to_string(failed["id"].get<long long>()), s.admin);
+  CHECK(undo.status == 409);
+  CHECK(error_code(undo) == "not_cancellable");
+  CHECK(c.request("DELETE", "/v1/admin/retrain/jobs/999", s.admin).status == 404);
 
   // After outcomes the stats count them; a manual training registers a candidate only.
   auto truth = stream(c, s, data, 0, 40, "manual");
