@@ -1,5 +1,6 @@
 // hitl report | erase: the operating metrics of a domain, and payload erasure on request.
 #include "cli/common.hpp"
+#include "dataset/dataset.hpp"
 #include "common/clock.hpp"
 #include "service/governance.hpp"
 #include "service/report_service.hpp"
@@ -106,7 +107,10 @@ void add_erase(CLI::App& root) {
     sdk::Storage& storage = *cs->storage;
     // Straight to storage: a running `hitl serve` on the same database sees the result at its
     // next read (SQLite serialises the two writers).
-    service::Governance gov(storage, [&storage](sdk::WriteBatch& b) { return storage.commit(b); });
+    service::Governance gov(storage, [&storage](sdk::WriteBatch& b) { return storage.commit(b); },
+                            [dir = cs->cfg.datasets_dir](const std::string& d, const std::set<std::string>& ids) {
+                              return dataset::forget(dir, d, ids);
+                            });
     try {
       if (o->older_than_days) {
         const std::int64_t cutoff = now_ms() - std::int64_t{o->older_than_days} * 86'400'000;

@@ -1,4 +1,5 @@
 #include "dataset/dataset.hpp"
+#include "dataset/marked_gold.hpp"
 
 #include "common/files.hpp"
 #include "common/hash.hpp"
@@ -157,7 +158,8 @@ json version_json(const Version& v) {
           {"tags", v.tags},
           {"content_hash", v.content_hash},
           {"policy_hash", v.policy_hash},
-          {"created_by", v.created_by}};
+          {"created_by", v.created_by},
+          {"erased_rows", v.erased_rows}};
 }
 
 namespace {
@@ -177,6 +179,7 @@ Version version_from_json(const json& j) {
   v.content_hash = j.at("content_hash").get<std::string>();
   v.policy_hash = j.at("policy_hash").get<std::string>();
   v.created_by = j.at("created_by").get<std::string>();
+  v.erased_rows = j.value("erased_rows", std::size_t{0});  // absent before erasure reached versions
   return v;
 }
 
@@ -246,6 +249,43 @@ Version Store::require(const std::string& id, const std::string& domain) const {
   if (!v) throw std::runtime_error("no dataset version \"" + id + "\" (see hitl dataset list)");
   if (!domain.empty() && v->domain != domain) throw std::runtime_error(v->id + " is of domain \"" + v->domain + "\"");
   return *v;
+}
+
+std::size_t Store::erase(const std::string& domain, const std::set<std::string>& ids) {
+  std::size_t removed = 0;
+  if (ids.empty()) return 0;
+  for (auto v : list(domain)) {
+    auto rows = read(v);
+    const auto before = rows.size();
+    std::erase_if(rows, [&](const Sample& s) { return ids.count(s.decision_id) > 0; });
+    if (rows.size() == before) continue;
+    std::string text;
+    for (auto& s : rows) text += sample_json(s).dump() + "\n";
+    v.erased_rows += before - rows.size();
+    removed += before - rows.size();
+    v.rows = rows.size();
+    v.new_rows = std::min(v.new_rows, v.rows);
+    v.labels.clear();
+    v.tags.clear();
+    v.from_ms = v.to_ms = 0;
+    for (auto& s : rows) {
+      v.labels[s.label]++;
+      for (auto& t : s.tags) v.tags[t]++;
+      v.from_ms = v.from_ms ? std::min(v.from_ms, s.created_ms) : s.created_ms;
+      v.to_ms = std::max(v.to_ms, s.created_ms);
+    }
+    v.content_hash = sha256_hex(text);
+    // Samples first, manifest last: a crash between leaves a hash mismatch that read() reports,
+    // never the erased payload.
+    const fs::path folder = dir_ / domain;
+    replace_file(folder / (v.id + ".jsonl"), text);
+    replace_file(folder / (v.id + ".json"), version_json(v).dump(2) + "\n");
+  }
+  return removed;
+}
+
+std::size_t forget(const fs::path& datasets_dir, const std::string& domain, const std::set<std::string>& ids) {
+  return Store(datasets_dir).erase(domain, ids) + MarkedGold(datasets_dir).erase(domain, ids);
 }
 
 std::vector<Sample> Store::read(const Version& v) const {

@@ -58,6 +58,11 @@ struct CollectStats {
 // storage errors.
 std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, policy::PolicyEngine& policies,
                             CollectStats* stats = nullptr, const std::set<std::string>& gold_ids = {});
+// Removes the decisions `ids` from every learning-loop copy under `datasets_dir`: the dataset
+// versions and the marked golden cases of `domain` (called after a payload erasure). Returns the
+// samples and cases removed. Throws std::runtime_error on I/O errors.
+std::size_t forget(const std::filesystem::path& datasets_dir, const std::string& domain, const std::set<std::string>& ids);
+
 // True when the sample carries `tag`.
 bool has_tag(const Sample& s, const std::string& tag);
 
@@ -71,6 +76,7 @@ struct Version {
   std::string content_hash;  // sha256 of the samples file
   std::string policy_hash;   // the policy whose weight() weighed the samples
   std::string created_by;
+  std::size_t erased_rows = 0;  // samples removed since (payload erasure: the one rewrite a version gets)
 };
 
 nlohmann::json version_json(const Version& v);
@@ -98,6 +104,10 @@ class Store {
   // Time split: the newest `holdout_fraction` of the rows (by created_ms) are the holdout, the
   // rest the training rows, so feedback never leaks into the evaluation of a model it trained.
   static std::vector<Sample> split(std::vector<Sample> rows, Split which, double holdout_fraction);
+  // Payload erasure reaches the copies: every version of `domain` holding a sample of `ids` is
+  // rewritten without it (manifest counts, time range and content hash updated, erased_rows
+  // counted). The only way a version changes. Returns how many samples were removed.
+  std::size_t erase(const std::string& domain, const std::set<std::string>& ids);
   // CSV: decision_id, the input's columns (union over rows, sorted), label, model_label,
   // model_confidence, outcome, tags (";"-joined), weight, created_ms. JSONL: one sample per line.
   static void write_csv(const std::vector<Sample>& rows, std::ostream& out);

@@ -1,5 +1,7 @@
 #include "dataset/marked_gold.hpp"
 
+#include "common/files.hpp"
+
 #include <fstream>
 #include <mutex>
 #include <stdexcept>
@@ -50,6 +52,27 @@ std::set<std::string> MarkedGold::decision_ids(const std::string& domain) const 
   std::set<std::string> ids;
   for (auto& c : read(domain)) ids.insert(c.decision_id);
   return ids;
+}
+
+std::size_t MarkedGold::erase(const std::string& domain, const std::set<std::string>& ids) {
+  std::lock_guard lock(g_append_mu);
+  std::ifstream in(file(domain), std::ios::binary);
+  if (!in || ids.empty()) return 0;
+  std::string kept, line;
+  std::size_t removed = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("decision_id") && j["decision_id"].is_string() &&
+        ids.count(j["decision_id"].get<std::string>())) {
+      ++removed;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  in.close();
+  if (removed) replace_file(file(domain), kept);
+  return removed;
 }
 
 bool MarkedGold::mark(const std::string& domain, const MarkedCase& c) {

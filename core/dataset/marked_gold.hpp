@@ -38,6 +38,9 @@ class MarkedGold {
   // file exists but cannot be read.
   std::vector<MarkedCase> read(const std::string& domain, std::vector<std::string>* problems = nullptr) const;
   std::set<std::string> decision_ids(const std::string& domain) const;
+  // Rewrites the file without the cases of `ids` (payload erasure; the one rewrite it gets).
+  // Returns how many were removed.
+  std::size_t erase(const std::string& domain, const std::set<std::string>& ids);
   std::filesystem::path file(const std::string& domain) const;
 
  private:

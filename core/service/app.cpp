@@ -1,6 +1,7 @@
 #include "service/app.hpp"
 
 #include "common/clock.hpp"
+#include "dataset/dataset.hpp"
 #include "common/files.hpp"
 #include "data/feature_stats.hpp"
 #include "plugin/plugin_registry.hpp"
@@ -138,7 +139,9 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
   review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *pipeline_, *metrics_, *reviewers_,
                                             *assignment_, *policies_);
   tokens_ = std::make_unique<TokenService>(storage_);
-  governance_ = std::make_unique<Governance>(*storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); });
+  governance_ = std::make_unique<Governance>(
+      *storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); },
+      [dir = cfg_.datasets_dir](const std::string& d, const std::set<std::string>& ids) { return dataset::forget(dir, d, ids); });
   notifier_ = std::make_unique<Notifier>(cfg_, *storage_, *writer_);
   // Trainings: asked after final outcomes and on a timer once `hitl serve` starts the worker.
   retrain_ = std::make_unique<RetrainWorker>(RetrainWorker::Deps{

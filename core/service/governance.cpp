@@ -46,7 +46,21 @@ void add_erasure(sdk::WriteBatch& batch, const sdk::DecisionRecord& d, std::int6
 }
 }  // namespace
 
-Governance::Governance(sdk::Storage& storage, CommitFn commit) : storage_(storage), commit_(std::move(commit)) {}
+Governance::Governance(sdk::Storage& storage, CommitFn commit, ForgetFn forget)
+    : storage_(storage), commit_(std::move(commit)), forget_(std::move(forget)) {}
+
+void Governance::forget(const std::string& domain, const std::set<std::string>& ids) const {
+  if (!forget_ || ids.empty()) return;
+  // Storage is erased already (committed and audited); a copy that cannot be rewritten now is
+  // logged loudly and removed at the next erasure of the domain, which rewrites the same files.
+  try {
+    const std::size_t n = forget_(domain, ids);
+    if (n) spdlog::info("payload erasure domain={} removed {} copies from dataset versions and golden cases", domain, n);
+  } catch (const std::exception& e) {
+    spdlog::error("payload erasure domain={}: the dataset copies of {} decisions could not be removed: {}", domain,
+                  ids.size(), e.what());
+  }
+}
 
 EraseResult Governance::erase(const std::string& domain, const std::string& id, const std::string& reason,
                               const std::string& actor) {
@@ -63,6 +77,7 @@ EraseResult Governance::erase(const std::string& domain, const std::string& id, 
   if (!st.ok()) storage_failed(st);
   r.erased = batch.erasures.at(0).applied;
   if (r.erased) r.erased_ms = now;
+  forget(domain, {id});  // also when it was erased before: a copy may have been made since
   spdlog::info("payload erased domain={} decision={} by={} applied={}", domain, id, actor, r.erased);
   return r;
 }
@@ -120,7 +135,12 @@ std::size_t Governance::erase_older_than(const std::string& domain, std::int64_t
     if (!batch.empty()) {
       st = commit_(batch);
       if (!st.ok()) storage_failed(st);
-      for (auto& e : batch.erasures) erased += e.applied;
+      std::set<std::string> ids;
+      for (auto& e : batch.erasures) {
+        erased += e.applied;
+        if (e.applied) ids.insert(e.decision_id);
+      }
+      forget(domain, ids);
     }
     if (page.size() < f.limit) break;
     f.after_created_ms = page.back().created_ms;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,9 +28,13 @@ struct EraseResult {
   std::string input_hash;
 };
 
+// Removes erased decisions from the copies outside storage (the learning loop's dataset
+// versions and golden cases, dataset::forget). Returns how many copies went.
+using ForgetFn = std::function<std::size_t(const std::string& domain, const std::set<std::string>& ids)>;
+
 class Governance {
  public:
-  Governance(sdk::Storage& storage, CommitFn commit);
+  Governance(sdk::Storage& storage, CommitFn commit, ForgetFn forget = {});
 
   // Throws ServiceError: 404 unknown decision, 422 empty reason, 503 storage.
   EraseResult erase(const std::string& domain, const std::string& id, const std::string& reason,
@@ -51,8 +56,10 @@ class Governance {
                                         const std::map<std::string, std::string>& policy_hashes);
 
  private:
+  void forget(const std::string& domain, const std::set<std::string>& ids) const;
   sdk::Storage& storage_;
   CommitFn commit_;
+  ForgetFn forget_;
 };
 
 }  // namespace hitl::service

@@ -311,6 +311,29 @@ TEST_CASE("reported truths become samples and a contradicted decision is a produ
   CHECK(by_id["auto-bad"]["tags"] == json::array({"reported-truth", "production-failure"}));
   CHECK(by_id["auto-bad"]["reviewers"].empty());
   CHECK(by_id.count("auto-silent") == 0);
+
+  // Erasing a payload reaches the learning loop's copies: the version is rewritten without the
+  // sample (and says so), the golden file without the case.
+  REQUIRE(c.request("POST", "/v1/domains/ds/decisions/r-1/gold", s.admin).json()["marked"] == true);
+  const auto golden = s.dir.path / "datasets" / "ds" / "golden.jsonl";
+  REQUIRE(std::filesystem::exists(golden));
+  REQUIRE(c.request("DELETE", "/v1/domains/ds/decisions/auto-bad/payload?reason=request-7", s.admin).status == 200);
+  auto after = run_hitl("dataset export" + cfg + " --id ds-v1 --format jsonl");
+  INFO(after.out);
+  REQUIRE(after.exit_code == 0);  // the rewritten file matches its new content hash
+  CHECK(after.out.find("auto-bad") == std::string::npos);
+  CHECK(after.out.find("auto-ok") != std::string::npos);
+  json shown = json::parse(run_hitl("dataset show" + cfg + " --id ds-v1").out);
+  CHECK(shown["rows"] == 2);
+  CHECK(shown["erased_rows"] == 1);
+  auto cli = run_hitl("erase" + cfg + " --domain ds --id r-1 --reason request-8");
+  INFO(cli.out);
+  REQUIRE(cli.exit_code == 0);
+  std::ifstream g(golden);
+  std::stringstream gt;
+  gt << g.rdbuf();
+  CHECK(gt.str().find("r-1") == std::string::npos);
+  CHECK(run_hitl("dataset export" + cfg + " --id ds-v1 --format jsonl").out.find("r-1") == std::string::npos);
 }
 
 TEST_CASE("a shadow model scores live traffic for agreement metrics and never changes a decision", "[dataset]") {
