@@ -474,3 +474,53 @@ return {
   CHECK(run_hitl("retrain" + cfg + " --domain loans").out.find("has no model to train") != std::string::npos);
   CHECK(run_hitl("retrain" + cfg + " --domain nope").exit_code != 0);
 }
+
+TEST_CASE("a queued training can be withdrawn while another one runs", "[learning]") {
+  if (!fs::exists(fs::path(HITL_PLUGIN_DIR) / "model-xgboost.so")) {
+    WARN("model-xgboost not built (HITL_WITH_XGBOOST=OFF): nothing slow enough to queue behind");
+    return;
+  }
+  TempDir files;
+  auto review_all = files.write("all.lua", R"(
+local hitl = require "hitl"
+return { flag = function(p) return hitl.review("all") end }
+)");
+  const std::string csv = std::string(HITL_SOURCE_DIR) + "/examples/credit_risk/data/credit_data.csv";
+  // slow: thousands of deep trees on the whole credit file take seconds; quick queues behind it.
+  Service s("slow = { policy = \"" + review_all.string() + "\", model = \"slow_xgb\", labels = { \"good\", \"bad\" }, " +
+                "retrain = { base_data = \"" + csv + "\", base_label = \"Status\", promote = false } },\n" +
+                "quick = { policy = \"" + review_all.string() + "\", model = \"credit\", labels = { \"good\", \"bad\" }, " +
+                "retrain = { promote = false } },\n",
+            "slow_xgb = { plugin = \"xgboost\", config = { num_round = 1500, max_depth = 8 } },\n");
+  s.start();
+  HttpClient c(s.port());
+  for (const char* d : {"slow", "quick"}) {
+    json p = {{"id", "a-1"}, {"input", {{"Amount", 900}, {"Home", "rent"}}}, {"prediction", {{"label", "good"}, {"confidence", 0.6}}}};
+    REQUIRE(c.request("POST", std::string("/v1/domains/") + d + "/predictions", s.client, p.dump()).status == 200);
+    auto t = c.request("GET", std::string("/v1/review/next?domain=") + d, s.admin).json();
+    REQUIRE(c.request("POST", "/v1/review/tasks/" + std::to_string(t["task_id"].get<long long>()) + "/outcome", s.admin,
+                      R"({"outcome":"approve"})").status == 200);
+  }
+  auto slow = c.request("POST", "/v1/admin/domains/slow/retrain", s.admin);
+  REQUIRE(slow.status == 202);
+  auto again = c.request("POST", "/v1/admin/domains/slow/retrain", s.admin);
+  CHECK(again.status == 409);
+  CHECK(again.json()["error"]["code"] == "training_in_progress");
+  auto quick = c.request("POST", "/v1/admin/domains/quick/retrain", s.admin);
+  REQUIRE(quick.status == 202);
+  const std::string quick_job = "/v1/admin/retrain/jobs/" + std::to_string(quick.json()["id"].get<long long>());
+  auto withdrawn = c.request("DELETE", quick_job, s.admin);
+  INFO(withdrawn.body);
+  REQUIRE(withdrawn.status == 200);
+  CHECK(withdrawn.json()["status"] == "cancelled");
+  CHECK(withdrawn.json()["error"] == "cancelled by root");
+  // The running one cannot be stopped part-way; it finishes, and the withdrawn one never runs.
+  auto running = c.request("DELETE", "/v1/admin/retrain/jobs/" + std::to_string(slow.json()["id"].get<long long>()), s.admin);
+  CHECK(running.status == 409);
+  const json done = wait_for_job_id(c, s, slow.json()["id"].get<long long>(), 120);
+  INFO(done.dump());
+  CHECK(done["status"] == "done");
+  CHECK(done["result"]["base_rows"] == 4454);
+  CHECK(c.request("GET", quick_job, s.admin).json()["status"] == "cancelled");
+  CHECK(c.request("GET", "/v1/admin/domains/quick/models", s.admin).json()["versions"].empty());
+}
