@@ -13,4 +13,19 @@ void write_new_file(const std::filesystem::path& target, const std::string& text
 // Replaces `target` atomically: readers see the old content or the new, never part of either.
 void replace_file(const std::filesystem::path& target, const std::string& text);
 
+// An exclusive lock on a folder (flock on `<dir>/.lock`, created with the folder), held for the
+// object's life: the writers of one registry or dataset folder (the service's retrain worker,
+// `hitl retrain`, `hitl model promote`) take turns instead of racing for the next id. Blocks
+// until it is free; not re-entrant (a second lock of the same folder in one thread deadlocks).
+class DirLock {
+ public:
+  explicit DirLock(const std::filesystem::path& dir);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace hitl

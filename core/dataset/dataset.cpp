@@ -253,7 +253,8 @@ Version Store::require(const std::string& id, const std::string& domain) const {
 
 std::size_t Store::erase(const std::string& domain, const std::set<std::string>& ids) {
   std::size_t removed = 0;
-  if (ids.empty()) return 0;
+  if (ids.empty() || !fs::is_directory(dir_ / domain)) return 0;
+  const DirLock lock(dir_ / domain);
   for (auto v : list(domain)) {
     auto rows = read(v);
     const auto before = rows.size();
@@ -306,6 +307,7 @@ Version Store::snapshot(const std::string& domain, const std::vector<Sample>& sa
   std::string text;
   for (auto& s : samples) text += sample_json(s).dump() + "\n";
   const std::string hash = sha256_hex(text);
+  const DirLock lock(dir_ / domain);  // the next id is the folder's: one writer at a time
   auto versions = list(domain);
   std::optional<Version> parent;
   if (!versions.empty()) parent = versions.back();

@@ -56,8 +56,11 @@ std::set<std::string> MarkedGold::decision_ids(const std::string& domain) const 
 
 std::size_t MarkedGold::erase(const std::string& domain, const std::set<std::string>& ids) {
   std::lock_guard lock(g_append_mu);
+  std::error_code ec;
+  if (ids.empty() || !fs::exists(file(domain), ec)) return 0;
+  const DirLock dir_lock(file(domain).parent_path());  // and against other processes
   std::ifstream in(file(domain), std::ios::binary);
-  if (!in || ids.empty()) return 0;
+  if (!in) return 0;
   std::string kept, line;
   std::size_t removed = 0;
   while (std::getline(in, line)) {
@@ -77,8 +80,8 @@ std::size_t MarkedGold::erase(const std::string& domain, const std::set<std::str
 
 bool MarkedGold::mark(const std::string& domain, const MarkedCase& c) {
   std::lock_guard lock(g_append_mu);
+  const DirLock dir_lock(file(domain).parent_path());  // and against other processes
   if (decision_ids(domain).count(c.decision_id)) return false;
-  fs::create_directories(file(domain).parent_path());
   // A torn last line (a crash mid-append) must not swallow this one: start on a line of its own.
   bool needs_newline = false;
   {

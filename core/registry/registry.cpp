@@ -120,7 +120,7 @@ fs::path Registry::artifact_path(const std::string& domain, const std::string& i
 
 ModelVersion Registry::add(ModelVersion v, const std::string& artifact_text) {
   const fs::path folder = dir_ / v.domain;
-  fs::create_directories(folder);
+  const DirLock lock(folder);  // the next id is the folder's: one writer at a time
   std::size_t next = 1;  // after the highest number (m0, the kept configured artifact, included)
   for (auto& existing : list(v.domain)) next = std::max(next, number_of(existing.id) + 1);
   v.id = v.domain + "-m" + std::to_string(next);
@@ -151,6 +151,12 @@ Live Registry::live(const std::string& domain) const {
 
 Live Registry::promote(const std::string& domain, const std::string& id, const fs::path& artifact_path, std::int64_t now_ms,
                        const std::string& by, const std::string& reason) {
+  const DirLock lock(dir_ / domain);
+  return promote_locked(domain, id, artifact_path, now_ms, by, reason);
+}
+
+Live Registry::promote_locked(const std::string& domain, const std::string& id, const fs::path& artifact_path,
+                              std::int64_t now_ms, const std::string& by, const std::string& reason) {
   auto v = find(domain, id);
   if (!v) throw std::runtime_error("no model version \"" + id + "\" in domain \"" + domain + "\" (see hitl model list)");
   const std::string artifact = read_whole_file(this->artifact_path(domain, id));
@@ -192,11 +198,12 @@ Live Registry::promote(const std::string& domain, const std::string& id, const f
 
 Live Registry::rollback(const std::string& domain, const fs::path& artifact_path, std::int64_t now_ms,
                         const std::string& by, const std::string& reason) {
+  const DirLock lock(dir_ / domain);
   Live cur = live(domain);
   if (cur.id.empty()) throw std::runtime_error("domain \"" + domain + "\" has no promoted model to roll back");
   if (cur.previous.empty())
     throw std::runtime_error("model " + cur.id + " has no earlier version to roll back to");
-  return promote(domain, cur.previous, artifact_path, now_ms, by, reason.empty() ? "rollback from " + cur.id : reason);
+  return promote_locked(domain, cur.previous, artifact_path, now_ms, by, reason.empty() ? "rollback from " + cur.id : reason);
 }
 
 std::vector<json> Registry::history(const std::string& domain) const {

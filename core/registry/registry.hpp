@@ -65,6 +65,8 @@ class Registry {
   std::vector<nlohmann::json> history(const std::string& domain) const;
 
  private:
+  Live promote_locked(const std::string& domain, const std::string& id, const std::filesystem::path& artifact_path,
+                      std::int64_t now_ms, const std::string& by, const std::string& reason);
   std::filesystem::path dir_;
 };
 
