@@ -39,6 +39,12 @@ TrainingSet training_set(const config::DomainConfig& domain, const std::vector<d
   return t;
 }
 
+data::FeatureStats training_feature_stats(const config::DomainConfig& domain, const std::vector<sdk::Record>& rows) {
+  auto stats = data::compute_feature_stats(rows);
+  for (auto& field : domain.sensitive) stats.categorical.erase(field);  // "meta.x" is never a column
+  return stats;
+}
+
 Trained train_model(const plugin::Registry& plugins, const config::ServiceConfig& cfg, const std::string& domain,
                     const sdk::Dataset& data) {
   const auto& dom = cfg.domains.at(domain);
@@ -55,7 +61,7 @@ Trained train_model(const plugin::Registry& plugins, const config::ServiceConfig
   if (!st.ok()) throw std::runtime_error("training failed: " + st.message);
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   t.plugin_version = model->version();
-  t.stats = std::make_shared<const data::FeatureStats>(data::compute_feature_stats(data.rows));
+  t.stats = std::make_shared<const data::FeatureStats>(training_feature_stats(dom, data.rows));
   return t;
 }
 

@@ -40,6 +40,11 @@ struct Trained {
   std::shared_ptr<const data::FeatureStats> stats;
 };
 
+// The training feature statistics of `rows` for the domain (data/feature_stats.hpp), without the
+// value counts of its `sensitive` fields: those would copy personal values (names, e-mails) into
+// a sidecar that payload erasure never rewrites. Such a column simply has no p.ood part.
+data::FeatureStats training_feature_stats(const config::DomainConfig& domain, const std::vector<sdk::Record>& rows);
+
 // Trains the domain's model from scratch on `data` (the configured artifact is not loaded).
 // Throws std::runtime_error: no model, a plugin that cannot train, a training failure.
 Trained train_model(const plugin::Registry& plugins, const config::ServiceConfig& cfg, const std::string& domain,

@@ -1,6 +1,9 @@
 // The learning loop's training set: the domain's base data first (weight 1), then the feedback
-// samples with their policy weights; a bad base file is refused naming the file.
+// samples with their policy weights; a bad base file is refused naming the file. And the training
+// feature statistics, which keep no values of sensitive fields.
 #include "learning/training.hpp"
+
+#include "data/feature_stats.hpp"
 
 #include "support/temp_dir.hpp"
 
@@ -61,4 +64,20 @@ TEST_CASE("training set refuses a base file without the label column or with a f
                       Catch::Contains("base.csv") && Catch::Contains("no label column \"label\""));
   REQUIRE_THROWS_WITH(training_set(domain_with_base(csv, "Status"), {}),
                       Catch::Contains("label \"maybe\" is not a label of the domain"));
+}
+
+TEST_CASE("training feature statistics keep no values of the domain's sensitive fields", "[learning]") {
+  hitl::config::DomainConfig d;
+  d.labels = {"good", "bad"};
+  d.sensitive = {"name", "Income", "meta.email"};
+  std::vector<hitl::sdk::Record> rows;
+  for (int i = 0; i < 4; ++i)
+    rows.push_back({{"name", std::string(i % 2 ? "Ada Lovelace" : "Alan Turing")},
+                    {"Home", std::string(i % 2 ? "rent" : "own")},
+                    {"Income", double(100 * (i + 1))}});
+  const auto stats = hitl::learning::training_feature_stats(d, rows);
+  CHECK(stats.categorical.count("name") == 0);  // the names never reach the sidecar
+  CHECK(stats.categorical.count("Home") == 1);
+  CHECK(stats.numeric.count("Income") == 1);    // an aggregate, no single value
+  CHECK(stats.rows == 4);
 }
