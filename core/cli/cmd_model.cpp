@@ -7,6 +7,7 @@
 #include "dataset/dataset.hpp"
 #include "evaluation/evaluation.hpp"
 #include "learning/compare.hpp"
+#include "learning/cycle.hpp"
 #include "learning/training.hpp"
 #include "policy/policy_engine.hpp"
 #include "registry/registry.hpp"
@@ -42,22 +43,17 @@ std::string fmt(const std::optional<double>& v) {
   return buf;
 }
 
-// The labelled rows of a CSV file as samples (input and label), for --data.
+// The labelled rows of a CSV file as samples (input and label), for --data: the same reading
+// as `hitl train --data` (data::to_dataset: rows without a label are skipped).
 std::vector<dataset::Sample> csv_rows(const std::string& file, const std::string& label, const std::string& command) {
   auto table = data::read_csv(file);
-  auto col = std::find(table.columns.begin(), table.columns.end(), label);
-  if (col == table.columns.end()) fail(command + ": --label: no column \"" + label + "\" in " + file);
-  const auto index = std::size_t(col - table.columns.begin());
-  std::vector<dataset::Sample> out;
-  for (auto& row : table.rows) {
-    if (!std::holds_alternative<std::string>(row[index].second)) continue;  // no label: not a labelled row
-    dataset::Sample s;
-    s.label = std::get<std::string>(row[index].second);
-    sdk::Record rest;
-    for (std::size_t i = 0; i < row.size(); ++i)
-      if (i != index) rest.push_back(row[i]);
-    s.input = data::record_to_json(rest);
-    out.push_back(std::move(s));
+  if (std::find(table.columns.begin(), table.columns.end(), label) == table.columns.end())
+    fail(command + ": --label: no column \"" + label + "\" in " + file);
+  const auto labelled = data::to_dataset(table, label);
+  std::vector<dataset::Sample> out(labelled.rows.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i].input = data::record_to_json(labelled.rows[i]);
+    out[i].label = labelled.labels[i];
   }
   return out;
 }
@@ -177,17 +173,7 @@ void audit_swap(const config::ServiceConfig& cfg, const std::string& config_file
                 const std::string& domain, const registry::Live& live, const fs::path& artifact) {
   auto cs = open_configured_storage(config_file);
   sdk::WriteBatch batch;
-  sdk::AuditRecord a;
-  a.ts_ms = live.since_ms;
-  a.actor = live.by;
-  a.action = action;
-  a.domain = domain;
-  a.entity = "model";
-  a.entity_id = live.id;
-  a.detail_json = json{{"previous", live.previous}, {"reason", live.reason}, {"artifact_path", artifact.string()},
-                       {"registry", cfg.registry_dir.string()}}
-                      .dump();
-  batch.audit.push_back(std::move(a));
+  batch.audit.push_back(learning::swap_audit(action, domain, live, artifact, cfg.registry_dir));
   if (auto st = cs->storage->commit(batch); !st.ok()) throw std::runtime_error("cannot audit the " + action + ": " + st.message);
 }
 

@@ -201,7 +201,7 @@ void add_train(CLI::App& root) {
     // From a CSV the training feature statistics (p.ood) go next to the artifact, written first so
     // a service reloading the new artifact finds its statistics already in place.
     if (dataset_id.empty() && !out.empty()) {
-      auto stats = learning::training_feature_stats(dom->second, dataset.rows);
+      auto stats = *trained.stats;  // computed once, by train_model
       stats.artifact_sha256 = sha256_hex(result.artifact_json);  // ties them to this artifact
       data::save_feature_stats(stats, out);
     }

@@ -164,6 +164,20 @@ json version_json(const Version& v) {
 
 namespace {
 
+// The manifest's figures of `rows`: count, per label, per tag, time range.
+void summarize(Version& v, const std::vector<Sample>& rows) {
+  v.rows = rows.size();
+  v.labels.clear();
+  v.tags.clear();
+  v.from_ms = v.to_ms = 0;
+  for (auto& s : rows) {
+    v.labels[s.label]++;
+    for (auto& t : s.tags) v.tags[t]++;
+    v.from_ms = v.from_ms ? std::min(v.from_ms, s.created_ms) : s.created_ms;
+    v.to_ms = std::max(v.to_ms, s.created_ms);
+  }
+}
+
 Version version_from_json(const json& j) {
   Version v;
   v.id = j.at("id").get<std::string>();
@@ -264,17 +278,8 @@ std::size_t Store::erase(const std::string& domain, const std::set<std::string>&
     for (auto& s : rows) text += sample_json(s).dump() + "\n";
     v.erased_rows += before - rows.size();
     removed += before - rows.size();
-    v.rows = rows.size();
+    summarize(v, rows);
     v.new_rows = std::min(v.new_rows, v.rows);
-    v.labels.clear();
-    v.tags.clear();
-    v.from_ms = v.to_ms = 0;
-    for (auto& s : rows) {
-      v.labels[s.label]++;
-      for (auto& t : s.tags) v.tags[t]++;
-      v.from_ms = v.from_ms ? std::min(v.from_ms, s.created_ms) : s.created_ms;
-      v.to_ms = std::max(v.to_ms, s.created_ms);
-    }
     v.content_hash = sha256_hex(text);
     // Samples first, manifest last: a crash between leaves a hash mismatch that read() reports,
     // never the erased payload.
@@ -318,20 +323,15 @@ Version Store::snapshot(const std::string& domain, const std::vector<Sample>& sa
   v.id = domain + "-v" + std::to_string(versions.size() + 1);
   v.parent = parent ? parent->id : "";
   v.created_ms = now_ms;
-  v.rows = samples.size();
   v.content_hash = hash;
   v.policy_hash = policy_hash;
   v.created_by = created_by;
   std::set<std::string> before;
   if (parent)
     for (auto& s : read(*parent)) before.insert(s.decision_id + "\n" + std::to_string(s.created_ms));
-  for (auto& s : samples) {
+  for (auto& s : samples)
     if (!before.count(s.decision_id + "\n" + std::to_string(s.created_ms))) ++v.new_rows;
-    v.labels[s.label]++;
-    for (auto& t : s.tags) v.tags[t]++;
-    v.from_ms = v.from_ms ? std::min(v.from_ms, s.created_ms) : s.created_ms;
-    v.to_ms = std::max(v.to_ms, s.created_ms);
-  }
+  summarize(v, samples);
   const fs::path folder = dir_ / domain;
   fs::create_directories(folder);
   // A samples file without its manifest is what a crash between the two writes leaves: the

@@ -16,19 +16,29 @@ using nlohmann::json;
 
 namespace {
 
-void audit(const CycleContext& ctx, const std::string& action, const std::string& domain, const std::string& id,
-           json detail) {
-  sdk::WriteBatch batch;
+sdk::AuditRecord model_audit(std::int64_t ts, const std::string& actor, const std::string& action,
+                             const std::string& domain, const std::string& id, const json& detail) {
   sdk::AuditRecord a;
-  a.ts_ms = now_ms();
-  a.actor = ctx.actor;
+  a.ts_ms = ts;
+  a.actor = actor;
   a.action = action;
   a.domain = domain;
   a.entity = "model";
   a.entity_id = id;
   a.detail_json = detail.dump();
+  return a;
+}
+
+void commit_audit(const CycleContext& ctx, sdk::AuditRecord a) {
+  sdk::WriteBatch batch;
+  const std::string action = a.action;
   batch.audit.push_back(std::move(a));
   if (auto st = ctx.commit(batch); !st.ok()) throw std::runtime_error("cannot audit " + action + ": " + st.message);
+}
+
+void audit(const CycleContext& ctx, const std::string& action, const std::string& domain, const std::string& id,
+           const json& detail) {
+  commit_audit(ctx, model_audit(now_ms(), ctx.actor, action, domain, id, detail));
 }
 
 json metric_or_null(const json& eval, const char* who, const char* metric) {
@@ -37,6 +47,13 @@ json metric_or_null(const json& eval, const char* who, const char* metric) {
 }
 
 }  // namespace
+
+sdk::AuditRecord swap_audit(const std::string& action, const std::string& domain, const registry::Live& live,
+                            const std::filesystem::path& artifact, const std::filesystem::path& registry_dir) {
+  return model_audit(live.since_ms, live.by, action, domain, live.id,
+                     {{"previous", live.previous}, {"reason", live.reason}, {"artifact_path", artifact.string()},
+                      {"registry", registry_dir.string()}});
+}
 
 json to_json(const CycleResult& r) {
   json j = {{"dataset", r.dataset_id},          {"dataset_created", r.dataset_created},
@@ -151,9 +168,7 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
   // The swap is done: a failing audit write must not report it as a failed training (the live
   // model did change). The registry's history.jsonl has the promotion either way.
   try {
-    audit(ctx, "model.promoted", req.domain, live.id,
-          {{"previous", live.previous}, {"reason", live.reason}, {"artifact_path", artifact.string()},
-           {"registry", ctx.cfg.registry_dir.string()}});
+    commit_audit(ctx, swap_audit("model.promoted", req.domain, live, artifact, ctx.cfg.registry_dir));
   } catch (const std::exception& e) {
     r.audit_error = e.what();
   }

@@ -12,10 +12,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <string>
 
 namespace hitl::plugin { class Registry; }
+namespace hitl::registry { struct Live; }
 namespace hitl::policy { class PolicyEngine; }
 
 namespace hitl::learning {
@@ -51,6 +53,12 @@ struct CycleResult {
   std::string audit_error;           // the promotion happened but its audit record could not be written
 };
 nlohmann::json to_json(const CycleResult& r);
+
+// The audit record of a registry swap (`action` model.promoted or model.rolled_back): the new live
+// version, the one before, why, and which artifact file it replaced. Shared by the cycle and the
+// `hitl model` commands so both write the same record.
+sdk::AuditRecord swap_audit(const std::string& action, const std::string& domain, const registry::Live& live,
+                            const std::filesystem::path& artifact, const std::filesystem::path& registry_dir);
 
 // Throws std::runtime_error naming the step that failed ("train: ...", "no feedback yet ...").
 // Nothing is promoted unless every step before it succeeded: a failure keeps the live model.

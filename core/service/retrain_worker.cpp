@@ -173,11 +173,26 @@ void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept {
   wake_.notify_all();
 }
 
-bool RetrainWorker::busy(const std::string& domain) const {
-  if (running_ && running_->domain == domain) return true;
+const RetrainJob* RetrainWorker::active(const std::string& domain) const {
+  if (running_ && running_->domain == domain) return &*running_;
   for (auto& j : queue_)
-    if (j.domain == domain) return true;
-  return false;
+    if (j.domain == domain) return &j;
+  return nullptr;
+}
+
+const RetrainJob& RetrainWorker::enqueue(const std::string& domain, const std::string& trigger, const std::string& reason,
+                                         bool promote, std::shared_ptr<const json> stats) {
+  RetrainJob j;
+  j.id = next_job_id_++;
+  j.domain = domain;
+  j.trigger = trigger;
+  j.reason = reason;
+  j.promote = promote;
+  j.created_ms = now_ms();
+  j.stats = std::move(stats);
+  queue_.push_back(std::move(j));
+  wake_.notify_all();
+  return queue_.back();
 }
 
 RetrainJob RetrainWorker::request(const std::string& domain, const std::string& trigger, const std::string& reason,
@@ -189,20 +204,9 @@ RetrainJob RetrainWorker::request(const std::string& domain, const std::string& 
   std::lock_guard lock(mu_);
   queued = false;
   if (stopping_ || !started_) throw std::logic_error("the retrain worker is not running (the service is stopping)");
-  if (running_ && running_->domain == domain) return *running_;
-  for (auto& j : queue_)
-    if (j.domain == domain) return j;
-  RetrainJob j;
-  j.id = next_job_id_++;
-  j.domain = domain;
-  j.trigger = trigger;
-  j.reason = reason;
-  j.promote = promote.value_or(dom->second.retrain_promote);
-  j.created_ms = now_ms();
-  queue_.push_back(j);
+  if (const RetrainJob* busy = active(domain)) return *busy;
   queued = true;
-  wake_.notify_all();
-  return j;
+  return enqueue(domain, trigger, reason, promote.value_or(dom->second.retrain_promote), nullptr);
 }
 
 std::optional<RetrainJob> RetrainWorker::job(std::int64_t id) const {
@@ -234,6 +238,45 @@ std::optional<RetrainJob> RetrainWorker::cancel(std::int64_t id, const std::stri
   return std::nullopt;
 }
 
+std::pair<std::int64_t, std::int64_t> RetrainWorker::disagreement(const std::string& domain, std::int64_t since,
+                                                                  std::int64_t now) {
+  {
+    std::lock_guard lock(mu_);
+    const auto& st = *domains_.at(domain);
+    if (st.disagreement && now - st.disagreement_ms < kDisagreementMs) return *st.disagreement;
+  }
+  // Of the tasks two or more people answered since the last training, those whose answers were
+  // not all the same label. Read at most every kDisagreementMs.
+  std::unordered_map<std::int64_t, std::set<std::string>> labels;
+  std::unordered_map<std::int64_t, int> answers;
+  sdk::ReviewFilter rf;
+  rf.domain = domain;
+  rf.from_ms = since;
+  for (;;) {
+    std::vector<sdk::ReviewRecord> page;
+    if (auto st = deps_.storage.list_reviews(rf, page); !st.ok()) throw std::runtime_error("cannot read reviews: " + st.message);
+    for (auto& r : page) {
+      labels[r.task_id].insert(r.final_label);
+      ++answers[r.task_id];
+    }
+    if (page.size() < rf.limit) break;
+    rf.after_review_id = page.back().review_id;
+  }
+  std::int64_t multi = 0, disagreed = 0;
+  for (auto& [task, n] : answers)
+    if (n >= 2) {
+      ++multi;
+      if (labels[task].size() > 1) ++disagreed;
+    }
+  std::lock_guard lock(mu_);
+  auto& st = *domains_.at(domain);
+  if (st.last_training_ms == since) {  // not outdated by a training meanwhile
+    st.disagreement = std::make_pair(multi, disagreed);
+    st.disagreement_ms = now;
+  }
+  return {multi, disagreed};
+}
+
 json RetrainWorker::stats_of(const std::string& domain, const char* event) {
   const std::int64_t now = now_ms();
   json s;
@@ -263,49 +306,9 @@ json RetrainWorker::stats_of(const std::string& domain, const char* event) {
          {"seconds_since_training", since ? json((now - since) / 1000.0) : json()}};
   }
   s["seeding"] = !seeded;
-  // Reviewer disagreement: of the tasks two or more people answered since the last training,
-  // the share whose answers were not all the same label. Read at most every kDisagreementMs.
-  {
-    std::lock_guard lock(mu_);
-    const auto& st = *domains_.at(domain);
-    if (st.disagreement && now - st.disagreement_ms < kDisagreementMs) {
-      s["multi_reviewed"] = st.disagreement->first;
-      s["disagreement"] = rate(st.disagreement->second, st.disagreement->first);
-      s["live_model"] = registry::Registry(deps_.cfg.registry_dir).live(domain).id;
-      return s;
-    }
-  }
-  std::unordered_map<std::int64_t, std::set<std::string>> labels;
-  std::unordered_map<std::int64_t, int> answers;
-  sdk::ReviewFilter rf;
-  rf.domain = domain;
-  rf.from_ms = since;
-  for (;;) {
-    std::vector<sdk::ReviewRecord> page;
-    if (auto st = deps_.storage.list_reviews(rf, page); !st.ok()) throw std::runtime_error("cannot read reviews: " + st.message);
-    for (auto& r : page) {
-      labels[r.task_id].insert(r.final_label);
-      ++answers[r.task_id];
-    }
-    if (page.size() < rf.limit) break;
-    rf.after_review_id = page.back().review_id;
-  }
-  std::int64_t multi = 0, disagreed = 0;
-  for (auto& [task, n] : answers)
-    if (n >= 2) {
-      ++multi;
-      if (labels[task].size() > 1) ++disagreed;
-    }
+  const auto [multi, disagreed] = disagreement(domain, since, now);
   s["multi_reviewed"] = multi;
   s["disagreement"] = rate(disagreed, multi);
-  {
-    std::lock_guard lock(mu_);
-    auto& st = *domains_.at(domain);
-    if (st.last_training_ms == since) {  // not outdated by a training meanwhile
-      st.disagreement = std::make_pair(multi, disagreed);
-      st.disagreement_ms = now;
-    }
-  }
   s["live_model"] = registry::Registry(deps_.cfg.registry_dir).live(domain).id;
   return s;
 }
@@ -329,22 +332,14 @@ void RetrainWorker::check(const std::string& domain, const char* event) {
   {
     std::lock_guard lock(mu_);
     auto& st = *domains_.at(domain);
-    if (busy(domain)) return;
+    if (active(domain)) return;
     const std::int64_t now = now_ms();
     if (st.last_attempt_ms && now - st.last_attempt_ms < dc.retrain_min_interval_seconds * 1000) {
       spdlog::debug("retrain domain={}: policy said yes ({}) but the last training began {} s ago (min_interval_seconds {})",
                     domain, reason, (now - st.last_attempt_ms) / 1000, dc.retrain_min_interval_seconds);
       return;
     }
-    RetrainJob j;
-    j.id = next_job_id_++;
-    j.domain = domain;
-    j.trigger = "policy";
-    j.reason = reason;
-    j.promote = dc.retrain_promote;
-    j.created_ms = now;
-    j.stats = std::make_shared<const json>(stats);
-    queue_.push_back(std::move(j));
+    enqueue(domain, "policy", reason, dc.retrain_promote, std::make_shared<const json>(stats));
   }
   if (counters) counters->retrain_triggers++;
   spdlog::info("retrain domain={}: the policy asked for a training ({}): {} samples, {} corrections since the last one",

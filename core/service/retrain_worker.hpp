@@ -90,7 +90,12 @@ class RetrainWorker {
   void check(const std::string& domain, const char* event);
   nlohmann::json stats_of(const std::string& domain, const char* event);
   void run_job(RetrainJob& job);
-  bool busy(const std::string& domain) const;  // a job queued or running; mu_ held
+  // (multi_reviewed, disagreed) since `since`, from a cached figure when it is fresh.
+  std::pair<std::int64_t, std::int64_t> disagreement(const std::string& domain, std::int64_t since, std::int64_t now);
+  const RetrainJob* active(const std::string& domain) const;  // the job queued or running for it; mu_ held
+  // Queues a job (mu_ held) and wakes the thread.
+  const RetrainJob& enqueue(const std::string& domain, const std::string& trigger, const std::string& reason,
+                            bool promote, std::shared_ptr<const nlohmann::json> stats);
 
   Deps deps_;
   mutable std::mutex mu_;

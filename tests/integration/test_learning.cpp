@@ -110,18 +110,41 @@ std::size_t answer_all(HttpClient& c, const Service& s, const std::map<std::stri
   }
 }
 
-// Polls the domain's retrain status until a job reaches done/failed (or `seconds` pass).
-json wait_for_job(HttpClient& c, const Service& s, const std::string& domain, int seconds = 60) {
+bool finished(const json& job) { return job["status"] == "done" || job["status"] == "failed"; }
+
+// Polls `jobs_now()` (the jobs a route lists now) until one has finished, for up to `seconds`.
+template <class Fetch>
+json first_finished(int seconds, Fetch jobs_now) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < until) {
-    auto r = c.request("GET", "/v1/admin/domains/" + domain + "/retrain", s.admin);
-    REQUIRE(r.status == 200);
-    const json st = r.json();
-    for (auto& j : st["jobs"])
-      if (j["status"] == "done" || j["status"] == "failed") return j;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (const json& j : jobs_now())
+      if (finished(j)) return j;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return nullptr;
+}
+
+json get_ok(HttpClient& c, const Service& s, const std::string& target) {
+  auto r = c.request("GET", target, s.admin);
+  REQUIRE(r.status == 200);
+  return r.json();
+}
+
+// The first of the domain's retrain jobs to finish (done or failed).
+json wait_for_job(HttpClient& c, const Service& s, const std::string& domain, int seconds = 60) {
+  return first_finished(seconds, [&] { return get_ok(c, s, "/v1/admin/domains/" + domain + "/retrain")["jobs"]; });
+}
+
+// Job `id` once it has finished.
+json wait_for_job_id(HttpClient& c, const Service& s, long long id, int seconds = 60) {
+  return first_finished(seconds, [&] { return json::array({get_ok(c, s, "/v1/admin/retrain/jobs/" + std::to_string(id))}); });
+}
+
+std::filesystem::path write_review_all(const TempDir& dir) {
+  return dir.write("all.lua", R"(
+local hitl = require "hitl"
+return { flag = function(p) return hitl.review("all") end }
+)");
 }
 
 std::string read(const fs::path& p) {
@@ -292,18 +315,6 @@ TEST_CASE("the policy retrains on streamed feedback and promotes a better model 
 
 namespace {
 
-json wait_for_job_id(HttpClient& c, const Service& s, long long id, int seconds = 60) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < until) {
-    auto r = c.request("GET", "/v1/admin/retrain/jobs/" + std::to_string(id), s.admin);
-    REQUIRE(r.status == 200);
-    const json j = r.json();
-    if (j["status"] == "done" || j["status"] == "failed") return j;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return nullptr;
-}
-
 std::string error_code(const hitl::test::HttpResponse& r) { return r.json()["error"]["code"].get<std::string>(); }
 
 }  // namespace
@@ -312,10 +323,7 @@ TEST_CASE("admins queue trainings over HTTP and see their jobs and stats while b
           "[learning]") {
   const CreditData data;
   TempDir files;
-  auto review_all = files.write("all.lua", R"(
-local hitl = require "hitl"
-return { flag = function(p) return hitl.review("all") end }
-)");
+  auto review_all = write_review_all(files);
   auto scheduled = files.write("sched.lua", R"(
 local hitl = require "hitl"
 return {
@@ -481,10 +489,7 @@ TEST_CASE("a queued training can be withdrawn while another one runs", "[learnin
     return;
   }
   TempDir files;
-  auto review_all = files.write("all.lua", R"(
-local hitl = require "hitl"
-return { flag = function(p) return hitl.review("all") end }
-)");
+  auto review_all = write_review_all(files);
   const std::string csv = std::string(HITL_SOURCE_DIR) + "/examples/credit_risk/data/credit_data.csv";
   // slow: thousands of deep trees on the whole credit file take seconds; quick queues behind it.
   Service s("slow = { policy = \"" + review_all.string() + "\", model = \"slow_xgb\", labels = { \"good\", \"bad\" }, " +
