@@ -19,12 +19,18 @@ const std::vector<OptionDoc>& option_docs() {
       {"http_threads", "integer", "2", "I/O threads serving HTTP (parse, model and policy run on them)"},
       {"max_body_bytes", "integer", "8388608", "largest accepted request body; larger gets 413"},
       {"max_batch_records", "integer", "10000", "most records in one predictions request"},
+      {"max_json_depth", "integer", "64", "deepest nesting of arrays and objects in any JSON a client sends; deeper gets 422 too_deep"},
+      {"max_connections", "integer", "1024", "open HTTP connections; past it a new connection gets 503 too_many_connections and is closed"},
+      {"header_timeout_seconds", "integer", "10", "time a connection has to send a complete request header (from connect or the last reply)"},
+      {"idle_timeout_seconds", "integer", "60", "a request body or reply write stalled this long closes the connection"},
+      {"slow_threads", "integer", "2", "threads that run slow routes (reports, exports, listings) off the I/O threads"},
       {"plugin_dirs", "array of strings", "<exe>/../lib/hitl", "folders whose *.so plugins are loaded"},
       {"script_lib_dir", "string", "<exe>/../share/hitl/lua", "policy standard library (require \"hitl\")"},
       {"datasets_dir", "string", "\"datasets\"", "where `hitl dataset snapshot` keeps the immutable dataset versions"},
       {"registry_dir", "string", "\"registry\"", "the model registry: trained versions, lineage, the live version and its history"},
       {"policy.instruction_budget", "integer", "1000000", "Lua instructions per policy call before it fails closed"},
       {"policy.memory_mb", "integer", "32", "memory cap of each policy Lua state"},
+      {"policy.deadline_ms", "integer", "1000", "wall-clock limit of one policy call (second guard after the instruction budget); past it the call fails closed"},
       {"writer.max_batch", "integer", "2000", "most decisions group-committed in one transaction"},
       {"log.level", "string", "info", "trace | debug | info | warn | error"},
       {"log.format", "string", "text", "text | json"},
@@ -276,7 +282,8 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
 
   check_keys(root, {"listen", "http_threads", "max_body_bytes", "max_batch_records", "plugin_dirs",
                     "script_lib_dir", "datasets_dir", "registry_dir", "policy", "writer", "log", "storage", "queue", "models",
-                    "domains", "audit", "max_wait_seconds"},
+                    "domains", "audit", "max_wait_seconds", "max_json_depth", "max_connections",
+                    "header_timeout_seconds", "idle_timeout_seconds", "slow_threads"},
              "", ctx);
 
   try {
@@ -287,6 +294,11 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   cfg.http_threads = static_cast<int>(get_int(root, "http_threads", "", ctx, 2, 1, 64));
   cfg.max_body_bytes = get_int(root, "max_body_bytes", "", ctx, 8 << 20, 1024, 1ll << 31);
   cfg.max_batch_records = get_int(root, "max_batch_records", "", ctx, 10000, 1, 1000000);
+  cfg.max_json_depth = static_cast<int>(get_int(root, "max_json_depth", "", ctx, 64, 2, 512));
+  cfg.max_connections = static_cast<int>(get_int(root, "max_connections", "", ctx, 1024, 8, 1000000));
+  cfg.header_timeout_seconds = static_cast<int>(get_int(root, "header_timeout_seconds", "", ctx, 10, 1, 3600));
+  cfg.idle_timeout_seconds = static_cast<int>(get_int(root, "idle_timeout_seconds", "", ctx, 60, 1, 3600));
+  cfg.slow_threads = static_cast<int>(get_int(root, "slow_threads", "", ctx, 2, 1, 64));
 
   for (auto& d : get_string_list(root, "plugin_dirs", "", ctx)) cfg.plugin_dirs.push_back(resolve(cfg.base_dir, d));
   if (cfg.plugin_dirs.empty()) cfg.plugin_dirs.push_back(default_plugin_dir);
@@ -296,9 +308,10 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   cfg.registry_dir = resolve(cfg.base_dir, get_string(root, "registry_dir", "", ctx, "registry"));
 
   const json& pol = get_table(root, "policy", "", ctx);
-  check_keys(pol, {"instruction_budget", "memory_mb"}, "policy", ctx);
+  check_keys(pol, {"instruction_budget", "memory_mb", "deadline_ms"}, "policy", ctx);
   cfg.policy_instruction_budget = get_int(pol, "instruction_budget", "policy", ctx, 1000000, 1000, 1ll << 40);
   cfg.policy_memory_mb = get_int(pol, "memory_mb", "policy", ctx, 32, 1, 4096);
+  cfg.policy_deadline_ms = get_int(pol, "deadline_ms", "policy", ctx, 1000, 10, 600000);
 
   const json& wr = get_table(root, "writer", "", ctx);
   check_keys(wr, {"max_batch"}, "writer", ctx);

@@ -74,12 +74,18 @@ struct ServiceConfig {
   int http_threads = 2;
   std::size_t max_body_bytes = 8u << 20;
   std::size_t max_batch_records = 10000;
+  int max_json_depth = 64;              // deepest nesting of any JSON a client sends; deeper gets 422
+  int max_connections = 1024;           // open HTTP connections; past it new ones get 503 and close
+  int header_timeout_seconds = 10;      // time a connection has to send a complete request header
+  int idle_timeout_seconds = 60;        // keep-alive connections idle longer are closed
+  int slow_threads = 2;                 // threads for slow routes (reports, exports, listings)
   std::vector<std::filesystem::path> plugin_dirs;
   std::filesystem::path script_lib_dir;
   std::filesystem::path datasets_dir;  // dataset versions (core/dataset); default <config dir>/datasets
   std::filesystem::path registry_dir;  // model registry (core/registry); default <config dir>/registry
   std::uint64_t policy_instruction_budget = 1'000'000;
   std::size_t policy_memory_mb = 32;
+  std::int64_t policy_deadline_ms = 1000;  // wall-clock limit of one policy call (second guard)
   std::size_t writer_max_batch = 2000;
   std::string log_level = "info";
   std::string log_format = "text";
