@@ -1,12 +1,13 @@
 # The two commands of the README:
 #   make run   install what is missing, build, and serve the credit_risk example
 #   make test  install what is missing, build, and run every test
+# Also: make fuzz (bounded libFuzzer runs, docs/operations.md "Limits").
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CONFIG ?= examples/credit_risk/hitl.lua
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build run test clean
+.PHONY: deps build run test fuzz clean
 
 deps:
 	@scripts/dev/install-deps.sh $(if $(filter test,$(MAKECMDGOALS)),test,build)
@@ -20,6 +21,13 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Fuzzes each target for FUZZ_SECONDS (default 600) in a clang build (build-fuzz/), seeded from
+# tests/fuzz/corpus/; prints runs, coverage and any crash, and fails on a crash.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= record_parser ndjson config_loader policy_verdict
+fuzz: deps
+	scripts/dev/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

@@ -2,6 +2,7 @@
 #include "cli/common.hpp"
 #include "data/records.hpp"
 #include "service/app.hpp"
+#include "service/ingest_body.hpp"
 #include "service/pipeline.hpp"
 #include "service/service_error.hpp"
 
@@ -41,6 +42,7 @@ int ingest(const IngestOptions& o) {
     std::cerr << ")\n";
     return 2;
   }
+  const service::IngestLimits limits{cfg.max_json_depth, cfg.max_batch_records, cfg.domains.at(o.domain).labels};
   service::App app(std::move(cfg));
   Totals t;
   std::size_t total = 0, bad = 0;
@@ -106,12 +108,10 @@ int ingest(const IngestOptions& o) {
     std::size_t line_no = 0;
     while (std::getline(in, line)) {
       ++line_no;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      if (service::blank_line(line)) continue;
       ++total;
-      auto j = json::parse(line, nullptr, false);
       try {
-        if (j.is_discarded()) throw std::runtime_error("not valid JSON");
-        chunk.push_back(service::parse_record(j, ""));
+        chunk.push_back(service::parse_record_line(line, "", limits));
       } catch (const std::exception& e) {
         ++bad;
         std::cerr << o.file << ":" << line_no << ": skipped: " << e.what() << "\n";

@@ -1,5 +1,7 @@
 #include "config/service_config.hpp"
 
+#include "common/utf8.hpp"
+
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
 
@@ -100,6 +102,8 @@ std::string type_of(const json& v) {
 // Lua value at the top of the stack -> JSON. Tables with keys 1..n become arrays.
 json to_json(lua_State* L, int idx, const Ctx& ctx, const std::string& key, int depth = 0) {
   if (depth > 32) ctx.fail(key, "nested too deeply");
+  // Each level pushes a key and a value: grow the stack first (writing past it corrupts the heap).
+  if (!lua_checkstack(L, 4)) ctx.fail(key, "nested too deeply (Lua stack)");
   idx = lua_absindex(L, idx);
   switch (lua_type(L, idx)) {
     case LUA_TNIL: return nullptr;
@@ -107,16 +111,23 @@ json to_json(lua_State* L, int idx, const Ctx& ctx, const std::string& key, int 
     case LUA_TNUMBER:
       if (lua_isinteger(L, idx)) return static_cast<std::int64_t>(lua_tointeger(L, idx));
       return lua_tonumber(L, idx);
-    case LUA_TSTRING: return std::string(lua_tostring(L, idx));
+    case LUA_TSTRING: {
+      std::size_t len = 0;
+      const char* text = lua_tolstring(L, idx, &len);
+      if (!utf8_valid(std::string_view(text, len))) ctx.fail(key, "not valid UTF-8");
+      return std::string(text, len);
+    }
     case LUA_TTABLE: {
-      lua_Integer n = luaL_len(L, idx);
+      // Raw access only: a metatable (__len, __index) must not run code here, outside any
+      // protected call, where a Lua error would abort the process.
+      auto n = static_cast<lua_Integer>(lua_rawlen(L, idx));
       std::size_t count = 0;
       lua_pushnil(L);
       while (lua_next(L, idx)) { ++count; lua_pop(L, 1); }
       if (n > 0 && static_cast<std::size_t>(n) == count) {
         json arr = json::array();
         for (lua_Integer i = 1; i <= n; ++i) {
-          lua_geti(L, idx, i);
+          lua_rawgeti(L, idx, i);
           arr.push_back(to_json(L, -1, ctx, key + "[" + std::to_string(i) + "]", depth + 1));
           lua_pop(L, 1);
         }
@@ -126,7 +137,10 @@ json to_json(lua_State* L, int idx, const Ctx& ctx, const std::string& key, int 
       lua_pushnil(L);
       while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING) ctx.fail(key, "table keys must be names (strings)");
-        std::string k = lua_tostring(L, -2);
+        std::size_t len = 0;
+        const char* text = lua_tolstring(L, -2, &len);
+        std::string k(text, len);
+        if (!utf8_valid(k)) ctx.fail(key, "a table key is not valid UTF-8");
         obj[k] = to_json(L, -1, ctx, key.empty() ? k : key + "." + k, depth + 1);
         lua_pop(L, 1);
       }
@@ -147,9 +161,42 @@ int lua_env(lua_State* L) {
   return 1;
 }
 
+// The config file runs in a bounded Lua state: a file that loops or allocates without end is an
+// error, not a hung or swapped-out start-up.
+constexpr int kConfigHookEvery = 1000;
+constexpr int kConfigMaxHooks = 100000;            // 100 million instructions
+constexpr std::size_t kConfigMaxBytes = 64u << 20;  // 64 MiB
+
+struct ConfigLimits {
+  std::size_t used = 0;
+  int hooks = 0;
+};
+
+void* bounded_alloc(void* ud, void* ptr, std::size_t old_size, std::size_t new_size) {
+  auto* lim = static_cast<ConfigLimits*>(ud);
+  if (!ptr) old_size = 0;  // old_size holds a type tag for new objects
+  if (new_size == 0) {
+    lim->used -= old_size;
+    std::free(ptr);
+    return nullptr;
+  }
+  if (new_size > old_size && lim->used - old_size + new_size > kConfigMaxBytes) return nullptr;
+  void* p = std::realloc(ptr, new_size);
+  if (p) lim->used = lim->used - old_size + new_size;
+  return p;
+}
+
+void config_budget_hook(lua_State* L, lua_Debug*) {
+  void* ud = nullptr;
+  lua_getallocf(L, &ud);
+  if (++static_cast<ConfigLimits*>(ud)->hooks > kConfigMaxHooks) luaL_error(L, "the config file runs too long (endless loop?)");
+}
+
 json evaluate_file(const fs::path& file, const Ctx& ctx) {
-  std::unique_ptr<lua_State, void (*)(lua_State*)> L(luaL_newstate(), lua_close);
+  ConfigLimits limits;
+  std::unique_ptr<lua_State, void (*)(lua_State*)> L(lua_newstate(bounded_alloc, &limits), lua_close);
   if (!L) throw ConfigError(ctx.file + ": cannot create a Lua state");
+  lua_sethook(L.get(), config_budget_hook, LUA_MASKCOUNT, kConfigHookEvery);
   luaL_requiref(L.get(), "_G", luaopen_base, 1);
   luaL_requiref(L.get(), LUA_STRLIBNAME, luaopen_string, 1);
   luaL_requiref(L.get(), LUA_TABLIBNAME, luaopen_table, 1);
@@ -161,11 +208,14 @@ json evaluate_file(const fs::path& file, const Ctx& ctx) {
   }
   lua_register(L.get(), "env", lua_env);
   if (!fs::exists(file)) throw ConfigError(ctx.file + ": file not found");
-  if (luaL_loadfilex(L.get(), file.c_str(), "t") != LUA_OK || lua_pcall(L.get(), 0, 1, 0) != LUA_OK)
-    throw ConfigError(std::string(lua_tostring(L.get(), -1)));  // Lua prefixes file:line
+  if (luaL_loadfilex(L.get(), file.c_str(), "t") != LUA_OK || lua_pcall(L.get(), 0, 1, 0) != LUA_OK) {
+    const char* msg = lua_tostring(L.get(), -1);  // Lua prefixes file:line
+    throw ConfigError(msg ? std::string(msg) : ctx.file + ": error object is not a string");
+  }
   if (!lua_istable(L.get(), -1))
     throw ConfigError(ctx.file + ": the file must `return { ... }` a table, got " +
                       luaL_typename(L.get(), -1));
+  lua_sethook(L.get(), nullptr, 0, 0);
   return to_json(L.get(), -1, ctx, "");
 }
 

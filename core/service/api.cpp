@@ -1,7 +1,9 @@
 // The /v1 HTTP API: routing, authentication, JSON in and out. Transport is in core/http.
 #include "common/clock.hpp"
 #include "policy/policy_engine.hpp"
+#include "service/api_body.hpp"
 #include "service/api_learning.hpp"
+#include "service/client_json.hpp"
 #include "service/api_workflow.hpp"
 #include "service/app.hpp"
 #include "service/auth.hpp"
@@ -214,6 +216,10 @@ class Api {
     return *p;
   }
 
+  IngestLimits ingest_limits(const std::string& dom) {
+    return IngestLimits{app_.config().max_json_depth, app_.config().max_batch_records, domain(dom).labels};
+  }
+
   const DomainRuntime& domain(const std::string& name) {
     auto* d = app_.pipeline().domain(name);
     if (!d) throw ServiceError(404, "unknown_domain", "no domain named \"" + name + "\"", "domain");
@@ -250,40 +256,9 @@ class Api {
     if (wait_ms >= 0 && !(slot = app_.notifier().reserve()))
       throw ServiceError(503, "too_many_waiters", "more than " + std::to_string(Notifier::kMaxWaiters) +
                          " requests are waiting: retry later or without wait");
-    std::vector<IngestRecord> records;
     bool single = false;
-    const auto max_records = app_.config().max_batch_records;
-    if (req.header("content-type").find("ndjson") != std::string::npos) {
-      std::size_t line_no = 0, pos = 0;
-      while (pos < req.body.size()) {
-        std::size_t end = req.body.find('\n', pos);
-        if (end == std::string::npos) end = req.body.size();
-        std::string_view line(req.body.data() + pos, end - pos);
-        pos = end + 1;
-        ++line_no;
-        if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-        auto j = json::parse(line, nullptr, false);
-        std::string where = "line " + std::to_string(line_no);
-        if (j.is_discarded()) throw ServiceError(400, "malformed_json", where + ": not valid JSON", where);
-        if (records.size() >= max_records)
-          throw ServiceError(413, "too_many_records", "more than " + std::to_string(max_records) + " records in one request");
-        records.push_back(parse_record(j, where));
-      }
-    } else {
-      auto body = json::parse(req.body, nullptr, false);
-      if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
-      if (body.is_array()) {
-        if (body.size() > max_records)
-          throw ServiceError(413, "too_many_records", "more than " + std::to_string(max_records) + " records in one request");
-        records.reserve(body.size());
-        for (std::size_t i = 0; i < body.size(); ++i)
-          records.push_back(parse_record(body[i], "records[" + std::to_string(i) + "]"));
-      } else {
-        single = true;
-        records.push_back(parse_record(body, ""));
-      }
-    }
-    if (records.empty()) throw ServiceError(422, "invalid_field", "no records in the request", "records");
+    const auto format = req.header("content-type").find("ndjson") != std::string::npos ? BodyFormat::ndjson : BodyFormat::json;
+    std::vector<IngestRecord> records = parse_predictions_body(req.body, format, ingest_limits(dom), single);
     app_.pipeline().ingest(dom, std::move(records), who.name,
         [respond, single, this, wait_ms, slot, dom](const sdk::Status& st, std::vector<IngestResult>& results) {
           if (!st.ok()) {
@@ -395,11 +370,7 @@ class Api {
     require_role(who, {Role::admin, Role::client});
     require_domain(who, dom);
     const DomainRuntime& rt = domain(dom);
-    auto body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
-    if (!body.is_object()) throw ServiceError(422, "invalid_field", "expected a JSON object {\"label\": ...}", "(body)");
-    for (auto& [k, _] : body.items())
-      if (k != "label") throw ServiceError(422, "invalid_field", k + ": unknown field (expected label)", k);
+    json body = body_object(req, {"label"}, false, app_.config().max_json_depth);
     auto l = body.find("label");
     if (l == body.end() || !l->is_string()) throw ServiceError(422, "invalid_field", "label: expected a string", "label");
     auto d = app_.governance().report_truth(dom, id, l->get<std::string>(), rt.labels, who.name);
@@ -468,12 +439,7 @@ class Api {
     auto [p, ec] = std::from_chars(task_part.data(), task_part.data() + task_part.size(), o.task_id);
     if (ec != std::errc() || p != task_part.data() + task_part.size() || o.task_id <= 0)
       throw ServiceError(404, "not_found", "no task \"" + std::string(task_part) + "\"", "task_id");
-    auto body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
-    if (!body.is_object()) throw ServiceError(422, "invalid_field", "expected a JSON object", "(body)");
-    for (auto& [k, _] : body.items())
-      if (k != "outcome" && k != "correction" && k != "comment")
-        throw ServiceError(422, "invalid_field", k + ": unknown field (expected outcome, correction, comment)", k);
+    json body = body_object(req, {"outcome", "correction", "comment"}, false, app_.config().max_json_depth);
     auto oc = body.find("outcome");
     if (oc == body.end() || !oc->is_string())
       throw ServiceError(422, "invalid_field", "outcome: expected \"approve\", \"reject\" or \"correct\"", "outcome");
@@ -481,17 +447,15 @@ class Api {
     auto corr = body.find("correction");
     if (corr != body.end() && !corr->is_null()) {
       if (!corr->is_object()) throw ServiceError(422, "invalid_field", "correction: expected an object {\"label\": ...}", "correction");
+      for (auto& [k, _] : corr->items())
+        if (k != "label") throw ServiceError(422, "invalid_field", "correction." + k + ": unknown field (expected label)", "correction." + k);
       auto l = corr->find("label");
       if (l == corr->end() || !l->is_string())
         throw ServiceError(422, "invalid_field", "correction.label: expected a string", "correction.label");
       o.correction_label = l->get<std::string>();
     }
-    auto cm = body.find("comment");
-    if (cm != body.end() && !cm->is_null()) {
-      if (!cm->is_string()) throw ServiceError(422, "invalid_field", "comment: expected a string", "comment");
-      o.comment = cm->get<std::string>();
-      if (o.comment.size() > 10000) throw ServiceError(422, "invalid_field", "comment: at most 10000 characters", "comment");
-    }
+    o.comment = string_field(body, "comment");
+    check_client_text(o.comment, "comment", kMaxFreeTextChars, /*may_be_empty=*/true, /*multiline=*/true);
     auto r = app_.review().submit(o, who);
     respond(json_response(200, {{"task_id", r.task_id}, {"domain", r.domain}, {"decision_id", r.decision_id},
                                 {"outcome", r.outcome}, {"final_label", r.final_label}}));
@@ -508,27 +472,13 @@ class Api {
     auto [p, ec] = std::from_chars(task_part.data(), task_part.data() + task_part.size(), task_id);
     if (ec != std::errc() || p != task_part.data() + task_part.size() || task_id <= 0)
       throw ServiceError(404, "not_found", "no task \"" + std::string(task_part) + "\"", "task_id");
-    std::string reason;
     const bool empty_body = req.body.find_first_not_of(" \t\r\n") == std::string::npos;
-    if (empty_body) {
-      if (!release) throw ServiceError(422, "invalid_field", "reason: required (body {\"reason\": \"...\"})", "reason");
-    } else {
-      auto body = json::parse(req.body, nullptr, false);
-      if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
-      if (!body.is_object()) throw ServiceError(422, "invalid_field", "expected a JSON object", "(body)");
-      for (auto& [k, _] : body.items())
-        if (k != "reason") throw ServiceError(422, "invalid_field", k + ": unknown field (expected reason)", k);
-      auto r = body.find("reason");
-      if (r == body.end() || r->is_null()) {
-        if (!release) throw ServiceError(422, "invalid_field", "reason: required", "reason");
-      } else {
-        if (!r->is_string()) throw ServiceError(422, "invalid_field", "reason: expected a string", "reason");
-        reason = r->get<std::string>();
-        if (!release && reason.find_first_not_of(" \t\r\n") == std::string::npos)
-          throw ServiceError(422, "invalid_field", "reason: must not be empty", "reason");
-        if (reason.size() > 10000) throw ServiceError(422, "invalid_field", "reason: at most 10000 characters", "reason");
-      }
-    }
+    if (empty_body && !release) throw ServiceError(422, "invalid_field", "reason: required (body {\"reason\": \"...\"})", "reason");
+    json body = body_object(req, {"reason"}, /*may_be_empty=*/true, app_.config().max_json_depth);
+    const std::string reason = string_field(body, "reason", /*required=*/!release);
+    check_client_text(reason, "reason", kMaxFreeTextChars, /*may_be_empty=*/release, /*multiline=*/true);
+    if (!release && reason.find_first_not_of(" \t\r\n") == std::string::npos)
+      throw ServiceError(422, "invalid_field", "reason: must not be empty", "reason");
     auto& review = app_.review();
     TransitionResult t = release              ? review.release(task_id, reason, who)
                          : action == "cancel" ? review.cancel(task_id, reason, who)

@@ -1,6 +1,7 @@
 #include "service/api_body.hpp"
 
 #include "service/auth.hpp"
+#include "service/client_json.hpp"
 #include "service/service_error.hpp"
 
 namespace hitl::service {
@@ -17,13 +18,12 @@ void admin_only(const Principal& who) {
   if (who.role != Role::admin) throw ServiceError(403, "forbidden", std::string("role ") + role_name(who.role) + " may not use this route");
 }
 
-json body_object(const http::Request& req, std::initializer_list<const char*> allowed, bool may_be_empty) {
+json body_object(const http::Request& req, std::initializer_list<const char*> allowed, bool may_be_empty, int max_depth) {
   if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) {
     if (may_be_empty) return json::object();
     throw ServiceError(422, "invalid_field", "expected a JSON object body", "(body)");
   }
-  auto body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) throw ServiceError(400, "malformed_json", "request body is not valid JSON");
+  json body = parse_client_json(req.body, max_depth);
   if (!body.is_object()) throw ServiceError(422, "invalid_field", "expected a JSON object", "(body)");
   for (auto& [k, _] : body.items()) {
     bool ok = false;

@@ -16,8 +16,11 @@ http::Response reply(const nlohmann::json& body, int status = 200);
 // 403 unless `who` is an admin.
 void admin_only(const Principal& who);
 // The body as a JSON object holding only `allowed` keys; an empty body is {} when may_be_empty.
-// Throws ServiceError: 400 malformed_json, 422 invalid_field naming the field.
-nlohmann::json body_object(const http::Request& req, std::initializer_list<const char*> allowed, bool may_be_empty);
+// Throws ServiceError: 400 malformed_json, 422 too_deep (past max_depth), 422 invalid_field.
+nlohmann::json body_object(const http::Request& req, std::initializer_list<const char*> allowed, bool may_be_empty,
+                           int max_depth);
+// Free text a person writes (comments, reasons): at most this many characters.
+inline constexpr std::size_t kMaxFreeTextChars = 10000;
 // body[key] as a string ("" when absent or null unless required). Throws ServiceError 422.
 std::string string_field(const nlohmann::json& body, const char* key, bool required = false);
 

@@ -23,8 +23,9 @@ void method(const http::Request& req, const char* want) {
 
 std::string domain_of(App& app, std::string_view part, const Principal& who) {
   std::string d(part);
-  if (!app.config().domains.count(d)) throw ServiceError(404, "unknown_domain", "no domain named \"" + d + "\"");
+  // Scope first: a scoped token must not learn which domains exist (403 before 404).
   if (!who.may_access(d)) throw ServiceError(403, "forbidden", "this token may not use domain \"" + d + "\"");
+  if (!app.config().domains.count(d)) throw ServiceError(404, "unknown_domain", "no domain named \"" + d + "\"");
   return d;
 }
 
@@ -33,7 +34,7 @@ std::string domain_of(App& app, std::string_view part, const Principal& who) {
 void mark_gold(App& app, const http::Request& req, const std::string& domain, const std::string& id,
                const Principal& who, http::Respond& respond) {
   if (who.role == Role::client) throw ServiceError(403, "forbidden", "role client may not use this route");
-  json b = body_object(req, {"reason"}, true);
+  json b = body_object(req, {"reason"}, true, app.config().max_json_depth);
   std::optional<sdk::DecisionRecord> d;
   if (auto st = app.storage().get_decision(domain, id, d); !st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
   if (!d) throw ServiceError(404, "not_found", "no decision \"" + id + "\" in domain \"" + domain + "\"", "id");
@@ -105,7 +106,7 @@ bool route_learning(App& app, const http::Request& req, const std::vector<std::s
       return true;
     }
     method(req, "POST");
-    json b = body_object(req, {"reason", "promote"}, true);
+    json b = body_object(req, {"reason", "promote"}, true, app.config().max_json_depth);
     const std::string reason = string_field(b, "reason");
     std::optional<bool> promote;
     if (auto it = b.find("promote"); it != b.end() && !it->is_null()) {

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -124,7 +126,8 @@ void list_tasks(App& app, const http::Request& req, const Principal& who, http::
   if (auto mp = q("min_priority"); !mp.empty()) {
     char* end = nullptr;
     f.min_priority = std::strtod(mp.c_str(), &end);
-    if (end != mp.c_str() + mp.size()) throw ServiceError(422, "invalid_field", "min_priority: expected a number", "min_priority");
+    if (end != mp.c_str() + mp.size() || !std::isfinite(f.min_priority))
+      throw ServiceError(422, "invalid_field", "min_priority: expected a finite number", "min_priority");
   }
   f.after_task_id = int_param(req, "cursor", 0, 0, std::int64_t{1} << 62);
   f.limit = static_cast<std::size_t>(int_param(req, "limit", 100, 1, 1000));
@@ -191,7 +194,7 @@ bool route_workflow(App& app, const http::Request& req, const std::vector<std::s
     }
     if (parts.size() == 3) {
       method("POST");
-      json b = body_object(req, {"id", "name", "roles", "domains", "skills", "capacity", "cost_per_hour", "disabled"}, false);
+      json b = body_object(req, {"id", "name", "roles", "domains", "skills", "capacity", "cost_per_hour", "disabled"}, false, app.config().max_json_depth);
       sdk::ReviewerRecord r;
       r.id = string_field(b, "id", true);
       if (auto existing = app.reviewers().find(r.id, /*fresh=*/true)) {
@@ -243,7 +246,7 @@ bool route_workflow(App& app, const http::Request& req, const std::vector<std::s
     method("POST");
     admin_only(who);
     const std::int64_t id = task_id_of(parts[3]);
-    json b = body_object(req, {"reviewer", "reason"}, true);
+    json b = body_object(req, {"reviewer", "reason"}, true, app.config().max_json_depth);
     const std::string reviewer = string_field(b, "reviewer");
     std::string reason = string_field(b, "reason");
     if (parts[4] == "reassign") {

@@ -13,27 +13,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace hitl::service {
 using nlohmann::json;
 
 namespace {
-const char* type_name(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "array";
-    case json::value_t::object: return "object";
-    default: return "number";
-  }
-}
-
-[[noreturn]] void bad(const std::string& field, const std::string& msg) {
-  throw ServiceError(422, "invalid_field", field + ": " + msg, field);
-}
-
 json prediction_json(const sdk::Prediction& p) {
   json scores = json::object();
   for (auto& [k, v] : p.scores) scores[k] = v;
@@ -46,57 +32,6 @@ json prediction_json(const sdk::Prediction& p) {
   return out;
 }
 }  // namespace
-
-IngestRecord parse_record(const json& obj, const std::string& where) {
-  if (!obj.is_object()) bad(where.empty() ? "(body)" : where, std::string("expected an object, got ") + type_name(obj));
-  auto key = [&](const std::string& k) { return where.empty() ? k : where + "." + k; };
-  IngestRecord r;
-  for (auto& [k, _] : obj.items())
-    if (k != "id" && k != "input" && k != "prediction" && k != "meta")
-      bad(key(k), "unknown field (expected id, input, prediction, meta)");
-  auto id = obj.find("id");
-  if (id == obj.end()) bad(key("id"), "missing");
-  if (!id->is_string()) bad(key("id"), std::string("expected a string, got ") + type_name(*id));
-  r.id = id->get<std::string>();
-  if (r.id.empty() || r.id.size() > 256) bad(key("id"), "must be 1..256 characters");
-  // Ids appear as a path segment in GET .../decisions/{id}: a '/' could never be read back.
-  if (r.id.find('/') != std::string::npos) bad(key("id"), "must not contain '/'");
-  auto input = obj.find("input");
-  if (input == obj.end()) bad(key("input"), "missing");
-  if (!input->is_object()) bad(key("input"), std::string("expected an object, got ") + type_name(*input));
-  r.input = *input;
-  auto meta = obj.find("meta");
-  if (meta != obj.end() && !meta->is_null()) {
-    if (!meta->is_object()) bad(key("meta"), std::string("expected an object, got ") + type_name(*meta));
-    r.meta = *meta;
-  } else {
-    r.meta = json::object();
-  }
-  auto pred = obj.find("prediction");
-  if (pred != obj.end() && !pred->is_null()) {
-    if (!pred->is_object()) bad(key("prediction"), std::string("expected an object, got ") + type_name(*pred));
-    auto label = pred->find("label");
-    if (label == pred->end()) bad(key("prediction.label"), "missing");
-    if (!label->is_string()) bad(key("prediction.label"), std::string("expected a string, got ") + type_name(*label));
-    auto conf = pred->find("confidence");
-    if (conf == pred->end()) bad(key("prediction.confidence"), "missing");
-    if (!conf->is_number()) bad(key("prediction.confidence"), std::string("expected a number, got ") + type_name(*conf));
-    double c = conf->get<double>();
-    if (!(c >= 0.0 && c <= 1.0)) bad(key("prediction.confidence"), "expected a number in 0..1");
-    r.has_prediction = true;
-    r.prediction.label = label->get<std::string>();
-    r.prediction.confidence = c;
-    auto scores = pred->find("scores");
-    if (scores != pred->end() && !scores->is_null()) {
-      if (!scores->is_object()) bad(key("prediction.scores"), "expected an object of label -> probability");
-      for (auto& [k, v] : scores->items()) {
-        if (!v.is_number()) bad(key("prediction.scores." + k), std::string("expected a number, got ") + type_name(v));
-        r.prediction.scores.emplace_back(k, v.get<double>());
-      }
-    }
-  }
-  return r;
-}
 
 json result_to_json(const IngestResult& r) {
   json j = {{"id", r.id},       {"status", r.status},       {"reason", r.reason},
@@ -147,7 +82,7 @@ void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& re
                         {"known_label", c.label}, {"shown_label", d.label}, {"with_decision", real.decision_id},
                         {"input_hash", d.input_hash}})
                       .dump();
-  out.audit.push_back(std::move(a));
+  nd.audit.push_back(std::move(a));
   out.decisions.push_back(std::move(nd));
 }
 
@@ -362,6 +297,15 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     else if (preds.size() != batch_rows.size()) error = "model returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(batch_rows.size()) + " rows";
     else
       for (std::size_t k = 0; k < to_score.size(); ++k) {
+        // A model is a plugin: a label outside the domain's set fails closed like any model error.
+        if (std::find(dom->labels.begin(), dom->labels.end(), preds[k].label) == dom->labels.end()) {
+          spdlog::warn("model returned a label outside the domain's labels domain={} decision={} model={} "
+                       "(failing closed to review)", domain_name, records[to_score[k]].id, dom->model_name);
+          model_failed[to_score[k]] = 1;
+          if (counters) counters->model_errors++;
+          metrics_.plugin_error("model", dom->model_name);
+          continue;
+        }
         records[to_score[k]].prediction = std::move(preds[k]);
         records[to_score[k]].has_prediction = true;
         scored[to_score[k]] = 1;
@@ -389,7 +333,6 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   // 2. Policy and priority, then the decision rows.
   sdk::WriteBatch batch, gold;
   batch.decisions.reserve(records.size());
-  batch.audit.reserve(records.size());
   const std::string policy_hash = policies_.policy_hash(domain_name);
   const std::string policy_version = policies_.policy_version(domain_name);
   const Redactor& redactor = dom->redactor;
@@ -527,13 +470,12 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     if (ood) detail["ood_score"] = ood->score;
     if (!judge_note.is_null()) detail["judge"] = std::move(judge_note);
     a.detail_json = detail.dump();
-    batch.audit.push_back(std::move(a));
+    nd.audit.push_back(std::move(a));  // written only if this decision is stored (not a duplicate)
     batch.decisions.push_back(std::move(nd));
   }
 
   // Gold tasks go after the real records, so results (input order) are the first records.size().
   for (auto& g : gold.decisions) batch.decisions.push_back(std::move(g));
-  for (auto& a : gold.audit) batch.audit.push_back(std::move(a));
 
   // 3. Commit (group commit on the writer thread); answer from what was stored, so a repeated
   //    id returns the original decision.

@@ -6,6 +6,7 @@
 #include <hitl/plugin_api.hpp>
 
 #include "service/gold.hpp"
+#include "service/ingest_body.hpp"
 #include "service/redaction.hpp"
 
 #include <nlohmann/json.hpp>
@@ -82,14 +83,6 @@ struct DomainRuntime {
   std::shared_ptr<const GoldSet> gold;  // golden set for gold tasks (null = none)
 };
 
-struct IngestRecord {
-  std::string id;
-  nlohmann::json input;  // object
-  nlohmann::json meta;   // object (empty when absent)
-  bool has_prediction = false;
-  sdk::Prediction prediction;
-};
-
 struct IngestResult {
   std::string id;
   std::string status;  // auto_approved | pending_review | rejected
@@ -101,8 +94,6 @@ struct IngestResult {
   bool duplicate = false;
 };
 
-// Parses one record object; throws ServiceError(422, field = `where` + ".key") on bad shape.
-IngestRecord parse_record(const nlohmann::json& obj, const std::string& where);
 nlohmann::json result_to_json(const IngestResult& r);
 
 class Pipeline {

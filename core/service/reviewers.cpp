@@ -1,6 +1,7 @@
 #include "service/reviewers.hpp"
 
 #include "common/clock.hpp"
+#include "service/client_json.hpp"
 #include "service/service_error.hpp"
 
 #include <nlohmann/json.hpp>
@@ -63,8 +64,16 @@ sdk::ReviewerRecord ReviewerDirectory::put(sdk::ReviewerRecord r, const std::str
   auto bad = [](const std::string& field, const std::string& msg) {
     throw ServiceError(422, "invalid_field", field + ": " + msg, field);
   };
-  if (r.id.empty() || r.id.size() > 128 || r.id.find_first_of(",/ \t") != std::string::npos)
+  check_client_text(r.id, "id", 128);
+  if (r.id.find_first_of(",/ ") != std::string::npos)
     bad("id", "1..128 characters without commas, slashes or spaces (the reviewer's token name)");
+  check_client_text(r.name, "name", 200, /*may_be_empty=*/true);
+  for (auto [field, list] : {std::pair<const char*, const std::string*>{"roles", &r.roles}, {"domains", &r.domains},
+                             {"skills", &r.skills}}) {
+    const auto items = split_list(*list);
+    if (items.size() > 64) bad(field, "at most 64 entries");
+    for (auto& item : items) check_client_text(item, field, 64);
+  }
   if (r.capacity < 1 || r.capacity > 10000) bad("capacity", "expected an integer 1..10000");
   if (!(r.cost_per_hour >= 0) || std::isinf(r.cost_per_hour)) bad("cost_per_hour", "expected a non-negative number");
   r.roles = normalized(r.roles.empty() ? "reviewer" : r.roles);

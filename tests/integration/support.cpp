@@ -290,6 +290,14 @@ void Service::start(long long clock_offset_ms) {
 
 std::string Service::log() const { return read_file(dir.path / "serve.log"); }
 
+void Service::kill_hard() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
 void Service::stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);

@@ -53,6 +53,9 @@ class Service {
   ~Service();  // stops the server
   void start(long long clock_offset_ms = 0);  // HITL_CLOCK_OFFSET_MS for the child
   void stop();
+  // SIGKILL, no grace: what a power cut or the OOM killer does (durability tests).
+  void kill_hard();
+  int pid() const { return pid_; }
   int port() const { return port_; }
   bool running() const;
   std::string log() const;  // the server's stderr so far

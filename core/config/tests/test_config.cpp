@@ -204,3 +204,18 @@ TEST_CASE("config: governance options of a domain load with their defaults and a
   CHECK_THAT(err("retention_days = -3"), Catch::Contains("domains.d.retention_days: expected an integer in 0.."));
   CHECK_THAT(err("sla_seconds = 1.5"), Catch::Contains("domains.d.sla_seconds: expected an integer, got a number"));
 }
+
+TEST_CASE("a hostile config file is an error, never a hang, a crash or a huge allocation", "[config]") {
+  TempDir d;
+  d.write("policy.lua", "return {}");
+  auto err = [&](const std::string& text) { return error_of(d.write("hitl.lua", text)); };
+  CHECK_THAT(err("while true do end"), Catch::Contains("runs too long"));
+  CHECK_THAT(err("local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end return t"),
+             Catch::Contains("not enough memory"));
+  CHECK_THAT(err("error({})"), Catch::Contains("error object is not a string"));
+  // Metamethods would run outside a protected call while the table is read: raw access only.
+  CHECK_THAT(err("return setmetatable({ listen = '1.2.3.4:5' }, { __len = function() error('len') end, "
+                 "__index = function() error('index') end })"),
+             Catch::Contains("domains"));
+  CHECK_THAT(err("return { listen = '\\xff\\xfe:80' }"), Catch::Contains("not valid UTF-8"));
+}

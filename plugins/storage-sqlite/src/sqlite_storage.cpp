@@ -463,6 +463,7 @@ class SqliteStorage final : public sdk::Storage {
   static Status validate(const sdk::WriteBatch& batch);
   void apply(sdk::WriteBatch& batch, const char*& stage, std::size_t& index);
   void insert_decision(sdk::NewDecision& nd);
+  void append_audit(sdk::WriteBatch& b, std::size_t& index);
   void roll_back() noexcept;
 
   // Runs a filtered list query (prepared once per distinct text) into `out`.
@@ -774,8 +775,21 @@ void SqliteStorage::apply(sdk::WriteBatch& b, const char*& stage, std::size_t& i
   }
 
   stage = "appending audit record";
-  if (b.audit.empty()) return;
-  index = 0;
+  append_audit(b, index);
+}
+
+// The decisions' own records (new decisions only, ABI 5), then the batch's, as one chain
+// continuing from the newest stored record.
+void SqliteStorage::append_audit(sdk::WriteBatch& b, std::size_t& index) {
+  std::vector<sdk::AuditRecord*> records;
+  for (auto& nd : b.decisions) {
+    for (auto& a : nd.audit) {
+      if (nd.duplicate) a.seq = 0;  // its creation was not stored: neither is its record
+      else records.push_back(&a);
+    }
+  }
+  for (auto& a : b.audit) records.push_back(&a);
+  if (records.empty()) return;
   std::int64_t seq = 0;
   std::string prev;
   {
@@ -788,8 +802,8 @@ void SqliteStorage::apply(sdk::WriteBatch& b, const char*& stage, std::size_t& i
     ResetOnExit reset{q};
     prev = q.executeStep() ? q.getColumn(0).getString() : sdk::kAuditGenesisHash;
   }
-  for (index = 0; index < b.audit.size(); ++index) {
-    auto& a = b.audit[index];
+  for (index = 0; index < records.size(); ++index) {
+    auto& a = *records[index];
     a.seq = ++seq;
     a.prev_hash = std::move(prev);
     a.hash = w_->hasher.hash(a, a.prev_hash);

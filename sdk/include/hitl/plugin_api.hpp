@@ -22,7 +22,7 @@
 #include <variant>
 #include <vector>
 
-#define HITL_SDK_ABI_VERSION 4u
+#define HITL_SDK_ABI_VERSION 5u
 #define HITL_PLUGIN_ENTRY_SYMBOL "hitl_plugin_descriptor"
 
 namespace hitl::sdk {
@@ -252,10 +252,15 @@ struct TokenRecord {
 // A decision to insert; when it opens a review task, `task` is set (its task_id is assigned
 // by storage). On return `duplicate` says the (domain, id) already existed, and `decision`
 // (and `task_id`) then hold the stored original: that is how ingest stays idempotent.
+// `audit` (since ABI 5) holds the records that describe this decision's creation: storage
+// appends them to the chain (before WriteBatch::audit, in decision order) only when the
+// decision is new, so the trail never records a creation that was not stored. Those of a
+// duplicate are not written and keep seq 0.
 struct NewDecision {
   DecisionRecord decision;
   std::optional<TaskRecord> task;
   bool duplicate = false;
+  std::vector<AuditRecord> audit;  // since ABI 5
 };
 
 // A guarded task transition: applied only when the task's current status is one of
