@@ -210,13 +210,23 @@ Status encode_request(const Config& config, const std::vector<sdk::Record>& rows
 Status decode_response(const Config& config, std::size_t rows, const std::string& body,
                        std::vector<sdk::Prediction>& out) {
   json doc;
+  // The model server is outside the process: a reply nested without bound would make any later
+  // copy or dump of it recurse off the stack. Parsing itself is iterative; the depth is noted
+  // on the way and the reply refused before anything walks it.
+  constexpr int kMaxResponseDepth = 64;
+  bool too_deep = false;
+  const json::parser_callback_t note_depth = [&too_deep](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxResponseDepth) too_deep = true;
+    return !too_deep;  // discard what lies past the limit instead of building it
+  };
   try {
-    doc = json::parse(body);
+    doc = json::parse(body, note_depth);
   } catch (const json::parse_error&) {
     std::string head = body.substr(0, 80);
     std::replace_if(head.begin(), head.end(), [](unsigned char ch) { return ch < 32; }, ' ');
     return malformed("body is not JSON (starts with \"" + head + "\")");
   }
+  if (too_deep) return malformed("body nests arrays and objects deeper than " + std::to_string(kMaxResponseDepth) + " levels");
   return config.protocol == Protocol::kserve_v2 ? decode_kserve(config, rows, doc, out)
                                                 : decode_json(config, rows, doc, out);
 }

@@ -506,6 +506,8 @@ TEST_CASE("malformed responses are failures and are not retried") {
   check(R"({"predictions":[{"label":"pos","confidence":0.9},{"label":"neg","confidence":0.8}]})",
         "2 predictions for 3 instances");
   check(R"({"outputs":[]})", "no \"predictions\" array");
+  check(R"({"predictions":)" + std::string(100000, '[') + std::string(100000, ']') + "}",
+        "body nests arrays and objects deeper than 64 levels");
   const std::string ok = R"({"label":"pos","confidence":0.9})";
   check(R"({"predictions":[)" + ok + "," + ok + R"(,{"label":7,"confidence":0.9}]})",
         "prediction 3: \"label\" missing or not a non-empty string");
