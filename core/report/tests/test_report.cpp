@@ -42,7 +42,7 @@ TEST_CASE("flag rate and its reasons count the cohort only") {
   CHECK(*r.flag_reasons[1].rate == exact(0.2));
 }
 
-TEST_CASE("turnaround uses nearest-rank percentiles; SLA counts met, breached and open past deadline") {
+TEST_CASE("turnaround uses nearest-rank percentiles, and SLA counts met, breached and open past deadline") {
   const auto r = compute("credit_risk", current(), nullptr, settings(), W, BW, NOW);
   const auto& ta = r.turnaround;
   // Completed: 30 60 90 120 300 600 (task 100's 9999 s is outside). Sum 1200, n = 6.
@@ -151,7 +151,7 @@ TEST_CASE("bias: banded groups, disparities over qualifying groups, drift agains
   CHECK_FALSE(compute("credit_risk", current(), &base, none, W, BW, NOW).bias);
 }
 
-TEST_CASE("bias: unbanded values from meta, missing and unparseable payloads; one group gives 0") {
+TEST_CASE("bias: unbanded values from meta, missing and unparseable payloads, and one group gives 0") {
   Facts f;
   auto meta = [&](const std::string& id, const std::string& status, const std::string& meta_json) {
     auto d = decision(id, P1, T + static_cast<std::int64_t>(f.decisions.size()), status, "r", "good");
