@@ -97,6 +97,7 @@ struct PolicyEngine::Impl {
   fs::path lib_dir;
   std::unordered_map<std::string, std::unique_ptr<Domain>> domains;
   std::atomic<const SignalSource*> signals{nullptr};  // hitl.stats(); read by every state
+  std::atomic<bool> interrupted{false};               // interrupt(); read by every state's guards
 
   Domain* find(const std::string& name) const {
     auto it = domains.find(name);
@@ -109,11 +110,13 @@ struct PolicyEngine::Impl {
                                            Domain* shape = nullptr) const {
     std::unique_ptr<SandboxState> s;
     try {
-      s = std::make_unique<SandboxState>(d.modules, d.name, limits.instruction_budget, limits.memory_bytes);
+      s = std::make_unique<SandboxState>(d.modules, d.name, limits.instruction_budget, limits.memory_bytes,
+                                         std::chrono::milliseconds(limits.deadline_ms));
     } catch (const std::exception& e) {
       throw d.load_error(e.what());
     }
     s->context().signals = &signals;
+    s->context().interrupted = &interrupted;
     lua_State* L = s->L();
     StackGuard guard(L);
     const std::string& code = source ? *source : d.bytecode;
@@ -196,6 +199,8 @@ struct PolicyEngine::Impl {
   // succeeds and left a string on top, it is copied to `result_string`.
   // `got_result` (when given) says whether the call left a string result (nil leaves none).
   std::string run(Domain& d, lua_CFunction fn, void* call, std::string* result_string, bool* got_result = nullptr) {
+    // A call shorter than one hook interval would never see the interrupt: refuse it up front.
+    if (interrupted.load(std::memory_order_relaxed)) return stop_message(Stop::interrupted);
     Slot& slot = slot_for(d);
     if (!slot.state) {
       try {
@@ -244,6 +249,8 @@ SignalSource::~SignalSource() = default;
 void PolicyEngine::set_signals(const SignalSource* signals) noexcept { impl_->signals.store(signals, std::memory_order_release); }
 
 bool PolicyEngine::has_domain(const std::string& domain) const { return impl_->find(domain) != nullptr; }
+
+void PolicyEngine::interrupt() noexcept { impl_->interrupted.store(true, std::memory_order_relaxed); }
 
 // Runs flag (call_flag) or judge (call_judge) and turns the result into a Verdict. Every failure
 // gives review with `fail_reason` (policy_error, judge_error), counted and logged.

@@ -1,0 +1,16 @@
+#pragma once
+// UTF-8 well-formedness, for text that leaves the service (metric labels) or is stored (policy
+// verdict fields): one definition of "valid" for every check.
+#include <cstddef>
+#include <string_view>
+
+namespace hitl {
+
+// Length of the valid UTF-8 sequence starting at s[i] (1..4), or 0 when it is not valid
+// (truncated, overlong, surrogate, above U+10FFFF). i must be < s.size().
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept;
+
+// Whether all of `s` is valid UTF-8.
+bool valid_utf8(std::string_view s) noexcept;
+
+}  // namespace hitl
