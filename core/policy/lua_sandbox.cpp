@@ -105,6 +105,10 @@ int safe_collectgarbage(lua_State* L) {
   return 1;
 }
 
+// Runs the stock library function kept as upvalue 1 in this closure's own frame (not through
+// lua_call), so its argument errors still name the function and the policy's line.
+int call_stock(lua_State* L) { return lua_tocfunction(L, lua_upvalueindex(1))(L); }
+
 // string.rep copies in C where the instruction hook never runs: refuse results beyond the memory
 // cap before copying, and answer "" for empty pieces (the stock version loops n times on them).
 int safe_rep(lua_State* L) {
@@ -121,10 +125,7 @@ int safe_rep(lua_State* L) {
     c->memory.refused = true;
     return luaL_error(L, "memory limit exceeded");
   }
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, 1);
-  return 1;
+  return call_stock(L);
 }
 
 // The message handler xpcall installs in front of the policy's. Lua runs a message handler
@@ -176,10 +177,7 @@ int safe_setmetatable(lua_State* L) {
       return luaL_error(L, "setmetatable: __gc metamethods are refused in policies (finalizers run outside the budget)");
     lua_pop(L, 1);
   }
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, 1);
-  return 1;
+  return call_stock(L);
 }
 
 enum TableFn : int { kMove, kUnpack, kConcat, kInsert, kRemove, kSort };
@@ -229,10 +227,7 @@ lua_Unsigned table_work(lua_State* L, int fn) {
 // hours): their steps are charged to the budget before the stock function (upvalue 1) runs.
 int bounded_table_fn(lua_State* L) {
   charge(L, table_work(L, static_cast<int>(lua_tointeger(L, lua_upvalueindex(2)))), Stop::budget);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
+  return call_stock(L);
 }
 
 void bound_table_functions(lua_State* L, int table_lib) {
