@@ -40,10 +40,9 @@ void* metered_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) n
 
 void count_hook(lua_State* L, lua_Debug*);
 
-// Records the stop (the first one wins), makes the hook of this thread fire on every
-// instruction, and raises. The hook then raises again at the first instruction after each pcall
-// that caught the error, until it reaches the engine. Each coroutine is its own lua_State with
-// its own hook settings, hence lua_sethook on L here rather than on the main thread.
+// Records the stop (the first one wins), makes the hook fire on every instruction, and raises.
+// The hook then raises again at the first instruction after each pcall that caught the error,
+// until it reaches the engine. (Hook settings belong to one lua_State: the one running, L.)
 int raise_stop(lua_State* L, StateContext* c, Stop why) {
   if (c->stop == Stop::none) c->stop = why;
   c->budget.tightened = true;

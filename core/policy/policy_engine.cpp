@@ -2,6 +2,7 @@
 
 #include "common/hash.hpp"
 #include "common/redact_text.hpp"
+#include "common/utf8.hpp"
 #include "policy/lua_sandbox.hpp"
 #include "policy/lua_values.hpp"
 #include "policy/policy_calls.hpp"
@@ -31,6 +32,13 @@ namespace {
 // ---- C++ side ----
 
 std::atomic<std::uint64_t> g_next_generation{1};
+
+// A policy's error text goes into the decision's audit record and the client's logs: it may quote
+// input bytes (error(string.sub(p.input.name, 1, 1))) or be megabytes long, so it is made valid
+// UTF-8 and cut, after redaction (so the cut never leaves half a sensitive value unredacted).
+constexpr std::size_t kMaxErrorBytes = 1024;
+
+std::string error_text(const std::string& failure) { return utf8_text(failure, kMaxErrorBytes); }
 
 std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -274,6 +282,7 @@ Verdict PolicyEngine::verdict_of(const std::string& domain, const FlagInput& in,
     else failure = impl_->run(*d, judging ? call_judge : call_flag, call_data, &reason);
     if (failure.empty() && call.action == kNone) failure = std::string(hook) + " returned no verdict";
     if (!failure.empty() && in.redact) failure = redact_values(std::move(failure), *in.redact);
+    if (!failure.empty()) failure = error_text(failure);
     if (!failure.empty()) {
       impl_->report(*d, hook, failure);
       v.error = std::move(failure);
@@ -487,7 +496,7 @@ std::optional<bool> PolicyEngine::yes_no(const std::string& domain, bool retrain
       return call.promote;
     }
     impl_->report(*d, hook, failure);
-    reason = std::string(hook) + "() failed: " + failure;
+    reason = std::string(hook) + "() failed: " + error_text(failure);
   } catch (const std::exception& e) {
     d->errors.fetch_add(1, std::memory_order_relaxed);
     reason = std::string(hook) + "() failed: " + e.what();

@@ -27,26 +27,7 @@ bool label_value_ok(std::string_view v) {
 
 // A free-text label value made safe: invalid UTF-8 bytes become U+FFFD, and the result is cut to
 // kMaxLabelValueBytes without splitting a character.
-std::string sanitize_label_value(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (std::size_t i = 0; i < v.size();) {
-    auto n = utf8_sequence(v, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(v.substr(i, n));
-      i += n;
-    }
-  }
-  if (out.size() > Metrics::kMaxLabelValueBytes) {
-    std::size_t cut = Metrics::kMaxLabelValueBytes;
-    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
-    out.resize(cut);
-  }
-  return out;
-}
+std::string sanitize_label_value(std::string_view v) { return utf8_text(v, Metrics::kMaxLabelValueBytes); }
 
 // Label values escaped per the text format: backslash, double quote and newline.
 std::string esc(const std::string& v) {

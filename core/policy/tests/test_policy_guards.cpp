@@ -3,6 +3,7 @@
 // finalizers are refused, C library loops are charged (pattern matching, table functions), a
 // wall-clock deadline and interrupt() stop a call (the sandbox has no coroutine library), a stopped state is replaced, and every string
 // a hook returns is checked (UTF-8, NUL, length). Each failure fails closed with policy_error.
+#include "common/utf8.hpp"
 #include "policy_fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -176,4 +177,16 @@ end })");
   CHECK(v.reason.size() == 256);
   CHECK(v.pool == "größe");
   CHECK(v.skills == std::vector<std::string>{"日本"});
+}
+
+TEST_CASE("a policy's error text is made valid UTF-8 and cut before it is stored", "[policy][guards]") {
+  Fixture f(R"(return { flag = function(p)
+  if p.input.mode == "bytes" then error("bad \xff\xc3 end", 0) end
+  error(string.rep("é", 2000), 0)
+end })");
+  CHECK(f.flag({{"mode", "bytes"}}).error == "bad \xEF\xBF\xBD\xEF\xBF\xBD" " end");
+  const auto v = f.flag({{"mode", "long"}});
+  CHECK(v.policy_error);
+  CHECK(v.error.size() == 1024);  // 512 whole "é", never half of one
+  CHECK(hitl::valid_utf8(v.error));
 }
