@@ -1,5 +1,6 @@
 #pragma once
-// Private to hitl_policy: a sandboxed lua_State with an instruction budget and a memory cap.
+// Private to hitl_policy: a sandboxed lua_State and the limits of one call (instruction budget,
+// deadline, memory cap, interrupt; docs/policy.md, "Limits").
 //
 // Lua (built as C) reports errors with longjmp, so every Lua call that can raise (anything that
 // allocates) runs inside protected_call(), and the C functions called there keep no C++ objects

@@ -131,6 +131,16 @@ TEST_CASE("the deadline stops a call whatever the budget", "[policy][guards]") {
   CHECK(f.flag({{"mode", "ok"}}).reason == "fine 1");  // a fresh state replaced the stopped one
 }
 
+TEST_CASE("a call that comes back from C past its deadline fails all the same", "[policy][guards]") {
+  // Far fewer than 1,000 instructions (the hook never fires), but tens of milliseconds in C.
+  Fixture f(R"(local hitl = require "hitl"
+return { flag = function(p)
+  if p.input.mode == "slow" then local s = string.rep("x", 24 << 20):upper():lower() end
+  return hitl.review("done")
+end })", Limits{1ull << 50, 128u << 20, 20});  // loading takes about 1 ms, "slow" about 150
+  check_fails_closed(timed_flag(f, {{"mode", "slow"}}), "deadline exceeded");
+}
+
 TEST_CASE("interrupt stops a running call and every later one", "[policy][guards]") {
   Fixture f(kHostile, Limits{1ull << 50, 8u << 20, 600'000});
   std::thread stopper([&] {
