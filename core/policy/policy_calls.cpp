@@ -113,7 +113,7 @@ void check_text(lua_State* L, int idx, const char* what, std::size_t max) {
     luaL_error(L, "%s must be a non-empty string, got %s", what, luaL_typename(L, idx));
   std::size_t n = 0;
   const char* s = lua_tolstring(L, idx, &n);
-  if (n > max) luaL_error(L, "%s is %d bytes long, at most %d", what, static_cast<int>(n), static_cast<int>(max));
+  if (n > max) luaL_error(L, "%s is %I bytes long, at most %I", what, static_cast<lua_Integer>(n), static_cast<lua_Integer>(max));
   for (std::size_t i = 0; i < n; ++i)
     if (s[i] == kSep || s[i] == kRecordSep || s[i] == '\0') luaL_error(L, "%s contains a control character", what);
   if (!valid_utf8(std::string_view(s, n))) luaL_error(L, "%s is not valid UTF-8", what);
