@@ -152,6 +152,7 @@ int serve(const ServeOptions& o) {
   sigwait(&signals, &sig);
   spdlog::info("signal {} received: stopping", sig);
   stopping = true;
+  app.policies().interrupt();  // a policy call in progress must not hold a thread past the stop
   expiry.join();
   app.retrain().stop();
   app.notifier().stop();

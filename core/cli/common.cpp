@@ -33,6 +33,7 @@ std::unique_ptr<policy::PolicyEngine> load_domain_policy(const config::ServiceCo
   policy::Limits limits;
   limits.instruction_budget = cfg.policy_instruction_budget;
   limits.memory_bytes = cfg.policy_memory_mb << 20;
+  limits.deadline_ms = cfg.policy_deadline_ms;
   return std::make_unique<policy::PolicyEngine>(std::vector<policy::DomainPolicy>{{domain, cfg.domains.at(domain).policy}},
                                                 cfg.script_lib_dir, limits);
 }

@@ -1,45 +1,47 @@
 #include "common/utf8.hpp"
 
+#include <cstdint>
+
 namespace hitl {
 
-namespace {
-
-// Length of the sequence starting at s[i] and whether it is well formed (Unicode table 3-7).
-std::size_t sequence_length(std::string_view s, std::size_t i) noexcept {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
   if (c < 0x80) return 1;
-  std::size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) n = 2;
-  else if (c == 0xE0) { n = 3; lo = 0xA0; }
-  else if (c >= 0xE1 && c <= 0xEC) n = 3;
-  else if (c == 0xED) { n = 3; hi = 0x9F; }  // no UTF-16 surrogates
-  else if (c >= 0xEE && c <= 0xEF) n = 3;
-  else if (c == 0xF0) { n = 4; lo = 0x90; }  // no overlong 4-byte forms
-  else if (c >= 0xF1 && c <= 0xF3) n = 4;
-  else if (c == 0xF4) { n = 4; hi = 0x8F; }  // nothing past U+10FFFF
+  std::size_t n;
+  std::uint32_t cp;
+  if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
+  else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
+  else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
   else return 0;
   if (i + n > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k)
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  static constexpr std::uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
   return n;
 }
 
-}  // namespace
+bool valid_utf8(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
 
 std::optional<std::size_t> utf8_length(std::string_view s) noexcept {
   std::size_t count = 0;
   for (std::size_t i = 0; i < s.size(); ++count) {
-    const std::size_t n = sequence_length(s, i);
+    const std::size_t n = utf8_sequence(s, i);
     if (n == 0) return std::nullopt;
     i += n;
   }
   return count;
 }
-
-bool utf8_valid(std::string_view s) noexcept { return utf8_length(s).has_value(); }
 
 bool has_control_chars(std::string_view s, bool allow_newlines) noexcept {
   for (unsigned char c : s) {
@@ -48,6 +50,19 @@ bool has_control_chars(std::string_view s, bool allow_newlines) noexcept {
     return true;
   }
   return false;
+}
+
+std::string utf8_text(std::string_view s, std::size_t max_bytes) {
+  std::string out;
+  out.reserve(s.size() < max_bytes ? s.size() : max_bytes);
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence(s, i);
+    const std::string_view piece = n ? s.substr(i, n) : std::string_view("\xEF\xBF\xBD");
+    if (out.size() + piece.size() > max_bytes) break;
+    out.append(piece);
+    i += n ? n : 1;
+  }
+  return out;
 }
 
 }  // namespace hitl

@@ -114,7 +114,7 @@ json to_json(lua_State* L, int idx, const Ctx& ctx, const std::string& key, int 
     case LUA_TSTRING: {
       std::size_t len = 0;
       const char* text = lua_tolstring(L, idx, &len);
-      if (!utf8_valid(std::string_view(text, len))) ctx.fail(key, "not valid UTF-8");
+      if (!valid_utf8(std::string_view(text, len))) ctx.fail(key, "not valid UTF-8");
       return std::string(text, len);
     }
     case LUA_TTABLE: {
@@ -140,7 +140,7 @@ json to_json(lua_State* L, int idx, const Ctx& ctx, const std::string& key, int 
         std::size_t len = 0;
         const char* text = lua_tolstring(L, -2, &len);
         std::string k(text, len);
-        if (!utf8_valid(k)) ctx.fail(key, "a table key is not valid UTF-8");
+        if (!valid_utf8(k)) ctx.fail(key, "a table key is not valid UTF-8");
         obj[k] = to_json(L, -1, ctx, key.empty() ? k : key + "." + k, depth + 1);
         lua_pop(L, 1);
       }

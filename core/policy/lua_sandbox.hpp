@@ -1,5 +1,6 @@
 #pragma once
-// Private to hitl_policy: a sandboxed lua_State with an instruction budget and a memory cap.
+// Private to hitl_policy: a sandboxed lua_State and the limits of one call (instruction budget,
+// deadline, memory cap, interrupt; docs/policy.md, "Limits").
 //
 // Lua (built as C) reports errors with longjmp, so every Lua call that can raise (anything that
 // allocates) runs inside protected_call(), and the C functions called there keep no C++ objects
@@ -9,6 +10,7 @@
 #include <lua.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -25,13 +27,22 @@ struct MemoryMeter {
   bool refused = false;  // sticky for one call: a refusal fails the call even if Lua caught it
 };
 
-// Instruction budget of one call, counted by a LUA_MASKCOUNT hook every `kHookEvery` instructions.
+// Why a call was stopped by a guard (docs/policy.md, "Budgets"). Sticky for one call: once set,
+// every later instruction of the call raises again, so pcall/xpcall inside the policy cannot
+// rescue it, and the engine discards the state afterwards.
+enum class Stop : std::uint8_t { none, budget, memory, deadline, pattern, interrupted };
+
+// The failure text of each stop ("" for none); the engine reports it as the policy's error.
+const char* stop_message(Stop why) noexcept;
+
+// Work of one call: Lua instructions (counted by a LUA_MASKCOUNT hook every `hook_every`
+// instructions) plus the steps of C library functions that loop where the hook never runs
+// (pattern matching, table.move/unpack/...), charged through charge().
 struct InstructionBudget {
   static constexpr int kHookEvery = 1000;
   int hook_every = kHookEvery;
-  std::uint64_t ticks = 0;
-  std::uint64_t max_ticks = 0;
-  bool exceeded = false;   // sticky for one call, like MemoryMeter::refused
+  std::uint64_t used = 0;
+  std::uint64_t limit = 0;
   bool tightened = false;  // the hook runs on every instruction until the next call
 };
 
@@ -39,10 +50,24 @@ struct InstructionBudget {
 struct StateContext {
   MemoryMeter memory;
   InstructionBudget budget;
+  Stop stop = Stop::none;
+  std::chrono::milliseconds deadline_after{1000};      // per call
+  std::chrono::steady_clock::time_point deadline{};     // of the call in progress
+  const std::atomic<bool>* interrupted = nullptr;      // the engine's interrupt(); may be null
   ModuleResolver* modules = nullptr;
   const std::string* domain = nullptr;  // for log lines from print()
   const std::atomic<const SignalSource*>* signals = nullptr;  // hitl.stats(); null value: none
 };
+
+// Adds `units` of work to the call and checks every guard (budget, deadline, memory, interrupt).
+// When one fails, raises its stop_message as a Lua error; `over_budget` names the stop when the
+// budget is what ran out (Stop::budget from the hook, Stop::pattern from the pattern matcher).
+// Only from C code running inside the call, in protected mode.
+void charge(lua_State* L, std::uint64_t units, Stop over_budget);
+
+// Replaces string.find/match/gmatch/gsub in the table at `string_table` with a step-bounded
+// copy of Lua 5.4's matcher whose steps are charged (lua_patterns.cpp).
+void install_bounded_patterns(lua_State* L, int string_table);
 
 // Pushes the table `require "hitl.host"` returns: the host functions behind hitl.now() and
 // hitl.stats() (host_module.cpp). Runs in protected mode.
@@ -55,14 +80,15 @@ struct LuaCloser {
 };
 using LuaPtr = std::unique_ptr<lua_State, LuaCloser>;
 
-// One sandboxed state: base (minus dofile/loadfile, text-only load), string (minus dump), table,
-// math, utf8, os.time/clock/date, collectgarbage("count"), a require limited to the resolver's
-// folders, and print() going to the debug log.
+// One sandboxed state: base (minus dofile/loadfile, text-only load, setmetatable without __gc,
+// xpcall whose handler never runs for a guard's stop), string (minus dump, bounded patterns),
+// table (bounded loops), math, utf8, os.time/clock/date, collectgarbage("count"), a require
+// limited to the resolver's folders, and print() going to the debug log.
 class SandboxState {
  public:
   // Throws std::runtime_error when the state cannot be created within the memory cap.
   SandboxState(ModuleResolver& modules, const std::string& domain, std::uint64_t instruction_budget,
-               std::size_t memory_bytes);
+               std::size_t memory_bytes, std::chrono::milliseconds deadline);
   ~SandboxState();
   SandboxState(const SandboxState&) = delete;
   SandboxState& operator=(const SandboxState&) = delete;
@@ -94,9 +120,10 @@ class StackGuard {
 // on error the error object is on top.
 int protected_call(lua_State* L, lua_CFunction fn, void* ud) noexcept;
 
-// After protected_call: "" when the call succeeded, otherwise the failure text. Budget and memory
-// failures win over whatever error object Lua produced (a policy may have caught them with
-// pcall). `broken` says the state should be discarded (memory or budget failure).
+// After protected_call: "" when the call succeeded, otherwise the failure text. A guard's stop
+// wins over whatever error object Lua produced (a policy may have caught it with pcall).
+// `broken` says the state must be discarded: any guard fired (it may have stopped Lua half-way
+// through updating the state, or a C function ran past the deadline).
 std::string call_failure(SandboxState& s, int status, bool& broken);
 
 }  // namespace hitl::policy::detail

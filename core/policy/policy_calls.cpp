@@ -3,11 +3,13 @@
 
 #include "policy/lua_sandbox.hpp"
 #include "policy/lua_values.hpp"
+#include "common/utf8.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstring>
+#include <string_view>
 
 namespace hitl::policy::calls {
 using namespace detail;
@@ -19,6 +21,8 @@ const char kSlaKey = 0;
 const char kPolicyKey = 0;
 
 // ---- Lua side (protected mode only; no C++ objects with destructors in these frames) ----
+
+void check_text(lua_State* L, int idx, const char* what, std::size_t max);
 
 // Checks an optional hook `name` of the policy table at `policy` is a function; sets `has`.
 int check_hook(lua_State* L, int policy, const char* name, bool& has) {
@@ -74,7 +78,7 @@ int init_policy(lua_State* L) {
   lua_getfield(L, policy, "version");
   if (!lua_isnil(L, -1)) {
     if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "version must be a string when present, got %s", luaL_typename(L, -1));
-    if (lua_rawlen(L, -1) > 128) return luaL_error(L, "version must be at most 128 characters");
+    if (lua_rawlen(L, -1) > 0) check_text(L, -1, "version", 128);
     c->version.assign(lua_tostring(L, -1), lua_rawlen(L, -1));
   }
   lua_pop(L, 1);
@@ -99,15 +103,23 @@ void push_hook(lua_State* L, const char* name) {
   lua_remove(L, -2);
 }
 
-// Checks the value at `idx` is a non-empty string without separator characters.
-void check_field(lua_State* L, int idx, const char* what) {
+// The one rule for every string a hook hands back (a verdict's reason, pool and skills, reviewer
+// ids, escalation fields, promote/retrain reasons): a non-empty string of at most `max` bytes of
+// valid UTF-8 without NUL or separator characters. It is stored, indexed and sent as JSON text:
+// one invalid byte made the record unstorable (every retry failed with 500). Raises otherwise,
+// so the hook fails closed like any other policy error.
+void check_text(lua_State* L, int idx, const char* what, std::size_t max) {
   if (lua_type(L, idx) != LUA_TSTRING || lua_rawlen(L, idx) == 0)
     luaL_error(L, "%s must be a non-empty string, got %s", what, luaL_typename(L, idx));
   std::size_t n = 0;
   const char* s = lua_tolstring(L, idx, &n);
+  if (n > max) luaL_error(L, "%s is %I bytes long, at most %I", what, static_cast<lua_Integer>(n), static_cast<lua_Integer>(max));
   for (std::size_t i = 0; i < n; ++i)
-    if (s[i] == kSep || s[i] == kRecordSep) luaL_error(L, "%s contains a control character", what);
+    if (s[i] == kSep || s[i] == kRecordSep || s[i] == '\0') luaL_error(L, "%s contains a control character", what);
+  if (!valid_utf8(std::string_view(s, n))) luaL_error(L, "%s is not valid UTF-8", what);
 }
+
+void check_field(lua_State* L, int idx, const char* what) { check_text(L, idx, what, kMaxFieldBytes); }
 
 // Pushes the separator; with the string pieces pushed after it, lua_concat joins a result.
 void push_sep(lua_State* L, char sep = kSep) { lua_pushlstring(L, &sep, 1); }
@@ -348,6 +360,7 @@ int call_yes_no(lua_State* L, const char* hook, const char* arg) {
   if (!lua_isboolean(L, -2)) return luaL_error(L, "%s returned %s, expected a boolean (and an optional reason)", hook, luaL_typename(L, -2));
   if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
     return luaL_error(L, "%s's reason must be a string, got %s", hook, luaL_typename(L, -1));
+  if (lua_rawlen(L, -1) > 0) check_text(L, -1, "the reason", kMaxReasonBytes);
   c->promote = lua_toboolean(L, -2);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);

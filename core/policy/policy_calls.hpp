@@ -35,6 +35,10 @@ int init_policy(lua_State* L);
 // no C++ object with a destructor may live in a frame Lua can unwind.
 constexpr char kSep = '\x1f';
 constexpr char kRecordSep = '\x1e';
+// Longest string a hook may return in a field (reason, pool, skill, reviewer id, escalation
+// action/pool/label), and in the free-text reason of promote/retrain (docs/policy.md, Budgets).
+constexpr std::size_t kMaxFieldBytes = 256;
+constexpr std::size_t kMaxReasonBytes = 1024;
 
 struct FlagCall {
   const FlagInput* in;

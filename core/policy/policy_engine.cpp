@@ -2,6 +2,7 @@
 
 #include "common/hash.hpp"
 #include "common/redact_text.hpp"
+#include "common/utf8.hpp"
 #include "policy/lua_sandbox.hpp"
 #include "policy/lua_values.hpp"
 #include "policy/policy_calls.hpp"
@@ -31,6 +32,13 @@ namespace {
 // ---- C++ side ----
 
 std::atomic<std::uint64_t> g_next_generation{1};
+
+// A policy's error text goes into the decision's audit record and the client's logs: it may quote
+// input bytes (error(string.sub(p.input.name, 1, 1))) or be megabytes long, so it is made valid
+// UTF-8 and cut, after redaction (so the cut never leaves half a sensitive value unredacted).
+constexpr std::size_t kMaxErrorBytes = 1024;
+
+std::string error_text(const std::string& failure) { return utf8_text(failure, kMaxErrorBytes); }
 
 std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -97,6 +105,7 @@ struct PolicyEngine::Impl {
   fs::path lib_dir;
   std::unordered_map<std::string, std::unique_ptr<Domain>> domains;
   std::atomic<const SignalSource*> signals{nullptr};  // hitl.stats(); read by every state
+  std::atomic<bool> interrupted{false};               // interrupt(); read by every state's guards
 
   Domain* find(const std::string& name) const {
     auto it = domains.find(name);
@@ -109,11 +118,13 @@ struct PolicyEngine::Impl {
                                            Domain* shape = nullptr) const {
     std::unique_ptr<SandboxState> s;
     try {
-      s = std::make_unique<SandboxState>(d.modules, d.name, limits.instruction_budget, limits.memory_bytes);
+      s = std::make_unique<SandboxState>(d.modules, d.name, limits.instruction_budget, limits.memory_bytes,
+                                         std::chrono::milliseconds(limits.deadline_ms));
     } catch (const std::exception& e) {
       throw d.load_error(e.what());
     }
     s->context().signals = &signals;
+    s->context().interrupted = &interrupted;
     lua_State* L = s->L();
     StackGuard guard(L);
     const std::string& code = source ? *source : d.bytecode;
@@ -196,6 +207,8 @@ struct PolicyEngine::Impl {
   // succeeds and left a string on top, it is copied to `result_string`.
   // `got_result` (when given) says whether the call left a string result (nil leaves none).
   std::string run(Domain& d, lua_CFunction fn, void* call, std::string* result_string, bool* got_result = nullptr) {
+    // A call shorter than one hook interval would never see the interrupt: refuse it up front.
+    if (interrupted.load(std::memory_order_relaxed)) return stop_message(Stop::interrupted);
     Slot& slot = slot_for(d);
     if (!slot.state) {
       try {
@@ -245,6 +258,8 @@ void PolicyEngine::set_signals(const SignalSource* signals) noexcept { impl_->si
 
 bool PolicyEngine::has_domain(const std::string& domain) const { return impl_->find(domain) != nullptr; }
 
+void PolicyEngine::interrupt() noexcept { impl_->interrupted.store(true, std::memory_order_relaxed); }
+
 // Runs flag (call_flag) or judge (call_judge) and turns the result into a Verdict. Every failure
 // gives review with `fail_reason` (policy_error, judge_error), counted and logged.
 Verdict PolicyEngine::verdict_of(const std::string& domain, const FlagInput& in, const char* hook, void* call_data,
@@ -267,6 +282,7 @@ Verdict PolicyEngine::verdict_of(const std::string& domain, const FlagInput& in,
     else failure = impl_->run(*d, judging ? call_judge : call_flag, call_data, &reason);
     if (failure.empty() && call.action == kNone) failure = std::string(hook) + " returned no verdict";
     if (!failure.empty() && in.redact) failure = redact_values(std::move(failure), *in.redact);
+    if (!failure.empty()) failure = error_text(failure);
     if (!failure.empty()) {
       impl_->report(*d, hook, failure);
       v.error = std::move(failure);
@@ -480,7 +496,7 @@ std::optional<bool> PolicyEngine::yes_no(const std::string& domain, bool retrain
       return call.promote;
     }
     impl_->report(*d, hook, failure);
-    reason = std::string(hook) + "() failed: " + failure;
+    reason = std::string(hook) + "() failed: " + error_text(failure);
   } catch (const std::exception& e) {
     d->errors.fetch_add(1, std::memory_order_relaxed);
     reason = std::string(hook) + "() failed: " + e.what();

@@ -5,7 +5,7 @@
 // A policy file returns a table with `flag(p)` (required) and optionally `priority(task)`,
 // `sla(task)` and a `version` string.
 // Any error, timeout, memory overrun or bad return value fails closed: the verdict is
-// review with reason "policy_error" (counted and logged).
+// review with reason "policy_error" (counted and logged). docs/policy.md lists every guard.
 #include <nlohmann/json_fwd.hpp>
 
 #include <atomic>
@@ -28,6 +28,8 @@ class PolicyError : public std::runtime_error {  // load-time problems: "<file>:
 struct Limits {
   std::uint64_t instruction_budget = 1'000'000;  // per call; exceeded -> policy_error
   std::size_t memory_bytes = 32u << 20;           // per lua_State
+  // Wall-clock limit of one call (a second guard beside the budget); exceeded -> policy_error.
+  std::int64_t deadline_ms = 1000;
 };
 
 struct PredictionView {
@@ -174,6 +176,9 @@ class PolicyEngine {
   PolicyEngine& operator=(const PolicyEngine&) = delete;
 
   bool has_domain(const std::string& domain) const;
+  // For shutdown: every running policy call stops at its next instruction (or pattern-matching
+  // step) and fails closed with "service stopping", and so does every later call. Thread-safe.
+  void interrupt() noexcept;
   // The source of hitl.stats(); without one hitl.stats() raises (fails closed). Set it before
   // the first policy call; it must outlive the engine's use.
   void set_signals(const SignalSource* signals) noexcept;

@@ -76,6 +76,7 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
   policy::Limits limits;
   limits.instruction_budget = cfg_.policy_instruction_budget;
   limits.memory_bytes = cfg_.policy_memory_mb << 20;
+  limits.deadline_ms = cfg_.policy_deadline_ms;
   policies_ = std::make_unique<policy::PolicyEngine>(policies, cfg_.script_lib_dir, limits);
   metrics_ = std::make_unique<Metrics>(domain_names);
 

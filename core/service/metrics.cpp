@@ -1,5 +1,7 @@
 #include "service/metrics.hpp"
 
+#include "common/utf8.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <mutex>
@@ -19,60 +21,13 @@ std::size_t band_index(double priority) {
   return 2;
 }
 
-// Length of the valid UTF-8 sequence starting at s[i] (1..4), or 0 when it is not valid
-// (truncated, overlong, surrogate, above U+10FFFF). Prometheus requires label values in UTF-8.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (c < 0x80) return 1;
-  std::size_t n;
-  std::uint32_t cp;
-  if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
-  else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
-  else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
-  else return 0;
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i + k) & 0x3F);
-  }
-  static constexpr std::uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
-
 bool label_value_ok(std::string_view v) {
-  if (v.size() > Metrics::kMaxLabelValueBytes) return false;
-  for (std::size_t i = 0; i < v.size();) {
-    auto n = utf8_sequence(v, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
+  return v.size() <= Metrics::kMaxLabelValueBytes && valid_utf8(v);
 }
 
 // A free-text label value made safe: invalid UTF-8 bytes become U+FFFD, and the result is cut to
 // kMaxLabelValueBytes without splitting a character.
-std::string sanitize_label_value(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (std::size_t i = 0; i < v.size();) {
-    auto n = utf8_sequence(v, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(v.substr(i, n));
-      i += n;
-    }
-  }
-  if (out.size() > Metrics::kMaxLabelValueBytes) {
-    std::size_t cut = Metrics::kMaxLabelValueBytes;
-    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
-    out.resize(cut);
-  }
-  return out;
-}
+std::string sanitize_label_value(std::string_view v) { return utf8_text(v, Metrics::kMaxLabelValueBytes); }
 
 // Label values escaped per the text format: backslash, double quote and newline.
 std::string esc(const std::string& v) {

@@ -63,8 +63,8 @@ TEST_CASE("utf8_length counts code points and refuses malformed sequences", "[ut
   CHECK_FALSE(hitl::utf8_length("\xed\xa0\x80").has_value()); // a UTF-16 surrogate
   CHECK_FALSE(hitl::utf8_length("\xf4\x90\x80\x80").has_value());  // past U+10FFFF
   CHECK_FALSE(hitl::utf8_length("\xff").has_value());
-  CHECK_FALSE(hitl::utf8_valid("ok\x80"));
-  CHECK(hitl::utf8_valid("Z\xc3\xbcrich"));
+  CHECK_FALSE(hitl::valid_utf8("ok\x80"));
+  CHECK(hitl::valid_utf8("Z\xc3\xbcrich"));
 }
 
 TEST_CASE("has_control_chars finds C0 controls and DEL, newlines only when allowed", "[utf8]") {

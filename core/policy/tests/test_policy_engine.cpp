@@ -2,6 +2,7 @@
 // closed, threads, and the credit_risk example policy. Policies are real files in temp folders.
 #include "common/hash.hpp"
 #include "policy/policy_engine.hpp"
+#include "policy_fixture.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -15,47 +16,9 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace hitl::policy;
+using namespace policy_test;
 
 namespace {
-const fs::path kLib = fs::path(HITL_SOURCE_DIR) / "scripts" / "lib";
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("hitl-policy-test-" + hitl::random_hex(8));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& text) const {
-    fs::path p = path / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-};
-
-// One domain "d" whose policy is `text`.
-struct Fixture {
-  TempDir dir;
-  fs::path file;
-  std::unique_ptr<PolicyEngine> engine;
-  std::string domain = "d";
-  explicit Fixture(const std::string& text, Limits limits = {}) {
-    file = dir.write("policy.lua", text);
-    engine = std::make_unique<PolicyEngine>(std::vector<DomainPolicy>{{domain, file}}, kLib, limits);
-  }
-  Verdict flag(const json& input, const json& meta = json(), const PredictionView& pred = default_prediction()) {
-    FlagInput in{&domain, &input, &meta, &pred};
-    return engine->flag(domain, in);
-  }
-  double priority(const std::string& reason, const json& input, const PredictionView& pred = default_prediction()) {
-    json meta = json::object();
-    TaskView t{&domain, &reason, &input, &meta, &pred};
-    return engine->priority(domain, t);
-  }
-  static PredictionView default_prediction() { return {"good", 0.8, {{"good", 0.8}, {"bad", 0.2}}}; }
-};
-
 // The PolicyError text for a policy file `text`, with the temp folder taken out of the path.
 std::string load_error(const std::string& text) {
   TempDir dir;

@@ -4,6 +4,7 @@
 // messages come back encoded in the verdict's reason.
 #include "common/hash.hpp"
 #include "policy/policy_engine.hpp"
+#include "policy_fixture.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -16,24 +17,9 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace hitl::policy;
+using namespace policy_test;
 
 namespace {
-const fs::path kLib = fs::path(HITL_SOURCE_DIR) / "scripts" / "lib";
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("hitl-stdlib-test-" + hitl::random_hex(8));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& text) const {
-    fs::path p = path / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-};
-
 // Runs cases[p.input.case](p.input) in protected mode and answers review("ok:<result>") or
 // review("err:<message>"). enc() writes arrays as {a,b}, then other keys sorted as k=v.
 const char* kHarness = R"(local hitl = require "hitl"

@@ -1,0 +1,1 @@
+hitl.review("low_confidence")

@@ -1,0 +1,1 @@
+hitl.reject("negative_amount")

@@ -1,0 +1,1 @@
+hitl.review("large", { pool = "senior", skills = { "credit", "fraud" } })

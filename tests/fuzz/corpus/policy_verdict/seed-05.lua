@@ -1,0 +1,1 @@
+{ action = "review", reason = "r", pool = "senior", skills = { "a", "b" } }

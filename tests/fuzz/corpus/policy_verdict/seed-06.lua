@@ -1,0 +1,1 @@
+{ action = "review", reason = "\xff\xfe" }

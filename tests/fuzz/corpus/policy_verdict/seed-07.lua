@@ -1,0 +1,1 @@
+{ action = "review", reason = string.sub(p.input.text, 1, 1) }

@@ -1,0 +1,1 @@
+{ action = "reject", reason = "a\0b" }

@@ -1,0 +1,1 @@
+{ action = "review", reason = string.rep("x", 300) }

@@ -1,0 +1,1 @@
+{ action = "review", reason = "ok", skills = { 1, 2 } }

@@ -1,0 +1,1 @@
+(function() local t = {} for i = 1, 40 do t[i] = "s" .. i end return { action = "review", reason = "many", skills = t } end)()

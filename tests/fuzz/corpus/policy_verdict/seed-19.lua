@@ -1,0 +1,1 @@
+(function() local x <close> = setmetatable({}, { __close = function() while true do end end }) return hitl.auto() end)()

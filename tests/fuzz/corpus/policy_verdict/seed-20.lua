@@ -1,0 +1,1 @@
+{ action = "review", reason = "größe", pool = "日本", skills = { "ü" } }
