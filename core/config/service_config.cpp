@@ -30,7 +30,7 @@ const std::vector<OptionDoc>& option_docs() {
       {"script_lib_dir", "string", "<exe>/../share/hitl/lua", "policy standard library (require \"hitl\")"},
       {"datasets_dir", "string", "\"datasets\"", "where `hitl dataset snapshot` keeps the immutable dataset versions"},
       {"registry_dir", "string", "\"registry\"", "the model registry: trained versions, lineage, the live version and its history"},
-      {"policy.instruction_budget", "integer", "1000000", "Lua instructions per policy call before it fails closed"},
+      {"policy.instruction_budget", "integer", "1000000", "work per policy call (Lua instructions plus steps of C loops such as pattern matching) before it fails closed"},
       {"policy.memory_mb", "integer", "32", "memory cap of each policy Lua state"},
       {"policy.deadline_ms", "integer", "1000", "wall-clock limit of one policy call (second guard after the instruction budget); past it the call fails closed"},
       {"writer.max_batch", "integer", "2000", "most decisions group-committed in one transaction"},
