@@ -54,6 +54,7 @@ class Service {
   void start(long long clock_offset_ms = 0);  // HITL_CLOCK_OFFSET_MS for the child
   void stop();
   int port() const { return port_; }
+  int pid() const { return pid_; }  // the `hitl serve` child while running (for /proc/<pid>/...)
   bool running() const;
   std::string log() const;  // the server's stderr so far
   TempDir dir;
