@@ -110,7 +110,8 @@ void require_domain(const Principal& p, const std::string& domain) {
 }
 
 // Routes whose cost grows with the stored data (a report, listings, a trace, an erasure): they run
-// on the slow lane, not on an I/O thread (docs/operations.md, "Slow lane"). "*" is any segment.
+// on the slow lane, not on an I/O thread (docs/operations.md, "Connections and slow routes"); "*" is
+// any segment.
 bool slow_route(const std::string& m, const std::vector<std::string_view>& parts) {
   auto is = [&](std::initializer_list<std::string_view> pattern) {
     return parts.size() == pattern.size() &&
