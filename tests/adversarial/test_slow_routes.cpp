@@ -9,6 +9,7 @@
 
 #include <future>
 #include <thread>
+#include <vector>
 
 using namespace hitl::test;
 using namespace std::chrono_literals;
@@ -18,9 +19,9 @@ namespace {
 
 constexpr int kDecisions = 200'000;
 
-// Straight into the SQLite file (ingesting 200k records over HTTP would take minutes): decisions
-// of the governed domain with a ~600-byte input, every 5th with a completed review task.
-void fill(const Service& s) {
+// Straight into the SQLite file (ingesting 200k records over HTTP would take minutes): `n`
+// decisions of the governed domain with a ~600-byte input, every 5th with a completed review task.
+void fill(const Service& s, int n = kDecisions) {
   SQLite::Database db(s.db.string(), SQLite::OPEN_READWRITE);
   SQLite::Transaction tx(db);
   SQLite::Statement dec(db,
@@ -33,7 +34,7 @@ void fill(const Service& s) {
   const std::string notes(480, 'n');
   const std::int64_t t0 = 1'700'000'000'000;
   std::int64_t next_task = 1'000'000;
-  for (int i = 0; i < kDecisions; ++i) {
+  for (int i = 0; i < n; ++i) {
     const std::string id = "big-" + std::to_string(i);
     const std::int64_t created = t0 + i * std::int64_t{10};
     const bool flagged = i % 5 == 0;
@@ -121,4 +122,32 @@ TEST_CASE("two reports over 200k decisions leave /healthz and ingest responsive 
   // 200k decisions with their ~600-byte inputs are over 200 MiB in memory; streamed, the two
   // reports hold a page each.
   CHECK(hwm_after - hwm_before < 64 * 1024);
+}
+
+TEST_CASE("slow routes past the slow lane's queue get 503 busy at once, the others their report",
+          "[adversarial][slow]") {
+  Service s;
+  set_top_level(s, "slow_threads = 1,");  // one thread, 8 queued: the 10th report cannot wait
+  s.start();
+  s.stop();
+  fill(s, 50'000);  // a report still takes long enough for the 10 requests to arrive during the first
+  s.start();
+  std::vector<std::future<HttpResponse>> reports;
+  for (int i = 0; i < 10; ++i)
+    reports.push_back(std::async(std::launch::async, [&] {
+      HttpClient c(s.port());
+      return c.request("GET", "/v1/domains/governed/report", s.admin);
+    }));
+  int ok = 0, busy = 0;
+  for (auto& f : reports) {
+    const auto r = f.get();
+    if (r.status == 200) ++ok;
+    if (r.status == 503 && r.json()["error"]["code"] == "busy") ++busy;
+  }
+  CHECK(busy >= 1);
+  CHECK(ok + busy == 10);
+  CHECK(ok >= 8);  // the queue held 8 while the thread worked on one
+  HttpClient c(s.port());
+  const auto m = c.request("GET", "/metrics", s.admin);
+  CHECK(metric(m.body, "hitl_slow_lane_busy_total") == busy);
 }
