@@ -10,6 +10,8 @@
 #include "service/retrain_worker.hpp"
 #include "service/notify.hpp"
 #include "service/review.hpp"
+#include "service/metrics.hpp"
+#include "service/slow_lane.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fstream>
@@ -26,6 +28,26 @@
 namespace hitl::cli {
 
 namespace {
+
+// Descriptors kept free for what is not a connection: the database and its journal, plugins,
+// log files, webhook sockets, model registry reads, and the listening socket.
+constexpr std::uint64_t kReservedFds = 128;
+
+// Raises the soft fd limit to the hard one and returns the connection cap that fits under it:
+// past the limit accept() fails (EMFILE) and even /healthz goes unanswered.
+int fitted_max_connections(int wanted) {
+  const auto fd = http::raise_fd_limit();
+  spdlog::info("open file limit: soft {} -> {}, hard {}", fd.soft_before, fd.soft, fd.hard);
+  if (fd.soft == 0) return wanted;  // unknown: keep the configured cap
+  // +1: at the cap a connection is accepted to be refused (503) or to replace a reclaimed one.
+  const std::uint64_t room = fd.soft > kReservedFds + 1 ? fd.soft - kReservedFds - 1 : 1;
+  if (static_cast<std::uint64_t>(wanted) <= room) return wanted;
+  spdlog::warn("max_connections {} does not fit the open file limit {} ({} kept for storage, plugins and logs): "
+               "using {}; raise the hard limit (ulimit -Hn, LimitNOFILE=) to allow more",
+               wanted, fd.soft, kReservedFds, room);
+  return static_cast<int>(room);
+}
+
 struct ServeOptions {
   std::string config;
   std::string listen;
@@ -71,6 +93,23 @@ int serve(const ServeOptions& o) {
   so.port = app.config().listen_port;
   so.threads = app.config().http_threads;
   so.max_body_bytes = app.config().max_body_bytes;
+  so.max_connections = fitted_max_connections(app.config().max_connections);
+  so.header_timeout_seconds = app.config().header_timeout_seconds;
+  so.idle_timeout_seconds = app.config().idle_timeout_seconds;
+  so.on_event = [&metrics = app.metrics()](http::TransportEvent e) {
+    metrics.transport_events[static_cast<std::size_t>(e)]++;
+    // The refusals are answered with an error status: they count as HTTP errors too.
+    if (e == http::TransportEvent::bad_request || e == http::TransportEvent::payload_too_large ||
+        e == http::TransportEvent::header_too_large || e == http::TransportEvent::too_many_connections)
+      metrics.http_errors++;
+  };
+  // Slow routes run there (service/slow_lane.hpp); stopped before the server so queued ones are
+  // answered 503 shutting_down while connections are still open.
+  struct StopSlowLane {
+    service::SlowLane& l;
+    ~StopSlowLane() { l.stop(); }
+  } stop_slow_lane{app.slow_lane()};
+  app.slow_lane().start();
   http::Server server(so, app.http_handler());
   // Long-poll deadlines and webhook deliveries (resumes the ones left pending); stopped before the
   // server so waiting requests get their answer (the guard covers an early exit).
@@ -156,6 +195,7 @@ int serve(const ServeOptions& o) {
   expiry.join();
   app.retrain().stop();
   app.notifier().stop();
+  app.slow_lane().stop();
   server.stop();
   return 0;
 }

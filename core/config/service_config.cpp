@@ -22,7 +22,7 @@ const std::vector<OptionDoc>& option_docs() {
       {"max_body_bytes", "integer", "8388608", "largest accepted request body; larger gets 413"},
       {"max_batch_records", "integer", "10000", "most records in one predictions request"},
       {"max_json_depth", "integer", "64", "deepest nesting of arrays and objects in any JSON a client sends; deeper gets 422 too_deep"},
-      {"max_connections", "integer", "1024", "open HTTP connections; past it a new connection gets 503 too_many_connections and is closed"},
+      {"max_connections", "integer", "1024", "open HTTP connections; past it the connection idle longest is closed to make room, or, when all are busy, the new one gets 503 too_many_connections"},
       {"header_timeout_seconds", "integer", "10", "time a connection has to send a complete request header (from connect or the last reply)"},
       {"idle_timeout_seconds", "integer", "60", "a request body or reply write stalled this long closes the connection"},
       {"slow_threads", "integer", "2", "threads that run slow routes (reports, exports, listings) off the I/O threads"},

@@ -9,6 +9,14 @@
 //    destruction.
 //  - A connection reads its next request only after the reply to the current one is written,
 //    which keeps pipelined replies in request order without a reply queue.
+//
+// Resource limits (docs/operations.md, "Connections"): a connection must send a complete request
+// header within header_timeout_seconds (from connect or its last reply), which also bounds idle
+// keep-alive; body reads and reply writes are bounded by idle_timeout_seconds. At
+// max_connections the acceptor reclaims the connection that has waited longest for a request
+// header (like nginx reusing keep-alive connections), so a new client such as a health check is
+// served even while idle sockets hold every slot; only when all connections are mid-request does
+// the new one get 503 too_many_connections.
 #include "http/server.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -29,6 +37,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include <sys/resource.h>
+
 namespace hitl::http {
 
 namespace beast = boost::beast;
@@ -40,6 +50,11 @@ namespace {
 
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;  // request line + headers
 constexpr auto kLingerTime = std::chrono::seconds(3);  // drain unread input before closing
+constexpr auto kAcceptRetry = std::chrono::milliseconds(50);  // after accept() fails (EMFILE, ...)
+// A refused connection holds a descriptor while its 503 is written and drained; past this many
+// at once a further one is closed without an answer, so refusing cannot itself exhaust the fds.
+constexpr int kMaxRefusing = 64;
+constexpr auto kRefusalLinger = std::chrono::seconds(1);
 
 std::string json_escape(std::string_view s) {
   std::string out;
@@ -101,13 +116,47 @@ std::optional<std::string> percent_decode(std::string_view in, bool plus_is_spac
   return out;
 }
 
-// Splits the target into path and query; false (with `why`) when an escape is malformed.
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else return false;
+    if (i + static_cast<std::size_t>(len) > s.size()) return false;
+    for (int k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return false;
+    }
+    i += static_cast<std::size_t>(len);
+  }
+  return true;
+}
+
+// Splits the target into path and query; false (with `why`) when an escape is malformed or a
+// decoded path, key or value is not UTF-8 (handlers put them in JSON, which must be UTF-8).
 bool decode_target(std::string_view target, Request& req, std::string& why) {
   auto qpos = target.find('?');
   auto raw_path = target.substr(0, qpos);
   auto path = percent_decode(raw_path, false);
   if (!path) {
     why = "invalid percent-encoding in request path";
+    return false;
+  }
+  if (!valid_utf8(*path)) {
+    why = "request path is not valid UTF-8";
     return false;
   }
   req.path = std::move(*path);
@@ -123,8 +172,14 @@ bool decode_target(std::string_view target, Request& req, std::string& why) {
     auto key = percent_decode(pair.substr(0, eq), true);
     auto value = eq == std::string_view::npos ? std::optional<std::string>("")
                                               : percent_decode(pair.substr(eq + 1), true);
+    // The raw key goes into the message only when it is UTF-8 itself (the body must stay UTF-8).
+    const std::string shown = valid_utf8(pair.substr(0, eq)) ? std::string(pair.substr(0, eq)) : "?";
     if (!key || !value) {
-      why = "invalid percent-encoding in query parameter '" + std::string(pair.substr(0, eq)) + "'";
+      why = "invalid percent-encoding in query parameter '" + shown + "'";
+      return false;
+    }
+    if (!valid_utf8(*key) || !valid_utf8(*value)) {
+      why = "query parameter '" + shown + "' is not valid UTF-8";
       return false;
     }
     req.query.emplace(std::move(*key), std::move(*value));  // the first occurrence wins
@@ -152,6 +207,12 @@ struct Core {
   // check and its post), io threads read it lock-free as a hint to wind down.
   std::atomic<bool> running{false};
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions;  // guarded by mutex
+  int refusing = 0;    // sessions in `sessions` only answering 503 too_many_connections; under mutex
+  int reclaiming = 0;  // sessions in `sessions` picked for reclaim, not yet closed; under mutex
+
+  void event(TransportEvent e) const {
+    if (options.on_event) options.on_event(e);
+  }
 };
 
 // One reply slot per request: the Respond callback shares it; its destructor answers 500 if
@@ -192,6 +253,16 @@ std::optional<std::string> invalid_reply(const Response& r) {
   return std::nullopt;
 }
 
+// Where a connection is; the acceptor reads it (from another thread) to pick a connection to
+// reclaim, so it is atomic.
+enum class Phase {
+  awaiting_header,  // new, or between requests: nothing of a request handled yet
+  reading_body,
+  handling,         // the handler has the request
+  writing,
+  closing,
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<Core> core)
@@ -201,9 +272,52 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
   }
 
+  // Answers 503 too_many_connections without reading a request, then closes.
+  void refuse() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->core_->event(TransportEvent::too_many_connections);
+      self->close_after_reply_ = true;
+      self->linger_ = true;
+      auto r = error_reply(503, "too_many_connections",
+                           "the server is at max_connections (" + std::to_string(self->options_.max_connections) +
+                               ") and every connection is busy: retry later");
+      r.headers.emplace_back("Retry-After", "1");
+      self->write(std::move(r));
+    });
+  }
+
+  // The acceptor's pick to make room: closes the connection if it is still waiting for a request
+  // header (a request that arrived meanwhile is served instead).
+  // Posted, never dispatched: the caller holds Core::mutex, which closing takes.
+  void reclaim() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->phase_ != Phase::awaiting_header || self->closed_) {
+        // A request arrived meanwhile: it is served, and the connection counts as live again.
+        std::lock_guard lock(self->core_->mutex);
+        if (self->marked_for_reclaim && self->core_->sessions.count(self.get())) --self->core_->reclaiming;
+        self->marked_for_reclaim = false;
+        return;
+      }
+      self->core_->event(TransportEvent::connection_reclaimed);
+      self->close_now();
+    });
+  }
+
+  // Before the session is registered: it will only answer 503 (see refuse()) and is never reclaimed.
+  void mark_refusal() {
+    refusal_ = true;
+    phase_ = Phase::writing;
+  }
+
+  // The acceptor's view, under Core::mutex.
+  bool reclaimable() const { return phase_.load(std::memory_order_relaxed) == Phase::awaiting_header && !marked_for_reclaim; }
+  std::chrono::steady_clock::time_point waiting_since() const { return waiting_since_.load(std::memory_order_relaxed); }
+  bool marked_for_reclaim = false;  // the acceptor picked it; under Core::mutex
+
   // Called on the strand (posted by ReplySlot).
   void write(Response r) {
     if (!running()) return close_now();
+    phase_ = Phase::writing;
     if (auto problem = invalid_reply(r)) r = error_reply(500, "internal", *problem);
     res_.emplace();
     auto& res = *res_;
@@ -240,25 +354,30 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   bool running() const { return core_->running.load(std::memory_order_relaxed); }
 
-  // Bounds the next read or write; idle_timeout_seconds <= 0 means no timeout.
-  void arm_idle_timer() {
-    if (options_.idle_timeout_seconds > 0)
-      stream_.expires_after(std::chrono::seconds(options_.idle_timeout_seconds));
+  // Bounds the next read or write; a limit <= 0 means no timeout.
+  void arm_timer(int seconds) {
+    if (seconds > 0)
+      stream_.expires_after(std::chrono::seconds(seconds));
     else
       stream_.expires_never();
   }
+  void arm_idle_timer() { arm_timer(options_.idle_timeout_seconds); }
 
   void read_header() {
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(kHeaderLimit);
-    arm_idle_timer();
+    waiting_since_ = std::chrono::steady_clock::now();
+    phase_ = Phase::awaiting_header;
+    // One deadline for the whole header, however slowly it trickles in (slowloris).
+    arm_timer(options_.header_timeout_seconds);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
 
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
+    phase_ = Phase::reading_body;
     auto& msg = parser_->get();
     remember_request(msg);
     // Clients such as curl wait for "100 Continue" before sending a large body.
@@ -275,6 +394,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
+    arm_idle_timer();
     bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->on_read_error(ec);
       self->dispatch_request();
@@ -288,6 +408,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read_error(beast::error_code ec) {
+    if (ec == beast::error::timeout && running())
+      core_->event(phase_ == Phase::awaiting_header ? TransportEvent::header_timeout : TransportEvent::idle_timeout);
     if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
         ec == beast::error::timeout || ec == bhttp::error::partial_message || !running())
       return close_now();
@@ -298,17 +420,22 @@ class Session : public std::enable_shared_from_this<Session> {
     linger_ = true;
     if (ec == bhttp::error::body_limit) {
       request_keep_alive_ = false;
+      core_->event(TransportEvent::payload_too_large);
       return write(error_reply(413, "payload_too_large",
                                "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes"));
     }
-    if (ec == bhttp::error::header_limit)
+    if (ec == bhttp::error::header_limit) {
+      core_->event(TransportEvent::header_too_large);
       return write(error_reply(431, "header_too_large",
                                "request header exceeds " + std::to_string(kHeaderLimit) + " bytes"));
+    }
+    core_->event(TransportEvent::bad_request);
     write(error_reply(400, "bad_request", "malformed HTTP request: " + ec.message()));
   }
 
   void dispatch_request() {
     if (!running()) return close_now();
+    phase_ = Phase::handling;
     auto msg = parser_->release();
     parser_.reset();
     Request req;
@@ -317,6 +444,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string why;
     if (!decode_target(req.target, req, why)) {
       close_after_reply_ = true;
+      core_->event(TransportEvent::bad_request);
       return write(error_reply(400, "bad_request", why));
     }
     for (auto& field : msg) {
@@ -340,6 +468,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_write(bool close, beast::error_code ec, std::size_t) {
     res_.reset();
+    if (ec == beast::error::timeout && running()) core_->event(TransportEvent::idle_timeout);
     if (ec || !running()) return close_now();
     if (!close) return read_header();
     if (linger_) return linger();
@@ -352,7 +481,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close_now();
-    stream_.expires_after(kLingerTime);
+    stream_.expires_after(refusal_ ? kRefusalLinger : kLingerTime);
     drain();
   }
 
@@ -364,11 +493,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void close_now() {
+    if (closed_) return;  // an aborted read calls back here after reclaim() closed the socket
+    closed_ = true;
+    phase_ = Phase::closing;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
     std::lock_guard lock(core_->mutex);
-    core_->sessions.erase(this);  // the registry's reference; pending handlers may still hold one
+    // The registry's reference; pending handlers may still hold one. stop() may have taken the
+    // registry already, so only count down what is still registered.
+    if (core_->sessions.erase(this)) {
+      if (refusal_) --core_->refusing;
+      if (marked_for_reclaim) --core_->reclaiming;
+    }
   }
 
   beast::tcp_stream stream_;
@@ -384,6 +521,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool request_is_head_ = false;
   bool close_after_reply_ = false;
   bool linger_ = false;
+  bool refusal_ = false;  // set before the session is registered, read-only afterwards
+  bool closed_ = false;
+  std::atomic<Phase> phase_{Phase::awaiting_header};
+  std::atomic<std::chrono::steady_clock::time_point> waiting_since_{std::chrono::steady_clock::now()};
 };
 
 void ReplySlot::deliver(Response r) {
@@ -410,25 +551,69 @@ struct Server::Impl {
   void accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-      if (ec) {
-        // e.g. EMFILE: back off briefly instead of spinning, then keep accepting.
-        retry.expires_after(std::chrono::milliseconds(50));
-        retry.async_wait([this](beast::error_code wait_ec) {
-          if (!wait_ec) accept();
-        });
-        return;
-      }
+      if (ec) return on_accept_error();
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);  // replies are single writes: no Nagle delay
       auto session = std::make_shared<Session>(std::move(socket), core);
-      {
-        std::lock_guard lock(core->mutex);
-        if (!core->running) return;
-        core->sessions.emplace(session.get(), session);
+      switch (admit(session)) {
+        case Admission::admitted: session->start(); break;
+        case Admission::refused: session->refuse(); break;
+        case Admission::dropped: break;  // the socket closes with the session
       }
-      session->start();
       accept();
     });
+  }
+
+  // e.g. EMFILE: the pending connection stays in the listen backlog. Free a descriptor by
+  // reclaiming an idle connection, and retry after a pause instead of spinning.
+  void on_accept_error() {
+    core->event(TransportEvent::accept_failed);
+    {
+      std::lock_guard lock(core->mutex);
+      if (auto* victim = pick_reclaim_locked()) victim->reclaim();
+    }
+    retry.expires_after(kAcceptRetry);
+    retry.async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec) accept();
+    });
+  }
+
+  enum class Admission { admitted, refused, dropped };
+
+  // Registers a new connection, keeping the count of live connections within max_connections.
+  Admission admit(const std::shared_ptr<Session>& session) {
+    std::lock_guard lock(core->mutex);
+    if (!core->running) return Admission::dropped;
+    const int cap = core->options.max_connections;
+    const int live = static_cast<int>(core->sessions.size()) - core->refusing - core->reclaiming;
+    if (cap > 0 && live >= cap) {
+      if (auto* victim = pick_reclaim_locked()) {
+        victim->reclaim();  // closes on its own strand; the newcomer takes its slot now
+      } else if (core->refusing < kMaxRefusing) {
+        session->mark_refusal();
+        ++core->refusing;
+        core->sessions.emplace(session.get(), session);
+        return Admission::refused;
+      } else {
+        core->event(TransportEvent::too_many_connections);
+        return Admission::dropped;
+      }
+    }
+    core->sessions.emplace(session.get(), session);
+    return Admission::admitted;
+  }
+
+  // The connection that has waited longest for a request header, marked so it is picked once;
+  // nullptr when every connection is mid-request. A scan, but only at the cap or on EMFILE.
+  Session* pick_reclaim_locked() {
+    Session* oldest = nullptr;
+    for (auto& [ptr, _] : core->sessions)
+      if (ptr->reclaimable() && (!oldest || ptr->waiting_since() < oldest->waiting_since())) oldest = ptr;
+    if (oldest) {
+      oldest->marked_for_reclaim = true;
+      ++core->reclaiming;
+    }
+    return oldest;
   }
 
   std::string address() const {
@@ -491,6 +676,37 @@ void Server::start() {
 }
 
 std::uint16_t Server::port() const { return impl_->bound_port; }
+
+const char* event_name(TransportEvent e) {
+  switch (e) {
+    case TransportEvent::bad_request: return "bad_request";
+    case TransportEvent::payload_too_large: return "payload_too_large";
+    case TransportEvent::header_too_large: return "header_too_large";
+    case TransportEvent::too_many_connections: return "too_many_connections";
+    case TransportEvent::header_timeout: return "header_timeout";
+    case TransportEvent::idle_timeout: return "idle_timeout";
+    case TransportEvent::connection_reclaimed: return "connection_reclaimed";
+    case TransportEvent::accept_failed: return "accept_failed";
+  }
+  return "unknown";
+}
+
+FdLimit raise_fd_limit() {
+  FdLimit out;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return out;
+  out.soft_before = out.soft = lim.rlim_cur;
+  out.hard = lim.rlim_max;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      out.soft = raised.rlim_cur;
+      out.raised = true;
+    }
+  }
+  return out;
+}
 
 void Server::stop() {
   auto& im = *impl_;

@@ -1,6 +1,7 @@
 #pragma once
-// HTTP/1.1 server on Boost.Beast/Asio: transport only (keep-alive, body limit, timeouts).
-// Routing, auth and JSON live in the service layer; this header pulls in no Beast headers.
+// HTTP/1.1 server on Boost.Beast/Asio: transport only (keep-alive, body limit, timeouts,
+// connection cap). Routing, auth and JSON live in the service layer; this header pulls in no
+// Beast headers.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -35,13 +36,43 @@ struct Response {
 using Respond = std::function<void(Response)>;
 using Handler = std::function<void(Request&&, Respond)>;
 
+// What the transport did on its own, without the handler: the service counts these in /metrics.
+enum class TransportEvent {
+  bad_request,           // 400: malformed HTTP, bad percent-encoding, invalid UTF-8 in path or query
+  payload_too_large,     // 413
+  header_too_large,      // 431
+  too_many_connections,  // 503 at max_connections with no idle connection to reclaim
+  header_timeout,        // closed: no complete request header within header_timeout_seconds
+  idle_timeout,          // closed: a body read or reply write stalled idle_timeout_seconds
+  connection_reclaimed,  // an idle connection closed to make room for a new one (or a free fd)
+  accept_failed,         // accept() failed (EMFILE, ENFILE, ...); retried after a pause
+};
+inline constexpr int kTransportEventCount = 8;
+const char* event_name(TransportEvent e);  // "bad_request", "too_many_connections", ...
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0 = pick a free port (see Server::port())
   int threads = 2;
   std::size_t max_body_bytes = 8u << 20;  // larger bodies get 413 with a JSON error
-  int idle_timeout_seconds = 60;
+  // Open connections. At the cap a new connection first reclaims the connection that has waited
+  // longest for its next request header; when every connection is busy it gets 503
+  // too_many_connections (Retry-After, Connection: close). 0 = no cap.
+  int max_connections = 1024;
+  int header_timeout_seconds = 10;  // from connect or the last reply to a complete header; <= 0: none
+  int idle_timeout_seconds = 60;    // a body read or reply write making no progress; <= 0: none
+  // Called for every TransportEvent, from an I/O thread; must be cheap and must not throw.
+  std::function<void(TransportEvent)> on_event;
 };
+
+// The process's open-file limit. raise_fd_limit() lifts the soft limit to the hard one, because
+// each connection costs a descriptor and the default soft limit (often 1024) is below what the
+// connection cap allows.
+struct FdLimit {
+  std::uint64_t soft_before = 0, soft = 0, hard = 0;  // soft: after the raise
+  bool raised = false;
+};
+FdLimit raise_fd_limit();
 
 class Server {
  public:

@@ -1,7 +1,6 @@
-// Reading one window's cohort out of storage. Every list call is paged with its cursor, so a
-// window of any size is read in bounded memory per call. Paging stops at an empty page, not at a
-// short one, because a plugin may cap `limit` below what was asked; a cursor that does not move
-// forward is reported instead of looping forever on a misbehaving plugin.
+// Reading one window's cohort out of storage, and the cursor paging (report/paging.hpp) the
+// streamed report shares. Every list call is paged with its cursor.
+#include "report/paging.hpp"
 #include "report/report.hpp"
 
 #include <algorithm>
@@ -18,6 +17,65 @@ namespace {
 
 }  // namespace
 
+namespace detail {
+
+sdk::DecisionFilter window_filter(const std::string& domain, Window w, bool with_payload, std::size_t page_size) {
+  sdk::DecisionFilter df;
+  df.domain = domain;
+  df.from_ms = w.from_ms;
+  df.to_ms = w.to_ms;
+  df.with_payload = with_payload;
+  df.limit = page_size;
+  return df;
+}
+
+void each_decision(sdk::Storage& storage, sdk::DecisionFilter df, const std::function<void(sdk::DecisionRecord&)>& fn) {
+  std::vector<sdk::DecisionRecord> page;
+  for (;;) {
+    page.clear();
+    if (auto st = storage.list_decisions(df, page); !st.ok())
+      fail("list_decisions (domain " + df.domain + ", after " + std::to_string(df.after_created_ms) + "/" + df.after_id + ")", st);
+    if (page.empty()) return;
+    const auto& last = page.back();
+    if (!(last.created_ms > df.after_created_ms || (last.created_ms == df.after_created_ms && last.id > df.after_id)))
+      throw std::runtime_error("report: list_decisions returned a page that does not move past its cursor");
+    df.after_created_ms = last.created_ms;
+    df.after_id = last.id;
+    for (auto& d : page) fn(d);
+  }
+}
+
+void each_task(sdk::Storage& storage, sdk::TaskFilter tf, std::int64_t max_id,
+               const std::function<void(sdk::TaskRecord&)>& fn) {
+  std::vector<sdk::TaskRecord> page;
+  while (tf.after_task_id < max_id) {
+    page.clear();
+    if (auto st = storage.list_tasks(tf, page); !st.ok())
+      fail("list_tasks (domain " + tf.domain + ", after task " + std::to_string(tf.after_task_id) + ")", st);
+    if (page.empty()) return;
+    if (page.back().task_id <= tf.after_task_id)
+      throw std::runtime_error("report: list_tasks returned a page that does not move past its cursor");
+    tf.after_task_id = page.back().task_id;
+    for (auto& t : page) fn(t);
+  }
+}
+
+void each_review(sdk::Storage& storage, sdk::ReviewFilter rf, const std::function<void(sdk::ReviewRecord&)>& fn) {
+  std::vector<sdk::ReviewRecord> page;
+  for (;;) {
+    page.clear();
+    if (auto st = storage.list_reviews(rf, page); !st.ok())
+      fail("list_reviews (domain " + rf.domain + ", after review " + std::to_string(rf.after_review_id) + ")", st);
+    if (page.empty()) return;
+    if (page.back().review_id <= rf.after_review_id)
+      throw std::runtime_error("report: list_reviews returned a page that does not move past its cursor");
+    rf.after_review_id = page.back().review_id;
+    for (auto& r : page) fn(r);
+  }
+}
+
+}  // namespace detail
+
 std::optional<Window> default_baseline(Window w, std::int64_t now_ms) {
   const std::int64_t to = w.to_ms != 0 ? w.to_ms : now_ms;
   if (w.from_ms == 0 || to <= w.from_ms) return std::nullopt;
@@ -32,25 +90,7 @@ Facts load_facts(sdk::Storage& storage, const std::string& domain, Window w, boo
   Facts facts;
 
   // 1. Decisions created in the window, in (created_ms, id) order.
-  std::vector<sdk::DecisionRecord> page;
-  sdk::DecisionFilter df;
-  df.domain = domain;
-  df.from_ms = w.from_ms;
-  df.to_ms = w.to_ms;
-  df.with_payload = with_payload;
-  df.limit = page_size;
-  for (;;) {
-    page.clear();
-    if (auto st = storage.list_decisions(df, page); !st.ok())
-      fail("list_decisions (domain " + domain + ", after " + std::to_string(df.after_created_ms) + "/" + df.after_id + ")", st);
-    if (page.empty()) break;
-    const auto& last = page.back();
-    if (!(last.created_ms > df.after_created_ms || (last.created_ms == df.after_created_ms && last.id > df.after_id)))
-      throw std::runtime_error("report: list_decisions returned a page that does not move past its cursor");
-    df.after_created_ms = last.created_ms;
-    df.after_id = last.id;
-    for (auto& d : page) facts.decisions.push_back(std::move(d));
-  }
+  detail::each_decision(storage, detail::window_filter(domain, w, with_payload, page_size), [&](sdk::DecisionRecord& d) { facts.decisions.push_back(std::move(d)); });
 
   // 2. Their tasks. A task is written with its decision, so its id is on the decision; reading
   // the id range by cursor does not depend on the task's own timestamps.
@@ -63,22 +103,13 @@ Facts load_facts(sdk::Storage& storage, const std::string& domain, Window w, boo
       max_id = std::max(max_id, d.task_id);
     }
   if (task_ids.empty()) return facts;
-  std::vector<sdk::TaskRecord> tasks;
   sdk::TaskFilter tf;
   tf.domain = domain;
   tf.after_task_id = min_id - 1;
   tf.limit = page_size;
-  while (tf.after_task_id < max_id) {
-    tasks.clear();
-    if (auto st = storage.list_tasks(tf, tasks); !st.ok())
-      fail("list_tasks (domain " + domain + ", after task " + std::to_string(tf.after_task_id) + ")", st);
-    if (tasks.empty()) break;
-    if (tasks.back().task_id <= tf.after_task_id)
-      throw std::runtime_error("report: list_tasks returned a page that does not move past its cursor");
-    tf.after_task_id = tasks.back().task_id;
-    for (auto& t : tasks)
-      if (task_ids.count(t.task_id)) facts.tasks.push_back(std::move(t));
-  }
+  detail::each_task(storage, tf, max_id, [&](sdk::TaskRecord& t) {
+    if (task_ids.count(t.task_id)) facts.tasks.push_back(std::move(t));
+  });
 
   // Gold tasks (quality control, service/gold.hpp) are not the domain's traffic: their decisions,
   // tasks and reviews are left out of every figure.
@@ -93,22 +124,13 @@ Facts load_facts(sdk::Storage& storage, const std::string& domain, Window w, boo
 
   // 3. Their reviews. A review is submitted after its task was created, so none is older than
   // the window's start; newer reviews of other decisions are skipped.
-  std::vector<sdk::ReviewRecord> reviews;
   sdk::ReviewFilter rf;
   rf.domain = domain;
   rf.from_ms = w.from_ms;
   rf.limit = page_size;
-  for (;;) {
-    reviews.clear();
-    if (auto st = storage.list_reviews(rf, reviews); !st.ok())
-      fail("list_reviews (domain " + domain + ", after review " + std::to_string(rf.after_review_id) + ")", st);
-    if (reviews.empty()) break;
-    if (reviews.back().review_id <= rf.after_review_id)
-      throw std::runtime_error("report: list_reviews returned a page that does not move past its cursor");
-    rf.after_review_id = reviews.back().review_id;
-    for (auto& r : reviews)
-      if (task_ids.count(r.task_id)) facts.reviews.push_back(std::move(r));
-  }
+  detail::each_review(storage, rf, [&](sdk::ReviewRecord& r) {
+    if (task_ids.count(r.task_id)) facts.reviews.push_back(std::move(r));
+  });
   return facts;
 }
 

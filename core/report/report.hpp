@@ -6,6 +6,8 @@
 // Three steps, kept apart so the arithmetic is testable without storage:
 //   load_facts  pages through sdk::Storage and collects one window's cohort;
 //   compute     turns facts into plain numbers (no I/O, no clock: `now_ms` is a parameter);
+//   build       does both in one streamed pass in bounded memory (what the service and
+//               `hitl report` use: a window of any size);
 //   to_json / to_table render a Report (nlohmann/json stays in the .cpp: only json_fwd here).
 #include <hitl/plugin_api.hpp>
 
@@ -158,6 +160,15 @@ struct Report {
 // open tasks are past their deadline. Throws std::invalid_argument for bands not strictly ascending.
 Report compute(const std::string& domain, const Facts& facts, const Facts* baseline, const Settings& s, Window w,
                Window baseline_window, std::int64_t now_ms);
+
+// The same report read straight from storage in bounded memory: decisions, tasks and reviews are
+// read in pages of `page_size` and folded into counters as they come (report/stream.cpp), so
+// memory grows with the number of flag reasons, policy versions and groups, not of decisions.
+// `baseline` (the baseline window) is read only for the bias drift. Figures equal
+// compute(load_facts(...)), except that a turnaround percentile may be off by under 0.1 % when
+// distinct turnarounds share a histogram bin (docs/report.md). Throws like load_facts and compute.
+Report build(sdk::Storage& storage, const std::string& domain, const Settings& s, Window w,
+             std::optional<Window> baseline, std::int64_t now_ms, std::size_t page_size = 1000);
 
 // The group of one attribute value under `spec`: a band name for numbers when the spec has bands
 // ("<25", "25-40", ">=60"), else the value itself; "(missing)" for a missing (null) value, an

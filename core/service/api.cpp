@@ -15,12 +15,14 @@
 #include "service/pipeline.hpp"
 #include "service/review.hpp"
 #include "service/service_error.hpp"
+#include "service/slow_lane.hpp"
 #include "service/trace.hpp"
 #include "service/writer.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace hitl::service {
@@ -109,18 +111,42 @@ void require_domain(const Principal& p, const std::string& domain) {
     throw ServiceError(403, "forbidden", "token \"" + p.name + "\" is not allowed domain \"" + domain + "\"", "domain");
 }
 
+// Routes whose cost grows with the stored data (a report, listings, a trace, an erasure): they run
+// on the slow lane, not on an I/O thread (docs/operations.md, "Connections and slow routes"); "*" is
+// any segment.
+bool slow_route(const std::string& m, const std::vector<std::string_view>& parts) {
+  auto is = [&](std::initializer_list<std::string_view> pattern) {
+    return parts.size() == pattern.size() &&
+           std::equal(pattern.begin(), pattern.end(), parts.begin(),
+                      [](std::string_view want, std::string_view got) { return want == "*" || want == got; });
+  };
+  if (m == "DELETE") return is({"v1", "domains", "*", "decisions", "*", "payload"});
+  return m == "GET" && (is({"v1", "domains", "*", "report"}) || is({"v1", "domains", "*", "decisions", "*", "trace"}) ||
+                        is({"v1", "review", "tasks"}) || is({"v1", "admin", "reviewers"}) ||
+                        is({"v1", "admin", "domains", "*", "retrain"}) || is({"v1", "admin", "domains", "*", "models"}));
+}
+
+enum class Lane { io, slow };
+
 class Api {
  public:
   explicit Api(App& app) : app_(app) {}
 
   void handle(http::Request&& req, http::Respond respond) {
     app_.metrics().http_requests++;
+    guarded(respond, [&] { route(std::move(req), respond, Lane::io); });
+  }
+
+ private:
+  // Runs `fn`, answering what it throws as the JSON error it names (counted in http_errors).
+  template <class F>
+  void guarded(http::Respond& respond, F&& fn) {
     auto fail = [&](const http::Response& r) {
       app_.metrics().http_errors++;
       respond(r);
     };
     try {
-      route(std::move(req), respond);
+      fn();
     } catch (const ServiceError& e) {
       if (e.code == "storage_unavailable") app_.metrics().plugin_error("storage", app_.config().storage.plugin);
       if (e.code == "queue_unavailable") app_.metrics().plugin_error("queue", app_.config().queue.plugin);
@@ -131,8 +157,31 @@ class Api {
     }
   }
 
- private:
-  void route(http::Request&& req, http::Respond& respond) {
+  // Queues the request on the slow lane, where route() runs it again (it authenticates again
+  // there: cheap, and a token revoked meanwhile is refused). Never waits: a full queue is 503 busy.
+  void to_slow_lane(http::Request&& req, http::Respond& respond) {
+    auto job = [this, req = std::move(req), respond](bool run) mutable {
+      if (!run) {
+        app_.metrics().http_errors++;
+        respond(error_response(503, "shutting_down", "the service is stopping"));
+        return;
+      }
+      guarded(respond, [&] { route(std::move(req), respond, Lane::slow); });
+    };
+    switch (app_.slow_lane().submit(std::move(job))) {
+      case SlowLane::Admission::queued: return;
+      case SlowLane::Admission::stopped: throw ServiceError(503, "shutting_down", "the service is stopping");
+      case SlowLane::Admission::busy: break;
+    }
+    app_.metrics().slow_lane_busy++;
+    app_.metrics().http_errors++;
+    auto r = error_response(503, "busy", "the slow lane is full (" + std::to_string(app_.slow_lane().capacity()) +
+                                             " queued reports, listings or exports): retry later");
+    r.headers.emplace_back("Retry-After", "5");
+    respond(std::move(r));
+  }
+
+  void route(http::Request&& req, http::Respond& respond, Lane lane) {
     auto parts = split_path(req.path);
     const std::string& m = req.method;
     if (parts.size() == 1 && parts[0] == "healthz") {
@@ -141,6 +190,7 @@ class Api {
       return;
     }
     Principal who = authenticate(req);
+    if (lane == Lane::io && slow_route(m, parts)) return to_slow_lane(std::move(req), respond);
     if (parts.size() == 1 && parts[0] == "metrics") {
       if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
       require_role(who, {Role::admin});

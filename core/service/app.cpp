@@ -16,6 +16,7 @@
 #include "service/retrain_worker.hpp"
 #include "service/review.hpp"
 #include "service/signals.hpp"
+#include "service/slow_lane.hpp"
 #include "service/writer.hpp"
 
 #include <spdlog/spdlog.h>
@@ -154,9 +155,12 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
     rw->outcome(d);
   };
   review_->set_final_hooks(std::move(hooks));
+  slow_lane_ = std::make_unique<SlowLane>(cfg_.slow_threads);  // started by `hitl serve`
 }
 
 App::~App() {
+  // Slow routes in flight read storage and write through the writer: they finish first.
+  slow_lane_.reset();
   // A training in progress finishes first (it writes through the writer and reads storage).
   retrain_.reset();
   // The writer drains before the storage and queue it writes to go away.

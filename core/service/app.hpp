@@ -30,6 +30,7 @@ class Assignment;
 class ModelSlot;
 class RetrainWorker;
 class Signals;
+class SlowLane;
 
 class App {
  public:
@@ -50,7 +51,8 @@ class App {
   ReviewerDirectory& reviewers() { return *reviewers_; }
   Assignment& assignment() { return *assignment_; }
   policy::PolicyEngine& policies() { return *policies_; }
-  RetrainWorker& retrain() { return *retrain_; }  // the learning loop's trainings (service/retrain_worker.hpp)
+  RetrainWorker& retrain() { return *retrain_; }
+  SlowLane& slow_lane() { return *slow_lane_; }  // routes whose cost grows with the data (service/slow_lane.hpp)  // the learning loop's trainings (service/retrain_worker.hpp)
   std::shared_ptr<sdk::Model> model(const std::string& name) const;  // the live one
   // Reloads every model whose `artifact` file changed since it was loaded (a `hitl model
   // promote`, say): the new model is built first and swapped in only when it loads, so a broken
@@ -85,6 +87,7 @@ class App {
   std::unique_ptr<Notifier> notifier_;
   std::unique_ptr<RetrainWorker> retrain_;
   std::mutex reload_mu_;  // reload_models runs on the housekeeping thread and after a promotion
+  std::unique_ptr<SlowLane> slow_lane_;  // stopped first in ~App: its jobs use everything above
 };
 
 }  // namespace hitl::service

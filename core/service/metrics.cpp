@@ -262,6 +262,13 @@ std::string Metrics::render_prometheus(const std::function<Gauge(const std::stri
   o << "hitl_http_errors_total " << http_errors << '\n';
   family("hitl_storage_commits_total", "counter", "Storage transactions committed by the writer.");
   o << "hitl_storage_commits_total " << storage_commits << '\n';
+  family("hitl_http_transport_events_total", "counter",
+         "What the HTTP transport did without the handler: refusals (400, 413, 431, 503), timeouts, reclaimed connections, failed accepts.");
+  for (int e = 0; e < http::kTransportEventCount; ++e)
+    o << "hitl_http_transport_events_total{event=\"" << http::event_name(static_cast<http::TransportEvent>(e)) << "\"} "
+      << transport_events[static_cast<std::size_t>(e)] << '\n';
+  family("hitl_slow_lane_busy_total", "counter", "Slow routes refused with 503 busy because the slow lane's queue was full.");
+  o << "hitl_slow_lane_busy_total " << slow_lane_busy << '\n';
   return o.str();
 }
 

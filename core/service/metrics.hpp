@@ -5,6 +5,8 @@
 // names) live in small maps behind a shared_mutex: the common case (a label set seen before) takes
 // the lock shared and increments an atomic; only the first occurrence of a label set takes it
 // exclusively. Every call that names an unknown domain is ignored: no crash, no series.
+#include "http/server.hpp"
+
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -68,6 +70,10 @@ class Metrics {
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> http_errors{0};
   std::atomic<std::uint64_t> storage_commits{0};
+  // The HTTP transport's own events, indexed by http::TransportEvent (`hitl serve` counts them
+  // through ServerOptions::on_event): hitl_http_transport_events_total{event}.
+  std::array<std::atomic<std::uint64_t>, http::kTransportEventCount> transport_events{};
+  std::atomic<std::uint64_t> slow_lane_busy{0};  // slow routes refused with 503 busy
 
   // A prediction sent to review: hitl_flagged_total{domain,reason,priority}. `priority` becomes a
   // band: "high" (>= 0.67, and NaN: an unreadable priority is treated as urgent), "medium"

@@ -36,15 +36,11 @@ Prepared prepare(const config::DomainConfig& d, const ReportQuery& q) {
 report::Report compute(sdk::Storage& storage, const config::DomainConfig& d, const ReportQuery& q) {
   const Prepared p = prepare(d, q);
   try {
-    // Inputs are read only when the bias section needs the group attribute from them.
-    const bool payload = !p.settings.group.field.empty();
-    const report::Facts facts = report::load_facts(storage, d.name, p.window, payload);
     // Without a `from` there is no "before" to compare with: drift needs an explicit baseline.
     const bool has_baseline = p.baseline.from_ms || p.baseline.to_ms;
-    report::Facts base;
-    if (has_baseline && !p.settings.group.field.empty()) base = report::load_facts(storage, d.name, p.baseline, payload);
-    return report::compute(d.name, facts, has_baseline ? &base : nullptr, p.settings, p.window, p.baseline,
-                           now_ms());
+    // Streamed: memory stays flat however many decisions the window holds.
+    return report::build(storage, d.name, p.settings, p.window,
+                         has_baseline ? std::optional<report::Window>(p.baseline) : std::nullopt, now_ms());
   } catch (const ServiceError&) {
     throw;
   } catch (const std::exception& e) {

@@ -9,7 +9,9 @@
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
+#include <functional>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -26,6 +28,7 @@ using hitl::http::Respond;
 using hitl::http::Response;
 using hitl::http::Server;
 using hitl::http::ServerOptions;
+using hitl::http::TransportEvent;
 
 namespace {
 
@@ -141,6 +144,24 @@ class LaterResponder {
   std::deque<Job> jobs_;
   bool stop_ = false;
   std::thread thread_;
+};
+
+// Counts the transport's TransportEvents (ServerOptions::on_event) across its I/O threads.
+class EventCounts {
+ public:
+  std::function<void(TransportEvent)> callback() {
+    return [this](TransportEvent e) { counts_[static_cast<std::size_t>(e)]++; };
+  }
+  int count(TransportEvent e) const { return counts_[static_cast<std::size_t>(e)].load(); }
+  // The count once it reaches `n` or a second passed: a client can see the close (a timed-out
+  // stream closes its socket) before the server's handler reports the event.
+  int settled(TransportEvent e, int n) const {
+    for (int i = 0; i < 200 && count(e) < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return count(e);
+  }
+
+ private:
+  std::array<std::atomic<int>, hitl::http::kTransportEventCount> counts_{};
 };
 
 }  // namespace
@@ -494,14 +515,127 @@ TEST_CASE("stop() closes open connections even with a reply pending and returns"
   parked.clear();
 }
 
-TEST_CASE("idle connections are closed after idle_timeout_seconds") {
+TEST_CASE("a keep-alive connection silent after its reply is closed after header_timeout_seconds") {
+  EventCounts events;
   auto options = loopback();
-  options.idle_timeout_seconds = 1;
+  options.header_timeout_seconds = 1;
+  options.idle_timeout_seconds = 30;
+  options.on_event = events.callback();
   Server server(options, [](Request&&, Respond respond) { respond(text("ok")); });
   server.start();
   Client c(server.port());
   CHECK(c.request(bhttp::verb::get, "/").body() == "ok");
+  const auto t0 = std::chrono::steady_clock::now();
   CHECK(c.closed_by_server());  // blocks until the server gives up on the silent client
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  CHECK(events.settled(TransportEvent::header_timeout, 1) == 1);
+}
+
+TEST_CASE("a request header trickling in slower than header_timeout_seconds is cut (slowloris)") {
+  EventCounts events;
+  auto options = loopback();
+  options.header_timeout_seconds = 1;
+  options.idle_timeout_seconds = 30;  // each byte is "progress": only the header deadline can stop it
+  options.on_event = events.callback();
+  std::atomic<int> calls{0};
+  Server server(options, [&](Request&&, Respond respond) {
+    ++calls;
+    respond(text("ok"));
+  });
+  server.start();
+  Client c(server.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string header = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+  bool cut = false;
+  for (char ch : header) {  // one byte every 100 ms: 5+ seconds for the whole header
+    beast::error_code ec;
+    net::write(c.socket(), net::buffer(&ch, 1), ec);
+    if (ec) {
+      cut = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(3)) break;
+  }
+  CHECK((cut || c.closed_by_server()));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
+  CHECK(events.settled(TransportEvent::header_timeout, 1) == 1);
+  CHECK(calls == 0);
+}
+
+TEST_CASE("at max_connections a new client is served by reclaiming the longest-idle connection") {
+  EventCounts events;
+  auto options = loopback();
+  options.max_connections = 3;
+  options.on_event = events.callback();
+  Server server(options, [](Request&&, Respond respond) { respond(text("ok")); });
+  server.start();
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(std::make_unique<Client>(server.port()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a definite oldest
+  }
+  Client fresh(server.port());
+  auto res = fresh.request(bhttp::verb::get, "/healthz");
+  CHECK(res.result_int() == 200);
+  CHECK(res.body() == "ok");
+  CHECK(idle[0]->closed_by_server());  // the oldest silent one made room
+  CHECK(events.settled(TransportEvent::connection_reclaimed, 1) == 1);
+  CHECK(events.count(TransportEvent::too_many_connections) == 0);
+}
+
+TEST_CASE("at max_connections with every connection mid-request a new one gets 503 too_many_connections") {
+  EventCounts events;
+  LaterResponder later;
+  auto options = loopback();
+  options.max_connections = 2;
+  options.on_event = events.callback();
+  std::atomic<int> held{0};
+  Server server(options, [&](Request&&, Respond respond) {
+    ++held;
+    later.push(std::move(respond), text("late"), std::chrono::milliseconds(1500));
+  });
+  server.start();
+  Client a(server.port()), b(server.port());
+  a.send(bhttp::verb::get, "/slow");
+  b.send(bhttp::verb::get, "/slow");
+  for (int i = 0; i < 200 && held < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(held == 2);
+  Client c(server.port());
+  auto res = c.read();  // the refusal comes without a request
+  CHECK(res.result_int() == 503);
+  CHECK(res.body().find("\"too_many_connections\"") != std::string::npos);
+  CHECK(res[bhttp::field::retry_after] == "1");
+  CHECK_FALSE(res.keep_alive());
+  CHECK(c.closed_by_server());
+  CHECK(events.count(TransportEvent::too_many_connections) == 1);
+  CHECK(a.read().body() == "late");  // the busy connections are untouched
+}
+
+TEST_CASE("invalid UTF-8 in the decoded path or a query key or value gets 400 bad_request") {
+  EventCounts events;
+  auto options = loopback();
+  options.on_event = events.callback();
+  std::atomic<int> calls{0};
+  Server server(options, [&](Request&& req, Respond respond) {
+    ++calls;
+    respond(text(req.query["q"]));
+  });
+  server.start();
+  for (const char* target : {"/v1/%ff", "/x?domain=%ff", "/x?%ff=1", "/x?q=%c0%af", "/x?q=%ed%a0%80", "/x?q=%e2%82"}) {
+    Client c(server.port());
+    auto res = c.request(bhttp::verb::get, target);
+    INFO(target);
+    CHECK(res.result_int() == 400);
+    CHECK(res.body().rfind(R"({"error":{"code":"bad_request","message":)", 0) == 0);
+    CHECK(res.body().find("not valid UTF-8") != std::string::npos);
+  }
+  CHECK(calls == 0);
+  CHECK(events.count(TransportEvent::bad_request) == 6);
+  Client ok(server.port());
+  auto res = ok.request(bhttp::verb::get, "/x?q=%C3%A9t%C3%A9%F0%9F%98%80");
+  CHECK(res.result_int() == 200);
+  CHECK(res.body() == "\xC3\xA9t\xC3\xA9\xF0\x9F\x98\x80");
 }
 
 TEST_CASE("a reply that takes longer than the idle timeout is still delivered") {
