@@ -57,7 +57,6 @@ class Service {
   void kill_hard();
   int pid() const { return pid_; }
   int port() const { return port_; }
-  int pid() const { return pid_; }  // the `hitl serve` child while running (for /proc/<pid>/...)
   bool running() const;
   std::string log() const;  // the server's stderr so far
   TempDir dir;
