@@ -44,6 +44,9 @@ with db:
     db.executemany("INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
                    "VALUES (?, 'credit_risk', ?, ?, ?, ?)",
                    ((i, (i % 90) / 100, now + 7_200_000, now + 7_200_000, now) for i in range(1, n + 1)))
+# Into the database file, as a long-running service would have it (not a WAL for the first
+# checkpoint of the measured run to copy).
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 PY
 }
 
@@ -77,26 +80,47 @@ print(f"metrics_ms={(time.perf_counter() - t0) * 200:.1f}")
 PY
 }
 
+start_server() {  # starts hitl serve, waits for /healthz; sets server and url
+  rm -f "$work/serve.out"
+  HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "$work/ex/hitl.lua" > "$work/serve.out" 2> "$work/serve.log" &
+  server=$!
+  until grep -q listening "$work/serve.out" 2>/dev/null; do sleep 0.02; done
+  url=$(grep -o 'http://[0-9.:]*' "$work/serve.out")
+  until curl -sf "$url/healthz" >/dev/null; do sleep 0.02; done
+}
+stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; server=; }
+
 echo "build: $build ($(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 for n in "${sizes[@]}"; do
   rm -rf "$work/ex/var"; mkdir -p "$work/ex/var"
   cfg="$work/ex/hitl.lua"
-  # The schema, made by the build under test; tokens; then the backlog.
   "$hitl" token create --config "$cfg" --role client --name bench-client > "$work/client.tok"
   "$hitl" token create --config "$cfg" --role reviewer --name bench-reviewer --domains credit_risk > "$work/rev.tok"
   "$hitl" token create --config "$cfg" --role admin --name bench-admin > "$work/admin.tok"
+  start_server; stop_server  # the schema, made by the build under test
   fill "$n"
-  HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "$cfg" > "$work/serve.out" 2> "$work/serve.log" &
-  server=$!
   t0=$(date +%s%N)
-  until grep -q listening "$work/serve.out" 2>/dev/null; do sleep 0.02; done
-  url=$(grep -o 'http://[0-9.:]*' "$work/serve.out")
-  until curl -sf "$url/healthz" >/dev/null; do sleep 0.02; done
+  start_server
   startup_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  sleep 2
+  # Intake is measured once the background re-queue walk is done (its duration is printed; the
+  # service answers during it, see docs/performance.md for intake during the walk).
+  [ "$n" = 0 ] || for _ in $(seq 600); do grep -q 'requeued [0-9]* open review tasks' "$work/serve.log" && break; sleep 0.2; done
+  sleep 1
+  # PERF=DIR: a perf profile of the server during the intake run, summarised in DIR/perf-N.txt.
+  perf_pid=
+  if [ -n "${PERF:-}" ]; then
+    perf record -q -F 499 -p "$server" -o "$work/perf.data" -- sleep 10 2>/dev/null &
+    perf_pid=$!
+  fi
   intake=$(TOKEN=$(cat "$work/client.tok") RUNID="n$n" wrk -t2 -c32 -d10s -s "$wrk_lua" "$url/v1/domains/credit_risk/predictions" | grep SUMMARY)
+  if [ -n "${PERF:-}" ]; then
+    wait "$perf_pid" || true
+    mkdir -p "$PERF"
+    perf report -q -i "$work/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | sed "s/  *-  *-  *$//; s/  *$//" | grep -v "^$" | cut -c1-150 | head -40 > "$PERF/perf-$n.txt" || true
+  fi
   lat=$(claim_latency "$url" "$(cat "$work/rev.tok")" "$claims")
   met=$(metrics_ms "$url" "$(cat "$work/admin.tok")")
-  echo "pending=$n startup_ms=$startup_ms ${intake#SUMMARY } $lat $met"
-  kill "$server"; wait "$server" 2>/dev/null || true; server=
+  stop_server
+  requeue=$(grep -o 'requeued [0-9]* open review tasks in [0-9]* ms' "$work/serve.log" | grep -o '[0-9]* ms' || echo 'not finished')
+  echo "pending=$n startup_ms=$startup_ms ${intake#SUMMARY } $lat $met requeue=\"$requeue\""
 done

@@ -4,11 +4,14 @@
 
 namespace hitl::queue_sqlite::sql {
 
-// An escalation re-ranks an item pushed again; its lease stays.
+// An escalation re-ranks an item pushed again; its lease stays. An item pushed again unchanged
+// (the start-up re-queue pushes every open task) writes nothing: no page is dirtied, so the walk
+// over a large backlog costs reads, not the write lock the ingest path needs.
 inline constexpr const char* kInsert =
     "INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(task_id) DO UPDATE SET priority = excluded.priority, "
-    "deadline_ms = excluded.deadline_ms, due_ms = excluded.due_ms";
+    "deadline_ms = excluded.deadline_ms, due_ms = excluded.due_ms "
+    "WHERE priority IS NOT excluded.priority OR deadline_ms IS NOT excluded.deadline_ms";
 
 // One statement picks and leases the best ready item, so two claimers can never take the same
 // one. The subquery walks queue_items_dispatch in order and stops at the first ready row: it

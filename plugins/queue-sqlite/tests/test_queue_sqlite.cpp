@@ -575,3 +575,18 @@ TEST_CASE("no statement the queue runs per call scans queue_items, with a millio
     CHECK(sqlite3_stmt_status(raw, SQLITE_STMTSTATUS_VM_STEP, 0) < 20'000);
   }
 }
+
+TEST_CASE("pushing an item again unchanged writes nothing to the file; a new rank does") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  REQUIRE(q->push({item(1, "d", 0.5, 9000), item(2, "d", 0.5)}).ok());
+  SQLite::Database db(tmp.db(), SQLite::OPEN_READONLY);
+  // data_version moves when another connection commits a change to the file.
+  auto version = [&] { return db.execAndGet("PRAGMA data_version").getInt64(); };
+  const auto before = version();
+  REQUIRE(q->push({item(1, "d", 0.5, 9000), item(2, "d", 0.5)}).ok());
+  CHECK(version() == before);
+  REQUIRE(q->push({item(1, "d", 0.9, 9000)}).ok());
+  CHECK(version() != before);
+  CHECK(drain(*q, "d") == std::vector<std::int64_t>{1, 2});
+}
