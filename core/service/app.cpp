@@ -20,7 +20,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <stdexcept>
 
 namespace hitl::service {
@@ -84,17 +83,11 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
   sdk::Queue* queue = queue_.get();
   Metrics* metrics = metrics_.get();
   const std::string queue_plugin = cfg_.queue.plugin;
-  // The review service schedules each new task's SLA moments; it is built after the writer, so
-  // the writer reaches it through this slot (set once it exists).
-  auto sla_slot = std::make_shared<std::atomic<ReviewService*>>(nullptr);
-  writer_ = std::make_unique<Writer>(storage_, cfg_.writer_max_batch, [queue, metrics, queue_plugin, sla_slot](sdk::WriteBatch& b) {
+  writer_ = std::make_unique<Writer>(storage_, cfg_.writer_max_batch, [queue, metrics, queue_plugin](sdk::WriteBatch& b) {
     std::vector<sdk::QueueItem> items;
-    ReviewService* review = sla_slot->load();
     for (auto& nd : b.decisions)
-      if (nd.task && !nd.duplicate && nd.task->task_id) {
+      if (nd.task && !nd.duplicate && nd.task->task_id)
         items.push_back({nd.task->task_id, nd.task->domain, nd.task->priority, nd.task->deadline_ms, nd.task->created_ms});
-        if (review) review->track_sla(*nd.task);
-      }
     if (items.empty()) return;
     auto st = queue->push(items);
     // Not lost: the tasks are in storage and requeue_open_tasks() pushes them at the next start.
@@ -145,7 +138,6 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
   assignment_ = std::make_unique<Assignment>(*storage_, *reviewers_, *policies_);
   review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *pipeline_, *metrics_, *reviewers_,
                                             *assignment_, *policies_);
-  sla_slot->store(review_.get());
   tokens_ = std::make_unique<TokenService>(storage_);
   governance_ = std::make_unique<Governance>(
       *storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); },

@@ -509,6 +509,15 @@ std::size_t ReviewService::requeue_open_tasks(const std::atomic<bool>& stop) {
   // and no lock is held between pages: claims, ingest and /healthz run meanwhile.
   constexpr std::size_t kPage = 1000;
   std::size_t n = 0;
+  // New tasks are found by id (track_new_tasks) from the highest the pending walk saw, also when
+  // the walk stops early: a task is pending when created, and one created after the pending walk
+  // has a higher id. (Ones the later walks see again are scheduled twice: harmless, see SlaTimers.)
+  std::int64_t highest = 0;
+  struct HandOver {
+    std::atomic<std::int64_t>& seen;
+    const std::int64_t& highest;
+    ~HandOver() { seen.store(highest); }
+  } hand_over{sla_seen_up_to_, highest};
   for (const char* status : {"pending", "assigned", "escalated"}) {
     sdk::TaskFilter f;
     f.status = status;
@@ -522,6 +531,7 @@ std::size_t ReviewService::requeue_open_tasks(const std::atomic<bool>& stop) {
       for (const auto& t : page) {
         items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});
         track_sla(t);
+        if (t.status == "pending") highest = std::max(highest, t.task_id);
       }
       if (!items.empty()) {
         st = queue_.push(items);

@@ -109,7 +109,7 @@ class ReviewService {
   // to the queue again (push is idempotent) and schedules its SLA moments, a page at a time.
   // Stops early when `stop` is set. Returns the tasks walked.
   std::size_t requeue_open_tasks(const std::atomic<bool>& stop);
-  // Schedules the SLA moments of a task (new tasks, after their commit; see SlaTimers).
+  // Schedules the SLA moments of an open task (see SlaTimers).
   void track_sla(const sdk::TaskRecord& task);
 
   // The SLA timer (service/escalation.cpp): marks open tasks at risk (sla_at_risk_fraction of
@@ -141,11 +141,16 @@ class ReviewService {
   std::mutex mu_;
   FinalHooks hooks_;
   SlaTimers sla_timers_;
+  // Tasks up to this id have been seen for their SLA moments (-1: the start-up walk has not
+  // finished). New tasks, from this process or another (`hitl ingest`), have higher ids: each
+  // SLA check reads them through the primary key from here on.
+  std::atomic<std::int64_t> sla_seen_up_to_{-1};
   static constexpr std::int64_t kSlaRetryMs = 5000;  // a timer whose check failed comes back after this
 
   sdk::TaskRecord load_task(std::int64_t task_id, const Principal& who);
   void escalate_one(const sdk::TaskRecord& task, const std::string& kind, std::int64_t now);
   bool sla_step(std::int64_t task_id, std::int64_t now);
+  void track_new_tasks();
   bool restore_lease(const sdk::TaskRecord& task, std::int64_t now);
   void reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now);
   void commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb);

@@ -7,7 +7,9 @@
 // sla_at_risk_fraction, which storage does not know, and the SDK's TaskFilter has no deadline
 // filter. The entries are hints: the check re-reads each due task from storage and judges it by
 // the rule below, so a stale or repeated entry costs one primary-key read and changes nothing.
-// Filled from new tasks after their commit and, at start, by the background walk over open tasks.
+// Filled at start by the background walk over open tasks, then by each SLA check with the tasks
+// created since (by id, from any process: `hitl ingest` too). A task can be scheduled twice (the
+// walk and the check both saw it): each of its moments then costs two reads, nothing more.
 #include <hitl/plugin_api.hpp>
 
 #include <cstdint>

@@ -33,62 +33,53 @@ std::int64_t wall_ms() {
       .count();
 }
 
-// What the database holds besides the plain backlog, by task id.
-struct Backlog {
-  std::int64_t breaching_first = 0, breaching = 0;  // past their deadline, SLA not yet marked
-};
+// Pending tasks of domain "loans" (priority < 0.9, half with a deadline a day away), or of
+// domain "governed" whose deadline has passed with their decisions (the escalation reads them),
+// written in storage and in the queue as `hitl serve` or `hitl ingest` leave them, in one
+// transaction. The schema is the one `hitl serve` created.
+class Filler {
+ public:
+  explicit Filler(const fs::path& db_path)
+      : db_(db_path.string(), SQLite::OPEN_READWRITE, 10000),
+        task_(db_, "INSERT INTO tasks(task_id, domain, decision_id, status, priority, deadline_ms, created_ms, "
+                   "updated_ms) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)"),
+        item_(db_, "INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
+                   "VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 = 0 THEN 9223372036854775807 ELSE ?4 END, ?5)"),
+        decision_(db_, "INSERT INTO decisions(domain, id, status, task_id, priority, label, confidence, created_ms) "
+                       "VALUES (?1, ?2, 'review', ?3, ?4, 'good', 0.5, ?5)") {}
 
-// Pending tasks 1..n of domain "loans" in storage and in the queue (priority < 0.9, half with a
-// deadline a day away), plus `breaching` tasks of domain "governed" whose deadline has passed,
-// each with its decision (the escalation reads it). The schema is the one `hitl serve` created.
-Backlog fill(const fs::path& db_path, std::int64_t n, std::int64_t breaching) {
-  SQLite::Database db(db_path.string(), SQLite::OPEN_READWRITE, 10000);
-  const std::int64_t now = wall_ms();
-  SQLite::Transaction tx(db);
-  SQLite::Statement task(db,
-                         "INSERT INTO tasks(task_id, domain, decision_id, status, priority, deadline_ms, created_ms, "
-                         "updated_ms) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)");
-  SQLite::Statement item(db,
-                         "INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
-                         "VALUES (?1, ?2, ?3, ?4, CASE WHEN ?4 = 0 THEN 9223372036854775807 ELSE ?4 END, ?5)");
-  SQLite::Statement decision(db,
-                             "INSERT INTO decisions(domain, id, status, task_id, priority, label, confidence, created_ms) "
-                             "VALUES (?1, ?2, 'review', ?3, ?4, 'good', 0.5, ?5)");
-  auto add = [&](std::int64_t id, const char* domain, double priority, std::int64_t deadline, std::int64_t created,
-                 bool with_decision) {
+  void loans(std::int64_t first, std::int64_t n) {
+    const std::int64_t now = wall_ms();
+    SQLite::Transaction tx(db_);
+    for (std::int64_t id = first; id < first + n; ++id)
+      add(id, "loans", static_cast<double>(id % 90) / 100.0, id % 2 ? now + 86'400'000 : 0, now - 1000, false);
+    tx.commit();
+  }
+  void breaching(std::int64_t first, std::int64_t n) {
+    const std::int64_t now = wall_ms();
+    SQLite::Transaction tx(db_);
+    for (std::int64_t id = first; id < first + n; ++id) add(id, "governed", 0.5, now - 1000, now - 600'000, true);
+    tx.commit();
+  }
+
+ private:
+  void add(std::int64_t id, const char* domain, double priority, std::int64_t deadline, std::int64_t created,
+           bool with_decision) {
     const std::string decision_id = "b-" + std::to_string(id);
-    task.reset();
-    task.bind(1, id);
-    task.bind(2, domain);
-    task.bind(3, decision_id);
-    task.bind(4, priority);
-    task.bind(5, deadline);
-    task.bind(6, created);
-    task.exec();
-    item.reset();
-    item.bind(1, id);
-    item.bind(2, domain);
-    item.bind(3, priority);
-    item.bind(4, deadline);
-    item.bind(5, created);
-    item.exec();
-    if (!with_decision) return;
-    decision.reset();
-    decision.bind(1, domain);
-    decision.bind(2, decision_id);
-    decision.bind(3, id);
-    decision.bind(4, priority);
-    decision.bind(5, created);
-    decision.exec();
-  };
-  for (std::int64_t id = 1; id <= n; ++id)
-    add(id, "loans", static_cast<double>(id % 90) / 100.0, id % 2 ? now + 86'400'000 : 0, now - 1000, false);
-  Backlog b{n + 1, breaching};
-  for (std::int64_t id = b.breaching_first; id < b.breaching_first + breaching; ++id)
-    add(id, "governed", 0.5, now - 1000, now - 600'000, true);
-  tx.commit();
-  return b;
-}
+    run(task_, id, domain, decision_id, priority, deadline, created);
+    run(item_, id, domain, priority, deadline, created);
+    if (with_decision) run(decision_, domain, decision_id, id, priority, created);
+  }
+  template <typename... Args>
+  static void run(SQLite::Statement& s, const Args&... args) {
+    s.reset();
+    int at = 0;
+    (s.bind(++at, args), ...);
+    s.exec();
+  }
+  SQLite::Database db_;
+  SQLite::Statement task_, item_, decision_;
+};
 
 // A task's row in storage as the service left it (read on its own connection).
 std::pair<std::string, std::string> task_state(const fs::path& db_path, std::int64_t id) {
@@ -142,14 +133,16 @@ void check_leases_agree(const fs::path& db_path) {
   CHECK(unheld.getColumn(0).getInt64() == 0);
 }
 
-// A service whose database holds the backlog (the schema made by one start and stop).
+// A service whose database holds the backlog (the schema made by one start and stop), plus
+// `breaching` governed tasks past their deadline (ids after the backlog).
 struct BacklogService {
   Service s;
-  Backlog b;
   explicit BacklogService(std::int64_t breaching = 0) {
     s.start();
     s.stop();
-    b = fill(s.db, kBacklog, breaching);
+    Filler fill(s.db);
+    fill.loans(1, kBacklog);
+    if (breaching) fill.breaching(kBacklog + 1, breaching);
   }
 };
 
@@ -253,8 +246,11 @@ TEST_CASE("backlog: after a crash mid-claim the restart makes queue leases agree
 
 TEST_CASE("backlog: 21k SLA breaches at once are all marked while HTTP keeps answering", "[adversarial]") {
   constexpr std::int64_t kBreaching = 21'000;
-  BacklogService f(kBreaching);
+  // Half in the database before the start (found by the start-up walk), half written by another
+  // process while the service runs, as `hitl ingest` would (found by id at the next checks).
+  BacklogService f(kBreaching / 2);
   f.s.start();
+  Filler(f.s.db).breaching(kBacklog + kBreaching / 2 + 1, kBreaching / 2);
   HttpClient c(f.s.port());
   auto breached = [&] {
     SQLite::Database db(f.s.db.string(), SQLite::OPEN_READONLY, 10000);

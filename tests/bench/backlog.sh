@@ -7,7 +7,8 @@
 #  - intake: wrk -t2 -c32 -d10s with /work/shared/bench/wrk.lua (single-record POSTs, unique ids)
 #    against the credit_risk example (WRK_LUA to use another copy);
 #  - claims: p50/p99 of GET /v1/review/next (each followed by a release) over CLAIMS claims;
-#  - /metrics: ms per scrape.
+#  - /metrics: ms per scrape;
+#  - idle: % of a core the idle service uses (after the start-up re-queue walk).
 # Prints one line per size, so runs of two builds (before/after) can be put side by side.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -80,6 +81,15 @@ print(f"metrics_ms={(time.perf_counter() - t0) * 200:.1f}")
 PY
 }
 
+idle_cpu() {  # idle_cpu PID: % of one core the process used over 10 s with no requests
+  local before after ticks
+  ticks=$(getconf CLK_TCK)
+  before=$(awk '{print $14 + $15}' "/proc/$1/stat")
+  sleep 10
+  after=$(awk '{print $14 + $15}' "/proc/$1/stat")
+  echo "idle_cpu_pct=$(( (after - before) * 100 / (ticks * 10) ))"
+}
+
 start_server() {  # starts hitl serve, waits for /healthz; sets server and url
   rm -f "$work/serve.out"
   HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "$work/ex/hitl.lua" > "$work/serve.out" 2> "$work/serve.log" &
@@ -90,7 +100,7 @@ start_server() {  # starts hitl serve, waits for /healthz; sets server and url
 }
 stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; server=; }
 
-echo "build: $build ($(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "hitl: $hitl"
 for n in "${sizes[@]}"; do
   rm -rf "$work/ex/var"; mkdir -p "$work/ex/var"
   cfg="$work/ex/hitl.lua"
@@ -106,6 +116,7 @@ for n in "${sizes[@]}"; do
   # service answers during it, see docs/performance.md for intake during the walk).
   [ "$n" = 0 ] || for _ in $(seq 600); do grep -q 'requeued [0-9]* open review tasks' "$work/serve.log" && break; sleep 0.2; done
   sleep 1
+  idle=$(idle_cpu "$server")
   # PERF=DIR: a perf profile of the server during the intake run, summarised in DIR/perf-N.txt.
   perf_pid=
   if [ -n "${PERF:-}" ]; then
@@ -116,11 +127,14 @@ for n in "${sizes[@]}"; do
   if [ -n "${PERF:-}" ]; then
     wait "$perf_pid" || true
     mkdir -p "$PERF"
-    perf report -q -i "$work/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | sed "s/  *-  *-  *$//; s/  *$//" | grep -v "^$" | cut -c1-150 | head -40 > "$PERF/perf-$n.txt" || true
+    for sort in dso dso,symbol; do
+      perf report -q -i "$work/perf.data" --no-children --sort "$sort" --stdio 2>/dev/null |
+        sed "s/  *-  *-  *$//; s/  *$//" | grep -v "^$" | cut -c1-150 | head -40 || true
+    done > "$PERF/perf-$n.txt"
   fi
   lat=$(claim_latency "$url" "$(cat "$work/rev.tok")" "$claims")
   met=$(metrics_ms "$url" "$(cat "$work/admin.tok")")
   stop_server
   requeue=$(grep -o 'requeued [0-9]* open review tasks in [0-9]* ms' "$work/serve.log" | grep -o '[0-9]* ms' || echo 'not finished')
-  echo "pending=$n startup_ms=$startup_ms ${intake#SUMMARY } $lat $met requeue=\"$requeue\""
+  echo "pending=$n startup_ms=$startup_ms ${intake#SUMMARY } $lat $met $idle requeue=\"$requeue\""
 done
