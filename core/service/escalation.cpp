@@ -57,7 +57,7 @@ void ReviewService::track_new_tasks() {
       break;
     }
     for (const auto& t : page)
-      if (t.status == "pending" || t.status == "assigned" || t.status == "escalated") track_sla(t);
+      if (is_open(t)) track_sla(t);
     if (page.empty()) break;
     f.after_task_id = page.back().task_id;
     if (page.size() < kPage) break;
@@ -93,7 +93,7 @@ bool ReviewService::sla_step(std::int64_t task_id, std::int64_t now) {
     sla_timers_.schedule(task_id, now + kSlaRetryMs);  // storage is down: try again later
     return false;
   }
-  if (!task || (task->status != "pending" && task->status != "assigned" && task->status != "escalated")) return false;
+  if (!task || !is_open(*task)) return false;
   const DomainRuntime* dom = pipeline_.domain(task->domain);
   if (!dom) return false;
   const auto event = SlaTimers::due_event(*task, dom->sla_at_risk_fraction, now);

@@ -34,6 +34,11 @@ class Writer;
 class Metrics;
 struct Principal;
 
+// A task that still waits for a review: pending, assigned or escalated.
+inline bool is_open(const sdk::TaskRecord& t) {
+  return t.status == "pending" || t.status == "assigned" || t.status == "escalated";
+}
+
 struct ClaimedTask {
   sdk::TaskRecord task;
   sdk::DecisionRecord decision;
