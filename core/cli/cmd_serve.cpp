@@ -85,8 +85,9 @@ int serve(const ServeOptions& o) {
     for (auto& change : app.governance().record_start(app.config().file.string(), sha256_hex(text.str()), policies))
       spdlog::info("changed since the last start: {}", change);
   }
-  std::size_t requeued = app.review().requeue_open_tasks();
-  if (requeued) spdlog::info("requeued {} open review tasks", requeued);
+  // Bounded by the claims held, not by the backlog: the queue's leases agree with storage before
+  // the first claim. Re-queueing every open task waits for the background thread below.
+  app.review().reconcile_leases();
 
   http::ServerOptions so;
   so.host = app.config().listen_host;
@@ -135,6 +136,17 @@ int serve(const ServeOptions& o) {
   // audit.head_log_seconds (an operator ships these lines elsewhere to anchor the chain), and
   // payload retention once a minute for domains with retention_days.
   std::atomic<bool> stopping{false};
+  // Open tasks back into the queue (if it lost any) and their SLA moments scheduled, a page at a
+  // time while the service answers: start-up does no work proportional to the backlog.
+  std::thread requeue([&] {
+    try {
+      const auto started = now_ms();
+      const std::size_t n = app.review().requeue_open_tasks(stopping);
+      spdlog::info("requeued {} open review tasks in {} ms", n, now_ms() - started);
+    } catch (const std::exception& e) {
+      spdlog::error("requeue of open tasks stopped: {} (they are re-queued at the next start)", e.what());
+    }
+  });
   std::thread expiry([&] {
     const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
     std::int64_t next_head = now_ms() + head_every_ms, next_retention = now_ms(), next_sla = now_ms(),
@@ -158,7 +170,8 @@ int serve(const ServeOptions& o) {
       if (now >= next_sla) {
         next_sla = now + 5000;  // SLA states change on a scale of minutes: every 5 s is plenty
         try {
-          app.review().check_slas();
+          // A burst (more due than one call handles) goes on at the next tick, after lease expiry.
+          if (app.review().check_slas() >= service::ReviewService::kSlaEventsPerCheck) next_sla = now;
         } catch (const std::exception& e) {
           spdlog::warn("sla check: {}", e.what());
         }
@@ -192,6 +205,7 @@ int serve(const ServeOptions& o) {
   spdlog::info("signal {} received: stopping", sig);
   stopping = true;
   app.policies().interrupt();  // a policy call in progress must not hold a thread past the stop
+  requeue.join();
   expiry.join();
   app.retrain().stop();
   app.notifier().stop();

@@ -14,6 +14,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
+#include <thread>
 
 namespace hitl::service {
 using nlohmann::json;
@@ -477,6 +480,7 @@ TransitionResult ReviewService::send_back(std::int64_t task_id, const std::strin
                                            {"previous_reviewer", task.assignee},
                                            {"final_label", decision ? decision->final_label : ""}})));
   commit_move(batch, task, "send back");
+  track_sla(task);  // open again: its SLA moments matter again
   spdlog::info("task sent back domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
   return {task_id, task.domain, task.decision_id, "completed", "pending"};
 }
@@ -500,24 +504,122 @@ TransitionResult ReviewService::cancel(std::int64_t task_id, const std::string& 
   return {task_id, task.domain, task.decision_id, task.status, "cancelled"};
 }
 
-std::size_t ReviewService::requeue_open_tasks() {
+std::size_t ReviewService::requeue_open_tasks(const std::atomic<bool>& stop) {
+  // Pages through the (status, task_id) index, so each step costs the same whatever the backlog
+  // and no lock is held between pages: claims, ingest and /healthz run meanwhile.
+  constexpr std::size_t kPage = 1000;
   std::size_t n = 0;
-  for (const char* status : {"pending", "assigned"}) {
-    std::vector<sdk::TaskRecord> tasks;
+  // New tasks are found by id (track_new_tasks) from the highest the pending walk saw, also when
+  // the walk stops early: a task is pending when created, and one created after the pending walk
+  // has a higher id. (Ones the later walks see again are scheduled twice: harmless, see SlaTimers.)
+  std::int64_t highest = 0;
+  struct HandOver {
+    std::atomic<std::int64_t>& seen;
+    const std::int64_t& highest;
+    ~HandOver() { seen.store(highest); }
+  } hand_over{sla_seen_up_to_, highest};
+  for (const char* status : {"pending", "assigned", "escalated"}) {
     sdk::TaskFilter f;
     f.status = status;
-    f.limit = 1000000;
-    auto st = storage_.list_tasks(f, tasks);
-    if (!st.ok()) storage_failed(st);
-    std::vector<sdk::QueueItem> items;
-    for (auto& t : tasks) items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});
-    if (!items.empty()) {
-      st = queue_.push(items);
-      if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+    f.limit = kPage;
+    std::vector<sdk::TaskRecord> page;
+    while (!stop) {
+      const auto page_start = std::chrono::steady_clock::now();
+      auto st = storage_.list_tasks(f, page);
+      if (!st.ok()) storage_failed(st);
+      std::vector<sdk::QueueItem> items;
+      for (const auto& t : page) {
+        items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});
+        track_sla(t);
+        if (t.status == "pending") highest = std::max(highest, t.task_id);
+      }
+      if (!items.empty()) {
+        st = queue_.push(items);
+        if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+      }
+      n += page.size();
+      if (page.size() < kPage) break;
+      f.after_task_id = page.back().task_id;
+      // Paced at a third of the time: the walk is housekeeping and must not take the storage
+      // and queue connections from requests for long stretches.
+      std::this_thread::sleep_for(2 * (std::chrono::steady_clock::now() - page_start));
     }
-    n += items.size();
   }
   return n;
 }
 
+std::size_t ReviewService::reconcile_leases() {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = now_ms();
+  // The SDK's queue cannot list leases without ending them: end them all (a few, one per claim
+  // held), then give back the ones storage backs.
+  std::vector<std::int64_t> freed;
+  auto st = queue_.expire(std::numeric_limits<std::int64_t>::max(), freed);
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+  sdk::TaskFilter f;
+  f.status = "assigned";  // through tasks_by_status: as many rows as claims held
+  f.limit = 1000;
+  std::vector<sdk::TaskRecord> page, to_pending;
+  std::size_t restored_from_queue = 0;
+  for (;;) {
+    st = storage_.list_tasks(f, page);
+    if (!st.ok()) storage_failed(st);
+    for (const auto& t : page) {
+      const bool queue_held = std::binary_search(freed.begin(), freed.end(), t.task_id);
+      if (t.lease_expires_ms > now && restore_lease(t, now)) {
+        if (queue_held) ++restored_from_queue;
+        continue;
+      }
+      to_pending.push_back(t);
+    }
+    if (page.size() < f.limit) break;
+    f.after_task_id = page.back().task_id;
+  }
+  reconcile_to_pending(to_pending, now);
+  const std::size_t unbacked = freed.size() - restored_from_queue;
+  if (unbacked || !to_pending.empty())
+    spdlog::info("start-up: freed {} queue leases storage did not back, returned {} assigned tasks to pending",
+                 unbacked, to_pending.size());
+  return unbacked + to_pending.size();
+}
+
+// The SDK's queue has no "lease this task to R": at start, before anything else claims, the item
+// is lifted above every other (highest priority), claimed for its holder for the rest of the
+// lease storage recorded, then put back at its own rank (a push keeps the lease).
+bool ReviewService::restore_lease(const sdk::TaskRecord& t, std::int64_t now) {
+  sdk::QueueItem item{t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms};
+  sdk::QueueItem lifted = item;
+  lifted.priority = std::numeric_limits<double>::max();
+  if (!queue_.push({lifted}).ok()) return false;
+  std::optional<sdk::Lease> lease;
+  const auto st = queue_.claim(t.domain, t.assignee, now, t.lease_expires_ms - now, lease);
+  const bool ours = st.ok() && lease && lease->task_id == t.task_id;
+  if (st.ok() && lease && !ours) queue_.release(lease->task_id, t.assignee);
+  if (!queue_.push({item}).ok()) spdlog::warn("start-up: task {} keeps a raised queue rank until re-pushed", t.task_id);
+  return ours;
+}
+
+// Assigned tasks no live queue lease backs go back to pending and to the queue, audited like an
+// expired lease.
+void ReviewService::reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now) {
+  if (tasks.empty()) return;
+  sdk::WriteBatch batch;
+  std::vector<sdk::QueueItem> items;
+  for (const auto& t : tasks) {
+    const bool expired = t.lease_expires_ms <= now;
+    batch.task_updates.push_back(move_to(t, "assigned", "pending", now));
+    batch.audit.push_back(audit(now, "system", expired ? "task.lease_expired" : "task.released", t.domain, t.task_id,
+                                move_detail("system", now,
+                                            expired ? "lease expired while stopped"
+                                                    : "start-up: the queue could not give the lease back",
+                                            "assigned", "pending",
+                                            {{"decision_id", t.decision_id}, {"assignee", t.assignee}})));
+    items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});
+    if (auto* c = expired ? metrics_.domain(t.domain) : nullptr) c->leases_expired++;
+  }
+  auto st = writer_.submit_sync(batch);
+  if (!st.ok()) storage_failed(st);
+  st = queue_.push(items);
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+}
 }  // namespace hitl::service

@@ -11,7 +11,11 @@
 //   pending|assigned|escalated -> cancelled (admin)
 #include <hitl/plugin_api.hpp>
 
+#include "service/sla_timers.hpp"
+
 #include <nlohmann/json_fwd.hpp>
+
+#include <atomic>
 
 #include <functional>
 #include <memory>
@@ -29,6 +33,11 @@ class Assignment;
 class Writer;
 class Metrics;
 struct Principal;
+
+// A task that still waits for a review: pending, assigned or escalated.
+inline bool is_open(const sdk::TaskRecord& t) {
+  return t.status == "pending" || t.status == "assigned" || t.status == "escalated";
+}
 
 struct ClaimedTask {
   sdk::TaskRecord task;
@@ -94,14 +103,28 @@ class ReviewService {
   TransitionResult cancel(std::int64_t task_id, const std::string& reason, const Principal& who);
   // Returns expired leases to the queue and the tasks to pending; returns how many.
   std::size_t expire_leases();
-  // After a restart: pushes every open task to the queue again (push is idempotent).
-  std::size_t requeue_open_tasks();
+  // At start, before serving (issue 14: a kill -9 between the queue lease and the storage commit
+  // of a claim left the task leased in the queue and pending in storage until the lease ran
+  // out). Makes every queue lease agree with storage: a lease storage does not back is freed at
+  // once; a task storage has assigned with a live lease keeps (gets back) its holder's lease, and
+  // one whose lease cannot be restored or has run out goes back to pending (audited). Its cost is
+  // bounded by the leases, not by the backlog. Returns the tasks whose state changed.
+  std::size_t reconcile_leases();
+  // After a restart, on a background thread while the service answers: pushes every open task
+  // to the queue again (push is idempotent) and schedules its SLA moments, a page at a time.
+  // Stops early when `stop` is set. Returns the tasks walked.
+  std::size_t requeue_open_tasks(const std::atomic<bool>& stop);
+  // Schedules the SLA moments of an open task (see SlaTimers).
+  void track_sla(const sdk::TaskRecord& task);
 
   // The SLA timer (service/escalation.cpp): marks open tasks at risk (sla_at_risk_fraction of
   // their SLA passed) and breached (past the deadline), each once, and applies what the policy's
   // escalate(task, event) returns: raise the priority, move the task to another pool (releasing a
   // held lease), notify (a webhook delivery), or a default decision (the task is cancelled and
-  // the decision final with outcome "default"). Everything audited. Returns the events handled.
+  // the decision final with outcome "default"). Everything audited. Only tasks whose moment has
+  // come are visited (SlaTimers), at most kSlaEventsPerCheck per call: a caller seeing that many
+  // handled calls again soon. Returns the events handled.
+  static constexpr std::size_t kSlaEventsPerCheck = 2000;
   std::size_t check_slas();
 
   // Push assignment (admin): pre-assigns a pending task to `reviewer` (or, when empty, to the best
@@ -122,9 +145,19 @@ class ReviewService {
   // so serialising the moves costs nothing that matters).
   std::mutex mu_;
   FinalHooks hooks_;
+  SlaTimers sla_timers_;
+  // Tasks up to this id have been seen for their SLA moments (-1: the start-up walk has not
+  // finished). New tasks, from this process or another (`hitl ingest`), have higher ids: each
+  // SLA check reads them through the primary key from here on.
+  std::atomic<std::int64_t> sla_seen_up_to_{-1};
+  static constexpr std::int64_t kSlaRetryMs = 5000;  // a timer whose check failed comes back after this
 
   sdk::TaskRecord load_task(std::int64_t task_id, const Principal& who);
   void escalate_one(const sdk::TaskRecord& task, const std::string& kind, std::int64_t now);
+  bool sla_step(std::int64_t task_id, std::int64_t now);
+  void track_new_tasks();
+  bool restore_lease(const sdk::TaskRecord& task, std::int64_t now);
+  void reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now);
   void commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb);
 };
 

@@ -1,6 +1,7 @@
 #include "sqlite_queue.hpp"
 
 #include "migrations.hpp"
+#include "queue_sql.hpp"
 
 #include <SQLiteCpp/Exception.h>
 #include <SQLiteCpp/Transaction.h>
@@ -50,34 +51,18 @@ struct ResetOnExit {
 
 struct SqliteQueue::Statements {
   explicit Statements(SQLite::Database& db)
-      : insert(db,
-               "INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(task_id) DO UPDATE SET priority = excluded.priority, "
-               "deadline_ms = excluded.deadline_ms, due_ms = excluded.due_ms"),  // an escalation re-ranks; the lease stays
-        // One statement picks and leases the best ready item, so two claimers can never take the
-        // same one. The subquery walks queue_items_dispatch in order and stops at the first ready row.
-        claim(db,
-              "UPDATE queue_items SET leased_by = ?1, lease_expires = ?2 "
-              "WHERE task_id = (SELECT task_id FROM queue_items "
-              "                 WHERE domain = ?3 AND (leased_by IS NULL OR lease_expires < ?4) "
-              "                 ORDER BY priority DESC, due_ms, created_ms, task_id LIMIT 1) "
-              "RETURNING task_id, lease_expires"),
-        ack(db, "DELETE FROM queue_items WHERE task_id = ?1 AND leased_by = ?2 AND lease_expires >= ?3"),
-        release(db, "UPDATE queue_items SET leased_by = NULL, lease_expires = 0 WHERE task_id = ?1 AND leased_by = ?2"),
-        lookup(db, "SELECT leased_by, lease_expires FROM queue_items WHERE task_id = ?1"),
-        expire(db,
-               "UPDATE queue_items SET leased_by = NULL, lease_expires = 0 "
-               "WHERE leased_by IS NOT NULL AND lease_expires < ?1 RETURNING task_id"),
-        depth_domain(db,
-                     "SELECT COALESCE(SUM(leased_by IS NULL OR lease_expires < ?2), 0), "
-                     "       COALESCE(SUM(leased_by IS NOT NULL AND lease_expires >= ?2), 0) "
-                     "FROM queue_items WHERE domain = ?1"),
-        depth_all(db,
-                  "SELECT COALESCE(SUM(leased_by IS NULL OR lease_expires < ?1), 0), "
-                  "       COALESCE(SUM(leased_by IS NOT NULL AND lease_expires >= ?1), 0) "
-                  "FROM queue_items") {}
+      : insert(db, sql::kInsert),
+        claim(db, sql::kClaim),
+        ack(db, sql::kAck),
+        release(db, sql::kRelease),
+        lookup(db, sql::kLookup),
+        expire(db, sql::kExpire),
+        items_domain(db, sql::kItemsDomain),
+        items_all(db, sql::kItemsAll),
+        leased_domain(db, sql::kLeasedDomain),
+        leased_all(db, sql::kLeasedAll) {}
 
-  SQLite::Statement insert, claim, ack, release, lookup, expire, depth_domain, depth_all;
+  SQLite::Statement insert, claim, ack, release, lookup, expire, items_domain, items_all, leased_domain, leased_all;
 };
 
 SqliteQueue::SqliteQueue(const QueueConfig& cfg)
@@ -284,17 +269,20 @@ Status SqliteQueue::depth(const std::string& domain, std::int64_t now_ms, sdk::Q
   try {
     std::lock_guard lock(mu_);
     // "" = every domain (a total for metrics).
-    auto& s = domain.empty() ? st_->depth_all : st_->depth_domain;
-    ResetOnExit reset{s};
-    if (domain.empty()) {
-      s.bind(1, static_cast<std::int64_t>(now_ms));
-    } else {
-      s.bind(1, domain);
-      s.bind(2, static_cast<std::int64_t>(now_ms));
-    }
-    s.executeStep();
-    out.ready = s.getColumn(0).getInt64();
-    out.leased = s.getColumn(1).getInt64();
+    const bool all = domain.empty();
+    auto count = [&](SQLite::Statement& s, bool with_now) {
+      ResetOnExit reset{s};
+      if (!all) s.bind(1, domain);
+      if (with_now) s.bind(all ? 1 : 2, static_cast<std::int64_t>(now_ms));
+      s.executeStep();
+      return s.getColumn(0).getInt64();
+    };
+    // One read transaction, so the two figures come from the same snapshot.
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::DEFERRED);
+    const std::int64_t items = count(all ? st_->items_all : st_->items_domain, false);
+    out.leased = count(all ? st_->leased_all : st_->leased_domain, true);
+    out.ready = items - out.leased;
+    tx.commit();
     return Status::Ok();
   } catch (const SQLite::Exception& e) {
     out = {};

@@ -2,6 +2,8 @@
 // Boost.DLL (as the host loads it), on real SQLite files in a temporary folder.
 #include <hitl/plugin_api.hpp>
 
+#include "queue_sql.hpp"
+
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -16,6 +18,8 @@
 #include <string>
 #include <thread>
 #include <unistd.h>
+#include <sqlite3.h>
+#include <variant>
 
 namespace fs = std::filesystem;
 using namespace hitl::sdk;
@@ -129,7 +133,7 @@ TEST_CASE("the .so exports a queue descriptor through Boost.DLL and creates a WA
 
   SQLite::Database db(tmp.db(), SQLite::OPEN_READONLY);
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
-  CHECK(db.execAndGet("SELECT version FROM schema_migrations WHERE component = 'queue'").getInt() == 1);
+  CHECK(db.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
 TEST_CASE("claim order: priority, then earliest deadline (none last), then oldest, then smallest id") {
@@ -316,7 +320,7 @@ TEST_CASE("items and leases persist across reopening the file") {
 
   // Reopening does not re-apply migrations.
   SQLite::Database db(tmp.db(), SQLite::OPEN_READONLY);
-  CHECK(db.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'queue'").getInt() == 1);
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
 TEST_CASE("shares the file with another schema_migrations user and refuses a newer queue schema") {
@@ -343,7 +347,7 @@ TEST_CASE("shares the file with another schema_migrations user and refuses a new
     CHECK(q->ack(1, "alice", 10).ok());
   }
   CHECK(other.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == 2);
-  CHECK(other.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 1);
+  CHECK(other.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
   CHECK(other.execAndGet("SELECT status FROM tasks WHERE task_id = 1").getString() == "assigned");
 
   // A database written by a future queue-sqlite is refused, and left untouched.
@@ -351,7 +355,7 @@ TEST_CASE("shares the file with another schema_migrations user and refuses a new
   std::unique_ptr<Queue> q;
   const Status st = create(nlohmann::json{{"path", tmp.db()}}.dump(), q);
   CHECK(st.code == Code::conflict);
-  CHECK_THAT(st.message, Catch::Contains("version 99") && Catch::Contains("newer than this plugin supports (1)") &&
+  CHECK_THAT(st.message, Catch::Contains("version 99") && Catch::Contains("newer than this plugin supports (2)") &&
                              Catch::Contains(tmp.db()));
   CHECK_FALSE(q);
 }
@@ -441,4 +445,148 @@ TEST_CASE("8 threads claiming and acking 2000 items ack each exactly once") {
   const QueueDepth d = depth(*q1, "d", 1000);
   CHECK(d.ready == 0);
   CHECK(d.leased == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue depth at backlog scale (issue 19): counts kept by triggers, no statement scanning the queue.
+
+namespace {
+
+// What the queue answers must be what a COUNT over the table says (read on another connection).
+QueueDepth counted(SQLite::Database& db, const std::string& domain, std::int64_t now) {
+  SQLite::Statement s(db,
+                      "SELECT COALESCE(SUM(leased_by IS NULL OR lease_expires < ?2), 0), "
+                      "COALESCE(SUM(leased_by IS NOT NULL AND lease_expires >= ?2), 0) FROM queue_items "
+                      "WHERE ?1 = '' OR domain = ?1");
+  s.bind(1, domain);
+  s.bind(2, static_cast<std::int64_t>(now));
+  s.executeStep();
+  return QueueDepth{s.getColumn(0).getInt64(), s.getColumn(1).getInt64()};
+}
+
+// Fills the file straight through SQLite, as an old queue-sqlite would have left it: one
+// prepared statement, one transaction. Items alternate over domains "a" and "b".
+void bulk_fill(SQLite::Database& db, std::int64_t first, std::int64_t n) {
+  SQLite::Transaction tx(db);
+  SQLite::Statement ins(db,
+                        "INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
+                        "VALUES (?, ?, ?, 0, 9223372036854775807, ?)");
+  for (std::int64_t id = first; id < first + n; ++id) {
+    ins.reset();
+    ins.bind(1, id);
+    ins.bind(2, id % 2 ? "a" : "b");
+    ins.bind(3, static_cast<double>(id % 10) / 10.0);
+    ins.bind(4, id);
+    ins.exec();
+  }
+  tx.commit();
+}
+
+std::vector<std::string> query_plan(SQLite::Database& db, const char* statement) {
+  SQLite::Statement s(db, std::string("EXPLAIN QUERY PLAN ") + statement);
+  std::vector<std::string> details;
+  while (s.executeStep()) details.push_back(s.getColumn(3).getString());
+  return details;
+}
+
+}  // namespace
+
+TEST_CASE("a million items from a version 1 file: migration 2 seeds the counts, depth stays exact") {
+  TempDir tmp;
+  open_queue(tmp.db()).reset();  // creates the schema; then wind it back to version 1
+  SQLite::Database db(tmp.db(), SQLite::OPEN_READWRITE, 5000);
+  db.exec("DROP TRIGGER queue_counts_insert; DROP TRIGGER queue_counts_delete; DROP TRIGGER queue_counts_move;"
+          "DROP TABLE queue_counts; DELETE FROM schema_migrations WHERE component = 'queue' AND version = 2");
+  constexpr std::int64_t kItems = 1'000'000;
+  bulk_fill(db, 1, kItems);
+
+  auto q = open_queue(tmp.db());
+  CHECK(db.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
+  QueueDepth d = depth(*q, "", 1000);
+  CHECK(d.ready == kItems);
+  CHECK(d.leased == 0);
+  CHECK(depth(*q, "a", 1000).ready == kItems / 2);
+
+  // New items, re-pushes (no new row), claims, acks, releases and expiry all keep it exact.
+  REQUIRE(q->push({item(kItems + 1, "a"), item(kItems + 2, "c"), item(1, "a", 0.99), item(2, "b", 0.99)}).ok());
+  for (int i = 0; i < 50; ++i) REQUIRE(claim(*q, i % 2 ? "a" : "b", "r" + std::to_string(i), 1000, 100 + i * 10));
+  REQUIRE(claim(*q, "c", "carol", 1000, 5000));
+  std::vector<std::int64_t> expired;
+  REQUIRE(q->expire(1300, expired).ok());  // leases that ended before 1300
+  CHECK_FALSE(expired.empty());
+  std::optional<Lease> mine = claim(*q, "a", "alice", 2000, 60000);
+  REQUIRE(mine);
+  REQUIRE(q->ack(mine->task_id, "alice", 2000).ok());
+  REQUIRE(q->ack(kItems + 2, "carol", 2000).ok());
+  for (std::int64_t now : {1000, 1250, 1400, 2000, 9000}) {
+    for (const char* dom : {"", "a", "b", "c"}) {
+      INFO("domain '" << dom << "' at " << now);
+      const QueueDepth want = counted(db, dom, now), got = depth(*q, dom, now);
+      CHECK(got.ready == want.ready);
+      CHECK(got.leased == want.leased);
+    }
+  }
+}
+
+TEST_CASE("no statement the queue runs per call scans queue_items, with a million items queued") {
+  TempDir tmp;
+  open_queue(tmp.db()).reset();
+  SQLite::Database db(tmp.db(), SQLite::OPEN_READWRITE, 5000);
+  bulk_fill(db, 1, 1'000'000);
+  // Statistics as a long-lived file might have them: the plan must not depend on their absence.
+  db.exec("ANALYZE");
+  for (const char* statement : hitl::queue_sqlite::sql::kAll) {
+    INFO(statement);
+    for (const auto& step : query_plan(db, statement)) {
+      INFO(step);
+      CHECK(step.find("SCAN queue_items") == std::string::npos);
+    }
+  }
+  // A SEARCH can still walk a whole domain (the old per-domain COUNT did): count the virtual
+  // machine steps each one takes with a hundred live leases among the million items.
+  namespace sql = hitl::queue_sqlite::sql;
+  db.exec("UPDATE queue_items SET leased_by = 'r', lease_expires = 5000 WHERE task_id % 10000 = 1");
+  using Binds = std::vector<std::variant<std::int64_t, std::string>>;
+  const std::pair<const char*, Binds> runs[] = {
+      {sql::kItemsDomain, {std::string("a")}},
+      {sql::kItemsAll, {}},
+      {sql::kLeasedDomain, {std::string("a"), std::int64_t{1000}}},
+      {sql::kLeasedAll, {std::int64_t{1000}}},
+      {sql::kLookup, {std::int64_t{77}}},
+      {sql::kClaim, {std::string("alice"), std::int64_t{9000}, std::string("a"), std::int64_t{1000}}},
+      {sql::kExpire, {std::int64_t{6000}}},
+  };
+  for (const auto& [statement, binds] : runs) {
+    INFO(statement);
+    sqlite3_stmt* raw = nullptr;  // raw: SQLiteCpp keeps the statement handle private
+    REQUIRE(sqlite3_prepare_v2(db.getHandle(), statement, -1, &raw, nullptr) == SQLITE_OK);
+    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+    for (std::size_t i = 0; i < binds.size(); ++i) {
+      const int at = static_cast<int>(i + 1);
+      if (auto* n = std::get_if<std::int64_t>(&binds[i])) sqlite3_bind_int64(raw, at, *n);
+      else sqlite3_bind_text(raw, at, std::get<std::string>(binds[i]).c_str(), -1, SQLITE_TRANSIENT);
+    }
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+    }
+    REQUIRE(rc == SQLITE_DONE);
+    // Only the total walks a table: queue_counts, one row per domain (two here).
+    CHECK(sqlite3_stmt_status(raw, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0) <= 2);
+    CHECK(sqlite3_stmt_status(raw, SQLITE_STMTSTATUS_VM_STEP, 0) < 20'000);
+  }
+}
+
+TEST_CASE("pushing an item again unchanged writes nothing to the file, and a new rank does") {
+  TempDir tmp;
+  auto q = open_queue(tmp.db());
+  REQUIRE(q->push({item(1, "d", 0.5, 9000), item(2, "d", 0.5)}).ok());
+  SQLite::Database db(tmp.db(), SQLite::OPEN_READONLY);
+  // data_version moves when another connection commits a change to the file.
+  auto version = [&] { return db.execAndGet("PRAGMA data_version").getInt64(); };
+  const auto before = version();
+  REQUIRE(q->push({item(1, "d", 0.5, 9000), item(2, "d", 0.5)}).ok());
+  CHECK(version() == before);
+  REQUIRE(q->push({item(1, "d", 0.9, 9000)}).ok());
+  CHECK(version() != before);
+  CHECK(drain(*q, "d") == std::vector<std::int64_t>{1, 2});
 }
