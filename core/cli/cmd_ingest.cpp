@@ -2,6 +2,7 @@
 #include "cli/common.hpp"
 #include "data/records.hpp"
 #include "service/app.hpp"
+#include "service/client_json.hpp"
 #include "service/ingest_body.hpp"
 #include "service/pipeline.hpp"
 #include "service/service_error.hpp"
@@ -98,6 +99,14 @@ int ingest(const IngestOptions& o) {
         r.id = stem + ":" + std::to_string(i + 1);
       }
       ++total;
+      try {  // the same rules as a JSON line: a valid id, text that is UTF-8
+        service::check_client_text(r.id, "id", service::kMaxIdChars);
+        (void)r.input.dump();
+      } catch (const std::exception& e) {
+        ++bad;
+        std::cerr << o.file << ": row " << i + 1 << ": skipped: " << e.what() << "\n";
+        continue;
+      }
       chunk.push_back(std::move(r));
       if (chunk.size() >= o.chunk) { submit(std::move(chunk)); chunk.clear(); }
     }

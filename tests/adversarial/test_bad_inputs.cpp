@@ -251,3 +251,16 @@ TEST_CASE("every write route answers every generic hostile body with a 4xx, neve
   CHECK(count_rows(s, "SELECT count(*) FROM reviews") == 0);
   CHECK(count_rows(s, "SELECT count(*) FROM reviewers") == 0);
 }
+
+TEST_CASE("hitl ingest of a CSV skips rows with invalid UTF-8 or bad ids and stores the rest", "[adversarial]") {
+  Service s(R"(csvd = { policy = "loans.lua", model = "const", labels = { "yes", "no" } },)",
+            R"(const = { plugin = "fixture-good" },)");
+  const auto file = s.dir.write("rows.csv", "id,amount,name\nok-1,5,ann\n\"bad\x01id\",6,bo\nok-2,7,\"\xff\xfe\"\nok-3,8,cy\n");
+  auto r = run_hitl("ingest --config " + s.config.string() + " --domain csvd " + file.string());
+  INFO(r.out.substr(0, 2000));
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("row 2: skipped") != std::string::npos);
+  CHECK(r.out.find("row 3: skipped") != std::string::npos);
+  CHECK(count_rows(s, "SELECT count(*) FROM decisions") == 2);
+  CHECK(count_rows(s, "SELECT count(*) FROM decisions WHERE id IN ('ok-1', 'ok-3')") == 2);
+}
