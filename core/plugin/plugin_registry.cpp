@@ -193,11 +193,7 @@ std::shared_ptr<T> create_instance(const LoadedPlugin& plugin, sdk::PluginKind k
   }
   if (!made) refuse(plugin.path, "factory for " + what + " returned no object");
 
-  std::shared_ptr<void> library = plugin.library;
-  return std::shared_ptr<T>(made.release(), [library](T* object) mutable {
-    delete object;
-    library.reset();
-  });
+  return std::shared_ptr<T>(made.release(), PluginObjectDeleter<T>{plugin.library, d->api});
 }
 
 }  // namespace

@@ -12,7 +12,8 @@
 //   "<path>: duplicate storage plugin 'sqlite' (already loaded from <other path>)"
 //   "<path>: descriptor struct_size 24 is smaller than format 6's 88", "<path>: file not found", ...
 // Objects created by a plugin hold a reference to its library, so the library outlives them:
-// their deleter destroys the object first, then drops that reference.
+// their deleter destroys the object first, then drops that reference. The deleter also keeps the
+// plugin's interface version: api_of(object) says which methods the host may call on it.
 // A Registry is filled once at startup; after that its const methods may be called from any
 // thread (they only read the map and call the plugins' factories).
 #include <hitl/plugin_api.hpp>
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -50,6 +52,28 @@ struct LoadedPlugin {
 // descriptor->api.minor >= m (docs/plugin-sdk.md). Throws PluginError.
 // A relative `file` is made absolute first (dlopen would otherwise search the library path).
 LoadedPlugin load_plugin(const std::filesystem::path& file);
+
+// The deleter of every object a plugin creates: destroys the object (its destructor is plugin
+// code) and only then drops the library. It also remembers the plugin's interface version,
+// which the host needs for as long as the object lives (see api_of).
+template <class T>
+struct PluginObjectDeleter {
+  std::shared_ptr<void> library;
+  sdk::ApiVersion api;
+  void operator()(T* object) {
+    delete object;
+    library.reset();
+  }
+};
+
+// The interface version of the plugin that created `object` (nullopt for an object no plugin
+// made, e.g. a test double). The host calls a method added in minor m only when this says
+// minor >= m: an older plugin's vtable ends before that method's slot.
+template <class T>
+std::optional<sdk::ApiVersion> api_of(const std::shared_ptr<T>& object) {
+  if (const auto* deleter = std::get_deleter<PluginObjectDeleter<T>>(object)) return deleter->api;
+  return std::nullopt;
+}
 
 // Create an instance from one loaded plugin (what the Registry methods below use; also handy for
 // `hitl plugin info` to try a config). Throw PluginError when the plugin is of another kind, or

@@ -88,9 +88,10 @@ TEST_CASE("vendor plugin refuses a bad config through its factory Status") {
 // A host of the next minor calls the method that minor added only on objects of plugins whose
 // descriptor says they have it: the rule docs/plugin-sdk.md gives for every added method.
 namespace {
-std::optional<std::uint32_t> probe_if_known(const plugin::LoadedPlugin& p, const sdk::Model& model) {
-  if (p.descriptor->api.minor < sdk::kModelApi.minor) return std::nullopt;  // its vtable ends before the slot
-  return model.next_minor_probe();
+std::optional<std::uint32_t> probe_if_known(const std::shared_ptr<sdk::Model>& model) {
+  const auto api = plugin::api_of(model);
+  if (!api || api->minor < sdk::kModelApi.minor) return std::nullopt;  // its vtable ends before the slot
+  return model->next_minor_probe();
 }
 }  // namespace
 
@@ -100,12 +101,14 @@ TEST_CASE("a host of the next minor loads the older-minor vendor plugin and neve
   REQUIRE(p.descriptor->api.minor + 1 == sdk::kModelApi.minor);  // built against the previous minor
   CHECK(p.descriptor->struct_count + 1 == std::size(sdk::kModelStructSizes));
   auto model = plugin::create_model(p, "{}");
-  CHECK_FALSE(probe_if_known(p, *model).has_value());
+  REQUIRE(plugin::api_of(model).has_value());
+  CHECK(plugin::api_of(model)->minor == p.descriptor->api.minor);
+  CHECK_FALSE(probe_if_known(model).has_value());
 }
 
 TEST_CASE("a host of the next minor calls the new method on a plugin built against that minor") {
   auto p = plugin::load_plugin(std::string(HITL_FIXTURE_PLUGIN_DIR) + "/model_next_minor.so");
   auto model = plugin::create_model(p, "{}");
-  CHECK(probe_if_known(p, *model) == std::optional<std::uint32_t>(42));  // the plugin's override, not the default
+  CHECK(probe_if_known(model) == std::optional<std::uint32_t>(42));  // the plugin's override, not the default
 }
 #endif

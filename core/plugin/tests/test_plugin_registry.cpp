@@ -153,6 +153,13 @@ TEST_CASE("the loaded descriptor records the interface version and struct sizes 
   CHECK(plugin.descriptor->struct_sizes[3] == sizeof(hitl::sdk::Prediction));
   CHECK(plugin.descriptor != nullptr);
   CHECK(plugin.descriptor == plugin.descriptor_copy.get());  // the host's checked copy
+
+  // Every object it creates remembers that version, for the host's calls of later methods.
+  auto model = hitl::plugin::create_model(plugin, "{}");
+  const auto api = hitl::plugin::api_of(model);
+  REQUIRE(api.has_value());
+  CHECK((api->major == hitl::sdk::kModelApi.major && api->minor == hitl::sdk::kModelApi.minor));
+  CHECK_FALSE(hitl::plugin::api_of(std::shared_ptr<hitl::sdk::Model>()).has_value());
 }
 
 TEST_CASE("a shared object without the entry alias is refused") {
