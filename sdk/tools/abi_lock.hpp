@@ -7,6 +7,7 @@
 // `common`, so a change to Status moves all three. Comments and spacing are dropped first: a
 // documentation edit is no version change. (So the header may not put "//" in a string
 // literal, nor use /* */ comments: check() says so when it does.)
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <regex>
@@ -120,6 +121,72 @@ inline const LockLine* find_line(const std::vector<LockLine>& lock, const std::s
   for (const auto& l : lock)
     if (l.section == section && l.version == version) return &l;
   return nullptr;
+}
+
+// --- What a minor may change -----------------------------------------------------------------
+// The recorder keeps each version's own normalised section (sdk/abi/<section>-<version>.decl),
+// and a minor bump is checked against the previous minor's: every struct and enum must be
+// unchanged, every class and size table may only gain lines at its end (new methods after the
+// last, new entries after the last), other declarations may only be added, and nothing may go.
+
+struct Block {
+  std::string head;                // its first line, e.g. "struct Lease {"
+  std::vector<std::string> lines;  // every line, head and closing "};" included
+  bool may_grow_at_end = false;    // a class or a constexpr table
+};
+
+// The declaration blocks of a normalised section (top-level brace groups spanning lines) and the
+// declarations that fit on one line.
+inline void split_blocks(const std::string& text, std::vector<Block>& blocks, std::vector<std::string>& loose) {
+  std::istringstream in(text);
+  int depth = 0;
+  for (std::string line; std::getline(in, line);) {
+    const int before = depth;
+    for (char c : line) depth += c == '{' ? 1 : c == '}' ? -1 : 0;
+    if (before == 0 && depth > 0) {
+      const bool grows = line.rfind("class ", 0) == 0 || line.rfind("inline constexpr", 0) == 0;
+      blocks.push_back({line, {line}, grows});
+    } else if (before > 0) {
+      blocks.back().lines.push_back(line);  // inside, or its closing line
+    } else {
+      loose.push_back(line);
+    }
+  }
+}
+
+// A one-line declaration kept as it was, or (a one-line constexpr table) grown at its end only.
+inline bool kept(const std::string& old_line, const std::vector<std::string>& new_loose) {
+  for (const auto& line : new_loose) {
+    if (line == old_line) return true;
+    const std::string open = old_line.size() > 2 ? old_line.substr(0, old_line.size() - 2) : old_line;  // without "};"
+    if (old_line.rfind("inline constexpr", 0) == 0 && old_line.size() > 2 && line.rfind(open, 0) == 0) return true;
+  }
+  return false;
+}
+
+// Why `newer` is no compatible growth of `older` ("" when it is).
+inline std::string minor_violation(const std::string& older, const std::string& newer) {
+  std::vector<Block> old_blocks, new_blocks;
+  std::vector<std::string> old_loose, new_loose;
+  split_blocks(older, old_blocks, old_loose);
+  split_blocks(newer, new_blocks, new_loose);
+  for (const auto& line : old_loose)
+    if (!kept(line, new_loose)) return "the declaration '" + line + "' changed or went";
+  for (const auto& old : old_blocks) {
+    auto it = std::find_if(new_blocks.begin(), new_blocks.end(), [&](const Block& b) { return b.head == old.head; });
+    if (it == new_blocks.end()) return "'" + old.head + "' changed or went";
+    if (!old.may_grow_at_end) {
+      if (it->lines != old.lines) return "'" + old.head + "' changed: a struct or enum never changes within a major";
+      continue;
+    }
+    // All lines but the last two stay; the last before the closing "};" may gain text at its end
+    // (a table entry appended on the same line); what follows it is new.
+    const std::size_t last = old.lines.size() - 2;
+    if (it->lines.size() < old.lines.size() || !std::equal(old.lines.begin(), old.lines.begin() + last, it->lines.begin()) ||
+        it->lines[last].rfind(old.lines[last], 0) != 0)
+      return "'" + old.head + "' changed before its end: new methods and entries go after the last one";
+  }
+  return "";
 }
 
 }  // namespace hitl::sdk_lock

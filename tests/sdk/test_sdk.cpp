@@ -292,3 +292,62 @@ TEST_CASE("audit_chain.hpp: the worked example of plugin_api.hpp, byte for byte"
   audit_chain::append_field(out, std::string_view("h\xc3\xa9,:"));
   CHECK(out == "2:-7,1:0,5:h\xc3\xa9,:,");
 }
+
+TEST_CASE("abi/ keeps the declarations of every recorded version, the current ones as they are now") {
+  using namespace hitl::sdk_lock;
+  const auto split = split_sections(read_file(kSdk / "include/hitl/plugin_api.hpp"));
+  const auto header = read_file(kSdk / "include/hitl/plugin_api.hpp");
+  for (const auto& line : read_lock()) {
+    INFO(line.section << " " << line.version);
+    const auto record = kSdk / "abi" / (line.section + "-" + line.version + ".decl");
+    REQUIRE(fs::exists(record));
+    for (const auto& s : sections())
+      if (s.name == line.section && declared_version(header, s) == line.version)
+        CHECK(read_file(record) == split.at(line.section));
+  }
+}
+
+namespace {
+// `text` with `what` inserted before the first `anchor`.
+std::string inserted(std::string text, const std::string& anchor, const std::string& what) {
+  const auto at = text.find(anchor);
+  REQUIRE(at != std::string::npos);
+  return text.insert(at, what);
+}
+}  // namespace
+
+TEST_CASE("a minor may append methods, structs and table entries, and change nothing that was there") {
+  using namespace hitl::sdk_lock;
+  const auto header = read_file(kSdk / "include/hitl/plugin_api.hpp");
+  auto section = [](const std::string& h, const char* name) { return split_sections(h).at(name); };
+  const auto model = section(header, "model");
+
+  // What make-sdk-variant.cmake's next minor does: a method after the last, a struct, an entry.
+  std::string grown = inserted(header, "  // (new model methods go here", "  virtual bool warm() const noexcept { return true; }\n");
+  grown = inserted(grown, "inline constexpr std::uint32_t kModelStructSizes", "struct Warmth {\n  double level = 0;\n};\n");
+  grown = inserted(grown, "\n};\ninline constexpr const char* kModelStructNames", " sizeof(Warmth),");
+  CHECK(minor_violation(model, section(grown, "model")).empty());
+  std::string queue_names = inserted(header, "\"QueueDepth\"}", "\"QueueDepth\", ");
+  CHECK(minor_violation(section(header, "queue"), section(queue_names, "queue")).empty());
+
+  const auto member = inserted(header, "  std::string metrics_json;", "  std::string notes;\n");
+  CHECK_THAT(minor_violation(model, section(member, "model")), Catch::Contains("'struct TrainResult {' changed"));
+  const auto early = inserted(header, "  virtual bool can_train()", "  virtual bool warm() const noexcept { return true; }\n");
+  CHECK_THAT(minor_violation(model, section(early, "model")), Catch::Contains("'class Model {' changed before its end"));
+  std::string retyped = header;
+  retyped.replace(retyped.find("using Record ="), 14, "using Row =");
+  CHECK_THAT(minor_violation(model, section(retyped, "model")), Catch::Contains("using Record"));
+  std::string gone = header;
+  gone.replace(gone.find("struct Lease {"), 14, "struct Lease2 {");
+  CHECK_THAT(minor_violation(section(header, "queue"), section(gone, "queue")), Catch::Contains("'struct Lease {' changed or went"));
+}
+
+TEST_CASE("the generated next minor the vendor test uses is a legal minor, the next major is not") {
+  using namespace hitl::sdk_lock;
+  const fs::path variants = fs::path(HITL_BINARY_DIR) / "tests/fixtures/sdk-variants";
+  const auto today = split_sections(read_file(kSdk / "include/hitl/plugin_api.hpp")).at("model");
+  const auto next_minor = split_sections(read_file(variants / "next-minor/hitl/plugin_api.hpp")).at("model");
+  const auto next_major = split_sections(read_file(variants / "next-major/hitl/plugin_api.hpp")).at("model");
+  CHECK(minor_violation(today, next_minor).empty());
+  CHECK_THAT(minor_violation(today, next_major), Catch::Contains("'struct Prediction {' changed"));
+}

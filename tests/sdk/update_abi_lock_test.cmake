@@ -1,12 +1,13 @@
 # Exercises hitl-sdk-abi-lock on a copy of sdk/ (the real files are never touched): an unchanged
 # header and a comment-only edit are no-ops, a declaration edit without a version bump is
-# refused naming the section and the macro to bump, and an edit with a minor bump appends
-# exactly that section's line.
+# refused naming the section and the macro to bump, an edit with a minor bump appends exactly
+# that section's line (and keeps its declarations), and a minor bump that changes an existing
+# struct is refused in favour of a major.
 # Inputs: SDK_DIR (the real sdk/), TOOL (hitl-sdk-abi-lock), WORK_DIR
 set(copy "${WORK_DIR}/sdk")
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${copy}")
-file(COPY "${SDK_DIR}/include" "${SDK_DIR}/abi.lock" DESTINATION "${copy}")
+file(COPY "${SDK_DIR}/include" "${SDK_DIR}/abi" "${SDK_DIR}/abi.lock" DESTINATION "${copy}")
 set(header "${copy}/include/hitl/plugin_api.hpp")
 set(lock "${copy}/abi.lock")
 
@@ -70,4 +71,21 @@ endif()
 if(NOT added MATCHES "^model [0-9]+\\.${new} sha256=[0-9a-f]+\n$")
   message(FATAL_ERROR "a minor bump should append exactly one model line; abi.lock gained:\n${added}")
 endif()
-message(STATUS "hitl-sdk-abi-lock: no-op, comment edit, refusal and bump all behave")
+if(NOT EXISTS "${copy}/abi/model-1.${new}.decl")
+  message(FATAL_ERROR "a minor bump should keep the new minor's declarations in abi/model-1.${new}.decl")
+endif()
+
+# A field added to an existing struct is no minor: refused against the previous minor, naming it.
+replace_in_header("std::string metrics_json;" "std::string metrics_json;\n  std::string notes;")
+math(EXPR next "${new} + 1")
+replace_in_header("#define HITL_SDK_MODEL_API_MINOR ${new}u" "#define HITL_SDK_MODEL_API_MINOR ${next}u")
+file(READ "${lock}" lock_before_growth)
+update(1 out)
+if(NOT out MATCHES "is no compatible growth of" OR NOT out MATCHES "struct TrainResult" OR NOT out MATCHES "Bump HITL_SDK_MODEL_API_MAJOR")
+  message(FATAL_ERROR "a struct change under a minor bump should be refused naming the struct:\n${out}")
+endif()
+file(READ "${lock}" lock_after)
+if(NOT lock_before_growth STREQUAL lock_after)
+  message(FATAL_ERROR "a refused bump must leave abi.lock alone")
+endif()
+message(STATUS "hitl-sdk-abi-lock: no-op, comment edit, refusal, minor bump and a struct change under a minor all behave")
