@@ -17,8 +17,9 @@
 //  * HITL_SDK_ABI_VERSION is the descriptor's format (6 since per-interface versions; 1..5
 //    versioned the whole API at once). It changes only if the descriptor's head changes;
 //  * sdk/abi.lock records, per interface and version, the SHA-256 of that interface's
-//    declarations (comments and spacing ignored) and its struct sizes; test-sdk fails when a
-//    declaration changed without a version bump, or a minor changed what an older one had.
+//    declarations (comments and spacing ignored), sdk/abi/ the declarations themselves; the
+//    recorder refuses a minor that changed what the previous one had, and test-sdk fails when
+//    a declaration changed without a version bump or a pinned size, offset or vtable slot moved.
 //
 // Rules for plugin authors:
 //  * interface methods are noexcept and report failure through Status; no exception may
