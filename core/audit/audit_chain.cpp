@@ -2,6 +2,8 @@
 
 #include "common/hash.hpp"
 
+#include <hitl/audit_chain.hpp>
+
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -9,14 +11,6 @@
 
 namespace hitl::audit {
 namespace {
-
-// F(x) of the canonical serialisation: <decimal byte length> ":" <bytes> ","
-void field(std::string& out, std::string_view s) {
-  out += std::to_string(s.size());
-  out += ':';
-  out += s;
-  out += ',';
-}
 
 std::vector<sdk::AuditRecord> page_after(sdk::Storage& storage, std::int64_t after_seq, std::size_t limit) {
   std::vector<sdk::AuditRecord> out;
@@ -58,22 +52,16 @@ std::string check(const sdk::AuditRecord& r, std::int64_t prev_seq, const std::s
 
 }  // namespace
 
+// The format lives once, in the SDK helper that storage plugins use too.
 std::string canonical_record(const sdk::AuditRecord& r) {
   std::string out;
-  out.reserve(256 + r.actor.size() + r.action.size() + r.domain.size() + r.entity.size() + r.entity_id.size());
-  field(out, std::to_string(r.seq));
-  field(out, std::to_string(r.ts_ms));
-  field(out, r.actor);
-  field(out, r.action);
-  field(out, r.domain);
-  field(out, r.entity);
-  field(out, r.entity_id);
-  field(out, sha256_hex(r.detail_json));
-  field(out, r.prev_hash);
+  sdk::audit_chain::append_canonical(out, r, sha256_hex(r.detail_json), r.prev_hash);
   return out;
 }
 
-std::string record_hash(const sdk::AuditRecord& r) { return sha256_hex(canonical_record(r)); }
+std::string record_hash(const sdk::AuditRecord& r) {
+  return sdk::audit_chain::record_hash(r, r.prev_hash, [](std::string_view s) { return sha256_hex(s); });
+}
 
 ChainHead chain_head(sdk::Storage& storage) {
   auto r = first_after(storage, 0);

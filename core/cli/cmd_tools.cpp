@@ -106,7 +106,8 @@ void add_plugin(CLI::App& root) {
               << "kind:        " << sdk::kind_name(d->kind) << "\n"
               << "name:        " << d->name << "\n"
               << "version:     " << (d->version ? d->version : "") << "\n"
-              << "abi_version: " << d->abi_version << "\n"
+              << "abi_version: " << d->abi_version << " (descriptor format)\n"
+              << "interface:   " << sdk::kind_name(d->kind) << " " << d->api.major << "." << d->api.minor << "\n"
               << "description: " << (d->description ? d->description : "") << "\n";
     if (!o->config.empty()) std::cout << "instance:    created with the given config\n";
     auto doc = json::parse(d->config_doc ? d->config_doc : "[]", nullptr, false);

@@ -57,8 +57,13 @@ fs::path exe_dir() {
 fs::path default_plugin_dir() { return (exe_dir() / ".." / "lib" / "hitl").lexically_normal(); }
 fs::path default_script_lib_dir() { return (exe_dir() / ".." / "share" / "hitl" / "lua").lexically_normal(); }
 
+// Plugin options are resolved as their plugins declare them, so the descriptors are read here.
 config::ServiceConfig load(const std::string& config_file) {
-  return config::load_config(config_file, default_plugin_dir(), default_script_lib_dir());
+  plugin::PathOptionCatalog catalog;
+  auto path_options = [&catalog](const std::vector<fs::path>& dirs, std::string_view kind, const std::string& name) {
+    return catalog.path_options(dirs, kind, name);
+  };
+  return config::load_config(config_file, default_plugin_dir(), default_script_lib_dir(), path_options);
 }
 
 void apply_clock_offset_from_env() {

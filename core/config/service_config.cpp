@@ -287,18 +287,20 @@ fs::path resolve(const fs::path& base, const std::string& p) {
   return (path.is_absolute() ? path : base / path).lexically_normal();
 }
 
-// Plugin configs are passed through as JSON; relative file paths in the well-known keys
-// `path`, `artifact` and `dir` are resolved against the config file's folder so that a config
-// works from any working directory.
-PluginRef get_plugin_ref(const json& obj, const std::string& where, const Ctx& ctx,
-                         const std::string& default_plugin) {
+// Plugin configs are passed through as JSON, except that the options the plugin declares as
+// paths are resolved against the config file's folder (see load_config). Which options those
+// are is the plugin's to say, never a guess from the key's name.
+PluginRef get_plugin_ref(const json& obj, const std::string& where, const Ctx& ctx, const std::string& default_plugin,
+                         std::string_view kind, const std::vector<fs::path>& plugin_dirs,
+                         const PathOptionsOf& path_options) {
   check_keys(obj, {"plugin", "config"}, where, ctx);
   PluginRef ref;
   ref.plugin = get_string(obj, "plugin", where, ctx, default_plugin, default_plugin.empty());
   json cfg = get_table(obj, "config", where, ctx);
-  for (const char* k : {"path", "artifact", "dir"}) {
+  for (const auto& k : path_options(plugin_dirs, kind, ref.plugin)) {
     auto it = cfg.find(k);
-    if (it != cfg.end() && it->is_string()) *it = resolve(ctx.base, it->get<std::string>()).string();
+    if (it != cfg.end() && it->is_string() && !it->get<std::string>().empty())
+      *it = resolve(ctx.base, it->get<std::string>()).string();
   }
   ref.config_json = cfg.dump();
   return ref;
@@ -322,7 +324,7 @@ std::pair<std::string, std::uint16_t> parse_listen(const std::string& listen) {
 }
 
 ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugin_dir,
-                          const fs::path& default_script_lib_dir) {
+                          const fs::path& default_script_lib_dir, const PathOptionsOf& path_options) {
   ServiceConfig cfg;
   cfg.file = fs::absolute(file_in).lexically_normal();
   cfg.base_dir = cfg.file.parent_path();
@@ -381,13 +383,15 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   cfg.audit_head_log_seconds = get_int(audit, "head_log_seconds", "audit", ctx, 300, 1, 7 * 24 * 3600);
   cfg.max_wait_seconds = get_int(root, "max_wait_seconds", "", ctx, 60, 1, 3600);
 
-  cfg.storage = get_plugin_ref(get_table(root, "storage", "", ctx), "storage", ctx, "sqlite");
-  cfg.queue = get_plugin_ref(get_table(root, "queue", "", ctx), "queue", ctx, "sqlite");
+  cfg.storage = get_plugin_ref(get_table(root, "storage", "", ctx), "storage", ctx, "sqlite", "storage",
+                               cfg.plugin_dirs, path_options);
+  cfg.queue = get_plugin_ref(get_table(root, "queue", "", ctx), "queue", ctx, "sqlite", "queue", cfg.plugin_dirs,
+                             path_options);
 
   for (auto& [name, m] : get_table(root, "models", "", ctx).items()) {
     std::string where = "models." + name;
     if (!m.is_object()) ctx.fail(where, "expected a table {plugin=..., config={...}}, got " + type_of(m));
-    cfg.models[name] = ModelConfig{name, get_plugin_ref(m, where, ctx, "")};
+    cfg.models[name] = ModelConfig{name, get_plugin_ref(m, where, ctx, "", "model", cfg.plugin_dirs, path_options)};
   }
 
   const json& domains = get_table(root, "domains", "", ctx);

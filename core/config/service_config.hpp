@@ -4,9 +4,11 @@
 //   "hitl.lua: domains.credit_risk.policy: expected a string (path), got number".
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -110,11 +112,21 @@ const std::vector<OptionDoc>& option_docs();
 // Shared by the `listen` option and `hitl serve --listen`.
 std::pair<std::string, std::uint16_t> parse_listen(const std::string& listen);
 
+// The options a plugin declares as paths ("type": "path" in its config_doc), given the
+// config's plugin_dirs, the plugin's kind ("storage", "queue", "model") and name. Only the
+// plugin knows which of its options name files: plugin::PathOptionCatalog answers from the
+// descriptors; an empty answer (unknown plugin) leaves its config as written.
+using PathOptionsOf = std::function<std::vector<std::string>(
+    const std::vector<std::filesystem::path>& plugin_dirs, std::string_view kind, const std::string& plugin)>;
+
 // Loads and validates `file`. `default_plugin_dir` and `default_script_lib_dir` are used when the
 // file does not set plugin_dirs / script_lib_dir (the hitl binary passes <exe>/../lib/hitl and
-// <exe>/../share/hitl/lua). Throws ConfigError.
+// <exe>/../share/hitl/lua). In each plugin's config, a relative string given for an option the
+// plugin declares as a path (`path_options`) is resolved against the config file's folder, so a
+// config works from any working directory. Throws ConfigError.
 ServiceConfig load_config(const std::filesystem::path& file,
                           const std::filesystem::path& default_plugin_dir,
-                          const std::filesystem::path& default_script_lib_dir);
+                          const std::filesystem::path& default_script_lib_dir,
+                          const PathOptionsOf& path_options);
 
 }  // namespace hitl::config

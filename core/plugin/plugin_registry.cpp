@@ -2,8 +2,11 @@
 #include "plugin/plugin_registry.hpp"
 
 #include <boost/dll/shared_library.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 #include <cstring>
 #include <exception>
 #include <system_error>
@@ -82,6 +85,85 @@ void check_factories(const fs::path& file, const sdk::PluginDescriptor& d) {
   }
 }
 
+std::string version_text(sdk::ApiVersion v) { return std::to_string(v.major) + "." + std::to_string(v.minor); }
+
+struct InterfaceTable {
+  sdk::ApiVersion version;
+  const std::uint32_t* sizes;
+  const char* const* names;
+  std::uint32_t count;
+};
+
+// What this host was compiled with, for the interface of `kind` (kind already validated).
+InterfaceTable host_interface(sdk::PluginKind kind) {
+  switch (kind) {
+    case sdk::PluginKind::model:
+      return {sdk::kModelApi, sdk::kModelStructSizes, sdk::kModelStructNames, std::size(sdk::kModelStructSizes)};
+    case sdk::PluginKind::queue:
+      return {sdk::kQueueApi, sdk::kQueueStructSizes, sdk::kQueueStructNames, std::size(sdk::kQueueStructSizes)};
+    case sdk::PluginKind::storage:
+      break;
+  }
+  return {sdk::kStorageApi, sdk::kStorageStructSizes, sdk::kStorageStructNames, std::size(sdk::kStorageStructSizes)};
+}
+
+// The interface version rule: same major, a minor not newer than the host's. Then the struct
+// sizes the plugin was compiled with must be the host's: within a major a struct never changes,
+// and a minor only appends structs, so an older minor lists a prefix of the host's table.
+void check_interface(const fs::path& file, const sdk::PluginDescriptor& d) {
+  const InterfaceTable host = host_interface(d.kind);
+  const std::string what = std::string(sdk::kind_name(d.kind)) + " interface " + version_text(d.api);
+  if (d.api.major != host.version.major || d.api.minor > host.version.minor)
+    refuse(file, what + " (host has " + version_text(host.version) + ")");
+
+  const bool same_minor = d.api.minor == host.version.minor;
+  if (d.struct_sizes == nullptr || d.struct_count == 0 || d.struct_count > host.count ||
+      (same_minor && d.struct_count != host.count))
+    refuse(file, what + ": descriptor lists " + std::to_string(d.struct_count) + " struct sizes (host has " +
+                     std::to_string(host.count) + " for " + version_text(host.version) + ")");
+  for (std::uint32_t i = 0; i < d.struct_count; ++i)
+    if (d.struct_sizes[i] != host.sizes[i])
+      refuse(file, what + ": struct " + host.names[i] + " is " + std::to_string(d.struct_sizes[i]) +
+                       " bytes, host has " + std::to_string(host.sizes[i]) +
+                       " (built with another standard library ABI or an edited header?)");
+}
+
+// The head of format 6: every field up to struct_count. A descriptor may be longer (a later
+// SDK appended fields), never shorter.
+constexpr std::size_t kFormat6Size =
+    offsetof(sdk::PluginDescriptor, struct_count) + sizeof(sdk::PluginDescriptor::struct_count);
+
+// Reads a descriptor of any format without touching bytes it may not have: the version first,
+// then the size, then a copy of at most our own size (fields we know but the plugin's older
+// SDK did not are left zero). Checks everything the host relies on before any factory runs.
+sdk::PluginDescriptor read_descriptor(const fs::path& file, const sdk::PluginDescriptor* descriptor) {
+  const auto* raw = reinterpret_cast<const unsigned char*>(descriptor);
+  std::uint32_t format = 0;
+  std::memcpy(&format, raw + offsetof(sdk::PluginDescriptor, abi_version), sizeof format);
+  if (format < sdk::kAbiVersion)
+    refuse(file, "plugin ABI " + std::to_string(format) + " predates per-interface versions (host reads descriptor format " +
+                     std::to_string(sdk::kAbiVersion) + "): rebuild the plugin against this SDK");
+  if (format > sdk::kAbiVersion)
+    refuse(file, "descriptor format " + std::to_string(format) + " is newer than this host's " +
+                     std::to_string(sdk::kAbiVersion));
+  std::uint32_t size = 0;
+  std::memcpy(&size, raw + offsetof(sdk::PluginDescriptor, struct_size), sizeof size);
+  if (size < kFormat6Size)
+    refuse(file, "descriptor struct_size " + std::to_string(size) + " is smaller than format " +
+                     std::to_string(sdk::kAbiVersion) + "'s " + std::to_string(kFormat6Size));
+
+  sdk::PluginDescriptor d{};
+  std::memcpy(&d, raw, std::min<std::size_t>(size, sizeof d));
+  const auto kind_value = static_cast<std::uint32_t>(d.kind);
+  if (kind_value < 1 || kind_value > 3) refuse(file, "unknown plugin kind " + std::to_string(kind_value));
+  if (!valid_name(d.name))
+    refuse(file, std::string("plugin name '") + (d.name ? d.name : "") +
+                     "' is empty or not made of letters, digits, '-', '_' and '.'");
+  check_interface(file, d);
+  check_factories(file, d);
+  return d;
+}
+
 // Calls a plugin factory and wraps the object in a shared_ptr whose deleter destroys the
 // object first (its destructor is code in the plugin) and only then drops the library.
 template <class T>
@@ -111,11 +193,7 @@ std::shared_ptr<T> create_instance(const LoadedPlugin& plugin, sdk::PluginKind k
   }
   if (!made) refuse(plugin.path, "factory for " + what + " returned no object");
 
-  std::shared_ptr<void> library = plugin.library;
-  return std::shared_ptr<T>(made.release(), [library](T* object) mutable {
-    delete object;
-    library.reset();
-  });
+  return std::shared_ptr<T>(made.release(), PluginObjectDeleter<T>{plugin.library, d->api});
 }
 
 }  // namespace
@@ -149,29 +227,9 @@ LoadedPlugin load_plugin(const fs::path& file_in) {
   }
   if (descriptor == nullptr) refuse(file, std::string("entry point '") + kEntry + "' returned no descriptor");
 
-  // Only the first 8 bytes are common to every ABI version: read nothing else until both the
-  // version and the size match, since a foreign descriptor may be shorter than ours.
-  const auto* raw = reinterpret_cast<const unsigned char*>(descriptor);
-  std::uint32_t abi_version = 0;
-  std::uint32_t struct_size = 0;
-  std::memcpy(&abi_version, raw + offsetof(sdk::PluginDescriptor, abi_version), sizeof abi_version);
-  if (abi_version != sdk::kAbiVersion)
-    refuse(file, "wrong ABI version " + std::to_string(abi_version) + " (host expects " +
-                     std::to_string(sdk::kAbiVersion) + ")");
-  std::memcpy(&struct_size, raw + offsetof(sdk::PluginDescriptor, struct_size), sizeof struct_size);
-  if (struct_size != sizeof(sdk::PluginDescriptor))
-    refuse(file, "descriptor struct_size " + std::to_string(struct_size) + " does not match " +
-                     std::to_string(sizeof(sdk::PluginDescriptor)));
-
-  std::uint32_t kind_value = 0;
-  std::memcpy(&kind_value, raw + offsetof(sdk::PluginDescriptor, kind), sizeof kind_value);
-  if (kind_value < 1 || kind_value > 3) refuse(file, "unknown plugin kind " + std::to_string(kind_value));
-  if (!valid_name(descriptor->name))
-    refuse(file, std::string("plugin name '") + (descriptor->name ? descriptor->name : "") +
-                     "' is empty or not made of letters, digits, '-', '_' and '.'");
-  check_factories(file, *descriptor);
-
-  return LoadedPlugin{file, descriptor, std::move(library)};
+  auto copy = std::make_shared<const sdk::PluginDescriptor>(read_descriptor(file, descriptor));
+  const auto* checked = copy.get();
+  return LoadedPlugin{file, checked, std::move(copy), std::move(library)};
 }
 
 std::shared_ptr<sdk::Model> create_model(const LoadedPlugin& plugin, const std::string& config_json) {
@@ -262,6 +320,40 @@ std::shared_ptr<sdk::Queue> Registry::create_queue(const std::string& name, cons
 std::shared_ptr<sdk::Storage> Registry::create_storage(const std::string& name,
                                                        const std::string& config_json) const {
   return plugin::create_storage(require(sdk::PluginKind::storage, name), config_json);
+}
+
+}  // namespace hitl::plugin
+
+namespace hitl::plugin {
+
+std::vector<std::string> declared_path_options(const sdk::PluginDescriptor& descriptor) {
+  std::vector<std::string> names;
+  if (descriptor.config_doc == nullptr) return names;
+  const auto doc = nlohmann::json::parse(descriptor.config_doc, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_array()) return names;
+  for (const auto& option : doc) {
+    if (!option.is_object() || !option.contains("name") || !option.contains("type")) continue;
+    if (option["name"].is_string() && option["type"] == "path") names.push_back(option["name"].get<std::string>());
+  }
+  return names;
+}
+
+PathOptionCatalog::PathOptionCatalog() = default;
+PathOptionCatalog::~PathOptionCatalog() = default;
+
+std::vector<std::string> PathOptionCatalog::path_options(const std::vector<fs::path>& plugin_dirs,
+                                                         std::string_view kind, const std::string& plugin) {
+  if (!registry_ || dirs_ != plugin_dirs) {
+    registry_ = std::make_unique<Registry>();
+    dirs_ = plugin_dirs;
+    std::vector<std::string> ignored;  // reported by whoever loads the plugins for use
+    for (const auto& dir : plugin_dirs)
+      if (std::error_code ec; fs::is_directory(dir, ec)) registry_->load_directory(dir, ignored);
+  }
+  for (const auto* p : registry_->all())
+    if (sdk::kind_name(p->descriptor->kind) == kind && plugin == p->descriptor->name)
+      return declared_path_options(*p->descriptor);
+  return {};
 }
 
 }  // namespace hitl::plugin

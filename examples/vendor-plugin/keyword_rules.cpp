@@ -231,12 +231,11 @@ Status create(const char* config_json, std::unique_ptr<Model>& out) {
 }
 
 const PluginDescriptor* descriptor() {
-  static const PluginDescriptor d{
-      HITL_SDK_ABI_VERSION,      sizeof(PluginDescriptor), PluginKind::model,
-      "keyword-rules",           ACME_PLUGIN_VERSION,
-      "Acme keyword and amount rules: flags texts with risky words and large amounts",
-      kConfigDoc,                &create,
-      nullptr,                   nullptr};
+  // model_descriptor() fills in the descriptor format, the model interface version and the
+  // struct sizes of the SDK this file is compiled with: the host checks them at load time.
+  static const PluginDescriptor d = hitl::sdk::model_descriptor(
+      "keyword-rules", ACME_PLUGIN_VERSION,
+      "Acme keyword and amount rules: flags texts with risky words and large amounts", kConfigDoc, &create);
   return &d;
 }
 

@@ -150,13 +150,10 @@ Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
 }  // namespace
 
 const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d{
-      HITL_SDK_ABI_VERSION, sizeof(sdk::PluginDescriptor), sdk::PluginKind::model,
-      "http",
-      "1.0.0",
+  static const sdk::PluginDescriptor d = sdk::model_descriptor(
+      "http", "1.0.0",
       "Scores on a remote model server over HTTP/1.1 (plain JSON or KServe v2), with retries and a circuit breaker",
-      kConfigDoc,
-      &create, nullptr, nullptr};
+      kConfigDoc, &create);
   return &d;
 }
 

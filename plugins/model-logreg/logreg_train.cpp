@@ -2,6 +2,8 @@
 // restarted Nesterov-accelerated gradient descent; no randomness anywhere).
 #include "logreg.hpp"
 
+#include <hitl/feature_values.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -10,24 +12,10 @@
 
 namespace hitl::logreg {
 
+using sdk::features::category_text;
+using sdk::features::is_missing;
+
 namespace {
-
-// Category text of a value: numbers as in CSV ("1", "2.5"), booleans "true"/"false".
-std::string category_text(const sdk::Value& v) {
-  if (auto s = std::get_if<std::string>(&v)) return *s;
-  if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
-  double d = std::get<double>(v);
-  if (std::floor(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, d);
-  return std::string(buf, res.ptr);
-}
-
-bool is_missing(const sdk::Value* v) {
-  if (!v || std::holds_alternative<std::monostate>(*v)) return true;
-  if (auto d = std::get_if<double>(v)) return !std::isfinite(*d);
-  return false;
-}
 
 // The encoded training set in compressed sparse row form.
 struct Design {
@@ -166,25 +154,10 @@ void Params::encode(const sdk::Record& record, SparseRow& out) const {
         out.emplace_back(f.slot + static_cast<std::uint32_t>(it - f.categories.begin()), 1.0);
       continue;
     }
-    double x = 0.0;
-    bool missing = is_missing(v);
-    if (!missing) {
-      if (auto d = std::get_if<double>(v)) {
-        x = *d;
-      } else if (auto s = std::get_if<std::string>(v)) {
-        // JSON clients sometimes quote numbers; "" and "NA" mean missing, as in CSV files.
-        if (s->empty() || *s == "NA") {
-          missing = true;
-        } else {
-          auto res = std::from_chars(s->data(), s->data() + s->size(), x);
-          if (res.ec != std::errc() || res.ptr != s->data() + s->size() || !std::isfinite(x))
-            throw LogregError("feature \"" + f.name + "\": expected a number, got the string \"" + *s + "\"");
-        }
-      } else {
-        throw LogregError("feature \"" + f.name + "\": expected a number, got a boolean");
-      }
-    }
-    if (missing) {
+    const auto numeric = sdk::features::numeric_value(v, f.name);
+    if (numeric.kind == sdk::features::NumericKind::invalid) throw LogregError(numeric.error);
+    const double x = numeric.value;
+    if (numeric.kind == sdk::features::NumericKind::missing) {
       if (f.has_missing) out.emplace_back(f.slot + 1, 1.0);  // standardized value 0 = the mean
     } else {
       out.emplace_back(f.slot, (x - f.mean) / f.std);

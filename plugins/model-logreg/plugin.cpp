@@ -3,6 +3,7 @@
 #include "logreg.hpp"
 
 #include <boost/dll/alias.hpp>
+#include <hitl/json_config.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -22,7 +23,7 @@ using sdk::Status;
 namespace {
 
 const char* const kConfigDoc = R"json([
-  {"name":"artifact","type":"string","default":null,"description":"path of the JSON artifact written by `hitl train`; absent = untrained (predict fails with unavailable until trained)"},
+  {"name":"artifact","type":"path","default":null,"description":"path of the JSON artifact written by `hitl train`; absent = untrained (predict fails with unavailable until trained)"},
   {"name":"l2","type":"number","default":0.001,"description":"L2 penalty on the weights (not the bias), >= 0"},
   {"name":"epochs","type":"integer","default":300,"description":"maximum full-batch gradient steps; training stops earlier once the loss stops changing"},
   {"name":"learning_rate","type":"number","default":1.0,"description":"initial gradient step, > 0 (features are standardized, so 1 suits most data; halved automatically whenever a step raises the loss)"}
@@ -143,10 +144,8 @@ class LogregModel final : public sdk::Model {
 Status invalid(std::string msg) { return Status::Error(Code::invalid_argument, "model-logreg: " + std::move(msg)); }
 
 Status load_artifact(const std::string& path, std::shared_ptr<const Loaded>& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return invalid("artifact \"" + path + "\": cannot open (" + std::strerror(errno) + ")");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return invalid("artifact \"" + path + "\": read error");
+  std::string text;
+  if (auto error = sdk::json_config::read_file(path, text)) return invalid(*error);
   try {
     out = make_loaded(from_json(text), text);
   } catch (const LogregError& e) {
@@ -158,38 +157,26 @@ Status load_artifact(const std::string& path, std::shared_ptr<const Loaded>& out
 Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
   try {
     json cfg;
-    const std::string text = config_json ? config_json : "";
-    if (text.find_first_not_of(" \t\r\n") != std::string::npos) {
-      try {
-        cfg = json::parse(text);
-      } catch (const json::parse_error& e) {
-        return invalid(std::string("config is not valid JSON: ") + e.what());
-      }
-    }
-    if (cfg.is_null()) cfg = json::object();
-    if (!cfg.is_object()) return invalid(std::string("config must be a JSON object, got ") + cfg.type_name());
+    if (auto error = sdk::json_config::parse_object(config_json, cfg)) return invalid(*error);
 
     Hyper hyper;
     std::string artifact;
     for (auto it = cfg.begin(); it != cfg.end(); ++it) {
       const std::string& key = it.key();
       const json& v = it.value();
-      auto wrong = [&](const char* want) {
-        return invalid("config key \"" + key + "\": expected " + want + ", got " + v.dump());
-      };
+      auto wrong = [&](const char* want) { return invalid(sdk::json_config::wrong_value(key, want, v)); };
       if (key == "artifact") {
         if (v.is_null()) continue;  // same as absent
         if (!v.is_string() || v.get<std::string>().empty()) return wrong("a non-empty string (file path)");
         artifact = v.get<std::string>();
       } else if (key == "l2") {
-        if (!v.is_number() || !(v.get<double>() >= 0.0) || !std::isfinite(v.get<double>())) return wrong("a number >= 0");
+        if (!sdk::json_config::number_above(v, 0.0, true)) return wrong("a number >= 0");
         hyper.l2 = v.get<double>();
       } else if (key == "epochs") {
-        const bool integral = v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>());
-        if (!integral || v.get<double>() < 1 || v.get<double>() > 1e7) return wrong("an integer from 1 to 10000000");
+        if (!sdk::json_config::integer_in(v, 1, 1e7)) return wrong("an integer from 1 to 10000000");
         hyper.epochs = static_cast<int>(v.get<double>());
       } else if (key == "learning_rate") {
-        if (!v.is_number() || !(v.get<double>() > 0.0) || !std::isfinite(v.get<double>())) return wrong("a number > 0");
+        if (!sdk::json_config::number_above(v, 0.0, false)) return wrong("a number > 0");
         hyper.learning_rate = v.get<double>();
       } else {
         return invalid("unknown config key \"" + key + "\" (known: artifact, l2, epochs, learning_rate)");
@@ -209,13 +196,9 @@ Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
 }  // namespace
 
 const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d{
-      HITL_SDK_ABI_VERSION, sizeof(sdk::PluginDescriptor), sdk::PluginKind::model,
-      "logreg",
-      "1.0.0",
-      "Multinomial logistic regression, trained in-process; scores with per-feature contributions",
-      kConfigDoc,
-      &create, nullptr, nullptr};
+  static const sdk::PluginDescriptor d = sdk::model_descriptor(
+      "logreg", "1.0.0", "Multinomial logistic regression, trained in-process; scores with per-feature contributions",
+      kConfigDoc, &create);
   return &d;
 }
 

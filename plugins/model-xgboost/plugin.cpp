@@ -3,6 +3,7 @@
 #include "xgb.hpp"
 
 #include <boost/dll/alias.hpp>
+#include <hitl/json_config.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -22,7 +23,7 @@ using sdk::Status;
 namespace {
 
 const char* const kConfigDoc = R"json([
-  {"name":"artifact","type":"string","default":null,"description":"path of the JSON artifact written by `hitl train`; absent = untrained (predict fails with unavailable until trained)"},
+  {"name":"artifact","type":"path","default":null,"description":"path of the JSON artifact written by `hitl train`; absent = untrained (predict fails with unavailable until trained)"},
   {"name":"num_round","type":"integer","default":100,"description":"boosting rounds (trees per class), 1 to 100000"},
   {"name":"max_depth","type":"integer","default":4,"description":"maximum tree depth, 1 to 32"},
   {"name":"eta","type":"number","default":0.1,"description":"learning rate (shrinkage of each tree), > 0 and <= 1"},
@@ -176,10 +177,8 @@ class XgbModel final : public sdk::Model {
 };
 
 Status load_artifact(const std::string& path, int nthread, std::shared_ptr<const Loaded>& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return invalid("artifact \"" + path + "\": cannot open (" + std::strerror(errno) + ")");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return invalid("artifact \"" + path + "\": read error");
+  std::string text;
+  if (auto error = sdk::json_config::read_file(path, text)) return invalid(*error);
   try {
     out = make_loaded(from_json(text, nthread), text);
   } catch (const XgbError& e) {
@@ -188,26 +187,12 @@ Status load_artifact(const std::string& path, int nthread, std::shared_ptr<const
   return Status::Ok();
 }
 
-// An integer-valued JSON number within [lo, hi] (2.0 counts, 2.5 does not).
-bool integer_in(const json& v, double lo, double hi) {
-  if (!v.is_number()) return false;
-  const double d = v.get<double>();
-  return std::floor(d) == d && d >= lo && d <= hi;
-}
+using sdk::json_config::integer_in;
 
 Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
   try {
     json cfg;
-    const std::string text = config_json ? config_json : "";
-    if (text.find_first_not_of(" \t\r\n") != std::string::npos) {
-      try {
-        cfg = json::parse(text);
-      } catch (const json::parse_error& e) {
-        return invalid(std::string("config is not valid JSON: ") + e.what());
-      }
-    }
-    if (cfg.is_null()) cfg = json::object();
-    if (!cfg.is_object()) return invalid(std::string("config must be a JSON object, got ") + cfg.type_name());
+    if (auto error = sdk::json_config::parse_object(config_json, cfg)) return invalid(*error);
 
     Hyper hyper;
     Contributions contributions = Contributions::exact;
@@ -215,9 +200,7 @@ Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
     for (auto it = cfg.begin(); it != cfg.end(); ++it) {
       const std::string& key = it.key();
       const json& v = it.value();
-      auto wrong = [&](const char* want) {
-        return invalid("config key \"" + key + "\": expected " + want + ", got " + v.dump());
-      };
+      auto wrong = [&](const char* want) { return invalid(sdk::json_config::wrong_value(key, want, v)); };
       if (key == "artifact") {
         if (v.is_null()) continue;  // same as absent
         if (!v.is_string() || v.get<std::string>().empty()) return wrong("a non-empty string (file path)");
@@ -262,13 +245,9 @@ Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
 }  // namespace
 
 const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d{
-      HITL_SDK_ABI_VERSION, sizeof(sdk::PluginDescriptor), sdk::PluginKind::model,
-      "xgboost",
-      "1.0.0",
-      "Gradient-boosted trees (libxgboost), trained in-process; scores with per-feature contributions",
-      kConfigDoc,
-      &create, nullptr, nullptr};
+  static const sdk::PluginDescriptor d = sdk::model_descriptor(
+      "xgboost", "1.0.0", "Gradient-boosted trees (libxgboost), trained in-process; scores with per-feature contributions",
+      kConfigDoc, &create);
   return &d;
 }
 

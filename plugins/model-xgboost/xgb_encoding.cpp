@@ -1,6 +1,8 @@
 // model-xgboost: feature encoding (records -> dense float rows) and the JSON artifact.
 #include "xgb.hpp"
 
+#include <hitl/feature_values.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -12,27 +14,12 @@
 namespace hitl::xgb {
 
 using nlohmann::json;
+using sdk::features::category_text;
+using sdk::features::is_missing;
 
 namespace {
 
 constexpr float kMissing = std::numeric_limits<float>::quiet_NaN();
-
-// Category text of a value: numbers as in CSV ("1", "2.5"), booleans "true"/"false".
-std::string category_text(const sdk::Value& v) {
-  if (auto s = std::get_if<std::string>(&v)) return *s;
-  if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
-  double d = std::get<double>(v);
-  if (std::floor(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, d);
-  return std::string(buf, res.ptr);
-}
-
-bool is_missing(const sdk::Value* v) {
-  if (!v || std::holds_alternative<std::monostate>(*v)) return true;
-  if (auto d = std::get_if<double>(v)) return !std::isfinite(*d);
-  return false;
-}
 
 }  // namespace
 
@@ -68,19 +55,9 @@ void Encoding::encode(const sdk::Record& record, float* out) const {
       if (it != f.categories.end() && *it == text) out[f.slot + (it - f.categories.begin())] = 1.0f;
       continue;
     }
-    if (auto d = std::get_if<double>(v)) {
-      out[f.slot] = static_cast<float>(*d);
-    } else if (auto s = std::get_if<std::string>(v)) {
-      // JSON clients sometimes quote numbers; "" and "NA" mean missing, as in CSV files.
-      if (s->empty() || *s == "NA") continue;
-      double x = 0.0;
-      auto res = std::from_chars(s->data(), s->data() + s->size(), x);
-      if (res.ec != std::errc() || res.ptr != s->data() + s->size() || !std::isfinite(x))
-        throw XgbError("feature \"" + f.name + "\": expected a number, got the string \"" + *s + "\"");
-      out[f.slot] = static_cast<float>(x);
-    } else {
-      throw XgbError("feature \"" + f.name + "\": expected a number, got a boolean");
-    }
+    const auto numeric = sdk::features::numeric_value(v, f.name);
+    if (numeric.kind == sdk::features::NumericKind::invalid) throw XgbError(numeric.error);
+    if (numeric.kind == sdk::features::NumericKind::number) out[f.slot] = static_cast<float>(numeric.value);
   }
 }
 

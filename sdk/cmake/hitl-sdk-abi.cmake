@@ -1,5 +1,5 @@
 # Reads the plugin ABI version from the SDK header, so nothing else has to repeat it.
-# Used by the installed package config (HITL_SDK_ABI_VERSION) and by update-abi-lock.cmake.
+# Used by the installed package config (HITL_SDK_ABI_VERSION, the descriptor format).
 function(hitl_sdk_read_abi_version header out_var)
   file(STRINGS "${header}" _line REGEX "^#define HITL_SDK_ABI_VERSION [0-9]+u?$")
   if(NOT _line MATCHES "HITL_SDK_ABI_VERSION ([0-9]+)")

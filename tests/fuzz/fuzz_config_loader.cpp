@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
   try {
-    (void)hitl::config::load_config(file, dir / "plugins", dir / "lua");
+    (void)hitl::config::load_config(file, dir / "plugins", dir / "lua",
+                                    [](const auto&, std::string_view, const std::string&) { return std::vector<std::string>{"path"}; });
   } catch (const hitl::config::ConfigError&) {
   }
   return 0;

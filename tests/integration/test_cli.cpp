@@ -48,12 +48,14 @@ TEST_CASE("hitl plugin info describes a good plugin and its options", "[cli]") {
   auto storage = run_hitl("plugin info " + std::string(HITL_PLUGIN_DIR) + "/storage-sqlite.so");
   CHECK(storage.exit_code == 0);
   CHECK(storage.out.find("kind:        storage") != std::string::npos);
-  CHECK(storage.out.find("path (string") != std::string::npos);
+  CHECK(storage.out.find("path (path") != std::string::npos);
+  CHECK(std::regex_search(storage.out, std::regex("interface: +storage [0-9]+\\.[0-9]+")));
 }
 
 TEST_CASE("hitl plugin info on each broken fixture prints one line naming file and reason, exits non-zero", "[cli]") {
   struct Case { const char* file; const char* reason; };
-  for (auto c : {Case{"bad_abi.so", "ABI version"}, Case{"bad_struct_size.so", "struct_size"},
+  for (auto c : {Case{"bad_abi.so", "descriptor format"}, Case{"old_abi.so", "plugin ABI 5"},
+                 Case{"model_next_major.so", "model interface"}, Case{"bad_struct_size.so", "struct_size"},
                  Case{"missing_alias.so", "hitl_plugin_descriptor"}, Case{"not_elf.so", "not a shared object"},
                  Case{"factory_fails.so", "factory"}, Case{"factory_throws.so", "factory"},
                  Case{"does_not_exist.so", "not found"}}) {
@@ -65,9 +67,9 @@ TEST_CASE("hitl plugin info on each broken fixture prints one line naming file a
     CHECK(r.out.find(c.file) != std::string::npos);
     CHECK(r.out.find(c.reason) != std::string::npos);
   }
-  // The wrong ABI names both versions.
-  auto abi = run_hitl("plugin info " + kFixtures + "/bad_abi.so");
-  CHECK(std::regex_search(abi.out, std::regex("ABI version [0-9]+.*[0-9]+")));
+  // Another interface major names both versions.
+  auto major = run_hitl("plugin info " + kFixtures + "/model_next_major.so");
+  CHECK(std::regex_search(major.out, std::regex("model interface [0-9]+\\.[0-9]+ \\(host has [0-9]+\\.[0-9]+\\)")));
 }
 
 TEST_CASE("hitl policy check accepts the example policy and refuses broken ones with the file name", "[cli]") {

@@ -2,9 +2,12 @@
 #  1. install only the `sdk` component of the hitl build into a fresh prefix,
 #  2. check the prefix holds nothing but the SDK,
 #  3. configure + build examples/vendor-plugin against that prefix alone (Ninja),
-#  4. load the produced .so with the host loader (CHECKER, a Catch2 binary) and predict.
-# Inputs: HITL_BUILD_DIR VENDOR_SOURCE_DIR WORK_DIR CHECKER CXX_COMPILER [CXX_LAUNCHER] EXPECTED_ABI
-foreach(var HITL_BUILD_DIR VENDOR_SOURCE_DIR WORK_DIR CHECKER CXX_COMPILER EXPECTED_ABI)
+#  4. load the produced .so with the host loader (CHECKER, a Catch2 binary) and predict,
+#  5. load it again in a host built against the SDK's next minor (NEXT_MINOR_CHECKER): a plugin
+#     of an older minor must load there and work, without the host calling what it lacks.
+# Inputs: HITL_BUILD_DIR VENDOR_SOURCE_DIR WORK_DIR CHECKER NEXT_MINOR_CHECKER CXX_COMPILER
+#         [CXX_LAUNCHER] EXPECTED_ABI
+foreach(var HITL_BUILD_DIR VENDOR_SOURCE_DIR WORK_DIR CHECKER NEXT_MINOR_CHECKER CXX_COMPILER EXPECTED_ABI)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "vendor_build_test.cmake: -D${var}=... is required")
   endif()
@@ -69,4 +72,6 @@ if(NOT EXISTS "${plugin}")
 endif()
 
 run("loading the vendor plugin" "${CMAKE_COMMAND}" -E env "HITL_VENDOR_PLUGIN=${plugin}" "${CHECKER}")
-message(STATUS "vendor plugin built against ${prefix} and loaded: ${plugin}")
+run("loading the vendor plugin in a next-minor host"
+    "${CMAKE_COMMAND}" -E env "HITL_VENDOR_PLUGIN=${plugin}" "${NEXT_MINOR_CHECKER}")
+message(STATUS "vendor plugin built against ${prefix} and loaded by today's host and a next-minor one: ${plugin}")

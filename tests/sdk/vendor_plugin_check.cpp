@@ -1,11 +1,14 @@
 // Loads the vendor example plugin (built out of tree against the installed SDK) with the host's
 // loader and checks it behaves as its README says. The .so path comes from HITL_VENDOR_PLUGIN;
-// vendor_build_test.cmake builds the plugin and runs this binary.
+// vendor_build_test.cmake builds the plugin and runs this binary, twice: once built as today's
+// host, once (HITL_NEXT_MINOR_HOST) against the SDK's generated next minor.
 #include "plugin/plugin_registry.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <iterator>
+#include <optional>
 
 using namespace hitl;
 
@@ -80,3 +83,32 @@ TEST_CASE("vendor plugin refuses a bad config through its factory Status") {
   CHECK_THROWS_WITH(registry.create_model("keyword-rules", "{not json"),
                     Catch::Contains("failed: config is not valid JSON"));
 }
+
+#ifdef HITL_NEXT_MINOR_HOST
+// A host of the next minor calls the method that minor added only on objects of plugins whose
+// descriptor says they have it: the rule docs/plugin-sdk.md gives for every added method.
+namespace {
+std::optional<std::uint32_t> probe_if_known(const std::shared_ptr<sdk::Model>& model) {
+  const auto api = plugin::api_of(model);
+  if (!api || api->minor < sdk::kModelApi.minor) return std::nullopt;  // its vtable ends before the slot
+  return model->next_minor_probe();
+}
+}  // namespace
+
+TEST_CASE("a host of the next minor loads the older-minor vendor plugin and never calls what it lacks") {
+  auto p = load_vendor_plugin();
+  REQUIRE(p.descriptor->api.major == sdk::kModelApi.major);
+  REQUIRE(p.descriptor->api.minor + 1 == sdk::kModelApi.minor);  // built against the previous minor
+  CHECK(p.descriptor->struct_count + 1 == std::size(sdk::kModelStructSizes));
+  auto model = plugin::create_model(p, "{}");
+  REQUIRE(plugin::api_of(model).has_value());
+  CHECK(plugin::api_of(model)->minor == p.descriptor->api.minor);
+  CHECK_FALSE(probe_if_known(model).has_value());
+}
+
+TEST_CASE("a host of the next minor calls the new method on a plugin built against that minor") {
+  auto p = plugin::load_plugin(std::string(HITL_FIXTURE_PLUGIN_DIR) + "/model_next_minor.so");
+  auto model = plugin::create_model(p, "{}");
+  CHECK(probe_if_known(model) == std::optional<std::uint32_t>(42));  // the plugin's override, not the default
+}
+#endif

@@ -1,7 +1,9 @@
 #include "config/service_config.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -25,6 +27,16 @@ struct TempDir {
   }
 };
 
+// What the plugins named in these configs declare as paths (the service asks their descriptors).
+std::vector<std::string> kDeclaredFor(std::string_view kind, const std::string& plugin) {
+  if (kind == "storage" && plugin == "sqlite") return {"path"};
+  if (kind == "model" && plugin == "logreg") return {"artifact"};
+  if (kind == "model" && plugin == "vendor") return {"rules_file", "cache_dir"};
+  return {};
+}
+const hitl::config::PathOptionsOf kDeclared = [](const std::vector<fs::path>&, std::string_view kind,
+                                                 const std::string& plugin) { return kDeclaredFor(kind, plugin); };
+
 const char* kGood = R"(
 return {
   listen = "0.0.0.0:9090",
@@ -38,7 +50,7 @@ return {
 
 std::string error_of(const fs::path& file) {
   try {
-    load_config(file, "/plugins", "/lua");
+    load_config(file, "/plugins", "/lua", kDeclared);
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -49,7 +61,7 @@ std::string error_of(const fs::path& file) {
 TEST_CASE("config: a valid file loads with defaults and resolved paths") {
   TempDir dir;
   dir.write("policy.lua", "return {}");
-  auto cfg = load_config(dir.write("hitl.lua", kGood), "/plugins", "/lua");
+  auto cfg = load_config(dir.write("hitl.lua", kGood), "/plugins", "/lua", kDeclared);
   CHECK(cfg.listen_host == "0.0.0.0");
   CHECK(cfg.listen_port == 9090);
   CHECK(cfg.http_threads == 2);
@@ -73,7 +85,7 @@ TEST_CASE("config: env() reads the environment with a default") {
   ::setenv("HITL_TEST_LISTEN", "127.0.0.1:7070", 1);
   auto cfg = load_config(dir.write("c.lua", R"(return { listen = env("HITL_TEST_LISTEN", "x:1"),
       max_body_bytes = tonumber(env("HITL_TEST_UNSET_VAR", "4096")),
-      domains = { d = { policy = "p.lua", labels = {"a"} } } })"), "/p", "/l");
+      domains = { d = { policy = "p.lua", labels = {"a"} } } })"), "/p", "/l", kDeclared);
   CHECK(cfg.listen_port == 7070);
   CHECK(cfg.max_body_bytes == 4096);
 }
@@ -165,7 +177,7 @@ TEST_CASE("config: docs/operations.md lists every option with its type and defau
 TEST_CASE("config: governance options of a domain load with their defaults and are checked") {
   TempDir dir;
   dir.write("p.lua", "return {}");
-  auto plain = load_config(dir.write("c.lua", R"(return { domains = { d = { policy = "p.lua", labels = {"a"} } } })"), "/p", "/l");
+  auto plain = load_config(dir.write("c.lua", R"(return { domains = { d = { policy = "p.lua", labels = {"a"} } } })"), "/p", "/l", kDeclared);
   const auto& d0 = plain.domains.at("d");
   CHECK(d0.sla_seconds == 0);
   CHECK(d0.sensitive.empty());
@@ -178,7 +190,7 @@ TEST_CASE("config: governance options of a domain load with their defaults and a
     audit = { head_log_seconds = 60 },
     domains = { d = { policy = "p.lua", labels = {"a"}, sla_seconds = 7200, sensitive = { "name", "meta.email" },
                       retention_days = 30, report = { group = "Age", bands = { 30, 45.5, 60 } },
-                      cost = { reviewer_per_hour = 40, per_prediction = 0.001 } } } })"), "/p", "/l");
+                      cost = { reviewer_per_hour = 40, per_prediction = 0.001 } } } })"), "/p", "/l", kDeclared);
   const auto& d = full.domains.at("d");
   CHECK(d.sla_seconds == 7200);
   CHECK(d.sensitive == std::vector<std::string>{"name", "meta.email"});
@@ -218,4 +230,37 @@ TEST_CASE("a hostile config file is an error, never a hang, a crash or a huge al
                  "__index = function() error('index') end })"),
              Catch::Contains("domains"));
   CHECK_THAT(err("return { listen = '\\xff\\xfe:80' }"), Catch::Contains("not valid UTF-8"));
+}
+
+TEST_CASE("config: plugin options are resolved as paths only where the plugin declares a path") {
+  TempDir dir;
+  dir.write("p.lua", "return {}");
+  std::vector<std::string> asked;
+  hitl::config::PathOptionsOf recording = [&](const std::vector<fs::path>& dirs, std::string_view kind,
+                                              const std::string& plugin) {
+    CHECK(dirs == std::vector<fs::path>{dir.path / "lib"});  // the config's own plugin_dirs, resolved
+    asked.push_back(std::string(kind) + ":" + plugin);
+    return kDeclaredFor(kind, plugin);
+  };
+  auto cfg = load_config(dir.write("c.lua", R"(return {
+    plugin_dirs = { "lib" },
+    queue = { plugin = "sqlite", config = { path = "q.db" } },
+    models = {
+      v = { plugin = "vendor", config = { rules_file = "rules/a.txt", cache_dir = "/abs/cache", dir = "kept", label = "x/y" } },
+      m = { plugin = "logreg", config = { artifact = "models/m.json", l2 = 0.1 } },
+      e = { plugin = "vendor", config = { rules_file = "" } },
+    },
+    domains = { d = { policy = "p.lua", labels = {"a"} } } })"), "/p", "/l", recording);
+
+  auto v = nlohmann::json::parse(cfg.models.at("v").ref.config_json);
+  CHECK(v["rules_file"] == (dir.path / "rules/a.txt").string());  // a vendor's own path option
+  CHECK(v["cache_dir"] == "/abs/cache");                          // absolute: as written
+  CHECK(v["dir"] == "kept");      // the key name alone no longer makes a path
+  CHECK(v["label"] == "x/y");
+  CHECK(nlohmann::json::parse(cfg.models.at("m").ref.config_json)["artifact"] == (dir.path / "models/m.json").string());
+  CHECK(nlohmann::json::parse(cfg.models.at("e").ref.config_json)["rules_file"] == "");  // empty: the plugin's to judge
+  // queue-sqlite is unknown to this lookup: its `path` stays as written.
+  CHECK(nlohmann::json::parse(cfg.queue.config_json)["path"] == "q.db");
+  CHECK(std::find(asked.begin(), asked.end(), "storage:sqlite") != asked.end());
+  CHECK(std::find(asked.begin(), asked.end(), "model:vendor") != asked.end());
 }

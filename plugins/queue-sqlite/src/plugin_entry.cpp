@@ -26,17 +26,9 @@ sdk::Status create_queue(const char* config_json, std::unique_ptr<sdk::Queue>& o
 }  // namespace
 
 const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d{
-      HITL_SDK_ABI_VERSION,
-      sizeof(sdk::PluginDescriptor),
-      sdk::PluginKind::queue,
-      "sqlite",
-      "1.0.0",
-      "Embedded review queue: a table in the SQLite file shared with storage-sqlite (WAL, leases)",
-      kConfigDoc,
-      nullptr,
-      &create_queue,
-      nullptr};
+  static const sdk::PluginDescriptor d = sdk::queue_descriptor(
+      "sqlite", "1.0.0", "Embedded review queue: a table in the SQLite file shared with storage-sqlite (WAL, leases)",
+      kConfigDoc, &create_queue);
   return &d;
 }
 

@@ -12,7 +12,7 @@ using sdk::Code;
 using sdk::Status;
 
 const char* const kConfigDoc = R"([
-{"name":"path","type":"string","default":null,"description":"(required) SQLite database file, normally the one storage-sqlite uses; parent folders are created"},
+{"name":"path","type":"path","default":null,"description":"(required) SQLite database file, normally the one storage-sqlite uses; parent folders are created"},
 {"name":"busy_timeout_ms","type":"integer","default":5000,"description":"how long a statement waits for a lock held by another connection before failing as unavailable"}
 ])";
 

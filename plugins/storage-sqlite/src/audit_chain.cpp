@@ -1,33 +1,12 @@
 #include "audit_chain.hpp"
 
+#include <hitl/audit_chain.hpp>
+
 #include <openssl/evp.h>
 
-#include <charconv>
 #include <stdexcept>
 
 namespace hitl::storage_sqlite {
-namespace {
-
-// F(x) of the canonical serialisation: <decimal byte length> ":" <bytes> ","
-void field(std::string& out, const char* data, std::size_t size) {
-  char len[24];
-  auto end = std::to_chars(len, len + sizeof len, size).ptr;
-  out.append(len, end);
-  out.push_back(':');
-  out.append(data, size);
-  out.push_back(',');
-}
-
-void field(std::string& out, const std::string& s) { field(out, s.data(), s.size()); }
-
-void field(std::string& out, std::int64_t v) {
-  char digits[24];
-  auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;  // "-" for negatives, no "+"
-  field(out, digits, static_cast<std::size_t>(end - digits));
-}
-
-}  // namespace
-
 AuditHasher::AuditHasher() : ctx_(EVP_MD_CTX_new()) {
   if (!ctx_) throw std::runtime_error("cannot allocate an OpenSSL digest context");
   canonical_.reserve(512);
@@ -58,15 +37,7 @@ std::string AuditHasher::hash(const sdk::AuditRecord& r, const std::string& prev
   char detail_hash[64];
   digest_hex(r.detail_json.data(), r.detail_json.size(), detail_hash);
   canonical_.clear();
-  field(canonical_, r.seq);
-  field(canonical_, r.ts_ms);
-  field(canonical_, r.actor);
-  field(canonical_, r.action);
-  field(canonical_, r.domain);
-  field(canonical_, r.entity);
-  field(canonical_, r.entity_id);
-  field(canonical_, detail_hash, sizeof detail_hash);
-  field(canonical_, prev_hash);
+  sdk::audit_chain::append_canonical(canonical_, r, std::string_view(detail_hash, sizeof detail_hash), prev_hash);
   std::string out(64, '0');
   digest_hex(canonical_.data(), canonical_.size(), out.data());
   return out;

@@ -25,18 +25,9 @@ sdk::Status create_storage(const char* config_json, std::unique_ptr<sdk::Storage
 }  // namespace
 
 const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d{
-      HITL_SDK_ABI_VERSION,
-      sizeof(sdk::PluginDescriptor),
-      sdk::PluginKind::storage,
-      "sqlite",
-      "1.0.0",
-      "Embedded SQLite storage (WAL, one writer connection with group commit, one read connection)",
-      kConfigDoc,
-      nullptr,
-      nullptr,
-      &create_storage,
-  };
+  static const sdk::PluginDescriptor d = sdk::storage_descriptor(
+      "sqlite", "1.0.0", "Embedded SQLite storage (WAL, one writer connection with group commit, one read connection)",
+      kConfigDoc, &create_storage);
   return &d;
 }
 

@@ -8,7 +8,7 @@
 namespace hitl::storage_sqlite {
 
 const char* const kConfigDoc = R"json([
-  {"name": "path", "type": "string", "default": null,
+  {"name": "path", "type": "path", "default": null,
    "description": "SQLite database file (required). Parent directories are created. A queue-sqlite plugin may share the same file."},
   {"name": "busy_timeout_ms", "type": "integer", "default": 5000,
    "description": "Milliseconds a connection waits for a lock held by another connection before the operation fails as unavailable."},

@@ -1,20 +1,36 @@
 // hitl plugin SDK: this one header is the whole plugin API.
 //
 // A plugin is a shared object that exports one Boost.DLL alias, `hitl_plugin_descriptor`,
-// naming a function that returns a pointer to a PluginDescriptor. The host reads `abi_version`
-// and `struct_size` first and refuses the file when they do not match what it was built with.
+// naming a function that returns a pointer to a PluginDescriptor (build it with
+// model_descriptor(), queue_descriptor() or storage_descriptor() below).
 //
-// Rules for plugin authors (see docs/plugin-sdk.md):
+// Versions (docs/plugin-sdk.md, "Versions and compatibility", is the full rule book):
+//  * each interface -- model, queue, storage -- has its own major.minor version. A plugin
+//    records the version of its own interface; the host loads it when the major is the host's
+//    and the minor is not newer than the host's. So a storage change never makes a model
+//    vendor rebuild, and a minor release never makes anyone rebuild;
+//  * a minor only adds: a virtual method at the end of its class (the host calls it only on
+//    plugins whose minor has it), a new struct (passed only to such new methods), a field at
+//    the end of PluginDescriptor. An existing struct, method or enum value never changes
+//    within a major: structs travel inside std::vector and std::optional, whose element size
+//    both sides must agree on;
+//  * HITL_SDK_ABI_VERSION is the descriptor's format (6 since per-interface versions; 1..5
+//    versioned the whole API at once). It changes only if the descriptor's head changes;
+//  * sdk/abi.lock records, per interface and version, the SHA-256 of that interface's
+//    declarations (comments and spacing ignored), sdk/abi/ the declarations themselves; the
+//    recorder refuses a minor that changed what the previous one had, and test-sdk fails when
+//    a declaration changed without a version bump or a pinned size, offset or vtable slot moved.
+//
+// Rules for plugin authors:
 //  * interface methods are noexcept and report failure through Status; no exception may
 //    cross the boundary (the host does catch one thrown by a factory and refuses the plugin);
 //  * objects a plugin creates are destroyed by the host through their virtual destructor
-//    while the library is still loaded;
-//  * any change to this file must bump HITL_SDK_ABI_VERSION and update sdk/abi.lock
-//    (a test compares the header's SHA-256 with the lock file).
+//    while the library is still loaded.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,13 +38,38 @@
 #include <variant>
 #include <vector>
 
-#define HITL_SDK_ABI_VERSION 5u
+// The descriptor format. Keep it first in PluginDescriptor; see above.
+#define HITL_SDK_ABI_VERSION 6u
 #define HITL_PLUGIN_ENTRY_SYMBOL "hitl_plugin_descriptor"
+
+// One version per interface. A header edit that changes an interface's declarations bumps its
+// minor (only additions, see above) or its major (anything else), then runs
+//   cmake --build build --target sdk-update-abi-lock
+#define HITL_SDK_MODEL_API_MAJOR 1u
+#define HITL_SDK_MODEL_API_MINOR 0u
+#define HITL_SDK_QUEUE_API_MAJOR 1u
+#define HITL_SDK_QUEUE_API_MINOR 0u
+#define HITL_SDK_STORAGE_API_MAJOR 1u
+#define HITL_SDK_STORAGE_API_MINOR 0u
 
 namespace hitl::sdk {
 
 inline constexpr std::uint32_t kAbiVersion = HITL_SDK_ABI_VERSION;
 
+struct ApiVersion {
+  std::uint16_t major = 0;
+  std::uint16_t minor = 0;
+};
+
+inline constexpr ApiVersion kModelApi{HITL_SDK_MODEL_API_MAJOR, HITL_SDK_MODEL_API_MINOR};
+inline constexpr ApiVersion kQueueApi{HITL_SDK_QUEUE_API_MAJOR, HITL_SDK_QUEUE_API_MINOR};
+inline constexpr ApiVersion kStorageApi{HITL_SDK_STORAGE_API_MAJOR, HITL_SDK_STORAGE_API_MINOR};
+
+// The lines "// @abi-section: <name>" split the declarations below into what each version
+// covers: `common` belongs to every interface (a change there is a major bump of all three and
+// of HITL_SDK_ABI_VERSION), the others to their interface alone.
+
+// @abi-section: common
 // ---------------------------------------------------------------------------------------------
 // Status: the only way an interface method reports failure.
 enum class Code : std::uint8_t {
@@ -49,6 +90,7 @@ struct Status {
   static Status Error(Code c, std::string msg) { return Status{c, std::move(msg)}; }
 };
 
+// @abi-section: model
 // ---------------------------------------------------------------------------------------------
 // Data passed to models: a flat record of named feature values.
 using Value = std::variant<std::monostate, double, std::string, bool>;  // monostate = missing
@@ -72,6 +114,85 @@ struct TrainResult {
   std::string metrics_json;   // a JSON object, e.g. {"accuracy":0.79,"log_loss":0.45}
 };
 
+// ---------------------------------------------------------------------------------------------
+// The model interface. Model objects must be thread-safe.
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Scores a batch; on success `out` has exactly one Prediction per input row.
+  virtual Status predict(const std::vector<Record>& rows, std::vector<Prediction>& out) noexcept = 0;
+  virtual bool can_train() const noexcept { return false; }
+  virtual Status train(const Dataset& data, TrainResult& out) noexcept {
+    (void)data; (void)out;
+    return Status::Error(Code::invalid_argument, "this model does not support training");
+  }
+  // A short version string of the loaded artifact (e.g. its content hash).
+  virtual std::string version() const noexcept = 0;
+  // (new model methods go here, after every existing one; see "Growing an interface")
+};
+
+
+// sizeof of every struct the model interface passes, in the order they joined it: a minor
+// appends, nothing is ever removed or reordered within a major. The descriptor carries this
+// table so the host can tell a plugin built with other layouts (another C++ standard library
+// ABI, a hand-edited header) from one it can talk to.
+inline constexpr std::uint32_t kModelStructSizes[] = {
+    sizeof(Status), sizeof(Value), sizeof(Record), sizeof(Prediction), sizeof(Dataset), sizeof(TrainResult),
+};
+inline constexpr const char* kModelStructNames[] = {
+    "Status", "Value", "Record", "Prediction", "Dataset", "TrainResult",
+};
+
+// @abi-section: queue
+// ---------------------------------------------------------------------------------------------
+// Queue: dispatches ready review tasks. Highest priority first, then earliest deadline, then
+// oldest. A claim takes a lease; a lease not acked before it expires makes the task ready again.
+struct QueueItem {
+  std::int64_t task_id = 0;
+  std::string domain;
+  double priority = 0.0;
+  std::int64_t deadline_ms = 0;  // 0 = none
+  std::int64_t created_ms = 0;
+};
+
+struct Lease {
+  std::int64_t task_id = 0;
+  std::string reviewer;
+  std::int64_t expires_ms = 0;
+};
+
+struct QueueDepth {
+  std::int64_t ready = 0;
+  std::int64_t leased = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The queue interface. Queue objects must be thread-safe.
+class Queue {
+ public:
+  virtual ~Queue() = default;
+  // Idempotent per task_id; pushing a queued task again updates its priority and deadline
+  // (an escalation re-ranks it) and keeps its lease.
+  virtual Status push(const std::vector<QueueItem>& items) noexcept = 0;
+  virtual Status claim(const std::string& domain, const std::string& reviewer, std::int64_t now_ms,
+                       std::int64_t lease_ms, std::optional<Lease>& out) noexcept = 0;
+  // Removes a task leased by `reviewer` (Code::conflict when it is not, or the lease expired).
+  virtual Status ack(std::int64_t task_id, const std::string& reviewer, std::int64_t now_ms) noexcept = 0;
+  virtual Status release(std::int64_t task_id, const std::string& reviewer) noexcept = 0;
+  // Makes every task whose lease expired before now_ms ready again and lists them.
+  virtual Status expire(std::int64_t now_ms, std::vector<std::int64_t>& expired) noexcept = 0;
+  virtual Status depth(const std::string& domain, std::int64_t now_ms, QueueDepth& out) noexcept = 0;
+  // (new queue methods go here, after every existing one)
+};
+
+
+// See kModelStructSizes.
+inline constexpr std::uint32_t kQueueStructSizes[] = {
+    sizeof(Status), sizeof(QueueItem), sizeof(Lease), sizeof(QueueDepth),
+};
+inline constexpr const char* kQueueStructNames[] = {"Status", "QueueItem", "Lease", "QueueDepth"};
+
+// @abi-section: storage
 // ---------------------------------------------------------------------------------------------
 // Records the storage plugin keeps. Times are milliseconds since the Unix epoch (UTC).
 struct DecisionRecord {
@@ -377,60 +498,8 @@ struct AuditFilter {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Queue: dispatches ready review tasks. Highest priority first, then earliest deadline, then
-// oldest. A claim takes a lease; a lease not acked before it expires makes the task ready again.
-struct QueueItem {
-  std::int64_t task_id = 0;
-  std::string domain;
-  double priority = 0.0;
-  std::int64_t deadline_ms = 0;  // 0 = none
-  std::int64_t created_ms = 0;
-};
-
-struct Lease {
-  std::int64_t task_id = 0;
-  std::string reviewer;
-  std::int64_t expires_ms = 0;
-};
-
-struct QueueDepth {
-  std::int64_t ready = 0;
-  std::int64_t leased = 0;
-};
-
-// ---------------------------------------------------------------------------------------------
-// The three plugin interfaces. The host serialises calls to one Storage object from its writer
-// thread, but reads may come from any thread; Queue and Model objects must be thread-safe.
-class Model {
- public:
-  virtual ~Model() = default;
-  // Scores a batch; on success `out` has exactly one Prediction per input row.
-  virtual Status predict(const std::vector<Record>& rows, std::vector<Prediction>& out) noexcept = 0;
-  virtual bool can_train() const noexcept { return false; }
-  virtual Status train(const Dataset& data, TrainResult& out) noexcept {
-    (void)data; (void)out;
-    return Status::Error(Code::invalid_argument, "this model does not support training");
-  }
-  // A short version string of the loaded artifact (e.g. its content hash).
-  virtual std::string version() const noexcept = 0;
-};
-
-class Queue {
- public:
-  virtual ~Queue() = default;
-  // Idempotent per task_id; pushing a queued task again updates its priority and deadline
-  // (an escalation re-ranks it) and keeps its lease.
-  virtual Status push(const std::vector<QueueItem>& items) noexcept = 0;
-  virtual Status claim(const std::string& domain, const std::string& reviewer, std::int64_t now_ms,
-                       std::int64_t lease_ms, std::optional<Lease>& out) noexcept = 0;
-  // Removes a task leased by `reviewer` (Code::conflict when it is not, or the lease expired).
-  virtual Status ack(std::int64_t task_id, const std::string& reviewer, std::int64_t now_ms) noexcept = 0;
-  virtual Status release(std::int64_t task_id, const std::string& reviewer) noexcept = 0;
-  // Makes every task whose lease expired before now_ms ready again and lists them.
-  virtual Status expire(std::int64_t now_ms, std::vector<std::int64_t>& expired) noexcept = 0;
-  virtual Status depth(const std::string& domain, std::int64_t now_ms, QueueDepth& out) noexcept = 0;
-};
-
+// The storage interface. The host serialises calls to one Storage object from its writer
+// thread, but reads may come from any thread.
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -447,8 +516,27 @@ class Storage {
   virtual Status list_reviewers(std::vector<ReviewerRecord>& out) noexcept = 0;  // since ABI 4
   virtual Status list_deliveries(const DeliveryFilter& filter, std::vector<DeliveryRecord>& out) noexcept = 0;
   virtual Status schema_version(int& out) noexcept = 0;
+  // (new storage methods go here, after every existing one)
 };
 
+
+// See kModelStructSizes.
+inline constexpr std::uint32_t kStorageStructSizes[] = {
+    sizeof(Status),         sizeof(DecisionRecord), sizeof(TaskRecord),     sizeof(TaskPatch),
+    sizeof(ReviewerRecord), sizeof(DeliveryRecord), sizeof(DeliveryUpdate), sizeof(ReviewRecord),
+    sizeof(FeedbackRecord), sizeof(AuditRecord),    sizeof(TokenRecord),    sizeof(NewDecision),
+    sizeof(TaskUpdate),     sizeof(FinalOutcome),   sizeof(PayloadErasure), sizeof(GroundTruth),
+    sizeof(WriteBatch),     sizeof(TaskFilter),     sizeof(DeliveryFilter), sizeof(DecisionFilter),
+    sizeof(ReviewFilter),   sizeof(AuditFilter),
+};
+inline constexpr const char* kStorageStructNames[] = {
+    "Status",         "DecisionRecord", "TaskRecord",     "TaskPatch",      "ReviewerRecord", "DeliveryRecord",
+    "DeliveryUpdate", "ReviewRecord",   "FeedbackRecord", "AuditRecord",    "TokenRecord",    "NewDecision",
+    "TaskUpdate",     "FinalOutcome",   "PayloadErasure", "GroundTruth",    "WriteBatch",     "TaskFilter",
+    "DeliveryFilter", "DecisionFilter", "ReviewFilter",   "AuditFilter",
+};
+
+// @abi-section: common
 // ---------------------------------------------------------------------------------------------
 // The descriptor a plugin exports. Factories receive the plugin's config as JSON text and may
 // fail (returning a Status) or throw (the host catches, reports and refuses the plugin).
@@ -463,19 +551,59 @@ inline const char* kind_name(PluginKind k) noexcept {
   return "unknown";
 }
 
+
+using ModelFactory = Status (*)(const char* config_json, std::unique_ptr<Model>& out);
+using QueueFactory = Status (*)(const char* config_json, std::unique_ptr<Queue>& out);
+using StorageFactory = Status (*)(const char* config_json, std::unique_ptr<Storage>& out);
+
+// Format 6. The host reads abi_version and struct_size first, then copies only struct_size
+// bytes: fields added at the end by a later SDK are absent (zero) for plugins built before.
 struct PluginDescriptor {
-  std::uint32_t abi_version;  // must be first: HITL_SDK_ABI_VERSION
-  std::uint32_t struct_size;  // must be second: sizeof(PluginDescriptor)
+  std::uint32_t abi_version;  // must be first: HITL_SDK_ABI_VERSION (the descriptor format)
+  std::uint32_t struct_size;  // must be second: sizeof(PluginDescriptor) as the plugin compiled it
   PluginKind kind;
-  const char* name;         // unique per kind, e.g. "sqlite"
-  const char* version;      // the plugin's own version, e.g. "1.0.0"
-  const char* description;  // one line
-  const char* config_doc;   // JSON array of {"name","type","default","description"} options
+  ApiVersion api;             // the version of `kind`'s interface the plugin was compiled against
+  const char* name;           // unique per kind, e.g. "sqlite"
+  const char* version;        // the plugin's own version, e.g. "1.0.0"
+  const char* description;    // one line
+  // JSON array of {"name","type","default","description"} options. "type" is one of string,
+  // number, integer, boolean, array of string, object, or "path": a file or folder name, which
+  // the host resolves against the folder of the config file that sets it (relative names only).
+  const char* config_doc;
   // Exactly the factory matching `kind` is non-null.
-  Status (*create_model)(const char* config_json, std::unique_ptr<Model>& out);
-  Status (*create_queue)(const char* config_json, std::unique_ptr<Queue>& out);
-  Status (*create_storage)(const char* config_json, std::unique_ptr<Storage>& out);
+  ModelFactory create_model;
+  QueueFactory create_queue;
+  StorageFactory create_storage;
+  // sizeof of each struct of `kind`'s interface as the plugin compiled it (k<Kind>StructSizes).
+  const std::uint32_t* struct_sizes;
+  std::uint32_t struct_count;
+  // (new descriptor fields go here; the host reads them only when struct_size covers them)
 };
+
+// The descriptor of a model / queue / storage plugin, with the versions and sizes of the header
+// it is compiled with. A plugin returns a pointer to a static one:
+//   static const auto d = hitl::sdk::model_descriptor("rules", "1.0.0", "...", kConfigDoc, &create);
+constexpr PluginDescriptor model_descriptor(const char* name, const char* version, const char* description,
+                                            const char* config_doc, ModelFactory factory) noexcept {
+  return {kAbiVersion, sizeof(PluginDescriptor), PluginKind::model, kModelApi, name, version, description,
+          config_doc, factory, nullptr, nullptr, kModelStructSizes,
+          static_cast<std::uint32_t>(std::size(kModelStructSizes))};
+}
+
+constexpr PluginDescriptor queue_descriptor(const char* name, const char* version, const char* description,
+                                            const char* config_doc, QueueFactory factory) noexcept {
+  return {kAbiVersion, sizeof(PluginDescriptor), PluginKind::queue, kQueueApi, name, version, description,
+          config_doc, nullptr, factory, nullptr, kQueueStructSizes,
+          static_cast<std::uint32_t>(std::size(kQueueStructSizes))};
+}
+
+constexpr PluginDescriptor storage_descriptor(const char* name, const char* version, const char* description,
+                                              const char* config_doc, StorageFactory factory) noexcept {
+  return {kAbiVersion, sizeof(PluginDescriptor), PluginKind::storage, kStorageApi, name, version, description,
+          config_doc, nullptr, nullptr, factory, kStorageStructSizes,
+          static_cast<std::uint32_t>(std::size(kStorageStructSizes))};
+}
+// @abi-end
 
 }  // namespace hitl::sdk
 
