@@ -1,5 +1,6 @@
 // hitl serve: the HTTP service.
 #include "audit/audit_chain.hpp"
+#include "audit/audit_record.hpp"
 #include "cli/common.hpp"
 #include "common/clock.hpp"
 #include "common/hash.hpp"
@@ -190,7 +191,7 @@ int serve(const ServeOptions& o) {
         for (auto& [name, d] : app.config().domains) {
           if (d.retention_days <= 0) continue;
           try {
-            app.governance().erase_older_than(name, now - d.retention_days * 86'400'000, "system",
+            app.governance().erase_older_than(name, now - d.retention_days * 86'400'000, audit::kSystemActor,
                                               "retention: older than " + std::to_string(d.retention_days) + " days");
           } catch (const std::exception& e) {
             spdlog::warn("retention domain={}: {}", name, e.what());

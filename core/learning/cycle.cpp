@@ -1,5 +1,6 @@
 #include "learning/cycle.hpp"
 
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "dataset/dataset.hpp"
 #include "dataset/marked_gold.hpp"
@@ -18,15 +19,7 @@ namespace {
 
 sdk::AuditRecord model_audit(std::int64_t ts, const std::string& actor, const std::string& action,
                              const std::string& domain, const std::string& id, const json& detail) {
-  sdk::AuditRecord a;
-  a.ts_ms = ts;
-  a.actor = actor;
-  a.action = action;
-  a.domain = domain;
-  a.entity = "model";
-  a.entity_id = id;
-  a.detail_json = detail.dump();
-  return a;
+  return audit::make_record(ts, actor, action, domain, audit::Entity::model, id, detail.dump());
 }
 
 void commit_audit(const CycleContext& ctx, sdk::AuditRecord a) {

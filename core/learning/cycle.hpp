@@ -29,7 +29,7 @@ struct CycleContext {
   policy::PolicyEngine& policies;  // weight(sample), promote(eval)
   // Writes the audit records (the service's group-commit writer, or storage directly in a CLI).
   std::function<sdk::Status(sdk::WriteBatch&)> commit;
-  std::string actor;  // who the audit trail says acted: "hitl" (the service) or "cli:<user>"
+  std::string actor;  // who the audit trail says acted: audit::kSystemActor (the service) or "cli:<user>"
 };
 
 struct CycleRequest {

@@ -1,5 +1,6 @@
 #include "service/api_learning.hpp"
 
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "dataset/marked_gold.hpp"
 #include "registry/registry.hpp"
@@ -63,15 +64,8 @@ void mark_gold(App& app, const http::Request& req, const std::string& domain, co
     // Audited first: a failed append after it is retried by the client and audited again,
     // never a marked case without its record.
     sdk::WriteBatch batch;
-    sdk::AuditRecord a;
-    a.ts_ms = c.marked_ms;
-    a.actor = who.name;
-    a.action = "gold.marked";
-    a.domain = domain;
-    a.entity = "decision";
-    a.entity_id = id;
-    a.detail_json = json{{"label", c.label}, {"reason", c.reason}}.dump();
-    batch.audit.push_back(std::move(a));
+    batch.audit.push_back(audit::make_record(c.marked_ms, who.name, "gold.marked", domain, audit::Entity::decision, id,
+                                             json{{"label", c.label}, {"reason", c.reason}}.dump()));
     if (auto st = app.writer().submit_sync(batch); !st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
     try {
       created = gold.mark(domain, c);

@@ -1,5 +1,6 @@
 #include "service/app.hpp"
 
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "dataset/dataset.hpp"
 #include "common/files.hpp"
@@ -204,16 +205,9 @@ std::size_t App::reload_models() {
     ++swapped;
     spdlog::info("model {} reloaded from {}: {} -> {}", name, stamp.path.string(), before, fresh->version());
     sdk::WriteBatch batch;
-    sdk::AuditRecord a;
-    a.ts_ms = now_ms();
-    a.actor = "hitl";
-    a.action = "model.loaded";
-    a.entity = "model";
-    a.entity_id = name;
-    a.detail_json = nlohmann::json{{"from_version", before}, {"to_version", fresh->version()},
-                                   {"artifact", stamp.path.string()}}
-                        .dump();
-    batch.audit.push_back(std::move(a));
+    batch.audit.push_back(audit::make_record(
+        now_ms(), audit::kSystemActor, "model.loaded", "", audit::Entity::model, name,
+        nlohmann::json{{"from_version", before}, {"to_version", fresh->version()}, {"artifact", stamp.path.string()}}.dump()));
     if (auto st = writer_->submit_sync(batch); !st.ok()) spdlog::warn("model {}: cannot audit the reload: {}", name, st.message);
   }
   return swapped;

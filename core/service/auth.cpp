@@ -1,12 +1,14 @@
 #include "service/auth.hpp"
 
-#include <cctype>
-
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "common/hash.hpp"
 #include "service/service_error.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 
 namespace hitl::service {
@@ -51,14 +53,8 @@ std::string TokenService::create(sdk::Storage& storage, const std::string& role,
   t.hash = sha256_hex(secret);
   t.created_ms = now_ms();
   batch.tokens.push_back(t);
-  sdk::AuditRecord a;
-  a.ts_ms = t.created_ms;
-  a.actor = actor;
-  a.action = "token.created";
-  a.entity = "token";
-  a.entity_id = name;
-  a.detail_json = "{\"role\":\"" + role + "\",\"domains\":\"" + joined + "\"}";
-  batch.audit.push_back(a);
+  batch.audit.push_back(audit::make_record(t.created_ms, actor, "token.created", "", audit::Entity::token, name,
+                                           nlohmann::json{{"role", role}, {"domains", joined}}.dump()));
   auto st = storage.commit(batch);
   if (!st.ok()) throw ServiceError(500, "storage_error", "could not store the token: " + st.message);
   return secret;

@@ -1,4 +1,5 @@
 // The SLA timer and push assignment of ReviewService (see review.hpp).
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "policy/policy_engine.hpp"
 #include "service/assignment.hpp"
@@ -21,16 +22,8 @@ using nlohmann::json;
 namespace {
 sdk::AuditRecord task_audit(std::int64_t now, const std::string& actor, const char* action, const sdk::TaskRecord& t,
                             json detail) {
-  sdk::AuditRecord a;
-  a.ts_ms = now;
-  a.actor = actor;
-  a.action = action;
-  a.domain = t.domain;
-  a.entity = "task";
-  a.entity_id = std::to_string(t.task_id);
   detail["decision_id"] = t.decision_id;
-  a.detail_json = detail.dump();
-  return a;
+  return audit::make_record(now, actor, action, t.domain, audit::Entity::task, std::to_string(t.task_id), detail.dump());
 }
 }  // namespace
 
@@ -176,7 +169,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
       applied.push_back({{"action", "default"}, {"label", a.label}});
     }
   }
-  batch.audit.push_back(task_audit(now, "system", kind == "breached" ? "task.sla_breached" : "task.sla_at_risk", t,
+  batch.audit.push_back(task_audit(now, audit::kSystemActor, kind == "breached" ? "task.sla_breached" : "task.sla_at_risk", t,
                                    {{"deadline_ms", t.deadline_ms}, {"actions", applied}, {"policy_error", failed}}));
   sdk::DecisionRecord final_decision = *decision;
   if (fallback) {
@@ -196,7 +189,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
       if (hooks_.delivery_for)
         if (auto d = hooks_.delivery_for(final_decision)) batch.deliveries.push_back(std::move(*d));
     }
-    batch.audit.push_back(task_audit(now, "policy", "task.cancelled", t,
+    batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.cancelled", t,
                                      {{"actor", "policy"}, {"at_ms", now}, {"reason", "sla default decision"},
                                       {"from", t.status}, {"to", "cancelled"}, {"label", fallback_label}}));
   } else if (release) {
@@ -206,7 +199,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
     u.to = "pending";
     u.updated_ms = now;
     batch.task_updates.push_back(u);
-    batch.audit.push_back(task_audit(now, "policy", "task.released", t,
+    batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.released", t,
                                      {{"actor", "policy"}, {"at_ms", now}, {"reason", "escalation: reassigned"},
                                       {"from", "assigned"}, {"to", "pending"}, {"assignee", t.assignee}}));
   }

@@ -1,5 +1,6 @@
 #include "service/governance.hpp"
 
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "service/service_error.hpp"
 
@@ -27,15 +28,7 @@ sdk::DecisionRecord load(sdk::Storage& storage, const std::string& domain, const
 
 sdk::AuditRecord decision_audit(std::int64_t now, const std::string& actor, const char* action,
                                 const std::string& domain, const std::string& id, const json& detail) {
-  sdk::AuditRecord a;
-  a.ts_ms = now;
-  a.actor = actor;
-  a.action = action;
-  a.domain = domain;
-  a.entity = "decision";
-  a.entity_id = id;
-  a.detail_json = detail.dump();
-  return a;
+  return audit::make_record(now, actor, action, domain, audit::Entity::decision, id, detail.dump());
 }
 
 void add_erasure(sdk::WriteBatch& batch, const sdk::DecisionRecord& d, std::int64_t now, const std::string& actor,
@@ -172,15 +165,8 @@ std::vector<std::string> Governance::record_start(const std::string& config_file
   sdk::WriteBatch batch;
   std::vector<std::string> changes;
   auto record = [&](const char* action, const std::string& domain, json detail) {
-    sdk::AuditRecord a;
-    a.ts_ms = now;
-    a.actor = "system";
-    a.action = action;
-    a.domain = domain;
-    a.entity = "service";
-    a.entity_id = "hitl";
-    a.detail_json = detail.dump();
-    batch.audit.push_back(std::move(a));
+    batch.audit.push_back(
+        audit::make_record(now, audit::kSystemActor, action, domain, audit::Entity::service, "hitl", detail.dump()));
   };
   if (previous.is_object()) {
     const std::string before = previous.value("config_sha256", "");

@@ -1,5 +1,6 @@
 #include "service/pipeline.hpp"
 
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "common/hash.hpp"
 #include "data/feature_stats.hpp"
@@ -71,18 +72,11 @@ void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& re
   t.gold_label = c.label;
   t.origin = "";  // nobody submitted it: every reviewer of the domain may get it
   nd.task = std::move(t);
-  sdk::AuditRecord a;
-  a.ts_ms = now;
-  a.actor = "hitl";
-  a.action = "gold.created";
-  a.domain = dom.name;
-  a.entity = "decision";
-  a.entity_id = d.id;
-  a.detail_json = json({{"gold_file", dom.gold->file.filename().string()}, {"line", c.line},
-                        {"known_label", c.label}, {"shown_label", d.label}, {"with_decision", real.decision_id},
-                        {"input_hash", d.input_hash}})
-                      .dump();
-  nd.audit.push_back(std::move(a));
+  nd.audit.push_back(audit::make_record(
+      now, audit::kSystemActor, "gold.created", dom.name, audit::Entity::decision, d.id,
+      json({{"gold_file", dom.gold->file.filename().string()}, {"line", c.line}, {"known_label", c.label},
+            {"shown_label", d.label}, {"with_decision", real.decision_id}, {"input_hash", d.input_hash}})
+          .dump()));
   out.decisions.push_back(std::move(nd));
 }
 
@@ -444,13 +438,6 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
         break;
       }
     }
-    sdk::AuditRecord a;
-    a.ts_ms = now;
-    a.actor = actor;
-    a.action = "decision.created";
-    a.domain = domain_name;
-    a.entity = "decision";
-    a.entity_id = rec.id;
     // `rule` is the policy reason that fired ("" when it auto-approved); the input is covered by
     // its hash only (see input_hash above).
     json detail = {{"status", d.status}, {"rule", d.reason}, {"label", d.label},
@@ -469,8 +456,8 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     }
     if (ood) detail["ood_score"] = ood->score;
     if (!judge_note.is_null()) detail["judge"] = std::move(judge_note);
-    a.detail_json = detail.dump();
-    nd.audit.push_back(std::move(a));  // written only if this decision is stored (not a duplicate)
+    nd.audit.push_back(  // written only if this decision is stored (not a duplicate)
+        audit::make_record(now, actor, "decision.created", domain_name, audit::Entity::decision, rec.id, detail.dump()));
     batch.decisions.push_back(std::move(nd));
   }
 

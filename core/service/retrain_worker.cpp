@@ -1,5 +1,6 @@
 #include "service/retrain_worker.hpp"
 
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "learning/cycle.hpp"
 #include "plugin/plugin_registry.hpp"
@@ -366,7 +367,7 @@ void RetrainWorker::run_job(RetrainJob& job) {
     }
   }
   const json flag_rate = job.stats ? job.stats->value("flag_rate", json()) : json();
-  learning::CycleContext ctx{deps_.cfg, deps_.plugins, deps_.storage, deps_.policies, deps_.commit, "hitl"};
+  learning::CycleContext ctx{deps_.cfg, deps_.plugins, deps_.storage, deps_.policies, deps_.commit, audit::kSystemActor};
   learning::CycleRequest req;
   req.domain = job.domain;
   req.trigger = job.trigger;

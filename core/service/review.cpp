@@ -1,5 +1,6 @@
 #include "service/review.hpp"
 
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "common/hash.hpp"
 #include "service/assignment.hpp"
@@ -24,15 +25,7 @@ using nlohmann::json;
 namespace {
 sdk::AuditRecord audit(std::int64_t now, const std::string& actor, const char* action,
                        const std::string& domain, std::int64_t task_id, json detail) {
-  sdk::AuditRecord a;
-  a.ts_ms = now;
-  a.actor = actor;
-  a.action = action;
-  a.domain = domain;
-  a.entity = "task";
-  a.entity_id = std::to_string(task_id);
-  a.detail_json = detail.dump();
-  return a;
+  return audit::make_record(now, actor, action, domain, audit::Entity::task, std::to_string(task_id), detail.dump());
 }
 
 // Every lifecycle move records who moved the task, when, why, and between which states.
@@ -301,8 +294,8 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
                                {"answers", answers}, {"required", task->reviews_required},
                                {"adjudication", adjudication}, {"gold", task->gold}}));
   if (step == Step::disagree)
-    batch.audit.push_back(audit(now, "system", "task.escalated", task->domain, req.task_id,
-                                move_detail("system", now, "consensus disagreement", "assigned", "escalated",
+    batch.audit.push_back(audit(now, audit::kSystemActor, "task.escalated", task->domain, req.task_id,
+                                move_detail(audit::kSystemActor, now, "consensus disagreement", "assigned", "escalated",
                                             {{"decision_id", task->decision_id}, {"labels", labels},
                                              {"pool", "adjudicator"}})));
   sdk::DecisionRecord final_decision = *decision;
@@ -372,8 +365,8 @@ std::size_t ReviewService::expire_leases() {
     u.to = "pending";
     u.updated_ms = now;
     batch.task_updates.push_back(u);
-    batch.audit.push_back(audit(now, "system", "task.lease_expired", task->domain, id,
-                                move_detail("system", now, "lease expired", "assigned", "pending",
+    batch.audit.push_back(audit(now, audit::kSystemActor, "task.lease_expired", task->domain, id,
+                                move_detail(audit::kSystemActor, now, "lease expired", "assigned", "pending",
                                             {{"assignee", task->assignee}})));
     if (auto* c = metrics_.domain(task->domain)) c->leases_expired++;
   }
@@ -608,8 +601,8 @@ void ReviewService::reconcile_to_pending(const std::vector<sdk::TaskRecord>& tas
   for (const auto& t : tasks) {
     const bool expired = t.lease_expires_ms <= now;
     batch.task_updates.push_back(move_to(t, "assigned", "pending", now));
-    batch.audit.push_back(audit(now, "system", expired ? "task.lease_expired" : "task.released", t.domain, t.task_id,
-                                move_detail("system", now,
+    batch.audit.push_back(audit(now, audit::kSystemActor, expired ? "task.lease_expired" : "task.released", t.domain, t.task_id,
+                                move_detail(audit::kSystemActor, now,
                                             expired ? "lease expired while stopped"
                                                     : "start-up: the queue could not give the lease back",
                                             "assigned", "pending",

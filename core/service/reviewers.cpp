@@ -1,5 +1,6 @@
 #include "service/reviewers.hpp"
 
+#include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "service/client_json.hpp"
 #include "service/service_error.hpp"
@@ -88,14 +89,8 @@ sdk::ReviewerRecord ReviewerDirectory::put(sdk::ReviewerRecord r, const std::str
   r.updated_ms = now;
   sdk::WriteBatch b;
   b.reviewers.push_back(r);
-  sdk::AuditRecord a;
-  a.ts_ms = now;
-  a.actor = actor;
-  a.action = it == cache_.end() ? "reviewer.added" : "reviewer.updated";
-  a.entity = "reviewer";
-  a.entity_id = r.id;
-  a.detail_json = reviewer_json(r).dump();
-  b.audit.push_back(std::move(a));
+  b.audit.push_back(audit::make_record(now, actor, it == cache_.end() ? "reviewer.added" : "reviewer.updated", "",
+                                       audit::Entity::reviewer, r.id, reviewer_json(r).dump()));
   auto st = commit_(b);
   if (!st.ok()) throw ServiceError(503, "storage_unavailable", "storage: " + st.message);
   refresh_locked(true);
@@ -112,14 +107,8 @@ sdk::ReviewerRecord ReviewerDirectory::set_disabled(const std::string& id, bool 
   r->updated_ms = now;
   sdk::WriteBatch b;
   b.reviewers.push_back(*r);
-  sdk::AuditRecord a;
-  a.ts_ms = now;
-  a.actor = actor;
-  a.action = disabled ? "reviewer.disabled" : "reviewer.enabled";
-  a.entity = "reviewer";
-  a.entity_id = id;
-  a.detail_json = reviewer_json(*r).dump();
-  b.audit.push_back(std::move(a));
+  b.audit.push_back(audit::make_record(now, actor, disabled ? "reviewer.disabled" : "reviewer.enabled", "",
+                                       audit::Entity::reviewer, id, reviewer_json(*r).dump()));
   auto st = commit_(b);
   if (!st.ok()) throw ServiceError(503, "storage_unavailable", "storage: " + st.message);
   refresh_locked(true);
