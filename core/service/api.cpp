@@ -486,9 +486,7 @@ class Api {
                http::Respond& respond) {
     require_role(who, {Role::admin, Role::reviewer});
     OutcomeRequest o;
-    auto [p, ec] = std::from_chars(task_part.data(), task_part.data() + task_part.size(), o.task_id);
-    if (ec != std::errc() || p != task_part.data() + task_part.size() || o.task_id <= 0)
-      throw ServiceError(404, "not_found", "no task \"" + std::string(task_part) + "\"", "task_id");
+    o.task_id = task_id_of(task_part);
     json body = body_object(req, {"outcome", "correction", "comment"}, false, app_.config().max_json_depth);
     auto oc = body.find("outcome");
     if (oc == body.end() || !oc->is_string())
@@ -518,10 +516,7 @@ class Api {
     const bool release = action == "release";
     if (release) require_role(who, {Role::admin, Role::reviewer});
     else require_role(who, {Role::admin});
-    std::int64_t task_id = 0;
-    auto [p, ec] = std::from_chars(task_part.data(), task_part.data() + task_part.size(), task_id);
-    if (ec != std::errc() || p != task_part.data() + task_part.size() || task_id <= 0)
-      throw ServiceError(404, "not_found", "no task \"" + std::string(task_part) + "\"", "task_id");
+    const std::int64_t task_id = task_id_of(task_part);
     const bool empty_body = req.body.find_first_not_of(" \t\r\n") == std::string::npos;
     if (empty_body && !release) throw ServiceError(422, "invalid_field", "reason: required (body {\"reason\": \"...\"})", "reason");
     json body = body_object(req, {"reason"}, /*may_be_empty=*/true, app_.config().max_json_depth);

@@ -4,6 +4,8 @@
 #include "service/client_json.hpp"
 #include "service/service_error.hpp"
 
+#include <charconv>
+
 namespace hitl::service {
 using nlohmann::json;
 
@@ -35,6 +37,18 @@ json body_object(const http::Request& req, std::initializer_list<const char*> al
     }
   }
   return body;
+}
+
+std::optional<std::int64_t> positive_id(std::string_view part) {
+  std::int64_t id = 0;
+  auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), id);
+  if (ec != std::errc() || p != part.data() + part.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+std::int64_t task_id_of(std::string_view part) {
+  if (auto id = positive_id(part)) return *id;
+  throw ServiceError(404, "not_found", "no task \"" + std::string(part) + "\"", "task_id");
 }
 
 std::string string_field(const json& body, const char* key, bool required) {

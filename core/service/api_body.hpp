@@ -5,7 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <initializer_list>
+#include <optional>
+#include <string_view>
 #include <string>
 
 namespace hitl::service {
@@ -21,6 +24,10 @@ nlohmann::json body_object(const http::Request& req, std::initializer_list<const
                            int max_depth);
 // Free text a person writes (comments, reasons): at most this many characters.
 inline constexpr std::size_t kMaxFreeTextChars = 10000;
+// A path segment that must be a positive integer id (task, job): nullopt otherwise.
+std::optional<std::int64_t> positive_id(std::string_view part);
+// The task id of a path segment; 404 not_found (field task_id) when it is not a positive integer.
+std::int64_t task_id_of(std::string_view part);
 // body[key] as a string ("" when absent or null unless required). Throws ServiceError 422.
 std::string string_field(const nlohmann::json& body, const char* key, bool required = false);
 

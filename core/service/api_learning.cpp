@@ -125,10 +125,9 @@ bool route_learning(App& app, const http::Request& req, const std::vector<std::s
   if (parts.size() == 5 && parts[2] == "retrain" && parts[3] == "jobs") {
     admin_only(who);
     if (req.method != "DELETE") method(req, "GET");
-    std::int64_t id = 0;
-    auto [p, ec] = std::from_chars(parts[4].data(), parts[4].data() + parts[4].size(), id);
-    if (ec != std::errc() || p != parts[4].data() + parts[4].size() || id <= 0)
-      throw ServiceError(404, "not_found", "no retrain job " + std::string(parts[4]));
+    const auto parsed = positive_id(parts[4]);
+    if (!parsed) throw ServiceError(404, "not_found", "no retrain job " + std::string(parts[4]));
+    const std::int64_t id = *parsed;
     auto job = app.retrain().job(id);
     if (!job || !who.may_access(job->domain)) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
     if (req.method == "DELETE") {

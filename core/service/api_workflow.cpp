@@ -79,14 +79,6 @@ json task_json(const sdk::TaskRecord& t) {
   return j;
 }
 
-std::int64_t task_id_of(std::string_view part) {
-  std::int64_t id = 0;
-  auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), id);
-  if (ec != std::errc() || p != part.data() + part.size() || id <= 0)
-    throw ServiceError(404, "not_found", "no task \"" + std::string(part) + "\"", "task_id");
-  return id;
-}
-
 std::int64_t int_param(const http::Request& req, const char* name, std::int64_t def, std::int64_t lo, std::int64_t hi) {
   auto it = req.query.find(name);
   if (it == req.query.end() || it->second.empty()) return def;
