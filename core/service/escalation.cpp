@@ -177,7 +177,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
     // task leaves the queue (cancelled). The decision records outcome "default".
     sdk::TaskUpdate u;
     u.task_id = t.task_id;
-    u.from = "pending,assigned,escalated";
+    u.from = kOpenTaskStates;
     u.to = "cancelled";
     u.updated_ms = now;
     batch.task_updates.push_back(u);

@@ -1,6 +1,7 @@
 #include "service/governance.hpp"
 
 #include "audit/audit_record.hpp"
+#include "service/task_state.hpp"
 #include "common/clock.hpp"
 #include "service/service_error.hpp"
 
@@ -121,7 +122,7 @@ std::size_t Governance::erase_older_than(const std::string& domain, std::int64_t
         std::optional<sdk::TaskRecord> t;
         st = storage_.get_task(d.task_id, t);
         if (!st.ok()) storage_failed(st);
-        if (t && (t->status == "pending" || t->status == "assigned" || t->status == "escalated")) continue;
+        if (t && is_open(*t)) continue;
       }
       add_erasure(batch, d, now, actor, reason);
     }

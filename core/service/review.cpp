@@ -124,7 +124,7 @@ std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const 
       sdk::WriteBatch batch;
       sdk::TaskUpdate u;
       u.task_id = task->task_id;
-      u.from = "pending,assigned,escalated";
+      u.from = kOpenTaskStates;
       u.to = "assigned";
       u.assignee = who.name;
       u.lease_expires_ms = lease->expires_ms;
@@ -485,7 +485,7 @@ TransitionResult ReviewService::cancel(std::int64_t task_id, const std::string& 
   if (task.status != "pending" && task.status != "assigned" && task.status != "escalated") illegal(task, "cancel");
   const std::int64_t now = now_ms();
   sdk::WriteBatch batch;
-  batch.task_updates.push_back(move_to(task, "pending,assigned,escalated", "cancelled", now));
+  batch.task_updates.push_back(move_to(task, kOpenTaskStates, "cancelled", now));
   batch.audit.push_back(audit(now, who.name, "task.cancelled", task.domain, task_id,
                               move_detail(who.name, now, reason, task.status, "cancelled",
                                           {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));

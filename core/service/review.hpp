@@ -12,6 +12,7 @@
 #include <hitl/plugin_api.hpp>
 
 #include "service/sla_timers.hpp"
+#include "service/task_state.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -33,11 +34,6 @@ class Assignment;
 class Writer;
 class Metrics;
 struct Principal;
-
-// A task that still waits for a review: pending, assigned or escalated.
-inline bool is_open(const sdk::TaskRecord& t) {
-  return t.status == "pending" || t.status == "assigned" || t.status == "escalated";
-}
 
 struct ClaimedTask {
   sdk::TaskRecord task;

@@ -1,6 +1,7 @@
 #include "service/trace.hpp"
 
 #include "service/service_error.hpp"
+#include "service/task_state.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -88,7 +89,7 @@ json build_trace(sdk::Storage& storage, const sdk::DecisionRecord& d, json decis
     if (!st.ok()) storage_failed("the review task", st);
   }
   out["task"] = task ? task_json(*task) : json(nullptr);
-  const bool open = task && (task->status == "pending" || task->status == "assigned" || task->status == "escalated");
+  const bool open = task && is_open(*task);
   const bool blind = for_reviewer && task && (open || task->gold);
   out["blind"] = blind;
 
