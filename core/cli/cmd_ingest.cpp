@@ -34,6 +34,119 @@ struct Totals {
   std::size_t auto_approved = 0, pending = 0, rejected = 0, duplicates = 0, failed = 0;
 };
 
+// Collects records into chunks and runs each through the pipeline, a few chunks in flight at a
+// time (bounded memory); finish() waits for the last commit.
+class ChunkSink {
+ public:
+  ChunkSink(service::App& app, const IngestOptions& o) : app_(app), o_(o) { chunk_.reserve(o.chunk); }
+
+  void add(service::IngestRecord&& r) {
+    chunk_.push_back(std::move(r));
+    if (chunk_.size() >= o_.chunk) submit();
+  }
+
+  const Totals& finish() {
+    submit();
+    std::unique_lock lock(t_.mu);
+    t_.cv.wait(lock, [&] { return t_.in_flight == 0; });
+    return t_;
+  }
+
+ private:
+  void submit() {
+    if (chunk_.empty()) return;
+    const std::size_t n = chunk_.size();
+    {
+      std::unique_lock lock(t_.mu);
+      t_.cv.wait(lock, [&] { return t_.in_flight < 8; });
+      t_.in_flight++;
+    }
+    try {
+      app_.pipeline().ingest(o_.domain, std::move(chunk_), "cli:ingest",
+                             [this, n](const sdk::Status& st, std::vector<service::IngestResult>& results) {
+                               count(st, n, results);
+                             });
+    } catch (const std::exception& e) {
+      std::lock_guard lock(t_.mu);
+      t_.failed += n;
+      t_.in_flight--;
+      std::cerr << "hitl ingest: chunk refused: " << e.what() << "\n";
+    }
+    chunk_.clear();
+  }
+
+  void count(const sdk::Status& st, std::size_t n, const std::vector<service::IngestResult>& results) {
+    std::lock_guard lock(t_.mu);
+    if (!st.ok()) {
+      t_.failed += n;
+      spdlog::error("a chunk of {} records was not stored: {}", n, st.message);
+    }
+    for (auto& r : results) {
+      if (r.duplicate) t_.duplicates++;
+      else if (r.status == "auto_approved") t_.auto_approved++;
+      else if (r.status == "rejected") t_.rejected++;
+      else t_.pending++;
+    }
+    t_.in_flight--;
+    t_.cv.notify_all();
+  }
+
+  service::App& app_;
+  const IngestOptions& o_;
+  Totals t_;
+  std::vector<service::IngestRecord> chunk_;
+};
+
+struct ReadCounts {
+  std::size_t total = 0, bad = 0;
+};
+
+// A CSV row as a record: its `id` column (or file:row) as the id, the rest as input; checked by
+// the same rules as a JSON line (a valid id, text that is UTF-8).
+void read_csv_records(const IngestOptions& o, ChunkSink& sink, ReadCounts& n) {
+  auto table = data::read_csv(o.file);
+  const std::string stem = fs::path(o.file).stem().string();
+  for (std::size_t i = 0; i < table.rows.size(); ++i) {
+    service::IngestRecord r;
+    r.input = data::record_to_json(table.rows[i]);
+    r.meta = json::object();
+    if (auto it = r.input.find("id"); it != r.input.end()) {
+      r.id = it->is_string() ? it->get<std::string>() : it->dump();
+      r.input.erase(it);
+    } else {
+      r.id = stem + ":" + std::to_string(i + 1);
+    }
+    ++n.total;
+    try {
+      service::check_client_text(r.id, "id", service::kMaxIdChars);
+      (void)r.input.dump();
+    } catch (const std::exception& e) {
+      ++n.bad;
+      std::cerr << o.file << ": row " << i + 1 << ": skipped: " << e.what() << "\n";
+      continue;
+    }
+    sink.add(std::move(r));
+  }
+}
+
+void read_jsonl_records(const IngestOptions& o, const service::IngestLimits& limits, ChunkSink& sink, ReadCounts& n) {
+  std::ifstream in(o.file);
+  if (!in) throw std::runtime_error(o.file + ": cannot open");
+  std::string line;
+  std::size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (service::blank_line(line)) continue;
+    ++n.total;
+    try {
+      sink.add(service::parse_record_line(line, "", limits));
+    } catch (const std::exception& e) {
+      ++n.bad;
+      std::cerr << o.file << ":" << line_no << ": skipped: " << e.what() << "\n";
+    }
+  }
+}
+
 int ingest(const IngestOptions& o) {
   auto cfg = load(o.config);
   setup_logging(cfg.log_level == "info" ? "warn" : cfg.log_level, cfg.log_format);
@@ -43,103 +156,22 @@ int ingest(const IngestOptions& o) {
     std::cerr << ")\n";
     return 2;
   }
-  const service::IngestLimits limits{cfg.max_json_depth, cfg.max_batch_records, cfg.domains.at(o.domain).labels};
   service::App app(std::move(cfg));
-  Totals t;
-  std::size_t total = 0, bad = 0;
-  auto start = std::chrono::steady_clock::now();
-
-  auto submit = [&](std::vector<service::IngestRecord>&& chunk) {
-    if (chunk.empty()) return;
-    std::size_t n = chunk.size();
-    {
-      std::unique_lock lock(t.mu);
-      t.cv.wait(lock, [&] { return t.in_flight < 8; });  // bounded memory: a few chunks in flight
-      t.in_flight++;
-    }
-    try {
-      app.pipeline().ingest(o.domain, std::move(chunk), "cli:ingest",
-          [&t, n](const sdk::Status& st, std::vector<service::IngestResult>& results) {
-            std::lock_guard lock(t.mu);
-            if (!st.ok()) {
-              t.failed += n;
-              spdlog::error("a chunk of {} records was not stored: {}", n, st.message);
-            }
-            for (auto& r : results) {
-              if (r.duplicate) t.duplicates++;
-              else if (r.status == "auto_approved") t.auto_approved++;
-              else if (r.status == "rejected") t.rejected++;
-              else t.pending++;
-            }
-            t.in_flight--;
-            t.cv.notify_all();
-          });
-    } catch (const std::exception& e) {
-      std::lock_guard lock(t.mu);
-      t.failed += n;
-      t.in_flight--;
-      std::cerr << "hitl ingest: chunk refused: " << e.what() << "\n";
-    }
-  };
-
-  std::vector<service::IngestRecord> chunk;
-  chunk.reserve(o.chunk);
-  const std::string ext = fs::path(o.file).extension().string();
-  if (ext == ".csv") {
-    auto table = data::read_csv(o.file);
-    const std::string stem = fs::path(o.file).stem().string();
-    for (std::size_t i = 0; i < table.rows.size(); ++i) {
-      service::IngestRecord r;
-      r.input = data::record_to_json(table.rows[i]);
-      r.meta = json::object();
-      if (auto it = r.input.find("id"); it != r.input.end()) {
-        r.id = it->is_string() ? it->get<std::string>() : it->dump();
-        r.input.erase(it);
-      } else {
-        r.id = stem + ":" + std::to_string(i + 1);
-      }
-      ++total;
-      try {  // the same rules as a JSON line: a valid id, text that is UTF-8
-        service::check_client_text(r.id, "id", service::kMaxIdChars);
-        (void)r.input.dump();
-      } catch (const std::exception& e) {
-        ++bad;
-        std::cerr << o.file << ": row " << i + 1 << ": skipped: " << e.what() << "\n";
-        continue;
-      }
-      chunk.push_back(std::move(r));
-      if (chunk.size() >= o.chunk) { submit(std::move(chunk)); chunk.clear(); }
-    }
-  } else {
-    std::ifstream in(o.file);
-    if (!in) throw std::runtime_error(o.file + ": cannot open");
-    std::string line;
-    std::size_t line_no = 0;
-    while (std::getline(in, line)) {
-      ++line_no;
-      if (service::blank_line(line)) continue;
-      ++total;
-      try {
-        chunk.push_back(service::parse_record_line(line, "", limits));
-      } catch (const std::exception& e) {
-        ++bad;
-        std::cerr << o.file << ":" << line_no << ": skipped: " << e.what() << "\n";
-        continue;
-      }
-      if (chunk.size() >= o.chunk) { submit(std::move(chunk)); chunk.clear(); }
-    }
-  }
-  submit(std::move(chunk));
-  {
-    std::unique_lock lock(t.mu);
-    t.cv.wait(lock, [&] { return t.in_flight == 0; });
-  }
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto& settings = app.config();
+  const service::IngestLimits limits{settings.max_json_depth, settings.max_batch_records,
+                                     settings.domains.at(o.domain).labels};
+  const auto start = std::chrono::steady_clock::now();
+  ChunkSink sink(app, o);
+  ReadCounts n;
+  if (fs::path(o.file).extension() == ".csv") read_csv_records(o, sink, n);
+  else read_jsonl_records(o, limits, sink, n);
+  const Totals& t = sink.finish();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("ingested %zu records in %.3f s (%.0f records/s): %zu auto_approved, %zu pending_review, "
               "%zu rejected, %zu duplicates, %zu invalid, %zu failed\n",
-              total, secs, total / (secs > 0 ? secs : 1e-9), t.auto_approved, t.pending, t.rejected,
-              t.duplicates, bad, t.failed);
-  return (bad || t.failed) ? 1 : 0;
+              n.total, secs, n.total / (secs > 0 ? secs : 1e-9), t.auto_approved, t.pending, t.rejected,
+              t.duplicates, n.bad, t.failed);
+  return (n.bad || t.failed) ? 1 : 0;
 }
 }  // namespace
 

@@ -323,15 +323,11 @@ std::pair<std::string, std::uint16_t> parse_listen(const std::string& listen) {
   }
 }
 
-ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugin_dir,
-                          const fs::path& default_script_lib_dir, const PathOptionsOf& path_options) {
-  ServiceConfig cfg;
-  cfg.file = fs::absolute(file_in).lexically_normal();
-  cfg.base_dir = cfg.file.parent_path();
-  Ctx ctx{file_in.string(), cfg.base_dir};
-  const json root = evaluate_file(cfg.file, ctx);
-  if (!root.is_object()) ctx.fail("(top level)", "expected a table of settings");
+namespace {
 
+// The top-level scalar options and folders.
+void load_service_options(const json& root, const Ctx& ctx, const fs::path& default_plugin_dir,
+                          const fs::path& default_script_lib_dir, ServiceConfig& cfg) {
   check_keys(root, {"listen", "http_threads", "max_body_bytes", "max_batch_records", "plugin_dirs",
                     "script_lib_dir", "datasets_dir", "registry_dir", "policy", "writer", "log", "storage", "queue", "models",
                     "domains", "audit", "max_wait_seconds", "max_json_depth", "max_connections",
@@ -359,6 +355,10 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   cfg.datasets_dir = resolve(cfg.base_dir, get_string(root, "datasets_dir", "", ctx, "datasets"));
   cfg.registry_dir = resolve(cfg.base_dir, get_string(root, "registry_dir", "", ctx, "registry"));
 
+}
+
+// The policy, writer, log and audit tables.
+void load_sections(const json& root, const Ctx& ctx, ServiceConfig& cfg) {
   const json& pol = get_table(root, "policy", "", ctx);
   check_keys(pol, {"instruction_budget", "memory_mb", "deadline_ms"}, "policy", ctx);
   cfg.policy_instruction_budget = get_int(pol, "instruction_budget", "policy", ctx, 1000000, 1000, 1ll << 40);
@@ -383,6 +383,10 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
   cfg.audit_head_log_seconds = get_int(audit, "head_log_seconds", "audit", ctx, 300, 1, 7 * 24 * 3600);
   cfg.max_wait_seconds = get_int(root, "max_wait_seconds", "", ctx, 60, 1, 3600);
 
+}
+
+// Storage, queue and models: plugin references with their path options resolved.
+void load_plugins(const json& root, const Ctx& ctx, const PathOptionsOf& path_options, ServiceConfig& cfg) {
   cfg.storage = get_plugin_ref(get_table(root, "storage", "", ctx), "storage", ctx, "sqlite", "storage",
                                cfg.plugin_dirs, path_options);
   cfg.queue = get_plugin_ref(get_table(root, "queue", "", ctx), "queue", ctx, "sqlite", "queue", cfg.plugin_dirs,
@@ -394,6 +398,153 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     cfg.models[name] = ModelConfig{name, get_plugin_ref(m, where, ctx, "", "model", cfg.plugin_dirs, path_options)};
   }
 
+}
+
+// A domain's primary model, ensemble, judge, shadow and stats segment.
+void load_domain_models(const json& d, const std::string& where, const Ctx& ctx, const ServiceConfig& cfg,
+                        DomainConfig& dc) {
+  dc.model = get_string(d, "model", where, ctx, "");
+  if (!dc.model.empty() && !cfg.models.count(dc.model))
+    ctx.fail(where + ".model", "no model named \"" + dc.model + "\" in models");
+  {
+    // An ensemble: `model` (or its first member) is the primary, the rest add to p.predictions.
+    const auto members = get_string_list(d, "ensemble", where, ctx);
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      const std::string key = where + ".ensemble[" + std::to_string(i + 1) + "]";
+      if (!cfg.models.count(members[i])) ctx.fail(key, "no model named \"" + members[i] + "\" in models");
+      if (!seen.insert(members[i]).second) ctx.fail(key, "\"" + members[i] + "\" is listed twice");
+      if (dc.model.empty()) dc.model = members[i];
+      else if (members[i] != dc.model) dc.ensemble.push_back(members[i]);
+    }
+  }
+  dc.judge_model = get_string(d, "judge_model", where, ctx, "");
+  if (!dc.judge_model.empty() && !cfg.models.count(dc.judge_model))
+    ctx.fail(where + ".judge_model", "no model named \"" + dc.judge_model + "\" in models");
+  dc.shadow_model = get_string(d, "shadow_model", where, ctx, "");
+  if (!dc.shadow_model.empty() && !cfg.models.count(dc.shadow_model))
+    ctx.fail(where + ".shadow_model", "no model named \"" + dc.shadow_model + "\" in models");
+  dc.stats_segment = get_string(d, "stats_segment", where, ctx, "");
+  if (dc.stats_segment == "meta.")
+    ctx.fail(where + ".stats_segment", "expected an input field or meta.<field>, got \"meta.\"");
+}
+
+// Labels, leases, SLA, sensitive fields, retention.
+void load_domain_basics(const json& d, const std::string& where, const Ctx& ctx, DomainConfig& dc) {
+  dc.labels = get_string_list(d, "labels", where, ctx);
+  if (dc.labels.empty()) ctx.fail(where + ".labels", "missing (expected a list of labels)");
+  dc.lease_seconds = get_int(d, "lease_seconds", where, ctx, 300, 1, 7 * 24 * 3600);
+  dc.sla_seconds = get_int(d, "sla_seconds", where, ctx, 0, 0, 365ll * 24 * 3600);
+  dc.sensitive = get_string_list(d, "sensitive", where, ctx);
+  for (std::size_t i = 0; i < dc.sensitive.size(); ++i)
+    if (dc.sensitive[i].empty() || dc.sensitive[i] == "meta.")
+      ctx.fail(where + ".sensitive[" + std::to_string(i + 1) + "]", "expected a field name, got an empty one");
+  dc.retention_days = get_int(d, "retention_days", where, ctx, 0, 0, 100 * 365);
+}
+
+void load_domain_report(const json& d, const std::string& where, const Ctx& ctx, DomainConfig& dc) {
+  const json& report = get_table(d, "report", where, ctx);
+  check_keys(report, {"group", "bands"}, where + ".report", ctx);
+  dc.report_group = get_string(report, "group", where + ".report", ctx, "");
+  if (auto it = report.find("bands"); it != report.end() && !it->is_null()) {
+    if (!it->is_array()) ctx.fail(where + ".report.bands", "expected a list of numbers, got " + type_of(*it));
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const auto& b = (*it)[i];
+      if (!b.is_number()) ctx.fail(where + ".report.bands[" + std::to_string(i + 1) + "]", "expected a number, got " + type_of(b));
+      double v = b.get<double>();
+      if (!dc.report_bands.empty() && !(v > dc.report_bands.back()))
+        ctx.fail(where + ".report.bands[" + std::to_string(i + 1) + "]", "cut points must be ascending");
+      dc.report_bands.push_back(v);
+    }
+    if (!dc.report_bands.empty() && dc.report_group.empty())
+      ctx.fail(where + ".report.bands", "set report.group too (which attribute to band)");
+  }
+}
+
+// Backpressure, webhook, fatigue, at-risk share and the golden set.
+void load_domain_workflow(const json& d, const std::string& where, const Ctx& ctx, const ServiceConfig& cfg,
+                          DomainConfig& dc) {
+  dc.max_open_tasks = get_int(d, "max_open_tasks", where, ctx, 0, 0, 1ll << 40);
+  const json& hook = get_table(d, "webhook", where, ctx);
+  check_keys(hook, {"url", "secret", "max_attempts", "timeout_ms"}, where + ".webhook", ctx);
+  dc.webhook_url = get_string(hook, "url", where + ".webhook", ctx, "");
+  if (!dc.webhook_url.empty() && dc.webhook_url.rfind("http://", 0) != 0)
+    ctx.fail(where + ".webhook.url", "expected an http:// URL, got \"" + dc.webhook_url + "\"");
+  dc.webhook_secret = get_string(hook, "secret", where + ".webhook", ctx, "");
+  if (!dc.webhook_url.empty() && dc.webhook_secret.empty())
+    ctx.fail(where + ".webhook.secret", "missing (receivers check the HMAC signature; e.g. secret = env(\"HOOK_SECRET\"))");
+  dc.webhook_max_attempts = get_int(hook, "max_attempts", where + ".webhook", ctx, 8, 1, 1000);
+  dc.webhook_timeout_ms = get_int(hook, "timeout_ms", where + ".webhook", ctx, 5000, 10, 600000);
+  const json& fatigue = get_table(d, "fatigue", where, ctx);
+  check_keys(fatigue, {"max_consecutive", "max_per_hour"}, where + ".fatigue", ctx);
+  dc.fatigue_max_consecutive = get_int(fatigue, "max_consecutive", where + ".fatigue", ctx, 0, 0, 1000000);
+  dc.fatigue_max_per_hour = get_int(fatigue, "max_per_hour", where + ".fatigue", ctx, 0, 0, 1000000);
+  if (auto it = d.find("sla_at_risk_fraction"); it != d.end() && !it->is_null()) {
+    if (!it->is_number()) ctx.fail(where + ".sla_at_risk_fraction", "expected a number, got " + type_of(*it));
+    dc.sla_at_risk_fraction = it->get<double>();
+    if (!(dc.sla_at_risk_fraction > 0 && dc.sla_at_risk_fraction <= 1))
+      ctx.fail(where + ".sla_at_risk_fraction", "expected a number in (0, 1]");
+  }
+  if (auto gold = get_string(d, "gold_file", where, ctx, ""); !gold.empty()) {
+    dc.gold_file = resolve(cfg.base_dir, gold);
+    if (!fs::exists(dc.gold_file)) ctx.fail(where + ".gold_file", "file not found: " + dc.gold_file.string());
+  }
+}
+
+void load_domain_cost(const json& d, const std::string& where, const Ctx& ctx, DomainConfig& dc) {
+  const json& cost = get_table(d, "cost", where, ctx);
+  check_keys(cost, {"reviewer_per_hour", "per_prediction"}, where + ".cost", ctx);
+  for (auto [k, out] : {std::pair<const char*, double*>{"reviewer_per_hour", &dc.cost_reviewer_per_hour},
+                        std::pair<const char*, double*>{"per_prediction", &dc.cost_per_prediction}}) {
+    auto it = cost.find(k);
+    if (it == cost.end() || it->is_null()) continue;
+    if (!it->is_number()) ctx.fail(where + ".cost." + k, "expected a number, got " + type_of(*it));
+    *out = it->get<double>();
+    if (!(*out >= 0) || std::isinf(*out)) ctx.fail(where + ".cost." + k, "expected a non-negative number");
+  }
+}
+
+void load_domain_retrain(const json& d, const std::string& where, const Ctx& ctx, const ServiceConfig& cfg,
+                         DomainConfig& dc) {
+  const json& retrain = get_table(d, "retrain", where, ctx);
+  const std::string rw = where + ".retrain";
+  check_keys(retrain, {"base_data", "base_label", "check_seconds", "min_interval_seconds", "holdout_fraction", "promote"},
+             rw, ctx);
+  if (auto base = get_string(retrain, "base_data", rw, ctx, ""); !base.empty()) {
+    dc.retrain_base_data = resolve(cfg.base_dir, base);
+    if (!fs::exists(dc.retrain_base_data)) ctx.fail(rw + ".base_data", "file not found: " + dc.retrain_base_data.string());
+    if (dc.model.empty()) ctx.fail(rw + ".base_data", "the domain has no model to train");
+  }
+  dc.retrain_base_label = get_string(retrain, "base_label", rw, ctx, "label");
+  if (dc.retrain_base_label.empty()) ctx.fail(rw + ".base_label", "expected a column name, got an empty one");
+  dc.retrain_check_seconds = get_int(retrain, "check_seconds", rw, ctx, 60, 0, 7 * 24 * 3600);
+  dc.retrain_min_interval_seconds = get_int(retrain, "min_interval_seconds", rw, ctx, 300, 0, 365ll * 24 * 3600);
+  if (auto it = retrain.find("holdout_fraction"); it != retrain.end() && !it->is_null()) {
+    if (!it->is_number()) ctx.fail(rw + ".holdout_fraction", "expected a number, got " + type_of(*it));
+    dc.retrain_holdout_fraction = it->get<double>();
+    if (!(dc.retrain_holdout_fraction > 0 && dc.retrain_holdout_fraction < 1))
+      ctx.fail(rw + ".holdout_fraction", "expected a number in (0, 1)");
+  }
+  if (auto it = retrain.find("promote"); it != retrain.end() && !it->is_null()) {
+    if (!it->is_boolean()) ctx.fail(rw + ".promote", "expected true or false, got " + type_of(*it));
+    dc.retrain_promote = it->get<bool>();
+  }
+}
+
+}  // namespace
+
+ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugin_dir,
+                          const fs::path& default_script_lib_dir, const PathOptionsOf& path_options) {
+  ServiceConfig cfg;
+  cfg.file = fs::absolute(file_in).lexically_normal();
+  cfg.base_dir = cfg.file.parent_path();
+  Ctx ctx{file_in.string(), cfg.base_dir};
+  const json root = evaluate_file(cfg.file, ctx);
+  if (!root.is_object()) ctx.fail("(top level)", "expected a table of settings");
+
+  load_service_options(root, ctx, default_plugin_dir, default_script_lib_dir, cfg);
+  load_sections(root, ctx, cfg);
+  load_plugins(root, ctx, path_options, cfg);
   const json& domains = get_table(root, "domains", "", ctx);
   if (domains.empty()) ctx.fail("domains", "missing (expected at least one domain)");
   for (auto& [name, d] : domains.items()) {
@@ -407,113 +558,12 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     dc.name = name;
     dc.policy = resolve(cfg.base_dir, get_string(d, "policy", where, ctx, "", true));
     if (!fs::exists(dc.policy)) ctx.fail(where + ".policy", "file not found: " + dc.policy.string());
-    dc.model = get_string(d, "model", where, ctx, "");
-    if (!dc.model.empty() && !cfg.models.count(dc.model))
-      ctx.fail(where + ".model", "no model named \"" + dc.model + "\" in models");
-    {
-      // An ensemble: `model` (or its first member) is the primary, the rest add to p.predictions.
-      const auto members = get_string_list(d, "ensemble", where, ctx);
-      std::set<std::string> seen;
-      for (std::size_t i = 0; i < members.size(); ++i) {
-        const std::string key = where + ".ensemble[" + std::to_string(i + 1) + "]";
-        if (!cfg.models.count(members[i])) ctx.fail(key, "no model named \"" + members[i] + "\" in models");
-        if (!seen.insert(members[i]).second) ctx.fail(key, "\"" + members[i] + "\" is listed twice");
-        if (dc.model.empty()) dc.model = members[i];
-        else if (members[i] != dc.model) dc.ensemble.push_back(members[i]);
-      }
-    }
-    dc.judge_model = get_string(d, "judge_model", where, ctx, "");
-    if (!dc.judge_model.empty() && !cfg.models.count(dc.judge_model))
-      ctx.fail(where + ".judge_model", "no model named \"" + dc.judge_model + "\" in models");
-    dc.shadow_model = get_string(d, "shadow_model", where, ctx, "");
-    if (!dc.shadow_model.empty() && !cfg.models.count(dc.shadow_model))
-      ctx.fail(where + ".shadow_model", "no model named \"" + dc.shadow_model + "\" in models");
-    dc.stats_segment = get_string(d, "stats_segment", where, ctx, "");
-    if (dc.stats_segment == "meta.")
-      ctx.fail(where + ".stats_segment", "expected an input field or meta.<field>, got \"meta.\"");
-    dc.labels = get_string_list(d, "labels", where, ctx);
-    if (dc.labels.empty()) ctx.fail(where + ".labels", "missing (expected a list of labels)");
-    dc.lease_seconds = get_int(d, "lease_seconds", where, ctx, 300, 1, 7 * 24 * 3600);
-    dc.sla_seconds = get_int(d, "sla_seconds", where, ctx, 0, 0, 365ll * 24 * 3600);
-    dc.sensitive = get_string_list(d, "sensitive", where, ctx);
-    for (std::size_t i = 0; i < dc.sensitive.size(); ++i)
-      if (dc.sensitive[i].empty() || dc.sensitive[i] == "meta.")
-        ctx.fail(where + ".sensitive[" + std::to_string(i + 1) + "]", "expected a field name, got an empty one");
-    dc.retention_days = get_int(d, "retention_days", where, ctx, 0, 0, 100 * 365);
-    const json& report = get_table(d, "report", where, ctx);
-    check_keys(report, {"group", "bands"}, where + ".report", ctx);
-    dc.report_group = get_string(report, "group", where + ".report", ctx, "");
-    if (auto it = report.find("bands"); it != report.end() && !it->is_null()) {
-      if (!it->is_array()) ctx.fail(where + ".report.bands", "expected a list of numbers, got " + type_of(*it));
-      for (std::size_t i = 0; i < it->size(); ++i) {
-        const auto& b = (*it)[i];
-        if (!b.is_number()) ctx.fail(where + ".report.bands[" + std::to_string(i + 1) + "]", "expected a number, got " + type_of(b));
-        double v = b.get<double>();
-        if (!dc.report_bands.empty() && !(v > dc.report_bands.back()))
-          ctx.fail(where + ".report.bands[" + std::to_string(i + 1) + "]", "cut points must be ascending");
-        dc.report_bands.push_back(v);
-      }
-      if (!dc.report_bands.empty() && dc.report_group.empty())
-        ctx.fail(where + ".report.bands", "set report.group too (which attribute to band)");
-    }
-    dc.max_open_tasks = get_int(d, "max_open_tasks", where, ctx, 0, 0, 1ll << 40);
-    const json& hook = get_table(d, "webhook", where, ctx);
-    check_keys(hook, {"url", "secret", "max_attempts", "timeout_ms"}, where + ".webhook", ctx);
-    dc.webhook_url = get_string(hook, "url", where + ".webhook", ctx, "");
-    if (!dc.webhook_url.empty() && dc.webhook_url.rfind("http://", 0) != 0)
-      ctx.fail(where + ".webhook.url", "expected an http:// URL, got \"" + dc.webhook_url + "\"");
-    dc.webhook_secret = get_string(hook, "secret", where + ".webhook", ctx, "");
-    if (!dc.webhook_url.empty() && dc.webhook_secret.empty())
-      ctx.fail(where + ".webhook.secret", "missing (receivers check the HMAC signature; e.g. secret = env(\"HOOK_SECRET\"))");
-    dc.webhook_max_attempts = get_int(hook, "max_attempts", where + ".webhook", ctx, 8, 1, 1000);
-    dc.webhook_timeout_ms = get_int(hook, "timeout_ms", where + ".webhook", ctx, 5000, 10, 600000);
-    const json& fatigue = get_table(d, "fatigue", where, ctx);
-    check_keys(fatigue, {"max_consecutive", "max_per_hour"}, where + ".fatigue", ctx);
-    dc.fatigue_max_consecutive = get_int(fatigue, "max_consecutive", where + ".fatigue", ctx, 0, 0, 1000000);
-    dc.fatigue_max_per_hour = get_int(fatigue, "max_per_hour", where + ".fatigue", ctx, 0, 0, 1000000);
-    if (auto it = d.find("sla_at_risk_fraction"); it != d.end() && !it->is_null()) {
-      if (!it->is_number()) ctx.fail(where + ".sla_at_risk_fraction", "expected a number, got " + type_of(*it));
-      dc.sla_at_risk_fraction = it->get<double>();
-      if (!(dc.sla_at_risk_fraction > 0 && dc.sla_at_risk_fraction <= 1))
-        ctx.fail(where + ".sla_at_risk_fraction", "expected a number in (0, 1]");
-    }
-    if (auto gold = get_string(d, "gold_file", where, ctx, ""); !gold.empty()) {
-      dc.gold_file = resolve(cfg.base_dir, gold);
-      if (!fs::exists(dc.gold_file)) ctx.fail(where + ".gold_file", "file not found: " + dc.gold_file.string());
-    }
-    const json& cost = get_table(d, "cost", where, ctx);
-    check_keys(cost, {"reviewer_per_hour", "per_prediction"}, where + ".cost", ctx);
-    for (auto [k, out] : {std::pair<const char*, double*>{"reviewer_per_hour", &dc.cost_reviewer_per_hour},
-                          std::pair<const char*, double*>{"per_prediction", &dc.cost_per_prediction}}) {
-      auto it = cost.find(k);
-      if (it == cost.end() || it->is_null()) continue;
-      if (!it->is_number()) ctx.fail(where + ".cost." + k, "expected a number, got " + type_of(*it));
-      *out = it->get<double>();
-      if (!(*out >= 0) || std::isinf(*out)) ctx.fail(where + ".cost." + k, "expected a non-negative number");
-    }
-    const json& retrain = get_table(d, "retrain", where, ctx);
-    const std::string rw = where + ".retrain";
-    check_keys(retrain, {"base_data", "base_label", "check_seconds", "min_interval_seconds", "holdout_fraction", "promote"},
-               rw, ctx);
-    if (auto base = get_string(retrain, "base_data", rw, ctx, ""); !base.empty()) {
-      dc.retrain_base_data = resolve(cfg.base_dir, base);
-      if (!fs::exists(dc.retrain_base_data)) ctx.fail(rw + ".base_data", "file not found: " + dc.retrain_base_data.string());
-      if (dc.model.empty()) ctx.fail(rw + ".base_data", "the domain has no model to train");
-    }
-    dc.retrain_base_label = get_string(retrain, "base_label", rw, ctx, "label");
-    if (dc.retrain_base_label.empty()) ctx.fail(rw + ".base_label", "expected a column name, got an empty one");
-    dc.retrain_check_seconds = get_int(retrain, "check_seconds", rw, ctx, 60, 0, 7 * 24 * 3600);
-    dc.retrain_min_interval_seconds = get_int(retrain, "min_interval_seconds", rw, ctx, 300, 0, 365ll * 24 * 3600);
-    if (auto it = retrain.find("holdout_fraction"); it != retrain.end() && !it->is_null()) {
-      if (!it->is_number()) ctx.fail(rw + ".holdout_fraction", "expected a number, got " + type_of(*it));
-      dc.retrain_holdout_fraction = it->get<double>();
-      if (!(dc.retrain_holdout_fraction > 0 && dc.retrain_holdout_fraction < 1))
-        ctx.fail(rw + ".holdout_fraction", "expected a number in (0, 1)");
-    }
-    if (auto it = retrain.find("promote"); it != retrain.end() && !it->is_null()) {
-      if (!it->is_boolean()) ctx.fail(rw + ".promote", "expected true or false, got " + type_of(*it));
-      dc.retrain_promote = it->get<bool>();
-    }
+    load_domain_models(d, where, ctx, cfg, dc);
+    load_domain_basics(d, where, ctx, dc);
+    load_domain_report(d, where, ctx, dc);
+    load_domain_workflow(d, where, ctx, cfg, dc);
+    load_domain_cost(d, where, ctx, dc);
+    load_domain_retrain(d, where, ctx, cfg, dc);
     cfg.domains[name] = std::move(dc);
   }
   return cfg;

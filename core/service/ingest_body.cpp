@@ -39,7 +39,7 @@ void only_fields(const json& obj, std::initializer_list<const char*> allowed, co
   }
 }
 
-std::string label_list(const std::vector<std::string>& labels) {
+std::string label_list(std::span<const std::string> labels) {
   std::string out;
   for (auto& l : labels) out += (out.empty() ? "" : ", ") + l;
   return out;

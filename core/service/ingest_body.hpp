@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,8 @@ struct IngestRecord {
 struct IngestLimits {
   int max_depth = 64;                    // max_json_depth
   std::size_t max_records = 10000;       // max_batch_records
-  std::vector<std::string> labels;       // the domain's label set; a client's prediction uses one
+  // The domain's label set (a client's prediction uses one); a view, so no request copies it.
+  std::span<const std::string> labels;
 };
 
 inline constexpr std::size_t kMaxIdChars = 256;

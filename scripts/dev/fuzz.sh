@@ -21,6 +21,8 @@ cmake --build "$build" --target $(printf 'fuzz-%s ' "$@")
 failed=0
 for t in "$@"; do
   mkdir -p "$build/corpus/$t" "$build/crashes/$t"
+  # The example config is a seed too, kept where it lives rather than copied into the corpus.
+  [ "$t" = config_loader ] && cp -n "$root/examples/credit_risk/hitl.lua" "$build/corpus/$t/example.lua"
   log="$build/fuzz-$t.log"
   echo "== fuzz-$t for ${seconds}s"
   set +e

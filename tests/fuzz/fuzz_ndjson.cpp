@@ -4,10 +4,13 @@
 #include "service/service_error.hpp"
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const hitl::service::IngestLimits limits{16, 8, {"yes", "no", "good", "bad"}};
+  static const std::vector<std::string> labels = {"yes", "no", "good", "bad"};
+  static const hitl::service::IngestLimits limits{16, 8, labels};
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   for (auto format : {hitl::service::BodyFormat::ndjson, hitl::service::BodyFormat::json}) {
     try {

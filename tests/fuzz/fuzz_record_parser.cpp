@@ -5,10 +5,13 @@
 #include "service/service_error.hpp"
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const hitl::service::IngestLimits limits{64, 100, {"good", "bad"}};
+  static const std::vector<std::string> labels = {"good", "bad"};
+  static const hitl::service::IngestLimits limits{64, 100, labels};
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   try {
     auto r = hitl::service::parse_record_line(text, "", limits);
