@@ -32,6 +32,42 @@ json prediction_json(const sdk::Prediction& p) {
   }
   return out;
 }
+
+// Step 0 of ingest: the stored decision of each record's id, if there is one.
+std::vector<std::optional<sdk::DecisionRecord>> find_existing(sdk::Storage& storage, const std::string& domain,
+                                                              const std::vector<IngestRecord>& records) {
+  std::vector<std::optional<sdk::DecisionRecord>> existing(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    auto st = storage.get_decision(domain, records[i].id, existing[i]);
+    if (!st.ok()) throw ServiceError(503, "storage_unavailable", "cannot read decisions: " + st.message);
+  }
+  return existing;
+}
+
+// The decision.created detail: `rule` is the policy reason that fired ("" when it auto-approved);
+// the input is covered by its hash only (see input_hash), so its payload can be erased.
+json creation_detail(const sdk::NewDecision& nd, const policy::Verdict& verdict, const std::string& policy_version,
+                     const std::string& ensemble_error, const std::vector<policy::PredictionView>& all,
+                     const std::optional<policy::OodView>& ood, json judge_note) {
+  const auto& d = nd.decision;
+  json detail = {{"status", d.status}, {"rule", d.reason}, {"label", d.label},
+                 {"confidence", d.confidence}, {"policy_hash", d.policy_hash},
+                 {"policy_version", policy_version}, {"model_version", d.model_version},
+                 {"input_hash", d.input_hash}, {"review_task", nd.task.has_value()}};
+  if (nd.task && nd.task->deadline_ms) detail["deadline_ms"] = nd.task->deadline_ms;
+  if (verdict.policy_error) detail["policy_error"] = verdict.error;
+  if (!ensemble_error.empty()) detail["ensemble_error"] = ensemble_error;
+  if (!all.empty()) {
+    json e = json::array();
+    for (std::size_t k = 1; k < all.size(); ++k)
+      e.push_back({{"model", all[k].model}, {"version", all[k].version}, {"label", all[k].label},
+                   {"confidence", all[k].confidence}});
+    detail["ensemble"] = std::move(e);
+  }
+  if (ood) detail["ood_score"] = ood->score;
+  if (!judge_note.is_null()) detail["judge"] = std::move(judge_note);
+  return detail;
+}
 }  // namespace
 
 json result_to_json(const IngestResult& r) {
@@ -220,6 +256,67 @@ const DomainRuntime* Pipeline::domain(const std::string& name) const {
   return it == domains_.end() ? nullptr : &it->second;
 }
 
+// Step 1 of ingest: the domain's model scores the records sent without a prediction, in one
+// batch. A failure, or a label outside the domain's set (a model is a plugin), fails closed:
+// those records go to review with reason model_error.
+void Pipeline::score_primary(const DomainRuntime& dom, sdk::Model& model, const std::vector<std::size_t>& to_score,
+                             const std::vector<std::optional<sdk::Record>>& rows, std::vector<IngestRecord>& records,
+                             std::vector<char>& scored, std::vector<char>& model_failed, DomainCounters* counters) const {
+  std::vector<sdk::Record> batch_rows;
+  batch_rows.reserve(to_score.size());
+  for (auto i : to_score) batch_rows.push_back(*rows[i]);
+  std::vector<sdk::Prediction> preds;
+  std::string error;
+  auto st = model.predict(batch_rows, preds);
+  if (!st.ok()) error = st.message;
+  else if (preds.size() != batch_rows.size())
+    error = "model returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(batch_rows.size()) + " rows";
+  if (!error.empty()) {
+    spdlog::warn("model failed domain={} decision={} model={} records={} (failing closed to review): {}", dom.name,
+                 records[to_score[0]].id, dom.model_name, to_score.size(), error);
+    for (auto i : to_score) model_failed[i] = 1;
+    if (counters) counters->model_errors += to_score.size();
+    metrics_.plugin_error("model", dom.model_name);
+    return;
+  }
+  for (std::size_t k = 0; k < to_score.size(); ++k) {
+    const std::size_t i = to_score[k];
+    if (std::find(dom.labels.begin(), dom.labels.end(), preds[k].label) == dom.labels.end()) {
+      spdlog::warn("model returned a label outside the domain's labels domain={} decision={} model={} "
+                   "(failing closed to review)", dom.name, records[i].id, dom.model_name);
+      model_failed[i] = 1;
+      if (counters) counters->model_errors++;
+      metrics_.plugin_error("model", dom.model_name);
+      continue;
+    }
+    records[i].prediction = std::move(preds[k]);
+    records[i].has_prediction = true;
+    scored[i] = 1;
+  }
+}
+
+// What ingest answers once the batch is committed (input order, gold tasks left out), counted.
+std::vector<IngestResult> Pipeline::results_of(sdk::WriteBatch& committed, DomainCounters* counters) const {
+  std::vector<IngestResult> results;
+  results.reserve(committed.decisions.size());
+  for (auto& nd : committed.decisions) {
+    if (nd.task && nd.task->gold) continue;  // quality control, not the client's record
+    auto& d = nd.decision;
+    spdlog::debug("decision domain={} decision={} task={} status={} reason={} duplicate={}", d.domain, d.id, d.task_id,
+                  d.status, d.reason, nd.duplicate);
+    if (counters) {
+      counters->predictions++;
+      if (nd.duplicate) counters->duplicates++;
+      else if (d.status == "auto_approved") counters->auto_approved++;
+      else if (d.status == "rejected") counters->rejected++;
+      else counters->pending_review++;
+    }
+    if (!nd.duplicate && d.status == "pending_review") metrics_.flagged(d.domain, d.reason, d.priority);
+    results.push_back({d.id, d.status, d.reason, d.task_id, d.priority, d.label, d.confidence, nd.duplicate});
+  }
+  return results;
+}
+
 void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&& records,
                       const std::string& actor, Done done) {
   const DomainRuntime* dom = domain(domain_name);
@@ -229,16 +326,10 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   if (signals_) signals_->refresh_open_tasks(domain_name, now);
 
   // 0. Repeated ids are answered from storage without scoring or auditing them again. (Two
-  //    concurrent first submissions of one id both get here; storage then keeps the first and
-  //    answers the second with it, so only the audit trail shows the second attempt.)
-  std::vector<std::optional<sdk::DecisionRecord>> existing(records.size());
-  std::size_t repeated = 0;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    auto st = storage_.get_decision(domain_name, records[i].id, existing[i]);
-    if (!st.ok()) throw ServiceError(503, "storage_unavailable", "cannot read decisions: " + st.message);
-    if (existing[i]) ++repeated;
-  }
-  if (repeated == records.size()) {
+  //    concurrent first submissions of one id both get here; storage then keeps the first,
+  //    answers the second with it and writes the second's creation record nowhere.)
+  const auto existing = find_existing(storage_, domain_name, records);
+  if (std::all_of(existing.begin(), existing.end(), [](const auto& e) { return e.has_value(); })) {
     std::vector<IngestResult> results;
     for (auto& e : existing) {
       results.push_back({e->id, e->status, e->reason, e->task_id, e->priority, e->label, e->confidence, true});
@@ -280,38 +371,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
       row_errors[i] = e.what();
     }
   }
-  if (!to_score.empty()) {
-    std::string error;
-    std::vector<sdk::Record> batch_rows;
-    batch_rows.reserve(to_score.size());
-    for (auto i : to_score) batch_rows.push_back(*rows[i]);
-    std::vector<sdk::Prediction> preds;
-    auto st = model->predict(batch_rows, preds);
-    if (!st.ok()) error = st.message;
-    else if (preds.size() != batch_rows.size()) error = "model returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(batch_rows.size()) + " rows";
-    else
-      for (std::size_t k = 0; k < to_score.size(); ++k) {
-        // A model is a plugin: a label outside the domain's set fails closed like any model error.
-        if (std::find(dom->labels.begin(), dom->labels.end(), preds[k].label) == dom->labels.end()) {
-          spdlog::warn("model returned a label outside the domain's labels domain={} decision={} model={} "
-                       "(failing closed to review)", domain_name, records[to_score[k]].id, dom->model_name);
-          model_failed[to_score[k]] = 1;
-          if (counters) counters->model_errors++;
-          metrics_.plugin_error("model", dom->model_name);
-          continue;
-        }
-        records[to_score[k]].prediction = std::move(preds[k]);
-        records[to_score[k]].has_prediction = true;
-        scored[to_score[k]] = 1;
-      }
-    if (!error.empty()) {
-      spdlog::warn("model failed domain={} decision={} model={} records={} (failing closed to review): {}", domain_name,
-                   records[to_score[0]].id, dom->model_name, to_score.size(), error);
-      for (auto i : to_score) model_failed[i] = 1;
-      if (counters) counters->model_errors += to_score.size();
-      metrics_.plugin_error("model", dom->model_name);
-    }
-  }
+  if (!to_score.empty()) score_primary(*dom, *model, to_score, rows, records, scored, model_failed, counters);
 
   // 1a. Ensemble members score every new record the primary did not fail on; a member's failure
   //     sends its records to review (ensemble_error), never to the policy.
@@ -438,24 +498,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
         break;
       }
     }
-    // `rule` is the policy reason that fired ("" when it auto-approved); the input is covered by
-    // its hash only (see input_hash above).
-    json detail = {{"status", d.status}, {"rule", d.reason}, {"label", d.label},
-                   {"confidence", d.confidence}, {"policy_hash", policy_hash},
-                   {"policy_version", policy_version}, {"model_version", d.model_version},
-                   {"input_hash", d.input_hash}, {"review_task", nd.task.has_value()}};
-    if (nd.task && nd.task->deadline_ms) detail["deadline_ms"] = nd.task->deadline_ms;
-    if (verdict.policy_error) detail["policy_error"] = verdict.error;
-    if (!ensemble_errors[i].empty()) detail["ensemble_error"] = ensemble_errors[i];
-    if (!all.empty()) {
-      json e = json::array();
-      for (std::size_t k = 1; k < all.size(); ++k)
-        e.push_back({{"model", all[k].model}, {"version", all[k].version}, {"label", all[k].label},
-                     {"confidence", all[k].confidence}});
-      detail["ensemble"] = std::move(e);
-    }
-    if (ood) detail["ood_score"] = ood->score;
-    if (!judge_note.is_null()) detail["judge"] = std::move(judge_note);
+    json detail = creation_detail(nd, verdict, policy_version, ensemble_errors[i], all, ood, std::move(judge_note));
     nd.audit.push_back(  // written only if this decision is stored (not a duplicate)
         audit::make_record(now, actor, "decision.created", domain_name, audit::Entity::decision, rec.id, detail.dump()));
     batch.decisions.push_back(std::move(nd));
@@ -468,27 +511,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   //    id returns the original decision.
   writer_.submit(std::move(batch), [done = std::move(done), counters, this](const sdk::Status& st, sdk::WriteBatch& committed) {
     std::vector<IngestResult> results;
-    if (!st.ok()) {
-      done(st, results);
-      return;
-    }
-    results.reserve(committed.decisions.size());
-    for (auto& nd : committed.decisions) {
-      if (nd.task && nd.task->gold) continue;  // quality control, not the client's record
-      auto& d = nd.decision;
-      IngestResult r{d.id, d.status, d.reason, d.task_id, d.priority, d.label, d.confidence, nd.duplicate};
-      spdlog::debug("decision domain={} decision={} task={} status={} reason={} duplicate={}", d.domain, d.id, d.task_id,
-                    d.status, d.reason, nd.duplicate);
-      if (counters) {
-        counters->predictions++;
-        if (nd.duplicate) counters->duplicates++;
-        else if (d.status == "auto_approved") counters->auto_approved++;
-        else if (d.status == "rejected") counters->rejected++;
-        else counters->pending_review++;
-      }
-      if (!nd.duplicate && d.status == "pending_review") metrics_.flagged(d.domain, d.reason, d.priority);
-      results.push_back(std::move(r));
-    }
+    if (st.ok()) results = results_of(committed, counters);
     done(st, results);
   });
 }

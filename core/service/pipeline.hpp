@@ -121,6 +121,10 @@ class Pipeline {
   // judge(p, verdict). Any failure: review judge_error, counted. `note` gets the audit detail.
   policy::Verdict run_judge(const DomainRuntime& dom, const IngestRecord& rec, const policy::FlagInput& in,
                             const std::string& reason, nlohmann::json& note, DomainCounters* counters) const;
+  void score_primary(const DomainRuntime& dom, sdk::Model& model, const std::vector<std::size_t>& to_score,
+                     const std::vector<std::optional<sdk::Record>>& rows, std::vector<IngestRecord>& records,
+                     std::vector<char>& scored, std::vector<char>& model_failed, DomainCounters* counters) const;
+  std::vector<IngestResult> results_of(sdk::WriteBatch& committed, DomainCounters* counters) const;
   void score_shadow(const DomainRuntime& dom, const std::vector<IngestRecord>& records,
                     const std::vector<std::optional<sdk::DecisionRecord>>& existing, DomainCounters* counters) const;
   void add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
