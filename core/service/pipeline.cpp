@@ -317,6 +317,39 @@ std::vector<IngestResult> Pipeline::results_of(sdk::WriteBatch& committed, Domai
   return results;
 }
 
+// The review task of a flagged record: the policy's priority, SLA (else the domain's default)
+// and reviewers needed; `d` gets the priority. The submitting account never reviews it.
+sdk::TaskRecord Pipeline::review_task(const DomainRuntime& dom, const IngestRecord& rec, const policy::PredictionView& view,
+                                      const policy::Verdict& verdict, const std::string& actor, std::int64_t now,
+                                      sdk::DecisionRecord& d, DomainCounters* counters) const {
+  policy::TaskView tv{&dom.name, &d.reason, &rec.input, &rec.meta, &view};
+  d.priority = policies_.priority(dom.name, tv);
+  tv.priority = &d.priority;
+  bool sla_failed = false;
+  auto sla = policies_.sla_seconds(dom.name, tv, sla_failed);
+  if (sla_failed && counters) counters->policy_errors++;
+  std::int64_t deadline = 0;
+  if (sla) {
+    if (*sla > 0) deadline = now + static_cast<std::int64_t>(*sla * 1000.0);
+  } else if (dom.sla_seconds > 0) {
+    deadline = now + dom.sla_seconds * 1000;
+  }
+  sdk::TaskRecord t;
+  t.domain = dom.name;
+  t.decision_id = rec.id;
+  t.status = "pending";
+  t.priority = d.priority;
+  t.reason = d.reason;
+  t.deadline_ms = deadline;
+  for (auto& sk : verdict.skills) t.skills += (t.skills.empty() ? "" : ",") + sk;
+  t.pool = verdict.pool;
+  t.origin = actor;  // four-eyes: this account never reviews the case
+  policy::WorkflowTaskView wv{tv, 0, verdict.skills, verdict.pool, deadline, 0, 1};
+  t.reviews_required = policies_.reviewers_needed(dom.name, wv);
+  t.created_ms = t.updated_ms = now;
+  return t;
+}
+
 void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&& records,
                       const std::string& actor, Done done) {
   const DomainRuntime* dom = domain(domain_name);
@@ -465,38 +498,12 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     switch (verdict.action) {
       case policy::Action::auto_approve: d.status = "auto_approved"; break;
       case policy::Action::reject: d.status = "rejected"; break;
-      case policy::Action::review: {
+      case policy::Action::review:
         d.status = "pending_review";
-        policy::TaskView tv{&domain_name, &d.reason, &rec.input, &rec.meta, &view};
-        d.priority = policies_.priority(domain_name, tv);
-        tv.priority = &d.priority;
-        bool sla_failed = false;
-        auto sla = policies_.sla_seconds(domain_name, tv, sla_failed);
-        if (sla_failed && counters) counters->policy_errors++;
-        std::int64_t deadline = 0;
-        if (sla) {
-          if (*sla > 0) deadline = now + static_cast<std::int64_t>(*sla * 1000.0);
-        } else if (dom->sla_seconds > 0) {
-          deadline = now + dom->sla_seconds * 1000;
-        }
-        sdk::TaskRecord t;
-        t.domain = domain_name;
-        t.decision_id = rec.id;
-        t.status = "pending";
-        t.priority = d.priority;
-        t.reason = d.reason;
-        t.deadline_ms = deadline;
-        for (auto& sk : verdict.skills) t.skills += (t.skills.empty() ? "" : ",") + sk;
-        t.pool = verdict.pool;
-        t.origin = actor;  // four-eyes: this account never reviews the case
-        policy::WorkflowTaskView wv{tv, 0, verdict.skills, verdict.pool, deadline, 0, 1};
-        t.reviews_required = policies_.reviewers_needed(domain_name, wv);
-        t.created_ms = t.updated_ms = now;
-        nd.task = std::move(t);
+        nd.task = review_task(*dom, rec, view, verdict, actor, now, d, counters);
         if (dom->gold && draw(policies_.gold_rate(domain_name)))
           add_gold_task(*dom, *nd.task, policy_hash, d.model_version, now, gold);
         break;
-      }
     }
     json detail = creation_detail(nd, verdict, policy_version, ensemble_errors[i], all, ood, std::move(judge_note));
     nd.audit.push_back(  // written only if this decision is stored (not a duplicate)

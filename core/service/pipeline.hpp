@@ -124,6 +124,9 @@ class Pipeline {
   void score_primary(const DomainRuntime& dom, sdk::Model& model, const std::vector<std::size_t>& to_score,
                      const std::vector<std::optional<sdk::Record>>& rows, std::vector<IngestRecord>& records,
                      std::vector<char>& scored, std::vector<char>& model_failed, DomainCounters* counters) const;
+  sdk::TaskRecord review_task(const DomainRuntime& dom, const IngestRecord& rec, const policy::PredictionView& view,
+                              const policy::Verdict& verdict, const std::string& actor, std::int64_t now,
+                              sdk::DecisionRecord& d, DomainCounters* counters) const;
   std::vector<IngestResult> results_of(sdk::WriteBatch& committed, DomainCounters* counters) const;
   void score_shadow(const DomainRuntime& dom, const std::vector<IngestRecord>& records,
                     const std::vector<std::optional<sdk::DecisionRecord>>& existing, DomainCounters* counters) const;
