@@ -24,7 +24,9 @@
 #include <cstring>
 #include <tuple>
 #include <iostream>
+#include <functional>
 #include <thread>
+#include <vector>
 
 namespace hitl::cli {
 
@@ -54,6 +56,91 @@ struct ServeOptions {
   std::string listen;
 };
 
+// The start in the audit trail: what changed since the last one (config, policies).
+void record_start(service::App& app) {
+  std::ifstream in(app.config().file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::map<std::string, std::string> policies;
+  for (auto& [name, _] : app.config().domains) policies[name] = app.policies().policy_hash(name);
+  for (auto& change : app.governance().record_start(app.config().file.string(), sha256_hex(text.str()), policies))
+    spdlog::info("changed since the last start: {}", change);
+}
+
+http::ServerOptions server_options(service::App& app) {
+  http::ServerOptions so;
+  so.host = app.config().listen_host;
+  so.port = app.config().listen_port;
+  so.threads = app.config().http_threads;
+  so.max_body_bytes = app.config().max_body_bytes;
+  so.max_connections = fitted_max_connections(app.config().max_connections);
+  so.header_timeout_seconds = app.config().header_timeout_seconds;
+  so.idle_timeout_seconds = app.config().idle_timeout_seconds;
+  so.on_event = [&metrics = app.metrics()](http::TransportEvent e) {
+    metrics.transport_events[static_cast<std::size_t>(e)]++;
+    // The refusals are answered with an error status: they count as HTTP errors too.
+    if (e == http::TransportEvent::bad_request || e == http::TransportEvent::payload_too_large ||
+        e == http::TransportEvent::header_too_large || e == http::TransportEvent::too_many_connections)
+      metrics.http_errors++;
+  };
+  return so;
+}
+
+// A job of the housekeeping thread: run every `every_ms`; `run` returns true when it has more
+// to do at once (a burst), so it runs again at the next tick.
+struct PeriodicJob {
+  const char* name;
+  std::int64_t every_ms;
+  std::int64_t next_ms;
+  std::function<bool()> run;
+};
+
+void erase_expired_payloads(service::App& app, std::int64_t now) {
+  for (auto& [name, d] : app.config().domains) {
+    if (d.retention_days <= 0) continue;
+    try {
+      app.governance().erase_older_than(name, now - d.retention_days * 86'400'000, audit::kSystemActor,
+                                        "retention: older than " + std::to_string(d.retention_days) + " days");
+    } catch (const std::exception& e) {
+      spdlog::warn("retention domain={}: {}", name, e.what());
+    }
+  }
+}
+
+// Housekeeping on its own thread: lease expiry once a second, model reloads every 2 s (a promoted
+// artifact is live within about 2 s, without a restart), SLA states and escalations every 5 s
+// (they change on a scale of minutes), the audit chain head every audit.head_log_seconds (an
+// operator ships these lines elsewhere to anchor the chain), payload retention once a minute.
+void run_housekeeping(service::App& app, const std::atomic<bool>& stopping) {
+  const std::int64_t start = now_ms();
+  const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
+  std::vector<PeriodicJob> jobs = {
+      {"lease expiry", 1000, start, [&] { app.review().expire_leases(); return false; }},
+      {"model reload", 2000, start + 2000, [&] { app.reload_models(); return false; }},
+      // A burst (more due than one call handles) goes on at the next tick, after lease expiry.
+      {"sla check", 5000, start, [&] { return app.review().check_slas() >= service::ReviewService::kSlaEventsPerCheck; }},
+      {"audit chain head", head_every_ms, start + head_every_ms, [&] {
+         const auto h = audit::chain_head(app.storage());
+         spdlog::info("audit chain head seq {} hash {}", h.seq, h.hash);
+         return false;
+       }},
+      {"retention", 60'000, start, [&] { erase_expired_payloads(app, now_ms()); return false; }},
+  };
+  while (!stopping) {
+    for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (auto& job : jobs) {
+      const std::int64_t now = now_ms();
+      if (now < job.next_ms) continue;
+      job.next_ms = now + job.every_ms;
+      try {
+        if (job.run()) job.next_ms = now;
+      } catch (const std::exception& e) {
+        spdlog::warn("{}: {}", job.name, e.what());
+      }
+    }
+  }
+}
+
 int serve(const ServeOptions& o) {
   auto cfg = load(o.config);
   if (!o.listen.empty()) {
@@ -77,34 +164,12 @@ int serve(const ServeOptions& o) {
   // visible against a head recorded before (see "Audit log" in docs/operations.md).
   const auto head = audit::chain_head(app.storage());
   spdlog::info("audit chain head seq {} hash {}", head.seq, head.hash);
-  {
-    std::ifstream in(app.config().file, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::map<std::string, std::string> policies;
-    for (auto& [name, _] : app.config().domains) policies[name] = app.policies().policy_hash(name);
-    for (auto& change : app.governance().record_start(app.config().file.string(), sha256_hex(text.str()), policies))
-      spdlog::info("changed since the last start: {}", change);
-  }
+  record_start(app);
   // Bounded by the claims held, not by the backlog: the queue's leases agree with storage before
   // the first claim. Re-queueing every open task waits for the background thread below.
   app.review().reconcile_leases();
 
-  http::ServerOptions so;
-  so.host = app.config().listen_host;
-  so.port = app.config().listen_port;
-  so.threads = app.config().http_threads;
-  so.max_body_bytes = app.config().max_body_bytes;
-  so.max_connections = fitted_max_connections(app.config().max_connections);
-  so.header_timeout_seconds = app.config().header_timeout_seconds;
-  so.idle_timeout_seconds = app.config().idle_timeout_seconds;
-  so.on_event = [&metrics = app.metrics()](http::TransportEvent e) {
-    metrics.transport_events[static_cast<std::size_t>(e)]++;
-    // The refusals are answered with an error status: they count as HTTP errors too.
-    if (e == http::TransportEvent::bad_request || e == http::TransportEvent::payload_too_large ||
-        e == http::TransportEvent::header_too_large || e == http::TransportEvent::too_many_connections)
-      metrics.http_errors++;
-  };
+  const http::ServerOptions so = server_options(app);
   // Slow routes run there (service/slow_lane.hpp); stopped before the server so queued ones are
   // answered 503 shutting_down while connections are still open.
   struct StopSlowLane {
@@ -132,10 +197,6 @@ int serve(const ServeOptions& o) {
   spdlog::info("hitl listening on http://{}:{} (domains: {})", so.host, server.port(), domains);
   std::cout << "hitl listening on http://" << so.host << ":" << server.port() << std::endl;
 
-  // Housekeeping on its own thread: lease expiry once a second, SLA states and escalations every
-  // 5 s, the audit chain head every
-  // audit.head_log_seconds (an operator ships these lines elsewhere to anchor the chain), and
-  // payload retention once a minute for domains with retention_days.
   std::atomic<bool> stopping{false};
   // Open tasks back into the queue (if it lost any) and their SLA moments scheduled, a page at a
   // time while the service answers: start-up does no work proportional to the backlog.
@@ -148,58 +209,7 @@ int serve(const ServeOptions& o) {
       spdlog::error("requeue of open tasks stopped: {} (they are re-queued at the next start)", e.what());
     }
   });
-  std::thread expiry([&] {
-    const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
-    std::int64_t next_head = now_ms() + head_every_ms, next_retention = now_ms(), next_sla = now_ms(),
-                 next_models = now_ms() + 2000;
-    while (!stopping) {
-      for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      try {
-        app.review().expire_leases();
-      } catch (const std::exception& e) {
-        spdlog::warn("lease expiry: {}", e.what());
-      }
-      const std::int64_t now = now_ms();
-      if (now >= next_models) {
-        next_models = now + 2000;  // a promoted artifact is live within about 2 s, without a restart
-        try {
-          app.reload_models();
-        } catch (const std::exception& e) {
-          spdlog::warn("model reload: {}", e.what());
-        }
-      }
-      if (now >= next_sla) {
-        next_sla = now + 5000;  // SLA states change on a scale of minutes: every 5 s is plenty
-        try {
-          // A burst (more due than one call handles) goes on at the next tick, after lease expiry.
-          if (app.review().check_slas() >= service::ReviewService::kSlaEventsPerCheck) next_sla = now;
-        } catch (const std::exception& e) {
-          spdlog::warn("sla check: {}", e.what());
-        }
-      }
-      if (now >= next_head) {
-        next_head = now + head_every_ms;
-        try {
-          const auto h = audit::chain_head(app.storage());
-          spdlog::info("audit chain head seq {} hash {}", h.seq, h.hash);
-        } catch (const std::exception& e) {
-          spdlog::warn("audit chain head: {}", e.what());
-        }
-      }
-      if (now >= next_retention) {
-        next_retention = now + 60'000;
-        for (auto& [name, d] : app.config().domains) {
-          if (d.retention_days <= 0) continue;
-          try {
-            app.governance().erase_older_than(name, now - d.retention_days * 86'400'000, audit::kSystemActor,
-                                              "retention: older than " + std::to_string(d.retention_days) + " days");
-          } catch (const std::exception& e) {
-            spdlog::warn("retention domain={}: {}", name, e.what());
-          }
-        }
-      }
-    }
-  });
+  std::thread expiry([&] { run_housekeeping(app, stopping); });
 
   int sig = 0;
   sigwait(&signals, &sig);
