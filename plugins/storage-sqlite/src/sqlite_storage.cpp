@@ -430,6 +430,14 @@ struct ReadStatements {
   SQLite::Statement find_token, schema_version;
 };
 
+// Runs `write` on each element of one part of a batch, keeping `stage`/`index` on the one being
+// written (the batch error names it).
+template <class T, class Write>
+void each(std::vector<T>& items, const char* name, const char*& stage, std::size_t& index, Write write) {
+  stage = name;
+  for (index = 0; index < items.size(); ++index) write(items[index]);
+}
+
 class SqliteStorage final : public sdk::Storage {
  public:
   SqliteStorage(StorageConfig cfg, std::unique_ptr<SQLite::Database> writer,
@@ -464,6 +472,17 @@ class SqliteStorage final : public sdk::Storage {
   void apply(sdk::WriteBatch& batch, const char*& stage, std::size_t& index);
   void insert_decision(sdk::NewDecision& nd);
   void append_audit(sdk::WriteBatch& b, std::size_t& index);
+  void write_task_update(sdk::TaskUpdate& u);
+  void write_review(sdk::ReviewRecord& r);
+  void write_feedback(const sdk::FeedbackRecord& f);
+  void write_final(const sdk::FinalOutcome& f);
+  void write_task_patch(const sdk::TaskPatch& p);
+  void write_reviewer(const sdk::ReviewerRecord& r);
+  void write_delivery(sdk::DeliveryRecord& d);
+  void write_delivery_update(const sdk::DeliveryUpdate& u);
+  void write_erasure(sdk::PayloadErasure& e);
+  void write_truth(const sdk::GroundTruth& t);
+  void write_token(const sdk::TokenRecord& t);
   void roll_back() noexcept;
 
   // Runs a filtered list query (prepared once per distinct text) into `out`.
@@ -566,216 +585,205 @@ void SqliteStorage::roll_back() noexcept {
   }
 }
 
+// Applies every part of a batch inside the caller's transaction; `stage` and `index` name the
+// record being written when one fails.
 void SqliteStorage::apply(sdk::WriteBatch& b, const char*& stage, std::size_t& index) {
-  stage = "inserting decision";
-  for (index = 0; index < b.decisions.size(); ++index) insert_decision(b.decisions[index]);
-
-  stage = "updating task";
-  for (index = 0; index < b.task_updates.size(); ++index) {
-    auto& u = b.task_updates[index];
-    const std::string from = normalized_status_list(u.from);
-    auto& s = fresh(w_->update_task);
-    ResetOnExit reset{s};
-    s.bindNoCopy(1, u.to);
-    s.bindNoCopy(2, u.assignee);
-    s.bind(3, u.lease_expires_ms);
-    s.bind(4, u.updated_ms);
-    s.bind(5, u.task_id);
-    s.bindNoCopy(6, from);
-    // A guard that does not match (lease lost, already completed) is an answer, not an error.
-    u.applied = s.exec() == 1;
-  }
-
-  stage = "inserting review";
-  for (index = 0; index < b.reviews.size(); ++index) {
-    auto& r = b.reviews[index];
-    auto& s = fresh(w_->insert_review);
-    ResetOnExit reset{s};
-    s.bind(1, r.task_id);
-    s.bindNoCopy(2, r.domain);
-    s.bindNoCopy(3, r.decision_id);
-    s.bindNoCopy(4, r.reviewer);
-    s.bindNoCopy(5, r.outcome);
-    s.bindNoCopy(6, r.final_label);
-    s.bindNoCopy(7, r.comment);
-    s.bind(8, r.created_ms);
-    s.bind(9, r.started_ms);
-    s.exec();
-    r.review_id = wdb_->getLastInsertRowid();
-  }
-
-  stage = "inserting feedback";
-  for (index = 0; index < b.feedback.size(); ++index) {
-    const auto& f = b.feedback[index];
-    auto& s = fresh(w_->insert_feedback);
-    ResetOnExit reset{s};
-    s.bindNoCopy(1, f.domain);
-    s.bindNoCopy(2, f.decision_id);
-    s.bindNoCopy(3, f.input_json);
-    s.bindNoCopy(4, f.final_label);
-    s.bindNoCopy(5, f.model_label);
-    s.bind(6, f.model_confidence);
-    s.bindNoCopy(7, f.outcome);
-    s.bindNoCopy(8, f.reviewer);
-    s.bind(9, f.created_ms);
-    s.exec();
-  }
-
-  stage = "recording final outcome";
-  for (index = 0; index < b.finals.size(); ++index) {
-    const auto& f = b.finals[index];
-    auto& s = fresh(w_->set_final);
-    ResetOnExit reset{s};
-    s.bindNoCopy(1, f.final_label);
-    s.bindNoCopy(2, f.final_outcome);
-    s.bind(3, f.final_ms);
-    s.bindNoCopy(4, f.domain);
-    s.bindNoCopy(5, f.decision_id);
-    if (s.exec() == 0)
-      throw BatchError{Code::not_found, "final outcome for unknown decision '" + f.decision_id + "' in domain '" +
-                                            f.domain + "'"};
-  }
-
-  stage = "patching task";
-  for (index = 0; index < b.task_patches.size(); ++index) {
-    const auto& p = b.task_patches[index];
-    std::string text = "UPDATE tasks SET ";
-    bool first = true;
-    auto col = [&](bool set, const char* name) {
-      if (!set) return;
-      text += first ? "" : ", ";
-      text += name;
-      text += " = ?";
-      first = false;
-    };
-    col(p.priority.has_value(), "priority");
-    col(p.pool.has_value(), "pool");
-    col(p.sla_state.has_value(), "sla_state");
-    col(p.preassigned.has_value(), "preassigned");
-    col(p.reviews_done.has_value(), "reviews_done");
-    col(p.escalations.has_value(), "escalations");
-    col(p.deadline_ms.has_value(), "deadline_ms");
-    if (first) continue;  // nothing to change
-    text += " WHERE task_id = ?";
-    auto& s = fresh(w_->patch_statement(*wdb_, text));
-    ResetOnExit reset{s};
-    int i = 1;
-    if (p.priority) s.bind(i++, *p.priority);
-    if (p.pool) s.bindNoCopy(i++, *p.pool);
-    if (p.sla_state) s.bindNoCopy(i++, *p.sla_state);
-    if (p.preassigned) s.bindNoCopy(i++, *p.preassigned);
-    if (p.reviews_done) s.bind(i++, *p.reviews_done);
-    if (p.escalations) s.bind(i++, *p.escalations);
-    if (p.deadline_ms) s.bind(i++, *p.deadline_ms);
-    s.bind(i, p.task_id);
-    if (s.exec() == 0) throw BatchError{Code::not_found, "patch for unknown task " + std::to_string(p.task_id)};
-  }
-
-  stage = "storing reviewer";
-  for (index = 0; index < b.reviewers.size(); ++index) {
-    const auto& r = b.reviewers[index];
-    auto& s = fresh(w_->upsert_reviewer);
-    ResetOnExit reset{s};
-    s.bindNoCopy(1, r.id);
-    s.bindNoCopy(2, r.name);
-    s.bindNoCopy(3, r.roles);
-    s.bindNoCopy(4, r.domains);
-    s.bindNoCopy(5, r.skills);
-    s.bind(6, r.capacity);
-    s.bind(7, r.cost_per_hour);
-    s.bind(8, r.disabled ? 1 : 0);
-    s.bind(9, r.created_ms);
-    s.bind(10, r.updated_ms);
-    s.exec();
-  }
-
-  stage = "inserting delivery";
-  for (index = 0; index < b.deliveries.size(); ++index) {
-    auto& d = b.deliveries[index];
-    auto& s = fresh(w_->insert_delivery);
-    ResetOnExit reset{s};
-    s.bindNoCopy(1, d.domain);
-    s.bindNoCopy(2, d.decision_id);
-    s.bindNoCopy(3, d.event);
-    s.bindNoCopy(4, d.url);
-    s.bindNoCopy(5, d.payload_json);
-    if (d.status.empty()) d.status = "pending";
-    s.bindNoCopy(6, d.status);
-    s.bind(7, d.attempts);
-    s.bind(8, d.next_attempt_ms);
-    s.bindNoCopy(9, d.last_error);
-    s.bind(10, d.created_ms);
-    s.bind(11, d.delivered_ms);
-    s.exec();
-    d.delivery_id = wdb_->getLastInsertRowid();
-  }
-
-  stage = "updating delivery";
-  for (index = 0; index < b.delivery_updates.size(); ++index) {
-    const auto& u = b.delivery_updates[index];
-    auto& s = fresh(w_->update_delivery);
-    ResetOnExit reset{s};
-    s.bindNoCopy(1, u.status);
-    s.bind(2, u.attempts);
-    s.bind(3, u.next_attempt_ms);
-    s.bindNoCopy(4, u.last_error);
-    s.bind(5, u.delivered_ms);
-    s.bind(6, u.delivery_id);
-    if (s.exec() == 0) throw BatchError{Code::not_found, "update for unknown delivery " + std::to_string(u.delivery_id)};
-  }
-
-  stage = "erasing payload";
-  for (index = 0; index < b.erasures.size(); ++index) {
-    auto& e = b.erasures[index];
-    {
-      auto& s = fresh(w_->erase_decision);
-      ResetOnExit reset{s};
-      s.bind(1, e.erased_ms);
-      s.bindNoCopy(2, e.domain);
-      s.bindNoCopy(3, e.decision_id);
-      e.applied = s.exec() == 1;
-    }
-    // Feedback and comments too, also when the decision was erased before (a retried erasure
-    // then still catches rows written since, e.g. a review submitted after the first erasure).
-    for (auto* stmt : {&w_->erase_feedback, &w_->erase_comments}) {
-      auto& s = fresh(*stmt);
-      ResetOnExit reset{s};
-      s.bindNoCopy(1, e.domain);
-      s.bindNoCopy(2, e.decision_id);
-      s.exec();
-    }
-  }
-
-  stage = "recording ground truth";
-  for (index = 0; index < b.truths.size(); ++index) {
-    const auto& t = b.truths[index];
-    auto& s = fresh(w_->set_truth);
-    ResetOnExit reset{s};
-    s.bindNoCopy(1, t.label);
-    s.bind(2, t.reported_ms);
-    s.bindNoCopy(3, t.domain);
-    s.bindNoCopy(4, t.decision_id);
-    if (s.exec() == 0)
-      throw BatchError{Code::not_found, "ground truth for unknown decision '" + t.decision_id + "' in domain '" +
-                                            t.domain + "'"};
-  }
-
-  stage = "storing token";
-  for (index = 0; index < b.tokens.size(); ++index) {
-    const auto& t = b.tokens[index];
-    auto& s = fresh(w_->upsert_token);
-    ResetOnExit reset{s};
-    s.bindNoCopy(1, t.name);
-    s.bindNoCopy(2, t.role);
-    s.bindNoCopy(3, t.domains);
-    s.bindNoCopy(4, t.hash);
-    s.bind(5, t.created_ms);
-    s.bind(6, t.revoked ? 1 : 0);
-    s.exec();
-  }
-
+  each(b.decisions, "inserting decision", stage, index, [this](sdk::NewDecision& nd) { insert_decision(nd); });
+  each(b.task_updates, "updating task", stage, index, [this](sdk::TaskUpdate& u) { write_task_update(u); });
+  each(b.reviews, "inserting review", stage, index, [this](sdk::ReviewRecord& r) { write_review(r); });
+  each(b.feedback, "inserting feedback", stage, index, [this](const sdk::FeedbackRecord& f) { write_feedback(f); });
+  each(b.finals, "recording final outcome", stage, index, [this](const sdk::FinalOutcome& f) { write_final(f); });
+  each(b.task_patches, "patching task", stage, index, [this](const sdk::TaskPatch& p) { write_task_patch(p); });
+  each(b.reviewers, "storing reviewer", stage, index, [this](const sdk::ReviewerRecord& r) { write_reviewer(r); });
+  each(b.deliveries, "inserting delivery", stage, index, [this](sdk::DeliveryRecord& d) { write_delivery(d); });
+  each(b.delivery_updates, "updating delivery", stage, index, [this](const sdk::DeliveryUpdate& u) { write_delivery_update(u); });
+  each(b.erasures, "erasing payload", stage, index, [this](sdk::PayloadErasure& e) { write_erasure(e); });
+  each(b.truths, "recording ground truth", stage, index, [this](const sdk::GroundTruth& t) { write_truth(t); });
+  each(b.tokens, "storing token", stage, index, [this](const sdk::TokenRecord& t) { write_token(t); });
   stage = "appending audit record";
   append_audit(b, index);
+}
+
+void SqliteStorage::write_task_update(sdk::TaskUpdate& u) {
+  const std::string from = normalized_status_list(u.from);
+  auto& s = fresh(w_->update_task);
+  ResetOnExit reset{s};
+  s.bindNoCopy(1, u.to);
+  s.bindNoCopy(2, u.assignee);
+  s.bind(3, u.lease_expires_ms);
+  s.bind(4, u.updated_ms);
+  s.bind(5, u.task_id);
+  s.bindNoCopy(6, from);
+  // A guard that does not match (lease lost, already completed) is an answer, not an error.
+  u.applied = s.exec() == 1;
+}
+
+void SqliteStorage::write_review(sdk::ReviewRecord& r) {
+  auto& s = fresh(w_->insert_review);
+  ResetOnExit reset{s};
+  s.bind(1, r.task_id);
+  s.bindNoCopy(2, r.domain);
+  s.bindNoCopy(3, r.decision_id);
+  s.bindNoCopy(4, r.reviewer);
+  s.bindNoCopy(5, r.outcome);
+  s.bindNoCopy(6, r.final_label);
+  s.bindNoCopy(7, r.comment);
+  s.bind(8, r.created_ms);
+  s.bind(9, r.started_ms);
+  s.exec();
+  r.review_id = wdb_->getLastInsertRowid();
+}
+
+void SqliteStorage::write_feedback(const sdk::FeedbackRecord& f) {
+  auto& s = fresh(w_->insert_feedback);
+  ResetOnExit reset{s};
+  s.bindNoCopy(1, f.domain);
+  s.bindNoCopy(2, f.decision_id);
+  s.bindNoCopy(3, f.input_json);
+  s.bindNoCopy(4, f.final_label);
+  s.bindNoCopy(5, f.model_label);
+  s.bind(6, f.model_confidence);
+  s.bindNoCopy(7, f.outcome);
+  s.bindNoCopy(8, f.reviewer);
+  s.bind(9, f.created_ms);
+  s.exec();
+}
+
+void SqliteStorage::write_final(const sdk::FinalOutcome& f) {
+  auto& s = fresh(w_->set_final);
+  ResetOnExit reset{s};
+  s.bindNoCopy(1, f.final_label);
+  s.bindNoCopy(2, f.final_outcome);
+  s.bind(3, f.final_ms);
+  s.bindNoCopy(4, f.domain);
+  s.bindNoCopy(5, f.decision_id);
+  if (s.exec() == 0)
+    throw BatchError{Code::not_found, "final outcome for unknown decision '" + f.decision_id + "' in domain '" +
+                                          f.domain + "'"};
+}
+
+void SqliteStorage::write_task_patch(const sdk::TaskPatch& p) {
+  std::string text = "UPDATE tasks SET ";
+  bool first = true;
+  auto col = [&](bool set, const char* name) {
+    if (!set) return;
+    text += first ? "" : ", ";
+    text += name;
+    text += " = ?";
+    first = false;
+  };
+  col(p.priority.has_value(), "priority");
+  col(p.pool.has_value(), "pool");
+  col(p.sla_state.has_value(), "sla_state");
+  col(p.preassigned.has_value(), "preassigned");
+  col(p.reviews_done.has_value(), "reviews_done");
+  col(p.escalations.has_value(), "escalations");
+  col(p.deadline_ms.has_value(), "deadline_ms");
+  if (first) return;  // nothing to change
+  text += " WHERE task_id = ?";
+  auto& s = fresh(w_->patch_statement(*wdb_, text));
+  ResetOnExit reset{s};
+  int i = 1;
+  if (p.priority) s.bind(i++, *p.priority);
+  if (p.pool) s.bindNoCopy(i++, *p.pool);
+  if (p.sla_state) s.bindNoCopy(i++, *p.sla_state);
+  if (p.preassigned) s.bindNoCopy(i++, *p.preassigned);
+  if (p.reviews_done) s.bind(i++, *p.reviews_done);
+  if (p.escalations) s.bind(i++, *p.escalations);
+  if (p.deadline_ms) s.bind(i++, *p.deadline_ms);
+  s.bind(i, p.task_id);
+  if (s.exec() == 0) throw BatchError{Code::not_found, "patch for unknown task " + std::to_string(p.task_id)};
+}
+
+void SqliteStorage::write_reviewer(const sdk::ReviewerRecord& r) {
+  auto& s = fresh(w_->upsert_reviewer);
+  ResetOnExit reset{s};
+  s.bindNoCopy(1, r.id);
+  s.bindNoCopy(2, r.name);
+  s.bindNoCopy(3, r.roles);
+  s.bindNoCopy(4, r.domains);
+  s.bindNoCopy(5, r.skills);
+  s.bind(6, r.capacity);
+  s.bind(7, r.cost_per_hour);
+  s.bind(8, r.disabled ? 1 : 0);
+  s.bind(9, r.created_ms);
+  s.bind(10, r.updated_ms);
+  s.exec();
+}
+
+void SqliteStorage::write_delivery(sdk::DeliveryRecord& d) {
+  auto& s = fresh(w_->insert_delivery);
+  ResetOnExit reset{s};
+  s.bindNoCopy(1, d.domain);
+  s.bindNoCopy(2, d.decision_id);
+  s.bindNoCopy(3, d.event);
+  s.bindNoCopy(4, d.url);
+  s.bindNoCopy(5, d.payload_json);
+  if (d.status.empty()) d.status = "pending";
+  s.bindNoCopy(6, d.status);
+  s.bind(7, d.attempts);
+  s.bind(8, d.next_attempt_ms);
+  s.bindNoCopy(9, d.last_error);
+  s.bind(10, d.created_ms);
+  s.bind(11, d.delivered_ms);
+  s.exec();
+  d.delivery_id = wdb_->getLastInsertRowid();
+}
+
+void SqliteStorage::write_delivery_update(const sdk::DeliveryUpdate& u) {
+  auto& s = fresh(w_->update_delivery);
+  ResetOnExit reset{s};
+  s.bindNoCopy(1, u.status);
+  s.bind(2, u.attempts);
+  s.bind(3, u.next_attempt_ms);
+  s.bindNoCopy(4, u.last_error);
+  s.bind(5, u.delivered_ms);
+  s.bind(6, u.delivery_id);
+  if (s.exec() == 0) throw BatchError{Code::not_found, "update for unknown delivery " + std::to_string(u.delivery_id)};
+}
+
+void SqliteStorage::write_erasure(sdk::PayloadErasure& e) {
+  {
+    auto& s = fresh(w_->erase_decision);
+    ResetOnExit reset{s};
+    s.bind(1, e.erased_ms);
+    s.bindNoCopy(2, e.domain);
+    s.bindNoCopy(3, e.decision_id);
+    e.applied = s.exec() == 1;
+  }
+  // Feedback and comments too, also when the decision was erased before (a retried erasure
+  // then still catches rows written since, e.g. a review submitted after the first erasure).
+  for (auto* stmt : {&w_->erase_feedback, &w_->erase_comments}) {
+    auto& s = fresh(*stmt);
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, e.domain);
+    s.bindNoCopy(2, e.decision_id);
+    s.exec();
+  }
+}
+
+void SqliteStorage::write_truth(const sdk::GroundTruth& t) {
+  auto& s = fresh(w_->set_truth);
+  ResetOnExit reset{s};
+  s.bindNoCopy(1, t.label);
+  s.bind(2, t.reported_ms);
+  s.bindNoCopy(3, t.domain);
+  s.bindNoCopy(4, t.decision_id);
+  if (s.exec() == 0)
+    throw BatchError{Code::not_found, "ground truth for unknown decision '" + t.decision_id + "' in domain '" +
+                                          t.domain + "'"};
+}
+
+void SqliteStorage::write_token(const sdk::TokenRecord& t) {
+  auto& s = fresh(w_->upsert_token);
+  ResetOnExit reset{s};
+  s.bindNoCopy(1, t.name);
+  s.bindNoCopy(2, t.role);
+  s.bindNoCopy(3, t.domains);
+  s.bindNoCopy(4, t.hash);
+  s.bind(5, t.created_ms);
+  s.bind(6, t.revoked ? 1 : 0);
+  s.exec();
 }
 
 // The decisions' own records (new decisions only, ABI 5), then the batch's, as one chain
