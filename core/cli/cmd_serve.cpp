@@ -13,6 +13,7 @@
 #include "service/review.hpp"
 #include "service/metrics.hpp"
 #include "service/slow_lane.hpp"
+#include "ui/ui_assets.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fstream>
@@ -177,7 +178,10 @@ int serve(const ServeOptions& o) {
     ~StopSlowLane() { l.stop(); }
   } stop_slow_lane{app.slow_lane()};
   app.slow_lane().start();
-  http::Server server(so, app.http_handler());
+  // The web UI under /ui/ (docs/ui.md), read into memory now; every reply gets the security headers.
+  const auto ui_assets = ui::Assets::load(default_ui_dir());
+  spdlog::info("web UI: {} files, {} bytes from {}", ui_assets->size(), ui_assets->bytes(), ui_assets->dir().string());
+  http::Server server(so, ui::with_ui(ui_assets, app.http_handler()));
   // Long-poll deadlines and webhook deliveries (resumes the ones left pending); stopped before the
   // server so waiting requests get their answer (the guard covers an early exit).
   struct StopNotifier {

@@ -15,6 +15,7 @@ namespace hitl::cli {
 std::filesystem::path exe_dir();
 std::filesystem::path default_plugin_dir();      // <exe>/../lib/hitl
 std::filesystem::path default_script_lib_dir();  // <exe>/../share/hitl/lua
+std::filesystem::path default_ui_dir();          // <exe>/../share/hitl/ui (the web UI, ui/www)
 config::ServiceConfig load(const std::string& config_file);
 void setup_logging(const std::string& level, const std::string& format);
 // HITL_CLOCK_OFFSET_MS shifts every command's clock (tests move time with it); throws

@@ -32,6 +32,17 @@ class TokenService {
   // Throws ServiceError (422) for a bad role or name.
   static std::string create(sdk::Storage& storage, const std::string& role, const std::string& name,
                             const std::vector<std::string>& domains, const std::string& actor);
+  // What create() commits, for a caller that commits through the service's writer.
+  struct NewToken {
+    std::string secret;  // shown once
+    sdk::TokenRecord record;
+    sdk::WriteBatch batch;
+  };
+  static NewToken prepare(const std::string& role, const std::string& name, const std::vector<std::string>& domains,
+                          const std::string& actor);
+  // Drops every cached principal: after a revocation the token is refused at once, not within
+  // kCacheSeconds.
+  void forget_cached();
   // The principal for an "Authorization" header value, or nullopt.
   std::optional<Principal> authenticate(const std::string& authorization_header);
 
