@@ -81,8 +81,10 @@ export class Service {
     return execFileSync(HITL, args, { encoding: 'utf8' }).trim();
   }
 
-  async start() {
-    this.proc = spawn(HITL, ['serve', '--config', this.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // `extraEnv`: HITL_CLOCK_OFFSET_MS moves the service's clock (screenshots.mjs makes history).
+  async start(extraEnv = {}) {
+    this.proc = spawn(HITL, ['serve', '--config', this.config], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...extraEnv } });
     this.log = '';
     this.proc.stderr.on('data', (d) => { this.log += d; });
     this.port = await new Promise((resolve, reject) => {
@@ -99,14 +101,15 @@ export class Service {
     return this;
   }
 
-  async stop() {
+  // Stops the service; its folder (database, config) is removed unless `keep` (to start again).
+  async stop({ keep = false } = {}) {
     if (this.proc && this.proc.exitCode === null) {
       const done = new Promise((r) => this.proc.once('exit', r));
       this.proc.kill('SIGTERM');
       await Promise.race([done, new Promise((r) => setTimeout(r, 15000))]);
       if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!keep) rmSync(this.dir, { recursive: true, force: true });
   }
 
   // The API with a token; returns {status, body, headers}.

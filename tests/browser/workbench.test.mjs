@@ -1,6 +1,7 @@
 // The reviewer workbench in a real browser against a real hitl serve.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
 import { requirements, setup, openPage, signIn, pickDomain, screenshot, loan, sleep } from './harness.mjs';
 
 const env = setup(await requirements());
@@ -11,8 +12,22 @@ async function waitForTask(page, not = '') {
   return taskOnScreen(page);
 }
 
+// Every file the sign-in page loads (the workbench's code comes with it), raw and gzipped.
+async function pageWeight(page, url) {
+  const bodies = [];
+  page.on('response', (r) => bodies.push(r.buffer().catch(() => Buffer.alloc(0))));
+  await page.goto(url, { waitUntil: 'networkidle0' });
+  const all = await Promise.all(bodies);
+  return { files: all.length, raw: all.reduce((a, b) => a + b.length, 0), gzip: all.reduce((a, b) => a + gzipSync(b).length, 0) };
+}
+
 test('a reviewer signs in, claims, corrects with the keyboard and sees the next one', async () => {
   await env.service.ingest('loans', [loan('w-1', 9000), loan('w-2', 8000), loan('w-3', 7000)]);
+  const context = await env.browser.createBrowserContext();
+  const weight = await pageWeight(await context.newPage(), env.service.base + '/ui/');
+  console.log(`workbench page weight: ${(weight.raw / 1024).toFixed(1)} KB, ${(weight.gzip / 1024).toFixed(1)} KB gzip, ${weight.files} files`);
+  assert.ok(weight.gzip < 300 * 1024, 'the workbench stays under 300 KB compressed');
+  await context.close();
   const page = await openPage(env.browser, env.service);
   await signIn(page, env.service.tokens.alice);
   await pickDomain(page, 'loans');

@@ -35,7 +35,8 @@ function markersPlugin(events) {
   };
 }
 
-// One chart: `series` is [{label, values, scale?}], `xs` in milliseconds. `format` renders the
+// One chart: `series` is [{label, values}], `xs` in milliseconds; a step without data (null)
+// is bridged by the line and has no point. `format` renders the
 // y axis values (percent, seconds, ...). Fixed height: nothing jumps when data arrives.
 export function Chart({ title, xs, series, events, format, id, range }) {
   const box = useRef(null);
@@ -51,7 +52,7 @@ export function Chart({ title, xs, series, events, format, id, range }) {
         legend: { show: true },
         scales: { x: { time: true }, y: range ? { range } : {} },
         axes: [{}, { values: (u, vals) => vals.map((v) => (v === null ? '' : format(v))), size: 60 }],
-        series: [{}].concat(series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: false,
+        series: [{}].concat(series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true,
           points: { show: true, size: 5 },
           value: (u, v) => (v === null || v === undefined ? '–' : format(v)) }))),
         plugins: [markersPlugin(events || [])],

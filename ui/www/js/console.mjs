@@ -15,6 +15,8 @@ const percent = (v) => (100 * v).toFixed(0) + '%';
 const seconds = (v) => (v >= 3600 ? (v / 3600).toFixed(1) + 'h' : v >= 60 ? (v / 60).toFixed(1) + 'm' : v.toFixed(v < 10 ? 1 : 0) + 's');
 const UNIT = [0, 1];  // rates in 0..1 keep their scale whatever the data
 const plain = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
+const count = (v) => (Number.isInteger(v) ? String(v) : '');
+const stepText = (ms) => (ms >= 86400e3 ? ms / 86400e3 + ' d' : ms >= 3600e3 ? ms / 3600e3 + ' h' : ms >= 60e3 ? ms / 60e3 + ' min' : ms / 1000 + ' s');
 const field = (buckets, f) => buckets.map((b) => { const v = f(b); return v === undefined ? null : v; });
 
 // The keys of a per-bucket map (reasons, groups) over all buckets, most frequent first.
@@ -32,7 +34,7 @@ function chartsOf(s) {
     { id: 'chart-flag', title: 'Flag rate, by reason', format: percent, range: UNIT, series: [
       { label: 'all', values: field(b, (x) => x.flag_rate) },
       ...reasons.map((r) => ({ label: r, values: field(b, (x) => (x.predictions ? (x.flag_reasons[r] || 0) / x.predictions : null)) }))] },
-    { id: 'chart-queue', title: 'Queue depth by priority band (open tasks at the end of each step)', format: plain, series:
+    { id: 'chart-queue', title: 'Queue depth by priority band (open tasks at the end of each step)', format: count, series:
       ['high', 'medium', 'low'].map((band) => ({ label: band, values: field(b, (x) => x.queue_depth[band]) })) },
     { id: 'chart-turnaround', title: 'Turnaround p50 / p95', format: seconds, series: [
       { label: 'p50', values: field(b, (x) => x.turnaround_p50_s) }, { label: 'p95', values: field(b, (x) => x.turnaround_p95_s) }] },
@@ -58,7 +60,7 @@ function Charts({ domain, range }) {
   const totals = s.buckets.reduce((a, b) => ({ p: a.p + b.predictions, f: a.f + b.flagged }), { p: 0, f: 0 });
   return html`
     <${ErrorBanner} error=${error} />
-    <p class="muted">${totals.p} predictions, ${totals.f} flagged, in ${s.buckets.length} steps of ${s.bucket_ms / 1000}s.
+    <p class="muted">${totals.p} predictions, ${totals.f} flagged, in ${s.buckets.length} steps of ${stepText(s.bucket_ms)}.
       Dashed lines: model changes (grey) and policy changes (purple).</p>
     <div class="charts" data-ready="1">
       ${charts.map((c) => html`<${Chart} key=${c.id} id=${c.id} title=${c.title} xs=${xs} series=${c.series} events=${s.events} format=${c.format} range=${c.range} />`)}

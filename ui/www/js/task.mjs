@@ -127,11 +127,11 @@ export function TaskView({ task, choice, onChoose, comment, onComment, onSubmit,
                     onClick=${() => onChoose({ outcome: 'reject' })}><kbd>x</kbd> Reject</button>
           </div>
           <div class="labels" role="group" aria-label="correct to label">
-            ${labels.slice(0, 9).map((l, i) => html`
-              <button type="button" key=${l} disabled=${locked}
-                      class=${choice && choice.label === l && choice.outcome === 'correct' ? 'choice active' : 'choice'}
-                      aria-pressed=${!!choice && choice.outcome === 'correct' && choice.label === l}
-                      onClick=${() => onChoose(labelChoice(task, l))}><kbd>${i + 1}</kbd> ${l}</button>`)}
+            ${labels.slice(0, 9).map((l, i) => {
+              const on = chosenLabel(task, choice) === l;
+              return html`<button type="button" key=${l} disabled=${locked} class=${on ? 'choice active' : 'choice'}
+                      aria-pressed=${on} onClick=${() => onChoose(labelChoice(task, l))}><kbd>${i + 1}</kbd> ${l}</button>`;
+            })}
           </div>
           <label for="comment">Comment <small class="muted">(optional)</small></label>
           <textarea id="comment" rows="3" maxlength="10000" value=${comment}
@@ -145,6 +145,13 @@ export function TaskView({ task, choice, onChoose, comment, onComment, onSubmit,
       </div>
       <${History} key=${task.task_id} task=${task} />
     </article>`;
+}
+
+// The label an answer delivers: the model's for an approval, the chosen one for a correction.
+function chosenLabel(task, choice) {
+  if (!choice) return null;
+  if (choice.outcome === 'approve') return task.prediction ? task.prediction.label : null;
+  return choice.outcome === 'correct' ? choice.label : null;
 }
 
 // A label button: the model's own label is an approval, any other a correction.
