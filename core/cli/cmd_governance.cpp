@@ -2,9 +2,9 @@
 #include "cli/common.hpp"
 #include "dataset/dataset.hpp"
 #include "common/clock.hpp"
-#include "service/governance.hpp"
-#include "service/report_service.hpp"
-#include "service/service_error.hpp"
+#include "governance/governance.hpp"
+#include "governance/report_service.hpp"
+#include "common/service_error.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>

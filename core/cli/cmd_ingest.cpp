@@ -1,11 +1,11 @@
 // hitl ingest: the ingest pipeline in batch, from a JSONL or CSV file.
 #include "cli/common.hpp"
 #include "data/records.hpp"
-#include "service/app.hpp"
-#include "service/client_json.hpp"
-#include "service/ingest_body.hpp"
-#include "service/pipeline.hpp"
-#include "service/service_error.hpp"
+#include "app/app.hpp"
+#include "data/client_json.hpp"
+#include "ingest/ingest_body.hpp"
+#include "ingest/pipeline.hpp"
+#include "common/service_error.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>

@@ -1,8 +1,8 @@
 // hitl reviewer add | list | disable | enable: the reviewer registry, straight on storage (a
 // running `hitl serve` sees changes within 5 s).
 #include "cli/common.hpp"
-#include "service/assignment.hpp"
-#include "service/reviewers.hpp"
+#include "review/assignment.hpp"
+#include "review/reviewers.hpp"
 
 #include <CLI/CLI.hpp>
 

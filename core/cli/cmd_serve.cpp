@@ -5,15 +5,16 @@
 #include "common/clock.hpp"
 #include "common/hash.hpp"
 #include "policy/policy_engine.hpp"
-#include "service/governance.hpp"
+#include "governance/governance.hpp"
 #include "http/server.hpp"
-#include "service/app.hpp"
-#include "service/retrain_worker.hpp"
-#include "service/notify.hpp"
-#include "service/review.hpp"
-#include "service/metrics.hpp"
-#include "service/slow_lane.hpp"
-#include "ui/ui_assets.hpp"
+#include "api/api.hpp"
+#include "app/app.hpp"
+#include "learning/retrain_worker.hpp"
+#include "notify/notify.hpp"
+#include "review/review.hpp"
+#include "metrics/metrics.hpp"
+#include "app/slow_lane.hpp"
+#include "api/ui_assets.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fstream>
@@ -171,7 +172,7 @@ int serve(const ServeOptions& o) {
   app.review().reconcile_leases();
 
   const http::ServerOptions so = server_options(app);
-  // Slow routes run there (service/slow_lane.hpp); stopped before the server so queued ones are
+  // Slow routes run there (app/slow_lane.hpp); stopped before the server so queued ones are
   // answered 503 shutting_down while connections are still open.
   struct StopSlowLane {
     service::SlowLane& l;
@@ -181,7 +182,7 @@ int serve(const ServeOptions& o) {
   // The web UI under /ui/ (docs/ui.md), read into memory now; every reply gets the security headers.
   const auto ui_assets = ui::Assets::load(default_ui_dir());
   spdlog::info("web UI: {} files, {} bytes from {}", ui_assets->size(), ui_assets->bytes(), ui_assets->dir().string());
-  http::Server server(so, ui::with_ui(ui_assets, app.http_handler()));
+  http::Server server(so, ui::with_ui(ui_assets, make_api_handler(app)));
   // Long-poll deadlines and webhook deliveries (resumes the ones left pending); stopped before the
   // server so waiting requests get their answer (the guard covers an early exit).
   struct StopNotifier {

@@ -10,7 +10,7 @@
 #include "policy/policy_engine.hpp"
 #include "learning/training.hpp"
 #include "registry/registry.hpp"
-#include "service/auth.hpp"
+#include "governance/auth.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>

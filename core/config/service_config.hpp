@@ -53,7 +53,7 @@ struct DomainConfig {
   double sla_at_risk_fraction = 0.8;      // a task is at risk once this share of its SLA has passed
   std::filesystem::path gold_file;        // golden set (JSON Lines) for gold tasks; empty = none
   std::string shadow_model;               // key of `models` scored alongside, never decides; "" = none
-  // The learning loop's retraining (core/learning, service/retrain_worker).
+  // The learning loop's retraining (core/learning, learning/retrain_worker).
   std::filesystem::path retrain_base_data;       // labelled CSV mixed into every training; empty = none
   std::string retrain_base_label = "label";
   std::int64_t retrain_check_seconds = 60;       // retrain(stats) on a timer too; 0 = after outcomes only

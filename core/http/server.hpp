@@ -2,6 +2,8 @@
 // HTTP/1.1 server on Boost.Beast/Asio: transport only (keep-alive, body limit, timeouts,
 // connection cap). Routing, auth and JSON live in the service layer; this header pulls in no
 // Beast headers.
+#include "http/transport_event.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -36,19 +38,6 @@ struct Response {
 using Respond = std::function<void(Response)>;
 using Handler = std::function<void(Request&&, Respond)>;
 
-// What the transport did on its own, without the handler: the service counts these in /metrics.
-enum class TransportEvent {
-  bad_request,           // 400: malformed HTTP, bad percent-encoding, invalid UTF-8 in path or query
-  payload_too_large,     // 413
-  header_too_large,      // 431
-  too_many_connections,  // 503 at max_connections with no idle connection to reclaim
-  header_timeout,        // closed: no complete request header within header_timeout_seconds
-  idle_timeout,          // closed: a body read or reply write stalled idle_timeout_seconds
-  connection_reclaimed,  // an idle connection closed to make room for a new one (or a free fd)
-  accept_failed,         // accept() failed (EMFILE, ENFILE, ...); retried after a pause
-};
-inline constexpr int kTransportEventCount = 8;
-const char* event_name(TransportEvent e);  // "bad_request", "too_many_connections", ...
 
 struct ServerOptions {
   std::string host = "127.0.0.1";

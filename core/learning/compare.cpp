@@ -5,7 +5,7 @@
 #include "registry/registry.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
-#include "service/gold.hpp"
+#include "dataset/gold.hpp"
 
 #include <filesystem>
 #include <set>

@@ -43,7 +43,7 @@ void run_query(const SignalSource* src, StatsQuery& q) noexcept {
   }
 }
 
-// A number segment as the service formats a JSON number value (service/signals.cpp): integers
+// A number segment as the service formats a JSON number value (ingest/signals.cpp): integers
 // without a fraction, others with %.17g.
 int push_segment_text(lua_State* L, int idx) {
   if (lua_isinteger(L, idx)) {

@@ -55,7 +55,7 @@ struct WindowFigures {
 
 enum class StatsStatus { ok, unknown_domain, bad_window, no_segment_field };
 
-// Where hitl.stats() reads from (service/signals.hpp in the service). Called from policy calls on
+// Where hitl.stats() reads from (ingest/signals.hpp in the service). Called from policy calls on
 // every worker thread: implementations must be thread-safe, cheap and must not throw.
 class SignalSource {
  public:

@@ -111,7 +111,7 @@ Facts load_facts(sdk::Storage& storage, const std::string& domain, Window w, boo
     if (task_ids.count(t.task_id)) facts.tasks.push_back(std::move(t));
   });
 
-  // Gold tasks (quality control, service/gold.hpp) are not the domain's traffic: their decisions,
+  // Gold tasks (quality control, dataset/gold.hpp) are not the domain's traffic: their decisions,
   // tasks and reviews are left out of every figure.
   std::unordered_set<std::int64_t> gold;
   for (const auto& t : facts.tasks)

@@ -1,7 +1,7 @@
 // Fuzz target: a whole predictions body, split as NDJSON and also read as one JSON document
 // (object or array), with small record limits so the too-many-records path is reached too.
-#include "service/ingest_body.hpp"
-#include "service/service_error.hpp"
+#include "ingest/ingest_body.hpp"
+#include "common/service_error.hpp"
 
 #include <cstdint>
 #include <string>

@@ -1,8 +1,8 @@
 // Fuzz target: one predictions record, as a client sends it, through the record parser (bounded
 // JSON parse, strict fields, id and label rules) and the serialisations the pipeline does next.
 // The only acceptable failure is a ServiceError (a 4xx for the client).
-#include "service/ingest_body.hpp"
-#include "service/service_error.hpp"
+#include "ingest/ingest_body.hpp"
+#include "common/service_error.hpp"
 
 #include <cstdint>
 #include <string>

@@ -1,0 +1,163 @@
+#include "api/api_learning.hpp"
+
+#include "audit/audit_record.hpp"
+#include "common/clock.hpp"
+#include "dataset/marked_gold.hpp"
+#include "registry/registry.hpp"
+#include "api/api_body.hpp"
+#include "app/app.hpp"
+#include "governance/auth.hpp"
+#include "learning/retrain_worker.hpp"
+#include "common/service_error.hpp"
+#include "store/writer.hpp"
+
+#include <charconv>
+
+namespace hitl::service {
+using nlohmann::json;
+
+namespace {
+
+void method(const http::Request& req, const char* want) {
+  if (req.method != want) throw ServiceError(405, "method_not_allowed", std::string("use ") + want);
+}
+
+std::string domain_of(App& app, std::string_view part, const Principal& who) {
+  std::string d(part);
+  // Scope first: a scoped token must not learn which domains exist (403 before 404).
+  if (!who.may_access(d)) throw ServiceError(403, "forbidden", "this token may not use domain \"" + d + "\"");
+  if (!app.config().domains.count(d)) throw ServiceError(404, "unknown_domain", "no domain named \"" + d + "\"");
+  return d;
+}
+
+// POST /v1/domains/{d}/decisions/{id}/gold {"reason"?}: a reviewer or an admin keeps a decided
+// hard case for every evaluation (dataset/marked_gold.hpp).
+void mark_gold(App& app, const http::Request& req, const std::string& domain, const std::string& id,
+               const Principal& who, http::Respond& respond) {
+  if (who.role == Role::client) throw ServiceError(403, "forbidden", "role client may not use this route");
+  json b = body_object(req, {"reason"}, true, app.config().max_json_depth);
+  std::optional<sdk::DecisionRecord> d;
+  if (auto st = app.storage().get_decision(domain, id, d); !st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+  if (!d) throw ServiceError(404, "not_found", "no decision \"" + id + "\" in domain \"" + domain + "\"", "id");
+  if (d->final_label.empty())
+    throw ServiceError(409, "not_final", "decision \"" + id + "\" has no final human label yet: only a decided case can be golden");
+  auto input = json::parse(d->input_json, nullptr, false);
+  if (d->erased_ms || !input.is_object() || input.empty())
+    throw ServiceError(409, "erased", "decision \"" + id + "\" has had its payload erased");
+  dataset::MarkedCase c;
+  c.decision_id = id;
+  c.input = std::move(input);
+  c.label = d->truth_label.empty() ? d->final_label : d->truth_label;  // a reported truth knows best
+  c.model_label = d->label;
+  c.model_confidence = d->confidence;
+  c.reason = string_field(b, "reason");
+  c.marked_by = who.name;
+  c.marked_ms = now_ms();
+  dataset::MarkedGold gold(app.config().datasets_dir);
+  bool created = false;
+  try {
+    created = !gold.decision_ids(domain).count(id);
+  } catch (const std::exception& e) {
+    throw ServiceError(503, "golden_set_unavailable", e.what());
+  }
+  if (created) {
+    // Audited first: a failed append after it is retried by the client and audited again,
+    // never a marked case without its record.
+    sdk::WriteBatch batch;
+    batch.audit.push_back(audit::make_record(c.marked_ms, who.name, "gold.marked", domain, audit::Entity::decision, id,
+                                             json{{"label", c.label}, {"reason", c.reason}}.dump()));
+    if (auto st = app.writer().submit_sync(batch); !st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+    try {
+      created = gold.mark(domain, c);
+    } catch (const std::exception& e) {
+      throw ServiceError(503, "golden_set_unavailable", e.what());
+    }
+  }
+  respond(reply({{"decision_id", id}, {"label", c.label}, {"marked", created}, {"already_marked", !created}}));
+}
+
+}  // namespace
+
+bool route_learning(App& app, const http::Request& req, const std::vector<std::string_view>& parts,
+                    const Principal& who, http::Respond& respond) {
+  if (parts.size() == 6 && parts[0] == "v1" && parts[1] == "domains" && parts[3] == "decisions" && parts[5] == "gold") {
+    method(req, "POST");
+    mark_gold(app, req, domain_of(app, parts[2], who), std::string(parts[4]), who, respond);
+    return true;
+  }
+  if (parts.size() < 4 || parts[0] != "v1" || parts[1] != "admin") return false;
+  if (parts.size() == 5 && parts[2] == "domains" && parts[4] == "retrain") {
+    admin_only(who);
+    const std::string domain = domain_of(app, parts[3], who);
+    if (req.method == "GET") {
+      json st;
+      try {
+        st = app.retrain().status(domain);
+      } catch (const std::exception& e) {  // storage, or a registry file that does not parse (named)
+        throw ServiceError(503, "storage_unavailable", e.what());
+      }
+      respond(reply(st));
+      return true;
+    }
+    method(req, "POST");
+    json b = body_object(req, {"reason", "promote"}, true, app.config().max_json_depth);
+    const std::string reason = string_field(b, "reason");
+    std::optional<bool> promote;
+    if (auto it = b.find("promote"); it != b.end() && !it->is_null()) {
+      if (!it->is_boolean()) throw ServiceError(422, "invalid_field", "promote: expected a boolean", "promote");
+      promote = it->get<bool>();
+    }
+    bool queued = false;
+    RetrainJob job;
+    try {
+      job = app.retrain().request(domain, "admin:" + who.name, reason, promote, queued);
+    } catch (const std::invalid_argument& e) {
+      throw ServiceError(409, "not_trainable", e.what());
+    } catch (const std::logic_error& e) {
+      throw ServiceError(503, "shutting_down", e.what());
+    }
+    if (!queued)
+      throw ServiceError(409, "training_in_progress", "a training of \"" + domain + "\" is already " + job.status +
+                                                          " (job " + std::to_string(job.id) + ")");
+    respond(reply(to_json(job), 202));
+    return true;
+  }
+  if (parts.size() == 5 && parts[2] == "retrain" && parts[3] == "jobs") {
+    admin_only(who);
+    if (req.method != "DELETE") method(req, "GET");
+    const auto parsed = positive_id(parts[4]);
+    if (!parsed) throw ServiceError(404, "not_found", "no retrain job " + std::string(parts[4]));
+    const std::int64_t id = *parsed;
+    auto job = app.retrain().job(id);
+    if (!job || !who.may_access(job->domain)) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
+    if (req.method == "DELETE") {
+      try {
+        job = app.retrain().cancel(id, who.name);
+      } catch (const std::logic_error& e) {
+        throw ServiceError(409, "not_cancellable", e.what());
+      }
+      if (!job) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
+    }
+    respond(reply(to_json(*job)));
+    return true;
+  }
+  if (parts.size() == 5 && parts[2] == "domains" && parts[4] == "models") {
+    admin_only(who);
+    method(req, "GET");
+    const std::string domain = domain_of(app, parts[3], who);
+    json versions = json::array();
+    json live;
+    try {
+      registry::Registry reg(app.config().registry_dir);
+      for (auto& v : reg.list(domain)) versions.push_back(registry::to_json(v));
+      live = registry::to_json(reg.live(domain));
+    } catch (const std::exception& e) {
+      throw ServiceError(500, "registry_error", e.what());
+    }
+    respond(reply({{"domain", domain}, {"live", live}, {"versions", versions}}));
+    return true;
+  }
+  return false;
+}
+
+}  // namespace hitl::service

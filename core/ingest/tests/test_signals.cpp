@@ -1,0 +1,94 @@
+// service::Signals, the rolling windows behind hitl.stats(): bucket expiry and ring reuse on a
+// clock the test passes in, segments and their cap, review sampling, and the refused queries.
+#include "metrics/metrics.hpp"
+#include "ingest/signals.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using hitl::policy::StatsStatus;
+using hitl::policy::WindowFigures;
+using hitl::service::Metrics;
+using hitl::service::Signals;
+using nlohmann::json;
+
+namespace {
+constexpr std::int64_t kT0 = 1'800'000'000'000;  // on a bucket boundary (a multiple of 10 s)
+constexpr std::int64_t kSecond = 1000;
+
+WindowFigures figures(const Signals& s, std::int64_t window, std::int64_t now, const std::string* segment = nullptr) {
+  WindowFigures f;
+  REQUIRE(s.window("d", segment, window, now, f) == StatsStatus::ok);
+  return f;
+}
+}  // namespace
+
+TEST_CASE("signals count decisions in the window and forget them after it") {
+  Metrics metrics({"d"});
+  Signals s({{"d", "", metrics.domain("d")}}, nullptr);
+  s.record("d", std::nullopt, {true, false, false}, kT0);
+  s.record("d", std::nullopt, {false, true, false}, kT0 + 5 * kSecond);
+  s.record("d", std::nullopt, {true, false, true}, kT0 + 25 * kSecond);
+  auto f = figures(s, 60, kT0 + 30 * kSecond);
+  CHECK(f.predictions == 3);
+  CHECK(f.flagged == 2);
+  CHECK(f.rejected == 1);
+  CHECK(f.errors == 1);
+  CHECK(f.window_seconds == 60);
+  // 75 s later the first bucket (t0..t0+10 s) has left a 60 s window; the third has not.
+  f = figures(s, 60, kT0 + 75 * kSecond);
+  CHECK(f.predictions == 1);
+  CHECK(figures(s, 3600, kT0 + 75 * kSecond).predictions == 3);
+  CHECK(figures(s, 3600, kT0 + 3700 * kSecond).predictions == 0);
+}
+
+TEST_CASE("a ring slot reused an hour later holds only the new decisions") {
+  Signals s({{"d", "", nullptr}}, nullptr);
+  s.record("d", std::nullopt, {true, false, false}, kT0);
+  s.record("d", std::nullopt, {true, false, false}, kT0 + Signals::kBuckets * Signals::kBucketMs);  // same slot
+  CHECK(figures(s, 3600, kT0 + Signals::kBuckets * Signals::kBucketMs).predictions == 1);
+}
+
+TEST_CASE("segments are counted apart and their number is capped") {
+  Signals s({{"d", "meta.region", nullptr}}, nullptr);
+  const json input = {{"Region", "ignored"}}, meta = {{"region", "eu"}};
+  auto seg = s.segment_of("d", input, meta);
+  REQUIRE(seg);
+  CHECK(*seg == "eu");
+  CHECK(s.segment_of("d", input, json{{"region", 3.0}}) == std::optional<std::string>("3"));
+  CHECK(s.segment_of("d", input, json{{"region", false}}) == std::optional<std::string>("false"));
+  CHECK_FALSE(s.segment_of("d", input, json{{"region", json::array()}}).has_value());
+  CHECK_FALSE(s.segment_of("d", input, json::object()).has_value());
+  s.record("d", std::string("eu"), {true, false, false}, kT0);
+  s.record("d", std::string("us"), {false, false, false}, kT0);
+  s.record("d", std::nullopt, {false, false, false}, kT0);
+  const std::string eu = "eu", us = "us", none = "nowhere";
+  CHECK(figures(s, 60, kT0, &eu).flagged == 1);
+  CHECK(figures(s, 60, kT0, &us).predictions == 1);
+  CHECK(figures(s, 60, kT0, &none).predictions == 0);
+  CHECK(figures(s, 60, kT0).predictions == 3);
+  for (std::size_t i = 0; i < Signals::kMaxSegments + 5; ++i)
+    s.record("d", "v" + std::to_string(i), {false, false, false}, kT0);
+  const std::string other = "(other)", last = "v" + std::to_string(Signals::kMaxSegments + 4);
+  CHECK(figures(s, 60, kT0, &other).predictions == 7);  // eu and us took two of the places
+  CHECK(figures(s, 60, kT0, &last).predictions == 0);
+}
+
+TEST_CASE("reviews are sampled from the review counters and bad queries are refused") {
+  Metrics metrics({"d"});
+  auto* counters = metrics.domain("d");
+  counters->reviews_approve += 2;  // before the service started counting: not in any window
+  Signals s({{"d", "", counters}}, nullptr);
+  counters->reviews_correct++;
+  counters->reviews_reject++;
+  CHECK(figures(s, 60, kT0).reviews == 2);
+  CHECK(figures(s, 60, kT0 + 90 * kSecond).reviews == 0);
+  WindowFigures f;
+  CHECK(s.window("d", nullptr, 0, kT0, f) == StatsStatus::bad_window);
+  CHECK(s.window("d", nullptr, 3601, kT0, f) == StatsStatus::bad_window);
+  const std::string eu = "eu";
+  CHECK(s.window("d", &eu, 60, kT0, f) == StatsStatus::no_segment_field);
+  CHECK(s.window("other", nullptr, 60, kT0, f) == StatsStatus::unknown_domain);
+  s.refresh_open_tasks("d", kT0);  // no queue: stays 0, no crash
+  CHECK(figures(s, 60, kT0).open_tasks == 0);
+}

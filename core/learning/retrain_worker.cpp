@@ -1,0 +1,470 @@
+#include "learning/retrain_worker.hpp"
+
+#include "audit/audit_record.hpp"
+#include "common/clock.hpp"
+#include "learning/cycle.hpp"
+#include "plugin/plugin_registry.hpp"
+#include "policy/policy_engine.hpp"
+#include "registry/registry.hpp"
+#include "metrics/metrics.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace hitl::service {
+using nlohmann::json;
+
+namespace {
+constexpr std::size_t kKeepJobs = 20;             // finished jobs kept per service for the status route
+constexpr std::int64_t kOutcomeCheckEveryMs = 1000;  // retrain(stats) after outcomes: at most this often
+constexpr std::int64_t kDisagreementMs = 30'000;     // how long a reviewer-disagreement figure is reused
+
+// Predictions the pipeline stored: repeated ids are counted as predictions too, not stored again.
+// Read as signed: the two counters move independently, so the difference may dip for a moment.
+std::int64_t stored_predictions(const DomainCounters& c) {
+  return std::int64_t(c.predictions.load()) - std::int64_t(c.duplicates.load());
+}
+
+json rate(std::int64_t part, std::int64_t whole) { return whole > 0 ? json(double(part) / double(whole)) : json(); }
+}  // namespace
+
+// Counters since the domain's last training. The flag figures are a storage count taken at
+// start() plus what the pipeline's counters added since (so no query per check).
+struct RetrainWorker::DomainState {
+  bool trainable = false;
+  bool dirty = false;
+  std::int64_t last_check_ms = 0, next_schedule_ms = 0;
+  std::int64_t last_training_ms = 0;  // 0 = never trained (nothing registered)
+  std::int64_t last_attempt_ms = 0;   // the last training started, whatever its end
+  std::int64_t samples = 0, corrections = 0;
+  std::int64_t seed_predictions = 0, seed_flagged = 0;
+  std::int64_t counter_predictions = 0, counter_flagged = 0;  // the pipeline counters at the seed (less repeats)
+  std::optional<double> flag_rate_at_training;
+  bool seeded = false;  // the counters since the last training were read from storage
+  // Reviewer disagreement reads the reviews since the last training: kept for a while.
+  std::optional<std::pair<std::int64_t, std::int64_t>> disagreement;  // (multi_reviewed, disagreed)
+  std::int64_t disagreement_ms = 0;
+};
+
+json to_json(const RetrainJob& j) {
+  json out = {{"id", j.id},
+              {"domain", j.domain},
+              {"trigger", j.trigger},
+              {"reason", j.reason},
+              {"promote", j.promote},
+              {"status", j.status},
+              {"created_ms", j.created_ms},
+              {"started_ms", j.started_ms ? json(j.started_ms) : json()},
+              {"finished_ms", j.finished_ms ? json(j.finished_ms) : json()}};
+  if (!j.error.empty()) out["error"] = j.error;
+  if (j.result) out["result"] = *j.result;
+  if (j.stats) out["stats"] = *j.stats;
+  return out;
+}
+
+RetrainWorker::RetrainWorker(Deps deps) : deps_(std::move(deps)) {
+  for (auto& [name, d] : deps_.cfg.domains) {
+    auto st = std::make_unique<DomainState>();
+    st->trainable = !d.model.empty();
+    domains_[name] = std::move(st);
+  }
+}
+
+RetrainWorker::~RetrainWorker() { stop(); }
+
+void RetrainWorker::seed() {
+  const std::int64_t now = now_ms();
+  registry::Registry reg(deps_.cfg.registry_dir);
+  for (auto& [name, st] : domains_) {
+    if (!st->trainable) continue;
+    try {
+      auto versions = reg.list(name);
+      std::int64_t since = 0;
+      if (!versions.empty()) {
+        since = versions.back().created_ms;
+        const auto& ts = versions.back().trigger_stats;
+        if (ts.is_object() && ts.contains("flag_rate") && ts["flag_rate"].is_number())
+          st->flag_rate_at_training = ts["flag_rate"].get<double>();
+      }
+      std::vector<sdk::FeedbackRecord> feedback;
+      if (auto s = deps_.storage.list_feedback(name, feedback); !s.ok()) throw std::runtime_error(s.message);
+      std::int64_t samples = 0, corrections = 0;
+      for (auto& f : feedback)
+        if (f.created_ms >= since) {
+          ++samples;
+          if (f.final_label != f.model_label) ++corrections;
+        }
+      std::int64_t predictions = 0, flagged = 0;
+      sdk::DecisionFilter filter;
+      filter.domain = name;
+      filter.from_ms = since;
+      filter.with_payload = false;
+      for (;;) {
+        std::vector<sdk::DecisionRecord> page;
+        if (auto s = deps_.storage.list_decisions(filter, page); !s.ok()) throw std::runtime_error(s.message);
+        for (auto& d : page) {
+          ++predictions;
+          if (d.status == "pending_review") ++flagged;
+        }
+        if (page.size() < filter.limit) break;
+        filter.after_created_ms = page.back().created_ms;
+        filter.after_id = page.back().id;
+      }
+      std::lock_guard lock(mu_);
+      st->seeded = true;
+      st->last_training_ms = since;
+      st->samples += samples;  // outcome() may have counted some already: they are newer
+      st->corrections += corrections;
+      st->seed_predictions = predictions;
+      st->seed_flagged = flagged;
+      if (auto* c = deps_.metrics.domain(name)) {
+        st->counter_predictions = stored_predictions(*c);
+        st->counter_flagged = std::int64_t(c->pending_review.load());
+      }
+      const auto& dc = deps_.cfg.domains.at(name);
+      st->next_schedule_ms = dc.retrain_check_seconds > 0 ? now + dc.retrain_check_seconds * 1000 : 0;
+    } catch (const std::exception& e) {
+      // Counted from now on instead: the policy is still asked, on smaller figures.
+      spdlog::error("retrain domain={}: cannot read the counters since the last training, counting from now: {}", name,
+                    e.what());
+      std::lock_guard lock(mu_);
+      st->seeded = true;
+      const auto& dc = deps_.cfg.domains.at(name);
+      st->next_schedule_ms = dc.retrain_check_seconds > 0 ? now + dc.retrain_check_seconds * 1000 : 0;
+    }
+  }
+}
+
+void RetrainWorker::start() {
+  std::lock_guard lock(mu_);
+  if (started_) return;
+  started_ = true;
+  // The counters are read from storage on the worker's thread, so a long history never delays
+  // the service's start; checks begin once they are in.
+  thread_ = std::thread([this] {
+    seed();
+    run();
+  });
+}
+
+void RetrainWorker::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept {
+  {
+    std::lock_guard lock(mu_);
+    auto it = domains_.find(d.domain);
+    if (it == domains_.end() || !it->second->trainable) return;
+    ++it->second->samples;
+    if (d.final_label != d.label) ++it->second->corrections;
+    it->second->dirty = true;
+  }
+  wake_.notify_all();
+}
+
+const RetrainJob* RetrainWorker::active(const std::string& domain) const {
+  if (running_ && running_->domain == domain) return &*running_;
+  for (auto& j : queue_)
+    if (j.domain == domain) return &j;
+  return nullptr;
+}
+
+const RetrainJob& RetrainWorker::enqueue(const std::string& domain, const std::string& trigger, const std::string& reason,
+                                         bool promote, std::shared_ptr<const json> stats) {
+  RetrainJob j;
+  j.id = next_job_id_++;
+  j.domain = domain;
+  j.trigger = trigger;
+  j.reason = reason;
+  j.promote = promote;
+  j.created_ms = now_ms();
+  j.stats = std::move(stats);
+  queue_.push_back(std::move(j));
+  wake_.notify_all();
+  return queue_.back();
+}
+
+RetrainJob RetrainWorker::request(const std::string& domain, const std::string& trigger, const std::string& reason,
+                                  std::optional<bool> promote, bool& queued) {
+  auto dom = deps_.cfg.domains.find(domain);
+  if (dom == deps_.cfg.domains.end()) throw std::invalid_argument("no domain named \"" + domain + "\"");
+  if (dom->second.model.empty())
+    throw std::invalid_argument("domain \"" + domain + "\" has no model to train (clients send their predictions)");
+  std::lock_guard lock(mu_);
+  queued = false;
+  if (stopping_ || !started_) throw std::logic_error("the retrain worker is not running (the service is stopping)");
+  if (const RetrainJob* busy = active(domain)) return *busy;
+  queued = true;
+  return enqueue(domain, trigger, reason, promote.value_or(dom->second.retrain_promote), nullptr);
+}
+
+std::optional<RetrainJob> RetrainWorker::job(std::int64_t id) const {
+  std::lock_guard lock(mu_);
+  if (running_ && running_->id == id) return *running_;
+  for (auto* list : {&queue_, &done_})
+    for (auto& j : *list)
+      if (j.id == id) return j;
+  return std::nullopt;
+}
+
+std::optional<RetrainJob> RetrainWorker::cancel(std::int64_t id, const std::string& by) {
+  std::lock_guard lock(mu_);
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->id != id) continue;
+    RetrainJob j = std::move(*it);
+    queue_.erase(it);
+    j.status = "cancelled";
+    j.finished_ms = now_ms();
+    j.error = "cancelled by " + by;
+    done_.push_front(j);
+    if (done_.size() > kKeepJobs) done_.pop_back();
+    return j;
+  }
+  if (running_ && running_->id == id)
+    throw std::logic_error("job " + std::to_string(id) + " is running: a training cannot be stopped part-way");
+  for (auto& j : done_)
+    if (j.id == id) throw std::logic_error("job " + std::to_string(id) + " is already " + j.status);
+  return std::nullopt;
+}
+
+std::pair<std::int64_t, std::int64_t> RetrainWorker::disagreement(const std::string& domain, std::int64_t since,
+                                                                  std::int64_t now) {
+  {
+    std::lock_guard lock(mu_);
+    const auto& st = *domains_.at(domain);
+    if (st.disagreement && now - st.disagreement_ms < kDisagreementMs) return *st.disagreement;
+  }
+  // Of the tasks two or more people answered since the last training, those whose answers were
+  // not all the same label. Read at most every kDisagreementMs.
+  std::unordered_map<std::int64_t, std::set<std::string>> labels;
+  std::unordered_map<std::int64_t, int> answers;
+  sdk::ReviewFilter rf;
+  rf.domain = domain;
+  rf.from_ms = since;
+  for (;;) {
+    std::vector<sdk::ReviewRecord> page;
+    if (auto st = deps_.storage.list_reviews(rf, page); !st.ok()) throw std::runtime_error("cannot read reviews: " + st.message);
+    for (auto& r : page) {
+      labels[r.task_id].insert(r.final_label);
+      ++answers[r.task_id];
+    }
+    if (page.size() < rf.limit) break;
+    rf.after_review_id = page.back().review_id;
+  }
+  std::int64_t multi = 0, disagreed = 0;
+  for (auto& [task, n] : answers)
+    if (n >= 2) {
+      ++multi;
+      if (labels[task].size() > 1) ++disagreed;
+    }
+  std::lock_guard lock(mu_);
+  auto& st = *domains_.at(domain);
+  if (st.last_training_ms == since) {  // not outdated by a training meanwhile
+    st.disagreement = std::make_pair(multi, disagreed);
+    st.disagreement_ms = now;
+  }
+  return {multi, disagreed};
+}
+
+json RetrainWorker::stats_of(const std::string& domain, const char* event) {
+  const std::int64_t now = now_ms();
+  json s;
+  std::int64_t since = 0;
+  bool seeded = false;
+  {
+    std::lock_guard lock(mu_);
+    const auto& st = *domains_.at(domain);
+    since = st.last_training_ms;
+    seeded = st.seeded;
+    std::int64_t predictions = st.seed_predictions, flagged = st.seed_flagged;
+    if (auto* c = deps_.metrics.domain(domain)) {
+      predictions += std::max<std::int64_t>(0, stored_predictions(*c) - st.counter_predictions);
+      flagged += std::max<std::int64_t>(0, std::int64_t(c->pending_review.load()) - st.counter_flagged);
+    }
+    s = {{"domain", domain},
+         {"event", event},
+         {"now_ms", now},
+         {"samples", st.samples},
+         {"corrections", st.corrections},
+         {"correction_rate", rate(st.corrections, st.samples)},
+         {"predictions", predictions},
+         {"flagged", flagged},
+         {"flag_rate", rate(flagged, predictions)},
+         {"flag_rate_at_training", st.flag_rate_at_training ? json(*st.flag_rate_at_training) : json()},
+         {"last_training_ms", since ? json(since) : json()},
+         {"seconds_since_training", since ? json((now - since) / 1000.0) : json()}};
+  }
+  s["seeding"] = !seeded;
+  const auto [multi, disagreed] = disagreement(domain, since, now);
+  s["multi_reviewed"] = multi;
+  s["disagreement"] = rate(disagreed, multi);
+  s["live_model"] = registry::Registry(deps_.cfg.registry_dir).live(domain).id;
+  return s;
+}
+
+void RetrainWorker::check(const std::string& domain, const char* event) {
+  if (!deps_.policies.has_retrain(domain)) return;
+  json stats;
+  try {
+    stats = stats_of(domain, event);
+  } catch (const std::exception& e) {
+    spdlog::warn("retrain domain={}: cannot compute the stats: {}", domain, e.what());
+    return;
+  }
+  auto* counters = deps_.metrics.domain(domain);
+  if (counters) counters->retrain_checks++;
+  std::string reason;
+  bool failed = false;
+  auto yes = deps_.policies.retrain(domain, stats, reason, failed);
+  if (!yes || !*yes) return;  // a failed hook is false: it was logged and counted by the engine
+  const auto& dc = deps_.cfg.domains.at(domain);
+  {
+    std::lock_guard lock(mu_);
+    auto& st = *domains_.at(domain);
+    if (active(domain)) return;
+    const std::int64_t now = now_ms();
+    if (st.last_attempt_ms && now - st.last_attempt_ms < dc.retrain_min_interval_seconds * 1000) {
+      spdlog::debug("retrain domain={}: policy said yes ({}) but the last training began {} s ago (min_interval_seconds {})",
+                    domain, reason, (now - st.last_attempt_ms) / 1000, dc.retrain_min_interval_seconds);
+      return;
+    }
+    enqueue(domain, "policy", reason, dc.retrain_promote, std::make_shared<const json>(stats));
+  }
+  if (counters) counters->retrain_triggers++;
+  spdlog::info("retrain domain={}: the policy asked for a training ({}): {} samples, {} corrections since the last one",
+               domain, reason.empty() ? "no reason given" : reason, stats["samples"].dump(), stats["corrections"].dump());
+}
+
+void RetrainWorker::run_job(RetrainJob& job) {
+  std::int64_t samples_at_start = 0, corrections_at_start = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto& st = *domains_.at(job.domain);
+    st.last_attempt_ms = job.started_ms;
+    samples_at_start = st.samples;
+    corrections_at_start = st.corrections;
+  }
+  auto* counters = deps_.metrics.domain(job.domain);
+  // Every training keeps the stats it began with (an admin's too), so flag_rate_at_training
+  // means the same after a restart, read back from the newest version's lineage.
+  if (!job.stats) {
+    try {
+      job.stats = std::make_shared<const json>(stats_of(job.domain, "manual"));
+    } catch (const std::exception& e) {
+      spdlog::warn("retrain domain={}: cannot compute the stats for the lineage: {}", job.domain, e.what());
+    }
+  }
+  const json flag_rate = job.stats ? job.stats->value("flag_rate", json()) : json();
+  learning::CycleContext ctx{deps_.cfg, deps_.plugins, deps_.storage, deps_.policies, deps_.commit, audit::kSystemActor};
+  learning::CycleRequest req;
+  req.domain = job.domain;
+  req.trigger = job.trigger;
+  req.reason = job.reason;
+  req.promote = job.promote;
+  req.trigger_stats = job.stats ? *job.stats : json();
+  try {
+    auto r = learning::run_cycle(ctx, req);
+    job.status = "done";
+    job.result = std::make_shared<const json>(learning::to_json(r));
+    {
+      std::lock_guard lock(mu_);
+      auto& st = *domains_.at(job.domain);
+      st.last_training_ms = job.started_ms;  // outcomes from here on count toward the next one
+      st.disagreement.reset();
+      st.samples -= samples_at_start;
+      st.corrections -= corrections_at_start;
+      st.seed_predictions = st.seed_flagged = 0;
+      if (counters) {
+        st.counter_predictions = stored_predictions(*counters);
+        st.counter_flagged = std::int64_t(counters->pending_review.load());
+      }
+      if (flag_rate.is_number()) st.flag_rate_at_training = flag_rate.get<double>();
+    }
+    if (counters) (r.promoted ? counters->trainings_promoted : counters->trainings_kept)++;
+    spdlog::info("retrain domain={} trigger={}: trained {} on {} rows ({} base) of {} in {:.2f} s; {} ({}: {})", job.domain,
+                 job.trigger, r.candidate_id, r.train_rows + r.base_rows, r.base_rows, r.dataset_id, r.train_seconds,
+                 r.promoted ? "promoted" : "kept the live model", r.decided_by.empty() ? "-" : r.decided_by, r.decision);
+    if (r.promoted && deps_.promoted) deps_.promoted();
+  } catch (const std::exception& e) {
+    job.status = "failed";
+    job.error = e.what();
+    if (counters) counters->trainings_failed++;
+    spdlog::error("retrain domain={} trigger={} failed, the live model stays: {}", job.domain, job.trigger, e.what());
+  }
+}
+
+void RetrainWorker::run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (!queue_.empty()) {
+      running_ = std::move(queue_.front());
+      queue_.pop_front();
+      running_->status = "running";
+      running_->started_ms = now_ms();
+      RetrainJob job = *running_;
+      lock.unlock();
+      run_job(job);
+      job.finished_ms = now_ms();
+      lock.lock();
+      running_.reset();
+      done_.push_front(std::move(job));
+      if (done_.size() > kKeepJobs) done_.pop_back();
+      continue;
+    }
+    // Which domains to ask now: after outcomes (coalesced), and on their schedule.
+    const std::int64_t now = now_ms();
+    std::vector<std::pair<std::string, const char*>> due;
+    for (auto& [name, st] : domains_) {
+      if (!st->trainable || !st->seeded) continue;
+      if (st->dirty && now - st->last_check_ms >= kOutcomeCheckEveryMs) {
+        st->dirty = false;
+        st->last_check_ms = now;
+        due.emplace_back(name, "outcome");
+      } else if (st->next_schedule_ms && now >= st->next_schedule_ms) {
+        st->next_schedule_ms = now + deps_.cfg.domains.at(name).retrain_check_seconds * 1000;
+        st->last_check_ms = now;
+        due.emplace_back(name, "schedule");
+      }
+    }
+    if (!due.empty()) {
+      lock.unlock();
+      for (auto& [name, event] : due) check(name, event);
+      lock.lock();
+      continue;
+    }
+    wake_.wait_for(lock, std::chrono::milliseconds(250));
+  }
+}
+
+json RetrainWorker::status(const std::string& domain) {
+  auto dom = deps_.cfg.domains.find(domain);
+  if (dom == deps_.cfg.domains.end()) throw std::invalid_argument("no domain named \"" + domain + "\"");
+  json out = {{"domain", domain},
+              {"trainable", !dom->second.model.empty()},
+              {"has_retrain_hook", deps_.policies.has_retrain(domain)}};
+  if (dom->second.model.empty()) return out;
+  out["stats"] = stats_of(domain, "status");
+  json jobs = json::array();
+  std::lock_guard lock(mu_);
+  for (auto it = queue_.rbegin(); it != queue_.rend(); ++it)
+    if (it->domain == domain) jobs.push_back(to_json(*it));
+  if (running_ && running_->domain == domain) jobs.push_back(to_json(*running_));
+  for (auto& j : done_)
+    if (j.domain == domain) jobs.push_back(to_json(j));
+  out["jobs"] = std::move(jobs);
+  return out;
+}
+
+}  // namespace hitl::service

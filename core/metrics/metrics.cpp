@@ -1,0 +1,275 @@
+#include "metrics/metrics.hpp"
+
+#include "common/utf8.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <mutex>
+#include <sstream>
+#include <string_view>
+
+namespace hitl::service {
+
+namespace {
+
+constexpr std::size_t kBands = 3;  // index 0 high, 1 medium, 2 low (see Metrics::priority_band)
+constexpr const char* kBandNames[kBands] = {"high", "medium", "low"};
+
+std::size_t band_index(double priority) {
+  if (std::isnan(priority) || priority >= 0.67) return 0;
+  if (priority >= 0.34) return 1;
+  return 2;
+}
+
+bool label_value_ok(std::string_view v) {
+  return v.size() <= Metrics::kMaxLabelValueBytes && valid_utf8(v);
+}
+
+// A free-text label value made safe: invalid UTF-8 bytes become U+FFFD, and the result is cut to
+// kMaxLabelValueBytes without splitting a character.
+std::string sanitize_label_value(std::string_view v) { return utf8_text(v, Metrics::kMaxLabelValueBytes); }
+
+// Label values escaped per the text format: backslash, double quote and newline.
+std::string esc(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') { out += "\\n"; continue; }
+    out += c;
+  }
+  return out;
+}
+
+// Shortest text that reads back as the same double ("1", "0.25", "1e+06"); Go's ParseFloat, which
+// Prometheus uses, accepts all of it.
+std::string format_double(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+}  // namespace
+
+struct Metrics::Domain {
+  DomainCounters counters;
+
+  // Turnaround histogram: one (non-cumulative) count per bucket, the last one for > 604800 s.
+  // Render accumulates them, and derives _count from the same reads, so _count always equals
+  // the +Inf bucket even while observations race with a scrape.
+  std::array<std::atomic<std::uint64_t>, kTurnaroundBuckets.size() + 1> turnaround{};
+  std::atomic<double> turnaround_sum{0.0};
+  std::atomic<std::uint64_t> corrections{0};
+  std::atomic<std::uint64_t> sla_breaches{0};
+
+  // reason -> count per priority band. Map nodes are never erased or moved, so an entry found
+  // under the shared lock stays valid; its atomics need no lock.
+  mutable std::shared_mutex flag_mu;
+  std::map<std::string, std::array<std::atomic<std::uint64_t>, kBands>, std::less<>> flagged;
+};
+
+Metrics::Metrics(const std::vector<std::string>& domains) {
+  for (auto& d : domains) domains_[d] = std::make_unique<Domain>();
+}
+
+Metrics::~Metrics() = default;
+
+Metrics::Domain* Metrics::find(const std::string& name) const {
+  auto it = domains_.find(name);
+  return it == domains_.end() ? nullptr : it->second.get();
+}
+
+DomainCounters* Metrics::domain(const std::string& name) {
+  auto* d = find(name);
+  return d ? &d->counters : nullptr;
+}
+
+const char* Metrics::priority_band(double priority) { return kBandNames[band_index(priority)]; }
+
+void Metrics::flagged(const std::string& domain, const std::string& reason, double priority) {
+  Domain* d = find(domain);
+  if (!d) return;
+  const std::size_t band = band_index(priority);
+  std::string fixed;
+  std::string_view key = reason;
+  if (!label_value_ok(key)) key = fixed = sanitize_label_value(key);
+  {
+    std::shared_lock lock(d->flag_mu);  // hot path: a reason seen before
+    if (auto it = d->flagged.find(key); it != d->flagged.end()) {
+      it->second[band].fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  std::unique_lock lock(d->flag_mu);
+  auto it = d->flagged.find(key);
+  if (it == d->flagged.end()) {
+    // Policy reasons are free text chosen by each domain's Lua policy (and may even embed record
+    // data). Every distinct reason is a new time series in Prometheus, so an unbounded set would
+    // grow this map and the scrape without limit and could overload the monitoring system.
+    // Past kMaxReasonsPerDomain distinct reasons, new ones are pooled under reason="other".
+    if (d->flagged.size() >= kMaxReasonsPerDomain) key = "other";
+    it = d->flagged.try_emplace(std::string(key)).first;
+  }
+  it->second[band].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::review_completed(const std::string& domain, const std::string& /*outcome*/,
+                               double turnaround_seconds, bool corrected, bool sla_breached) {
+  Domain* d = find(domain);
+  if (!d) return;
+  if (std::isfinite(turnaround_seconds)) {
+    const double v = turnaround_seconds < 0 ? 0.0 : turnaround_seconds;
+    std::size_t i = 0;
+    while (i < kTurnaroundBuckets.size() && v > kTurnaroundBuckets[i]) ++i;  // le is inclusive
+    d->turnaround[i].fetch_add(1, std::memory_order_relaxed);
+    d->turnaround_sum.fetch_add(v, std::memory_order_relaxed);
+  }
+  if (corrected) d->corrections.fetch_add(1, std::memory_order_relaxed);
+  if (sla_breached) d->sla_breaches.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::sla_breached(const std::string& domain) {
+  if (Domain* d = find(domain)) d->sla_breaches.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::plugin_error(const std::string& kind, const std::string& plugin) {
+  if (kind != "model" && kind != "queue" && kind != "storage") return;
+  // Plugin names come from the config, so they are few; still cap them like flag reasons.
+  std::pair<std::string, std::string> key{kind, label_value_ok(plugin) ? plugin : sanitize_label_value(plugin)};
+  {
+    std::shared_lock lock(plugin_mu_);
+    if (auto it = plugin_errors_.find(key); it != plugin_errors_.end()) {
+      it->second.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  std::unique_lock lock(plugin_mu_);
+  auto it = plugin_errors_.find(key);
+  if (it == plugin_errors_.end()) {
+    if (plugin_errors_.size() >= kMaxPluginSeries) key.second = "other";
+    it = plugin_errors_.try_emplace(std::move(key)).first;
+  }
+  it->second.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string Metrics::render_prometheus(const std::function<Gauge(const std::string&)>& queue_depth) const {
+  std::ostringstream o;
+  // One HELP and one TYPE line per family, then all of its samples (families stay contiguous).
+  auto family = [&](const char* name, const char* type, const char* help) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  using Field = std::atomic<std::uint64_t> DomainCounters::*;
+  auto per_domain = [&](const char* name, const char* help, Field f) {
+    family(name, "counter", help);
+    for (auto& [d, c] : domains_) o << name << "{domain=\"" << esc(d) << "\"} " << (c->counters.*f).load() << '\n';
+  };
+  using DomainField = std::atomic<std::uint64_t> Domain::*;
+  auto per_domain_extra = [&](const char* name, const char* help, DomainField f) {
+    family(name, "counter", help);
+    for (auto& [d, c] : domains_) o << name << "{domain=\"" << esc(d) << "\"} " << ((*c).*f).load() << '\n';
+  };
+
+  per_domain("hitl_predictions_total", "Predictions received (duplicates included).", &DomainCounters::predictions);
+  family("hitl_decisions_total", "counter", "Decisions by status.");
+  for (auto& [d, dom] : domains_) {
+    auto& c = dom->counters;
+    o << "hitl_decisions_total{domain=\"" << esc(d) << "\",status=\"auto_approved\"} " << c.auto_approved << '\n';
+    o << "hitl_decisions_total{domain=\"" << esc(d) << "\",status=\"pending_review\"} " << c.pending_review << '\n';
+    o << "hitl_decisions_total{domain=\"" << esc(d) << "\",status=\"rejected\"} " << c.rejected << '\n';
+  }
+
+  // Only reasons that occurred have series; once a reason occurs, all three bands are emitted
+  // (from 0) so that rate() sees each band's first increment.
+  {
+    bool any = false;
+    for (auto& [d, dom] : domains_) {
+      std::shared_lock lock(dom->flag_mu);
+      if (dom->flagged.empty()) continue;
+      if (!any) family("hitl_flagged_total", "counter", "Predictions sent to review, by policy reason and priority band.");
+      any = true;
+      for (auto& [reason, bands] : dom->flagged)
+        for (std::size_t b = 0; b < kBands; ++b)
+          o << "hitl_flagged_total{domain=\"" << esc(d) << "\",reason=\"" << esc(reason) << "\",priority=\""
+            << kBandNames[b] << "\"} " << bands[b].load(std::memory_order_relaxed) << '\n';
+    }
+  }
+
+  per_domain("hitl_duplicates_total", "Repeated ids answered with the original decision.", &DomainCounters::duplicates);
+  per_domain("hitl_policy_errors_total", "Policy failures (failed closed to review).", &DomainCounters::policy_errors);
+  per_domain("hitl_model_errors_total", "Model failures (failed closed to review).", &DomainCounters::model_errors);
+  per_domain("hitl_shadow_predictions_total", "Records the domain's shadow model scored (never used for decisions).",
+             &DomainCounters::shadow_predictions);
+  per_domain("hitl_shadow_agreements_total", "Shadow predictions with the same label as the prediction the decision used.",
+             &DomainCounters::shadow_agreements);
+  per_domain("hitl_shadow_errors_total", "Shadow model failures (no effect on decisions).", &DomainCounters::shadow_errors);
+  per_domain("hitl_retrain_checks_total", "Times the policy's retrain(stats) was asked.", &DomainCounters::retrain_checks);
+  per_domain("hitl_retrain_triggers_total", "Times retrain(stats) said yes and a training was queued.",
+             &DomainCounters::retrain_triggers);
+  per_domain("hitl_trainings_promoted_total", "Trainings whose candidate was promoted.", &DomainCounters::trainings_promoted);
+  per_domain("hitl_trainings_kept_total", "Trainings whose candidate was refused or not evaluated (the live model stayed).",
+             &DomainCounters::trainings_kept);
+  per_domain("hitl_trainings_failed_total", "Trainings that failed (the live model stayed).", &DomainCounters::trainings_failed);
+  family("hitl_reviews_total", "counter", "Human review outcomes.");
+  for (auto& [d, dom] : domains_) {
+    auto& c = dom->counters;
+    o << "hitl_reviews_total{domain=\"" << esc(d) << "\",outcome=\"approve\"} " << c.reviews_approve << '\n';
+    o << "hitl_reviews_total{domain=\"" << esc(d) << "\",outcome=\"reject\"} " << c.reviews_reject << '\n';
+    o << "hitl_reviews_total{domain=\"" << esc(d) << "\",outcome=\"correct\"} " << c.reviews_correct << '\n';
+  }
+
+  family("hitl_review_turnaround_seconds", "histogram", "Time from a review task's creation to its stored outcome.");
+  for (auto& [d, dom] : domains_) {
+    const std::string lab = "{domain=\"" + esc(d) + "\",le=\"";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kTurnaroundBuckets.size(); ++i) {
+      cumulative += dom->turnaround[i].load(std::memory_order_relaxed);
+      o << "hitl_review_turnaround_seconds_bucket" << lab << format_double(kTurnaroundBuckets[i]) << "\"} " << cumulative
+        << '\n';
+    }
+    cumulative += dom->turnaround[kTurnaroundBuckets.size()].load(std::memory_order_relaxed);
+    o << "hitl_review_turnaround_seconds_bucket" << lab << "+Inf\"} " << cumulative << '\n';
+    o << "hitl_review_turnaround_seconds_sum{domain=\"" << esc(d) << "\"} "
+      << format_double(dom->turnaround_sum.load(std::memory_order_relaxed)) << '\n';
+    o << "hitl_review_turnaround_seconds_count{domain=\"" << esc(d) << "\"} " << cumulative << '\n';
+  }
+  per_domain_extra("hitl_corrections_total", "Reviews that corrected the model's prediction.", &Domain::corrections);
+  per_domain_extra("hitl_sla_breaches_total", "Review SLA breaches (tasks past their deadline).", &Domain::sla_breaches);
+
+  per_domain("hitl_task_claims_total", "Review tasks claimed.", &DomainCounters::claims);
+  per_domain("hitl_leases_expired_total", "Review leases that expired and returned the task.", &DomainCounters::leases_expired);
+  if (queue_depth) {
+    family("hitl_queue_depth", "gauge", "Review tasks in the queue by state.");
+    for (auto& [d, c] : domains_) {
+      auto g = queue_depth(d);
+      o << "hitl_queue_depth{domain=\"" << esc(d) << "\",state=\"ready\"} " << g.ready << '\n';
+      o << "hitl_queue_depth{domain=\"" << esc(d) << "\",state=\"leased\"} " << g.leased << '\n';
+    }
+  }
+  {
+    std::shared_lock lock(plugin_mu_);
+    if (!plugin_errors_.empty()) {
+      family("hitl_plugin_errors_total", "counter", "Failed plugin calls, by plugin kind and name.");
+      for (auto& [key, n] : plugin_errors_)
+        o << "hitl_plugin_errors_total{kind=\"" << esc(key.first) << "\",plugin=\"" << esc(key.second) << "\"} "
+          << n.load(std::memory_order_relaxed) << '\n';
+    }
+  }
+  family("hitl_http_requests_total", "counter", "HTTP requests handled.");
+  o << "hitl_http_requests_total " << http_requests << '\n';
+  family("hitl_http_errors_total", "counter", "HTTP requests answered with an error status.");
+  o << "hitl_http_errors_total " << http_errors << '\n';
+  family("hitl_storage_commits_total", "counter", "Storage transactions committed by the writer.");
+  o << "hitl_storage_commits_total " << storage_commits << '\n';
+  family("hitl_http_transport_events_total", "counter",
+         "What the HTTP transport did without the handler: refusals (400, 413, 431, 503), timeouts, reclaimed connections, failed accepts.");
+  for (int e = 0; e < http::kTransportEventCount; ++e)
+    o << "hitl_http_transport_events_total{event=\"" << http::event_name(static_cast<http::TransportEvent>(e)) << "\"} "
+      << transport_events[static_cast<std::size_t>(e)] << '\n';
+  family("hitl_slow_lane_busy_total", "counter", "Slow routes refused with 503 busy because the slow lane's queue was full.");
+  o << "hitl_slow_lane_busy_total " << slow_lane_busy << '\n';
+  return o.str();
+}
+
+}  // namespace hitl::service

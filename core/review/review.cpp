@@ -1,0 +1,618 @@
+#include "review/review.hpp"
+
+#include "audit/audit_record.hpp"
+#include "common/clock.hpp"
+#include "common/hash.hpp"
+#include "review/assignment.hpp"
+#include "governance/auth.hpp"
+#include "review/reviewers.hpp"
+#include "metrics/metrics.hpp"
+#include "ingest/pipeline.hpp"
+#include "common/service_error.hpp"
+#include "store/writer.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <thread>
+
+namespace hitl::service {
+using nlohmann::json;
+
+namespace {
+sdk::AuditRecord audit(std::int64_t now, const std::string& actor, const char* action,
+                       const std::string& domain, std::int64_t task_id, json detail) {
+  return audit::make_record(now, actor, action, domain, audit::Entity::task, std::to_string(task_id), detail.dump());
+}
+
+// Every lifecycle move records who moved the task, when, why, and between which states.
+json move_detail(const std::string& actor, std::int64_t now, const std::string& reason, const std::string& from,
+                 const std::string& to, json extra = json::object()) {
+  extra["actor"] = actor;
+  extra["at_ms"] = now;
+  extra["reason"] = reason;
+  extra["from"] = from;
+  extra["to"] = to;
+  return extra;
+}
+
+[[noreturn]] void storage_failed(const sdk::Status& st) {
+  throw ServiceError(503, "storage_unavailable", "storage: " + st.message);
+}
+
+[[noreturn]] void illegal(const sdk::TaskRecord& t, const std::string& verb) {
+  throw ServiceError(409, "illegal_transition",
+                     "task " + std::to_string(t.task_id) + " is " + t.status + ": cannot " + verb);
+}
+
+sdk::TaskUpdate move_to(const sdk::TaskRecord& t, const char* from, const char* to, std::int64_t now) {
+  sdk::TaskUpdate u;
+  u.task_id = t.task_id;
+  u.from = from;
+  u.to = to;
+  u.updated_ms = now;
+  return u;
+}
+}  // namespace
+
+ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Pipeline& pipeline,
+                             Metrics& metrics, ReviewerDirectory& reviewers, Assignment& assignment,
+                             policy::PolicyEngine& policies)
+    : storage_(storage), queue_(queue), writer_(writer), pipeline_(pipeline), metrics_(metrics),
+      reviewers_(reviewers), assignment_(assignment), policies_(policies) {}
+
+std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const Principal& who) {
+  const DomainRuntime* dom = pipeline_.domain(domain);
+  if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain + "\"", "domain");
+  if (!who.may_access(domain))
+    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + domain + "\"", "domain");
+  const sdk::ReviewerRecord me = reviewers_.effective(who.name);
+  if (me.disabled) throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
+  if (!me.domains.empty() && !list_contains(me.domains, domain))
+    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not registered for domain \"" + domain + "\"", "domain");
+  std::lock_guard lock(mu_);
+  // Gold accuracy only matters on the claim path when the policy bounds it (assign() gets full
+  // stats through Assignment::check).
+  const ReviewerStats stats = assignment_.stats(who.name, domain, policies_.min_gold_accuracy(domain) > 0);
+  // Limits that hold whatever the task: say so plainly instead of an empty queue.
+  if (auto why = assignment_.limit_refusal(me, *dom, stats); !why.empty())
+    throw ServiceError(409, why.rfind("capacity", 0) == 0 ? "capacity_reached" : "fatigue_limit", why);
+  // Claim in queue order and skip what this reviewer may not take (another pool, skills, a case
+  // they reviewed, one pushed to someone else): skipped items are held until the end so the
+  // next claim moves past them, then released. Bounded: at most kMaxSkips per call.
+  constexpr int kMaxSkips = 64;
+  std::vector<std::int64_t> skipped;
+  auto release_skipped = [&] {
+    for (auto id : skipped) queue_.release(id, who.name);
+  };
+  std::optional<ClaimedTask> out;
+  try {
+    for (int attempt = 0; attempt < kMaxSkips && !out; ++attempt) {
+      const std::int64_t now = now_ms();
+      std::optional<sdk::Lease> lease;
+      auto st = queue_.claim(domain, who.name, now, dom->lease_ms, lease);
+      if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+      if (!lease) break;
+      std::optional<sdk::TaskRecord> task;
+      st = storage_.get_task(lease->task_id, task);
+      if (!st.ok()) {
+        queue_.release(lease->task_id, who.name);
+        storage_failed(st);
+      }
+      // A completed or cancelled task's item is stale (cancel leaves it in the queue): drop it.
+      if (!task || (task->status != "pending" && task->status != "assigned" && task->status != "escalated")) {
+        queue_.ack(lease->task_id, who.name, now);
+        continue;
+      }
+      std::optional<sdk::DecisionRecord> decision;
+      st = storage_.get_decision(domain, task->decision_id, decision);
+      if (!st.ok()) {
+        queue_.release(lease->task_id, who.name);
+        storage_failed(st);
+      }
+      auto ctx = TaskContext::make(*task, decision ? *decision : sdk::DecisionRecord{});
+      std::string why = assignment_.refusal(*ctx, me, *dom, stats, /*limits=*/false);
+      if (why.empty() && policies_.has_assign(domain)) why = assignment_.check(*ctx, me, *dom);
+      if (!why.empty()) {
+        spdlog::debug("task skipped domain={} task={} reviewer={}: {}", domain, task->task_id, who.name, why);
+        skipped.push_back(lease->task_id);
+        continue;
+      }
+      sdk::WriteBatch batch;
+      sdk::TaskUpdate u;
+      u.task_id = task->task_id;
+      u.from = kOpenTaskStates;
+      u.to = "assigned";
+      u.assignee = who.name;
+      u.lease_expires_ms = lease->expires_ms;
+      u.updated_ms = now;
+      batch.task_updates.push_back(u);
+      batch.audit.push_back(audit(now, who.name, "task.claimed", domain, task->task_id,
+                                  move_detail(who.name, now, "claim", task->status, "assigned",
+                                              {{"lease_expires_ms", lease->expires_ms},
+                                               {"decision_id", task->decision_id},
+                                               {"previous_assignee", task->assignee}})));
+      st = writer_.submit_sync(batch);
+      if (!st.ok()) {
+        queue_.release(lease->task_id, who.name);
+        storage_failed(st);
+      }
+      if (!batch.task_updates[0].applied) {  // moved by another process meanwhile: not ours
+        queue_.release(lease->task_id, who.name);
+        continue;
+      }
+      task->status = "assigned";
+      task->assignee = who.name;
+      task->lease_expires_ms = lease->expires_ms;
+      out = ClaimedTask{*task, decision ? std::move(*decision) : sdk::DecisionRecord{}};
+      if (auto* c = metrics_.domain(domain)) c->claims++;
+      spdlog::debug("task claimed domain={} decision={} task={} reviewer={}", domain, task->decision_id,
+                    task->task_id, who.name);
+    }
+  } catch (...) {
+    release_skipped();
+    throw;
+  }
+  release_skipped();
+  return out;
+}
+
+OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& who) {
+  std::optional<sdk::TaskRecord> task;
+  auto st = storage_.get_task(req.task_id, task);
+  if (!st.ok()) storage_failed(st);
+  if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(req.task_id), "task_id");
+  if (!who.may_access(task->domain))
+    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + task->domain + "\"");
+  // Only assigned -> completed exists: a review needs a claim.
+  auto require_assigned = [](const sdk::TaskRecord& t) {
+    if (t.status == "pending" || t.status == "escalated")
+      throw ServiceError(409, "lease_not_held", "task " + std::to_string(t.task_id) + " is " + t.status +
+                         ": claim it (GET /v1/review/next) before submitting an outcome");
+    if (t.status != "assigned") illegal(t, "review");
+  };
+  require_assigned(*task);
+  if (who.role == Role::reviewer && reviewers_.effective(who.name).disabled)
+    throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
+  const DomainRuntime* dom = pipeline_.domain(task->domain);
+  if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task->domain + "\"");
+
+  std::optional<sdk::DecisionRecord> decision;
+  st = storage_.get_decision(task->domain, task->decision_id, decision);
+  if (!st.ok()) storage_failed(st);
+  if (!decision) throw ServiceError(500, "internal", "task " + std::to_string(req.task_id) + " has no decision");
+
+  // approve: the model's label stands; correct: the reviewer's label; reject: the prediction is
+  // wrong and no label is given (a correction label, if sent, is recorded as the final label).
+  std::string final_label;
+  if (req.outcome == "approve") {
+    final_label = decision->label;
+  } else if (req.outcome == "correct" || req.outcome == "reject") {
+    if (req.outcome == "correct" && req.correction_label.empty())
+      throw ServiceError(422, "invalid_field", "correction.label is required for outcome \"correct\"", "correction.label");
+    if (!req.correction_label.empty() &&
+        std::find(dom->labels.begin(), dom->labels.end(), req.correction_label) == dom->labels.end()) {
+      std::string allowed;
+      for (auto& l : dom->labels) allowed += (allowed.empty() ? "" : ", ") + l;
+      throw ServiceError(422, "invalid_field", "correction.label \"" + req.correction_label +
+                         "\" is not in the domain's labels (" + allowed + ")", "correction.label");
+    }
+    final_label = req.correction_label;
+  } else {
+    throw ServiceError(422, "invalid_field", "outcome must be approve, reject or correct", "outcome");
+  }
+
+  std::lock_guard lock(mu_);
+  // Read again under the lock: a release, cancel or expiry may have moved it since.
+  st = storage_.get_task(req.task_id, task);
+  if (!st.ok()) storage_failed(st);
+  if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(req.task_id), "task_id");
+  require_assigned(*task);
+  const std::int64_t now = now_ms();
+  // The queue's ack is the exclusive step: only the reviewer holding a live lease gets past it.
+  st = queue_.ack(req.task_id, who.name, now);
+  if (st.code == sdk::Code::conflict || st.code == sdk::Code::not_found)
+    throw ServiceError(409, "lease_not_held", "cannot submit task " + std::to_string(req.task_id) + ": " + st.message);
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+
+  // Consensus: the answers of the current round (the latest reviews_done reviews) plus this one.
+  // An adjudicator's answer (a task escalated to the adjudicator pool) and a gold task's answer
+  // settle the round alone.
+  std::vector<sdk::ReviewRecord> round;
+  if (task->reviews_done > 0) {
+    sdk::ReviewFilter rf;
+    rf.task_id = task->task_id;
+    rf.limit = 100000;
+    st = storage_.list_reviews(rf, round);
+    if (!st.ok()) storage_failed(st);
+    if (round.size() > static_cast<std::size_t>(task->reviews_done))
+      round.erase(round.begin(), round.end() - task->reviews_done);
+  }
+  const bool adjudication = task->pool == "adjudicator" && task->reviews_required > 1;
+  const std::int64_t answers = static_cast<std::int64_t>(round.size()) + 1;
+  enum class Step { await_more, final, disagree } step = Step::final;
+  if (!adjudication && !task->gold && answers < task->reviews_required) {
+    step = Step::await_more;
+  } else if (!adjudication && !task->gold && task->reviews_required > 1) {
+    for (auto& r : round)
+      if (r.final_label != final_label) step = Step::disagree;
+  }
+
+  // The current lease began lease_ms before it expires: the reviewer's work time on this task.
+  const std::int64_t started = task->lease_expires_ms > dom->lease_ms ? task->lease_expires_ms - dom->lease_ms : 0;
+  sdk::ReviewRecord review;
+  review.task_id = req.task_id;
+  review.domain = task->domain;
+  review.decision_id = task->decision_id;
+  review.reviewer = who.name;
+  review.outcome = req.outcome;
+  review.final_label = final_label;
+  review.comment = req.comment;
+  review.created_ms = now;
+  review.started_ms = std::min(started, now);
+
+  sdk::WriteBatch batch;
+  sdk::TaskUpdate u;
+  u.task_id = req.task_id;
+  u.from = "assigned";
+  u.assignee = step == Step::final ? who.name : "";
+  u.updated_ms = now;
+  sdk::TaskPatch patch;
+  patch.task_id = req.task_id;
+  const char* to = "completed";
+  if (step == Step::await_more) {
+    to = "pending";
+    patch.reviews_done = answers;
+  } else if (step == Step::disagree) {
+    to = "escalated";
+    patch.pool = std::string("adjudicator");
+    patch.reviews_done = answers;
+  } else {
+    patch.reviews_done = answers;
+  }
+  u.to = to;
+  // A push reserves the task for its next claim: once answered, the pin is spent (a consensus
+  // task going back to the queue must reach the other reviewers).
+  if (!task->preassigned.empty()) patch.preassigned = std::string();
+  batch.task_updates.push_back(u);
+  batch.task_patches.push_back(patch);
+  batch.reviews.push_back(review);
+  json labels = json::array();
+  for (auto& r : round) labels.push_back(r.final_label);
+  labels.push_back(final_label);
+  batch.audit.push_back(audit(now, who.name, "review.submitted", task->domain, req.task_id,
+                              {{"decision_id", task->decision_id}, {"outcome", req.outcome},
+                               {"final_label", final_label}, {"model_label", decision->label},
+                               // The comment is free text (a payload, erasable): the chain holds its hash.
+                               {"comment_sha256", req.comment.empty() ? std::string() : sha256_hex(req.comment)},
+                               {"started_ms", std::min(started, now)}, {"actor", who.name}, {"at_ms", now},
+                               {"reason", step == Step::final ? "review" : step == Step::await_more ? "consensus: awaiting more answers" : "consensus: disagreement"},
+                               {"from", "assigned"}, {"to", to},
+                               {"answers", answers}, {"required", task->reviews_required},
+                               {"adjudication", adjudication}, {"gold", task->gold}}));
+  if (step == Step::disagree)
+    batch.audit.push_back(audit(now, audit::kSystemActor, "task.escalated", task->domain, req.task_id,
+                                move_detail(audit::kSystemActor, now, "consensus disagreement", "assigned", "escalated",
+                                            {{"decision_id", task->decision_id}, {"labels", labels},
+                                             {"pool", "adjudicator"}})));
+  sdk::DecisionRecord final_decision = *decision;
+  if (step == Step::final && !task->gold) {
+    // A gold task is quality control: its answer scores the reviewer, never a decision.
+    batch.feedback.push_back({task->domain, task->decision_id, decision->input_json, final_label, decision->label,
+                              decision->confidence, req.outcome, who.name, now});
+    batch.finals.push_back({task->domain, task->decision_id, final_label, req.outcome, now});
+    final_decision.final_label = final_label;
+    final_decision.final_outcome = req.outcome;
+    final_decision.final_ms = now;
+    if (hooks_.delivery_for)
+      if (auto delivery = hooks_.delivery_for(final_decision)) batch.deliveries.push_back(std::move(*delivery));
+  }
+  st = writer_.submit_sync(batch);
+  if (!st.ok()) {
+    // Nothing was written: put the task back so the work is not lost.
+    queue_.push({{req.task_id, task->domain, task->priority, task->deadline_ms, task->created_ms}});
+    storage_failed(st);
+  }
+  if (!batch.task_updates[0].applied)
+    spdlog::warn("task completed although storage had it in an unexpected state domain={} decision={} task={}",
+                 task->domain, task->decision_id, req.task_id);
+  if (step != Step::final) {
+    // More answers (or an adjudicator) are needed: the task goes back to the queue.
+    queue_.push({{req.task_id, task->domain, task->priority, task->deadline_ms, task->created_ms}});
+  }
+  spdlog::info("review submitted domain={} decision={} task={} outcome={} reviewer={} step={}", task->domain,
+               task->decision_id, req.task_id, req.outcome, who.name,
+               step == Step::final ? "final" : step == Step::await_more ? "awaiting" : "escalated");
+  if (step == Step::final) {
+    if (!task->gold) {
+      metrics_.review_completed(task->domain, req.outcome, static_cast<double>(now - task->created_ms) / 1000.0,
+                                final_label != decision->label, task->deadline_ms > 0 && now > task->deadline_ms);
+      if (hooks_.on_final) hooks_.on_final(final_decision);
+    }
+  }
+  if (auto* c = task->gold ? nullptr : metrics_.domain(task->domain)) {
+    if (req.outcome == "approve") c->reviews_approve++;
+    else if (req.outcome == "reject") c->reviews_reject++;
+    else c->reviews_correct++;
+  }
+  OutcomeResult r{req.task_id, task->domain, task->decision_id, req.outcome, final_label};
+  r.status = step == Step::final ? "completed" : step == Step::await_more ? "pending" : "escalated";
+  return r;
+}
+
+std::size_t ReviewService::expire_leases() {
+  std::lock_guard lock(mu_);
+  std::vector<std::int64_t> expired;
+  const std::int64_t now = now_ms();
+  auto st = queue_.expire(now, expired);
+  if (!st.ok()) {
+    spdlog::warn("lease expiry failed: {}", st.message);
+    return 0;
+  }
+  if (expired.empty()) return 0;
+  sdk::WriteBatch batch;
+  for (auto id : expired) {
+    std::optional<sdk::TaskRecord> task;
+    if (!storage_.get_task(id, task).ok() || !task) continue;
+    // The item of a cancelled (or otherwise moved) task is stale: next() drops it.
+    if (task->status != "assigned") continue;
+    sdk::TaskUpdate u;
+    u.task_id = id;
+    u.from = "assigned";
+    u.to = "pending";
+    u.updated_ms = now;
+    batch.task_updates.push_back(u);
+    batch.audit.push_back(audit(now, audit::kSystemActor, "task.lease_expired", task->domain, id,
+                                move_detail(audit::kSystemActor, now, "lease expired", "assigned", "pending",
+                                            {{"assignee", task->assignee}})));
+    if (auto* c = metrics_.domain(task->domain)) c->leases_expired++;
+  }
+  if (!batch.empty()) {
+    st = writer_.submit_sync(batch);
+    if (!st.ok()) spdlog::warn("recording expired leases failed: {}", st.message);
+  }
+  return expired.size();
+}
+
+sdk::TaskRecord ReviewService::load_task(std::int64_t task_id, const Principal& who) {
+  std::optional<sdk::TaskRecord> task;
+  auto st = storage_.get_task(task_id, task);
+  if (!st.ok()) storage_failed(st);
+  if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(task_id), "task_id");
+  if (!who.may_access(task->domain))
+    throw ServiceError(403, "forbidden", "token \"" + who.name + "\" is not allowed domain \"" + task->domain + "\"");
+  return *task;
+}
+
+// Commits one guarded move. The state was checked under mu_ just before, so a guard that does
+// not match means another process moved the task; the storage trigger refusing the pair means
+// the lifecycle has no such move (a bug here, reported as the conflict it is).
+void ReviewService::commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb) {
+  auto st = writer_.submit_sync(batch);
+  if (st.code == sdk::Code::conflict) throw ServiceError(409, "illegal_transition", st.message);
+  if (!st.ok()) storage_failed(st);
+  if (!batch.task_updates.at(0).applied) {
+    std::optional<sdk::TaskRecord> now_task;
+    if (storage_.get_task(task.task_id, now_task).ok() && now_task) illegal(*now_task, verb);
+    illegal(task, verb);
+  }
+}
+
+std::vector<std::int64_t> ReviewService::release_all_held(const std::string& reviewer, const std::string& reason,
+                                                          const Principal& who) {
+  sdk::TaskFilter f;
+  f.status = "assigned";
+  f.assignee = reviewer;
+  std::vector<sdk::TaskRecord> held;
+  if (auto st = storage_.list_tasks(f, held); !st.ok()) storage_failed(st);
+  std::vector<std::int64_t> released;
+  for (auto& t : held) {
+    try {
+      release(t.task_id, reason, who);
+      released.push_back(t.task_id);
+    } catch (const ServiceError&) {
+      // Moved meanwhile (submitted, expired): nothing to release.
+    }
+  }
+  return released;
+}
+
+TransitionResult ReviewService::release(std::int64_t task_id, const std::string& reason, const Principal& who) {
+  std::lock_guard lock(mu_);
+  sdk::TaskRecord task = load_task(task_id, who);
+  if (task.status != "assigned") illegal(task, "release");
+  const bool admin = who.role == Role::admin;
+  if (!admin && task.assignee != who.name)
+    throw ServiceError(409, "lease_not_held", "task " + std::to_string(task_id) + " is leased to \"" + task.assignee +
+                       "\", not to \"" + who.name + "\"");
+  // The queue knows who holds the lease: an admin releases on the holder's behalf.
+  auto st = queue_.release(task_id, task.assignee);
+  if (st.code == sdk::Code::conflict || st.code == sdk::Code::not_found)
+    throw ServiceError(409, "lease_not_held", "cannot release task " + std::to_string(task_id) + ": " + st.message);
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+  const std::int64_t now = now_ms();
+  sdk::WriteBatch batch;
+  batch.task_updates.push_back(move_to(task, "assigned", "pending", now));
+  batch.audit.push_back(audit(now, who.name, "task.released", task.domain, task_id,
+                              move_detail(who.name, now, reason, "assigned", "pending",
+                                          {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
+  commit_move(batch, task, "release");  // on failure the item is ready again: a claim re-assigns it
+  spdlog::info("task released domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
+  return {task_id, task.domain, task.decision_id, "assigned", "pending"};
+}
+
+TransitionResult ReviewService::send_back(std::int64_t task_id, const std::string& reason, const Principal& who) {
+  if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may send a task back");
+  std::lock_guard lock(mu_);
+  sdk::TaskRecord task = load_task(task_id, who);
+  if (task.status != "completed") illegal(task, "send back");
+  std::optional<sdk::DecisionRecord> decision;
+  auto st = storage_.get_decision(task.domain, task.decision_id, decision);
+  if (!st.ok()) storage_failed(st);
+  // Queue first: should the storage step fail, the item's task is still completed and next()
+  // drops it, whereas a pending task missing from the queue would wait for the next restart.
+  st = queue_.push({{task_id, task.domain, task.priority, task.deadline_ms, task.created_ms}});
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+  const std::int64_t now = now_ms();
+  sdk::WriteBatch batch;
+  batch.task_updates.push_back(move_to(task, "completed", "pending", now));
+  // A new round: a consensus task needs its reviewers_required answers again (from reviewers
+  // who have not seen it), and a push to someone is spent.
+  sdk::TaskPatch fresh;
+  fresh.task_id = task_id;
+  fresh.reviews_done = 0;
+  fresh.preassigned = std::string();
+  batch.task_patches.push_back(fresh);
+  // The decision's final label stays as it is until the next review replaces it.
+  batch.audit.push_back(audit(now, who.name, "task.sent_back", task.domain, task_id,
+                              move_detail(who.name, now, reason, "completed", "pending",
+                                          {{"decision_id", task.decision_id},
+                                           {"previous_reviewer", task.assignee},
+                                           {"final_label", decision ? decision->final_label : ""}})));
+  commit_move(batch, task, "send back");
+  track_sla(task);  // open again: its SLA moments matter again
+  spdlog::info("task sent back domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
+  return {task_id, task.domain, task.decision_id, "completed", "pending"};
+}
+
+TransitionResult ReviewService::cancel(std::int64_t task_id, const std::string& reason, const Principal& who) {
+  if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may cancel a task");
+  std::lock_guard lock(mu_);
+  sdk::TaskRecord task = load_task(task_id, who);
+  if (task.status != "pending" && task.status != "assigned" && task.status != "escalated") illegal(task, "cancel");
+  const std::int64_t now = now_ms();
+  sdk::WriteBatch batch;
+  batch.task_updates.push_back(move_to(task, kOpenTaskStates, "cancelled", now));
+  batch.audit.push_back(audit(now, who.name, "task.cancelled", task.domain, task_id,
+                              move_detail(who.name, now, reason, task.status, "cancelled",
+                                          {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
+  commit_move(batch, task, "cancel");
+  spdlog::info("task cancelled domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
+  // The queue has no remove: its item stays and next() acks it as stale. Releasing a held lease
+  // makes that happen at the next claim instead of after the lease runs out.
+  if (task.status == "assigned") queue_.release(task_id, task.assignee);
+  return {task_id, task.domain, task.decision_id, task.status, "cancelled"};
+}
+
+std::size_t ReviewService::requeue_open_tasks(const std::atomic<bool>& stop) {
+  // Pages through the (status, task_id) index, so each step costs the same whatever the backlog
+  // and no lock is held between pages: claims, ingest and /healthz run meanwhile.
+  constexpr std::size_t kPage = 1000;
+  std::size_t n = 0;
+  // New tasks are found by id (track_new_tasks) from the highest the pending walk saw, also when
+  // the walk stops early: a task is pending when created, and one created after the pending walk
+  // has a higher id. (Ones the later walks see again are scheduled twice: harmless, see SlaTimers.)
+  std::int64_t highest = 0;
+  struct HandOver {
+    std::atomic<std::int64_t>& seen;
+    const std::int64_t& highest;
+    ~HandOver() { seen.store(highest); }
+  } hand_over{sla_seen_up_to_, highest};
+  for (const char* status : {"pending", "assigned", "escalated"}) {
+    sdk::TaskFilter f;
+    f.status = status;
+    f.limit = kPage;
+    std::vector<sdk::TaskRecord> page;
+    while (!stop) {
+      const auto page_start = std::chrono::steady_clock::now();
+      auto st = storage_.list_tasks(f, page);
+      if (!st.ok()) storage_failed(st);
+      std::vector<sdk::QueueItem> items;
+      for (const auto& t : page) {
+        items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});
+        track_sla(t);
+        if (t.status == "pending") highest = std::max(highest, t.task_id);
+      }
+      if (!items.empty()) {
+        st = queue_.push(items);
+        if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+      }
+      n += page.size();
+      if (page.size() < kPage) break;
+      f.after_task_id = page.back().task_id;
+      // Paced at a third of the time: the walk is housekeeping and must not take the storage
+      // and queue connections from requests for long stretches.
+      std::this_thread::sleep_for(2 * (std::chrono::steady_clock::now() - page_start));
+    }
+  }
+  return n;
+}
+
+std::size_t ReviewService::reconcile_leases() {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = now_ms();
+  // The SDK's queue cannot list leases without ending them: end them all (a few, one per claim
+  // held), then give back the ones storage backs.
+  std::vector<std::int64_t> freed;
+  auto st = queue_.expire(std::numeric_limits<std::int64_t>::max(), freed);
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+  sdk::TaskFilter f;
+  f.status = "assigned";  // through tasks_by_status: as many rows as claims held
+  f.limit = 1000;
+  std::vector<sdk::TaskRecord> page, to_pending;
+  std::size_t restored_from_queue = 0;
+  for (;;) {
+    st = storage_.list_tasks(f, page);
+    if (!st.ok()) storage_failed(st);
+    for (const auto& t : page) {
+      const bool queue_held = std::binary_search(freed.begin(), freed.end(), t.task_id);
+      if (t.lease_expires_ms > now && restore_lease(t, now)) {
+        if (queue_held) ++restored_from_queue;
+        continue;
+      }
+      to_pending.push_back(t);
+    }
+    if (page.size() < f.limit) break;
+    f.after_task_id = page.back().task_id;
+  }
+  reconcile_to_pending(to_pending, now);
+  const std::size_t unbacked = freed.size() - restored_from_queue;
+  if (unbacked || !to_pending.empty())
+    spdlog::info("start-up: freed {} queue leases storage did not back, returned {} assigned tasks to pending",
+                 unbacked, to_pending.size());
+  return unbacked + to_pending.size();
+}
+
+// The SDK's queue has no "lease this task to R": at start, before anything else claims, the item
+// is lifted above every other (highest priority), claimed for its holder for the rest of the
+// lease storage recorded, then put back at its own rank (a push keeps the lease).
+bool ReviewService::restore_lease(const sdk::TaskRecord& t, std::int64_t now) {
+  sdk::QueueItem item{t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms};
+  sdk::QueueItem lifted = item;
+  lifted.priority = std::numeric_limits<double>::max();
+  if (!queue_.push({lifted}).ok()) return false;
+  std::optional<sdk::Lease> lease;
+  const auto st = queue_.claim(t.domain, t.assignee, now, t.lease_expires_ms - now, lease);
+  const bool ours = st.ok() && lease && lease->task_id == t.task_id;
+  if (st.ok() && lease && !ours) queue_.release(lease->task_id, t.assignee);
+  if (!queue_.push({item}).ok()) spdlog::warn("start-up: task {} keeps a raised queue rank until re-pushed", t.task_id);
+  return ours;
+}
+
+// Assigned tasks no live queue lease backs go back to pending and to the queue, audited like an
+// expired lease.
+void ReviewService::reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now) {
+  if (tasks.empty()) return;
+  sdk::WriteBatch batch;
+  std::vector<sdk::QueueItem> items;
+  for (const auto& t : tasks) {
+    const bool expired = t.lease_expires_ms <= now;
+    batch.task_updates.push_back(move_to(t, "assigned", "pending", now));
+    batch.audit.push_back(audit(now, audit::kSystemActor, expired ? "task.lease_expired" : "task.released", t.domain, t.task_id,
+                                move_detail(audit::kSystemActor, now,
+                                            expired ? "lease expired while stopped"
+                                                    : "start-up: the queue could not give the lease back",
+                                            "assigned", "pending",
+                                            {{"decision_id", t.decision_id}, {"assignee", t.assignee}})));
+    items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});
+    if (auto* c = expired ? metrics_.domain(t.domain) : nullptr) c->leases_expired++;
+  }
+  auto st = writer_.submit_sync(batch);
+  if (!st.ok()) storage_failed(st);
+  st = queue_.push(items);
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+}
+}  // namespace hitl::service

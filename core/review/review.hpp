@@ -1,0 +1,160 @@
+#pragma once
+// Review workflow: claim the next task (queue lease + storage transition), submit an outcome
+// (lease ack + review + feedback + final label + audit in one transaction), expire leases,
+// release a lease, send a completed task back, cancel a task.
+//
+// Task lifecycle (enforced by storage-sqlite's schema v3 trigger; every move is audited):
+//   pending -> assigned (claim)        assigned -> assigned (re-claim)
+//   assigned -> pending (lease expired, released)
+//   assigned -> completed (review)     completed -> pending (sent back by an admin)
+//   pending|assigned -> escalated, escalated -> pending|assigned (reserved for escalation)
+//   pending|assigned|escalated -> cancelled (admin)
+#include <hitl/plugin_api.hpp>
+
+#include "review/sla_timers.hpp"
+#include "store/task_state.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <atomic>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace hitl::policy { class PolicyEngine; }
+
+namespace hitl::service {
+
+class Pipeline;
+class ReviewerDirectory;
+class Assignment;
+class Writer;
+class Metrics;
+struct Principal;
+
+struct ClaimedTask {
+  sdk::TaskRecord task;
+  sdk::DecisionRecord decision;
+};
+
+struct OutcomeRequest {
+  std::int64_t task_id = 0;
+  std::string outcome;           // approve | reject | correct
+  std::string correction_label;  // required for correct
+  std::string comment;
+};
+
+struct OutcomeResult {
+  std::int64_t task_id = 0;
+  std::string domain;
+  std::string decision_id;
+  std::string outcome;
+  std::string final_label;
+  std::string status;  // the task's status after: completed | pending (more answers) | escalated
+};
+
+// A lifecycle move made by release / send_back / cancel.
+struct TransitionResult {
+  std::int64_t task_id = 0;
+  std::string domain;
+  std::string decision_id;
+  std::string from;
+  std::string to;
+};
+
+// Hooks the waiting-clients side (notify/) sets: a webhook delivery row committed in the
+// same transaction as the final outcome (so none is lost), and a call after that commit (wakes
+// long-polls, nudges the delivery worker). `decision` has its final fields set.
+struct FinalHooks {
+  std::function<std::optional<sdk::DeliveryRecord>(const sdk::DecisionRecord& decision)> delivery_for;
+  std::function<void(const sdk::DecisionRecord& decision)> on_final;
+};
+
+class ReviewService {
+ public:
+  void set_final_hooks(FinalHooks hooks) { hooks_ = std::move(hooks); }
+  ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Pipeline& pipeline,
+                Metrics& metrics, ReviewerDirectory& reviewers, Assignment& assignment,
+                policy::PolicyEngine& policies);
+
+  // Claims the best ready task of `domain` for the reviewer, or nullopt. Throws ServiceError.
+  std::optional<ClaimedTask> next(const std::string& domain, const Principal& reviewer);
+  // Throws ServiceError: 404 unknown task, 403 out of scope, 409 lease not held / completed,
+  // 422 bad outcome or label.
+  OutcomeResult submit(const OutcomeRequest& req, const Principal& reviewer);
+  // The following throw ServiceError: 404 unknown task, 403 out of scope or not allowed,
+  // 409 "illegal_transition" when the task's state has no such move.
+  // assigned -> pending, by the lease holder or an admin (409 "lease_not_held" for anyone else).
+  TransitionResult release(std::int64_t task_id, const std::string& reason, const Principal& who);
+  // Releases every task `reviewer` holds (admin; e.g. when they are disabled) and returns their
+  // ids. A task that moved meanwhile (submitted, expired) is skipped.
+  std::vector<std::int64_t> release_all_held(const std::string& reviewer, const std::string& reason, const Principal& who);
+  // completed -> pending and back into the queue (admin). The decision keeps its final label
+  // until the next review replaces it.
+  TransitionResult send_back(std::int64_t task_id, const std::string& reason, const Principal& who);
+  // pending|assigned|escalated -> cancelled (admin). A queue item left behind is dropped by next().
+  TransitionResult cancel(std::int64_t task_id, const std::string& reason, const Principal& who);
+  // Returns expired leases to the queue and the tasks to pending; returns how many.
+  std::size_t expire_leases();
+  // At start, before serving (issue 14: a kill -9 between the queue lease and the storage commit
+  // of a claim left the task leased in the queue and pending in storage until the lease ran
+  // out). Makes every queue lease agree with storage: a lease storage does not back is freed at
+  // once; a task storage has assigned with a live lease keeps (gets back) its holder's lease, and
+  // one whose lease cannot be restored or has run out goes back to pending (audited). Its cost is
+  // bounded by the leases, not by the backlog. Returns the tasks whose state changed.
+  std::size_t reconcile_leases();
+  // After a restart, on a background thread while the service answers: pushes every open task
+  // to the queue again (push is idempotent) and schedules its SLA moments, a page at a time.
+  // Stops early when `stop` is set. Returns the tasks walked.
+  std::size_t requeue_open_tasks(const std::atomic<bool>& stop);
+  // Schedules the SLA moments of an open task (see SlaTimers).
+  void track_sla(const sdk::TaskRecord& task);
+
+  // The SLA timer (review/escalation.cpp): marks open tasks at risk (sla_at_risk_fraction of
+  // their SLA passed) and breached (past the deadline), each once, and applies what the policy's
+  // escalate(task, event) returns: raise the priority, move the task to another pool (releasing a
+  // held lease), notify (a webhook delivery), or a default decision (the task is cancelled and
+  // the decision final with outcome "default"). Everything audited. Only tasks whose moment has
+  // come are visited (SlaTimers), at most kSlaEventsPerCheck per call: a caller seeing that many
+  // handled calls again soon. Returns the events handled.
+  static constexpr std::size_t kSlaEventsPerCheck = 2000;
+  std::size_t check_slas();
+
+  // Push assignment (admin): pre-assigns a pending task to `reviewer` (or, when empty, to the best
+  // eligible registered reviewer). The same rules as a claim apply. Throws ServiceError 404/409/422.
+  std::string assign(std::int64_t task_id, const std::string& reviewer, const std::string& reason, const Principal& who);
+
+ private:
+  sdk::Storage& storage_;
+  sdk::Queue& queue_;
+  Writer& writer_;
+  const Pipeline& pipeline_;
+  Metrics& metrics_;
+  ReviewerDirectory& reviewers_;
+  Assignment& assignment_;
+  policy::PolicyEngine& policies_;
+  // The queue step and the storage step of one lifecycle move are two stores: one lock per
+  // process keeps two moves of the same task from interleaving between them (human-rate work,
+  // so serialising the moves costs nothing that matters).
+  std::mutex mu_;
+  FinalHooks hooks_;
+  SlaTimers sla_timers_;
+  // Tasks up to this id have been seen for their SLA moments (-1: the start-up walk has not
+  // finished). New tasks, from this process or another (`hitl ingest`), have higher ids: each
+  // SLA check reads them through the primary key from here on.
+  std::atomic<std::int64_t> sla_seen_up_to_{-1};
+  static constexpr std::int64_t kSlaRetryMs = 5000;  // a timer whose check failed comes back after this
+
+  sdk::TaskRecord load_task(std::int64_t task_id, const Principal& who);
+  void escalate_one(const sdk::TaskRecord& task, const std::string& kind, std::int64_t now);
+  bool sla_step(std::int64_t task_id, std::int64_t now);
+  void track_new_tasks();
+  bool restore_lease(const sdk::TaskRecord& task, std::int64_t now);
+  void reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now);
+  void commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb);
+};
+
+}  // namespace hitl::service
