@@ -2,6 +2,7 @@
 // The routes the web UI needs that the API did not have (docs/http-api.md, "Web UI routes"):
 //   GET  /v1/me                                      who the token is, and its domains (any role)
 //   GET  /v1/me/figures                              the reviewer's own figures (reviewer, admin)
+//   POST /v1/review/tasks/{id}/renew                 extend the caller's lease (its holder)
 //   GET  /v1/domains/{d}/report/series?from&to&bucket the report per time step (admin)
 //   GET  /v1/admin/audit/verify                      walk the audit chain (admin)
 //   POST /v1/admin/tokens                            create a token (unscoped admin)

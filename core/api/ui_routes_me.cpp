@@ -1,5 +1,6 @@
 // GET /v1/me: who the token is (the UI picks its pages by role) and the domains it may use.
 // GET /v1/me/figures: the reviewer's own figures per domain.
+// POST /v1/review/tasks/{id}/renew: the reviewer's lease on the task they work, extended.
 #include "api/ui_routes.hpp"
 
 #include "common/clock.hpp"
@@ -7,6 +8,7 @@
 #include "api/api_body.hpp"
 #include "app/app.hpp"
 #include "review/assignment.hpp"
+#include "review/review.hpp"
 #include "governance/auth.hpp"
 #include "common/service_error.hpp"
 
@@ -92,6 +94,14 @@ bool route_me(service::App& app, const http::Request& req, const Parts& parts, c
   if (is(parts, {"v1", "me"})) {
     require_method(req, "GET");
     respond(service::reply(me_json(app, who)));
+    return true;
+  }
+  if (is(parts, {"v1", "review", "tasks", "*", "renew"})) {
+    require_method(req, "POST");
+    if (who.role == service::Role::client) throw ServiceError(403, "forbidden", "role client may not use this route");
+    const std::int64_t task_id = service::task_id_of(parts[3]);
+    const std::int64_t expires = app.review().renew(task_id, who);
+    respond(service::reply({{"task_id", task_id}, {"lease_expires_ms", expires}}));
     return true;
   }
   if (is(parts, {"v1", "me", "figures"})) {

@@ -141,6 +141,9 @@ App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
   assignment_ = std::make_unique<Assignment>(*storage_, *reviewers_, *policies_);
   review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *pipeline_, *metrics_, *reviewers_,
                                             *assignment_, *policies_);
+  // renew() came with queue interface 1.1: an older queue plugin's vtable has no such slot.
+  const auto queue_api = plugin::api_of(queue_);
+  review_->set_queue_renews(!queue_api || queue_api->minor >= 1);
   tokens_ = std::make_unique<TokenService>(storage_);
   governance_ = std::make_unique<Governance>(
       *storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); },

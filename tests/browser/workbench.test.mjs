@@ -124,6 +124,36 @@ test('a lost lease shows its message and keeps what was typed', async () => {
   await page.$$eval('.gone-actions button', (bs) => bs[0].click());
   await page.waitForFunction(() => !document.querySelector('.gone-actions'));
   assert.equal(await page.$eval('#comment', (t) => t.value), 'half-written thought');
+  await page.keyboard.press('s');  // back to the queue
+  await page.waitForSelector('.start button');
+  assert.deepEqual(page.problems, []);
+  await page.browserContext().close();
+});
+
+test('an active reviewer keeps the lease: it is renewed while they type', async () => {
+  await env.service.ingest('quick', [loan('q-2', 9000)]);
+  const page = await openPage(env.browser, env.service);
+  await signIn(page, env.service.tokens.bob);
+  await pickDomain(page, 'quick');
+  await page.keyboard.press('Enter');
+  const id = await waitForTask(page);
+  // q-1 of the test before may come first (same priority, older): whichever is on screen.
+  const decisionId = (await page.$eval('article.task h2 small', (e) => e.textContent)).replace(/^decision /, '');
+  await page.keyboard.press('c');
+  for (let i = 0; i < 20; i++) {  // 5 s of typing against a 2 s lease
+    await page.keyboard.type('.');
+    await sleep(250);
+  }
+  await page.keyboard.press('Escape');
+  assert.doesNotMatch(await page.$eval('.lease', (e) => e.textContent), /expired/);
+  await page.keyboard.press('a');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((prev) => document.body.dataset.taskId !== prev, {}, id);
+  const decision = await env.service.call('GET', '/v1/domains/quick/decisions/' + decisionId, env.service.tokens.admin);
+  assert.equal(decision.body.final_outcome, 'approve');
+  const trace = await env.service.call('GET', `/v1/domains/quick/decisions/${decisionId}/trace`, env.service.tokens.admin);
+  assert.ok(trace.body.audit.filter((a) => a.action === 'task.lease_renewed').length >= 2);
+  assert.equal(trace.body.reviews[0].comment, '.'.repeat(20));
   assert.deepEqual(page.problems, []);
   await page.browserContext().close();
 });

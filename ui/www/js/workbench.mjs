@@ -65,6 +65,44 @@ function useShortcuts(handlers, active) {
   }, [active]);
 }
 
+// Renews the lease of the task on screen while the reviewer is active: when less than half of
+// it is left and they touched the page within the last minute (or half a lease, if shorter). An
+// absent reviewer's lease runs out and the task goes back to the queue, as it should.
+function useLeaseRenewal(task, gone, onRenewed, onLost) {
+  const lastActive = useRef(Date.now());
+  const cbs = useRef({});
+  cbs.current = { onRenewed, onLost };
+  useEffect(() => {
+    const mark = () => { if (!document.hidden) lastActive.current = Date.now(); };
+    const events = ['keydown', 'pointerdown', 'pointermove', 'input', 'scroll', 'wheel'];
+    events.forEach((e) => addEventListener(e, mark, { passive: true, capture: true }));
+    return () => events.forEach((e) => removeEventListener(e, mark, { capture: true }));
+  }, []);
+  useEffect(() => {
+    if (!task || gone) return undefined;
+    const leaseMs = Math.max(1000, task.lease_expires_ms - Date.now());
+    let expires = task.lease_expires_ms, busy = false, stopped = false;
+    const tick = async () => {
+      const now = Date.now();
+      const active = now - lastActive.current < Math.min(60000, leaseMs / 2);
+      if (busy || stopped || !active || expires - now > leaseMs / 2 || expires <= now) return;
+      busy = true;
+      try {
+        const r = await post(`/v1/review/tasks/${seg(task.task_id)}/renew`);
+        expires = r.lease_expires_ms;
+        if (!stopped) cbs.current.onRenewed(r.lease_expires_ms);
+      } catch (e) {
+        if (e.code === 'not_supported') stopped = true;  // an older queue plugin: the lease just runs
+        else if (e.code === 'lease_not_held' || e.code === 'illegal_transition') { stopped = true; cbs.current.onLost(e); }
+      } finally {
+        busy = false;
+      }
+    };
+    const t = setInterval(tick, Math.min(15000, leaseMs / 4));
+    return () => { stopped = true; clearInterval(t); };
+  }, [task && task.task_id, gone]);
+}
+
 export function Workbench({ me }) {
   const domains = me.domains;
   const [domain, setDomain] = useState(domains.length ? domains[0].name : '');
@@ -144,6 +182,10 @@ export function Workbench({ me }) {
     }
     document.body.dataset.taskId = task ? String(task.task_id) : '';
   }, [task]);
+
+  useLeaseRenewal(task, gone,
+    (expires) => setTask((t) => (t ? { ...t, lease_expires_ms: expires } : t)),
+    (e) => { setNotice({ kind: 'error', ...refusal(e) }); setGone(true); });
 
   useShortcuts({
     choose: (c) => task && !gone && setChoice(c),
