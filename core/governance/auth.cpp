@@ -66,6 +66,19 @@ std::string TokenService::create(sdk::Storage& storage, const std::string& role,
   return t.secret;
 }
 
+sdk::WriteBatch TokenService::revocation(const std::string& name, const std::string& actor, std::int64_t& revoked_ms) {
+  sdk::WriteBatch batch;
+  sdk::TokenRecord t;
+  t.name = name;
+  t.role = "client";  // never read: a revoked row authenticates nobody
+  t.hash = "revoked-" + random_hex(32);
+  t.created_ms = revoked_ms = now_ms();
+  t.revoked = true;
+  batch.tokens.push_back(t);
+  batch.audit.push_back(audit::make_record(t.created_ms, actor, "token.revoked", "", audit::Entity::token, name, "{}"));
+  return batch;
+}
+
 void TokenService::forget_cached() {
   std::lock_guard lock(mu_);
   cache_.clear();

@@ -40,6 +40,10 @@ class TokenService {
   };
   static NewToken prepare(const std::string& role, const std::string& name, const std::vector<std::string>& domains,
                           const std::string& actor);
+  // What revoking the token named `name` commits: its row gets a hash no secret has and the
+  // revoked flag (storage keeps one token per name), so the old secret matches nothing; audited
+  // token.revoked. `revoked_ms` is set to the time recorded.
+  static sdk::WriteBatch revocation(const std::string& name, const std::string& actor, std::int64_t& revoked_ms);
   // Drops every cached principal: after a revocation the token is refused at once, not within
   // kCacheSeconds.
   void forget_cached();
