@@ -127,6 +127,13 @@ http::Handler with_ui(std::shared_ptr<const Assets> assets, http::Handler api) {
       secured(p == "/" ? redirect_to_ui() : serve_ui(*assets, req));
       return;
     }
+    // The OpenAPI document (docs/openapi.json, installed with the UI's files): no token needed.
+    if (p == "/v1/openapi.json" && (req.method == "GET" || req.method == "HEAD")) {
+      if (const Asset* a = assets->find("openapi.json")) {
+        secured(asset_reply(*a, req));
+        return;
+      }
+    }
     api(std::move(req), std::move(secured));
   };
 }

@@ -52,8 +52,8 @@ inline constexpr const char* kContentSecurityPolicy =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-// Serves GET /ui/... from `assets` (and redirects / and /ui to /ui/); hands everything else to
-// `api`. Every reply gets add_security_headers().
+// Serves GET /ui/... from `assets` (and redirects / and /ui to /ui/), and GET /v1/openapi.json
+// from its openapi.json; hands everything else to `api`. Every reply gets add_security_headers().
 http::Handler with_ui(std::shared_ptr<const Assets> assets, http::Handler api);
 
 }  // namespace hitl::ui

@@ -19,9 +19,14 @@ export function skip(why) {
   process.exit(0);
 }
 
-// Everything the tests need, or a skip naming what is missing.
-export async function requirements() {
+// The hitl binary, for the tests without a browser.
+export function requireHitl() {
   if (!HITL || !existsSync(HITL)) skip('no hitl binary (HITL_EXE=' + HITL + ')');
+}
+
+// Everything the browser tests need, or a skip naming what is missing.
+export async function requirements() {
+  requireHitl();
   if (!existsSync(CHROMIUM)) skip('no chromium at ' + CHROMIUM + ' (scripts/dev/install-deps.sh test installs it)');
   try {
     return (await import('puppeteer-core')).default;

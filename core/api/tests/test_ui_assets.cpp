@@ -121,6 +121,19 @@ TEST_CASE("ui: / and /ui redirect to /ui/, other methods are 405, the API gets t
   CHECK(call(f.handler, "GET", "/uix").status == 200);  // not /ui/: the API's
 }
 
+TEST_CASE("ui: /v1/openapi.json is the folder's openapi.json, without a token") {
+  Fixture f;
+  CHECK(call(f.handler, "GET", "/v1/openapi.json").status == 200);
+  CHECK(f.api_paths == "/v1/openapi.json;");  // none in the folder: the API answers
+  write(f.www / "openapi.json", R"({"openapi": "3.1.0"})");
+  auto h = hitl::ui::with_ui(hitl::ui::Assets::load(f.www), [](Request&&, hitl::http::Respond) { FAIL("api called"); });
+  auto r = call(h, "GET", "/v1/openapi.json");
+  CHECK(r.status == 200);
+  CHECK(r.content_type == "application/json");
+  CHECK(r.body == R"({"openapi": "3.1.0"})");
+  CHECK(header(r, "X-Content-Type-Options") == "nosniff");
+}
+
 TEST_CASE("ui: a missing folder serves nothing and says so") {
   hitl::test::ScratchDir dir{"hitl-ui-none"};
   auto assets = hitl::ui::Assets::load(dir.path / "absent");
