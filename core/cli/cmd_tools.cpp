@@ -1,4 +1,4 @@
-// hitl token | policy | plugin | train: the tools around the service.
+// hitl token | plugin | train: the tools around the service (hitl policy: cmd_policy.cpp).
 #include "cli/common.hpp"
 #include "common/clock.hpp"
 #include "common/files.hpp"
@@ -53,24 +53,6 @@ void add_token(CLI::App& root) {
     Plugins p(cfg);
     auto storage = p.registry.create_storage(cfg.storage.plugin, cfg.storage.config_json);
     std::cout << service::TokenService::create(*storage, o->role, o->name, domains, "cli") << std::endl;
-  });
-}
-
-void add_policy(CLI::App& root) {
-  struct O { std::string file, lib; };
-  auto o = std::make_shared<O>();
-  auto* policy = root.add_subcommand("policy", "Work with domain policies");
-  policy->require_subcommand(1);
-  auto* check = policy->add_subcommand("check", "Compile a policy and check its entry points");
-  check->add_option("file", o->file, "Policy file (Lua)")->required();
-  check->add_option("--lib", o->lib, "Policy standard library folder (default: <exe>/../share/hitl/lua)");
-  check->callback([o] {
-    try {
-      policy::PolicyEngine::check_file(o->file, o->lib.empty() ? default_script_lib_dir() : fs::path(o->lib));
-    } catch (const std::exception& e) {
-      fail(e.what());
-    }
-    std::cout << "ok: " << o->file << std::endl;
   });
 }
 

@@ -51,6 +51,7 @@ std::string cli_actor();
 void add_serve(CLI::App& root);
 void add_ingest(CLI::App& root);
 void add_tools(CLI::App& root);  // token, policy, plugin, train
+void add_policy(CLI::App& root);  // policy check, test, run (cmd_policy.cpp)
 void add_retrain(CLI::App& root);
 void add_audit(CLI::App& root);  // audit verify, audit export
 void add_governance(CLI::App& root);  // report, erase
