@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <optional>
 #include <set>
+#include <stdexcept>
 
 namespace hitl::policy {
 namespace fs = std::filesystem;
@@ -81,20 +82,11 @@ void load_file(const fs::path& file, std::vector<PolicyCase>& out) {
 // --- the record's views, as the pipeline builds them --------------------------------------------
 
 PredictionView prediction_of(const json& j, const std::string& source) {
-  PredictionView v;
-  if (!j.contains("label") || !j["label"].is_string()) bad_case(source, "prediction.label must be a string");
-  v.label = j["label"].get<std::string>();
-  v.confidence = j.value("confidence", 0.0);
-  if (j.contains("scores")) {
-    if (!j["scores"].is_object()) bad_case(source, "prediction.scores must be an object of numbers");
-    for (auto it = j["scores"].begin(); it != j["scores"].end(); ++it) {
-      if (!it->is_number()) bad_case(source, "prediction.scores." + it.key() + " must be a number");
-      v.scores.emplace_back(it.key(), it->get<double>());
-    }
+  try {
+    return prediction_view_of(j);
+  } catch (const std::invalid_argument& e) {
+    bad_case(source, e.what());
   }
-  v.model = j.value("model", std::string("client"));
-  v.version = j.value("version", std::string());
-  return v;
 }
 
 CandidateView candidate_of(const json& j, const std::string& source) {
@@ -275,6 +267,24 @@ json yes_no_answer(PolicyEngine& engine, const std::string& domain, const Policy
 }
 
 }  // namespace
+
+PredictionView prediction_view_of(const json& j) {
+  if (!j.is_object() || !j.contains("label") || !j["label"].is_string())
+    throw std::invalid_argument("prediction.label must be a string");
+  PredictionView v;
+  v.label = j["label"].get<std::string>();
+  v.confidence = j.value("confidence", 0.0);
+  if (j.contains("scores")) {
+    if (!j["scores"].is_object()) throw std::invalid_argument("prediction.scores must be an object of numbers");
+    for (auto it = j["scores"].begin(); it != j["scores"].end(); ++it) {
+      if (!it->is_number()) throw std::invalid_argument("prediction.scores." + it.key() + " must be a number");
+      v.scores.emplace_back(it.key(), it->get<double>());
+    }
+  }
+  v.model = j.value("model", std::string("client"));
+  v.version = j.value("version", std::string());
+  return v;
+}
 
 std::vector<PolicyCase> load_cases(const fs::path& path) {
   std::vector<PolicyCase> out;

@@ -47,6 +47,10 @@ std::vector<PolicyCase> load_cases(const std::filesystem::path& path);
 // else the folder <stem>_cases/ beside it. Empty when neither exists.
 std::filesystem::path default_cases_path(const std::filesystem::path& policy_file);
 
+// A prediction as JSON ({label, confidence, scores, model, version}) as the policy sees it.
+// Throws std::invalid_argument naming the bad field.
+PredictionView prediction_view_of(const nlohmann::json& j);
+
 // Runs one case through `engine`'s policy for `domain` (one thread at a time: a case's signals
 // and clock are the engine's and the process's for the duration of the call).
 CaseResult run_case(PolicyEngine& engine, const std::string& domain, const PolicyCase& c);
