@@ -55,7 +55,7 @@ struct SeriesQuery {
 
 SeriesQuery parse_query(const http::Request& req, std::int64_t now) {
   SeriesQuery q;
-  q.window.to_ms = now;
+  q.window.to_ms = now + 1;  // the window's end is exclusive: "up to now" includes this millisecond
   for (auto [name, out] : {std::pair<const char*, std::int64_t*>{"from", &q.window.from_ms}, {"to", &q.window.to_ms}}) {
     const std::string v = param(req, name);
     if (v.empty()) continue;

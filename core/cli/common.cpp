@@ -29,13 +29,19 @@ ConfiguredPlugins::ConfiguredPlugins(const config::ServiceConfig& cfg) {
   }
 }
 
-std::unique_ptr<policy::PolicyEngine> load_domain_policy(const config::ServiceConfig& cfg, const std::string& domain) {
+policy::Limits policy_limits(const config::ServiceConfig& cfg) {
   policy::Limits limits;
   limits.instruction_budget = cfg.policy_instruction_budget;
   limits.memory_bytes = cfg.policy_memory_mb << 20;
   limits.deadline_ms = cfg.policy_deadline_ms;
-  return std::make_unique<policy::PolicyEngine>(std::vector<policy::DomainPolicy>{{domain, cfg.domains.at(domain).policy}},
-                                                cfg.script_lib_dir, limits);
+  return limits;
+}
+
+std::unique_ptr<policy::PolicyEngine> load_domain_policy(const config::ServiceConfig& cfg, const std::string& domain,
+                                                         const std::filesystem::path& file) {
+  const auto& policy_file = file.empty() ? cfg.domains.at(domain).policy : file;
+  return std::make_unique<policy::PolicyEngine>(std::vector<policy::DomainPolicy>{{domain, policy_file}},
+                                                cfg.script_lib_dir, policy_limits(cfg));
 }
 
 void fail(const std::string& msg, int code) {

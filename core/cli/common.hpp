@@ -8,7 +8,7 @@
 #include <string>
 
 namespace CLI { class App; }
-namespace hitl::policy { class PolicyEngine; }
+namespace hitl::policy { class PolicyEngine; struct Limits; }
 
 namespace hitl::cli {
 
@@ -41,7 +41,10 @@ struct ConfiguredPlugins {
 
 // The policy of one domain of `cfg`, with the config's instruction and memory limits (for the
 // tools that run a policy hook outside the service: weight, promote). Throws PolicyError.
-std::unique_ptr<policy::PolicyEngine> load_domain_policy(const config::ServiceConfig& cfg, const std::string& domain);
+// `file` names another policy to load for the domain (a candidate) instead of its configured one.
+std::unique_ptr<policy::PolicyEngine> load_domain_policy(const config::ServiceConfig& cfg, const std::string& domain,
+                                                         const std::filesystem::path& file = {});
+policy::Limits policy_limits(const config::ServiceConfig& cfg);
 
 // Prints `msg` on stderr and ends the command with exit status `code` (CLI11 unwinds to main).
 [[noreturn]] void fail(const std::string& msg, int code = 1);
@@ -52,6 +55,8 @@ std::string cli_actor();
 void add_serve(CLI::App& root);
 void add_ingest(CLI::App& root);
 void add_tools(CLI::App& root);  // token, policy, plugin, train
+void add_policy(CLI::App& root);  // policy check, test, run (cmd_policy.cpp)
+void add_replay(CLI::App& root);  // replay a candidate policy over past records (cmd_replay.cpp)
 void add_retrain(CLI::App& root);
 void add_audit(CLI::App& root);  // audit verify, audit export
 void add_governance(CLI::App& root);  // report, erase

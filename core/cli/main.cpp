@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   hitl::cli::add_dataset(app);
   hitl::cli::add_model(app);
   hitl::cli::add_retrain(app);
+  hitl::cli::add_replay(app);
   try {
     hitl::cli::apply_clock_offset_from_env();
     app.parse(argc, argv);

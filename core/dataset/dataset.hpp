@@ -53,7 +53,7 @@ struct CollectStats {
 
 // The domain's samples, oldest first: the latest final outcome of each decision (a case sent
 // back and reviewed again counts once, with its newest label), weighted by the policy's
-// weight(sample) (default 1 / (confidence + 0.01)). Samples of `gold_ids` (decisions reviewers
+// weight(sample) (default 1). Samples of `gold_ids` (decisions reviewers
 // marked golden, dataset/marked_gold.hpp) are tagged "gold". Throws std::runtime_error on
 // storage errors.
 std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, policy::PolicyEngine& policies,

@@ -10,7 +10,7 @@
 //   "<path>: not a shared object (invalid ELF header)"
 //   "<path>: factory for model 'x' failed: <message>"   (or "...threw: <what>")
 //   "<path>: duplicate storage plugin 'sqlite' (already loaded from <other path>)"
-//   "<path>: descriptor struct_size 24 is smaller than format 6's 88", "<path>: file not found", ...
+//   "<path>: descriptor struct_size 24 is smaller than format 6's 84", "<path>: file not found", ...
 // Objects created by a plugin hold a reference to its library, so the library outlives them:
 // their deleter destroys the object first, then drops that reference. The deleter also keeps the
 // plugin's interface version: api_of(object) says which methods the host may call on it.

@@ -463,12 +463,12 @@ std::vector<EscalationAction> PolicyEngine::escalate(const std::string& domain, 
   return out;
 }
 
-double PolicyEngine::default_weight(double confidence) noexcept { return 1.0 / (confidence + 0.01); }
+double PolicyEngine::default_weight() noexcept { return 1.0; }
 
 double PolicyEngine::weight(const std::string& domain, const SampleView& sample, bool& failed) noexcept {
   failed = false;
   Domain* d = impl_->find(domain);
-  if (!d || !d->has_weight) return default_weight(sample.confidence);
+  if (!d || !d->has_weight) return default_weight();
   try {
     WeightCall call{&sample};
     const std::string failure = impl_->run(*d, call_weight, &call, nullptr);
@@ -478,7 +478,7 @@ double PolicyEngine::weight(const std::string& domain, const SampleView& sample,
     d->errors.fetch_add(1, std::memory_order_relaxed);
   }
   failed = true;
-  return default_weight(sample.confidence);
+  return default_weight();
 }
 
 std::optional<bool> PolicyEngine::yes_no(const std::string& domain, bool retrain, const nlohmann::json& arg,

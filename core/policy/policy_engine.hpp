@@ -213,10 +213,12 @@ class PolicyEngine {
   std::vector<EscalationAction> escalate(const std::string& domain, const WorkflowTaskView& task,
                                          const EscalationEvent& event, bool& failed) noexcept;
   // weight(sample): the sample's training weight, a finite number >= 0. Without the hook, or on
-  // an error or a bad value (`failed`, counted and logged), default_weight(confidence).
+  // an error or a bad value (`failed`, counted and logged), default_weight().
   double weight(const std::string& domain, const SampleView& sample, bool& failed) noexcept;
-  // 1 / (confidence + 0.01): uncertain cases, where a human answer teaches the model most, weigh more.
-  static double default_weight(double confidence) noexcept;
+  // 1: every sample as much as a row of the base data. Weighting uncertain cases up (the old
+  // default 1 / (confidence + 0.01), now hitl.inverse_confidence) gave the reviewed slice about two
+  // thirds of the training mass and made promoted models worse (issue 18); a policy opts in.
+  static double default_weight() noexcept;
   bool has_weight(const std::string& domain) const;
   // promote(eval): whether a candidate model should replace the live one. `eval` is the JSON of
   // `hitl model evaluate` (live and candidate metrics, golden set, groups). nullopt without the

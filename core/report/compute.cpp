@@ -31,12 +31,6 @@ Rate diff(const Rate& a, const Rate& b) {
 
 bool human_outcome(const sdk::DecisionRecord& d) { return !d.final_outcome.empty(); }
 
-// The truth of a decision: the reported truth, else the label a human settled on, else none.
-std::optional<std::string> truth_of(const sdk::DecisionRecord& d) {
-  if (!d.truth_label.empty()) return d.truth_label;
-  if (human_outcome(d) && !d.final_label.empty()) return d.final_label;
-  return std::nullopt;
-}
 
 // What the system delivered: the human's label once there is one (a reject may leave it empty),
 // else the model's.
@@ -343,6 +337,12 @@ Report compute(const std::string& domain, const Facts& facts, const Facts* basel
 }
 
 std::vector<std::string> band_names(const std::vector<double>& bands) { return make_band_names(bands); }
+
+std::optional<std::string> truth_of(const sdk::DecisionRecord& d) {
+  if (!d.truth_label.empty()) return d.truth_label;
+  if (human_outcome(d) && !d.final_label.empty()) return d.final_label;
+  return std::nullopt;
+}
 
 std::string group_of_value(const nlohmann::json* value, const GroupSpec& spec) {
   return value_group(value, spec, make_band_names(spec.bands));

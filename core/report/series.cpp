@@ -60,8 +60,9 @@ class DepthCounter {
       if (end_of(lo) > t) return lo;
     return steps_;
   }
+  // Exclusive, like the window: a step still running ends just after now (what exists now counts).
   std::int64_t end_of(std::size_t i) const {
-    return std::min({w_.from_ms + static_cast<std::int64_t>(i + 1) * step_, w_.to_ms, std::max(now_, w_.from_ms + 1)});
+    return std::min({w_.from_ms + static_cast<std::int64_t>(i + 1) * step_, w_.to_ms, std::max(now_ + 1, w_.from_ms + 1)});
   }
   Window w_;
   std::int64_t step_;

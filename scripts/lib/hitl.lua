@@ -32,6 +32,8 @@
 -- Escalation actions (what escalate(task, event) returns):
 --   hitl.raise_priority(v)  hitl.reassign(pool)  hitl.notify()  hitl.default_decision(label)
 --   hitl.actions(a, b, ...) the non-nil ones as an array, nil when none is left
+-- Training weights (for weight(sample)):
+--   hitl.inverse_confidence(sample)      1 / (confidence + 0.01): unsure cases weigh more (the default is 1)
 -- Errors name the helper ("hitl.review: ...") and point at the line of the policy that called it.
 -- The full reference is docs/policy.md.
 local hitl = {}
@@ -648,6 +650,17 @@ function hitl.actions(...)
   end
   if #out == 0 then return nil end
   return out
+end
+
+--- Training weight: 1 / (confidence + 0.01), for weight(sample). Weighs the cases the model was
+-- unsure of up (0.55 -> 1.79, 0.99 -> 1.0). Not the default (1): on the reviewed slice alone it
+-- can outweigh the base data and make candidates worse (docs/learning-loop.md, "Weights").
+function hitl.inverse_confidence(sample)
+  if type(sample) ~= "table" or type(sample.confidence) ~= "number" then
+    error("hitl.inverse_confidence: sample.confidence must be a number, got " ..
+          (type(sample) == "table" and type(sample.confidence) or type(sample)), 2)
+  end
+  return 1 / (sample.confidence + 0.01)
 end
 
 return hitl

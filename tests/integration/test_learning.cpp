@@ -511,6 +511,13 @@ TEST_CASE("a queued training can be withdrawn while another one runs", "[learnin
   auto again = c.request("POST", "/v1/admin/domains/slow/retrain", s.admin);
   CHECK(again.status == 409);
   CHECK(again.json()["error"]["code"] == "training_in_progress");
+  // The worker picks the slow job up on its own thread: wait until it runs (on a loaded machine
+  // it can still be queued here, and a queued job may be withdrawn).
+  const std::string slow_job = "/v1/admin/retrain/jobs/" + std::to_string(slow.json()["id"].get<long long>());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (get_ok(c, s, slow_job)["status"] == "queued" && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(get_ok(c, s, slow_job)["status"] == "running");
   auto quick = c.request("POST", "/v1/admin/domains/quick/retrain", s.admin);
   REQUIRE(quick.status == 202);
   const std::string quick_job = "/v1/admin/retrain/jobs/" + std::to_string(quick.json()["id"].get<long long>());
@@ -520,7 +527,7 @@ TEST_CASE("a queued training can be withdrawn while another one runs", "[learnin
   CHECK(withdrawn.json()["status"] == "cancelled");
   CHECK(withdrawn.json()["error"] == "cancelled by root");
   // The running one cannot be stopped part-way; it finishes, and the withdrawn one never runs.
-  auto running = c.request("DELETE", "/v1/admin/retrain/jobs/" + std::to_string(slow.json()["id"].get<long long>()), s.admin);
+  auto running = c.request("DELETE", slow_job, s.admin);
   CHECK(running.status == 409);
   const json done = wait_for_job_id(c, s, slow.json()["id"].get<long long>(), 120);
   INFO(done.dump());

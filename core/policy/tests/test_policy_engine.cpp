@@ -538,16 +538,16 @@ return {
     INFO(key);
     json broken = {{key, true}};
     s.input = &broken;
-    CHECK(f.engine->weight("d", s, failed) == Approx(1 / 0.51));
+    CHECK(f.engine->weight("d", s, failed) == Approx(1.0));  // the default
     CHECK(failed);
   }
   CHECK(f.engine->error_count("d") == 3);
 
   Fixture plain(R"(return { flag = function(p) return { action = "auto" } end })");
   CHECK_FALSE(plain.engine->has_weight("d"));
-  CHECK(plain.engine->weight("d", s, failed) == Approx(1 / 0.51));
+  CHECK(plain.engine->weight("d", s, failed) == Approx(1.0));  // every sample as much as a base row
   CHECK_FALSE(failed);
-  CHECK(PolicyEngine::default_weight(0.99) == Approx(1.0));
+  CHECK(PolicyEngine::default_weight() == 1.0);
 
   TempDir dir;
   auto bad = dir.write("p.lua", "return { flag = function(p) end, weight = 2 }");
@@ -559,7 +559,7 @@ TEST_CASE("the weight example of docs/policy.md gives the figures the text impli
 return {
   flag = function(p) return hitl.review("x") end,
 weight = function(sample)
-  local w = 1 / (sample.confidence + 0.01)
+  local w = hitl.inverse_confidence(sample)
   for _, t in ipairs(sample.tags) do
     if t == "user-correction" then w = w * 2 end
     if t == "production-failure" then w = w * 3 end
@@ -574,7 +574,9 @@ end,
   s.tags = {"confirmed"};
   s.confidence = 0.99;
   CHECK(f.engine->weight("d", s, failed) == Approx(1.0));
-  CHECK(PolicyEngine::default_weight(0.55) == Approx(1.79).margin(0.005));
+  s.confidence = 0.55;
+  CHECK(f.engine->weight("d", s, failed) == Approx(1.79).margin(0.005));
+  CHECK_FALSE(failed);
 }
 
 TEST_CASE("promote(eval) decides with a reason and fails closed", "[policy]") {

@@ -558,3 +558,24 @@ end
   CHECK(c.run("escalate", {{"task", task}, {"event", breached}}) == "ok:{action=default,label=bad}");
   CHECK(c.run("sla", {{"task", task}}) == "ok:true");
 }
+
+TEST_CASE("hitl.inverse_confidence weighs unsure samples up and names a bad argument", "[policy][stdlib]") {
+  Fixture f(R"(local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("x") end,
+  weight = function(sample)
+    if sample.decision_id == "bad" then return hitl.inverse_confidence({}) end
+    return hitl.inverse_confidence(sample)
+  end,
+})");
+  json input = json::object();
+  hitl::policy::SampleView s{"d", "x", &input, "bad", "good", "correct", 0.55, {}, {}, 0};
+  bool failed = false;
+  CHECK(f.engine->weight("d", s, failed) == Approx(1 / 0.56));
+  s.confidence = 0.99;
+  CHECK(f.engine->weight("d", s, failed) == Approx(1.0));
+  CHECK_FALSE(failed);
+  s.decision_id = "bad";
+  CHECK(f.engine->weight("d", s, failed) == 1.0);  // the error falls back to the default weight
+  CHECK(failed);
+}
