@@ -18,6 +18,7 @@ set(layer_metrics 3)
 set(layer_store 3)
 set(layer_learning 4)
 set(layer_governance 4)
+set(layer_domain 4)  # a domain's settings: read by ingest, review and api alike
 set(layer_ingest 5)
 set(layer_review 6)
 set(layer_notify 7)

@@ -7,7 +7,7 @@
 #include "data/records.hpp"
 #include "policy/policy_engine.hpp"
 #include "metrics/metrics.hpp"
-#include "ingest/redaction.hpp"
+#include "domain/redaction.hpp"
 #include "common/service_error.hpp"
 #include "ingest/signals.hpp"
 #include "store/writer.hpp"
@@ -80,7 +80,7 @@ json result_to_json(const IngestResult& r) {
 
 // A gold case from the domain's set, dressed as a task like `real` (same priority, deadline,
 // skills, pool and, unless the case names one, reason) with a fresh UUID as its decision id.
-void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
+void Pipeline::add_gold_task(const DomainSettings& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
                              const std::string& model_version, std::int64_t now, sdk::WriteBatch& out) const {
   const GoldCase& c = dom.gold->cases[pick(dom.gold->cases.size())];
   sdk::NewDecision nd;
@@ -116,9 +116,9 @@ void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& re
   out.decisions.push_back(std::move(nd));
 }
 
-void Pipeline::score_shadow(const DomainRuntime& dom, const std::vector<IngestRecord>& records,
+void Pipeline::score_shadow(const DomainSettings& dom, const std::vector<IngestRecord>& records,
                             const std::vector<std::optional<sdk::DecisionRecord>>& existing, DomainCounters* counters) const {
-  const auto shadow = dom.shadow->get();
+  const auto shadow = models_.at(dom.name).shadow->get();
   std::vector<sdk::Record> rows;
   std::vector<std::size_t> which;
   for (std::size_t i = 0; i < records.size(); ++i) {
@@ -148,7 +148,7 @@ void Pipeline::score_shadow(const DomainRuntime& dom, const std::vector<IngestRe
   }
 }
 
-void Pipeline::score_ensemble(const DomainRuntime& dom, const std::vector<std::optional<sdk::Record>>& rows,
+void Pipeline::score_ensemble(const DomainSettings& dom, const std::vector<std::optional<sdk::Record>>& rows,
                               const std::vector<std::string>& row_errors,
                               const std::vector<std::optional<sdk::DecisionRecord>>& existing,
                               const std::vector<char>& model_failed,
@@ -165,7 +165,7 @@ void Pipeline::score_ensemble(const DomainRuntime& dom, const std::vector<std::o
     batch.push_back(*rows[i]);
     which.push_back(i);
   }
-  for (const auto& [name, slot] : dom.ensemble) {
+  for (const auto& [name, slot] : models_.at(dom.name).ensemble) {
     if (batch.empty()) break;
     const auto m = slot->get();
     std::vector<sdk::Prediction> preds;
@@ -197,7 +197,7 @@ void Pipeline::score_ensemble(const DomainRuntime& dom, const std::vector<std::o
   }
 }
 
-policy::Verdict Pipeline::run_judge(const DomainRuntime& dom, const IngestRecord& rec, const policy::FlagInput& in,
+policy::Verdict Pipeline::run_judge(const DomainSettings& dom, const IngestRecord& rec, const policy::FlagInput& in,
                                     const std::string& reason, json& note, DomainCounters* counters) const {
   note = json{{"reason", reason}};
   policy::Verdict fail;  // review: a case the judge step could not screen goes to a person
@@ -208,7 +208,8 @@ policy::Verdict Pipeline::run_judge(const DomainRuntime& dom, const IngestRecord
     fail.error = why;
     return fail;
   };
-  const auto model = dom.judge ? dom.judge->get() : nullptr;
+  const auto& judge = models_.at(dom.name).judge;
+  const auto model = judge ? judge->get() : nullptr;
   if (!model) {
     if (counters) counters->policy_errors++;  // the policy asked for a step the domain does not have
     return failed("flag returned hitl.judge(...) but domain " + dom.name + " has no judge_model");
@@ -247,19 +248,26 @@ policy::Verdict Pipeline::run_judge(const DomainRuntime& dom, const IngestRecord
   return v;
 }
 
-Pipeline::Pipeline(std::map<std::string, DomainRuntime> domains, policy::PolicyEngine& policies,
+Pipeline::Pipeline(const Domains& domains, const ModelSlots& models, policy::PolicyEngine& policies, Signals& signals,
                    sdk::Storage& storage, Writer& writer, Metrics& metrics)
-    : domains_(std::move(domains)), policies_(policies), storage_(storage), writer_(writer), metrics_(metrics) {}
-
-const DomainRuntime* Pipeline::domain(const std::string& name) const {
-  auto it = domains_.find(name);
-  return it == domains_.end() ? nullptr : &it->second;
+    : domains_(domains), policies_(policies), signals_(signals), storage_(storage), writer_(writer), metrics_(metrics) {
+  auto slot = [&models](const DomainSettings& d, const std::string& name) -> std::shared_ptr<ModelSlot> {
+    if (name.empty()) return nullptr;
+    auto it = models.find(name);
+    if (it == models.end()) throw std::runtime_error("domain " + d.name + ": no model named \"" + name + "\"");
+    return it->second;
+  };
+  for (const auto& [name, d] : domains_) {
+    DomainModels m{slot(d, d.model_name), {}, slot(d, d.judge_name), slot(d, d.shadow_name)};
+    for (const auto& member : d.ensemble) m.ensemble.emplace_back(member, slot(d, member));
+    models_.emplace(name, std::move(m));
+  }
 }
 
 // Step 1 of ingest: the domain's model scores the records sent without a prediction, in one
 // batch. A failure, or a label outside the domain's set (a model is a plugin), fails closed:
 // those records go to review with reason model_error.
-void Pipeline::score_primary(const DomainRuntime& dom, sdk::Model& model, const std::vector<std::size_t>& to_score,
+void Pipeline::score_primary(const DomainSettings& dom, sdk::Model& model, const std::vector<std::size_t>& to_score,
                              const std::vector<std::optional<sdk::Record>>& rows, std::vector<IngestRecord>& records,
                              std::vector<char>& scored, std::vector<char>& model_failed, DomainCounters* counters) const {
   std::vector<sdk::Record> batch_rows;
@@ -281,7 +289,7 @@ void Pipeline::score_primary(const DomainRuntime& dom, sdk::Model& model, const 
   }
   for (std::size_t k = 0; k < to_score.size(); ++k) {
     const std::size_t i = to_score[k];
-    if (std::find(dom.labels.begin(), dom.labels.end(), preds[k].label) == dom.labels.end()) {
+    if (!dom.has_label(preds[k].label)) {
       spdlog::warn("model returned a label outside the domain's labels domain={} decision={} model={} "
                    "(failing closed to review)", dom.name, records[i].id, dom.model_name);
       model_failed[i] = 1;
@@ -319,7 +327,7 @@ std::vector<IngestResult> Pipeline::results_of(sdk::WriteBatch& committed, Domai
 
 // The review task of a flagged record: the policy's priority, SLA (else the domain's default)
 // and reviewers needed; `d` gets the priority. The submitting account never reviews it.
-sdk::TaskRecord Pipeline::review_task(const DomainRuntime& dom, const IngestRecord& rec, const policy::PredictionView& view,
+sdk::TaskRecord Pipeline::review_task(const DomainSettings& dom, const IngestRecord& rec, const policy::PredictionView& view,
                                       const policy::Verdict& verdict, const std::string& actor, std::int64_t now,
                                       sdk::DecisionRecord& d, DomainCounters* counters) const {
   policy::TaskView tv{&dom.name, &d.reason, &rec.input, &rec.meta, &view};
@@ -352,11 +360,10 @@ sdk::TaskRecord Pipeline::review_task(const DomainRuntime& dom, const IngestReco
 
 void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&& records,
                       const std::string& actor, Done done) {
-  const DomainRuntime* dom = domain(domain_name);
-  if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain_name + "\"", "domain");
+  const DomainSettings* dom = &domains_.require(domain_name);
   DomainCounters* counters = metrics_.domain(domain_name);
   const std::int64_t now = now_ms();
-  if (signals_) signals_->refresh_open_tasks(domain_name, now);
+  signals_.refresh_open_tasks(domain_name, now);
 
   // 0. Repeated ids are answered from storage without scoring or auditing them again. (Two
   //    concurrent first submissions of one id both get here; storage then keeps the first,
@@ -380,7 +387,8 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     if (!records[i].has_prediction && !existing[i]) to_score.push_back(i);
   // One model (and its feature statistics) for the whole batch, even if a promotion swaps the
   // slot meanwhile.
-  const LiveModel live = dom->model ? dom->model->live() : LiveModel{};
+  const auto& primary = models_.at(domain_name).primary;
+  const LiveModel live = primary ? primary->live() : LiveModel{};
   const std::shared_ptr<sdk::Model>& model = live.model;
   if (!to_score.empty() && !model) {
     // Not a model failure but a client mistake: nothing could ever score this record.
@@ -415,7 +423,7 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
   // 1b. Shadow mode: a candidate scores the same new records; only its agreement with the
   //     prediction each decision uses is counted. It never changes a decision, and its failures
   //     only count.
-  if (dom->shadow) score_shadow(*dom, records, existing, counters);
+  if (!dom->shadow_name.empty()) score_shadow(*dom, records, existing, counters);
 
   // 2. Policy and priority, then the decision rows.
   sdk::WriteBatch batch, gold;
@@ -471,13 +479,13 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
       if (verdict.policy_error && counters) counters->policy_errors++;
       if (verdict.judge) verdict = run_judge(*dom, rec, in, verdict.reason, judge_note, counters);
     }
-    if (signals_) {
+    {
       // Counted now, before the commit, so the next record's flag(p) (even in this batch) sees it.
       Signals::Outcome o;
       o.flagged = verdict.action == policy::Action::review;
       o.rejected = verdict.action == policy::Action::reject;
       o.error = model_failed[i] || !ensemble_errors[i].empty() || verdict.policy_error || judge_note.contains("error");
-      signals_->record(domain_name, signals_->segment_of(domain_name, rec.input, rec.meta), o, now);
+      signals_.record(domain_name, signals_.segment_of(domain_name, rec.input, rec.meta), o, now);
     }
     sdk::NewDecision nd;
     auto& d = nd.decision;

@@ -5,7 +5,7 @@
 #include "review/assignment.hpp"
 #include "governance/auth.hpp"
 #include "metrics/metrics.hpp"
-#include "ingest/pipeline.hpp"
+#include "domain/domains.hpp"
 #include "review/review.hpp"
 #include "review/reviewers.hpp"
 #include "common/service_error.hpp"
@@ -28,7 +28,7 @@ sdk::AuditRecord task_audit(std::int64_t now, const std::string& actor, const ch
 }  // namespace
 
 void ReviewService::track_sla(const sdk::TaskRecord& t) {
-  const DomainRuntime* dom = pipeline_.domain(t.domain);
+  const DomainSettings* dom = domains_.find(t.domain);
   if (!dom) return;
   if (auto due = SlaTimers::next_due(t, dom->sla_at_risk_fraction)) sla_timers_.schedule(t.task_id, *due);
 }
@@ -87,7 +87,7 @@ bool ReviewService::sla_step(std::int64_t task_id, std::int64_t now) {
     return false;
   }
   if (!task || !is_open(*task)) return false;
-  const DomainRuntime* dom = pipeline_.domain(task->domain);
+  const DomainSettings* dom = domains_.find(task->domain);
   if (!dom) return false;
   const auto event = SlaTimers::due_event(*task, dom->sla_at_risk_fraction, now);
   if (event == SlaTimers::Event::none) {
@@ -130,7 +130,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
   bool requeue = false, release = false, fallback = false;
   double priority = t.priority;
   std::string fallback_label;
-  const DomainRuntime* dom = pipeline_.domain(t.domain);
+  const DomainSettings* dom = domains_.find(t.domain);
   for (const auto& a : actions) {
     if (a.action == "priority") {
       priority = std::clamp(a.value, 0.0, 1.0);
@@ -220,7 +220,7 @@ std::string ReviewService::assign(std::int64_t task_id, const std::string& revie
   if (task.status != "pending" && task.status != "escalated")
     throw ServiceError(409, "illegal_transition", "task " + std::to_string(task_id) + " is " + task.status +
                        ": only a pending or escalated task can be assigned (release it first)");
-  const DomainRuntime* dom = pipeline_.domain(task.domain);
+  const DomainSettings* dom = domains_.find(task.domain);
   if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task.domain + "\"");
   std::optional<sdk::DecisionRecord> decision;
   auto st = storage_.get_decision(task.domain, task.decision_id, decision);

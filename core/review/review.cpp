@@ -7,7 +7,7 @@
 #include "governance/auth.hpp"
 #include "review/reviewers.hpp"
 #include "metrics/metrics.hpp"
-#include "ingest/pipeline.hpp"
+#include "domain/domains.hpp"
 #include "common/service_error.hpp"
 #include "store/writer.hpp"
 
@@ -58,15 +58,14 @@ sdk::TaskUpdate move_to(const sdk::TaskRecord& t, const char* from, const char* 
 }
 }  // namespace
 
-ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Pipeline& pipeline,
+ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Domains& domains,
                              Metrics& metrics, ReviewerDirectory& reviewers, Assignment& assignment,
-                             policy::PolicyEngine& policies)
-    : storage_(storage), queue_(queue), writer_(writer), pipeline_(pipeline), metrics_(metrics),
-      reviewers_(reviewers), assignment_(assignment), policies_(policies) {}
+                             policy::PolicyEngine& policies, FinalHooks hooks)
+    : storage_(storage), queue_(queue), writer_(writer), domains_(domains), metrics_(metrics),
+      reviewers_(reviewers), assignment_(assignment), policies_(policies), hooks_(std::move(hooks)) {}
 
 std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const Principal& who) {
-  const DomainRuntime* dom = pipeline_.domain(domain);
-  if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain + "\"", "domain");
+  const DomainSettings* dom = &domains_.require(domain);
   if (!who.may_access(domain))
     throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + domain + "\"", "domain");
   const sdk::ReviewerRecord me = reviewers_.effective(who.name);
@@ -177,7 +176,7 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
   require_assigned(*task);
   if (who.role == Role::reviewer && reviewers_.effective(who.name).disabled)
     throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
-  const DomainRuntime* dom = pipeline_.domain(task->domain);
+  const DomainSettings* dom = domains_.find(task->domain);
   if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task->domain + "\"");
 
   std::optional<sdk::DecisionRecord> decision;
