@@ -1,8 +1,17 @@
 #pragma once
-// The ingest pipeline, shared by HTTP and `hitl ingest`:
-//   validate -> model predict (when the client sent no prediction) -> policy flag -> priority
-//   -> writer (group commit of decision + task + audit) -> queue push -> reply.
-// Model and policy run on the calling thread; only storage writes go to the writer thread.
+// The ingest pipeline, shared by HTTP (api/api.cpp) and `hitl ingest` (cli/cmd_ingest.cpp). The
+// records come parsed and checked (ingest/ingest_body.hpp); Pipeline::ingest then runs, in order
+// (ingest/pipeline.cpp):
+//   0. find existing: a repeated id is answered with its stored decision, not scored again;
+//   1. score: the primary model (records sent without a prediction), the ensemble members and
+//      the shadow model; a model failure fails closed to review;
+//   2. decide: p (with p.predictions, p.ood) to the policy's flag(p), the judge step for cases it
+//      sends to hitl.judge(); the decision row; for a review verdict the review task (priority,
+//      SLA, reviewers needed) and perhaps a gold task; the decision.created audit record;
+//   3. write: one group commit on the writer thread, after which the new review tasks go to the
+//      queue (ingest/task_push.hpp);
+//   4. reply: the results as stored, in input order.
+// Models and policy run on the calling thread; only storage writes go to the writer thread.
 #include <hitl/plugin_api.hpp>
 
 #include "domain/domains.hpp"
@@ -66,26 +75,36 @@ class Pipeline {
               const std::string& actor, Done done);
 
  private:
-  void score_ensemble(const DomainSettings& dom, const std::vector<std::optional<sdk::Record>>& rows,
-                      const std::vector<std::string>& row_errors,
-                      const std::vector<std::optional<sdk::DecisionRecord>>& existing, const std::vector<char>& model_failed,
-                      std::vector<std::vector<policy::PredictionView>>& members, std::vector<std::string>& errors,
-                      DomainCounters* counters) const;
+  // Defined in ingest/pipeline.cpp: one call's records on their way through the steps, what the
+  // policy saw of one record and answered, and the versions every decision of a batch records.
+  struct Batch;
+  struct Judgement;
+  struct Provenance;
+
+  // The steps of ingest(), in order.
+  Batch open_batch(const std::string& domain, std::vector<IngestRecord>&& records, const std::string& actor) const;
+  bool answer_repeated(const Batch& b, Done& done) const;
+  void score(Batch& b) const;
+  std::vector<std::size_t> records_to_score(const Batch& b) const;
+  void parse_rows(Batch& b) const;
+  void score_primary(Batch& b, const std::vector<std::size_t>& to_score) const;
+  void score_ensemble(Batch& b) const;
+  void score_shadow(const Batch& b) const;
+  sdk::WriteBatch decide(Batch& b) const;
+  Judgement judge_record(Batch& b, std::size_t i, const Provenance& prov) const;
   // The judge step of a case flag sent to hitl.judge(reason): the judge model, then the policy's
   // judge(p, verdict). Any failure: review judge_error, counted. `note` gets the audit detail.
   policy::Verdict run_judge(const DomainSettings& dom, const IngestRecord& rec, const policy::FlagInput& in,
                             const std::string& reason, nlohmann::json& note, DomainCounters* counters) const;
-  void score_primary(const DomainSettings& dom, sdk::Model& model, const std::vector<std::size_t>& to_score,
-                     const std::vector<std::optional<sdk::Record>>& rows, std::vector<IngestRecord>& records,
-                     std::vector<char>& scored, std::vector<char>& model_failed, DomainCounters* counters) const;
+  void count_outcome(const Batch& b, std::size_t i, const Judgement& j) const;
+  sdk::NewDecision decision_of(const Batch& b, std::size_t i, Judgement j, const Provenance& prov,
+                               sdk::WriteBatch& gold) const;
   sdk::TaskRecord review_task(const DomainSettings& dom, const IngestRecord& rec, const policy::PredictionView& view,
                               const policy::Verdict& verdict, const std::string& actor, std::int64_t now,
                               sdk::DecisionRecord& d, DomainCounters* counters) const;
-  std::vector<IngestResult> results_of(sdk::WriteBatch& committed, DomainCounters* counters) const;
-  void score_shadow(const DomainSettings& dom, const std::vector<IngestRecord>& records,
-                    const std::vector<std::optional<sdk::DecisionRecord>>& existing, DomainCounters* counters) const;
   void add_gold_task(const DomainSettings& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
                      const std::string& model_version, std::int64_t now, sdk::WriteBatch& out) const;
+  std::vector<IngestResult> results_of(sdk::WriteBatch& committed, DomainCounters* counters) const;
 
   const Domains& domains_;
   std::map<std::string, DomainModels> models_;  // by domain name
