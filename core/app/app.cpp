@@ -38,8 +38,8 @@ FinalHooks final_outcome_hooks(Notifier& notifier, RetrainWorker& retrain) {
 }
 }  // namespace
 
-App::App(config::ServiceConfig cfg) : cfg_(std::move(cfg)) {
-  load_plugins();
+App::App(config::ServiceConfig cfg, plugin::LoadedPlugins plugins) : cfg_(std::move(cfg)) {
+  load_plugins(std::move(plugins));
   open_storage_and_queue();
   load_models();
   load_policies();
@@ -58,15 +58,13 @@ App::~App() {
   writer_.reset();
 }
 
-void App::load_plugins() {
-  registry_ = std::make_unique<plugin::Registry>();
-  for (auto& dir : cfg_.plugin_dirs) {
+void App::load_plugins(plugin::LoadedPlugins loaded) {
+  for (auto& dir : cfg_.plugin_dirs)
     if (!std::filesystem::is_directory(dir))
       throw std::runtime_error(cfg_.file.string() + ": plugin_dirs: not a directory: " + dir.string());
-    std::vector<std::string> errors;
-    registry_->load_directory(dir, errors);
-    for (auto& e : errors) spdlog::error("plugin refused: {}", e);
-  }
+  if (!loaded.registry || loaded.dirs != cfg_.plugin_dirs) loaded = plugin::load_plugin_dirs(cfg_.plugin_dirs);
+  for (auto& e : loaded.refused) spdlog::error("plugin refused: {}", e);
+  registry_ = std::move(loaded.registry);
 }
 
 void App::open_storage_and_queue() {

@@ -4,13 +4,13 @@
 // in its constructor. Used by `hitl serve`, `hitl ingest`
 // and `hitl token create`.
 #include "config/service_config.hpp"
+#include "plugin/plugin_registry.hpp"
 
 #include <hitl/plugin_api.hpp>
 
 #include <memory>
 #include <string>
 
-namespace hitl::plugin { class Registry; }
 namespace hitl::policy { class PolicyEngine; }
 
 namespace hitl::service {
@@ -33,7 +33,9 @@ class SlowLane;
 class App {
  public:
   // Throws std::runtime_error (ConfigError, PluginError, PolicyError) with a one-line reason.
-  explicit App(config::ServiceConfig cfg);
+  // `plugins`: the config's plugin_dirs as the config loader already loaded them (each file is
+  // opened once); empty or for other folders, App loads them itself.
+  explicit App(config::ServiceConfig cfg, plugin::LoadedPlugins plugins = {});
   ~App();
 
   const config::ServiceConfig& config() const { return cfg_; }
@@ -53,13 +55,13 @@ class App {
   RetrainWorker& retrain() { return *retrain_; }  // the learning loop's trainings (learning/retrain_worker.hpp)
   SlowLane& slow_lane() { return *slow_lane_; }  // routes whose cost grows with the data (app/slow_lane.hpp)
   std::shared_ptr<sdk::Model> model(const std::string& name) const;  // the live one
-  // Reloads every model whose artifact file changed since it was loaded (a `hitl model
-  // promote`, say); see ModelSet::reload_changed. Returns how many swapped.
+  // Reloads every model one of whose path-typed options names a file that changed since it was
+  // loaded (a `hitl model promote`, say); see ModelSet. Returns how many swapped.
   std::size_t reload_models();
 
  private:
   // The start, in order; each step uses only what the steps before it built.
-  void load_plugins();
+  void load_plugins(plugin::LoadedPlugins loaded);
   void open_storage_and_queue();
   void load_models();
   void load_policies();  // with the rolling stats they read (hitl.stats) and the metrics behind them

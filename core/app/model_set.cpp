@@ -13,43 +13,58 @@
 
 namespace hitl::service {
 
+namespace fs = std::filesystem;
+
 namespace {
-// The artifact's training feature statistics (p.ood), null when it has no sidecar. Throws
+// A file's training feature statistics (p.ood), null when it has no sidecar. Throws
 // std::runtime_error naming the sidecar when it is malformed.
-// Statistics recorded for another artifact (the artifact was replaced without its sidecar) are
-// not used: p.ood is nil rather than measured against another model's training data.
-std::shared_ptr<const data::FeatureStats> load_stats(const std::filesystem::path& artifact) {
-  auto stats = data::load_feature_stats(artifact);
+// Statistics recorded for another file (the artifact was replaced without its sidecar) are not
+// used: p.ood is nil rather than measured against another model's training data.
+std::shared_ptr<const data::FeatureStats> load_stats(const fs::path& file) {
+  auto stats = data::load_feature_stats(file);
   if (!stats) return nullptr;
-  if (!data::feature_stats_match(*stats, read_whole_file(artifact))) {
+  if (!data::feature_stats_match(*stats, read_whole_file(file))) {
     spdlog::warn("{} describes another artifact than {} (its artifact_sha256 differs): p.ood is nil for this model",
-                 data::feature_stats_path(artifact).string(), artifact.string());
+                 data::feature_stats_path(file).string(), file.string());
     return nullptr;
   }
   return std::make_shared<const data::FeatureStats>(std::move(*stats));
 }
 
-std::filesystem::path artifact_of(const config::ModelConfig& m) {
-  auto mc = nlohmann::json::parse(m.ref.config_json, nullptr, false);
-  if (mc.is_object() && mc.contains("artifact") && mc["artifact"].is_string()) return mc["artifact"].get<std::string>();
-  return {};
+// The statistics of the first watched file that has a sidecar (null: none has).
+std::shared_ptr<const data::FeatureStats> stats_of(const std::vector<fs::path>& files) {
+  for (const auto& f : files)
+    if (auto stats = load_stats(f)) return stats;
+  return nullptr;
+}
+
+// The values of the options the model's plugin declares as paths, as the config sets them (the
+// config loader made them absolute). A declared option the config leaves out is not watched.
+std::vector<fs::path> path_option_values(const config::ModelConfig& m, const plugin::Registry& plugins) {
+  const auto& plugin = plugins.require(sdk::PluginKind::model, m.ref.plugin);
+  const auto options = nlohmann::json::parse(m.ref.config_json, nullptr, false);
+  std::vector<fs::path> files;
+  if (!options.is_object()) return files;
+  for (const auto& name : plugin::declared_path_options(*plugin.descriptor))
+    if (auto it = options.find(name); it != options.end() && it->is_string() && !it->get<std::string>().empty())
+      files.emplace_back(it->get<std::string>());
+  return files;
 }
 }  // namespace
 
 ModelSet::ModelSet(const std::map<std::string, config::ModelConfig>& models, const plugin::Registry& plugins)
     : models_(models), plugins_(plugins) {
   for (auto& [name, m] : models_) {
-    ArtifactStamp stamp;
-    stamp.path = artifact_of(m);
-    if (!stamp.path.empty()) {
-      std::error_code ec;
-      stamp.mtime = std::filesystem::last_write_time(stamp.path, ec);
-      stamp.size = std::filesystem::file_size(stamp.path, ec);
+    const auto files = path_option_values(m, plugins_);
+    auto& stamps = watched_[name];
+    for (const auto& f : files) {
+      FileStamp stamp{f};
+      changed(stamp);  // stamps it as it is now
+      stamps.push_back(std::move(stamp));
     }
     // A malformed sidecar stops the start with its path, like a malformed artifact.
-    auto stats = stamp.path.empty() ? nullptr : load_stats(stamp.path);
+    auto stats = stats_of(files);
     slots_[name] = std::make_shared<ModelSlot>(plugins_.create_model(m.ref.plugin, m.ref.config_json), std::move(stats));
-    stamps_[name] = stamp;
   }
 }
 
@@ -58,25 +73,37 @@ std::shared_ptr<sdk::Model> ModelSet::live(const std::string& name) const {
   return it == slots_.end() ? nullptr : it->second->get();
 }
 
+std::vector<fs::path> ModelSet::watched(const std::string& name) const {
+  std::vector<fs::path> files;
+  if (auto it = watched_.find(name); it != watched_.end())
+    for (const auto& s : it->second) files.push_back(s.path);
+  return files;
+}
+
+bool ModelSet::changed(FileStamp& stamp) {
+  std::error_code ec;
+  const auto mtime = fs::last_write_time(stamp.path, ec);
+  if (ec) return false;
+  const auto size = fs::file_size(stamp.path, ec);
+  if (ec || (mtime == stamp.mtime && size == stamp.size)) return false;
+  stamp.mtime = mtime;
+  stamp.size = size;
+  return true;
+}
+
 std::size_t ModelSet::reload_changed(Metrics& metrics, Writer& writer) {
   std::lock_guard lock(reload_mu_);
   std::size_t swapped = 0;
-  for (auto& [name, stamp] : stamps_) {
-    if (stamp.path.empty()) continue;
-    std::error_code ec;
-    const auto mtime = std::filesystem::last_write_time(stamp.path, ec);
-    if (ec) continue;  // being replaced right now, or gone: the current model stays
-    const auto size = std::filesystem::file_size(stamp.path, ec);
-    if (ec || (mtime == stamp.mtime && size == stamp.size)) continue;
-    stamp.mtime = mtime;  // tried once per change: a broken file is not retried until it changes again
-    stamp.size = size;
-    if (reload_one(name, stamp.path, metrics, writer)) ++swapped;
+  for (auto& [name, stamps] : watched_) {
+    const FileStamp* first_changed = nullptr;
+    for (auto& s : stamps)
+      if (changed(s) && !first_changed) first_changed = &s;
+    if (first_changed && reload_one(name, first_changed->path, metrics, writer)) ++swapped;
   }
   return swapped;
 }
 
-bool ModelSet::reload_one(const std::string& name, const std::filesystem::path& artifact, Metrics& metrics,
-                          Writer& writer) {
+bool ModelSet::reload_one(const std::string& name, const fs::path& changed_file, Metrics& metrics, Writer& writer) {
   const auto& m = models_.at(name);
   auto& slot = *slots_.at(name);
   const auto current = slot.get();
@@ -85,20 +112,20 @@ bool ModelSet::reload_one(const std::string& name, const std::filesystem::path& 
   std::shared_ptr<const data::FeatureStats> stats;
   try {
     // The sidecar is written before the artifact (hitl train), so it is in place by now.
-    stats = load_stats(artifact);
+    stats = stats_of(watched(name));
     fresh = plugins_.create_model(m.ref.plugin, m.ref.config_json);
   } catch (const std::exception& e) {
     metrics.plugin_error("model", name);
-    spdlog::error("model {}: the changed artifact {} does not load, keeping {}: {}", name, artifact.string(), before,
+    spdlog::error("model {}: the changed file {} does not load, keeping {}: {}", name, changed_file.string(), before,
                   e.what());
     return false;
   }
   slot.set(fresh, stats);  // model and statistics swap together
-  spdlog::info("model {} reloaded from {}: {} -> {}", name, artifact.string(), before, fresh->version());
+  spdlog::info("model {} reloaded from {}: {} -> {}", name, changed_file.string(), before, fresh->version());
   sdk::WriteBatch batch;
   batch.audit.push_back(audit::make_record(
       now_ms(), audit::kSystemActor, "model.loaded", "", audit::Entity::model, name,
-      nlohmann::json{{"from_version", before}, {"to_version", fresh->version()}, {"artifact", artifact.string()}}.dump()));
+      nlohmann::json{{"from_version", before}, {"to_version", fresh->version()}, {"artifact", changed_file.string()}}.dump()));
   if (auto st = writer.submit_sync(batch); !st.ok()) spdlog::warn("model {}: cannot audit the reload: {}", name, st.message);
   return true;
 }

@@ -92,12 +92,12 @@ void apply_options(const ServeOptions& o, config::ServiceConfig& cfg) {
 // server until SIGINT or SIGTERM; the background stops before the server, so waiting and queued
 // requests still get their answer.
 int serve(const ServeOptions& o) {
-  auto cfg = load(o.config);
+  auto [cfg, plugins] = load_with_plugins(o.config);
   apply_options(o, cfg);
   setup_logging(cfg.log_level, cfg.log_format);
   const sigset_t signals = block_stop_signals();
 
-  service::App app(std::move(cfg));
+  service::App app(std::move(cfg), std::move(plugins));
   service::recover_at_start(app);
   const http::ServerOptions so = server_options(app);
   http::Server server(so, make_api_handler(app));
