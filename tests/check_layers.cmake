@@ -19,6 +19,8 @@ set(layer_store 3)
 set(layer_learning 4)
 set(layer_governance 4)
 set(layer_replay 4)
+# domain/: a domain's settings, read by ingest, review and api alike.
+set(layer_domain 4)
 set(layer_ingest 5)
 set(layer_review 6)
 set(layer_notify 7)

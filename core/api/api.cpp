@@ -9,7 +9,7 @@
 #include "app/app.hpp"
 #include "governance/auth.hpp"
 #include "governance/governance.hpp"
-#include "ingest/redaction.hpp"
+#include "domain/domains.hpp"
 #include "governance/report_service.hpp"
 #include "metrics/metrics.hpp"
 #include "notify/notify.hpp"
@@ -66,7 +66,7 @@ json parse_or_null(const std::string& text) {
 
 // Reviewers see the domain's sensitive fields masked; admins and clients (who sent the record)
 // see them whole.
-void redact_for(const Principal& who, const DomainRuntime& dom, json& input, json& meta, json& prediction) {
+void redact_for(const Principal& who, const DomainSettings& dom, json& input, json& meta, json& prediction) {
   if (who.role != Role::reviewer || dom.redactor.empty()) return;
   const Redactor& r = dom.redactor;
   r.input(input);
@@ -274,11 +274,7 @@ class Api {
     return IngestLimits{app_.config().max_json_depth, app_.config().max_batch_records, domain(dom).labels};
   }
 
-  const DomainRuntime& domain(const std::string& name) {
-    auto* d = app_.pipeline().domain(name);
-    if (!d) throw ServiceError(404, "unknown_domain", "no domain named \"" + name + "\"", "domain");
-    return *d;
-  }
+  const DomainSettings& domain(const std::string& name) { return app_.domains().require(name); }
 
   void predictions(const std::string& dom, const http::Request& req, const Principal& who,
                    http::Respond& respond) {
@@ -423,7 +419,7 @@ class Api {
                     http::Respond& respond) {
     require_role(who, {Role::admin, Role::client});
     require_domain(who, dom);
-    const DomainRuntime& rt = domain(dom);
+    const DomainSettings& rt = domain(dom);
     json body = body_object(req, {"label"}, false, app_.config().max_json_depth);
     auto l = body.find("label");
     if (l == body.end() || !l->is_string()) throw ServiceError(422, "invalid_field", "label: expected a string", "label");

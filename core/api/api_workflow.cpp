@@ -4,7 +4,7 @@
 #include "review/assignment.hpp"
 #include "api/api_body.hpp"
 #include "governance/auth.hpp"
-#include "ingest/pipeline.hpp"
+#include "domain/domains.hpp"
 #include "review/review.hpp"
 #include "review/reviewers.hpp"
 #include "common/service_error.hpp"
@@ -103,7 +103,7 @@ void list_tasks(App& app, const http::Request& req, const Principal& who, http::
     if (f.domain.empty()) throw ServiceError(422, "invalid_field", "domain: required for a reviewer token", "domain");
     if (!who.may_access(f.domain)) throw ServiceError(403, "forbidden", "token \"" + who.name + "\" is not allowed domain \"" + f.domain + "\"", "domain");
   }
-  if (!f.domain.empty() && !app.pipeline().domain(f.domain))
+  if (!f.domain.empty() && !app.domains().find(f.domain))
     throw ServiceError(404, "unknown_domain", "no domain named \"" + f.domain + "\"", "domain");
   if (!f.domain.empty() && !who.may_access(f.domain))
     throw ServiceError(403, "forbidden", "token \"" + who.name + "\" is not allowed domain \"" + f.domain + "\"", "domain");
@@ -201,7 +201,7 @@ void put_reviewer(App& app, const http::Request& req, const Principal& who, http
     r.disabled = it->get<bool>();
   }
   for (auto& d : split_list(r.domains))
-    if (!app.pipeline().domain(d)) throw ServiceError(422, "invalid_field", "domains: no domain named \"" + d + "\"", "domains");
+    if (!app.domains().find(d)) throw ServiceError(422, "invalid_field", "domains: no domain named \"" + d + "\"", "domains");
   require_manage(who, r);
   respond(reply(reviewer_json(app.reviewers().put(r, who.name))));
 }

@@ -1,18 +1,16 @@
 #pragma once
-// The assembled service: plugins, storage, queue, models, policies, writer, pipeline, review,
-// tokens and metrics, built from a validated ServiceConfig. Used by `hitl serve`, `hitl ingest`
+// The assembled service: plugins, storage, queue, models, policies, writer, domains, pipeline,
+// review, tokens and metrics, built from a validated ServiceConfig, each part given what it uses
+// in its constructor. Used by `hitl serve`, `hitl ingest`
 // and `hitl token create`.
 #include "config/service_config.hpp"
+#include "plugin/plugin_registry.hpp"
 
 #include <hitl/plugin_api.hpp>
 
-#include <filesystem>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
-namespace hitl::plugin { class Registry; }
 namespace hitl::policy { class PolicyEngine; }
 
 namespace hitl::service {
@@ -26,7 +24,8 @@ class Governance;
 class Notifier;
 class ReviewerDirectory;
 class Assignment;
-class ModelSlot;
+class ModelSet;
+class Domains;
 class RetrainWorker;
 class Signals;
 class SlowLane;
@@ -34,10 +33,13 @@ class SlowLane;
 class App {
  public:
   // Throws std::runtime_error (ConfigError, PluginError, PolicyError) with a one-line reason.
-  explicit App(config::ServiceConfig cfg);
+  // `plugins`: the config's plugin_dirs as the config loader already loaded them (each file is
+  // opened once); empty or for other folders, App loads them itself.
+  explicit App(config::ServiceConfig cfg, plugin::LoadedPlugins plugins = {});
   ~App();
 
   const config::ServiceConfig& config() const { return cfg_; }
+  const Domains& domains() const { return *domains_; }  // each domain's settings (domain/domains.hpp)
   sdk::Storage& storage() { return *storage_; }
   sdk::Queue& queue() { return *queue_; }
   Writer& writer() { return *writer_; }
@@ -50,39 +52,42 @@ class App {
   ReviewerDirectory& reviewers() { return *reviewers_; }
   Assignment& assignment() { return *assignment_; }
   policy::PolicyEngine& policies() { return *policies_; }
-  RetrainWorker& retrain() { return *retrain_; }
-  SlowLane& slow_lane() { return *slow_lane_; }  // routes whose cost grows with the data (app/slow_lane.hpp)  // the learning loop's trainings (learning/retrain_worker.hpp)
+  RetrainWorker& retrain() { return *retrain_; }  // the learning loop's trainings (learning/retrain_worker.hpp)
+  SlowLane& slow_lane() { return *slow_lane_; }  // routes whose cost grows with the data (app/slow_lane.hpp)
   std::shared_ptr<sdk::Model> model(const std::string& name) const;  // the live one
-  // Reloads every model whose `artifact` file changed since it was loaded (a `hitl model
-  // promote`, say): the new model is built first and swapped in only when it loads, so a broken
-  // file keeps the old model (logged, counted). Audited as model.loaded. Returns how many swapped.
+  // Reloads every model one of whose path-typed options names a file that changed since it was
+  // loaded (a `hitl model promote`, say); see ModelSet. Returns how many swapped.
   std::size_t reload_models();
 
  private:
+  // The start, in order; each step uses only what the steps before it built.
+  void load_plugins(plugin::LoadedPlugins loaded);
+  void open_storage_and_queue();
+  void load_models();
+  void load_policies();  // with the rolling stats they read (hitl.stats) and the metrics behind them
+  void build_ingest();   // writer, domains, pipeline
+  void build_review();   // reviewers, assignment, notifier, retraining, review workflow
+  void build_admin();    // tokens, governance, slow lane
+  void warn_unused_settings() const;
+
   config::ServiceConfig cfg_;
   std::unique_ptr<plugin::Registry> registry_;
   std::shared_ptr<sdk::Storage> storage_;
   std::shared_ptr<sdk::Queue> queue_;
-  struct ArtifactStamp {
-    std::filesystem::path path;  // "" = the model has no artifact option: never reloaded
-    std::filesystem::file_time_type mtime{};
-    std::uintmax_t size = 0;
-  };
-  std::map<std::string, std::shared_ptr<ModelSlot>> models_;
-  std::map<std::string, ArtifactStamp> artifact_stamps_;
-  std::unique_ptr<policy::PolicyEngine> policies_;
+  std::unique_ptr<ModelSet> models_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<Signals> signals_;  // hitl.stats(): before the policies, which read it
+  std::unique_ptr<policy::PolicyEngine> policies_;
   std::unique_ptr<Writer> writer_;
-  std::unique_ptr<Signals> signals_;  // hitl.stats(): before the pipeline, which counts into it
+  std::unique_ptr<Domains> domains_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<ReviewerDirectory> reviewers_;
   std::unique_ptr<Assignment> assignment_;
+  std::unique_ptr<Notifier> notifier_;
+  std::unique_ptr<RetrainWorker> retrain_;
   std::unique_ptr<ReviewService> review_;
   std::unique_ptr<TokenService> tokens_;
   std::unique_ptr<Governance> governance_;
-  std::unique_ptr<Notifier> notifier_;
-  std::unique_ptr<RetrainWorker> retrain_;
-  std::mutex reload_mu_;  // reload_models runs on the housekeeping thread and after a promotion
   std::unique_ptr<SlowLane> slow_lane_;  // stopped first in ~App: its jobs use everything above
 };
 

@@ -148,7 +148,7 @@ void read_jsonl_records(const IngestOptions& o, const service::IngestLimits& lim
 }
 
 int ingest(const IngestOptions& o) {
-  auto cfg = load(o.config);
+  auto [cfg, plugins] = load_with_plugins(o.config);
   setup_logging(cfg.log_level == "info" ? "warn" : cfg.log_level, cfg.log_format);
   if (!cfg.domains.count(o.domain)) {
     std::cerr << "hitl ingest: unknown domain \"" << o.domain << "\" (config has:";
@@ -156,7 +156,7 @@ int ingest(const IngestOptions& o) {
     std::cerr << ")\n";
     return 2;
   }
-  service::App app(std::move(cfg));
+  service::App app(std::move(cfg), std::move(plugins));
   const auto& settings = app.config();
   const service::IngestLimits limits{settings.max_json_depth, settings.max_batch_records,
                                      settings.domains.at(o.domain).labels};

@@ -65,13 +65,17 @@ fs::path default_script_lib_dir() { return (exe_dir() / ".." / "share" / "hitl" 
 fs::path default_ui_dir() { return (exe_dir() / ".." / "share" / "hitl" / "ui").lexically_normal(); }
 
 // Plugin options are resolved as their plugins declare them, so the descriptors are read here.
-config::ServiceConfig load(const std::string& config_file) {
+LoadedConfig load_with_plugins(const std::string& config_file) {
   plugin::PathOptionCatalog catalog;
   auto path_options = [&catalog](const std::vector<fs::path>& dirs, std::string_view kind, const std::string& name) {
     return catalog.path_options(dirs, kind, name);
   };
-  return config::load_config(config_file, default_plugin_dir(), default_script_lib_dir(), path_options);
+  LoadedConfig out{config::load_config(config_file, default_plugin_dir(), default_script_lib_dir(), path_options), {}};
+  out.plugins = catalog.take(out.cfg.plugin_dirs);
+  return out;
 }
+
+config::ServiceConfig load(const std::string& config_file) { return load_with_plugins(config_file).cfg; }
 
 void apply_clock_offset_from_env() {
   const char* off = std::getenv("HITL_CLOCK_OFFSET_MS");

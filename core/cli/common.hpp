@@ -17,6 +17,13 @@ std::filesystem::path default_plugin_dir();      // <exe>/../lib/hitl
 std::filesystem::path default_script_lib_dir();  // <exe>/../share/hitl/lua
 std::filesystem::path default_ui_dir();          // <exe>/../share/hitl/ui (the web UI, ui/www)
 config::ServiceConfig load(const std::string& config_file);
+// The config with the plugins its path options were read from, for the commands that build the
+// service (App): each plugin file is opened once.
+struct LoadedConfig {
+  config::ServiceConfig cfg;
+  plugin::LoadedPlugins plugins;
+};
+LoadedConfig load_with_plugins(const std::string& config_file);
 void setup_logging(const std::string& level, const std::string& format);
 // HITL_CLOCK_OFFSET_MS shifts every command's clock (tests move time with it); throws
 // std::runtime_error for a value that is not an integer.

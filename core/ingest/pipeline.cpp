@@ -7,7 +7,7 @@
 #include "data/records.hpp"
 #include "policy/policy_engine.hpp"
 #include "metrics/metrics.hpp"
-#include "ingest/redaction.hpp"
+#include "domain/redaction.hpp"
 #include "common/service_error.hpp"
 #include "ingest/signals.hpp"
 #include "store/writer.hpp"
@@ -68,7 +68,44 @@ json creation_detail(const sdk::NewDecision& nd, const policy::Verdict& verdict,
   if (!judge_note.is_null()) detail["judge"] = std::move(judge_note);
   return detail;
 }
+
 }  // namespace
+
+// What the policy saw of one record and what it answered.
+struct Pipeline::Judgement {
+  policy::PredictionView view;              // p: the primary model's or the client's prediction
+  std::vector<policy::PredictionView> all;  // p.predictions: the primary and the ensemble members
+  std::optional<policy::OodView> ood;       // p.ood
+  policy::Verdict verdict;
+  json judge_note;  // the judge step's audit detail, when there was one
+};
+
+// The policy's hash and version and the primary's version, the same for every decision of a batch.
+struct Pipeline::Provenance {
+  std::string policy_hash;
+  std::string policy_version;
+  std::string model_version;  // "" when the domain has no model
+};
+
+// One ingest call's records on their way through the steps, with what each step found out
+// (indexes are the records' input order).
+struct Pipeline::Batch {
+  const DomainSettings& dom;
+  const DomainModels& models;
+  std::vector<IngestRecord> records;
+  const std::string& actor;
+  std::int64_t now;
+  DomainCounters* counters;  // may be null
+  std::vector<std::optional<sdk::DecisionRecord>> existing;  // the stored decision of a repeated id
+  LiveModel live;  // the primary and its feature statistics, one for the whole batch
+  std::vector<std::optional<sdk::Record>> rows;  // what the models and p.ood read
+  std::vector<std::string> row_errors;           // why a record has no row
+  std::vector<char> scored, model_failed;        // by the primary model
+  std::vector<std::vector<policy::PredictionView>> members;  // the ensemble members' predictions
+  std::vector<std::string> ensemble_errors;                  // why a record has none ("" = fine)
+
+  std::size_t size() const { return records.size(); }
+};
 
 json result_to_json(const IngestResult& r) {
   json j = {{"id", r.id},       {"status", r.status},       {"reason", r.reason},
@@ -80,7 +117,7 @@ json result_to_json(const IngestResult& r) {
 
 // A gold case from the domain's set, dressed as a task like `real` (same priority, deadline,
 // skills, pool and, unless the case names one, reason) with a fresh UUID as its decision id.
-void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
+void Pipeline::add_gold_task(const DomainSettings& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
                              const std::string& model_version, std::int64_t now, sdk::WriteBatch& out) const {
   const GoldCase& c = dom.gold->cases[pick(dom.gold->cases.size())];
   sdk::NewDecision nd;
@@ -116,88 +153,7 @@ void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& re
   out.decisions.push_back(std::move(nd));
 }
 
-void Pipeline::score_shadow(const DomainRuntime& dom, const std::vector<IngestRecord>& records,
-                            const std::vector<std::optional<sdk::DecisionRecord>>& existing, DomainCounters* counters) const {
-  const auto shadow = dom.shadow->get();
-  std::vector<sdk::Record> rows;
-  std::vector<std::size_t> which;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    if (existing[i] || !records[i].has_prediction) continue;  // a model failure has nothing to agree with
-    try {
-      rows.push_back(data::record_from_json(records[i].input));
-      which.push_back(i);
-    } catch (const std::exception&) {
-      // An input the shadow cannot read is the shadow's problem only.
-      if (counters) counters->shadow_errors++;
-    }
-  }
-  if (rows.empty() || !shadow) return;
-  std::vector<sdk::Prediction> preds;
-  auto st = shadow->predict(rows, preds);
-  if (!st.ok() || preds.size() != rows.size()) {
-    if (counters) counters->shadow_errors += rows.size();
-    metrics_.plugin_error("model", dom.shadow_name);
-    spdlog::warn("shadow model failed domain={} model={} records={}: {}", dom.name, dom.shadow_name, rows.size(),
-                 st.ok() ? "wrong number of predictions" : st.message);
-    return;
-  }
-  if (!counters) return;
-  for (std::size_t k = 0; k < which.size(); ++k) {
-    counters->shadow_predictions++;
-    if (preds[k].label == records[which[k]].prediction.label) counters->shadow_agreements++;
-  }
-}
-
-void Pipeline::score_ensemble(const DomainRuntime& dom, const std::vector<std::optional<sdk::Record>>& rows,
-                              const std::vector<std::string>& row_errors,
-                              const std::vector<std::optional<sdk::DecisionRecord>>& existing,
-                              const std::vector<char>& model_failed,
-                              std::vector<std::vector<policy::PredictionView>>& members,
-                              std::vector<std::string>& errors, DomainCounters* counters) const {
-  std::vector<sdk::Record> batch;
-  std::vector<std::size_t> which;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (existing[i] || model_failed[i]) continue;
-    if (!rows[i]) {
-      errors[i] = "input cannot be scored by the ensemble: " + row_errors[i];
-      continue;
-    }
-    batch.push_back(*rows[i]);
-    which.push_back(i);
-  }
-  for (const auto& [name, slot] : dom.ensemble) {
-    if (batch.empty()) break;
-    const auto m = slot->get();
-    std::vector<sdk::Prediction> preds;
-    std::string error;
-    if (!m) {
-      error = "not loaded";
-    } else {
-      auto st = m->predict(batch, preds);
-      if (!st.ok()) error = st.message;
-      else if (preds.size() != batch.size())
-        error = "returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(batch.size()) + " rows";
-    }
-    if (!error.empty()) {
-      spdlog::warn("ensemble member failed domain={} model={} records={} (failing closed to review): {}", dom.name, name,
-                   batch.size(), error);
-      metrics_.plugin_error("model", name);
-      for (auto i : which)
-        if (errors[i].empty()) {
-          errors[i] = "ensemble member " + name + ": " + error;
-          if (counters) counters->model_errors++;
-        }
-      continue;
-    }
-    const std::string version = m->version();
-    for (std::size_t k = 0; k < which.size(); ++k) {
-      auto& p = preds[k];
-      members[which[k]].push_back(policy::PredictionView{std::move(p.label), p.confidence, std::move(p.scores), name, version});
-    }
-  }
-}
-
-policy::Verdict Pipeline::run_judge(const DomainRuntime& dom, const IngestRecord& rec, const policy::FlagInput& in,
+policy::Verdict Pipeline::run_judge(const DomainSettings& dom, const IngestRecord& rec, const policy::FlagInput& in,
                                     const std::string& reason, json& note, DomainCounters* counters) const {
   note = json{{"reason", reason}};
   policy::Verdict fail;  // review: a case the judge step could not screen goes to a person
@@ -208,7 +164,8 @@ policy::Verdict Pipeline::run_judge(const DomainRuntime& dom, const IngestRecord
     fail.error = why;
     return fail;
   };
-  const auto model = dom.judge ? dom.judge->get() : nullptr;
+  const auto& judge = models_.at(dom.name).judge;
+  const auto model = judge ? judge->get() : nullptr;
   if (!model) {
     if (counters) counters->policy_errors++;  // the policy asked for a step the domain does not have
     return failed("flag returned hitl.judge(...) but domain " + dom.name + " has no judge_model");
@@ -247,52 +204,326 @@ policy::Verdict Pipeline::run_judge(const DomainRuntime& dom, const IngestRecord
   return v;
 }
 
-Pipeline::Pipeline(std::map<std::string, DomainRuntime> domains, policy::PolicyEngine& policies,
+Pipeline::Pipeline(const Domains& domains, const ModelSlots& models, policy::PolicyEngine& policies, Signals& signals,
                    sdk::Storage& storage, Writer& writer, Metrics& metrics)
-    : domains_(std::move(domains)), policies_(policies), storage_(storage), writer_(writer), metrics_(metrics) {}
-
-const DomainRuntime* Pipeline::domain(const std::string& name) const {
-  auto it = domains_.find(name);
-  return it == domains_.end() ? nullptr : &it->second;
+    : domains_(domains), policies_(policies), signals_(signals), storage_(storage), writer_(writer), metrics_(metrics) {
+  auto slot = [&models](const DomainSettings& d, const std::string& name) -> std::shared_ptr<ModelSlot> {
+    if (name.empty()) return nullptr;
+    auto it = models.find(name);
+    if (it == models.end()) throw std::runtime_error("domain " + d.name + ": no model named \"" + name + "\"");
+    return it->second;
+  };
+  for (const auto& [name, d] : domains_) {
+    DomainModels m{slot(d, d.model_name), {}, slot(d, d.judge_name), slot(d, d.shadow_name)};
+    for (const auto& member : d.ensemble) m.ensemble.emplace_back(member, slot(d, member));
+    models_.emplace(name, std::move(m));
+  }
 }
 
-// Step 1 of ingest: the domain's model scores the records sent without a prediction, in one
-// batch. A failure, or a label outside the domain's set (a model is a plugin), fails closed:
-// those records go to review with reason model_error.
-void Pipeline::score_primary(const DomainRuntime& dom, sdk::Model& model, const std::vector<std::size_t>& to_score,
-                             const std::vector<std::optional<sdk::Record>>& rows, std::vector<IngestRecord>& records,
-                             std::vector<char>& scored, std::vector<char>& model_failed, DomainCounters* counters) const {
+// Step 1a: the records to score are those sent without a prediction (repeated ids excepted).
+// Throws 422 when the domain has no model: not a model failure but a client mistake, nothing
+// could ever score such a record.
+std::vector<std::size_t> Pipeline::records_to_score(const Batch& b) const {
+  std::vector<std::size_t> to_score;
+  for (std::size_t i = 0; i < b.size(); ++i)
+    if (!b.records[i].has_prediction && !b.existing[i]) to_score.push_back(i);
+  if (!to_score.empty() && !b.live.model)
+    throw ServiceError(422, "invalid_field",
+                       "prediction: missing for record \"" + b.records[to_score[0]].id + "\", and domain \"" +
+                           b.dom.name + "\" has no model to score it",
+                       "prediction");
+  return to_score;
+}
+
+// Step 1b: rows for the models and p.ood, converted once per new record. A record to score whose
+// input is not a flat record is the client's mistake (422); for the others the row only feeds
+// the ensemble and p.ood, which then fail closed or stay nil.
+void Pipeline::parse_rows(Batch& b) const {
+  const bool rows_for_all = !b.dom.ensemble.empty() || b.live.stats;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (b.existing[i] || (b.records[i].has_prediction && !rows_for_all)) continue;
+    try {
+      b.rows[i] = data::record_from_json(b.records[i].input);
+    } catch (const std::exception& e) {
+      if (!b.records[i].has_prediction) throw ServiceError(422, "invalid_field", std::string("input: ") + e.what(), "input");
+      b.row_errors[i] = e.what();
+    }
+  }
+}
+
+// Step 1c: the domain's model scores the records sent without a prediction, in one batch. A
+// failure, or a label outside the domain's set (a model is a plugin), fails closed: those records
+// go to review with reason model_error.
+void Pipeline::score_primary(Batch& b, const std::vector<std::size_t>& to_score) const {
+  const auto& dom = b.dom;
   std::vector<sdk::Record> batch_rows;
   batch_rows.reserve(to_score.size());
-  for (auto i : to_score) batch_rows.push_back(*rows[i]);
+  for (auto i : to_score) batch_rows.push_back(*b.rows[i]);
   std::vector<sdk::Prediction> preds;
   std::string error;
-  auto st = model.predict(batch_rows, preds);
+  auto st = b.live.model->predict(batch_rows, preds);
   if (!st.ok()) error = st.message;
   else if (preds.size() != batch_rows.size())
     error = "model returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(batch_rows.size()) + " rows";
   if (!error.empty()) {
     spdlog::warn("model failed domain={} decision={} model={} records={} (failing closed to review): {}", dom.name,
-                 records[to_score[0]].id, dom.model_name, to_score.size(), error);
-    for (auto i : to_score) model_failed[i] = 1;
-    if (counters) counters->model_errors += to_score.size();
+                 b.records[to_score[0]].id, dom.model_name, to_score.size(), error);
+    for (auto i : to_score) b.model_failed[i] = 1;
+    if (b.counters) b.counters->model_errors += to_score.size();
     metrics_.plugin_error("model", dom.model_name);
     return;
   }
   for (std::size_t k = 0; k < to_score.size(); ++k) {
     const std::size_t i = to_score[k];
-    if (std::find(dom.labels.begin(), dom.labels.end(), preds[k].label) == dom.labels.end()) {
+    if (!dom.has_label(preds[k].label)) {
       spdlog::warn("model returned a label outside the domain's labels domain={} decision={} model={} "
-                   "(failing closed to review)", dom.name, records[i].id, dom.model_name);
-      model_failed[i] = 1;
-      if (counters) counters->model_errors++;
+                   "(failing closed to review)", dom.name, b.records[i].id, dom.model_name);
+      b.model_failed[i] = 1;
+      if (b.counters) b.counters->model_errors++;
       metrics_.plugin_error("model", dom.model_name);
       continue;
     }
-    records[i].prediction = std::move(preds[k]);
-    records[i].has_prediction = true;
-    scored[i] = 1;
+    b.records[i].prediction = std::move(preds[k]);
+    b.records[i].has_prediction = true;
+    b.scored[i] = 1;
   }
+}
+
+// Step 1d: ensemble members score every new record the primary did not fail on; a member's
+// failure sends its records to review (ensemble_error), never to the policy.
+void Pipeline::score_ensemble(Batch& b) const {
+  std::vector<sdk::Record> batch;
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (b.existing[i] || b.model_failed[i]) continue;
+    if (!b.rows[i]) {
+      b.ensemble_errors[i] = "input cannot be scored by the ensemble: " + b.row_errors[i];
+      continue;
+    }
+    batch.push_back(*b.rows[i]);
+    which.push_back(i);
+  }
+  for (const auto& [name, slot] : b.models.ensemble) {
+    if (batch.empty()) break;
+    const auto m = slot->get();
+    std::vector<sdk::Prediction> preds;
+    std::string error;
+    if (!m) {
+      error = "not loaded";
+    } else {
+      auto st = m->predict(batch, preds);
+      if (!st.ok()) error = st.message;
+      else if (preds.size() != batch.size())
+        error = "returned " + std::to_string(preds.size()) + " predictions for " + std::to_string(batch.size()) + " rows";
+    }
+    if (!error.empty()) {
+      spdlog::warn("ensemble member failed domain={} model={} records={} (failing closed to review): {}", b.dom.name,
+                   name, batch.size(), error);
+      metrics_.plugin_error("model", name);
+      for (auto i : which)
+        if (b.ensemble_errors[i].empty()) {
+          b.ensemble_errors[i] = "ensemble member " + name + ": " + error;
+          if (b.counters) b.counters->model_errors++;
+        }
+      continue;
+    }
+    const std::string version = m->version();
+    for (std::size_t k = 0; k < which.size(); ++k) {
+      auto& p = preds[k];
+      b.members[which[k]].push_back(policy::PredictionView{std::move(p.label), p.confidence, std::move(p.scores), name, version});
+    }
+  }
+}
+
+// Step 1e, shadow mode: a candidate scores the same new records; only its agreement with the
+// prediction each decision uses is counted. It never changes a decision, and its failures only
+// count.
+void Pipeline::score_shadow(const Batch& b) const {
+  const auto shadow = b.models.shadow->get();
+  DomainCounters* counters = b.counters;
+  std::vector<sdk::Record> rows;
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (b.existing[i] || !b.records[i].has_prediction) continue;  // a model failure has nothing to agree with
+    try {
+      rows.push_back(data::record_from_json(b.records[i].input));
+      which.push_back(i);
+    } catch (const std::exception&) {
+      // An input the shadow cannot read is the shadow's problem only.
+      if (counters) counters->shadow_errors++;
+    }
+  }
+  if (rows.empty() || !shadow) return;
+  std::vector<sdk::Prediction> preds;
+  auto st = shadow->predict(rows, preds);
+  if (!st.ok() || preds.size() != rows.size()) {
+    if (counters) counters->shadow_errors += rows.size();
+    metrics_.plugin_error("model", b.dom.shadow_name);
+    spdlog::warn("shadow model failed domain={} model={} records={}: {}", b.dom.name, b.dom.shadow_name, rows.size(),
+                 st.ok() ? "wrong number of predictions" : st.message);
+    return;
+  }
+  if (!counters) return;
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    counters->shadow_predictions++;
+    if (preds[k].label == b.records[which[k]].prediction.label) counters->shadow_agreements++;
+  }
+}
+
+// Step 1: the models score the batch (the judge model comes later, on the cases flag sends to it).
+void Pipeline::score(Batch& b) const {
+  const auto to_score = records_to_score(b);
+  parse_rows(b);
+  if (!to_score.empty()) score_primary(b, to_score);
+  if (!b.models.ensemble.empty()) score_ensemble(b);
+  if (b.models.shadow) score_shadow(b);
+}
+
+// Step 2a, for one new record: what the policy sees (p, p.predictions, p.ood) and its verdict.
+// A model or ensemble failure goes to review without asking the policy; a case flag sends to
+// hitl.judge(reason) goes through the judge step.
+Pipeline::Judgement Pipeline::judge_record(Batch& b, std::size_t i, const Provenance& prov) const {
+  const auto& rec = b.records[i];
+  Judgement j;
+  j.view.label = rec.prediction.label;
+  j.view.confidence = rec.prediction.confidence;
+  j.view.scores = rec.prediction.scores;
+  j.view.model = b.scored[i] ? b.dom.model_name : "client";  // as p.predictions[1] names it
+  if (b.scored[i]) j.view.version = prov.model_version;
+  if (!b.dom.ensemble.empty() && b.ensemble_errors[i].empty() && !b.model_failed[i]) {
+    j.all.reserve(1 + b.members[i].size());
+    j.all.push_back(j.view);
+    for (auto& m : b.members[i]) j.all.push_back(std::move(m));
+  }
+  if (b.live.stats && b.rows[i]) {
+    auto o = data::ood_score(*b.live.stats, *b.rows[i]);
+    j.ood = policy::OodView{o.score, std::move(o.furthest)};
+  }
+  if (b.model_failed[i]) {
+    j.verdict.action = policy::Action::review;
+    j.verdict.reason = "model_error";
+  } else if (!b.ensemble_errors[i].empty()) {
+    j.verdict.action = policy::Action::review;
+    j.verdict.reason = "ensemble_error";
+  } else {
+    policy::FlagInput in{&b.dom.name, &rec.input, &rec.meta, &j.view};
+    if (!j.all.empty()) in.predictions = &j.all;
+    if (j.ood) in.ood = &*j.ood;
+    std::vector<std::string> sensitive_values;
+    if (!b.dom.redactor.empty()) {
+      sensitive_values = b.dom.redactor.values(rec.input, rec.meta);
+      in.redact = &sensitive_values;
+    }
+    j.verdict = policies_.flag(b.dom.name, in);
+    if (j.verdict.policy_error && b.counters) b.counters->policy_errors++;
+    if (j.verdict.judge) j.verdict = run_judge(b.dom, rec, in, j.verdict.reason, j.judge_note, b.counters);
+  }
+  return j;
+}
+
+// Step 2b: the record counts in hitl.stats() now, before the commit, so the next record's
+// flag(p) (even in this batch) sees it.
+void Pipeline::count_outcome(const Batch& b, std::size_t i, const Judgement& j) const {
+  Signals::Outcome o;
+  o.flagged = j.verdict.action == policy::Action::review;
+  o.rejected = j.verdict.action == policy::Action::reject;
+  o.error = b.model_failed[i] || !b.ensemble_errors[i].empty() || j.verdict.policy_error || j.judge_note.contains("error");
+  const auto& rec = b.records[i];
+  signals_.record(b.dom.name, signals_.segment_of(b.dom.name, rec.input, rec.meta), o, b.now);
+}
+
+// Step 2c: the decision row of one new record, its review task when the verdict is review (with a
+// gold task drawn into `gold` at the policy's gold_rate), and its decision.created audit record.
+sdk::NewDecision Pipeline::decision_of(const Batch& b, std::size_t i, Judgement j, const Provenance& prov,
+                                       sdk::WriteBatch& gold) const {
+  const auto& rec = b.records[i];
+  sdk::NewDecision nd;
+  auto& d = nd.decision;
+  d.domain = b.dom.name;
+  d.id = rec.id;
+  d.reason = j.verdict.reason;
+  d.label = rec.prediction.label;
+  d.confidence = rec.prediction.confidence;
+  d.input_json = rec.input.dump();
+  // The audit trail records this hash, never the input: the payload can then be erased
+  // (hitl erase, retention) and the chain still verifies.
+  d.input_hash = sha256_hex(d.input_json);
+  d.prediction_json = b.model_failed[i] ? "{}" : prediction_json(rec.prediction).dump();
+  d.meta_json = rec.meta.dump();
+  d.model_version = b.scored[i] ? prov.model_version : "";
+  d.policy_hash = prov.policy_hash;
+  d.created_ms = b.now;
+  switch (j.verdict.action) {
+    case policy::Action::auto_approve: d.status = "auto_approved"; break;
+    case policy::Action::reject: d.status = "rejected"; break;
+    case policy::Action::review:
+      d.status = "pending_review";
+      nd.task = review_task(b.dom, rec, j.view, j.verdict, b.actor, b.now, d, b.counters);
+      if (b.dom.gold && draw(policies_.gold_rate(b.dom.name)))
+        add_gold_task(b.dom, *nd.task, prov.policy_hash, d.model_version, b.now, gold);
+      break;
+  }
+  json detail = creation_detail(nd, j.verdict, prov.policy_version, b.ensemble_errors[i], j.all, j.ood,
+                                std::move(j.judge_note));
+  nd.audit.push_back(  // written only if this decision is stored (not a duplicate)
+      audit::make_record(b.now, b.actor, "decision.created", b.dom.name, audit::Entity::decision, rec.id, detail.dump()));
+  return nd;
+}
+
+// Step 2: a verdict and a decision row for each record, in input order; a repeated id keeps its
+// stored decision and gets no new audit record. Gold tasks go after the real records, so the
+// results (input order) are the first records.size().
+sdk::WriteBatch Pipeline::decide(Batch& b) const {
+  const Provenance prov{policies_.policy_hash(b.dom.name), policies_.policy_version(b.dom.name),
+                        b.live.model ? b.live.model->version() : ""};
+  sdk::WriteBatch batch, gold;
+  batch.decisions.reserve(b.size());
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (b.existing[i]) {  // answered by storage as a duplicate
+      sdk::NewDecision nd;
+      nd.decision = *b.existing[i];
+      batch.decisions.push_back(std::move(nd));
+      continue;
+    }
+    Judgement j = judge_record(b, i, prov);
+    count_outcome(b, i, j);
+    batch.decisions.push_back(decision_of(b, i, std::move(j), prov, gold));
+  }
+  for (auto& g : gold.decisions) batch.decisions.push_back(std::move(g));
+  return batch;
+}
+
+// Step 0: the batch with the domain's settings and models; the open task count hitl.stats()
+// reports is refreshed (at most once a second).
+Pipeline::Batch Pipeline::open_batch(const std::string& domain_name, std::vector<IngestRecord>&& records,
+                                     const std::string& actor) const {
+  const DomainSettings& dom = domains_.require(domain_name);
+  const std::int64_t now = now_ms();
+  signals_.refresh_open_tasks(domain_name, now);
+  Batch b{dom, models_.at(domain_name), std::move(records), actor, now, metrics_.domain(domain_name)};
+  const std::size_t n = b.size();
+  b.rows.resize(n);
+  b.row_errors.resize(n);
+  b.scored.assign(n, 0);
+  b.model_failed.assign(n, 0);
+  b.members.resize(n);
+  b.ensemble_errors.resize(n);
+  return b;
+}
+
+// Step 0b: a batch of repeated ids only is answered from storage at once.
+bool Pipeline::answer_repeated(const Batch& b, Done& done) const {
+  if (!std::all_of(b.existing.begin(), b.existing.end(), [](const auto& e) { return e.has_value(); })) return false;
+  std::vector<IngestResult> results;
+  for (auto& e : b.existing) {
+    results.push_back({e->id, e->status, e->reason, e->task_id, e->priority, e->label, e->confidence, true});
+    if (b.counters) {
+      b.counters->predictions++;
+      b.counters->duplicates++;
+    }
+  }
+  done(sdk::Status::Ok(), results);
+  return true;
 }
 
 // What ingest answers once the batch is committed (input order, gold tasks left out), counted.
@@ -319,7 +550,7 @@ std::vector<IngestResult> Pipeline::results_of(sdk::WriteBatch& committed, Domai
 
 // The review task of a flagged record: the policy's priority, SLA (else the domain's default)
 // and reviewers needed; `d` gets the priority. The submitting account never reviews it.
-sdk::TaskRecord Pipeline::review_task(const DomainRuntime& dom, const IngestRecord& rec, const policy::PredictionView& view,
+sdk::TaskRecord Pipeline::review_task(const DomainSettings& dom, const IngestRecord& rec, const policy::PredictionView& view,
                                       const policy::Verdict& verdict, const std::string& actor, std::int64_t now,
                                       sdk::DecisionRecord& d, DomainCounters* counters) const {
   policy::TaskView tv{&dom.name, &d.reason, &rec.input, &rec.meta, &view};
@@ -352,171 +583,23 @@ sdk::TaskRecord Pipeline::review_task(const DomainRuntime& dom, const IngestReco
 
 void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&& records,
                       const std::string& actor, Done done) {
-  const DomainRuntime* dom = domain(domain_name);
-  if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain_name + "\"", "domain");
-  DomainCounters* counters = metrics_.domain(domain_name);
-  const std::int64_t now = now_ms();
-  if (signals_) signals_->refresh_open_tasks(domain_name, now);
-
+  Batch b = open_batch(domain_name, std::move(records), actor);
   // 0. Repeated ids are answered from storage without scoring or auditing them again. (Two
   //    concurrent first submissions of one id both get here; storage then keeps the first,
   //    answers the second with it and writes the second's creation record nowhere.)
-  const auto existing = find_existing(storage_, domain_name, records);
-  if (std::all_of(existing.begin(), existing.end(), [](const auto& e) { return e.has_value(); })) {
-    std::vector<IngestResult> results;
-    for (auto& e : existing) {
-      results.push_back({e->id, e->status, e->reason, e->task_id, e->priority, e->label, e->confidence, true});
-      if (counters) { counters->predictions++; counters->duplicates++; }
-    }
-    done(sdk::Status::Ok(), results);
-    return;
-  }
-
-  // 1. Model: score the records that came without a prediction, in one batch. A model failure
-  //    fails closed: those records go to review with reason model_error.
-  std::vector<char> model_failed(records.size(), 0), scored(records.size(), 0);
-  std::vector<std::size_t> to_score;
-  for (std::size_t i = 0; i < records.size(); ++i)
-    if (!records[i].has_prediction && !existing[i]) to_score.push_back(i);
-  // One model (and its feature statistics) for the whole batch, even if a promotion swaps the
-  // slot meanwhile.
-  const LiveModel live = dom->model ? dom->model->live() : LiveModel{};
-  const std::shared_ptr<sdk::Model>& model = live.model;
-  if (!to_score.empty() && !model) {
-    // Not a model failure but a client mistake: nothing could ever score this record.
-    throw ServiceError(422, "invalid_field",
-                       "prediction: missing for record \"" + records[to_score[0]].id + "\", and domain \"" +
-                           domain_name + "\" has no model to score it",
-                       "prediction");
-  }
-  // Rows for the models and p.ood, converted once per new record. A record to score whose input
-  // is not a flat record is the client's mistake (422); for the others the row only feeds the
-  // ensemble and p.ood, which then fail closed or stay nil.
-  const bool rows_for_all = !dom->ensemble.empty() || live.stats;
-  std::vector<std::optional<sdk::Record>> rows(records.size());
-  std::vector<std::string> row_errors(records.size());
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    if (existing[i] || (records[i].has_prediction && !rows_for_all)) continue;
-    try {
-      rows[i] = data::record_from_json(records[i].input);
-    } catch (const std::exception& e) {
-      if (!records[i].has_prediction) throw ServiceError(422, "invalid_field", std::string("input: ") + e.what(), "input");
-      row_errors[i] = e.what();
-    }
-  }
-  if (!to_score.empty()) score_primary(*dom, *model, to_score, rows, records, scored, model_failed, counters);
-
-  // 1a. Ensemble members score every new record the primary did not fail on; a member's failure
-  //     sends its records to review (ensemble_error), never to the policy.
-  std::vector<std::vector<policy::PredictionView>> members(records.size());
-  std::vector<std::string> ensemble_errors(records.size());
-  if (!dom->ensemble.empty()) score_ensemble(*dom, rows, row_errors, existing, model_failed, members, ensemble_errors, counters);
-
-  // 1b. Shadow mode: a candidate scores the same new records; only its agreement with the
-  //     prediction each decision uses is counted. It never changes a decision, and its failures
-  //     only count.
-  if (dom->shadow) score_shadow(*dom, records, existing, counters);
-
-  // 2. Policy and priority, then the decision rows.
-  sdk::WriteBatch batch, gold;
-  batch.decisions.reserve(records.size());
-  const std::string policy_hash = policies_.policy_hash(domain_name);
-  const std::string policy_version = policies_.policy_version(domain_name);
-  const Redactor& redactor = dom->redactor;
-  const std::string model_version = model ? model->version() : "";
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    auto& rec = records[i];
-    if (existing[i]) {  // answered by storage as a duplicate; no new audit record
-      sdk::NewDecision nd;
-      nd.decision = *existing[i];
-      batch.decisions.push_back(std::move(nd));
-      continue;
-    }
-    policy::PredictionView view;
-    view.label = rec.prediction.label;
-    view.confidence = rec.prediction.confidence;
-    view.scores = rec.prediction.scores;
-    view.model = scored[i] ? dom->model_name : "client";  // as p.predictions[1] names it
-    if (scored[i]) view.version = model_version;
-    // p.predictions: the primary (the model, or the client's own prediction) and the members.
-    std::vector<policy::PredictionView> all;
-    if (!dom->ensemble.empty() && ensemble_errors[i].empty() && !model_failed[i]) {
-      all.reserve(1 + members[i].size());
-      all.push_back(view);
-      for (auto& m : members[i]) all.push_back(std::move(m));
-    }
-    std::optional<policy::OodView> ood;
-    if (live.stats && rows[i]) {
-      auto o = data::ood_score(*live.stats, *rows[i]);
-      ood = policy::OodView{o.score, std::move(o.furthest)};
-    }
-    policy::Verdict verdict;
-    json judge_note;  // the judge step's audit detail, when there was one
-    if (model_failed[i]) {
-      verdict.action = policy::Action::review;
-      verdict.reason = "model_error";
-    } else if (!ensemble_errors[i].empty()) {
-      verdict.action = policy::Action::review;
-      verdict.reason = "ensemble_error";
-    } else {
-      policy::FlagInput in{&domain_name, &rec.input, &rec.meta, &view};
-      if (!all.empty()) in.predictions = &all;
-      if (ood) in.ood = &*ood;
-      std::vector<std::string> sensitive_values;
-      if (!redactor.empty()) {
-        sensitive_values = redactor.values(rec.input, rec.meta);
-        in.redact = &sensitive_values;
-      }
-      verdict = policies_.flag(domain_name, in);
-      if (verdict.policy_error && counters) counters->policy_errors++;
-      if (verdict.judge) verdict = run_judge(*dom, rec, in, verdict.reason, judge_note, counters);
-    }
-    if (signals_) {
-      // Counted now, before the commit, so the next record's flag(p) (even in this batch) sees it.
-      Signals::Outcome o;
-      o.flagged = verdict.action == policy::Action::review;
-      o.rejected = verdict.action == policy::Action::reject;
-      o.error = model_failed[i] || !ensemble_errors[i].empty() || verdict.policy_error || judge_note.contains("error");
-      signals_->record(domain_name, signals_->segment_of(domain_name, rec.input, rec.meta), o, now);
-    }
-    sdk::NewDecision nd;
-    auto& d = nd.decision;
-    d.domain = domain_name;
-    d.id = rec.id;
-    d.reason = verdict.reason;
-    d.label = rec.prediction.label;
-    d.confidence = rec.prediction.confidence;
-    d.input_json = rec.input.dump();
-    // The audit trail records this hash, never the input: the payload can then be erased
-    // (hitl erase, retention) and the chain still verifies.
-    d.input_hash = sha256_hex(d.input_json);
-    d.prediction_json = model_failed[i] ? "{}" : prediction_json(rec.prediction).dump();
-    d.meta_json = rec.meta.dump();
-    d.model_version = scored[i] ? model_version : "";
-    d.policy_hash = policy_hash;
-    d.created_ms = now;
-    switch (verdict.action) {
-      case policy::Action::auto_approve: d.status = "auto_approved"; break;
-      case policy::Action::reject: d.status = "rejected"; break;
-      case policy::Action::review:
-        d.status = "pending_review";
-        nd.task = review_task(*dom, rec, view, verdict, actor, now, d, counters);
-        if (dom->gold && draw(policies_.gold_rate(domain_name)))
-          add_gold_task(*dom, *nd.task, policy_hash, d.model_version, now, gold);
-        break;
-    }
-    json detail = creation_detail(nd, verdict, policy_version, ensemble_errors[i], all, ood, std::move(judge_note));
-    nd.audit.push_back(  // written only if this decision is stored (not a duplicate)
-        audit::make_record(now, actor, "decision.created", domain_name, audit::Entity::decision, rec.id, detail.dump()));
-    batch.decisions.push_back(std::move(nd));
-  }
-
-  // Gold tasks go after the real records, so results (input order) are the first records.size().
-  for (auto& g : gold.decisions) batch.decisions.push_back(std::move(g));
-
-  // 3. Commit (group commit on the writer thread); answer from what was stored, so a repeated
+  b.existing = find_existing(storage_, domain_name, b.records);
+  if (answer_repeated(b, done)) return;
+  // 1. Score: one primary model (and its feature statistics) for the whole batch, even if a
+  //    promotion swaps the slot meanwhile; then the ensemble and the shadow.
+  if (b.models.primary) b.live = b.models.primary->live();
+  score(b);
+  // 2. Decide: the policy's verdict (and the judge's), the decision rows, review and gold tasks.
+  sdk::WriteBatch batch = decide(b);
+  // 3. Write (group commit on the writer thread, whose after-commit step pushes the new review
+  //    tasks to the queue: ingest/task_push.hpp); 4. reply from what was stored, so a repeated
   //    id returns the original decision.
-  writer_.submit(std::move(batch), [done = std::move(done), counters, this](const sdk::Status& st, sdk::WriteBatch& committed) {
+  writer_.submit(std::move(batch), [done = std::move(done), counters = b.counters, this](const sdk::Status& st,
+                                                                                         sdk::WriteBatch& committed) {
     std::vector<IngestResult> results;
     if (st.ok()) results = results_of(committed, counters);
     done(st, results);

@@ -22,7 +22,10 @@ using nlohmann::json;
 
 namespace {
 constexpr std::size_t kKeepJobs = 20;             // finished jobs kept per service for the status route
-constexpr std::int64_t kOutcomeCheckEveryMs = 1000;  // retrain(stats) after outcomes: at most this often
+// retrain(stats) after outcomes: at most once a second, and also after every kOutcomeCheckEveryCount
+// outcomes, so a fast stream (hundreds of outcomes a second) is asked as it goes, not once.
+constexpr std::int64_t kOutcomeCheckEveryMs = 1000;
+constexpr std::int64_t kOutcomeCheckEveryCount = 50;
 constexpr std::int64_t kDisagreementMs = 30'000;     // how long a reviewer-disagreement figure is reused
 
 // Predictions the pipeline stored: repeated ids are counted as predictions too, not stored again.
@@ -39,6 +42,7 @@ json rate(std::int64_t part, std::int64_t whole) { return whole > 0 ? json(doubl
 struct RetrainWorker::DomainState {
   bool trainable = false;
   bool dirty = false;
+  std::int64_t outcomes_since_check = 0;
   std::int64_t last_check_ms = 0, next_schedule_ms = 0;
   std::int64_t last_training_ms = 0;  // 0 = never trained (nothing registered)
   std::int64_t last_attempt_ms = 0;   // the last training started, whatever its end
@@ -170,6 +174,7 @@ void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept {
     ++it->second->samples;
     if (d.final_label != d.label) ++it->second->corrections;
     it->second->dirty = true;
+    ++it->second->outcomes_since_check;
   }
   wake_.notify_all();
 }
@@ -428,8 +433,10 @@ void RetrainWorker::run() {
     std::vector<std::pair<std::string, const char*>> due;
     for (auto& [name, st] : domains_) {
       if (!st->trainable || !st->seeded) continue;
-      if (st->dirty && now - st->last_check_ms >= kOutcomeCheckEveryMs) {
+      if (st->dirty && (now - st->last_check_ms >= kOutcomeCheckEveryMs ||
+                        st->outcomes_since_check >= kOutcomeCheckEveryCount)) {
         st->dirty = false;
+        st->outcomes_since_check = 0;
         st->last_check_ms = now;
         due.emplace_back(name, "outcome");
       } else if (st->next_schedule_ms && now >= st->next_schedule_ms) {

@@ -338,22 +338,32 @@ std::vector<std::string> declared_path_options(const sdk::PluginDescriptor& desc
   return names;
 }
 
+LoadedPlugins load_plugin_dirs(const std::vector<fs::path>& dirs) {
+  LoadedPlugins out{dirs, std::make_unique<Registry>(), {}};
+  for (const auto& dir : dirs)
+    if (std::error_code ec; fs::is_directory(dir, ec)) out.registry->load_directory(dir, out.refused);
+  return out;
+}
+
 PathOptionCatalog::PathOptionCatalog() = default;
 PathOptionCatalog::~PathOptionCatalog() = default;
 
+const Registry& PathOptionCatalog::loaded_for(const std::vector<fs::path>& plugin_dirs) {
+  if (!loaded_.registry || loaded_.dirs != plugin_dirs) loaded_ = load_plugin_dirs(plugin_dirs);
+  return *loaded_.registry;
+}
+
 std::vector<std::string> PathOptionCatalog::path_options(const std::vector<fs::path>& plugin_dirs,
                                                          std::string_view kind, const std::string& plugin) {
-  if (!registry_ || dirs_ != plugin_dirs) {
-    registry_ = std::make_unique<Registry>();
-    dirs_ = plugin_dirs;
-    std::vector<std::string> ignored;  // reported by whoever loads the plugins for use
-    for (const auto& dir : plugin_dirs)
-      if (std::error_code ec; fs::is_directory(dir, ec)) registry_->load_directory(dir, ignored);
-  }
-  for (const auto* p : registry_->all())
+  for (const auto* p : loaded_for(plugin_dirs).all())
     if (sdk::kind_name(p->descriptor->kind) == kind && plugin == p->descriptor->name)
       return declared_path_options(*p->descriptor);
   return {};
+}
+
+LoadedPlugins PathOptionCatalog::take(const std::vector<fs::path>& plugin_dirs) {
+  loaded_for(plugin_dirs);
+  return std::exchange(loaded_, LoadedPlugins{});
 }
 
 }  // namespace hitl::plugin

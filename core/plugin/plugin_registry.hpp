@@ -88,19 +88,33 @@ std::vector<std::string> declared_path_options(const sdk::PluginDescriptor& desc
 
 class Registry;
 
+// The plugins of some folders, each file opened once, with the files refused (one line each).
+struct LoadedPlugins {
+  std::vector<std::filesystem::path> dirs;  // as given
+  std::unique_ptr<Registry> registry;       // null: nothing loaded
+  std::vector<std::string> refused;
+};
+
+// Loads every folder of `dirs` that is a directory (one that is not is skipped: whoever uses the
+// plugins decides whether that is an error).
+LoadedPlugins load_plugin_dirs(const std::vector<std::filesystem::path>& dirs);
+
 // Answers config::PathOptionsOf from the descriptors of the plugins in the config's
-// plugin_dirs, which it loads once, on the first question (refused files are skipped here:
-// the service reports them when it loads the same folders).
+// plugin_dirs, which it loads once, on the first question. The service then takes the loaded
+// plugins (take) instead of opening every file a second time; it reports the refused files.
 class PathOptionCatalog {
  public:
   PathOptionCatalog();
   ~PathOptionCatalog();
   std::vector<std::string> path_options(const std::vector<std::filesystem::path>& plugin_dirs, std::string_view kind,
                                         const std::string& plugin);
+  // The plugins of `plugin_dirs`: the ones the questions loaded, else loaded now. The catalog is
+  // empty afterwards (a later question loads the folders again).
+  LoadedPlugins take(const std::vector<std::filesystem::path>& plugin_dirs);
 
  private:
-  std::vector<std::filesystem::path> dirs_;
-  std::unique_ptr<Registry> registry_;  // null until asked
+  const Registry& loaded_for(const std::vector<std::filesystem::path>& plugin_dirs);
+  LoadedPlugins loaded_;
 };
 
 class Registry {

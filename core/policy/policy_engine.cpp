@@ -237,9 +237,11 @@ struct PolicyEngine::Impl {
   }
 };
 
-PolicyEngine::PolicyEngine(std::vector<DomainPolicy> policies, fs::path lib_dir, Limits limits)
+PolicyEngine::PolicyEngine(std::vector<DomainPolicy> policies, fs::path lib_dir, Limits limits,
+                           const SignalSource* signals)
     : impl_(std::make_unique<Impl>()) {
   impl_->limits = limits;
+  impl_->signals.store(signals, std::memory_order_release);
   impl_->lib_dir = std::move(lib_dir);
   for (auto& p : policies) {
     if (impl_->domains.count(p.domain))

@@ -169,8 +169,10 @@ class PolicyEngine {
  public:
   // `lib_dir` is scripts/lib (where `require "hitl"` resolves). Loads and checks every policy:
   // it compiles, returns a table, `flag` is a function, `priority` if present is a function.
-  // Throws PolicyError naming the file on the first bad policy.
-  PolicyEngine(std::vector<DomainPolicy> policies, std::filesystem::path lib_dir, Limits limits = {});
+  // Throws PolicyError naming the file on the first bad policy. `signals` answers hitl.stats()
+  // (null: hitl.stats() raises, failing closed); it must outlive the engine's use.
+  PolicyEngine(std::vector<DomainPolicy> policies, std::filesystem::path lib_dir, Limits limits = {},
+               const SignalSource* signals = nullptr);
   ~PolicyEngine();
   PolicyEngine(const PolicyEngine&) = delete;
   PolicyEngine& operator=(const PolicyEngine&) = delete;
@@ -179,8 +181,7 @@ class PolicyEngine {
   // For shutdown: every running policy call stops at its next instruction (or pattern-matching
   // step) and fails closed with "service stopping", and so does every later call. Thread-safe.
   void interrupt() noexcept;
-  // The source of hitl.stats(); without one hitl.stats() raises (fails closed). Set it before
-  // the first policy call; it must outlive the engine's use.
+  // Replaces the source of hitl.stats() (tests); set it before the first policy call.
   void set_signals(const SignalSource* signals) noexcept;
   // Thread-safe: each calling thread uses its own lua_State for the domain.
   Verdict flag(const std::string& domain, const FlagInput& in) noexcept;

@@ -1,7 +1,7 @@
 #include "review/assignment.hpp"
 
 #include "common/clock.hpp"
-#include "ingest/pipeline.hpp"
+#include "domain/domains.hpp"
 #include "review/reviewers.hpp"
 #include "common/service_error.hpp"
 
@@ -114,7 +114,7 @@ ReviewerStats Assignment::stats(const std::string& reviewer, const std::string& 
   return s;
 }
 
-std::string Assignment::limit_refusal(const sdk::ReviewerRecord& r, const DomainRuntime& dom,
+std::string Assignment::limit_refusal(const sdk::ReviewerRecord& r, const DomainSettings& dom,
                                       const ReviewerStats& stats) {
   if (stats.held >= r.capacity)
     return "capacity: reviewer \"" + r.id + "\" holds " + std::to_string(stats.held) + " of " +
@@ -128,7 +128,7 @@ std::string Assignment::limit_refusal(const sdk::ReviewerRecord& r, const Domain
   return "";
 }
 
-std::string Assignment::refusal(const TaskContext& ctx, const sdk::ReviewerRecord& r, const DomainRuntime& dom,
+std::string Assignment::refusal(const TaskContext& ctx, const sdk::ReviewerRecord& r, const DomainSettings& dom,
                                 const ReviewerStats& stats, bool limits) {
   const auto& t = ctx.task;
   if (r.disabled) return "reviewer \"" + r.id + "\" is disabled";
@@ -181,7 +181,7 @@ std::optional<std::vector<std::string>> Assignment::policy_choice(const TaskCont
   return policies_.assign(ctx.task.domain, ctx.view, cands, failed);
 }
 
-std::vector<std::string> Assignment::ranked_candidates(const TaskContext& ctx, const DomainRuntime& dom) {
+std::vector<std::string> Assignment::ranked_candidates(const TaskContext& ctx, const DomainSettings& dom) {
   std::vector<sdk::ReviewerRecord> eligible;
   std::vector<ReviewerStats> stats;
   for (auto& r : reviewers_.list()) {
@@ -204,7 +204,7 @@ std::vector<std::string> Assignment::ranked_candidates(const TaskContext& ctx, c
   return ids;
 }
 
-std::string Assignment::check(const TaskContext& ctx, const sdk::ReviewerRecord& reviewer, const DomainRuntime& dom) {
+std::string Assignment::check(const TaskContext& ctx, const sdk::ReviewerRecord& reviewer, const DomainSettings& dom) {
   auto s = stats(reviewer.id, ctx.task.domain);
   if (auto why = refusal(ctx, reviewer, dom, s); !why.empty()) return why;
   if (!policies_.has_assign(ctx.task.domain)) return "";

@@ -27,7 +27,7 @@
 namespace hitl::service {
 
 class ReviewerDirectory;
-struct DomainRuntime;
+struct DomainSettings;
 
 // A task with its decision, in the shape the policy hooks take. The JSON members own what the
 // view points at, so keep the object alive while the view is used.
@@ -60,10 +60,10 @@ class Assignment {
   ReviewerStats stats(const std::string& reviewer, const std::string& domain, bool quality = true);
   // The first rule (1..7 above) that keeps `reviewer` from `ctx`'s task, or "" when none does.
   // `limits` = also check capacity and fatigue (a claim or push adds a task; a re-check does not).
-  std::string refusal(const TaskContext& ctx, const sdk::ReviewerRecord& reviewer, const DomainRuntime& dom,
+  std::string refusal(const TaskContext& ctx, const sdk::ReviewerRecord& reviewer, const DomainSettings& dom,
                       const ReviewerStats& stats, bool limits = true);
   // Rules 2 and 3 alone (capacity, fatigue): "" when the reviewer may take one more task.
-  std::string limit_refusal(const sdk::ReviewerRecord& reviewer, const DomainRuntime& dom, const ReviewerStats& stats);
+  std::string limit_refusal(const sdk::ReviewerRecord& reviewer, const DomainSettings& dom, const ReviewerStats& stats);
   // Rule 8: the ids the policy lets take the task, in its order, among `eligible` (nullopt: the
   // policy has no assign() or it returned nil or failed; then the default order applies).
   std::optional<std::vector<std::string>> policy_choice(const TaskContext& ctx,
@@ -71,9 +71,9 @@ class Assignment {
                                                         const std::vector<ReviewerStats>& stats);
   // Every registered reviewer allowed to take the task, best first: the policy's order, else skill
   // match then least loaded (held / capacity, then id).
-  std::vector<std::string> ranked_candidates(const TaskContext& ctx, const DomainRuntime& dom);
+  std::vector<std::string> ranked_candidates(const TaskContext& ctx, const DomainSettings& dom);
   // May `reviewer` take it, the policy's assign() included? Returns the refusal or "".
-  std::string check(const TaskContext& ctx, const sdk::ReviewerRecord& reviewer, const DomainRuntime& dom);
+  std::string check(const TaskContext& ctx, const sdk::ReviewerRecord& reviewer, const DomainSettings& dom);
 
  private:
   sdk::Storage& storage_;

@@ -5,7 +5,7 @@
 #include "review/assignment.hpp"
 #include "governance/auth.hpp"
 #include "metrics/metrics.hpp"
-#include "ingest/pipeline.hpp"
+#include "domain/domains.hpp"
 #include "review/review.hpp"
 #include "review/reviewers.hpp"
 #include "common/service_error.hpp"
@@ -57,7 +57,7 @@ sdk::DeliveryRecord escalation_delivery(const sdk::TaskRecord& t, const std::str
 // Applies the actions in order: priority and reassign go to the task's patch, notify adds a
 // webhook delivery to `batch`, default (one of the domain's labels) decides the case.
 EscalationPlan plan_escalation(const std::vector<policy::EscalationAction>& actions, const sdk::TaskRecord& t,
-                               const std::string& kind, const DomainRuntime* dom, std::int64_t now,
+                               const std::string& kind, const DomainSettings* dom, std::int64_t now,
                                sdk::WriteBatch& batch) {
   EscalationPlan plan;
   plan.patch.task_id = t.task_id;
@@ -135,7 +135,7 @@ void record_release(sdk::WriteBatch& batch, const sdk::TaskRecord& t, std::int64
 }  // namespace
 
 void ReviewService::track_sla(const sdk::TaskRecord& t) {
-  const DomainRuntime* dom = pipeline_.domain(t.domain);
+  const DomainSettings* dom = domains_.find(t.domain);
   if (!dom) return;
   if (auto due = SlaTimers::next_due(t, dom->sla_at_risk_fraction)) sla_timers_.schedule(t.task_id, *due);
 }
@@ -194,7 +194,7 @@ bool ReviewService::sla_step(std::int64_t task_id, std::int64_t now) {
     return false;
   }
   if (!task || !is_open(*task)) return false;
-  const DomainRuntime* dom = pipeline_.domain(task->domain);
+  const DomainSettings* dom = domains_.find(task->domain);
   if (!dom) return false;
   const auto event = SlaTimers::due_event(*task, dom->sla_at_risk_fraction, now);
   if (event == SlaTimers::Event::none) {
@@ -229,7 +229,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
   if (kind == "breached" && !t.gold) metrics_.sla_breached(t.domain);
 
   sdk::WriteBatch batch;
-  const EscalationPlan plan = plan_escalation(actions, t, kind, pipeline_.domain(t.domain), now, batch);
+  const EscalationPlan plan = plan_escalation(actions, t, kind, domains_.find(t.domain), now, batch);
   batch.audit.push_back(task_audit(now, audit::kSystemActor, kind == "breached" ? "task.sla_breached" : "task.sla_at_risk", t,
                                    {{"deadline_ms", t.deadline_ms}, {"actions", plan.applied}, {"policy_error", failed}}));
   sdk::DecisionRecord final_decision = *decision;
@@ -256,7 +256,7 @@ std::string ReviewService::assign(std::int64_t task_id, const std::string& revie
   if (task.status != "pending" && task.status != "escalated")
     throw ServiceError(409, "illegal_transition", "task " + std::to_string(task_id) + " is " + task.status +
                        ": only a pending or escalated task can be assigned (release it first)");
-  const DomainRuntime* dom = pipeline_.domain(task.domain);
+  const DomainSettings* dom = domains_.find(task.domain);
   if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task.domain + "\"");
   std::optional<sdk::DecisionRecord> decision;
   auto st = storage_.get_decision(task.domain, task.decision_id, decision);

@@ -7,7 +7,7 @@
 #include "governance/auth.hpp"
 #include "review/reviewers.hpp"
 #include "metrics/metrics.hpp"
-#include "ingest/pipeline.hpp"
+#include "domain/domains.hpp"
 #include "common/service_error.hpp"
 #include "store/writer.hpp"
 
@@ -67,7 +67,7 @@ void require_assigned(const sdk::TaskRecord& t) {
 
 // approve: the model's label stands; correct: the reviewer's label; reject: the prediction is
 // wrong and no label is given (a correction label, if sent, is recorded as the final label).
-std::string final_label_of(const OutcomeRequest& req, const sdk::DecisionRecord& decision, const DomainRuntime& dom) {
+std::string final_label_of(const OutcomeRequest& req, const sdk::DecisionRecord& decision, const DomainSettings& dom) {
   if (req.outcome == "approve") return decision.label;
   if (req.outcome != "correct" && req.outcome != "reject")
     throw ServiceError(422, "invalid_field", "outcome must be approve, reject or correct", "outcome");
@@ -84,17 +84,17 @@ std::string final_label_of(const OutcomeRequest& req, const sdk::DecisionRecord&
 }
 }  // namespace
 
-ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Pipeline& pipeline,
+ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Domains& domains,
                              Metrics& metrics, ReviewerDirectory& reviewers, Assignment& assignment,
-                             policy::PolicyEngine& policies)
-    : storage_(storage), queue_(queue), writer_(writer), pipeline_(pipeline), metrics_(metrics),
-      reviewers_(reviewers), assignment_(assignment), policies_(policies) {}
+                             policy::PolicyEngine& policies, FinalHooks hooks)
+    : storage_(storage), queue_(queue), writer_(writer), domains_(domains), metrics_(metrics),
+      reviewers_(reviewers), assignment_(assignment), policies_(policies), hooks_(std::move(hooks)) {}
 
 // Who claims, for which domain, and what holds for them whatever the task.
 struct ReviewClaim {
   const std::string& domain;
   const Principal& who;
-  const DomainRuntime& dom;
+  const DomainSettings& dom;
   sdk::ReviewerRecord me;
   ReviewerStats stats;
 };
@@ -105,7 +105,7 @@ struct ReviewSubmission {
 
   const OutcomeRequest& req;
   const Principal& who;
-  const DomainRuntime* dom = nullptr;
+  const DomainSettings* dom = nullptr;
   sdk::TaskRecord task;          // read again under the lock before the ack
   sdk::DecisionRecord decision;  // as the model left it
   std::string final_label;
@@ -231,8 +231,7 @@ std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const 
 
 // The checks before the lock: the domain exists and the reviewer may work it.
 ReviewClaim ReviewService::check_claimant(const std::string& domain, const Principal& who) {
-  const DomainRuntime* dom = pipeline_.domain(domain);
-  if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain + "\"", "domain");
+  const DomainSettings* dom = &domains_.require(domain);
   if (!who.may_access(domain))
     throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + domain + "\"", "domain");
   const sdk::ReviewerRecord me = reviewers_.effective(who.name);
@@ -344,7 +343,7 @@ ReviewSubmission ReviewService::check_submission(const OutcomeRequest& req, cons
   require_assigned(s.task);
   if (who.role == Role::reviewer && reviewers_.effective(who.name).disabled)
     throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
-  s.dom = pipeline_.domain(s.task.domain);
+  s.dom = domains_.find(s.task.domain);
   if (!s.dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + s.task.domain + "\"");
   std::optional<sdk::DecisionRecord> decision;
   auto st = storage_.get_decision(s.task.domain, s.task.decision_id, decision);
@@ -728,7 +727,7 @@ std::int64_t ReviewService::renew(std::int64_t task_id, const Principal& who) {
   if (task.assignee != who.name)
     throw ServiceError(409, "lease_not_held", "task " + std::to_string(task_id) + " is leased to \"" + task.assignee +
                        "\", not to \"" + who.name + "\"");
-  const DomainRuntime* dom = pipeline_.domain(task.domain);
+  const DomainSettings* dom = domains_.find(task.domain);
   if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task.domain + "\"");
   const std::int64_t now = now_ms();
   std::int64_t expires = 0;

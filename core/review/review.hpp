@@ -28,7 +28,7 @@ namespace hitl::policy { class PolicyEngine; }
 
 namespace hitl::service {
 
-class Pipeline;
+class Domains;
 class ReviewerDirectory;
 class Assignment;
 class Writer;
@@ -78,10 +78,11 @@ struct FinalHooks {
 
 class ReviewService {
  public:
-  void set_final_hooks(FinalHooks hooks) { hooks_ = std::move(hooks); }
-  ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Pipeline& pipeline,
+  // Every reference must outlive the service. `hooks` hear of each final human outcome
+  // (App joins the notifier's and the retrain worker's, app/app.cpp).
+  ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Domains& domains,
                 Metrics& metrics, ReviewerDirectory& reviewers, Assignment& assignment,
-                policy::PolicyEngine& policies);
+                policy::PolicyEngine& policies, FinalHooks hooks);
 
   // Claims the best ready task of `domain` for the reviewer, or nullopt. Throws ServiceError.
   std::optional<ClaimedTask> next(const std::string& domain, const Principal& reviewer);
@@ -141,7 +142,7 @@ class ReviewService {
   sdk::Storage& storage_;
   sdk::Queue& queue_;
   Writer& writer_;
-  const Pipeline& pipeline_;
+  const Domains& domains_;
   Metrics& metrics_;
   ReviewerDirectory& reviewers_;
   Assignment& assignment_;

@@ -536,3 +536,37 @@ TEST_CASE("a queued training can be withdrawn while another one runs", "[learnin
   CHECK(c.request("GET", quick_job, s.admin).json()["status"] == "cancelled");
   CHECK(c.request("GET", "/v1/admin/domains/quick/models", s.admin).json()["versions"].empty());
 }
+
+TEST_CASE("a fast stream of outcomes is asked retrain(stats) as it goes, not once a second", "[learning]") {
+  const CreditData data;
+  TempDir files;
+  // Never says yes: the test counts how often it is asked.
+  auto never = files.write("never.lua", R"(
+local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("all") end,
+  retrain = function(stats) return false end,
+}
+)");
+  Service s("fast = { policy = \"" + never.string() + "\", model = \"credit\", labels = { \"good\", \"bad\" } },\n");
+  s.start();
+  HttpClient c(s.port());
+  auto truth = stream(c, s, data, 0, 300, "fast");
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(answer_all(c, s, truth, "fast") == 300);
+  const auto took_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  // At least one check per 50 outcomes however fast they came (timed checks only add to that).
+  const std::string series = "hitl_retrain_checks_total{domain=\"fast\"} ";
+  std::uint64_t checks = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (checks < 6 && std::chrono::steady_clock::now() < deadline) {
+    const std::string metrics = c.request("GET", "/metrics", s.admin).body;
+    const auto at = metrics.find(series);
+    REQUIRE(at != std::string::npos);
+    checks = std::stoull(metrics.substr(at + series.size()));
+    if (checks < 6) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  INFO("300 outcomes in " << took_ms << " ms");
+  CHECK(checks >= 6);
+}

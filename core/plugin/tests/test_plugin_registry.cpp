@@ -355,3 +355,25 @@ TEST_CASE("declared path options come from the descriptor's config_doc, looked u
   CHECK(catalog.path_options(dirs, "model", "not-loaded").empty());
   CHECK(catalog.path_options({}, "model", "fixture-good").empty());     // other dirs: asked again
 }
+
+TEST_CASE("the path option catalog hands its loaded plugins over, so the service opens each file once") {
+  const std::vector<fs::path> dirs = {kFixtures, kFixtures / "no-such-dir"};
+  hitl::plugin::PathOptionCatalog catalog;
+  REQUIRE(catalog.path_options(dirs, "model", "fixture-good") == std::vector<std::string>{"rules_file"});
+  auto loaded = catalog.take(dirs);
+  REQUIRE(loaded.registry);
+  CHECK(loaded.dirs == dirs);
+  const auto* good = loaded.registry->find(hitl::sdk::PluginKind::model, "fixture-good");
+  REQUIRE(good);
+  CHECK(good->path == fixture("duplicate.so"));  // the first in name order; good.so is refused as its duplicate
+  CHECK_FALSE(loaded.refused.empty());  // the broken fixtures, one line each
+  for (const auto& line : loaded.refused) CHECK(line.find('\n') == std::string::npos);
+  CHECK(loaded.registry->create_model("fixture-good", "{}"));
+
+  // Taken without a question first (or for other folders): loaded then.
+  hitl::plugin::PathOptionCatalog unasked;
+  auto fresh = unasked.take({kFixtures});
+  REQUIRE(fresh.registry);
+  CHECK(fresh.registry->find(hitl::sdk::PluginKind::model, "fixture-good"));
+  CHECK(hitl::plugin::load_plugin_dirs({kFixtures / "no-such-dir"}).registry->all().empty());
+}

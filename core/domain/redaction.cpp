@@ -1,4 +1,4 @@
-#include "ingest/redaction.hpp"
+#include "domain/redaction.hpp"
 
 #include "common/redact_text.hpp"
 

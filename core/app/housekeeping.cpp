@@ -1,0 +1,80 @@
+#include "app/housekeeping.hpp"
+
+#include "app/app.hpp"
+#include "app/slow_lane.hpp"
+#include "audit/audit_chain.hpp"
+#include "audit/audit_record.hpp"
+#include "common/clock.hpp"
+#include "governance/governance.hpp"
+#include "learning/retrain_worker.hpp"
+#include "notify/notify.hpp"
+#include "policy/policy_engine.hpp"
+#include "review/review.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace hitl::service {
+
+void erase_expired_payloads(App& app, std::int64_t now) {
+  for (auto& [name, d] : app.config().domains) {
+    if (d.retention_days <= 0) continue;
+    try {
+      app.governance().erase_older_than(name, now - d.retention_days * 86'400'000, audit::kSystemActor,
+                                        "retention: older than " + std::to_string(d.retention_days) + " days");
+    } catch (const std::exception& e) {
+      spdlog::warn("retention domain={}: {}", name, e.what());
+    }
+  }
+}
+
+std::vector<PeriodicJob> housekeeping_jobs(App& app) {
+  const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
+  return {
+      {"lease expiry", 1000, 0, [&app] { app.review().expire_leases(); return false; }},
+      {"model reload", 2000, 2000, [&app] { app.reload_models(); return false; }},
+      // A burst (more due than one call handles) goes on at the next tick, after lease expiry.
+      {"sla check", 5000, 0, [&app] { return app.review().check_slas() >= ReviewService::kSlaEventsPerCheck; }},
+      {"audit chain head", head_every_ms, head_every_ms, [&app] {
+         const auto h = audit::chain_head(app.storage());
+         spdlog::info("audit chain head seq {} hash {}", h.seq, h.hash);
+         return false;
+       }},
+      {"retention", 60'000, 0, [&app] { erase_expired_payloads(app, now_ms()); return false; }},
+  };
+}
+
+Background::Background(App& app, std::int64_t tick_ms) : app_(app), scheduler_(housekeeping_jobs(app), tick_ms) {}
+
+Background::~Background() { stop(); }
+
+void Background::start() {
+  started_ = true;
+  app_.slow_lane().start();
+  app_.notifier().start();
+  // Trainings the policy's retrain(stats) or an admin asks for run on the worker's own thread.
+  app_.retrain().start();
+  requeue_ = std::thread([this] {
+    try {
+      const auto started = now_ms();
+      const std::size_t n = app_.review().requeue_open_tasks(stopping_);
+      spdlog::info("requeued {} open review tasks in {} ms", n, now_ms() - started);
+    } catch (const std::exception& e) {
+      spdlog::error("requeue of open tasks stopped: {} (they are re-queued at the next start)", e.what());
+    }
+  });
+  scheduler_.start();
+}
+
+void Background::stop() {
+  if (!started_) return;
+  started_ = false;
+  stopping_ = true;
+  app_.policies().interrupt();  // a policy call in progress must not hold a thread past the stop
+  if (requeue_.joinable()) requeue_.join();
+  scheduler_.stop();
+  app_.retrain().stop();
+  app_.notifier().stop();
+  app_.slow_lane().stop();
+}
+
+}  // namespace hitl::service
