@@ -11,6 +11,7 @@
 #include "common/service_error.hpp"
 #include "ingest/signals.hpp"
 #include "store/writer.hpp"
+#include "store/task_state.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -87,7 +88,7 @@ void Pipeline::add_gold_task(const DomainRuntime& dom, const sdk::TaskRecord& re
   auto& d = nd.decision;
   d.domain = dom.name;
   d.id = random_uuid();
-  d.status = "pending_review";
+  d.status = name(DecisionState::pending_review);
   d.reason = c.reason.empty() ? real.reason : c.reason;
   d.priority = real.priority;
   d.label = c.prediction.label;
@@ -307,11 +308,11 @@ std::vector<IngestResult> Pipeline::results_of(sdk::WriteBatch& committed, Domai
     if (counters) {
       counters->predictions++;
       if (nd.duplicate) counters->duplicates++;
-      else if (d.status == "auto_approved") counters->auto_approved++;
-      else if (d.status == "rejected") counters->rejected++;
+      else if (is(d.status, DecisionState::auto_approved)) counters->auto_approved++;
+      else if (is(d.status, DecisionState::rejected)) counters->rejected++;
       else counters->pending_review++;
     }
-    if (!nd.duplicate && d.status == "pending_review") metrics_.flagged(d.domain, d.reason, d.priority);
+    if (!nd.duplicate && is(d.status, DecisionState::pending_review)) metrics_.flagged(d.domain, d.reason, d.priority);
     results.push_back({d.id, d.status, d.reason, d.task_id, d.priority, d.label, d.confidence, nd.duplicate});
   }
   return results;
@@ -337,7 +338,7 @@ sdk::TaskRecord Pipeline::review_task(const DomainRuntime& dom, const IngestReco
   sdk::TaskRecord t;
   t.domain = dom.name;
   t.decision_id = rec.id;
-  t.status = "pending";
+  t.status = name(TaskState::pending);
   t.priority = d.priority;
   t.reason = d.reason;
   t.deadline_ms = deadline;
@@ -496,10 +497,10 @@ void Pipeline::ingest(const std::string& domain_name, std::vector<IngestRecord>&
     d.policy_hash = policy_hash;
     d.created_ms = now;
     switch (verdict.action) {
-      case policy::Action::auto_approve: d.status = "auto_approved"; break;
-      case policy::Action::reject: d.status = "rejected"; break;
+      case policy::Action::auto_approve: d.status = name(DecisionState::auto_approved); break;
+      case policy::Action::reject: d.status = name(DecisionState::rejected); break;
       case policy::Action::review:
-        d.status = "pending_review";
+        d.status = name(DecisionState::pending_review);
         nd.task = review_task(*dom, rec, view, verdict, actor, now, d, counters);
         if (dom->gold && draw(policies_.gold_rate(domain_name)))
           add_gold_task(*dom, *nd.task, policy_hash, d.model_version, now, gold);

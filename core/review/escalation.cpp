@@ -140,7 +140,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
     } else if (a.action == "reassign") {
       patch.pool = a.pool;
       patch.preassigned = std::string();
-      release = t.status == "assigned";
+      release = is(t.status, TaskState::assigned);
       requeue = true;
       applied.push_back({{"action", "reassign"}, {"pool", a.pool}});
     } else if (a.action == "notify") {
@@ -177,8 +177,8 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
     // task leaves the queue (cancelled). The decision records outcome "default".
     sdk::TaskUpdate u;
     u.task_id = t.task_id;
-    u.from = kOpenTaskStates;
-    u.to = "cancelled";
+    u.from = open_states();
+    u.to = name(TaskState::cancelled);
     u.updated_ms = now;
     batch.task_updates.push_back(u);
     if (!t.gold) {
@@ -191,22 +191,22 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
     }
     batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.cancelled", t,
                                      {{"actor", "policy"}, {"at_ms", now}, {"reason", "sla default decision"},
-                                      {"from", t.status}, {"to", "cancelled"}, {"label", fallback_label}}));
+                                      {"from", t.status}, {"to", name(TaskState::cancelled)}, {"label", fallback_label}}));
   } else if (release) {
     sdk::TaskUpdate u;
     u.task_id = t.task_id;
-    u.from = "assigned";
-    u.to = "pending";
+    u.from = name(TaskState::assigned);
+    u.to = name(TaskState::pending);
     u.updated_ms = now;
     batch.task_updates.push_back(u);
     batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.released", t,
                                      {{"actor", "policy"}, {"at_ms", now}, {"reason", "escalation: reassigned"},
-                                      {"from", "assigned"}, {"to", "pending"}, {"assignee", t.assignee}}));
+                                      {"from", name(TaskState::assigned)}, {"to", name(TaskState::pending)}, {"assignee", t.assignee}}));
   }
   batch.task_patches.push_back(patch);
   st = writer_.submit_sync(batch);
   if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
-  if ((release || fallback) && t.status == "assigned") queue_.release(t.task_id, t.assignee);
+  if ((release || fallback) && is(t.status, TaskState::assigned)) queue_.release(t.task_id, t.assignee);
   if (requeue && !fallback) queue_.push({{t.task_id, t.domain, priority, t.deadline_ms, t.created_ms}});
   spdlog::info("sla {} domain={} decision={} task={} actions={}", kind, t.domain, t.decision_id, t.task_id, applied.dump());
   if (fallback && !t.gold && hooks_.on_final) hooks_.on_final(final_decision);
@@ -217,7 +217,7 @@ std::string ReviewService::assign(std::int64_t task_id, const std::string& revie
   if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may assign a task");
   std::lock_guard lock(mu_);
   sdk::TaskRecord task = load_task(task_id, who);
-  if (task.status != "pending" && task.status != "escalated")
+  if (!is(task.status, TaskState::pending) && !is(task.status, TaskState::escalated))
     throw ServiceError(409, "illegal_transition", "task " + std::to_string(task_id) + " is " + task.status +
                        ": only a pending or escalated task can be assigned (release it first)");
   const DomainRuntime* dom = pipeline_.domain(task.domain);
