@@ -87,7 +87,7 @@ std::future<Outcome> submit(Writer& w, sdk::WriteBatch b) {
 // A writer on a fresh database whose thread is held inside its first commit ("head") until
 // gate.release(): what the test submits meanwhile is committed as the next group.
 struct HeldWriter {
-  hitl::test::ScratchDir dir{"hitl-writer"};
+  hitl::test::TempDir dir{"hitl-writer"};
   std::shared_ptr<sdk::Storage> storage = open_storage(dir.path);
   Gate gate;
   bool first = true;
