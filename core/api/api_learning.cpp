@@ -76,6 +76,75 @@ void mark_gold(App& app, const http::Request& req, const std::string& domain, co
   respond(reply({{"decision_id", id}, {"label", c.label}, {"marked", created}, {"already_marked", !created}}));
 }
 
+// GET /v1/admin/domains/{d}/retrain: the domain's training status.
+void retrain_status(App& app, const std::string& domain, http::Respond& respond) {
+  json st;
+  try {
+    st = app.retrain().status(domain);
+  } catch (const std::exception& e) {  // storage, or a registry file that does not parse (named)
+    throw ServiceError(503, "storage_unavailable", e.what());
+  }
+  respond(reply(st));
+}
+
+// POST /v1/admin/domains/{d}/retrain {"reason"?, "promote"?}: queues a training (202).
+void request_retrain(App& app, const http::Request& req, const std::string& domain, const Principal& who,
+                     http::Respond& respond) {
+  json b = body_object(req, {"reason", "promote"}, true, app.config().max_json_depth);
+  const std::string reason = string_field(b, "reason");
+  std::optional<bool> promote;
+  if (auto it = b.find("promote"); it != b.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw ServiceError(422, "invalid_field", "promote: expected a boolean", "promote");
+    promote = it->get<bool>();
+  }
+  bool queued = false;
+  RetrainJob job;
+  try {
+    job = app.retrain().request(domain, "admin:" + who.name, reason, promote, queued);
+  } catch (const std::invalid_argument& e) {
+    throw ServiceError(409, "not_trainable", e.what());
+  } catch (const std::logic_error& e) {
+    throw ServiceError(503, "shutting_down", e.what());
+  }
+  if (!queued)
+    throw ServiceError(409, "training_in_progress", "a training of \"" + domain + "\" is already " + job.status +
+                                                        " (job " + std::to_string(job.id) + ")");
+  respond(reply(to_json(job), 202));
+}
+
+// GET or DELETE (cancel) /v1/admin/retrain/jobs/{id}; a job outside the token's scope is 404.
+void retrain_job(App& app, const http::Request& req, std::string_view id_part, const Principal& who,
+                 http::Respond& respond) {
+  const auto parsed = positive_id(id_part);
+  if (!parsed) throw ServiceError(404, "not_found", "no retrain job " + std::string(id_part));
+  const std::int64_t id = *parsed;
+  auto job = app.retrain().job(id);
+  if (!job || !who.may_access(job->domain)) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
+  if (req.method == "DELETE") {
+    try {
+      job = app.retrain().cancel(id, who.name);
+    } catch (const std::logic_error& e) {
+      throw ServiceError(409, "not_cancellable", e.what());
+    }
+    if (!job) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
+  }
+  respond(reply(to_json(*job)));
+}
+
+// GET /v1/admin/domains/{d}/models: the registered versions and the live one.
+void list_models(App& app, const std::string& domain, http::Respond& respond) {
+  json versions = json::array();
+  json live;
+  try {
+    registry::Registry reg(app.config().registry_dir);
+    for (auto& v : reg.list(domain)) versions.push_back(registry::to_json(v));
+    live = registry::to_json(reg.live(domain));
+  } catch (const std::exception& e) {
+    throw ServiceError(500, "registry_error", e.what());
+  }
+  respond(reply({{"domain", domain}, {"live", live}, {"versions", versions}}));
+}
+
 }  // namespace
 
 bool route_learning(App& app, const http::Request& req, const std::vector<std::string_view>& parts,
@@ -85,76 +154,28 @@ bool route_learning(App& app, const http::Request& req, const std::vector<std::s
     mark_gold(app, req, domain_of(app, parts[2], who), std::string(parts[4]), who, respond);
     return true;
   }
-  if (parts.size() < 4 || parts[0] != "v1" || parts[1] != "admin") return false;
-  if (parts.size() == 5 && parts[2] == "domains" && parts[4] == "retrain") {
+  if (parts.size() != 5 || parts[0] != "v1" || parts[1] != "admin") return false;
+  if (parts[2] == "domains" && parts[4] == "retrain") {
     admin_only(who);
     const std::string domain = domain_of(app, parts[3], who);
     if (req.method == "GET") {
-      json st;
-      try {
-        st = app.retrain().status(domain);
-      } catch (const std::exception& e) {  // storage, or a registry file that does not parse (named)
-        throw ServiceError(503, "storage_unavailable", e.what());
-      }
-      respond(reply(st));
-      return true;
+      retrain_status(app, domain, respond);
+    } else {
+      method(req, "POST");
+      request_retrain(app, req, domain, who, respond);
     }
-    method(req, "POST");
-    json b = body_object(req, {"reason", "promote"}, true, app.config().max_json_depth);
-    const std::string reason = string_field(b, "reason");
-    std::optional<bool> promote;
-    if (auto it = b.find("promote"); it != b.end() && !it->is_null()) {
-      if (!it->is_boolean()) throw ServiceError(422, "invalid_field", "promote: expected a boolean", "promote");
-      promote = it->get<bool>();
-    }
-    bool queued = false;
-    RetrainJob job;
-    try {
-      job = app.retrain().request(domain, "admin:" + who.name, reason, promote, queued);
-    } catch (const std::invalid_argument& e) {
-      throw ServiceError(409, "not_trainable", e.what());
-    } catch (const std::logic_error& e) {
-      throw ServiceError(503, "shutting_down", e.what());
-    }
-    if (!queued)
-      throw ServiceError(409, "training_in_progress", "a training of \"" + domain + "\" is already " + job.status +
-                                                          " (job " + std::to_string(job.id) + ")");
-    respond(reply(to_json(job), 202));
     return true;
   }
-  if (parts.size() == 5 && parts[2] == "retrain" && parts[3] == "jobs") {
+  if (parts[2] == "retrain" && parts[3] == "jobs") {
     admin_only(who);
     if (req.method != "DELETE") method(req, "GET");
-    const auto parsed = positive_id(parts[4]);
-    if (!parsed) throw ServiceError(404, "not_found", "no retrain job " + std::string(parts[4]));
-    const std::int64_t id = *parsed;
-    auto job = app.retrain().job(id);
-    if (!job || !who.may_access(job->domain)) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
-    if (req.method == "DELETE") {
-      try {
-        job = app.retrain().cancel(id, who.name);
-      } catch (const std::logic_error& e) {
-        throw ServiceError(409, "not_cancellable", e.what());
-      }
-      if (!job) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
-    }
-    respond(reply(to_json(*job)));
+    retrain_job(app, req, parts[4], who, respond);
     return true;
   }
-  if (parts.size() == 5 && parts[2] == "domains" && parts[4] == "models") {
+  if (parts[2] == "domains" && parts[4] == "models") {
     admin_only(who);
     method(req, "GET");
-    const std::string domain = domain_of(app, parts[3], who);
-    json versions = json::array();
-    json live;
-    try {
-      registry::Registry reg(app.config().registry_dir);
-      for (auto& v : reg.list(domain)) versions.push_back(registry::to_json(v));
-      live = registry::to_json(reg.live(domain));
-    } catch (const std::exception& e) {
-      throw ServiceError(500, "registry_error", e.what());
-    }
-    respond(reply({{"domain", domain}, {"live", live}, {"versions", versions}}));
+    list_models(app, domain_of(app, parts[3], who), respond);
     return true;
   }
   return false;

@@ -153,6 +153,88 @@ void list_tasks(App& app, const http::Request& req, const Principal& who, http::
   respond(reply(body));
 }
 
+// GET /v1/admin/reviewers: the reviewers this admin may manage, each with its workload per domain.
+void list_reviewers(App& app, const Principal& who, http::Respond& respond) {
+  json out = json::array();
+  for (auto& r : app.reviewers().list()) {
+    if (!may_manage(who, r.domains)) continue;
+    json j = reviewer_json(r);
+    json workload = json::object();
+    for (auto& [name, _] : app.config().domains) {
+      if (!r.domains.empty() && !list_contains(r.domains, name)) continue;
+      auto s = app.assignment().stats(r.id, name);
+      workload[name] = {{"held", s.held}, {"consecutive", s.consecutive}, {"last_hour", s.last_hour},
+                        {"gold_answers", s.gold_answers},
+                        {"gold_accuracy", s.gold_accuracy() ? json(*s.gold_accuracy()) : json(nullptr)},
+                        {"consensus_rounds", s.consensus_rounds},
+                        {"agreement", s.agreement() ? json(*s.agreement()) : json(nullptr)}};
+    }
+    j["workload"] = std::move(workload);
+    out.push_back(std::move(j));
+  }
+  respond(reply({{"reviewers", out}}));
+}
+
+// POST /v1/admin/reviewers: adds a reviewer, or updates the fields the body names.
+void put_reviewer(App& app, const http::Request& req, const Principal& who, http::Respond& respond) {
+  json b = body_object(req, {"id", "name", "roles", "domains", "skills", "capacity", "cost_per_hour", "disabled"}, false, app.config().max_json_depth);
+  sdk::ReviewerRecord r;
+  r.id = string_field(b, "id", true);
+  if (auto existing = app.reviewers().find(r.id, /*fresh=*/true)) {
+    require_manage(who, *existing);
+    r = *existing;
+  }
+  if (b.contains("name")) r.name = string_field(b, "name");
+  if (b.contains("roles")) r.roles = list_field(b, "roles");
+  if (b.contains("domains")) r.domains = list_field(b, "domains");
+  if (b.contains("skills")) r.skills = list_field(b, "skills");
+  if (auto it = b.find("capacity"); it != b.end()) {
+    if (!it->is_number_integer()) throw ServiceError(422, "invalid_field", "capacity: expected an integer", "capacity");
+    r.capacity = it->get<std::int64_t>();
+  }
+  if (auto it = b.find("cost_per_hour"); it != b.end()) {
+    if (!it->is_number()) throw ServiceError(422, "invalid_field", "cost_per_hour: expected a number", "cost_per_hour");
+    r.cost_per_hour = it->get<double>();
+  }
+  if (auto it = b.find("disabled"); it != b.end()) {
+    if (!it->is_boolean()) throw ServiceError(422, "invalid_field", "disabled: expected a boolean", "disabled");
+    r.disabled = it->get<bool>();
+  }
+  for (auto& d : split_list(r.domains))
+    if (!app.pipeline().domain(d)) throw ServiceError(422, "invalid_field", "domains: no domain named \"" + d + "\"", "domains");
+  require_manage(who, r);
+  respond(reply(reviewer_json(app.reviewers().put(r, who.name))));
+}
+
+// POST /v1/admin/reviewers/{id}/disable|enable
+void set_reviewer_disabled(App& app, const std::string& id, bool disable, const Principal& who, http::Respond& respond) {
+  if (auto existing = app.reviewers().find(id, /*fresh=*/true)) require_manage(who, *existing);
+  auto r = app.reviewers().set_disabled(id, disable, who.name);
+  json out = reviewer_json(r);
+  // Their open leases go back to the queue now rather than at lease expiry: a disabled
+  // reviewer may no longer submit (review/review.cpp), so nobody would finish them.
+  if (disable) out["released_tasks"] = app.review().release_all_held(r.id, "reviewer disabled", who);
+  respond(reply(out));
+}
+
+// POST /v1/review/tasks/{id}/assign|reassign (admin): reassign releases a held task first.
+void assign_task(App& app, const http::Request& req, std::string_view id_part, bool reassign, const Principal& who,
+                 http::Respond& respond) {
+  admin_only(who);
+  const std::int64_t id = task_id_of(id_part);
+  json b = body_object(req, {"reviewer", "reason"}, true, app.config().max_json_depth);
+  const std::string reviewer = string_field(b, "reviewer");
+  std::string reason = string_field(b, "reason");
+  if (reassign) {
+    std::optional<sdk::TaskRecord> t;
+    auto st = app.storage().get_task(id, t);
+    if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
+    if (t && is(t->status, TaskState::assigned)) app.review().release(id, reason.empty() ? "reassign" : reason, who);
+  }
+  const std::string chosen = app.review().assign(id, reviewer, reason, who);
+  respond(reply({{"task_id", id}, {"preassigned", chosen}}));
+}
+
 }  // namespace
 
 bool route_workflow(App& app, const http::Request& req, const std::vector<std::string_view>& parts,
@@ -162,71 +244,19 @@ bool route_workflow(App& app, const http::Request& req, const std::vector<std::s
     if (m != want) throw ServiceError(405, "method_not_allowed", std::string("use ") + want);
   };
   if (parts.size() >= 3 && parts[0] == "v1" && parts[1] == "admin" && parts[2] == "reviewers") {
-    admin_only(who);
+    admin_only(who);  // everything below /v1/admin/reviewers
     if (parts.size() == 3 && m == "GET") {
-      json out = json::array();
-      for (auto& r : app.reviewers().list()) {
-        if (!may_manage(who, r.domains)) continue;
-        json j = reviewer_json(r);
-        json workload = json::object();
-        for (auto& [name, _] : app.config().domains) {
-          if (!r.domains.empty() && !list_contains(r.domains, name)) continue;
-          auto s = app.assignment().stats(r.id, name);
-          workload[name] = {{"held", s.held}, {"consecutive", s.consecutive}, {"last_hour", s.last_hour},
-                            {"gold_answers", s.gold_answers},
-                            {"gold_accuracy", s.gold_accuracy() ? json(*s.gold_accuracy()) : json(nullptr)},
-                            {"consensus_rounds", s.consensus_rounds},
-                            {"agreement", s.agreement() ? json(*s.agreement()) : json(nullptr)}};
-        }
-        j["workload"] = std::move(workload);
-        out.push_back(std::move(j));
-      }
-      respond(reply({{"reviewers", out}}));
-      return true;
-    }
-    if (parts.size() == 3) {
+      list_reviewers(app, who, respond);
+    } else if (parts.size() == 3) {
       method("POST");
-      json b = body_object(req, {"id", "name", "roles", "domains", "skills", "capacity", "cost_per_hour", "disabled"}, false, app.config().max_json_depth);
-      sdk::ReviewerRecord r;
-      r.id = string_field(b, "id", true);
-      if (auto existing = app.reviewers().find(r.id, /*fresh=*/true)) {
-        require_manage(who, *existing);
-        r = *existing;
-      }
-      if (b.contains("name")) r.name = string_field(b, "name");
-      if (b.contains("roles")) r.roles = list_field(b, "roles");
-      if (b.contains("domains")) r.domains = list_field(b, "domains");
-      if (b.contains("skills")) r.skills = list_field(b, "skills");
-      if (auto it = b.find("capacity"); it != b.end()) {
-        if (!it->is_number_integer()) throw ServiceError(422, "invalid_field", "capacity: expected an integer", "capacity");
-        r.capacity = it->get<std::int64_t>();
-      }
-      if (auto it = b.find("cost_per_hour"); it != b.end()) {
-        if (!it->is_number()) throw ServiceError(422, "invalid_field", "cost_per_hour: expected a number", "cost_per_hour");
-        r.cost_per_hour = it->get<double>();
-      }
-      if (auto it = b.find("disabled"); it != b.end()) {
-        if (!it->is_boolean()) throw ServiceError(422, "invalid_field", "disabled: expected a boolean", "disabled");
-        r.disabled = it->get<bool>();
-      }
-      for (auto& d : split_list(r.domains))
-        if (!app.pipeline().domain(d)) throw ServiceError(422, "invalid_field", "domains: no domain named \"" + d + "\"", "domains");
-      require_manage(who, r);
-      respond(reply(reviewer_json(app.reviewers().put(r, who.name))));
-      return true;
-    }
-    if (parts.size() == 5 && (parts[4] == "disable" || parts[4] == "enable")) {
+      put_reviewer(app, req, who, respond);
+    } else if (parts.size() == 5 && (parts[4] == "disable" || parts[4] == "enable")) {
       method("POST");
-      if (auto existing = app.reviewers().find(std::string(parts[3]), /*fresh=*/true)) require_manage(who, *existing);
-      auto r = app.reviewers().set_disabled(std::string(parts[3]), parts[4] == "disable", who.name);
-      json out = reviewer_json(r);
-      // Their open leases go back to the queue now rather than at lease expiry: a disabled
-      // reviewer may no longer submit (review/review.cpp), so nobody would finish them.
-      if (parts[4] == "disable") out["released_tasks"] = app.review().release_all_held(r.id, "reviewer disabled", who);
-      respond(reply(out));
-      return true;
+      set_reviewer_disabled(app, std::string(parts[3]), parts[4] == "disable", who, respond);
+    } else {
+      return false;
     }
-    return false;
+    return true;
   }
   if (parts.size() == 3 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "tasks") {
     method("GET");
@@ -236,19 +266,7 @@ bool route_workflow(App& app, const http::Request& req, const std::vector<std::s
   if (parts.size() == 5 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "tasks" &&
       (parts[4] == "assign" || parts[4] == "reassign")) {
     method("POST");
-    admin_only(who);
-    const std::int64_t id = task_id_of(parts[3]);
-    json b = body_object(req, {"reviewer", "reason"}, true, app.config().max_json_depth);
-    const std::string reviewer = string_field(b, "reviewer");
-    std::string reason = string_field(b, "reason");
-    if (parts[4] == "reassign") {
-      std::optional<sdk::TaskRecord> t;
-      auto st = app.storage().get_task(id, t);
-      if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
-      if (t && is(t->status, TaskState::assigned)) app.review().release(id, reason.empty() ? "reassign" : reason, who);
-    }
-    const std::string chosen = app.review().assign(id, reviewer, reason, who);
-    respond(reply({{"task_id", id}, {"preassigned", chosen}}));
+    assign_task(app, req, parts[3], parts[4] == "reassign", who, respond);
     return true;
   }
   return false;

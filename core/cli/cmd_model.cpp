@@ -58,6 +58,91 @@ std::vector<dataset::Sample> csv_rows(const std::string& file, const std::string
   return out;
 }
 
+// The rows both models are scored on: a CSV file's labelled rows (--data) or a split of a
+// dataset version (--dataset).
+void select_rows(const EvalArgs& a, const config::ServiceConfig& cfg, const config::DomainConfig& dom,
+                 const std::string& command, learning::CompareRequest& req) {
+  if (!a.data.empty()) {
+    if (a.label.empty()) fail(command + ": --label is required with --data");
+    req.rows = csv_rows(a.data, a.label, command);
+    req.rows_from = a.data;
+    req.split = "all";
+    return;
+  }
+  if (a.dataset.empty()) fail(command + ": give --dataset ID (a version's rows) or --data FILE.csv --label COLUMN");
+  dataset::Store store(cfg.datasets_dir);
+  std::optional<dataset::Version> v;
+  try {
+    v = store.require(a.dataset, a.domain);
+  } catch (const std::exception& e) {
+    fail(command + ": --dataset: " + e.what());
+  }
+  // The same cut as the retraining (retrain.holdout_fraction) unless told otherwise; golden
+  // cases are the golden set's, never rows of a split.
+  const double fraction = a.holdout >= 0 ? a.holdout : dom.retrain_holdout_fraction;
+  req.rows = dataset::Store::split(store.read(*v), dataset::parse_split(a.split), fraction);
+  std::erase_if(req.rows, [](const dataset::Sample& s) { return dataset::has_tag(s, "gold"); });
+  req.rows_from = v->id;
+  req.split = a.split;
+}
+
+// The candidate: an artifact file (--candidate) or a registered version (--candidate-id).
+void select_candidate(const EvalArgs& a, const registry::Registry& reg, const std::string& command,
+                      learning::CompareRequest& req) {
+  req.candidate_artifact = a.candidate;
+  if (a.candidate_id.empty()) return;
+  if (!reg.find(a.domain, a.candidate_id))
+    fail(command + ": --candidate-id: no model version \"" + a.candidate_id + "\" in domain \"" + a.domain + "\"");
+  req.candidate_artifact = reg.artifact_path(a.domain, a.candidate_id).string();
+  req.candidate_id = a.candidate_id;
+}
+
+// --promote: promote(eval) decides (the default rule without one); a failing hook keeps the live
+// model. A promotion is audited and its artifact path added to `out`.
+learning::Promotion promote_if_decided(const EvalArgs& a, const config::ServiceConfig& cfg, registry::Registry& reg,
+                                       json& out) {
+  auto policies = load_domain_policy(cfg, a.domain);
+  learning::Promotion decision = learning::decide_promotion(*policies, a.domain, out);
+  if (decision.promote) {
+    const fs::path artifact = learning::live_artifact(cfg, a.domain);
+    auto live_now = reg.promote(a.domain, a.candidate_id, artifact, now_ms(), cli_actor(),
+                                std::string("evaluate: ") + (decision.reason.empty() ? decision.decided_by : decision.reason));
+    audit_swap(cfg, a.config, "model.promoted", a.domain, live_now, artifact);
+    out["promotion"]["artifact_path"] = artifact.string();
+  }
+  return decision;
+}
+
+// The comparison as a table: overall, on the golden set, and per group of report.group.
+void print_comparison(const learning::CompareRequest& req, const learning::Comparison& c,
+                      const config::DomainConfig& dom) {
+  std::cout << "evaluated on " << req.rows.size() << " rows of " << req.rows_from << " (" << req.split
+            << " split), positive label " << c.positive << "\n";
+  std::printf("%-12s %-28s %9s %9s %9s %9s\n", "model", "version", "accuracy", "auc", "log_loss", "ece");
+  auto line = [](const char* who, const std::string& ver, const evaluation::Metrics& m) {
+    std::printf("%-12s %-28s %9s %9s %9s %9s\n", who, ver.c_str(), fmt(m.accuracy).c_str(), fmt(m.auc).c_str(),
+                fmt(m.log_loss).c_str(), fmt(m.calibration_error).c_str());
+  };
+  line("live", c.live.version, c.live.rows.overall);
+  if (c.candidate) line("candidate", c.candidate->version, c.candidate->rows.overall);
+  if (c.live.golden) {
+    std::cout << "golden set (" << req.golden.size() << " cases: " << c.json.at("golden_set").at("marked").get<std::size_t>()
+              << " marked by reviewers, the rest from "
+              << (dom.gold_file.empty() ? std::string("no gold_file") : dom.gold_file.filename().string())
+              << "):\n";
+    line("  live", c.live.version, c.live.golden->overall);
+    if (c.candidate) line("  candidate", c.candidate->version, c.candidate->golden->overall);
+  }
+  const auto& live = c.live.rows;
+  if (!live.group_field.empty()) {
+    std::cout << "by " << live.group_field << ":\n";
+    for (std::size_t i = 0; i < live.groups.size(); ++i) {
+      line(("  " + live.groups[i].group).c_str(), "live", live.groups[i].metrics);
+      if (c.candidate) line(("  " + c.candidate->rows.groups[i].group).c_str(), "candidate", c.candidate->rows.groups[i].metrics);
+    }
+  }
+}
+
 void evaluate(const EvalArgs& a) {
   const std::string command = "hitl model evaluate";
   try {
@@ -69,94 +154,28 @@ void evaluate(const EvalArgs& a) {
     req.domain = &dom->second;
     req.model = &cfg.models.at(dom->second.model);
     req.positive = a.positive;
-    if (!a.data.empty()) {
-      if (a.label.empty()) fail(command + ": --label is required with --data");
-      req.rows = csv_rows(a.data, a.label, command);
-      req.rows_from = a.data;
-      req.split = "all";
-    } else {
-      if (a.dataset.empty()) fail(command + ": give --dataset ID (a version's rows) or --data FILE.csv --label COLUMN");
-      dataset::Store store(cfg.datasets_dir);
-      std::optional<dataset::Version> v;
-      try {
-        v = store.require(a.dataset, a.domain);
-      } catch (const std::exception& e) {
-        fail(command + ": --dataset: " + e.what());
-      }
-      // The same cut as the retraining (retrain.holdout_fraction) unless told otherwise; golden
-      // cases are the golden set's, never rows of a split.
-      const double fraction = a.holdout >= 0 ? a.holdout : dom->second.retrain_holdout_fraction;
-      req.rows = dataset::Store::split(store.read(*v), dataset::parse_split(a.split), fraction);
-      std::erase_if(req.rows, [](const dataset::Sample& s) { return dataset::has_tag(s, "gold"); });
-      req.rows_from = v->id;
-      req.split = a.split;
-    }
+    select_rows(a, cfg, dom->second, command, req);
     if (req.rows.empty()) fail(command + ": " + req.rows_from + " has no " + req.split + " rows");
     // The domain's golden set (its gold_file: hard cases with known answers) is scored too.
     req.golden = learning::golden_samples(cfg, a.domain, &req.golden_problems);
     for (auto& problem : req.golden_problems) std::cerr << "warning: skipped " << problem << "\n";
     req.golden_dropped = learning::drop_golden_seen_by_live(cfg, a.domain, req.golden);
     registry::Registry reg(cfg.registry_dir);
-    req.candidate_artifact = a.candidate;
-    if (!a.candidate_id.empty()) {
-      if (!reg.find(a.domain, a.candidate_id))
-        fail(command + ": --candidate-id: no model version \"" + a.candidate_id + "\" in domain \"" + a.domain + "\"");
-      req.candidate_artifact = reg.artifact_path(a.domain, a.candidate_id).string();
-      req.candidate_id = a.candidate_id;
-    }
+    select_candidate(a, reg, command, req);
     if (a.promote && a.candidate_id.empty()) fail(command + ": --promote needs --candidate-id (a registered version)");
     ConfiguredPlugins plugins(cfg);
     auto c = learning::compare(plugins.registry, req);
-    json& out = c.json;
-    // promote(eval) decides (the default rule without one); a failing hook keeps the live model.
-    learning::Promotion decision;
-    if (a.promote) {
-      auto policies = load_domain_policy(cfg, a.domain);
-      decision = learning::decide_promotion(*policies, a.domain, out);
-      if (decision.promote) {
-        const fs::path artifact = learning::live_artifact(cfg, a.domain);
-        auto live_now = reg.promote(a.domain, a.candidate_id, artifact, now_ms(), cli_actor(),
-                                    std::string("evaluate: ") + (decision.reason.empty() ? decision.decided_by : decision.reason));
-        audit_swap(cfg, a.config, "model.promoted", a.domain, live_now, artifact);
-        out["promotion"]["artifact_path"] = artifact.string();
-      }
-    }
+    const learning::Promotion decision = a.promote ? promote_if_decided(a, cfg, reg, c.json) : learning::Promotion{};
     if (a.as_json) {
-      std::cout << out.dump(2) << "\n";
-      if (a.promote && !decision.promote) throw CLI::RuntimeError(3);
-      return;
+      std::cout << c.json.dump(2) << "\n";
+    } else {
+      print_comparison(req, c, dom->second);
+      if (a.promote)
+        std::cout << (decision.promote ? "promoted " : "not promoted ") << a.candidate_id << " (decided by the "
+                  << decision.decided_by << (decision.failed ? ", which failed" : "") << ")"
+                  << (decision.reason.empty() ? "" : ": " + decision.reason) << "\n";
     }
-    std::cout << "evaluated on " << req.rows.size() << " rows of " << req.rows_from << " (" << req.split
-              << " split), positive label " << c.positive << "\n";
-    std::printf("%-12s %-28s %9s %9s %9s %9s\n", "model", "version", "accuracy", "auc", "log_loss", "ece");
-    auto line = [](const char* who, const std::string& ver, const evaluation::Metrics& m) {
-      std::printf("%-12s %-28s %9s %9s %9s %9s\n", who, ver.c_str(), fmt(m.accuracy).c_str(), fmt(m.auc).c_str(),
-                  fmt(m.log_loss).c_str(), fmt(m.calibration_error).c_str());
-    };
-    line("live", c.live.version, c.live.rows.overall);
-    if (c.candidate) line("candidate", c.candidate->version, c.candidate->rows.overall);
-    if (c.live.golden) {
-      std::cout << "golden set (" << req.golden.size() << " cases: " << out["golden_set"]["marked"].get<std::size_t>()
-                << " marked by reviewers, the rest from "
-                << (dom->second.gold_file.empty() ? std::string("no gold_file") : dom->second.gold_file.filename().string())
-                << "):\n";
-      line("  live", c.live.version, c.live.golden->overall);
-      if (c.candidate) line("  candidate", c.candidate->version, c.candidate->golden->overall);
-    }
-    const auto& live = c.live.rows;
-    if (!live.group_field.empty()) {
-      std::cout << "by " << live.group_field << ":\n";
-      for (std::size_t i = 0; i < live.groups.size(); ++i) {
-        line(("  " + live.groups[i].group).c_str(), "live", live.groups[i].metrics);
-        if (c.candidate) line(("  " + c.candidate->rows.groups[i].group).c_str(), "candidate", c.candidate->rows.groups[i].metrics);
-      }
-    }
-    if (a.promote) {
-      std::cout << (decision.promote ? "promoted " : "not promoted ") << a.candidate_id << " (decided by the "
-                << decision.decided_by << (decision.failed ? ", which failed" : "") << ")"
-                << (decision.reason.empty() ? "" : ": " + decision.reason) << "\n";
-      if (!decision.promote) throw CLI::RuntimeError(3);
-    }
+    if (a.promote && !decision.promote) throw CLI::RuntimeError(3);
   } catch (const CLI::RuntimeError&) {
     throw;
   } catch (const std::exception& e) {

@@ -22,19 +22,19 @@ std::unique_ptr<ConfiguredStorage> open_or_fail(const std::string& command, cons
   }
 }
 
-}  // namespace
+// The reviewer directory straight on storage: each change is its own commit.
+service::ReviewerDirectory directory_on(sdk::Storage& storage) {
+  return service::ReviewerDirectory(storage, [&storage](sdk::WriteBatch& b) { return storage.commit(b); });
+}
 
-void add_reviewer(CLI::App& root) {
-  auto* cmd = root.add_subcommand("reviewer", "Manage the reviewer registry (skills, pools, capacity, cost)");
-  cmd->require_subcommand(1);
-
+void reviewer_add_command(CLI::App& cmd) {
   struct AddO {
     std::string config, id, name, roles = "reviewer", domains, skills;
     std::int64_t capacity = 1;
     double cost = 0;
   };
   auto a = std::make_shared<AddO>();
-  auto* add = cmd->add_subcommand("add", "Add or update a reviewer (the id is their reviewer token's name)");
+  auto* add = cmd.add_subcommand("add", "Add or update a reviewer (the id is their reviewer token's name)");
   add->add_option("--config", a->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
   add->add_option("--id", a->id, "Reviewer id = token name")->required();
   add->add_option("--name", a->name, "Display name (default: the id)");
@@ -48,8 +48,7 @@ void add_reviewer(CLI::App& root) {
     auto cs = open_or_fail(command, a->config);
     for (auto& d : service::split_list(a->domains))
       if (!cs->cfg.domains.count(d)) fail(command + ": --domains: no domain named \"" + d + "\" in " + cs->cfg.file.string());
-    sdk::Storage& storage = *cs->storage;
-    service::ReviewerDirectory dir(storage, [&storage](sdk::WriteBatch& b) { return storage.commit(b); });
+    auto dir = directory_on(*cs->storage);
     sdk::ReviewerRecord r;
     r.id = a->id;
     r.name = a->name;
@@ -67,15 +66,16 @@ void add_reviewer(CLI::App& root) {
       fail(command + ": " + e.what());
     }
   });
+}
 
+void reviewer_list_command(CLI::App& cmd) {
   auto lo = std::make_shared<std::string>();
-  auto* list = cmd->add_subcommand("list", "List reviewers with their current load");
+  auto* list = cmd.add_subcommand("list", "List reviewers with their current load");
   list->add_option("--config", *lo, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
   list->callback([lo] {
     const std::string command = "hitl reviewer list";
     auto cs = open_or_fail(command, *lo);
-    sdk::Storage& storage = *cs->storage;
-    service::ReviewerDirectory dir(storage, [&storage](sdk::WriteBatch& b) { return storage.commit(b); });
+    auto dir = directory_on(*cs->storage);
     std::vector<sdk::ReviewerRecord> all;
     try {
       all = dir.list();
@@ -92,27 +92,37 @@ void add_reviewer(CLI::App& root) {
                 << (r.disabled ? "disabled" : "active") << "\n";
     if (all.empty()) std::cout << "(no reviewers registered; reviewer tokens work without limits)\n";
   });
+}
 
-  for (bool disable : {true, false}) {
-    struct O { std::string config, id; };
-    auto o = std::make_shared<O>();
-    auto* sub = cmd->add_subcommand(disable ? "disable" : "enable",
-                                    disable ? "Stop handing tasks to a reviewer" : "Hand tasks to a reviewer again");
-    sub->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
-    sub->add_option("--id", o->id, "Reviewer id")->required();
-    sub->callback([o, disable] {
-      const std::string command = std::string("hitl reviewer ") + (disable ? "disable" : "enable");
-      auto cs = open_or_fail(command, o->config);
-      sdk::Storage& storage = *cs->storage;
-      service::ReviewerDirectory dir(storage, [&storage](sdk::WriteBatch& b) { return storage.commit(b); });
-      try {
-        dir.set_disabled(o->id, disable, cli_actor());
-        std::cout << "reviewer " << o->id << ": " << (disable ? "disabled" : "enabled") << "\n";
-      } catch (const std::exception& e) {
-        fail(command + ": " + e.what());
-      }
-    });
-  }
+// disable or enable: one subcommand each.
+void reviewer_disable_command(CLI::App& cmd, bool disable) {
+  struct O { std::string config, id; };
+  auto o = std::make_shared<O>();
+  auto* sub = cmd.add_subcommand(disable ? "disable" : "enable",
+                                 disable ? "Stop handing tasks to a reviewer" : "Hand tasks to a reviewer again");
+  sub->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
+  sub->add_option("--id", o->id, "Reviewer id")->required();
+  sub->callback([o, disable] {
+    const std::string command = std::string("hitl reviewer ") + (disable ? "disable" : "enable");
+    auto cs = open_or_fail(command, o->config);
+    auto dir = directory_on(*cs->storage);
+    try {
+      dir.set_disabled(o->id, disable, cli_actor());
+      std::cout << "reviewer " << o->id << ": " << (disable ? "disabled" : "enabled") << "\n";
+    } catch (const std::exception& e) {
+      fail(command + ": " + e.what());
+    }
+  });
+}
+
+}  // namespace
+
+void add_reviewer(CLI::App& root) {
+  auto* cmd = root.add_subcommand("reviewer", "Manage the reviewer registry (skills, pools, capacity, cost)");
+  cmd->require_subcommand(1);
+  reviewer_add_command(*cmd);
+  reviewer_list_command(*cmd);
+  for (bool disable : {true, false}) reviewer_disable_command(*cmd, disable);
 }
 
 }  // namespace hitl::cli

@@ -121,108 +121,130 @@ void add_plugin(CLI::App& root) {
   });
 }
 
+struct TrainArgs {
+  std::string config, domain, data, label, out, dataset, split = "train";
+  double holdout = -1;  // < 0: the domain's retrain.holdout_fraction
+  bool register_it = false;
+};
+
+// What a training learns from, and how the output names it.
+struct TrainingData {
+  sdk::Dataset dataset;
+  std::string source;      // for the summary line
+  std::string dataset_id;  // empty when read from a CSV file
+  std::size_t base_rows = 0;
+};
+
+// A dataset version's split, after the domain's retrain.base_data, as in every retraining
+// (learning/training.hpp).
+TrainingData from_dataset_version(const TrainArgs& o, const config::ServiceConfig& cfg, const config::DomainConfig& dom) {
+  TrainingData t;
+  dataset::Store store(cfg.datasets_dir);
+  std::vector<dataset::Sample> samples;
+  try {
+    auto v = store.require(o.dataset, o.domain);
+    samples = dataset::Store::split(store.read(v), dataset::parse_split(o.split),
+                                    o.holdout >= 0 ? o.holdout : dom.retrain_holdout_fraction);
+    t.dataset_id = v.id;
+  } catch (const std::exception& e) {
+    fail(std::string("hitl train: --dataset: ") + e.what());
+  }
+  if (samples.empty()) fail("hitl train: " + t.dataset_id + " has no " + o.split + " rows");
+  try {
+    auto set = learning::training_set(dom, samples);
+    t.dataset = std::move(set.data);
+    t.base_rows = set.base_rows;
+  } catch (const std::exception& e) {
+    fail(std::string("hitl train: retrain.base_data: ") + e.what());
+  }
+  t.source = t.dataset_id + " (" + o.split + " split" + (t.base_rows ? " + " + std::to_string(t.base_rows) + " base rows" : "") + ")";
+  return t;
+}
+
+TrainingData from_csv(const TrainArgs& o) {
+  if (o.data.empty()) fail("hitl train: give --data FILE.csv --label COLUMN, or --dataset ID");
+  if (o.label.empty()) fail("hitl train: --label is required with --data");
+  auto table = data::read_csv(o.data);
+  if (std::find(table.columns.begin(), table.columns.end(), o.label) == table.columns.end())
+    fail("hitl train: --label: no column \"" + o.label + "\" in " + o.data);
+  TrainingData t;
+  t.dataset = data::to_dataset(table, o.label);
+  t.source = o.data;
+  return t;
+}
+
+// Writes the artifact to `out` (atomically: a running service never reads half an artifact).
+// From a CSV the training feature statistics (p.ood) go next to it, written first so a service
+// reloading the new artifact finds its statistics already in place.
+void write_artifact(const learning::Trained& trained, const TrainingData& t, const fs::path& out) {
+  if (t.dataset_id.empty()) {
+    auto stats = *trained.stats;  // computed once, by train_model
+    stats.artifact_sha256 = sha256_hex(trained.result.artifact_json);  // ties them to this artifact
+    data::save_feature_stats(stats, out);
+  }
+  replace_file(out, trained.result.artifact_json);
+}
+
+// The registry records the model with its lineage: a dataset version's split, or the CSV file.
+void register_trained(const TrainArgs& o, const config::ServiceConfig& cfg, const config::DomainConfig& dom,
+                      const learning::Trained& trained, const TrainingData& t) {
+  learning::Lineage lineage{t.dataset_id.empty() ? "file:" + fs::absolute(o.data).string() : t.dataset_id,
+                            t.dataset_id.empty() ? "all" : o.split,
+                            t.base_rows ? dom.retrain_base_data.string() : "", t.base_rows, cli_actor(), nullptr,
+                            now_ms()};
+  auto added = learning::register_model(cfg, o.domain, trained, lineage);
+  std::cout << "registered " << added.id << " (dataset " << lineage.dataset << ", parent "
+            << (added.parent.empty() ? "the configured artifact" : added.parent) << "); promote it with "
+            << "hitl model promote --domain " << o.domain << " --id " << added.id << "\n";
+}
+
+void train(const TrainArgs& o) {
+  auto cfg = load(o.config);
+  auto dom = cfg.domains.find(o.domain);
+  if (dom == cfg.domains.end()) fail("hitl train: unknown domain \"" + o.domain + "\"");
+  if (dom->second.model.empty()) fail("hitl train: domain \"" + o.domain + "\" has no model");
+  auto& mc = cfg.models.at(dom->second.model);
+  auto mcfg = json::parse(mc.ref.config_json);
+  // From a dataset version the artifact goes to the registry (and to --out if given): it becomes
+  // live only by `hitl model promote`. From a CSV it replaces the model's artifact (or --out).
+  const bool to_registry = !o.dataset.empty() || o.register_it;
+  fs::path out = !o.out.empty() ? fs::absolute(o.out) : to_registry ? fs::path() : fs::path(mcfg.value("artifact", ""));
+  if (out.empty() && !to_registry) fail("hitl train: no --out and model \"" + mc.name + "\" has no `artifact` option");
+  const TrainingData t = !o.dataset.empty() ? from_dataset_version(o, cfg, dom->second) : from_csv(o);
+  Plugins p(cfg);
+  learning::Trained trained;
+  try {
+    trained = learning::train_model(p.registry, cfg, o.domain, t.dataset);
+  } catch (const std::exception& e) {
+    fail(std::string("hitl train: ") + e.what());
+  }
+  if (!out.empty()) write_artifact(trained, t, out);
+  if (to_registry) register_trained(o, cfg, dom->second, trained, t);
+  std::cout << "trained " << mc.name << " (" << trained.plugin_version << ") on " << t.dataset.rows.size()
+            << " rows of " << t.source << " in " << trained.seconds << " s; artifact: " << (out.empty() ? std::string("(registry only)") : out.string()) << "\nmetrics: " << trained.result.metrics_json
+            << std::endl;
+}
+
 void add_train(CLI::App& root) {
-  struct O {
-    std::string config, domain, data, label, out, dataset, split = "train";
-    double holdout = -1;  // < 0: the domain's retrain.holdout_fraction
-    bool register_it = false;
-  };
-  auto o = std::make_shared<O>();
-  auto* train = root.add_subcommand("train", "Train the domain's model from a CSV file or a dataset version and save its artifact");
-  train->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
-  train->add_option("--domain", o->domain, "Domain whose model to train")->required();
-  auto* data_opt = train->add_option("--data", o->data, "Training data (CSV with a header row)")->check(CLI::ExistingFile);
-  train->add_option("--label", o->label, "Column holding the label (with --data)");
-  train->add_option("--dataset", o->dataset, "Train on a dataset version (hitl dataset list), with its sample weights")
+  auto o = std::make_shared<TrainArgs>();
+  auto* train_cmd = root.add_subcommand("train", "Train the domain's model from a CSV file or a dataset version and save its artifact");
+  train_cmd->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
+  train_cmd->add_option("--domain", o->domain, "Domain whose model to train")->required();
+  auto* data_opt = train_cmd->add_option("--data", o->data, "Training data (CSV with a header row)")->check(CLI::ExistingFile);
+  train_cmd->add_option("--label", o->label, "Column holding the label (with --data)");
+  train_cmd->add_option("--dataset", o->dataset, "Train on a dataset version (hitl dataset list), with its sample weights")
       ->excludes(data_opt);
-  train->add_option("--split", o->split, "With --dataset: train (older rows), holdout (newest) or all")
+  train_cmd->add_option("--split", o->split, "With --dataset: train (older rows), holdout (newest) or all")
       ->check(CLI::IsMember({"all", "train", "holdout"}))
       ->capture_default_str();
-  train->add_option("--holdout-fraction", o->holdout,
-                    "With --dataset: share of the newest rows held out (default: the domain's retrain.holdout_fraction, 0.2)")
+  train_cmd->add_option("--holdout-fraction", o->holdout,
+                        "With --dataset: share of the newest rows held out (default: the domain's retrain.holdout_fraction, 0.2)")
       ->check(CLI::Range(0.0, 1.0));
-  train->add_option("--out", o->out, "Where to write the artifact (default: the model's `artifact` option)");
-  train->add_flag("--register", o->register_it,
-                  "With --data: record the model in the registry as a candidate (promote it with hitl model "
-                  "evaluate --promote or hitl model promote) instead of writing the live artifact");
-  train->callback([o] {
-    auto cfg = load(o->config);
-    auto dom = cfg.domains.find(o->domain);
-    if (dom == cfg.domains.end()) fail("hitl train: unknown domain \"" + o->domain + "\"");
-    if (dom->second.model.empty()) fail("hitl train: domain \"" + o->domain + "\" has no model");
-    auto& mc = cfg.models.at(dom->second.model);
-    auto mcfg = json::parse(mc.ref.config_json);
-    // From a dataset version the artifact goes to the registry (and to --out if given): it becomes
-    // live only by `hitl model promote`. From a CSV it replaces the model's artifact (or --out).
-    const bool to_registry = !o->dataset.empty() || o->register_it;
-    fs::path out = !o->out.empty() ? fs::absolute(o->out) : to_registry ? fs::path() : fs::path(mcfg.value("artifact", ""));
-    if (out.empty() && !to_registry) fail("hitl train: no --out and model \"" + mc.name + "\" has no `artifact` option");
-    sdk::Dataset dataset;
-    std::string source, dataset_id;
-    std::size_t base_rows = 0;
-    if (!o->dataset.empty()) {
-      dataset::Store store(cfg.datasets_dir);
-      std::vector<dataset::Sample> samples;
-      try {
-        auto v = store.require(o->dataset, o->domain);
-        samples = dataset::Store::split(store.read(v), dataset::parse_split(o->split),
-                                        o->holdout >= 0 ? o->holdout : dom->second.retrain_holdout_fraction);
-        dataset_id = v.id;
-      } catch (const std::exception& e) {
-        fail(std::string("hitl train: --dataset: ") + e.what());
-      }
-      if (samples.empty()) fail("hitl train: " + dataset_id + " has no " + o->split + " rows");
-      // The domain's retrain.base_data comes first, as in every retraining (learning/training.hpp).
-      try {
-        auto set = learning::training_set(dom->second, samples);
-        dataset = std::move(set.data);
-        base_rows = set.base_rows;
-      } catch (const std::exception& e) {
-        fail(std::string("hitl train: retrain.base_data: ") + e.what());
-      }
-      source = dataset_id + " (" + o->split + " split" + (base_rows ? " + " + std::to_string(base_rows) + " base rows" : "") + ")";
-    } else {
-      if (o->data.empty()) fail("hitl train: give --data FILE.csv --label COLUMN, or --dataset ID");
-      if (o->label.empty()) fail("hitl train: --label is required with --data");
-      auto table = data::read_csv(o->data);
-      if (std::find(table.columns.begin(), table.columns.end(), o->label) == table.columns.end())
-        fail("hitl train: --label: no column \"" + o->label + "\" in " + o->data);
-      dataset = data::to_dataset(table, o->label);
-      source = o->data;
-    }
-    Plugins p(cfg);
-    learning::Trained trained;
-    try {
-      trained = learning::train_model(p.registry, cfg, o->domain, dataset);
-    } catch (const std::exception& e) {
-      fail(std::string("hitl train: ") + e.what());
-    }
-    const sdk::TrainResult& result = trained.result;
-    const double secs = trained.seconds;
-    // From a CSV the training feature statistics (p.ood) go next to the artifact, written first so
-    // a service reloading the new artifact finds its statistics already in place.
-    if (dataset_id.empty() && !out.empty()) {
-      auto stats = *trained.stats;  // computed once, by train_model
-      stats.artifact_sha256 = sha256_hex(result.artifact_json);  // ties them to this artifact
-      data::save_feature_stats(stats, out);
-    }
-    // Atomic: a running service never reads half an artifact.
-    if (!out.empty()) replace_file(out, result.artifact_json);
-    if (to_registry) {
-      // The registry records it with its lineage: a dataset version's split, or the CSV file.
-      learning::Lineage lineage{dataset_id.empty() ? "file:" + fs::absolute(o->data).string() : dataset_id,
-                                dataset_id.empty() ? "all" : o->split,
-                                base_rows ? dom->second.retrain_base_data.string() : "", base_rows, cli_actor(), nullptr,
-                                now_ms()};
-      auto added = learning::register_model(cfg, o->domain, trained, lineage);
-      std::cout << "registered " << added.id << " (dataset " << lineage.dataset << ", parent "
-                << (added.parent.empty() ? "the configured artifact" : added.parent) << "); promote it with "
-                << "hitl model promote --domain " << o->domain << " --id " << added.id << "\n";
-    }
-    std::cout << "trained " << mc.name << " (" << trained.plugin_version << ") on " << dataset.rows.size()
-              << " rows of " << source << " in " << secs << " s; artifact: " << (out.empty() ? std::string("(registry only)") : out.string()) << "\nmetrics: " << result.metrics_json
-              << std::endl;
-  });
+  train_cmd->add_option("--out", o->out, "Where to write the artifact (default: the model's `artifact` option)");
+  train_cmd->add_flag("--register", o->register_it,
+                      "With --data: record the model in the registry as a candidate (promote it with hitl model "
+                      "evaluate --promote or hitl model promote) instead of writing the live artifact");
+  train_cmd->callback([o] { train(*o); });
 }
 
 }  // namespace

@@ -39,6 +39,117 @@ json metric_or_null(const json& eval, const char* who, const char* metric) {
   return eval[who]["metrics"].value(metric, json());
 }
 
+// The outcomes of one cycle, frozen: the dataset version and its two splits.
+struct Frozen {
+  std::string dataset_id;
+  std::vector<dataset::Sample> train_rows, holdout;
+};
+
+// 1. The outcomes, frozen as a dataset version (an unchanged set reuses the newest version).
+Frozen freeze_outcomes(const CycleContext& ctx, const CycleRequest& req, const config::DomainConfig& dom,
+                       CycleResult& r) {
+  auto samples = dataset::collect(ctx.storage, req.domain, ctx.policies, nullptr,
+                                  dataset::MarkedGold(ctx.cfg.datasets_dir).decision_ids(req.domain));
+  if (samples.empty()) throw std::runtime_error("no feedback yet: domain \"" + req.domain + "\" has no final human outcomes");
+  dataset::Store store(ctx.cfg.datasets_dir);
+  const auto version = store.snapshot(req.domain, samples, now_ms(), ctx.policies.policy_hash(req.domain), ctx.actor,
+                                      r.dataset_created);
+  r.dataset_id = version.id;
+  r.samples = samples.size();
+  const double fraction = dom.retrain_holdout_fraction;
+  Frozen f{version.id, dataset::Store::split(samples, dataset::Split::train, fraction),
+           dataset::Store::split(std::move(samples), dataset::Split::holdout, fraction)};
+  // Golden cases are judged on, never learnt from (training_set skips them too).
+  std::erase_if(f.holdout, [](const dataset::Sample& s) { return dataset::has_tag(s, "gold"); });
+  r.train_rows = f.train_rows.size();
+  r.holdout_rows = f.holdout.size();
+  return f;
+}
+
+// 2. Train on the base data and the older feedback; register the candidate with its lineage.
+// Returns the candidate's registry id.
+std::string train_candidate(const CycleContext& ctx, const CycleRequest& req, const config::DomainConfig& dom,
+                            const Frozen& frozen, CycleResult& r) {
+  TrainingSet set;
+  try {
+    set = training_set(dom, frozen.train_rows);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("retrain.base_data: ") + e.what());
+  }
+  r.base_rows = set.base_rows;
+  Trained trained;
+  try {
+    trained = train_model(ctx.plugins, ctx.cfg, req.domain, set.data);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("train: ") + e.what());
+  }
+  r.train_seconds = trained.seconds;
+  r.candidate_version = trained.plugin_version;
+  r.train_metrics = json::parse(trained.result.metrics_json, nullptr, false);
+  if (!r.train_metrics.is_object()) r.train_metrics = json::object();
+  Lineage lineage{frozen.dataset_id, "train", dom.retrain_base_data.string(), set.base_rows, req.trigger, req.trigger_stats, now_ms()};
+  const auto mv = register_model(ctx.cfg, req.domain, trained, lineage);
+  r.candidate_id = mv.id;
+  audit(ctx, "model.trained", req.domain, mv.id,
+        {{"dataset", frozen.dataset_id}, {"base_rows", set.base_rows}, {"train_rows", set.feedback_rows},
+         {"trigger", req.trigger}, {"reason", req.reason}, {"version", trained.plugin_version},
+         {"seconds", trained.seconds}});
+  return mv.id;
+}
+
+// 3. Candidate and live model on the same newest rows and the golden set; the policy decides.
+Promotion evaluate_candidate(const CycleContext& ctx, const CycleRequest& req, const config::DomainConfig& dom,
+                             Frozen frozen, const std::string& candidate, CycleResult& r) {
+  CompareRequest cmp;
+  cmp.domain = &dom;
+  cmp.model = &ctx.cfg.models.at(dom.model);
+  cmp.rows = std::move(frozen.holdout);
+  cmp.rows_from = frozen.dataset_id;
+  cmp.split = "holdout";
+  cmp.golden = golden_samples(ctx.cfg, req.domain, &cmp.golden_problems);
+  cmp.golden_dropped = drop_golden_seen_by_live(ctx.cfg, req.domain, cmp.golden);
+  cmp.candidate_artifact = registry::Registry(ctx.cfg.registry_dir).artifact_path(req.domain, candidate).string();
+  cmp.candidate_id = candidate;
+  Comparison c;
+  try {
+    c = compare(ctx.plugins, cmp);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("evaluate: ") + e.what());
+  }
+  r.eval = std::move(c.json);
+  r.evaluated = true;
+  const Promotion p = decide_promotion(ctx.policies, req.domain, r.eval);
+  r.decided_by = p.decided_by;
+  r.decision = p.reason;
+  audit(ctx, "model.evaluated", req.domain, candidate,
+        {{"dataset", frozen.dataset_id}, {"rows", r.holdout_rows}, {"live_version", r.eval["live"]["version"]},
+         {"live_auc", metric_or_null(r.eval, "live", "auc")}, {"candidate_auc", metric_or_null(r.eval, "candidate", "auc")},
+         {"promote", p.promote}, {"decided_by", p.decided_by}, {"reason", p.reason}, {"failed", p.failed}});
+  return p;
+}
+
+// 4. Atomic swap of the artifact the domain's model loads (a running service reloads it).
+void promote_candidate(const CycleContext& ctx, const CycleRequest& req, const config::DomainConfig& dom,
+                       const std::string& candidate, const Promotion& p, CycleResult& r) {
+  if (auto others = shared_with(ctx.cfg, req.domain); !others.empty()) {
+    r.decision = "not promoted: model \"" + dom.model + "\" is also used by " + others +
+                 " (a model trained on this domain's feedback would change their scores too; give the domain a models entry of its own)";
+    return;
+  }
+  const auto artifact = live_artifact(ctx.cfg, req.domain);
+  auto live = registry::Registry(ctx.cfg.registry_dir)
+                  .promote(req.domain, candidate, artifact, now_ms(), ctx.actor,
+                           req.trigger + ": " + (p.reason.empty() ? p.decided_by : p.reason));
+  r.promoted = true;
+  // The swap is done: a failing audit write must not report it as a failed training (the live
+  // model did change). The registry's history.jsonl has the promotion either way.
+  try {
+    commit_audit(ctx, swap_audit("model.promoted", req.domain, live, artifact, ctx.cfg.registry_dir));
+  } catch (const std::exception& e) {
+    r.audit_error = e.what();
+  }
+}
+
 }  // namespace
 
 sdk::AuditRecord swap_audit(const std::string& action, const std::string& domain, const registry::Live& live,
@@ -67,104 +178,18 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
   const auto& dom = dom_it->second;
   if (dom.model.empty()) throw std::runtime_error("domain \"" + req.domain + "\" has no model to train");
   CycleResult r;
-
-  // 1. The outcomes, frozen as a dataset version (an unchanged set reuses the newest version).
-  auto samples = dataset::collect(ctx.storage, req.domain, ctx.policies, nullptr,
-                                  dataset::MarkedGold(ctx.cfg.datasets_dir).decision_ids(req.domain));
-  if (samples.empty()) throw std::runtime_error("no feedback yet: domain \"" + req.domain + "\" has no final human outcomes");
-  dataset::Store store(ctx.cfg.datasets_dir);
-  const auto version = store.snapshot(req.domain, samples, now_ms(), ctx.policies.policy_hash(req.domain), ctx.actor,
-                                      r.dataset_created);
-  r.dataset_id = version.id;
-  r.samples = samples.size();
-  const double fraction = dom.retrain_holdout_fraction;
-  auto train_rows = dataset::Store::split(samples, dataset::Split::train, fraction);
-  auto holdout = dataset::Store::split(std::move(samples), dataset::Split::holdout, fraction);
-  // Golden cases are judged on, never learnt from (training_set skips them too).
-  std::erase_if(holdout, [](const dataset::Sample& s) { return dataset::has_tag(s, "gold"); });
-  r.train_rows = train_rows.size();
-  r.holdout_rows = holdout.size();
-
-  // 2. Train on the base data and the older feedback; register the candidate with its lineage.
-  TrainingSet set;
-  try {
-    set = training_set(dom, train_rows);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(std::string("retrain.base_data: ") + e.what());
-  }
-  r.base_rows = set.base_rows;
-  Trained trained;
-  try {
-    trained = train_model(ctx.plugins, ctx.cfg, req.domain, set.data);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(std::string("train: ") + e.what());
-  }
-  r.train_seconds = trained.seconds;
-  r.candidate_version = trained.plugin_version;
-  r.train_metrics = json::parse(trained.result.metrics_json, nullptr, false);
-  if (!r.train_metrics.is_object()) r.train_metrics = json::object();
-  Lineage lineage{version.id, "train", dom.retrain_base_data.string(), set.base_rows, req.trigger, req.trigger_stats, now_ms()};
-  const auto mv = register_model(ctx.cfg, req.domain, trained, lineage);
-  r.candidate_id = mv.id;
-  audit(ctx, "model.trained", req.domain, mv.id,
-        {{"dataset", version.id}, {"base_rows", set.base_rows}, {"train_rows", set.feedback_rows},
-         {"trigger", req.trigger}, {"reason", req.reason}, {"version", trained.plugin_version},
-         {"seconds", trained.seconds}});
+  Frozen frozen = freeze_outcomes(ctx, req, dom, r);
+  const std::string candidate = train_candidate(ctx, req, dom, frozen, r);
   if (!req.promote) {
     r.decision = "not evaluated: registered only (promotion off)";
     return r;
   }
-  if (holdout.empty()) {
-    r.decision = "not evaluated: " + version.id + " has no holdout rows yet";
+  if (frozen.holdout.empty()) {
+    r.decision = "not evaluated: " + frozen.dataset_id + " has no holdout rows yet";
     return r;
   }
-
-  // 3. Candidate and live model on the same newest rows and the golden set; the policy decides.
-  registry::Registry reg(ctx.cfg.registry_dir);
-  CompareRequest cmp;
-  cmp.domain = &dom;
-  cmp.model = &ctx.cfg.models.at(dom.model);
-  cmp.rows = std::move(holdout);
-  cmp.rows_from = version.id;
-  cmp.split = "holdout";
-  cmp.golden = golden_samples(ctx.cfg, req.domain, &cmp.golden_problems);
-  cmp.golden_dropped = drop_golden_seen_by_live(ctx.cfg, req.domain, cmp.golden);
-  cmp.candidate_artifact = reg.artifact_path(req.domain, mv.id).string();
-  cmp.candidate_id = mv.id;
-  Comparison c;
-  try {
-    c = compare(ctx.plugins, cmp);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(std::string("evaluate: ") + e.what());
-  }
-  r.eval = std::move(c.json);
-  r.evaluated = true;
-  const Promotion p = decide_promotion(ctx.policies, req.domain, r.eval);
-  r.decided_by = p.decided_by;
-  r.decision = p.reason;
-  audit(ctx, "model.evaluated", req.domain, mv.id,
-        {{"dataset", version.id}, {"rows", r.holdout_rows}, {"live_version", r.eval["live"]["version"]},
-         {"live_auc", metric_or_null(r.eval, "live", "auc")}, {"candidate_auc", metric_or_null(r.eval, "candidate", "auc")},
-         {"promote", p.promote}, {"decided_by", p.decided_by}, {"reason", p.reason}, {"failed", p.failed}});
-  if (!p.promote) return r;
-
-  // 4. Atomic swap of the artifact the domain's model loads (a running service reloads it).
-  if (auto others = shared_with(ctx.cfg, req.domain); !others.empty()) {
-    r.decision = "not promoted: model \"" + dom.model + "\" is also used by " + others +
-                 " (a model trained on this domain's feedback would change their scores too; give the domain a models entry of its own)";
-    return r;
-  }
-  const auto artifact = live_artifact(ctx.cfg, req.domain);
-  auto live = reg.promote(req.domain, mv.id, artifact, now_ms(), ctx.actor,
-                          req.trigger + ": " + (p.reason.empty() ? p.decided_by : p.reason));
-  r.promoted = true;
-  // The swap is done: a failing audit write must not report it as a failed training (the live
-  // model did change). The registry's history.jsonl has the promotion either way.
-  try {
-    commit_audit(ctx, swap_audit("model.promoted", req.domain, live, artifact, ctx.cfg.registry_dir));
-  } catch (const std::exception& e) {
-    r.audit_error = e.what();
-  }
+  const Promotion p = evaluate_candidate(ctx, req, dom, std::move(frozen), candidate, r);
+  if (p.promote) promote_candidate(ctx, req, dom, candidate, p, r);
   return r;
 }
 

@@ -70,6 +70,145 @@ struct Metrics::Domain {
   std::map<std::string, std::array<std::atomic<std::uint64_t>, kBands>, std::less<>> flagged;
 };
 
+namespace {
+
+// One HELP and one TYPE line per family, then all of its samples (families stay contiguous).
+void family(std::ostream& o, const char* name, const char* type, const char* help) {
+  o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+// The helpers below take the domain map as a template parameter: Metrics::Domain is private.
+
+// A counter family with one sample per domain; `read` picks the value from the domain's series.
+template <class DomainMap, class Read>
+void per_domain(std::ostream& o, const DomainMap& domains, const char* name, const char* help, Read read) {
+  family(o, name, "counter", help);
+  for (auto& [d, dom] : domains) o << name << "{domain=\"" << esc(d) << "\"} " << read(*dom) << '\n';
+}
+
+using Field = std::atomic<std::uint64_t> DomainCounters::*;
+
+struct CounterFamily {
+  const char* name;
+  const char* help;
+  Field field;
+};
+
+template <class DomainMap, std::size_t N>
+void counter_families(std::ostream& o, const DomainMap& domains, const CounterFamily (&table)[N]) {
+  for (const CounterFamily& f : table)
+    per_domain(o, domains, f.name, f.help, [&f](const auto& dom) { return (dom.counters.*f.field).load(); });
+}
+
+// A counter family split by one more label (decisions by status, reviews by outcome).
+struct LabelledFamily {
+  const char* name;
+  const char* help;
+  const char* label;
+  std::array<std::pair<const char*, Field>, 3> values;
+};
+
+template <class DomainMap>
+void labelled_family(std::ostream& o, const DomainMap& domains, const LabelledFamily& f) {
+  family(o, f.name, "counter", f.help);
+  for (auto& [d, dom] : domains)
+    for (const auto& [value, field] : f.values)
+      o << f.name << "{domain=\"" << esc(d) << "\"," << f.label << "=\"" << value << "\"} "
+        << (dom->counters.*field).load() << '\n';
+}
+
+constexpr CounterFamily kPredictionCounters[] = {
+    {"hitl_predictions_total", "Predictions received (duplicates included).", &DomainCounters::predictions},
+};
+
+constexpr LabelledFamily kDecisions{"hitl_decisions_total", "Decisions by status.", "status",
+                                    {{{"auto_approved", &DomainCounters::auto_approved},
+                                      {"pending_review", &DomainCounters::pending_review},
+                                      {"rejected", &DomainCounters::rejected}}}};
+
+constexpr CounterFamily kOutcomeCounters[] = {
+    {"hitl_duplicates_total", "Repeated ids answered with the original decision.", &DomainCounters::duplicates},
+    {"hitl_policy_errors_total", "Policy failures (failed closed to review).", &DomainCounters::policy_errors},
+    {"hitl_model_errors_total", "Model failures (failed closed to review).", &DomainCounters::model_errors},
+    {"hitl_shadow_predictions_total", "Records the domain's shadow model scored (never used for decisions).",
+     &DomainCounters::shadow_predictions},
+    {"hitl_shadow_agreements_total", "Shadow predictions with the same label as the prediction the decision used.",
+     &DomainCounters::shadow_agreements},
+    {"hitl_shadow_errors_total", "Shadow model failures (no effect on decisions).", &DomainCounters::shadow_errors},
+    {"hitl_retrain_checks_total", "Times the policy's retrain(stats) was asked.", &DomainCounters::retrain_checks},
+    {"hitl_retrain_triggers_total", "Times retrain(stats) said yes and a training was queued.",
+     &DomainCounters::retrain_triggers},
+    {"hitl_trainings_promoted_total", "Trainings whose candidate was promoted.", &DomainCounters::trainings_promoted},
+    {"hitl_trainings_kept_total", "Trainings whose candidate was refused or not evaluated (the live model stayed).",
+     &DomainCounters::trainings_kept},
+    {"hitl_trainings_failed_total", "Trainings that failed (the live model stayed).", &DomainCounters::trainings_failed},
+};
+
+constexpr LabelledFamily kReviews{"hitl_reviews_total", "Human review outcomes.", "outcome",
+                                  {{{"approve", &DomainCounters::reviews_approve},
+                                    {"reject", &DomainCounters::reviews_reject},
+                                    {"correct", &DomainCounters::reviews_correct}}}};
+
+constexpr CounterFamily kLeaseCounters[] = {
+    {"hitl_task_claims_total", "Review tasks claimed.", &DomainCounters::claims},
+    {"hitl_leases_expired_total", "Review leases that expired and returned the task.", &DomainCounters::leases_expired},
+};
+
+// Only reasons that occurred have series; once a reason occurs, all three bands are emitted
+// (from 0) so that rate() sees each band's first increment.
+template <class DomainMap>
+void flagged_family(std::ostream& o, const DomainMap& domains) {
+  bool any = false;
+  for (auto& [d, dom] : domains) {
+    std::shared_lock lock(dom->flag_mu);
+    if (dom->flagged.empty()) continue;
+    if (!any) family(o, "hitl_flagged_total", "counter", "Predictions sent to review, by policy reason and priority band.");
+    any = true;
+    for (auto& [reason, bands] : dom->flagged)
+      for (std::size_t b = 0; b < kBands; ++b)
+        o << "hitl_flagged_total{domain=\"" << esc(d) << "\",reason=\"" << esc(reason) << "\",priority=\""
+          << kBandNames[b] << "\"} " << bands[b].load(std::memory_order_relaxed) << '\n';
+  }
+}
+
+template <class DomainMap>
+void turnaround_family(std::ostream& o, const DomainMap& domains) {
+  constexpr const auto& kBuckets = Metrics::kTurnaroundBuckets;
+  family(o, "hitl_review_turnaround_seconds", "histogram", "Time from a review task's creation to its stored outcome.");
+  for (auto& [d, dom] : domains) {
+    const std::string lab = "{domain=\"" + esc(d) + "\",le=\"";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      cumulative += dom->turnaround[i].load(std::memory_order_relaxed);
+      o << "hitl_review_turnaround_seconds_bucket" << lab << format_double(kBuckets[i]) << "\"} " << cumulative << '\n';
+    }
+    cumulative += dom->turnaround[kBuckets.size()].load(std::memory_order_relaxed);
+    o << "hitl_review_turnaround_seconds_bucket" << lab << "+Inf\"} " << cumulative << '\n';
+    o << "hitl_review_turnaround_seconds_sum{domain=\"" << esc(d) << "\"} "
+      << format_double(dom->turnaround_sum.load(std::memory_order_relaxed)) << '\n';
+    o << "hitl_review_turnaround_seconds_count{domain=\"" << esc(d) << "\"} " << cumulative << '\n';
+  }
+}
+
+// The process-wide families: HTTP, storage commits, transport events, the slow lane.
+void process_families(std::ostream& o, const Metrics& m) {
+  family(o, "hitl_http_requests_total", "counter", "HTTP requests handled.");
+  o << "hitl_http_requests_total " << m.http_requests << '\n';
+  family(o, "hitl_http_errors_total", "counter", "HTTP requests answered with an error status.");
+  o << "hitl_http_errors_total " << m.http_errors << '\n';
+  family(o, "hitl_storage_commits_total", "counter", "Storage transactions committed by the writer.");
+  o << "hitl_storage_commits_total " << m.storage_commits << '\n';
+  family(o, "hitl_http_transport_events_total", "counter",
+         "What the HTTP transport did without the handler: refusals (400, 413, 431, 503), timeouts, reclaimed connections, failed accepts.");
+  for (int e = 0; e < http::kTransportEventCount; ++e)
+    o << "hitl_http_transport_events_total{event=\"" << http::event_name(static_cast<http::TransportEvent>(e)) << "\"} "
+      << m.transport_events[static_cast<std::size_t>(e)] << '\n';
+  family(o, "hitl_slow_lane_busy_total", "counter", "Slow routes refused with 503 busy because the slow lane's queue was full.");
+  o << "hitl_slow_lane_busy_total " << m.slow_lane_busy << '\n';
+}
+
+}  // namespace
+
 Metrics::Metrics(const std::vector<std::string>& domains) {
   for (auto& d : domains) domains_[d] = std::make_unique<Domain>();
 }
@@ -156,91 +295,19 @@ void Metrics::plugin_error(const std::string& kind, const std::string& plugin) {
 
 std::string Metrics::render_prometheus(const std::function<Gauge(const std::string&)>& queue_depth) const {
   std::ostringstream o;
-  // One HELP and one TYPE line per family, then all of its samples (families stay contiguous).
-  auto family = [&](const char* name, const char* type, const char* help) {
-    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-  };
-  using Field = std::atomic<std::uint64_t> DomainCounters::*;
-  auto per_domain = [&](const char* name, const char* help, Field f) {
-    family(name, "counter", help);
-    for (auto& [d, c] : domains_) o << name << "{domain=\"" << esc(d) << "\"} " << (c->counters.*f).load() << '\n';
-  };
-  using DomainField = std::atomic<std::uint64_t> Domain::*;
-  auto per_domain_extra = [&](const char* name, const char* help, DomainField f) {
-    family(name, "counter", help);
-    for (auto& [d, c] : domains_) o << name << "{domain=\"" << esc(d) << "\"} " << ((*c).*f).load() << '\n';
-  };
-
-  per_domain("hitl_predictions_total", "Predictions received (duplicates included).", &DomainCounters::predictions);
-  family("hitl_decisions_total", "counter", "Decisions by status.");
-  for (auto& [d, dom] : domains_) {
-    auto& c = dom->counters;
-    o << "hitl_decisions_total{domain=\"" << esc(d) << "\",status=\"auto_approved\"} " << c.auto_approved << '\n';
-    o << "hitl_decisions_total{domain=\"" << esc(d) << "\",status=\"pending_review\"} " << c.pending_review << '\n';
-    o << "hitl_decisions_total{domain=\"" << esc(d) << "\",status=\"rejected\"} " << c.rejected << '\n';
-  }
-
-  // Only reasons that occurred have series; once a reason occurs, all three bands are emitted
-  // (from 0) so that rate() sees each band's first increment.
-  {
-    bool any = false;
-    for (auto& [d, dom] : domains_) {
-      std::shared_lock lock(dom->flag_mu);
-      if (dom->flagged.empty()) continue;
-      if (!any) family("hitl_flagged_total", "counter", "Predictions sent to review, by policy reason and priority band.");
-      any = true;
-      for (auto& [reason, bands] : dom->flagged)
-        for (std::size_t b = 0; b < kBands; ++b)
-          o << "hitl_flagged_total{domain=\"" << esc(d) << "\",reason=\"" << esc(reason) << "\",priority=\""
-            << kBandNames[b] << "\"} " << bands[b].load(std::memory_order_relaxed) << '\n';
-    }
-  }
-
-  per_domain("hitl_duplicates_total", "Repeated ids answered with the original decision.", &DomainCounters::duplicates);
-  per_domain("hitl_policy_errors_total", "Policy failures (failed closed to review).", &DomainCounters::policy_errors);
-  per_domain("hitl_model_errors_total", "Model failures (failed closed to review).", &DomainCounters::model_errors);
-  per_domain("hitl_shadow_predictions_total", "Records the domain's shadow model scored (never used for decisions).",
-             &DomainCounters::shadow_predictions);
-  per_domain("hitl_shadow_agreements_total", "Shadow predictions with the same label as the prediction the decision used.",
-             &DomainCounters::shadow_agreements);
-  per_domain("hitl_shadow_errors_total", "Shadow model failures (no effect on decisions).", &DomainCounters::shadow_errors);
-  per_domain("hitl_retrain_checks_total", "Times the policy's retrain(stats) was asked.", &DomainCounters::retrain_checks);
-  per_domain("hitl_retrain_triggers_total", "Times retrain(stats) said yes and a training was queued.",
-             &DomainCounters::retrain_triggers);
-  per_domain("hitl_trainings_promoted_total", "Trainings whose candidate was promoted.", &DomainCounters::trainings_promoted);
-  per_domain("hitl_trainings_kept_total", "Trainings whose candidate was refused or not evaluated (the live model stayed).",
-             &DomainCounters::trainings_kept);
-  per_domain("hitl_trainings_failed_total", "Trainings that failed (the live model stayed).", &DomainCounters::trainings_failed);
-  family("hitl_reviews_total", "counter", "Human review outcomes.");
-  for (auto& [d, dom] : domains_) {
-    auto& c = dom->counters;
-    o << "hitl_reviews_total{domain=\"" << esc(d) << "\",outcome=\"approve\"} " << c.reviews_approve << '\n';
-    o << "hitl_reviews_total{domain=\"" << esc(d) << "\",outcome=\"reject\"} " << c.reviews_reject << '\n';
-    o << "hitl_reviews_total{domain=\"" << esc(d) << "\",outcome=\"correct\"} " << c.reviews_correct << '\n';
-  }
-
-  family("hitl_review_turnaround_seconds", "histogram", "Time from a review task's creation to its stored outcome.");
-  for (auto& [d, dom] : domains_) {
-    const std::string lab = "{domain=\"" + esc(d) + "\",le=\"";
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < kTurnaroundBuckets.size(); ++i) {
-      cumulative += dom->turnaround[i].load(std::memory_order_relaxed);
-      o << "hitl_review_turnaround_seconds_bucket" << lab << format_double(kTurnaroundBuckets[i]) << "\"} " << cumulative
-        << '\n';
-    }
-    cumulative += dom->turnaround[kTurnaroundBuckets.size()].load(std::memory_order_relaxed);
-    o << "hitl_review_turnaround_seconds_bucket" << lab << "+Inf\"} " << cumulative << '\n';
-    o << "hitl_review_turnaround_seconds_sum{domain=\"" << esc(d) << "\"} "
-      << format_double(dom->turnaround_sum.load(std::memory_order_relaxed)) << '\n';
-    o << "hitl_review_turnaround_seconds_count{domain=\"" << esc(d) << "\"} " << cumulative << '\n';
-  }
-  per_domain_extra("hitl_corrections_total", "Reviews that corrected the model's prediction.", &Domain::corrections);
-  per_domain_extra("hitl_sla_breaches_total", "Review SLA breaches (tasks past their deadline).", &Domain::sla_breaches);
-
-  per_domain("hitl_task_claims_total", "Review tasks claimed.", &DomainCounters::claims);
-  per_domain("hitl_leases_expired_total", "Review leases that expired and returned the task.", &DomainCounters::leases_expired);
+  counter_families(o, domains_, kPredictionCounters);
+  labelled_family(o, domains_, kDecisions);
+  flagged_family(o, domains_);
+  counter_families(o, domains_, kOutcomeCounters);
+  labelled_family(o, domains_, kReviews);
+  turnaround_family(o, domains_);
+  per_domain(o, domains_, "hitl_corrections_total", "Reviews that corrected the model's prediction.",
+             [](const auto& dom) { return dom.corrections.load(); });
+  per_domain(o, domains_, "hitl_sla_breaches_total", "Review SLA breaches (tasks past their deadline).",
+             [](const auto& dom) { return dom.sla_breaches.load(); });
+  counter_families(o, domains_, kLeaseCounters);
   if (queue_depth) {
-    family("hitl_queue_depth", "gauge", "Review tasks in the queue by state.");
+    family(o, "hitl_queue_depth", "gauge", "Review tasks in the queue by state.");
     for (auto& [d, c] : domains_) {
       auto g = queue_depth(d);
       o << "hitl_queue_depth{domain=\"" << esc(d) << "\",state=\"ready\"} " << g.ready << '\n';
@@ -250,25 +317,13 @@ std::string Metrics::render_prometheus(const std::function<Gauge(const std::stri
   {
     std::shared_lock lock(plugin_mu_);
     if (!plugin_errors_.empty()) {
-      family("hitl_plugin_errors_total", "counter", "Failed plugin calls, by plugin kind and name.");
+      family(o, "hitl_plugin_errors_total", "counter", "Failed plugin calls, by plugin kind and name.");
       for (auto& [key, n] : plugin_errors_)
         o << "hitl_plugin_errors_total{kind=\"" << esc(key.first) << "\",plugin=\"" << esc(key.second) << "\"} "
           << n.load(std::memory_order_relaxed) << '\n';
     }
   }
-  family("hitl_http_requests_total", "counter", "HTTP requests handled.");
-  o << "hitl_http_requests_total " << http_requests << '\n';
-  family("hitl_http_errors_total", "counter", "HTTP requests answered with an error status.");
-  o << "hitl_http_errors_total " << http_errors << '\n';
-  family("hitl_storage_commits_total", "counter", "Storage transactions committed by the writer.");
-  o << "hitl_storage_commits_total " << storage_commits << '\n';
-  family("hitl_http_transport_events_total", "counter",
-         "What the HTTP transport did without the handler: refusals (400, 413, 431, 503), timeouts, reclaimed connections, failed accepts.");
-  for (int e = 0; e < http::kTransportEventCount; ++e)
-    o << "hitl_http_transport_events_total{event=\"" << http::event_name(static_cast<http::TransportEvent>(e)) << "\"} "
-      << transport_events[static_cast<std::size_t>(e)] << '\n';
-  family("hitl_slow_lane_busy_total", "counter", "Slow routes refused with 503 busy because the slow lane's queue was full.");
-  o << "hitl_slow_lane_busy_total " << slow_lane_busy << '\n';
+  process_families(o, *this);
   return o.str();
 }
 

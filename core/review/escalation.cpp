@@ -25,6 +25,113 @@ sdk::AuditRecord task_audit(std::int64_t now, const std::string& actor, const ch
   detail["decision_id"] = t.decision_id;
   return audit::make_record(now, actor, action, t.domain, audit::Entity::task, std::to_string(t.task_id), detail.dump());
 }
+
+// What the policy's escalation actions come to for one task.
+struct EscalationPlan {
+  sdk::TaskPatch patch;
+  json applied = json::array();  // each action as applied (or refused), for the audit record
+  double priority = 0;
+  bool requeue = false;  // back into the queue, at the new priority or in the new pool
+  bool release = false;  // moved to another pool while held: the lease ends
+  bool fallback = false;  // the policy's default decision on timeout
+  std::string fallback_label;
+};
+
+// The webhook delivery that tells the domain's endpoint a task was escalated.
+sdk::DeliveryRecord escalation_delivery(const sdk::TaskRecord& t, const std::string& kind, const std::string& url,
+                                        std::int64_t now) {
+  sdk::DeliveryRecord d;
+  d.domain = t.domain;
+  d.decision_id = t.decision_id;
+  d.event = "task.escalated";
+  d.url = url;
+  d.payload_json = json{{"event", "task.escalated"}, {"domain", t.domain}, {"id", t.decision_id},
+                        {"task_id", t.task_id}, {"sla_state", kind}, {"deadline_ms", t.deadline_ms}}
+                       .dump();
+  d.status = "pending";
+  d.next_attempt_ms = now;
+  d.created_ms = now;
+  return d;
+}
+
+// Applies the actions in order: priority and reassign go to the task's patch, notify adds a
+// webhook delivery to `batch`, default (one of the domain's labels) decides the case.
+EscalationPlan plan_escalation(const std::vector<policy::EscalationAction>& actions, const sdk::TaskRecord& t,
+                               const std::string& kind, const DomainRuntime* dom, std::int64_t now,
+                               sdk::WriteBatch& batch) {
+  EscalationPlan plan;
+  plan.patch.task_id = t.task_id;
+  plan.patch.sla_state = kind;
+  plan.patch.escalations = t.escalations + 1;
+  plan.priority = t.priority;
+  for (const auto& a : actions) {
+    if (a.action == "priority") {
+      plan.priority = std::clamp(a.value, 0.0, 1.0);
+      plan.patch.priority = plan.priority;
+      plan.requeue = true;
+      plan.applied.push_back({{"action", "priority"}, {"value", plan.priority}});
+    } else if (a.action == "reassign") {
+      plan.patch.pool = a.pool;
+      plan.patch.preassigned = std::string();
+      plan.release = is(t.status, TaskState::assigned);
+      plan.requeue = true;
+      plan.applied.push_back({{"action", "reassign"}, {"pool", a.pool}});
+    } else if (a.action == "notify") {
+      const bool webhook = !t.gold && dom && !dom->webhook_url.empty();
+      if (webhook) batch.deliveries.push_back(escalation_delivery(t, kind, dom->webhook_url, now));
+      plan.applied.push_back({{"action", "notify"}, {"webhook", webhook}});
+    } else if (a.action == "default") {
+      if (dom && std::find(dom->labels.begin(), dom->labels.end(), a.label) == dom->labels.end()) {
+        plan.applied.push_back({{"action", "default"}, {"label", a.label}, {"refused", "not one of the domain's labels"}});
+        continue;
+      }
+      plan.fallback = true;
+      plan.fallback_label = a.label;
+      plan.applied.push_back({{"action", "default"}, {"label", a.label}});
+    }
+  }
+  return plan;
+}
+
+// The policy's default decision on timeout: the case is decided without a person, and the task
+// leaves the queue (cancelled). The decision records outcome "default". Returns the decision as
+// it is once final.
+sdk::DecisionRecord record_default_decision(sdk::WriteBatch& batch, const sdk::TaskRecord& t,
+                                            const sdk::DecisionRecord& decision, const std::string& label,
+                                            std::int64_t now, const FinalHooks& hooks) {
+  sdk::DecisionRecord final_decision = decision;
+  sdk::TaskUpdate u;
+  u.task_id = t.task_id;
+  u.from = open_states();
+  u.to = name(TaskState::cancelled);
+  u.updated_ms = now;
+  batch.task_updates.push_back(u);
+  if (!t.gold) {
+    batch.finals.push_back({t.domain, t.decision_id, label, "default", now});
+    final_decision.final_label = label;
+    final_decision.final_outcome = "default";
+    final_decision.final_ms = now;
+    if (hooks.delivery_for)
+      if (auto d = hooks.delivery_for(final_decision)) batch.deliveries.push_back(std::move(*d));
+  }
+  batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.cancelled", t,
+                                   {{"actor", "policy"}, {"at_ms", now}, {"reason", "sla default decision"},
+                                    {"from", t.status}, {"to", name(TaskState::cancelled)}, {"label", label}}));
+  return final_decision;
+}
+
+// A task moved to another pool while held goes back to pending (its lease is released).
+void record_release(sdk::WriteBatch& batch, const sdk::TaskRecord& t, std::int64_t now) {
+  sdk::TaskUpdate u;
+  u.task_id = t.task_id;
+  u.from = name(TaskState::assigned);
+  u.to = name(TaskState::pending);
+  u.updated_ms = now;
+  batch.task_updates.push_back(u);
+  batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.released", t,
+                                   {{"actor", "policy"}, {"at_ms", now}, {"reason", "escalation: reassigned"},
+                                    {"from", name(TaskState::assigned)}, {"to", name(TaskState::pending)}, {"assignee", t.assignee}}));
+}
 }  // namespace
 
 void ReviewService::track_sla(const sdk::TaskRecord& t) {
@@ -122,94 +229,23 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
   if (kind == "breached" && !t.gold) metrics_.sla_breached(t.domain);
 
   sdk::WriteBatch batch;
-  sdk::TaskPatch patch;
-  patch.task_id = t.task_id;
-  patch.sla_state = kind;
-  patch.escalations = t.escalations + 1;
-  json applied = json::array();
-  bool requeue = false, release = false, fallback = false;
-  double priority = t.priority;
-  std::string fallback_label;
-  const DomainRuntime* dom = pipeline_.domain(t.domain);
-  for (const auto& a : actions) {
-    if (a.action == "priority") {
-      priority = std::clamp(a.value, 0.0, 1.0);
-      patch.priority = priority;
-      requeue = true;
-      applied.push_back({{"action", "priority"}, {"value", priority}});
-    } else if (a.action == "reassign") {
-      patch.pool = a.pool;
-      patch.preassigned = std::string();
-      release = is(t.status, TaskState::assigned);
-      requeue = true;
-      applied.push_back({{"action", "reassign"}, {"pool", a.pool}});
-    } else if (a.action == "notify") {
-      if (!t.gold && dom && !dom->webhook_url.empty()) {
-        sdk::DeliveryRecord d;
-        d.domain = t.domain;
-        d.decision_id = t.decision_id;
-        d.event = "task.escalated";
-        d.url = dom->webhook_url;
-        d.payload_json = json{{"event", "task.escalated"}, {"domain", t.domain}, {"id", t.decision_id},
-                              {"task_id", t.task_id}, {"sla_state", kind}, {"deadline_ms", t.deadline_ms}}
-                             .dump();
-        d.status = "pending";
-        d.next_attempt_ms = now;
-        d.created_ms = now;
-        batch.deliveries.push_back(std::move(d));
-      }
-      applied.push_back({{"action", "notify"}, {"webhook", !t.gold && dom && !dom->webhook_url.empty()}});
-    } else if (a.action == "default") {
-      if (dom && std::find(dom->labels.begin(), dom->labels.end(), a.label) == dom->labels.end()) {
-        applied.push_back({{"action", "default"}, {"label", a.label}, {"refused", "not one of the domain's labels"}});
-        continue;
-      }
-      fallback = true;
-      fallback_label = a.label;
-      applied.push_back({{"action", "default"}, {"label", a.label}});
-    }
-  }
+  const EscalationPlan plan = plan_escalation(actions, t, kind, pipeline_.domain(t.domain), now, batch);
   batch.audit.push_back(task_audit(now, audit::kSystemActor, kind == "breached" ? "task.sla_breached" : "task.sla_at_risk", t,
-                                   {{"deadline_ms", t.deadline_ms}, {"actions", applied}, {"policy_error", failed}}));
+                                   {{"deadline_ms", t.deadline_ms}, {"actions", plan.applied}, {"policy_error", failed}}));
   sdk::DecisionRecord final_decision = *decision;
-  if (fallback) {
-    // The policy's default decision on timeout: the case is decided without a person, and the
-    // task leaves the queue (cancelled). The decision records outcome "default".
-    sdk::TaskUpdate u;
-    u.task_id = t.task_id;
-    u.from = open_states();
-    u.to = name(TaskState::cancelled);
-    u.updated_ms = now;
-    batch.task_updates.push_back(u);
-    if (!t.gold) {
-      batch.finals.push_back({t.domain, t.decision_id, fallback_label, "default", now});
-      final_decision.final_label = fallback_label;
-      final_decision.final_outcome = "default";
-      final_decision.final_ms = now;
-      if (hooks_.delivery_for)
-        if (auto d = hooks_.delivery_for(final_decision)) batch.deliveries.push_back(std::move(*d));
-    }
-    batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.cancelled", t,
-                                     {{"actor", "policy"}, {"at_ms", now}, {"reason", "sla default decision"},
-                                      {"from", t.status}, {"to", name(TaskState::cancelled)}, {"label", fallback_label}}));
-  } else if (release) {
-    sdk::TaskUpdate u;
-    u.task_id = t.task_id;
-    u.from = name(TaskState::assigned);
-    u.to = name(TaskState::pending);
-    u.updated_ms = now;
-    batch.task_updates.push_back(u);
-    batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.released", t,
-                                     {{"actor", "policy"}, {"at_ms", now}, {"reason", "escalation: reassigned"},
-                                      {"from", name(TaskState::assigned)}, {"to", name(TaskState::pending)}, {"assignee", t.assignee}}));
+  if (plan.fallback) {
+    final_decision = record_default_decision(batch, t, *decision, plan.fallback_label, now, hooks_);
+  } else if (plan.release) {
+    record_release(batch, t, now);
   }
-  batch.task_patches.push_back(patch);
+  batch.task_patches.push_back(plan.patch);
   st = writer_.submit_sync(batch);
   if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
-  if ((release || fallback) && is(t.status, TaskState::assigned)) queue_.release(t.task_id, t.assignee);
-  if (requeue && !fallback) queue_.push({{t.task_id, t.domain, priority, t.deadline_ms, t.created_ms}});
-  spdlog::info("sla {} domain={} decision={} task={} actions={}", kind, t.domain, t.decision_id, t.task_id, applied.dump());
-  if (fallback && !t.gold && hooks_.on_final) hooks_.on_final(final_decision);
+  if ((plan.release || plan.fallback) && is(t.status, TaskState::assigned)) queue_.release(t.task_id, t.assignee);
+  if (plan.requeue && !plan.fallback) queue_.push({{t.task_id, t.domain, plan.priority, t.deadline_ms, t.created_ms}});
+  spdlog::info("sla {} domain={} decision={} task={} actions={}", kind, t.domain, t.decision_id, t.task_id,
+               plan.applied.dump());
+  if (plan.fallback && !t.gold && hooks_.on_final) hooks_.on_final(final_decision);
 }
 
 std::string ReviewService::assign(std::int64_t task_id, const std::string& reviewer, const std::string& reason,

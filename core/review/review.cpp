@@ -57,6 +57,32 @@ sdk::TaskUpdate move_to(const sdk::TaskRecord& t, const std::string& from, TaskS
   u.updated_ms = now;
   return u;
 }
+
+// Only assigned -> completed exists: a review needs a claim.
+void require_assigned(const sdk::TaskRecord& t) {
+  if (is(t.status, TaskState::pending) || is(t.status, TaskState::escalated))
+    throw ServiceError(409, "lease_not_held", "task " + std::to_string(t.task_id) + " is " + t.status +
+                       ": claim it (GET /v1/review/next) before submitting an outcome");
+  if (!is(t.status, TaskState::assigned)) illegal(t, "review");
+}
+
+// approve: the model's label stands; correct: the reviewer's label; reject: the prediction is
+// wrong and no label is given (a correction label, if sent, is recorded as the final label).
+std::string final_label_of(const OutcomeRequest& req, const sdk::DecisionRecord& decision, const DomainRuntime& dom) {
+  if (req.outcome == "approve") return decision.label;
+  if (req.outcome != "correct" && req.outcome != "reject")
+    throw ServiceError(422, "invalid_field", "outcome must be approve, reject or correct", "outcome");
+  if (req.outcome == "correct" && req.correction_label.empty())
+    throw ServiceError(422, "invalid_field", "correction.label is required for outcome \"correct\"", "correction.label");
+  if (!req.correction_label.empty() &&
+      std::find(dom.labels.begin(), dom.labels.end(), req.correction_label) == dom.labels.end()) {
+    std::string allowed;
+    for (auto& l : dom.labels) allowed += (allowed.empty() ? "" : ", ") + l;
+    throw ServiceError(422, "invalid_field", "correction.label \"" + req.correction_label +
+                       "\" is not in the domain's labels (" + allowed + ")", "correction.label");
+  }
+  return req.correction_label;
+}
 }  // namespace
 
 ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& writer, const Pipeline& pipeline,
@@ -65,21 +91,118 @@ ReviewService::ReviewService(sdk::Storage& storage, sdk::Queue& queue, Writer& w
     : storage_(storage), queue_(queue), writer_(writer), pipeline_(pipeline), metrics_(metrics),
       reviewers_(reviewers), assignment_(assignment), policies_(policies) {}
 
+// Who claims, for which domain, and what holds for them whatever the task.
+struct ReviewClaim {
+  const std::string& domain;
+  const Principal& who;
+  const DomainRuntime& dom;
+  sdk::ReviewerRecord me;
+  ReviewerStats stats;
+};
+
+// One outcome on its way from the checks to the commit.
+struct ReviewSubmission {
+  enum class Step { await_more, final, disagree };
+
+  const OutcomeRequest& req;
+  const Principal& who;
+  const DomainRuntime* dom = nullptr;
+  sdk::TaskRecord task;          // read again under the lock before the ack
+  sdk::DecisionRecord decision;  // as the model left it
+  std::string final_label;
+  std::int64_t now = 0;
+  std::int64_t started = 0;  // when the reviewer's current lease began
+  // Consensus: the current round's earlier answers, the count with this one, and what follows.
+  std::vector<sdk::ReviewRecord> round;
+  std::int64_t answers = 0;
+  bool adjudication = false;
+  Step step = Step::final;
+  sdk::DecisionRecord final_decision;  // `decision` with its final fields once the step is final
+};
+
+namespace {
+using Step = ReviewSubmission::Step;
+
+// The task's status after the outcome.
+TaskState status_after(Step step) {
+  return step == Step::final ? TaskState::completed : step == Step::await_more ? TaskState::pending : TaskState::escalated;
+}
+
+const char* step_reason(Step step) {
+  return step == Step::final ? "review" : step == Step::await_more ? "consensus: awaiting more answers" : "consensus: disagreement";
+}
+
+const char* step_name(Step step) {
+  return step == Step::final ? "final" : step == Step::await_more ? "awaiting" : "escalated";
+}
+
+sdk::TaskUpdate outcome_move(const ReviewSubmission& s) {
+  sdk::TaskUpdate u;
+  u.task_id = s.task.task_id;
+  u.from = name(TaskState::assigned);
+  u.to = name(status_after(s.step));
+  u.assignee = s.step == Step::final ? s.who.name : "";
+  u.updated_ms = s.now;
+  return u;
+}
+
+sdk::TaskPatch outcome_patch(const ReviewSubmission& s) {
+  sdk::TaskPatch patch;
+  patch.task_id = s.task.task_id;
+  patch.reviews_done = s.answers;
+  if (s.step == Step::disagree) patch.pool = std::string("adjudicator");
+  // A push reserves the task for its next claim: once answered, the pin is spent (a consensus
+  // task going back to the queue must reach the other reviewers).
+  if (!s.task.preassigned.empty()) patch.preassigned = std::string();
+  return patch;
+}
+
+sdk::ReviewRecord review_record(const ReviewSubmission& s) {
+  sdk::ReviewRecord review;
+  review.task_id = s.task.task_id;
+  review.domain = s.task.domain;
+  review.decision_id = s.task.decision_id;
+  review.reviewer = s.who.name;
+  review.outcome = s.req.outcome;
+  review.final_label = s.final_label;
+  review.comment = s.req.comment;
+  review.created_ms = s.now;
+  review.started_ms = s.started;
+  return review;
+}
+
+sdk::AuditRecord review_audit(const ReviewSubmission& s) {
+  const sdk::TaskRecord& task = s.task;
+  return audit(s.now, s.who.name, "review.submitted", task.domain, task.task_id,
+               {{"decision_id", task.decision_id}, {"outcome", s.req.outcome},
+                {"final_label", s.final_label}, {"model_label", s.decision.label},
+                // The comment is free text (a payload, erasable): the chain holds its hash.
+                {"comment_sha256", s.req.comment.empty() ? std::string() : sha256_hex(s.req.comment)},
+                {"started_ms", s.started}, {"actor", s.who.name}, {"at_ms", s.now},
+                {"reason", step_reason(s.step)}, {"from", name(TaskState::assigned)}, {"to", name(status_after(s.step))},
+                {"answers", s.answers}, {"required", task.reviews_required},
+                {"adjudication", s.adjudication}, {"gold", task.gold}});
+}
+
+// A disagreement sends the task to the adjudicator pool, with the round's labels.
+sdk::AuditRecord escalation_audit(const ReviewSubmission& s) {
+  json labels = json::array();
+  for (auto& r : s.round) labels.push_back(r.final_label);
+  labels.push_back(s.final_label);
+  return audit(s.now, audit::kSystemActor, "task.escalated", s.task.domain, s.task.task_id,
+               move_detail(audit::kSystemActor, s.now, "consensus disagreement", name(TaskState::assigned), name(TaskState::escalated),
+                           {{"decision_id", s.task.decision_id}, {"labels", labels}, {"pool", "adjudicator"}}));
+}
+}  // namespace
+
 std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const Principal& who) {
-  const DomainRuntime* dom = pipeline_.domain(domain);
-  if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain + "\"", "domain");
-  if (!who.may_access(domain))
-    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + domain + "\"", "domain");
-  const sdk::ReviewerRecord me = reviewers_.effective(who.name);
-  if (me.disabled) throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
-  if (!me.domains.empty() && !list_contains(me.domains, domain))
-    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not registered for domain \"" + domain + "\"", "domain");
+  ReviewClaim c = check_claimant(domain, who);
   std::lock_guard lock(mu_);
   // Gold accuracy only matters on the claim path when the policy bounds it (assign() gets full
   // stats through Assignment::check).
-  const ReviewerStats stats = assignment_.stats(who.name, domain, policies_.min_gold_accuracy(domain) > 0);
+  c.stats = assignment_.stats(who.name, domain, policies_.min_gold_accuracy(domain) > 0);
   // Limits that hold whatever the task: say so plainly instead of an empty queue.
-  if (auto why = assignment_.limit_refusal(me, *dom, stats); !why.empty())
+  if (auto why = assignment_.limit_refusal(c.me, c.dom, c.stats); !why.empty())
     throw ServiceError(409, why.rfind("capacity", 0) == 0 ? "capacity_reached" : "fatigue_limit", why);
   // Claim in queue order and skip what this reviewer may not take (another pool, skills, a case
   // they reviewed, one pushed to someone else): skipped items are held until the end so the
@@ -94,64 +217,10 @@ std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const 
     for (int attempt = 0; attempt < kMaxSkips && !out; ++attempt) {
       const std::int64_t now = now_ms();
       std::optional<sdk::Lease> lease;
-      auto st = queue_.claim(domain, who.name, now, dom->lease_ms, lease);
+      auto st = queue_.claim(domain, who.name, now, c.dom.lease_ms, lease);
       if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
       if (!lease) break;
-      std::optional<sdk::TaskRecord> task;
-      st = storage_.get_task(lease->task_id, task);
-      if (!st.ok()) {
-        queue_.release(lease->task_id, who.name);
-        storage_failed(st);
-      }
-      // A completed or cancelled task's item is stale (cancel leaves it in the queue): drop it.
-      if (!task || !is_open(*task)) {
-        queue_.ack(lease->task_id, who.name, now);
-        continue;
-      }
-      std::optional<sdk::DecisionRecord> decision;
-      st = storage_.get_decision(domain, task->decision_id, decision);
-      if (!st.ok()) {
-        queue_.release(lease->task_id, who.name);
-        storage_failed(st);
-      }
-      auto ctx = TaskContext::make(*task, decision ? *decision : sdk::DecisionRecord{});
-      std::string why = assignment_.refusal(*ctx, me, *dom, stats, /*limits=*/false);
-      if (why.empty() && policies_.has_assign(domain)) why = assignment_.check(*ctx, me, *dom);
-      if (!why.empty()) {
-        spdlog::debug("task skipped domain={} task={} reviewer={}: {}", domain, task->task_id, who.name, why);
-        skipped.push_back(lease->task_id);
-        continue;
-      }
-      sdk::WriteBatch batch;
-      sdk::TaskUpdate u;
-      u.task_id = task->task_id;
-      u.from = open_states();
-      u.to = name(TaskState::assigned);
-      u.assignee = who.name;
-      u.lease_expires_ms = lease->expires_ms;
-      u.updated_ms = now;
-      batch.task_updates.push_back(u);
-      batch.audit.push_back(audit(now, who.name, "task.claimed", domain, task->task_id,
-                                  move_detail(who.name, now, "claim", task->status, name(TaskState::assigned),
-                                              {{"lease_expires_ms", lease->expires_ms},
-                                               {"decision_id", task->decision_id},
-                                               {"previous_assignee", task->assignee}})));
-      st = writer_.submit_sync(batch);
-      if (!st.ok()) {
-        queue_.release(lease->task_id, who.name);
-        storage_failed(st);
-      }
-      if (!batch.task_updates[0].applied) {  // moved by another process meanwhile: not ours
-        queue_.release(lease->task_id, who.name);
-        continue;
-      }
-      task->status = name(TaskState::assigned);
-      task->assignee = who.name;
-      task->lease_expires_ms = lease->expires_ms;
-      out = ClaimedTask{*task, decision ? std::move(*decision) : sdk::DecisionRecord{}};
-      if (auto* c = metrics_.domain(domain)) c->claims++;
-      spdlog::debug("task claimed domain={} decision={} task={} reviewer={}", domain, task->decision_id,
-                    task->task_id, who.name);
+      out = take_leased(c, *lease, now, skipped);
     }
   } catch (...) {
     release_skipped();
@@ -161,187 +230,213 @@ std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const 
   return out;
 }
 
-OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& who) {
-  std::optional<sdk::TaskRecord> task;
-  auto st = storage_.get_task(req.task_id, task);
-  if (!st.ok()) storage_failed(st);
-  if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(req.task_id), "task_id");
-  if (!who.may_access(task->domain))
-    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + task->domain + "\"");
-  // Only assigned -> completed exists: a review needs a claim.
-  auto require_assigned = [](const sdk::TaskRecord& t) {
-    if (is(t.status, TaskState::pending) || is(t.status, TaskState::escalated))
-      throw ServiceError(409, "lease_not_held", "task " + std::to_string(t.task_id) + " is " + t.status +
-                         ": claim it (GET /v1/review/next) before submitting an outcome");
-    if (!is(t.status, TaskState::assigned)) illegal(t, "review");
+// The checks before the lock: the domain exists and the reviewer may work it.
+ReviewClaim ReviewService::check_claimant(const std::string& domain, const Principal& who) {
+  const DomainRuntime* dom = pipeline_.domain(domain);
+  if (!dom) throw ServiceError(404, "unknown_domain", "no domain named \"" + domain + "\"", "domain");
+  if (!who.may_access(domain))
+    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + domain + "\"", "domain");
+  const sdk::ReviewerRecord me = reviewers_.effective(who.name);
+  if (me.disabled) throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
+  if (!me.domains.empty() && !list_contains(me.domains, domain))
+    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not registered for domain \"" + domain + "\"", "domain");
+  return ReviewClaim{domain, who, *dom, me, {}};
+}
+
+// One leased queue item: dropped when stale, held back (in `skipped`) when this reviewer may not
+// take it, otherwise assigned to them. Returns the claimed task, if it became one.
+std::optional<ClaimedTask> ReviewService::take_leased(const ReviewClaim& c, const sdk::Lease& lease, std::int64_t now,
+                                                      std::vector<std::int64_t>& skipped) {
+  // A storage failure gives the item back before it is reported.
+  auto fail = [&](const sdk::Status& st) {
+    queue_.release(lease.task_id, c.who.name);
+    storage_failed(st);
   };
-  require_assigned(*task);
-  if (who.role == Role::reviewer && reviewers_.effective(who.name).disabled)
-    throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
-  const DomainRuntime* dom = pipeline_.domain(task->domain);
-  if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task->domain + "\"");
-
-  std::optional<sdk::DecisionRecord> decision;
-  st = storage_.get_decision(task->domain, task->decision_id, decision);
-  if (!st.ok()) storage_failed(st);
-  if (!decision) throw ServiceError(500, "internal", "task " + std::to_string(req.task_id) + " has no decision");
-
-  // approve: the model's label stands; correct: the reviewer's label; reject: the prediction is
-  // wrong and no label is given (a correction label, if sent, is recorded as the final label).
-  std::string final_label;
-  if (req.outcome == "approve") {
-    final_label = decision->label;
-  } else if (req.outcome == "correct" || req.outcome == "reject") {
-    if (req.outcome == "correct" && req.correction_label.empty())
-      throw ServiceError(422, "invalid_field", "correction.label is required for outcome \"correct\"", "correction.label");
-    if (!req.correction_label.empty() &&
-        std::find(dom->labels.begin(), dom->labels.end(), req.correction_label) == dom->labels.end()) {
-      std::string allowed;
-      for (auto& l : dom->labels) allowed += (allowed.empty() ? "" : ", ") + l;
-      throw ServiceError(422, "invalid_field", "correction.label \"" + req.correction_label +
-                         "\" is not in the domain's labels (" + allowed + ")", "correction.label");
-    }
-    final_label = req.correction_label;
-  } else {
-    throw ServiceError(422, "invalid_field", "outcome must be approve, reject or correct", "outcome");
+  std::optional<sdk::TaskRecord> task;
+  if (auto st = storage_.get_task(lease.task_id, task); !st.ok()) fail(st);
+  // A completed or cancelled task's item is stale (cancel leaves it in the queue): drop it.
+  if (!task || !is_open(*task)) {
+    queue_.ack(lease.task_id, c.who.name, now);
+    return std::nullopt;
   }
+  std::optional<sdk::DecisionRecord> decision;
+  if (auto st = storage_.get_decision(c.domain, task->decision_id, decision); !st.ok()) fail(st);
+  auto ctx = TaskContext::make(*task, decision ? *decision : sdk::DecisionRecord{});
+  std::string why = assignment_.refusal(*ctx, c.me, c.dom, c.stats, /*limits=*/false);
+  if (why.empty() && policies_.has_assign(c.domain)) why = assignment_.check(*ctx, c.me, c.dom);
+  if (!why.empty()) {
+    spdlog::debug("task skipped domain={} task={} reviewer={}: {}", c.domain, task->task_id, c.who.name, why);
+    skipped.push_back(lease.task_id);
+    return std::nullopt;
+  }
+  if (!commit_claim(c, *task, lease, now)) return std::nullopt;
+  task->status = name(TaskState::assigned);
+  task->assignee = c.who.name;
+  task->lease_expires_ms = lease.expires_ms;
+  if (auto* counters = metrics_.domain(c.domain)) counters->claims++;
+  spdlog::debug("task claimed domain={} decision={} task={} reviewer={}", c.domain, task->decision_id,
+                task->task_id, c.who.name);
+  return ClaimedTask{*task, decision ? std::move(*decision) : sdk::DecisionRecord{}};
+}
 
+// The storage side of a claim: the task becomes assigned to the lease holder, audited. Returns
+// false (the item released) when another process moved the task meanwhile.
+bool ReviewService::commit_claim(const ReviewClaim& c, const sdk::TaskRecord& task, const sdk::Lease& lease,
+                                 std::int64_t now) {
+  sdk::WriteBatch batch;
+  sdk::TaskUpdate u;
+  u.task_id = task.task_id;
+  u.from = open_states();
+  u.to = name(TaskState::assigned);
+  u.assignee = c.who.name;
+  u.lease_expires_ms = lease.expires_ms;
+  u.updated_ms = now;
+  batch.task_updates.push_back(u);
+  batch.audit.push_back(audit(now, c.who.name, "task.claimed", c.domain, task.task_id,
+                              move_detail(c.who.name, now, "claim", task.status, name(TaskState::assigned),
+                                          {{"lease_expires_ms", lease.expires_ms},
+                                           {"decision_id", task.decision_id},
+                                           {"previous_assignee", task.assignee}})));
+  const auto st = writer_.submit_sync(batch);
+  if (!st.ok()) {
+    queue_.release(lease.task_id, c.who.name);
+    storage_failed(st);
+  }
+  if (!batch.task_updates[0].applied) {  // moved by another process meanwhile: not ours
+    queue_.release(lease.task_id, c.who.name);
+    return false;
+  }
+  return true;
+}
+
+OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& who) {
+  ReviewSubmission s = check_submission(req, who);
   std::lock_guard lock(mu_);
   // Read again under the lock: a release, cancel or expiry may have moved it since.
-  st = storage_.get_task(req.task_id, task);
-  if (!st.ok()) storage_failed(st);
-  if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(req.task_id), "task_id");
-  require_assigned(*task);
-  const std::int64_t now = now_ms();
+  s.task = read_task(req.task_id);
+  require_assigned(s.task);
+  s.now = now_ms();
   // The queue's ack is the exclusive step: only the reviewer holding a live lease gets past it.
-  st = queue_.ack(req.task_id, who.name, now);
+  auto st = queue_.ack(req.task_id, who.name, s.now);
   if (st.code == sdk::Code::conflict || st.code == sdk::Code::not_found)
     throw ServiceError(409, "lease_not_held", "cannot submit task " + std::to_string(req.task_id) + ": " + st.message);
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
-
-  // Consensus: the answers of the current round (the latest reviews_done reviews) plus this one.
-  // An adjudicator's answer (a task escalated to the adjudicator pool) and a gold task's answer
-  // settle the round alone.
-  std::vector<sdk::ReviewRecord> round;
-  if (task->reviews_done > 0) {
-    sdk::ReviewFilter rf;
-    rf.task_id = task->task_id;
-    rf.limit = 100000;
-    st = storage_.list_reviews(rf, round);
-    if (!st.ok()) storage_failed(st);
-    if (round.size() > static_cast<std::size_t>(task->reviews_done))
-      round.erase(round.begin(), round.end() - task->reviews_done);
-  }
-  const bool adjudication = task->pool == "adjudicator" && task->reviews_required > 1;
-  const std::int64_t answers = static_cast<std::int64_t>(round.size()) + 1;
-  enum class Step { await_more, final, disagree } step = Step::final;
-  if (!adjudication && !task->gold && answers < task->reviews_required) {
-    step = Step::await_more;
-  } else if (!adjudication && !task->gold && task->reviews_required > 1) {
-    for (auto& r : round)
-      if (r.final_label != final_label) step = Step::disagree;
-  }
-
+  weigh_consensus(s);
   // The current lease began lease_ms before it expires: the reviewer's work time on this task.
-  const std::int64_t started = task->lease_expires_ms > dom->lease_ms ? task->lease_expires_ms - dom->lease_ms : 0;
-  sdk::ReviewRecord review;
-  review.task_id = req.task_id;
-  review.domain = task->domain;
-  review.decision_id = task->decision_id;
-  review.reviewer = who.name;
-  review.outcome = req.outcome;
-  review.final_label = final_label;
-  review.comment = req.comment;
-  review.created_ms = now;
-  review.started_ms = std::min(started, now);
+  const std::int64_t started =
+      s.task.lease_expires_ms > s.dom->lease_ms ? s.task.lease_expires_ms - s.dom->lease_ms : 0;
+  s.started = std::min(started, s.now);
+  sdk::WriteBatch batch = outcome_batch(s);
+  commit_outcome(batch, s);
+  after_outcome(s);
+  OutcomeResult r{req.task_id, s.task.domain, s.task.decision_id, req.outcome, s.final_label};
+  r.status = name(status_after(s.step));
+  return r;
+}
 
+// The checks before the lock: the task is the reviewer's to answer, and the answer is one the
+// domain allows.
+ReviewSubmission ReviewService::check_submission(const OutcomeRequest& req, const Principal& who) {
+  ReviewSubmission s{req, who};
+  s.task = read_task(req.task_id);
+  if (!who.may_access(s.task.domain))
+    throw ServiceError(403, "forbidden", "reviewer \"" + who.name + "\" is not assigned to domain \"" + s.task.domain + "\"");
+  require_assigned(s.task);
+  if (who.role == Role::reviewer && reviewers_.effective(who.name).disabled)
+    throw ServiceError(403, "reviewer_disabled", "reviewer \"" + who.name + "\" is disabled");
+  s.dom = pipeline_.domain(s.task.domain);
+  if (!s.dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + s.task.domain + "\"");
+  std::optional<sdk::DecisionRecord> decision;
+  auto st = storage_.get_decision(s.task.domain, s.task.decision_id, decision);
+  if (!st.ok()) storage_failed(st);
+  if (!decision) throw ServiceError(500, "internal", "task " + std::to_string(req.task_id) + " has no decision");
+  s.decision = std::move(*decision);
+  s.final_label = final_label_of(req, s.decision, *s.dom);
+  return s;
+}
+
+// Consensus: the answers of the current round (the latest reviews_done reviews) plus this one.
+// An adjudicator's answer (a task escalated to the adjudicator pool) and a gold task's answer
+// settle the round alone.
+void ReviewService::weigh_consensus(ReviewSubmission& s) {
+  const sdk::TaskRecord& task = s.task;
+  if (task.reviews_done > 0) {
+    sdk::ReviewFilter rf;
+    rf.task_id = task.task_id;
+    rf.limit = 100000;
+    if (auto st = storage_.list_reviews(rf, s.round); !st.ok()) storage_failed(st);
+    if (s.round.size() > static_cast<std::size_t>(task.reviews_done))
+      s.round.erase(s.round.begin(), s.round.end() - task.reviews_done);
+  }
+  s.adjudication = task.pool == "adjudicator" && task.reviews_required > 1;
+  s.answers = static_cast<std::int64_t>(s.round.size()) + 1;
+  s.step = Step::final;
+  if (!s.adjudication && !task.gold && s.answers < task.reviews_required) {
+    s.step = Step::await_more;
+  } else if (!s.adjudication && !task.gold && task.reviews_required > 1) {
+    for (auto& r : s.round)
+      if (r.final_label != s.final_label) s.step = Step::disagree;
+  }
+}
+
+// One transaction: the task's move, the review, its audit record and, when the answer is final,
+// the feedback row, the decision's final label and its webhook delivery.
+sdk::WriteBatch ReviewService::outcome_batch(ReviewSubmission& s) {
   sdk::WriteBatch batch;
-  sdk::TaskUpdate u;
-  u.task_id = req.task_id;
-  u.from = name(TaskState::assigned);
-  u.assignee = step == Step::final ? who.name : "";
-  u.updated_ms = now;
-  sdk::TaskPatch patch;
-  patch.task_id = req.task_id;
-  TaskState to = TaskState::completed;
-  if (step == Step::await_more) {
-    to = TaskState::pending;
-    patch.reviews_done = answers;
-  } else if (step == Step::disagree) {
-    to = TaskState::escalated;
-    patch.pool = std::string("adjudicator");
-    patch.reviews_done = answers;
-  } else {
-    patch.reviews_done = answers;
-  }
-  u.to = name(to);
-  // A push reserves the task for its next claim: once answered, the pin is spent (a consensus
-  // task going back to the queue must reach the other reviewers).
-  if (!task->preassigned.empty()) patch.preassigned = std::string();
-  batch.task_updates.push_back(u);
-  batch.task_patches.push_back(patch);
-  batch.reviews.push_back(review);
-  json labels = json::array();
-  for (auto& r : round) labels.push_back(r.final_label);
-  labels.push_back(final_label);
-  batch.audit.push_back(audit(now, who.name, "review.submitted", task->domain, req.task_id,
-                              {{"decision_id", task->decision_id}, {"outcome", req.outcome},
-                               {"final_label", final_label}, {"model_label", decision->label},
-                               // The comment is free text (a payload, erasable): the chain holds its hash.
-                               {"comment_sha256", req.comment.empty() ? std::string() : sha256_hex(req.comment)},
-                               {"started_ms", std::min(started, now)}, {"actor", who.name}, {"at_ms", now},
-                               {"reason", step == Step::final ? "review" : step == Step::await_more ? "consensus: awaiting more answers" : "consensus: disagreement"},
-                               {"from", name(TaskState::assigned)}, {"to", name(to)},
-                               {"answers", answers}, {"required", task->reviews_required},
-                               {"adjudication", adjudication}, {"gold", task->gold}}));
-  if (step == Step::disagree)
-    batch.audit.push_back(audit(now, audit::kSystemActor, "task.escalated", task->domain, req.task_id,
-                                move_detail(audit::kSystemActor, now, "consensus disagreement", name(TaskState::assigned), name(TaskState::escalated),
-                                            {{"decision_id", task->decision_id}, {"labels", labels},
-                                             {"pool", "adjudicator"}})));
-  sdk::DecisionRecord final_decision = *decision;
-  if (step == Step::final && !task->gold) {
+  batch.task_updates.push_back(outcome_move(s));
+  batch.task_patches.push_back(outcome_patch(s));
+  batch.reviews.push_back(review_record(s));
+  batch.audit.push_back(review_audit(s));
+  if (s.step == Step::disagree) batch.audit.push_back(escalation_audit(s));
+  s.final_decision = s.decision;
+  if (s.step == Step::final && !s.task.gold) {
     // A gold task is quality control: its answer scores the reviewer, never a decision.
-    batch.feedback.push_back({task->domain, task->decision_id, decision->input_json, final_label, decision->label,
-                              decision->confidence, req.outcome, who.name, now});
-    batch.finals.push_back({task->domain, task->decision_id, final_label, req.outcome, now});
-    final_decision.final_label = final_label;
-    final_decision.final_outcome = req.outcome;
-    final_decision.final_ms = now;
+    const sdk::DecisionRecord& d = s.decision;
+    batch.feedback.push_back({s.task.domain, s.task.decision_id, d.input_json, s.final_label, d.label,
+                              d.confidence, s.req.outcome, s.who.name, s.now});
+    batch.finals.push_back({s.task.domain, s.task.decision_id, s.final_label, s.req.outcome, s.now});
+    s.final_decision.final_label = s.final_label;
+    s.final_decision.final_outcome = s.req.outcome;
+    s.final_decision.final_ms = s.now;
     if (hooks_.delivery_for)
-      if (auto delivery = hooks_.delivery_for(final_decision)) batch.deliveries.push_back(std::move(*delivery));
+      if (auto delivery = hooks_.delivery_for(s.final_decision)) batch.deliveries.push_back(std::move(*delivery));
   }
-  st = writer_.submit_sync(batch);
+  return batch;
+}
+
+void ReviewService::commit_outcome(sdk::WriteBatch& batch, const ReviewSubmission& s) {
+  const sdk::TaskRecord& task = s.task;
+  auto st = writer_.submit_sync(batch);
   if (!st.ok()) {
     // Nothing was written: put the task back so the work is not lost.
-    queue_.push({{req.task_id, task->domain, task->priority, task->deadline_ms, task->created_ms}});
+    queue_.push({{task.task_id, task.domain, task.priority, task.deadline_ms, task.created_ms}});
     storage_failed(st);
   }
   if (!batch.task_updates[0].applied)
     spdlog::warn("task completed although storage had it in an unexpected state domain={} decision={} task={}",
-                 task->domain, task->decision_id, req.task_id);
-  if (step != Step::final) {
-    // More answers (or an adjudicator) are needed: the task goes back to the queue.
-    queue_.push({{req.task_id, task->domain, task->priority, task->deadline_ms, task->created_ms}});
+                 task.domain, task.decision_id, task.task_id);
+}
+
+// After the commit: a task needing more answers (or an adjudicator) goes back to the queue; a
+// final answer is counted and announced.
+void ReviewService::after_outcome(const ReviewSubmission& s) {
+  const sdk::TaskRecord& task = s.task;
+  const std::string& outcome = s.req.outcome;
+  if (s.step != Step::final)
+    queue_.push({{task.task_id, task.domain, task.priority, task.deadline_ms, task.created_ms}});
+  spdlog::info("review submitted domain={} decision={} task={} outcome={} reviewer={} step={}", task.domain,
+               task.decision_id, task.task_id, outcome, s.who.name, step_name(s.step));
+  if (task.gold) return;  // quality control: counted in no metric, announced to no one
+  if (s.step == Step::final) {
+    metrics_.review_completed(task.domain, outcome, static_cast<double>(s.now - task.created_ms) / 1000.0,
+                              s.final_label != s.decision.label, task.deadline_ms > 0 && s.now > task.deadline_ms);
+    if (hooks_.on_final) hooks_.on_final(s.final_decision);
   }
-  spdlog::info("review submitted domain={} decision={} task={} outcome={} reviewer={} step={}", task->domain,
-               task->decision_id, req.task_id, req.outcome, who.name,
-               step == Step::final ? "final" : step == Step::await_more ? "awaiting" : "escalated");
-  if (step == Step::final) {
-    if (!task->gold) {
-      metrics_.review_completed(task->domain, req.outcome, static_cast<double>(now - task->created_ms) / 1000.0,
-                                final_label != decision->label, task->deadline_ms > 0 && now > task->deadline_ms);
-      if (hooks_.on_final) hooks_.on_final(final_decision);
-    }
-  }
-  if (auto* c = task->gold ? nullptr : metrics_.domain(task->domain)) {
-    if (req.outcome == "approve") c->reviews_approve++;
-    else if (req.outcome == "reject") c->reviews_reject++;
+  if (auto* c = metrics_.domain(task.domain)) {
+    if (outcome == "approve") c->reviews_approve++;
+    else if (outcome == "reject") c->reviews_reject++;
     else c->reviews_correct++;
   }
-  OutcomeResult r{req.task_id, task->domain, task->decision_id, req.outcome, final_label};
-  r.status = name(to);
-  return r;
 }
 
 std::size_t ReviewService::expire_leases() {
@@ -378,14 +473,19 @@ std::size_t ReviewService::expire_leases() {
   return expired.size();
 }
 
-sdk::TaskRecord ReviewService::load_task(std::int64_t task_id, const Principal& who) {
+sdk::TaskRecord ReviewService::read_task(std::int64_t task_id) {
   std::optional<sdk::TaskRecord> task;
   auto st = storage_.get_task(task_id, task);
   if (!st.ok()) storage_failed(st);
   if (!task) throw ServiceError(404, "not_found", "no task " + std::to_string(task_id), "task_id");
-  if (!who.may_access(task->domain))
-    throw ServiceError(403, "forbidden", "token \"" + who.name + "\" is not allowed domain \"" + task->domain + "\"");
   return *task;
+}
+
+sdk::TaskRecord ReviewService::load_task(std::int64_t task_id, const Principal& who) {
+  sdk::TaskRecord task = read_task(task_id);
+  if (!who.may_access(task.domain))
+    throw ServiceError(403, "forbidden", "token \"" + who.name + "\" is not allowed domain \"" + task.domain + "\"");
+  return task;
 }
 
 // Commits one guarded move. The state was checked under mu_ just before, so a guard that does

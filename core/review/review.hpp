@@ -34,6 +34,9 @@ class Assignment;
 class Writer;
 class Metrics;
 struct Principal;
+// What the steps of one claim, and of one outcome, carry between them (review.cpp).
+struct ReviewClaim;
+struct ReviewSubmission;
 
 struct ClaimedTask {
   sdk::TaskRecord task;
@@ -155,6 +158,17 @@ class ReviewService {
   bool restore_lease(const sdk::TaskRecord& task, std::int64_t now);
   void reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now);
   void commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb);
+  sdk::TaskRecord read_task(std::int64_t task_id);
+  // The steps of next() and submit() (review.cpp).
+  ReviewClaim check_claimant(const std::string& domain, const Principal& who);
+  std::optional<ClaimedTask> take_leased(const ReviewClaim& claim, const sdk::Lease& lease, std::int64_t now,
+                                         std::vector<std::int64_t>& skipped);
+  bool commit_claim(const ReviewClaim& claim, const sdk::TaskRecord& task, const sdk::Lease& lease, std::int64_t now);
+  ReviewSubmission check_submission(const OutcomeRequest& req, const Principal& who);
+  void weigh_consensus(ReviewSubmission& s);
+  sdk::WriteBatch outcome_batch(ReviewSubmission& s);
+  void commit_outcome(sdk::WriteBatch& batch, const ReviewSubmission& s);
+  void after_outcome(const ReviewSubmission& s);
 };
 
 }  // namespace hitl::service

@@ -1,6 +1,7 @@
 // model-http: config parsing and validation. Every error names the offending key.
 #include "config.hpp"
 
+#include <hitl/json_config.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -97,131 +98,132 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// One config key and its value, with the checks the options share; every error names the key.
+struct Option {
+  const std::string& key;
+  const json& v;
+
+  Status wrong(const std::string& want) const { return invalid(sdk::json_config::wrong_value(key, want.c_str(), v)); }
+
+  Status integer(int lo, int hi, int& dst) const {
+    if (!sdk::json_config::integer_in(v, lo, hi))
+      return wrong("an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+    dst = static_cast<int>(v.get<double>());
+    return Status::Ok();
+  }
+
+  Status string_list(std::vector<std::string>& dst) const {
+    if (!v.is_array()) return wrong("an array of non-empty strings");
+    std::set<std::string> seen;
+    for (const auto& e : v) {
+      if (!e.is_string() || e.get<std::string>().empty()) return wrong("an array of non-empty strings");
+      if (!seen.insert(e.get<std::string>()).second)
+        return invalid("config key \"" + key + "\": \"" + e.get<std::string>() + "\" is listed twice");
+      dst.push_back(e.get<std::string>());
+    }
+    return Status::Ok();
+  }
+
+  Status nonempty_string(std::string& dst) const {
+    if (!v.is_string() || v.get<std::string>().empty()) return wrong("a non-empty string");
+    dst = v.get<std::string>();
+    return Status::Ok();
+  }
+};
+
+// Extra request headers: valid names and single-line values, none the plugin sets itself.
+Status parse_headers(const Option& o, std::vector<std::pair<std::string, std::string>>& out) {
+  if (!o.v.is_object()) return o.wrong("an object of header name -> string value");
+  for (auto h = o.v.begin(); h != o.v.end(); ++h) {
+    const std::string name = h.key();
+    const std::string lname = lower(name);
+    if (name.empty() || has_ctl(name) || name.find_first_of(" \t:()<>@,;\\\"/[]?={}") != std::string::npos)
+      return invalid("config key \"headers\": \"" + name + "\" is not a valid header name");
+    if (!h.value().is_string())
+      return invalid("config key \"headers\": header \"" + name + "\" must be a string, got " + h.value().dump());
+    const std::string value = h.value().get<std::string>();
+    if (value.find_first_of("\r\n") != std::string::npos || value.find('\0') != std::string::npos)
+      return invalid("config key \"headers\": header \"" + name + "\" contains a line break");
+    if (lname == "content-length" || lname == "transfer-encoding" || lname == "connection" || lname == "content-type")
+      return invalid("config key \"headers\": header \"" + name + "\" is set by the plugin and cannot be overridden");
+    out.emplace_back(name, value);
+  }
+  return Status::Ok();
+}
+
+// One key of the config into `c` (the url as written into `url`).
+Status parse_option(const Option& o, Config& c, std::string& url) {
+  const std::string& key = o.key;
+  const json& v = o.v;
+  if (key == "url") {
+    if (!v.is_string()) return o.wrong("a string (http://host:port/path)");
+    url = v.get<std::string>();
+    if (auto problem = parse_url(url, c.endpoint); !problem.empty())
+      return invalid("config key \"url\": \"" + url + "\" " + problem);
+    return Status::Ok();
+  }
+  if (key == "protocol") {
+    if (v == "json") c.protocol = Protocol::json;
+    else if (v == "kserve-v2") c.protocol = Protocol::kserve_v2;
+    else return o.wrong("\"json\" or \"kserve-v2\"");
+    return Status::Ok();
+  }
+  if (key == "model") {
+    auto st = o.nonempty_string(c.model);
+    if (st.ok() && (c.model.find_first_of("/?#% ") != std::string::npos || has_ctl(c.model)))
+      return o.wrong("a model name without '/', '?', '#', '%' or spaces");
+    return st;
+  }
+  if (key == "missing_value") {
+    if (!v.is_number() || !std::isfinite(v.get<double>())) return o.wrong("a finite number");
+    c.missing_value = v.get<double>();
+    return Status::Ok();
+  }
+  if (key == "features") return o.string_list(c.features);
+  if (key == "classes") return o.string_list(c.classes);
+  if (key == "input_name") return o.nonempty_string(c.input_name);
+  if (key == "output_name") return o.nonempty_string(c.output_name);
+  if (key == "version") return o.nonempty_string(c.version);
+  if (key == "timeout_ms") return o.integer(1, 600000, c.timeout_ms);
+  if (key == "retries") return o.integer(0, 10, c.retries);
+  if (key == "backoff_ms") return o.integer(0, 60000, c.backoff_ms);
+  if (key == "breaker_failures") return o.integer(0, 1000000, c.breaker_failures);
+  if (key == "breaker_cooldown_ms") return o.integer(1, 3600000, c.breaker_cooldown_ms);
+  if (key == "headers") return parse_headers(o, c.headers);
+  return invalid("unknown config key \"" + key +
+                 "\" (known: url, protocol, model, features, classes, missing_value, input_name, output_name, "
+                 "timeout_ms, retries, backoff_ms, breaker_failures, breaker_cooldown_ms, headers, version)");
+}
+
+// kserve-v2 needs the model's infer path (unless the url names it), the features and the classes.
+Status check_kserve(Config& c) {
+  const bool explicit_infer = ends_with(c.endpoint.target, "/infer");
+  if (!explicit_infer) {
+    if (c.model.empty())
+      return invalid("config key \"model\" is required for protocol kserve-v2 (or give a url ending with /infer)");
+    std::string base = c.endpoint.target;
+    if (base.find('?') != std::string::npos)
+      return invalid("config key \"url\": a query string needs the full .../infer path for protocol kserve-v2");
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    c.endpoint.target = base + "/v2/models/" + c.model + "/infer";
+  }
+  if (c.features.empty()) return invalid("config key \"features\" is required for protocol kserve-v2 (the tensor's columns, in order)");
+  if (c.classes.empty()) return invalid("config key \"classes\" is required for protocol kserve-v2 (the output tensor's columns, in order)");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status parse_config(const char* config_json, Config& out) {
   json cfg;
-  const std::string text = config_json ? config_json : "";
-  if (text.find_first_not_of(" \t\r\n") != std::string::npos) {
-    try {
-      cfg = json::parse(text);
-    } catch (const json::parse_error& e) {
-      return invalid(std::string("config is not valid JSON: ") + e.what());
-    }
-  }
-  if (cfg.is_null()) cfg = json::object();
-  if (!cfg.is_object()) return invalid(std::string("config must be a JSON object, got ") + cfg.type_name());
-
+  if (auto error = sdk::json_config::parse_object(config_json, cfg)) return invalid(*error);
   Config c;
-  std::string url;
-  bool have_url = false;
-  for (auto it = cfg.begin(); it != cfg.end(); ++it) {
-    const std::string& key = it.key();
-    const json& v = it.value();
-    auto wrong = [&](const std::string& want) {
-      return invalid("config key \"" + key + "\": expected " + want + ", got " + v.dump());
-    };
-    auto integer = [&](int lo, int hi, int& dst) -> Status {
-      const bool integral = v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>());
-      if (!integral || v.get<double>() < lo || v.get<double>() > hi)
-        return wrong("an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
-      dst = static_cast<int>(v.get<double>());
-      return Status::Ok();
-    };
-    auto string_list = [&](std::vector<std::string>& dst) -> Status {
-      if (!v.is_array()) return wrong("an array of non-empty strings");
-      std::set<std::string> seen;
-      for (const auto& e : v) {
-        if (!e.is_string() || e.get<std::string>().empty()) return wrong("an array of non-empty strings");
-        if (!seen.insert(e.get<std::string>()).second)
-          return invalid("config key \"" + key + "\": \"" + e.get<std::string>() + "\" is listed twice");
-        dst.push_back(e.get<std::string>());
-      }
-      return Status::Ok();
-    };
-    auto nonempty_string = [&](std::string& dst) -> Status {
-      if (!v.is_string() || v.get<std::string>().empty()) return wrong("a non-empty string");
-      dst = v.get<std::string>();
-      return Status::Ok();
-    };
-    Status st;
-    if (key == "url") {
-      if (!v.is_string()) return wrong("a string (http://host:port/path)");
-      url = v.get<std::string>();
-      if (auto problem = parse_url(url, c.endpoint); !problem.empty())
-        return invalid("config key \"url\": \"" + url + "\" " + problem);
-      have_url = true;
-    } else if (key == "protocol") {
-      if (!v.is_string()) return wrong("\"json\" or \"kserve-v2\"");
-      if (v == "json") c.protocol = Protocol::json;
-      else if (v == "kserve-v2") c.protocol = Protocol::kserve_v2;
-      else return wrong("\"json\" or \"kserve-v2\"");
-    } else if (key == "model") {
-      st = nonempty_string(c.model);
-      if (st.ok() && (c.model.find_first_of("/?#% ") != std::string::npos || has_ctl(c.model)))
-        return wrong("a model name without '/', '?', '#', '%' or spaces");
-    } else if (key == "features") {
-      st = string_list(c.features);
-    } else if (key == "classes") {
-      st = string_list(c.classes);
-    } else if (key == "missing_value") {
-      if (!v.is_number() || !std::isfinite(v.get<double>())) return wrong("a finite number");
-      c.missing_value = v.get<double>();
-    } else if (key == "input_name") {
-      st = nonempty_string(c.input_name);
-    } else if (key == "output_name") {
-      st = nonempty_string(c.output_name);
-    } else if (key == "timeout_ms") {
-      st = integer(1, 600000, c.timeout_ms);
-    } else if (key == "retries") {
-      st = integer(0, 10, c.retries);
-    } else if (key == "backoff_ms") {
-      st = integer(0, 60000, c.backoff_ms);
-    } else if (key == "breaker_failures") {
-      st = integer(0, 1000000, c.breaker_failures);
-    } else if (key == "breaker_cooldown_ms") {
-      st = integer(1, 3600000, c.breaker_cooldown_ms);
-    } else if (key == "headers") {
-      if (!v.is_object()) return wrong("an object of header name -> string value");
-      for (auto h = v.begin(); h != v.end(); ++h) {
-        const std::string name = h.key();
-        const std::string lname = lower(name);
-        if (name.empty() || has_ctl(name) || name.find_first_of(" \t:()<>@,;\\\"/[]?={}") != std::string::npos)
-          return invalid("config key \"headers\": \"" + name + "\" is not a valid header name");
-        if (!h.value().is_string())
-          return invalid("config key \"headers\": header \"" + name + "\" must be a string, got " + h.value().dump());
-        const std::string value = h.value().get<std::string>();
-        if (value.find_first_of("\r\n") != std::string::npos || value.find('\0') != std::string::npos)
-          return invalid("config key \"headers\": header \"" + name + "\" contains a line break");
-        if (lname == "content-length" || lname == "transfer-encoding" || lname == "connection" || lname == "content-type")
-          return invalid("config key \"headers\": header \"" + name + "\" is set by the plugin and cannot be overridden");
-        c.headers.emplace_back(name, value);
-      }
-    } else if (key == "version") {
-      st = nonempty_string(c.version);
-    } else {
-      return invalid("unknown config key \"" + key +
-                     "\" (known: url, protocol, model, features, classes, missing_value, input_name, output_name, "
-                     "timeout_ms, retries, backoff_ms, breaker_failures, breaker_cooldown_ms, headers, version)");
-    }
-    if (!st.ok()) return st;
-  }
-
-  if (!have_url) return invalid("config key \"url\" is required (e.g. \"http://127.0.0.1:8501/infer\")");
-  if (c.protocol == Protocol::kserve_v2) {
-    const bool explicit_infer = ends_with(c.endpoint.target, "/infer");
-    if (!explicit_infer) {
-      if (c.model.empty())
-        return invalid("config key \"model\" is required for protocol kserve-v2 (or give a url ending with /infer)");
-      std::string base = c.endpoint.target;
-      if (base.find('?') != std::string::npos)
-        return invalid("config key \"url\": a query string needs the full .../infer path for protocol kserve-v2");
-      while (!base.empty() && base.back() == '/') base.pop_back();
-      c.endpoint.target = base + "/v2/models/" + c.model + "/infer";
-    }
-    if (c.features.empty()) return invalid("config key \"features\" is required for protocol kserve-v2 (the tensor's columns, in order)");
-    if (c.classes.empty()) return invalid("config key \"classes\" is required for protocol kserve-v2 (the output tensor's columns, in order)");
-  }
+  std::string url;  // as written; parse_url refuses an empty one, so empty = no url key
+  for (auto it = cfg.begin(); it != cfg.end(); ++it)
+    if (auto st = parse_option(Option{it.key(), it.value()}, c, url); !st.ok()) return st;
+  if (url.empty()) return invalid("config key \"url\" is required (e.g. \"http://127.0.0.1:8501/infer\")");
+  if (c.protocol == Protocol::kserve_v2)
+    if (auto st = check_kserve(c); !st.ok()) return st;
   if (c.version.empty()) c.version = "http-" + (c.model.empty() ? url : c.model);
   out = std::move(c);
   return Status::Ok();

@@ -3,6 +3,7 @@
 #include "logreg.hpp"
 
 #include <hitl/feature_values.hpp>
+#include <hitl/training_set.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -120,6 +121,79 @@ std::vector<double> minimise(const Problem& p, std::vector<double> x, const Hype
   return y_prev;
 }
 
+// The features the training rows carry: every column with a value, categorical when any value
+// is text (its categories sorted), numeric otherwise, standardized by its weighted mean and
+// standard deviation (West's update).
+std::vector<Feature> learn_features(const std::vector<sdk::Record>& rows, const std::vector<double>& w) {
+  const auto columns = sdk::training::scan_columns(rows);
+  const auto categories = sdk::training::categories(rows, columns);
+  struct Moments {
+    double sum_w = 0.0, mean = 0.0, m2 = 0.0;
+  };
+  std::vector<Moments> moments(columns.list.size());
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    for (const auto& [name, value] : rows[i]) {
+      const std::size_t c = columns.index.at(name);
+      if (columns.list[c].any_text || is_missing(&value) || !(w[i] > 0.0)) continue;
+      Moments& s = moments[c];
+      const double x = std::get<double>(value);
+      s.sum_w += w[i];
+      const double delta = x - s.mean;
+      s.mean += delta * w[i] / s.sum_w;
+      s.m2 += w[i] * delta * (x - s.mean);
+    }
+  std::vector<Feature> features;
+  for (std::size_t c = 0; c < columns.list.size(); ++c) {
+    const sdk::training::Column& column = columns.list[c];
+    if (column.present == 0) continue;  // never has a value: carries no information
+    Feature f;
+    f.name = column.name;
+    f.categorical = column.any_text;
+    f.has_missing = column.present < rows.size();
+    if (f.categorical) {
+      f.categories.assign(categories[c].begin(), categories[c].end());
+    } else if (moments[c].sum_w > 0.0) {
+      f.mean = moments[c].mean;
+      const double sd = std::sqrt(std::max(0.0, moments[c].m2 / moments[c].sum_w));
+      // A constant column standardizes to 0 everywhere; std 1 avoids dividing by ~0.
+      f.std = sd > 1e-12 * std::max(1.0, std::fabs(f.mean)) ? sd : 1.0;
+    }
+    features.push_back(std::move(f));
+  }
+  return features;
+}
+
+Design encode_rows(const Params& p, const std::vector<sdk::Record>& rows) {
+  Design x;
+  SparseRow row;
+  for (const auto& r : rows) {
+    p.encode(r, row);
+    for (const auto& [j, v] : row) {
+      x.index.push_back(j);
+      x.value.push_back(v);
+    }
+    x.offsets.push_back(x.index.size());
+  }
+  return x;
+}
+
+// Training-set metrics (weighted like the objective; equal to plain ones without weights).
+void report_fit(Params& p, const Design& x, const sdk::training::Labelled& t) {
+  std::vector<double> logits, probs;
+  double correct = 0.0, log_loss = 0.0;
+  for (std::size_t i = 0; i < x.rows(); ++i) {
+    SparseRow r(x.offsets[i + 1] - x.offsets[i]);
+    for (std::size_t m = 0; m < r.size(); ++m) r[m] = {x.index[x.offsets[i] + m], x.value[x.offsets[i] + m]};
+    p.probabilities(r, logits, probs);
+    const auto best = static_cast<std::size_t>(std::max_element(probs.begin(), probs.end()) - probs.begin());
+    if (best == t.class_of[i]) correct += t.weights[i];
+    log_loss -= t.weights[i] * std::log(std::max(probs[t.class_of[i]], 1e-15));
+  }
+  p.report.rows = x.rows();
+  p.report.accuracy = correct / t.total_weight;
+  p.report.log_loss = log_loss / t.total_weight;
+}
+
 }  // namespace
 
 void Params::layout() {
@@ -192,133 +266,27 @@ std::vector<std::string> Params::slot_names() const {
 }
 
 Params train(const sdk::Dataset& data, const Hyper& hyper) {
-  const std::size_t n = data.rows.size();
-  if (n == 0) throw LogregError("the training data has no rows");
-  if (data.labels.size() != n)
-    throw LogregError("the training data has " + std::to_string(n) + " rows but " +
-                      std::to_string(data.labels.size()) + " labels");
-  if (!data.weights.empty() && data.weights.size() != n)
-    throw LogregError("the training data has " + std::to_string(n) + " rows but " +
-                      std::to_string(data.weights.size()) + " weights");
-  std::vector<double> w = data.weights.empty() ? std::vector<double>(n, 1.0) : data.weights;
-  double total_weight = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(w[i]) || w[i] < 0.0)
-      throw LogregError("weight of row " + std::to_string(i + 1) + " is " + std::to_string(w[i]) +
-                        "; weights must be finite and >= 0");
-    total_weight += w[i];
-  }
-  if (total_weight <= 0.0) throw LogregError("every training row has weight 0");
-
+  sdk::training::Labelled t;
+  if (auto error = sdk::training::check(data, t)) throw LogregError(*error);
   Params p;
   p.hyper = hyper;
-  {
-    std::set<std::string> classes(data.labels.begin(), data.labels.end());
-    if (classes.size() < 2)
-      throw LogregError("the training data has only one class (\"" + *classes.begin() + "\"); need at least two");
-    p.classes.assign(classes.begin(), classes.end());
-  }
-  std::vector<std::uint32_t> y(n);
-  for (std::size_t i = 0; i < n; ++i)
-    y[i] = static_cast<std::uint32_t>(std::lower_bound(p.classes.begin(), p.classes.end(), data.labels[i]) -
-                                      p.classes.begin());
-
-  // Pass 1: the columns, in order of first appearance, and whether any value is not a number
-  // (then the column is categorical, its numbers taken as category names).
-  struct Column {
-    std::string name;
-    bool any_text = false, any_number = false;
-    std::size_t present = 0;  // rows with a non-missing value
-  };
-  std::vector<Column> columns;
-  std::unordered_map<std::string, std::size_t> column_of;
-  for (const auto& row : data.rows)
-    for (const auto& [name, value] : row) {
-      auto [it, added] = column_of.emplace(name, columns.size());
-      if (added) columns.push_back({name});
-      Column& c = columns[it->second];
-      if (is_missing(&value)) continue;
-      ++c.present;
-      (std::holds_alternative<double>(value) ? c.any_number : c.any_text) = true;
-    }
-
-  // Pass 2: per-column statistics (weighted mean/variance by West's update) and categories.
-  struct Stats {
-    double sum_w = 0.0, mean = 0.0, m2 = 0.0;
-    std::set<std::string> categories;
-  };
-  std::vector<Stats> stats(columns.size());
-  for (std::size_t i = 0; i < n; ++i)
-    for (const auto& [name, value] : data.rows[i]) {
-      const std::size_t c = column_of.at(name);
-      if (is_missing(&value)) continue;
-      Stats& s = stats[c];
-      if (columns[c].any_text) {
-        s.categories.insert(category_text(value));
-      } else if (w[i] > 0.0) {
-        const double x = std::get<double>(value);
-        s.sum_w += w[i];
-        const double delta = x - s.mean;
-        s.mean += delta * w[i] / s.sum_w;
-        s.m2 += w[i] * delta * (x - s.mean);
-      }
-    }
-
-  for (std::size_t c = 0; c < columns.size(); ++c) {
-    if (columns[c].present == 0) continue;  // never has a value: carries no information
-    Feature f;
-    f.name = columns[c].name;
-    f.categorical = columns[c].any_text;
-    f.has_missing = columns[c].present < n;
-    if (f.categorical) {
-      f.categories.assign(stats[c].categories.begin(), stats[c].categories.end());
-    } else if (stats[c].sum_w > 0.0) {
-      f.mean = stats[c].mean;
-      const double sd = std::sqrt(std::max(0.0, stats[c].m2 / stats[c].sum_w));
-      // A constant column standardizes to 0 everywhere; std 1 avoids dividing by ~0.
-      f.std = sd > 1e-12 * std::max(1.0, std::fabs(f.mean)) ? sd : 1.0;
-    }
-    p.features.push_back(std::move(f));
-  }
+  p.classes = t.classes;
+  p.features = learn_features(data.rows, t.weights);
   p.layout();
-
-  Design x;
-  SparseRow row;
-  for (const auto& r : data.rows) {
-    p.encode(r, row);
-    for (const auto& [j, v] : row) {
-      x.index.push_back(j);
-      x.value.push_back(v);
-    }
-    x.offsets.push_back(x.index.size());
-  }
+  const Design x = encode_rows(p, data.rows);
 
   const std::size_t K = p.classes.size();
   std::vector<double> theta(p.dims * K + K, 0.0);
   // Start the bias at the log class priors: the best model that ignores the features.
   std::vector<double> prior(K, 0.0);
-  for (std::size_t i = 0; i < n; ++i) prior[y[i]] += w[i];
-  for (std::size_t k = 0; k < K; ++k) theta[p.dims * K + k] = std::log(std::max(prior[k] / total_weight, 1e-9));
+  for (std::size_t i = 0; i < data.rows.size(); ++i) prior[t.class_of[i]] += t.weights[i];
+  for (std::size_t k = 0; k < K; ++k) theta[p.dims * K + k] = std::log(std::max(prior[k] / t.total_weight, 1e-9));
 
-  Problem problem{x, y, w, total_weight, p.dims, K, hyper.l2};
+  Problem problem{x, t.class_of, t.weights, t.total_weight, p.dims, K, hyper.l2};
   theta = minimise(problem, std::move(theta), hyper, p.report);
   p.weights.assign(theta.begin(), theta.begin() + p.dims * K);
   p.bias.assign(theta.begin() + p.dims * K, theta.end());
-
-  // Training-set metrics (weighted like the objective; equal to plain ones without weights).
-  std::vector<double> logits, probs;
-  double correct = 0.0, log_loss = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    SparseRow r(x.offsets[i + 1] - x.offsets[i]);
-    for (std::size_t m = 0; m < r.size(); ++m) r[m] = {x.index[x.offsets[i] + m], x.value[x.offsets[i] + m]};
-    p.probabilities(r, logits, probs);
-    const auto best = static_cast<std::size_t>(std::max_element(probs.begin(), probs.end()) - probs.begin());
-    if (best == y[i]) correct += w[i];
-    log_loss -= w[i] * std::log(std::max(probs[y[i]], 1e-15));
-  }
-  p.report.rows = n;
-  p.report.accuracy = correct / total_weight;
-  p.report.log_loss = log_loss / total_weight;
+  report_fit(p, x, t);
   return p;
 }
 

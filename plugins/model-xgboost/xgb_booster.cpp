@@ -1,6 +1,7 @@
 // model-xgboost: the libxgboost C API behind RAII handles, and training.
 #include "xgb.hpp"
 
+#include <hitl/training_set.hpp>
 #include <xgboost/c_api.h>
 
 #include <nlohmann/json.hpp>
@@ -124,54 +125,23 @@ void Trained::finish(int nthread) {
   for (std::size_t g = 0; g < groups(); ++g) contribution_bias.push_back(contrib[g * width + encoding.slots]);
 }
 
-Trained train(const sdk::Dataset& data, const Hyper& hyper) {
-  const std::size_t n = data.rows.size();
-  if (n == 0) throw XgbError("the training data has no rows");
-  if (data.labels.size() != n)
-    throw XgbError("the training data has " + std::to_string(n) + " rows but " + std::to_string(data.labels.size()) +
-                   " labels");
-  if (!data.weights.empty() && data.weights.size() != n)
-    throw XgbError("the training data has " + std::to_string(n) + " rows but " +
-                   std::to_string(data.weights.size()) + " weights");
-  std::vector<float> w(n, 1.0f);
-  double total_weight = 0.0;
-  for (std::size_t i = 0; i < data.weights.size(); ++i) {
-    const double wi = data.weights[i];
-    if (!std::isfinite(wi) || wi < 0.0)
-      throw XgbError("weight of row " + std::to_string(i + 1) + " is " + std::to_string(wi) +
-                     "; weights must be finite and >= 0");
-    w[i] = static_cast<float>(wi);
-  }
-  for (float wi : w) total_weight += wi;
-  if (total_weight <= 0.0) throw XgbError("every training row has weight 0");
+namespace {
 
-  Trained m;
-  m.hyper = hyper;
-  m.rows = n;
-  {
-    std::set<std::string> classes(data.labels.begin(), data.labels.end());
-    if (classes.size() < 2)
-      throw XgbError("the training data has only one class (\"" + *classes.begin() + "\"); need at least two");
-    m.classes.assign(classes.begin(), classes.end());
-  }
-  std::vector<float> y(n);
-  for (std::size_t i = 0; i < n; ++i)
-    y[i] = static_cast<float>(std::lower_bound(m.classes.begin(), m.classes.end(), data.labels[i]) - m.classes.begin());
-
-  m.encoding = learn_encoding(data.rows);
-  const std::size_t cols = m.encoding.slots;
-  std::vector<float> x(n * cols);
-  for (std::size_t i = 0; i < n; ++i) {
+std::vector<float> encode_rows(const Encoding& encoding, const std::vector<sdk::Record>& rows) {
+  const std::size_t cols = encoding.slots;
+  std::vector<float> x(rows.size() * cols);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
     try {
-      m.encoding.encode(data.rows[i], &x[i * cols]);
+      encoding.encode(rows[i], &x[i * cols]);
     } catch (const XgbError& e) {
       throw XgbError("row " + std::to_string(i + 1) + ": " + e.what());
     }
   }
+  return x;
+}
 
-  m.booster = std::make_unique<Booster>();
-  Booster& b = *m.booster;
-  // hist with no row/column sampling: the only randomness is the seed, fixed by config.
+// hist with no row/column sampling: the only randomness is the seed, fixed by config.
+std::vector<std::pair<std::string, std::string>> booster_params(const Trained& m, const Hyper& hyper) {
   std::vector<std::pair<std::string, std::string>> params = {
       {"objective", m.binary() ? "binary:logistic" : "multi:softprob"},
       {"tree_method", "hist"},
@@ -181,12 +151,15 @@ Trained train(const sdk::Dataset& data, const Hyper& hyper) {
       {"nthread", std::to_string(hyper.nthread)},
       {"verbosity", "1"}};  // warnings only
   if (!m.binary()) params.emplace_back("num_class", std::to_string(m.classes.size()));
-  b.train(x, n, cols, y, w, params, hyper.num_round);
+  return params;
+}
 
-  // Training-set metrics, weighted like the objective.
+// Training-set metrics, weighted like the objective.
+std::string fit_metrics(const Trained& m, const std::vector<float>& x, const std::vector<float>& y,
+                        const std::vector<float>& w, double total_weight) {
+  const std::size_t n = y.size(), K = m.classes.size();
   std::vector<std::uint64_t> shape;
-  const auto p = b.predict(x, n, cols, 0, shape);
-  const std::size_t K = m.classes.size();
+  const auto p = m.booster->predict(x, n, m.encoding.slots, 0, shape);
   double correct = 0.0, log_loss = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
     std::size_t best;
@@ -201,17 +174,41 @@ Trained train(const sdk::Dataset& data, const Hyper& hyper) {
     if (best == static_cast<std::size_t>(y[i])) correct += w[i];
     log_loss -= w[i] * std::log(std::max(p_true, 1e-15));
   }
-  m.metrics_json = nlohmann::json{{"accuracy", correct / total_weight},
-                                  {"log_loss", log_loss / total_weight},
-                                  {"rows", n},
-                                  {"classes", K},
-                                  {"num_round", hyper.num_round}}
-                       .dump();
+  return nlohmann::json{{"accuracy", correct / total_weight},
+                        {"log_loss", log_loss / total_weight},
+                        {"rows", n},
+                        {"classes", K},
+                        {"num_round", m.hyper.num_round}}
+      .dump();
+}
+
+}  // namespace
+
+Trained train(const sdk::Dataset& data, const Hyper& hyper) {
+  sdk::training::Labelled t;
+  if (auto error = sdk::training::check(data, t)) throw XgbError(*error);
+  const std::size_t n = data.rows.size();
+  // XGBoost weighs rows by floats: the metrics use the same floats.
+  const std::vector<float> w(t.weights.begin(), t.weights.end());
+  double total_weight = 0.0;
+  for (float wi : w) total_weight += wi;
+  if (total_weight <= 0.0) throw XgbError("every training row has weight 0");
+  const std::vector<float> y(t.class_of.begin(), t.class_of.end());
+
+  Trained m;
+  m.hyper = hyper;
+  m.rows = n;
+  m.classes = t.classes;
+  m.encoding = learn_encoding(data.rows);
+  const std::vector<float> x = encode_rows(m.encoding, data.rows);
+  m.booster = std::make_unique<Booster>();
+  m.booster->train(x, n, m.encoding.slots, y, w, booster_params(m, hyper), hyper.num_round);
+  m.metrics_json = fit_metrics(m, x, y, w, total_weight);
   // Score with a booster loaded from the artifact's form of the model, as a later load of the
   // artifact does: predictions right after training then equal those after a reload exactly,
   // and the training matrix the trained booster caches is freed.
   auto reloaded = std::make_unique<Booster>();
-  reloaded->load_json(nlohmann::json::parse(b.save_json()).dump());
+  reloaded->load_json(nlohmann::json::parse(m.booster->save_json()).dump());
   m.booster = std::move(reloaded);
   m.finish(hyper.nthread);
   return m;

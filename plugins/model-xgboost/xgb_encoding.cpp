@@ -2,6 +2,7 @@
 #include "xgb.hpp"
 
 #include <hitl/feature_values.hpp>
+#include <hitl/training_set.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -79,30 +80,15 @@ std::vector<std::size_t> Encoding::slot_features() const {
 }
 
 Encoding learn_encoding(const std::vector<sdk::Record>& rows) {
-  struct Column {
-    std::string name;
-    bool any_text = false, any_value = false;
-    std::set<std::string> categories;
-  };
-  std::vector<Column> columns;
-  std::unordered_map<std::string, std::size_t> column_of;
-  for (const auto& row : rows)
-    for (const auto& [name, value] : row) {
-      auto [it, added] = column_of.emplace(name, columns.size());
-      if (added) columns.push_back({name});
-      Column& c = columns[it->second];
-      if (is_missing(&value)) continue;
-      c.any_value = true;
-      if (!std::holds_alternative<double>(value)) c.any_text = true;
-      c.categories.insert(category_text(value));  // used only if the column turns out categorical
-    }
+  const auto columns = sdk::training::scan_columns(rows);
+  const auto categories = sdk::training::categories(rows, columns);
   Encoding e;
-  for (auto& c : columns) {
-    if (!c.any_value) continue;  // never has a value: carries no information
+  for (std::size_t c = 0; c < columns.list.size(); ++c) {
+    if (columns.list[c].present == 0) continue;  // never has a value: carries no information
     Feature f;
-    f.name = c.name;
-    f.categorical = c.any_text;
-    if (f.categorical) f.categories.assign(c.categories.begin(), c.categories.end());
+    f.name = columns.list[c].name;
+    f.categorical = columns.list[c].any_text;
+    if (f.categorical) f.categories.assign(categories[c].begin(), categories[c].end());
     e.features.push_back(std::move(f));
   }
   if (e.features.empty()) throw XgbError("the training data has no column with a value");
