@@ -19,6 +19,7 @@
 #include "app/slow_lane.hpp"
 #include "governance/trace.hpp"
 #include "store/writer.hpp"
+#include "store/task_state.hpp"
 #include "api/ui_routes.hpp"
 
 #include <nlohmann/json.hpp>
@@ -320,13 +321,13 @@ class Api {
           if (slot) {  // ?wait=: answered once its pending records are final, or at the deadline
             std::vector<std::string> ids;
             for (auto& r : results)
-              if (r.status == "pending_review") ids.push_back(r.id);
+              if (is(r.status, DecisionState::pending_review)) ids.push_back(r.id);
             app_.notifier().wait(slot, dom, std::move(ids), wait_ms, [respond, single, results](WaitResult& w) {
               json arr = json::array();
               std::size_t k = 0;
               for (auto& r : results) {
                 json j = result_to_json(r);
-                if (r.status == "pending_review") {
+                if (is(r.status, DecisionState::pending_review)) {
                   const auto& d = w.decisions.at(k++);
                   j["final_label"] = nullptr;
                   if (d && !d->final_outcome.empty()) {

@@ -8,6 +8,7 @@
 #include "review/review.hpp"
 #include "review/reviewers.hpp"
 #include "common/service_error.hpp"
+#include "store/task_state.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -108,8 +109,7 @@ void list_tasks(App& app, const http::Request& req, const Principal& who, http::
   if (!f.domain.empty() && !who.may_access(f.domain))
     throw ServiceError(403, "forbidden", "token \"" + who.name + "\" is not allowed domain \"" + f.domain + "\"", "domain");
   f.status = q("status");
-  static const char* kStatuses[] = {"pending", "assigned", "completed", "escalated", "cancelled"};
-  if (!f.status.empty() && std::find(std::begin(kStatuses), std::end(kStatuses), f.status) == std::end(kStatuses))
+  if (!f.status.empty() && !task_state(f.status))
     throw ServiceError(422, "invalid_field", "status: expected pending, assigned, completed, escalated or cancelled", "status");
   f.assignee = q("assignee");
   f.sla_state = q("sla_state");
@@ -229,7 +229,7 @@ void assign_task(App& app, const http::Request& req, std::string_view id_part, b
     std::optional<sdk::TaskRecord> t;
     auto st = app.storage().get_task(id, t);
     if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
-    if (t && t->status == "assigned") app.review().release(id, reason.empty() ? "reassign" : reason, who);
+    if (t && is(t->status, TaskState::assigned)) app.review().release(id, reason.empty() ? "reassign" : reason, who);
   }
   const std::string chosen = app.review().assign(id, reviewer, reason, who);
   respond(reply({{"task_id", id}, {"preassigned", chosen}}));

@@ -6,6 +6,7 @@
 #include "ingest/ingest_body.hpp"
 #include "ingest/pipeline.hpp"
 #include "common/service_error.hpp"
+#include "store/task_state.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -83,8 +84,8 @@ class ChunkSink {
     }
     for (auto& r : results) {
       if (r.duplicate) t_.duplicates++;
-      else if (r.status == "auto_approved") t_.auto_approved++;
-      else if (r.status == "rejected") t_.rejected++;
+      else if (service::is(r.status, service::DecisionState::auto_approved)) t_.auto_approved++;
+      else if (service::is(r.status, service::DecisionState::rejected)) t_.rejected++;
       else t_.pending++;
     }
     t_.in_flight--;

@@ -11,6 +11,7 @@
 #include "common/service_error.hpp"
 #include "ingest/signals.hpp"
 #include "store/writer.hpp"
+#include "store/task_state.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -124,7 +125,7 @@ void Pipeline::add_gold_task(const DomainSettings& dom, const sdk::TaskRecord& r
   auto& d = nd.decision;
   d.domain = dom.name;
   d.id = random_uuid();
-  d.status = "pending_review";
+  d.status = name(DecisionState::pending_review);
   d.reason = c.reason.empty() ? real.reason : c.reason;
   d.priority = real.priority;
   d.label = c.prediction.label;
@@ -454,10 +455,10 @@ sdk::NewDecision Pipeline::decision_of(const Batch& b, std::size_t i, Judgement 
   d.policy_hash = prov.policy_hash;
   d.created_ms = b.now;
   switch (j.verdict.action) {
-    case policy::Action::auto_approve: d.status = "auto_approved"; break;
-    case policy::Action::reject: d.status = "rejected"; break;
+    case policy::Action::auto_approve: d.status = name(DecisionState::auto_approved); break;
+    case policy::Action::reject: d.status = name(DecisionState::rejected); break;
     case policy::Action::review:
-      d.status = "pending_review";
+      d.status = name(DecisionState::pending_review);
       nd.task = review_task(b.dom, rec, j.view, j.verdict, b.actor, b.now, d, b.counters);
       if (b.dom.gold && draw(policies_.gold_rate(b.dom.name)))
         add_gold_task(b.dom, *nd.task, prov.policy_hash, d.model_version, b.now, gold);
@@ -538,11 +539,11 @@ std::vector<IngestResult> Pipeline::results_of(sdk::WriteBatch& committed, Domai
     if (counters) {
       counters->predictions++;
       if (nd.duplicate) counters->duplicates++;
-      else if (d.status == "auto_approved") counters->auto_approved++;
-      else if (d.status == "rejected") counters->rejected++;
+      else if (is(d.status, DecisionState::auto_approved)) counters->auto_approved++;
+      else if (is(d.status, DecisionState::rejected)) counters->rejected++;
       else counters->pending_review++;
     }
-    if (!nd.duplicate && d.status == "pending_review") metrics_.flagged(d.domain, d.reason, d.priority);
+    if (!nd.duplicate && is(d.status, DecisionState::pending_review)) metrics_.flagged(d.domain, d.reason, d.priority);
     results.push_back({d.id, d.status, d.reason, d.task_id, d.priority, d.label, d.confidence, nd.duplicate});
   }
   return results;
@@ -568,7 +569,7 @@ sdk::TaskRecord Pipeline::review_task(const DomainSettings& dom, const IngestRec
   sdk::TaskRecord t;
   t.domain = dom.name;
   t.decision_id = rec.id;
-  t.status = "pending";
+  t.status = name(TaskState::pending);
   t.priority = d.priority;
   t.reason = d.reason;
   t.deadline_ms = deadline;

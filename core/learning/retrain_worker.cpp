@@ -7,6 +7,7 @@
 #include "policy/policy_engine.hpp"
 #include "registry/registry.hpp"
 #include "metrics/metrics.hpp"
+#include "store/task_state.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -114,7 +115,7 @@ void RetrainWorker::seed() {
         if (auto s = deps_.storage.list_decisions(filter, page); !s.ok()) throw std::runtime_error(s.message);
         for (auto& d : page) {
           ++predictions;
-          if (d.status == "pending_review") ++flagged;
+          if (is(d.status, DecisionState::pending_review)) ++flagged;
         }
         if (page.size() < filter.limit) break;
         filter.after_created_ms = page.back().created_ms;

@@ -17,6 +17,7 @@
 // delivery worker; both run between start() and stop() (`hitl serve` only). One mutex guards the
 // registry; reply callbacks and HTTP attempts always run outside it.
 #include "config/service_config.hpp"
+#include "store/task_state.hpp"
 
 #include <hitl/plugin_api.hpp>
 
@@ -51,7 +52,7 @@ struct WaitResult {
 
 // The pending-review decision whose human outcome is not in yet: what a waiter waits for.
 inline bool awaiting_review(const sdk::DecisionRecord& d) {
-  return d.status == "pending_review" && d.final_outcome.empty();
+  return is(d.status, DecisionState::pending_review) && d.final_outcome.empty();
 }
 
 class Notifier {

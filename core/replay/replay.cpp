@@ -1,6 +1,7 @@
 #include "replay/replay.hpp"
 
 #include "policy/policy_cases.hpp"
+#include "store/task_state.hpp"
 
 #include <stdexcept>
 #include <utility>
@@ -88,9 +89,13 @@ void Replay::add(const Record& r) {
 namespace {
 
 std::optional<Routing> routing_of_status(const std::string& status, const std::string& reason) {
-  if (status == "auto_approved") return Routing{Route::automatic, ""};
-  if (status == "rejected") return Routing{Route::reject, reason};
-  if (status == "pending_review") return Routing{Route::review, reason};
+  const auto state = service::decision_state(status);
+  if (!state) return std::nullopt;
+  switch (*state) {
+    case service::DecisionState::auto_approved: return Routing{Route::automatic, ""};
+    case service::DecisionState::rejected: return Routing{Route::reject, reason};
+    case service::DecisionState::pending_review: return Routing{Route::review, reason};
+  }
   return std::nullopt;
 }
 

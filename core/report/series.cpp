@@ -106,6 +106,34 @@ void add_open_older_tasks(const Pass& p, const std::unordered_map<std::int64_t, 
   }
 }
 
+// One fold per step, each over its own window (the last one may be shorter).
+std::vector<detail::ReportFold> step_folds(const std::string& domain, const Settings& s, Window w, std::int64_t step_ms,
+                                           std::size_t n, std::int64_t now_ms) {
+  std::vector<detail::ReportFold> folds;
+  folds.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::int64_t from = w.from_ms + static_cast<std::int64_t>(i) * step_ms;
+    folds.emplace_back(domain, s, Window{from, std::min(w.to_ms, from + step_ms)}, now_ms);
+  }
+  return folds;
+}
+
+// Pass 1: the step of each review task of the window's decisions, and the range of their ids.
+struct TaskSteps {
+  std::unordered_map<std::int64_t, std::uint32_t> step_of;
+  std::int64_t min_id = std::numeric_limits<std::int64_t>::max(), max_id = 0;
+};
+TaskSteps task_steps(const Pass& p) {
+  TaskSteps out;
+  detail::each_decision(p.storage, detail::window_filter(p.domain, p.w, false, p.page_size), [&](sdk::DecisionRecord& d) {
+    if (d.task_id <= 0) return;
+    out.step_of.emplace(d.task_id, p.step_of(d.created_ms));
+    out.min_id = std::min(out.min_id, d.task_id);
+    out.max_id = std::max(out.max_id, d.task_id);
+  });
+  return out;
+}
+
 }  // namespace
 
 Series build_series(sdk::Storage& storage, const std::string& domain, const Settings& s, Window w,
@@ -113,30 +141,18 @@ Series build_series(sdk::Storage& storage, const std::string& domain, const Sett
   if (page_size == 0) throw std::invalid_argument("report series: page_size must be at least 1");
   const std::size_t n = step_count(w, step_ms);
   const Pass p{storage, domain, w, step_ms, page_size};
-  std::vector<detail::ReportFold> folds;
-  folds.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const Window sw{w.from_ms + static_cast<std::int64_t>(i) * step_ms, std::min(w.to_ms, w.from_ms + static_cast<std::int64_t>(i + 1) * step_ms)};
-    folds.emplace_back(domain, s, sw, now_ms);
-  }
-  // 1. Task id -> step of its decision.
-  std::unordered_map<std::int64_t, std::uint32_t> step_of_task;
-  std::int64_t min_id = std::numeric_limits<std::int64_t>::max(), max_id = 0;
-  detail::each_decision(storage, detail::window_filter(domain, w, false, page_size), [&](sdk::DecisionRecord& d) {
-    if (d.task_id <= 0) return;
-    step_of_task.emplace(d.task_id, p.step_of(d.created_ms));
-    min_id = std::min(min_id, d.task_id);
-    max_id = std::max(max_id, d.task_id);
-  });
+  std::vector<detail::ReportFold> folds = step_folds(domain, s, w, step_ms, n, now_ms);
+  TaskSteps ts = task_steps(p);
+  auto& step_of_task = ts.step_of;
   // 2. The tasks.
   DepthCounter depth(w, step_ms, n, now_ms);
   std::unordered_set<std::int64_t> gold;
   if (!step_of_task.empty()) {
     sdk::TaskFilter tf;
     tf.domain = domain;
-    tf.after_task_id = min_id - 1;
+    tf.after_task_id = ts.min_id - 1;
     tf.limit = page_size;
-    detail::each_task(storage, tf, max_id, [&](sdk::TaskRecord& t) {
+    detail::each_task(storage, tf, ts.max_id, [&](sdk::TaskRecord& t) {
       auto it = step_of_task.find(t.task_id);
       if (it == step_of_task.end()) return;
       if (t.gold) {

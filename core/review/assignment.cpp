@@ -4,6 +4,7 @@
 #include "domain/domains.hpp"
 #include "review/reviewers.hpp"
 #include "common/service_error.hpp"
+#include "store/task_state.hpp"
 
 #include <algorithm>
 
@@ -70,7 +71,7 @@ ReviewerStats Assignment::stats(const std::string& reviewer, const std::string& 
   std::vector<sdk::TaskRecord> held;
   sdk::TaskFilter tf;
   tf.assignee = reviewer;
-  tf.status = "assigned";
+  tf.status = name(TaskState::assigned);
   tf.limit = 100000;
   auto st = storage_.list_tasks(tf, held);
   if (!st.ok()) storage_failed(st);
@@ -104,7 +105,7 @@ ReviewerStats Assignment::stats(const std::string& reviewer, const std::string& 
       s.gold_correct += r.final_label == t->gold_label;
       continue;
     }
-    if (t->reviews_required > 1 && t->status == "completed") {
+    if (t->reviews_required > 1 && is(t->status, TaskState::completed)) {
       std::optional<sdk::DecisionRecord> d;
       if (!storage_.get_decision(r.domain, r.decision_id, d).ok() || !d) continue;
       ++s.consensus_rounds;

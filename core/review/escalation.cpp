@@ -73,7 +73,7 @@ EscalationPlan plan_escalation(const std::vector<policy::EscalationAction>& acti
     } else if (a.action == "reassign") {
       plan.patch.pool = a.pool;
       plan.patch.preassigned = std::string();
-      plan.release = t.status == "assigned";
+      plan.release = is(t.status, TaskState::assigned);
       plan.requeue = true;
       plan.applied.push_back({{"action", "reassign"}, {"pool", a.pool}});
     } else if (a.action == "notify") {
@@ -102,8 +102,8 @@ sdk::DecisionRecord record_default_decision(sdk::WriteBatch& batch, const sdk::T
   sdk::DecisionRecord final_decision = decision;
   sdk::TaskUpdate u;
   u.task_id = t.task_id;
-  u.from = kOpenTaskStates;
-  u.to = "cancelled";
+  u.from = open_states();
+  u.to = name(TaskState::cancelled);
   u.updated_ms = now;
   batch.task_updates.push_back(u);
   if (!t.gold) {
@@ -116,7 +116,7 @@ sdk::DecisionRecord record_default_decision(sdk::WriteBatch& batch, const sdk::T
   }
   batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.cancelled", t,
                                    {{"actor", "policy"}, {"at_ms", now}, {"reason", "sla default decision"},
-                                    {"from", t.status}, {"to", "cancelled"}, {"label", label}}));
+                                    {"from", t.status}, {"to", name(TaskState::cancelled)}, {"label", label}}));
   return final_decision;
 }
 
@@ -124,13 +124,13 @@ sdk::DecisionRecord record_default_decision(sdk::WriteBatch& batch, const sdk::T
 void record_release(sdk::WriteBatch& batch, const sdk::TaskRecord& t, std::int64_t now) {
   sdk::TaskUpdate u;
   u.task_id = t.task_id;
-  u.from = "assigned";
-  u.to = "pending";
+  u.from = name(TaskState::assigned);
+  u.to = name(TaskState::pending);
   u.updated_ms = now;
   batch.task_updates.push_back(u);
   batch.audit.push_back(task_audit(now, audit::kPolicyActor, "task.released", t,
                                    {{"actor", "policy"}, {"at_ms", now}, {"reason", "escalation: reassigned"},
-                                    {"from", "assigned"}, {"to", "pending"}, {"assignee", t.assignee}}));
+                                    {"from", name(TaskState::assigned)}, {"to", name(TaskState::pending)}, {"assignee", t.assignee}}));
 }
 }  // namespace
 
@@ -241,7 +241,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
   batch.task_patches.push_back(plan.patch);
   st = writer_.submit_sync(batch);
   if (!st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
-  if ((plan.release || plan.fallback) && t.status == "assigned") queue_.release(t.task_id, t.assignee);
+  if ((plan.release || plan.fallback) && is(t.status, TaskState::assigned)) queue_.release(t.task_id, t.assignee);
   if (plan.requeue && !plan.fallback) queue_.push({{t.task_id, t.domain, plan.priority, t.deadline_ms, t.created_ms}});
   spdlog::info("sla {} domain={} decision={} task={} actions={}", kind, t.domain, t.decision_id, t.task_id,
                plan.applied.dump());
@@ -253,7 +253,7 @@ std::string ReviewService::assign(std::int64_t task_id, const std::string& revie
   if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may assign a task");
   std::lock_guard lock(mu_);
   sdk::TaskRecord task = load_task(task_id, who);
-  if (task.status != "pending" && task.status != "escalated")
+  if (!is(task.status, TaskState::pending) && !is(task.status, TaskState::escalated))
     throw ServiceError(409, "illegal_transition", "task " + std::to_string(task_id) + " is " + task.status +
                        ": only a pending or escalated task can be assigned (release it first)");
   const DomainSettings* dom = domains_.find(task.domain);

@@ -48,21 +48,22 @@ json move_detail(const std::string& actor, std::int64_t now, const std::string& 
                      "task " + std::to_string(t.task_id) + " is " + t.status + ": cannot " + verb);
 }
 
-sdk::TaskUpdate move_to(const sdk::TaskRecord& t, const char* from, const char* to, std::int64_t now) {
+// `from`: one state name or a comma list (TaskUpdate::from).
+sdk::TaskUpdate move_to(const sdk::TaskRecord& t, const std::string& from, TaskState to, std::int64_t now) {
   sdk::TaskUpdate u;
   u.task_id = t.task_id;
   u.from = from;
-  u.to = to;
+  u.to = name(to);
   u.updated_ms = now;
   return u;
 }
 
 // Only assigned -> completed exists: a review needs a claim.
 void require_assigned(const sdk::TaskRecord& t) {
-  if (t.status == "pending" || t.status == "escalated")
+  if (is(t.status, TaskState::pending) || is(t.status, TaskState::escalated))
     throw ServiceError(409, "lease_not_held", "task " + std::to_string(t.task_id) + " is " + t.status +
                        ": claim it (GET /v1/review/next) before submitting an outcome");
-  if (t.status != "assigned") illegal(t, "review");
+  if (!is(t.status, TaskState::assigned)) illegal(t, "review");
 }
 
 // approve: the model's label stands; correct: the reviewer's label; reject: the prediction is
@@ -123,8 +124,8 @@ namespace {
 using Step = ReviewSubmission::Step;
 
 // The task's status after the outcome.
-const char* status_after(Step step) {
-  return step == Step::final ? "completed" : step == Step::await_more ? "pending" : "escalated";
+TaskState status_after(Step step) {
+  return step == Step::final ? TaskState::completed : step == Step::await_more ? TaskState::pending : TaskState::escalated;
 }
 
 const char* step_reason(Step step) {
@@ -138,8 +139,8 @@ const char* step_name(Step step) {
 sdk::TaskUpdate outcome_move(const ReviewSubmission& s) {
   sdk::TaskUpdate u;
   u.task_id = s.task.task_id;
-  u.from = "assigned";
-  u.to = status_after(s.step);
+  u.from = name(TaskState::assigned);
+  u.to = name(status_after(s.step));
   u.assignee = s.step == Step::final ? s.who.name : "";
   u.updated_ms = s.now;
   return u;
@@ -178,7 +179,7 @@ sdk::AuditRecord review_audit(const ReviewSubmission& s) {
                 // The comment is free text (a payload, erasable): the chain holds its hash.
                 {"comment_sha256", s.req.comment.empty() ? std::string() : sha256_hex(s.req.comment)},
                 {"started_ms", s.started}, {"actor", s.who.name}, {"at_ms", s.now},
-                {"reason", step_reason(s.step)}, {"from", "assigned"}, {"to", status_after(s.step)},
+                {"reason", step_reason(s.step)}, {"from", name(TaskState::assigned)}, {"to", name(status_after(s.step))},
                 {"answers", s.answers}, {"required", task.reviews_required},
                 {"adjudication", s.adjudication}, {"gold", task.gold}});
 }
@@ -189,7 +190,7 @@ sdk::AuditRecord escalation_audit(const ReviewSubmission& s) {
   for (auto& r : s.round) labels.push_back(r.final_label);
   labels.push_back(s.final_label);
   return audit(s.now, audit::kSystemActor, "task.escalated", s.task.domain, s.task.task_id,
-               move_detail(audit::kSystemActor, s.now, "consensus disagreement", "assigned", "escalated",
+               move_detail(audit::kSystemActor, s.now, "consensus disagreement", name(TaskState::assigned), name(TaskState::escalated),
                            {{"decision_id", s.task.decision_id}, {"labels", labels}, {"pool", "adjudicator"}}));
 }
 }  // namespace
@@ -253,7 +254,7 @@ std::optional<ClaimedTask> ReviewService::take_leased(const ReviewClaim& c, cons
   std::optional<sdk::TaskRecord> task;
   if (auto st = storage_.get_task(lease.task_id, task); !st.ok()) fail(st);
   // A completed or cancelled task's item is stale (cancel leaves it in the queue): drop it.
-  if (!task || (task->status != "pending" && task->status != "assigned" && task->status != "escalated")) {
+  if (!task || !is_open(*task)) {
     queue_.ack(lease.task_id, c.who.name, now);
     return std::nullopt;
   }
@@ -268,7 +269,7 @@ std::optional<ClaimedTask> ReviewService::take_leased(const ReviewClaim& c, cons
     return std::nullopt;
   }
   if (!commit_claim(c, *task, lease, now)) return std::nullopt;
-  task->status = "assigned";
+  task->status = name(TaskState::assigned);
   task->assignee = c.who.name;
   task->lease_expires_ms = lease.expires_ms;
   if (auto* counters = metrics_.domain(c.domain)) counters->claims++;
@@ -284,14 +285,14 @@ bool ReviewService::commit_claim(const ReviewClaim& c, const sdk::TaskRecord& ta
   sdk::WriteBatch batch;
   sdk::TaskUpdate u;
   u.task_id = task.task_id;
-  u.from = kOpenTaskStates;
-  u.to = "assigned";
+  u.from = open_states();
+  u.to = name(TaskState::assigned);
   u.assignee = c.who.name;
   u.lease_expires_ms = lease.expires_ms;
   u.updated_ms = now;
   batch.task_updates.push_back(u);
   batch.audit.push_back(audit(now, c.who.name, "task.claimed", c.domain, task.task_id,
-                              move_detail(c.who.name, now, "claim", task.status, "assigned",
+                              move_detail(c.who.name, now, "claim", task.status, name(TaskState::assigned),
                                           {{"lease_expires_ms", lease.expires_ms},
                                            {"decision_id", task.decision_id},
                                            {"previous_assignee", task.assignee}})));
@@ -329,7 +330,7 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
   commit_outcome(batch, s);
   after_outcome(s);
   OutcomeResult r{req.task_id, s.task.domain, s.task.decision_id, req.outcome, s.final_label};
-  r.status = status_after(s.step);
+  r.status = name(status_after(s.step));
   return r;
 }
 
@@ -453,15 +454,15 @@ std::size_t ReviewService::expire_leases() {
     std::optional<sdk::TaskRecord> task;
     if (!storage_.get_task(id, task).ok() || !task) continue;
     // The item of a cancelled (or otherwise moved) task is stale: next() drops it.
-    if (task->status != "assigned") continue;
+    if (!is(task->status, TaskState::assigned)) continue;
     sdk::TaskUpdate u;
     u.task_id = id;
-    u.from = "assigned";
-    u.to = "pending";
+    u.from = name(TaskState::assigned);
+    u.to = name(TaskState::pending);
     u.updated_ms = now;
     batch.task_updates.push_back(u);
     batch.audit.push_back(audit(now, audit::kSystemActor, "task.lease_expired", task->domain, id,
-                                move_detail(audit::kSystemActor, now, "lease expired", "assigned", "pending",
+                                move_detail(audit::kSystemActor, now, "lease expired", name(TaskState::assigned), name(TaskState::pending),
                                             {{"assignee", task->assignee}})));
     if (auto* c = metrics_.domain(task->domain)) c->leases_expired++;
   }
@@ -504,7 +505,7 @@ void ReviewService::commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& t
 std::vector<std::int64_t> ReviewService::release_all_held(const std::string& reviewer, const std::string& reason,
                                                           const Principal& who) {
   sdk::TaskFilter f;
-  f.status = "assigned";
+  f.status = name(TaskState::assigned);
   f.assignee = reviewer;
   std::vector<sdk::TaskRecord> held;
   if (auto st = storage_.list_tasks(f, held); !st.ok()) storage_failed(st);
@@ -523,7 +524,7 @@ std::vector<std::int64_t> ReviewService::release_all_held(const std::string& rev
 TransitionResult ReviewService::release(std::int64_t task_id, const std::string& reason, const Principal& who) {
   std::lock_guard lock(mu_);
   sdk::TaskRecord task = load_task(task_id, who);
-  if (task.status != "assigned") illegal(task, "release");
+  if (!is(task.status, TaskState::assigned)) illegal(task, "release");
   const bool admin = who.role == Role::admin;
   if (!admin && task.assignee != who.name)
     throw ServiceError(409, "lease_not_held", "task " + std::to_string(task_id) + " is leased to \"" + task.assignee +
@@ -535,20 +536,20 @@ TransitionResult ReviewService::release(std::int64_t task_id, const std::string&
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
   const std::int64_t now = now_ms();
   sdk::WriteBatch batch;
-  batch.task_updates.push_back(move_to(task, "assigned", "pending", now));
+  batch.task_updates.push_back(move_to(task, name(TaskState::assigned), TaskState::pending, now));
   batch.audit.push_back(audit(now, who.name, "task.released", task.domain, task_id,
-                              move_detail(who.name, now, reason, "assigned", "pending",
+                              move_detail(who.name, now, reason, name(TaskState::assigned), name(TaskState::pending),
                                           {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
   commit_move(batch, task, "release");  // on failure the item is ready again: a claim re-assigns it
   spdlog::info("task released domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
-  return {task_id, task.domain, task.decision_id, "assigned", "pending"};
+  return {task_id, task.domain, task.decision_id, name(TaskState::assigned), name(TaskState::pending)};
 }
 
 TransitionResult ReviewService::send_back(std::int64_t task_id, const std::string& reason, const Principal& who) {
   if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may send a task back");
   std::lock_guard lock(mu_);
   sdk::TaskRecord task = load_task(task_id, who);
-  if (task.status != "completed") illegal(task, "send back");
+  if (!is(task.status, TaskState::completed)) illegal(task, "send back");
   std::optional<sdk::DecisionRecord> decision;
   auto st = storage_.get_decision(task.domain, task.decision_id, decision);
   if (!st.ok()) storage_failed(st);
@@ -558,7 +559,7 @@ TransitionResult ReviewService::send_back(std::int64_t task_id, const std::strin
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
   const std::int64_t now = now_ms();
   sdk::WriteBatch batch;
-  batch.task_updates.push_back(move_to(task, "completed", "pending", now));
+  batch.task_updates.push_back(move_to(task, name(TaskState::completed), TaskState::pending, now));
   // A new round: a consensus task needs its reviewers_required answers again (from reviewers
   // who have not seen it), and a push to someone is spent.
   sdk::TaskPatch fresh;
@@ -568,33 +569,33 @@ TransitionResult ReviewService::send_back(std::int64_t task_id, const std::strin
   batch.task_patches.push_back(fresh);
   // The decision's final label stays as it is until the next review replaces it.
   batch.audit.push_back(audit(now, who.name, "task.sent_back", task.domain, task_id,
-                              move_detail(who.name, now, reason, "completed", "pending",
+                              move_detail(who.name, now, reason, name(TaskState::completed), name(TaskState::pending),
                                           {{"decision_id", task.decision_id},
                                            {"previous_reviewer", task.assignee},
                                            {"final_label", decision ? decision->final_label : ""}})));
   commit_move(batch, task, "send back");
   track_sla(task);  // open again: its SLA moments matter again
   spdlog::info("task sent back domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
-  return {task_id, task.domain, task.decision_id, "completed", "pending"};
+  return {task_id, task.domain, task.decision_id, name(TaskState::completed), name(TaskState::pending)};
 }
 
 TransitionResult ReviewService::cancel(std::int64_t task_id, const std::string& reason, const Principal& who) {
   if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may cancel a task");
   std::lock_guard lock(mu_);
   sdk::TaskRecord task = load_task(task_id, who);
-  if (task.status != "pending" && task.status != "assigned" && task.status != "escalated") illegal(task, "cancel");
+  if (!is_open(task)) illegal(task, "cancel");
   const std::int64_t now = now_ms();
   sdk::WriteBatch batch;
-  batch.task_updates.push_back(move_to(task, kOpenTaskStates, "cancelled", now));
+  batch.task_updates.push_back(move_to(task, open_states(), TaskState::cancelled, now));
   batch.audit.push_back(audit(now, who.name, "task.cancelled", task.domain, task_id,
-                              move_detail(who.name, now, reason, task.status, "cancelled",
+                              move_detail(who.name, now, reason, task.status, name(TaskState::cancelled),
                                           {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
   commit_move(batch, task, "cancel");
   spdlog::info("task cancelled domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
   // The queue has no remove: its item stays and next() acks it as stale. Releasing a held lease
   // makes that happen at the next claim instead of after the lease runs out.
-  if (task.status == "assigned") queue_.release(task_id, task.assignee);
-  return {task_id, task.domain, task.decision_id, task.status, "cancelled"};
+  if (is(task.status, TaskState::assigned)) queue_.release(task_id, task.assignee);
+  return {task_id, task.domain, task.decision_id, task.status, name(TaskState::cancelled)};
 }
 
 std::size_t ReviewService::requeue_open_tasks(const std::atomic<bool>& stop) {
@@ -611,9 +612,9 @@ std::size_t ReviewService::requeue_open_tasks(const std::atomic<bool>& stop) {
     const std::int64_t& highest;
     ~HandOver() { seen.store(highest); }
   } hand_over{sla_seen_up_to_, highest};
-  for (const char* status : {"pending", "assigned", "escalated"}) {
+  for (TaskState open : kOpenStates) {
     sdk::TaskFilter f;
-    f.status = status;
+    f.status = name(open);
     f.limit = kPage;
     std::vector<sdk::TaskRecord> page;
     while (!stop) {
@@ -624,7 +625,7 @@ std::size_t ReviewService::requeue_open_tasks(const std::atomic<bool>& stop) {
       for (const auto& t : page) {
         items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});
         track_sla(t);
-        if (t.status == "pending") highest = std::max(highest, t.task_id);
+        if (is(t.status, TaskState::pending)) highest = std::max(highest, t.task_id);
       }
       if (!items.empty()) {
         st = queue_.push(items);
@@ -650,7 +651,7 @@ std::size_t ReviewService::reconcile_leases() {
   auto st = queue_.expire(std::numeric_limits<std::int64_t>::max(), freed);
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
   sdk::TaskFilter f;
-  f.status = "assigned";  // through tasks_by_status: as many rows as claims held
+  f.status = name(TaskState::assigned);  // through tasks_by_status: as many rows as claims held
   f.limit = 1000;
   std::vector<sdk::TaskRecord> page, to_pending;
   std::size_t restored_from_queue = 0;
@@ -700,12 +701,12 @@ void ReviewService::reconcile_to_pending(const std::vector<sdk::TaskRecord>& tas
   std::vector<sdk::QueueItem> items;
   for (const auto& t : tasks) {
     const bool expired = t.lease_expires_ms <= now;
-    batch.task_updates.push_back(move_to(t, "assigned", "pending", now));
+    batch.task_updates.push_back(move_to(t, name(TaskState::assigned), TaskState::pending, now));
     batch.audit.push_back(audit(now, audit::kSystemActor, expired ? "task.lease_expired" : "task.released", t.domain, t.task_id,
                                 move_detail(audit::kSystemActor, now,
                                             expired ? "lease expired while stopped"
                                                     : "start-up: the queue could not give the lease back",
-                                            "assigned", "pending",
+                                            name(TaskState::assigned), name(TaskState::pending),
                                             {{"decision_id", t.decision_id}, {"assignee", t.assignee}})));
     items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});
     if (auto* c = expired ? metrics_.domain(t.domain) : nullptr) c->leases_expired++;
@@ -723,7 +724,7 @@ std::int64_t ReviewService::renew(std::int64_t task_id, const Principal& who) {
     throw ServiceError(501, "not_supported", "the queue plugin cannot renew leases (queue interface 1.1 needed)");
   std::lock_guard lock(mu_);
   sdk::TaskRecord task = load_task(task_id, who);
-  if (task.status != "assigned") illegal(task, "renew");
+  if (!is(task.status, TaskState::assigned)) illegal(task, "renew");
   if (task.assignee != who.name)
     throw ServiceError(409, "lease_not_held", "task " + std::to_string(task_id) + " is leased to \"" + task.assignee +
                        "\", not to \"" + who.name + "\"");
@@ -736,7 +737,7 @@ std::int64_t ReviewService::renew(std::int64_t task_id, const Principal& who) {
     throw ServiceError(409, "lease_not_held", "cannot renew the lease on task " + std::to_string(task_id) + ": " + st.message);
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
   sdk::WriteBatch batch;
-  sdk::TaskUpdate u = move_to(task, "assigned", "assigned", task.updated_ms);
+  sdk::TaskUpdate u = move_to(task, name(TaskState::assigned), TaskState::assigned, task.updated_ms);
   u.assignee = who.name;
   u.lease_expires_ms = expires;
   batch.task_updates.push_back(u);

@@ -3,6 +3,7 @@
 // submissions into one transaction (group commit). Callers are answered after the commit.
 #include <hitl/plugin_api.hpp>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace hitl::service {
 
@@ -39,7 +41,13 @@ class Writer {
     Done done;
   };
   void run();
+  // Where one submission's rows start inside the merged batch, per part (kWriteBatchParts order).
+  using Offsets = std::array<std::size_t, sdk::kWriteBatchPartCount>;
   void commit_group(std::deque<Item>& group);
+  void commit_alone(Item& item);
+  static sdk::WriteBatch merge(std::deque<Item>& group, std::vector<Offsets>& starts);
+  static void split(std::deque<Item>& group, sdk::WriteBatch& merged, const std::vector<Offsets>& starts);
+  static void forget_outputs(sdk::WriteBatch& batch);
 
   std::shared_ptr<sdk::Storage> storage_;
   std::size_t max_batch_rows_;

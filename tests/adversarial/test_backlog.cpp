@@ -5,10 +5,12 @@
 // (the state a kill -9 between the queue lease and the storage commit of a claim leaves, and a
 // real kill -9 under claims), and a burst of SLA breaches is marked completely while HTTP answers.
 #include "support.hpp"
+#include "support/eventually.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -218,6 +220,7 @@ TEST_CASE("backlog: after a crash mid-claim the restart makes queue leases agree
   std::vector<std::string> tokens;
   for (int i = 0; i < 8; ++i) tokens.push_back(f.s.token("reviewer", "crash" + std::to_string(i), "loans"));
   std::atomic<bool> go{true};
+  std::atomic<int> claims{0};
   std::vector<std::thread> claimers;
   for (int i = 0; i < 8; ++i)
     claimers.emplace_back([&, i] {
@@ -226,6 +229,7 @@ TEST_CASE("backlog: after a crash mid-claim the restart makes queue leases agree
         while (go) {
           auto r = cc.request("GET", "/v1/review/next?domain=loans", tokens[i]);
           if (r.status != 200) continue;
+          ++claims;
           cc.request("POST", "/v1/review/tasks/" + std::to_string(r.json()["task_id"].get<std::int64_t>()) + "/release",
                      tokens[i], "{}");
         }
@@ -233,7 +237,8 @@ TEST_CASE("backlog: after a crash mid-claim the restart makes queue leases agree
         // the server died under us: expected
       }
     });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Kill while claims and releases are under way: once every claimer has had a few.
+  REQUIRE(hitl::test::eventually([&] { return claims >= 24; }, std::chrono::seconds(60)));
   const pid_t pid = server_pid(f.s.config);
   REQUIRE(pid > 0);
   ::kill(pid, SIGKILL);

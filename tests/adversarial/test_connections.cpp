@@ -3,6 +3,7 @@
 // UTF-8 in a query. Each time /healthz from a new connection must still be answered.
 #include "support.hpp"
 #include "transport_support.hpp"
+#include "support/eventually.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -108,7 +109,8 @@ TEST_CASE("at the open-file limit the server keeps running and answers /healthz"
     const int fd = raw_connect(s.port());  // the kernel completes the handshake from the backlog
     if (fd >= 0) idle.fds.push_back(fd);
   }
-  std::this_thread::sleep_for(500ms);
+  // The server has taken the flood up to its limit (descriptors in use near base + 24).
+  REQUIRE(hitl::test::eventually([&] { return open_fds(s.pid()) >= base + 20; }, 10s));
   // Each failed accept reclaims the longest-idle connection, so a new client gets through.
   int ok = 0;
   for (int round = 0; round < 3; ++round) {

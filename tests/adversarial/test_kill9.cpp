@@ -1,6 +1,7 @@
 // kill -9 under load, for ingest and for reviews: every acknowledged write survives, nothing is
 // stored twice, the audit chain verifies, and after a restart the work carries on at once.
 #include "adversarial.hpp"
+#include "support/eventually.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -56,7 +57,11 @@ TEST_CASE("kill -9 during ingest loses no acknowledged decision and leaves one a
         // the connection died with the server: expected
       }
     });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Kill once a good part of the stream is acknowledged (the clients go on sending meanwhile).
+  REQUIRE(hitl::test::eventually([&] {
+    std::lock_guard lock(mu);
+    return acked.size() >= 400;
+  }, std::chrono::seconds(60)));
   s.kill_hard();
   stop = true;
   for (auto& th : clients) th.join();
@@ -131,7 +136,11 @@ TEST_CASE("kill -9 during reviews loses no acknowledged outcome or claim, and th
   };
   std::vector<std::thread> reviewers;
   for (int i = 0; i < kReviewers; ++i) reviewers.emplace_back(review, i);
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // Kill once outcomes are being acknowledged, while the reviewers go on claiming and answering.
+  REQUIRE(hitl::test::eventually([&] {
+    std::lock_guard lock(mu);
+    return acked.size() >= 20;
+  }, std::chrono::seconds(60)));
   s.kill_hard();
   const auto killed_at = std::chrono::steady_clock::now();
   stop = true;

@@ -28,26 +28,6 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace asio = boost::asio;
 
-TempDir::TempDir() {
-  std::random_device rd;
-  path = fs::temp_directory_path() / ("hitl-it-" + std::to_string(rd()) + std::to_string(::getpid()));
-  fs::create_directories(path);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  if (!std::getenv("HITL_KEEP_TEST_DIRS")) fs::remove_all(path, ec);
-}
-
-fs::path TempDir::write(const std::string& name, const std::string& text) const {
-  fs::path p = path / name;
-  fs::create_directories(p.parent_path());
-  std::ofstream f(p, std::ios::binary);
-  f << text;
-  if (!f) throw std::runtime_error("cannot write " + p.string());
-  return p;
-}
-
 RunResult run_hitl(const std::string& args, const std::string& env) {
   std::string cmd = (env.empty() ? "" : env + " ") + std::string(HITL_EXE) + " " + args + " 2>&1";
   RunResult r;

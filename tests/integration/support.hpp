@@ -1,6 +1,9 @@
 #pragma once
-// Test support: temp folders, running the CLI, a `hitl serve` child process, an HTTP client.
+// Test support: running the CLI, a `hitl serve` child process, an HTTP client (the temp folder
+// is tests/support/temp_dir.hpp).
 #include <nlohmann/json.hpp>
+
+#include "support/temp_dir.hpp"
 
 #include <filesystem>
 #include <memory>
@@ -8,13 +11,6 @@
 #include <vector>
 
 namespace hitl::test {
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir();
-  ~TempDir();
-  std::filesystem::path write(const std::string& name, const std::string& text) const;
-};
 
 struct RunResult {
   int exit_code = -1;

@@ -41,7 +41,7 @@ Response call(const hitl::http::Handler& handler, const std::string& method, con
 }
 
 struct Fixture {
-  hitl::test::ScratchDir dir{"hitl-ui"};
+  hitl::test::TempDir dir{"hitl-ui"};
   fs::path www = dir.path / "www";
   std::string api_paths;  // what reached the API handler
   hitl::http::Handler handler;
@@ -135,7 +135,7 @@ TEST_CASE("ui: /v1/openapi.json is the folder's openapi.json, without a token") 
 }
 
 TEST_CASE("ui: a missing folder serves nothing and says so") {
-  hitl::test::ScratchDir dir{"hitl-ui-none"};
+  hitl::test::TempDir dir{"hitl-ui-none"};
   auto assets = hitl::ui::Assets::load(dir.path / "absent");
   CHECK(assets->size() == 0);
   auto h = hitl::ui::with_ui(assets, [](Request&&, hitl::http::Respond) { FAIL("api called"); });

@@ -22,7 +22,7 @@ namespace {
 // The fixture model (tests/fixtures/constant_model.cpp) declares one path option, `rules_file`,
 // and ignores it; the storage plugin keeps the audit records of the reloads.
 struct Fixture {
-  hitl::test::ScratchDir dir{"hitl-model-set"};
+  hitl::test::TempDir dir{"hitl-model-set"};
   hitl::plugin::Registry plugins;
   std::map<std::string, ModelConfig> models;
   Fixture() {

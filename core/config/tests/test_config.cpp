@@ -1,6 +1,8 @@
 #include "config/service_config.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/temp_dir.hpp"
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -10,23 +12,10 @@
 
 namespace fs = std::filesystem;
 using hitl::config::ConfigError;
+using hitl::test::TempDir;
 using hitl::config::load_config;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> n{0};
-    path = fs::temp_directory_path() / ("hitl-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return path / name;
-  }
-};
-
 // What the plugins named in these configs declare as paths (the service asks their descriptors).
 std::vector<std::string> kDeclaredFor(std::string_view kind, const std::string& plugin) {
   if (kind == "storage" && plugin == "sqlite") return {"path"};

@@ -65,7 +65,7 @@ TEST_CASE("compute_feature_stats caps an id-like column at the most frequent val
 }
 
 TEST_CASE("feature stats round-trip through the sidecar next to the artifact") {
-  hitl::test::ScratchDir dir{"hitl-fstats-test"};
+  hitl::test::TempDir dir{"hitl-fstats-test"};
   const fs::path artifact = dir.path / "model.json";
   CHECK(feature_stats_path(artifact) == dir.path / "model.json.features.json");
   CHECK_FALSE(load_feature_stats(artifact).has_value());  // no sidecar: nullopt, not an error
@@ -84,7 +84,7 @@ TEST_CASE("feature stats round-trip through the sidecar next to the artifact") {
 }
 
 TEST_CASE("a malformed sidecar throws an error naming its path") {
-  hitl::test::ScratchDir dir{"hitl-fstats-test"};
+  hitl::test::TempDir dir{"hitl-fstats-test"};
   const fs::path artifact = dir.path / "m.json";
   auto write = [&](const std::string& text) { std::ofstream(feature_stats_path(artifact)) << text; };
   auto error = [&]() -> std::string {
@@ -143,7 +143,7 @@ TEST_CASE("ood_score handles wrong types constant columns and top_n") {
 }
 
 TEST_CASE("feature stats can be tied to their artifact by its hash") {
-  hitl::test::ScratchDir dir{"hitl-fstats-test"};
+  hitl::test::TempDir dir{"hitl-fstats-test"};
   const fs::path artifact = dir.path / "m.json";
   auto st = compute_feature_stats(sample_rows());
   CHECK(feature_stats_match(st, "anything"));  // no hash recorded: nothing to contradict

@@ -12,7 +12,7 @@
 
 
 namespace fs = std::filesystem;
-using hitl::test::ScratchDir;
+using hitl::test::TempDir;
 using hitl::dataset::Sample;
 using hitl::dataset::Split;
 using hitl::dataset::Store;
@@ -37,7 +37,7 @@ Sample sample(const std::string& id, std::int64_t t, const std::string& label, c
 }  // namespace
 
 TEST_CASE("dataset: snapshots are immutable versions with lineage and counts", "[dataset]") {
-  ScratchDir dir("hitl-dataset");
+  TempDir dir("hitl-dataset");
   Store store(dir.path);
   bool created = false;
   std::vector<Sample> rows{sample("a", 10, "good", "good", 0.7), sample("b", 20, "bad", "good", 0.6)};
@@ -117,7 +117,7 @@ TEST_CASE("dataset: CSV export has the input columns and quotes what needs it", 
 }
 
 TEST_CASE("dataset: marked golden cases append once each and a bad line names the file and line", "[dataset]") {
-  ScratchDir dir("hitl-marked");
+  TempDir dir("hitl-marked");
   hitl::dataset::MarkedGold gold(dir.path);
   CHECK(gold.read("loans").empty());
   hitl::dataset::MarkedCase c;

@@ -94,7 +94,7 @@ TEST_CASE("names are sorted and iteration visits every domain") {
 }
 
 TEST_CASE("a domain's golden set is loaded with the settings, and a malformed one stops the start") {
-  hitl::test::ScratchDir dir("hitl-domains");
+  hitl::test::TempDir dir("hitl-domains");
   auto d = credit();
   d.gold_file = dir.path / "gold.jsonl";
   {

@@ -36,7 +36,7 @@ hitl::dataset::Sample sample(double amount, const std::string& label, double wei
 }  // namespace
 
 TEST_CASE("training set puts the base rows first with weight 1 and keeps the feedback weights", "[learning]") {
-  hitl::test::ScratchDir dir("learning");
+  hitl::test::TempDir dir("learning");
   const auto csv = dir.path / "base.csv";
   std::ofstream(csv) << "amount,Status\n100,good\n900,bad\n,good\n50,\n";
   auto set = training_set(domain_with_base(csv, "Status"), {sample(5000, "bad", 2.5)});
@@ -57,7 +57,7 @@ TEST_CASE("training set without base data is the feedback alone", "[learning]") 
 }
 
 TEST_CASE("training set refuses a base file without the label column or with a foreign label", "[learning]") {
-  hitl::test::ScratchDir dir("learning");
+  hitl::test::TempDir dir("learning");
   const auto csv = dir.path / "base.csv";
   std::ofstream(csv) << "amount,Status\n100,good\n900,maybe\n";
   REQUIRE_THROWS_WITH(training_set(domain_with_base(csv, "label"), {}),

@@ -3,6 +3,8 @@
 #include "plugin/plugin_registry.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/temp_dir.hpp"
 #include "support/skip.hpp"
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,7 @@
 
 namespace fs = std::filesystem;
 using hitl::plugin::LoadedPlugin;
+using hitl::test::TempDir;
 using hitl::plugin::PluginError;
 using hitl::plugin::Registry;
 using hitl::sdk::PluginKind;
@@ -43,17 +46,6 @@ bool is_mapped(const fs::path& file) {
       return true;
   return false;
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("hitl-test-plugin-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter()++));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  static int& counter() { static int n = 0; return n; }
-};
 
 std::vector<hitl::sdk::Record> two_rows() {
   return {{{"amount", 12.5}}, {{"amount", 99.0}, {"country", std::string("DE")}}};

@@ -3,6 +3,7 @@
 // given text (test_policy_engine.cpp, test_policy_guards.cpp, test_stdlib_workflow.cpp).
 #include "common/hash.hpp"
 #include "policy/policy_engine.hpp"
+#include "support/temp_dir.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -16,22 +17,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace hitl::policy;
 
-inline const fs::path kLib = fs::path(HITL_SOURCE_DIR) / "scripts" / "lib";
+using hitl::test::TempDir;
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("hitl-policy-test-" + hitl::random_hex(8));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& text) const {
-    fs::path p = path / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-};
+inline const fs::path kLib = fs::path(HITL_SOURCE_DIR) / "scripts" / "lib";
 
 // One domain "d" whose policy is `text`.
 struct Fixture {

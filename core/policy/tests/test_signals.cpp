@@ -45,7 +45,7 @@ struct FakeSource final : SignalSource {
 };
 
 struct Fixture {
-  hitl::test::ScratchDir dir{"hitl-signals-test"};
+  hitl::test::TempDir dir{"hitl-signals-test"};
   std::string domain = "d";
   std::unique_ptr<PolicyEngine> engine;
   explicit Fixture(const std::string& body) {
@@ -230,7 +230,7 @@ return hitl.review(string.format("%.1f_%d_%s_%.1f_%s_%.1f", o.score, #o.furthest
 }
 
 TEST_CASE("flag may hand a case to the judge step and judge decides") {
-  hitl::test::ScratchDir dir{"hitl-signals-test"};
+  hitl::test::TempDir dir{"hitl-signals-test"};
   const fs::path file = dir.path / "policy.lua";
   std::ofstream(file) << R"(local hitl = require "hitl"
 return {
@@ -289,7 +289,7 @@ TEST_CASE("a judge verdict without a judge hook fails closed and judge must be a
   auto j = f.engine->judge("d", in, JudgeView{pred, "look"});
   CHECK(j.reason == "judge_error");
   CHECK(j.error.find("the policy has no judge(p, verdict) hook") != std::string::npos);
-  hitl::test::ScratchDir dir{"hitl-signals-test"};
+  hitl::test::TempDir dir{"hitl-signals-test"};
   const fs::path file = dir.path / "bad.lua";
   std::ofstream(file) << "return { flag = function(p) end, judge = 5 }";
   CHECK_THROWS_WITH(PolicyEngine({{"d", file}}, kLib), Catch::Contains("judge must be a function when present, got number"));

@@ -10,7 +10,7 @@
 
 
 namespace fs = std::filesystem;
-using hitl::test::ScratchDir;
+using hitl::test::TempDir;
 using hitl::registry::ModelVersion;
 using hitl::registry::Registry;
 
@@ -39,7 +39,7 @@ ModelVersion version(const std::string& dataset) {
 }  // namespace
 
 TEST_CASE("registry: versions record lineage and promotion swaps the artifact atomically", "[registry]") {
-  ScratchDir dir("hitl-registry");
+  TempDir dir("hitl-registry");
   Registry reg(dir.path / "registry");
   const fs::path artifact = dir.path / "model" / "live.json";
   auto m1 = reg.add(version("loans-v1"), "{\"w\":1}");
@@ -78,7 +78,7 @@ TEST_CASE("registry: versions record lineage and promotion swaps the artifact at
 }
 
 TEST_CASE("registry: a rollback needs an earlier promotion", "[registry]") {
-  ScratchDir dir("hitl-registry");
+  TempDir dir("hitl-registry");
   Registry reg(dir.path);
   CHECK_THROWS_WITH(reg.rollback("loans", dir.path / "a.json", 1, "x", ""), Catch::Contains("no promoted model"));
   reg.add(version("loans-v1"), "{}");
@@ -87,7 +87,7 @@ TEST_CASE("registry: a rollback needs an earlier promotion", "[registry]") {
 }
 
 TEST_CASE("registry: the first promotion keeps the configured artifact as m0 to roll back to", "[registry]") {
-  ScratchDir dir("hitl-registry");
+  TempDir dir("hitl-registry");
   Registry reg(dir.path / "registry");
   const fs::path artifact = dir.path / "live.json";
   { std::ofstream(artifact) << "{\"configured\":true}"; }

@@ -87,7 +87,7 @@ std::future<Outcome> submit(Writer& w, sdk::WriteBatch b) {
 // A writer on a fresh database whose thread is held inside its first commit ("head") until
 // gate.release(): what the test submits meanwhile is committed as the next group.
 struct HeldWriter {
-  hitl::test::ScratchDir dir{"hitl-writer"};
+  hitl::test::TempDir dir{"hitl-writer"};
   std::shared_ptr<sdk::Storage> storage = open_storage(dir.path);
   Gate gate;
   bool first = true;
@@ -164,4 +164,22 @@ TEST_CASE("writer: the same id twice in one group is stored and audited once", "
   CHECK(second_try.batch.decisions[0].duplicate);
   CHECK(second_try.batch.decisions[0].audit[0].seq == 0);  // its creation record was not written
   CHECK(audit_count(*storage) == 2);
+}
+
+TEST_CASE("writer: the parts list of WriteBatch covers every part, for merging and splitting", "[writer]") {
+  std::size_t parts = 0;
+  sdk::for_each_part([&](auto part) {
+    ++parts;
+    sdk::WriteBatch one;
+    (one.*part).emplace_back();
+    CHECK_FALSE(one.empty());  // empty() (its own list) and the parts list agree
+    CHECK(sdk::row_count(one) == 1);
+    sdk::WriteBatch merged;
+    (merged.*part).emplace_back();
+    sdk::append(merged, std::move(one));
+    CHECK(sdk::row_count(merged) == 2);
+    CHECK((merged.*part).size() == 2);
+    CHECK(one.empty());
+  });
+  CHECK(parts == sdk::kWriteBatchPartCount);
 }

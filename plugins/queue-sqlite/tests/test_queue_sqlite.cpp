@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "support/temp_dir.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -36,22 +38,10 @@ const PluginDescriptor& plugin() {
   return *d;
 }
 
-// A fresh folder per test, removed afterwards.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static std::atomic<int> n{0};
-    dir = fs::temp_directory_path() /
-          ("hitl-queue-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string db() const { return (dir / "sub" / "hitl.db").string(); }  // "sub" checks mkdir
-};
+// A fresh folder per test, removed afterwards; the queue's database in a subfolder (which
+// checks that the plugin makes missing folders).
+using hitl::test::TempDir;
+std::string db_of(const TempDir& tmp) { return (tmp.path / "sub" / "hitl.db").string(); }
 
 Status create(const std::string& config_json, std::unique_ptr<Queue>& out) {
   return plugin().create_queue(config_json.c_str(), out);
@@ -125,20 +115,20 @@ TEST_CASE("the .so exports a queue descriptor through Boost.DLL and creates a WA
 
   TempDir tmp;
   std::unique_ptr<Queue> q;
-  const Status st = d->create_queue(nlohmann::json{{"path", tmp.db()}, {"busy_timeout_ms", 250}}.dump().c_str(), q);
+  const Status st = d->create_queue(nlohmann::json{{"path", db_of(tmp)}, {"busy_timeout_ms", 250}}.dump().c_str(), q);
   INFO(st.message);
   REQUIRE(st.ok());
-  REQUIRE(fs::exists(tmp.db()));
+  REQUIRE(fs::exists(db_of(tmp)));
   q.reset();  // before `entry` (and with it maybe the library) goes away
 
-  SQLite::Database db(tmp.db(), SQLite::OPEN_READONLY);
+  SQLite::Database db(db_of(tmp), SQLite::OPEN_READONLY);
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
   CHECK(db.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
 TEST_CASE("claim order: priority, then earliest deadline (none last), then oldest, then smallest id") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   // Pushed scrambled; the expected claim order is by task id 1..8.
   REQUIRE(q->push({
                       item(8, "d", 1.0, 0, 100),     // low priority, no deadline
@@ -157,7 +147,7 @@ TEST_CASE("claim order: priority, then earliest deadline (none last), then oldes
 
 TEST_CASE("push is idempotent per task_id and re-ranks an item pushed again") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   REQUIRE(q->push({item(1, "a", 1.0), item(2, "a", 2.0)}).ok());
   // Same ids again: still one item each, in its first domain; the new priority re-ranks it
   // (an escalation raising a task's priority pushes it again).
@@ -177,7 +167,7 @@ TEST_CASE("push is idempotent per task_id and re-ranks an item pushed again") {
 
 TEST_CASE("claim on an empty queue or domain returns no lease") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   CHECK_FALSE(claim(*q, "d", "alice", 0));
   REQUIRE(q->push({item(1, "d")}).ok());
   CHECK(claim(*q, "d", "alice", 0));
@@ -186,7 +176,7 @@ TEST_CASE("claim on an empty queue or domain returns no lease") {
 
 TEST_CASE("domains are isolated") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   REQUIRE(q->push({item(1, "credit", 1.0), item(2, "claims", 9.0), item(3, "credit", 2.0)}).ok());
   CHECK(drain(*q, "credit") == std::vector<std::int64_t>{3, 1});
   CHECK(depth(*q, "claims", 0).ready == 1);
@@ -196,7 +186,7 @@ TEST_CASE("domains are isolated") {
 
 TEST_CASE("ack by the lease holder removes the task, others get conflict or not_found with a reason") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   REQUIRE(q->push({item(7, "d"), item(8, "d"), item(9, "d")}).ok());
 
   SECTION("holder acks, also at exactly the expiry time") {
@@ -239,7 +229,7 @@ TEST_CASE("ack by the lease holder removes the task, others get conflict or not_
 
 TEST_CASE("release makes a task ready again, only for its holder") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   REQUIRE(q->push({item(1, "d", 5.0), item(2, "d", 1.0)}).ok());
   auto lease = claim(*q, "d", "alice", 1000);
   REQUIRE(lease);
@@ -262,7 +252,7 @@ TEST_CASE("release makes a task ready again, only for its holder") {
 
 TEST_CASE("renew extends only its holder's live lease (queue 1.1)") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   REQUIRE(q->push({item(1, "d", 2.0), item(2, "d", 1.0)}).ok());
   REQUIRE(claim(*q, "d", "alice", 1000, 100)->task_id == 1);  // expires 1100
   std::int64_t expires = 0;
@@ -287,7 +277,7 @@ TEST_CASE("renew extends only its holder's live lease (queue 1.1)") {
 
 TEST_CASE("expire lists expired leases, which can then be claimed again") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   REQUIRE(q->push({item(1, "d", 3.0), item(2, "d", 2.0), item(3, "d", 1.0), item(4, "e")}).ok());
   REQUIRE(claim(*q, "d", "alice", 1000, 100)->task_id == 1);  // expires 1100
   REQUIRE(claim(*q, "d", "bob", 1000, 500)->task_id == 2);    // expires 1500
@@ -310,7 +300,7 @@ TEST_CASE("expire lists expired leases, which can then be claimed again") {
 
 TEST_CASE("depth counts ready and leased items per domain, expired leases as ready") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   REQUIRE(q->push({item(1, "a"), item(2, "a"), item(3, "a"), item(4, "b")}).ok());
   REQUIRE(claim(*q, "a", "alice", 1000, 100));
   REQUIRE(claim(*q, "a", "bob", 1000, 900));
@@ -335,23 +325,23 @@ TEST_CASE("depth counts ready and leased items per domain, expired leases as rea
 TEST_CASE("items and leases persist across reopening the file") {
   TempDir tmp;
   {
-    auto q = open_queue(tmp.db());
+    auto q = open_queue(db_of(tmp));
     REQUIRE(q->push({item(1, "d", 1.0), item(2, "d", 2.0), item(3, "d", 3.0)}).ok());
     REQUIRE(claim(*q, "d", "alice", 1000, 10000)->task_id == 3);
   }
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   CHECK(q->ack(3, "alice", 2000).ok());  // the lease survived
   CHECK(drain(*q, "d", 2000) == std::vector<std::int64_t>{2, 1});
 
   // Reopening does not re-apply migrations.
-  SQLite::Database db(tmp.db(), SQLite::OPEN_READONLY);
+  SQLite::Database db(db_of(tmp), SQLite::OPEN_READONLY);
   CHECK(db.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
 TEST_CASE("shares the file with another schema_migrations user and refuses a newer queue schema") {
   TempDir tmp;
-  fs::create_directories(fs::path(tmp.db()).parent_path());
-  SQLite::Database other(tmp.db(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
+  fs::create_directories(fs::path(db_of(tmp)).parent_path());
+  SQLite::Database other(db_of(tmp), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
   other.exec("PRAGMA journal_mode=WAL");
   // What storage-sqlite does: the same shared table, its own component and tables.
   other.exec(
@@ -361,7 +351,7 @@ TEST_CASE("shares the file with another schema_migrations user and refuses a new
   other.exec("CREATE TABLE tasks(task_id INTEGER PRIMARY KEY, status TEXT)");
 
   {
-    auto q = open_queue(tmp.db());
+    auto q = open_queue(db_of(tmp));
     REQUIRE(q->push({item(1, "d")}).ok());
     // The other connection keeps writing its own tables while the queue works.
     other.exec("INSERT INTO tasks VALUES (1, 'pending')");
@@ -378,16 +368,16 @@ TEST_CASE("shares the file with another schema_migrations user and refuses a new
   // A database written by a future queue-sqlite is refused, and left untouched.
   other.exec("INSERT INTO schema_migrations VALUES ('queue', 99, 3)");
   std::unique_ptr<Queue> q;
-  const Status st = create(nlohmann::json{{"path", tmp.db()}}.dump(), q);
+  const Status st = create(nlohmann::json{{"path", db_of(tmp)}}.dump(), q);
   CHECK(st.code == Code::conflict);
   CHECK_THAT(st.message, Catch::Contains("version 99") && Catch::Contains("newer than this plugin supports (2)") &&
-                             Catch::Contains(tmp.db()));
+                             Catch::Contains(db_of(tmp)));
   CHECK_FALSE(q);
 }
 
 TEST_CASE("bad config and bad arguments are refused with a message naming what is wrong") {
   TempDir tmp;
-  const std::string path = tmp.db();
+  const std::string path = db_of(tmp);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"{}", "'path' is required"},
       {"", "'path' is required"},
@@ -430,8 +420,8 @@ TEST_CASE("bad config and bad arguments are refused with a message naming what i
 TEST_CASE("8 threads claiming and acking 2000 items ack each exactly once") {
   TempDir tmp;
   // Two queue objects = two connections on one file, as with two host processes.
-  auto q1 = open_queue(tmp.db());
-  auto q2 = open_queue(tmp.db());
+  auto q1 = open_queue(db_of(tmp));
+  auto q2 = open_queue(db_of(tmp));
   constexpr int kItems = 2000;
   std::vector<QueueItem> items;
   for (int i = 1; i <= kItems; ++i) items.push_back(item(i, "d", i % 7, (i % 3) ? 0 : 100000 + i, i));
@@ -518,14 +508,14 @@ std::vector<std::string> query_plan(SQLite::Database& db, const char* statement)
 
 TEST_CASE("a million items from a version 1 file: migration 2 seeds the counts, depth stays exact") {
   TempDir tmp;
-  open_queue(tmp.db()).reset();  // creates the schema; then wind it back to version 1
-  SQLite::Database db(tmp.db(), SQLite::OPEN_READWRITE, 5000);
+  open_queue(db_of(tmp)).reset();  // creates the schema; then wind it back to version 1
+  SQLite::Database db(db_of(tmp), SQLite::OPEN_READWRITE, 5000);
   db.exec("DROP TRIGGER queue_counts_insert; DROP TRIGGER queue_counts_delete; DROP TRIGGER queue_counts_move;"
           "DROP TABLE queue_counts; DELETE FROM schema_migrations WHERE component = 'queue' AND version = 2");
   constexpr std::int64_t kItems = 1'000'000;
   bulk_fill(db, 1, kItems);
 
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   CHECK(db.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
   QueueDepth d = depth(*q, "", 1000);
   CHECK(d.ready == kItems);
@@ -555,8 +545,8 @@ TEST_CASE("a million items from a version 1 file: migration 2 seeds the counts, 
 
 TEST_CASE("no statement the queue runs per call scans queue_items, with a million items queued") {
   TempDir tmp;
-  open_queue(tmp.db()).reset();
-  SQLite::Database db(tmp.db(), SQLite::OPEN_READWRITE, 5000);
+  open_queue(db_of(tmp)).reset();
+  SQLite::Database db(db_of(tmp), SQLite::OPEN_READWRITE, 5000);
   bulk_fill(db, 1, 1'000'000);
   // Statistics as a long-lived file might have them: the plan must not depend on their absence.
   db.exec("ANALYZE");
@@ -603,9 +593,9 @@ TEST_CASE("no statement the queue runs per call scans queue_items, with a millio
 
 TEST_CASE("pushing an item again unchanged writes nothing to the file, and a new rank does") {
   TempDir tmp;
-  auto q = open_queue(tmp.db());
+  auto q = open_queue(db_of(tmp));
   REQUIRE(q->push({item(1, "d", 0.5, 9000), item(2, "d", 0.5)}).ok());
-  SQLite::Database db(tmp.db(), SQLite::OPEN_READONLY);
+  SQLite::Database db(db_of(tmp), SQLite::OPEN_READONLY);
   // data_version moves when another connection commits a change to the file.
   auto version = [&] { return db.execAndGet("PRAGMA data_version").getInt64(); };
   const auto before = version();

@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/temp_dir.hpp"
+
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -25,22 +27,9 @@ inline const sdk::PluginDescriptor& plugin() {
   return *entry();
 }
 
-// A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("hitl-storage-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string db() const { return (path / "hitl.db").string(); }
-};
+// A fresh directory per test case, removed afterwards; the database file inside it.
+using TempDir = hitl::test::TempDir;
+inline std::string db_of(const TempDir& dir) { return (dir.path / "hitl.db").string(); }
 
 inline std::string config(const std::string& db, nlohmann::json extra = nlohmann::json::object()) {
   extra["path"] = db;

@@ -52,7 +52,7 @@ sdk::DecisionRecord get(sdk::Storage& s, const std::string& domain, const std::s
 
 TEST_CASE("an erasure blanks the payload everywhere and keeps hash, labels and the audit chain") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.decisions.push_back(make("credit", "a-1", 1000, true));
   b.decisions.push_back(make("credit", "a-2", 1001, false));
@@ -112,7 +112,7 @@ TEST_CASE("an erasure blanks the payload everywhere and keeps hash, labels and t
 
 TEST_CASE("ground truth is recorded, replaced, and refused for an unknown decision with a rollback") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.decisions.push_back(make("credit", "t-1", 1000, false));
   commit_ok(*s, b);
@@ -136,7 +136,7 @@ TEST_CASE("ground truth is recorded, replaced, and refused for an unknown decisi
 
 TEST_CASE("list_decisions pages by (created_ms, id) within a window, with or without payload") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   // Three share a timestamp: the cursor must order them by id and lose none.
   for (auto [id, t] : std::vector<std::pair<std::string, std::int64_t>>{
@@ -184,7 +184,7 @@ TEST_CASE("list_decisions pages by (created_ms, id) within a window, with or wit
 
 TEST_CASE("list_tasks and list_reviews filter by created window and page by id") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   for (int i = 0; i < 6; ++i) b.decisions.push_back(make("credit", "k-" + std::to_string(i), 100 * (i + 1), true));
   b.decisions.push_back(make("claims", "c-0", 300, true));
@@ -226,22 +226,22 @@ TEST_CASE("list_tasks and list_reviews filter by created window and page by id")
 TEST_CASE("migration 4 adds the new columns to a version 3 database and hashes existing inputs") {
   TempDir dir;
   {
-    auto s = open(dir.db());
+    auto s = open(db_of(dir));
     sdk::WriteBatch b;
     for (int i = 0; i < 1200; ++i) b.decisions.push_back(make("credit", "m-" + std::to_string(i), i, false));  // > a page
     commit_ok(*s, b);
   }
   {
-    SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+    SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
     undo_migration_4(raw);
   }
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   int version = 0;
   REQUIRE(s->schema_version(version).ok());
   CHECK(version == kLatestSchema);
   auto d = get(*s, "credit", "m-1199");
   // SHA-256 of the stored input, computed independently of the plugin's hasher.
-  SQLite::Database raw(dir.db(), SQLite::OPEN_READONLY);
+  SQLite::Database raw(db_of(dir), SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("SELECT COUNT(*) FROM decisions WHERE length(input_hash) = 64").getInt() == 1200);
   CHECK(d.input_hash.size() == 64);
   CHECK(d.erased_ms == 0);
@@ -254,16 +254,16 @@ TEST_CASE("migration 4 adds the new columns to a version 3 database and hashes e
   commit_ok(*s, b);
   s.reset();
   {
-    SQLite::Database rw(dir.db(), SQLite::OPEN_READWRITE);
+    SQLite::Database rw(db_of(dir), SQLite::OPEN_READWRITE);
     undo_migration_4(rw);
   }
-  s = open(dir.db());
+  s = open(db_of(dir));
   CHECK(get(*s, "credit", "empty").input_hash == "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
 }
 
 TEST_CASE("workflow fields of tasks are stored, patched field by field, and filtered") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   auto nd = make("credit", "w-1", 100, true);
   nd.task->skills = "fraud,large";
@@ -323,7 +323,7 @@ TEST_CASE("workflow fields of tasks are stored, patched field by field, and filt
 
 TEST_CASE("reviewers are upserted by id and deliveries are stored, due-listed and updated") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.reviewers.push_back({"alice", "Alice A", "reviewer,senior", "credit", "fraud", 3, 42.5, false, 10, 10});
   b.reviewers.push_back({"bob", "Bob", "reviewer", "", "", 1, 30, false, 10, 10});

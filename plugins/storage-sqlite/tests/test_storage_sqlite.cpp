@@ -100,12 +100,12 @@ TEST_CASE("bad config is refused with a message naming the key and the expected 
       {"{}", {"'path'", "required"}},
       {R"({"path": 7})", {"'path'", "string"}},
       {R"({"path": ""})", {"'path'", "non-empty"}},
-      {config(dir.db(), {{"busy_timeout_ms", "soon"}}), {"'busy_timeout_ms'", "integer"}},
-      {config(dir.db(), {{"busy_timeout_ms", 1.5}}), {"'busy_timeout_ms'", "integer"}},
-      {config(dir.db(), {{"busy_timeout_ms", -1}}), {"'busy_timeout_ms'", "between"}},
-      {config(dir.db(), {{"synchronous", true}}), {"'synchronous'", "string"}},
-      {config(dir.db(), {{"synchronous", "off"}}), {"'synchronous'", "\"normal\" or \"full\""}},
-      {config(dir.db(), {{"journal", "wal"}}), {"unknown key 'journal'"}},
+      {config(db_of(dir), {{"busy_timeout_ms", "soon"}}), {"'busy_timeout_ms'", "integer"}},
+      {config(db_of(dir), {{"busy_timeout_ms", 1.5}}), {"'busy_timeout_ms'", "integer"}},
+      {config(db_of(dir), {{"busy_timeout_ms", -1}}), {"'busy_timeout_ms'", "between"}},
+      {config(db_of(dir), {{"synchronous", true}}), {"'synchronous'", "string"}},
+      {config(db_of(dir), {{"synchronous", "off"}}), {"'synchronous'", "\"normal\" or \"full\""}},
+      {config(db_of(dir), {{"journal", "wal"}}), {"unknown key 'journal'"}},
       {"[1, 2]", {"JSON object"}},
       {"{not json", {"not valid JSON"}},
   };
@@ -117,7 +117,7 @@ TEST_CASE("bad config is refused with a message naming the key and the expected 
     CHECK_FALSE(s);
     for (const auto& w : c.words) CHECK_THAT(st.message, Catch::Contains(w));
   }
-  CHECK_FALSE(fs::exists(dir.db()));  // nothing was created for a refused config
+  CHECK_FALSE(fs::exists(db_of(dir)));  // nothing was created for a refused config
 }
 
 TEST_CASE("a fresh database is created in WAL mode with every table at the latest version") {
@@ -146,49 +146,49 @@ TEST_CASE("reopening is idempotent and leaves other components' migrations alone
   TempDir dir;
   {
     // The queue plugin got there first and created the shared table the same way.
-    SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     raw.exec(
         "CREATE TABLE IF NOT EXISTS schema_migrations(component TEXT NOT NULL, version INTEGER NOT NULL, "
         "applied_ms INTEGER NOT NULL, PRIMARY KEY(component, version))");
     raw.exec("INSERT INTO schema_migrations VALUES('queue', 1, 1), ('queue', 2, 2)");
   }
   for (int i = 0; i < 3; ++i) {
-    auto s = open(dir.db());
+    auto s = open(db_of(dir));
     int version = 0;
     REQUIRE(s->schema_version(version).ok());
     CHECK(version == kLatestSchema);
   }
-  SQLite::Database raw(dir.db(), SQLite::OPEN_READONLY);
+  SQLite::Database raw(db_of(dir), SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == kLatestSchema);
   CHECK(raw.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
 TEST_CASE("a database written by a newer plugin version is refused") {
   TempDir dir;
-  open(dir.db()).reset();
+  open(db_of(dir)).reset();
   {
-    SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+    SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
     raw.exec("INSERT INTO schema_migrations VALUES('storage', 7, 0)");
   }
   std::unique_ptr<sdk::Storage> s;
-  auto st = try_open(config(dir.db()), s);
+  auto st = try_open(config(db_of(dir)), s);
   CHECK_FALSE(st.ok());
   CHECK_FALSE(s);
-  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 5") && Catch::Contains(dir.db()));
+  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 5") && Catch::Contains(db_of(dir)));
 }
 
 TEST_CASE("a file that is not a database is refused with the path in the message") {
   TempDir dir;
-  { std::ofstream(dir.db()) << "this is not an sqlite file, just some text that is long enough............"; }
+  { std::ofstream(db_of(dir)) << "this is not an sqlite file, just some text that is long enough............"; }
   std::unique_ptr<sdk::Storage> s;
-  auto st = try_open(config(dir.db()), s);
+  auto st = try_open(config(db_of(dir)), s);
   CHECK(st.code == sdk::Code::invalid_argument);
-  CHECK_THAT(st.message, Catch::Contains(dir.db()));
+  CHECK_THAT(st.message, Catch::Contains(db_of(dir)));
 }
 
 TEST_CASE("decisions are stored with every field and read back, missing ones as nullopt") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.decisions.push_back(decision("credit", "a-1"));
   b.decisions[0].decision.meta_json = R"({"source":"test"})";
@@ -222,7 +222,7 @@ TEST_CASE("decisions are stored with every field and read back, missing ones as 
 
 TEST_CASE("tasks get increasing ids, also written into their decision") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.decisions.push_back(decision("credit", "t-1", true));
   b.decisions.push_back(decision("credit", "t-2", false));
@@ -255,7 +255,7 @@ TEST_CASE("tasks get increasing ids, also written into their decision") {
 
 TEST_CASE("a duplicate decision returns the stored original with its task and creates no task") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch first;
   first.decisions.push_back(decision("credit", "dup", true, 1000));
   commit_ok(*s, first);
@@ -280,7 +280,7 @@ TEST_CASE("a duplicate decision returns the stored original with its task and cr
 
 TEST_CASE("guarded task transitions apply only from the listed states") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.decisions.push_back(decision("credit", "g-1", true));
   commit_ok(*s, b);
@@ -321,7 +321,7 @@ TEST_CASE("guarded task transitions apply only from the listed states") {
 
 TEST_CASE("a failing batch rolls back everything and the storage keeps working") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.decisions.push_back(decision("credit", "rb-1", true));
   b.audit.push_back(audit("credit", "rb-1", "decision.created"));
@@ -337,7 +337,7 @@ TEST_CASE("a failing batch rolls back everything and the storage keeps working")
   CHECK_FALSE(d);
   for (const char* table : {"decisions", "tasks", "audit", "feedback", "tokens"}) {
     INFO(table);
-    CHECK(count_rows(dir.db(), table) == 0);
+    CHECK(count_rows(db_of(dir), table) == 0);
   }
 
   // The cached statements are usable again after the failure.
@@ -355,12 +355,12 @@ TEST_CASE("a failing batch rolls back everything and the storage keeps working")
   st = s->commit(unknown_final);
   CHECK(st.code == sdk::Code::not_found);
   CHECK_THAT(st.message, Catch::Contains("missing"));
-  CHECK(count_rows(dir.db(), "audit") == 0);
+  CHECK(count_rows(db_of(dir), "audit") == 0);
 }
 
 TEST_CASE("audit records get increasing seq and cannot be updated or deleted") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   for (int i = 0; i < 3; ++i) b.audit.push_back(audit("credit", "e" + std::to_string(i), "decision.created"));
   commit_ok(*s, b);
@@ -368,7 +368,7 @@ TEST_CASE("audit records get increasing seq and cannot be updated or deleted") {
   CHECK(b.audit[1].seq == 2);
   CHECK(b.audit[2].seq == 3);
 
-  SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+  SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
   CHECK_THROWS_WITH(raw.exec("UPDATE audit SET actor = 'mallory' WHERE seq = 1"), Catch::Contains("append-only"));
   CHECK_THROWS_WITH(raw.exec("DELETE FROM audit WHERE seq = 2"), Catch::Contains("append-only"));
   CHECK(raw.execAndGet("SELECT COUNT(*) FROM audit").getInt() == 3);
@@ -377,7 +377,7 @@ TEST_CASE("audit records get increasing seq and cannot be updated or deleted") {
 
 TEST_CASE("list_audit filters by domain, entity, after_seq and limit, in seq order") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.audit.push_back(audit("credit", "a", "x"));   // 1
   b.audit.push_back(audit("claims", "a", "x"));   // 2
@@ -414,7 +414,7 @@ TEST_CASE("list_audit filters by domain, entity, after_seq and limit, in seq ord
 
 TEST_CASE("list_tasks filters by domain and status, ordered by task_id, with a limit") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   for (int i = 0; i < 4; ++i) b.decisions.push_back(decision(i % 2 ? "claims" : "credit", "l" + std::to_string(i), true));
   commit_ok(*s, b);
@@ -441,7 +441,7 @@ TEST_CASE("list_tasks filters by domain and status, ordered by task_id, with a l
 
 TEST_CASE("reviews, feedback and final outcomes are stored and listed") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.decisions.push_back(decision("credit", "r-1", true));
   commit_ok(*s, b);
@@ -494,7 +494,7 @@ TEST_CASE("reviews, feedback and final outcomes are stored and listed") {
 
 TEST_CASE("tokens are found by hash, replaced by name and revocable") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.tokens.push_back({"ops", "admin", "", "h-1", 10, false});
   b.tokens.push_back({"alice", "reviewer", "credit,claims", "h-2", 11, false});
@@ -526,18 +526,18 @@ TEST_CASE("tokens are found by hash, replaced by name and revocable") {
   REQUIRE(s->find_token("h-1", t).ok());
   REQUIRE(t);
   CHECK(t->revoked);
-  CHECK(count_rows(dir.db(), "tokens") == 2);
+  CHECK(count_rows(db_of(dir), "tokens") == 2);
 }
 
 TEST_CASE("reads are served while another connection holds the write lock, while the writer gets unavailable") {
   TempDir dir;
   std::unique_ptr<sdk::Storage> s;
-  REQUIRE(try_open(config(dir.db(), {{"busy_timeout_ms", 50}}), s).ok());
+  REQUIRE(try_open(config(db_of(dir), {{"busy_timeout_ms", 50}}), s).ok());
   sdk::WriteBatch b;
   b.decisions.push_back(decision("credit", "before"));
   commit_ok(*s, b);
 
-  SQLite::Database other(dir.db(), SQLite::OPEN_READWRITE);
+  SQLite::Database other(db_of(dir), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
   other.exec("INSERT INTO tokens(name, role, hash, created_ms) VALUES('x', 'admin', 'hx', 1)");
 
@@ -561,7 +561,7 @@ TEST_CASE("reads are served while another connection holds the write lock, while
 
 TEST_CASE("concurrent readers never see half of a batch") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   constexpr int kBatches = 60, kPerBatch = 25;
   std::atomic<bool> done{false};
   std::atomic<int> read_errors{0}, torn_reads{0}, reads{0};
@@ -608,7 +608,7 @@ TEST_CASE("data persists across reopen and task ids keep increasing") {
   TempDir dir;
   std::int64_t first_task = 0;
   {
-    auto s = open(dir.db());
+    auto s = open(db_of(dir));
     sdk::WriteBatch b;
     b.decisions.push_back(decision("credit", "p-1", true));
     b.audit.push_back(audit("credit", "p-1", "decision.created"));
@@ -616,7 +616,7 @@ TEST_CASE("data persists across reopen and task ids keep increasing") {
     commit_ok(*s, b);
     first_task = b.decisions[0].task->task_id;
   }
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   std::optional<sdk::DecisionRecord> d;
   REQUIRE(s->get_decision("credit", "p-1", d).ok());
   REQUIRE(d);
@@ -667,7 +667,7 @@ void check_links(const std::vector<sdk::AuditRecord>& all) {
 
 TEST_CASE("audit records are hash-chained on commit and list_audit returns the chain") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   // The example of plugin_api.hpp; its hash was computed independently (Python hashlib).
   b.audit.push_back({0, 1700000000000, "alice", "review.submitted", "credit_risk", "task", "42",
@@ -694,7 +694,7 @@ TEST_CASE("audit records are hash-chained on commit and list_audit returns the c
 
 TEST_CASE("the chain continues across reopen, rolled-back batches and a second connection") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b1;
   b1.audit.push_back(audit("credit", "a", "x"));
   commit_ok(*s, b1);
@@ -706,7 +706,7 @@ TEST_CASE("the chain continues across reopen, rolled-back batches and a second c
   CHECK_FALSE(s->commit(bad).ok());
 
   // Another process appending to the same file (e.g. `hitl token create` while serving).
-  auto other = open(dir.db());
+  auto other = open(db_of(dir));
   sdk::WriteBatch b2;
   b2.audit.push_back(audit("credit", "b", "token.created"));
   commit_ok(*other, b2);
@@ -721,7 +721,7 @@ TEST_CASE("the chain continues across reopen, rolled-back batches and a second c
   other.reset();
   s.reset();
 
-  s = open(dir.db());
+  s = open(db_of(dir));
   sdk::WriteBatch b4;
   b4.audit.push_back(audit("credit", "d", "x"));
   commit_ok(*s, b4);
@@ -735,17 +735,17 @@ TEST_CASE("the chain continues across reopen, rolled-back batches and a second c
 TEST_CASE("after a deleted tail the next record keeps the gap visible instead of reusing its seq") {
   TempDir dir;
   {
-    auto s = open(dir.db());
+    auto s = open(db_of(dir));
     sdk::WriteBatch b;
     for (int i = 0; i < 3; ++i) b.audit.push_back(audit("credit", "e" + std::to_string(i), "x"));
     commit_ok(*s, b);
   }
   {
-    SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+    SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
     raw.exec("DROP TRIGGER audit_no_delete");
     raw.exec("DELETE FROM audit WHERE seq = 3");
   }
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.audit.push_back(audit("credit", "e3", "x"));
   commit_ok(*s, b);
@@ -760,7 +760,7 @@ TEST_CASE("migration 2 chains the audit records of a version 1 database in seq o
   TempDir dir;
   std::vector<sdk::AuditRecord> before;
   {
-    auto s = open(dir.db());
+    auto s = open(db_of(dir));
     sdk::WriteBatch b;
     for (int i = 0; i < 2500; ++i)  // more than one page of the backfill
       b.audit.push_back({0, 1000 + i, i % 2 ? "alice" : "system", "decision.created", "credit", "decision",
@@ -770,7 +770,7 @@ TEST_CASE("migration 2 chains the audit records of a version 1 database in seq o
   }
   {
     // Turn the file back into exactly what version 1 wrote: no hash columns, version row 1 only.
-    SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+    SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
     undo_migration_4(raw);
     raw.exec("DROP TRIGGER audit_no_update");
     raw.exec("ALTER TABLE audit DROP COLUMN hash");
@@ -783,7 +783,7 @@ TEST_CASE("migration 2 chains the audit records of a version 1 database in seq o
     raw.exec("DROP TABLE task_transitions");
     raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 3");
   }
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   int version = 0;
   REQUIRE(s->schema_version(version).ok());
   CHECK(version == kLatestSchema);
@@ -796,7 +796,7 @@ TEST_CASE("migration 2 chains the audit records of a version 1 database in seq o
     CHECK(after[i].hash == before[i].hash);
   }
   // Still append-only, and new records chain onto the migrated ones.
-  SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+  SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
   CHECK_THROWS_WITH(raw.exec("UPDATE audit SET hash = '' WHERE seq = 1"), Catch::Contains("append-only"));
   CHECK(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'").getInt() ==
         2);
@@ -810,13 +810,13 @@ TEST_CASE("migration 2 chains the audit records of a version 1 database in seq o
 TEST_CASE("an emptied sqlite_sequence does not make audit inserts collide with stored seqs") {
   TempDir dir;
   {
-    auto s = open(dir.db());
+    auto s = open(db_of(dir));
     sdk::WriteBatch b;
     for (int i = 0; i < 3; ++i) b.audit.push_back(audit("credit", "e" + std::to_string(i), "x"));
     commit_ok(*s, b);
   }
-  SQLite::Database(dir.db(), SQLite::OPEN_READWRITE).exec("DELETE FROM sqlite_sequence WHERE name = 'audit'");
-  auto s = open(dir.db());
+  SQLite::Database(db_of(dir), SQLite::OPEN_READWRITE).exec("DELETE FROM sqlite_sequence WHERE name = 'audit'");
+  auto s = open(db_of(dir));
   sdk::WriteBatch b;
   b.audit.push_back(audit("credit", "e3", "x"));
   commit_ok(*s, b);

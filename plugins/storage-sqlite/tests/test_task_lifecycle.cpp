@@ -68,43 +68,43 @@ int audit_rows(const std::string& db) {
 
 TEST_CASE("every legal task transition is applied through commit") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   for (const auto& [from, to] : kLegal) {
     INFO(from << " -> " << to);
-    const auto id = insert_task(dir.db(), from);
+    const auto id = insert_task(db_of(dir), from);
     bool applied = false;
     auto st = move(*s, id, from, to, applied);
     INFO(st.message);
     REQUIRE(st.ok());
     CHECK(applied);
-    CHECK(status_of(dir.db(), id) == to);
+    CHECK(status_of(db_of(dir), id) == to);
   }
-  CHECK(audit_rows(dir.db()) == static_cast<int>(kLegal.size()));
+  CHECK(audit_rows(db_of(dir)) == static_cast<int>(kLegal.size()));
 }
 
 TEST_CASE("every other pair of known states is refused with conflict, naming the pair, and rolls back") {
   TempDir dir;
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   int refused = 0;
   for (const char* from : kStates) {
     for (const char* to : kStates) {
       if (kLegal.count({from, to})) continue;
       INFO(from << " -> " << to);
-      const auto id = insert_task(dir.db(), from);
+      const auto id = insert_task(db_of(dir), from);
       bool applied = true;
       auto st = move(*s, id, from, to, applied);
       CHECK(st.code == sdk::Code::conflict);
       CHECK_THAT(st.message, Catch::Contains(std::string("illegal task transition ") + from + " -> " + to) &&
                                  Catch::Contains("rolled back"));
-      CHECK(status_of(dir.db(), id) == from);
+      CHECK(status_of(db_of(dir), id) == from);
       ++refused;
     }
   }
   CHECK(refused == 25 - static_cast<int>(kLegal.size()));
-  CHECK(audit_rows(dir.db()) == 0);  // the audit record of each refused batch was rolled back
+  CHECK(audit_rows(db_of(dir)) == 0);  // the audit record of each refused batch was rolled back
 
   // An unknown target state is refused too, and the storage keeps working afterwards.
-  const auto id = insert_task(dir.db(), "pending");
+  const auto id = insert_task(db_of(dir), "pending");
   bool applied = true;
   auto st = move(*s, id, "pending", "archived", applied);
   CHECK(st.code == sdk::Code::conflict);
@@ -115,16 +115,16 @@ TEST_CASE("every other pair of known states is refused with conflict, naming the
 
 TEST_CASE("a guard that does not match leaves the task alone without an error, even for an illegal pair") {
   TempDir dir;
-  auto s = open(dir.db());
-  const auto id = insert_task(dir.db(), "completed");
+  auto s = open(db_of(dir));
+  const auto id = insert_task(db_of(dir), "completed");
   bool applied = true;
   // completed -> completed would be illegal, but the guard (from pending) does not match first.
   auto st = move(*s, id, "pending", "completed", applied);
   INFO(st.message);
   REQUIRE(st.ok());
   CHECK_FALSE(applied);
-  CHECK(status_of(dir.db(), id) == "completed");
-  CHECK(audit_rows(dir.db()) == 1);
+  CHECK(status_of(db_of(dir), id) == "completed");
+  CHECK(audit_rows(db_of(dir)) == 1);
   // A guard listing several states passes for completed, and the trigger then refuses the pair.
   st = move(*s, id, "pending,assigned,completed", "cancelled", applied);
   CHECK(st.code == sdk::Code::conflict);
@@ -133,39 +133,39 @@ TEST_CASE("a guard that does not match leaves the task alone without an error, e
 
 TEST_CASE("the trigger refuses an illegal change from any connection, not only the plugin's") {
   TempDir dir;
-  open(dir.db()).reset();
-  const auto id = insert_task(dir.db(), "cancelled");
-  SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+  open(db_of(dir)).reset();
+  const auto id = insert_task(db_of(dir), "cancelled");
+  SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
   CHECK_THROWS_WITH(raw.exec("UPDATE tasks SET status = 'pending' WHERE task_id = " + std::to_string(id)),
                     Catch::Contains("illegal task transition cancelled -> pending"));
   // Columns other than status stay writable (the trigger is BEFORE UPDATE OF status).
   CHECK(raw.exec("UPDATE tasks SET priority = 0.3 WHERE task_id = " + std::to_string(id)) == 1);
-  CHECK(status_of(dir.db(), id) == "cancelled");
+  CHECK(status_of(db_of(dir), id) == "cancelled");
 }
 
 TEST_CASE("migration 3 adds the lifecycle to a version 2 database and keeps its tasks") {
   TempDir dir;
   std::int64_t done = 0, open_task = 0;
   {
-    open(dir.db()).reset();
+    open(db_of(dir)).reset();
     // Turn the file back into exactly what version 2 wrote: no transitions table, no trigger.
-    SQLite::Database raw(dir.db(), SQLite::OPEN_READWRITE);
+    SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
     undo_migration_4(raw);
     raw.exec("DROP TRIGGER tasks_status_transition");
     raw.exec("DROP TABLE task_transitions");
     raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 3");
     // Under version 2 any status change went through, including one version 3 refuses.
-    done = insert_task(dir.db(), "completed");
+    done = insert_task(db_of(dir), "completed");
     raw.exec("UPDATE tasks SET status = 'cancelled' WHERE task_id = " + std::to_string(done));
     raw.exec("UPDATE tasks SET status = 'completed' WHERE task_id = " + std::to_string(done));
-    open_task = insert_task(dir.db(), "assigned");
+    open_task = insert_task(db_of(dir), "assigned");
   }
-  auto s = open(dir.db());
+  auto s = open(db_of(dir));
   int version = 0;
   REQUIRE(s->schema_version(version).ok());
   CHECK(version == kLatestSchema);
   {
-    SQLite::Database raw(dir.db(), SQLite::OPEN_READONLY);
+    SQLite::Database raw(db_of(dir), SQLite::OPEN_READONLY);
     SQLite::Statement q(raw, "SELECT from_status, to_status FROM task_transitions");
     std::set<Pair> table;
     while (q.executeStep()) table.insert({q.getColumn(0).getString(), q.getColumn(1).getString()});
@@ -176,7 +176,7 @@ TEST_CASE("migration 3 adds the lifecycle to a version 2 database and keeps its 
               .getInt() == kLatestSchema);
   }
   // The tasks written under version 2 keep their state and now follow the lifecycle.
-  CHECK(status_of(dir.db(), done) == "completed");
+  CHECK(status_of(db_of(dir), done) == "completed");
   bool applied = false;
   CHECK(move(*s, done, "completed", "cancelled", applied).code == sdk::Code::conflict);
   REQUIRE(move(*s, done, "completed", "pending", applied).ok());
@@ -185,7 +185,7 @@ TEST_CASE("migration 3 adds the lifecycle to a version 2 database and keeps its 
   CHECK(applied);
   // Reopening does not apply migration 3 (or 4) twice (it would fail on the existing table).
   s.reset();
-  s = open(dir.db());
+  s = open(db_of(dir));
   REQUIRE(s->schema_version(version).ok());
   CHECK(version == kLatestSchema);
 }

@@ -34,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -453,6 +454,45 @@ struct WriteBatch {
            reviewers.empty() && deliveries.empty() && delivery_updates.empty() && audit.empty();
   }
 };
+
+// @abi-end
+// The parts of a WriteBatch, listed once: the host's writer merges and splits batches by this
+// list, and row_count / append visit it. These helpers never cross the plugin boundary (each side
+// compiles its own copy, like hitl/audit_chain.hpp), so they stand outside the versioned sections
+// and adding one is no interface change. A field added to WriteBatch (a major, see above) is added
+// here too; the static_assert below fails until it is. (`empty()` above predates the list and
+// stays as it is until that major.)
+inline constexpr auto kWriteBatchParts = std::make_tuple(
+    &WriteBatch::decisions, &WriteBatch::task_updates, &WriteBatch::reviews, &WriteBatch::feedback,
+    &WriteBatch::finals, &WriteBatch::tokens, &WriteBatch::erasures, &WriteBatch::truths,
+    &WriteBatch::task_patches, &WriteBatch::reviewers, &WriteBatch::deliveries,
+    &WriteBatch::delivery_updates, &WriteBatch::audit);
+inline constexpr std::size_t kWriteBatchPartCount = std::tuple_size_v<decltype(kWriteBatchParts)>;
+static_assert(sizeof(WriteBatch) == kWriteBatchPartCount * sizeof(std::vector<int>),
+              "every WriteBatch field is a vector listed in kWriteBatchParts");
+
+// Calls f(&WriteBatch::<part>) for each part, in declaration order.
+template <class F>
+constexpr void for_each_part(F&& f) {
+  std::apply([&](auto... part) { (f(part), ...); }, kWriteBatchParts);
+}
+
+// Rows in all parts together.
+inline std::size_t row_count(const WriteBatch& batch) noexcept {
+  std::size_t n = 0;
+  for_each_part([&](auto part) { n += (batch.*part).size(); });
+  return n;
+}
+
+// Moves every row of `from` to the end of the same part of `to`; `from` is left empty.
+inline void append(WriteBatch& to, WriteBatch&& from) {
+  for_each_part([&](auto part) {
+    auto& rows = from.*part;
+    (to.*part).insert((to.*part).end(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
+    rows.clear();
+  });
+}
+// @abi-section: storage
 
 // List filters. Times bound created_ms as [from_ms, to_ms); 0 = unbounded. Results come in
 // ascending id order; `after_*` is the cursor (the last id of the previous page).

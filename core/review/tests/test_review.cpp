@@ -1,0 +1,161 @@
+// The review workflow against the real SQLite storage and queue plugins and a Lua policy: claim
+// and submit, consensus of two reviewers (agreeing, then disagreeing), four-eyes, a lease that
+// runs out, a cancelled task.
+#include <catch2/catch.hpp>
+
+#include "support/app_testing.hpp"
+
+#include "common/service_error.hpp"
+#include "review/review.hpp"
+#include "store/task_state.hpp"
+
+using namespace hitl::service;
+using hitl::test::predicted;
+using hitl::test::reviewer;
+using hitl::test::TestApp;
+namespace sdk = hitl::sdk;
+
+namespace {
+
+const char* kPolicy = R"(
+local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("always") end,
+  reviewers_needed = function(task)
+    if task.input.consensus then return 2 end
+    return 1
+  end,
+}
+)";
+
+// One flagged case of `loans` (model label "good"), submitted by `actor`; returns its task id.
+std::int64_t flagged_case(TestApp& t, const std::string& id, bool consensus = false, const std::string& actor = "client") {
+  std::vector<IngestRecord> records;
+  records.push_back(predicted(id, "good", 0.6, {{"consensus", consensus}}));
+  const auto r = t.ingest("loans", std::move(records), actor).at(0);
+  REQUIRE(r.task_id > 0);
+  return r.task_id;
+}
+
+sdk::TaskRecord task_of(TestApp& t, std::int64_t task_id) {
+  std::optional<sdk::TaskRecord> task;
+  REQUIRE(t->storage().get_task(task_id, task).ok());
+  REQUIRE(task.has_value());
+  return *task;
+}
+
+OutcomeRequest outcome(std::int64_t task_id, const std::string& what, const std::string& label = "") {
+  OutcomeRequest req;
+  req.task_id = task_id;
+  req.outcome = what;
+  req.correction_label = label;
+  return req;
+}
+
+// The ServiceError code a call throws ("" when it throws none).
+template <class F>
+std::string error_code(F&& call) {
+  try {
+    call();
+  } catch (const ServiceError& e) {
+    return e.code;
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("review: a claimed task is submitted once, and the decision gets its final label", "[review]") {
+  TestApp t(kPolicy);
+  const auto id = flagged_case(t, "c1");
+  CHECK(error_code([&] { t->review().submit(outcome(id, "approve"), reviewer("alice")); }) == "lease_not_held");
+
+  auto claimed = t->review().next("loans", reviewer("alice"));
+  REQUIRE(claimed);
+  CHECK(claimed->task.task_id == id);
+  CHECK(claimed->decision.id == "c1");
+  CHECK(is(task_of(t, id).status, TaskState::assigned));
+  CHECK(task_of(t, id).assignee == "alice");
+  // Someone without the lease cannot answer it.
+  CHECK(error_code([&] { t->review().submit(outcome(id, "approve"), reviewer("bob")); }) == "lease_not_held");
+
+  const auto done = t->review().submit(outcome(id, "correct", "bad"), reviewer("alice"));
+  CHECK(is(done.status, TaskState::completed));
+  CHECK(done.final_label == "bad");
+  CHECK(is(task_of(t, id).status, TaskState::completed));
+  std::optional<sdk::DecisionRecord> d;
+  REQUIRE(t->storage().get_decision("loans", "c1", d).ok());
+  REQUIRE(d);
+  CHECK(d->final_label == "bad");
+  CHECK(d->final_outcome == "correct");
+  // Answered once: a second submit finds no lease, and nothing is left to claim.
+  CHECK(error_code([&] { t->review().submit(outcome(id, "approve"), reviewer("alice")); }) == "illegal_transition");
+  CHECK_FALSE(t->review().next("loans", reviewer("bob")));
+}
+
+TEST_CASE("review: a consensus task needs two reviewers: agreement decides, disagreement escalates", "[review]") {
+  TestApp t(kPolicy);
+  // alice answers, then bob: the task goes back to the queue after the first answer.
+  auto two_answers = [&](const std::string& id, const std::string& bobs_outcome, const std::string& bobs_label) {
+    const auto task_id = flagged_case(t, id, true);
+    CHECK(task_of(t, task_id).reviews_required == 2);
+    auto claimed = t->review().next("loans", reviewer("alice"));
+    REQUIRE(claimed);
+    REQUIRE(claimed->task.task_id == task_id);
+    CHECK(is(t->review().submit(outcome(task_id, "approve"), reviewer("alice")).status, TaskState::pending));
+    CHECK_FALSE(t->review().next("loans", reviewer("alice")));  // never the same reviewer twice
+    claimed = t->review().next("loans", reviewer("bob"));
+    REQUIRE(claimed);
+    REQUIRE(claimed->task.task_id == task_id);
+    return t->review().submit(outcome(task_id, bobs_outcome, bobs_label), reviewer("bob"));
+  };
+  const auto agreed = two_answers("agree", "approve", "");
+  CHECK(is(agreed.status, TaskState::completed));
+  CHECK(agreed.final_label == "good");
+
+  const auto split = two_answers("split", "correct", "bad");
+  CHECK(is(split.status, TaskState::escalated));
+  CHECK(task_of(t, split.task_id).pool == "adjudicator");
+  CHECK_FALSE(t->review().next("loans", reviewer("carol")));  // an adjudicator's task now
+}
+
+TEST_CASE("review: four-eyes, a case is never reviewed from the account that submitted it", "[review]") {
+  TestApp t(kPolicy);
+  const auto id = flagged_case(t, "own", false, "alice");
+  CHECK_FALSE(t->review().next("loans", reviewer("alice")));
+  auto claimed = t->review().next("loans", reviewer("bob"));
+  REQUIRE(claimed);
+  CHECK(claimed->task.task_id == id);
+}
+
+TEST_CASE("review: a lease that runs out returns the task to the queue and the late answer is refused", "[review]") {
+  TestApp t(kPolicy);
+  const auto id = flagged_case(t, "slow");
+  REQUIRE(t->review().next("loans", reviewer("alice")));
+  CHECK(t->review().expire_leases() == 0);  // still within its 60 s
+
+  hitl::set_clock_offset_ms(61 * 1000);
+  CHECK(t->review().expire_leases() == 1);
+  CHECK(is(task_of(t, id).status, TaskState::pending));
+  CHECK(error_code([&] { t->review().submit(outcome(id, "approve"), reviewer("alice")); }) == "lease_not_held");
+  auto claimed = t->review().next("loans", reviewer("bob"));
+  REQUIRE(claimed);
+  CHECK(claimed->task.task_id == id);
+  CHECK(is(t->review().submit(outcome(id, "approve"), reviewer("bob")).status, TaskState::completed));
+}
+
+TEST_CASE("review: a cancelled task can be neither claimed nor answered", "[review]") {
+  TestApp t(kPolicy);
+  const auto held = flagged_case(t, "held");
+  const auto waiting = flagged_case(t, "waiting");
+  auto claimed = t->review().next("loans", reviewer("alice"));
+  REQUIRE(claimed);
+  REQUIRE(claimed->task.task_id == held);
+
+  CHECK(is(t->review().cancel(held, "duplicate case", hitl::test::admin()).to, TaskState::cancelled));
+  CHECK(is(t->review().cancel(waiting, "duplicate case", hitl::test::admin()).to, TaskState::cancelled));
+  CHECK(is(task_of(t, held).status, TaskState::cancelled));
+  CHECK(error_code([&] { t->review().submit(outcome(held, "approve"), reviewer("alice")); }) == "illegal_transition");
+  CHECK_FALSE(t->review().next("loans", reviewer("bob")));  // the queue item of `waiting` is dropped
+  CHECK(error_code([&] { t->review().cancel(waiting, "again", hitl::test::admin()); }) == "illegal_transition");
+}
