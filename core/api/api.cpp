@@ -20,6 +20,7 @@
 #include "governance/trace.hpp"
 #include "store/writer.hpp"
 #include "store/task_state.hpp"
+#include "api/ui_routes.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -125,7 +126,8 @@ bool slow_route(const std::string& m, const std::vector<std::string_view>& parts
   if (m == "DELETE") return is({"v1", "domains", "*", "decisions", "*", "payload"});
   return m == "GET" && (is({"v1", "domains", "*", "report"}) || is({"v1", "domains", "*", "decisions", "*", "trace"}) ||
                         is({"v1", "review", "tasks"}) || is({"v1", "admin", "reviewers"}) ||
-                        is({"v1", "admin", "domains", "*", "retrain"}) || is({"v1", "admin", "domains", "*", "models"}));
+                        is({"v1", "admin", "domains", "*", "retrain"}) || is({"v1", "admin", "domains", "*", "models"})) ||
+         ui::slow_route(m, parts);
 }
 
 enum class Lane { io, slow };
@@ -239,6 +241,7 @@ class Api {
         return;
       }
     }
+    if (ui::route(app_, req, parts, who, respond)) return;  // the web UI's routes (api/ui_routes.hpp)
     if (route_workflow(app_, req, parts, who, respond)) return;
     if (route_learning(app_, req, parts, who, respond)) return;
     if (parts.size() == 3 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "next") {

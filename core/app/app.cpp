@@ -110,6 +110,9 @@ void App::build_review() {
       cfg_, *registry_, *storage_, *policies_, *metrics_, commit, [this] { reload_models(); }});
   review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *domains_, *metrics_, *reviewers_,
                                             *assignment_, *policies_, final_outcome_hooks(*notifier_, *retrain_));
+  // renew() came with queue interface 1.1: an older queue plugin's vtable has no such slot.
+  const auto queue_api = plugin::api_of(queue_);
+  review_->set_queue_renews(!queue_api || queue_api->minor >= 1);
 }
 
 void App::build_admin() {

@@ -1,5 +1,6 @@
 // hitl serve: the HTTP service.
 #include "api/api.hpp"
+#include "api/ui_assets.hpp"
 #include "app/app.hpp"
 #include "app/housekeeping.hpp"
 #include "app/startup.hpp"
@@ -100,7 +101,10 @@ int serve(const ServeOptions& o) {
   service::App app(std::move(cfg), std::move(plugins));
   service::recover_at_start(app);
   const http::ServerOptions so = server_options(app);
-  http::Server server(so, make_api_handler(app));
+  // The web UI under /ui/ (docs/ui.md), read into memory now; every reply gets the security headers.
+  const auto ui_assets = ui::Assets::load(default_ui_dir());
+  spdlog::info("web UI: {} files, {} bytes from {}", ui_assets->size(), ui_assets->bytes(), ui_assets->dir().string());
+  http::Server server(so, ui::with_ui(ui_assets, make_api_handler(app)));
   service::Background background(app);  // declared after the server: stopped before it, even on an error
   background.start();
   server.start();

@@ -54,6 +54,16 @@ void add_token(CLI::App& root) {
     auto storage = p.registry.create_storage(cfg.storage.plugin, cfg.storage.config_json);
     std::cout << service::TokenService::create(*storage, o->role, o->name, domains, "cli") << std::endl;
   });
+  auto* revoke = token->add_subcommand("revoke", "Revoke the token of a name (a running hitl serve refuses it within 5 s)");
+  revoke->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
+  revoke->add_option("--name", o->name, "The token's name")->required();
+  revoke->callback([o] {
+    auto cs = open_configured_storage(o->config);
+    std::int64_t revoked_ms = 0;
+    sdk::WriteBatch batch = service::TokenService::revocation(o->name, cli_actor(), revoked_ms);
+    if (auto st = cs->storage->commit(batch); !st.ok()) fail("hitl token revoke: " + st.message);
+    std::cout << "revoked token " << o->name << std::endl;
+  });
 }
 
 void add_plugin(CLI::App& root) {

@@ -62,6 +62,7 @@ fs::path exe_dir() {
 
 fs::path default_plugin_dir() { return (exe_dir() / ".." / "lib" / "hitl").lexically_normal(); }
 fs::path default_script_lib_dir() { return (exe_dir() / ".." / "share" / "hitl" / "lua").lexically_normal(); }
+fs::path default_ui_dir() { return (exe_dir() / ".." / "share" / "hitl" / "ui").lexically_normal(); }
 
 // Plugin options are resolved as their plugins declare them, so the descriptors are read here.
 LoadedConfig load_with_plugins(const std::string& config_file) {

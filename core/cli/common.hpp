@@ -15,6 +15,7 @@ namespace hitl::cli {
 std::filesystem::path exe_dir();
 std::filesystem::path default_plugin_dir();      // <exe>/../lib/hitl
 std::filesystem::path default_script_lib_dir();  // <exe>/../share/hitl/lua
+std::filesystem::path default_ui_dir();          // <exe>/../share/hitl/ui (the web UI, ui/www)
 config::ServiceConfig load(const std::string& config_file);
 // The config with the plugins its path options were read from, for the commands that build the
 // service (App): each plugin file is opened once.

@@ -35,29 +35,53 @@ const char* role_name(Role r) {
 
 TokenService::TokenService(std::shared_ptr<sdk::Storage> storage) : storage_(std::move(storage)) {}
 
-std::string TokenService::create(sdk::Storage& storage, const std::string& role,
-                                 const std::string& name, const std::vector<std::string>& domains,
-                                 const std::string& actor) {
+TokenService::NewToken TokenService::prepare(const std::string& role, const std::string& name,
+                                             const std::vector<std::string>& domains, const std::string& actor) {
   if (!parse_role(role))
     throw ServiceError(422, "invalid_field", "role must be admin, reviewer or client, got \"" + role + "\"", "role");
   if (name.empty() || name.size() > 128)
     throw ServiceError(422, "invalid_field", "name must be 1..128 characters", "name");
   std::string joined;
   for (auto& d : domains) joined += (joined.empty() ? "" : ",") + d;
-  std::string secret = "hitl_" + random_hex(24);
-  sdk::WriteBatch batch;
-  sdk::TokenRecord t;
+  NewToken out;
+  out.secret = "hitl_" + random_hex(24);
+  sdk::TokenRecord& t = out.record;
   t.name = name;
   t.role = role;
   t.domains = joined;
-  t.hash = sha256_hex(secret);
+  t.hash = sha256_hex(out.secret);
   t.created_ms = now_ms();
-  batch.tokens.push_back(t);
-  batch.audit.push_back(audit::make_record(t.created_ms, actor, "token.created", "", audit::Entity::token, name,
-                                           nlohmann::json{{"role", role}, {"domains", joined}}.dump()));
-  auto st = storage.commit(batch);
+  out.batch.tokens.push_back(t);
+  out.batch.audit.push_back(audit::make_record(t.created_ms, actor, "token.created", "", audit::Entity::token, name,
+                                               nlohmann::json{{"role", role}, {"domains", joined}}.dump()));
+  return out;
+}
+
+std::string TokenService::create(sdk::Storage& storage, const std::string& role,
+                                 const std::string& name, const std::vector<std::string>& domains,
+                                 const std::string& actor) {
+  NewToken t = prepare(role, name, domains, actor);
+  auto st = storage.commit(t.batch);
   if (!st.ok()) throw ServiceError(500, "storage_error", "could not store the token: " + st.message);
-  return secret;
+  return t.secret;
+}
+
+sdk::WriteBatch TokenService::revocation(const std::string& name, const std::string& actor, std::int64_t& revoked_ms) {
+  sdk::WriteBatch batch;
+  sdk::TokenRecord t;
+  t.name = name;
+  t.role = "client";  // never read: a revoked row authenticates nobody
+  t.hash = "revoked-" + random_hex(32);
+  t.created_ms = revoked_ms = now_ms();
+  t.revoked = true;
+  batch.tokens.push_back(t);
+  batch.audit.push_back(audit::make_record(t.created_ms, actor, "token.revoked", "", audit::Entity::token, name, "{}"));
+  return batch;
+}
+
+void TokenService::forget_cached() {
+  std::lock_guard lock(mu_);
+  cache_.clear();
 }
 
 std::optional<Principal> TokenService::authenticate(const std::string& header) {

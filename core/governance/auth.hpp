@@ -32,6 +32,21 @@ class TokenService {
   // Throws ServiceError (422) for a bad role or name.
   static std::string create(sdk::Storage& storage, const std::string& role, const std::string& name,
                             const std::vector<std::string>& domains, const std::string& actor);
+  // What create() commits, for a caller that commits through the service's writer.
+  struct NewToken {
+    std::string secret;  // shown once
+    sdk::TokenRecord record;
+    sdk::WriteBatch batch;
+  };
+  static NewToken prepare(const std::string& role, const std::string& name, const std::vector<std::string>& domains,
+                          const std::string& actor);
+  // What revoking the token named `name` commits: its row gets a hash no secret has and the
+  // revoked flag (storage keeps one token per name), so the old secret matches nothing; audited
+  // token.revoked. `revoked_ms` is set to the time recorded.
+  static sdk::WriteBatch revocation(const std::string& name, const std::string& actor, std::int64_t& revoked_ms);
+  // Drops every cached principal: after a revocation the token is refused at once, not within
+  // kCacheSeconds.
+  void forget_cached();
   // The principal for an "Authorization" header value, or nullopt.
   std::optional<Principal> authenticate(const std::string& authorization_header);
 

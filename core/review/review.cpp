@@ -322,8 +322,9 @@ OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& 
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
   weigh_consensus(s);
   // The current lease began lease_ms before it expires: the reviewer's work time on this task.
-  const std::int64_t started =
-      s.task.lease_expires_ms > s.dom->lease_ms ? s.task.lease_expires_ms - s.dom->lease_ms : 0;
+  // A renewed lease (renew()) expires later but keeps the claim's time in updated_ms: the earlier.
+  std::int64_t started = s.task.lease_expires_ms > s.dom->lease_ms ? s.task.lease_expires_ms - s.dom->lease_ms : 0;
+  if (s.task.updated_ms > 0 && s.task.updated_ms < started) started = s.task.updated_ms;
   s.started = std::min(started, s.now);
   sdk::WriteBatch batch = outcome_batch(s);
   commit_outcome(batch, s);
@@ -715,4 +716,36 @@ void ReviewService::reconcile_to_pending(const std::vector<sdk::TaskRecord>& tas
   st = queue_.push(items);
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
 }
+// The storage step keeps updated_ms (the claim's time: the start of this reviewer's work, which
+// submit() counts from) and moves only lease_expires_ms, so lists, traces and the start-up
+// reconciliation see the lease the queue has.
+std::int64_t ReviewService::renew(std::int64_t task_id, const Principal& who) {
+  if (!queue_renews_)
+    throw ServiceError(501, "not_supported", "the queue plugin cannot renew leases (queue interface 1.1 needed)");
+  std::lock_guard lock(mu_);
+  sdk::TaskRecord task = load_task(task_id, who);
+  if (!is(task.status, TaskState::assigned)) illegal(task, "renew");
+  if (task.assignee != who.name)
+    throw ServiceError(409, "lease_not_held", "task " + std::to_string(task_id) + " is leased to \"" + task.assignee +
+                       "\", not to \"" + who.name + "\"");
+  const DomainSettings* dom = domains_.find(task.domain);
+  if (!dom) throw ServiceError(404, "unknown_domain", "task belongs to unknown domain \"" + task.domain + "\"");
+  const std::int64_t now = now_ms();
+  std::int64_t expires = 0;
+  auto st = queue_.renew(task_id, who.name, now, dom->lease_ms, expires);
+  if (st.code == sdk::Code::conflict || st.code == sdk::Code::not_found)
+    throw ServiceError(409, "lease_not_held", "cannot renew the lease on task " + std::to_string(task_id) + ": " + st.message);
+  if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
+  sdk::WriteBatch batch;
+  sdk::TaskUpdate u = move_to(task, name(TaskState::assigned), TaskState::assigned, task.updated_ms);
+  u.assignee = who.name;
+  u.lease_expires_ms = expires;
+  batch.task_updates.push_back(u);
+  batch.audit.push_back(audit(now, who.name, "task.lease_renewed", task.domain, task_id,
+                              {{"actor", who.name}, {"at_ms", now}, {"decision_id", task.decision_id},
+                               {"previous_lease_expires_ms", task.lease_expires_ms}, {"lease_expires_ms", expires}}));
+  commit_move(batch, task, "renew");
+  return expires;
+}
+
 }  // namespace hitl::service

@@ -103,6 +103,13 @@ class ReviewService {
   TransitionResult cancel(std::int64_t task_id, const std::string& reason, const Principal& who);
   // Returns expired leases to the queue and the tasks to pending; returns how many.
   std::size_t expire_leases();
+  // Extends the live lease `who` holds on the task to a full lease_seconds from now (the web UI
+  // renews while its reviewer is active) and returns the new expiry. Audited task.lease_renewed.
+  // Throws ServiceError: 404, 403, 409 "lease_not_held" (not theirs, or already expired),
+  // 409 "illegal_transition" (not assigned), 501 "not_supported" (a queue plugin older than 1.1).
+  std::int64_t renew(std::int64_t task_id, const Principal& who);
+  // Whether the queue plugin has renew() (queue interface 1.1; App sets it from the plugin).
+  void set_queue_renews(bool renews) { queue_renews_ = renews; }
   // At start, before serving (issue 14: a kill -9 between the queue lease and the storage commit
   // of a claim left the task leased in the queue and pending in storage until the lease ran
   // out). Makes every queue lease agree with storage: a lease storage does not back is freed at
@@ -144,6 +151,7 @@ class ReviewService {
   // process keeps two moves of the same task from interleaving between them (human-rate work,
   // so serialising the moves costs nothing that matters).
   std::mutex mu_;
+  bool queue_renews_ = false;
   FinalHooks hooks_;
   SlaTimers sla_timers_;
   // Tasks up to this id have been seen for their SLA moments (-1: the start-up walk has not

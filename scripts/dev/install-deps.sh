@@ -8,17 +8,30 @@ pkgs=(cmake ninja-build g++ ccache pkg-config make curl
       nlohmann-json3-dev libssl-dev libcli11-dev catch2 libxgboost-dev)
 if [ "$mode" = test ]; then
   pkgs+=(python3 prometheus)  # prometheus: promtool checks the /metrics text format
+  pkgs+=(chromium)            # the browser tests (tests/browser) drive it headless
+  # node and npm run the browser tests; a machine may have them from elsewhere (nodesource),
+  # whose nodejs package brings npm: Debian's are installed only when the commands are missing.
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-echo "installing: ${missing[*]}"
-sudo=""
-if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ "$mode" = test ]; then
+  # puppeteer-core for the browser tests, as package-lock.json pins it, when what is installed
+  # does not match package.json (npm ls fails on a missing or different version).
+  browser="$(cd "$(dirname "$0")/../../tests/browser" && pwd)"
+  if ! (cd "$browser" && npm ls --depth=0 >/dev/null 2>&1); then
+    echo "installing the browser tests' npm packages (tests/browser/package-lock.json)"
+    (cd "$browser" && npm ci --ignore-scripts --no-audit --no-fund)
+  fi
+fi

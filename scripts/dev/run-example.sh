@@ -10,6 +10,7 @@ client=$("$hitl" token create --config "$config" --role client --name "demo-clie
 cat <<TXT
 
 hitl: credit_risk example on http://$listen
+  web UI:         http://$listen/ui/   (sign in with a token below; docs/ui.md)
   admin token:    $admin
   reviewer token: $reviewer
   client token:   $client

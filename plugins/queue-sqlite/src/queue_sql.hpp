@@ -27,6 +27,9 @@ inline constexpr const char* kAck =
     "DELETE FROM queue_items WHERE task_id = ?1 AND leased_by = ?2 AND lease_expires >= ?3";
 inline constexpr const char* kRelease =
     "UPDATE queue_items SET leased_by = NULL, lease_expires = 0 WHERE task_id = ?1 AND leased_by = ?2";
+// Only a live lease of this reviewer is extended (queue 1.1): an expired one may be someone else's.
+inline constexpr const char* kRenew =
+    "UPDATE queue_items SET lease_expires = ?3 WHERE task_id = ?1 AND leased_by = ?2 AND lease_expires >= ?4";
 inline constexpr const char* kLookup = "SELECT leased_by, lease_expires FROM queue_items WHERE task_id = ?1";
 inline constexpr const char* kExpire =
     "UPDATE queue_items SET leased_by = NULL, lease_expires = 0 "
@@ -46,6 +49,6 @@ inline constexpr const char* kLeasedAll =
 
 // Every statement above, for the tests.
 inline constexpr const char* kAll[] = {kInsert, kClaim,       kAck,      kRelease,      kLookup,
-                                       kExpire, kItemsDomain, kItemsAll, kLeasedDomain, kLeasedAll};
+                                       kExpire, kItemsDomain, kItemsAll, kLeasedDomain, kLeasedAll, kRenew};
 
 }  // namespace hitl::queue_sqlite::sql

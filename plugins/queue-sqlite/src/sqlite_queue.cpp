@@ -60,9 +60,11 @@ struct SqliteQueue::Statements {
         items_domain(db, sql::kItemsDomain),
         items_all(db, sql::kItemsAll),
         leased_domain(db, sql::kLeasedDomain),
-        leased_all(db, sql::kLeasedAll) {}
+        leased_all(db, sql::kLeasedAll),
+        renew(db, sql::kRenew) {}
 
-  SQLite::Statement insert, claim, ack, release, lookup, expire, items_domain, items_all, leased_domain, leased_all;
+  SQLite::Statement insert, claim, ack, release, lookup, expire, items_domain, items_all, leased_domain, leased_all,
+      renew;
 };
 
 SqliteQueue::SqliteQueue(const QueueConfig& cfg)
@@ -242,6 +244,32 @@ Status SqliteQueue::release(std::int64_t task_id, const std::string& reviewer) n
     return db_error("release", e);
   } catch (const std::exception& e) {
     return Status::Error(Code::internal, std::string("queue-sqlite release: ") + e.what());
+  }
+}
+
+Status SqliteQueue::renew(std::int64_t task_id, const std::string& reviewer, std::int64_t now_ms, std::int64_t lease_ms,
+                          std::int64_t& expires_ms) noexcept {
+  if (reviewer.empty()) return invalid("renew", "reviewer must not be empty");
+  if (lease_ms <= 0) return invalid("renew", "lease_ms must be positive");
+  try {
+    std::lock_guard lock(mu_);
+    {
+      auto& s = st_->renew;
+      ResetOnExit reset{s};
+      s.bind(1, static_cast<std::int64_t>(task_id));
+      s.bind(2, reviewer);
+      s.bind(3, static_cast<std::int64_t>(now_ms + lease_ms));
+      s.bind(4, static_cast<std::int64_t>(now_ms));
+      if (s.exec() == 1) {
+        expires_ms = now_ms + lease_ms;
+        return Status::Ok();
+      }
+    }
+    return refusal(task_id, reviewer, &now_ms);
+  } catch (const SQLite::Exception& e) {
+    return db_error("renew", e);
+  } catch (const std::exception& e) {
+    return Status::Error(Code::internal, std::string("queue-sqlite renew: ") + e.what());
   }
 }
 

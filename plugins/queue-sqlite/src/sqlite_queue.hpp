@@ -31,6 +31,8 @@ class SqliteQueue final : public sdk::Queue {
   sdk::Status release(std::int64_t task_id, const std::string& reviewer) noexcept override;
   sdk::Status expire(std::int64_t now_ms, std::vector<std::int64_t>& expired) noexcept override;
   sdk::Status depth(const std::string& domain, std::int64_t now_ms, sdk::QueueDepth& out) noexcept override;
+  sdk::Status renew(std::int64_t task_id, const std::string& reviewer, std::int64_t now_ms, std::int64_t lease_ms,
+                    std::int64_t& expires_ms) noexcept override;  // queue 1.1
 
  private:
   struct Statements;

@@ -250,6 +250,31 @@ TEST_CASE("release makes a task ready again, only for its holder") {
   CHECK(next->task_id == 1);
 }
 
+TEST_CASE("renew extends only its holder's live lease (queue 1.1)") {
+  TempDir tmp;
+  auto q = open_queue(db_of(tmp));
+  REQUIRE(q->push({item(1, "d", 2.0), item(2, "d", 1.0)}).ok());
+  REQUIRE(claim(*q, "d", "alice", 1000, 100)->task_id == 1);  // expires 1100
+  std::int64_t expires = 0;
+  REQUIRE(q->renew(1, "alice", 1050, 100, expires).ok());
+  CHECK(expires == 1150);
+  std::vector<std::int64_t> expired;
+  REQUIRE(q->expire(1120, expired).ok());  // the old expiry has passed: the renewed lease holds
+  CHECK(expired.empty());
+  CHECK(q->ack(1, "alice", 1140).ok());
+
+  REQUIRE(claim(*q, "d", "alice", 2000, 100)->task_id == 2);  // expires 2100
+  Status st = q->renew(2, "bob", 2050, 100, expires);
+  CHECK(st.code == Code::conflict);
+  CHECK(st.message == "task 2 is leased by alice");
+  st = q->renew(2, "alice", 2101, 100, expires);  // too late: it may be someone else's by now
+  CHECK(st.code == Code::conflict);
+  CHECK(st.message.find("expired") != std::string::npos);
+  CHECK(q->renew(99, "alice", 2000, 100, expires).code == Code::not_found);
+  CHECK(q->renew(2, "", 2000, 100, expires).code == Code::invalid_argument);
+  CHECK(claim(*q, "d", "bob", 2101)->task_id == 2);  // the expired lease was not extended
+}
+
 TEST_CASE("expire lists expired leases, which can then be claimed again") {
   TempDir tmp;
   auto q = open_queue(db_of(tmp));

@@ -49,7 +49,7 @@
 #define HITL_SDK_MODEL_API_MAJOR 1u
 #define HITL_SDK_MODEL_API_MINOR 0u
 #define HITL_SDK_QUEUE_API_MAJOR 1u
-#define HITL_SDK_QUEUE_API_MINOR 0u
+#define HITL_SDK_QUEUE_API_MINOR 1u
 #define HITL_SDK_STORAGE_API_MAJOR 1u
 #define HITL_SDK_STORAGE_API_MINOR 0u
 
@@ -183,6 +183,15 @@ class Queue {
   // Makes every task whose lease expired before now_ms ready again and lists them.
   virtual Status expire(std::int64_t now_ms, std::vector<std::int64_t>& expired) noexcept = 0;
   virtual Status depth(const std::string& domain, std::int64_t now_ms, QueueDepth& out) noexcept = 0;
+  // Since queue 1.1. Extends the live lease `reviewer` holds on `task_id` to now_ms + lease_ms and
+  // sets `expires_ms`; Code::conflict when the task is not leased to them or the lease already
+  // expired (it may be someone else's by now). The host calls it only on plugins of queue minor
+  // >= 1; this default says the plugin cannot.
+  virtual Status renew(std::int64_t task_id, const std::string& reviewer, std::int64_t now_ms, std::int64_t lease_ms,
+                       std::int64_t& expires_ms) noexcept {
+    (void)task_id; (void)reviewer; (void)now_ms; (void)lease_ms; (void)expires_ms;
+    return Status::Error(Code::invalid_argument, "this queue plugin cannot renew leases");
+  }
   // (new queue methods go here, after every existing one)
 };
 

@@ -1,0 +1,146 @@
+// Admin routes of the web UI: tokens (create, revoke), the audit chain's verification, and model
+// promotion / rollback as `hitl model promote|rollback` do them, from the browser.
+#include "api/ui_routes.hpp"
+
+#include "audit/audit_chain.hpp"
+#include "common/clock.hpp"
+#include "learning/cycle.hpp"
+#include "learning/training.hpp"
+#include "registry/registry.hpp"
+#include "api/api_body.hpp"
+#include "app/app.hpp"
+#include "governance/auth.hpp"
+#include "data/client_json.hpp"
+#include "review/reviewers.hpp"
+#include "common/service_error.hpp"
+#include "store/writer.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace hitl::ui {
+using nlohmann::json;
+using service::ServiceError;
+
+namespace {
+
+// Tokens are global: a domain-scoped admin could otherwise mint an unscoped token, or replace
+// (same name) someone else's.
+void unscoped_admin(const service::Principal& who) {
+  service::admin_only(who);
+  if (!who.domains.empty())
+    throw ServiceError(403, "forbidden", "only an admin token without --domains may manage tokens");
+}
+
+void commit(service::App& app, sdk::WriteBatch& batch, const char* what) {
+  if (auto st = app.writer().submit_sync(batch); !st.ok())
+    throw ServiceError(503, "storage_unavailable", std::string(what) + " not stored: " + st.message);
+}
+
+void check_token_name(const std::string& name) {
+  service::check_client_text(name, "name", 128);
+  if (name.find('/') != std::string::npos) throw ServiceError(422, "invalid_field", "name: must not contain /", "name");
+}
+
+// POST /v1/admin/tokens {"name", "role", "domains"?}: the secret is in the reply, once.
+void create_token(service::App& app, const http::Request& req, const service::Principal& who, http::Respond& respond) {
+  json b = service::body_object(req, {"name", "role", "domains"}, false, app.config().max_json_depth);
+  const std::string name = service::string_field(b, "name", true);
+  check_token_name(name);
+  std::vector<std::string> domains;
+  if (auto it = b.find("domains"); it != b.end() && !it->is_null()) {
+    if (!it->is_array()) throw ServiceError(422, "invalid_field", "domains: expected a list of domain names", "domains");
+    for (auto& d : *it) {
+      if (!d.is_string() || !app.config().domains.count(d.get<std::string>()))
+        throw ServiceError(422, "invalid_field", "domains: expected names of configured domains", "domains");
+      domains.push_back(d.get<std::string>());
+    }
+  }
+  auto t = service::TokenService::prepare(service::string_field(b, "role", true), name, domains, who.name);
+  commit(app, t.batch, "token");
+  app.tokens().forget_cached();  // a replaced token (same name) stops working at once
+  respond(service::reply({{"name", t.record.name}, {"role", t.record.role}, {"domains", domains},
+                          {"created_ms", t.record.created_ms}, {"token", t.secret}}, 201));
+}
+
+// POST /v1/admin/tokens/{name}/revoke: refused at once here (the cache is dropped), within its
+// 5 s cache by another process on the same storage.
+void revoke_token(service::App& app, std::string_view name_part, const service::Principal& who, http::Respond& respond) {
+  const std::string name(name_part);
+  check_token_name(name);
+  std::int64_t revoked_ms = 0;
+  sdk::WriteBatch batch = service::TokenService::revocation(name, who.name, revoked_ms);
+  commit(app, batch, "revocation");
+  app.tokens().forget_cached();
+  respond(service::reply({{"name", name}, {"revoked", true}, {"revoked_ms", revoked_ms}}));
+}
+
+// GET /v1/admin/audit/verify: walks the whole chain (slow lane).
+void verify_audit(service::App& app, http::Respond& respond) {
+  audit::VerifyResult r;
+  try {
+    r = audit::verify_chain(app.storage());
+  } catch (const std::exception& e) {
+    throw ServiceError(503, "storage_unavailable", std::string("audit verify: ") + e.what());
+  }
+  json out = {{"ok", r.ok}, {"records", r.records}, {"head_seq", r.head.seq}, {"head_hash", r.head.hash},
+              {"checked_ms", now_ms()}};
+  out["bad_seq"] = r.ok ? json(nullptr) : json(r.bad_seq);
+  out["error"] = r.ok ? json(nullptr) : json(r.reason);
+  respond(service::reply(out));
+}
+
+// POST /v1/admin/domains/{d}/models/{id}/promote | /models/rollback {"reason"?} (slow lane).
+void swap_model(service::App& app, const http::Request& req, const std::string& domain, const std::string* id,
+                const service::Principal& who, http::Respond& respond) {
+  json b = service::body_object(req, {"reason"}, true, app.config().max_json_depth);
+  const std::string reason = service::string_field(b, "reason");
+  service::check_client_text(reason, "reason", service::kMaxFreeTextChars, true, true);
+  const auto& cfg = app.config();
+  registry::Live live;
+  std::filesystem::path artifact;
+  try {
+    artifact = learning::live_artifact(cfg, domain);
+    registry::Registry reg(cfg.registry_dir);
+    live = id ? reg.promote(domain, *id, artifact, now_ms(), who.name, reason)
+              : reg.rollback(domain, artifact, now_ms(), who.name, reason);
+  } catch (const std::exception& e) {
+    throw ServiceError(409, id ? "not_promoted" : "not_rolled_back", e.what(), id ? "id" : "");
+  }
+  sdk::WriteBatch batch;
+  batch.audit.push_back(learning::swap_audit(id ? "model.promoted" : "model.rolled_back", domain, live, artifact, cfg.registry_dir));
+  commit(app, batch, "audit record");
+  app.reload_models();  // live now rather than at the housekeeping thread's next look
+  respond(service::reply({{"domain", domain}, {"live", registry::to_json(live)}}));
+}
+
+}  // namespace
+
+bool route_admin(service::App& app, const http::Request& req, const Parts& parts, const service::Principal& who,
+                 http::Respond& respond) {
+  if (is(parts, {"v1", "admin", "tokens"})) {
+    unscoped_admin(who);
+    require_method(req, "POST");
+    create_token(app, req, who, respond);
+  } else if (is(parts, {"v1", "admin", "tokens", "*", "revoke"})) {
+    unscoped_admin(who);
+    require_method(req, "POST");
+    revoke_token(app, parts[3], who, respond);
+  } else if (is(parts, {"v1", "admin", "audit", "verify"})) {
+    service::admin_only(who);
+    require_method(req, "GET");
+    verify_audit(app, respond);
+  } else if (is(parts, {"v1", "admin", "domains", "*", "models", "*", "promote"}) ||
+             is(parts, {"v1", "admin", "domains", "*", "models", "rollback"})) {
+    service::admin_only(who);
+    require_method(req, "POST");
+    const std::string domain = domain_of(app, parts[3], who);
+    const std::string id = parts.size() == 7 ? std::string(parts[5]) : std::string();
+    swap_model(app, req, domain, parts.size() == 7 ? &id : nullptr, who, respond);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace hitl::ui
