@@ -56,12 +56,11 @@ Routing Replay::route_of(policy::PolicyEngine& engine, const Record& r, bool& po
 }
 
 std::string Replay::group_of(const Record& r) const {
-  const bool in_meta = group_.field.rfind("meta.", 0) == 0;
-  const json& doc = in_meta ? r.meta : r.input;
-  const std::string key = in_meta ? group_.field.substr(5) : group_.field;
+  const report::GroupField field = report::group_field(group_);
+  const json& doc = field.in_meta ? r.meta : r.input;
   const json* value = nullptr;
   if (doc.is_object()) {
-    auto it = doc.find(key);
+    auto it = doc.find(field.key);
     if (it != doc.end()) value = &*it;
   }
   return report::group_of_value(value, group_);

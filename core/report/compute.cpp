@@ -73,11 +73,10 @@ std::string value_group(const nlohmann::json* v, const GroupSpec& spec, const st
 // The group of one decision under `spec` (its field is non-empty).
 std::string group_of(const sdk::DecisionRecord& d, const GroupSpec& spec, const std::vector<std::string>& bands) {
   if (d.erased_ms != 0) return kMissing;  // the payload is gone ("{}"), whatever it said before
-  const bool meta = spec.field.rfind("meta.", 0) == 0;
-  const std::string key = meta ? spec.field.substr(5) : spec.field;
-  const auto doc = nlohmann::json::parse(meta ? d.meta_json : d.input_json, nullptr, false);
+  const GroupField field = group_field(spec);
+  const auto doc = nlohmann::json::parse(field.in_meta ? d.meta_json : d.input_json, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return kMissing;
-  const auto it = doc.find(key);
+  const auto it = doc.find(field.key);
   return value_group(it == doc.end() ? nullptr : &*it, spec, bands);
 }
 
@@ -337,6 +336,11 @@ Report compute(const std::string& domain, const Facts& facts, const Facts* basel
 }
 
 std::vector<std::string> band_names(const std::vector<double>& bands) { return make_band_names(bands); }
+
+GroupField group_field(const GroupSpec& spec) {
+  const bool in_meta = spec.field.rfind("meta.", 0) == 0;
+  return {in_meta, in_meta ? spec.field.substr(5) : spec.field};
+}
 
 std::optional<std::string> truth_of(const sdk::DecisionRecord& d) {
   if (!d.truth_label.empty()) return d.truth_label;

@@ -174,6 +174,12 @@ Report build(sdk::Storage& storage, const std::string& domain, const Settings& s
 // ("<25", "25-40", ">=60"), else the value itself; "(missing)" for a missing (null) value, an
 // object or an array. Also used by model evaluation's per-group metrics (core/evaluation).
 std::string group_of_value(const nlohmann::json* value, const GroupSpec& spec);
+// Where a group attribute is read: "Age" is input.Age, "meta.segment" is meta.segment.
+struct GroupField {
+  bool in_meta = false;
+  std::string key;
+};
+GroupField group_field(const GroupSpec& spec);
 // The truth of a decision: the reported truth, else the label a human settled on, else none.
 std::optional<std::string> truth_of(const sdk::DecisionRecord& d);
 // The band names of `bands` in order: {25, 40} -> "<25", "25-40", ">=40"; none for no bands.
