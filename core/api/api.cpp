@@ -19,7 +19,7 @@
 #include "app/slow_lane.hpp"
 #include "governance/trace.hpp"
 #include "store/writer.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 #include "api/ui_routes.hpp"
 
 #include <nlohmann/json.hpp>

@@ -8,7 +8,7 @@
 #include "review/review.hpp"
 #include "review/reviewers.hpp"
 #include "common/service_error.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 #include <nlohmann/json.hpp>
 

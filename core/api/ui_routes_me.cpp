@@ -4,6 +4,7 @@
 #include "api/ui_routes.hpp"
 
 #include "common/clock.hpp"
+#include "common/task_state.hpp"
 #include "policy/policy_engine.hpp"
 #include "api/api_body.hpp"
 #include "app/app.hpp"
@@ -54,7 +55,7 @@ Quality quality_of(sdk::Storage& storage, const std::string& reviewer, const std
       if (r.created_ms >= today) continue;
       ++q.gold_answers;
       q.gold_correct += r.final_label == t->gold_label;
-    } else if (t->reviews_required > 1 && t->status == "completed") {
+    } else if (t->reviews_required > 1 && service::is(t->status, service::TaskState::completed)) {
       std::optional<sdk::DecisionRecord> d;
       if (!storage.get_decision(t->domain, t->decision_id, d).ok() || !d) continue;
       ++q.consensus_rounds;

@@ -6,7 +6,7 @@
 #include "ingest/ingest_body.hpp"
 #include "ingest/pipeline.hpp"
 #include "common/service_error.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>

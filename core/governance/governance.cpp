@@ -1,7 +1,7 @@
 #include "governance/governance.hpp"
 
 #include "audit/audit_record.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 #include "common/clock.hpp"
 #include "common/service_error.hpp"
 

@@ -1,7 +1,7 @@
 #include "governance/trace.hpp"
 
 #include "common/service_error.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -11,7 +11,7 @@
 #include "common/service_error.hpp"
 #include "ingest/signals.hpp"
 #include "store/writer.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 #include <spdlog/spdlog.h>
 

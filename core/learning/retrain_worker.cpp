@@ -7,7 +7,7 @@
 #include "policy/policy_engine.hpp"
 #include "registry/registry.hpp"
 #include "metrics/metrics.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>

@@ -17,7 +17,7 @@
 // delivery worker; both run between start() and stop() (`hitl serve` only). One mutex guards the
 // registry; reply callbacks and HTTP attempts always run outside it.
 #include "config/service_config.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 #include <hitl/plugin_api.hpp>
 

@@ -3,6 +3,7 @@
 // allocates or may throw happens in a noexcept helper whose frame ends before the next Lua call.
 #include "common/clock.hpp"
 #include "policy/lua_sandbox.hpp"
+#include "policy/lua_values.hpp"
 #include "policy/policy_engine.hpp"
 
 #include <cmath>
@@ -60,11 +61,6 @@ int push_segment_text(lua_State* L, int idx) {
   return 1;
 }
 
-void set_int(lua_State* L, const char* k, std::uint64_t v) {
-  lua_pushinteger(L, static_cast<lua_Integer>(v));
-  lua_setfield(L, -2, k);
-}
-
 // stats(window_seconds, segment_or_nil) -> figures table, or nil, message (the Lua wrapper raises
 // it at the policy's line).
 int host_stats(lua_State* L) {
@@ -107,20 +103,17 @@ int host_stats(lua_State* L) {
   }
   const WindowFigures& f = q.out;
   lua_createtable(L, 0, 12);
-  set_int(L, "window", static_cast<std::uint64_t>(f.window_seconds));
-  set_int(L, "predictions", f.predictions);
-  set_int(L, "flagged", f.flagged);
-  set_int(L, "rejected", f.rejected);
-  set_int(L, "errors", f.errors);
-  set_int(L, "reviews", f.reviews);
-  set_int(L, "open_tasks", static_cast<std::uint64_t>(f.open_tasks < 0 ? 0 : f.open_tasks));
+  set_integer(L, "window", static_cast<long long>(f.window_seconds));
+  set_integer(L, "predictions", static_cast<long long>(f.predictions));
+  set_integer(L, "flagged", static_cast<long long>(f.flagged));
+  set_integer(L, "rejected", static_cast<long long>(f.rejected));
+  set_integer(L, "errors", static_cast<long long>(f.errors));
+  set_integer(L, "reviews", static_cast<long long>(f.reviews));
+  set_integer(L, "open_tasks", f.open_tasks < 0 ? 0 : static_cast<long long>(f.open_tasks));
   const double n = static_cast<double>(f.predictions);
-  lua_pushnumber(L, f.predictions ? static_cast<double>(f.flagged) / n : 0.0);
-  lua_setfield(L, -2, "flag_rate");
-  lua_pushnumber(L, f.predictions ? static_cast<double>(f.rejected) / n : 0.0);
-  lua_setfield(L, -2, "reject_rate");
-  lua_pushnumber(L, f.predictions ? static_cast<double>(f.errors) / n : 0.0);
-  lua_setfield(L, -2, "error_rate");
+  set_number(L, "flag_rate", f.predictions ? static_cast<double>(f.flagged) / n : 0.0);
+  set_number(L, "reject_rate", f.predictions ? static_cast<double>(f.rejected) / n : 0.0);
+  set_number(L, "error_rate", f.predictions ? static_cast<double>(f.errors) / n : 0.0);
   if (q.segment) {
     lua_pushvalue(L, 2);
     lua_setfield(L, -2, "segment");

@@ -69,18 +69,14 @@ void push_object_or_empty(lua_State* L, const json* j, const char* what) {
 void push_prediction(lua_State* L, const PredictionView* pred) {
   lua_createtable(L, 0, 3);
   if (!pred) {
-    lua_pushliteral(L, "");
-    lua_setfield(L, -2, "label");
-    lua_pushnumber(L, 0.0);
-    lua_setfield(L, -2, "confidence");
+    set_string(L, "label", "");
+    set_number(L, "confidence", 0.0);
     lua_newtable(L);
     lua_setfield(L, -2, "scores");
     return;
   }
-  lua_pushlstring(L, pred->label.data(), pred->label.size());
-  lua_setfield(L, -2, "label");
-  lua_pushnumber(L, pred->confidence);
-  lua_setfield(L, -2, "confidence");
+  set_string(L, "label", pred->label);
+  set_number(L, "confidence", pred->confidence);
   lua_createtable(L, 0, static_cast<int>(pred->scores.size()));
   for (const auto& kv : pred->scores) {
     lua_pushlstring(L, kv.first.data(), kv.first.size());
@@ -97,10 +93,8 @@ void push_predictions(lua_State* L, const std::vector<PredictionView>* all, cons
     const PredictionView* v = all ? &(*all)[static_cast<std::size_t>(i)] : primary;
     push_prediction(L, v);
     if (v) {
-      lua_pushlstring(L, v->model.data(), v->model.size());
-      lua_setfield(L, -2, "model");
-      lua_pushlstring(L, v->version.data(), v->version.size());
-      lua_setfield(L, -2, "version");
+      set_string(L, "model", v->model);
+      set_string(L, "version", v->version);
     }
     lua_rawseti(L, -2, i + 1);
   }
@@ -108,19 +102,24 @@ void push_predictions(lua_State* L, const std::vector<PredictionView>* all, cons
 
 void push_ood(lua_State* L, const OodView& ood) {
   lua_createtable(L, 0, 2);
-  lua_pushnumber(L, ood.score);
-  lua_setfield(L, -2, "score");
+  set_number(L, "score", ood.score);
   lua_createtable(L, static_cast<int>(ood.furthest.size()), 0);
   lua_Integer i = 0;
   for (const auto& [feature, z] : ood.furthest) {
     lua_createtable(L, 0, 2);
-    lua_pushlstring(L, feature.data(), feature.size());
-    lua_setfield(L, -2, "feature");
-    lua_pushnumber(L, z);
-    lua_setfield(L, -2, "z");
+    set_string(L, "feature", feature);
+    set_number(L, "z", z);
     lua_rawseti(L, -2, ++i);
   }
   lua_setfield(L, -2, "furthest");
+}
+
+void push_strings(lua_State* L, const std::vector<std::string>& v) {
+  lua_createtable(L, static_cast<int>(v.size()), 0);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    lua_pushlstring(L, v[i].data(), v[i].size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
 }
 
 }  // namespace hitl::policy::detail

@@ -139,8 +139,7 @@ void push_flag_p(lua_State* L, const FlagInput& in) {
   }
   push_object_or_empty(L, in.meta, "p.meta");
   lua_setfield(L, -2, "meta");
-  if (in.domain) lua_pushlstring(L, in.domain->data(), in.domain->size()); else lua_pushliteral(L, "");
-  lua_setfield(L, -2, "domain");
+  set_string(L, "domain", in.domain ? std::string_view(*in.domain) : std::string_view());
 }
 
 const char* kVerdictHint = "return hitl.auto(), hitl.review(reason) or hitl.reject(reason)";
@@ -224,12 +223,9 @@ int call_judge(lua_State* L) {
   push_flag_p(L, *c->flag.in);
   const JudgeView& j = *c->judge;
   push_prediction(L, &j.prediction);
-  lua_pushlstring(L, j.prediction.model.data(), j.prediction.model.size());
-  lua_setfield(L, -2, "model");
-  lua_pushlstring(L, j.prediction.version.data(), j.prediction.version.size());
-  lua_setfield(L, -2, "version");
-  lua_pushlstring(L, j.reason.data(), j.reason.size());
-  lua_setfield(L, -2, "reason");
+  set_string(L, "model", j.prediction.model);
+  set_string(L, "version", j.prediction.version);
+  set_string(L, "reason", j.reason);
   lua_call(L, 2, 1);
   return read_verdict(L, &c->flag, "judge");
 }
@@ -237,20 +233,15 @@ int call_judge(lua_State* L) {
 // The `task` table priority(task) and sla(task) see.
 void push_task(lua_State* L, const TaskView& t) {
   lua_createtable(L, 0, 6);
-  if (t.domain) lua_pushlstring(L, t.domain->data(), t.domain->size()); else lua_pushliteral(L, "");
-  lua_setfield(L, -2, "domain");
-  if (t.reason) lua_pushlstring(L, t.reason->data(), t.reason->size()); else lua_pushliteral(L, "");
-  lua_setfield(L, -2, "reason");
+  set_string(L, "domain", t.domain ? std::string_view(*t.domain) : std::string_view());
+  set_string(L, "reason", t.reason ? std::string_view(*t.reason) : std::string_view());
   if (t.input) push_json(L, *t.input, "task.input"); else lua_newtable(L);
   lua_setfield(L, -2, "input");
   push_prediction(L, t.prediction);
   lua_setfield(L, -2, "prediction");
   push_object_or_empty(L, t.meta, "task.meta");
   lua_setfield(L, -2, "meta");
-  if (t.priority) {
-    lua_pushnumber(L, *t.priority);
-    lua_setfield(L, -2, "priority");
-  }
+  if (t.priority) set_number(L, "priority", *t.priority);
 }
 
 int call_priority(lua_State* L) {
@@ -280,28 +271,14 @@ int call_sla(lua_State* L) {
   return 0;
 }
 
-void push_strings(lua_State* L, const std::vector<std::string>& v) {
-  lua_createtable(L, static_cast<int>(v.size()), 0);
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    lua_pushlstring(L, v[i].data(), v[i].size());
-    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
-  }
-}
-
 void push_workflow_task(lua_State* L, const WorkflowTaskView& t) {
   push_task(L, t.base);
-  lua_pushinteger(L, t.task_id);
-  lua_setfield(L, -2, "task_id");
-  push_strings(L, t.skills);
-  lua_setfield(L, -2, "skills");
-  lua_pushlstring(L, t.pool.data(), t.pool.size());
-  lua_setfield(L, -2, "pool");
-  lua_pushinteger(L, t.deadline_ms);
-  lua_setfield(L, -2, "deadline_ms");
-  lua_pushinteger(L, t.reviews_done);
-  lua_setfield(L, -2, "reviews_done");
-  lua_pushinteger(L, t.reviews_required);
-  lua_setfield(L, -2, "reviews_required");
+  set_integer(L, "task_id", t.task_id);
+  set_strings(L, "skills", t.skills);
+  set_string(L, "pool", t.pool);
+  set_integer(L, "deadline_ms", t.deadline_ms);
+  set_integer(L, "reviews_done", t.reviews_done);
+  set_integer(L, "reviews_required", t.reviews_required);
 }
 
 int call_reviewers_needed(lua_State* L) {
@@ -322,26 +299,17 @@ int call_weight(lua_State* L) {
   const SampleView& s = *c->sample;
   push_hook(L, "weight");
   lua_createtable(L, 0, 10);
-  lua_pushlstring(L, s.domain.data(), s.domain.size());
-  lua_setfield(L, -2, "domain");
-  lua_pushlstring(L, s.decision_id.data(), s.decision_id.size());
-  lua_setfield(L, -2, "decision_id");
+  set_string(L, "domain", s.domain);
+  set_string(L, "decision_id", s.decision_id);
   push_object_or_empty(L, s.input, "sample.input");
   lua_setfield(L, -2, "input");
-  lua_pushlstring(L, s.final_label.data(), s.final_label.size());
-  lua_setfield(L, -2, "label");
-  lua_pushlstring(L, s.model_label.data(), s.model_label.size());
-  lua_setfield(L, -2, "model_label");
-  lua_pushnumber(L, s.confidence);
-  lua_setfield(L, -2, "confidence");
-  lua_pushlstring(L, s.outcome.data(), s.outcome.size());
-  lua_setfield(L, -2, "outcome");
-  push_strings(L, s.tags);
-  lua_setfield(L, -2, "tags");
-  push_strings(L, s.reviewers);
-  lua_setfield(L, -2, "reviewers");
-  lua_pushinteger(L, s.created_ms);
-  lua_setfield(L, -2, "created_ms");
+  set_string(L, "label", s.final_label);
+  set_string(L, "model_label", s.model_label);
+  set_number(L, "confidence", s.confidence);
+  set_string(L, "outcome", s.outcome);
+  set_strings(L, "tags", s.tags);
+  set_strings(L, "reviewers", s.reviewers);
+  set_integer(L, "created_ms", s.created_ms);
   lua_call(L, 1, 1);
   if (lua_type(L, -1) != LUA_TNUMBER) return luaL_error(L, "weight returned %s, expected a number >= 0", luaL_typename(L, -1));
   const double w = lua_tonumber(L, -1);
@@ -380,34 +348,18 @@ int call_assign(lua_State* L) {
   lua_Integer i = 0;
   for (const auto& k : *c->candidates) {
     lua_createtable(L, 0, 12);
-    lua_pushlstring(L, k.id.data(), k.id.size());
-    lua_setfield(L, -2, "id");
-    lua_pushlstring(L, k.name.data(), k.name.size());
-    lua_setfield(L, -2, "name");
-    push_strings(L, k.roles);
-    lua_setfield(L, -2, "roles");
-    push_strings(L, k.skills);
-    lua_setfield(L, -2, "skills");
-    lua_pushinteger(L, k.load);
-    lua_setfield(L, -2, "load");
-    lua_pushinteger(L, k.capacity);
-    lua_setfield(L, -2, "capacity");
-    lua_pushnumber(L, k.cost_per_hour);
-    lua_setfield(L, -2, "cost_per_hour");
-    if (k.gold_accuracy) {
-      lua_pushnumber(L, *k.gold_accuracy);
-      lua_setfield(L, -2, "gold_accuracy");
-    }
-    lua_pushinteger(L, k.gold_answers);
-    lua_setfield(L, -2, "gold_answers");
-    if (k.agreement) {
-      lua_pushnumber(L, *k.agreement);
-      lua_setfield(L, -2, "agreement");
-    }
-    lua_pushinteger(L, k.consecutive);
-    lua_setfield(L, -2, "consecutive");
-    lua_pushinteger(L, k.last_hour);
-    lua_setfield(L, -2, "last_hour");
+    set_string(L, "id", k.id);
+    set_string(L, "name", k.name);
+    set_strings(L, "roles", k.roles);
+    set_strings(L, "skills", k.skills);
+    set_integer(L, "load", k.load);
+    set_integer(L, "capacity", k.capacity);
+    set_number(L, "cost_per_hour", k.cost_per_hour);
+    if (k.gold_accuracy) set_number(L, "gold_accuracy", *k.gold_accuracy);
+    set_integer(L, "gold_answers", k.gold_answers);
+    if (k.agreement) set_number(L, "agreement", *k.agreement);
+    set_integer(L, "consecutive", k.consecutive);
+    set_integer(L, "last_hour", k.last_hour);
     lua_rawseti(L, -2, ++i);
   }
   lua_call(L, 2, 1);
@@ -467,12 +419,9 @@ int call_escalate(lua_State* L) {
   push_hook(L, "escalate");
   push_workflow_task(L, *c->task);
   lua_createtable(L, 0, 3);
-  lua_pushlstring(L, c->event->kind.data(), c->event->kind.size());
-  lua_setfield(L, -2, "kind");
-  lua_pushinteger(L, c->event->now_ms);
-  lua_setfield(L, -2, "now_ms");
-  lua_pushinteger(L, c->event->deadline_ms);
-  lua_setfield(L, -2, "deadline_ms");
+  set_string(L, "kind", c->event->kind);
+  set_integer(L, "now_ms", c->event->now_ms);
+  set_integer(L, "deadline_ms", c->event->deadline_ms);
   lua_call(L, 2, 1);
   if (lua_isnil(L, -1)) return 0;
   if (!lua_istable(L, -1)) return luaL_error(L, "escalate returned %s, expected nil, an action or a list of actions", luaL_typename(L, -1));

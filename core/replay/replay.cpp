@@ -1,7 +1,7 @@
 #include "replay/replay.hpp"
 
 #include "policy/policy_cases.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 #include <stdexcept>
 #include <utility>

@@ -1,5 +1,6 @@
 // The arithmetic of the report (docs/report.md defines every number). No I/O and no clock, so
 // each figure can be checked by hand against a fixture.
+#include "common/task_state.hpp"
 #include "report/fold.hpp"
 #include "report/report.hpp"
 
@@ -237,13 +238,13 @@ void ReportFold::add_decision(const sdk::DecisionRecord& d) {
 void ReportFold::add_task(const sdk::TaskRecord& t) {
   // 2. Turnaround and SLA.
   auto& sla = r_.turnaround.sla;
-  if (t.status == "completed") {
+  if (service::is(t.status, service::TaskState::completed)) {
     turnaround_.add(t.updated_ms - t.created_ms);
     if (t.deadline_ms > 0) {
       ++sla.with_deadline;
       if (t.updated_ms <= t.deadline_ms) ++sla.met;
     }
-  } else if (t.status != "cancelled" && t.deadline_ms > 0 && t.deadline_ms < now_ms_) {
+  } else if (!service::is(t.status, service::TaskState::cancelled) && t.deadline_ms > 0 && t.deadline_ms < now_ms_) {
     ++sla.open_breached;
   }
 }

@@ -8,6 +8,7 @@
 //   4. reviews since the window's start whose task is in the map.
 #include "report/series.hpp"
 
+#include "common/task_state.hpp"
 #include "report/fold.hpp"
 #include "report/paging.hpp"
 
@@ -35,7 +36,8 @@ class DepthCounter {
       : w_(w), step_(step_ms), steps_(steps), now_(now_ms), diff_(steps + 1) {}
 
   void add(const sdk::TaskRecord& t) {
-    const bool closed = t.status == "completed" || t.status == "cancelled";
+    const auto state = service::task_state(t.status);
+    const bool closed = state && !service::is_open(*state);
     const std::int64_t closed_ms = closed ? t.updated_ms : std::numeric_limits<std::int64_t>::max();
     const std::size_t open_from = first_end_after(t.created_ms), open_to = first_end_after(closed_ms);
     if (open_from >= open_to) return;
@@ -95,10 +97,10 @@ struct Pass {
 // since they were created). Gold tasks are left out as in the report.
 void add_open_older_tasks(const Pass& p, const std::unordered_map<std::int64_t, std::uint32_t>& cohort,
                           const std::unordered_set<std::int64_t>& gold, DepthCounter& depth) {
-  for (const char* status : {"pending", "assigned", "escalated"}) {
+  for (service::TaskState open : service::kOpenStates) {
     sdk::TaskFilter tf;
     tf.domain = p.domain;
-    tf.status = status;
+    tf.status = service::name(open);
     tf.limit = p.page_size;
     detail::each_task(p.storage, tf, std::numeric_limits<std::int64_t>::max(), [&](sdk::TaskRecord& t) {
       if (!t.gold && !cohort.count(t.task_id) && !gold.count(t.task_id) && t.created_ms < p.w.from_ms) depth.add(t);

@@ -4,7 +4,7 @@
 #include "domain/domains.hpp"
 #include "review/reviewers.hpp"
 #include "common/service_error.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 #include <algorithm>
 

@@ -502,6 +502,20 @@ void ReviewService::commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& t
   }
 }
 
+// A person's move of one task (release, send back, cancel), whose state the caller checked under
+// mu_: the guarded change, its audit record and the commit. `batch` may carry more for the same
+// commit.
+TransitionResult ReviewService::move_by(const sdk::TaskRecord& task, const PersonMove& m, const Principal& who,
+                                        const std::string& reason, json detail, sdk::WriteBatch batch) {
+  const std::int64_t now = now_ms();
+  batch.task_updates.insert(batch.task_updates.begin(), move_to(task, m.guard, m.to, now));
+  batch.audit.push_back(audit(now, who.name, m.action, task.domain, task.task_id,
+                              move_detail(who.name, now, reason, task.status, name(m.to), std::move(detail))));
+  commit_move(batch, task, m.verb);
+  spdlog::info("{} domain={} decision={} task={} by={}", m.action, task.domain, task.decision_id, task.task_id, who.name);
+  return {task.task_id, task.domain, task.decision_id, task.status, name(m.to)};
+}
+
 std::vector<std::int64_t> ReviewService::release_all_held(const std::string& reviewer, const std::string& reason,
                                                           const Principal& who) {
   sdk::TaskFilter f;
@@ -534,15 +548,9 @@ TransitionResult ReviewService::release(std::int64_t task_id, const std::string&
   if (st.code == sdk::Code::conflict || st.code == sdk::Code::not_found)
     throw ServiceError(409, "lease_not_held", "cannot release task " + std::to_string(task_id) + ": " + st.message);
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
-  const std::int64_t now = now_ms();
-  sdk::WriteBatch batch;
-  batch.task_updates.push_back(move_to(task, name(TaskState::assigned), TaskState::pending, now));
-  batch.audit.push_back(audit(now, who.name, "task.released", task.domain, task_id,
-                              move_detail(who.name, now, reason, name(TaskState::assigned), name(TaskState::pending),
-                                          {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
-  commit_move(batch, task, "release");  // on failure the item is ready again: a claim re-assigns it
-  spdlog::info("task released domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
-  return {task_id, task.domain, task.decision_id, name(TaskState::assigned), name(TaskState::pending)};
+  // On a failed commit the item is ready again: a claim re-assigns it.
+  return move_by(task, {name(TaskState::assigned), TaskState::pending, "task.released", "release"}, who, reason,
+                 {{"decision_id", task.decision_id}, {"assignee", task.assignee}});
 }
 
 TransitionResult ReviewService::send_back(std::int64_t task_id, const std::string& reason, const Principal& who) {
@@ -557,26 +565,22 @@ TransitionResult ReviewService::send_back(std::int64_t task_id, const std::strin
   // drops it, whereas a pending task missing from the queue would wait for the next restart.
   st = queue_.push({{task_id, task.domain, task.priority, task.deadline_ms, task.created_ms}});
   if (!st.ok()) throw ServiceError(503, "queue_unavailable", "queue: " + st.message);
-  const std::int64_t now = now_ms();
-  sdk::WriteBatch batch;
-  batch.task_updates.push_back(move_to(task, name(TaskState::completed), TaskState::pending, now));
   // A new round: a consensus task needs its reviewers_required answers again (from reviewers
   // who have not seen it), and a push to someone is spent.
+  sdk::WriteBatch fresh_round;
   sdk::TaskPatch fresh;
   fresh.task_id = task_id;
   fresh.reviews_done = 0;
   fresh.preassigned = std::string();
-  batch.task_patches.push_back(fresh);
+  fresh_round.task_patches.push_back(fresh);
   // The decision's final label stays as it is until the next review replaces it.
-  batch.audit.push_back(audit(now, who.name, "task.sent_back", task.domain, task_id,
-                              move_detail(who.name, now, reason, name(TaskState::completed), name(TaskState::pending),
-                                          {{"decision_id", task.decision_id},
-                                           {"previous_reviewer", task.assignee},
-                                           {"final_label", decision ? decision->final_label : ""}})));
-  commit_move(batch, task, "send back");
+  auto moved = move_by(task, {name(TaskState::completed), TaskState::pending, "task.sent_back", "send back"}, who, reason,
+                       {{"decision_id", task.decision_id},
+                        {"previous_reviewer", task.assignee},
+                        {"final_label", decision ? decision->final_label : ""}},
+                       std::move(fresh_round));
   track_sla(task);  // open again: its SLA moments matter again
-  spdlog::info("task sent back domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
-  return {task_id, task.domain, task.decision_id, name(TaskState::completed), name(TaskState::pending)};
+  return moved;
 }
 
 TransitionResult ReviewService::cancel(std::int64_t task_id, const std::string& reason, const Principal& who) {
@@ -584,18 +588,12 @@ TransitionResult ReviewService::cancel(std::int64_t task_id, const std::string& 
   std::lock_guard lock(mu_);
   sdk::TaskRecord task = load_task(task_id, who);
   if (!is_open(task)) illegal(task, "cancel");
-  const std::int64_t now = now_ms();
-  sdk::WriteBatch batch;
-  batch.task_updates.push_back(move_to(task, open_states(), TaskState::cancelled, now));
-  batch.audit.push_back(audit(now, who.name, "task.cancelled", task.domain, task_id,
-                              move_detail(who.name, now, reason, task.status, name(TaskState::cancelled),
-                                          {{"decision_id", task.decision_id}, {"assignee", task.assignee}})));
-  commit_move(batch, task, "cancel");
-  spdlog::info("task cancelled domain={} decision={} task={} by={}", task.domain, task.decision_id, task_id, who.name);
+  auto moved = move_by(task, {open_states(), TaskState::cancelled, "task.cancelled", "cancel"}, who, reason,
+                       {{"decision_id", task.decision_id}, {"assignee", task.assignee}});
   // The queue has no remove: its item stays and next() acks it as stale. Releasing a held lease
   // makes that happen at the next claim instead of after the lease runs out.
   if (is(task.status, TaskState::assigned)) queue_.release(task_id, task.assignee);
-  return {task_id, task.domain, task.decision_id, task.status, name(TaskState::cancelled)};
+  return moved;
 }
 
 std::size_t ReviewService::requeue_open_tasks(const std::atomic<bool>& stop) {

@@ -12,7 +12,7 @@
 #include <hitl/plugin_api.hpp>
 
 #include "review/sla_timers.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -167,6 +167,14 @@ class ReviewService {
   bool restore_lease(const sdk::TaskRecord& task, std::int64_t now);
   void reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now);
   void commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb);
+  struct PersonMove {
+    std::string guard;   // the state(s) the task must be in (TaskUpdate::from)
+    TaskState to;
+    const char* action;  // the audit action, e.g. "task.released"
+    const char* verb;    // for the refusal: "cannot <verb>"
+  };
+  TransitionResult move_by(const sdk::TaskRecord& task, const PersonMove& m, const Principal& who,
+                           const std::string& reason, nlohmann::json detail, sdk::WriteBatch batch = {});
   sdk::TaskRecord read_task(std::int64_t task_id);
   // The steps of next() and submit() (review.cpp).
   ReviewClaim check_claimant(const std::string& domain, const Principal& who);

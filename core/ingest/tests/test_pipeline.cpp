@@ -6,7 +6,7 @@
 #include "support/app_testing.hpp"
 
 #include "review/review.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 using namespace hitl::service;
 using hitl::test::predicted;

@@ -7,7 +7,7 @@
 
 #include "common/service_error.hpp"
 #include "review/review.hpp"
-#include "store/task_state.hpp"
+#include "common/task_state.hpp"
 
 using namespace hitl::service;
 using hitl::test::predicted;
