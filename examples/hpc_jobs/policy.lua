@@ -1,0 +1,71 @@
+-- HPC job policy: which run-time class predictions an operator checks before a job is queued.
+--
+-- The model (gradient-boosted trees on data/base.csv) predicts the class of a job's run time:
+-- VF (very fast), F (fast), M (medium) or L (long); p.prediction.scores holds the probability of
+-- each. A job sent to a queue for shorter jobs is killed at the queue's limit and its hours are
+-- lost, so an under-estimate costs more than an over-estimate.
+local hitl = require "hitl"
+
+-- The classes from the shortest run time to the longest.
+local ORDER = { VF = 1, F = 2, M = 3, L = 4 }
+
+-- A prediction whose two most likely classes are closer than this is too unsure to queue alone.
+local MIN_MARGIN = 0.20
+-- A job predicted short while the longer classes together hold at least this much probability
+-- risks being killed: an operator checks it.
+local MAX_LONGER_RISK = 0.45
+
+-- The probabilities of the two most likely classes.
+local function top_two(scores)
+  local first, second = 0, 0
+  for _, s in pairs(scores or {}) do
+    if s > first then first, second = s, first
+    elseif s > second then second = s end
+  end
+  return first, second
+end
+
+-- Probability that the job runs longer than the predicted class.
+local function longer_than(pred)
+  local rank = ORDER[pred.label] or 0
+  local p = 0
+  for label, s in pairs(pred.scores or {}) do
+    if (ORDER[label] or 0) > rank then p = p + s end
+  end
+  return p
+end
+
+local function flag(p)
+  local first, second = top_two(p.prediction.scores)
+  if first == 0 then
+    -- No per-class scores: the margin is unknown, so a person decides.
+    return hitl.review("no_scores")
+  end
+  if longer_than(p.prediction) >= MAX_LONGER_RISK then
+    return hitl.review("may_run_longer")
+  end
+  if first - second < MIN_MARGIN then
+    return hitl.review("uncertain")
+  end
+  return hitl.auto()
+end
+
+-- 0..1, higher is more urgent: jobs that may be killed first, then the most unsure.
+local function priority(task)
+  local first, second = top_two(task.prediction.scores)
+  local risk = hitl.clamp(longer_than(task.prediction), 0, 1)
+  return hitl.clamp(0.6 * risk + 0.4 * (1 - (first - second)), 0, 1)
+end
+
+return {
+  version = "2026-12-06",
+  flag = flag,
+  priority = priority,
+  -- Retrain once 300 reviewed jobs are in, 30 of them corrections.
+  retrain = function(stats)
+    if stats.samples >= 300 and stats.corrections >= 30 then
+      return true, stats.samples .. " outcomes, " .. stats.corrections .. " corrections"
+    end
+    return false
+  end,
+}
