@@ -19,14 +19,6 @@ local OFFER_MIN_TENURE = 12
 -- Monthly charges at which the money at stake counts fully towards priority (the top tenth).
 local MONTHLY_REFERENCE = 105
 
--- Probability of churn, from the scores when present, else from label + confidence.
-local function p_churn(pred)
-  local s = pred.scores and pred.scores.Yes
-  if type(s) == "number" then return s end
-  if pred.label == "Yes" then return pred.confidence end
-  return 1 - pred.confidence
-end
-
 local function number_or(value, default)
   if type(value) == "number" then return value end
   return default
@@ -40,7 +32,7 @@ local function worth_an_offer(input, churn)
 end
 
 local function flag(p)
-  local churn = p_churn(p.prediction)
+  local churn = hitl.prob(p.prediction, "Yes")
   if worth_an_offer(p.input, churn) then
     return hitl.review("retention_offer")
   end
@@ -52,7 +44,7 @@ end
 
 -- 0..1, higher is more urgent: the monthly revenue at risk first, then how unsure the model is.
 local function priority(task)
-  local churn = p_churn(task.prediction)
+  local churn = hitl.prob(task.prediction, "Yes")
   local monthly = number_or(hitl.get(task.input, "monthly_charges", 0), 0)
   local at_risk = hitl.clamp(churn * monthly / MONTHLY_REFERENCE, 0, 1)
   local uncertainty = hitl.clamp(1 - 2 * math.abs(churn - 0.5), 0, 1)

@@ -15,16 +15,6 @@ local MIN_MARGIN = 0.20
 -- risks being killed: an operator checks it.
 local MAX_LONGER_RISK = 0.45
 
--- The probabilities of the two most likely classes.
-local function top_two(scores)
-  local first, second = 0, 0
-  for _, s in pairs(scores or {}) do
-    if s > first then first, second = s, first
-    elseif s > second then second = s end
-  end
-  return first, second
-end
-
 -- Probability that the job runs longer than the predicted class.
 local function longer_than(pred)
   local rank = ORDER[pred.label] or 0
@@ -36,15 +26,14 @@ local function longer_than(pred)
 end
 
 local function flag(p)
-  local first, second = top_two(p.prediction.scores)
-  if first == 0 then
+  if next(p.prediction.scores or {}) == nil then
     -- No per-class scores: the margin is unknown, so a person decides.
     return hitl.review("no_scores")
   end
   if longer_than(p.prediction) >= MAX_LONGER_RISK then
     return hitl.review("may_run_longer")
   end
-  if first - second < MIN_MARGIN then
+  if hitl.margin(p.prediction.scores) < MIN_MARGIN then
     return hitl.review("uncertain")
   end
   return hitl.auto()
@@ -52,9 +41,8 @@ end
 
 -- 0..1, higher is more urgent: jobs that may be killed first, then the most unsure.
 local function priority(task)
-  local first, second = top_two(task.prediction.scores)
   local risk = hitl.clamp(longer_than(task.prediction), 0, 1)
-  return hitl.clamp(0.6 * risk + 0.4 * (1 - (first - second)), 0, 1)
+  return hitl.clamp(0.6 * risk + 0.4 * (1 - hitl.margin(task.prediction.scores)), 0, 1)
 end
 
 return {

@@ -10,6 +10,8 @@
 --   hitl.clamp(x, lo, hi)         x limited to [lo, hi]
 --   hitl.top(scores)              label, probability of the highest score
 --   hitl.margin(scores)           top-1 probability minus top-2 probability
+--   hitl.prob(prediction, label)  the probability the prediction gives label (its score, else from
+--                                 label and confidence for a two-label model)
 --   hitl.entropy(scores [, normalized])   Shannon entropy of the scores (nats, or 0..1)
 --   hitl.get(tbl, "a.b.c", default)       nested lookup that never fails on missing levels
 -- Signals (docs/policy.md, "Signals"):
@@ -193,6 +195,18 @@ function hitl.margin(scores)
   if n == 0 then return 0 end
   if n == 1 then return first end
   return first - second
+end
+
+--- The probability `prediction` gives `label`: its score when the model sent scores; without
+-- them the confidence when `label` is the predicted label, else 1 - confidence (right for a
+-- two-label model, where the other label holds the rest). 0 for a prediction without either.
+function hitl.prob(prediction, label)
+  if type(prediction) ~= "table" then return 0 end
+  local s = type(prediction.scores) == "table" and prediction.scores[label]
+  if type(s) == "number" then return s end
+  if type(prediction.confidence) ~= "number" then return 0 end
+  if prediction.label == label then return prediction.confidence end
+  return 1 - prediction.confidence
 end
 
 --- Shannon entropy -sum(p * ln p) of the scores, in nats (0 = certain; ln 2 ~ 0.693 for a

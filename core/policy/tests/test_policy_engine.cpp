@@ -395,6 +395,21 @@ end })");
   CHECK(v.reason == "true|false|false|1.00|0.400|0.611|good|0.70|1.000|deep|6|dflt|0");
 }
 
+TEST_CASE("hitl.prob reads the score, else label and confidence") {
+  Fixture f(R"(local hitl = require "hitl"
+return { flag = function(p)
+  local no_scores = { label = "good", confidence = 0.8 }
+  return hitl.review(string.format("%.2f|%.2f|%.2f|%.2f|%.2f|%.2f", hitl.prob(p.prediction, "bad"),
+    hitl.prob(p.prediction, "other"), hitl.prob(no_scores, "good"), hitl.prob(no_scores, "bad"),
+    hitl.prob({}, "good"), hitl.prob(nil, "good")))
+end })");
+  PredictionView pred{"good", 0.7, {{"good", 0.7}, {"bad", 0.3}}};
+  auto v = f.flag(json::object(), json(), pred);
+  INFO(v.error);
+  // "other" has no score: the prediction's label is "good", so 1 - 0.7.
+  CHECK(v.reason == "0.30|0.30|0.80|0.20|0.00|0.00");
+}
+
 TEST_CASE("the credit_risk example reviews uncertain and large loans and passes small confident ones") {
   const fs::path file = fs::path(HITL_SOURCE_DIR) / "examples" / "credit_risk" / "policy.lua";
   REQUIRE_NOTHROW(PolicyEngine::check_file(file, kLib));
