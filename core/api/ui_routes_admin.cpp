@@ -4,6 +4,7 @@
 
 #include "audit/audit_chain.hpp"
 #include "common/clock.hpp"
+#include "learning/compare.hpp"
 #include "learning/cycle.hpp"
 #include "learning/training.hpp"
 #include "registry/registry.hpp"
@@ -101,7 +102,7 @@ void swap_model(service::App& app, const http::Request& req, const std::string& 
   std::filesystem::path artifact;
   try {
     artifact = learning::live_artifact(cfg, domain);
-    registry::Registry reg(cfg.registry_dir);
+    registry::Registry reg(cfg.registry_dir, learning::artifact_versions(app.plugins(), cfg, domain));
     live = id ? reg.promote(domain, *id, artifact, now_ms(), who.name, reason)
               : reg.rollback(domain, artifact, now_ms(), who.name, reason);
   } catch (const std::exception& e) {

@@ -55,6 +55,7 @@ class App {
   RetrainWorker& retrain() { return *retrain_; }  // the learning loop's trainings (learning/retrain_worker.hpp)
   SlowLane& slow_lane() { return *slow_lane_; }  // routes whose cost grows with the data (app/slow_lane.hpp)
   std::shared_ptr<sdk::Model> model(const std::string& name) const;  // the live one
+  const plugin::Registry& plugins() const { return *registry_; }  // the loaded plugins, to load an artifact
   // Reloads every model one of whose path-typed options names a file that changed since it was
   // loaded (a `hitl model promote`, say); see ModelSet. Returns how many swapped.
   std::size_t reload_models();

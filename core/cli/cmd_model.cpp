@@ -160,10 +160,10 @@ void evaluate(const EvalArgs& a) {
     req.golden = learning::golden_samples(cfg, a.domain, &req.golden_problems);
     for (auto& problem : req.golden_problems) std::cerr << "warning: skipped " << problem << "\n";
     req.golden_dropped = learning::drop_golden_seen_by_live(cfg, a.domain, req.golden);
-    registry::Registry reg(cfg.registry_dir);
+    ConfiguredPlugins plugins(cfg);
+    registry::Registry reg(cfg.registry_dir, learning::artifact_versions(plugins.registry, cfg, a.domain));
     select_candidate(a, reg, command, req);
     if (a.promote && a.candidate_id.empty()) fail(command + ": --promote needs --candidate-id (a registered version)");
-    ConfiguredPlugins plugins(cfg);
     auto c = learning::compare(plugins.registry, req);
     const learning::Promotion decision = a.promote ? promote_if_decided(a, cfg, reg, c.json) : learning::Promotion{};
     if (a.as_json) {
@@ -220,7 +220,8 @@ void swap(const RegistryArgs& a, bool rollback) {
     if (auto others = learning::shared_with(cfg, a.domain); !others.empty())
       std::cerr << "warning: model " << cfg.domains.at(a.domain).model << " is also used by " << others
                 << ": their scores change too (the retrain worker never promotes over a shared model)\n";
-    registry::Registry reg(cfg.registry_dir);
+    ConfiguredPlugins plugins(cfg);
+    registry::Registry reg(cfg.registry_dir, learning::artifact_versions(plugins.registry, cfg, a.domain));
     auto live = rollback ? reg.rollback(a.domain, artifact, now_ms(), cli_actor(), a.reason)
                          : reg.promote(a.domain, a.id, artifact, now_ms(), cli_actor(), a.reason);
     audit_swap(cfg, a.config, rollback ? "model.rolled_back" : "model.promoted", a.domain, live, artifact);

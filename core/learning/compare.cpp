@@ -25,6 +25,18 @@ Scorer::Scorer(const plugin::Registry& plugins, const config::ModelConfig& model
 
 std::string Scorer::version() const { return model_->version(); }
 
+registry::ArtifactVersion artifact_versions(const plugin::Registry& plugins, const config::ServiceConfig& cfg,
+                                            const std::string& domain) {
+  return [&plugins, &cfg, domain](const fs::path& artifact) -> std::string {
+    try {
+      const auto& dom = cfg.domains.at(domain);
+      return Scorer(plugins, cfg.models.at(dom.model), artifact.string(), dom, "").version();
+    } catch (const std::exception&) {
+      return "";  // a version the registry cannot name is left empty, as before
+    }
+  };
+}
+
 evaluation::Evaluation Scorer::score(const std::vector<dataset::Sample>& rows) const {
   std::vector<sdk::Record> records;
   std::vector<std::string> truth;

@@ -7,6 +7,7 @@
 #include "config/service_config.hpp"
 #include "dataset/dataset.hpp"
 #include "evaluation/evaluation.hpp"
+#include "registry/registry.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,11 @@ class Scorer {
   std::string positive_;
   std::shared_ptr<sdk::Model> model_;
 };
+
+// The version the domain's model plugin reports for an artifact file (registry::ArtifactVersion),
+// "" when it cannot load it. `plugins` and `cfg` must outlive the function.
+registry::ArtifactVersion artifact_versions(const plugin::Registry& plugins, const config::ServiceConfig& cfg,
+                                            const std::string& domain);
 
 struct ScoredModel {
   std::string version;

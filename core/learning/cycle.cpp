@@ -137,7 +137,7 @@ void promote_candidate(const CycleContext& ctx, const CycleRequest& req, const c
     return;
   }
   const auto artifact = live_artifact(ctx.cfg, req.domain);
-  auto live = registry::Registry(ctx.cfg.registry_dir)
+  auto live = registry::Registry(ctx.cfg.registry_dir, artifact_versions(ctx.plugins, ctx.cfg, req.domain))
                   .promote(req.domain, candidate, artifact, now_ms(), ctx.actor,
                            req.trigger + ": " + (p.reason.empty() ? p.decided_by : p.reason));
   r.promoted = true;

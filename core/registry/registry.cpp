@@ -5,6 +5,8 @@
 #include "data/feature_stats.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -83,7 +85,7 @@ std::size_t number_of(const std::string& id) { return std::stoull(id.substr(id.r
 
 }  // namespace
 
-Registry::Registry(fs::path dir) : dir_(std::move(dir)) {}
+Registry::Registry(fs::path dir, ArtifactVersion version_of) : dir_(std::move(dir)), version_of_(std::move(version_of)) {}
 
 std::vector<ModelVersion> Registry::list(const std::string& domain) const {
   std::vector<ModelVersion> out;
@@ -167,21 +169,8 @@ Live Registry::promote_locked(const std::string& domain, const std::string& id, 
   // The first promotion replaces the configured file: keep it as version m0 so a rollback (of
   // an automatic promotion, say) can go back to it.
   std::error_code ec;
-  if (before.id.empty() && fs::exists(artifact_path, ec) && !find(domain, domain + "-m0")) {
-    const std::string configured = read_whole_file(artifact_path);
-    ModelVersion m0;
-    m0.id = domain + "-m0";
-    m0.domain = domain;
-    m0.model = v->model;
-    m0.plugin = v->plugin;
-    m0.artifact_sha256 = sha256_hex(configured);
-    m0.trigger = "configured artifact, kept at the first promotion";
-    m0.created_ms = now_ms;
-    write_new_file(this->artifact_path(domain, m0.id), configured);
-    copy_sidecar(artifact_path, this->artifact_path(domain, m0.id));
-    write_new_file(dir_ / domain / (m0.id + ".json"), to_json(m0).dump(2) + "\n");
-    before.id = m0.id;
-  }
+  if (before.id.empty() && fs::exists(artifact_path, ec) && !find(domain, domain + "-m0"))
+    before.id = keep_configured(domain, *v, artifact_path, now_ms).id;
   // The training statistics first (a reloading service checks them against the artifact's hash).
   copy_sidecar(this->artifact_path(domain, id), artifact_path);
   replace_file(artifact_path, artifact);
@@ -194,6 +183,39 @@ Live Registry::promote_locked(const std::string& domain, const std::string& id, 
   hist << h.dump() << "\n";
   if (!hist) throw std::runtime_error("cannot append to the model history of " + domain);
   return now;
+}
+
+namespace {
+// When `file` was last written, in ms since the epoch; max() when that cannot be read.
+std::int64_t modified_ms(const fs::path& file) {
+  std::error_code ec;
+  const auto t = fs::last_write_time(file, ec);
+  if (ec) return std::numeric_limits<std::int64_t>::max();
+  const auto sys = std::chrono::file_clock::to_sys(t);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(sys.time_since_epoch()).count();
+}
+}  // namespace
+
+// The configured artifact as version m0. Its time is the file's, and never after the first
+// trained version's, so the list stays oldest first.
+ModelVersion Registry::keep_configured(const std::string& domain, const ModelVersion& first_promoted,
+                                       const fs::path& artifact_path, std::int64_t now_ms) const {
+  const std::string configured = read_whole_file(artifact_path);
+  ModelVersion m0;
+  m0.id = domain + "-m0";
+  m0.domain = domain;
+  m0.model = first_promoted.model;
+  m0.plugin = first_promoted.plugin;
+  m0.plugin_version = version_of_ ? version_of_(artifact_path) : std::string();
+  m0.artifact_sha256 = sha256_hex(configured);
+  m0.trigger = "configured artifact, kept at the first promotion";
+  m0.created_ms = std::min(now_ms, modified_ms(artifact_path));
+  for (const auto& existing : list(domain))
+    if (existing.created_ms > 0) m0.created_ms = std::min(m0.created_ms, existing.created_ms);
+  write_new_file(this->artifact_path(domain, m0.id), configured);
+  copy_sidecar(artifact_path, this->artifact_path(domain, m0.id));
+  write_new_file(dir_ / domain / (m0.id + ".json"), to_json(m0).dump(2) + "\n");
+  return m0;
 }
 
 Live Registry::rollback(const std::string& domain, const fs::path& artifact_path, std::int64_t now_ms,

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,9 +44,15 @@ struct Live {
 nlohmann::json to_json(const ModelVersion& v);
 nlohmann::json to_json(const Live& l);
 
+// What a model plugin reports as version() for an artifact file: the model_version decisions
+// carry. "" when it cannot tell.
+using ArtifactVersion = std::function<std::string(const std::filesystem::path& artifact)>;
+
 class Registry {
  public:
-  explicit Registry(std::filesystem::path dir);
+  // `version_of` names the configured artifact's version when the first promotion keeps it as
+  // m0, so decisions made before that promotion map to a version; without it m0's is "".
+  explicit Registry(std::filesystem::path dir, ArtifactVersion version_of = {});
 
   // Records a new version with `artifact_text`; fills id and artifact_sha256. Never overwrites.
   ModelVersion add(ModelVersion v, const std::string& artifact_text);
@@ -67,7 +74,10 @@ class Registry {
  private:
   Live promote_locked(const std::string& domain, const std::string& id, const std::filesystem::path& artifact_path,
                       std::int64_t now_ms, const std::string& by, const std::string& reason);
+  ModelVersion keep_configured(const std::string& domain, const ModelVersion& first_promoted,
+                               const std::filesystem::path& artifact_path, std::int64_t now_ms) const;
   std::filesystem::path dir_;
+  ArtifactVersion version_of_;
 };
 
 }  // namespace hitl::registry

@@ -105,3 +105,24 @@ TEST_CASE("registry: the first promotion keeps the configured artifact as m0 to 
   reg.promote("loans", "loans-m2", artifact, 30, "hitl", "");
   CHECK(reg.list("loans").size() == 3);  // m0 is kept once
 }
+
+TEST_CASE("registry: m0 carries the configured artifact's version and sorts oldest first by time too", "[registry]") {
+  TempDir dir("hitl-registry");
+  const fs::path artifact = dir.path / "live.json";
+  { std::ofstream(artifact) << "{\"configured\":true}"; }
+  fs::path asked;
+  Registry reg(dir.path / "registry", [&](const fs::path& p) {
+    asked = p;
+    return std::string("logreg-configured");
+  });
+  reg.add(version("loans-v1"), "{\"w\":1}");  // created_ms 5: older than the file's time
+  const std::int64_t promoted_at = 2'000'000'000'000;
+  reg.promote("loans", "loans-m1", artifact, promoted_at, "hitl", "auto");
+  auto versions = reg.list("loans");
+  REQUIRE(versions.size() == 2);
+  CHECK(versions[0].id == "loans-m0");
+  CHECK(versions[0].plugin_version == "logreg-configured");  // what decisions before the promotion carry
+  CHECK(asked == artifact);                                   // read before the promotion replaced it
+  CHECK(versions[0].created_ms <= versions[1].created_ms);
+  CHECK(versions[0].created_ms < promoted_at);
+}
