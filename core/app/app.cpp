@@ -119,7 +119,8 @@ void App::build_admin() {
   tokens_ = std::make_unique<TokenService>(storage_);
   governance_ = std::make_unique<Governance>(
       *storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); },
-      [dir = cfg_.datasets_dir](const std::string& d, const std::set<std::string>& ids) { return dataset::forget(dir, d, ids); });
+      [dir = cfg_.datasets_dir](const std::string& d, const std::set<std::string>& ids) { return dataset::forget(dir, d, ids); },
+      [r = retrain_.get()](const sdk::DecisionRecord& d, bool first) { r->truth(d, first); });
   slow_lane_ = std::make_unique<SlowLane>(cfg_.slow_threads);  // started by `hitl serve`
 }
 

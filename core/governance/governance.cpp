@@ -40,8 +40,8 @@ void add_erasure(sdk::WriteBatch& batch, const sdk::DecisionRecord& d, std::int6
 }
 }  // namespace
 
-Governance::Governance(sdk::Storage& storage, CommitFn commit, ForgetFn forget)
-    : storage_(storage), commit_(std::move(commit)), forget_(std::move(forget)) {}
+Governance::Governance(sdk::Storage& storage, CommitFn commit, ForgetFn forget, TruthFn on_truth)
+    : storage_(storage), commit_(std::move(commit)), forget_(std::move(forget)), on_truth_(std::move(on_truth)) {}
 
 void Governance::forget(const std::string& domain, const std::set<std::string>& ids) const {
   if (!forget_ || ids.empty()) return;
@@ -95,8 +95,10 @@ sdk::DecisionRecord Governance::report_truth(const std::string& domain, const st
   if (st.code == sdk::Code::not_found) throw ServiceError(404, "not_found", st.message, "id");
   if (!st.ok()) storage_failed(st);
   spdlog::info("ground truth domain={} decision={} label={} delivered_correct={}", domain, id, label, delivered == label);
+  const bool first = d.truth_label.empty();
   d.truth_label = label;
   d.truth_ms = now;
+  if (on_truth_) on_truth_(d, first);
   return d;
 }
 

@@ -32,9 +32,13 @@ struct EraseResult {
 // versions and golden cases, dataset::forget). Returns how many copies went.
 using ForgetFn = std::function<std::size_t(const std::string& domain, const std::set<std::string>& ids)>;
 
+// Hears a committed ground truth: `decision` as stored after it, `first` when the decision had
+// none before (the learning loop counts it as new evidence).
+using TruthFn = std::function<void(const sdk::DecisionRecord& decision, bool first)>;
+
 class Governance {
  public:
-  Governance(sdk::Storage& storage, CommitFn commit, ForgetFn forget = {});
+  Governance(sdk::Storage& storage, CommitFn commit, ForgetFn forget = {}, TruthFn on_truth = {});
 
   // Throws ServiceError: 404 unknown decision, 422 empty reason, 503 storage.
   EraseResult erase(const std::string& domain, const std::string& id, const std::string& reason,
@@ -60,6 +64,7 @@ class Governance {
   sdk::Storage& storage_;
   CommitFn commit_;
   ForgetFn forget_;
+  TruthFn on_truth_;
 };
 
 }  // namespace hitl::service

@@ -167,13 +167,19 @@ void RetrainWorker::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept {
+void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept { count_evidence(d.domain, d.final_label != d.label); }
+
+void RetrainWorker::truth(const sdk::DecisionRecord& d, bool first) noexcept {
+  if (first && d.final_outcome.empty()) count_evidence(d.domain, d.truth_label != d.label);
+}
+
+void RetrainWorker::count_evidence(const std::string& domain, bool correction) noexcept {
   {
     std::lock_guard lock(mu_);
-    auto it = domains_.find(d.domain);
+    auto it = domains_.find(domain);
     if (it == domains_.end() || !it->second->trainable) return;
     ++it->second->samples;
-    if (d.final_label != d.label) ++it->second->corrections;
+    if (correction) ++it->second->corrections;
     it->second->dirty = true;
     ++it->second->outcomes_since_check;
   }

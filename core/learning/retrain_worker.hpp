@@ -68,6 +68,10 @@ class RetrainWorker {
   // A decision's human outcome became final (ReviewService's final hook): counts it and wakes
   // the thread. Cheap; never throws.
   void outcome(const sdk::DecisionRecord& decision) noexcept;
+  // A ground truth was reported (Governance's hook). The first one of a decision no person
+  // reviewed is new evidence, counted like an outcome (a correction when it differs from the
+  // model's label); a reviewed decision was counted at its outcome. Never throws.
+  void truth(const sdk::DecisionRecord& decision, bool first) noexcept;
 
   // Queues a training of `domain` (an admin's). `queued` is false when one is already queued
   // or running for the domain: that job is returned instead. Throws std::invalid_argument when
@@ -86,6 +90,7 @@ class RetrainWorker {
  private:
   struct DomainState;
   void seed();  // the counters since each domain's last training, from storage
+  void count_evidence(const std::string& domain, bool correction) noexcept;  // one new labelled case
   void run();
   void check(const std::string& domain, const char* event);
   nlohmann::json stats_of(const std::string& domain, const char* event);

@@ -570,3 +570,36 @@ return {
   INFO("300 outcomes in " << took_ms << " ms");
   CHECK(checks >= 6);
 }
+
+TEST_CASE("reported truths of decisions no person reviewed count as new evidence for retrain(stats)", "[learning]") {
+  const CreditData data;
+  TempDir files;
+  auto auto_all = files.write("auto.lua", R"(
+local hitl = require "hitl"
+return { flag = function(p) return hitl.auto() end }
+)");
+  Service s("truths = { policy = \"" + auto_all.string() + "\", model = \"credit\", labels = { \"good\", \"bad\" } },\n");
+  s.start();
+  HttpClient c(s.port());
+  auto truth = stream(c, s, data, 0, 10, "truths");
+  REQUIRE(truth.size() == 10);
+  std::size_t reported = 0, corrections = 0;
+  for (const auto& [id, label] : truth) {
+    if (reported == 6) break;
+    auto d = c.request("GET", "/v1/domains/truths/decisions/" + id, s.admin).json();
+    REQUIRE(d.contains("label"));
+    auto put = c.request("PUT", "/v1/domains/truths/decisions/" + id + "/truth", s.admin, json({{"label", label}}).dump());
+    REQUIRE(put.status == 200);
+    ++reported;
+    corrections += d["label"] != label;
+  }
+  // Reported again (changed): the decision was counted at its first truth.
+  const std::string first_id = truth.begin()->first;
+  const std::string other = truth.begin()->second == "good" ? "bad" : "good";
+  REQUIRE(c.request("PUT", "/v1/domains/truths/decisions/" + first_id + "/truth", s.admin,
+                    json({{"label", other}}).dump()).status == 200);
+  json st = c.request("GET", "/v1/admin/domains/truths/retrain", s.admin).json();
+  INFO(st.dump(2));
+  CHECK(st["stats"]["samples"] == 6);
+  CHECK(st["stats"]["corrections"] == corrections);
+}
