@@ -56,6 +56,7 @@ Frozen freeze_outcomes(const CycleContext& ctx, const CycleRequest& req, const c
                                       r.dataset_created);
   r.dataset_id = version.id;
   r.samples = samples.size();
+  r.new_samples = version.new_rows;
   const double fraction = dom.retrain_holdout_fraction;
   Frozen f{version.id, dataset::Store::split(samples, dataset::Split::train, fraction),
            dataset::Store::split(std::move(samples), dataset::Split::holdout, fraction)};
@@ -161,7 +162,8 @@ sdk::AuditRecord swap_audit(const std::string& action, const std::string& domain
 
 json to_json(const CycleResult& r) {
   json j = {{"dataset", r.dataset_id},          {"dataset_created", r.dataset_created},
-            {"samples", r.samples},             {"base_rows", r.base_rows},
+            {"samples", r.samples},             {"new_samples", r.new_samples},
+            {"base_rows", r.base_rows},
             {"train_rows", r.train_rows},       {"holdout_rows", r.holdout_rows},
             {"candidate", r.candidate_id},      {"candidate_version", r.candidate_version},
             {"train_seconds", r.train_seconds}, {"train_metrics", r.train_metrics},

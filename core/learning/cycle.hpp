@@ -43,7 +43,9 @@ struct CycleRequest {
 struct CycleResult {
   std::string dataset_id;
   bool dataset_created = false;  // false: the newest version already held these outcomes
-  std::size_t samples = 0, base_rows = 0, train_rows = 0, holdout_rows = 0;
+  // samples: every outcome in the dataset version; new_samples: those not in its parent (what
+  // the trigger's stats.samples counted, give or take what came in since).
+  std::size_t samples = 0, new_samples = 0, base_rows = 0, train_rows = 0, holdout_rows = 0;
   std::string candidate_id, candidate_version;
   double train_seconds = 0;
   nlohmann::json train_metrics;

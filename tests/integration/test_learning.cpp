@@ -403,6 +403,7 @@ return {
   INFO(done.dump(2));
   REQUIRE(done["status"] == "done");
   CHECK(done["result"]["samples"] == 40);
+  CHECK(done["result"]["new_samples"] == 40);  // the first version: every outcome is new
   CHECK(done["result"]["evaluated"] == false);
   CHECK(done["result"]["decision"].get<std::string>().find("registered only") != std::string::npos);
   auto models = c.request("GET", "/v1/admin/domains/manual/models", s.admin).json();
