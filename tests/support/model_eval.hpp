@@ -28,6 +28,10 @@ inline double auc(const std::vector<double>& score_pos, const std::vector<bool>&
   return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
 }
 
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // `n` rows, cycling through `rows` (a batch for throughput figures).
 template <class Row>
 std::vector<Row> cycled(const std::vector<Row>& rows, std::size_t n) {
@@ -44,7 +48,7 @@ double best_seconds(int reps, Run run) {
   for (int rep = 0; rep < reps; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     run();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best, seconds_since(t0));
   }
   return best;
 }

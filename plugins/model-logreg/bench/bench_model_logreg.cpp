@@ -19,10 +19,9 @@ namespace sdk = hitl::sdk;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using hitl::test::auc;
+using hitl::test::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 int fail(const std::string& what, const sdk::Status& st) {
   std::fprintf(stderr, "bench-model-logreg: %s: %s\n", what.c_str(), st.message.c_str());

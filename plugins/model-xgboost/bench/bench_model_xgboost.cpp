@@ -22,10 +22,9 @@ namespace sdk = hitl::sdk;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using hitl::test::auc;
+using hitl::test::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Fisher-Yates with mt19937 (whose output the standard fixes), so every platform agrees.
 void shuffle(sdk::Dataset& ds, unsigned seed) {
