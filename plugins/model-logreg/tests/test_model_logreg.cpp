@@ -5,6 +5,7 @@
 
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
+#include "support/model_datasets.hpp"
 #include "support/plugin_testing.hpp"
 #include <nlohmann/json.hpp>
 
@@ -43,10 +44,8 @@ fs::path write_file(const std::string& name, const std::string& text) {
 
 using hitl::test::auc;
 
-sdk::Dataset credit_data() {
-  auto table = hitl::data::read_csv(fs::path(HITL_SOURCE_DIR) / "examples/credit_risk/data/credit_data.csv");
-  return hitl::data::to_dataset(table, "Status");
-}
+using hitl::test::credit_data;
+using hitl::test::separable_numeric;
 
 }  // namespace
 
@@ -74,12 +73,7 @@ TEST_CASE("an untrained model refuses to predict but can train") {
 }
 
 TEST_CASE("separable numeric data is learned, and predictions carry scores and contributions") {
-  sdk::Dataset ds;
-  for (int i = -20; i <= 20; ++i) {
-    if (i == 0) continue;
-    ds.rows.push_back({{"x", i * 0.5}, {"noise", ((i + 20) * 7919 % 13) / 13.0}});
-    ds.labels.push_back(i > 0 ? "pos" : "neg");
-  }
+  sdk::Dataset ds = separable_numeric();
   auto m = make_model();
   auto r = train_ok(*m, ds);
   auto metrics = json::parse(r.metrics_json);

@@ -5,6 +5,7 @@
 #include <hitl/plugin_api.hpp>
 
 #include "data/records.hpp"
+#include "support/model_datasets.hpp"
 #include "support/model_eval.hpp"
 
 #include <boost/dll/import.hpp>
@@ -122,8 +123,7 @@ int main(int argc, char** argv) try {
                                                                          HITL_PLUGIN_ENTRY_SYMBOL);
   const sdk::PluginDescriptor* d = entry();
 
-  auto credit = hitl::data::to_dataset(
-      hitl::data::read_csv(HITL_SOURCE_DIR "/examples/credit_risk/data/credit_data.csv"), "Status");
+  auto credit = hitl::test::credit_data();
   auto hpc = hitl::data::to_dataset(
       hitl::data::read_csv(HITL_SOURCE_DIR "/plugins/model-xgboost/tests/data/hpc_data.csv"), "class");
   shuffle(hpc, 42);

@@ -5,6 +5,7 @@
 
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
+#include "support/model_datasets.hpp"
 #include "support/plugin_testing.hpp"
 #include <nlohmann/json.hpp>
 
@@ -65,10 +66,8 @@ fs::path write_file(const std::string& name, const std::string& text) {
 
 using hitl::test::auc;
 
-sdk::Dataset credit_data() {
-  auto table = hitl::data::read_csv(fs::path(HITL_SOURCE_DIR) / "examples/credit_risk/data/credit_data.csv");
-  return hitl::data::to_dataset(table, "Status");
-}
+using hitl::test::credit_data;
+using hitl::test::separable_numeric;
 
 // hpc_data rows are ordered by class: a seeded Fisher-Yates shuffle (mt19937's output is fixed
 // by the standard, unlike std::shuffle's use of it) makes the split fair and reproducible.
@@ -131,12 +130,7 @@ TEST_CASE("an untrained model refuses to predict but can train, and unusable tra
 }
 
 TEST_CASE("separable numeric data is learned, and predictions carry scores and contributions") {
-  sdk::Dataset ds;
-  for (int i = -20; i <= 20; ++i) {
-    if (i == 0) continue;
-    ds.rows.push_back({{"x", i * 0.5}, {"noise", ((i + 20) * 7919 % 13) / 13.0}});
-    ds.labels.push_back(i > 0 ? "pos" : "neg");
-  }
+  sdk::Dataset ds = separable_numeric();
   // min_child_weight (1) stops splits on a few rows: 40 rows need several rounds to separate.
   auto m = make_model(json{{"num_round", 50}, {"eta", 0.3}});
   auto r = train_ok(*m, ds);
