@@ -7,6 +7,7 @@
 #include "http_client.hpp"
 
 #include <boost/dll/alias.hpp>
+#include <hitl/guarded.hpp>
 
 #include <algorithm>
 #include <thread>
@@ -33,7 +34,7 @@ class HttpModel final : public sdk::Model {
       : config_(std::move(config)), client_(config_), breaker_(config_.breaker_failures, config_.breaker_cooldown_ms) {}
 
   Status predict(const std::vector<sdk::Record>& rows, std::vector<sdk::Prediction>& out) noexcept override {
-    try {
+    return sdk::guarded("model-http: predict failed", [&] {
       if (rows.empty()) {
         out.clear();
         return Status::Ok();
@@ -61,9 +62,7 @@ class HttpModel final : public sdk::Model {
         breaker_.failure(trial, st.message);
         return st;
       }
-    } catch (const std::exception& e) {
-      return Status::Error(Code::internal, std::string("model-http: predict failed: ") + e.what());
-    }
+    });
   }
 
   std::string version() const noexcept override {
@@ -137,14 +136,12 @@ class HttpModel final : public sdk::Model {
 };
 
 Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
-  try {
+  return sdk::guarded("model-http", [&] {
     Config config;
     if (auto st = parse_config(config_json, config); !st.ok()) return st;
     out = std::make_unique<HttpModel>(std::move(config));
     return Status::Ok();
-  } catch (const std::exception& e) {
-    return Status::Error(Code::internal, std::string("model-http: ") + e.what());
-  }
+  });
 }
 
 }  // namespace

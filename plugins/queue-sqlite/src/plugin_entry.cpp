@@ -2,6 +2,7 @@
 #include "queue_config.hpp"
 #include "sqlite_queue.hpp"
 
+#include <hitl/guarded.hpp>
 #include <hitl/plugin_api.hpp>
 
 #include <boost/dll/alias.hpp>
@@ -11,16 +12,12 @@ namespace hitl::queue_sqlite {
 namespace {
 
 sdk::Status create_queue(const char* config_json, std::unique_ptr<sdk::Queue>& out) {
-  try {
+  return sdk::guarded("queue-sqlite", [&] {
     QueueConfig cfg;
     sdk::Status st = parse_queue_config(config_json, cfg);
     if (!st.ok()) return st;
     return SqliteQueue::open(cfg, out);
-  } catch (const std::exception& e) {  // nothing may cross the boundary
-    return sdk::Status::Error(sdk::Code::internal, std::string("queue-sqlite: ") + e.what());
-  } catch (...) {
-    return sdk::Status::Error(sdk::Code::internal, "queue-sqlite: unknown error while creating the queue");
-  }
+  });
 }
 
 }  // namespace

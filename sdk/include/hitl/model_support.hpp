@@ -4,6 +4,7 @@
 // predictions run, loading an artifact file, an artifact's version name, and turning class
 // probabilities and per-feature contributions into a Prediction. No part of the plugin ABI
 // (each plugin compiles its own copy).
+#include <hitl/guarded.hpp>
 #include <hitl/plugin_api.hpp>
 
 #include <algorithm>
@@ -43,18 +44,8 @@ class CurrentArtifact {
   std::shared_ptr<const Loaded> loaded_;  // null until an artifact is loaded or trained
 };
 
-// Runs an entry point's body (a factory, predict, train), keeping exceptions inside the plugin:
-// none may cross the plugin boundary, so one escaping becomes Code::internal "<context>: <what>".
-template <class Body>
-Status guarded(const std::string& context, Body&& body) noexcept {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    return Status::Error(Code::internal, context + ": " + e.what());
-  } catch (...) {
-    return Status::Error(Code::internal, context + ": unknown exception");
-  }
-}
+// guarded() (hitl/guarded.hpp), also here, where every model entry point uses it.
+using sdk::guarded;
 
 // FNV-1a 64 of `text` as 16 lowercase hex digits (stable across platforms).
 inline std::string fnv1a_hex(const std::string& text) {
