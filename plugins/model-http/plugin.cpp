@@ -6,8 +6,8 @@
 #include "config.hpp"
 #include "http_client.hpp"
 
-#include <boost/dll/alias.hpp>
 #include <hitl/guarded.hpp>
+#include <hitl/plugin_entry.hpp>
 
 #include <algorithm>
 #include <thread>
@@ -146,14 +146,9 @@ Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
 
 }  // namespace
 
-const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d = sdk::model_descriptor(
-      "http", "1.0.0",
-      "Scores on a remote model server over HTTP/1.1 (plain JSON or KServe v2), with retries and a circuit breaker",
-      kConfigDoc, &create);
-  return &d;
-}
-
 }  // namespace hitl::model_http
 
-HITL_DECLARE_PLUGIN(hitl::model_http::descriptor)
+HITL_PLUGIN_ENTRY(hitl::model_http, model,
+    "http", "1.0.0",
+    "Scores on a remote model server over HTTP/1.1 (plain JSON or KServe v2), with retries and a circuit breaker",
+    kConfigDoc, &create)

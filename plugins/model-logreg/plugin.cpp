@@ -2,9 +2,9 @@
 // in-process (`hitl train`) and scores batches with per-feature contributions.
 #include "logreg.hpp"
 
-#include <boost/dll/alias.hpp>
 #include <hitl/json_config.hpp>
 #include <hitl/model_support.hpp>
+#include <hitl/plugin_entry.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -138,13 +138,8 @@ Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
 
 }  // namespace
 
-const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d = sdk::model_descriptor(
-      "logreg", "1.0.0", "Multinomial logistic regression, trained in-process; scores with per-feature contributions",
-      kConfigDoc, &create);
-  return &d;
-}
-
 }  // namespace hitl::logreg
 
-HITL_DECLARE_PLUGIN(hitl::logreg::descriptor)
+HITL_PLUGIN_ENTRY(hitl::logreg, model,
+    "logreg", "1.0.0", "Multinomial logistic regression, trained in-process; scores with per-feature contributions",
+    kConfigDoc, &create)

@@ -2,9 +2,9 @@
 // (`hitl train`), scores batches with class probabilities and per-column contributions (TreeSHAP).
 #include "xgb.hpp"
 
-#include <boost/dll/alias.hpp>
 #include <hitl/json_config.hpp>
 #include <hitl/model_support.hpp>
+#include <hitl/plugin_entry.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -185,13 +185,8 @@ Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
 
 }  // namespace
 
-const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d = sdk::model_descriptor(
-      "xgboost", "1.0.0", "Gradient-boosted trees (libxgboost), trained in-process; scores with per-feature contributions",
-      kConfigDoc, &create);
-  return &d;
-}
-
 }  // namespace hitl::xgb
 
-HITL_DECLARE_PLUGIN(hitl::xgb::descriptor)
+HITL_PLUGIN_ENTRY(hitl::xgb, model,
+    "xgboost", "1.0.0", "Gradient-boosted trees (libxgboost), trained in-process; scores with per-feature contributions",
+    kConfigDoc, &create)

@@ -4,8 +4,7 @@
 
 #include <hitl/guarded.hpp>
 #include <hitl/plugin_api.hpp>
-
-#include <boost/dll/alias.hpp>
+#include <hitl/plugin_entry.hpp>
 
 namespace hitl::queue_sqlite {
 
@@ -22,14 +21,8 @@ sdk::Status create_queue(const char* config_json, std::unique_ptr<sdk::Queue>& o
 
 }  // namespace
 
-const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d = sdk::queue_descriptor(
-      "sqlite", "1.0.0", "Embedded review queue: a table in the SQLite file shared with storage-sqlite (WAL, leases)",
-      kConfigDoc, &create_queue);
-  return &d;
-}
-
 }  // namespace hitl::queue_sqlite
 
-// Namespace-qualified on purpose: an unqualified name would make the alias point at itself.
-HITL_DECLARE_PLUGIN(hitl::queue_sqlite::descriptor)
+HITL_PLUGIN_ENTRY(hitl::queue_sqlite, queue,
+    "sqlite", "1.0.0", "Embedded review queue: a table in the SQLite file shared with storage-sqlite (WAL, leases)",
+    kConfigDoc, &create_queue)

@@ -4,9 +4,7 @@
 
 #include <hitl/guarded.hpp>
 #include <hitl/plugin_api.hpp>
-
-#include <boost/dll/alias.hpp>
-
+#include <hitl/plugin_entry.hpp>
 
 namespace hitl::storage_sqlite {
 namespace {
@@ -22,13 +20,8 @@ sdk::Status create_storage(const char* config_json, std::unique_ptr<sdk::Storage
 
 }  // namespace
 
-const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d = sdk::storage_descriptor(
-      "sqlite", "1.0.0", "Embedded SQLite storage (WAL, one writer connection with group commit, one read connection)",
-      kConfigDoc, &create_storage);
-  return &d;
-}
-
 }  // namespace hitl::storage_sqlite
 
-HITL_DECLARE_PLUGIN(hitl::storage_sqlite::descriptor)
+HITL_PLUGIN_ENTRY(hitl::storage_sqlite, storage,
+    "sqlite", "1.0.0", "Embedded SQLite storage (WAL, one writer connection with group commit, one read connection)",
+    kConfigDoc, &create_storage)
