@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <set>
 
 namespace hitl::model_http {
 
@@ -98,101 +97,76 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// One config key and its value, with the checks the options share; every error names the key.
-struct Option {
-  const std::string& key;
-  const json& v;
-
-  Status wrong(const std::string& want) const { return invalid(sdk::json_config::wrong_value(key, want.c_str(), v)); }
-
-  Status integer(int lo, int hi, int& dst) const {
-    if (!sdk::json_config::integer_in(v, lo, hi))
-      return wrong("an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
-    dst = static_cast<int>(v.get<double>());
-    return Status::Ok();
-  }
-
-  Status string_list(std::vector<std::string>& dst) const {
-    if (!v.is_array()) return wrong("an array of non-empty strings");
-    std::set<std::string> seen;
-    for (const auto& e : v) {
-      if (!e.is_string() || e.get<std::string>().empty()) return wrong("an array of non-empty strings");
-      if (!seen.insert(e.get<std::string>()).second)
-        return invalid("config key \"" + key + "\": \"" + e.get<std::string>() + "\" is listed twice");
-      dst.push_back(e.get<std::string>());
-    }
-    return Status::Ok();
-  }
-
-  Status nonempty_string(std::string& dst) const {
-    if (!v.is_string() || v.get<std::string>().empty()) return wrong("a non-empty string");
-    dst = v.get<std::string>();
-    return Status::Ok();
-  }
-};
+namespace cfgs = sdk::json_config;
 
 // Extra request headers: valid names and single-line values, none the plugin sets itself.
-Status parse_headers(const Option& o, std::vector<std::pair<std::string, std::string>>& out) {
-  if (!o.v.is_object()) return o.wrong("an object of header name -> string value");
-  for (auto h = o.v.begin(); h != o.v.end(); ++h) {
-    const std::string name = h.key();
-    const std::string lname = lower(name);
-    if (name.empty() || has_ctl(name) || name.find_first_of(" \t:()<>@,;\\\"/[]?={}") != std::string::npos)
-      return invalid("config key \"headers\": \"" + name + "\" is not a valid header name");
-    if (!h.value().is_string())
-      return invalid("config key \"headers\": header \"" + name + "\" must be a string, got " + h.value().dump());
-    const std::string value = h.value().get<std::string>();
-    if (value.find_first_of("\r\n") != std::string::npos || value.find('\0') != std::string::npos)
-      return invalid("config key \"headers\": header \"" + name + "\" contains a line break");
-    if (lname == "content-length" || lname == "transfer-encoding" || lname == "connection" || lname == "content-type")
-      return invalid("config key \"headers\": header \"" + name + "\" is set by the plugin and cannot be overridden");
-    out.emplace_back(name, value);
-  }
-  return Status::Ok();
+cfgs::OptionReader headers_option(std::vector<std::pair<std::string, std::string>>& out) {
+  return [&out](const std::string& key, const json& v) -> std::optional<std::string> {
+    if (!v.is_object()) return cfgs::wrong_value(key, "an object of header name -> string value", v);
+    for (auto h = v.begin(); h != v.end(); ++h) {
+      const std::string name = h.key();
+      const std::string lname = lower(name);
+      if (name.empty() || has_ctl(name) || name.find_first_of(" \t:()<>@,;\\\"/[]?={}") != std::string::npos)
+        return "config key \"headers\": \"" + name + "\" is not a valid header name";
+      if (!h.value().is_string())
+        return "config key \"headers\": header \"" + name + "\" must be a string, got " + h.value().dump();
+      const std::string value = h.value().get<std::string>();
+      if (value.find_first_of("\r\n") != std::string::npos || value.find('\0') != std::string::npos)
+        return "config key \"headers\": header \"" + name + "\" contains a line break";
+      if (lname == "content-length" || lname == "transfer-encoding" || lname == "connection" || lname == "content-type")
+        return "config key \"headers\": header \"" + name + "\" is set by the plugin and cannot be overridden";
+      out.emplace_back(name, value);
+    }
+    return std::nullopt;
+  };
 }
 
-// One key of the config into `c` (the url as written into `url`).
-Status parse_option(const Option& o, Config& c, std::string& url) {
-  const std::string& key = o.key;
-  const json& v = o.v;
-  if (key == "url") {
-    if (!v.is_string()) return o.wrong("a string (http://host:port/path)");
+// The url as written into `url`, parsed into `ep`.
+cfgs::OptionReader url_option(std::string& url, Endpoint& ep) {
+  return [&url, &ep](const std::string& key, const json& v) -> std::optional<std::string> {
+    if (!v.is_string()) return cfgs::wrong_value(key, "a string (http://host:port/path)", v);
     url = v.get<std::string>();
-    if (auto problem = parse_url(url, c.endpoint); !problem.empty())
-      return invalid("config key \"url\": \"" + url + "\" " + problem);
-    return Status::Ok();
-  }
-  if (key == "protocol") {
-    if (v == "json") c.protocol = Protocol::json;
-    else if (v == "kserve-v2") c.protocol = Protocol::kserve_v2;
-    else return o.wrong("\"json\" or \"kserve-v2\"");
-    return Status::Ok();
-  }
-  if (key == "model") {
-    auto st = o.nonempty_string(c.model);
-    if (st.ok() && (c.model.find_first_of("/?#% ") != std::string::npos || has_ctl(c.model)))
-      return o.wrong("a model name without '/', '?', '#', '%' or spaces");
-    return st;
-  }
-  if (key == "missing_value") {
-    if (!v.is_number() || !std::isfinite(v.get<double>())) return o.wrong("a finite number");
-    c.missing_value = v.get<double>();
-    return Status::Ok();
-  }
-  if (key == "features") return o.string_list(c.features);
-  if (key == "classes") return o.string_list(c.classes);
-  if (key == "input_name") return o.nonempty_string(c.input_name);
-  if (key == "output_name") return o.nonempty_string(c.output_name);
-  if (key == "version") return o.nonempty_string(c.version);
-  if (key == "timeout_ms") return o.integer(1, 600000, c.timeout_ms);
-  if (key == "retries") return o.integer(0, 10, c.retries);
-  if (key == "backoff_ms") return o.integer(0, 60000, c.backoff_ms);
-  if (key == "breaker_failures") return o.integer(0, 1000000, c.breaker_failures);
-  if (key == "breaker_cooldown_ms") return o.integer(1, 3600000, c.breaker_cooldown_ms);
-  if (key == "headers") return parse_headers(o, c.headers);
-  return invalid("unknown config key \"" + key +
-                 "\" (known: url, protocol, model, features, classes, missing_value, input_name, output_name, "
-                 "timeout_ms, retries, backoff_ms, breaker_failures, breaker_cooldown_ms, headers, version)");
+    if (auto problem = parse_url(url, ep); !problem.empty()) return "config key \"url\": \"" + url + "\" " + problem;
+    return std::nullopt;
+  };
+}
+
+// The model's name on the server: it becomes a path segment of the infer URL.
+cfgs::OptionReader model_option(std::string& model) {
+  return [&model, text = cfgs::string_option(model)](const std::string& key, const json& v) -> std::optional<std::string> {
+    if (auto error = text(key, v)) return error;
+    if (model.find_first_of("/?#% ") != std::string::npos || has_ctl(model))
+      return cfgs::wrong_value(key, "a model name without '/', '?', '#', '%' or spaces", v);
+    return std::nullopt;
+  };
+}
+
+cfgs::OptionReader finite_number_option(double& dst) {
+  return [&dst](const std::string& key, const json& v) -> std::optional<std::string> {
+    if (!v.is_number() || !std::isfinite(v.get<double>())) return cfgs::wrong_value(key, "a finite number", v);
+    dst = v.get<double>();
+    return std::nullopt;
+  };
+}
+
+// Every key of the config into `c` (the url as written into `url`).
+std::optional<std::string> read_keys(const char* config_json, Config& c, std::string& url) {
+  return cfgs::read_config(
+      config_json, {{"url", url_option(url, c.endpoint)},
+            {"protocol", cfgs::choice_option(c.protocol, {{"json", Protocol::json}, {"kserve-v2", Protocol::kserve_v2}})},
+            {"model", model_option(c.model)},
+            {"features", cfgs::string_list_option(c.features)},
+            {"classes", cfgs::string_list_option(c.classes)},
+            {"missing_value", finite_number_option(c.missing_value)},
+            {"input_name", cfgs::string_option(c.input_name)},
+            {"output_name", cfgs::string_option(c.output_name)},
+            {"timeout_ms", cfgs::integer_option(c.timeout_ms, 1, 600000)},
+            {"retries", cfgs::integer_option(c.retries, 0, 10)},
+            {"backoff_ms", cfgs::integer_option(c.backoff_ms, 0, 60000)},
+            {"breaker_failures", cfgs::integer_option(c.breaker_failures, 0, 1000000)},
+            {"breaker_cooldown_ms", cfgs::integer_option(c.breaker_cooldown_ms, 1, 3600000)},
+            {"headers", headers_option(c.headers)},
+            {"version", cfgs::string_option(c.version)}});
 }
 
 // kserve-v2 needs the model's infer path (unless the url names it), the features and the classes.
@@ -215,12 +189,9 @@ Status check_kserve(Config& c) {
 }  // namespace
 
 Status parse_config(const char* config_json, Config& out) {
-  json cfg;
-  if (auto error = sdk::json_config::parse_object(config_json, cfg)) return invalid(*error);
   Config c;
   std::string url;  // as written; parse_url refuses an empty one, so empty = no url key
-  for (auto it = cfg.begin(); it != cfg.end(); ++it)
-    if (auto st = parse_option(Option{it.key(), it.value()}, c, url); !st.ok()) return st;
+  if (auto error = read_keys(config_json, c, url)) return invalid(*error);
   if (url.empty()) return invalid("config key \"url\" is required (e.g. \"http://127.0.0.1:8501/infer\")");
   if (c.protocol == Protocol::kserve_v2)
     if (auto st = check_kserve(c); !st.ok()) return st;

@@ -6,7 +6,8 @@
 #include "config.hpp"
 #include "http_client.hpp"
 
-#include <boost/dll/alias.hpp>
+#include <hitl/guarded.hpp>
+#include <hitl/plugin_entry.hpp>
 
 #include <algorithm>
 #include <thread>
@@ -33,7 +34,7 @@ class HttpModel final : public sdk::Model {
       : config_(std::move(config)), client_(config_), breaker_(config_.breaker_failures, config_.breaker_cooldown_ms) {}
 
   Status predict(const std::vector<sdk::Record>& rows, std::vector<sdk::Prediction>& out) noexcept override {
-    try {
+    return sdk::guarded("model-http: predict failed", [&] {
       if (rows.empty()) {
         out.clear();
         return Status::Ok();
@@ -61,9 +62,7 @@ class HttpModel final : public sdk::Model {
         breaker_.failure(trial, st.message);
         return st;
       }
-    } catch (const std::exception& e) {
-      return Status::Error(Code::internal, std::string("model-http: predict failed: ") + e.what());
-    }
+    });
   }
 
   std::string version() const noexcept override {
@@ -137,26 +136,19 @@ class HttpModel final : public sdk::Model {
 };
 
 Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
-  try {
+  return sdk::guarded("model-http", [&] {
     Config config;
     if (auto st = parse_config(config_json, config); !st.ok()) return st;
     out = std::make_unique<HttpModel>(std::move(config));
     return Status::Ok();
-  } catch (const std::exception& e) {
-    return Status::Error(Code::internal, std::string("model-http: ") + e.what());
-  }
+  });
 }
 
 }  // namespace
 
-const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d = sdk::model_descriptor(
-      "http", "1.0.0",
-      "Scores on a remote model server over HTTP/1.1 (plain JSON or KServe v2), with retries and a circuit breaker",
-      kConfigDoc, &create);
-  return &d;
-}
-
 }  // namespace hitl::model_http
 
-HITL_DECLARE_PLUGIN(hitl::model_http::descriptor)
+HITL_PLUGIN_ENTRY(hitl::model_http, model,
+    "http", "1.0.0",
+    "Scores on a remote model server over HTTP/1.1 (plain JSON or KServe v2), with retries and a circuit breaker",
+    kConfigDoc, &create)

@@ -81,7 +81,4 @@ Params train(const sdk::Dataset& data, const Hyper& hyper);
 std::string to_json(const Params& params);       // the artifact text
 Params from_json(const std::string& artifact);    // throws LogregError naming the bad field
 
-// FNV-1a 64 of `text` as 16 lowercase hex digits (stable across platforms).
-std::string fnv1a_hex(const std::string& text);
-
 }  // namespace hitl::logreg

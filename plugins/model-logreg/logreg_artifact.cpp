@@ -10,10 +10,10 @@
 //    "training": {"rows": 4454, "hyper": {...}, "metrics": {...}}}
 #include "logreg.hpp"
 
+#include <hitl/json_config.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <cstdio>
 #include <set>
 
 namespace hitl::logreg {
@@ -122,12 +122,7 @@ std::string to_json(const Params& p) {
 
 Params from_json(const std::string& text) {
   json a;
-  try {
-    a = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw LogregError(std::string("not valid JSON: ") + e.what());
-  }
-  if (!a.is_object()) throw LogregError("expected a JSON object");
+  if (auto error = sdk::json_config::parse_artifact(text, a)) throw LogregError(*error);
   if (auto it = a.find("format"); it == a.end() || *it != "hitl-logreg")
     throw LogregError("format: expected \"hitl-logreg\" (is this a model-logreg artifact?)");
   if (auto it = a.find("version"); it == a.end() || *it != 1)
@@ -201,17 +196,6 @@ static void read_training(const json& a, Params& p) {
       p.hyper.learning_rate = h->value("learning_rate", p.hyper.learning_rate);
     }
   }
-}
-
-std::string fnv1a_hex(const std::string& text) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
 }
 
 }  // namespace hitl::logreg

@@ -197,35 +197,21 @@ void report_fit(Params& p, const Design& x, const sdk::training::Labelled& t) {
 }  // namespace
 
 void Params::layout() {
-  feature_index.clear();
-  std::uint32_t slot = 0;
-  for (std::size_t i = 0; i < features.size(); ++i) {
-    Feature& f = features[i];
-    f.slot = slot;
-    f.width = f.categorical ? static_cast<std::uint32_t>(f.categories.size()) : (f.has_missing ? 2u : 1u);
-    slot += f.width;
-    feature_index.emplace(f.name, i);
-  }
-  dims = slot;
+  dims = sdk::features::lay_out(features, feature_index, [](const Feature& f) {
+    return f.categorical ? static_cast<std::uint32_t>(f.categories.size()) : (f.has_missing ? 2u : 1u);
+  });
 }
 
 void Params::encode(const sdk::Record& record, SparseRow& out) const {
   out.clear();
-  // The value of each known feature in this record (null = absent); unknown fields are ignored.
-  // (Not a thread_local buffer: TLS destructors would pin the .so and block unloading.)
-  std::vector<const sdk::Value*> values(features.size(), nullptr);
-  for (const auto& [name, value] : record)
-    if (auto it = feature_index.find(name); it != feature_index.end()) values[it->second] = &value;
-
+  const std::vector<const sdk::Value*> values = sdk::features::known_values(record, feature_index, features.size());
   for (std::size_t i = 0; i < features.size(); ++i) {
     const Feature& f = features[i];
     const sdk::Value* v = values[i];
     if (f.categorical) {
       if (is_missing(v)) continue;
-      const std::string text = category_text(*v);
-      auto it = std::lower_bound(f.categories.begin(), f.categories.end(), text);
-      if (it != f.categories.end() && *it == text)
-        out.emplace_back(f.slot + static_cast<std::uint32_t>(it - f.categories.begin()), 1.0);
+      const auto at = sdk::features::category_position(f.categories, category_text(*v));
+      if (at >= 0) out.emplace_back(f.slot + static_cast<std::uint32_t>(at), 1.0);
       continue;
     }
     const auto numeric = sdk::features::numeric_value(v, f.name);

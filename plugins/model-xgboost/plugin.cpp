@@ -2,23 +2,19 @@
 // (`hitl train`), scores batches with class probabilities and per-column contributions (TreeSHAP).
 #include "xgb.hpp"
 
-#include <boost/dll/alias.hpp>
 #include <hitl/json_config.hpp>
+#include <hitl/model_support.hpp>
+#include <hitl/plugin_entry.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
-#include <cmath>
-#include <cstring>
-#include <fstream>
-#include <iterator>
-#include <mutex>
 
 namespace hitl::xgb {
 
 using nlohmann::json;
 using sdk::Code;
 using sdk::Status;
+namespace model_support = sdk::model_support;
 
 namespace {
 
@@ -49,7 +45,7 @@ struct Loaded {
 std::shared_ptr<const Loaded> make_loaded(Trained model, const std::string& artifact_text) {
   auto l = std::make_shared<Loaded>();
   l->model = std::move(model);
-  l->version = "xgboost-" + fnv1a_hex(artifact_text).substr(0, 12);
+  l->version = model_support::artifact_version("xgboost", artifact_text);
   l->slot_feature = l->model.encoding.slot_features();
   return l;
 }
@@ -59,12 +55,12 @@ Status invalid(std::string msg) { return Status::Error(Code::invalid_argument, "
 class XgbModel final : public sdk::Model {
  public:
   XgbModel(Hyper hyper, Contributions contributions, std::shared_ptr<const Loaded> loaded)
-      : hyper_(hyper), contributions_(contributions), loaded_(std::move(loaded)) {}
+      : hyper_(hyper), contributions_(contributions), current_(std::move(loaded)) {}
 
   Status predict(const std::vector<sdk::Record>& rows, std::vector<sdk::Prediction>& out) noexcept override {
-    auto loaded = snapshot();
+    auto loaded = current_.snapshot();
     if (!loaded) return Status::Error(Code::unavailable, "model-xgboost: no artifact loaded (train one with hitl train)");
-    try {
+    return model_support::guarded("model-xgboost: predict failed", [&] {
       const Trained& m = loaded->model;
       const std::size_t n = rows.size(), cols = m.encoding.slots, K = m.classes.size();
       if (n == 0) {
@@ -91,7 +87,7 @@ class XgbModel final : public sdk::Model {
 
       std::vector<sdk::Prediction> result(n);
       std::vector<double> p(K), per_feature(m.encoding.features.size());
-      std::vector<std::size_t> order(per_feature.size());
+      std::vector<std::size_t> order;
       for (std::size_t i = 0; i < n; ++i) {
         if (m.binary()) {
           p[1] = probs[i];
@@ -99,12 +95,7 @@ class XgbModel final : public sdk::Model {
         } else {
           for (std::size_t k = 0; k < K; ++k) p[k] = probs[i * K + k];
         }
-        const auto best = static_cast<std::size_t>(std::max_element(p.begin(), p.end()) - p.begin());
-        sdk::Prediction& pred = result[i];
-        pred.label = m.classes[best];
-        pred.confidence = p[best];
-        pred.scores.reserve(K);
-        for (std::size_t k = 0; k < K; ++k) pred.scores.emplace_back(m.classes[k], p[k]);
+        const std::size_t best = model_support::set_scores(result[i], m.classes, p);
         if (contributions_ == Contributions::none) continue;
 
         // Each column's share of the predicted class's margin, one-hot slots summed back. A
@@ -115,27 +106,18 @@ class XgbModel final : public sdk::Model {
         const float* c = &contrib[(i * m.groups() + group) * width];
         std::fill(per_feature.begin(), per_feature.end(), 0.0);
         for (std::size_t j = 0; j < cols; ++j) per_feature[loaded->slot_feature[j]] += sign * c[j];
-        for (std::size_t f = 0; f < order.size(); ++f) order[f] = f;
-        const std::size_t top = std::min(kMaxContributions, order.size());
-        std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](std::size_t a, std::size_t b) {
-          const double fa = std::fabs(per_feature[a]), fb = std::fabs(per_feature[b]);
-          return fa != fb ? fa > fb : a < b;  // ties by column order: deterministic output
-        });
-        pred.contributions.reserve(top);
-        for (std::size_t t = 0; t < top; ++t)
-          pred.contributions.emplace_back(m.encoding.features[order[t]].name, per_feature[order[t]]);
+        model_support::set_contributions(result[i], per_feature, kMaxContributions,
+                                         [&](std::size_t f) { return m.encoding.features[f].name; }, order);
       }
       out = std::move(result);
       return Status::Ok();
-    } catch (const std::exception& e) {
-      return Status::Error(Code::internal, std::string("model-xgboost: predict failed: ") + e.what());
-    }
+    });
   }
 
   bool can_train() const noexcept override { return true; }
 
   Status train(const sdk::Dataset& data, sdk::TrainResult& out) noexcept override {
-    try {
+    return model_support::guarded("model-xgboost: train failed", [&] {
       Trained m;
       try {
         m = hitl::xgb::train(data, hyper_);
@@ -147,17 +129,14 @@ class XgbModel final : public sdk::Model {
       auto loaded = make_loaded(std::move(m), artifact);
       out.artifact_json = std::move(artifact);
       out.metrics_json = std::move(metrics);
-      std::lock_guard lock(mu_);
-      loaded_ = std::move(loaded);  // later predictions use the new model
+      current_.replace(std::move(loaded));  // later predictions use the new model
       return Status::Ok();
-    } catch (const std::exception& e) {
-      return Status::Error(Code::internal, std::string("model-xgboost: train failed: ") + e.what());
-    }
+    });
   }
 
   std::string version() const noexcept override {
     try {
-      auto loaded = snapshot();
+      auto loaded = current_.snapshot();
       return loaded ? loaded->version : "xgboost-untrained";
     } catch (...) {
       return "xgboost-unknown";
@@ -165,92 +144,49 @@ class XgbModel final : public sdk::Model {
   }
 
  private:
-  std::shared_ptr<const Loaded> snapshot() const {
-    std::lock_guard lock(mu_);
-    return loaded_;
-  }
-
   const Hyper hyper_;
   const Contributions contributions_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const Loaded> loaded_;  // null until an artifact is loaded or trained
+  model_support::CurrentArtifact<Loaded> current_;
 };
 
-Status load_artifact(const std::string& path, int nthread, std::shared_ptr<const Loaded>& out) {
-  std::string text;
-  if (auto error = sdk::json_config::read_file(path, text)) return invalid(*error);
-  try {
-    out = make_loaded(from_json(text, nthread), text);
-  } catch (const XgbError& e) {
-    return invalid("artifact \"" + path + "\": " + e.what());
-  }
-  return Status::Ok();
+// eta: a number > 0 and <= 1.
+sdk::json_config::OptionReader eta_option(double& dst) {
+  return [&dst](const std::string& key, const json& v) -> std::optional<std::string> {
+    if (!v.is_number() || !(v.get<double>() > 0.0 && v.get<double>() <= 1.0))
+      return sdk::json_config::wrong_value(key, "a number > 0 and <= 1", v);
+    dst = v.get<double>();
+    return std::nullopt;
+  };
 }
 
-using sdk::json_config::integer_in;
-
 Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
-  try {
-    json cfg;
-    if (auto error = sdk::json_config::parse_object(config_json, cfg)) return invalid(*error);
-
+  namespace cfgs = sdk::json_config;
+  return model_support::guarded("model-xgboost", [&] {
     Hyper hyper;
     Contributions contributions = Contributions::exact;
     std::string artifact;
-    for (auto it = cfg.begin(); it != cfg.end(); ++it) {
-      const std::string& key = it.key();
-      const json& v = it.value();
-      auto wrong = [&](const char* want) { return invalid(sdk::json_config::wrong_value(key, want, v)); };
-      if (key == "artifact") {
-        if (v.is_null()) continue;  // same as absent
-        if (!v.is_string() || v.get<std::string>().empty()) return wrong("a non-empty string (file path)");
-        artifact = v.get<std::string>();
-      } else if (key == "num_round") {
-        if (!integer_in(v, 1, 100000)) return wrong("an integer from 1 to 100000");
-        hyper.num_round = static_cast<int>(v.get<double>());
-      } else if (key == "max_depth") {
-        if (!integer_in(v, 1, 32)) return wrong("an integer from 1 to 32");
-        hyper.max_depth = static_cast<int>(v.get<double>());
-      } else if (key == "eta") {
-        if (!v.is_number() || !(v.get<double>() > 0.0 && v.get<double>() <= 1.0)) return wrong("a number > 0 and <= 1");
-        hyper.eta = v.get<double>();
-      } else if (key == "nthread") {
-        if (!integer_in(v, 1, 256)) return wrong("an integer from 1 to 256");
-        hyper.nthread = static_cast<int>(v.get<double>());
-      } else if (key == "seed") {
-        if (!integer_in(v, 0, 2147483647)) return wrong("an integer from 0 to 2147483647");
-        hyper.seed = static_cast<std::int64_t>(v.get<double>());
-      } else if (key == "contributions") {
-        const std::string c = v.is_string() ? v.get<std::string>() : "";
-        if (c == "exact") contributions = Contributions::exact;
-        else if (c == "approx") contributions = Contributions::approx;
-        else if (c == "none") contributions = Contributions::none;
-        else return wrong("\"exact\", \"approx\" or \"none\"");
-      } else {
-        return invalid("unknown config key \"" + key +
-                       "\" (known: artifact, num_round, max_depth, eta, nthread, seed, contributions)");
-      }
-    }
-
+    const std::vector<std::pair<std::string, Contributions>> kinds = {
+        {"exact", Contributions::exact}, {"approx", Contributions::approx}, {"none", Contributions::none}};
+    if (auto error = cfgs::read_config(config_json, {{"artifact", cfgs::path_option(artifact)},
+                                                     {"num_round", cfgs::integer_option(hyper.num_round, 1, 100000)},
+                                                     {"max_depth", cfgs::integer_option(hyper.max_depth, 1, 32)},
+                                                     {"eta", eta_option(hyper.eta)},
+                                                     {"nthread", cfgs::integer_option(hyper.nthread, 1, 256)},
+                                                     {"seed", cfgs::integer_option(hyper.seed, 0, 2147483647)},
+                                                     {"contributions", cfgs::choice_option(contributions, kinds)}}))
+      return invalid(*error);
     std::shared_ptr<const Loaded> loaded;
-    if (!artifact.empty())
-      if (auto st = load_artifact(artifact, hyper.nthread, loaded); !st.ok()) return st;
+    auto parse = [&](const std::string& text) { return make_loaded(from_json(text, hyper.nthread), text); };
+    if (auto error = model_support::load_artifact<XgbError>(artifact, parse, loaded)) return invalid(*error);
     out = std::make_unique<XgbModel>(hyper, contributions, std::move(loaded));
     return Status::Ok();
-  } catch (const std::exception& e) {
-    return Status::Error(Code::internal, std::string("model-xgboost: ") + e.what());
-  }
+  });
 }
 
 }  // namespace
 
-const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d = sdk::model_descriptor(
-      "xgboost", "1.0.0", "Gradient-boosted trees (libxgboost), trained in-process; scores with per-feature contributions",
-      kConfigDoc, &create);
-  return &d;
-}
-
 }  // namespace hitl::xgb
 
-HITL_DECLARE_PLUGIN(hitl::xgb::descriptor)
+HITL_PLUGIN_ENTRY(hitl::xgb, model,
+    "xgboost", "1.0.0", "Gradient-boosted trees (libxgboost), trained in-process; scores with per-feature contributions",
+    kConfigDoc, &create)

@@ -108,7 +108,4 @@ Trained train(const sdk::Dataset& data, const Hyper& hyper);
 std::string to_json(const Trained& model);                     // the artifact text
 Trained from_json(const std::string& artifact, int nthread);  // throws XgbError naming the field
 
-// FNV-1a 64 of `text` as 16 lowercase hex digits (stable across platforms).
-std::string fnv1a_hex(const std::string& text);
-
 }  // namespace hitl::xgb

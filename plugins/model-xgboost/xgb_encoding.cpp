@@ -2,6 +2,7 @@
 #include "xgb.hpp"
 
 #include <hitl/feature_values.hpp>
+#include <hitl/json_config.hpp>
 #include <hitl/training_set.hpp>
 
 #include <nlohmann/json.hpp>
@@ -25,25 +26,14 @@ constexpr float kMissing = std::numeric_limits<float>::quiet_NaN();
 }  // namespace
 
 void Encoding::layout() {
-  feature_index.clear();
-  std::uint32_t slot = 0;
-  for (std::size_t i = 0; i < features.size(); ++i) {
-    Feature& f = features[i];
-    f.slot = slot;
-    f.width = f.categorical ? static_cast<std::uint32_t>(f.categories.size()) : 1u;
-    slot += f.width;
-    feature_index.emplace(f.name, i);
-  }
-  slots = slot;
+  slots = sdk::features::lay_out(features, feature_index, [](const Feature& f) {
+    return f.categorical ? static_cast<std::uint32_t>(f.categories.size()) : 1u;
+  });
 }
 
 void Encoding::encode(const sdk::Record& record, float* out) const {
   std::fill(out, out + slots, kMissing);
-  // The value of each known feature in this record (null = absent); unknown fields are ignored.
-  std::vector<const sdk::Value*> values(features.size(), nullptr);
-  for (const auto& [name, value] : record)
-    if (auto it = feature_index.find(name); it != feature_index.end()) values[it->second] = &value;
-
+  const std::vector<const sdk::Value*> values = sdk::features::known_values(record, feature_index, features.size());
   for (std::size_t i = 0; i < features.size(); ++i) {
     const Feature& f = features[i];
     const sdk::Value* v = values[i];
@@ -51,9 +41,8 @@ void Encoding::encode(const sdk::Record& record, float* out) const {
     if (f.categorical) {
       // Present: exactly one slot is 1 when the category is known, none when it is not.
       std::fill(out + f.slot, out + f.slot + f.width, 0.0f);
-      const std::string text = category_text(*v);
-      auto it = std::lower_bound(f.categories.begin(), f.categories.end(), text);
-      if (it != f.categories.end() && *it == text) out[f.slot + (it - f.categories.begin())] = 1.0f;
+      const auto at = sdk::features::category_position(f.categories, category_text(*v));
+      if (at >= 0) out[f.slot + at] = 1.0f;
       continue;
     }
     const auto numeric = sdk::features::numeric_value(v, f.name);
@@ -157,12 +146,7 @@ std::vector<std::string> string_array(const json& a, const std::string& where) {
 
 Trained from_json(const std::string& text, int nthread) {
   json a;
-  try {
-    a = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw XgbError(std::string("not valid JSON: ") + e.what());
-  }
-  if (!a.is_object()) throw XgbError("expected a JSON object");
+  if (auto error = sdk::json_config::parse_artifact(text, a)) throw XgbError(*error);
   const json& format = member(a, "format", json::value_t::string, "\"hitl-xgboost\"");
   if (format != "hitl-xgboost") throw XgbError("format: expected \"hitl-xgboost\", got " + format.dump());
   if (member(a, "version", json::value_t::number_integer, "1") != 1)
@@ -217,18 +201,6 @@ Trained from_json(const std::string& text, int nthread) {
   m.hyper.nthread = nthread;
   m.finish(nthread);
   return m;
-}
-
-std::string fnv1a_hex(const std::string& text) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  static const char* digits = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[i] = digits[h & 15];
-  return out;
 }
 
 }  // namespace hitl::xgb

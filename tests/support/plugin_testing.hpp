@@ -3,11 +3,14 @@
 // it, with Catch2 checks on every step. Header-only; include after <catch2/catch.hpp>.
 #include <hitl/plugin_api.hpp>
 
+#include "support/model_eval.hpp"
+
 #include <boost/dll/import.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <functional>
 #include <map>
@@ -102,23 +105,12 @@ inline std::filesystem::path scratch(const std::string& folder, const std::strin
   return dir / name;
 }
 
-// Area under the ROC curve: the probability that a random positive outranks a random
-// negative (ties count half).
-inline double auc(const std::vector<double>& score_pos, const std::vector<bool>& is_pos) {
-  std::vector<std::size_t> idx(score_pos.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  std::sort(idx.begin(), idx.end(), [&](auto a, auto b) { return score_pos[a] < score_pos[b]; });
-  double rank_sum = 0, pos = 0;
-  for (std::size_t i = 0; i < idx.size();) {
-    std::size_t j = i;
-    while (j < idx.size() && score_pos[idx[j]] == score_pos[idx[i]]) ++j;
-    const double mid_rank = (i + 1 + j) / 2.0;  // average 1-based rank of the tie group
-    for (std::size_t t = i; t < j; ++t)
-      if (is_pos[idx[t]]) { rank_sum += mid_rank; ++pos; }
-    i = j;
-  }
-  const double neg = static_cast<double>(idx.size()) - pos;
-  return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
+// Writes `text` to the scratch file `name` (see scratch()); returns its path.
+inline std::filesystem::path write_scratch(const std::string& folder, const std::string& name, const std::string& text) {
+  auto path = scratch(folder, name);
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
 }
+
 
 }  // namespace hitl::test

@@ -223,14 +223,7 @@ std::vector<sdk::Record> three_records() {
           {{"x", 30.0}}};
 }
 
-std::vector<sdk::Prediction> predict_ok(sdk::Model& m, const std::vector<sdk::Record>& rows) {
-  std::vector<sdk::Prediction> out;
-  auto st = m.predict(rows, out);
-  INFO(st.message);
-  REQUIRE(st.ok());
-  REQUIRE(out.size() == rows.size());
-  return out;
-}
+using hitl::test::predict_ok;
 
 sdk::Status predict_status(sdk::Model& m, const std::vector<sdk::Record>& rows = {{{"x", 1.0}}}) {
   std::vector<sdk::Prediction> out;

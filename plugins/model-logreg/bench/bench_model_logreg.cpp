@@ -4,6 +4,7 @@
 #include <hitl/plugin_api.hpp>
 
 #include "data/records.hpp"
+#include "support/model_eval.hpp"
 
 #include <boost/dll/import.hpp>
 
@@ -11,31 +12,16 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <numeric>
+#include <stdexcept>
 #include <string>
 
 namespace sdk = hitl::sdk;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using hitl::test::auc;
+using hitl::test::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double auc(const std::vector<double>& s, const std::vector<bool>& pos) {
-  std::vector<std::size_t> idx(s.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  std::sort(idx.begin(), idx.end(), [&](auto a, auto b) { return s[a] < s[b]; });
-  double rank_sum = 0, npos = 0;
-  for (std::size_t i = 0; i < idx.size();) {
-    std::size_t j = i;
-    while (j < idx.size() && s[idx[j]] == s[idx[i]]) ++j;
-    for (std::size_t t = i; t < j; ++t)
-      if (pos[idx[t]]) { rank_sum += (i + 1 + j) / 2.0; ++npos; }
-    i = j;
-  }
-  return (rank_sum - npos * (npos + 1) / 2) / (npos * (idx.size() - npos));
-}
 
 int fail(const std::string& what, const sdk::Status& st) {
   std::fprintf(stderr, "bench-model-logreg: %s: %s\n", what.c_str(), st.message.c_str());
@@ -93,16 +79,11 @@ int main(int argc, char** argv) try {
   std::printf("full data: train %zu rows in %.1f ms, version %s, metrics %s\n", ds.rows.size(),
               seconds_since(t0) * 1e3, m->version().c_str(), r.metrics_json.c_str());
 
-  std::vector<sdk::Record> batch;
-  batch.reserve(10000);
-  for (std::size_t i = 0; batch.size() < 10000; ++i) batch.push_back(ds.rows[i % ds.rows.size()]);
+  const std::vector<sdk::Record> batch = hitl::test::cycled(ds.rows, 10000);
   std::vector<sdk::Prediction> out;
-  double best = 1e9;
-  for (int rep = 0; rep < 5; ++rep) {  // best of 5: the least disturbed run
-    t0 = Clock::now();
-    if (auto st = m->predict(batch, out); !st.ok()) return fail("predict", st);
-    best = std::min(best, seconds_since(t0));
-  }
+  const double best = hitl::test::best_seconds(5, [&] {
+    if (auto st = m->predict(batch, out); !st.ok()) throw std::runtime_error("predict: " + st.message);
+  });
   std::printf("predict: 10000-row batch in %.2f ms (best of 5) = %.0f rows/s (with contributions)\n", best * 1e3,
               batch.size() / best);
   return 0;

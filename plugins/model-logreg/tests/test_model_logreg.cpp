@@ -5,6 +5,7 @@
 
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
+#include "support/model_datasets.hpp"
 #include "support/plugin_testing.hpp"
 #include <nlohmann/json.hpp>
 
@@ -30,33 +31,21 @@ std::string create_error(const std::string& config_text) {
   return hitl::test::model_create_error(plugin(), config_text);
 }
 
-sdk::TrainResult train(sdk::Model& m, const sdk::Dataset& ds) { return hitl::test::train_ok(m, ds); }
+using hitl::test::predict_ok;
+using hitl::test::score;
+using hitl::test::train_ok;
 
-std::vector<sdk::Prediction> predict(sdk::Model& m, const std::vector<sdk::Record>& rows) {
-  std::vector<sdk::Prediction> out;
-  auto st = m.predict(rows, out);
-  INFO(st.message);
-  REQUIRE(st.ok());
-  REQUIRE(out.size() == rows.size());
-  return out;
-}
-
-double score(const sdk::Prediction& p, const std::string& cls) { return hitl::test::score(p, cls); }
 
 fs::path scratch(const std::string& name) { return hitl::test::scratch("test-model-logreg-files", name); }
 
 fs::path write_file(const std::string& name, const std::string& text) {
-  auto p = scratch(name);
-  std::ofstream(p, std::ios::binary) << text;
-  return p;
+  return hitl::test::write_scratch("test-model-logreg-files", name, text);
 }
 
 using hitl::test::auc;
 
-sdk::Dataset credit_data() {
-  auto table = hitl::data::read_csv(fs::path(HITL_SOURCE_DIR) / "examples/credit_risk/data/credit_data.csv");
-  return hitl::data::to_dataset(table, "Status");
-}
+using hitl::test::credit_data;
+using hitl::test::separable_numeric;
 
 }  // namespace
 
@@ -84,14 +73,9 @@ TEST_CASE("an untrained model refuses to predict but can train") {
 }
 
 TEST_CASE("separable numeric data is learned, and predictions carry scores and contributions") {
-  sdk::Dataset ds;
-  for (int i = -20; i <= 20; ++i) {
-    if (i == 0) continue;
-    ds.rows.push_back({{"x", i * 0.5}, {"noise", ((i + 20) * 7919 % 13) / 13.0}});
-    ds.labels.push_back(i > 0 ? "pos" : "neg");
-  }
+  sdk::Dataset ds = separable_numeric();
   auto m = make_model();
-  auto r = train(*m, ds);
+  auto r = train_ok(*m, ds);
   auto metrics = json::parse(r.metrics_json);
   CHECK(metrics.at("accuracy").get<double>() == 1.0);
   CHECK(metrics.at("log_loss").get<double>() < 0.2);
@@ -100,7 +84,7 @@ TEST_CASE("separable numeric data is learned, and predictions carry scores and c
   CHECK(m->version().rfind("logreg-", 0) == 0);
   CHECK(m->version().size() == 7 + 12);
 
-  auto p = predict(*m, {{{"x", -4.0}, {"noise", 0.5}}, {{"x", 4.0}, {"noise", 0.5}}});
+  auto p = predict_ok(*m, {{{"x", -4.0}, {"noise", 0.5}}, {{"x", 4.0}, {"noise", 0.5}}});
   CHECK(p[0].label == "neg");
   CHECK(p[1].label == "pos");
   CHECK(p[1].confidence > 0.9);
@@ -113,7 +97,7 @@ TEST_CASE("separable numeric data is learned, and predictions carry scores and c
 
   // A far too long step is shortened automatically instead of diverging.
   auto hasty = make_model(json{{"learning_rate", 1000.0}, {"epochs", 2000}});
-  auto hasty_metrics = json::parse(train(*hasty, ds).metrics_json);
+  auto hasty_metrics = json::parse(train_ok(*hasty, ds).metrics_json);
   CHECK(hasty_metrics.at("accuracy").get<double>() == 1.0);
   CHECK(hasty_metrics.at("converged") == true);
   CHECK(hasty_metrics.at("log_loss").get<double>() < 0.2);
@@ -130,10 +114,10 @@ TEST_CASE("three classes are learned with softmax") {
       ds.labels.push_back(names[c]);
     }
   auto m = make_model();
-  auto metrics = json::parse(train(*m, ds).metrics_json);
+  auto metrics = json::parse(train_ok(*m, ds).metrics_json);
   CHECK(metrics.at("classes") == 3);
   CHECK(metrics.at("accuracy").get<double>() >= 0.99);
-  auto p = predict(*m, {{{"a", 0.1}, {"b", 0.2}}, {{"a", 4.2}, {"b", -0.1}}, {{"a", -0.3}, {"b", 3.8}}});
+  auto p = predict_ok(*m, {{{"a", 0.1}, {"b", 0.2}}, {{"a", 4.2}, {"b", -0.1}}, {{"a", -0.3}, {"b", 3.8}}});
   CHECK(p[0].label == "c0");
   CHECK(p[1].label == "c1");
   CHECK(p[2].label == "c2");
@@ -155,7 +139,7 @@ TEST_CASE("string and boolean columns are one-hot encoded over the training cate
     ds.labels.push_back(colour == "red" || vip ? "yes" : "no");
   }
   auto m = make_model(json{{"l2", 1e-4}});
-  auto r = train(*m, ds);
+  auto r = train_ok(*m, ds);
   CHECK(json::parse(r.metrics_json).at("accuracy").get<double>() == 1.0);
   auto art = json::parse(r.artifact_json);
   REQUIRE(art.at("features").size() == 3);
@@ -166,7 +150,7 @@ TEST_CASE("string and boolean columns are one-hot encoded over the training cate
   CHECK(art.at("weights").size() == 2);
   CHECK(art["weights"][0].size() == 3 + 2 + 1);
 
-  auto p = predict(*m, {{{"colour", "red"}, {"vip", false}, {"code", 1.0}},
+  auto p = predict_ok(*m, {{{"colour", "red"}, {"vip", false}, {"code", 1.0}},
                         {{"colour", "blue"}, {"vip", true}, {"code", 0.0}},
                         {{"colour", "blue"}, {"vip", false}, {"code", 1.0}}});
   CHECK(p[0].label == "yes");
@@ -185,11 +169,11 @@ TEST_CASE("missing values, absent columns and unseen categories are scored") {
     ds.labels.push_back(income_missing ? "bad" : "good");
   }
   auto m = make_model();
-  auto art = json::parse(train(*m, ds).artifact_json);
+  auto art = json::parse(train_ok(*m, ds).artifact_json);
   CHECK(art["features"][0]["has_missing"] == true);
   CHECK(art["slots"] == json::array({"income", "income:missing", "home=owner", "home=rent"}));
 
-  auto p = predict(*m, {{{"income", sdk::Value{}}, {"home", std::string("rent")}},  // missing
+  auto p = predict_ok(*m, {{{"income", sdk::Value{}}, {"home", std::string("rent")}},  // missing
                         {{"home", std::string("rent")}},                           // absent = missing
                         {{"income", 130.0}, {"home", std::string("castle")}},      // unseen category
                         {{"income", 130.0}},                                       // absent category
@@ -211,11 +195,11 @@ TEST_CASE("sample weights change the fit") {
   sdk::Dataset ds{{{{"x", 1.0}}, {{"x", 1.0}}, {{"x", 2.0}}, {{"x", 2.0}}}, {"a", "b", "a", "b"}, {}};
   auto m = make_model();
   ds.weights = {3, 1, 3, 1};
-  train(*m, ds);
-  auto favour_a = predict(*m, {{{"x", 1.5}}})[0];
+  train_ok(*m, ds);
+  auto favour_a = predict_ok(*m, {{{"x", 1.5}}})[0];
   ds.weights = {1, 3, 1, 3};
-  train(*m, ds);
-  auto favour_b = predict(*m, {{{"x", 1.5}}})[0];
+  train_ok(*m, ds);
+  auto favour_b = predict_ok(*m, {{{"x", 1.5}}})[0];
   CHECK(favour_a.label == "a");
   CHECK(favour_a.confidence == Approx(0.75).margin(0.01));
   CHECK(favour_b.label == "b");
@@ -232,8 +216,8 @@ TEST_CASE("training is deterministic and the artifact round-trips to identical p
   auto ds = credit_data();
   auto m1 = make_model();
   auto m2 = make_model();
-  auto r1 = train(*m1, ds);
-  auto r2 = train(*m2, ds);
+  auto r1 = train_ok(*m1, ds);
+  auto r2 = train_ok(*m2, ds);
   CHECK(r1.artifact_json == r2.artifact_json);
   CHECK(r1.metrics_json == r2.metrics_json);
   CHECK(m1->version() == m2->version());
@@ -242,8 +226,8 @@ TEST_CASE("training is deterministic and the artifact round-trips to identical p
   auto loaded = make_model(json{{"artifact", file.string()}});
   CHECK(loaded->version() == m1->version());
   std::vector<sdk::Record> rows(ds.rows.begin(), ds.rows.begin() + 500);
-  auto a = predict(*m1, rows);
-  auto b = predict(*loaded, rows);
+  auto a = predict_ok(*m1, rows);
+  auto b = predict_ok(*loaded, rows);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     CHECK(a[i].label == b[i].label);
     CHECK(a[i].scores == b[i].scores);  // bit-for-bit: doubles survive the JSON text
@@ -280,7 +264,7 @@ TEST_CASE("bad config and bad artifacts are refused with the key or file and the
 
   // A valid artifact with one weight removed names the exact array.
   auto m = make_model();
-  auto art = json::parse(train(*m, sdk::Dataset{{{{"x", 1.0}}, {{"x", 2.0}}}, {"a", "b"}, {}}).artifact_json);
+  auto art = json::parse(train_ok(*m, sdk::Dataset{{{{"x", 1.0}}, {{"x", 2.0}}}, {"a", "b"}, {}}).artifact_json);
   art["weights"][1].erase(0);
   auto short_w = write_file("short_weights.json", art.dump());
   CHECK(create_error(json{{"artifact", short_w.string()}}.dump()) ==
@@ -300,8 +284,8 @@ TEST_CASE("credit_data: held-out accuracy beats the majority class and AUC is hi
   std::vector<std::string> test_labels(ds.labels.begin() + cut, ds.labels.end());
 
   auto m = make_model();
-  train(*m, train_set);
-  auto p = predict(*m, test_rows);
+  train_ok(*m, train_set);
+  auto p = predict_ok(*m, test_rows);
   double correct = 0, good = 0;
   std::vector<double> p_bad;
   std::vector<bool> is_bad;

@@ -5,6 +5,8 @@
 #include <hitl/plugin_api.hpp>
 
 #include "data/records.hpp"
+#include "support/model_datasets.hpp"
+#include "support/model_eval.hpp"
 
 #include <boost/dll/import.hpp>
 
@@ -13,7 +15,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <numeric>
 #include <random>
 #include <string>
 #include <thread>
@@ -21,25 +22,10 @@
 namespace sdk = hitl::sdk;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using hitl::test::auc;
+using hitl::test::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double auc(const std::vector<double>& s, const std::vector<bool>& pos) {
-  std::vector<std::size_t> idx(s.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  std::sort(idx.begin(), idx.end(), [&](auto a, auto b) { return s[a] < s[b]; });
-  double rank_sum = 0, npos = 0;
-  for (std::size_t i = 0; i < idx.size();) {
-    std::size_t j = i;
-    while (j < idx.size() && s[idx[j]] == s[idx[i]]) ++j;
-    for (std::size_t t = i; t < j; ++t)
-      if (pos[idx[t]]) { rank_sum += (i + 1 + j) / 2.0; ++npos; }
-    i = j;
-  }
-  return (rank_sum - npos * (npos + 1) / 2) / (npos * (idx.size() - npos));
-}
 
 // Fisher-Yates with mt19937 (whose output the standard fixes), so every platform agrees.
 void shuffle(sdk::Dataset& ds, unsigned seed) {
@@ -137,8 +123,7 @@ int main(int argc, char** argv) try {
                                                                          HITL_PLUGIN_ENTRY_SYMBOL);
   const sdk::PluginDescriptor* d = entry();
 
-  auto credit = hitl::data::to_dataset(
-      hitl::data::read_csv(HITL_SOURCE_DIR "/examples/credit_risk/data/credit_data.csv"), "Status");
+  auto credit = hitl::test::credit_data();
   auto hpc = hitl::data::to_dataset(
       hitl::data::read_csv(HITL_SOURCE_DIR "/plugins/model-xgboost/tests/data/hpc_data.csv"), "class");
   shuffle(hpc, 42);
@@ -154,23 +139,14 @@ int main(int argc, char** argv) try {
   std::printf("credit_data full: train %zu rows in %.1f ms, version %s, artifact %zu bytes\n", credit.rows.size(),
               seconds_since(t0) * 1e3, m->version().c_str(), r.artifact_json.size());
 
-  std::vector<sdk::Record> batch;
-  batch.reserve(10000);
-  for (std::size_t i = 0; batch.size() < 10000; ++i) batch.push_back(credit.rows[i % credit.rows.size()]);
+  const std::vector<sdk::Record> batch = hitl::test::cycled(credit.rows, 10000);
   std::vector<sdk::Prediction> out;
-  double best = 1e9;
-  for (int rep = 0; rep < 5; ++rep) {  // best of 5: the least disturbed run
-    t0 = Clock::now();
-    ok(m->predict(batch, out), "predict");
-    best = std::min(best, seconds_since(t0));
-  }
+  const double best = hitl::test::best_seconds(5, [&] { ok(m->predict(batch, out), "predict"); });
   std::printf("predict (config %s): 10000-row batch in %.2f ms (best of 5) = %.0f rows/s\n", config.c_str(),
               best * 1e3, batch.size() / best);
   {  // two threads sharing the model, 5000 rows each per round
     std::vector<sdk::Record> half(batch.begin(), batch.begin() + 5000);
-    double best2 = 1e9;
-    for (int rep = 0; rep < 3; ++rep) {
-      t0 = Clock::now();
+    const double best2 = hitl::test::best_seconds(3, [&] {
       std::thread other([&] {
         std::vector<sdk::Prediction> o;
         ok(m->predict(half, o), "predict");
@@ -178,16 +154,12 @@ int main(int argc, char** argv) try {
       std::vector<sdk::Prediction> o;
       ok(m->predict(half, o), "predict");
       other.join();
-      best2 = std::min(best2, seconds_since(t0));
-    }
+    });
     std::printf("predict: 2 threads x 5000 rows in %.2f ms = %.0f rows/s\n", best2 * 1e3, 10000 / best2);
   }
-  double single = 1e9;
-  for (int rep = 0; rep < 3; ++rep) {
-    t0 = Clock::now();
+  const double single = hitl::test::best_seconds(3, [&] {
     for (int i = 0; i < 1000; ++i) ok(m->predict({credit.rows[i]}, out), "predict");
-    single = std::min(single, seconds_since(t0) / 1000);
-  }
+  }) / 1000;
   std::printf("predict: one row per call %.1f us = %.0f calls/s\n", single * 1e6, 1 / single);
   return 0;
 } catch (const Failure& f) {

@@ -5,6 +5,7 @@
 
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
+#include "support/model_datasets.hpp"
 #include "support/plugin_testing.hpp"
 #include <nlohmann/json.hpp>
 
@@ -33,7 +34,9 @@ std::string create_error(const std::string& config_text) {
   return hitl::test::model_create_error(plugin(), config_text);
 }
 
-sdk::TrainResult train(sdk::Model& m, const sdk::Dataset& ds) { return hitl::test::train_ok(m, ds); }
+using hitl::test::predict_ok;
+using hitl::test::score;
+using hitl::test::train_ok;
 
 std::string train_error(sdk::Model& m, const sdk::Dataset& ds) {
   sdk::TrainResult r;
@@ -42,16 +45,6 @@ std::string train_error(sdk::Model& m, const sdk::Dataset& ds) {
   return st.message;
 }
 
-std::vector<sdk::Prediction> predict(sdk::Model& m, const std::vector<sdk::Record>& rows) {
-  std::vector<sdk::Prediction> out;
-  auto st = m.predict(rows, out);
-  INFO(st.message);
-  REQUIRE(st.ok());
-  REQUIRE(out.size() == rows.size());
-  return out;
-}
-
-double score(const sdk::Prediction& p, const std::string& cls) { return hitl::test::score(p, cls); }
 
 double contribution(const sdk::Prediction& p, const std::string& feature) {
   for (const auto& [f, c] : p.contributions)
@@ -68,17 +61,13 @@ double sum_contributions(const sdk::Prediction& p) {
 fs::path scratch(const std::string& name) { return hitl::test::scratch("test-model-xgboost-files", name); }
 
 fs::path write_file(const std::string& name, const std::string& text) {
-  auto p = scratch(name);
-  std::ofstream(p, std::ios::binary) << text;
-  return p;
+  return hitl::test::write_scratch("test-model-xgboost-files", name, text);
 }
 
 using hitl::test::auc;
 
-sdk::Dataset credit_data() {
-  auto table = hitl::data::read_csv(fs::path(HITL_SOURCE_DIR) / "examples/credit_risk/data/credit_data.csv");
-  return hitl::data::to_dataset(table, "Status");
-}
+using hitl::test::credit_data;
+using hitl::test::separable_numeric;
 
 // hpc_data rows are ordered by class: a seeded Fisher-Yates shuffle (mt19937's output is fixed
 // by the standard, unlike std::shuffle's use of it) makes the split fair and reproducible.
@@ -141,15 +130,10 @@ TEST_CASE("an untrained model refuses to predict but can train, and unusable tra
 }
 
 TEST_CASE("separable numeric data is learned, and predictions carry scores and contributions") {
-  sdk::Dataset ds;
-  for (int i = -20; i <= 20; ++i) {
-    if (i == 0) continue;
-    ds.rows.push_back({{"x", i * 0.5}, {"noise", ((i + 20) * 7919 % 13) / 13.0}});
-    ds.labels.push_back(i > 0 ? "pos" : "neg");
-  }
+  sdk::Dataset ds = separable_numeric();
   // min_child_weight (1) stops splits on a few rows: 40 rows need several rounds to separate.
   auto m = make_model(json{{"num_round", 50}, {"eta", 0.3}});
-  auto r = train(*m, ds);
+  auto r = train_ok(*m, ds);
   auto metrics = json::parse(r.metrics_json);
   CHECK(metrics.at("accuracy").get<double>() == 1.0);
   CHECK(metrics.at("log_loss").get<double>() < 0.2);
@@ -160,7 +144,7 @@ TEST_CASE("separable numeric data is learned, and predictions carry scores and c
   REQUIRE(v.size() == 8 + 12);
   CHECK(v.find_first_not_of("0123456789abcdef", 8) == std::string::npos);
 
-  auto p = predict(*m, {{{"x", -4.0}, {"noise", 0.5}}, {{"x", 4.0}, {"noise", 0.5}}});
+  auto p = predict_ok(*m, {{{"x", -4.0}, {"noise", 0.5}}, {{"x", 4.0}, {"noise", 0.5}}});
   CHECK(p[0].label == "neg");
   CHECK(p[1].label == "pos");
   CHECK(p[0].confidence > 0.9);
@@ -175,7 +159,7 @@ TEST_CASE("separable numeric data is learned, and predictions carry scores and c
     CHECK(one.contributions[0].first == "x");
     CHECK(one.contributions[0].second > 0.0);
   }
-  CHECK(predict(*m, {}).empty());
+  CHECK(predict_ok(*m, {}).empty());
 }
 
 TEST_CASE("contributions plus the bias sum to the margin, exact and approximate") {
@@ -193,10 +177,10 @@ TEST_CASE("contributions plus the bias sum to the margin, exact and approximate"
   for (const char* mode : {"exact", "approx"}) {
     INFO("contributions " << mode);
     auto m = make_model(json{{"contributions", mode}});
-    auto art = json::parse(train(*m, ds).artifact_json);
+    auto art = json::parse(train_ok(*m, ds).artifact_json);
     REQUIRE(art.at("contribution_bias").size() == 1);  // binary: one margin
     const double bias = art["contribution_bias"][0];
-    auto p = predict(*m, ds.rows);
+    auto p = predict_ok(*m, ds.rows);
     for (std::size_t i = 0; i < p.size(); i += 7) {
       INFO("row " << i);
       CHECK(p[i].contributions.size() == 5);
@@ -208,8 +192,8 @@ TEST_CASE("contributions plus the bias sum to the margin, exact and approximate"
     }
   }
   auto plain = make_model(json{{"contributions", "none"}});
-  train(*plain, ds);
-  auto p = predict(*plain, {ds.rows[0]});
+  train_ok(*plain, ds);
+  auto p = predict_ok(*plain, {ds.rows[0]});
   CHECK(p[0].contributions.empty());
   CHECK(p[0].scores.size() == 2);
 }
@@ -226,7 +210,7 @@ TEST_CASE("string and boolean columns are one-hot encoded, and missing numbers f
     ds.labels.push_back(colour == "red" || vip || income_missing ? "yes" : "no");
   }
   auto m = make_model();
-  auto r = train(*m, ds);
+  auto r = train_ok(*m, ds);
   CHECK(json::parse(r.metrics_json).at("accuracy").get<double>() == 1.0);
   auto art = json::parse(r.artifact_json);
   REQUIRE(art.at("features").size() == 3);
@@ -235,7 +219,7 @@ TEST_CASE("string and boolean columns are one-hot encoded, and missing numbers f
   CHECK(art["features"][2] == json{{"name", "income"}, {"kind", "numeric"}});
   CHECK(art["slots"] == json::array({"colour=blue", "colour=green", "colour=red", "vip=false", "vip=true", "income"}));
 
-  auto p = predict(*m, {{{"colour", "red"}, {"vip", false}, {"income", 105.0}},
+  auto p = predict_ok(*m, {{{"colour", "red"}, {"vip", false}, {"income", 105.0}},
                         {{"colour", "blue"}, {"vip", true}, {"income", 105.0}},
                         {{"colour", "blue"}, {"vip", false}, {"income", 105.0}},
                         {{"colour", "blue"}, {"vip", false}, {"income", sdk::Value{}}},   // missing income
@@ -273,11 +257,11 @@ TEST_CASE("sample weights change the fit") {
   auto m = make_model(json{{"num_round", 300}, {"eta", 0.3}});
   ds.weights.assign(10, 1.0);
   for (std::size_t i = 0; i < 10; ++i) ds.weights[i] = ds.labels[i] == "a" ? 3.0 : 1.0;
-  train(*m, ds);
-  auto favour_a = predict(*m, {{{"x", 1.5}}})[0];
+  train_ok(*m, ds);
+  auto favour_a = predict_ok(*m, {{{"x", 1.5}}})[0];
   for (std::size_t i = 0; i < 10; ++i) ds.weights[i] = ds.labels[i] == "a" ? 1.0 : 3.0;
-  train(*m, ds);
-  auto favour_b = predict(*m, {{{"x", 1.5}}})[0];
+  train_ok(*m, ds);
+  auto favour_b = predict_ok(*m, {{{"x", 1.5}}})[0];
   CHECK(favour_a.label == "a");
   CHECK(favour_a.confidence == Approx(0.75).margin(0.02));
   CHECK(favour_b.label == "b");
@@ -291,20 +275,20 @@ TEST_CASE("training is deterministic and the artifact round-trips to identical p
   auto ds = credit_data();
   auto m1 = make_model();
   auto m2 = make_model();
-  auto r1 = train(*m1, ds);
-  auto r2 = train(*m2, ds);
+  auto r1 = train_ok(*m1, ds);
+  auto r2 = train_ok(*m2, ds);
   CHECK(r1.artifact_json == r2.artifact_json);
   CHECK(r1.metrics_json == r2.metrics_json);
   CHECK(m1->version() == m2->version());
   auto other_seed = make_model(json{{"seed", 7}, {"num_round", 20}});
-  CHECK(train(*other_seed, ds).artifact_json != r1.artifact_json);
+  CHECK(train_ok(*other_seed, ds).artifact_json != r1.artifact_json);
 
   auto file = write_file("credit_xgboost.json", r1.artifact_json);
   auto loaded = make_model(json{{"artifact", file.string()}});
   CHECK(loaded->version() == m1->version());
   std::vector<sdk::Record> rows(ds.rows.begin(), ds.rows.begin() + 300);
-  auto a = predict(*m1, rows);
-  auto b = predict(*loaded, rows);
+  auto a = predict_ok(*m1, rows);
+  auto b = predict_ok(*loaded, rows);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     CHECK(a[i].label == b[i].label);
     CHECK(a[i].scores == b[i].scores);  // bit-for-bit: the booster survives the JSON embedding
@@ -322,7 +306,7 @@ TEST_CASE("training is deterministic and the artifact round-trips to identical p
 
   // Retraining a loaded model replaces it, with a new version.
   auto small = sdk::Dataset{{ds.rows.begin(), ds.rows.begin() + 500}, {ds.labels.begin(), ds.labels.begin() + 500}, {}};
-  train(*loaded, small);
+  train_ok(*loaded, small);
   CHECK(loaded->version() != m1->version());
 }
 
@@ -363,7 +347,7 @@ TEST_CASE("bad config and bad artifacts are refused with the key or file and the
     ds.labels.push_back(i < 20 ? "low" : "high");
   }
   auto m = make_model(json{{"num_round", 5}});
-  const auto good = json::parse(train(*m, ds).artifact_json);
+  const auto good = json::parse(train_ok(*m, ds).artifact_json);
   auto refused = [&](const std::string& name, const json& artifact) {
     auto file = write_file(name, artifact.dump());
     const std::string prefix = "model-xgboost: artifact \"" + file.string() + "\": ";
@@ -399,8 +383,8 @@ TEST_CASE("bad config and bad artifacts are refused with the key or file and the
 TEST_CASE("credit_data: held-out accuracy beats the majority class and AUC matches logreg", "[real-data]") {
   auto s = split_80_20(credit_data());  // no time order in the rows: a split by index is fair
   auto m = make_model(json{{"max_depth", 3}});
-  train(*m, s.train);
-  auto p = predict(*m, s.test_rows);
+  train_ok(*m, s.train);
+  auto p = predict_ok(*m, s.test_rows);
   double correct = 0, good = 0;
   std::vector<double> p_bad;
   std::vector<bool> is_bad;
@@ -426,11 +410,11 @@ TEST_CASE("hpc_data: four classes are learned with softprob", "[real-data]") {
   REQUIRE(ds.rows.size() == 4331);
   auto s = split_80_20(ds);
   auto m = make_model();
-  auto art = json::parse(train(*m, s.train).artifact_json);
+  auto art = json::parse(train_ok(*m, s.train).artifact_json);
   CHECK(art.at("classes") == json::array({"F", "L", "M", "VF"}));
   CHECK(art.at("objective") == "multi:softprob");
   CHECK(art.at("contribution_bias").size() == 4);
-  auto p = predict(*m, s.test_rows);
+  auto p = predict_ok(*m, s.test_rows);
   std::map<std::string, double> counts;
   double correct = 0;
   for (std::size_t i = 0; i < p.size(); ++i) {
@@ -455,9 +439,9 @@ TEST_CASE("hpc_data: four classes are learned with softprob", "[real-data]") {
 TEST_CASE("concurrent predictions on one model agree with serial ones") {
   auto ds = credit_data();
   auto m = make_model(json{{"num_round", 30}});
-  train(*m, ds);
+  train_ok(*m, ds);
   std::vector<sdk::Record> rows(ds.rows.begin(), ds.rows.begin() + 200);
-  const auto expected = predict(*m, rows);
+  const auto expected = predict_ok(*m, rows);
   std::vector<std::vector<sdk::Prediction>> got(4);
   std::vector<sdk::Status> status(4);
   std::vector<std::thread> threads;

@@ -2,37 +2,27 @@
 #include "queue_config.hpp"
 #include "sqlite_queue.hpp"
 
+#include <hitl/guarded.hpp>
 #include <hitl/plugin_api.hpp>
-
-#include <boost/dll/alias.hpp>
+#include <hitl/plugin_entry.hpp>
 
 namespace hitl::queue_sqlite {
 
 namespace {
 
 sdk::Status create_queue(const char* config_json, std::unique_ptr<sdk::Queue>& out) {
-  try {
+  return sdk::guarded("queue-sqlite", [&] {
     QueueConfig cfg;
     sdk::Status st = parse_queue_config(config_json, cfg);
     if (!st.ok()) return st;
     return SqliteQueue::open(cfg, out);
-  } catch (const std::exception& e) {  // nothing may cross the boundary
-    return sdk::Status::Error(sdk::Code::internal, std::string("queue-sqlite: ") + e.what());
-  } catch (...) {
-    return sdk::Status::Error(sdk::Code::internal, "queue-sqlite: unknown error while creating the queue");
-  }
+  });
 }
 
 }  // namespace
 
-const sdk::PluginDescriptor* descriptor() {
-  static const sdk::PluginDescriptor d = sdk::queue_descriptor(
-      "sqlite", "1.0.0", "Embedded review queue: a table in the SQLite file shared with storage-sqlite (WAL, leases)",
-      kConfigDoc, &create_queue);
-  return &d;
-}
-
 }  // namespace hitl::queue_sqlite
 
-// Namespace-qualified on purpose: an unqualified name would make the alias point at itself.
-HITL_DECLARE_PLUGIN(hitl::queue_sqlite::descriptor)
+HITL_PLUGIN_ENTRY(hitl::queue_sqlite, queue,
+    "sqlite", "1.0.0", "Embedded review queue: a table in the SQLite file shared with storage-sqlite (WAL, leases)",
+    kConfigDoc, &create_queue)

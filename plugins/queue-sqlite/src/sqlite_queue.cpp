@@ -67,6 +67,19 @@ struct SqliteQueue::Statements {
       renew;
 };
 
+// Runs `body` under the connection's lock, turning exceptions into a Status that names `op`.
+template <class Body>
+Status SqliteQueue::locked(const char* op, Body&& body) noexcept {
+  try {
+    std::lock_guard lock(mu_);
+    return body();
+  } catch (const SQLite::Exception& e) {
+    return db_error(op, e);
+  } catch (const std::exception& e) {
+    return Status::Error(Code::internal, std::string("queue-sqlite ") + op + ": " + e.what());
+  }
+}
+
 SqliteQueue::SqliteQueue(const QueueConfig& cfg)
     : label_(cfg.path),
       // NOMUTEX: mu_ already serialises every use of this connection.
@@ -135,8 +148,7 @@ Status SqliteQueue::push(const std::vector<sdk::QueueItem>& items) noexcept {
     if (it.deadline_ms < 0) return invalid("push", where() + "deadline_ms must be 0 (none) or a time in ms");
   }
   if (items.empty()) return Status::Ok();
-  try {
-    std::lock_guard lock(mu_);
+  return locked("push", [&] {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
     auto& s = st_->insert;
     for (const auto& it : items) {
@@ -151,11 +163,7 @@ Status SqliteQueue::push(const std::vector<sdk::QueueItem>& items) noexcept {
     }
     tx.commit();
     return Status::Ok();
-  } catch (const SQLite::Exception& e) {
-    return db_error("push", e);
-  } catch (const std::exception& e) {
-    return Status::Error(Code::internal, std::string("queue-sqlite push: ") + e.what());
-  }
+  });
 }
 
 Status SqliteQueue::claim(const std::string& domain, const std::string& reviewer, std::int64_t now_ms,
@@ -166,8 +174,7 @@ Status SqliteQueue::claim(const std::string& domain, const std::string& reviewer
   if (lease_ms <= 0) return invalid("claim", "lease_ms must be positive, got " + std::to_string(lease_ms));
   if (now_ms > std::numeric_limits<std::int64_t>::max() - lease_ms)
     return invalid("claim", "now_ms + lease_ms overflows");
-  try {
-    std::lock_guard lock(mu_);
+  Status st = locked("claim", [&] {
     auto& s = st_->claim;
     ResetOnExit reset{s};
     s.bind(1, reviewer);
@@ -180,13 +187,9 @@ Status SqliteQueue::claim(const std::string& domain, const std::string& reviewer
       }
     }
     return Status::Ok();
-  } catch (const SQLite::Exception& e) {
-    out.reset();
-    return db_error("claim", e);
-  } catch (const std::exception& e) {
-    out.reset();
-    return Status::Error(Code::internal, std::string("queue-sqlite claim: ") + e.what());
-  }
+  });
+  if (!st.ok()) out.reset();
+  return st;
 }
 
 // Called under mu_ after a guarded ack/release changed nothing: reads the row to say why.
@@ -208,94 +211,59 @@ Status SqliteQueue::refusal(std::int64_t task_id, const std::string& reviewer, c
   return Status::Error(Code::unavailable, task + " changed concurrently; retry");
 }
 
+// Runs a statement guarded by the lease holder (parameters: task_id, reviewer, then `more`):
+// Ok when it changed the task's row, else why not.
+Status SqliteQueue::by_holder(SQLite::Statement& s, std::int64_t task_id, const std::string& reviewer,
+                              std::initializer_list<std::int64_t> more, const std::int64_t* now_ms) {
+  {
+    ResetOnExit reset{s};
+    s.bind(1, static_cast<std::int64_t>(task_id));
+    s.bind(2, reviewer);
+    int i = 3;
+    for (std::int64_t v : more) s.bind(i++, v);
+    if (s.exec() == 1) return Status::Ok();
+  }
+  return refusal(task_id, reviewer, now_ms);
+}
+
 Status SqliteQueue::ack(std::int64_t task_id, const std::string& reviewer, std::int64_t now_ms) noexcept {
   if (reviewer.empty()) return invalid("ack", "reviewer must not be empty");
-  try {
-    std::lock_guard lock(mu_);
-    {
-      auto& s = st_->ack;
-      ResetOnExit reset{s};
-      s.bind(1, static_cast<std::int64_t>(task_id));
-      s.bind(2, reviewer);
-      s.bind(3, static_cast<std::int64_t>(now_ms));
-      if (s.exec() == 1) return Status::Ok();
-    }
-    return refusal(task_id, reviewer, &now_ms);
-  } catch (const SQLite::Exception& e) {
-    return db_error("ack", e);
-  } catch (const std::exception& e) {
-    return Status::Error(Code::internal, std::string("queue-sqlite ack: ") + e.what());
-  }
+  return locked("ack", [&] { return by_holder(st_->ack, task_id, reviewer, {now_ms}, &now_ms); });
 }
 
 Status SqliteQueue::release(std::int64_t task_id, const std::string& reviewer) noexcept {
   if (reviewer.empty()) return invalid("release", "reviewer must not be empty");
-  try {
-    std::lock_guard lock(mu_);
-    {
-      auto& s = st_->release;
-      ResetOnExit reset{s};
-      s.bind(1, static_cast<std::int64_t>(task_id));
-      s.bind(2, reviewer);
-      if (s.exec() == 1) return Status::Ok();
-    }
-    return refusal(task_id, reviewer, nullptr);
-  } catch (const SQLite::Exception& e) {
-    return db_error("release", e);
-  } catch (const std::exception& e) {
-    return Status::Error(Code::internal, std::string("queue-sqlite release: ") + e.what());
-  }
+  return locked("release", [&] { return by_holder(st_->release, task_id, reviewer, {}, nullptr); });
 }
 
 Status SqliteQueue::renew(std::int64_t task_id, const std::string& reviewer, std::int64_t now_ms, std::int64_t lease_ms,
                           std::int64_t& expires_ms) noexcept {
   if (reviewer.empty()) return invalid("renew", "reviewer must not be empty");
   if (lease_ms <= 0) return invalid("renew", "lease_ms must be positive");
-  try {
-    std::lock_guard lock(mu_);
-    {
-      auto& s = st_->renew;
-      ResetOnExit reset{s};
-      s.bind(1, static_cast<std::int64_t>(task_id));
-      s.bind(2, reviewer);
-      s.bind(3, static_cast<std::int64_t>(now_ms + lease_ms));
-      s.bind(4, static_cast<std::int64_t>(now_ms));
-      if (s.exec() == 1) {
-        expires_ms = now_ms + lease_ms;
-        return Status::Ok();
-      }
-    }
-    return refusal(task_id, reviewer, &now_ms);
-  } catch (const SQLite::Exception& e) {
-    return db_error("renew", e);
-  } catch (const std::exception& e) {
-    return Status::Error(Code::internal, std::string("queue-sqlite renew: ") + e.what());
-  }
+  return locked("renew", [&] {
+    Status st = by_holder(st_->renew, task_id, reviewer, {now_ms + lease_ms, now_ms}, &now_ms);
+    if (st.ok()) expires_ms = now_ms + lease_ms;
+    return st;
+  });
 }
 
 Status SqliteQueue::expire(std::int64_t now_ms, std::vector<std::int64_t>& expired) noexcept {
   expired.clear();
-  try {
-    std::lock_guard lock(mu_);
+  Status st = locked("expire", [&] {
     auto& s = st_->expire;
     ResetOnExit reset{s};
     s.bind(1, static_cast<std::int64_t>(now_ms));
     while (s.executeStep()) expired.push_back(s.getColumn(0).getInt64());
     std::sort(expired.begin(), expired.end());  // RETURNING order is unspecified
     return Status::Ok();
-  } catch (const SQLite::Exception& e) {
-    expired.clear();
-    return db_error("expire", e);
-  } catch (const std::exception& e) {
-    expired.clear();
-    return Status::Error(Code::internal, std::string("queue-sqlite expire: ") + e.what());
-  }
+  });
+  if (!st.ok()) expired.clear();
+  return st;
 }
 
 Status SqliteQueue::depth(const std::string& domain, std::int64_t now_ms, sdk::QueueDepth& out) noexcept {
   out = {};
-  try {
-    std::lock_guard lock(mu_);
+  Status st = locked("depth", [&] {
     // "" = every domain (a total for metrics).
     const bool all = domain.empty();
     auto count = [&](SQLite::Statement& s, bool with_now) {
@@ -312,13 +280,9 @@ Status SqliteQueue::depth(const std::string& domain, std::int64_t now_ms, sdk::Q
     out.ready = items - out.leased;
     tx.commit();
     return Status::Ok();
-  } catch (const SQLite::Exception& e) {
-    out = {};
-    return db_error("depth", e);
-  } catch (const std::exception& e) {
-    out = {};
-    return Status::Error(Code::internal, std::string("queue-sqlite depth: ") + e.what());
-  }
+  });
+  if (!st.ok()) out = {};
+  return st;
 }
 
 }  // namespace hitl::queue_sqlite

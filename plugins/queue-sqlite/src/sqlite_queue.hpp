@@ -12,6 +12,7 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 
@@ -38,6 +39,10 @@ class SqliteQueue final : public sdk::Queue {
   struct Statements;
   explicit SqliteQueue(const QueueConfig& cfg);  // throws SQLite::Exception
 
+  template <class Body>
+  sdk::Status locked(const char* op, Body&& body) noexcept;
+  sdk::Status by_holder(SQLite::Statement& s, std::int64_t task_id, const std::string& reviewer,
+                        std::initializer_list<std::int64_t> more, const std::int64_t* now_ms);
   // Why a task could not be acked / released (called after the guarded statement changed nothing).
   sdk::Status refusal(std::int64_t task_id, const std::string& reviewer, const std::int64_t* now_ms);
 

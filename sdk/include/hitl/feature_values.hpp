@@ -4,12 +4,16 @@
 // plugin ABI (each plugin compiles its own copy).
 #include <hitl/plugin_api.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cmath>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <variant>
+#include <vector>
 
 namespace hitl::sdk::features {
 
@@ -55,6 +59,42 @@ inline Numeric numeric_value(const Value* v, std::string_view feature) {
   if (res.ec != std::errc() || res.ptr != s->data() + s->size() || !std::isfinite(x))
     return {NumericKind::invalid, 0.0, "feature \"" + name + "\": expected a number, got the string \"" + *s + "\""};
   return {NumericKind::number, x, {}};
+}
+
+// Feature name -> its index in the model's feature list.
+using FeatureIndex = std::unordered_map<std::string, std::size_t>;
+
+// Lays the features out side by side in the encoded row: each gets the first slot after the
+// previous one's and width(feature) slots; `index` maps the names. Features are structs with
+// `name`, `slot` and `width`. Returns the row's width (all slots).
+template <class Feature, class Width>
+std::uint32_t lay_out(std::vector<Feature>& features, FeatureIndex& index, Width width) {
+  index.clear();
+  std::uint32_t slot = 0;
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    Feature& f = features[i];
+    f.slot = slot;
+    f.width = width(f);
+    slot += f.width;
+    index.emplace(f.name, i);
+  }
+  return slot;
+}
+
+// The value of each known feature in `record`, by feature index (null = absent); fields the
+// model does not know are ignored. (Not a thread_local buffer: TLS destructors would pin the
+// plugin's .so and block unloading.)
+inline std::vector<const Value*> known_values(const Record& record, const FeatureIndex& index, std::size_t features) {
+  std::vector<const Value*> values(features, nullptr);
+  for (const auto& [name, value] : record)
+    if (auto it = index.find(name); it != index.end()) values[it->second] = &value;
+  return values;
+}
+
+// The position of `text` in the sorted `categories`, or -1 when training never saw it.
+inline std::ptrdiff_t category_position(const std::vector<std::string>& categories, const std::string& text) {
+  auto it = std::lower_bound(categories.begin(), categories.end(), text);
+  return it != categories.end() && *it == text ? it - categories.begin() : -1;
 }
 
 }  // namespace hitl::sdk::features
