@@ -7,25 +7,33 @@
 //                   0/1 "missing" slot when the column had missing values in training
 //   categorical  -> one 0/1 slot per category seen in training (sorted); missing or an
 //                   unseen category sets none of them
+//   text         -> `buckets` slots (a column named in the text_columns option): its words and
+//                   pairs of neighbouring words hashed into them, counts scaled to unit length
 // The model is softmax regression over those slots: logit_k = bias_k + sum_j w[j][k] * x_j.
 #include <hitl/plugin_api.hpp>
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace hitl::logreg {
 
+enum class FeatureKind { numeric, categorical, text };
+// The most hashed slots a text column may have (the text_buckets option's upper bound).
+inline constexpr std::uint32_t kMaxTextBuckets = 1u << 20;
+
 struct Feature {
   std::string name;
-  bool categorical = false;
+  FeatureKind kind = FeatureKind::numeric;
   double mean = 0.0;  // numeric only
   double std = 1.0;   // numeric only, > 0
   bool has_missing = false;
   std::vector<std::string> categories;  // categorical only, sorted, unique
+  std::uint32_t buckets = 0;            // text only: hashed slots
   // Derived by Params::layout(): first slot and slot count in the design vector.
   std::uint32_t slot = 0;
   std::uint32_t width = 0;
@@ -35,6 +43,8 @@ struct Hyper {
   double l2 = 1e-3;
   int epochs = 300;
   double learning_rate = 1.0;
+  std::vector<std::string> text_columns;  // columns encoded as hashed words (FeatureKind::text)
+  int text_buckets = 4096;
 };
 
 struct TrainReport {
@@ -53,6 +63,11 @@ class LogregError : public std::runtime_error {
 
 // Sparse design row: (slot, value) pairs.
 using SparseRow = std::vector<std::pair<std::uint32_t, double>>;
+
+// Appends the hashed words of `text` to `out`: lower-cased runs of ASCII letters and digits (two
+// characters or more) and each pair of neighbouring ones, each counted in slot first_slot +
+// hash % buckets, the counts scaled to unit length so a long text weighs as much as a short one.
+void hash_text(std::string_view text, std::uint32_t buckets, std::uint32_t first_slot, SparseRow& out);
 
 struct Params {
   std::vector<std::string> classes;

@@ -71,6 +71,15 @@ std::vector<std::string> unique_strings(const json& arr, const std::string& wher
   return out;
 }
 
+const char* kind_name(FeatureKind k) {
+  switch (k) {
+    case FeatureKind::text: return "text";
+    case FeatureKind::categorical: return "categorical";
+    case FeatureKind::numeric: break;
+  }
+  return "numeric";
+}
+
 }  // namespace
 
 static void read_training(const json& a, Params& p);
@@ -80,8 +89,11 @@ std::string to_json(const Params& p) {
   for (const auto& f : p.features) {
     ordered_json j;
     j["name"] = f.name;
-    j["kind"] = f.categorical ? "categorical" : "numeric";
-    if (f.categorical) {
+    j["kind"] = kind_name(f.kind);
+    if (f.kind == FeatureKind::text) {
+      j["has_missing"] = f.has_missing;
+      j["buckets"] = f.buckets;
+    } else if (f.kind == FeatureKind::categorical) {
       j["has_missing"] = f.has_missing;
       j["categories"] = f.categories;
     } else {
@@ -144,8 +156,14 @@ Params from_json(const std::string& text) {
     if (!names.insert(f.name).second) throw LogregError(path + ".name: \"" + f.name + "\" appears twice");
     const std::string kind = member(fj, path, "kind", json::value_t::string).get<std::string>();
     f.has_missing = member(fj, path, "has_missing", json::value_t::boolean).get<bool>();
-    if (kind == "categorical") {
-      f.categorical = true;
+    if (kind == "text") {
+      f.kind = FeatureKind::text;
+      const double b = finite_number(fj, path, "buckets");
+      if (b < 1 || b > kMaxTextBuckets || b != std::floor(b))
+        throw LogregError(path + ".buckets: expected a whole number 1.." + std::to_string(kMaxTextBuckets));
+      f.buckets = static_cast<std::uint32_t>(b);
+    } else if (kind == "categorical") {
+      f.kind = FeatureKind::categorical;
       f.categories = unique_strings(member(fj, path, "categories", json::value_t::array), path + ".categories");
       if (!std::is_sorted(f.categories.begin(), f.categories.end()))
         throw LogregError(path + ".categories: must be sorted");  // encode() binary-searches them
@@ -154,7 +172,7 @@ Params from_json(const std::string& text) {
       f.std = finite_number(fj, path, "std");
       if (f.std <= 0.0) throw LogregError(path + ".std: must be > 0");
     } else {
-      throw LogregError(path + ".kind: expected \"numeric\" or \"categorical\", got \"" + kind + "\"");
+      throw LogregError(path + ".kind: expected \"numeric\", \"categorical\" or \"text\", got \"" + kind + "\"");
     }
     p.features.push_back(std::move(f));
   }

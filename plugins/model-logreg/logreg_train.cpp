@@ -121,10 +121,10 @@ std::vector<double> minimise(const Problem& p, std::vector<double> x, const Hype
   return y_prev;
 }
 
-// The features the training rows carry: every column with a value, categorical when any value
-// is text (its categories sorted), numeric otherwise, standardized by its weighted mean and
-// standard deviation (West's update).
-std::vector<Feature> learn_features(const std::vector<sdk::Record>& rows, const std::vector<double>& w) {
+// The features the training rows carry: every column with a value; text for the columns the
+// text_columns option names, categorical when any value is text (its categories sorted),
+// numeric otherwise, standardized by its weighted mean and standard deviation (West's update).
+std::vector<Feature> learn_features(const std::vector<sdk::Record>& rows, const std::vector<double>& w, const Hyper& h) {
   const auto columns = sdk::training::scan_columns(rows);
   const auto categories = sdk::training::categories(rows, columns);
   struct Moments {
@@ -148,9 +148,12 @@ std::vector<Feature> learn_features(const std::vector<sdk::Record>& rows, const 
     if (column.present == 0) continue;  // never has a value: carries no information
     Feature f;
     f.name = column.name;
-    f.categorical = column.any_text;
+    const bool text = std::find(h.text_columns.begin(), h.text_columns.end(), column.name) != h.text_columns.end();
+    f.kind = text ? FeatureKind::text : column.any_text ? FeatureKind::categorical : FeatureKind::numeric;
     f.has_missing = column.present < rows.size();
-    if (f.categorical) {
+    if (f.kind == FeatureKind::text) {
+      f.buckets = static_cast<std::uint32_t>(h.text_buckets);
+    } else if (f.kind == FeatureKind::categorical) {
       f.categories.assign(categories[c].begin(), categories[c].end());
     } else if (moments[c].sum_w > 0.0) {
       f.mean = moments[c].mean;
@@ -198,7 +201,12 @@ void report_fit(Params& p, const Design& x, const sdk::training::Labelled& t) {
 
 void Params::layout() {
   dims = sdk::features::lay_out(features, feature_index, [](const Feature& f) {
-    return f.categorical ? static_cast<std::uint32_t>(f.categories.size()) : (f.has_missing ? 2u : 1u);
+    switch (f.kind) {
+      case FeatureKind::text: return f.buckets;
+      case FeatureKind::categorical: return static_cast<std::uint32_t>(f.categories.size());
+      case FeatureKind::numeric: break;
+    }
+    return f.has_missing ? 2u : 1u;
   });
 }
 
@@ -208,7 +216,11 @@ void Params::encode(const sdk::Record& record, SparseRow& out) const {
   for (std::size_t i = 0; i < features.size(); ++i) {
     const Feature& f = features[i];
     const sdk::Value* v = values[i];
-    if (f.categorical) {
+    if (f.kind == FeatureKind::text) {
+      if (!is_missing(v)) hash_text(category_text(*v), f.buckets, f.slot, out);
+      continue;
+    }
+    if (f.kind == FeatureKind::categorical) {
       if (is_missing(v)) continue;
       const auto at = sdk::features::category_position(f.categories, category_text(*v));
       if (at >= 0) out.emplace_back(f.slot + static_cast<std::uint32_t>(at), 1.0);
@@ -241,7 +253,9 @@ std::vector<std::string> Params::slot_names() const {
   std::vector<std::string> names;
   names.reserve(dims);
   for (const auto& f : features) {
-    if (f.categorical) {
+    if (f.kind == FeatureKind::text) {
+      for (std::uint32_t b = 0; b < f.buckets; ++b) names.push_back(f.name + "#" + std::to_string(b));
+    } else if (f.kind == FeatureKind::categorical) {
       for (const auto& c : f.categories) names.push_back(f.name + "=" + c);
     } else {
       names.push_back(f.name);
@@ -257,7 +271,7 @@ Params train(const sdk::Dataset& data, const Hyper& hyper) {
   Params p;
   p.hyper = hyper;
   p.classes = t.classes;
-  p.features = learn_features(data.rows, t.weights);
+  p.features = learn_features(data.rows, t.weights, hyper);
   p.layout();
   const Design x = encode_rows(p, data.rows);
 

@@ -22,7 +22,9 @@ const char* const kConfigDoc = R"json([
   {"name":"artifact","type":"path","default":null,"description":"path of the JSON artifact written by `hitl train`; absent = untrained (predict fails with unavailable until trained)"},
   {"name":"l2","type":"number","default":0.001,"description":"L2 penalty on the weights (not the bias), >= 0"},
   {"name":"epochs","type":"integer","default":300,"description":"maximum full-batch gradient steps; training stops earlier once the loss stops changing"},
-  {"name":"learning_rate","type":"number","default":1.0,"description":"initial gradient step, > 0 (features are standardized, so 1 suits most data; halved automatically whenever a step raises the loss)"}
+  {"name":"learning_rate","type":"number","default":1.0,"description":"initial gradient step, > 0 (features are standardized, so 1 suits most data; halved automatically whenever a step raises the loss)"},
+  {"name":"text_columns","type":"array of strings","default":[],"description":"columns trained as free text: their words and word pairs hashed into text_buckets slots (the artifact records it; prediction reads it from there)"},
+  {"name":"text_buckets","type":"integer","default":4096,"description":"hashed slots per text column, 16..1048576: more slots, fewer words sharing one"}
 ])json";
 
 constexpr std::size_t kMaxContributions = 10;
@@ -126,7 +128,9 @@ Status create(const char* config_json, std::unique_ptr<sdk::Model>& out) {
     if (auto error = cfgs::read_config(config_json, {{"artifact", cfgs::path_option(artifact)},
                                                      {"l2", cfgs::number_option(hyper.l2, 0.0, true)},
                                                      {"epochs", cfgs::integer_option(hyper.epochs, 1, 10000000)},
-                                                     {"learning_rate", cfgs::number_option(hyper.learning_rate, 0.0, false)}}))
+                                                     {"learning_rate", cfgs::number_option(hyper.learning_rate, 0.0, false)},
+                                                     {"text_columns", cfgs::string_list_option(hyper.text_columns)},
+                                                     {"text_buckets", cfgs::integer_option(hyper.text_buckets, 16, static_cast<int>(kMaxTextBuckets))}}))
       return invalid(*error);
     std::shared_ptr<const Loaded> loaded;
     auto parse = [](const std::string& text) { return make_loaded(from_json(text), text); };

@@ -51,7 +51,7 @@ using hitl::test::separable_numeric;
 
 TEST_CASE("the .so exports a model descriptor named logreg with documented options") {
   auto names = hitl::test::check_model_descriptor(plugin(), "logreg");
-  CHECK(names == std::vector<std::string>{"artifact", "l2", "epochs", "learning_rate"});
+  CHECK(names == std::vector<std::string>{"artifact", "l2", "epochs", "learning_rate", "text_columns", "text_buckets"});
 }
 
 TEST_CASE("an untrained model refuses to predict but can train") {
@@ -212,6 +212,43 @@ TEST_CASE("sample weights change the fit") {
   CHECK_THAT(st.message, Catch::Contains("weight of row 2 is -1"));
 }
 
+TEST_CASE("text columns are learned from hashed words and pairs, and round-trip through the artifact") {
+  // The label hangs on words (and on "not good", a pair), never on the length or a category.
+  const char* good[] = {"great taste and fresh", "really good value", "love it, great snack", "tasty and good"};
+  const char* bad[] = {"stale and bland", "not good at all", "awful taste, not good", "arrived broken, bland"};
+  sdk::Dataset ds;
+  for (int i = 0; i < 80; ++i) {
+    const bool positive = i % 2 == 0;
+    ds.rows.push_back({{"review", std::string(positive ? good[i / 2 % 4] : bad[i / 2 % 4])}});
+    ds.labels.push_back(positive ? "great" : "other");
+  }
+  auto m = make_model(json{{"text_columns", {"review"}}, {"text_buckets", 256}});
+  auto r = train_ok(*m, ds);
+  CHECK(json::parse(r.metrics_json).at("accuracy").get<double>() == 1.0);
+  auto art = json::parse(r.artifact_json);
+  REQUIRE(art.at("features").size() == 1);
+  CHECK(art["features"][0]["kind"] == "text");
+  CHECK(art["features"][0]["buckets"] == 256);
+  CHECK(art["weights"][0].size() == 256);
+
+  // Unseen texts: the words carry over; case and punctuation do not matter; no text is missing.
+  const std::vector<sdk::Record> rows = {{{"review", "GREAT, fresh snack!"}},
+                                         {{"review", "bland... not good"}},
+                                         {}};
+  auto p = predict_ok(*m, rows);
+  CHECK(p[0].label == "great");
+  CHECK(p[1].label == "other");
+  CHECK(p[0].contributions.at(0).first == "review");  // one column: its hashed slots summed back
+  CHECK(p[2].scores.size() == 2);
+
+  auto file = write_file("text_logreg.json", r.artifact_json);
+  auto loaded = make_model(json{{"artifact", file.string()}});
+  auto q = predict_ok(*loaded, rows);
+  for (std::size_t i = 0; i < rows.size(); ++i) CHECK(q[i].scores == p[i].scores);
+  CHECK(create_error(R"({"text_buckets": 8})").find("text_buckets") != std::string::npos);
+  CHECK(create_error(R"({"text_columns": "review"})").find("text_columns") != std::string::npos);
+}
+
 TEST_CASE("training is deterministic and the artifact round-trips to identical predictions") {
   auto ds = credit_data();
   auto m1 = make_model();
@@ -242,7 +279,7 @@ TEST_CASE("training is deterministic and the artifact round-trips to identical p
 
 TEST_CASE("bad config and bad artifacts are refused with the key or file and the reason") {
   CHECK(create_error(R"({"epoch": 3})") ==
-        "model-logreg: unknown config key \"epoch\" (known: artifact, l2, epochs, learning_rate)");
+        "model-logreg: unknown config key \"epoch\" (known: artifact, l2, epochs, learning_rate, text_columns, text_buckets)");
   CHECK(create_error(R"({"epochs": "many"})") ==
         "model-logreg: config key \"epochs\": expected an integer from 1 to 10000000, got \"many\"");
   CHECK(create_error(R"({"l2": -1})") == "model-logreg: config key \"l2\": expected a number >= 0, got -1");

@@ -1,0 +1,49 @@
+-- Review triage policy: which product reviews a person reads before their rating feeds the
+-- store's "top rated" lists.
+--
+-- The model (logistic regression over hashed words of data/base.csv) predicts whether a review
+-- is "great" (five stars) or "other"; p.prediction.scores.great is its probability. p.input.review
+-- is the text itself.
+local hitl = require "hitl"
+
+-- Probability of "great" for which the model is too unsure to decide alone.
+local UNCERTAIN_LOW = 0.40
+local UNCERTAIN_HIGH = 0.60
+
+-- A very short review says too little for a word model: a person reads it.
+local MIN_WORDS = 4
+
+local function word_count(text)
+  if type(text) ~= "string" then return 0 end
+  local n = 0
+  for _ in text:gmatch("%w+") do n = n + 1 end
+  return n
+end
+
+local function flag(p)
+  if word_count(p.input.review) < MIN_WORDS then
+    return hitl.review("too_short")
+  end
+  if hitl.between(hitl.prob(p.prediction, "great"), UNCERTAIN_LOW, UNCERTAIN_HIGH) then
+    return hitl.review("uncertain")
+  end
+  return hitl.auto()
+end
+
+-- 0..1, higher is more urgent: the most unsure first.
+local function priority(task)
+  return hitl.clamp(1 - 2 * math.abs(hitl.prob(task.prediction, "great") - 0.5), 0, 1)
+end
+
+return {
+  version = "2026-12-06",
+  flag = flag,
+  priority = priority,
+  -- Retrain once 300 reviewed texts are in, 30 of them corrections.
+  retrain = function(stats)
+    if stats.samples >= 300 and stats.corrections >= 30 then
+      return true, stats.samples .. " outcomes, " .. stats.corrections .. " corrections"
+    end
+    return false
+  end,
+}
