@@ -64,10 +64,5 @@ return {
   priority = priority,
   sla = sla,
   -- Retrain once 400 reviewed cases are in, 40 of them corrections.
-  retrain = function(stats)
-    if stats.samples >= 400 and stats.corrections >= 40 then
-      return true, stats.samples .. " outcomes, " .. stats.corrections .. " corrections"
-    end
-    return false
-  end,
+  retrain = hitl.retrain_after(400, 40),
 }

@@ -40,10 +40,5 @@ return {
   flag = flag,
   priority = priority,
   -- Retrain once 300 reviewed texts are in, 30 of them corrections.
-  retrain = function(stats)
-    if stats.samples >= 300 and stats.corrections >= 30 then
-      return true, stats.samples .. " outcomes, " .. stats.corrections .. " corrections"
-    end
-    return false
-  end,
+  retrain = hitl.retrain_after(300, 30),
 }

@@ -34,6 +34,8 @@
 -- Escalation actions (what escalate(task, event) returns):
 --   hitl.raise_priority(v)  hitl.reassign(pool)  hitl.notify()  hitl.default_decision(label)
 --   hitl.actions(a, b, ...) the non-nil ones as an array, nil when none is left
+-- Retraining (for retrain(stats)):
+--   hitl.retrain_after(samples, corrections)  a retrain(stats) asking once both counts are reached
 -- Training weights (for weight(sample)):
 --   hitl.inverse_confidence(sample)      1 / (confidence + 0.01): unsure cases weigh more (the default is 1)
 -- Errors name the helper ("hitl.review: ...") and point at the line of the policy that called it.
@@ -675,6 +677,21 @@ function hitl.inverse_confidence(sample)
           (type(sample) == "table" and type(sample.confidence) or type(sample)), 2)
   end
   return 1 / (sample.confidence + 0.01)
+end
+
+--- A retrain(stats) hook that asks for a training once `min_samples` new outcomes holding
+-- `min_corrections` corrections are in since the last one; the reason says how many.
+function hitl.retrain_after(min_samples, min_corrections)
+  if type(min_samples) ~= "number" or type(min_corrections) ~= "number" then
+    error("hitl.retrain_after: expected two numbers (samples, corrections), got " ..
+          type(min_samples) .. ", " .. type(min_corrections), 2)
+  end
+  return function(stats)
+    if stats.samples >= min_samples and stats.corrections >= min_corrections then
+      return true, stats.samples .. " outcomes, " .. stats.corrections .. " corrections"
+    end
+    return false
+  end
 end
 
 return hitl

@@ -395,6 +395,21 @@ end })");
   CHECK(v.reason == "true|false|false|1.00|0.400|0.611|good|0.70|1.000|deep|6|dflt|0");
 }
 
+TEST_CASE("hitl.retrain_after answers as the counts say and refuses non-numbers") {
+  Fixture f(R"(local hitl = require "hitl"
+local hook = hitl.retrain_after(10, 2)
+return { flag = function(p)
+  local a, why = hook({ samples = 12, corrections = 2 })
+  local b = hook({ samples = 12, corrections = 1 })
+  local ok, err = pcall(hitl.retrain_after, "10", 2)
+  return hitl.review(string.format("%s|%s|%s|%s|%s", tostring(a), why, tostring(b), tostring(ok),
+    tostring(err:find("expected two numbers", 1, true) ~= nil)))
+end })");
+  auto v = f.flag(json::object());
+  INFO(v.error);
+  CHECK(v.reason == "true|12 outcomes, 2 corrections|false|false|true");
+}
+
 TEST_CASE("hitl.prob reads the score, else label and confidence") {
   Fixture f(R"(local hitl = require "hitl"
 return { flag = function(p)
