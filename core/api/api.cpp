@@ -4,6 +4,8 @@
 #include "policy/policy_engine.hpp"
 #include "api/api_body.hpp"
 #include "api/api_learning.hpp"
+#include "api/api_policy.hpp"
+#include "app/policy_reloader.hpp"
 #include "data/client_json.hpp"
 #include "api/api_workflow.hpp"
 #include "app/app.hpp"
@@ -127,7 +129,7 @@ bool slow_route(const std::string& m, const std::vector<std::string_view>& parts
   return m == "GET" && (is({"v1", "domains", "*", "report"}) || is({"v1", "domains", "*", "decisions", "*", "trace"}) ||
                         is({"v1", "review", "tasks"}) || is({"v1", "admin", "reviewers"}) ||
                         is({"v1", "admin", "domains", "*", "retrain"}) || is({"v1", "admin", "domains", "*", "models"})) ||
-         ui::slow_route(m, parts);
+         ui::slow_route(m, parts) || policy_slow_route(m, parts);
 }
 
 enum class Lane { io, slow };
@@ -190,7 +192,8 @@ class Api {
     const std::string& m = req.method;
     if (parts.size() == 1 && parts[0] == "healthz") {
       if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
-      respond(json_response(200, {{"status", "ok"}}));
+      // Each domain's policy in force and its last refused candidate (app/policy_reloader.hpp).
+      respond(json_response(200, {{"status", "ok"}, {"policies", app_.policy_reloader().health()}}));
       return;
     }
     Principal who = authenticate(req);
@@ -244,6 +247,7 @@ class Api {
     if (ui::route(app_, req, parts, who, respond)) return;  // the web UI's routes (api/ui_routes.hpp)
     if (route_workflow(app_, req, parts, who, respond)) return;
     if (route_learning(app_, req, parts, who, respond)) return;
+    if (route_policy(app_, req, parts, who, respond)) return;  // api/api_policy.hpp
     if (parts.size() == 3 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "next") {
       if (m != "GET") throw ServiceError(405, "method_not_allowed", "use GET");
       review_next(req, who, respond);

@@ -83,7 +83,8 @@ SeriesQuery parse_query(const http::Request& req, std::int64_t now) {
 }
 
 bool marker(const sdk::AuditRecord& a) {
-  return a.action == "model.promoted" || a.action == "model.rolled_back" || a.action == "policy.changed";
+  return a.action == "model.promoted" || a.action == "model.rolled_back" || a.action == "policy.changed" ||
+         a.action == "policy.loaded";
 }
 
 // The first page of the domain's audit records after `after_seq`.
@@ -118,7 +119,7 @@ json events_of(sdk::Storage& storage, const std::string& domain, report::Window 
       if (marker(a) && events.size() < kMaxEvents) {
         auto detail = json::parse(a.detail_json, nullptr, false);
         if (!detail.is_object()) detail = json::object();
-        std::string summary = a.action == "policy.changed" ? "policy " + detail.value("to", std::string()).substr(0, 12)
+        std::string summary = a.action.rfind("policy.", 0) == 0 ? "policy " + detail.value("to", std::string()).substr(0, 12)
                                                             : "model " + a.entity_id;
         events.push_back({{"ts_ms", a.ts_ms}, {"action", a.action}, {"actor", a.actor}, {"summary", summary}});
       }

@@ -1,12 +1,14 @@
 #include "app/app.hpp"
 
 #include "app/model_set.hpp"
+#include "app/policy_reloader.hpp"
 #include "app/slow_lane.hpp"
 #include "dataset/dataset.hpp"
 #include "domain/domains.hpp"
 #include "governance/auth.hpp"
 #include "governance/governance.hpp"
 #include "ingest/pipeline.hpp"
+#include "ingest/shadow_policy.hpp"
 #include "ingest/signals.hpp"
 #include "ingest/task_push.hpp"
 #include "learning/retrain_worker.hpp"
@@ -90,14 +92,21 @@ void App::load_policies() {
   limits.memory_bytes = cfg_.policy_memory_mb << 20;
   limits.deadline_ms = cfg_.policy_deadline_ms;
   policies_ = std::make_unique<policy::PolicyEngine>(policies, cfg_.script_lib_dir, limits, signals_.get());
+  std::vector<policy::DomainPolicy> shadows;
+  for (auto& [name, d] : cfg_.domains)
+    if (!d.shadow_policy.empty()) shadows.push_back({name, d.shadow_policy});
+  if (!shadows.empty())
+    shadow_policies_ = std::make_unique<policy::PolicyEngine>(shadows, cfg_.script_lib_dir, limits, signals_.get());
+  shadow_policy_ = std::make_unique<ShadowPolicy>(shadow_policies_.get(), *metrics_);
 }
 
 void App::build_ingest() {
   // New review tasks reach the queue right after their commit, in one push per group commit.
   writer_ = std::make_unique<Writer>(storage_, cfg_.writer_max_batch, TaskPush(*queue_, *metrics_, cfg_.queue.plugin));
   domains_ = std::make_unique<Domains>(cfg_.domains);
-  pipeline_ = std::make_unique<Pipeline>(*domains_, models_->slots(), *policies_, *signals_, *storage_, *writer_,
-                                         *metrics_);
+  pipeline_ = std::make_unique<Pipeline>(*domains_, models_->slots(), *policies_, *shadow_policy_, *signals_,
+                                         *storage_, *writer_, *metrics_);
+  policy_reloader_ = std::make_unique<PolicyReloader>(cfg_, *policies_, shadow_policies_.get(), *metrics_, *writer_);
 }
 
 void App::build_review() {

@@ -29,6 +29,8 @@ class Domains;
 class RetrainWorker;
 class Signals;
 class SlowLane;
+class ShadowPolicy;
+class PolicyReloader;
 
 class App {
  public:
@@ -52,6 +54,10 @@ class App {
   ReviewerDirectory& reviewers() { return *reviewers_; }
   Assignment& assignment() { return *assignment_; }
   policy::PolicyEngine& policies() { return *policies_; }
+  // Policy changes without a restart (app/policy_reloader.hpp) and the shadow policies beside the
+  // live ones (ingest/shadow_policy.hpp).
+  PolicyReloader& policy_reloader() { return *policy_reloader_; }
+  ShadowPolicy& shadow_policy() { return *shadow_policy_; }
   RetrainWorker& retrain() { return *retrain_; }  // the learning loop's trainings (learning/retrain_worker.hpp)
   SlowLane& slow_lane() { return *slow_lane_; }  // routes whose cost grows with the data (app/slow_lane.hpp)
   std::shared_ptr<sdk::Model> model(const std::string& name) const;  // the live one
@@ -79,6 +85,9 @@ class App {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Signals> signals_;  // hitl.stats(): before the policies, which read it
   std::unique_ptr<policy::PolicyEngine> policies_;
+  std::unique_ptr<policy::PolicyEngine> shadow_policies_;  // null: no domain has a shadow_policy
+  std::unique_ptr<ShadowPolicy> shadow_policy_;
+  std::unique_ptr<PolicyReloader> policy_reloader_;
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<Domains> domains_;
   std::unique_ptr<Pipeline> pipeline_;

@@ -1,6 +1,7 @@
 #include "app/housekeeping.hpp"
 
 #include "app/app.hpp"
+#include "app/policy_reloader.hpp"
 #include "app/slow_lane.hpp"
 #include "audit/audit_chain.hpp"
 #include "audit/audit_record.hpp"
@@ -29,7 +30,7 @@ void erase_expired_payloads(App& app, std::int64_t now) {
 
 std::vector<PeriodicJob> housekeeping_jobs(App& app) {
   const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
-  return {
+  std::vector<PeriodicJob> jobs{
       {"lease expiry", 1000, 0, [&app] { app.review().expire_leases(); return false; }},
       {"model reload", 2000, 2000, [&app] { app.reload_models(); return false; }},
       // A burst (more due than one call handles) goes on at the next tick, after lease expiry.
@@ -41,6 +42,9 @@ std::vector<PeriodicJob> housekeeping_jobs(App& app) {
        }},
       {"retention", 60'000, 0, [&app] { erase_expired_payloads(app, now_ms()); return false; }},
   };
+  if (const std::int64_t watch_ms = app.config().policy_watch_seconds * 1000; watch_ms > 0)
+    jobs.push_back({"policy reload", watch_ms, watch_ms, [&app] { app.policy_reloader().reload_changed(); return false; }});
+  return jobs;
 }
 
 Background::Background(App& app, std::int64_t tick_ms) : app_(app), scheduler_(housekeeping_jobs(app), tick_ms) {}

@@ -59,7 +59,7 @@ ModelSet::ModelSet(const std::map<std::string, config::ModelConfig>& models, con
     auto& stamps = watched_[name];
     for (const auto& f : files) {
       FileStamp stamp{f};
-      changed(stamp);  // stamps it as it is now
+      stamp.changed();  // stamps it as it is now
       stamps.push_back(std::move(stamp));
     }
     // A malformed sidecar stops the start with its path, like a malformed artifact.
@@ -80,24 +80,13 @@ std::vector<fs::path> ModelSet::watched(const std::string& name) const {
   return files;
 }
 
-bool ModelSet::changed(FileStamp& stamp) {
-  std::error_code ec;
-  const auto mtime = fs::last_write_time(stamp.path, ec);
-  if (ec) return false;
-  const auto size = fs::file_size(stamp.path, ec);
-  if (ec || (mtime == stamp.mtime && size == stamp.size)) return false;
-  stamp.mtime = mtime;
-  stamp.size = size;
-  return true;
-}
-
 std::size_t ModelSet::reload_changed(Metrics& metrics, Writer& writer) {
   std::lock_guard lock(reload_mu_);
   std::size_t swapped = 0;
   for (auto& [name, stamps] : watched_) {
     const FileStamp* first_changed = nullptr;
     for (auto& s : stamps)
-      if (changed(s) && !first_changed) first_changed = &s;
+      if (s.changed() && !first_changed) first_changed = &s;
     if (first_changed && reload_one(name, first_changed->path, metrics, writer)) ++swapped;
   }
   return swapped;

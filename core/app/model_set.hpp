@@ -7,6 +7,7 @@
 // no option by its name: a plugin whose model depends on a file declares that option as a path.
 // The feature statistics behind p.ood are the sidecar (`<file>.features.json`) of the first of
 // those files, in the order the config_doc declares them, that has one.
+#include "common/files.hpp"
 #include "config/service_config.hpp"
 #include "ingest/model_slot.hpp"
 
@@ -41,15 +42,8 @@ class ModelSet {
   std::size_t reload_changed(Metrics& metrics, Writer& writer);
 
  private:
-  struct FileStamp {
-    std::filesystem::path path;
-    std::filesystem::file_time_type mtime{};
-    std::uintmax_t size = 0;
-  };
-  // Whether the file differs from its stamp (it is then stamped again: tried once per change,
-  // so a broken file is not retried until it changes again). A file being replaced right now,
-  // or gone, has not changed: the current model stays.
-  static bool changed(FileStamp& stamp);
+  // A changed file is tried once per change (FileStamp::changed), so a broken file is not
+  // retried until it changes again; a file being replaced right now keeps the current model.
   bool reload_one(const std::string& name, const std::filesystem::path& changed_file, Metrics& metrics, Writer& writer);
 
   const std::map<std::string, config::ModelConfig>& models_;

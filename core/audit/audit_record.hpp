@@ -14,7 +14,7 @@ inline constexpr const char* kSystemActor = "system";
 // A policy hook's decision (escalate) that the service carried out.
 inline constexpr const char* kPolicyActor = "policy";
 
-enum class Entity { decision, task, model, reviewer, token, service };
+enum class Entity { decision, task, model, reviewer, token, service, policy };
 
 inline const char* entity_name(Entity e) {
   switch (e) {
@@ -24,6 +24,7 @@ inline const char* entity_name(Entity e) {
     case Entity::reviewer: return "reviewer";
     case Entity::token: return "token";
     case Entity::service: return "service";
+    case Entity::policy: return "policy";
   }
   return "unknown";
 }

@@ -3,6 +3,7 @@
 #include "api/ui_assets.hpp"
 #include "app/app.hpp"
 #include "app/housekeeping.hpp"
+#include "app/policy_reloader.hpp"
 #include "app/startup.hpp"
 #include "cli/common.hpp"
 #include "domain/domains.hpp"
@@ -63,20 +64,25 @@ http::ServerOptions server_options(service::App& app) {
   return so;
 }
 
-// SIGINT and SIGTERM, blocked in every thread so that only wait_for_stop_signal receives them.
-// Call before any thread starts (threads inherit the mask).
+// SIGINT, SIGTERM and SIGHUP, blocked in every thread so that only wait_for_stop_signal receives
+// them. Call before any thread starts (threads inherit the mask).
 sigset_t block_stop_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
 
-void wait_for_stop_signal(const sigset_t& signals) {
+// Until SIGINT or SIGTERM; each SIGHUP reloads the domains' policies (app/policy_reloader.hpp).
+void wait_for_stop_signal(const sigset_t& signals, service::App& app) {
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    spdlog::info("SIGHUP received: reloading the policies");
+    app.policy_reloader().reload_all(service::ReloadTrigger::signal);
+  }
   spdlog::info("signal {} received: stopping", sig);
 }
 
@@ -113,7 +119,7 @@ int serve(const ServeOptions& o) {
   spdlog::info("hitl listening on http://{}:{} (domains: {})", so.host, server.port(), domains);
   std::cout << "hitl listening on http://" << so.host << ":" << server.port() << std::endl;
 
-  wait_for_stop_signal(signals);
+  wait_for_stop_signal(signals, app);
   background.stop();
   server.stop();
   return 0;
@@ -122,7 +128,7 @@ int serve(const ServeOptions& o) {
 
 void add_serve(CLI::App& root) {
   auto o = std::make_shared<ServeOptions>();
-  auto* cmd = root.add_subcommand("serve", "Run the HTTP service (stops on SIGINT/SIGTERM)");
+  auto* cmd = root.add_subcommand("serve", "Run the HTTP service (stops on SIGINT/SIGTERM; SIGHUP reloads the policies)");
   cmd->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (overrides the config; port 0 picks one)");
   cmd->callback([o] {

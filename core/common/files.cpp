@@ -13,6 +13,17 @@
 namespace hitl {
 namespace fs = std::filesystem;
 
+bool FileStamp::changed() {
+  std::error_code ec;
+  const auto now_mtime = fs::last_write_time(path, ec);
+  if (ec) return false;
+  const auto now_size = fs::file_size(path, ec);
+  if (ec || (now_mtime == mtime && now_size == size)) return false;
+  mtime = now_mtime;
+  size = now_size;
+  return true;
+}
+
 DirLock::DirLock(const fs::path& dir) {
   fs::create_directories(dir);
   const fs::path file = dir / ".lock";

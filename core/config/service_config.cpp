@@ -33,6 +33,7 @@ const std::vector<OptionDoc>& option_docs() {
       {"policy.instruction_budget", "integer", "1000000", "work per policy call (Lua instructions plus steps of C loops such as pattern matching) before it fails closed"},
       {"policy.memory_mb", "integer", "32", "memory cap of each policy Lua state"},
       {"policy.deadline_ms", "integer", "1000", "wall-clock limit of one policy call (second guard after the instruction budget); past it the call fails closed"},
+      {"policy.watch_seconds", "integer", "2", "how often hitl serve looks at each policy file (size, mtime) to reload a changed one; 0 = only on SIGHUP and the admin route"},
       {"writer.max_batch", "integer", "2000", "most decisions group-committed in one transaction"},
       {"log.level", "string", "info", "trace | debug | info | warn | error"},
       {"log.format", "string", "text", "text | json"},
@@ -43,6 +44,8 @@ const std::vector<OptionDoc>& option_docs() {
       {"models.*.plugin", "string", "(required)", "model plugin name (kind model)"},
       {"models.*.config", "table", "{}", "options passed to the model plugin as JSON"},
       {"domains.*.policy", "string", "(required)", "path of the domain's Lua policy"},
+      {"domains.*.policy_cases", "string", "\"\"", "test cases (file or folder) a changed policy must pass before hitl serve swaps it in; \"\" = <stem>.cases.jsonl (else <stem>_cases/) beside the policy, if present"},
+      {"domains.*.shadow_policy", "string", "\"\"", "candidate policy run beside the live one on every record, with no effect: routing differences counted (doubles policy time)"},
       {"domains.*.model", "string", "\"\"", "model (key of models) that scores inputs sent without a prediction"},
       {"domains.*.labels", "array of strings", "(required)", "the domain's label set; corrections must use one"},
       {"domains.*.lease_seconds", "integer", "300", "how long a claimed review task stays with its reviewer"},
@@ -360,10 +363,11 @@ void load_service_options(const json& root, const Ctx& ctx, const fs::path& defa
 // The policy, writer, log and audit tables.
 void load_sections(const json& root, const Ctx& ctx, ServiceConfig& cfg) {
   const json& pol = get_table(root, "policy", "", ctx);
-  check_keys(pol, {"instruction_budget", "memory_mb", "deadline_ms"}, "policy", ctx);
+  check_keys(pol, {"instruction_budget", "memory_mb", "deadline_ms", "watch_seconds"}, "policy", ctx);
   cfg.policy_instruction_budget = get_int(pol, "instruction_budget", "policy", ctx, 1000000, 1000, 1ll << 40);
   cfg.policy_memory_mb = get_int(pol, "memory_mb", "policy", ctx, 32, 1, 4096);
   cfg.policy_deadline_ms = get_int(pol, "deadline_ms", "policy", ctx, 1000, 10, 600000);
+  cfg.policy_watch_seconds = get_int(pol, "watch_seconds", "policy", ctx, 2, 0, 3600);
 
   const json& wr = get_table(root, "writer", "", ctx);
   check_keys(wr, {"max_batch"}, "writer", ctx);
@@ -491,6 +495,18 @@ void load_domain_workflow(const json& d, const std::string& where, const Ctx& ct
   }
 }
 
+// How a running service takes a changed policy: the cases that gate it, a shadow candidate.
+void load_domain_policy_change(const json& d, const std::string& where, const Ctx& ctx, const ServiceConfig& cfg,
+                               DomainConfig& dc) {
+  for (auto [key, out] : {std::pair<const char*, fs::path*>{"policy_cases", &dc.policy_cases},
+                          std::pair<const char*, fs::path*>{"shadow_policy", &dc.shadow_policy}}) {
+    const std::string value = get_string(d, key, where, ctx, "");
+    if (value.empty()) continue;
+    *out = resolve(cfg.base_dir, value);
+    if (!fs::exists(*out)) ctx.fail(where + "." + key, "file not found: " + out->string());
+  }
+}
+
 void load_domain_cost(const json& d, const std::string& where, const Ctx& ctx, DomainConfig& dc) {
   const json& cost = get_table(d, "cost", where, ctx);
   check_keys(cost, {"reviewer_per_hour", "per_prediction"}, where + ".cost", ctx);
@@ -552,12 +568,13 @@ ServiceConfig load_config(const fs::path& file_in, const fs::path& default_plugi
     if (!d.is_object()) ctx.fail(where, "expected a table, got " + type_of(d));
     check_keys(d, {"policy", "model", "labels", "lease_seconds", "sla_seconds", "sensitive", "retention_days",
                    "report", "cost", "max_open_tasks", "webhook", "fatigue", "sla_at_risk_fraction", "gold_file", "shadow_model",
-                   "retrain", "stats_segment", "ensemble", "judge_model"},
+                   "retrain", "stats_segment", "ensemble", "judge_model", "policy_cases", "shadow_policy"},
                where, ctx);
     DomainConfig dc;
     dc.name = name;
     dc.policy = resolve(cfg.base_dir, get_string(d, "policy", where, ctx, "", true));
     if (!fs::exists(dc.policy)) ctx.fail(where + ".policy", "file not found: " + dc.policy.string());
+    load_domain_policy_change(d, where, ctx, cfg, dc);
     load_domain_models(d, where, ctx, cfg, dc);
     load_domain_basics(d, where, ctx, dc);
     load_domain_report(d, where, ctx, dc);

@@ -32,6 +32,10 @@ struct ModelConfig {
 struct DomainConfig {
   std::string name;
   std::filesystem::path policy;  // absolute
+  // Cases a changed policy must pass before a running service swaps it in (absolute; empty: the
+  // default beside the policy, policy::default_cases_path).
+  std::filesystem::path policy_cases;
+  std::filesystem::path shadow_policy;  // absolute; run beside the live policy with no effect; empty = none
   std::string model;             // "" = clients must send predictions
   std::vector<std::string> labels;
   std::int64_t lease_seconds = 300;
@@ -88,6 +92,7 @@ struct ServiceConfig {
   std::uint64_t policy_instruction_budget = 1'000'000;
   std::size_t policy_memory_mb = 32;
   std::int64_t policy_deadline_ms = 1000;  // wall-clock limit of one policy call (second guard)
+  std::int64_t policy_watch_seconds = 2;   // how often hitl serve looks for changed policy files; 0 = never
   std::size_t writer_max_batch = 2000;
   std::string log_level = "info";
   std::string log_format = "text";

@@ -9,6 +9,7 @@
 #include "metrics/metrics.hpp"
 #include "domain/redaction.hpp"
 #include "common/service_error.hpp"
+#include "ingest/shadow_policy.hpp"
 #include "ingest/signals.hpp"
 #include "store/writer.hpp"
 #include "common/task_state.hpp"
@@ -79,6 +80,7 @@ struct Pipeline::Judgement {
   std::optional<policy::OodView> ood;       // p.ood
   policy::Verdict verdict;
   json judge_note;  // the judge step's audit detail, when there was one
+  std::optional<policy::Verdict> shadow;  // the shadow policy's flag(p), when it ran and answered
 };
 
 // The policy's hash and version and the primary's version, the same for every decision of a batch.
@@ -205,9 +207,10 @@ policy::Verdict Pipeline::run_judge(const DomainSettings& dom, const IngestRecor
   return v;
 }
 
-Pipeline::Pipeline(const Domains& domains, const ModelSlots& models, policy::PolicyEngine& policies, Signals& signals,
-                   sdk::Storage& storage, Writer& writer, Metrics& metrics)
-    : domains_(domains), policies_(policies), signals_(signals), storage_(storage), writer_(writer), metrics_(metrics) {
+Pipeline::Pipeline(const Domains& domains, const ModelSlots& models, policy::PolicyEngine& policies, ShadowPolicy& shadow,
+                   Signals& signals, sdk::Storage& storage, Writer& writer, Metrics& metrics)
+    : domains_(domains), policies_(policies), shadow_(shadow), signals_(signals), storage_(storage), writer_(writer),
+      metrics_(metrics) {
   auto slot = [&models](const DomainSettings& d, const std::string& name) -> std::shared_ptr<ModelSlot> {
     if (name.empty()) return nullptr;
     auto it = models.find(name);
@@ -417,6 +420,7 @@ Pipeline::Judgement Pipeline::judge_record(Batch& b, std::size_t i, const Proven
     }
     j.verdict = policies_.flag(b.dom.name, in);
     if (j.verdict.policy_error && b.counters) b.counters->policy_errors++;
+    if (shadow_.runs(b.dom.name)) j.shadow = shadow_.flag(b.dom.name, in);  // no effect on j.verdict
     if (j.verdict.judge) j.verdict = run_judge(b.dom, rec, in, j.verdict.reason, j.judge_note, b.counters);
   }
   return j;
@@ -464,6 +468,10 @@ sdk::NewDecision Pipeline::decision_of(const Batch& b, std::size_t i, Judgement 
         add_gold_task(b.dom, *nd.task, prov.policy_hash, d.model_version, b.now, gold);
       break;
   }
+  if (j.shadow) {
+    const policy::TaskView live_task{&b.dom.name, &d.reason, &rec.input, &rec.meta, &j.view, &d.priority};
+    shadow_.compare(b.dom.name, j.verdict, nd.task ? &live_task : nullptr, *j.shadow);
+  }
   json detail = creation_detail(nd, j.verdict, prov.policy_version, b.ensemble_errors[i], j.all, j.ood,
                                 std::move(j.judge_note));
   nd.audit.push_back(  // written only if this decision is stored (not a duplicate)
@@ -475,6 +483,11 @@ sdk::NewDecision Pipeline::decision_of(const Batch& b, std::size_t i, Judgement 
 // stored decision and gets no new audit record. Gold tasks go after the real records, so the
 // results (input order) are the first records.size().
 sdk::WriteBatch Pipeline::decide(Batch& b) const {
+  // One policy generation for the whole batch, even when a reload swaps it meanwhile
+  // (app/policy_reloader.hpp): the hash every decision records is the policy that decided it.
+  const policy::PolicyEngine::Pin live_policy(policies_, b.dom.name);
+  std::optional<policy::PolicyEngine::Pin> shadow_policy;
+  if (shadow_.runs(b.dom.name)) shadow_policy.emplace(*shadow_.engine(), b.dom.name);
   const Provenance prov{policies_.policy_hash(b.dom.name), policies_.policy_version(b.dom.name),
                         b.live.model ? b.live.model->version() : ""};
   sdk::WriteBatch batch, gold;

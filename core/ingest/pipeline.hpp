@@ -35,6 +35,7 @@ namespace hitl::service {
 class Writer;
 class Metrics;
 class Signals;
+class ShadowPolicy;
 struct DomainCounters;
 
 // The models that score one domain's records, resolved from its settings' model names.
@@ -66,8 +67,9 @@ class Pipeline {
   // is where the rolling figures of hitl.stats() are counted (ingest/signals.hpp); `writer`
   // commits the decisions, and its after-commit step pushes their review tasks to the queue
   // (ingest/task_push.hpp). All must outlive the pipeline.
-  Pipeline(const Domains& domains, const ModelSlots& models, policy::PolicyEngine& policies, Signals& signals,
-           sdk::Storage& storage, Writer& writer, Metrics& metrics);
+  // `shadow` runs each domain's shadow policy beside `policies` (ingest/shadow_policy.hpp).
+  Pipeline(const Domains& domains, const ModelSlots& models, policy::PolicyEngine& policies, ShadowPolicy& shadow,
+           Signals& signals, sdk::Storage& storage, Writer& writer, Metrics& metrics);
 
   // Scores, flags and submits `records` (all of one domain, which must exist). `done` runs on the
   // writer thread once the decisions are committed (results in input order), or with the error.
@@ -109,6 +111,7 @@ class Pipeline {
   const Domains& domains_;
   std::map<std::string, DomainModels> models_;  // by domain name
   policy::PolicyEngine& policies_;
+  ShadowPolicy& shadow_;
   Signals& signals_;
   sdk::Storage& storage_;
   Writer& writer_;

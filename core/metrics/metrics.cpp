@@ -293,6 +293,41 @@ void Metrics::plugin_error(const std::string& kind, const std::string& plugin) {
   it->second.fetch_add(1, std::memory_order_relaxed);
 }
 
+struct Metrics::Family {
+  std::string name, help, label;
+  std::vector<std::string> values;
+  std::map<std::string, std::unique_ptr<std::atomic<std::uint64_t>[]>, std::less<>> by_domain;
+};
+
+Metrics::FamilyId Metrics::add_family(std::string name, std::string help, std::string label,
+                                      std::vector<std::string> values) {
+  auto f = std::make_unique<Family>();
+  f->name = std::move(name);
+  f->help = std::move(help);
+  f->label = std::move(label);
+  f->values = std::move(values);
+  for (auto& [d, dom] : domains_) f->by_domain.emplace(d, std::make_unique<std::atomic<std::uint64_t>[]>(f->values.size()));
+  families_.push_back(std::move(f));
+  return families_.size() - 1;
+}
+
+std::atomic<std::uint64_t>* Metrics::cell(FamilyId family, const std::string& domain,
+                                                std::size_t value) const noexcept {
+  if (family >= families_.size() || value >= families_[family]->values.size()) return nullptr;
+  const auto& by_domain = families_[family]->by_domain;
+  auto it = by_domain.find(domain);
+  return it == by_domain.end() ? nullptr : &it->second[value];
+}
+
+void Metrics::count(FamilyId family, const std::string& domain, std::size_t value) noexcept {
+  if (auto* c = cell(family, domain, value)) c->fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t Metrics::value(FamilyId family, const std::string& domain, std::size_t value) const noexcept {
+  const auto* c = cell(family, domain, value);
+  return c ? c->load(std::memory_order_relaxed) : 0;
+}
+
 std::string Metrics::render_prometheus(const std::function<Gauge(const std::string&)>& queue_depth) const {
   std::ostringstream o;
   counter_families(o, domains_, kPredictionCounters);
@@ -322,6 +357,13 @@ std::string Metrics::render_prometheus(const std::function<Gauge(const std::stri
         o << "hitl_plugin_errors_total{kind=\"" << esc(key.first) << "\",plugin=\"" << esc(key.second) << "\"} "
           << n.load(std::memory_order_relaxed) << '\n';
     }
+  }
+  for (const auto& f : families_) {
+    family(o, f->name.c_str(), "counter", f->help.c_str());
+    for (const auto& [d, cells] : f->by_domain)
+      for (std::size_t i = 0; i < f->values.size(); ++i)
+        o << f->name << "{domain=\"" << esc(d) << "\"," << f->label << "=\"" << esc(f->values[i]) << "\"} "
+          << cells[i].load(std::memory_order_relaxed) << '\n';
   }
   process_families(o, *this);
   return o.str();

@@ -97,6 +97,15 @@ class Metrics {
   // kind is ignored).
   void plugin_error(const std::string& kind, const std::string& plugin);
 
+  // Counter families by domain and one more label whose values are fixed when the family is added
+  // (a policy reload's outcome, a shadow policy's kind of difference): one atomic per (domain,
+  // value), counted lock-free. Add them while the service is built, before it answers.
+  using FamilyId = std::size_t;
+  FamilyId add_family(std::string name, std::string help, std::string label, std::vector<std::string> values);
+  // `value` indexes the family's values; an unknown domain or index is ignored (reads 0).
+  void count(FamilyId family, const std::string& domain, std::size_t value) noexcept;
+  std::uint64_t value(FamilyId family, const std::string& domain, std::size_t value) const noexcept;
+
   struct Gauge {
     std::string domain;
     std::int64_t ready = 0, leased = 0;
@@ -114,6 +123,10 @@ class Metrics {
   // lock can be incremented after it is released.
   mutable std::shared_mutex plugin_mu_;
   std::map<std::pair<std::string, std::string>, std::atomic<std::uint64_t>> plugin_errors_;
+
+  struct Family;  // metrics.cpp
+  std::vector<std::unique_ptr<Family>> families_;
+  std::atomic<std::uint64_t>* cell(FamilyId family, const std::string& domain, std::size_t value) const noexcept;
 };
 
 }  // namespace hitl::service

@@ -14,9 +14,14 @@
 namespace hitl::policy::detail {
 namespace {
 
-// now_ms(): the service clock (common/clock.hpp, which tests shift), epoch milliseconds.
+// The service clock (common/clock.hpp, which tests shift) plus the engine's own shift (a test
+// case's "now"), epoch milliseconds.
+std::int64_t policy_now_ms(const StateContext* c) noexcept {
+  return hitl::now_ms() + (c && c->clock_offset ? c->clock_offset->load(std::memory_order_relaxed) : 0);
+}
+
 int host_now_ms(lua_State* L) {
-  lua_pushinteger(L, static_cast<lua_Integer>(hitl::now_ms()));
+  lua_pushinteger(L, static_cast<lua_Integer>(policy_now_ms(context_of(L))));
   return 1;
 }
 
@@ -32,13 +37,13 @@ struct StatsQuery {
   bool no_source = false;
 };
 
-void run_query(const SignalSource* src, StatsQuery& q) noexcept {
+void run_query(const SignalSource* src, StatsQuery& q, std::int64_t now) noexcept {
   try {
     const std::string domain(q.domain, q.domain_len);
     std::string segment;
     if (q.segment) segment.assign(q.segment, q.segment_len);
     q.max_window = src->max_window_seconds();
-    q.status = src->window(domain, q.segment ? &segment : nullptr, q.window, hitl::now_ms(), q.out);
+    q.status = src->window(domain, q.segment ? &segment : nullptr, q.window, now, q.out);
   } catch (...) {
     q.status = StatsStatus::unknown_domain;
   }
@@ -81,7 +86,7 @@ int host_stats(lua_State* L) {
     lua_replace(L, 2);
   }
   if (lua_type(L, 2) == LUA_TSTRING) q.segment = lua_tolstring(L, 2, &q.segment_len);
-  run_query(src, q);
+  run_query(src, q, policy_now_ms(c));
   switch (q.status) {
     case StatsStatus::ok: break;
     case StatsStatus::bad_window:

@@ -57,6 +57,7 @@ struct StateContext {
   ModuleResolver* modules = nullptr;
   const std::string* domain = nullptr;  // for log lines from print()
   const std::atomic<const SignalSource*>* signals = nullptr;  // hitl.stats(); null value: none
+  const std::atomic<std::int64_t>* clock_offset = nullptr;    // the engine's shift of hitl.now(); may be null
 };
 
 // Adds `units` of work to the call and checks every guard (budget, deadline, memory, interrupt).

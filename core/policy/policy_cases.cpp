@@ -130,32 +130,30 @@ class CaseSignals final : public SignalSource {
   WindowFigures f_;
 };
 
-// For the duration of one case: the case's clock ("now") and signals, restored afterwards.
+// For the duration of one case: the case's clock ("now") and signals, on the engine only (a
+// running service tests a reloaded policy while its own clock goes on), reset afterwards.
 class CaseScope {
  public:
-  CaseScope(PolicyEngine& engine, const json& spec, const std::string& source)
-      : engine_(engine), saved_offset_(clock_offset_ms()) {
+  CaseScope(PolicyEngine& engine, const json& spec, const std::string& source) : engine_(engine) {
     if (spec.contains("now")) {
       std::optional<std::int64_t> at;
       if (spec["now"].is_number_integer()) at = spec["now"].get<std::int64_t>();
       if (spec["now"].is_string()) at = parse_time_ms(spec["now"].get<std::string>());
       if (!at) bad_case(source, "\"now\" must be epoch ms or a UTC date-time like 2026-12-02T14:30:00Z");
-      set_clock_offset_ms(0);
-      set_clock_offset_ms(*at - now_ms());
+      engine_.set_clock_offset_ms(*at - now_ms());
     }
     if (spec.contains("signals")) signals_.emplace(spec["signals"]);
     engine_.set_signals(signals_ ? &*signals_ : nullptr);
   }
   ~CaseScope() {
     engine_.set_signals(nullptr);
-    set_clock_offset_ms(saved_offset_);
+    engine_.set_clock_offset_ms(0);
   }
   CaseScope(const CaseScope&) = delete;
   CaseScope& operator=(const CaseScope&) = delete;
 
  private:
   PolicyEngine& engine_;
-  std::int64_t saved_offset_;
   std::optional<CaseSignals> signals_;
 };
 

@@ -64,11 +64,16 @@ struct Slot {
   std::unique_ptr<SandboxState> state;
 };
 
+// One compiled generation of a domain's policy. A reload builds a new Domain and swaps it in
+// whole; a call pins the generation it started with (shared_ptr), so it never sees half a swap.
 struct Domain {
   Domain(std::string name_, fs::path file_, const fs::path& lib_dir)
       : name(std::move(name_)), file(std::move(file_)), display(file.string()),
         chunkname("@" + file.filename().string()), modules(lib_dir, file.parent_path()) {}
 
+  // Keys the thread-local slot cache: a new generation (or one adopted from a candidate engine)
+  // gets a fresh id, so a cache entry never reaches a freed generation at a reused address.
+  std::uint64_t id = g_next_generation.fetch_add(1);
   std::string name;
   fs::path file;
   std::string display;    // the path as given, for PolicyError messages
@@ -99,17 +104,27 @@ struct Domain {
 };
 }  // namespace detail
 
+namespace {
+// The innermost PolicyEngine::Pin of this thread; each links to the one it hides.
+thread_local const PolicyEngine::Pin* t_pin_top = nullptr;
+}  // namespace
+
 struct PolicyEngine::Impl {
-  std::uint64_t generation = g_next_generation.fetch_add(1);
   Limits limits;
   fs::path lib_dir;
-  std::unordered_map<std::string, std::unique_ptr<Domain>> domains;
+  // The set of domains is fixed at construction; each one's generation is swapped by replace().
+  std::unordered_map<std::string, std::unique_ptr<std::atomic<std::shared_ptr<Domain>>>> domains;
   std::atomic<const SignalSource*> signals{nullptr};  // hitl.stats(); read by every state
   std::atomic<bool> interrupted{false};               // interrupt(); read by every state's guards
+  std::atomic<std::int64_t> clock_offset{0};          // hitl.now() and hitl.stats() of case runs
 
-  Domain* find(const std::string& name) const {
+  // The generation a call uses: the one this thread pinned (PolicyEngine::Pin), else the one in
+  // force now. Null for an unknown domain.
+  std::shared_ptr<Domain> find(const std::string& name) const {
+    for (const Pin* p = t_pin_top; p; p = p->prev_)
+      if (p->engine_ == this && p->domain_->name == name) return p->domain_;
     auto it = domains.find(name);
-    return it == domains.end() ? nullptr : it->second.get();
+    return it == domains.end() ? nullptr : it->second->load(std::memory_order_acquire);
   }
 
   // A fresh state running the policy. From the file text at load (dump_out set), from the
@@ -125,6 +140,7 @@ struct PolicyEngine::Impl {
     }
     s->context().signals = &signals;
     s->context().interrupted = &interrupted;
+    s->context().clock_offset = &clock_offset;
     lua_State* L = s->L();
     StackGuard guard(L);
     const std::string& code = source ? *source : d.bytecode;
@@ -159,8 +175,8 @@ struct PolicyEngine::Impl {
     d.bytecode = std::move(bytecode);
   }
 
-  // This thread's slot for `d`: a small thread_local cache in front of the engine's registry.
-  // Cache entries carry the engine generation, so entries of a destroyed engine never match.
+  // This thread's slot for `d`: a small thread_local cache in front of the generation's registry.
+  // Entries carry the generation's id, so entries of a freed generation never match.
   Slot& slot_for(Domain& d) {
     struct Entry {
       std::uint64_t generation = 0;
@@ -170,7 +186,7 @@ struct PolicyEngine::Impl {
     thread_local std::array<Entry, 8> cache{};
     thread_local std::size_t next = 0;
     for (auto& e : cache)
-      if (e.generation == generation && e.domain == &d) return *e.slot;
+      if (e.generation == d.id && e.domain == &d) return *e.slot;
     const auto me = std::this_thread::get_id();
     Slot* slot = nullptr;
     {
@@ -184,7 +200,7 @@ struct PolicyEngine::Impl {
       if (!p) p = std::make_unique<Slot>();
       slot = p.get();
     }
-    cache[next] = Entry{generation, &d, slot};
+    cache[next] = Entry{d.id, &d, slot};
     next = (next + 1) % cache.size();
     return *slot;
   }
@@ -246,13 +262,48 @@ PolicyEngine::PolicyEngine(std::vector<DomainPolicy> policies, fs::path lib_dir,
   for (auto& p : policies) {
     if (impl_->domains.count(p.domain))
       throw PolicyError(p.file.string() + ": domain \"" + p.domain + "\" has more than one policy");
-    auto d = std::make_unique<Domain>(p.domain, p.file, impl_->lib_dir);
+    auto d = std::make_shared<Domain>(p.domain, p.file, impl_->lib_dir);
     impl_->load(*d);
-    impl_->domains.emplace(p.domain, std::move(d));
+    impl_->domains.emplace(p.domain, std::make_unique<std::atomic<std::shared_ptr<Domain>>>(std::move(d)));
   }
 }
 
 PolicyEngine::~PolicyEngine() = default;
+
+PolicyEngine::Pin::Pin(const PolicyEngine& engine, const std::string& domain)
+    : engine_(engine.impl_.get()), domain_(engine.impl_->find(domain)), prev_(t_pin_top) {
+  t_pin_top = this;
+}
+
+PolicyEngine::Pin::~Pin() { t_pin_top = prev_; }
+
+std::unique_ptr<PolicyEngine> PolicyEngine::candidate(const std::string& domain, const fs::path& file) const {
+  return std::make_unique<PolicyEngine>(std::vector<DomainPolicy>{{domain, file}}, impl_->lib_dir, impl_->limits);
+}
+
+std::string PolicyEngine::replace(const std::string& domain, PolicyEngine& candidate) {
+  auto live = impl_->domains.find(domain);
+  auto cand = candidate.impl_->domains.find(domain);
+  if (live == impl_->domains.end() || cand == candidate.impl_->domains.end())
+    throw PolicyError("no policy for domain \"" + domain + "\" to replace");
+  std::shared_ptr<Domain> fresh = cand->second->exchange(nullptr);
+  if (!fresh) throw PolicyError("the candidate for domain \"" + domain + "\" was already used");
+  // The candidate's states point at the candidate engine's signals and interrupt flag: this
+  // engine's threads build their own. A new id keeps the candidate thread's cache entries away.
+  {
+    std::unique_lock lock(fresh->slots_mu);
+    fresh->slots.clear();
+  }
+  fresh->id = g_next_generation.fetch_add(1);
+  const std::shared_ptr<Domain> old = live->second->load(std::memory_order_acquire);
+  fresh->errors.store(old->errors.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  live->second->store(fresh, std::memory_order_release);
+  return old->hash;  // the old generation goes when the last call that pinned it returns
+}
+
+void PolicyEngine::set_clock_offset_ms(std::int64_t offset) noexcept {
+  impl_->clock_offset.store(offset, std::memory_order_relaxed);
+}
 
 SignalSource::~SignalSource() = default;
 
@@ -270,7 +321,7 @@ Verdict PolicyEngine::verdict_of(const std::string& domain, const FlagInput& in,
   v.action = Action::review;
   v.reason = fail_reason;
   v.policy_error = true;
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   if (!d) {
     v.error = "no policy for domain \"" + domain + "\"";
     return v;
@@ -328,12 +379,12 @@ Verdict PolicyEngine::judge(const std::string& domain, const FlagInput& in, cons
 }
 
 bool PolicyEngine::has_judge(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d && d->has_judge;
 }
 
 double PolicyEngine::priority(const std::string& domain, const TaskView& task) noexcept {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   if (!d) return 1.0;
   if (!d->has_priority) return 0.5;
   try {
@@ -357,7 +408,7 @@ double PolicyEngine::priority(const std::string& domain, const TaskView& task) n
 
 std::optional<double> PolicyEngine::sla_seconds(const std::string& domain, const TaskView& task, bool& failed) noexcept {
   failed = false;
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   if (!d || !d->has_sla) return std::nullopt;
   try {
     SlaCall call{&task};
@@ -381,7 +432,7 @@ std::optional<double> PolicyEngine::sla_seconds(const std::string& domain, const
 }
 
 std::int64_t PolicyEngine::reviewers_needed(const std::string& domain, const WorkflowTaskView& task) noexcept {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   if (!d || !d->has_reviewers_needed) return 1;
   try {
     NeededCall call{&task};
@@ -398,7 +449,7 @@ std::optional<std::vector<std::string>> PolicyEngine::assign(const std::string& 
                                                              const std::vector<CandidateView>& candidates,
                                                              bool& failed) noexcept {
   failed = false;
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   if (!d || !d->has_assign) return std::nullopt;
   try {
     AssignCall call{&task, &candidates};
@@ -433,7 +484,7 @@ std::vector<EscalationAction> PolicyEngine::escalate(const std::string& domain, 
                                                      const EscalationEvent& event, bool& failed) noexcept {
   failed = false;
   std::vector<EscalationAction> out;
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   if (!d || !d->has_escalate) return out;
   try {
     EscalateCall call{&task, &event};
@@ -469,7 +520,7 @@ double PolicyEngine::default_weight() noexcept { return 1.0; }
 
 double PolicyEngine::weight(const std::string& domain, const SampleView& sample, bool& failed) noexcept {
   failed = false;
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   if (!d || !d->has_weight) return default_weight();
   try {
     WeightCall call{&sample};
@@ -486,7 +537,7 @@ double PolicyEngine::weight(const std::string& domain, const SampleView& sample,
 std::optional<bool> PolicyEngine::yes_no(const std::string& domain, bool retrain, const nlohmann::json& arg,
                                          std::string& reason, bool& failed) noexcept {
   failed = false;
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   if (!d || !(retrain ? d->has_retrain : d->has_promote)) return std::nullopt;
   const char* hook = retrain ? "retrain" : "promote";
   try {
@@ -518,44 +569,49 @@ std::optional<bool> PolicyEngine::retrain(const std::string& domain, const nlohm
 }
 
 bool PolicyEngine::has_retrain(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d && d->has_retrain;
 }
 
 bool PolicyEngine::has_weight(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d && d->has_weight;
 }
 
 bool PolicyEngine::has_assign(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d && d->has_assign;
 }
 bool PolicyEngine::has_escalate(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d && d->has_escalate;
 }
 double PolicyEngine::gold_rate(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d ? d->gold_rate : 0;
 }
 double PolicyEngine::min_gold_accuracy(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d ? d->min_gold_accuracy : 0;
 }
 
 std::string PolicyEngine::policy_version(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d ? d->version : std::string();
 }
 
+fs::path PolicyEngine::policy_file(const std::string& domain) const {
+  const auto d = impl_->find(domain);
+  return d ? d->file : fs::path();
+}
+
 std::string PolicyEngine::policy_hash(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d ? d->hash : std::string();
 }
 
 std::uint64_t PolicyEngine::error_count(const std::string& domain) const {
-  Domain* d = impl_->find(domain);
+  const auto d = impl_->find(domain);
   return d ? d->errors.load(std::memory_order_relaxed) : 0;
 }
 

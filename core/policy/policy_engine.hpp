@@ -20,6 +20,8 @@
 
 namespace hitl::policy {
 
+namespace detail { struct Domain; }
+
 class PolicyError : public std::runtime_error {  // load-time problems: "<file>: <reason>"
  public:
   using std::runtime_error::runtime_error;
@@ -166,6 +168,8 @@ struct DomainPolicy {
 };
 
 class PolicyEngine {
+  struct Impl;  // policy_engine.cpp
+
  public:
   // `lib_dir` is scripts/lib (where `require "hitl"` resolves). Loads and checks every policy:
   // it compiles, returns a table, `flag` is a function, `priority` if present is a function.
@@ -178,6 +182,37 @@ class PolicyEngine {
   PolicyEngine& operator=(const PolicyEngine&) = delete;
 
   bool has_domain(const std::string& domain) const;
+
+  // Holds the generation of `domain`'s policy in force now for every call this thread makes
+  // through the engine until the Pin goes: a batch is decided, hashed and audited by one policy
+  // even when replace() swaps it meanwhile. Pins nest; destroy them in reverse order on the
+  // thread that made them (a scoped local). An unknown domain pins nothing.
+  class Pin {
+   public:
+    Pin(const PolicyEngine& engine, const std::string& domain);
+    ~Pin();
+    Pin(const Pin&) = delete;
+    Pin& operator=(const Pin&) = delete;
+
+   private:
+    friend struct PolicyEngine::Impl;
+    const void* engine_;
+    std::shared_ptr<detail::Domain> domain_;
+    const Pin* prev_;
+  };
+
+  // A separate engine holding `file` compiled as `domain`'s policy with this engine's library
+  // folder and limits, and no signals (a case run gives its own). Throws PolicyError.
+  std::unique_ptr<PolicyEngine> candidate(const std::string& domain, const std::filesystem::path& file) const;
+  // Swaps `candidate`'s policy for `domain` in, atomically: calls already running finish on the
+  // generation they started with, later calls use the new one. The candidate engine gives its
+  // policy up (it must not be used for `domain` afterwards). Returns the hash of the policy
+  // replaced. Throws PolicyError when either engine has no such domain.
+  std::string replace(const std::string& domain, PolicyEngine& candidate);
+  // Shifts what hitl.now() and hitl.stats() see as now, for this engine only (a test case's
+  // "now"): the service clock of every other part stays as it is.
+  void set_clock_offset_ms(std::int64_t offset) noexcept;
+  std::filesystem::path policy_file(const std::string& domain) const;  // empty: unknown domain
   // For shutdown: every running policy call stops at its next instruction (or pattern-matching
   // step) and fails closed with "service stopping", and so does every later call. Thread-safe.
   void interrupt() noexcept;
@@ -249,7 +284,6 @@ class PolicyEngine {
                              bool& failed) noexcept;
   Verdict verdict_of(const std::string& domain, const FlagInput& in, const char* hook, void* call,
                      const char* fail_reason) noexcept;
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

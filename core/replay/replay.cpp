@@ -3,6 +3,7 @@
 #include "policy/policy_cases.hpp"
 #include "common/task_state.hpp"
 
+#include <cmath>
 #include <stdexcept>
 #include <utility>
 
@@ -41,18 +42,55 @@ Replay::Replay(policy::PolicyEngine& candidate, policy::PolicyEngine* current, s
   report_.group_field = group_.field;
 }
 
-// The routing a policy gives the record. hitl.judge(...) counts as review: replay runs no judge
-// model, and review is where a judge step fails closed too.
-Routing Replay::route_of(policy::PolicyEngine& engine, const Record& r, bool& policy_error) {
-  policy::FlagInput in{&domain_, &r.input, &r.meta, &r.prediction};
-  const policy::Verdict v = engine.flag(domain_, in);
-  policy_error = v.policy_error;
+Routing routing_of(const policy::Verdict& v) {
   Routing out;
   out.reason = v.reason;
   if (v.judge) return out;
   if (v.action == policy::Action::auto_approve) out.route = Route::automatic;
   if (v.action == policy::Action::reject) out.route = Route::reject;
   return out;
+}
+
+namespace {
+constexpr std::size_t kRouteChanges = kRouteCount * (kRouteCount - 1);
+
+// Route changes first, in (from, to) order without the diagonal.
+std::size_t route_change_index(Route from, Route to) {
+  const auto f = static_cast<std::size_t>(from), t = static_cast<std::size_t>(to);
+  return f * (kRouteCount - 1) + (t < f ? t : t - 1);
+}
+}  // namespace
+
+const std::vector<std::string>& difference_kinds() {
+  static const std::vector<std::string> kinds = [] {
+    std::vector<std::string> k(kRouteChanges);
+    for (std::size_t f = 0; f < kRouteCount; ++f)
+      for (std::size_t t = 0; t < kRouteCount; ++t)
+        if (f != t)
+          k[route_change_index(Route(f), Route(t))] = std::string(route_name(Route(f))) + "->" + route_name(Route(t));
+    k.push_back("reason_changed");
+    k.push_back("priority_changed");
+    return k;
+  }();
+  return kinds;
+}
+
+std::optional<std::size_t> difference_of(const Answer& before, const Answer& after) {
+  const Routing& a = before.routing;
+  const Routing& b = after.routing;
+  if (a.route != b.route) return route_change_index(a.route, b.route);
+  if (a.reason != b.reason) return kRouteChanges;
+  if (a.route == Route::review && before.priority && after.priority && std::abs(*before.priority - *after.priority) > 1e-9)
+    return kRouteChanges + 1;
+  return std::nullopt;
+}
+
+// The routing a policy gives the record.
+Routing Replay::route_of(policy::PolicyEngine& engine, const Record& r, bool& policy_error) {
+  policy::FlagInput in{&domain_, &r.input, &r.meta, &r.prediction};
+  const policy::Verdict v = engine.flag(domain_, in);
+  policy_error = v.policy_error;
+  return routing_of(v);
 }
 
 std::string Replay::group_of(const Record& r) const {

@@ -29,6 +29,23 @@ struct Routing {
   std::string reason;  // "" for auto
 };
 
+// The routing a verdict gives. hitl.judge(...) counts as review: replay and the shadow policy run
+// no judge model, and review is where a judge step fails closed too.
+Routing routing_of(const policy::Verdict& v);
+
+// What differs between two policies' answers for one record, by kind: a route change
+// ("auto->review", ... one kind per pair of different routes), else another reason on the same
+// route ("reason_changed"), else another priority of the same review ("priority_changed"). Replay
+// counts route changes in its table; the live shadow policy (ingest/shadow_policy.hpp) counts
+// every kind.
+struct Answer {
+  Routing routing;
+  std::optional<double> priority;  // of a review, when it was asked
+};
+const std::vector<std::string>& difference_kinds();
+// The index in difference_kinds() of how `after` differs from `before`; none when they agree.
+std::optional<std::size_t> difference_of(const Answer& before, const Answer& after);
+
 // One past record.
 struct Record {
   std::string id;

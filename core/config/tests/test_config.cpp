@@ -253,3 +253,27 @@ TEST_CASE("config: plugin options are resolved as paths only where the plugin de
   CHECK(std::find(asked.begin(), asked.end(), "storage:sqlite") != asked.end());
   CHECK(std::find(asked.begin(), asked.end(), "model:vendor") != asked.end());
 }
+
+TEST_CASE("config: the options of a policy change load resolved against the config and are checked") {
+  TempDir dir;
+  dir.write("p.lua", "return {}");
+  dir.write("shadow.lua", "return {}");
+  dir.write("cases/p.jsonl", "");
+  auto plain = load_config(dir.write("c.lua", R"(return { domains = { d = { policy = "p.lua", labels = {"a"} } } })"), "/p", "/l", kDeclared);
+  CHECK(plain.domains.at("d").policy_cases.empty());
+  CHECK(plain.domains.at("d").shadow_policy.empty());
+  CHECK(plain.policy_watch_seconds == 2);
+  auto full = load_config(dir.write("c2.lua", R"(return { policy = { watch_seconds = 0 },
+    domains = { d = { policy = "p.lua", labels = {"a"}, policy_cases = "cases", shadow_policy = "shadow.lua" } } })"),
+                          "/p", "/l", kDeclared);
+  CHECK(full.policy_watch_seconds == 0);
+  CHECK(full.domains.at("d").policy_cases == dir.path / "cases");
+  CHECK(full.domains.at("d").shadow_policy == dir.path / "shadow.lua");
+  auto err = [&](const std::string& text) { return error_of(dir.write("e.lua", text)); };
+  CHECK_THAT(err("return { domains = { d = { policy = 'p.lua', labels = {'a'}, shadow_policy = 'nope.lua' } } }"),
+             Catch::Contains("domains.d.shadow_policy: file not found"));
+  CHECK_THAT(err("return { domains = { d = { policy = 'p.lua', labels = {'a'}, policy_cases = 'nope.jsonl' } } }"),
+             Catch::Contains("domains.d.policy_cases: file not found"));
+  CHECK_THAT(err("return { policy = { watch_seconds = -1 }, domains = { d = { policy = 'p.lua', labels = {'a'} } } }"),
+             Catch::Contains("policy.watch_seconds"));
+}

@@ -358,3 +358,29 @@ TEST_CASE("checker: promtool parses every text the checker calls valid", "[prome
     CHECK((r.status == 0 || r.status == 3));
   }
 }
+
+TEST_CASE("metrics: a family with fixed label values counts per domain and ignores what it does not know",
+          "[metrics]") {
+  Metrics m({"credit_risk", "churn"});
+  const auto f = m.add_family("hitl_shadow_policy_differences_total", "Differences by kind.", "kind",
+                              {"auto->review", "reason_changed"});
+  m.count(f, "credit_risk", 0);
+  m.count(f, "credit_risk", 0);
+  m.count(f, "churn", 1);
+  m.count(f, "nope", 0);         // unknown domain
+  m.count(f, "credit_risk", 2);  // unknown value
+  m.count(f + 1, "credit_risk", 0);  // unknown family
+  CHECK(m.value(f, "credit_risk", 0) == 2);
+  CHECK(m.value(f, "credit_risk", 1) == 0);
+  CHECK(m.value(f, "churn", 1) == 1);
+  CHECK(m.value(f, "nope", 0) == 0);
+  CHECK(m.value(f, "credit_risk", 2) == 0);
+  const std::string text = m.render_prometheus(depth);
+  require_clean(text);
+  auto s = parse_samples(text);
+  const std::string name = "hitl_shadow_policy_differences_total";
+  CHECK(s.at(series_key(name, {{"domain", "credit_risk"}, {"kind", "auto->review"}})) == 2);
+  CHECK(s.at(series_key(name, {{"domain", "churn"}, {"kind", "reason_changed"}})) == 1);
+  CHECK(s.at(series_key(name, {{"domain", "churn"}, {"kind", "auto->review"}})) == 0);
+  CHECK(text.find("nope") == std::string::npos);
+}

@@ -123,3 +123,30 @@ TEST_CASE("records from a file need an input and a prediction with a label") {
   CHECK_THROWS(record_of_line(json::parse(R"({"id":"x","input":{},"prediction":{"confidence":0.7}})")));
   CHECK_THROWS(record_of_line(json::parse(R"([1,2])")));
 }
+
+TEST_CASE("difference kinds: a route change, else a reason, else a review's priority") {
+  const auto& kinds = difference_kinds();
+  CHECK(kinds == std::vector<std::string>{"auto->review", "auto->reject", "review->auto", "review->reject", "reject->auto",
+                                          "reject->review", "reason_changed", "priority_changed"});
+  auto kind = [&](const Answer& a, const Answer& b) {
+    const auto k = difference_of(a, b);
+    return k ? kinds.at(*k) : std::string("none");
+  };
+  const Answer automatic{{Route::automatic, ""}, std::nullopt};
+  const Answer review{{Route::review, "low"}, 0.2};
+  const Answer reject{{Route::reject, "bad"}, std::nullopt};
+  CHECK(kind(automatic, automatic) == "none");
+  CHECK(kind(automatic, review) == "auto->review");
+  CHECK(kind(review, automatic) == "review->auto");
+  CHECK(kind(reject, review) == "reject->review");
+  CHECK(kind(review, reject) == "review->reject");
+  CHECK(kind(review, Answer{{Route::review, "other"}, 0.9}) == "reason_changed");
+  CHECK(kind(review, Answer{{Route::review, "low"}, 0.9}) == "priority_changed");
+  CHECK(kind(review, Answer{{Route::review, "low"}, 0.2}) == "none");
+  CHECK(kind(review, Answer{{Route::review, "low"}, std::nullopt}) == "none");  // not asked: not compared
+  CHECK(kind(reject, Answer{{Route::reject, "worse"}, std::nullopt}) == "reason_changed");
+  hitl::policy::Verdict judged;
+  judged.judge = true;
+  judged.reason = "ask";
+  CHECK(routing_of(judged).route == Route::review);
+}
