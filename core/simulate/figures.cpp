@@ -161,6 +161,23 @@ void add_series(Result& r, const std::vector<sdk::DecisionRecord>& decisions, co
   }
 }
 
+// The worker's jobs, oldest first, with the candidate each produced and what became of it.
+void add_trainings(Result& r, const RunLog& log) {
+  if (!log.jobs.is_array()) return;
+  for (auto it = log.jobs.rbegin(); it != log.jobs.rend(); ++it) {
+    const json& job = *it;
+    const json result = job.value("result", json::object());
+    Training t;
+    t.hours = double(job.value("created_ms", log.start_ms) - log.start_ms) / 3'600'000.0;
+    t.trigger = job.value("trigger", "");
+    t.status = job.value("status", "");
+    t.candidate_version = result.value("candidate_version", "");
+    t.promoted = result.value("promoted", false);
+    t.decision = t.status == "failed" ? job.value("error", "") : result.value("decision", "");
+    r.training_runs.push_back(std::move(t));
+  }
+}
+
 }  // namespace
 
 Result score(service::App& app, const Options& o, const std::vector<LabelledRow>& rows,
@@ -182,6 +199,7 @@ Result score(service::App& app, const Options& o, const std::vector<LabelledRow>
   add_report(r, app, o.domain, log.end_ms);
   add_versions(r, decisions, s);
   add_series(r, decisions, s, log);
+  add_trainings(r, log);
   if (auto* c = app.metrics().domain(o.domain)) {
     r.promotions = std::int64_t(c->trainings_promoted.load());
     r.trainings = r.promotions + std::int64_t(c->trainings_kept.load()) + std::int64_t(c->trainings_failed.load());

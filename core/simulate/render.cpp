@@ -26,6 +26,15 @@ json version_json(const VersionFigures& v) {
           {"first_model_accuracy", v.first_model_accuracy}};
 }
 
+json training_json(const Training& t) {
+  return {{"hours", t.hours},
+          {"trigger", t.trigger},
+          {"status", t.status},
+          {"candidate_version", t.candidate_version},
+          {"promoted", t.promoted},
+          {"decision", t.decision}};
+}
+
 json point_json(const Point& p) {
   return {{"hours", p.hours},
           {"records", p.records},
@@ -59,8 +68,9 @@ std::string line(const std::string& name, const std::string& value) {
 }  // namespace
 
 json to_json(const Result& r) {
-  json versions = json::array(), series = json::array();
+  json versions = json::array(), series = json::array(), trainings = json::array();
   for (auto& v : r.versions) versions.push_back(version_json(v));
+  for (auto& t : r.training_runs) trainings.push_back(training_json(t));
   for (auto& p : r.series) series.push_back(point_json(p));
   return {{"domain", r.options.domain},
           {"settings",
@@ -88,6 +98,7 @@ json to_json(const Result& r) {
           {"lease_losses", r.lease_losses},
           {"trainings", r.trainings},
           {"promotions", r.promotions},
+          {"training_runs", std::move(trainings)},
           {"auc_positive_label", r.positive},
           {"versions", std::move(versions)},
           {"series", std::move(series)},
@@ -108,6 +119,9 @@ std::string to_text(const Result& r) {
   out += line("cost per corrected prediction", fixed(r.cost_per_correction, "%.2f") + " (" +
                                                    std::to_string(r.corrections) + " corrections)");
   out += line("trainings, promotions", std::to_string(r.trainings) + ", " + std::to_string(r.promotions));
+  for (auto& t : r.training_runs)
+    out += "    at " + fixed(t.hours, "%.1f") + " h: " + (t.candidate_version.empty() ? t.status : t.candidate_version) +
+           (t.promoted ? " promoted" : " not promoted") + (t.decision.empty() ? "" : " (" + t.decision + ")") + "\n";
   out += "  model versions (AUC on the records each scored, ranking \"" + r.positive + "\"; the first model's on the same):\n";
   for (auto& v : r.versions) {
     char buf[256];

@@ -78,6 +78,7 @@ class Run {
       claim_for_idle();
     }
     app_.retrain().settle();
+    log_.jobs = app_.retrain().status(o_.domain).value("jobs", json::array());
     app_.retrain().stop();
     log_.end_ms = now_ms();
     log_.open_at_end = queue_depth();

@@ -63,6 +63,15 @@ struct VersionFigures {
   double accuracy = 0, first_model_accuracy = 0;
 };
 
+// One training the loop ran, and what became of its candidate.
+struct Training {
+  double hours = 0;                 // simulated hours since the start, when it was queued
+  std::string trigger, status;      // policy | manual; done | failed
+  std::string candidate_version;    // "" when it failed before training
+  bool promoted = false;
+  std::string decision;             // why it was (not) promoted, or the error
+};
+
 // One step of the time series: the records that arrived in it.
 struct Point {
   double hours = 0;  // simulated hours since the start, at the step's end
@@ -92,6 +101,7 @@ struct Result {
   std::optional<double> cost_per_correction;  // reviewer and serving cost / corrected predictions
   std::int64_t gold_answers = 0, gold_right = 0, lease_losses = 0;
   std::int64_t trainings = 0, promotions = 0;
+  std::vector<Training> training_runs;  // oldest first (the worker keeps the last 20)
   std::string positive;  // the class AUC ranks by
   std::vector<VersionFigures> versions;
   std::vector<Point> series;

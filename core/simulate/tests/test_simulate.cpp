@@ -166,6 +166,8 @@ TEST_CASE("simulate: one seed gives one result, trainings included, and the orig
   CHECK(a == b);
   CHECK(a["records"] == 500);
   CHECK(a["trainings"].get<int>() >= 1);  // the policy's retrain(stats) said yes during the run
+  REQUIRE(a["training_runs"].size() == a["trainings"].get<std::size_t>());
+  CHECK_FALSE(a["training_runs"][0]["decision"].get<std::string>().empty());
   CHECK(a["gold"]["answers"].get<int>() > 0);
   CHECK(a["reviewed"].get<int>() > 0);
   CHECK(a["open_tasks_at_end"] == 0);  // the reviewers drained the queue
