@@ -18,6 +18,7 @@
 #include "review/reviewers.hpp"
 #include "simulate/figures.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <limits>
@@ -34,11 +35,14 @@ namespace {
 constexpr std::int64_t kStartMs = 1'767'225'600'000;
 constexpr std::size_t kSeriesSteps = 50;
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+// Answers lost to an expired lease, one after another, before the run stops: no task can be done.
+constexpr std::int64_t kMaxLossesInARow = 1000;
 
 struct Reviewer {
   service::Principal who;
   std::optional<service::ClaimedTask> task;  // the one in hand
   std::int64_t answer_at_ms = kNever;
+  std::int64_t renew_at_ms = kNever;  // a long case: the lease is renewed, as the web UI does
 };
 
 // Thaws the clock however the run ends.
@@ -65,11 +69,11 @@ class Run {
     std::size_t next = 0;
     for (;;) {
       const std::int64_t arrival = next < rows_.size() ? arrival_ms(next) : kNever;
-      const std::int64_t answer = next_answer_ms();
-      if (arrival == kNever && answer == kNever) break;
-      if (answer < arrival) {
-        advance(answer);
-        answer_due();
+      const std::int64_t reviewer_event = next_reviewer_event_ms();
+      if (arrival == kNever && reviewer_event == kNever) break;
+      if (reviewer_event < arrival) {
+        advance(reviewer_event);
+        reviewers_due();
       } else {
         advance(arrival);
         arrive(next++);
@@ -90,11 +94,14 @@ class Run {
     return kStartMs + static_cast<std::int64_t>(static_cast<double>(i) * 1000.0 / o_.rate);
   }
 
-  std::int64_t next_answer_ms() const {
+  std::int64_t next_reviewer_event_ms() const {
     std::int64_t t = kNever;
-    for (auto& r : reviewers_) t = std::min(t, r.answer_at_ms);
+    for (auto& r : reviewers_) t = std::min({t, r.answer_at_ms, r.renew_at_ms});
     return t;
   }
+
+  // Half a lease: a renewal always comes before the lease runs out.
+  std::int64_t renew_every_ms() const { return app_.config().domains.at(o_.domain).lease_seconds * 500; }
 
   // Registered like people would be: one task at a time, the domain only.
   void add_reviewers() {
@@ -148,15 +155,28 @@ class Run {
       }
       if (!claimed) continue;  // nothing this reviewer may take (four-eyes may let the next one)
       r.answer_at_ms = now_ms() + draw_ms(o_.handle_time, rng_);
+      r.renew_at_ms = now_ms() + renew_every_ms();
       r.task = std::move(claimed);
     }
   }
 
-  void answer_due() {
+  void reviewers_due() {
     const std::int64_t now = now_ms();
-    for (auto& r : reviewers_)
+    for (auto& r : reviewers_) {
       if (r.task && r.answer_at_ms == now) answer(r);
+      else if (r.task && r.renew_at_ms == now) renew(r);
+    }
     app_.retrain().settle();
+  }
+
+  // A queue without renewal (before queue 1.1) answers 501: the lease may then run out.
+  void renew(Reviewer& r) {
+    try {
+      app_.review().renew(r.task->task.task_id, r.who);
+      r.renew_at_ms = now_ms() + renew_every_ms();
+    } catch (const service::ServiceError&) {
+      r.renew_at_ms = kNever;
+    }
   }
 
   std::string truth_of(const service::ClaimedTask& c) const {
@@ -179,7 +199,7 @@ class Run {
   void answer(Reviewer& r) {
     const service::ClaimedTask c = std::move(*r.task);
     r.task.reset();
-    r.answer_at_ms = kNever;
+    r.answer_at_ms = r.renew_at_ms = kNever;
     const std::string truth = truth_of(c);
     const std::string label = pick_label(truth);
     service::OutcomeRequest req;
@@ -191,8 +211,12 @@ class Run {
     } catch (const service::ServiceError& e) {
       if (e.code != "lease_not_held") throw;
       ++log_.lease_losses;  // took longer than the lease: the task went back to the queue
+      if (++losses_in_a_row_ > kMaxLossesInARow)
+        throw std::runtime_error("the reviewers keep losing their leases: --handle-time is longer than the lease and "
+                                 "the queue cannot renew one");
       return;
     }
+    losses_in_a_row_ = 0;
     if (c.task.gold) {
       ++log_.gold_answers;
       if (label == truth) ++log_.gold_right;
@@ -207,6 +231,7 @@ class Run {
   std::mt19937_64 rng_;
   service::Scheduler housekeeping_;
   std::size_t step_ = 1;
+  std::int64_t losses_in_a_row_ = 0;
   RunLog log_;
 };
 

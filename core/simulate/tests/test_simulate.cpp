@@ -69,7 +69,8 @@ return {
                                "}\n");
 }
 
-json run_once(const fs::path& config, const fs::path& work, std::size_t limit, std::uint64_t seed) {
+json run_once(const fs::path& config, const fs::path& work, std::size_t limit, std::uint64_t seed,
+              const std::string& handle_time = "lognormal:60s,0.6") {
   auto loaded = load(config);
   const auto rows = simulate::read_stream(kExample / "data" / "credit_stream.csv", "Status",
                                           loaded.cfg.domains.at("credit_risk").labels, limit);
@@ -78,7 +79,7 @@ json run_once(const fs::path& config, const fs::path& work, std::size_t limit, s
   o.domain = "credit_risk";
   o.reviewers = 2;
   o.reviewer_accuracy = 0.9;
-  o.handle_time = simulate::parse_handle_time("lognormal:60s,0.6");
+  o.handle_time = simulate::parse_handle_time(handle_time);
   o.rate = 0.02;
   o.seed = seed;
   service::App app(std::move(cfg), std::move(loaded.plugins));
@@ -179,4 +180,14 @@ TEST_CASE("simulate: one seed gives one result, trainings included, and the orig
   const auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch()).count();
   CHECK(std::abs(now_ms() - wall) < 60'000);  // the clock is thawed after a run
+}
+
+TEST_CASE("simulate: a reviewer on a case longer than the lease renews it and answers") {
+  test::TempDir dir("hitl-sim");
+  const json j = run_once(write_config(dir), dir.path / "w", 60, 3, "fixed:20m");  // the lease is 300 s
+  CHECK(j["lease_losses"] == 0);
+  CHECK(j["reviewed"].get<int>() > 0);
+  CHECK(j["reviewed"] == j["flagged"]);
+  // 20 minutes a review, gold tasks left out as the report leaves them out.
+  CHECK(j["reviewer_hours"].get<double>() == Approx(j["reviewed"].get<double>() / 3));
 }
