@@ -99,7 +99,8 @@ void add_totals(Result& r, const std::vector<sdk::DecisionRecord>& decisions, co
     const auto& d = decisions[i];
     if (service::is(d.status, service::DecisionState::auto_approved)) ++r.auto_handled;
     else ++r.flagged;
-    if (!d.final_outcome.empty()) ++r.reviewed;
+    // A person's answer; not the policy's default decision on an SLA breach (review/escalation.cpp).
+    if (!d.final_outcome.empty() && d.final_outcome != "default") ++r.reviewed;
     system_right += report::delivered_label(d) == s.truth[i];
     model_right += d.label == s.truth[i];
   }
@@ -206,7 +207,7 @@ Result score(service::App& app, const Options& o, const std::vector<LabelledRow>
   }
   r.gold_answers = log.gold_answers;
   r.gold_right = log.gold_right;
-  r.lease_losses = log.lease_losses;
+  r.lost_answers = log.lost_answers;
   r.open_tasks_at_end = log.open_at_end;
   r.simulated_hours = double(log.end_ms - log.start_ms) / 3'600'000.0;
   return r;

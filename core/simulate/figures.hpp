@@ -10,7 +10,7 @@ namespace hitl::simulate {
 struct RunLog {
   std::int64_t start_ms = 0, end_ms = 0;
   std::vector<StepSample> samples;  // one per step of the series, in order
-  std::int64_t gold_answers = 0, gold_right = 0, lease_losses = 0;
+  std::int64_t gold_answers = 0, gold_right = 0, lost_answers = 0;
   std::int64_t open_at_end = 0;
   nlohmann::json jobs;  // the retrain worker's jobs at the end (RetrainWorker::status), newest first  // tasks ready or leased when no reviewer could take more
 };

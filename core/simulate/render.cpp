@@ -95,7 +95,7 @@ json to_json(const Result& r) {
           {"corrections", r.corrections},
           {"cost_per_correction", optional_number(r.cost_per_correction)},
           {"gold", {{"answers", r.gold_answers}, {"right", r.gold_right}}},
-          {"lease_losses", r.lease_losses},
+          {"lost_answers", r.lost_answers},
           {"trainings", r.trainings},
           {"promotions", r.promotions},
           {"training_runs", std::move(trainings)},

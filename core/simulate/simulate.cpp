@@ -7,6 +7,7 @@
 
 #include "app/app.hpp"
 #include "app/housekeeping.hpp"
+#include "app/startup.hpp"
 #include "common/clock.hpp"
 #include "common/service_error.hpp"
 #include "data/records.hpp"
@@ -19,6 +20,7 @@
 #include "simulate/figures.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <limits>
@@ -35,7 +37,8 @@ namespace {
 constexpr std::int64_t kStartMs = 1'767'225'600'000;
 constexpr std::size_t kSeriesSteps = 50;
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
-// Answers lost to an expired lease, one after another, before the run stops: no task can be done.
+// Answers lost (409: the lease ran out, the task moved on), one after another, before the run
+// stops: no task can be done.
 constexpr std::int64_t kMaxLossesInARow = 1000;
 
 struct Reviewer {
@@ -62,6 +65,7 @@ class Run {
 
   RunLog go(const Progress& progress) {
     service::seed_generator(o_.seed * 0x9E3779B97F4A7C15ull + 1);  // gold draws on this thread
+    start_like_serve();
     add_reviewers();
     housekeeping_.schedule_from(kStartMs);
     app_.retrain().start();
@@ -102,6 +106,14 @@ class Run {
 
   // Half a lease: a renewal always comes before the lease runs out.
   std::int64_t renew_every_ms() const { return app_.config().domains.at(o_.domain).lease_seconds * 500; }
+
+  // What `hitl serve` does before and right after it answers: the start audited, leases agreed
+  // with storage, and the open-task walk whose end lets the SLA checks see new tasks.
+  void start_like_serve() {
+    service::recover_at_start(app_);
+    const std::atomic<bool> stop{false};
+    app_.review().requeue_open_tasks(stop);
+  }
 
   // Registered like people would be: one task at a time, the domain only.
   void add_reviewers() {
@@ -209,8 +221,10 @@ class Run {
     try {
       app_.review().submit(req, r.who);
     } catch (const service::ServiceError& e) {
-      if (e.code != "lease_not_held") throw;
-      ++log_.lease_losses;  // took longer than the lease: the task went back to the queue
+      if (e.status != 409) throw;
+      // The task moved on while the reviewer worked: the lease ran out, or an escalation
+      // cancelled it or moved it to another pool. The answer is lost, as a person's would be.
+      ++log_.lost_answers;
       if (++losses_in_a_row_ > kMaxLossesInARow)
         throw std::runtime_error("the reviewers keep losing their leases: --handle-time is longer than the lease and "
                                  "the queue cannot renew one");

@@ -99,7 +99,7 @@ struct Result {
   std::int64_t sla_breached = 0, open_tasks_at_end = 0;
   double reviewer_hours = 0;
   std::optional<double> cost_per_correction;  // reviewer and serving cost / corrected predictions
-  std::int64_t gold_answers = 0, gold_right = 0, lease_losses = 0;
+  std::int64_t gold_answers = 0, gold_right = 0, lost_answers = 0;
   std::int64_t trainings = 0, promotions = 0;
   std::vector<Training> training_runs;  // oldest first (the worker keeps the last 20)
   std::string positive;  // the class AUC ranks by

@@ -185,9 +185,37 @@ TEST_CASE("simulate: one seed gives one result, trainings included, and the orig
 TEST_CASE("simulate: a reviewer on a case longer than the lease renews it and answers") {
   test::TempDir dir("hitl-sim");
   const json j = run_once(write_config(dir), dir.path / "w", 60, 3, "fixed:20m");  // the lease is 300 s
-  CHECK(j["lease_losses"] == 0);
+  CHECK(j["lost_answers"] == 0);
   CHECK(j["reviewed"].get<int>() > 0);
   CHECK(j["reviewed"] == j["flagged"]);
   // 20 minutes a review, gold tasks left out as the report leaves them out.
   CHECK(j["reviewer_hours"].get<double>() == Approx(j["reviewed"].get<double>() / 3));
+}
+
+TEST_CASE("simulate: an answer to a task an escalation decided meanwhile is lost, not fatal") {
+  test::TempDir dir("hitl-sim");
+  write_config(dir);
+  // Every record to review, due in 10 minutes; at the breach the policy decides "bad" itself.
+  dir.write("policy.lua", R"(local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("all") end,
+  sla = function(task) return 600 end,
+  escalate = function(task, event)
+    if event.kind == "breached" then return hitl.default_decision("bad") end
+  end,
+})");
+  auto loaded = load(dir.path / "hitl.lua");
+  const auto rows = simulate::read_stream(kExample / "data" / "credit_stream.csv", "Status", {"good", "bad"}, 40);
+  auto cfg = simulate::sandbox_config(std::move(loaded.cfg), *loaded.plugins.registry, "credit_risk", dir.path / "w");
+  simulate::Options o;
+  o.domain = "credit_risk";
+  o.reviewers = 3;
+  o.rate = 0.005;  // one every 200 s: three reviewers keep up, but many cases take over 10 minutes
+  o.handle_time = simulate::parse_handle_time("lognormal:9m,0.4");
+  service::App app(std::move(cfg), std::move(loaded.plugins));
+  const auto r = simulate::run(app, o, rows);
+  CHECK(r.lost_answers > 0);
+  CHECK(r.reviewed > 0);
+  CHECK(r.reviewed + r.lost_answers <= r.records);
+  CHECK(r.reviewed < r.flagged);  // the defaults are not counted as reviews
 }
