@@ -26,6 +26,8 @@ set(layer_review 6)
 set(layer_notify 7)
 set(layer_app 8)
 set(layer_api 9)
+# simulate/: `hitl simulate` drives a whole App, beside api/ (neither includes the other).
+set(layer_simulate 9)
 set(layer_cli 10)
 
 set(bad "")

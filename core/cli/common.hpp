@@ -64,6 +64,7 @@ void add_ingest(CLI::App& root);
 void add_tools(CLI::App& root);  // token, policy, plugin, train
 void add_policy(CLI::App& root);  // policy check, test, run (cmd_policy.cpp)
 void add_replay(CLI::App& root);  // replay a candidate policy over past records (cmd_replay.cpp)
+void add_simulate(CLI::App& root);  // stream a labelled data set with simulated reviewers (cmd_simulate.cpp)
 void add_retrain(CLI::App& root);
 void add_audit(CLI::App& root);  // audit verify, audit export
 void add_governance(CLI::App& root);  // report, erase

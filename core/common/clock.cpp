@@ -9,16 +9,24 @@
 namespace hitl {
 namespace {
 std::atomic<std::int64_t> g_offset{0};
+std::atomic<bool> g_frozen{false};
+std::atomic<std::int64_t> g_frozen_ms{0};
 }
 
 std::int64_t now_ms() noexcept {
   using namespace std::chrono;
+  if (g_frozen.load(std::memory_order_acquire)) return g_frozen_ms.load(std::memory_order_relaxed);
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() +
          g_offset.load(std::memory_order_relaxed);
 }
 
 void set_clock_offset_ms(std::int64_t offset) noexcept { g_offset.store(offset); }
 std::int64_t clock_offset_ms() noexcept { return g_offset.load(); }
+
+void freeze_clock_ms(std::optional<std::int64_t> ms) noexcept {
+  if (ms) g_frozen_ms.store(*ms, std::memory_order_relaxed);
+  g_frozen.store(ms.has_value(), std::memory_order_release);
+}
 
 std::optional<std::int64_t> parse_time_ms(std::string_view t) {
   if (t.empty()) return std::nullopt;

@@ -14,6 +14,11 @@ std::int64_t now_ms() noexcept;
 void set_clock_offset_ms(std::int64_t offset) noexcept;
 std::int64_t clock_offset_ms() noexcept;
 
+// `hitl simulate` stops the clock: now_ms() answers `ms` until it is frozen at another moment or
+// thawed, so simulated time moves only when the simulation moves it (and two runs with the same
+// seed see the same times). nullopt thaws it (back to wall time plus the offset).
+void freeze_clock_ms(std::optional<std::int64_t> ms) noexcept;
+
 // A point in time as the API and CLI accept it: milliseconds since the epoch ("1764633600000"),
 // a UTC date ("2026-12-02", midnight) or a UTC date-time ("2026-12-02T14:30:00Z", seconds
 // optional). nullopt for anything else.

@@ -87,6 +87,8 @@ GoldSet load_gold_set(const std::filesystem::path& file, const std::vector<std::
   return set;
 }
 
+void seed_generator(std::uint64_t seed) { generator().seed(seed); }
+
 bool draw(double rate) {
   if (rate <= 0) return false;
   if (rate >= 1) return true;

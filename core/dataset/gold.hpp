@@ -44,6 +44,9 @@ struct GoldSet {
 GoldSet load_gold_set(const std::filesystem::path& file, const std::vector<std::string>& labels);
 
 // True with chance `rate` (thread-safe; each thread has its own generator).
+// Seeds the calling thread's generator (`hitl simulate --seed`: the same gold draws and gold ids
+// on every run); otherwise each thread starts from std::random_device.
+void seed_generator(std::uint64_t seed);
 bool draw(double rate);
 // A uniformly random index below n (n > 0).
 std::size_t pick(std::size_t n);

@@ -8,6 +8,15 @@
 
 namespace hitl::service {
 
+report::Settings report_settings_of(const config::DomainConfig& d) {
+  report::Settings s;
+  s.group.field = d.report_group;
+  s.group.bands = d.report_bands;
+  s.cost.reviewer_per_hour = d.cost_reviewer_per_hour;
+  s.cost.per_prediction = d.cost_per_prediction;
+  return s;
+}
+
 namespace {
 struct Prepared {
   report::Settings settings;
@@ -16,10 +25,7 @@ struct Prepared {
 
 Prepared prepare(const config::DomainConfig& d, const ReportQuery& q) {
   Prepared p;
-  p.settings.group.field = d.report_group;
-  p.settings.group.bands = d.report_bands;
-  p.settings.cost.reviewer_per_hour = d.cost_reviewer_per_hour;
-  p.settings.cost.per_prediction = d.cost_per_prediction;
+  p.settings = report_settings_of(d);
   p.window = {q.from_ms, q.to_ms};
   if (q.from_ms && q.to_ms && q.to_ms <= q.from_ms)
     throw ServiceError(422, "invalid_field", "to must be after from", "to");

@@ -3,6 +3,7 @@
 // the window's facts from storage, the baseline window's for bias drift, and computes them with
 // core/report. The baseline defaults to the window of equal length right before `from`.
 #include "config/service_config.hpp"
+#include "report/report.hpp"
 
 #include <hitl/plugin_api.hpp>
 #include <nlohmann/json_fwd.hpp>
@@ -18,6 +19,9 @@ struct ReportQuery {
   std::int64_t baseline_from_ms = 0;
   std::int64_t baseline_to_ms = 0;
 };
+
+// The report settings of a domain's config: its group attribute and bands, its costs.
+report::Settings report_settings_of(const config::DomainConfig& domain);
 
 // Throws ServiceError (503) when storage fails, (422) when the window is empty or reversed.
 nlohmann::json build_report_json(sdk::Storage& storage, const config::DomainConfig& domain, const ReportQuery& q);

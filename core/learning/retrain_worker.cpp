@@ -164,6 +164,7 @@ void RetrainWorker::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  idle_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -458,8 +459,19 @@ void RetrainWorker::run() {
       lock.lock();
       continue;
     }
+    ++idle_passes_;
+    idle_.notify_all();
     wake_.wait_for(lock, std::chrono::milliseconds(250));
   }
+}
+
+void RetrainWorker::settle() {
+  std::unique_lock lock(mu_);
+  if (!started_ || stopping_) return;
+  // A pass that begins after this point sees every outcome and clock move made before the call.
+  const std::uint64_t seen = idle_passes_;
+  wake_.notify_all();
+  idle_.wait(lock, [&] { return idle_passes_ > seen || stopping_; });
 }
 
 json RetrainWorker::status(const std::string& domain) {

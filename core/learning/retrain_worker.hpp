@@ -64,6 +64,11 @@ class RetrainWorker {
   // storage (`hitl serve` only; `hitl ingest` and the tests that build an App never start it).
   void start();
   void stop();
+  // Returns once the thread has nothing left to do at the clock's current time: no job queued or
+  // running and no domain due for retrain(stats). `hitl simulate` calls it after each step of
+  // its frozen clock (common/clock.hpp), so trainings happen at the same simulated moments on
+  // every run. Returns at once when the worker is not running.
+  void settle();
 
   // A decision's human outcome became final (ReviewService's final hook): counts it and wakes
   // the thread. Cheap; never throws.
@@ -105,6 +110,8 @@ class RetrainWorker {
   Deps deps_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
+  std::condition_variable idle_;  // the thread found nothing to do (settle)
+  std::uint64_t idle_passes_ = 0;
   bool stopping_ = false, started_ = false;
   std::map<std::string, std::unique_ptr<DomainState>> domains_;
   std::deque<RetrainJob> queue_;

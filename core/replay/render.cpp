@@ -3,6 +3,8 @@
 // escaped in the page.
 #include "replay/replay.hpp"
 
+#include "common/html.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
@@ -70,21 +72,6 @@ std::string row(const std::string& name, const std::string& a, const std::string
   char buf[256];
   std::snprintf(buf, sizeof buf, "  %-26s %12s %12s\n", name.c_str(), a.c_str(), b.c_str());
   return buf;
-}
-
-std::string escape_html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 // Two horizontal bars per row (current, candidate), scaled to the largest value.

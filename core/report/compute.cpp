@@ -33,9 +33,6 @@ Rate diff(const Rate& a, const Rate& b) {
 bool human_outcome(const sdk::DecisionRecord& d) { return !d.final_outcome.empty(); }
 
 
-// What the system delivered: the human's label once there is one (a reject may leave it empty),
-// else the model's.
-const std::string& delivered(const sdk::DecisionRecord& d) { return human_outcome(d) ? d.final_label : d.label; }
 
 // Integral values print without a decimal point ("25", not "25.000000"), others with up to 15
 // significant digits, so band names read like the configured cut points.
@@ -91,7 +88,7 @@ void AccuracyCounter::add(const sdk::DecisionRecord& d) {
   if (!truth) return;
   ++cases;
   if (d.truth_label.empty()) ++reviewed;
-  if (delivered(d) == *truth) ++final_right;
+  if (delivered_label(d) == *truth) ++final_right;
   if (d.label == *truth) ++model_right;
 }
 
@@ -348,6 +345,9 @@ std::optional<std::string> truth_of(const sdk::DecisionRecord& d) {
   if (human_outcome(d) && !d.final_label.empty()) return d.final_label;
   return std::nullopt;
 }
+
+// A reject may leave final_label empty: that is what was delivered.
+const std::string& delivered_label(const sdk::DecisionRecord& d) { return human_outcome(d) ? d.final_label : d.label; }
 
 std::string group_of_value(const nlohmann::json* value, const GroupSpec& spec) {
   return value_group(value, spec, make_band_names(spec.bands));

@@ -182,6 +182,8 @@ struct GroupField {
 GroupField group_field(const GroupSpec& spec);
 // The truth of a decision: the reported truth, else the label a human settled on, else none.
 std::optional<std::string> truth_of(const sdk::DecisionRecord& d);
+// What the system delivered: the human's label once there is one, else the model's.
+const std::string& delivered_label(const sdk::DecisionRecord& d);
 // The band names of `bands` in order: {25, 40} -> "<25", "25-40", ">=40"; none for no bands.
 std::vector<std::string> band_names(const std::vector<double>& bands);
 

@@ -12,8 +12,9 @@ return {
   registry_dir = "var/registry",
 
   models = {
-    -- Logistic regression trained on data/credit_data.csv by:
-    --   hitl train --config hitl.lua --domain credit_risk --data data/credit_data.csv --label Status
+    -- Logistic regression trained on data/credit_train.csv (the first 1,500 rows of credit_data.csv;
+    -- data/credit_stream.csv, the rest, is what `hitl simulate` streams) by:
+    --   hitl train --config hitl.lua --domain credit_risk --data data/credit_train.csv --label Status
     credit_logreg = { plugin = "logreg", config = { artifact = "model/credit_logreg.json" } },
   },
 
@@ -35,7 +36,7 @@ return {
       -- The learning loop: the policy's retrain(stats) asks for trainings; each learns from the
       -- model's own training data plus the reviewed cases, and replaces model/credit_logreg.json
       -- only when the policy's promote(eval) (or the default rule) prefers it.
-      retrain = { base_data = "data/credit_data.csv", base_label = "Status" },
+      retrain = { base_data = "data/credit_train.csv", base_label = "Status" },
     },
   },
 }
