@@ -37,14 +37,25 @@ void commit(service::App& app, sdk::WriteBatch& batch, const char* what) {
     throw ServiceError(503, "storage_unavailable", std::string(what) + " not stored: " + st.message);
 }
 
+// expires_at as milliseconds since the epoch or as text (service::token_expiry_ms reads both).
+std::string expires_at_field(const json& b) {
+  auto it = b.find("expires_at");
+  if (it == b.end() || it->is_null()) return "";
+  if (it->is_number_integer()) return std::to_string(it->get<std::int64_t>());
+  if (it->is_string()) return it->get<std::string>();
+  throw ServiceError(422, "invalid_field", "expires_at: expected milliseconds since the epoch or a UTC date-time", "expires_at");
+}
+
 void check_token_name(const std::string& name) {
   service::check_client_text(name, "name", 128);
   if (name.find('/') != std::string::npos) throw ServiceError(422, "invalid_field", "name: must not contain /", "name");
 }
 
-// POST /v1/admin/tokens {"name", "role", "domains"?}: the secret is in the reply, once.
+// POST /v1/admin/tokens {"name", "role", "domains"?, "expires_in"? | "expires_at"?}: the secret is
+// in the reply, once.
 void create_token(service::App& app, const http::Request& req, const service::Principal& who, http::Respond& respond) {
-  json b = service::body_object(req, {"name", "role", "domains"}, false, app.config().max_json_depth);
+  json b = service::body_object(req, {"name", "role", "domains", "expires_in", "expires_at"}, false,
+                                app.config().max_json_depth);
   const std::string name = service::string_field(b, "name", true);
   check_token_name(name);
   std::vector<std::string> domains;
@@ -56,11 +67,24 @@ void create_token(service::App& app, const http::Request& req, const service::Pr
       domains.push_back(d.get<std::string>());
     }
   }
-  auto t = service::TokenService::prepare(service::string_field(b, "role", true), name, domains, who.name);
-  commit(app, t.batch, "token");
+  const std::int64_t expires_ms = service::token_expiry_ms(service::string_field(b, "expires_in"),
+                                                           expires_at_field(b), now_ms());
+  auto t = service::TokenService::prepare(service::string_field(b, "role", true), name, domains, who.name, expires_ms);
+  const bool life_cycle = app.tokens().life_cycle();
+  auto st = app.writer().call_sync([&](sdk::Storage& s) { return service::TokenService::commit(s, t, life_cycle); });
+  if (!st.ok()) throw ServiceError(503, "storage_unavailable", "token not stored: " + st.message);
   app.tokens().forget_cached();  // a replaced token (same name) stops working at once
   respond(service::reply({{"name", t.record.name}, {"role", t.record.role}, {"domains", domains},
-                          {"created_ms", t.record.created_ms}, {"token", t.secret}}, 201));
+                          {"created_ms", t.record.created_ms}, {"expires_ms", expires_ms ? json(expires_ms) : json(nullptr)},
+                          {"token", t.secret}}, 201));
+}
+
+// GET /v1/admin/tokens: every token, revoked and expired ones included, never a secret or hash.
+void list_tokens(service::App& app, http::Respond& respond) {
+  const std::int64_t now = now_ms();
+  json tokens = json::array();
+  for (const auto& t : app.tokens().list()) tokens.push_back(service::token_json(t, now));
+  respond(service::reply({{"tokens", std::move(tokens)}}));
 }
 
 // POST /v1/admin/tokens/{name}/revoke: refused at once here (the cache is dropped), within its
@@ -120,6 +144,7 @@ bool route_admin(service::App& app, const http::Request& req, const Parts& parts
                  http::Respond& respond) {
   if (is(parts, {"v1", "admin", "tokens"})) {
     unscoped_admin(who);
+    if (req.method == "GET") return list_tokens(app, respond), true;
     require_method(req, "POST");
     create_token(app, req, who, respond);
   } else if (is(parts, {"v1", "admin", "tokens", "*", "revoke"})) {

@@ -20,11 +20,15 @@ class App;
 // Lease expiry once a second; model reloads every 2 s (a promoted artifact is live within about
 // 2 s, without a restart); SLA states and escalations every 5 s (they change on a scale of
 // minutes; a burst goes on at the next tick); the audit chain head every audit.head_log_seconds
-// (an operator ships these lines elsewhere to anchor the chain); payload retention once a minute.
+// (an operator ships these lines elsewhere to anchor the chain); payload retention and the tokens'
+// last uses once a minute.
 std::vector<PeriodicJob> housekeeping_jobs(App& app);
 
 // Erases the payloads older than each domain's retention_days (audited as the system actor).
 void erase_expired_payloads(App& app, std::int64_t now_ms);
+// Writes the tokens' last uses kept in memory (TokenService::take_uses) through the writer: once
+// a minute and at the stop, so "last used" costs no write per request.
+void record_token_uses(App& app);
 
 class Background {
  public:

@@ -26,7 +26,7 @@ sdk::Status create_storage(const char* config_json, std::unique_ptr<sdk::Storage
 
 const sdk::PluginDescriptor* descriptor() {
   static const sdk::PluginDescriptor d = sdk::storage_descriptor(
-      "sqlite", "1.0.0", "Embedded SQLite storage (WAL, one writer connection with group commit, one read connection)",
+      "sqlite", "1.1.0", "Embedded SQLite storage (WAL, one writer connection with group commit, one read connection)",
       kConfigDoc, &create_storage);
   return &d;
 }
