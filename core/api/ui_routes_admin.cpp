@@ -1,5 +1,6 @@
 // Admin routes of the web UI: tokens (create, revoke), the audit chain's verification, and model
 // promotion / rollback as `hitl model promote|rollback` do them, from the browser.
+#include "api/handlers.hpp"
 #include "api/ui_routes.hpp"
 
 #include "audit/audit_chain.hpp"
@@ -24,14 +25,6 @@ using service::ServiceError;
 
 namespace {
 
-// Tokens are global: a domain-scoped admin could otherwise mint an unscoped token, or replace
-// (same name) someone else's.
-void unscoped_admin(const service::Principal& who) {
-  service::admin_only(who);
-  if (!who.domains.empty())
-    throw ServiceError(403, "forbidden", "only an admin token without --domains may manage tokens");
-}
-
 void commit(service::App& app, sdk::WriteBatch& batch, const char* what) {
   if (auto st = app.writer().submit_sync(batch); !st.ok())
     throw ServiceError(503, "storage_unavailable", std::string(what) + " not stored: " + st.message);
@@ -53,7 +46,7 @@ void check_token_name(const std::string& name) {
 
 // POST /v1/admin/tokens {"name", "role", "domains"?, "expires_in"? | "expires_at"?}: the secret is
 // in the reply, once.
-void create_token(service::App& app, const http::Request& req, const service::Principal& who, http::Respond& respond) {
+void create(service::App& app, const http::Request& req, const service::Principal& who, http::Respond& respond) {
   json b = service::body_object(req, {"name", "role", "domains", "expires_in", "expires_at"}, false,
                                 app.config().max_json_depth);
   const std::string name = service::string_field(b, "name", true);
@@ -80,7 +73,7 @@ void create_token(service::App& app, const http::Request& req, const service::Pr
 }
 
 // GET /v1/admin/tokens: every token, revoked and expired ones included, never a secret or hash.
-void list_tokens(service::App& app, http::Respond& respond) {
+void list(service::App& app, http::Respond& respond) {
   const std::int64_t now = now_ms();
   json tokens = json::array();
   for (const auto& t : app.tokens().list()) tokens.push_back(service::token_json(t, now));
@@ -89,7 +82,7 @@ void list_tokens(service::App& app, http::Respond& respond) {
 
 // POST /v1/admin/tokens/{name}/revoke: refused at once here (the cache is dropped), within its
 // 5 s cache by another process on the same storage.
-void revoke_token(service::App& app, std::string_view name_part, const service::Principal& who, http::Respond& respond) {
+void revoke(service::App& app, std::string_view name_part, const service::Principal& who, http::Respond& respond) {
   const std::string name(name_part);
   check_token_name(name);
   std::int64_t revoked_ms = 0;
@@ -100,7 +93,7 @@ void revoke_token(service::App& app, std::string_view name_part, const service::
 }
 
 // GET /v1/admin/audit/verify: walks the whole chain (slow lane).
-void verify_audit(service::App& app, http::Respond& respond) {
+void verify(service::App& app, http::Respond& respond) {
   audit::VerifyResult r;
   try {
     r = audit::verify_chain(app.storage());
@@ -140,32 +133,18 @@ void swap_model(service::App& app, const http::Request& req, const std::string& 
 
 }  // namespace
 
-bool route_admin(service::App& app, const http::Request& req, const Parts& parts, const service::Principal& who,
-                 http::Respond& respond) {
-  if (is(parts, {"v1", "admin", "tokens"})) {
-    unscoped_admin(who);
-    if (req.method == "GET") return list_tokens(app, respond), true;
-    require_method(req, "POST");
-    create_token(app, req, who, respond);
-  } else if (is(parts, {"v1", "admin", "tokens", "*", "revoke"})) {
-    unscoped_admin(who);
-    require_method(req, "POST");
-    revoke_token(app, parts[3], who, respond);
-  } else if (is(parts, {"v1", "admin", "audit", "verify"})) {
-    service::admin_only(who);
-    require_method(req, "GET");
-    verify_audit(app, respond);
-  } else if (is(parts, {"v1", "admin", "domains", "*", "models", "*", "promote"}) ||
-             is(parts, {"v1", "admin", "domains", "*", "models", "rollback"})) {
-    service::admin_only(who);
-    require_method(req, "POST");
-    const std::string domain = domain_of(app, parts[3], who);
-    const std::string id = parts.size() == 7 ? std::string(parts[5]) : std::string();
-    swap_model(app, req, domain, parts.size() == 7 ? &id : nullptr, who, respond);
-  } else {
-    return false;
-  }
-  return true;
+// Tokens are global, so only an unscoped admin reaches these (the route table's unscoped_admin).
+void list_tokens(RouteCall& c) { list(c.app, c.respond); }
+void create_token(RouteCall& c) { create(c.app, c.req, c.who, c.respond); }
+void revoke_token(RouteCall& c) { revoke(c.app, c.params[0], c.who, c.respond); }
+void verify_audit(RouteCall& c) { verify(c.app, c.respond); }
+
+void promote_model(RouteCall& c) {
+  const std::string domain = domain_of(c.app, c.params[0], c.who);
+  const std::string id(c.params[1]);
+  swap_model(c.app, c.req, domain, &id, c.who, c.respond);
 }
+
+void rollback_model(RouteCall& c) { swap_model(c.app, c.req, domain_of(c.app, c.params[0], c.who), nullptr, c.who, c.respond); }
 
 }  // namespace hitl::ui
