@@ -16,6 +16,17 @@ http::Response reply(const json& body, int status) {
   return r;
 }
 
+http::Response error_reply(int status, const std::string& code, const std::string& message, const std::string& field) {
+  json err = {{"code", code}, {"message", message}};
+  err["field"] = field.empty() ? json(nullptr) : json(field);
+  return reply({{"error", err}}, status);
+}
+
+json parse_or_null(const std::string& text) {
+  auto j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json(nullptr) : j;
+}
+
 void admin_only(const Principal& who) {
   if (who.role != Role::admin) throw ServiceError(403, "forbidden", std::string("role ") + role_name(who.role) + " may not use this route");
 }

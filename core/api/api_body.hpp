@@ -16,6 +16,11 @@ namespace hitl::service {
 struct Principal;
 
 http::Response reply(const nlohmann::json& body, int status = 200);
+// {"error": {"code", "message", "field"}} (field null when empty): the one error body.
+http::Response error_reply(int status, const std::string& code, const std::string& message,
+                           const std::string& field = {});
+// Stored JSON text as JSON, null when it does not parse.
+nlohmann::json parse_or_null(const std::string& text);
 // 403 unless `who` is an admin.
 void admin_only(const Principal& who);
 // The body as a JSON object holding only `allowed` keys; an empty body is {} when may_be_empty.

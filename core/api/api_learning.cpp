@@ -1,4 +1,6 @@
-#include "api/api_learning.hpp"
+// The learning loop's routes (docs/http-api.md, "Learning loop"): mark gold, queue or inspect a
+// retraining, one job, the model registry. The router (api.cpp) checked method and role.
+#include "api/handlers.hpp"
 
 #include "audit/audit_record.hpp"
 #include "common/clock.hpp"
@@ -18,10 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-void method(const http::Request& req, const char* want) {
-  if (req.method != want) throw ServiceError(405, "method_not_allowed", std::string("use ") + want);
-}
-
 std::string domain_of(App& app, std::string_view part, const Principal& who) {
   std::string d(part);
   // Scope first: a scoped token must not learn which domains exist (403 before 404).
@@ -34,7 +32,6 @@ std::string domain_of(App& app, std::string_view part, const Principal& who) {
 // hard case for every evaluation (dataset/marked_gold.hpp).
 void mark_gold(App& app, const http::Request& req, const std::string& domain, const std::string& id,
                const Principal& who, http::Respond& respond) {
-  if (who.role == Role::client) throw ServiceError(403, "forbidden", "role client may not use this route");
   json b = body_object(req, {"reason"}, true, app.config().max_json_depth);
   std::optional<sdk::DecisionRecord> d;
   if (auto st = app.storage().get_decision(domain, id, d); !st.ok()) throw ServiceError(503, "storage_unavailable", st.message);
@@ -147,38 +144,12 @@ void list_models(App& app, const std::string& domain, http::Respond& respond) {
 
 }  // namespace
 
-bool route_learning(App& app, const http::Request& req, const std::vector<std::string_view>& parts,
-                    const Principal& who, http::Respond& respond) {
-  if (parts.size() == 6 && parts[0] == "v1" && parts[1] == "domains" && parts[3] == "decisions" && parts[5] == "gold") {
-    method(req, "POST");
-    mark_gold(app, req, domain_of(app, parts[2], who), std::string(parts[4]), who, respond);
-    return true;
-  }
-  if (parts.size() != 5 || parts[0] != "v1" || parts[1] != "admin") return false;
-  if (parts[2] == "domains" && parts[4] == "retrain") {
-    admin_only(who);
-    const std::string domain = domain_of(app, parts[3], who);
-    if (req.method == "GET") {
-      retrain_status(app, domain, respond);
-    } else {
-      method(req, "POST");
-      request_retrain(app, req, domain, who, respond);
-    }
-    return true;
-  }
-  if (parts[2] == "retrain" && parts[3] == "jobs") {
-    admin_only(who);
-    if (req.method != "DELETE") method(req, "GET");
-    retrain_job(app, req, parts[4], who, respond);
-    return true;
-  }
-  if (parts[2] == "domains" && parts[4] == "models") {
-    admin_only(who);
-    method(req, "GET");
-    list_models(app, domain_of(app, parts[3], who), respond);
-    return true;
-  }
-  return false;
+void mark_gold(RouteCall& c) {
+  mark_gold(c.app, c.req, domain_of(c.app, c.params[0], c.who), std::string(c.params[1]), c.who, c.respond);
 }
+void request_retrain(RouteCall& c) { request_retrain(c.app, c.req, domain_of(c.app, c.params[0], c.who), c.who, c.respond); }
+void retrain_status(RouteCall& c) { retrain_status(c.app, domain_of(c.app, c.params[0], c.who), c.respond); }
+void retrain_job(RouteCall& c) { retrain_job(c.app, c.req, c.params[0], c.who, c.respond); }
+void list_models(RouteCall& c) { list_models(c.app, domain_of(c.app, c.params[0], c.who), c.respond); }
 
 }  // namespace hitl::service

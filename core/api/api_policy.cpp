@@ -1,7 +1,7 @@
-#include "api/api_policy.hpp"
+#include "api/handlers.hpp"
+#include "api/ui_routes.hpp"
 
 #include "api/api_body.hpp"
-#include "api/ui_routes.hpp"
 #include "app/app.hpp"
 #include "app/policy_reloader.hpp"
 #include "common/service_error.hpp"
@@ -43,23 +43,7 @@ void policy_reload(App& app, const http::Request& req, const std::string& domain
 
 }  // namespace
 
-bool policy_slow_route(const std::string& method, const std::vector<std::string_view>& parts) {
-  return method == "POST" && is_policy_path(parts, 5) && parts[4] == "reload";
-}
-
-bool route_policy(App& app, const http::Request& req, const std::vector<std::string_view>& parts, const Principal& who,
-                  http::Respond& respond) {
-  const bool status = is_policy_path(parts, 4);
-  const bool reload = is_policy_path(parts, 5) && parts[4] == "reload";
-  if (!status && !reload) return false;
-  ui::require_method(req, status ? "GET" : "POST");
-  admin_only(who);
-  const std::string domain = ui::domain_of(app, parts[2], who);
-  if (status)
-    policy_status(app, domain, respond);
-  else
-    policy_reload(app, req, domain, who, respond);
-  return true;
-}
+void policy_status(RouteCall& c) { policy_status(c.app, ui::domain_of(c.app, c.params[0], c.who), c.respond); }
+void policy_reload(RouteCall& c) { policy_reload(c.app, c.req, ui::domain_of(c.app, c.params[0], c.who), c.who, c.respond); }
 
 }  // namespace hitl::service

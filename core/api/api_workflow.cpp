@@ -1,4 +1,6 @@
-#include "api/api_workflow.hpp"
+// The review workflow's routes (docs/http-api.md, "Review workflow"): the reviewer registry, the
+// task list, assign and reassign. The router (api.cpp) checked method and role.
+#include "api/handlers.hpp"
 
 #include "app/app.hpp"
 #include "review/assignment.hpp"
@@ -92,7 +94,6 @@ std::int64_t int_param(const http::Request& req, const char* name, std::int64_t 
 }
 
 void list_tasks(App& app, const http::Request& req, const Principal& who, http::Respond& respond) {
-  if (who.role == Role::client) throw ServiceError(403, "forbidden", "role client may not use this route");
   sdk::TaskFilter f;
   auto q = [&](const char* k) {
     auto it = req.query.find(k);
@@ -218,9 +219,8 @@ void set_reviewer_disabled(App& app, const std::string& id, bool disable, const 
 }
 
 // POST /v1/review/tasks/{id}/assign|reassign (admin): reassign releases a held task first.
-void assign_task(App& app, const http::Request& req, std::string_view id_part, bool reassign, const Principal& who,
-                 http::Respond& respond) {
-  admin_only(who);
+void assign(App& app, const http::Request& req, std::string_view id_part, bool reassign, const Principal& who,
+            http::Respond& respond) {
   const std::int64_t id = task_id_of(id_part);
   json b = body_object(req, {"reviewer", "reason"}, true, app.config().max_json_depth);
   const std::string reviewer = string_field(b, "reviewer");
@@ -237,39 +237,12 @@ void assign_task(App& app, const http::Request& req, std::string_view id_part, b
 
 }  // namespace
 
-bool route_workflow(App& app, const http::Request& req, const std::vector<std::string_view>& parts,
-                    const Principal& who, http::Respond& respond) {
-  const std::string& m = req.method;
-  auto method = [&](const char* want) {
-    if (m != want) throw ServiceError(405, "method_not_allowed", std::string("use ") + want);
-  };
-  if (parts.size() >= 3 && parts[0] == "v1" && parts[1] == "admin" && parts[2] == "reviewers") {
-    admin_only(who);  // everything below /v1/admin/reviewers
-    if (parts.size() == 3 && m == "GET") {
-      list_reviewers(app, who, respond);
-    } else if (parts.size() == 3) {
-      method("POST");
-      put_reviewer(app, req, who, respond);
-    } else if (parts.size() == 5 && (parts[4] == "disable" || parts[4] == "enable")) {
-      method("POST");
-      set_reviewer_disabled(app, std::string(parts[3]), parts[4] == "disable", who, respond);
-    } else {
-      return false;
-    }
-    return true;
-  }
-  if (parts.size() == 3 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "tasks") {
-    method("GET");
-    list_tasks(app, req, who, respond);
-    return true;
-  }
-  if (parts.size() == 5 && parts[0] == "v1" && parts[1] == "review" && parts[2] == "tasks" &&
-      (parts[4] == "assign" || parts[4] == "reassign")) {
-    method("POST");
-    assign_task(app, req, parts[3], parts[4] == "reassign", who, respond);
-    return true;
-  }
-  return false;
-}
+void list_reviewers(RouteCall& c) { list_reviewers(c.app, c.who, c.respond); }
+void put_reviewer(RouteCall& c) { put_reviewer(c.app, c.req, c.who, c.respond); }
+void disable_reviewer(RouteCall& c) { set_reviewer_disabled(c.app, std::string(c.params[0]), true, c.who, c.respond); }
+void enable_reviewer(RouteCall& c) { set_reviewer_disabled(c.app, std::string(c.params[0]), false, c.who, c.respond); }
+void list_tasks(RouteCall& c) { list_tasks(c.app, c.req, c.who, c.respond); }
+void assign_task(RouteCall& c) { assign(c.app, c.req, c.params[0], false, c.who, c.respond); }
+void reassign_task(RouteCall& c) { assign(c.app, c.req, c.params[0], true, c.who, c.respond); }
 
 }  // namespace hitl::service

@@ -1,5 +1,6 @@
 // Admin routes of the web UI: tokens (create, revoke), the audit chain's verification, and model
 // promotion / rollback as `hitl model promote|rollback` do them, from the browser.
+#include "api/handlers.hpp"
 #include "api/ui_routes.hpp"
 
 #include "audit/audit_chain.hpp"
@@ -25,17 +26,18 @@ using service::ServiceError;
 
 namespace {
 
-// Tokens are global: a domain-scoped admin could otherwise mint an unscoped token, or replace
-// (same name) someone else's.
-void unscoped_admin(const service::Principal& who) {
-  service::admin_only(who);
-  if (!who.domains.empty())
-    throw ServiceError(403, "forbidden", "only an admin token without --domains may manage tokens");
-}
-
 void commit(service::App& app, sdk::WriteBatch& batch, const char* what) {
   if (auto st = app.writer().submit_sync(batch); !st.ok())
     throw ServiceError(503, "storage_unavailable", std::string(what) + " not stored: " + st.message);
+}
+
+// expires_at as milliseconds since the epoch or as text (service::token_expiry_ms reads both).
+std::string expires_at_field(const json& b) {
+  auto it = b.find("expires_at");
+  if (it == b.end() || it->is_null()) return "";
+  if (it->is_number_integer()) return std::to_string(it->get<std::int64_t>());
+  if (it->is_string()) return it->get<std::string>();
+  throw ServiceError(422, "invalid_field", "expires_at: expected milliseconds since the epoch or a UTC date-time", "expires_at");
 }
 
 void check_token_name(const std::string& name) {
@@ -43,9 +45,11 @@ void check_token_name(const std::string& name) {
   if (name.find('/') != std::string::npos) throw ServiceError(422, "invalid_field", "name: must not contain /", "name");
 }
 
-// POST /v1/admin/tokens {"name", "role", "domains"?}: the secret is in the reply, once.
-void create_token(service::App& app, const http::Request& req, const service::Principal& who, http::Respond& respond) {
-  json b = service::body_object(req, {"name", "role", "domains"}, false, app.config().max_json_depth);
+// POST /v1/admin/tokens {"name", "role", "domains"?, "expires_in"? | "expires_at"?}: the secret is
+// in the reply, once.
+void create(service::App& app, const http::Request& req, const service::Principal& who, http::Respond& respond) {
+  json b = service::body_object(req, {"name", "role", "domains", "expires_in", "expires_at"}, false,
+                                app.config().max_json_depth);
   const std::string name = service::string_field(b, "name", true);
   check_token_name(name);
   std::vector<std::string> domains;
@@ -57,16 +61,29 @@ void create_token(service::App& app, const http::Request& req, const service::Pr
       domains.push_back(d.get<std::string>());
     }
   }
-  auto t = service::TokenService::prepare(service::string_field(b, "role", true), name, domains, who.name);
-  commit(app, t.batch, "token");
+  const std::int64_t expires_ms = service::token_expiry_ms(service::string_field(b, "expires_in"),
+                                                           expires_at_field(b), now_ms());
+  auto t = service::TokenService::prepare(service::string_field(b, "role", true), name, domains, who.name, expires_ms);
+  const bool life_cycle = app.tokens().life_cycle();
+  auto st = app.writer().call_sync([&](sdk::Storage& s) { return service::TokenService::commit(s, t, life_cycle); });
+  if (!st.ok()) throw ServiceError(503, "storage_unavailable", "token not stored: " + st.message);
   app.tokens().forget_cached();  // a replaced token (same name) stops working at once
   respond(service::reply({{"name", t.record.name}, {"role", t.record.role}, {"domains", domains},
-                          {"created_ms", t.record.created_ms}, {"token", t.secret}}, 201));
+                          {"created_ms", t.record.created_ms}, {"expires_ms", expires_ms ? json(expires_ms) : json(nullptr)},
+                          {"token", t.secret}}, 201));
+}
+
+// GET /v1/admin/tokens: every token, revoked and expired ones included, never a secret or hash.
+void list(service::App& app, http::Respond& respond) {
+  const std::int64_t now = now_ms();
+  json tokens = json::array();
+  for (const auto& t : app.tokens().list()) tokens.push_back(service::token_json(t, now));
+  respond(service::reply({{"tokens", std::move(tokens)}}));
 }
 
 // POST /v1/admin/tokens/{name}/revoke: refused at once here (the cache is dropped), within its
 // 5 s cache by another process on the same storage.
-void revoke_token(service::App& app, std::string_view name_part, const service::Principal& who, http::Respond& respond) {
+void revoke(service::App& app, std::string_view name_part, const service::Principal& who, http::Respond& respond) {
   const std::string name(name_part);
   check_token_name(name);
   std::int64_t revoked_ms = 0;
@@ -77,7 +94,7 @@ void revoke_token(service::App& app, std::string_view name_part, const service::
 }
 
 // GET /v1/admin/audit/verify: walks the whole chain (slow lane).
-void verify_audit(service::App& app, http::Respond& respond) {
+void verify(service::App& app, http::Respond& respond) {
   audit::VerifyResult r;
   try {
     r = audit::verify_chain(app.storage());
@@ -117,31 +134,18 @@ void swap_model(service::App& app, const http::Request& req, const std::string& 
 
 }  // namespace
 
-bool route_admin(service::App& app, const http::Request& req, const Parts& parts, const service::Principal& who,
-                 http::Respond& respond) {
-  if (is(parts, {"v1", "admin", "tokens"})) {
-    unscoped_admin(who);
-    require_method(req, "POST");
-    create_token(app, req, who, respond);
-  } else if (is(parts, {"v1", "admin", "tokens", "*", "revoke"})) {
-    unscoped_admin(who);
-    require_method(req, "POST");
-    revoke_token(app, parts[3], who, respond);
-  } else if (is(parts, {"v1", "admin", "audit", "verify"})) {
-    service::admin_only(who);
-    require_method(req, "GET");
-    verify_audit(app, respond);
-  } else if (is(parts, {"v1", "admin", "domains", "*", "models", "*", "promote"}) ||
-             is(parts, {"v1", "admin", "domains", "*", "models", "rollback"})) {
-    service::admin_only(who);
-    require_method(req, "POST");
-    const std::string domain = domain_of(app, parts[3], who);
-    const std::string id = parts.size() == 7 ? std::string(parts[5]) : std::string();
-    swap_model(app, req, domain, parts.size() == 7 ? &id : nullptr, who, respond);
-  } else {
-    return false;
-  }
-  return true;
+// Tokens are global, so only an unscoped admin reaches these (the route table's unscoped_admin).
+void list_tokens(RouteCall& c) { list(c.app, c.respond); }
+void create_token(RouteCall& c) { create(c.app, c.req, c.who, c.respond); }
+void revoke_token(RouteCall& c) { revoke(c.app, c.params[0], c.who, c.respond); }
+void verify_audit(RouteCall& c) { verify(c.app, c.respond); }
+
+void promote_model(RouteCall& c) {
+  const std::string domain = domain_of(c.app, c.params[0], c.who);
+  const std::string id(c.params[1]);
+  swap_model(c.app, c.req, domain, &id, c.who, c.respond);
 }
+
+void rollback_model(RouteCall& c) { swap_model(c.app, c.req, domain_of(c.app, c.params[0], c.who), nullptr, c.who, c.respond); }
 
 }  // namespace hitl::ui

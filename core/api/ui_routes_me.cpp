@@ -1,6 +1,7 @@
 // GET /v1/me: who the token is (the UI picks its pages by role) and the domains it may use.
 // GET /v1/me/figures: the reviewer's own figures per domain.
 // POST /v1/review/tasks/{id}/renew: the reviewer's lease on the task they work, extended.
+#include "api/handlers.hpp"
 #include "api/ui_routes.hpp"
 
 #include "common/clock.hpp"
@@ -90,28 +91,14 @@ json figures_json(service::App& app, const service::Principal& who) {
 
 }  // namespace
 
-bool route_me(service::App& app, const http::Request& req, const Parts& parts, const service::Principal& who,
-              http::Respond& respond) {
-  if (is(parts, {"v1", "me"})) {
-    require_method(req, "GET");
-    respond(service::reply(me_json(app, who)));
-    return true;
-  }
-  if (is(parts, {"v1", "review", "tasks", "*", "renew"})) {
-    require_method(req, "POST");
-    if (who.role == service::Role::client) throw ServiceError(403, "forbidden", "role client may not use this route");
-    const std::int64_t task_id = service::task_id_of(parts[3]);
-    const std::int64_t expires = app.review().renew(task_id, who);
-    respond(service::reply({{"task_id", task_id}, {"lease_expires_ms", expires}}));
-    return true;
-  }
-  if (is(parts, {"v1", "me", "figures"})) {
-    require_method(req, "GET");
-    if (who.role == service::Role::client) throw ServiceError(403, "forbidden", "role client may not use this route");
-    respond(service::reply(figures_json(app, who)));
-    return true;
-  }
-  return false;
+void get_me(RouteCall& c) { c.respond(service::reply(me_json(c.app, c.who))); }
+
+void renew_lease(RouteCall& c) {
+  const std::int64_t task_id = service::task_id_of(c.params[0]);
+  const std::int64_t expires = c.app.review().renew(task_id, c.who);
+  c.respond(service::reply({{"task_id", task_id}, {"lease_expires_ms", expires}}));
 }
+
+void get_figures(RouteCall& c) { c.respond(service::reply(figures_json(c.app, c.who))); }
 
 }  // namespace hitl::ui

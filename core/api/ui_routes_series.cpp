@@ -1,5 +1,6 @@
 // GET /v1/domains/{d}/report/series?from&to&bucket (admin): the operating metrics per time step,
 // for the console's charts, with the model and policy changes of the window as events.
+#include "api/handlers.hpp"
 #include "api/ui_routes.hpp"
 
 #include "audit/audit_chain.hpp"
@@ -140,14 +141,11 @@ report::Settings settings_of(const config::DomainConfig& d) {
 
 }  // namespace
 
-bool route_series(service::App& app, const http::Request& req, const Parts& parts, const service::Principal& who,
-                  http::Respond& respond) {
-  if (!is(parts, {"v1", "domains", "*", "report", "series"})) return false;
-  require_method(req, "GET");
-  if (who.role != service::Role::admin) throw ServiceError(403, "forbidden", std::string("role ") + service::role_name(who.role) + " may not use this route");
-  const std::string domain = domain_of(app, parts[2], who);
+void report_series(RouteCall& c) {
+  service::App& app = c.app;
+  const std::string domain = domain_of(app, c.params[0], c.who);
   const std::int64_t now = now_ms();
-  const SeriesQuery q = parse_query(req, now);
+  const SeriesQuery q = parse_query(c.req, now);
   const auto& cfg = app.config().domains.at(domain);
   json body;
   try {
@@ -161,8 +159,7 @@ bool route_series(service::App& app, const http::Request& req, const Parts& part
   body["policy_hash"] = app.policies().policy_hash(domain);
   body["group_attribute"] = cfg.report_group;
   body["generated_ms"] = now;
-  respond(service::reply(body));
-  return true;
+  c.respond(service::reply(body));
 }
 
 }  // namespace hitl::ui

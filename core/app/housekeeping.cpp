@@ -6,11 +6,13 @@
 #include "audit/audit_chain.hpp"
 #include "audit/audit_record.hpp"
 #include "common/clock.hpp"
+#include "governance/auth.hpp"
 #include "governance/governance.hpp"
 #include "learning/retrain_worker.hpp"
 #include "notify/notify.hpp"
 #include "policy/policy_engine.hpp"
 #include "review/review.hpp"
+#include "store/writer.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -28,6 +30,14 @@ void erase_expired_payloads(App& app, std::int64_t now) {
   }
 }
 
+void record_token_uses(App& app) {
+  if (!app.tokens().life_cycle()) return;
+  auto uses = app.tokens().take_uses();
+  if (uses.empty()) return;
+  auto st = app.writer().call_sync([&uses](sdk::Storage& s) { return s.record_token_uses(uses); });
+  if (!st.ok()) spdlog::warn("last use of {} tokens not recorded: {}", uses.size(), st.message);
+}
+
 std::vector<PeriodicJob> housekeeping_jobs(App& app) {
   const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
   std::vector<PeriodicJob> jobs{
@@ -41,6 +51,7 @@ std::vector<PeriodicJob> housekeeping_jobs(App& app) {
          return false;
        }},
       {"retention", 60'000, 0, [&app] { erase_expired_payloads(app, now_ms()); return false; }},
+      {"token last use", 60'000, 60'000, [&app] { record_token_uses(app); return false; }},
   };
   if (const std::int64_t watch_ms = app.config().policy_watch_seconds * 1000; watch_ms > 0)
     jobs.push_back({"policy reload", watch_ms, watch_ms, [&app] { app.policy_reloader().reload_changed(); return false; }});
@@ -79,6 +90,7 @@ void Background::stop() {
   app_.retrain().stop();
   app_.notifier().stop();
   app_.slow_lane().stop();
+  record_token_uses(app_);  // the last minute's, before the writer goes
 }
 
 }  // namespace hitl::service

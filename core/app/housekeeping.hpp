@@ -21,11 +21,15 @@ class App;
 // 2 s, without a restart); policy reloads every policy.watch_seconds (a stat of each policy file;
 // a changed one is tested by its cases and swapped in, app/policy_reloader.hpp); SLA states and escalations every 5 s (they change on a scale of
 // minutes; a burst goes on at the next tick); the audit chain head every audit.head_log_seconds
-// (an operator ships these lines elsewhere to anchor the chain); payload retention once a minute.
+// (an operator ships these lines elsewhere to anchor the chain); payload retention and the tokens'
+// last uses once a minute.
 std::vector<PeriodicJob> housekeeping_jobs(App& app);
 
 // Erases the payloads older than each domain's retention_days (audited as the system actor).
 void erase_expired_payloads(App& app, std::int64_t now_ms);
+// Writes the tokens' last uses kept in memory (TokenService::take_uses) through the writer: once
+// a minute and at the stop, so "last used" costs no write per request.
+void record_token_uses(App& app);
 
 class Background {
  public:

@@ -1,4 +1,5 @@
-// hitl token | plugin | train: the tools around the service (hitl policy: cmd_policy.cpp).
+// hitl plugin | train: the tools around the service (hitl token: cmd_token.cpp, hitl policy:
+// cmd_policy.cpp).
 #include "cli/common.hpp"
 #include "common/clock.hpp"
 #include "common/files.hpp"
@@ -25,46 +26,6 @@ using nlohmann::json;
 namespace {
 
 using Plugins = ConfiguredPlugins;
-
-std::vector<std::string> split_csv_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-void add_token(CLI::App& root) {
-  struct O { std::string config, role, name, domains; };
-  auto o = std::make_shared<O>();
-  auto* token = root.add_subcommand("token", "Manage API tokens");
-  token->require_subcommand(1);
-  auto* create = token->add_subcommand("create", "Create a token and print it (only its hash is stored)");
-  create->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
-  create->add_option("--role", o->role, "admin | reviewer | client")->required()
-      ->check(CLI::IsMember({"admin", "reviewer", "client"}));
-  create->add_option("--name", o->name, "Who the token belongs to (unique)")->required();
-  create->add_option("--domains", o->domains, "Comma-separated domains the token may use (default: all)");
-  create->callback([o] {
-    auto cfg = load(o->config);
-    auto domains = split_csv_list(o->domains);
-    for (auto& d : domains)
-      if (!cfg.domains.count(d)) fail("hitl token create: --domains: unknown domain \"" + d + "\"");
-    Plugins p(cfg);
-    auto storage = p.registry.create_storage(cfg.storage.plugin, cfg.storage.config_json);
-    std::cout << service::TokenService::create(*storage, o->role, o->name, domains, "cli") << std::endl;
-  });
-  auto* revoke = token->add_subcommand("revoke", "Revoke the token of a name (a running hitl serve refuses it within 5 s)");
-  revoke->add_option("--config", o->config, "Service config file (Lua)")->required()->check(CLI::ExistingFile);
-  revoke->add_option("--name", o->name, "The token's name")->required();
-  revoke->callback([o] {
-    auto cs = open_configured_storage(o->config);
-    std::int64_t revoked_ms = 0;
-    sdk::WriteBatch batch = service::TokenService::revocation(o->name, cli_actor(), revoked_ms);
-    if (auto st = cs->storage->commit(batch); !st.ok()) fail("hitl token revoke: " + st.message);
-    std::cout << "revoked token " << o->name << std::endl;
-  });
-}
 
 void add_plugin(CLI::App& root) {
   struct O { std::string file, config; };

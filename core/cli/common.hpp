@@ -62,6 +62,7 @@ std::string cli_actor();
 void add_serve(CLI::App& root);
 void add_ingest(CLI::App& root);
 void add_tools(CLI::App& root);  // token, policy, plugin, train
+void add_token(CLI::App& root);  // token create, revoke, list (cmd_token.cpp; called by add_tools)
 void add_policy(CLI::App& root);  // policy check, test, run (cmd_policy.cpp)
 void add_replay(CLI::App& root);  // replay a candidate policy over past records (cmd_replay.cpp)
 void add_simulate(CLI::App& root);  // stream a labelled data set with simulated reviewers (cmd_simulate.cpp)

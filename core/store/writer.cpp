@@ -41,6 +41,18 @@ sdk::Status Writer::submit_sync(sdk::WriteBatch& batch) {
   return fut.get();
 }
 
+sdk::Status Writer::call_sync(Call call) {
+  std::promise<sdk::Status> done;
+  auto fut = done.get_future();
+  {
+    std::lock_guard lock(mu_);
+    pending_.push_back(Item{{}, [&](const sdk::Status& st, sdk::WriteBatch&) { done.set_value(st); }, std::move(call)});
+  }
+  submissions_++;
+  cv_.notify_one();
+  return fut.get();
+}
+
 void Writer::run() {
   std::unique_lock lock(mu_);
   for (;;) {
@@ -49,10 +61,13 @@ void Writer::run() {
     // Take what is waiting, up to max_batch_rows (always at least one submission).
     std::deque<Item> group;
     std::size_t total = 0;
-    while (!pending_.empty() && (group.empty() || total + sdk::row_count(pending_.front().batch) <= max_batch_rows_)) {
+    // A call runs alone: it ends the group before it, or is the whole group.
+    while (!pending_.empty() && (group.empty() || (!pending_.front().call &&
+                                                   total + sdk::row_count(pending_.front().batch) <= max_batch_rows_))) {
       total += sdk::row_count(pending_.front().batch);
       group.push_back(std::move(pending_.front()));
       pending_.pop_front();
+      if (group.back().call) break;
     }
     lock.unlock();
     commit_group(group);
@@ -62,6 +77,16 @@ void Writer::run() {
 
 // One submission alone: its own transaction, answered with its own outcome.
 void Writer::commit_alone(Item& item) {
+  if (item.call) {
+    sdk::Status st;
+    try {
+      st = item.call(*storage_);
+    } catch (const std::exception& e) {  // the writer thread must outlive a faulty call
+      st = sdk::Status::Error(sdk::Code::internal, e.what());
+    }
+    item.done(st, item.batch);
+    return;
+  }
   auto st = storage_->commit(item.batch);
   commits_++;
   if (st.ok() && after_) after_(item.batch);

@@ -31,6 +31,10 @@ class Writer {
 
   void submit(sdk::WriteBatch batch, Done done);
   sdk::Status submit_sync(sdk::WriteBatch& batch);  // blocks until committed
+  // Runs `call` on the writer thread, alone (between two group commits), and returns its Status:
+  // for the storage writes that are not a WriteBatch (storage 1.1's token calls).
+  using Call = std::function<sdk::Status(sdk::Storage&)>;
+  sdk::Status call_sync(Call call);
 
   std::uint64_t commits() const { return commits_.load(); }
   std::uint64_t submissions() const { return submissions_.load(); }
@@ -39,6 +43,7 @@ class Writer {
   struct Item {
     sdk::WriteBatch batch;
     Done done;
+    Call call;  // set: run alone instead of committing `batch`
   };
   void run();
   // Where one submission's rows start inside the merged batch, per part (kWriteBatchParts order).

@@ -70,7 +70,7 @@ test('the console draws its charts from data sent through the service', async ()
   await page.browserContext().close();
 });
 
-test('an admin creates a reviewer and a token, and a revoked token is refused at once', async () => {
+test('an admin creates a reviewer and tokens (one with an expiry), sees them listed, and a revoked token is refused at once', async () => {
   const page = await openPage(env.browser, env.service);
   await signIn(page, env.service.tokens.admin);
   await page.click('nav a[href="#/admin"]');
@@ -92,11 +92,28 @@ test('an admin creates a reviewer and a token, and a revoked token is refused at
   assert.equal(me.body.name, 'dora');
   assert.equal(me.body.role, 'reviewer');
 
-  await page.$$eval('.inline-form label', (ls) => ls.find((l) => l.textContent.startsWith('revoke')).querySelector('input').focus());
-  await page.keyboard.type('dora');
-  await page.$$eval('button', (bs) => bs.find((b) => b.textContent === 'Revoke').click());
+  // The list shows the new token, and its use (kept in memory, written once a minute) at once.
+  const listed = await env.service.call('GET', '/v1/admin/tokens', env.service.tokens.admin);
+  const dora = listed.body.tokens.find((t) => t.name === 'dora');
+  assert.equal(dora.state, 'active');
+  assert.ok(dora.last_used_ms > 0, JSON.stringify(dora));
+  assert.equal(dora.expires_ms, null);
+  await page.$$eval('.secret button', (bs) => bs.find((b) => b.textContent === 'Done').click());
+  await page.waitForSelector('table.tokens tr[data-token="dora"]');
+
+  // A token with an expiry: the row shows it.
+  await page.type('form[aria-label="create a token"] input[required]', 'erin');
+  await page.$$eval('form[aria-label="create a token"] label', (ls) => ls.find((l) => l.textContent.startsWith('expires')).querySelector('input').focus());
+  await page.keyboard.type('1h');
+  await page.click('form[aria-label="create a token"] button[type=submit]');
+  await page.waitForSelector('table.tokens tr[data-token="erin"]');
+  const erinExpires = await page.$eval('table.tokens tr[data-token="erin"] td:nth-child(7)', (td) => td.textContent);
+  assert.notEqual(erinExpires, 'never');
+  await screenshot(page, 'admin-tokens-1280x800');
+
+  await page.$eval('table.tokens tr[data-token="dora"] button', (b) => b.click());
   await page.$$eval('.confirm button', (bs) => bs.find((b) => b.textContent === 'Yes').click());
-  await page.waitForFunction(() => /revoked/.test(document.querySelector('#h-tokens').parentElement.textContent));
+  await page.waitForFunction(() => document.querySelector('table.tokens tr[data-token="dora"] td:nth-child(4)').textContent === 'revoked');
   const refused = await env.service.call('GET', '/v1/me', secret);
   assert.equal(refused.status, 401);
   assert.deepEqual(page.problems, []);

@@ -216,6 +216,11 @@ TEST_CASE("virtual slots per interface: methods keep their place, new ones come 
   CHECK(vtable_slot(&Storage::list_reviewers) == 11);
   CHECK(vtable_slot(&Storage::list_deliveries) == 12);
   CHECK(vtable_slot(&Storage::schema_version) == 13);
+  // storage 1.1
+  CHECK(vtable_slot(&Storage::commit_tokens) == 14);
+  CHECK(vtable_slot(&Storage::find_token_info) == 15);
+  CHECK(vtable_slot(&Storage::list_tokens) == 16);
+  CHECK(vtable_slot(&Storage::record_token_uses) == 17);
 }
 
 TEST_CASE("Status: ok by default, errors carry code and message") {

@@ -23,5 +23,5 @@ sdk::Status create_storage(const char* config_json, std::unique_ptr<sdk::Storage
 }  // namespace hitl::storage_sqlite
 
 HITL_PLUGIN_ENTRY(hitl::storage_sqlite, storage,
-    "sqlite", "1.0.0", "Embedded SQLite storage (WAL, one writer connection with group commit, one read connection)",
+    "sqlite", "1.1.0", "Embedded SQLite storage (WAL, one writer connection with group commit, one read connection)",
     kConfigDoc, &create_storage)

@@ -28,6 +28,7 @@ struct Migration {
 void chain_existing_audit(SQLite::Database& db);
 void create_transition_trigger(SQLite::Database& db);
 void hash_existing_inputs(SQLite::Database& db);
+void create_token_life_triggers(SQLite::Database& db);
 
 // Ordered, append-only: never edit a migration that has shipped; add a new one instead.
 // Every text column is NOT NULL with '' as "absent" so reads need no NULL handling.
@@ -221,6 +222,26 @@ CREATE TABLE deliveries(
 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_ms);
 CREATE INDEX deliveries_by_decision ON deliveries(domain, decision_id);
 )sql", nullptr},
+    // Storage 1.1: the token life cycle (token_store.hpp). token_life is kept by the triggers on
+    // tokens, in the transaction that writes the token row.
+    {6, "token life cycle: token_life (expiry, last use, revocation time) kept by triggers on tokens", R"sql(
+CREATE TABLE token_life(
+  name TEXT PRIMARY KEY,
+  role TEXT NOT NULL,
+  domains TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL DEFAULT 0,
+  last_used_ms INTEGER NOT NULL DEFAULT 0,
+  revoked_ms INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE token_expiries(
+  hash TEXT PRIMARY KEY,
+  expires_ms INTEGER NOT NULL,
+  written_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO token_life(name, role, domains, created_ms, revoked_ms)
+  SELECT name, role, domains, created_ms, CASE WHEN revoked THEN created_ms ELSE 0 END FROM tokens;
+)sql", create_token_life_triggers},
 };
 
 void hash_existing_inputs(SQLite::Database& db) {
@@ -262,6 +283,24 @@ void create_transition_trigger(SQLite::Database& db) {
   sql += " ELSE RAISE(ABORT, 'illegal task transition: unknown task status (known: pending, assigned, "
          "completed, escalated, cancelled)') END; END";
   db.exec(sql);
+}
+
+// One trigger per way a token row is written (the upsert inserts or updates): a live row sets the
+// name's life cycle anew, with the expiry written for its hash; a revoked row (the revocation
+// gives the name a hash no secret has) records when.
+void create_token_life_triggers(SQLite::Database& db) {
+  for (const char* event : {"INSERT", "UPDATE"}) {
+    db.exec(std::string("CREATE TRIGGER token_life_on_") + event + " AFTER " + event + " ON tokens BEGIN "
+            "INSERT INTO token_life(name, role, domains, created_ms, expires_ms) "
+            "  SELECT NEW.name, NEW.role, NEW.domains, NEW.created_ms, "
+            "         COALESCE((SELECT expires_ms FROM token_expiries WHERE hash = NEW.hash), 0) "
+            "  WHERE NEW.revoked = 0 "
+            "  ON CONFLICT(name) DO UPDATE SET role = excluded.role, domains = excluded.domains, "
+            "    created_ms = excluded.created_ms, expires_ms = excluded.expires_ms, last_used_ms = 0, revoked_ms = 0; "
+            "UPDATE token_life SET revoked_ms = NEW.created_ms WHERE name = NEW.name AND NEW.revoked = 1 AND revoked_ms = 0; "
+            "DELETE FROM token_expiries WHERE hash = NEW.hash; "
+            "END");
+  }
 }
 
 // Reads in pages so that a large trail is never held in memory at once.

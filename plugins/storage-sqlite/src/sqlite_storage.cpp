@@ -4,6 +4,7 @@
 
 #include "schema.hpp"
 #include "storage_impl.hpp"
+#include "token_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
@@ -65,7 +66,7 @@ sdk::Status open_storage(const StorageConfig& cfg, std::unique_ptr<sdk::Storage>
     auto reader = std::make_unique<SQLite::Database>(cfg.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX,
                                                      cfg.busy_timeout_ms);
     step = "preparing statements on";
-    out = std::make_unique<SqliteStorage>(cfg, std::move(writer), std::move(reader));
+    out = with_token_life(std::make_unique<SqliteStorage>(cfg, std::move(writer), std::move(reader)), cfg);
     return Status::Ok();
   } catch (const SQLite::Exception& e) {
     const int primary = e.getErrorCode() & 0xff;

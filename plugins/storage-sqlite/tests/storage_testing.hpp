@@ -49,12 +49,27 @@ inline std::unique_ptr<sdk::Storage> open(const std::string& db) {
   return s;
 }
 
-// The newest storage schema version; tests that rebuild an older file undo the newer ones.
-inline constexpr int kLatestSchema = 5;
+inline int count_rows(const std::string& db, const std::string& table) {
+  SQLite::Database raw(db, SQLite::OPEN_READONLY);
+  return raw.execAndGet("SELECT COUNT(*) FROM " + table).getInt();
+}
 
-// Turns a file back into what version 4 wrote: without the review workflow columns, reviewers
-// and deliveries of version 5.
+// The newest storage schema version; tests that rebuild an older file undo the newer ones.
+inline constexpr int kLatestSchema = 6;
+
+// Turns a file back into what version 5 wrote: without the token life cycle of version 6.
+inline void undo_migration_6(SQLite::Database& raw) {
+  raw.exec("DROP TRIGGER token_life_on_INSERT");
+  raw.exec("DROP TRIGGER token_life_on_UPDATE");
+  raw.exec("DROP TABLE token_expiries");
+  raw.exec("DROP TABLE token_life");
+  raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 6");
+}
+
+// Turns a file back into what version 4 wrote (undoing 6 first): without the review workflow
+// columns, reviewers and deliveries of version 5.
 inline void undo_migration_5(SQLite::Database& raw) {
+  undo_migration_6(raw);
   raw.exec("DROP TABLE deliveries");
   raw.exec("DROP TABLE reviewers");
   raw.exec("DROP INDEX tasks_by_assignee");

@@ -62,11 +62,6 @@ void commit_ok(sdk::Storage& s, sdk::WriteBatch& b) {
   REQUIRE(st.ok());
 }
 
-int count_rows(const std::string& db, const std::string& table) {
-  SQLite::Database raw(db, SQLite::OPEN_READONLY);
-  return raw.execAndGet("SELECT COUNT(*) FROM " + table).getInt();
-}
-
 }  // namespace
 
 TEST_CASE("descriptor: storage kind named sqlite with a documented config") {
@@ -168,13 +163,14 @@ TEST_CASE("a database written by a newer plugin version is refused") {
   open(db_of(dir)).reset();
   {
     SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
-    raw.exec("INSERT INTO schema_migrations VALUES('storage', 7, 0)");
+    raw.exec("INSERT INTO schema_migrations VALUES('storage', " + std::to_string(kLatestSchema + 1) + ", 0)");
   }
   std::unique_ptr<sdk::Storage> s;
   auto st = try_open(config(db_of(dir)), s);
   CHECK_FALSE(st.ok());
   CHECK_FALSE(s);
-  CHECK_THAT(st.message, Catch::Contains("version 7") && Catch::Contains("up to 5") && Catch::Contains(db_of(dir)));
+  CHECK_THAT(st.message, Catch::Contains("version " + std::to_string(kLatestSchema + 1)) &&
+                             Catch::Contains("up to " + std::to_string(kLatestSchema)) && Catch::Contains(db_of(dir)));
 }
 
 TEST_CASE("a file that is not a database is refused with the path in the message") {

@@ -51,7 +51,7 @@
 #define HITL_SDK_QUEUE_API_MAJOR 1u
 #define HITL_SDK_QUEUE_API_MINOR 1u
 #define HITL_SDK_STORAGE_API_MAJOR 1u
-#define HITL_SDK_STORAGE_API_MINOR 0u
+#define HITL_SDK_STORAGE_API_MINOR 1u
 
 namespace hitl::sdk {
 
@@ -546,6 +546,29 @@ struct AuditFilter {
   std::size_t limit = 1000;
 };
 
+// Since storage 1.1: the token life cycle (docs/plugin-sdk.md, history). Times are milliseconds
+// since the epoch, 0 = never / not set.
+// A token as `hitl token list` shows it: never its hash.
+struct TokenInfo {
+  std::string name;
+  std::string role;
+  std::string domains;
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;
+  std::int64_t last_used_ms = 0;  // as last recorded (the host records at most once a minute)
+  std::int64_t revoked_ms = 0;
+};
+// The expiry of a token of the same commit_tokens() call, by its TokenRecord's hash.
+struct TokenExpiry {
+  std::string hash;
+  std::int64_t expires_ms = 0;
+};
+// A token was used at `used_ms`: storage keeps the latest time it was told, never an earlier one.
+struct TokenUse {
+  std::string name;
+  std::int64_t used_ms = 0;
+};
+
 // ---------------------------------------------------------------------------------------------
 // The storage interface. The host serialises calls to one Storage object from its writer
 // thread, but reads may come from any thread.
@@ -565,6 +588,27 @@ class Storage {
   virtual Status list_reviewers(std::vector<ReviewerRecord>& out) noexcept = 0;  // since ABI 4
   virtual Status list_deliveries(const DeliveryFilter& filter, std::vector<DeliveryRecord>& out) noexcept = 0;
   virtual Status schema_version(int& out) noexcept = 0;
+  // Since storage 1.1 (the host calls them only on plugins of 1.1 or later; the defaults answer
+  // Code::invalid_argument). commit_tokens commits `batch` as commit() does, with the expiry of
+  // its tokens: a token must never be usable without the expiry it was created with.
+  virtual Status commit_tokens(WriteBatch& batch, const std::vector<TokenExpiry>& expiries) noexcept {
+    (void)batch, (void)expiries;
+    return Status::Error(Code::invalid_argument, "this storage plugin has no token life cycle (storage 1.0)");
+  }
+  // The token of this hash with its life cycle (nullopt when no token has it).
+  virtual Status find_token_info(const std::string& hash, std::optional<TokenInfo>& out) noexcept {
+    (void)hash, (void)out;
+    return Status::Error(Code::invalid_argument, "this storage plugin has no token life cycle (storage 1.0)");
+  }
+  // Every token by name, revoked ones included.
+  virtual Status list_tokens(std::vector<TokenInfo>& out) noexcept {
+    (void)out;
+    return Status::Error(Code::invalid_argument, "this storage plugin has no token life cycle (storage 1.0)");
+  }
+  virtual Status record_token_uses(const std::vector<TokenUse>& uses) noexcept {
+    (void)uses;
+    return Status::Error(Code::invalid_argument, "this storage plugin has no token life cycle (storage 1.0)");
+  }
   // (new storage methods go here, after every existing one)
 };
 
@@ -577,12 +621,14 @@ inline constexpr std::uint32_t kStorageStructSizes[] = {
     sizeof(TaskUpdate),     sizeof(FinalOutcome),   sizeof(PayloadErasure), sizeof(GroundTruth),
     sizeof(WriteBatch),     sizeof(TaskFilter),     sizeof(DeliveryFilter), sizeof(DecisionFilter),
     sizeof(ReviewFilter),   sizeof(AuditFilter),
+    sizeof(TokenInfo),      sizeof(TokenExpiry),    sizeof(TokenUse),  // storage 1.1
 };
 inline constexpr const char* kStorageStructNames[] = {
     "Status",         "DecisionRecord", "TaskRecord",     "TaskPatch",      "ReviewerRecord", "DeliveryRecord",
     "DeliveryUpdate", "ReviewRecord",   "FeedbackRecord", "AuditRecord",    "TokenRecord",    "NewDecision",
     "TaskUpdate",     "FinalOutcome",   "PayloadErasure", "GroundTruth",    "WriteBatch",     "TaskFilter",
     "DeliveryFilter", "DecisionFilter", "ReviewFilter",   "AuditFilter",
+    "TokenInfo",      "TokenExpiry",    "TokenUse",  // storage 1.1
 };
 
 // @abi-section: common

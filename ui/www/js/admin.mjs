@@ -1,4 +1,4 @@
-// Admin pages: reviewers (add, disable, enable, load), tokens (create, revoke), the model
+// Admin pages: reviewers (add, disable, enable, load), tokens (list, create, revoke), the model
 // registry (promote, rollback, both confirmed) and a manual retrain.
 import { html, useState, usePoll, ErrorBanner, Notice } from './ui.mjs';
 import { get, post, seg } from './api.mjs';
@@ -68,8 +68,25 @@ function Reviewers({ me }) {
     </section>`;
 }
 
+// When a token was created, last used (to the minute: the service writes uses once a minute) and
+// expires; its state as the service computes it (active, expired, revoked).
+function TokenTable({ rows, onRevoke }) {
+  return html`<div class="table-wrap"><table class="tokens">
+    <thead><tr><th scope="col">name</th><th scope="col">role</th><th scope="col">domains</th><th scope="col">state</th>
+      <th scope="col">created</th><th scope="col">last used</th><th scope="col">expires</th><th scope="col"></th></tr></thead>
+    <tbody>${rows.map((t) => html`<tr key=${t.name} data-token=${t.name}>
+      <td>${t.name}</td><td>${t.role}</td><td>${t.domains.join(', ') || 'all'}</td><td>${t.state}</td>
+      <td>${time(t.created_ms)}</td><td>${t.last_used_ms ? time(t.last_used_ms) : 'never'}</td>
+      <td>${t.expires_ms ? time(t.expires_ms) : 'never'}</td>
+      <td>${t.state === 'revoked' ? null
+        : html`<${Confirm} label="Revoke" question=${'Revoke ' + t.name + '?'} onYes=${() => onRevoke(t.name)} />`}</td>
+    </tr>`)}</tbody>
+  </table></div>`;
+}
+
 function Tokens() {
-  const [v, bind, reset] = useForm({ name: '', role: 'reviewer', domains: '' });
+  const [data, error, reload] = usePoll(() => get('/v1/admin/tokens'), 30000, []);
+  const [v, bind, reset] = useForm({ name: '', role: 'reviewer', domains: '', expires_in: '' });
   const [revokeName, setRevokeName] = useState('');
   const [secret, setSecret] = useState(null);
   const [status, setStatus] = useState(null);
@@ -77,37 +94,43 @@ function Tokens() {
     e.preventDefault();
     try {
       const body = { name: v.name.trim(), role: v.role, domains: list(v.domains) };
+      if (v.expires_in.trim()) body.expires_in = v.expires_in.trim();
       const t = await post('/v1/admin/tokens', body);
       setSecret(t);
       setStatus(null);
       reset();
+      reload();
     } catch (err) { setStatus({ kind: 'error', text: err.message }); }
   };
-  const revoke = async () => {
+  const revoke = async (name) => {
     try {
-      await post(`/v1/admin/tokens/${seg(revokeName.trim())}/revoke`);
-      setStatus({ kind: 'ok', text: 'Token ' + revokeName.trim() + ' revoked: it is refused from now on.' });
+      await post(`/v1/admin/tokens/${seg(name)}/revoke`);
+      setStatus({ kind: 'ok', text: 'Token ' + name + ' revoked: it is refused from now on.' });
       setRevokeName('');
+      reload();
     } catch (err) { setStatus({ kind: 'error', text: err.message }); }
   };
   return html`
     <section class="panel" aria-labelledby="h-tokens">
       <h2 id="h-tokens">Tokens</h2>
+      <${ErrorBanner} error=${error} />
       ${status ? html`<${Notice} kind=${status.kind}>${status.text}</${Notice}>` : null}
+      <${TokenTable} rows=${data ? data.tokens : []} onRevoke=${revoke} />
       <form class="inline-form" onSubmit=${create} aria-label="create a token">
         <label>name <input required maxlength="128" ...${bind('name')} /></label>
         <label>role <select ...${bind('role')}>
           <option value="reviewer">reviewer</option><option value="client">client</option><option value="admin">admin</option></select></label>
         <label>domains <input placeholder="all" ...${bind('domains')} /></label>
+        <label>expires in <input placeholder="never (e.g. 30d, 12h)" maxlength="16" ...${bind('expires_in')} /></label>
         <button type="submit" class="primary">Create token</button>
       </form>
       ${secret ? html`<div class="secret" role="status">
-        <p>Token <strong>${secret.name}</strong> (${secret.role}) created. Copy it now: it is shown once and stored only as a hash.</p>
+        <p>Token <strong>${secret.name}</strong> (${secret.role}) created${secret.expires_ms ? ', valid until ' + time(secret.expires_ms) : ''}. Copy it now: it is shown once and stored only as a hash.</p>
         <input readonly class="token-secret" value=${secret.token} onFocus=${(e) => e.currentTarget.select()} aria-label="the new token" />
         <button type="button" onClick=${() => setSecret(null)}>Done</button></div>` : null}
       <div class="inline-form">
         <label>revoke token named <input value=${revokeName} onInput=${(e) => setRevokeName(e.currentTarget.value)} /></label>
-        <${Confirm} label="Revoke" disabled=${!revokeName.trim()} question=${'Revoke ' + revokeName.trim() + '?'} onYes=${revoke} />
+        <${Confirm} label="Revoke" disabled=${!revokeName.trim()} question=${'Revoke ' + revokeName.trim() + '?'} onYes=${() => revoke(revokeName.trim())} />
       </div>
     </section>`;
 }
