@@ -1,11 +1,11 @@
-# ctest example-stream:<example>: the example's stream (data/stream.csv, records the model never
+# ctest example-stream:<example>: the example's stream (data/*stream.csv, records the model never
 # saw in training) through `hitl ingest` with its config, model and policy, in a scratch copy.
 # Fails unless every record is decided (none failed or invalid) and fewer than a fifth go to
 # review, the share the examples' READMEs promise.
-# -D HITL=<bin/hitl> -D EXAMPLE=<examples/x> -D DOMAIN=<domain> -D WORK=<scratch folder>
+# -D HITL=<bin/hitl> -D EXAMPLE=<examples/x> -D DOMAIN=<domain> -D STREAM=<data/...csv> -D WORK=<scratch folder>
 file(REMOVE_RECURSE "${WORK}")
 file(COPY "${EXAMPLE}/" DESTINATION "${WORK}" PATTERN "var" EXCLUDE)
-execute_process(COMMAND "${HITL}" ingest --config hitl.lua --domain "${DOMAIN}" data/stream.csv
+execute_process(COMMAND "${HITL}" ingest --config hitl.lua --domain "${DOMAIN}" "${STREAM}"
                 WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message(STATUS "${out}${err}")
 if(NOT rc EQUAL 0)

@@ -8,6 +8,7 @@
 #include "report/series.hpp"
 #include "api/api_body.hpp"
 #include "app/app.hpp"
+#include "governance/report_service.hpp"
 #include "governance/auth.hpp"
 #include "policy/policy_engine.hpp"
 #include "common/service_error.hpp"
@@ -130,14 +131,6 @@ json events_of(sdk::Storage& storage, const std::string& domain, report::Window 
   return events;
 }
 
-report::Settings settings_of(const config::DomainConfig& d) {
-  report::Settings s;
-  s.group.field = d.report_group;
-  s.group.bands = d.report_bands;
-  s.cost.reviewer_per_hour = d.cost_reviewer_per_hour;
-  s.cost.per_prediction = d.cost_per_prediction;
-  return s;
-}
 
 }  // namespace
 
@@ -149,7 +142,7 @@ void report_series(RouteCall& c) {
   const auto& cfg = app.config().domains.at(domain);
   json body;
   try {
-    body = report::to_json(report::build_series(app.storage(), domain, settings_of(cfg), q.window, q.bucket_ms, now));
+    body = report::to_json(report::build_series(app.storage(), domain, service::report_settings_of(cfg), q.window, q.bucket_ms, now));
   } catch (const std::invalid_argument& e) {
     throw ServiceError(422, "invalid_field", e.what(), "bucket");
   } catch (const std::exception& e) {
