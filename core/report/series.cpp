@@ -5,7 +5,8 @@
 //   2. those tasks: gold ones leave (quality control, not traffic), the others are folded and
 //      counted in the queue depth; then the tasks open now that are of older decisions;
 //   3. decisions again (payload only when a group attribute is set), those of gold tasks skipped;
-//   4. reviews since the window's start whose task is in the map.
+//   4. reviews since the window's start: those whose task is in the map are folded; the tasks of
+//      the others (older decisions) count in the queue depth until they closed.
 #include "report/series.hpp"
 
 #include "common/task_state.hpp"
@@ -108,6 +109,19 @@ void add_open_older_tasks(const Pass& p, const std::unordered_map<std::int64_t, 
   }
 }
 
+// Pass 4b: tasks of older decisions reviewed and closed inside the window: open from their
+// creation until then (one read each, as many as the window has such reviews). Those still open
+// were counted by pass 2b.
+void add_closed_older_tasks(const Pass& p, const std::unordered_set<std::int64_t>& task_ids, DepthCounter& depth) {
+  for (std::int64_t id : task_ids) {
+    std::optional<sdk::TaskRecord> t;
+    if (auto st = p.storage.get_task(id, t); !st.ok()) throw std::runtime_error("report series: " + st.message);
+    if (!t || t->gold || t->created_ms >= p.w.from_ms || t->updated_ms < p.w.from_ms) continue;
+    const auto state = service::task_state(t->status);
+    if (state && !service::is_open(*state)) depth.add(*t);
+  }
+}
+
 // One fold per step, each over its own window (the last one may be shorter).
 std::vector<detail::ReportFold> step_folds(const std::string& domain, const Settings& s, Window w, std::int64_t step_ms,
                                            std::size_t n, std::int64_t now_ms) {
@@ -172,16 +186,18 @@ Series build_series(sdk::Storage& storage, const std::string& domain, const Sett
                         [&](sdk::DecisionRecord& d) {
                           if (d.task_id <= 0 || !gold.count(d.task_id)) folds[p.step_of(d.created_ms)].add_decision(d);
                         });
-  // 4. The reviews of those tasks (none is older than the window's start).
-  if (!step_of_task.empty()) {
-    sdk::ReviewFilter rf;
-    rf.domain = domain;
-    rf.from_ms = w.from_ms;
-    rf.limit = page_size;
-    detail::each_review(storage, rf, [&](sdk::ReviewRecord& rv) {
-      if (auto it = step_of_task.find(rv.task_id); it != step_of_task.end()) folds[it->second].add_review(rv);
-    });
-  }
+  // 4. The reviews of those tasks (none is older than the window's start); a review of another
+  // task is of an older decision's task, which may have closed inside the window.
+  std::unordered_set<std::int64_t> older_reviewed;
+  sdk::ReviewFilter rf;
+  rf.domain = domain;
+  rf.from_ms = w.from_ms;
+  rf.limit = page_size;
+  detail::each_review(storage, rf, [&](sdk::ReviewRecord& rv) {
+    if (auto it = step_of_task.find(rv.task_id); it != step_of_task.end()) folds[it->second].add_review(rv);
+    else if (!gold.count(rv.task_id)) older_reviewed.insert(rv.task_id);
+  });
+  add_closed_older_tasks(p, older_reviewed, depth);
   Series out{domain, w, step_ms, {}};
   out.steps.reserve(n);
   for (auto& f : folds) {

@@ -64,12 +64,17 @@ class FakeStorage : public sdk::Storage {
     }
     return sdk::Status::Ok();
   }
-  // Not read by the report.
+  // Not read by the report (get_task: by the series, for the tasks of older decisions).
   sdk::Status commit(sdk::WriteBatch&) noexcept override { return sdk::Status::Ok(); }
   sdk::Status get_decision(const std::string&, const std::string&, std::optional<sdk::DecisionRecord>&) noexcept override {
     return sdk::Status::Ok();
   }
-  sdk::Status get_task(std::int64_t, std::optional<sdk::TaskRecord>&) noexcept override { return sdk::Status::Ok(); }
+  sdk::Status get_task(std::int64_t id, std::optional<sdk::TaskRecord>& out) noexcept override {
+    out.reset();
+    for (const auto& t : tasks)
+      if (t.task_id == id) out = t;
+    return sdk::Status::Ok();
+  }
   sdk::Status list_feedback(const std::string&, std::vector<sdk::FeedbackRecord>&) noexcept override { return sdk::Status::Ok(); }
   sdk::Status list_audit(const sdk::AuditFilter&, std::vector<sdk::AuditRecord>&) noexcept override { return sdk::Status::Ok(); }
   sdk::Status find_token(const std::string&, std::optional<sdk::TokenRecord>&) noexcept override { return sdk::Status::Ok(); }

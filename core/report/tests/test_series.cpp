@@ -77,6 +77,24 @@ TEST_CASE("series: queue depth at each step's end, by priority band") {
   CHECK(band_of(0.33) == kLow);
 }
 
+TEST_CASE("series: a task of an older decision reviewed inside the window counts until it closed") {
+  FakeStorage s;
+  auto d = decision("d1", P1, T - 3 * HOUR, "pending_review", "r", "good", "{}", 1);
+  s.decisions.push_back(d);
+  auto t = task(1, "d1", "completed", T - 3 * HOUR, T + 3 * HOUR);
+  t.priority = 0.9;
+  s.tasks.push_back(t);
+  s.reviews.push_back(review(1, 1, T + 2 * HOUR, T + 3 * HOUR));
+  const Series series = build_series(s, "credit_risk", Settings{}, Window{T, T + 8 * HOUR}, 2 * HOUR, T + 8 * HOUR);
+  REQUIRE(series.steps.size() == 4);
+  const std::array<std::int64_t, 4> high{1, 0, 0, 0};  // open at the end of step 0, closed in step 1
+  for (std::size_t i = 0; i < 4; ++i) {
+    INFO("step " << i);
+    CHECK(series.steps[i].open_tasks[kHigh] == high[i]);
+    CHECK(series.steps[i].report.predictions == 0);  // its decision is not the window's traffic
+  }
+}
+
 TEST_CASE("series: a step still running counts what is open now, and the last step may be short") {
   FakeStorage s;
   auto d = decision("d1", P1, T + 10 * MIN, "pending_review", "r", "good", "{}", 1);
