@@ -1,4 +1,4 @@
-// `hitl simulate` on the credit_risk example with its default settings (docs/simulate.md, issue
+// `hitl simulate` on each example with its default settings (docs/simulate.md, issue
 // 17 "Done when"): fewer than a fifth of the records reviewed, the system more accurate than the
 // model alone, and, where the loop promoted, a promoted model whose AUC on the records it scored
 // beats the first model's on the same records. The stream (data/credit_stream.csv) never overlaps
@@ -56,6 +56,46 @@ TEST_CASE("simulate: the credit_risk example's default run keeps people on a fif
   CHECK(html.find("<svg") != std::string::npos);
   CHECK(html.find("<script") == std::string::npos);
   CHECK(html.find("http") == std::string::npos);  // nothing fetched from anywhere
+}
+
+namespace {
+
+// The default run of one example over its stream (data/stream.csv): the claims its README makes.
+// With two labels a promoted model must rank the later records better (AUC), with more it must
+// be right more often on them (accuracy), than the first model on the same records.
+void check_example_run(const std::string& example, const std::string& label) {
+  hitl::test::TempDir dir("hitl-simulate-" + example);
+  const fs::path folder = fs::path(HITL_SOURCE_DIR) / "examples" / example, out = dir.path / "run.json";
+  const auto r = run_hitl("simulate --config " + (folder / "hitl.lua").string() + " --domain " + example + " --data " +
+                          (folder / "data" / "stream.csv").string() + " --label " + label + " --json | cat > " +
+                          out.string());
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const json j = json::parse(read(out));
+  INFO(j.dump(2).substr(0, 3000));
+  CHECK(j["reviewed_share"].get<double>() < 0.2);
+  CHECK(j["system_accuracy"].get<double>() > j["model_accuracy"].get<double>());
+  const auto& versions = j["versions"];
+  REQUIRE(versions.size() == std::size_t(j["promotions"].get<int>()) + 1);
+  for (std::size_t i = 1; i < versions.size(); ++i) {
+    const auto& v = versions[i];
+    if (v["auc"].is_number()) CHECK(v["auc"].get<double>() > v["first_model_auc"].get<double>());
+    else CHECK(v["accuracy"].get<double>() > v["first_model_accuracy"].get<double>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("simulate: customer_churn's default run keeps people under a fifth and beats the model") {
+  check_example_run("customer_churn", "churn");
+}
+
+TEST_CASE("simulate: hpc_jobs' default run (four classes) keeps people under a fifth and beats the model") {
+  check_example_run("hpc_jobs", "class");
+}
+
+TEST_CASE("simulate: review_triage's default run (a text model) keeps people under a fifth and beats the model") {
+  check_example_run("review_triage", "score");
 }
 
 TEST_CASE("simulate: wrong options are refused before anything runs") {
