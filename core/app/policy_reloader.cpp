@@ -160,7 +160,11 @@ json PolicyReloader::health() const {
     const policy::PolicyEngine::Pin in_force(live_, name);
     json d = {{"hash", live_.policy_hash(name)}, {"version", live_.policy_version(name)}};
     std::lock_guard lock(state_mu_);
-    d["last_refused"] = refused_json(w);
+    // /healthz answers without a token: the refusal without its error text, which may name files
+    // and cases (the admin route has it).
+    json refused = refused_json(w);
+    if (refused.is_object()) refused.erase("error");
+    d["last_refused"] = std::move(refused);
     out[name] = std::move(d);
   }
   return out;
