@@ -434,6 +434,10 @@ void Pipeline::count_outcome(const Batch& b, std::size_t i, const Judgement& j) 
   o.rejected = j.verdict.action == policy::Action::reject;
   o.error = b.model_failed[i] || !b.ensemble_errors[i].empty() || j.verdict.policy_error || j.judge_note.contains("error");
   const auto& rec = b.records[i];
+  if (!b.model_failed[i] && !rec.prediction.label.empty()) {  // a prediction the policy saw
+    o.confidence = j.view.confidence;
+    o.model_version = &j.view.version;
+  }
   signals_.record(b.dom.name, signals_.segment_of(b.dom.name, rec.input, rec.meta), o, b.now);
 }
 

@@ -1,5 +1,7 @@
 #include "ingest/signals.hpp"
 
+#include "ingest/confidence_window.hpp"
+
 #include "data/records.hpp"
 #include "metrics/metrics.hpp"
 
@@ -57,6 +59,7 @@ struct Signals::Domain {
   mutable Ring total;
   mutable std::unordered_map<std::string, std::unique_ptr<Ring>> segments;
   mutable std::uint64_t reviews_seen = 0;
+  ConfidenceWindow confidences;  // the last predictions' confidences (hitl.threshold_for_rate)
   bool overflow_logged = false;
 
   std::atomic<std::int64_t> open_tasks{0};
@@ -108,6 +111,13 @@ std::optional<std::string> Signals::segment_of(const std::string& domain, const 
   return std::nullopt;  // null, objects, arrays: no segment
 }
 
+std::optional<double> Signals::threshold_for_rate(const std::string& domain, double rate) const noexcept {
+  auto it = domains_.find(domain);
+  if (it == domains_.end()) return std::nullopt;
+  std::lock_guard lock(it->second->mu);
+  return it->second->confidences.threshold_for(rate);
+}
+
 void Signals::record(const std::string& domain, const std::optional<std::string>& segment, Outcome o,
                      std::int64_t now_ms) noexcept {
   auto it = domains_.find(domain);
@@ -125,6 +135,7 @@ void Signals::record(const std::string& domain, const std::optional<std::string>
     std::lock_guard lock(d.mu);
     d.sample_reviews(slot);
     add(d.total);
+    if (o.confidence) d.confidences.add(*o.confidence, o.model_version ? *o.model_version : std::string());
     if (!segment) return;
     auto s = d.segments.find(*segment);
     if (s == d.segments.end()) {

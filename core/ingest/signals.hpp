@@ -49,6 +49,8 @@ class Signals final : public policy::SignalSource {
     bool flagged = false;   // sent to review (whatever the reason)
     bool rejected = false;
     bool error = false;     // the model or the policy failed on it
+    std::optional<double> confidence;       // the primary model's, when it scored the record
+    const std::string* model_version = nullptr;
   };
   // Counts one decision at `now_ms`, for the domain and, when given, its segment.
   void record(const std::string& domain, const std::optional<std::string>& segment, Outcome o,
@@ -59,6 +61,7 @@ class Signals final : public policy::SignalSource {
   policy::StatsStatus window(const std::string& domain, const std::string* segment, std::int64_t window_seconds,
                              std::int64_t now_ms, policy::WindowFigures& out) const noexcept override;
   std::int64_t max_window_seconds() const noexcept override { return kBuckets * kBucketMs / 1000; }
+  std::optional<double> threshold_for_rate(const std::string& domain, double rate) const noexcept override;
 
  private:
   struct Domain;

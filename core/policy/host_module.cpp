@@ -126,14 +126,27 @@ int host_stats(lua_State* L) {
   return 1;
 }
 
+// threshold_for_rate(rate) -> the confidence below which `rate` of the domain's recent
+// predictions fall, or nil (too few yet, or no statistics in this process).
+int host_threshold_for_rate(lua_State* L) {
+  StateContext* c = context_of(L);
+  const SignalSource* src = c->signals ? c->signals->load(std::memory_order_acquire) : nullptr;
+  const double rate = luaL_checknumber(L, 1);
+  const auto t = src && c->domain ? src->threshold_for_rate(std::string(*c->domain), rate) : std::nullopt;
+  if (t) lua_pushnumber(L, *t); else lua_pushnil(L);
+  return 1;
+}
+
 }  // namespace
 
 void push_host_module(lua_State* L) {
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushcfunction(L, host_now_ms);
   lua_setfield(L, -2, "now_ms");
   lua_pushcfunction(L, host_stats);
   lua_setfield(L, -2, "stats");
+  lua_pushcfunction(L, host_threshold_for_rate);
+  lua_setfield(L, -2, "threshold_for_rate");
 }
 
 }  // namespace hitl::policy::detail

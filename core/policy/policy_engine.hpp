@@ -66,6 +66,9 @@ class SignalSource {
   virtual StatsStatus window(const std::string& domain, const std::string* segment, std::int64_t window_seconds,
                              std::int64_t now_ms, WindowFigures& out) const noexcept = 0;
   virtual std::int64_t max_window_seconds() const noexcept = 0;
+  // hitl.threshold_for_rate(rate): the confidence below which `rate` of the domain's recent
+  // predictions fall; nullopt when there are too few (the default: a source without them).
+  virtual std::optional<double> threshold_for_rate(const std::string& domain, double rate) const noexcept;
 };
 
 // What `flag(p)` sees: p.input, p.prediction, p.meta, p.domain.

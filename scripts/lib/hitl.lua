@@ -20,6 +20,8 @@
 --                                         reviews, open_tasks, error_rate, ...
 --   hitl.disagreement(predictions)        share of models not agreeing with the majority label
 --   hitl.mean_scores(predictions)         the ensemble's mean score per label
+--   hitl.threshold_for_rate(rate)         the confidence below which `rate` of recent predictions
+--                                         fall (nil until there are 200): holds a review share
 --   hitl.judge(reason)                    verdict: the domain's judge model screens the case, then
 --                                         the policy's judge(p, verdict) decides
 -- Assignment (for assign(task, candidates); candidates are { id, skills, load, capacity, ... }):
@@ -292,6 +294,17 @@ function hitl.stats(window_seconds, segment)
   local s, err = host.stats(window_seconds, segment)
   if not s then error("hitl.stats: " .. err, 2) end
   return s
+end
+
+--- The confidence below which `rate` (0 < rate < 1) of this domain's recent predictions fall
+-- (the last 10,000; a promoted model starts afresh after 200): `p.prediction.confidence <
+-- hitl.threshold_for_rate(0.15)` flags about 15% whatever the model's confidence looks like.
+-- nil until 200 predictions were seen, and outside hitl serve / hitl ingest: give a fallback.
+function hitl.threshold_for_rate(rate)
+  if type(rate) ~= "number" or not (rate > 0 and rate < 1) then
+    error("hitl.threshold_for_rate: rate must be a number between 0 and 1 (exclusive), got " .. tostring(rate), 2)
+  end
+  return host.threshold_for_rate(rate)
 end
 
 -- Checks p.predictions-like arrays: every entry a table with a string label.

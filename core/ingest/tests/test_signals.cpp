@@ -1,16 +1,24 @@
 // service::Signals, the rolling windows behind hitl.stats(): bucket expiry and ring reuse on a
 // clock the test passes in, segments and their cap, review sampling, and the refused queries.
 #include "metrics/metrics.hpp"
+#include "ingest/confidence_window.hpp"
 #include "ingest/signals.hpp"
+#include "policy/policy_engine.hpp"
+
+#include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
 
 using hitl::policy::StatsStatus;
 using hitl::policy::WindowFigures;
 using hitl::service::Metrics;
 using hitl::service::Signals;
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 constexpr std::int64_t kT0 = 1'800'000'000'000;  // on a bucket boundary (a multiple of 10 s)
@@ -91,4 +99,58 @@ TEST_CASE("reviews are sampled from the review counters and bad queries are refu
   CHECK(s.window("other", nullptr, 60, kT0, f) == StatsStatus::unknown_domain);
   s.refresh_open_tasks("d", kT0);  // no queue: stays 0, no crash
   CHECK(figures(s, 60, kT0).open_tasks == 0);
+}
+
+TEST_CASE("the confidence window answers the threshold below which a rate of recent predictions fall") {
+  using hitl::service::ConfidenceWindow;
+  ConfidenceWindow w;
+  // 1000 confidences spread evenly over [0.5, 1): 15% are below 0.575.
+  for (int i = 0; i < 1000; ++i) {
+    if (i == ConfidenceWindow::kMinSamples - 1) CHECK_FALSE(w.threshold_for(0.15));  // too few yet
+    w.add(0.5 + 0.5 * (i % 1000) / 1000.0, "m1");
+  }
+  REQUIRE(w.threshold_for(0.15));
+  CHECK(*w.threshold_for(0.15) == Approx(0.575).margin(0.0011));
+  CHECK(*w.threshold_for(0.5) == Approx(0.75).margin(0.0011));
+  CHECK_FALSE(w.threshold_for(0.0));
+  CHECK_FALSE(w.threshold_for(1.0));
+  // A promoted model is surer of itself: its own window answers once it has 200 predictions,
+  // the previous model's until then.
+  for (std::size_t i = 0; i < ConfidenceWindow::kMinSamples - 1; ++i) w.add(0.9 + 0.1 * (i % 100) / 100.0, "m2");
+  CHECK(*w.threshold_for(0.15) == Approx(0.575).margin(0.0011));
+  w.add(0.95, "m2");
+  CHECK(*w.threshold_for(0.15) == Approx(0.915).margin(0.0021));
+  // Only the last kCapacity count: older ones leave as new ones come.
+  for (std::size_t i = 0; i < ConfidenceWindow::kCapacity; ++i) w.add(0.6, "m2");
+  CHECK(*w.threshold_for(0.15) == Approx(0.601).margin(0.0001));
+  CHECK(w.size() == ConfidenceWindow::kCapacity);
+}
+
+TEST_CASE("hitl.threshold_for_rate reads the domain's recent confidences through Signals") {
+  Metrics metrics({"d"});
+  Signals s({{"d", "", metrics.domain("d")}}, nullptr);
+  hitl::test::TempDir dir("hitl-threshold-rate");
+  const auto file = dir.path / "policy.lua";
+  std::ofstream(file) << "local hitl = require \"hitl\"\nreturn { flag = function(p)\n"
+                         "  local t = hitl.threshold_for_rate(0.15)\n"
+                         "  if t == nil then return hitl.review(\"none yet\") end\n"
+                         "  return hitl.review(string.format(\"%.3f\", t))\nend }\n";
+  hitl::policy::PolicyEngine engine({{"d", file}}, fs::path(HITL_SOURCE_DIR) / "scripts" / "lib");
+  engine.set_signals(&s);
+  const std::string domain = "d", version = "m1";
+  const json input = json::object(), meta = json::object();
+  const hitl::policy::PredictionView pred{"good", 0.8, {{"good", 0.8}, {"bad", 0.2}}};
+  hitl::policy::FlagInput in;
+  in.domain = &domain;
+  in.input = &input;
+  in.meta = &meta;
+  in.prediction = &pred;
+  CHECK(engine.flag("d", in).reason == "none yet");
+  for (int i = 0; i < 1000; ++i) {
+    Signals::Outcome o;
+    o.confidence = 0.5 + 0.5 * i / 1000.0;
+    o.model_version = &version;
+    s.record("d", std::nullopt, o, kT0);
+  }
+  CHECK(engine.flag("d", in).reason == "0.575");
 }

@@ -1,0 +1,48 @@
+#include "ingest/confidence_window.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace hitl::service {
+
+void ConfidenceWindow::Window::add(std::uint16_t bin) {
+  if (ring.size() < kCapacity) {
+    ring.push_back(bin);
+  } else {
+    --histogram[ring[next]];
+    ring[next] = bin;
+  }
+  next = (next + 1) % kCapacity;
+  count = ring.size();
+  ++histogram[bin];
+}
+
+std::optional<double> ConfidenceWindow::Window::threshold_for(double rate) const {
+  if (count < kMinSamples || !(rate > 0.0 && rate < 1.0)) return std::nullopt;
+  const double wanted = rate * static_cast<double>(count);
+  double below = 0.0;
+  for (std::size_t b = 0; b < kBins; ++b) {
+    below += histogram[b];
+    if (below >= wanted) return static_cast<double>(b + 1) / kBins;
+  }
+  return 1.0;
+}
+
+void ConfidenceWindow::add(double confidence, const std::string& model_version) {
+  if (std::isnan(confidence)) return;
+  if (model_version != current_.version) {
+    // A new model: its confidences start a window of their own; the old one answers meanwhile.
+    if (current_.count >= kMinSamples) previous_ = std::move(current_);
+    current_ = Window{};
+    current_.version = model_version;
+  }
+  const double c = std::clamp(confidence, 0.0, 1.0);
+  current_.add(static_cast<std::uint16_t>(std::min<double>(kBins - 1, std::floor(c * kBins))));
+}
+
+std::optional<double> ConfidenceWindow::threshold_for(double rate) const {
+  if (current_.count >= kMinSamples) return current_.threshold_for(rate);
+  return previous_.threshold_for(rate);
+}
+
+}  // namespace hitl::service
