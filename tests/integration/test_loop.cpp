@@ -1,5 +1,6 @@
 // The whole loop against a real `hitl serve` process: ingest, policy, review, feedback, audit.
 #include "support.hpp"
+#include "support/eventually.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
@@ -338,12 +339,18 @@ TEST_CASE("metrics count predictions, flags and reviews per domain in Prometheus
   CHECK(m.body.find("hitl_predictions_total{domain=\"loans\"} 3") != std::string::npos);
   CHECK(m.body.find("hitl_decisions_total{domain=\"loans\",status=\"auto_approved\"} 1") != std::string::npos);
   CHECK(m.body.find("hitl_decisions_total{domain=\"loans\",status=\"pending_review\"} 2") != std::string::npos);
-  CHECK(m.body.find("hitl_queue_depth{domain=\"loans\",state=\"ready\"} 2") != std::string::npos);
+  // The queue gauges are read from the queue at each scrape; they reach the values below as soon
+  // as the queue has seen the push and the ack (waited for, not slept on).
+  auto depth_reads = [&](const std::string& line) {
+    return hitl::test::eventually([&] { return c.request("GET", "/metrics", s.admin).body.find(line) != std::string::npos; },
+                                  std::chrono::seconds(5));
+  };
+  CHECK(depth_reads("hitl_queue_depth{domain=\"loans\",state=\"ready\"} 2"));
   auto t = c.request("GET", "/v1/review/next?domain=loans", s.reviewer).json();
   REQUIRE(c.request("POST", "/v1/review/tasks/" + std::to_string(t["task_id"].get<long long>()) + "/outcome",
                     s.reviewer, R"({"outcome":"correct","correction":{"label":"bad"}})").status == 200);
   m = c.request("GET", "/metrics", s.admin);
   CHECK(m.body.find("hitl_reviews_total{domain=\"loans\",outcome=\"correct\"} 1") != std::string::npos);
   CHECK(m.body.find("hitl_task_claims_total{domain=\"loans\"} 1") != std::string::npos);
-  CHECK(m.body.find("hitl_queue_depth{domain=\"loans\",state=\"ready\"} 1") != std::string::npos);
+  CHECK(depth_reads("hitl_queue_depth{domain=\"loans\",state=\"ready\"} 1"));
 }
