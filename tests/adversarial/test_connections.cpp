@@ -29,6 +29,7 @@ struct Sockets {
 std::string metrics_text(const Service& s) {
   HttpClient c(s.port());
   auto r = c.request("GET", "/metrics", s.admin);
+  INFO(r.body);
   REQUIRE(r.status == 200);
   return r.body;
 }

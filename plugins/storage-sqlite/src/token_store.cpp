@@ -36,7 +36,12 @@ class TokenLifeStorage final : public sdk::Storage {
  public:
   TokenLifeStorage(std::unique_ptr<sdk::Storage> inner, const StorageConfig& cfg)
       : inner_(std::move(inner)),
-        db_(cfg.path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX, cfg.busy_timeout_ms) {}
+        db_(cfg.path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX, cfg.busy_timeout_ms) {
+    // A connection opens the WAL and its index at its first read. Read now, at start: a token
+    // check must not need a new file descriptor later, when a flood may have taken them all.
+    SQLite::Statement warm(db_, "SELECT count(*) FROM token_life");
+    warm.executeStep();
+  }
 
   // The 1.0 interface: the wrapped storage's.
   Status commit(sdk::WriteBatch& b) noexcept override { return inner_->commit(b); }
