@@ -81,6 +81,7 @@ struct Pipeline::Judgement {
   policy::Verdict verdict;
   json judge_note;  // the judge step's audit detail, when there was one
   std::optional<policy::Verdict> shadow;  // the shadow policy's flag(p), when it ran and answered
+  double audit_p = 0;  // > 0: an auto verdict sent to review as an audit sample, drawn with this probability
 };
 
 // The policy's hash and version and the primary's version, the same for every decision of a batch.
@@ -422,8 +423,21 @@ Pipeline::Judgement Pipeline::judge_record(Batch& b, std::size_t i, const Proven
     if (j.verdict.policy_error && b.counters) b.counters->policy_errors++;
     if (shadow_.runs(b.dom.name)) j.shadow = shadow_.flag(b.dom.name, in);  // no effect on j.verdict
     if (j.verdict.judge) j.verdict = run_judge(b.dom, rec, in, j.verdict.reason, j.judge_note, b.counters);
+    draw_audit_sample(b.dom.name, j);
   }
   return j;
+}
+
+// Step 2a': an automatic verdict goes to review as an audit sample with the policy's audit_rate:
+// a random share of what the model decided alone, which the learning loop can judge it on
+// without the bias of the reviewed (unsure) slice. The probability is recorded with it.
+void Pipeline::draw_audit_sample(const std::string& domain, Judgement& j) const {
+  if (j.verdict.action != policy::Action::auto_approve || j.verdict.policy_error) return;
+  const double p = policies_.audit_rate(domain);
+  if (!(p > 0) || !draw(p)) return;
+  j.verdict.action = policy::Action::review;
+  j.verdict.reason = std::string(kAuditReason);
+  j.audit_p = p;
 }
 
 // Step 2b: the record counts in hitl.stats() now, before the commit, so the next record's
@@ -468,6 +482,7 @@ sdk::NewDecision Pipeline::decision_of(const Batch& b, std::size_t i, Judgement 
     case policy::Action::review:
       d.status = name(DecisionState::pending_review);
       nd.task = review_task(b.dom, rec, j.view, j.verdict, b.actor, b.now, d, b.counters);
+      if (j.audit_p > 0) d.priority = nd.task->priority = 0;  // after every real review
       if (b.dom.gold && draw(policies_.gold_rate(b.dom.name)))
         add_gold_task(b.dom, *nd.task, prov.policy_hash, d.model_version, b.now, gold);
       break;
@@ -478,6 +493,7 @@ sdk::NewDecision Pipeline::decision_of(const Batch& b, std::size_t i, Judgement 
   }
   json detail = creation_detail(nd, j.verdict, prov.policy_version, b.ensemble_errors[i], j.all, j.ood,
                                 std::move(j.judge_note));
+  if (j.audit_p > 0) detail["audit_sample"] = {{"p", j.audit_p}};
   nd.audit.push_back(  // written only if this decision is stored (not a duplicate)
       audit::make_record(b.now, b.actor, "decision.created", b.dom.name, audit::Entity::decision, rec.id, detail.dump()));
   return nd;

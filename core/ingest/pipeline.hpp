@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hitl::policy { class PolicyEngine; struct PredictionView; struct FlagInput; struct Verdict; }
@@ -58,6 +59,10 @@ struct IngestResult {
 };
 
 nlohmann::json result_to_json(const IngestResult& r);
+
+// The reason of a review task that is an audit sample (the policy's audit_rate): a random
+// automatic decision checked by a person.
+inline constexpr std::string_view kAuditReason = "audit";
 
 class Pipeline {
  public:
@@ -98,6 +103,7 @@ class Pipeline {
   // judge(p, verdict). Any failure: review judge_error, counted. `note` gets the audit detail.
   policy::Verdict run_judge(const DomainSettings& dom, const IngestRecord& rec, const policy::FlagInput& in,
                             const std::string& reason, nlohmann::json& note, DomainCounters* counters) const;
+  void draw_audit_sample(const std::string& domain, Judgement& j) const;
   void count_outcome(const Batch& b, std::size_t i, const Judgement& j) const;
   sdk::NewDecision decision_of(const Batch& b, std::size_t i, Judgement j, const Provenance& prov,
                                sdk::WriteBatch& gold) const;

@@ -91,6 +91,7 @@ int init_policy(lua_State* L) {
   check_hook(L, policy, "judge", c->has_judge);
   check_share(L, policy, "gold_rate", c->gold_rate);
   check_share(L, policy, "min_gold_accuracy", c->min_gold_accuracy);
+  check_share(L, policy, "audit_rate", c->audit_rate);
   lua_pushvalue(L, policy);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kPolicyKey);
   return 0;

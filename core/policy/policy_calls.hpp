@@ -26,7 +26,7 @@ struct InitCall {
   bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false, has_promote = false;
   bool has_retrain = false;
   bool has_judge = false;
-  double gold_rate = 0, min_gold_accuracy = 0;
+  double gold_rate = 0, min_gold_accuracy = 0, audit_rate = 0;
 };
 
 int init_policy(lua_State* L);

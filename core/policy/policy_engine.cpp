@@ -86,7 +86,7 @@ struct Domain {
   bool has_assign = false, has_escalate = false, has_reviewers_needed = false, has_weight = false, has_promote = false;
   bool has_retrain = false;
   bool has_judge = false;
-  double gold_rate = 0, min_gold_accuracy = 0;
+  double gold_rate = 0, min_gold_accuracy = 0, audit_rate = 0;
   ModuleResolver modules;
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::int64_t> next_log_ms{0};
@@ -163,6 +163,7 @@ struct PolicyEngine::Impl {
       shape->has_judge = call.has_judge;
       shape->gold_rate = call.gold_rate;
       shape->min_gold_accuracy = call.min_gold_accuracy;
+      shape->audit_rate = call.audit_rate;
     }
     return s;
   }
@@ -590,6 +591,10 @@ bool PolicyEngine::has_escalate(const std::string& domain) const {
 double PolicyEngine::gold_rate(const std::string& domain) const {
   const auto d = impl_->find(domain);
   return d ? d->gold_rate : 0;
+}
+double PolicyEngine::audit_rate(const std::string& domain) const {
+  const auto d = impl_->find(domain);
+  return d ? d->audit_rate : 0;
 }
 double PolicyEngine::min_gold_accuracy(const std::string& domain) const {
   const auto d = impl_->find(domain);

@@ -275,6 +275,7 @@ class PolicyEngine {
   bool has_assign(const std::string& domain) const;
   bool has_escalate(const std::string& domain) const;
   double gold_rate(const std::string& domain) const;          // 0 without gold_rate
+  double audit_rate(const std::string& domain) const;         // 0 without audit_rate
   double min_gold_accuracy(const std::string& domain) const;  // 0 without min_gold_accuracy
   std::uint64_t error_count(const std::string& domain) const;
 

@@ -131,3 +131,54 @@ TEST_CASE("pipeline: a model that fails fails closed to a review task", "[pipeli
   }
   CHECK(stored_decision(t, "flaky", "m-1").prediction_json == "{}");  // no prediction was made up
 }
+
+TEST_CASE("pipeline: audit_rate sends a random share of automatic decisions to review, lowest first, with its probability", "[pipeline]") {
+  TestApp t(R"(
+local hitl = require "hitl"
+return {
+  audit_rate = 0.25,
+  flag = function(p)
+    if (p.input.amount or 0) < 0 then return hitl.reject("negative_amount") end
+    if p.prediction.confidence >= 0.9 then return hitl.auto() end
+    return hitl.review("low_confidence")
+  end,
+  priority = function(task) return 0.8 end,
+}
+)");
+  std::vector<IngestRecord> records;
+  for (int i = 0; i < 400; ++i) records.push_back(predicted("sure-" + std::to_string(i), "good", 0.97));
+  for (int i = 0; i < 50; ++i) records.push_back(predicted("neg-" + std::to_string(i), "good", 0.99, {{"amount", -1}}));
+  records.push_back(predicted("unsure", "bad", 0.5));
+  const auto results = t.ingest("loans", std::move(records));
+  std::size_t audited = 0;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    if (r.reason != "audit") continue;
+    ++audited;
+    CHECK(i < 400);  // only automatic verdicts are sampled: never a rejection or a real review
+    CHECK(is(r.status, DecisionState::pending_review));
+    CHECK(stored_task(t, r.task_id).priority == 0.0);  // after every real review (priority 0.8)
+  }
+  // 400 draws at 0.25: 100 expected; outside 60..140 is a > 5-sigma event.
+  CHECK(audited >= 60);
+  CHECK(audited <= 140);
+  CHECK(results.back().reason == "low_confidence");
+  // The decision.created record says which decisions are audit samples, and at what rate.
+  std::vector<sdk::AuditRecord> all;
+  sdk::AuditFilter f;
+  f.limit = 100000;
+  REQUIRE(t->storage().list_audit(f, all).ok());
+  std::size_t marked = 0;
+  for (const auto& a : all) {
+    if (a.action != "decision.created") continue;
+    auto detail = nlohmann::json::parse(a.detail_json);
+    if (!detail.contains("audit_sample")) continue;
+    ++marked;
+    CHECK(detail["audit_sample"]["p"] == 0.25);
+  }
+  CHECK(marked == audited);
+  // The first claim is the real review, the audit samples after it.
+  auto claimed = t->review().next("loans", hitl::test::reviewer("alice"));
+  REQUIRE(claimed);
+  CHECK(claimed->task.decision_id == "unsure");
+}
