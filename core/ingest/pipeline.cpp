@@ -1,5 +1,7 @@
 #include "ingest/pipeline.hpp"
 
+#include "report/report.hpp"
+
 #include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "common/hash.hpp"
@@ -436,7 +438,7 @@ void Pipeline::draw_audit_sample(const std::string& domain, Judgement& j) const 
   const double p = policies_.audit_rate(domain);
   if (!(p > 0) || !draw(p)) return;
   j.verdict.action = policy::Action::review;
-  j.verdict.reason = std::string(kAuditReason);
+  j.verdict.reason = std::string(report::kAuditReason);
   j.audit_p = p;
 }
 

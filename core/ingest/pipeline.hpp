@@ -60,10 +60,6 @@ struct IngestResult {
 
 nlohmann::json result_to_json(const IngestResult& r);
 
-// The reason of a review task that is an audit sample (the policy's audit_rate): a random
-// automatic decision checked by a person.
-inline constexpr std::string_view kAuditReason = "audit";
-
 class Pipeline {
  public:
   using Done = std::function<void(const sdk::Status&, std::vector<IngestResult>&)>;

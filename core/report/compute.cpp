@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 #include <cstdio>
 #include <map>
 #include <stdexcept>
@@ -31,6 +32,17 @@ Rate diff(const Rate& a, const Rate& b) {
 }
 
 bool human_outcome(const sdk::DecisionRecord& d) { return !d.final_outcome.empty(); }
+
+// The share and its Wilson score interval (z = 1.96): sound at small counts and near 0 or 1.
+void finish_audit(AuditEstimate& a) {
+  if (a.samples == 0) return;
+  const double n = static_cast<double>(a.samples), p = a.model_right / n, z = 1.96, z2 = z * z;
+  const double centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const double half = z * std::sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n);
+  a.model_accuracy = p;
+  a.ci95_low = std::max(0.0, centre - half);
+  a.ci95_high = std::min(1.0, centre + half);
+}
 
 
 
@@ -228,6 +240,11 @@ void ReportFold::add_decision(const sdk::DecisionRecord& d) {
   it->second.accuracy.add(d);
   // 4. Bias.
   if (bias_) bias_->add(d);
+  // 3b. Audit samples: the model on automatic traffic.
+  if (d.reason == kAuditReason && human_outcome(d)) {
+    ++r_.audit.samples;
+    if (d.final_label == d.label) ++r_.audit.model_right;
+  }
   // 5. Corrections (the cost's denominator).
   if (human_outcome(d) && d.final_label != d.label) ++r_.cost.corrections;
 }
@@ -276,6 +293,7 @@ Report ReportFold::finish(std::optional<BiasSide> baseline, Window baseline_wind
   ta.sla.compliance = ratio(static_cast<double>(ta.sla.met), ta.sla.with_deadline);
 
   r.accuracy = accuracy_.result();
+  finish_audit(r.audit);
   for (auto& [_, p] : policies_) {
     p.row.flag_rate = ratio(static_cast<double>(p.row.flagged), p.row.predictions);
     p.row.accuracy = p.accuracy.result();

@@ -118,6 +118,13 @@ void bias_table(std::ostringstream& out, const BiasSide& side) {
   t.print(out, "    ");
 }
 
+// The audit samples' estimate, under the accuracy table, when there are any.
+void print_audit(std::ostream& out, const AuditEstimate& a) {
+  if (!a.model_accuracy) return;
+  out << "  audit samples: the model alone on automatic traffic " << pct(a.model_accuracy) << " (95% "
+      << pct(a.ci95_low) << " - " << pct(a.ci95_high) << ", " << a.samples << " samples)\n";
+}
+
 }  // namespace
 
 nlohmann::json to_json(const Report& r) {
@@ -157,6 +164,11 @@ nlohmann::json to_json(const Report& r) {
               {"compliance", opt(ta.sla.compliance)},
               {"open_breached", ta.sla.open_breached}}}}},
           {"accuracy", accuracy_json(r.accuracy)},
+          {"audit",
+           {{"samples", r.audit.samples},
+            {"model_right", r.audit.model_right},
+            {"model_accuracy", opt(r.audit.model_accuracy)},
+            {"ci95", r.audit.model_accuracy ? json::array({*r.audit.ci95_low, *r.audit.ci95_high}) : json(nullptr)}}},
           {"bias", r.bias ? bias_json(*r.bias) : json(nullptr)},
           {"cost",
            {{"reviews", c.reviews},
@@ -205,6 +217,7 @@ std::string to_table(const Report& r) {
   acc.row({num(a.cases), num(a.reviewed_cases), num(a.reported_truths), pct(a.final_accuracy), pct(a.model_accuracy),
            points(a.gain)});
   acc.print(out);
+  print_audit(out, r.audit);
 
   out << "\nBias score drift";
   if (!r.bias) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hitl::report {
@@ -96,6 +97,19 @@ struct Accuracy {  // over decisions with a known truth
   Rate gain;                         // final_accuracy - model_accuracy
 };
 
+// The reason of a review task that is an audit sample: ingest gives it, the report reads it.
+inline constexpr std::string_view kAuditReason = "audit";
+
+// Audit samples (the policy's audit_rate): automatic decisions a person checked anyway, a random
+// share of what the model decided alone, so unlike `accuracy` (the reviewed, unsure slice) they
+// estimate the model on the automatic traffic.
+struct AuditEstimate {
+  std::int64_t samples = 0;      // audit decisions with a human outcome
+  std::int64_t model_right = 0;  // of them, those whose outcome kept the model's label
+  Rate model_accuracy;           // model_right / samples
+  Rate ci95_low, ci95_high;      // Wilson score interval at 95%
+};
+
 struct GroupStats {
   std::string name;  // a band, the value itself, or "(missing)"
   std::int64_t predictions = 0;
@@ -149,6 +163,7 @@ struct Report {
   std::vector<ReasonCount> flag_reasons;  // by count, descending, then by reason
   Turnaround turnaround;
   Accuracy accuracy;
+  AuditEstimate audit;
   std::optional<Bias> bias;  // set when Settings.group.field is
   Cost cost;
   std::vector<PolicyRow> by_policy;  // by first_ms, then hash

@@ -51,7 +51,8 @@ TEST_CASE("JSON: the documented keys at every level") {
   const auto j = to_json(fixture_report());
   CHECK(keys(j) == std::set<std::string>{"domain", "from_ms", "to_ms", "generated_ms", "predictions", "auto_approved",
                                          "flagged", "rejected", "flag_rate", "flag_reasons", "turnaround", "accuracy",
-                                         "bias", "cost", "by_policy"});
+                                         "audit", "bias", "cost", "by_policy"});
+  CHECK(keys(j["audit"]) == std::set<std::string>{"samples", "model_right", "model_accuracy", "ci95"});
   CHECK(keys(j["turnaround"]) == std::set<std::string>{"completed", "mean_s", "p50_s", "p95_s", "max_s", "sla"});
   CHECK(keys(j["turnaround"]["sla"]) ==
         std::set<std::string>{"with_deadline", "met", "breached", "compliance", "open_breached"});

@@ -282,3 +282,30 @@ TEST_CASE("default baseline: the window of equal length right before from") {
   CHECK_FALSE(default_baseline({0, T}, NOW));
   CHECK_FALSE(default_baseline({T, T}, NOW));
 }
+
+TEST_CASE("audit samples estimate the model on automatic traffic with a Wilson interval, apart from the reviewed slice") {
+  Facts f;
+  // 40 audit samples: the model's label kept 36 times. An unanswered one and a real review's
+  // outcome stay out of the estimate.
+  for (int i = 0; i < 40; ++i)
+    f.decisions.push_back(human(decision("a" + std::to_string(i), P1, T + i * MIN, "pending_review", "audit", "good"),
+                                i < 36 ? "approve" : "correct", i < 36 ? "good" : "bad"));
+  f.decisions.push_back(decision("open", P1, T + 50 * MIN, "pending_review", "audit", "good"));
+  f.decisions.push_back(human(decision("r", P1, T + 51 * MIN, "pending_review", "uncertain", "good"), "correct", "bad"));
+  const auto r = compute("credit_risk", f, nullptr, settings(), W, BW, NOW);
+  CHECK(r.audit.samples == 40);
+  CHECK(r.audit.model_right == 36);
+  REQUIRE(r.audit.model_accuracy);
+  CHECK(*r.audit.model_accuracy == exact(0.9));
+  // Wilson at 95% for 36/40: 0.7695 .. 0.9604 (by hand: centre 0.8650, half-width 0.0955).
+  CHECK(*r.audit.ci95_low == Approx(0.7695).margin(0.0005));
+  CHECK(*r.audit.ci95_high == Approx(0.9604).margin(0.0005));
+  const auto j = to_json(r);
+  CHECK(j["audit"]["samples"] == 40);
+  CHECK(j["audit"]["ci95"].size() == 2);
+  // Without audit samples there is no estimate (null), never a figure from the reviewed slice.
+  const auto none = compute("credit_risk", current(), nullptr, settings(), W, BW, NOW);
+  CHECK(none.audit.samples == 0);
+  CHECK_FALSE(none.audit.model_accuracy);
+  CHECK(to_json(none)["audit"]["ci95"].is_null());
+}
