@@ -1,6 +1,7 @@
 // The learning loop's routes (docs/http-api.md, "Learning loop"): mark gold, queue or inspect a
 // retraining, one job, the model registry. The router (api.cpp) checked method and role.
 #include "api/handlers.hpp"
+#include "api/ui_routes.hpp"
 
 #include "audit/audit_record.hpp"
 #include "common/clock.hpp"
@@ -19,14 +20,6 @@ namespace hitl::service {
 using nlohmann::json;
 
 namespace {
-
-std::string domain_of(App& app, std::string_view part, const Principal& who) {
-  std::string d(part);
-  // Scope first: a scoped token must not learn which domains exist (403 before 404).
-  if (!who.may_access(d)) throw ServiceError(403, "forbidden", "this token may not use domain \"" + d + "\"");
-  if (!app.config().domains.count(d)) throw ServiceError(404, "unknown_domain", "no domain named \"" + d + "\"");
-  return d;
-}
 
 // POST /v1/domains/{d}/decisions/{id}/gold {"reason"?}: a reviewer or an admin keeps a decided
 // hard case for every evaluation (dataset/marked_gold.hpp).
@@ -145,11 +138,11 @@ void list_models(App& app, const std::string& domain, http::Respond& respond) {
 }  // namespace
 
 void mark_gold(RouteCall& c) {
-  mark_gold(c.app, c.req, domain_of(c.app, c.params[0], c.who), std::string(c.params[1]), c.who, c.respond);
+  mark_gold(c.app, c.req, ui::domain_of(c.app, c.params[0], c.who), std::string(c.params[1]), c.who, c.respond);
 }
-void request_retrain(RouteCall& c) { request_retrain(c.app, c.req, domain_of(c.app, c.params[0], c.who), c.who, c.respond); }
-void retrain_status(RouteCall& c) { retrain_status(c.app, domain_of(c.app, c.params[0], c.who), c.respond); }
+void request_retrain(RouteCall& c) { request_retrain(c.app, c.req, ui::domain_of(c.app, c.params[0], c.who), c.who, c.respond); }
+void retrain_status(RouteCall& c) { retrain_status(c.app, ui::domain_of(c.app, c.params[0], c.who), c.respond); }
 void retrain_job(RouteCall& c) { retrain_job(c.app, c.req, c.params[0], c.who, c.respond); }
-void list_models(RouteCall& c) { list_models(c.app, domain_of(c.app, c.params[0], c.who), c.respond); }
+void list_models(RouteCall& c) { list_models(c.app, ui::domain_of(c.app, c.params[0], c.who), c.respond); }
 
 }  // namespace hitl::service

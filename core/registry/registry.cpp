@@ -159,8 +159,14 @@ Live Registry::promote(const std::string& domain, const std::string& id, const f
 
 Live Registry::promote_locked(const std::string& domain, const std::string& id, const fs::path& artifact_path,
                               std::int64_t now_ms, const std::string& by, const std::string& reason) {
-  auto v = find(domain, id);
-  if (!v) throw std::runtime_error("no model version \"" + id + "\" in domain \"" + domain + "\" (see hitl model list)");
+  // The manifests, read once: the version to promote, whether m0 is kept, the oldest time.
+  const std::vector<ModelVersion> versions = list(domain);
+  const auto of_id = [&](const std::string& wanted) {
+    return std::find_if(versions.begin(), versions.end(), [&](const ModelVersion& m) { return m.id == wanted; });
+  };
+  const auto v = of_id(id);
+  if (v == versions.end())
+    throw std::runtime_error("no model version \"" + id + "\" in domain \"" + domain + "\" (see hitl model list)");
   const std::string artifact = read_whole_file(this->artifact_path(domain, id));
   if (sha256_hex(artifact) != v->artifact_sha256)
     throw std::runtime_error("model " + id + ": the artifact does not match its recorded hash (altered on disk)");
@@ -169,8 +175,8 @@ Live Registry::promote_locked(const std::string& domain, const std::string& id, 
   // The first promotion replaces the configured file: keep it as version m0 so a rollback (of
   // an automatic promotion, say) can go back to it.
   std::error_code ec;
-  if (before.id.empty() && fs::exists(artifact_path, ec) && !find(domain, domain + "-m0"))
-    before.id = keep_configured(domain, *v, artifact_path, now_ms).id;
+  if (before.id.empty() && fs::exists(artifact_path, ec) && of_id(domain + "-m0") == versions.end())
+    before.id = keep_configured(domain, versions, *v, artifact_path, now_ms).id;
   // The training statistics first (a reloading service checks them against the artifact's hash).
   copy_sidecar(this->artifact_path(domain, id), artifact_path);
   replace_file(artifact_path, artifact);
@@ -198,8 +204,9 @@ std::int64_t modified_ms(const fs::path& file) {
 
 // The configured artifact as version m0. Its time is the file's, and never after the first
 // trained version's, so the list stays oldest first.
-ModelVersion Registry::keep_configured(const std::string& domain, const ModelVersion& first_promoted,
-                                       const fs::path& artifact_path, std::int64_t now_ms) const {
+ModelVersion Registry::keep_configured(const std::string& domain, const std::vector<ModelVersion>& versions,
+                                       const ModelVersion& first_promoted, const fs::path& artifact_path,
+                                       std::int64_t now_ms) const {
   const std::string configured = read_whole_file(artifact_path);
   ModelVersion m0;
   m0.id = domain + "-m0";
@@ -210,7 +217,7 @@ ModelVersion Registry::keep_configured(const std::string& domain, const ModelVer
   m0.artifact_sha256 = sha256_hex(configured);
   m0.trigger = "configured artifact, kept at the first promotion";
   m0.created_ms = std::min(now_ms, modified_ms(artifact_path));
-  for (const auto& existing : list(domain))
+  for (const auto& existing : versions)
     if (existing.created_ms > 0) m0.created_ms = std::min(m0.created_ms, existing.created_ms);
   write_new_file(this->artifact_path(domain, m0.id), configured);
   copy_sidecar(artifact_path, this->artifact_path(domain, m0.id));

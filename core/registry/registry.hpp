@@ -74,8 +74,9 @@ class Registry {
  private:
   Live promote_locked(const std::string& domain, const std::string& id, const std::filesystem::path& artifact_path,
                       std::int64_t now_ms, const std::string& by, const std::string& reason);
-  ModelVersion keep_configured(const std::string& domain, const ModelVersion& first_promoted,
-                               const std::filesystem::path& artifact_path, std::int64_t now_ms) const;
+  ModelVersion keep_configured(const std::string& domain, const std::vector<ModelVersion>& versions,
+                               const ModelVersion& first_promoted, const std::filesystem::path& artifact_path,
+                               std::int64_t now_ms) const;
   std::filesystem::path dir_;
   ArtifactVersion version_of_;
 };
