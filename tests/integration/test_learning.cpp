@@ -572,6 +572,38 @@ return {
   CHECK(checks >= 6);
 }
 
+TEST_CASE("the last outcomes of a fast burst are asked too, so the training they call for starts", "[learning]") {
+  // issue 18 item 8: 134 outcomes in 0.4 s were asked once and trained nothing. The policy here
+  // says yes only at exactly the burst's size, so only a check after its last outcome can start it.
+  constexpr int kBurst = 134;
+  const CreditData data;
+  TempDir files;
+  const auto base = data.write(files, "base.csv", 0, 100);
+  auto at_burst = files.write("burst.lua", R"(
+local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("all") end,
+  retrain = function(stats) return stats.samples >= )" + std::to_string(kBurst) + R"(, "burst" end,
+}
+)");
+  Service s("burst = { policy = \"" + at_burst.string() + "\", model = \"credit\", labels = { \"good\", \"bad\" }, " +
+            "retrain = { base_data = \"" + base.string() + "\", base_label = \"Status\", check_seconds = 0 } },\n");
+  s.start();
+  HttpClient c(s.port());
+  auto truth = stream(c, s, data, 100, 100 + kBurst, "burst");
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(answer_all(c, s, truth, "burst") == std::size_t(kBurst));
+  const auto took_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  INFO(kBurst << " outcomes in " << took_ms << " ms");
+  const json job = wait_for_job(c, s, "burst", 60);
+  REQUIRE(job.is_object());
+  INFO(job.dump(2));
+  CHECK(job["trigger"] == "policy");
+  CHECK(job["stats"]["samples"] == kBurst);
+  CHECK(job["status"] == "done");
+}
+
 TEST_CASE("reported truths of decisions no person reviewed count as new evidence for retrain(stats)", "[learning]") {
   const CreditData data;
   TempDir files;
