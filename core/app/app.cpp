@@ -87,6 +87,13 @@ void App::load_policies() {
   std::vector<Signals::DomainSetup> signal_domains;
   for (auto& [name, d] : cfg_.domains) signal_domains.push_back({name, d.stats_segment, metrics_->domain(name)});
   signals_ = std::make_unique<Signals>(signal_domains, queue_.get());
+  // A swapped-in model rescored on recent rows: hitl.threshold_for_rate follows it at once.
+  models_->on_swap([this](const std::string& model, sdk::Model& fresh) {
+    for (auto& [name, d] : cfg_.domains)
+      if (d.model == model)
+        spdlog::info("domain {}: threshold_for_rate recalibrated on {} recent rows for {}", name,
+                     signals_->recalibrate(name, fresh), fresh.version());
+  });
   policy::Limits limits;
   limits.instruction_budget = cfg_.policy_instruction_budget;
   limits.memory_bytes = cfg_.policy_memory_mb << 20;

@@ -116,6 +116,7 @@ bool ModelSet::reload_one(const std::string& name, const fs::path& changed_file,
       now_ms(), audit::kSystemActor, "model.loaded", "", audit::Entity::model, name,
       nlohmann::json{{"from_version", before}, {"to_version", fresh->version()}, {"artifact", changed_file.string()}}.dump()));
   if (auto st = writer.submit_sync(batch); !st.ok()) spdlog::warn("model {}: cannot audit the reload: {}", name, st.message);
+  if (on_swap_) on_swap_(name, *fresh);
   return true;
 }
 

@@ -12,6 +12,7 @@
 #include "ingest/model_slot.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,9 @@ class ModelSet {
   // built first and swapped in only when it loads, so a broken file keeps the old model (logged,
   // counted in `metrics`). Audited as model.loaded through `writer`. Returns how many swapped.
   std::size_t reload_changed(Metrics& metrics, Writer& writer);
+  // Called after each swap with the model's name and the new model (on the reloading thread).
+  using SwapHook = std::function<void(const std::string& name, sdk::Model& fresh)>;
+  void on_swap(SwapHook hook) { on_swap_ = std::move(hook); }
 
  private:
   // A changed file is tried once per change (FileStamp::changed), so a broken file is not
@@ -50,7 +54,8 @@ class ModelSet {
   const plugin::Registry& plugins_;
   ModelSlots slots_;
   std::map<std::string, std::vector<FileStamp>> watched_;  // by model name; empty = never reloaded
-  std::mutex reload_mu_;  // reload_changed runs on the housekeeping thread and after a promotion
+  std::mutex reload_mu_;
+  SwapHook on_swap_;  // reload_changed runs on the housekeeping thread and after a promotion
 };
 
 }  // namespace hitl::service

@@ -28,16 +28,30 @@ std::optional<double> ConfidenceWindow::Window::threshold_for(double rate) const
   return 1.0;
 }
 
+namespace {
+std::uint16_t bin_of(double confidence) {
+  const double c = std::clamp(confidence, 0.0, 1.0);
+  return static_cast<std::uint16_t>(std::min<double>(ConfidenceWindow::kBins - 1, std::floor(c * ConfidenceWindow::kBins)));
+}
+}  // namespace
+
+void ConfidenceWindow::start(const std::string& model_version) {
+  if (current_.count >= kMinSamples) previous_ = std::move(current_);
+  current_ = Window{};
+  current_.version = model_version;
+}
+
 void ConfidenceWindow::add(double confidence, const std::string& model_version) {
   if (std::isnan(confidence)) return;
-  if (model_version != current_.version) {
-    // A new model: its confidences start a window of their own; the old one answers meanwhile.
-    if (current_.count >= kMinSamples) previous_ = std::move(current_);
-    current_ = Window{};
-    current_.version = model_version;
-  }
-  const double c = std::clamp(confidence, 0.0, 1.0);
-  current_.add(static_cast<std::uint16_t>(std::min<double>(kBins - 1, std::floor(c * kBins))));
+  // A new model: its confidences start a window of their own; the old one answers meanwhile.
+  if (model_version != current_.version) start(model_version);
+  current_.add(bin_of(confidence));
+}
+
+void ConfidenceWindow::recalibrate(const std::vector<double>& confidences, const std::string& model_version) {
+  start(model_version);
+  for (double c : confidences)
+    if (!std::isnan(c)) current_.add(bin_of(c));
 }
 
 std::optional<double> ConfidenceWindow::threshold_for(double rate) const {

@@ -26,6 +26,10 @@ class ConfidenceWindow {
   // confidences are below t; nullopt before kMinSamples predictions or for a rate outside (0, 1).
   std::optional<double> threshold_for(double rate) const;
   std::size_t size() const { return current_.count; }
+  // A new model was swapped in: its confidences on recent inputs, rescored, start its window at
+  // once, so the threshold follows the new model from its first record instead of after
+  // kMinSamples of them (the current window becomes the previous one).
+  void recalibrate(const std::vector<double>& confidences, const std::string& model_version);
 
  private:
   struct Window {
@@ -36,6 +40,7 @@ class ConfidenceWindow {
     void add(std::uint16_t bin);
     std::optional<double> threshold_for(double rate) const;
   };
+  void start(const std::string& model_version);  // a fresh current window, the full one kept as previous
   Window current_, previous_;
 };
 

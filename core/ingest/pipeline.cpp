@@ -453,6 +453,7 @@ void Pipeline::count_outcome(const Batch& b, std::size_t i, const Judgement& j) 
   if (!b.model_failed[i] && !rec.prediction.label.empty()) {  // a prediction the policy saw
     o.confidence = j.view.confidence;
     o.model_version = &j.view.version;
+    if (b.scored[i] && b.rows[i]) o.row = &*b.rows[i];
   }
   signals_.record(b.dom.name, signals_.segment_of(b.dom.name, rec.input, rec.meta), o, b.now);
 }

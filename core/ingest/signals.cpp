@@ -60,6 +60,8 @@ struct Signals::Domain {
   mutable std::unordered_map<std::string, std::unique_ptr<Ring>> segments;
   mutable std::uint64_t reviews_seen = 0;
   ConfidenceWindow confidences;  // the last predictions' confidences (hitl.threshold_for_rate)
+  std::vector<sdk::Record> recent_rows;  // a ring of the last kRecentRows scored rows (recalibrate)
+  std::size_t recent_next = 0;
   bool overflow_logged = false;
 
   std::atomic<std::int64_t> open_tasks{0};
@@ -136,6 +138,11 @@ void Signals::record(const std::string& domain, const std::optional<std::string>
     d.sample_reviews(slot);
     add(d.total);
     if (o.confidence) d.confidences.add(*o.confidence, o.model_version ? *o.model_version : std::string());
+    if (o.row) {
+      if (d.recent_rows.size() < kRecentRows) d.recent_rows.push_back(*o.row);
+      else d.recent_rows[d.recent_next] = *o.row;
+      d.recent_next = (d.recent_next + 1) % kRecentRows;
+    }
     if (!segment) return;
     auto s = d.segments.find(*segment);
     if (s == d.segments.end()) {
@@ -152,6 +159,35 @@ void Signals::record(const std::string& domain, const std::optional<std::string>
     add(*s->second);
   } catch (...) {
     // Out of memory for a new segment: the domain total is counted already.
+  }
+}
+
+std::size_t Signals::recalibrate(const std::string& domain, sdk::Model& model) noexcept {
+  auto it = domains_.find(domain);
+  if (it == domains_.end()) return 0;
+  Domain& d = *it->second;
+  try {
+    std::vector<sdk::Record> rows;
+    {
+      std::lock_guard lock(d.mu);
+      rows = d.recent_rows;
+    }
+    if (rows.empty()) return 0;
+    std::vector<sdk::Prediction> preds;
+    if (auto st = model.predict(rows, preds); !st.ok() || preds.size() != rows.size()) {
+      spdlog::warn("domain {}: the new model could not rescore the recent rows, threshold_for_rate starts afresh: {}",
+                   domain, st.message);
+      return 0;
+    }
+    std::vector<double> confidences;
+    confidences.reserve(preds.size());
+    for (const auto& p : preds) confidences.push_back(p.confidence);
+    const std::string version = model.version();
+    std::lock_guard lock(d.mu);
+    d.confidences.recalibrate(confidences, version);
+    return rows.size();
+  } catch (...) {
+    return 0;  // out of memory: the window starts with the live predictions
   }
 }
 

@@ -51,10 +51,18 @@ class Signals final : public policy::SignalSource {
     bool error = false;     // the model or the policy failed on it
     std::optional<double> confidence;       // the primary model's, when it scored the record
     const std::string* model_version = nullptr;
+    const sdk::Record* row = nullptr;       // the row it scored, kept for recalibrate()
   };
   // Counts one decision at `now_ms`, for the domain and, when given, its segment.
   void record(const std::string& domain, const std::optional<std::string>& segment, Outcome o,
               std::int64_t now_ms) noexcept;
+  // Rows kept per domain (the last ones the primary model scored) to rescore at a model swap.
+  static constexpr std::size_t kRecentRows = 1000;
+  // A new version of the domain's model was swapped in (model.loaded): the last kRecentRows rows,
+  // rescored by it, start hitl.threshold_for_rate's window, so the threshold follows the new
+  // model at once. Returns how many rows were rescored (0 when the model fails: the window then
+  // starts with the model's first live predictions, as before). Never throws.
+  std::size_t recalibrate(const std::string& domain, sdk::Model& model) noexcept;
   // Asks the queue for the domain's open tasks when the last answer is older than a second.
   void refresh_open_tasks(const std::string& domain, std::int64_t now_ms) noexcept;
 

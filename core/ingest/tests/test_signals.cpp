@@ -154,3 +154,46 @@ TEST_CASE("hitl.threshold_for_rate reads the domain's recent confidences through
   }
   CHECK(engine.flag("d", in).reason == "0.575");
 }
+
+namespace {
+// A model whose confidence is its input's "x" scaled by `sure`: a promoted model that is surer of
+// itself than the one it replaces (a stand-in: the test is about the window, not the model).
+struct ScaledModel final : hitl::sdk::Model {
+  double sure = 1.0;
+  bool fail = false;
+  hitl::sdk::Status predict(const std::vector<hitl::sdk::Record>& rows, std::vector<hitl::sdk::Prediction>& out) noexcept override {
+    if (fail) return hitl::sdk::Status::Error(hitl::sdk::Code::internal, "broken");
+    for (const auto& r : rows) out.push_back({"good", std::min(1.0, std::get<double>(r.at(0).second) * sure), {}, {}});
+    return hitl::sdk::Status::Ok();
+  }
+  std::string version() const noexcept override { return "m2"; }
+};
+}  // namespace
+
+TEST_CASE("a swapped-in model rescored on recent rows moves threshold_for_rate at once") {
+  Metrics metrics({"d"});
+  Signals s({{"d", "", metrics.domain("d")}}, nullptr);
+  const std::string m1 = "m1";
+  ScaledModel model;
+  CHECK(s.recalibrate("d", model) == 0);  // nothing seen yet
+  for (int i = 0; i < 1000; ++i) {
+    const double x = 0.5 + 0.5 * i / 1000.0;
+    const hitl::sdk::Record row{{"x", x}};
+    Signals::Outcome o;
+    o.confidence = x;  // the old model: confidence = x
+    o.model_version = &m1;
+    o.row = &row;
+    s.record("d", std::nullopt, o, kT0);
+  }
+  REQUIRE(s.threshold_for_rate("d", 0.15));
+  CHECK(*s.threshold_for_rate("d", 0.15) == Approx(0.575).margin(0.0011));
+  // The new model is surer (x * 1.5, capped at 1): on the last 1000 rows it flags 15% below 0.8625.
+  model.sure = 1.5;
+  CHECK(s.recalibrate("d", model) == Signals::kRecentRows);
+  CHECK(*s.threshold_for_rate("d", 0.15) == Approx(0.8625).margin(0.0021));
+  // A model that cannot score leaves the window as it was.
+  model.fail = true;
+  CHECK(s.recalibrate("d", model) == 0);
+  CHECK(*s.threshold_for_rate("d", 0.15) == Approx(0.8625).margin(0.0021));
+  CHECK(s.recalibrate("unknown", model) == 0);
+}
