@@ -578,6 +578,8 @@ std::vector<IngestResult> Pipeline::results_of(sdk::WriteBatch& committed, Domai
       else if (is(d.status, DecisionState::auto_approved)) counters->auto_approved++;
       else if (is(d.status, DecisionState::rejected)) counters->rejected++;
       else counters->pending_review++;
+      if (!nd.duplicate && d.reason == report::kAuditReason && is(d.status, DecisionState::pending_review))
+        counters->audit_drawn++;
     }
     if (!nd.duplicate && is(d.status, DecisionState::pending_review)) metrics_.flagged(d.domain, d.reason, d.priority);
     results.push_back({d.id, d.status, d.reason, d.task_id, d.priority, d.label, d.confidence, nd.duplicate});

@@ -1,5 +1,6 @@
 #include "metrics/metrics.hpp"
 
+#include "common/statistics.hpp"
 #include "common/utf8.hpp"
 
 #include <charconv>
@@ -142,7 +143,38 @@ constexpr CounterFamily kOutcomeCounters[] = {
     {"hitl_trainings_kept_total", "Trainings whose candidate was refused or not evaluated (the live model stayed).",
      &DomainCounters::trainings_kept},
     {"hitl_trainings_failed_total", "Trainings that failed (the live model stayed).", &DomainCounters::trainings_failed},
+    {"hitl_audit_drawn_total", "Automatic decisions sent to review as audit samples (the policy's audit_rate).",
+     &DomainCounters::audit_drawn},
+    {"hitl_audit_samples_total", "Audit samples with a final labelled outcome (behind hitl_estimated_accuracy).",
+     &DomainCounters::audit_samples},
 };
+
+// hitl_estimated_accuracy{who="model|system"} and its 95% interval, from the counters alone:
+// reviewed outcomes are a census, the automatic decisions (auto-approved and audit) are estimated
+// from the audit samples (one audit_rate since start: equal weights). docs/report.md, 3c has the
+// estimator, which statistics::census_plus_sample computes for both. No series without samples.
+template <class DomainMap>
+void estimate_families(std::ostream& o, const DomainMap& domains) {
+  family(o, "hitl_estimated_accuracy", "gauge",
+         "Accuracy over all traffic since start, estimated from reviewed cases and audit samples.");
+  std::ostringstream bounds;
+  for (auto& [d, dom] : domains) {
+    const auto& c = dom->counters;
+    const auto sample = statistics::proportion(statistics::equal_weights(c.audit_samples.load(), c.audit_model_right.load()));
+    const double automatic = double(c.auto_approved.load()) + double(c.audit_drawn.load());
+    const double reviewed = double(c.reviewed_outcomes.load());
+    for (const auto& [who, right] : {std::pair{"model", double(c.reviewed_model_right.load())}, std::pair{"system", reviewed}}) {
+      const auto e = statistics::census_plus_sample(reviewed, right, automatic, sample);
+      if (!e || sample.rows == 0) continue;
+      const std::string lab = "{domain=\"" + esc(d) + "\",who=\"" + who + "\"";
+      o << "hitl_estimated_accuracy" << lab << "} " << format_double(e->value) << '\n';
+      bounds << "hitl_estimated_accuracy_ci95" << lab << ",bound=\"low\"} " << format_double(e->interval.low) << '\n';
+      bounds << "hitl_estimated_accuracy_ci95" << lab << ",bound=\"high\"} " << format_double(e->interval.high) << '\n';
+    }
+  }
+  family(o, "hitl_estimated_accuracy_ci95", "gauge", "The 95% interval of hitl_estimated_accuracy.");
+  o << bounds.str();
+}
 
 constexpr LabelledFamily kReviews{"hitl_reviews_total", "Human review outcomes.", "outcome",
                                   {{{"approve", &DomainCounters::reviews_approve},
@@ -269,6 +301,15 @@ void Metrics::review_completed(const std::string& domain, const std::string& /*o
   if (sla_breached) d->sla_breaches.fetch_add(1, std::memory_order_relaxed);
 }
 
+void Metrics::estimate_outcome(const std::string& domain, bool audit_sample, bool model_right) {
+  Domain* d = find(domain);
+  if (!d) return;
+  auto& c = d->counters;
+  // The outcome first, so a scrape in between never sees more right than outcomes.
+  (audit_sample ? c.audit_samples : c.reviewed_outcomes).fetch_add(1, std::memory_order_relaxed);
+  if (model_right) (audit_sample ? c.audit_model_right : c.reviewed_model_right).fetch_add(1, std::memory_order_relaxed);
+}
+
 void Metrics::sla_breached(const std::string& domain) {
   if (Domain* d = find(domain)) d->sla_breaches.fetch_add(1, std::memory_order_relaxed);
 }
@@ -341,6 +382,7 @@ std::string Metrics::render_prometheus(const std::function<Gauge(const std::stri
   per_domain(o, domains_, "hitl_sla_breaches_total", "Review SLA breaches (tasks past their deadline).",
              [](const auto& dom) { return dom.sla_breaches.load(); });
   counter_families(o, domains_, kLeaseCounters);
+  estimate_families(o, domains_);
   if (queue_depth) {
     family(o, "hitl_queue_depth", "gauge", "Review tasks in the queue by state.");
     for (auto& [d, c] : domains_) {

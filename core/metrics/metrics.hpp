@@ -47,6 +47,14 @@ struct DomainCounters {
   std::atomic<std::uint64_t> trainings_promoted{0};
   std::atomic<std::uint64_t> trainings_kept{0};
   std::atomic<std::uint64_t> trainings_failed{0};
+  // Accuracy over all traffic (hitl_estimated_accuracy): automatic decisions sent to review as
+  // audit samples (counted at ingest), and final outcomes with a label (Metrics::estimate_outcome):
+  // audit samples and the model's label kept in them; other reviewed cases likewise.
+  std::atomic<std::uint64_t> audit_drawn{0};
+  std::atomic<std::uint64_t> audit_samples{0};
+  std::atomic<std::uint64_t> audit_model_right{0};
+  std::atomic<std::uint64_t> reviewed_outcomes{0};
+  std::atomic<std::uint64_t> reviewed_model_right{0};
 };
 
 class Metrics {
@@ -89,6 +97,10 @@ class Metrics {
   // accepted for the caller's convenience and future use.
   void review_completed(const std::string& domain, const std::string& outcome, double turnaround_seconds,
                         bool corrected, bool sla_breached);
+  // A final outcome with a label (the truth as the reviewers settled it): an audit sample's or a
+  // real review's, and whether it kept the model's label. Feeds hitl_estimated_accuracy, which
+  // is computed at each scrape from these counters only (no read of decisions).
+  void estimate_outcome(const std::string& domain, bool audit_sample, bool model_right);
   // A breach seen by the timer on a still-open task: hitl_sla_breaches_total{domain}. The counter
   // counts breach reports, so a task reported here should not be reported again at completion.
   void sla_breached(const std::string& domain);

@@ -3,6 +3,7 @@
 // already in memory; build() folds pages read straight from storage, so a report over any number
 // of decisions holds only counters: per flag reason, policy hash and group, plus a turnaround
 // histogram of bounded size. Private to core/report.
+#include "report/capture.hpp"
 #include "report/report.hpp"
 
 #include <cstdint>
@@ -43,6 +44,23 @@ struct AccuracyCounter {
   Accuracy result() const;
 };
 
+// Estimated accuracy over all traffic (Estimates): the reviewed census, and per policy version
+// the automatic decisions and the audit samples that stand for them.
+class EstimateFold {
+ public:
+  void add(const sdk::DecisionRecord& d);
+  Estimates result() const;
+
+ private:
+  struct Stratum {
+    std::int64_t automatic = 0, samples = 0, model_right = 0;
+    CaptureFold capture;  // its audit samples, weighed at the end
+  };
+  std::unordered_map<std::string, Stratum> by_policy_;
+  CaptureFold reviewed_capture_;
+  std::int64_t reviewed_ = 0, reviewed_model_right_ = 0, reviewed_system_right_ = 0, not_covered_ = 0;
+};
+
 // One side (current or baseline) of the bias section: counters per group value.
 class BiasFold {
  public:
@@ -79,6 +97,7 @@ class ReportFold {
   std::map<std::string, std::int64_t> reasons_;
   TurnaroundHistogram turnaround_;
   AccuracyCounter accuracy_;
+  EstimateFold estimates_;
   std::unordered_map<std::string, PolicyCounter> policies_;
   std::optional<BiasFold> bias_;
 };

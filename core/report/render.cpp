@@ -125,6 +125,56 @@ void print_audit(std::ostream& out, const AuditEstimate& a) {
       << pct(a.ci95_low) << " - " << pct(a.ci95_high) << ", " << a.samples << " samples)\n";
 }
 
+json traffic_json(const TrafficEstimate& t) {
+  return {{"accuracy", opt(t.accuracy)},
+          {"ci95", t.accuracy ? json::array({*t.ci95_low, *t.ci95_high}) : json(nullptr)}};
+}
+
+json capture_json(const std::vector<CaptureCurve>& curves) {
+  json out = json::object();
+  for (const auto& c : curves) {
+    json points = json::object();
+    for (const auto& p : c.points) points[rate_key(p.review_rate)] = opt(p.capture);
+    out[name(c.signal)] = {{"rows", c.rows}, {"errors", c.errors}, {"capture", std::move(points)}};
+  }
+  return out;
+}
+
+json estimates_json(const Estimates& e) {
+  return {{"capture", capture_json(e.capture)},{"model", traffic_json(e.model)},     {"system", traffic_json(e.system)},
+          {"reviewed", e.reviewed},             {"automatic", e.automatic},
+          {"samples", e.samples},               {"effective_samples", e.effective_samples},
+          {"not_covered", e.not_covered}};
+}
+
+void print_estimates(std::ostringstream& out, const Estimates& e) {
+  out << "\nEstimated accuracy over all traffic (" << e.reviewed << " reviewed counted, " << e.automatic
+      << " automatic estimated from " << e.samples << " audit samples, " << e.not_covered << " not covered)\n";
+  Table t(false);
+  t.row({"who", "accuracy", "95% low", "95% high"});
+  for (const auto& [who, est] : {std::pair{"model alone", &e.model}, std::pair{"system", &e.system}})
+    t.row({who, pct(est->accuracy), pct(est->ci95_low), pct(est->ci95_high)});
+  t.print(out);
+  for (const auto& c : e.capture) {
+    out << "  model errors caught reviewing the most doubtful by " << name(c.signal) << ":";
+    for (const auto& p : c.points) out << " " << pct(p.review_rate) << " -> " << pct(p.capture) << ";";
+    out << "\n";
+  }
+}
+
+// Section 3: agreement on the reviewed slice, then the estimates over all traffic.
+void print_accuracy(std::ostringstream& out, const Report& r) {
+  out << "\nAgreement on reviewed cases (the reviewed slice, not accuracy over all traffic)\n";
+  Table acc(false);
+  acc.row({"cases", "reviewed", "reported truths", "final accuracy", "model accuracy", "gain"});
+  const auto& a = r.accuracy;
+  acc.row({num(a.cases), num(a.reviewed_cases), num(a.reported_truths), pct(a.final_accuracy), pct(a.model_accuracy),
+           points(a.gain)});
+  acc.print(out);
+  print_audit(out, r.audit);
+  print_estimates(out, r.estimated);
+}
+
 }  // namespace
 
 nlohmann::json to_json(const Report& r) {
@@ -169,6 +219,7 @@ nlohmann::json to_json(const Report& r) {
             {"model_right", r.audit.model_right},
             {"model_accuracy", opt(r.audit.model_accuracy)},
             {"ci95", r.audit.model_accuracy ? json::array({*r.audit.ci95_low, *r.audit.ci95_high}) : json(nullptr)}}},
+          {"estimated_accuracy", estimates_json(r.estimated)},
           {"bias", r.bias ? bias_json(*r.bias) : json(nullptr)},
           {"cost",
            {{"reviews", c.reviews},
@@ -210,14 +261,7 @@ std::string to_table(const Report& r) {
   sla.row({"open tasks past deadline", num(ta.sla.open_breached)});
   sla.print(out, "    ");
 
-  out << "\nHuman-to-model accuracy gain\n";
-  Table acc(false);
-  acc.row({"cases", "reviewed", "reported truths", "final accuracy", "model accuracy", "gain"});
-  const auto& a = r.accuracy;
-  acc.row({num(a.cases), num(a.reviewed_cases), num(a.reported_truths), pct(a.final_accuracy), pct(a.model_accuracy),
-           points(a.gain)});
-  acc.print(out);
-  print_audit(out, r.audit);
+  print_accuracy(out, r);
 
   out << "\nBias score drift";
   if (!r.bias) {

@@ -11,6 +11,8 @@
 //   to_json / to_table render a Report (nlohmann/json stays in the .cpp: only json_fwd here).
 #include <hitl/plugin_api.hpp>
 
+#include "report/capture.hpp"
+
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
@@ -110,6 +112,29 @@ struct AuditEstimate {
   Rate ci95_low, ci95_high;      // Wilson score interval at 95%
 };
 
+// Accuracy over all the window's traffic, not only what people saw (docs/report.md, 3c). The
+// decisions fall in three parts: flagged for a real reason (reviewed: each one's truth is known,
+// a census), automatic (auto-approved, and the audit samples drawn from them: estimated from
+// those samples) and the rest (rejected, or flagged without a truth yet: not covered). The audit
+// samples are weighted self-normalised by 1/p, p being the share of their policy version's
+// automatic decisions that were drawn (post-stratified by policy_hash).
+struct TrafficEstimate {
+  Rate accuracy;             // null when the automatic part has no audit sample, or nothing is covered
+  Rate ci95_low, ci95_high;  // the samples' Wilson interval at Kish's effective size, mapped to the whole
+};
+struct Estimates {
+  std::int64_t reviewed = 0;         // flagged (not audit) decisions with a truth: counted as they are
+  std::int64_t automatic = 0;        // auto-approved + audit decisions of policy versions with samples
+  std::int64_t samples = 0;          // audit samples with a truth behind the automatic part
+  double effective_samples = 0;      // Kish's effective sample size of the weighted samples
+  std::int64_t not_covered = 0;      // rejected, flagged without truth, automatic of versions without samples
+  TrafficEstimate model;             // the model's label right
+  TrafficEstimate system;            // what was delivered right (a person's label on the reviewed part)
+  // The top score's capture curve over the same rows, weighted alike (docs/report.md, 3d): the
+  // share of the model's errors that reviewing the least confident 5..30% would catch.
+  std::vector<CaptureCurve> capture;
+};
+
 struct GroupStats {
   std::string name;  // a band, the value itself, or "(missing)"
   std::int64_t predictions = 0;
@@ -164,6 +189,7 @@ struct Report {
   Turnaround turnaround;
   Accuracy accuracy;
   AuditEstimate audit;
+  Estimates estimated;  // over all traffic
   std::optional<Bias> bias;  // set when Settings.group.field is
   Cost cost;
   std::vector<PolicyRow> by_policy;  // by first_ms, then hash

@@ -7,6 +7,7 @@
 #include "governance/auth.hpp"
 #include "review/reviewers.hpp"
 #include "metrics/metrics.hpp"
+#include "report/report.hpp"
 #include "domain/domains.hpp"
 #include "common/service_error.hpp"
 #include "store/writer.hpp"
@@ -430,6 +431,8 @@ void ReviewService::after_outcome(const ReviewSubmission& s) {
   if (s.step == Step::final) {
     metrics_.review_completed(task.domain, outcome, static_cast<double>(s.now - task.created_ms) / 1000.0,
                               s.final_label != s.decision.label, task.deadline_ms > 0 && s.now > task.deadline_ms);
+    if (!s.final_label.empty())  // a reject without a label settles no truth
+      metrics_.estimate_outcome(task.domain, s.decision.reason == report::kAuditReason, s.final_label == s.decision.label);
     if (hooks_.on_final) hooks_.on_final(s.final_decision);
   }
   if (auto* c = metrics_.domain(task.domain)) {

@@ -384,3 +384,30 @@ TEST_CASE("metrics: a family with fixed label values counts per domain and ignor
   CHECK(s.at(series_key(name, {{"domain", "churn"}, {"kind", "auto->review"}})) == 0);
   CHECK(text.find("nope") == std::string::npos);
 }
+
+TEST_CASE("metrics: the estimated accuracy over all traffic comes from the counters as outcomes arrive", "[metrics]") {
+  Metrics m({"d"});
+  auto* c = m.domain("d");
+  // Before any answered audit sample there is no estimate: the reviewed slice is not all traffic.
+  for (int i = 0; i < 10; ++i) m.estimate_outcome("d", /*audit_sample=*/false, /*model_right=*/i < 6);
+  c->auto_approved += 80;
+  c->audit_drawn += 20;
+  auto s = parse_samples(m.render_prometheus({}));
+  CHECK(s.count(series_key("hitl_estimated_accuracy", {{"domain", "d"}, {"who", "model"}})) == 0);
+  // 20 audit samples, 18 kept the model's label: the 100 automatic decisions are 90% right.
+  for (int i = 0; i < 20; ++i) m.estimate_outcome("d", true, i < 18);
+  m.estimate_outcome("unknown", true, true);  // ignored
+  const std::string text = m.render_prometheus({});
+  require_clean(text);
+  s = parse_samples(text);
+  CHECK(s.at(domain_key("hitl_audit_drawn_total", "d")) == 20);
+  CHECK(s.at(domain_key("hitl_audit_samples_total", "d")) == 20);
+  // model: (6 + 100 * 0.9) / 110; system: the reviewed cases delivered the person's label, (10 + 90) / 110.
+  CHECK(s.at(series_key("hitl_estimated_accuracy", {{"domain", "d"}, {"who", "model"}})) == Approx(96.0 / 110));
+  CHECK(s.at(series_key("hitl_estimated_accuracy", {{"domain", "d"}, {"who", "system"}})) == Approx(100.0 / 110));
+  // Wilson at 95% for 18/20 is 0.6990 .. 0.9721, mapped through (census + 100 x) / 110.
+  CHECK(s.at(series_key("hitl_estimated_accuracy_ci95", {{"domain", "d"}, {"who", "system"}, {"bound", "low"}})) ==
+        Approx((10 + 100 * 0.6990) / 110).margin(1e-4));
+  CHECK(s.at(series_key("hitl_estimated_accuracy_ci95", {{"domain", "d"}, {"who", "model"}, {"bound", "high"}})) ==
+        Approx((6 + 100 * 0.9721) / 110).margin(1e-4));
+}

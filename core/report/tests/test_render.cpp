@@ -51,7 +51,10 @@ TEST_CASE("JSON: the documented keys at every level") {
   const auto j = to_json(fixture_report());
   CHECK(keys(j) == std::set<std::string>{"domain", "from_ms", "to_ms", "generated_ms", "predictions", "auto_approved",
                                          "flagged", "rejected", "flag_rate", "flag_reasons", "turnaround", "accuracy",
-                                         "audit", "bias", "cost", "by_policy"});
+                                         "audit", "estimated_accuracy", "bias", "cost", "by_policy"});
+  CHECK(keys(j["estimated_accuracy"]) == std::set<std::string>{"model", "system", "reviewed", "automatic", "samples",
+                                                               "effective_samples", "not_covered", "capture"});
+  CHECK(keys(j["estimated_accuracy"]["system"]) == std::set<std::string>{"accuracy", "ci95"});
   CHECK(keys(j["audit"]) == std::set<std::string>{"samples", "model_right", "model_accuracy", "ci95"});
   CHECK(keys(j["turnaround"]) == std::set<std::string>{"completed", "mean_s", "p50_s", "p95_s", "max_s", "sla"});
   CHECK(keys(j["turnaround"]["sla"]) ==
@@ -115,7 +118,7 @@ TEST_CASE("table: sections, aligned columns and the key figures") {
   INFO(t);
   CHECK(t.find("Report for domain credit_risk: decisions created from 2023-11-14T22:13:20Z to 2023-11-15T22:13:20Z") !=
         std::string::npos);
-  for (const char* section : {"Flag rate", "Review turnaround", "Human-to-model accuracy gain", "Bias score drift by Age",
+  for (const char* section : {"Flag rate", "Review turnaround", "Agreement on reviewed cases", "Estimated accuracy over all traffic", "Bias score drift by Age",
                               "Cost per corrected prediction", "By policy version"})
     CHECK(t.find(section) != std::string::npos);
 

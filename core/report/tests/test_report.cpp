@@ -309,3 +309,89 @@ TEST_CASE("audit samples estimate the model on automatic traffic with a Wilson i
   CHECK_FALSE(none.audit.model_accuracy);
   CHECK(to_json(none)["audit"]["ci95"].is_null());
 }
+
+TEST_CASE("estimated accuracy over all traffic: reviewed decisions counted, automatic ones estimated from audit samples by policy version") {
+  Facts f;
+  auto add = [&](const std::string& id, const std::string& policy, const std::string& status, const std::string& reason,
+                 const char* outcome, const std::string& final_label) {
+    auto d = decision(id, policy, T + static_cast<std::int64_t>(f.decisions.size()) * MIN, status, reason, "good");
+    f.decisions.push_back(outcome ? human(d, outcome, final_label) : d);
+  };
+  // P1: 100 automatic decisions, 10 of them audit samples (8 kept the model's label): each stands for 10.
+  for (int i = 0; i < 90; ++i) add("p1-" + std::to_string(i), P1, "auto_approved", "", nullptr, "");
+  for (int i = 0; i < 10; ++i) add("p1a-" + std::to_string(i), P1, "pending_review", "audit", i < 8 ? "approve" : "correct", i < 8 ? "good" : "bad");
+  // P2 drew at another rate: 40 automatic, 2 samples (both right): each stands for 20.
+  for (int i = 0; i < 38; ++i) add("p2-" + std::to_string(i), P2, "auto_approved", "", nullptr, "");
+  for (int i = 0; i < 2; ++i) add("p2a-" + std::to_string(i), P2, "pending_review", "audit", "approve", "good");
+  // 20 reviewed for a real reason: the model right 12 times; what was delivered is the person's label.
+  for (int i = 0; i < 20; ++i) add("r-" + std::to_string(i), P1, "pending_review", "uncertain", i < 12 ? "approve" : "correct", i < 12 ? "good" : "bad");
+  // Not covered: a rejection and a flagged case with no answer yet.
+  add("rej", P1, "rejected", "fraud", nullptr, "");
+  add("open", P1, "pending_review", "uncertain", nullptr, "");
+  const auto r = compute("credit_risk", f, nullptr, settings(), W, BW, NOW);
+  const auto& e = r.estimated;
+  CHECK(e.reviewed == 20);
+  CHECK(e.automatic == 140);
+  CHECK(e.samples == 12);
+  CHECK(e.not_covered == 2);
+  // Weighted: (8*10 + 2*20) / (10*10 + 2*20) = 120/140; Kish n = 140^2 / (10*100 + 2*400) = 10.89.
+  CHECK(e.effective_samples == Approx(10.8889).margin(1e-4));
+  // Model: (12 + 140 * 120/140) / 160 = 0.825; system: (20 + 120) / 160 = 0.875 (a plain share of the
+  // samples, 10/12, would say 0.8458 and 0.8958).
+  REQUIRE(e.model.accuracy);
+  CHECK(*e.model.accuracy == Approx(0.825).margin(1e-12));
+  CHECK(*e.system.accuracy == Approx(0.875).margin(1e-12));
+  // Wilson at 95% and n = 10.89 around 0.8571: 0.5625 .. 0.9655, mapped through (census + 140 x) / 160.
+  CHECK(*e.model.ci95_low == Approx(0.56718).margin(1e-4));
+  CHECK(*e.model.ci95_high == Approx(0.91983).margin(1e-4));
+  CHECK(*e.system.ci95_low == Approx(0.61718).margin(1e-4));
+  CHECK(*e.system.ci95_high == Approx(0.96983).margin(1e-4));
+  const auto j = to_json(r)["estimated_accuracy"];
+  CHECK(j["system"]["ci95"].size() == 2);
+  CHECK(j["samples"] == 12);
+  REQUIRE(e.capture.size() == 1);  // the top score: the only signal stored outside the payload
+  CHECK(e.capture[0].rows == Approx(160));
+  CHECK(e.capture[0].errors == Approx(8 + 2 * 10));  // 8 reviewed errors, 2 sampled ones standing for 10 each
+  // Automatic traffic without a single audit sample: no estimate (the reviewed slice alone would pass for all traffic).
+  const auto none = compute("credit_risk", current(), nullptr, settings(), W, BW, NOW);
+  CHECK_FALSE(none.estimated.model.accuracy);
+  CHECK_FALSE(none.estimated.system.accuracy);
+  CHECK(to_json(none)["estimated_accuracy"]["system"]["ci95"].is_null());
+  CHECK(none.estimated.capture.empty());
+}
+
+TEST_CASE("capture curves: the share of the model's errors among the most doubtful rows, weighted, pro rata in a bin") {
+  CaptureFold fold;
+  // 100 rows with top scores 0.995 down to 0.005 (doubt rising); the model is wrong on the 10 least confident.
+  for (int i = 0; i < 100; ++i) fold.add(doubts_of({}, 0.995 - 0.01 * i), i >= 90);
+  auto curves = fold.curves();
+  REQUIRE(curves.size() == 1);  // no scores: the top score only
+  CHECK(curves[0].signal == Signal::top_score);
+  CHECK(curves[0].errors == 10);
+  REQUIRE(curves[0].points.size() == kCaptureRates.size());
+  CHECK(*curves[0].points[0].capture == Approx(0.5));   // 5% reviewed: 5 of the 10 errors
+  CHECK(*curves[0].points[1].capture == Approx(1.0));   // 10%: all of them
+  CHECK(*curves[0].points[4].capture == Approx(1.0));
+  // A stratum weighed 9 times: 10 more rows, the most confident, all errors, now 90 of 190 weight.
+  CaptureFold confident;
+  for (int i = 0; i < 10; ++i) confident.add(doubts_of({}, 0.9999), true);
+  fold.merge(confident, 9.0);
+  curves = fold.curves();
+  CHECK(curves[0].rows == Approx(190));
+  CHECK(curves[0].errors == Approx(100));
+  CHECK(*curves[0].points[1].capture == Approx(0.1));   // 10% = 19 rows: the 10 least confident errors and 9 right ones
+  // With scores, margin and entropy too: two labels rank alike (entropy is flat near 0.5, so its
+  // top bins hold right and wrong rows together and take them pro rata).
+  CaptureFold scored;
+  for (int i = 0; i < 100; ++i) {
+    const double bad = 0.005 + 0.005 * i;
+    scored.add(doubts_of({{"good", 1 - bad}, {"bad", bad}}, 1 - bad), i >= 95);
+  }
+  const auto all = scored.curves();
+  REQUIRE(all.size() == 3);
+  CHECK(*all[0].points[0].capture == Approx(1.0));
+  CHECK(*all[1].points[0].capture == Approx(1.0));
+  CHECK(*all[2].points[0].capture >= 0.8);
+  CHECK(*all[2].points[1].capture == Approx(1.0));
+  CHECK(rate_key(0.1) == "0.10");
+}
