@@ -22,6 +22,7 @@ namespace {
 struct SimulateOptions {
   std::string config, data, label, html, work_dir, handle_time = "lognormal:45s,0.5";
   std::size_t limit = 0;
+  double review_target = -1;  // < 0: not given
   bool json = false;
   simulate::Options run;
 };
@@ -67,6 +68,7 @@ void write_outputs(const SimulateOptions& o, const simulate::Result& r) {
 }
 
 void run(SimulateOptions& o) {
+  if (o.review_target >= 0) o.run.review_target = o.review_target;
   try {
     o.run.handle_time = simulate::parse_handle_time(o.handle_time);
   } catch (const std::invalid_argument& e) {
@@ -110,6 +112,9 @@ void add_simulate(CLI::App& root) {
                   "Time per review: fixed:30s, lognormal:MEDIAN,SIGMA or exponential:MEAN (default lognormal:45s,0.5)");
   cmd->add_option("--rate", o->run.rate, "Records per simulated second (default 0.05: one every 20 s)")
       ->check(CLI::Range(1e-6, 1e6));
+  cmd->add_option("--review-target", o->review_target,
+                  "The review share the policy aims at (e.g. 0.15): shown beside the flag rate reached")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", o->run.seed, "Seed of every random draw (default 1): one seed, one result");
   cmd->add_flag("--json", o->json, "Print the figures as JSON");
   cmd->add_option("--html", o->html, "Also write the figures and time series as one self-contained HTML page");

@@ -121,6 +121,21 @@ void add_report(Result& r, service::App& app, const std::string& domain, std::in
   r.reviewer_hours = rep.cost.reviewer_seconds / 3600.0;
   r.corrections = static_cast<std::size_t>(rep.cost.corrections);
   r.cost_per_correction = rep.cost.cost_per_correction;
+  r.estimated = rep.estimated;
+}
+
+// Which signal would have caught the model's errors, record by record, and what the policy caught.
+void add_capture(Result& r, const std::vector<sdk::DecisionRecord>& decisions, const Scoring& s) {
+  report::CaptureFold fold;
+  std::size_t errors = 0, flagged_errors = 0;
+  for (std::size_t i = 0; i < decisions.size(); ++i) {
+    const bool error = decisions[i].label != s.truth[i];
+    fold.add(report::doubts_of(s.live[i].scores, s.live[i].confidence), error);
+    errors += error;
+    flagged_errors += error && !service::is(decisions[i].status, service::DecisionState::auto_approved);
+  }
+  r.capture = fold.curves();
+  if (errors) r.policy_capture = share(flagged_errors, errors);
 }
 
 // Each model version on the records it scored while live, beside the first model on them.
@@ -199,6 +214,7 @@ Result score(service::App& app, const Options& o, const std::vector<LabelledRow>
   add_totals(r, decisions, s);
   add_report(r, app, o.domain, log.end_ms);
   add_versions(r, decisions, s);
+  add_capture(r, decisions, s);
   add_series(r, decisions, s, log);
   add_trainings(r, log);
   if (auto* c = app.metrics().domain(o.domain)) {

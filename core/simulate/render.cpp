@@ -4,6 +4,7 @@
 #include "simulate/simulate.hpp"
 
 #include "common/html.hpp"
+#include "report/capture.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -44,6 +45,44 @@ json point_json(const Point& p) {
           {"auc", optional_number(p.auc)},
           {"model_version", p.model_version},
           {"queue_depth", p.queue_depth}};
+}
+
+json estimate_json(const report::TrafficEstimate& e, double truth) {
+  json out = {{"estimate", optional_number(e.accuracy)}, {"ci95", nullptr}, {"true", truth}, {"true_within_ci95", nullptr}};
+  if (e.accuracy) {
+    out["ci95"] = json::array({*e.ci95_low, *e.ci95_high});
+    out["true_within_ci95"] = *e.ci95_low <= truth && truth <= *e.ci95_high;
+  }
+  return out;
+}
+
+// The report's estimates over the run beside the true figures (docs/simulate.md).
+json estimates_json(const Result& r) {
+  const auto& e = r.estimated;
+  return {{"system", estimate_json(e.system, r.system_accuracy)},
+          {"model", estimate_json(e.model, r.model_accuracy)},
+          {"reviewed", e.reviewed},
+          {"automatic", e.automatic},
+          {"audit_samples", e.samples},
+          {"effective_samples", e.effective_samples},
+          {"not_covered", e.not_covered}};
+}
+
+json capture_json(const Result& r) {
+  json signals = json::object();
+  for (const auto& c : r.capture) {
+    json points = json::object();
+    for (const auto& p : c.points) points[report::rate_key(p.review_rate)] = optional_number(p.capture);
+    signals[report::name(c.signal)] = std::move(points);
+  }
+  return {{"policy", {{"review_share", r.flag_rate}, {"capture", optional_number(r.policy_capture)}}},
+          {"signals", std::move(signals)}};
+}
+
+json review_target_json(const Result& r) {
+  if (!r.options.review_target) return nullptr;
+  const double target = *r.options.review_target;
+  return {{"target", target}, {"actual", r.flag_rate}, {"points_off", (r.flag_rate - target) * 100.0}};
 }
 
 std::string percent(double v) {
@@ -102,6 +141,9 @@ json to_json(const Result& r) {
           {"auc_positive_label", r.positive},
           {"versions", std::move(versions)},
           {"series", std::move(series)},
+          {"estimates", estimates_json(r)},
+          {"capture", capture_json(r)},
+          {"review_target", review_target_json(r)},
           {"simulated_hours", r.simulated_hours},
           {"wall_seconds", r.wall_seconds}};
 }
@@ -114,6 +156,12 @@ std::string to_text(const Result& r) {
   out += line("handled automatically", percent(r.auto_share) + " (" + std::to_string(r.auto_handled) + ")");
   out += line("system accuracy (auto + human)", percent(r.system_accuracy));
   out += line("model alone, same records", percent(r.model_accuracy));
+  if (const auto& e = r.estimated.system; e.accuracy)
+    out += line("estimated system accuracy", percent(*e.accuracy) + " (95% " + percent(*e.ci95_low) + " - " +
+                                                 percent(*e.ci95_high) + ", " + std::to_string(r.estimated.samples) +
+                                                 " audit samples)");
+  if (r.options.review_target) out += line("review target", percent(*r.options.review_target));
+  if (r.policy_capture) out += line("model errors the policy flagged", percent(*r.policy_capture));
   out += line("SLA met", r.sla_met ? percent(*r.sla_met) : "-");
   out += line("reviewer hours", fixed(r.reviewer_hours, "%.1f"));
   out += line("cost per corrected prediction", fixed(r.cost_per_correction, "%.2f") + " (" +

@@ -10,6 +10,7 @@
 // (render.cpp).
 #include "config/service_config.hpp"
 #include "plugin/plugin_registry.hpp"
+#include "report/report.hpp"
 #include "simulate/handle_time.hpp"
 
 #include <nlohmann/json.hpp>
@@ -32,6 +33,7 @@ struct Options {
   HandleTime handle_time;           // how long one review takes (handle_time.hpp)
   double rate = 0.05;               // records per simulated second
   std::uint64_t seed = 1;
+  std::optional<double> review_target;  // the review share the policy aims at, to compare with
 };
 
 // One row of the labelled stream: its id ("<file stem>:<row>"), its input, its true label.
@@ -105,6 +107,13 @@ struct Result {
   std::string positive;  // the class AUC ranks by
   std::vector<VersionFigures> versions;
   std::vector<Point> series;
+  // What the report estimates over the run from the audit samples and the reviewed cases, to set
+  // beside system_accuracy and model_accuracy, the true figures.
+  report::Estimates estimated;
+  // Each signal's capture curve on the stream (every record's truth known), and the policy's own:
+  // the model's errors among the flagged records.
+  std::vector<report::CaptureCurve> capture;
+  std::optional<double> policy_capture;  // null when the model made no error
   double simulated_hours = 0;
   double wall_seconds = 0;  // the only figure that differs between two runs of one seed
 };

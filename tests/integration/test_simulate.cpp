@@ -112,3 +112,30 @@ TEST_CASE("simulate: wrong options are refused before anything runs") {
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("Nope") != std::string::npos);
 }
+
+TEST_CASE("simulate: credit_risk's estimated system accuracy holds the true one and the review share its target") {
+  // issue 18 "Done when": the audit samples' estimate of the system's accuracy over all traffic
+  // contains the true figure the labels give, and threshold_for_rate holds the review share.
+  hitl::test::TempDir dir("hitl-simulate-estimates");
+  const fs::path out = dir.path / "run.json";
+  const auto r = run_hitl("simulate --config " + (kExample / "hitl.lua").string() + " --domain credit_risk --data " +
+                          (kExample / "data" / "credit_stream.csv").string() +
+                          " --label Status --review-target 0.15 --json | cat > " + out.string());
+  INFO(r.out);
+  REQUIRE(r.exit_code == 0);
+  const json j = json::parse(read(out));
+  INFO(j["estimates"].dump(2) + "\n" + j["review_target"].dump() + "\n" + j["capture"].dump(2));
+  const auto& system = j["estimates"]["system"];
+  REQUIRE(system["estimate"].is_number());
+  CHECK(j["estimates"]["audit_samples"].get<int>() >= 30);
+  CHECK(system["ci95"][0].get<double>() <= system["true"].get<double>());
+  CHECK(system["true"].get<double>() <= system["ci95"][1].get<double>());
+  CHECK(system["true_within_ci95"] == true);
+  CHECK(std::abs(j["review_target"]["points_off"].get<double>()) <= 3.0);
+  // The curves are there for every signal, rising with the review rate.
+  for (const char* signal : {"top_score", "margin", "entropy"}) {
+    const auto& c = j["capture"]["signals"][signal];
+    REQUIRE(c.size() == 5);
+    CHECK(c["0.05"].get<double>() <= c["0.30"].get<double>());
+  }
+}
