@@ -16,6 +16,7 @@
 #include "notify/notify.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
+#include "report/report.hpp"
 #include "review/assignment.hpp"
 #include "review/review.hpp"
 #include "review/reviewers.hpp"
@@ -30,11 +31,15 @@ namespace hitl::service {
 namespace {
 // A final human outcome is heard by the waiting clients and webhooks (notify/) and by the
 // learning loop, which may ask for a retraining (learning/retrain_worker.hpp).
-FinalHooks final_outcome_hooks(Notifier& notifier, RetrainWorker& retrain) {
+FinalHooks final_outcome_hooks(Notifier& notifier, RetrainWorker& retrain, Signals& signals,
+                               const policy::PolicyEngine& policies) {
   FinalHooks hooks = notifier.hooks();
-  hooks.on_final = [notify = std::move(hooks.on_final), &retrain](const sdk::DecisionRecord& d) {
+  hooks.on_final = [notify = std::move(hooks.on_final), &retrain, &signals, &policies](const sdk::DecisionRecord& d) {
     if (notify) notify(d);
     retrain.outcome(d);
+    // hitl.calibrated learns from the outcome; an audit sample stands for 1/p automatic decisions.
+    const double p = d.reason == report::kAuditReason ? policies.audit_rate(d.domain) : 1.0;
+    if (p > 0) signals.labelled(d, 1.0 / p);
   };
   return hooks;
 }
@@ -125,7 +130,7 @@ void App::build_review() {
   retrain_ = std::make_unique<RetrainWorker>(RetrainWorker::Deps{
       cfg_, *registry_, *storage_, *policies_, *metrics_, commit, [this] { reload_models(); }});
   review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *domains_, *metrics_, *reviewers_,
-                                            *assignment_, *policies_, final_outcome_hooks(*notifier_, *retrain_));
+                                            *assignment_, *policies_, final_outcome_hooks(*notifier_, *retrain_, *signals_, *policies_));
   // renew() came with queue interface 1.1: an older queue plugin's vtable has no such slot.
   const auto queue_api = plugin::api_of(queue_);
   review_->set_queue_renews(!queue_api || queue_api->minor >= 1);

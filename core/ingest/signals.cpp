@@ -1,5 +1,6 @@
 #include "ingest/signals.hpp"
 
+#include "ingest/calibration.hpp"
 #include "ingest/confidence_window.hpp"
 
 #include "data/records.hpp"
@@ -60,6 +61,7 @@ struct Signals::Domain {
   mutable std::unordered_map<std::string, std::unique_ptr<Ring>> segments;
   mutable std::uint64_t reviews_seen = 0;
   ConfidenceWindow confidences;  // the last predictions' confidences (hitl.threshold_for_rate)
+  Calibration calibration;       // hitl.calibrated, from labelled outcomes
   std::vector<sdk::Record> recent_rows;  // a ring of the last kRecentRows scored rows (recalibrate)
   std::size_t recent_next = 0;
   bool overflow_logged = false;
@@ -162,27 +164,64 @@ void Signals::record(const std::string& domain, const std::optional<std::string>
   }
 }
 
+namespace {
+// The new model's predictions of `rows`, or nothing when it cannot give them.
+std::optional<std::vector<sdk::Prediction>> rescore(const std::string& domain, sdk::Model& model,
+                                                    const std::vector<sdk::Record>& rows) {
+  std::vector<sdk::Prediction> preds;
+  if (auto st = model.predict(rows, preds); !st.ok() || preds.size() != rows.size()) {
+    spdlog::warn("domain {}: the new model could not rescore {} recent rows, its signals start afresh: {}", domain,
+                 rows.size(), st.message);
+    return std::nullopt;
+  }
+  return preds;
+}
+}  // namespace
+
+void Signals::labelled(const sdk::DecisionRecord& dec, double weight) noexcept {
+  auto it = domains_.find(dec.domain);
+  if (it == domains_.end() || dec.model_version.empty() || dec.final_label.empty()) return;
+  try {
+    Calibration::Labelled l{data::record_from_json(json::parse(dec.input_json)), dec.final_label, weight};
+    std::lock_guard lock(it->second->mu);
+    it->second->calibration.add(std::move(l), dec.model_version, dec.label, dec.confidence);
+  } catch (...) {
+    // An erased or unreadable input: the outcome is not kept.
+  }
+}
+
+std::optional<double> Signals::calibrated(const std::string& domain, double confidence) const noexcept {
+  auto it = domains_.find(domain);
+  if (it == domains_.end()) return std::nullopt;
+  std::lock_guard lock(it->second->mu);
+  return it->second->calibration.calibrated(confidence);
+}
+
 std::size_t Signals::recalibrate(const std::string& domain, sdk::Model& model) noexcept {
   auto it = domains_.find(domain);
   if (it == domains_.end()) return 0;
   Domain& d = *it->second;
   try {
-    std::vector<sdk::Record> rows;
+    std::vector<sdk::Record> rows, labelled_rows;
+    std::vector<Calibration::Labelled> labelled;
     {
       std::lock_guard lock(d.mu);
       rows = d.recent_rows;
+      labelled = d.calibration.kept();
     }
-    if (rows.empty()) return 0;
-    std::vector<sdk::Prediction> preds;
-    if (auto st = model.predict(rows, preds); !st.ok() || preds.size() != rows.size()) {
-      spdlog::warn("domain {}: the new model could not rescore the recent rows, threshold_for_rate starts afresh: {}",
-                   domain, st.message);
-      return 0;
-    }
-    std::vector<double> confidences;
-    confidences.reserve(preds.size());
-    for (const auto& p : preds) confidences.push_back(p.confidence);
+    for (const auto& l : labelled) labelled_rows.push_back(l.row);
     const std::string version = model.version();
+    if (!labelled_rows.empty())
+      if (auto preds = rescore(domain, model, labelled_rows)) {
+        std::lock_guard lock(d.mu);
+        d.calibration.refit(version, labelled, *preds);
+      }
+    if (rows.empty()) return 0;
+    const auto preds = rescore(domain, model, rows);
+    if (!preds) return 0;
+    std::vector<double> confidences;
+    confidences.reserve(preds->size());
+    for (const auto& p : *preds) confidences.push_back(p.confidence);
     std::lock_guard lock(d.mu);
     d.confidences.recalibrate(confidences, version);
     return rows.size();

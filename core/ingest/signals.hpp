@@ -63,6 +63,11 @@ class Signals final : public policy::SignalSource {
   // model at once. Returns how many rows were rescored (0 when the model fails: the window then
   // starts with the model's first live predictions, as before). Never throws.
   std::size_t recalibrate(const std::string& domain, sdk::Model& model) noexcept;
+  // A final outcome with a label, of a decision the domain's model scored: it counts toward
+  // hitl.calibrated (ingest/calibration.hpp) with `weight` (1/p for an audit sample, else 1) and
+  // is kept to refit at the next swap. Never throws.
+  void labelled(const sdk::DecisionRecord& decision, double weight) noexcept;
+  std::optional<double> calibrated(const std::string& domain, double confidence) const noexcept override;
   // Asks the queue for the domain's open tasks when the last answer is older than a second.
   void refresh_open_tasks(const std::string& domain, std::int64_t now_ms) noexcept;
 

@@ -7,6 +7,7 @@
 #include "policy/policy_engine.hpp"
 
 #include <cmath>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -126,27 +127,41 @@ int host_stats(lua_State* L) {
   return 1;
 }
 
+// A figure of the domain's signals for one number argument, pushed, or nil when the source has
+// none yet (or there is no source in this process).
+template <class Ask>
+int push_signal(lua_State* L, Ask ask) {
+  StateContext* c = context_of(L);
+  const SignalSource* src = c->signals ? c->signals->load(std::memory_order_acquire) : nullptr;
+  const double arg = luaL_checknumber(L, 1);
+  const std::optional<double> v = src && c->domain ? ask(*src, std::string(*c->domain), arg) : std::nullopt;
+  if (v) lua_pushnumber(L, *v); else lua_pushnil(L);
+  return 1;
+}
+
 // threshold_for_rate(rate) -> the confidence below which `rate` of the domain's recent
 // predictions fall, or nil (too few yet, or no statistics in this process).
 int host_threshold_for_rate(lua_State* L) {
-  StateContext* c = context_of(L);
-  const SignalSource* src = c->signals ? c->signals->load(std::memory_order_acquire) : nullptr;
-  const double rate = luaL_checknumber(L, 1);
-  const auto t = src && c->domain ? src->threshold_for_rate(std::string(*c->domain), rate) : std::nullopt;
-  if (t) lua_pushnumber(L, *t); else lua_pushnil(L);
-  return 1;
+  return push_signal(L, [](const SignalSource& s, const std::string& d, double rate) { return s.threshold_for_rate(d, rate); });
+}
+
+// calibrated(confidence) -> the chance the model's label is right at that confidence, or nil.
+int host_calibrated(lua_State* L) {
+  return push_signal(L, [](const SignalSource& s, const std::string& d, double c) { return s.calibrated(d, c); });
 }
 
 }  // namespace
 
 void push_host_module(lua_State* L) {
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_pushcfunction(L, host_now_ms);
   lua_setfield(L, -2, "now_ms");
   lua_pushcfunction(L, host_stats);
   lua_setfield(L, -2, "stats");
   lua_pushcfunction(L, host_threshold_for_rate);
   lua_setfield(L, -2, "threshold_for_rate");
+  lua_pushcfunction(L, host_calibrated);
+  lua_setfield(L, -2, "calibrated");
 }
 
 }  // namespace hitl::policy::detail

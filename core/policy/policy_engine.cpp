@@ -308,6 +308,7 @@ void PolicyEngine::set_clock_offset_ms(std::int64_t offset) noexcept {
 
 SignalSource::~SignalSource() = default;
 std::optional<double> SignalSource::threshold_for_rate(const std::string&, double) const noexcept { return std::nullopt; }
+std::optional<double> SignalSource::calibrated(const std::string&, double) const noexcept { return std::nullopt; }
 
 void PolicyEngine::set_signals(const SignalSource* signals) noexcept { impl_->signals.store(signals, std::memory_order_release); }
 

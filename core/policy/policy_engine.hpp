@@ -69,6 +69,9 @@ class SignalSource {
   // hitl.threshold_for_rate(rate): the confidence below which `rate` of the domain's recent
   // predictions fall; nullopt when there are too few (the default: a source without them).
   virtual std::optional<double> threshold_for_rate(const std::string& domain, double rate) const noexcept;
+  // hitl.calibrated(p): the chance the live model's label is right at `confidence`, from the
+  // domain's labelled outcomes; nullopt when too few fell near it (the default: none).
+  virtual std::optional<double> calibrated(const std::string& domain, double confidence) const noexcept;
 };
 
 // What `flag(p)` sees: p.input, p.prediction, p.meta, p.domain.

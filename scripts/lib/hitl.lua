@@ -22,6 +22,8 @@
 --   hitl.mean_scores(predictions)         the ensemble's mean score per label
 --   hitl.threshold_for_rate(rate)         the confidence below which `rate` of recent predictions
 --                                         fall (nil until there are 200): holds a review share
+--   hitl.calibrated(prediction)           the chance the model is right at that confidence, from
+--                                         labelled outcomes (nil until 30 in its tenth): a fallback
 --   hitl.judge(reason)                    verdict: the domain's judge model screens the case, then
 --                                         the policy's judge(p, verdict) decides
 -- Assignment (for assign(task, candidates); candidates are { id, skills, load, capacity, ... }):
@@ -305,6 +307,18 @@ function hitl.threshold_for_rate(rate)
     error("hitl.threshold_for_rate: rate must be a number between 0 and 1 (exclusive), got " .. tostring(rate), 2)
   end
   return host.threshold_for_rate(rate)
+end
+
+--- The chance that the model's label is right at this prediction's confidence, learnt from the
+-- domain's labelled outcomes (reviewed cases, audit samples weighted 1/p), refitted when a new
+-- model is swapped in: `hitl.calibrated(p.prediction) < 0.7` means "wrong more than 30% of the
+-- time at this confidence". nil while fewer than 30 outcomes fell in its tenth of the confidence
+-- range, and outside hitl serve / hitl ingest: give a fallback (the confidence itself).
+function hitl.calibrated(prediction)
+  if type(prediction) ~= "table" or type(prediction.confidence) ~= "number" then
+    error("hitl.calibrated: expects a prediction (p.prediction) with a numeric confidence, got " .. type(prediction), 2)
+  end
+  return host.calibrated(prediction.confidence)
 end
 
 -- Checks p.predictions-like arrays: every entry a table with a string label.

@@ -12,6 +12,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <vector>
 
 using hitl::policy::StatsStatus;
 using hitl::policy::WindowFigures;
@@ -29,6 +31,34 @@ WindowFigures figures(const Signals& s, std::int64_t window, std::int64_t now, c
   REQUIRE(s.window("d", segment, window, now, f) == StatsStatus::ok);
   return f;
 }
+// A policy whose flag(p) answers with the reason `expr` formats ("%.3f"), or "none yet" when it
+// is nil, run by a real PolicyEngine reading `signals`; reason(confidence) flags one prediction.
+struct SignalPolicy {
+  hitl::test::TempDir dir{"hitl-signal-policy"};
+  std::unique_ptr<hitl::policy::PolicyEngine> engine;
+  SignalPolicy(const Signals& signals, const std::string& expr) {
+    const auto file = dir.path / "policy.lua";
+    std::ofstream(file) << "local hitl = require \"hitl\"\nreturn { flag = function(p)\n"
+                        << "  local v = " << expr << "\n"
+                        << "  if v == nil then return hitl.review(\"none yet\") end\n"
+                           "  return hitl.review(string.format(\"%.3f\", v))\nend }\n";
+    engine = std::make_unique<hitl::policy::PolicyEngine>(std::vector<hitl::policy::DomainPolicy>{{"d", file}},
+                                                          fs::path(HITL_SOURCE_DIR) / "scripts" / "lib");
+    engine->set_signals(&signals);
+  }
+  std::string reason(double confidence) const {
+    const std::string domain = "d";
+    const json input = json::object(), meta = json::object();
+    const hitl::policy::PredictionView pred{"good", confidence, {{"good", confidence}, {"bad", 1 - confidence}}};
+    hitl::policy::FlagInput in;
+    in.domain = &domain;
+    in.input = &input;
+    in.meta = &meta;
+    in.prediction = &pred;
+    return engine->flag("d", in).reason;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("signals count decisions in the window and forget them after it") {
@@ -129,30 +159,16 @@ TEST_CASE("the confidence window answers the threshold below which a rate of rec
 TEST_CASE("hitl.threshold_for_rate reads the domain's recent confidences through Signals") {
   Metrics metrics({"d"});
   Signals s({{"d", "", metrics.domain("d")}}, nullptr);
-  hitl::test::TempDir dir("hitl-threshold-rate");
-  const auto file = dir.path / "policy.lua";
-  std::ofstream(file) << "local hitl = require \"hitl\"\nreturn { flag = function(p)\n"
-                         "  local t = hitl.threshold_for_rate(0.15)\n"
-                         "  if t == nil then return hitl.review(\"none yet\") end\n"
-                         "  return hitl.review(string.format(\"%.3f\", t))\nend }\n";
-  hitl::policy::PolicyEngine engine({{"d", file}}, fs::path(HITL_SOURCE_DIR) / "scripts" / "lib");
-  engine.set_signals(&s);
-  const std::string domain = "d", version = "m1";
-  const json input = json::object(), meta = json::object();
-  const hitl::policy::PredictionView pred{"good", 0.8, {{"good", 0.8}, {"bad", 0.2}}};
-  hitl::policy::FlagInput in;
-  in.domain = &domain;
-  in.input = &input;
-  in.meta = &meta;
-  in.prediction = &pred;
-  CHECK(engine.flag("d", in).reason == "none yet");
+  const SignalPolicy policy(s, "hitl.threshold_for_rate(0.15)");
+  const std::string version = "m1";
+  CHECK(policy.reason(0.8) == "none yet");
   for (int i = 0; i < 1000; ++i) {
     Signals::Outcome o;
     o.confidence = 0.5 + 0.5 * i / 1000.0;
     o.model_version = &version;
     s.record("d", std::nullopt, o, kT0);
   }
-  CHECK(engine.flag("d", in).reason == "0.575");
+  CHECK(policy.reason(0.8) == "0.575");
 }
 
 namespace {
@@ -196,4 +212,63 @@ TEST_CASE("a swapped-in model rescored on recent rows moves threshold_for_rate a
   CHECK(s.recalibrate("d", model) == 0);
   CHECK(*s.threshold_for_rate("d", 0.15) == Approx(0.8625).margin(0.0021));
   CHECK(s.recalibrate("unknown", model) == 0);
+}
+
+TEST_CASE("hitl.calibrated: the weighted share of right labels at a confidence, refitted when a model is swapped in") {
+  Metrics metrics({"d"});
+  Signals s({{"d", "", metrics.domain("d")}}, nullptr);
+  auto outcome = [&](double x, const std::string& label, const std::string& truth, double weight) {
+    hitl::sdk::DecisionRecord dec;
+    dec.domain = "d";
+    dec.model_version = "m1";
+    dec.label = label;
+    dec.confidence = x;
+    dec.input_json = json{{"x", x}}.dump();
+    dec.final_label = truth;
+    s.labelled(dec, weight);
+  };
+  // At confidence 0.9 the old model is right only 60% of the time (overconfident): 18 reviewed
+  // cases right and 11 wrong, then one audit sample, wrong, weighing 10.
+  for (int i = 0; i < 29; ++i) {
+    CHECK_FALSE(s.calibrated("d", 0.9));  // fewer than 30 in its tenth: no answer, the policy falls back
+    outcome(0.9, "good", i < 18 ? "good" : "bad", 1.0);
+  }
+  outcome(0.91, "good", "bad", 10.0);
+  REQUIRE(s.calibrated("d", 0.95));
+  CHECK(*s.calibrated("d", 0.95) == Approx(18.0 / 39));  // the same tenth [0.9, 1.0)
+  CHECK_FALSE(s.calibrated("d", 0.5));
+  // Erased (unreadable) input, a client's own prediction or no label: not counted.
+  hitl::sdk::DecisionRecord erased;
+  erased.domain = "d";
+  erased.model_version = "m1";
+  erased.input_json = "not json";
+  erased.final_label = "good";
+  s.labelled(erased, 1.0);
+  CHECK(*s.calibrated("d", 0.95) == Approx(18.0 / 39));
+  // The swapped-in model is less sure (x / 2, label "good"): the 30 rows now sit near 0.45 and
+  // the map is refitted on them with their truths and weights.
+  ScaledModel model;
+  model.sure = 0.5;
+  s.recalibrate("d", model);
+  REQUIRE(s.calibrated("d", 0.45));
+  CHECK(*s.calibrated("d", 0.45) == Approx(18.0 / 39));
+  CHECK_FALSE(s.calibrated("d", 0.95));  // nothing left in the old model's tenth
+}
+
+TEST_CASE("hitl.calibrated reads the domain's calibration through Signals, nil before enough outcomes") {
+  Metrics metrics({"d"});
+  Signals s({{"d", "", metrics.domain("d")}}, nullptr);
+  const SignalPolicy policy(s, "hitl.calibrated(p.prediction)");
+  CHECK(policy.reason(0.85) == "none yet");
+  for (int i = 0; i < 40; ++i) {  // at 0.8x the model is right 3 times in 4
+    hitl::sdk::DecisionRecord dec;
+    dec.domain = "d";
+    dec.model_version = "m1";
+    dec.label = "good";
+    dec.confidence = 0.82;
+    dec.input_json = "{}";
+    dec.final_label = i % 4 == 3 ? "bad" : "good";
+    s.labelled(dec, 1.0);
+  }
+  CHECK(policy.reason(0.85) == "0.750");
 }
