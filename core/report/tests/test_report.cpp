@@ -1,5 +1,6 @@
 // The report's arithmetic against the hand-built stream of fixture.cpp (the table of its records
 // heads that file); every expected figure is worked out in the comment next to its check.
+#include "common/statistics.hpp"
 #include "report/report.hpp"
 
 #include "fixture.hpp"
@@ -394,4 +395,23 @@ TEST_CASE("capture curves: the share of the model's errors among the most doubtf
   CHECK(*all[2].points[0].capture >= 0.8);
   CHECK(*all[2].points[1].capture == Approx(1.0));
   CHECK(rate_key(0.1) == "0.10");
+}
+
+TEST_CASE("census plus sample: a census alone is exact, a part no one sampled gives no estimate") {
+  using namespace hitl::statistics;
+  const auto none = proportion(WeightedCount{});
+  CHECK_FALSE(census_plus_sample(0, 0, 0, none));          // nothing to estimate
+  CHECK_FALSE(census_plus_sample(10, 7, 5, none));         // 5 decisions no sample stands for
+  const auto census = census_plus_sample(10, 7, 0, none);  // every outcome known: no interval width
+  REQUIRE(census);
+  CHECK(census->value == Approx(0.7));
+  CHECK(census->interval.low == Approx(0.7));
+  CHECK(census->interval.high == Approx(0.7));
+  // Equal weights are the plain Wilson interval: 9 of 10 right stand for 90 decisions.
+  const auto sample = proportion(equal_weights(10, 9));
+  CHECK(sample.effective_rows == Approx(10));
+  const auto both = census_plus_sample(10, 7, 90, sample);
+  REQUIRE(both);
+  CHECK(both->value == Approx((7 + 90 * 0.9) / 100));
+  CHECK(both->interval.low == Approx((7 + 90 * wilson(9, 10).low) / 100));
 }
