@@ -77,6 +77,7 @@ const std::vector<OptionDoc>& option_docs() {
       {"domains.*.retrain.base_holdout_fraction", "number", "0.2", "share of retrain.base_data rows (chosen by a hash of each row) never trained on, to evaluate on; 0 = none"},
       {"domains.*.retrain.promote_confidence", "number", "0.95", "confidence the default promotion rule's paired test needs that the candidate is better (0.5 to 0.9999)"},
       {"domains.*.retrain.promote_tolerance", "number", "0.01", "how much worse than the live model the default rule lets a candidate be on a guard (golden set, a group, calibration)"},
+      {"domains.*.retrain.guard_min_samples", "integer", "200", "audit samples (with a final outcome) a promoted model needs before the live guard judges it against its predecessor; 0 = no live guard"},
       {"domains.*.shadow_model", "string", "\"\"", "model (key of `models`) that also scores every record, for agreement metrics only"},
       // Flagging signals (docs/policy.md, "Signals").
       {"domains.*.ensemble", "array of strings", "{}", "models (keys of `models`) whose outputs p.predictions adds; the first is the primary when `model` is unset"},
@@ -544,7 +545,7 @@ void load_domain_retrain(const json& d, const std::string& where, const Ctx& ctx
   const json& retrain = get_table(d, "retrain", where, ctx);
   const std::string rw = where + ".retrain";
   check_keys(retrain, {"base_data", "base_label", "check_seconds", "min_interval_seconds", "holdout_fraction", "promote",
-                       "base_holdout_fraction", "promote_confidence", "promote_tolerance"},
+                       "base_holdout_fraction", "promote_confidence", "promote_tolerance", "guard_min_samples"},
              rw, ctx);
   if (auto base = get_string(retrain, "base_data", rw, ctx, ""); !base.empty()) {
     dc.retrain_base_data = resolve(cfg.base_dir, base);
@@ -559,6 +560,7 @@ void load_domain_retrain(const json& d, const std::string& where, const Ctx& ctx
   dc.retrain_base_holdout_fraction = get_number_in(retrain, "base_holdout_fraction", rw, ctx, 0.2, 0, 0.9, false);
   dc.retrain_promote_confidence = get_number_in(retrain, "promote_confidence", rw, ctx, 0.95, 0.5, 0.9999, false);
   dc.retrain_promote_tolerance = get_number_in(retrain, "promote_tolerance", rw, ctx, 0.01, 0, 1, false);
+  dc.retrain_guard_min_samples = get_int(retrain, "guard_min_samples", rw, ctx, 200, 0, 1'000'000);
   if (auto it = retrain.find("promote"); it != retrain.end() && !it->is_null()) {
     if (!it->is_boolean()) ctx.fail(rw + ".promote", "expected true or false, got " + type_of(*it));
     dc.retrain_promote = it->get<bool>();

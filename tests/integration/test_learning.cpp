@@ -618,3 +618,90 @@ return { flag = function(p) return hitl.auto() end }
   CHECK(st["stats"]["samples"] == 6);
   CHECK(st["stats"]["corrections"] == corrections);
 }
+
+namespace {
+
+// The model_version of new decisions of `domain`, once it is `wanted` (the service reloads a
+// swapped artifact within ~2 s); "" when it never becomes it. Their labels go into `truth`.
+std::string scored_by(HttpClient& c, const Service& s, const CreditData& data, const std::string& domain,
+                      const std::string& wanted, const std::string& id_prefix, std::map<std::string, std::string>& truth) {
+  std::string by;
+  for (int i = 0; i < 60 && by != wanted; ++i) {
+    auto [input, status] = data.row(3000);
+    const std::string id = id_prefix + std::to_string(i);
+    truth[id] = status;
+    REQUIRE(c.request("POST", "/v1/domains/" + domain + "/predictions", s.client,
+                      json({{"id", id}, {"input", input}}).dump()).status == 200);
+    by = c.request("GET", "/v1/domains/" + domain + "/decisions/" + id, s.admin).json().value("model_version", "");
+    if (by != wanted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return by == wanted ? by : "";
+}
+
+}  // namespace
+
+TEST_CASE("the live guard rolls back a promoted model its audit samples show worse than its predecessor",
+          "[learning]") {
+  const CreditData data;
+  TempDir files;
+  // Every case is decided automatically; half of them go to review anyway as audit samples.
+  auto policy = files.write("guard.lua", R"(
+local hitl = require "hitl"
+return { audit_rate = 0.5, flag = function(p) return hitl.auto() end }
+)");
+  Service s("guard = { policy = \"" + policy.string() + "\", model = \"guarded\", labels = { \"good\", \"bad\" }, " +
+                "retrain = { guard_min_samples = 60 } },\n",
+            "    guarded = { plugin = \"logreg\", config = { artifact = \"guarded.json\" } },\n");
+  fs::copy_file(std::string(HITL_SOURCE_DIR) + "/examples/credit_risk/model/credit_logreg.json", s.dir.path / "guarded.json");
+  const std::string cfg = " --config " + s.config.string();
+  // A deliberately worse model: trained on rows with every label flipped, registered as guard-m1.
+  const auto flipped = data.write(files, "flipped.csv", 0, 1000, /*flip=*/true);
+  auto worse = run_hitl("train" + cfg + " --domain guard --data " + flipped.string() + " --label Status --register");
+  INFO(worse.out);
+  REQUIRE(worse.exit_code == 0);
+  REQUIRE(worse.out.find("registered guard-m1") != std::string::npos);
+  s.start();
+  HttpClient c(s.port());
+
+  // The first model decides 300 cases; reviewers answer its audit samples with the recorded labels.
+  auto before = stream(c, s, data, 1000, 1300, "guard");
+  const std::size_t first_audits = answer_all(c, s, before, "guard");
+  INFO("audit samples of the first model: " << first_audits);
+  REQUIRE(first_audits >= 100);
+
+  // An operator promotes the worse model; the service swaps it in.
+  auto promoted = run_hitl("model promote" + cfg + " --domain guard --id guard-m1");
+  INFO(promoted.out);
+  REQUIRE(promoted.exit_code == 0);
+  auto models = c.request("GET", "/v1/admin/domains/guard/models", s.admin).json();
+  REQUIRE(models["live"]["id"] == "guard-m1");
+  const std::string bad_version = models["versions"][1]["plugin_version"].get<std::string>();
+  const std::string good_version = models["versions"][0]["plugin_version"].get<std::string>();
+  REQUIRE(models["versions"][0]["id"] == "guard-m0");
+  REQUIRE_FALSE(good_version.empty());
+  std::map<std::string, std::string> after;
+  REQUIRE(scored_by(c, s, data, "guard", bad_version, "swap-", after) == bad_version);
+
+  // Its audit samples come in; past 60 the guard judges it on the worker thread and rolls it back.
+  after.merge(stream(c, s, data, 1300, 1500, "guard"));
+  answer_all(c, s, after, "guard");
+  std::string live;
+  for (int i = 0; i < 100 && live != "guard-m0"; ++i) {
+    live = c.request("GET", "/v1/admin/domains/guard/models", s.admin).json()["live"]["id"].get<std::string>();
+    if (live != "guard-m0") std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(s.log());
+  REQUIRE(live == "guard-m0");
+  CHECK(scored_by(c, s, data, "guard", good_version, "back-", after) == good_version);
+
+  // Audited, with the figures; the chain still verifies; and the guard judged it once only.
+  auto audit = run_hitl("audit export" + cfg);
+  std::size_t rolled_back = 0;
+  for (std::size_t at = 0; (at = audit.out.find("\"action\":\"model.rolled_back\"", at)) != std::string::npos; ++at) ++rolled_back;
+  CHECK(rolled_back == 1);
+  CHECK(audit.out.find("live guard: guard-m1 audited accuracy") != std::string::npos);
+  CHECK(run_hitl("audit verify" + cfg).exit_code == 0);
+  const json history = c.request("GET", "/v1/admin/domains/guard/models", s.admin).json();
+  CHECK(history["live"]["reason"].get<std::string>().find("live guard: guard-m1") == 0);
+  WARN(history["live"]["reason"].get<std::string>());
+}
