@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include "support/skip.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -638,6 +639,16 @@ std::string scored_by(HttpClient& c, const Service& s, const CreditData& data, c
   return by == wanted ? by : "";
 }
 
+// The config line of a domain whose policy decides every case automatically and sends `rate` of
+// them to review anyway as audit samples.
+std::string audited_domain(const TempDir& files, const std::string& name, const std::string& model, const std::string& rate,
+                           const std::string& retrain = "") {
+  auto policy = files.write(name + ".lua", "local hitl = require \"hitl\"\nreturn { audit_rate = " + rate +
+                                               ", flag = function(p) return hitl.auto() end }\n");
+  return name + " = { policy = \"" + policy.string() + "\", model = \"" + model + "\", labels = { \"good\", \"bad\" }" +
+         (retrain.empty() ? "" : ", retrain = { " + retrain + " }") + " },\n";
+}
+
 }  // namespace
 
 TEST_CASE("the live guard rolls back a promoted model its audit samples show worse than its predecessor",
@@ -645,12 +656,7 @@ TEST_CASE("the live guard rolls back a promoted model its audit samples show wor
   const CreditData data;
   TempDir files;
   // Every case is decided automatically; half of them go to review anyway as audit samples.
-  auto policy = files.write("guard.lua", R"(
-local hitl = require "hitl"
-return { audit_rate = 0.5, flag = function(p) return hitl.auto() end }
-)");
-  Service s("guard = { policy = \"" + policy.string() + "\", model = \"guarded\", labels = { \"good\", \"bad\" }, " +
-                "retrain = { guard_min_samples = 60 } },\n",
+  Service s(audited_domain(files, "guard", "guarded", "0.5", "guard_min_samples = 60"),
             "    guarded = { plugin = \"logreg\", config = { artifact = \"guarded.json\" } },\n");
   fs::copy_file(std::string(HITL_SOURCE_DIR) + "/examples/credit_risk/model/credit_logreg.json", s.dir.path / "guarded.json");
   const std::string cfg = " --config " + s.config.string();
@@ -704,4 +710,47 @@ return { audit_rate = 0.5, flag = function(p) return hitl.auto() end }
   const json history = c.request("GET", "/v1/admin/domains/guard/models", s.admin).json();
   CHECK(history["live"]["reason"].get<std::string>().find("live guard: guard-m1") == 0);
   WARN(history["live"]["reason"].get<std::string>());
+}
+
+TEST_CASE("audit samples reach the dataset with their sampling chance and make the weighted audit set", "[learning]") {
+  const CreditData data;
+  TempDir files;
+  Service s(audited_domain(files, "audited", "credit", "0.25"));
+  const std::string cfg = " --config " + s.config.string();
+  s.start();
+  HttpClient c(s.port());
+  auto truth = stream(c, s, data, 0, 400, "audited");
+  const std::size_t audits = answer_all(c, s, truth, "audited");
+  INFO("audit samples answered: " << audits);
+  REQUIRE(audits >= 60);  // about 100 of 400 at 0.25
+  REQUIRE(run_hitl("dataset snapshot" + cfg + " --domain audited").exit_code == 0);
+  // Each is tagged audit, with the chance it was drawn read back from its decision.created record.
+  auto exported = run_hitl("dataset export" + cfg + " --id audited-v1 --format jsonl");
+  REQUIRE(exported.exit_code == 0);
+  std::size_t tagged = 0;
+  std::stringstream lines(exported.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.front() != '{') continue;
+    const json sample = json::parse(line);
+    const auto& tags = sample["tags"];
+    if (std::find(tags.begin(), tags.end(), "audit") == tags.end()) continue;
+    ++tagged;
+    CHECK(sample["audit_p"] == 0.25);
+  }
+  CHECK(tagged == audits);
+  // The evaluation's audit set holds all of them, weighted 4 each: the effective size is the count.
+  auto ev = run_hitl("model evaluate" + cfg + " --domain audited --dataset audited-v1 --json");
+  INFO(ev.out);
+  REQUIRE(ev.exit_code == 0);
+  const json e = json::parse(ev.out.substr(ev.out.find('{')));
+  const json& audit_set = e["sets"]["audit"];
+  CHECK(audit_set["rows"] == audits);
+  CHECK(audit_set["audit_samples"] == audits);
+  CHECK(audit_set["truths"] == 0);
+  CHECK(audit_set["live"]["effective_rows"].get<double>() == Approx(double(audits)));
+  const double accuracy = audit_set["live"]["accuracy"].get<double>();
+  CHECK(audit_set["live"]["accuracy_ci95"][0].get<double>() < accuracy);
+  CHECK(audit_set["live"]["accuracy_ci95"][1].get<double>() > accuracy);
+  WARN("audited accuracy of the example model on " << audits << " audit samples: " << accuracy << " "
+       << audit_set["live"]["accuracy_ci95"].dump());
 }
