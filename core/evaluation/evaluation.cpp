@@ -24,28 +24,54 @@ double probability(const sdk::Prediction& p, const std::string& label, std::size
 
 namespace {
 
-// Mann-Whitney U: the chance a random positive row outranks a random negative one (ties half).
-std::optional<double> auc(const std::vector<double>& score, const std::vector<bool>& positive) {
-  std::vector<std::size_t> order(score.size());
+// 1-based ranks of `v`, ties sharing their average rank.
+std::vector<double> mid_ranks(const std::vector<double>& v) {
+  std::vector<std::size_t> order(v.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return score[a] < score[b]; });
-  double rank_sum = 0;
-  std::size_t pos = 0;
+  std::sort(order.begin(), order.end(), [&](auto a, auto b) { return v[a] < v[b]; });
+  std::vector<double> rank(v.size());
   for (std::size_t i = 0; i < order.size();) {
     std::size_t j = i;
-    while (j < order.size() && score[order[j]] == score[order[i]]) ++j;
-    const double mid_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;  // 1-based average rank
-    for (std::size_t k = i; k < j; ++k)
-      if (positive[order[k]]) {
-        rank_sum += mid_rank;
-        ++pos;
-      }
+    while (j < order.size() && v[order[j]] == v[order[i]]) ++j;
+    for (std::size_t k = i; k < j; ++k) rank[order[k]] = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;
     i = j;
   }
-  const std::size_t neg = score.size() - pos;
-  if (pos == 0 || neg == 0) return std::nullopt;
-  const double p = static_cast<double>(pos), n = static_cast<double>(neg);
-  return (rank_sum - p * (p + 1) / 2) / (p * n);
+  return rank;
+}
+
+double sample_variance(const std::vector<double>& v) {
+  const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+  double sum = 0;
+  for (double x : v) sum += (x - mean) * (x - mean);
+  return sum / static_cast<double>(v.size() - 1);
+}
+
+struct Auc {
+  double value = 0, low = 0, high = 1;
+};
+
+// Mann-Whitney U: the chance a random positive row outranks a random negative one (ties half),
+// with DeLong's variance for its 95% interval: each positive's share of negatives below it and
+// each negative's share of positives above it, from the ranks (no pairwise loop).
+std::optional<Auc> auc(const std::vector<double>& score, const std::vector<bool>& positive) {
+  std::vector<double> pos, neg;
+  for (std::size_t i = 0; i < score.size(); ++i) (positive[i] ? pos : neg).push_back(score[i]);
+  if (pos.empty() || neg.empty()) return std::nullopt;
+  const auto all = mid_ranks(score), rank_pos = mid_ranks(pos), rank_neg = mid_ranks(neg);
+  const double m = static_cast<double>(pos.size()), n = static_cast<double>(neg.size());
+  std::vector<double> v10, v01;
+  for (std::size_t i = 0, ip = 0, in = 0; i < score.size(); ++i) {
+    if (positive[i]) v10.push_back((all[i] - rank_pos[ip++]) / n);
+    else v01.push_back(1 - (all[i] - rank_neg[in++]) / m);
+  }
+  Auc a;
+  a.value = std::accumulate(v10.begin(), v10.end(), 0.0) / m;
+  if (pos.size() >= 2 && neg.size() >= 2) {
+    const double se = std::sqrt(sample_variance(v10) / m + sample_variance(v01) / n);
+    a.low = std::max(0.0, a.value - 1.96 * se);
+    a.high = std::min(1.0, a.value + 1.96 * se);
+  }
+  return a;
 }
 
 Metrics metrics_of(const std::vector<std::size_t>& rows, const std::vector<sdk::Prediction>& pred,
@@ -82,7 +108,12 @@ Metrics metrics_of(const std::vector<std::size_t>& rows, const std::vector<sdk::
   m.effective_rows = share.effective_rows;
   m.log_loss = loss / right.weight;
   for (int b = 0; b < kBins; ++b) m.calibration_error += std::fabs(bin_acc[b] - bin_conf[b]) / right.weight;
-  if (labels.size() == 2) m.auc = auc(score, is_pos);
+  if (labels.size() == 2)
+    if (const auto a = auc(score, is_pos)) {
+      m.auc = a->value;
+      m.auc_low = a->low;
+      m.auc_high = a->high;
+    }
   return m;
 }
 
@@ -127,6 +158,7 @@ json to_json(const Metrics& m) {
           {"accuracy", m.accuracy},
           {"accuracy_ci95", {m.accuracy_low, m.accuracy_high}},
           {"auc", m.auc ? json(*m.auc) : json(nullptr)},
+          {"auc_ci95", m.auc ? json({m.auc_low, m.auc_high}) : json(nullptr)},
           {"log_loss", m.log_loss},
           {"calibration_error", m.calibration_error}};
   if (m.weighted) j["effective_rows"] = m.effective_rows;

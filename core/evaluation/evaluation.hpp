@@ -21,6 +21,7 @@ struct Metrics {
   double accuracy_low = 0, accuracy_high = 1, effective_rows = 0;
   bool weighted = false;
   std::optional<double> auc;  // binary label sets only: P(positive) ranks the rows (unweighted)
+  double auc_low = 0, auc_high = 1;  // its 95% interval (DeLong's variance), with auc
   double log_loss = 0;        // mean -ln P(true label), P clipped to [1e-15, 1 - 1e-15]
   double calibration_error = 0;  // expected calibration error over 10 equal-width confidence bins
 };

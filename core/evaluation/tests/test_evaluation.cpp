@@ -153,3 +153,30 @@ TEST_CASE("evaluation: weighted rows: accuracy by weight with the interval at th
   CHECK_FALSE(hitl::evaluation::to_json(plain.overall).contains("effective_rows"));
   CHECK(hitl::evaluation::to_json(plain.overall)["accuracy_ci95"].size() == 2);
 }
+
+TEST_CASE("evaluation: AUC with DeLong's 95% interval, checked by hand", "[evaluation]") {
+  // Positives (bad) at 0.9, 0.8, 0.4; negatives at 0.7, 0.3, 0.2, 0.5, 0.8 (a tie with a positive).
+  // Each positive's share of negatives below it: 1, 0.9, 0.4 (AUC 0.7667); each negative's share of
+  // positives above it: 2/3, 1, 1, 2/3, 1/2. Var = s10^2/3 + s01^2/5 = 0.1033/3 + 0.05/5 = 0.04444.
+  std::vector<hitl::sdk::Prediction> preds;
+  std::vector<std::string> truth;
+  for (double p : {0.9, 0.8, 0.4}) {
+    preds.push_back(pred("bad", p));
+    truth.push_back("bad");
+  }
+  for (double p : {0.7, 0.3, 0.2, 0.5, 0.8}) {
+    preds.push_back(pred("good", p));
+    truth.push_back("good");
+  }
+  const auto m = evaluate(preds, truth, {"good", "bad"}, "bad").overall;
+  REQUIRE(m.auc);
+  CHECK(*m.auc == Approx(0.766667).epsilon(1e-5));
+  CHECK(m.auc_low == Approx(0.766667 - 1.96 * 0.210819).epsilon(1e-4));
+  CHECK(m.auc_high == 1.0);  // clipped
+  const auto j = hitl::evaluation::to_json(m);
+  CHECK(j["auc_ci95"][0] == Approx(m.auc_low));
+  // One class only: no AUC, no interval.
+  const auto one = evaluate({pred("bad", 0.9)}, {"bad"}, {"good", "bad"}, "bad").overall;
+  CHECK_FALSE(one.auc);
+  CHECK(hitl::evaluation::to_json(one)["auc_ci95"].is_null());
+}
