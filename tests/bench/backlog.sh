@@ -4,7 +4,7 @@
 # For each backlog size: a fresh database with that many pending review tasks written straight
 # into SQLite (tasks, their decisions and queue items, as `hitl serve` would have left them), then
 #  - start-up: ms until /healthz answers;
-#  - intake: wrk -t2 -c32 -d10s with /work/shared/bench/wrk.lua (single-record POSTs, unique ids)
+#  - intake: wrk -t2 -c32 -d10s with ../shared/bench/wrk.lua (single-record POSTs, unique ids)
 #    against the credit_risk example (WRK_LUA to use another copy);
 #  - claims: p50/p99 of GET /v1/review/next (each followed by a release) over CLAIMS claims;
 #  - /metrics: ms per scrape;
@@ -18,7 +18,7 @@ shift || true
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(0 10000 100000 1000000)
 hitl="$build/bin/hitl"
-wrk_lua=${WRK_LUA:-/work/shared/bench/wrk.lua}
+wrk_lua=${WRK_LUA:-$here/../shared/bench/wrk.lua}
 claims=${CLAIMS:-500}
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)"; exit 1; }
 [ -f "$wrk_lua" ] || { echo "no $wrk_lua (set WRK_LUA)"; exit 1; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench` (issue 19): every figure of the write path, each beside the Python reference
-# (/work/shared/bench: peer.py, gen.py, wrk.lua; REF_DIR to use another copy) measured in the same
+# (../shared/bench beside the clone: peer.py, gen.py, wrk.lua; REF_DIR to use another copy) measured in the same
 # run. Figures, not pass/fail; not part of `make test` or ctest.
 #   tests/bench/bench.sh [BUILD_DIR]        (default build-release: configured Release, built if needed)
 # Sizes (env): BATCH_N (1000000), BATCH_SMALL (200000), SIZES for HTTP and claim latency
@@ -9,7 +9,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build_arg=${1:-build-release}
-ref=${REF_DIR:-/work/shared/bench}
+ref=${REF_DIR:-$here/../shared/bench}
 if [ -n "${BENCH_QUICK:-}" ]; then
   : "${BATCH_N:=20000}" "${BATCH_SMALL:=20000}" "${SIZES:=0 10000}" "${REVIEW_BACKLOG:=10000}"
   : "${REVIEW_SECONDS:=5}" "${WRK_DURATION:=5s}" "${RELOADS:=3}"
