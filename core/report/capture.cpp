@@ -11,6 +11,7 @@ const char* name(Signal s) {
     case Signal::top_score: return "top_score";
     case Signal::margin: return "margin";
     case Signal::entropy: return "entropy";
+    case Signal::ood: return "ood";
   }
   return "?";
 }
@@ -21,8 +22,10 @@ std::string rate_key(double rate) {
   return buf;
 }
 
-Doubts doubts_of(const std::vector<std::pair<std::string, double>>& scores, double confidence) {
+Doubts doubts_of(const std::vector<std::pair<std::string, double>>& scores, double confidence,
+                 std::optional<double> ood_score) {
   Doubts d;
+  if (ood_score && *ood_score >= 0 && std::isfinite(*ood_score)) d[3] = *ood_score / (1.0 + *ood_score);
   auto clamp01 = [](double v) { return std::isnan(v) ? 0.5 : std::clamp(v, 0.0, 1.0); };
   if (scores.size() < 2) {
     d[0] = 1.0 - clamp01(confidence);

@@ -17,18 +17,22 @@
 namespace hitl::report {
 
 // What a policy can route on (docs/policy.md): the top score, the margin between the two top
-// scores (hitl.margin), the entropy of the scores (hitl.entropy).
-enum class Signal { top_score, margin, entropy };
-inline constexpr std::array<Signal, 3> kSignals{Signal::top_score, Signal::margin, Signal::entropy};
+// scores (hitl.margin), the entropy of the scores (hitl.entropy), the input's distance from the
+// training data (p.ood.score, from the decision.created record: `hitl simulate` only).
+enum class Signal { top_score, margin, entropy, ood };
+inline constexpr std::array<Signal, 4> kSignals{Signal::top_score, Signal::margin, Signal::entropy, Signal::ood};
 const char* name(Signal s);
 inline constexpr std::array<double, 5> kCaptureRates{0.05, 0.10, 0.15, 0.20, 0.30};
 // A review rate as a JSON key: "0.05", "0.10", ...
 std::string rate_key(double rate);
 
-// Doubt in [0, 1], 1 the most doubtful: 1 - top score, 1 - margin, entropy / ln(labels).
+// Doubt in [0, 1], 1 the most doubtful: 1 - top score, 1 - margin, entropy / ln(labels),
+// z / (1 + z) for an ood score z >= 0 (the largest z of the input's features).
 using Doubts = std::array<std::optional<double>, kSignals.size()>;
-// From a prediction's scores (per label); the top score falls back to `confidence` without scores.
-Doubts doubts_of(const std::vector<std::pair<std::string, double>>& scores, double confidence);
+// From a prediction's scores (per label); the top score falls back to `confidence` without
+// scores; the ood doubt when `ood_score` is given.
+Doubts doubts_of(const std::vector<std::pair<std::string, double>>& scores, double confidence,
+                 std::optional<double> ood_score = std::nullopt);
 
 struct CapturePoint {
   double review_rate = 0;

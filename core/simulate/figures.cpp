@@ -4,6 +4,8 @@
 // figure means what the same figure means in production.
 #include "simulate/figures.hpp"
 
+#include "simulate/promotions.hpp"
+
 #include "app/app.hpp"
 #include "evaluation/evaluation.hpp"
 #include "governance/report_service.hpp"
@@ -124,13 +126,38 @@ void add_report(Result& r, service::App& app, const std::string& domain, std::in
   r.estimated = rep.estimated;
 }
 
+// p.ood's score of each decision, as its decision.created record kept it (absent without the
+// model's feature statistics).
+std::unordered_map<std::string, double> ood_scores(sdk::Storage& storage, const std::string& domain) {
+  std::unordered_map<std::string, double> out;
+  sdk::AuditFilter filter;
+  filter.domain = domain;
+  for (;;) {
+    std::vector<sdk::AuditRecord> page;
+    if (auto st = storage.list_audit(filter, page); !st.ok()) throw std::runtime_error("cannot read the audit trail: " + st.message);
+    for (const auto& a : page) {
+      if (a.action != "decision.created") continue;
+      const json detail = json::parse(a.detail_json, nullptr, false);
+      if (auto it = detail.find("ood_score"); detail.is_object() && it != detail.end() && it->is_number())
+        out[a.entity_id] = it->get<double>();
+    }
+    if (page.size() < filter.limit) break;
+    filter.after_seq = page.back().seq;
+  }
+  return out;
+}
+
 // Which signal would have caught the model's errors, record by record, and what the policy caught.
-void add_capture(Result& r, const std::vector<sdk::DecisionRecord>& decisions, const Scoring& s) {
+void add_capture(Result& r, sdk::Storage& storage, const std::vector<sdk::DecisionRecord>& decisions, const Scoring& s) {
+  const auto ood = ood_scores(storage, decisions.empty() ? std::string() : decisions.front().domain);
   report::CaptureFold fold;
   std::size_t errors = 0, flagged_errors = 0;
   for (std::size_t i = 0; i < decisions.size(); ++i) {
     const bool error = decisions[i].label != s.truth[i];
-    fold.add(report::doubts_of(s.live[i].scores, s.live[i].confidence), error);
+    const auto z = ood.find(decisions[i].id);
+    fold.add(report::doubts_of(s.live[i].scores, s.live[i].confidence,
+                               z == ood.end() ? std::nullopt : std::optional<double>(z->second)),
+             error);
     errors += error;
     flagged_errors += error && !service::is(decisions[i].status, service::DecisionState::auto_approved);
   }
@@ -177,6 +204,17 @@ void add_series(Result& r, const std::vector<sdk::DecisionRecord>& decisions, co
   }
 }
 
+// Every model swap judged on the records the new model decided (promotions.hpp).
+void add_promotions_judged(Result& r, service::App& app, const std::string& domain, const std::vector<LabelledRow>& rows,
+                           const std::vector<sdk::DecisionRecord>& decisions) {
+  std::vector<std::string> versions, labels;
+  for (const auto& d : decisions) {
+    versions.push_back(d.model_version);
+    labels.push_back(d.label);
+  }
+  r.promotions_judged = judge_swaps(app, domain, rows, versions, labels);
+}
+
 // The worker's jobs, oldest first, with the candidate each produced and what became of it.
 void add_trainings(Result& r, const RunLog& log) {
   if (!log.jobs.is_array()) return;
@@ -214,7 +252,8 @@ Result score(service::App& app, const Options& o, const std::vector<LabelledRow>
   add_totals(r, decisions, s);
   add_report(r, app, o.domain, log.end_ms);
   add_versions(r, decisions, s);
-  add_capture(r, decisions, s);
+  add_promotions_judged(r, app, o.domain, rows, decisions);
+  add_capture(r, app.storage(), decisions, s);
   add_series(r, decisions, s, log);
   add_trainings(r, log);
   if (auto* c = app.metrics().domain(o.domain)) {

@@ -36,6 +36,27 @@ json training_json(const Training& t) {
           {"decision", t.decision}};
 }
 
+json judged_json(const JudgedSwap& j) {
+  json out = {{"from_version", j.from_version},
+              {"to_version", j.to_version},
+              {"from_id", j.from_id},
+              {"to_id", j.to_id},
+              {"rollback", j.rollback},
+              {"first_record", j.first_record},
+              {"records", j.records}};
+  if (!j.not_judged.empty()) {
+    out["not_judged"] = j.not_judged;
+    return out;
+  }
+  out.update({{"from_accuracy", j.from_accuracy},
+              {"to_accuracy", j.to_accuracy},
+              {"to_only_right", j.to_only_right},
+              {"from_only_right", j.from_only_right},
+              {"p_value", j.p_value},
+              {"worse_beyond_noise", j.worse_beyond_noise}});
+  return out;
+}
+
 json point_json(const Point& p) {
   return {{"hours", p.hours},
           {"records", p.records},
@@ -104,11 +125,31 @@ std::string line(const std::string& name, const std::string& value) {
   return buf;
 }
 
+// One line per swap: who replaced whom, both accuracies on the new model's records, the test.
+std::string judged_text(const Result& r) {
+  if (r.promotions_judged.empty()) return "";
+  std::string out = "  swaps judged on the records that followed (McNemar, one-sided: is the new model worse?):\n";
+  for (const auto& j : r.promotions_judged) {
+    const std::string who = (j.from_id.empty() ? j.from_version : j.from_id) + " -> " +
+                            (j.to_id.empty() ? j.to_version : j.to_id) + (j.rollback ? " (rollback)" : "");
+    char buf[320];
+    if (!j.not_judged.empty())
+      std::snprintf(buf, sizeof buf, "    %-32s %6zu records  not judged: %s\n", who.c_str(), j.records, j.not_judged.c_str());
+    else
+      std::snprintf(buf, sizeof buf, "    %-32s %6zu records  accuracy %s -> %s  only right %zu / %zu  p %.4f%s\n",
+                    who.c_str(), j.records, percent(j.from_accuracy).c_str(), percent(j.to_accuracy).c_str(),
+                    j.from_only_right, j.to_only_right, j.p_value, j.worse_beyond_noise ? "  WORSE beyond noise" : "");
+    out += buf;
+  }
+  return out;
+}
+
 }  // namespace
 
 json to_json(const Result& r) {
-  json versions = json::array(), series = json::array(), trainings = json::array();
+  json versions = json::array(), series = json::array(), trainings = json::array(), judged = json::array();
   for (auto& v : r.versions) versions.push_back(version_json(v));
+  for (auto& j : r.promotions_judged) judged.push_back(judged_json(j));
   for (auto& t : r.training_runs) trainings.push_back(training_json(t));
   for (auto& p : r.series) series.push_back(point_json(p));
   return {{"domain", r.options.domain},
@@ -140,6 +181,7 @@ json to_json(const Result& r) {
           {"training_runs", std::move(trainings)},
           {"auc_positive_label", r.positive},
           {"versions", std::move(versions)},
+          {"promotions_judged", std::move(judged)},
           {"series", std::move(series)},
           {"estimates", estimates_json(r)},
           {"capture", capture_json(r)},
@@ -178,7 +220,7 @@ std::string to_text(const Result& r) {
                   fixed(v.first_model_auc).c_str(), percent(v.accuracy).c_str(), percent(v.first_model_accuracy).c_str());
     out += buf;
   }
-  return out;
+  return out + judged_text(r);
 }
 
 }  // namespace hitl::simulate

@@ -74,6 +74,21 @@ struct Training {
   std::string decision;             // why it was (not) promoted, or the error
 };
 
+// A model swap during the run (a promotion, or a rollback to a version live earlier), judged on
+// the records the new model decided while it was live against the model it replaced, scored on
+// the same records (promotions.hpp).
+struct JudgedSwap {
+  std::string from_version, to_version;  // the model_version before and after the swap
+  std::string from_id, to_id;            // their registry ids ("" when none has that version)
+  bool rollback = false;                 // to_version had been live earlier in the run
+  std::size_t first_record = 0, records = 0;
+  double from_accuracy = 0, to_accuracy = 0;
+  std::size_t to_only_right = 0, from_only_right = 0;  // the discordant records
+  double p_value = 1;               // McNemar's one-sided mid-p that the new model is worse
+  bool worse_beyond_noise = false;  // p_value below 1 - kJudgeConfidence (0.05)
+  std::string not_judged;           // why the swap could not be judged; "" when it was
+};
+
 // One step of the time series: the records that arrived in it.
 struct Point {
   double hours = 0;  // simulated hours since the start, at the step's end
@@ -106,6 +121,7 @@ struct Result {
   std::vector<Training> training_runs;  // oldest first (the worker keeps the last 20)
   std::string positive;  // the class AUC ranks by
   std::vector<VersionFigures> versions;
+  std::vector<JudgedSwap> promotions_judged;  // every swap, in order
   std::vector<Point> series;
   // What the report estimates over the run from the audit samples and the reviewed cases, to set
   // beside system_accuracy and model_accuracy, the true figures.
