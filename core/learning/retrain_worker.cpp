@@ -36,6 +36,45 @@ std::int64_t stored_predictions(const DomainCounters& c) {
 }
 
 json rate(std::int64_t part, std::int64_t whole) { return whole > 0 ? json(double(part) / double(whole)) : json(); }
+
+// What storage holds since the last training (at `since`): the samples (final human outcomes,
+// and the reported truths of decisions nobody reviewed, as truth() counts them live; a truth is
+// found on the decisions made since then) and their corrections, the decisions made and flagged.
+struct SinceTraining {
+  std::int64_t samples = 0, corrections = 0, predictions = 0, flagged = 0;
+};
+
+SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std::int64_t since) {
+  SinceTraining n;
+  std::vector<sdk::FeedbackRecord> feedback;
+  if (auto s = storage.list_feedback(domain, feedback); !s.ok()) throw std::runtime_error(s.message);
+  for (auto& f : feedback)
+    if (f.created_ms >= since) {
+      ++n.samples;
+      if (f.final_label != f.model_label) ++n.corrections;
+    }
+  sdk::DecisionFilter filter;
+  filter.domain = domain;
+  filter.from_ms = since;
+  filter.with_payload = false;
+  for (;;) {
+    std::vector<sdk::DecisionRecord> page;
+    if (auto s = storage.list_decisions(filter, page); !s.ok()) throw std::runtime_error(s.message);
+    for (auto& d : page) {
+      ++n.predictions;
+      if (is(d.status, DecisionState::pending_review)) ++n.flagged;
+      if (d.final_outcome.empty() && !d.truth_label.empty() && d.truth_ms >= since) {
+        ++n.samples;
+        if (d.truth_label != d.label) ++n.corrections;
+      }
+    }
+    if (page.size() < filter.limit) break;
+    filter.after_created_ms = page.back().created_ms;
+    filter.after_id = page.back().id;
+  }
+  return n;
+}
+
 }  // namespace
 
 // Counters since the domain's last training. The flag figures are a storage count taken at
@@ -98,37 +137,14 @@ void RetrainWorker::seed() {
         if (ts.is_object() && ts.contains("flag_rate") && ts["flag_rate"].is_number())
           st->flag_rate_at_training = ts["flag_rate"].get<double>();
       }
-      std::vector<sdk::FeedbackRecord> feedback;
-      if (auto s = deps_.storage.list_feedback(name, feedback); !s.ok()) throw std::runtime_error(s.message);
-      std::int64_t samples = 0, corrections = 0;
-      for (auto& f : feedback)
-        if (f.created_ms >= since) {
-          ++samples;
-          if (f.final_label != f.model_label) ++corrections;
-        }
-      std::int64_t predictions = 0, flagged = 0;
-      sdk::DecisionFilter filter;
-      filter.domain = name;
-      filter.from_ms = since;
-      filter.with_payload = false;
-      for (;;) {
-        std::vector<sdk::DecisionRecord> page;
-        if (auto s = deps_.storage.list_decisions(filter, page); !s.ok()) throw std::runtime_error(s.message);
-        for (auto& d : page) {
-          ++predictions;
-          if (is(d.status, DecisionState::pending_review)) ++flagged;
-        }
-        if (page.size() < filter.limit) break;
-        filter.after_created_ms = page.back().created_ms;
-        filter.after_id = page.back().id;
-      }
+      const SinceTraining counts = count_since(deps_.storage, name, since);
       std::lock_guard lock(mu_);
       st->seeded = true;
       st->last_training_ms = since;
-      st->samples += samples;  // outcome() may have counted some already: they are newer
-      st->corrections += corrections;
-      st->seed_predictions = predictions;
-      st->seed_flagged = flagged;
+      st->samples += counts.samples;  // outcome() may have counted some already: they are newer
+      st->corrections += counts.corrections;
+      st->seed_predictions = counts.predictions;
+      st->seed_flagged = counts.flagged;
       if (auto* c = deps_.metrics.domain(name)) {
         st->counter_predictions = stored_predictions(*c);
         st->counter_flagged = std::int64_t(c->pending_review.load());

@@ -632,10 +632,12 @@ return { flag = function(p) return hitl.auto() end }
   auto truth = stream(c, s, data, 0, 10, "truths");
   REQUIRE(truth.size() == 10);
   std::size_t reported = 0, corrections = 0;
+  std::string first_model_label;
   for (const auto& [id, label] : truth) {
     if (reported == 6) break;
     auto d = c.request("GET", "/v1/domains/truths/decisions/" + id, s.admin).json();
     REQUIRE(d.contains("label"));
+    if (reported == 0) first_model_label = d["label"];
     auto put = c.request("PUT", "/v1/domains/truths/decisions/" + id + "/truth", s.admin, json({{"label", label}}).dump());
     REQUIRE(put.status == 200);
     ++reported;
@@ -650,6 +652,21 @@ return { flag = function(p) return hitl.auto() end }
   INFO(st.dump(2));
   CHECK(st["stats"]["samples"] == 6);
   CHECK(st["stats"]["corrections"] == corrections);
+  // A restarted service rebuilds the count from storage: the truths are in it again, each
+  // decision once, a correction when its newest truth is not the model's label.
+  const std::size_t corrections_now = corrections - (first_model_label != truth.begin()->second) +
+                                      (first_model_label != other);
+  s.stop();
+  s.start();
+  HttpClient again(s.port());
+  for (int i = 0; i < 50; ++i) {
+    st = again.request("GET", "/v1/admin/domains/truths/retrain", s.admin).json();
+    if (!st["stats"].value("seeding", true)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(st.dump(2));
+  CHECK(st["stats"]["samples"] == 6);
+  CHECK(st["stats"]["corrections"] == corrections_now);
 }
 
 namespace {
