@@ -115,12 +115,14 @@ class Run {
     app_.review().requeue_open_tasks(stop);
   }
 
-  // Registered like people would be: one task at a time, the domain only.
+  // Registered like people would be: one task at a time, the domain only. Each may also
+  // adjudicate (the adjudicator pool), so a consensus task whose answers differ is decided by
+  // another reviewer instead of waiting for a pool nobody is in.
   void add_reviewers() {
     for (int i = 1; i <= o_.reviewers; ++i) {
       sdk::ReviewerRecord rec;
       rec.id = rec.name = "sim-reviewer-" + std::to_string(i);
-      rec.roles = "reviewer";
+      rec.roles = "reviewer,adjudicator";
       rec.domains = o_.domain;
       app_.reviewers().put(rec, "simulate");
       reviewers_.push_back({service::Principal{rec.id, service::Role::reviewer, {o_.domain}}, std::nullopt, kNever});

@@ -84,12 +84,15 @@ return {
   -- One automatic decision in fifty goes to a person anyway (reason "audit", lowest priority): the
   -- random sample behind the report's estimated accuracy over all traffic.
   audit_rate = 0.02,
-  -- Retrain once 500 reviewed cases are in, 50 of them corrections: enough new evidence to be
-  -- worth a candidate (it goes live only if it beats the live model on the newest cases).
-  retrain = function(stats)
-    if stats.samples >= 500 and stats.corrections >= 50 then
-      return true, stats.samples .. " outcomes, " .. stats.corrections .. " corrections"
-    end
-    return false
+  -- Audit samples are the measurement behind the estimates, so each gets two reviewers (an
+  -- adjudicator decides when they differ): one reviewer's slip would otherwise count as a model
+  -- error and pull the estimates down by about that reviewer's error rate.
+  reviewers_needed = function(task)
+    if task.reason == "audit" then return 2 end
+    return 1
   end,
+  -- Retrain once 200 reviewed cases are in, 20 of them corrections: enough new evidence to be
+  -- worth a candidate, and about twice over the example's stream (it goes live only if the
+  -- promotion rule finds it better on the unbiased rows).
+  retrain = hitl.retrain_after(200, 20),
 }

@@ -52,6 +52,13 @@ return {
   -- One automatic decision in fifty goes to a person anyway (reason "audit", lowest priority): the
   -- random sample behind the report's estimated accuracy over all traffic.
   audit_rate = 0.02,
+  -- Audit samples are the measurement behind the estimates, so each gets two reviewers (an
+  -- adjudicator decides when they differ): one reviewer's slip would otherwise count as a model
+  -- error and pull the estimates down by about that reviewer's error rate.
+  reviewers_needed = function(task)
+    if task.reason == "audit" then return 2 end
+    return 1
+  end,
   -- Retrain once 300 reviewed jobs are in, 30 of them corrections.
   retrain = hitl.retrain_after(300, 30),
 }
