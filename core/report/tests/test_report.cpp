@@ -6,6 +6,8 @@
 #include "fixture.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace sdk = hitl::sdk;
@@ -395,6 +397,25 @@ TEST_CASE("capture curves: the share of the model's errors among the most doubtf
   CHECK(*all[2].points[0].capture >= 0.8);
   CHECK(*all[2].points[1].capture == Approx(1.0));
   CHECK(rate_key(0.1) == "0.10");
+}
+
+TEST_CASE("capture curves: the ood signal is z / (1 + z) of p.ood's score, and only where there is a valid one") {
+  const std::vector<std::pair<std::string, double>> scores{{"good", 0.7}, {"bad", 0.3}};
+  CHECK(*doubts_of(scores, 0.7, 3.0)[3] == Approx(0.75));
+  CHECK(*doubts_of(scores, 0.7, 0.0)[3] == Approx(0.0));
+  CHECK_FALSE(doubts_of(scores, 0.7)[3]);                                          // no score: no doubt
+  CHECK_FALSE(doubts_of(scores, 0.7, -1.0)[3]);                                    // not a distance
+  CHECK_FALSE(doubts_of(scores, 0.7, std::numeric_limits<double>::quiet_NaN())[3]);
+  CHECK_FALSE(doubts_of(scores, 0.7, std::numeric_limits<double>::infinity())[3]);
+  // 100 rows as sure as each other; the 10 farthest from the training data are the errors: the
+  // ood curve finds them where the top score cannot tell the rows apart.
+  CaptureFold fold;
+  for (int i = 0; i < 100; ++i) fold.add(doubts_of(scores, 0.7, 0.1 * i), i >= 90);
+  const auto curves = fold.curves();
+  REQUIRE(curves.size() == 4);
+  CHECK(curves[3].signal == Signal::ood);
+  CHECK(*curves[3].points[1].capture == Approx(1.0));  // 10% reviewed by ood: all 10 errors
+  CHECK(*curves[0].points[1].capture == Approx(0.1));  // by the top score: a tenth of them
 }
 
 TEST_CASE("census plus sample: a census alone is exact, a part no one sampled gives no estimate") {
