@@ -29,8 +29,10 @@ Checkpointer::~Checkpointer() {
 int Checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int frames) {
   auto* c = static_cast<Checkpointer*>(self);
   if (frames >= kInlineFrames) {
-    // PASSIVE from the writer itself: nothing appends meanwhile, so it can finish and the next
-    // transaction starts the WAL over. Its failure (a busy checkpointer) is not the commit's.
+    // From the writer itself, after the thread's checkpoint in progress (it would make this one
+    // SQLITE_BUSY): nothing appends meanwhile, so it copies every frame left and the next
+    // transaction starts the WAL over. A failure here is not the commit's: the next one retries.
+    std::lock_guard running(c->checkpoint_mu_);
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   } else if (frames >= kBackgroundFrames) {
     {
@@ -51,7 +53,10 @@ void Checkpointer::run() {
     lock.unlock();
     // Copies what no reader still needs; SQLITE_BUSY (another checkpoint running) only means
     // the next commit asks again.
-    sqlite3_wal_checkpoint_v2(db_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    {
+      std::lock_guard running(checkpoint_mu_);
+      sqlite3_wal_checkpoint_v2(db_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
     lock.lock();
   }
 }

@@ -5,9 +5,12 @@
 // tail of HTTP intake at 1M pending and 8 % of `hitl ingest`'s CPU on the writer thread, which
 // bounds the ingest rate (docs/performance.md). The Checkpointer replaces that hook on the
 // writer connection: past kBackgroundFrames it wakes its own thread, which checkpoints (PASSIVE:
-// never blocks the writer or the readers) through its own connection. Past kInlineFrames (the
-// thread cannot keep up, or a reader pins the WAL) the commit checkpoints itself as before, so
-// the WAL stays bounded whatever happens.
+// never blocks the writer or the readers) through its own connection. The WAL starts over only
+// when a write transaction begins after a checkpoint copied every frame, which a writer that
+// commits without pause rarely lets the thread finish: past kInlineFrames the commit checkpoints
+// itself as SQLite would, copying only what the thread has not (little: the cost stays off the
+// write path), and the next transaction starts the WAL over. So the WAL file stays under
+// ~kInlineFrames pages (40 MB) whatever happens.
 #pragma once
 
 #include <condition_variable>
@@ -24,7 +27,7 @@ namespace hitl::storage_sqlite {
 class Checkpointer {
  public:
   static constexpr int kBackgroundFrames = 1000;  // SQLite's own autocheckpoint default
-  static constexpr int kInlineFrames = 25000;     // ~100 MB of WAL with 4 KiB pages
+  static constexpr int kInlineFrames = 10000;     // ~40 MB of WAL with 4 KiB pages
 
   // Opens its own connection to `path` (same synchronous setting as the writer) and takes over
   // the WAL hook of `writer`, which must outlive it.
@@ -39,7 +42,8 @@ class Checkpointer {
 
   std::unique_ptr<SQLite::Database> db_;  // the thread's own connection
   sqlite3* writer_;
-  std::mutex mu_;
+  std::mutex checkpoint_mu_;  // held by whichever connection checkpoints
+  std::mutex mu_;             // guards wanted_ and stopping_
   std::condition_variable cv_;
   bool wanted_ = false, stopping_ = false;
   std::thread thread_;
