@@ -186,7 +186,7 @@ std::size_t ReviewService::check_slas() {
 // One due timer: re-reads the task (the timer is a hint), applies the event the rule says is
 // due, if any, and schedules the task's next moment. Returns whether an event was handled.
 bool ReviewService::sla_step(std::int64_t task_id, std::int64_t now) {
-  std::lock_guard lock(mu_);
+  const auto turn = locks_.exclusive();
   std::optional<sdk::TaskRecord> task;
   if (auto st = storage_.get_task(task_id, task); !st.ok()) {
     spdlog::warn("sla check task={}: {}", task_id, st.message);
@@ -251,7 +251,7 @@ void ReviewService::escalate_one(const sdk::TaskRecord& t, const std::string& ki
 std::string ReviewService::assign(std::int64_t task_id, const std::string& reviewer, const std::string& reason,
                                   const Principal& who) {
   if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may assign a task");
-  std::lock_guard lock(mu_);
+  const auto turn = locks_.exclusive();
   sdk::TaskRecord task = load_task(task_id, who);
   if (!is(task.status, TaskState::pending) && !is(task.status, TaskState::escalated))
     throw ServiceError(409, "illegal_transition", "task " + std::to_string(task_id) + " is " + task.status +

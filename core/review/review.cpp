@@ -198,7 +198,7 @@ sdk::AuditRecord escalation_audit(const ReviewSubmission& s) {
 
 std::optional<ClaimedTask> ReviewService::next(const std::string& domain, const Principal& who) {
   ReviewClaim c = check_claimant(domain, who);
-  std::lock_guard lock(mu_);
+  const auto turn = locks_.reviewer_turn(who.name);
   // Gold accuracy only matters on the claim path when the policy bounds it (assign() gets full
   // stats through Assignment::check).
   c.stats = assignment_.stats(who.name, domain, policies_.min_gold_accuracy(domain) > 0);
@@ -311,8 +311,10 @@ bool ReviewService::commit_claim(const ReviewClaim& c, const sdk::TaskRecord& ta
 
 OutcomeResult ReviewService::submit(const OutcomeRequest& req, const Principal& who) {
   ReviewSubmission s = check_submission(req, who);
-  std::lock_guard lock(mu_);
-  // Read again under the lock: a release, cancel or expiry may have moved it since.
+  const auto turn = locks_.reviewer_turn(who.name);
+  // Read again under the lock: a release, cancel or expiry (exclusive holders) may have moved it
+  // since; other claims and submits run meanwhile, but the queue's ack below is this lease
+  // holder's alone (review/review_locks.hpp).
   s.task = read_task(req.task_id);
   require_assigned(s.task);
   s.now = now_ms();
@@ -443,7 +445,7 @@ void ReviewService::after_outcome(const ReviewSubmission& s) {
 }
 
 std::size_t ReviewService::expire_leases() {
-  std::lock_guard lock(mu_);
+  const auto turn = locks_.exclusive();
   std::vector<std::int64_t> expired;
   const std::int64_t now = now_ms();
   auto st = queue_.expire(now, expired);
@@ -491,7 +493,7 @@ sdk::TaskRecord ReviewService::load_task(std::int64_t task_id, const Principal& 
   return task;
 }
 
-// Commits one guarded move. The state was checked under mu_ just before, so a guard that does
+// Commits one guarded move. The state was checked under the task lock just before, so a guard that does
 // not match means another process moved the task; the storage trigger refusing the pair means
 // the lifecycle has no such move (a bug here, reported as the conflict it is).
 void ReviewService::commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb) {
@@ -506,7 +508,7 @@ void ReviewService::commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& t
 }
 
 // A person's move of one task (release, send back, cancel), whose state the caller checked under
-// mu_: the guarded change, its audit record and the commit. `batch` may carry more for the same
+// the exclusive task lock: the guarded change, its audit record and the commit. `batch` may carry more for the same
 // commit.
 TransitionResult ReviewService::move_by(const sdk::TaskRecord& task, const PersonMove& m, const Principal& who,
                                         const std::string& reason, json detail, sdk::WriteBatch batch) {
@@ -539,7 +541,7 @@ std::vector<std::int64_t> ReviewService::release_all_held(const std::string& rev
 }
 
 TransitionResult ReviewService::release(std::int64_t task_id, const std::string& reason, const Principal& who) {
-  std::lock_guard lock(mu_);
+  const auto turn = locks_.exclusive();
   sdk::TaskRecord task = load_task(task_id, who);
   if (!is(task.status, TaskState::assigned)) illegal(task, "release");
   const bool admin = who.role == Role::admin;
@@ -558,7 +560,7 @@ TransitionResult ReviewService::release(std::int64_t task_id, const std::string&
 
 TransitionResult ReviewService::send_back(std::int64_t task_id, const std::string& reason, const Principal& who) {
   if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may send a task back");
-  std::lock_guard lock(mu_);
+  const auto turn = locks_.exclusive();
   sdk::TaskRecord task = load_task(task_id, who);
   if (!is(task.status, TaskState::completed)) illegal(task, "send back");
   std::optional<sdk::DecisionRecord> decision;
@@ -588,7 +590,7 @@ TransitionResult ReviewService::send_back(std::int64_t task_id, const std::strin
 
 TransitionResult ReviewService::cancel(std::int64_t task_id, const std::string& reason, const Principal& who) {
   if (who.role != Role::admin) throw ServiceError(403, "forbidden", "only an admin may cancel a task");
-  std::lock_guard lock(mu_);
+  const auto turn = locks_.exclusive();
   sdk::TaskRecord task = load_task(task_id, who);
   if (!is_open(task)) illegal(task, "cancel");
   auto moved = move_by(task, {open_states(), TaskState::cancelled, "task.cancelled", "cancel"}, who, reason,
@@ -644,7 +646,7 @@ std::size_t ReviewService::requeue_open_tasks(const std::atomic<bool>& stop) {
 }
 
 std::size_t ReviewService::reconcile_leases() {
-  std::lock_guard lock(mu_);
+  const auto turn = locks_.exclusive();
   const std::int64_t now = now_ms();
   // The SDK's queue cannot list leases without ending them: end them all (a few, one per claim
   // held), then give back the ones storage backs.
@@ -723,7 +725,7 @@ void ReviewService::reconcile_to_pending(const std::vector<sdk::TaskRecord>& tas
 std::int64_t ReviewService::renew(std::int64_t task_id, const Principal& who) {
   if (!queue_renews_)
     throw ServiceError(501, "not_supported", "the queue plugin cannot renew leases (queue interface 1.1 needed)");
-  std::lock_guard lock(mu_);
+  const auto turn = locks_.exclusive();
   sdk::TaskRecord task = load_task(task_id, who);
   if (!is(task.status, TaskState::assigned)) illegal(task, "renew");
   if (task.assignee != who.name)

@@ -11,6 +11,7 @@
 //   pending|assigned|escalated -> cancelled (admin)
 #include <hitl/plugin_api.hpp>
 
+#include "review/review_locks.hpp"
 #include "review/sla_timers.hpp"
 #include "common/task_state.hpp"
 
@@ -150,7 +151,7 @@ class ReviewService {
   // The queue step and the storage step of one lifecycle move are two stores: one lock per
   // process keeps two moves of the same task from interleaving between them (human-rate work,
   // so serialising the moves costs nothing that matters).
-  std::mutex mu_;
+  ReviewLocks locks_;  // review/review_locks.hpp: which paths run together
   bool queue_renews_ = false;
   FinalHooks hooks_;
   SlaTimers sla_timers_;

@@ -5,7 +5,7 @@ set -euo pipefail
 mode=${1:-build}
 pkgs=(cmake ninja-build g++ ccache pkg-config make curl
       liblua5.4-dev libboost-dev libsqlitecpp-dev libsqlite3-dev libspdlog-dev libfmt-dev
-      nlohmann-json3-dev libssl-dev libcli11-dev catch2 libxgboost-dev)
+      nlohmann-json3-dev libssl-dev libcli11-dev catch2 libxgboost-dev libmimalloc-dev)
 if [ "$mode" = test ]; then
   pkgs+=(python3 prometheus)  # prometheus: promtool checks the /metrics text format
   pkgs+=(chromium)            # the browser tests (tests/browser) drive it headless

@@ -102,21 +102,26 @@ WRK_LUA="$ref/wrk.lua" "$here/tests/bench/backlog.sh" "$build" $SIZES | grep -v 
 # --- review: 64 reviewers claim + submit ------------------------------------------------------
 echo
 echo "## review: 64 reviewers, claim + submit over HTTP for ${REVIEW_SECONDS} s (tests/bench/reviewers.py)"
-review_run() {  # review_run PENDING
+review_run() {  # review_run PENDING [HTTP_THREADS]
   fresh_db
   : > "$work/reviewers.tok"
   for i in $(seq 64); do
     "$hitl" token create --config "$work/ex/hitl.lua" --role reviewer --name "r$i" --domains credit_risk >> "$work/reviewers.tok"
   done
   fill "$1"
-  start_server
+  local threads=${2:-}
+  [ -z "$threads" ] || sed "s/^return {/return {\n  http_threads = $threads,/" "$work/ex/hitl.lua" > "$work/ex/hitl-threads.lua"
+  SERVE_CONFIG=${threads:+$work/ex/hitl-threads.lua} start_server
   wait_for_walk "$1"
-  echo "pending=$1 $(python3 "$here/tests/bench/reviewers.py" "$url" "$work/reviewers.tok" "$REVIEW_SECONDS") (load $(load))"
+  echo "pending=$1${threads:+ http_threads=$threads} $(python3 "$here/tests/bench/reviewers.py" "$url" "$work/reviewers.tok" "$REVIEW_SECONDS") (load $(load))"
   stop_server
 }
 # "0 pending": just what the run can take (5000 a second at most), so the queue empties as it would.
 review_run $(( REVIEW_SECONDS * 5000 ))
 review_run "$REVIEW_BACKLOG"
+# Claims and submits of different reviewers run together (core/review/review_locks.hpp), each
+# holding its HTTP I/O thread through its commits: with the default 2 threads, 2 at a time.
+review_run "$REVIEW_BACKLOG" 8
 
 # --- policy reload under HTTP load ------------------------------------------------------------
 echo

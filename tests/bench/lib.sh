@@ -26,7 +26,8 @@ PY
 
 start_server() {  # starts hitl serve, waits for /healthz; sets server and url
   rm -f "$work/serve.out"
-  HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "$work/ex/hitl.lua" > "$work/serve.out" 2> "$work/serve.log" &
+  # SERVE_CONFIG: another config beside ex/hitl.lua (same folder, so the same database).
+  HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "${SERVE_CONFIG:-$work/ex/hitl.lua}" > "$work/serve.out" 2> "$work/serve.log" &
   server=$!
   until grep -q listening "$work/serve.out" 2>/dev/null; do sleep 0.02; done
   url=$(grep -o 'http://[0-9.:]*' "$work/serve.out")

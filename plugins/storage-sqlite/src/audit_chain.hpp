@@ -8,6 +8,7 @@
 #include <string>
 
 struct evp_md_ctx_st;
+struct evp_md_st;
 
 namespace hitl::storage_sqlite {
 
@@ -29,6 +30,7 @@ class AuditHasher {
   void digest_hex(const char* data, std::size_t size, char* out64);
 
   evp_md_ctx_st* ctx_;
+  evp_md_st* md_;  // SHA-256, fetched once
   std::string canonical_;
 };
 

@@ -25,7 +25,8 @@ SqliteStorage::SqliteStorage(StorageConfig cfg, std::unique_ptr<SQLite::Database
       wdb_(std::move(writer)),
       w_(std::make_unique<WriteStatements>(*wdb_)),
       rdb_(std::move(reader)),
-      r_(std::make_unique<StatementCache>(*rdb_)) {}
+      r_(std::make_unique<StatementCache>(*rdb_)),
+      checkpointer_(std::make_unique<Checkpointer>(cfg_.path, cfg_.synchronous_full, cfg_.busy_timeout_ms, *wdb_)) {}
 
 Status SqliteStorage::validate(const sdk::WriteBatch& b) {
   auto bad = [](std::string m) { return Status::Error(Code::invalid_argument, "storage-sqlite: " + std::move(m)); };

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "audit_chain.hpp"
+#include "checkpointer.hpp"
 #include "sql_support.hpp"
 #include "storage_config.hpp"
 
@@ -128,6 +129,7 @@ class SqliteStorage final : public sdk::Storage {
   std::mutex read_mu_;  // one read connection, shared by the HTTP threads
   std::unique_ptr<SQLite::Database> rdb_;
   std::unique_ptr<StatementCache> r_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // holds wdb_'s WAL hook: destroyed first
 };
 
 }  // namespace hitl::storage_sqlite
