@@ -131,6 +131,11 @@ void print_unbiased(const json& e) {
     std::cout << set << " (" << s["rows"] << " rows): live accuracy " << acc(s["live"]);
     if (s.contains("candidate")) std::cout << ", candidate " << acc(s["candidate"]);
     std::cout << "\n";
+    // A model that may have trained on the base holdout would be judged on what it memorised.
+    const json seen = s.value("possibly_seen_by", json::object());
+    for (const auto& [who, why] : seen.items())
+      std::cout << "  not counted in the paired test: the " << who << " model may have trained on these rows ("
+                << why.get<std::string>() << ")\n";
   }
   if (e.contains("unbiased")) {
     const json& p = e["unbiased"]["paired"];

@@ -86,6 +86,7 @@ struct TrainingData {
   std::string source;      // for the summary line
   std::string dataset_id;  // empty when read from a CSV file
   std::size_t base_rows = 0;
+  std::optional<data::BaseHoldoutLeftOut> left_out;  // the base holdout rows it lacks, recorded with the model
 };
 
 // A dataset version's split, after the domain's retrain.base_data, as in every retraining
@@ -107,6 +108,7 @@ TrainingData from_dataset_version(const TrainArgs& o, const config::ServiceConfi
     auto set = learning::training_set(dom, samples);
     t.dataset = std::move(set.data);
     t.base_rows = set.base_rows;
+    t.left_out = set.left_out;
   } catch (const std::exception& e) {
     fail(std::string("hitl train: retrain.base_data: ") + e.what());
   }
@@ -114,15 +116,26 @@ TrainingData from_dataset_version(const TrainArgs& o, const config::ServiceConfi
   return t;
 }
 
-TrainingData from_csv(const TrainArgs& o) {
+// The file's rows but those of the domain's base holdout: the rows every evaluation judges the
+// live model on (learning::without_base_holdout), so a first model trained on the base data is
+// judged on rows it never saw.
+TrainingData from_csv(const TrainArgs& o, const config::DomainConfig& dom) {
   if (o.data.empty()) fail("hitl train: give --data FILE.csv --label COLUMN, or --dataset ID");
   if (o.label.empty()) fail("hitl train: --label is required with --data");
   auto table = data::read_csv(o.data);
   if (std::find(table.columns.begin(), table.columns.end(), o.label) == table.columns.end())
     fail("hitl train: --label: no column \"" + o.label + "\" in " + o.data);
   TrainingData t;
-  t.dataset = data::to_dataset(table, o.label);
+  try {
+    auto kept = learning::without_base_holdout(dom, data::to_dataset(table, o.label));
+    t.dataset = std::move(kept.data);
+    t.left_out = kept.left_out;
+  } catch (const std::exception& e) {
+    fail(std::string("hitl train: retrain.base_data: ") + e.what());
+  }
   t.source = o.data;
+  if (t.left_out)
+    t.source += " (" + std::to_string(t.left_out->rows) + " rows left out: the base holdout of " + t.left_out->file + ")";
   return t;
 }
 
@@ -163,11 +176,11 @@ void train(const TrainArgs& o) {
   const bool to_registry = !o.dataset.empty() || o.register_it;
   fs::path out = !o.out.empty() ? fs::absolute(o.out) : to_registry ? fs::path() : fs::path(mcfg.value("artifact", ""));
   if (out.empty() && !to_registry) fail("hitl train: no --out and model \"" + mc.name + "\" has no `artifact` option");
-  const TrainingData t = !o.dataset.empty() ? from_dataset_version(o, cfg, dom->second) : from_csv(o);
+  const TrainingData t = !o.dataset.empty() ? from_dataset_version(o, cfg, dom->second) : from_csv(o, dom->second);
   Plugins p(cfg);
   learning::Trained trained;
   try {
-    trained = learning::train_model(p.registry, cfg, o.domain, t.dataset);
+    trained = learning::train_model(p.registry, cfg, o.domain, t.dataset, t.left_out);
   } catch (const std::exception& e) {
     fail(std::string("hitl train: ") + e.what());
   }

@@ -131,8 +131,26 @@ std::string feature_stats_to_json(const FeatureStats& st) {
   json j = {{"format", kFormat}, {"version", kVersion}, {"rows", st.rows}, {"numeric", std::move(num)},
             {"categorical", std::move(cat)}};
   if (!st.artifact_sha256.empty()) j["artifact_sha256"] = st.artifact_sha256;
+  if (const auto& l = st.base_holdout_left_out)
+    j["base_holdout_left_out"] = {{"fraction", l->fraction}, {"rows", l->rows}, {"file", l->file}};
   return j.dump(1) + "\n";
 }
+
+namespace {
+BaseHoldoutLeftOut left_out_from_json(const json& l) {
+  const std::string where = "base_holdout_left_out";
+  if (!l.is_object()) malformed(where + ": expected an object");
+  BaseHoldoutLeftOut out;
+  out.fraction = get_number(l, "fraction", where);
+  if (!(out.fraction >= 0 && out.fraction <= 1)) malformed(where + ".fraction: expected a share in [0, 1]");
+  out.rows = get_count(l, "rows", where);
+  if (l.contains("file")) {
+    if (!l["file"].is_string()) malformed(where + ".file: expected a string");
+    out.file = l["file"].get<std::string>();
+  }
+  return out;
+}
+}  // namespace
 
 FeatureStats feature_stats_from_json(const std::string& text) {
   json j;
@@ -151,6 +169,7 @@ FeatureStats feature_stats_from_json(const std::string& text) {
     if (!h->is_string() || h->get<std::string>().size() != 64) malformed("artifact_sha256: expected 64 hex digits");
     st.artifact_sha256 = h->get<std::string>();
   }
+  if (auto l = j.find("base_holdout_left_out"); l != j.end()) st.base_holdout_left_out = left_out_from_json(*l);
   for (const char* section : {"numeric", "categorical"})
     if (!j.contains(section) || !j[section].is_object()) malformed(std::string(section) + ": expected an object");
   for (const auto& [name, n] : j["numeric"].items()) {

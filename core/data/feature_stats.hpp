@@ -27,6 +27,16 @@ struct CategoricalStats {
 
 // A column is numeric when every value it has is a number; otherwise categorical (booleans are
 // "true"/"false", numbers in a mixed column are their text).
+// What a training left out of its domain's base data (learning/training.hpp, in_base_holdout):
+// every row of the base holdout at `fraction`, `rows` of them in `file` (its name, for people).
+// It lets an evaluation trust the base holdout for this model: a model trained on those rows
+// would be judged on what it memorised.
+struct BaseHoldoutLeftOut {
+  double fraction = 0;
+  std::uint64_t rows = 0;
+  std::string file;
+};
+
 struct FeatureStats {
   static constexpr std::size_t kMaxCategories = 1000;
   std::uint64_t rows = 0;
@@ -35,6 +45,8 @@ struct FeatureStats {
   std::string artifact_sha256;
   std::map<std::string, NumericStats> numeric;
   std::map<std::string, CategoricalStats> categorical;
+  // Absent: the training left nothing out, or did not say (a model of unknown lineage).
+  std::optional<BaseHoldoutLeftOut> base_holdout_left_out;
 };
 
 FeatureStats compute_feature_stats(const std::vector<sdk::Record>& rows);

@@ -72,12 +72,29 @@ json to_json(const PairedResult& p, const RuleOptions& o) {
           {"significant", p.p_value < 1 - o.confidence}};
 }
 
+namespace {
+// Why the base holdout was left out of the unbiased rows, when it was: "; the base holdout is not
+// counted: the live model may have trained on it (...)". "" when it counted or there is none.
+std::string uncounted_holdout(const json& eval) {
+  const json* base = nullptr;
+  if (auto sets = eval.find("sets"); sets != eval.end() && sets->is_object() && sets->contains("base_holdout"))
+    base = &(*sets)["base_holdout"];
+  if (!base || !base->is_object() || base->value("counted", true)) return "";
+  std::string why;
+  const json seen = base->value("possibly_seen_by", json::object());
+  for (const auto& [who, reason] : seen.items())
+    why += (why.empty() ? "" : "; ") + std::string("the ") + who + " model may have trained on it (" +
+           (reason.is_string() ? reason.get<std::string>() : std::string("?")) + ")";
+  return "; the base holdout is not counted: " + (why.empty() ? std::string("a model may have trained on it") : why);
+}
+}  // namespace
+
 RuleVerdict default_promotion(const json& eval, const RuleOptions& o) {
   const json& unbiased = eval.value("unbiased", json::object());
   const double rows = number(unbiased, "rows");
   if (!(rows > 0) || !unbiased.contains("paired"))
     return {false, "no unbiased rows to judge on: set retrain.base_data (its base_holdout_fraction is never trained on) "
-                   "or the policy's audit_rate"};
+                   "or the policy's audit_rate" + uncounted_holdout(eval)};
   const json& paired = unbiased["paired"];
   const double b = number(paired, "candidate_only_right"), c = number(paired, "live_only_right");
   const double p = number(paired, "p_value"), alpha = 1 - o.confidence;
@@ -85,11 +102,11 @@ RuleVerdict default_promotion(const json& eval, const RuleOptions& o) {
   if (!(p < alpha))
     return {false, format("not shown better on %.0f unbiased rows: candidate alone right on %.0f, live alone on %.0f "
                           "(McNemar mid-p %.4f, needs below %.4f); accuracy %.4f against %.4f",
-                          rows, b, c, p, alpha, cacc, lacc)};
+                          rows, b, c, p, alpha, cacc, lacc) + uncounted_holdout(eval)};
   if (auto guard = failed_guard(eval, o)) return {false, "better on the unbiased rows, but " + *guard};
   return {true, format("better on %.0f unbiased rows: candidate alone right on %.0f, live alone on %.0f "
                        "(McNemar mid-p %.4f < %.4f); accuracy %.4f against %.4f; no guard worse beyond %.4f",
-                       rows, b, c, p, alpha, cacc, lacc, o.tolerance)};
+                       rows, b, c, p, alpha, cacc, lacc, o.tolerance) + uncounted_holdout(eval)};
 }
 
 }  // namespace hitl::evaluation

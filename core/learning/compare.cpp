@@ -1,6 +1,7 @@
 #include "learning/compare.hpp"
 
 #include "data/records.hpp"
+#include "learning/training.hpp"
 #include "dataset/marked_gold.hpp"
 #include "registry/registry.hpp"
 #include "plugin/plugin_registry.hpp"
@@ -148,20 +149,43 @@ std::vector<T> part(const std::vector<T>& v, std::size_t from, std::size_t count
   return {v.begin() + static_cast<std::ptrdiff_t>(from), v.begin() + static_cast<std::ptrdiff_t>(from + count)};
 }
 
-ModelRun run_model(const Scorer& scorer, const CompareRequest& r, const std::vector<dataset::Sample>& unbiased) {
+// `scored` is the base holdout's rows then the audit set's; the pooled (paired) figures start at
+// `first`: past the base holdout when it is not counted (BaseHoldoutTrust).
+ModelRun run_model(const Scorer& scorer, const CompareRequest& r, const std::vector<dataset::Sample>& scored,
+                   std::size_t first) {
   ModelRun m;
   m.scored.version = scorer.version();
   m.scored.rows = scorer.score(r.rows);
   if (!r.golden.empty()) m.scored.golden = scorer.score(r.golden);
-  if (unbiased.empty()) return m;
-  m.unbiased = scorer.predict(unbiased);
+  if (scored.empty()) return m;
+  m.unbiased = scorer.predict(scored);
   const std::size_t nb = r.base_holdout.size(), na = r.audit.size();
   if (nb) m.base = scorer.evaluate(r.base_holdout, part(m.unbiased, 0, nb));
   if (na) m.audit = scorer.evaluate(r.audit, part(m.unbiased, nb, na), audit_weights(r.audit));
   // Pooled, each row once: with one audit rate the audit samples are a uniform draw of the
   // automatic traffic already; the weighted figures are sets.audit's.
-  m.pooled = scorer.evaluate(unbiased, m.unbiased);
+  if (first < scored.size())
+    m.pooled = scorer.evaluate(part(scored, first, scored.size() - first),
+                               part(m.unbiased, first, scored.size() - first));
   return m;
+}
+
+// Whether the base holdout may count as unbiased rows: only when neither model can have trained
+// on it (base_holdout_possibly_seen, "" = recorded as left out). A first model trained on all of
+// the base data would otherwise be judged on what it memorised, and win the paired test by it.
+struct BaseHoldoutTrust {
+  std::string live, candidate;  // why each model may have seen it; "" = it did not
+  bool counted() const { return live.empty() && candidate.empty(); }
+};
+
+BaseHoldoutTrust base_holdout_trust(const CompareRequest& r) {
+  BaseHoldoutTrust t;
+  if (r.base_holdout.empty()) return t;
+  const json cfg = json::parse(r.model->ref.config_json, nullptr, false);
+  const std::string live = cfg.is_object() ? cfg.value("artifact", "") : "";
+  t.live = live.empty() ? "the model has no artifact file" : base_holdout_possibly_seen(live, *r.domain);
+  if (!r.candidate_artifact.empty()) t.candidate = base_holdout_possibly_seen(r.candidate_artifact, *r.domain);
+  return t;
 }
 
 // The share of `rows` the policy's flag(p) sends to review given `predictions`; a failing
@@ -196,13 +220,18 @@ json golden_set_json(const CompareRequest& r) {
 }
 
 // sets {reviewed, base_holdout?, audit?, golden?}, each with both models' figures.
-json sets_json(const CompareRequest& r, const ModelRun& live, const ModelRun* cand) {
+json sets_json(const CompareRequest& r, const ModelRun& live, const ModelRun* cand, const BaseHoldoutTrust& trust) {
   json sets = {{"reviewed", set_json(live.scored.rows, cand ? std::optional(cand->scored.rows) : std::nullopt)}};
   sets["reviewed"]["slice"] = "hard: the cases the policy sent to review, where the live model was least sure";
   if (live.base) {
     sets["base_holdout"] = set_json(live.base, cand ? cand->base : std::nullopt);
     sets["base_holdout"]["file"] = r.domain->retrain_base_data.string();
     sets["base_holdout"]["fraction"] = r.domain->retrain_base_holdout_fraction;
+    sets["base_holdout"]["counted"] = trust.counted();
+    json seen = json::object();
+    if (!trust.live.empty()) seen["live"] = trust.live;
+    if (!trust.candidate.empty()) seen["candidate"] = trust.candidate;
+    if (!seen.empty()) sets["base_holdout"]["possibly_seen_by"] = std::move(seen);
   }
   if (live.audit) {
     sets["audit"] = set_json(live.audit, cand ? cand->audit : std::nullopt);
@@ -216,14 +245,21 @@ json sets_json(const CompareRequest& r, const ModelRun& live, const ModelRun* ca
 }
 
 // unbiased {rows, live, candidate, paired} and projected_review_share, for a candidate.
-void add_unbiased(const CompareRequest& r, const std::vector<dataset::Sample>& unbiased, const ModelRun& live,
-                  const ModelRun& cand, json& out) {
+void add_unbiased(const CompareRequest& r, const std::vector<dataset::Sample>& scored, std::size_t first,
+                  const ModelRun& live, const ModelRun& cand, json& out) {
   std::vector<bool> live_right, cand_right;
-  for (std::size_t i = 0; i < unbiased.size(); ++i) {
-    live_right.push_back(live.unbiased[i].label == unbiased[i].label);
-    cand_right.push_back(cand.unbiased[i].label == unbiased[i].label);
+  for (std::size_t i = first; i < scored.size(); ++i) {
+    live_right.push_back(live.unbiased[i].label == scored[i].label);
+    cand_right.push_back(cand.unbiased[i].label == scored[i].label);
   }
+  const auto unbiased = part(scored, first, scored.size() - first);
+  const auto live_pred = part(live.unbiased, first, scored.size() - first);
+  const auto cand_pred = part(cand.unbiased, first, scored.size() - first);
+  json sets = json::array();
+  if (first == 0 && !r.base_holdout.empty()) sets.push_back("base_holdout");
+  if (!r.audit.empty()) sets.push_back("audit");
   out["unbiased"] = {{"rows", unbiased.size()},
+                     {"sets", std::move(sets)},
                      {"live", evaluation::to_json(*live.pooled)},
                      {"candidate", evaluation::to_json(*cand.pooled)},
                      {"paired", evaluation::to_json(evaluation::paired_test(live_right, cand_right), r.rule)}};
@@ -231,8 +267,8 @@ void add_unbiased(const CompareRequest& r, const std::vector<dataset::Sample>& u
   out["projected_review_share"] = {
       {"rows", unbiased.size()},
       {"method", "flag(p) of the policy in force on each unbiased row, with each model's prediction"},
-      {"live", review_share(*r.policies, r.domain->name, unbiased, live.unbiased)},
-      {"candidate", review_share(*r.policies, r.domain->name, unbiased, cand.unbiased)}};
+      {"live", review_share(*r.policies, r.domain->name, unbiased, live_pred)},
+      {"candidate", review_share(*r.policies, r.domain->name, unbiased, cand_pred)}};
 }
 
 }  // namespace
@@ -243,19 +279,21 @@ Comparison compare(const plugin::Registry& plugins, const CompareRequest& r) {
   Comparison c;
   // Binary domains rank by their second label ("bad" in {"good", "bad"}) unless told otherwise.
   c.positive = !r.positive.empty() ? r.positive : r.domain->labels.back();
-  std::vector<dataset::Sample> unbiased = r.base_holdout;
-  unbiased.insert(unbiased.end(), r.audit.begin(), r.audit.end());
-  const ModelRun live = run_model(Scorer(plugins, *r.model, "", *r.domain, c.positive), r, unbiased);
+  std::vector<dataset::Sample> scored = r.base_holdout;
+  scored.insert(scored.end(), r.audit.begin(), r.audit.end());
+  const BaseHoldoutTrust trust = base_holdout_trust(r);
+  const std::size_t first = trust.counted() ? 0 : r.base_holdout.size();
+  const ModelRun live = run_model(Scorer(plugins, *r.model, "", *r.domain, c.positive), r, scored, first);
   c.live = live.scored;
   c.json = {{"dataset", r.rows_from}, {"split", r.split}, {"rows", r.rows.size()}, {"positive", c.positive},
             {"live", {{"version", c.live.version}, {"metrics", evaluation::to_json(c.live.rows)}}}};
   if (!r.golden.empty() || r.golden_dropped || !r.golden_problems.empty()) c.json["golden_set"] = golden_set_json(r);
   if (c.live.golden) c.json["live"]["golden"] = evaluation::to_json(c.live.golden->overall);
   if (r.candidate_artifact.empty()) {
-    c.json["sets"] = sets_json(r, live, nullptr);
+    c.json["sets"] = sets_json(r, live, nullptr, trust);
     return c;
   }
-  const ModelRun cand = run_model(Scorer(plugins, *r.model, r.candidate_artifact, *r.domain, c.positive), r, unbiased);
+  const ModelRun cand = run_model(Scorer(plugins, *r.model, r.candidate_artifact, *r.domain, c.positive), r, scored, first);
   c.candidate = cand.scored;
   json cj = {{"version", c.candidate->version},
              {"artifact", r.candidate_artifact},
@@ -263,8 +301,8 @@ Comparison compare(const plugin::Registry& plugins, const CompareRequest& r) {
   if (!r.candidate_id.empty()) cj["id"] = r.candidate_id;
   if (c.candidate->golden) cj["golden"] = evaluation::to_json(c.candidate->golden->overall);
   c.json["candidate"] = std::move(cj);
-  c.json["sets"] = sets_json(r, live, &cand);
-  if (!unbiased.empty()) add_unbiased(r, unbiased, live, cand, c.json);
+  c.json["sets"] = sets_json(r, live, &cand, trust);
+  if (first < scored.size()) add_unbiased(r, scored, first, live, cand, c.json);
   return c;
 }
 

@@ -72,12 +72,13 @@ Frozen freeze_outcomes(const CycleContext& ctx, const CycleRequest& req, const c
 // 2. Train on the base data and the older feedback; register the candidate with its lineage.
 // Returns the candidate's registry id.
 std::string train_candidate(const CycleContext& ctx, const CycleRequest& req, const config::DomainConfig& dom,
-                            const Frozen& frozen, sdk::Dataset base_train, CycleResult& r) {
-  const TrainingSet set = training_set(std::move(base_train), frozen.train_rows);
+                            const Frozen& frozen, BaseData base, CycleResult& r) {
+  const TrainingSet set = training_set(std::move(base.train), frozen.train_rows);
   r.base_rows = set.base_rows;
   Trained trained;
   try {
-    trained = train_model(ctx.plugins, ctx.cfg, req.domain, set.data);
+    // Recorded with the candidate: it never saw the base holdout, so it can be judged on it.
+    trained = train_model(ctx.plugins, ctx.cfg, req.domain, set.data, base.left_out);
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("train: ") + e.what());
   }
@@ -192,7 +193,8 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
     throw std::runtime_error(std::string("retrain.base_data: ") + e.what());
   }
   r.base_holdout_rows = base.holdout.size();
-  const std::string candidate = train_candidate(ctx, req, dom, frozen, std::move(base.train), r);
+  BaseData base_train{std::move(base.train), {}, base.left_out};
+  const std::string candidate = train_candidate(ctx, req, dom, frozen, std::move(base_train), r);
   if (!req.promote) {
     r.decision = "not evaluated: registered only (promotion off)";
     return r;

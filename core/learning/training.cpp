@@ -10,14 +10,21 @@
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <unordered_set>
 
 namespace hitl::learning {
 using nlohmann::json;
 
+namespace {
+// A base row's identity: its JSON and label (what the holdout hash reads, and how a row of
+// another file is recognised as a holdout row).
+std::string row_key(const nlohmann::json& input, const std::string& label) { return input.dump() + '\x1f' + label; }
+}  // namespace
+
 bool in_base_holdout(const sdk::Record& row, const std::string& label, double fraction) {
   if (!(fraction > 0)) return false;
   // The first 8 bytes of SHA-256 over the row's JSON and label, as a share of 2^64.
-  const std::string digest = sha256_hex(data::record_to_json(row).dump() + '\x1f' + label);
+  const std::string digest = sha256_hex(row_key(data::record_to_json(row), label));
   const double share = static_cast<double>(std::stoull(digest.substr(0, 16), nullptr, 16)) / 18446744073709551616.0;
   return share < fraction;
 }
@@ -45,7 +52,57 @@ BaseData read_base_data(const config::DomainConfig& domain) {
     b.train.labels.push_back(label);
   }
   b.train.weights.assign(b.train.rows.size(), 1.0);
+  b.left_out = data::BaseHoldoutLeftOut{domain.retrain_base_holdout_fraction, b.holdout.size(),
+                                        domain.retrain_base_data.filename().string()};
   return b;
+}
+
+WithoutHoldout without_base_holdout(const config::DomainConfig& domain, sdk::Dataset data) {
+  WithoutHoldout w;
+  BaseData base = read_base_data(domain);
+  if (!base.left_out) {
+    w.data = std::move(data);
+    return w;
+  }
+  std::unordered_set<std::string> holdout;
+  for (auto& s : base.holdout) holdout.insert(row_key(s.input, s.label));
+  std::uint64_t dropped = 0;
+  for (std::size_t i = 0; i < data.rows.size(); ++i) {
+    if (holdout.count(row_key(data::record_to_json(data.rows[i]), data.labels[i]))) {
+      ++dropped;
+      continue;
+    }
+    w.data.rows.push_back(std::move(data.rows[i]));
+    w.data.labels.push_back(std::move(data.labels[i]));
+    if (i < data.weights.size()) w.data.weights.push_back(data.weights[i]);
+  }
+  w.left_out = base.left_out;
+  w.left_out->rows = dropped;
+  return w;
+}
+
+std::string base_holdout_possibly_seen(const std::filesystem::path& artifact, const config::DomainConfig& domain) {
+  std::optional<data::FeatureStats> stats;
+  try {
+    stats = data::load_feature_stats(artifact);
+  } catch (const std::exception& e) {
+    return std::string("its training record is unreadable (") + e.what() + ")";
+  }
+  if (!stats || !stats->base_holdout_left_out)
+    return "no record that its training left the base holdout out (a model of unknown lineage)";
+  std::string text;
+  try {
+    text = read_whole_file(artifact);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  if (stats->artifact_sha256.empty() || !data::feature_stats_match(*stats, text))
+    return "its training record does not name this artifact (" + data::feature_stats_path(artifact).filename().string() + ")";
+  const double recorded = stats->base_holdout_left_out->fraction;
+  if (recorded < domain.retrain_base_holdout_fraction)
+    return "its training left out a base holdout of " + std::to_string(recorded) + ", smaller than the " +
+           std::to_string(domain.retrain_base_holdout_fraction) + " judged on";
+  return "";
 }
 
 TrainingSet training_set(sdk::Dataset base, const std::vector<dataset::Sample>& feedback) {
@@ -65,7 +122,10 @@ TrainingSet training_set(sdk::Dataset base, const std::vector<dataset::Sample>& 
 }
 
 TrainingSet training_set(const config::DomainConfig& domain, const std::vector<dataset::Sample>& feedback) {
-  return training_set(read_base_data(domain).train, feedback);
+  BaseData base = read_base_data(domain);
+  TrainingSet t = training_set(std::move(base.train), feedback);
+  t.left_out = base.left_out;
+  return t;
 }
 
 data::FeatureStats training_feature_stats(const config::DomainConfig& domain, const std::vector<sdk::Record>& rows) {
@@ -75,7 +135,7 @@ data::FeatureStats training_feature_stats(const config::DomainConfig& domain, co
 }
 
 Trained train_model(const plugin::Registry& plugins, const config::ServiceConfig& cfg, const std::string& domain,
-                    const sdk::Dataset& data) {
+                    const sdk::Dataset& data, std::optional<data::BaseHoldoutLeftOut> left_out) {
   const auto& dom = cfg.domains.at(domain);
   if (dom.model.empty()) throw std::runtime_error("domain \"" + domain + "\" has no model");
   const auto& mc = cfg.models.at(dom.model);
@@ -90,7 +150,9 @@ Trained train_model(const plugin::Registry& plugins, const config::ServiceConfig
   if (!st.ok()) throw std::runtime_error("training failed: " + st.message);
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   t.plugin_version = model->version();
-  t.stats = std::make_shared<const data::FeatureStats>(training_feature_stats(dom, data.rows));
+  auto stats = training_feature_stats(dom, data.rows);
+  stats.base_holdout_left_out = std::move(left_out);
+  t.stats = std::make_shared<const data::FeatureStats>(std::move(stats));
   return t;
 }
 

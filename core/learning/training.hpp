@@ -5,18 +5,19 @@
 #include <hitl/plugin_api.hpp>
 
 #include "config/service_config.hpp"
+#include "data/feature_stats.hpp"
 #include "dataset/dataset.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace hitl::plugin { class Registry; }
 namespace hitl::registry { struct ModelVersion; }
-namespace hitl::data { struct FeatureStats; }
 
 namespace hitl::learning {
 
@@ -29,9 +30,27 @@ namespace hitl::learning {
 struct BaseData {
   sdk::Dataset train;                     // the rows every retraining learns from, weight 1
   std::vector<dataset::Sample> holdout;   // the rows it never learns from (input, label)
+  // What a model trained on `train` left out, recorded with it (set when there is base data).
+  std::optional<data::BaseHoldoutLeftOut> left_out;
 };
 BaseData read_base_data(const config::DomainConfig& domain);
 bool in_base_holdout(const sdk::Record& row, const std::string& label, double fraction);
+
+// `hitl train --data FILE`: the file's rows without those of the domain's base holdout (the rows
+// every evaluation judges on, read_base_data(domain).holdout: the same rule, so training on the
+// base file itself leaves out exactly its holdout), and what was left out, to record with the
+// model. Without base data nothing is left out and nothing recorded (left_out empty).
+struct WithoutHoldout {
+  sdk::Dataset data;
+  std::optional<data::BaseHoldoutLeftOut> left_out;
+};
+WithoutHoldout without_base_holdout(const config::DomainConfig& domain, sdk::Dataset data);
+
+// Why the model at `artifact` may have trained on the domain's base holdout, or "" when its
+// training feature statistics (`<artifact>.features.json`, tied to the artifact's SHA-256) record
+// that it left out every row of it (at the domain's base_holdout_fraction or more). A model of
+// unknown lineage (no such record: a configured artifact trained elsewhere) may have: fail closed.
+std::string base_holdout_possibly_seen(const std::filesystem::path& artifact, const config::DomainConfig& domain);
 
 // The rows a retraining learns from: the base data's training rows (weight 1 each: the labelled
 // data the first model came from, so the model does not forget the cases nobody flags) followed
@@ -41,6 +60,7 @@ bool in_base_holdout(const sdk::Record& row, const std::string& label, double fr
 struct TrainingSet {
   sdk::Dataset data;
   std::size_t base_rows = 0, feedback_rows = 0;
+  std::optional<data::BaseHoldoutLeftOut> left_out;  // set by the overload that reads the base data
 };
 TrainingSet training_set(sdk::Dataset base, const std::vector<dataset::Sample>& feedback);
 // The same with the domain's base data read here (read_base_data(domain).train).
@@ -62,8 +82,9 @@ data::FeatureStats training_feature_stats(const config::DomainConfig& domain, co
 
 // Trains the domain's model from scratch on `data` (the configured artifact is not loaded).
 // Throws std::runtime_error: no model, a plugin that cannot train, a training failure.
+// `left_out` (what the rows lack of the base holdout) goes into the trained model's statistics.
 Trained train_model(const plugin::Registry& plugins, const config::ServiceConfig& cfg, const std::string& domain,
-                    const sdk::Dataset& data);
+                    const sdk::Dataset& data, std::optional<data::BaseHoldoutLeftOut> left_out = std::nullopt);
 
 // Lineage of a registered version besides what train_model knows.
 struct Lineage {

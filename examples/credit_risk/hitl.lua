@@ -13,7 +13,8 @@ return {
 
   models = {
     -- Logistic regression trained on data/credit_train.csv (the first 1,500 rows of credit_data.csv;
-    -- data/credit_stream.csv, the rest, is what `hitl simulate` streams) by:
+    -- data/credit_stream.csv, the rest, is what `hitl simulate` streams), all but the 281 rows of
+    -- its base holdout (kept for evaluations; hitl train leaves them out and says so), by:
     --   hitl train --config hitl.lua --domain credit_risk --data data/credit_train.csv --label Status
     credit_logreg = { plugin = "logreg", config = { artifact = "model/credit_logreg.json" } },
   },

@@ -11,7 +11,9 @@ return {
   models = {
     -- Gradient-boosted trees trained on the first fifth of the data (data/base.csv) by:
     --   hitl train --config hitl.lua --domain customer_churn --data data/base.csv --label churn
-    -- The other four fifths (data/stream.csv) are the traffic the simulation streams.
+    -- It leaves out the base holdout (retrain.base_holdout_fraction of data/base.csv, kept for
+    -- evaluations), and says so. The other four fifths (data/stream.csv) are the traffic the
+    -- simulation streams.
     churn_xgb = { plugin = "xgboost", config = { artifact = "model/churn_xgb.json" } },
   },
 

@@ -12,7 +12,9 @@ return {
     -- Gradient-boosted trees (four classes) trained on the first fifth of the shuffled data
     -- (data/base.csv) by:
     --   hitl train --config hitl.lua --domain hpc_jobs --data data/base.csv --label class
-    -- The other four fifths (data/stream.csv) are the traffic the simulation streams.
+    -- It leaves out the base holdout (retrain.base_holdout_fraction of data/base.csv, kept for
+    -- evaluations), and says so. The other four fifths (data/stream.csv) are the traffic the
+    -- simulation streams.
     hpc_xgb = { plugin = "xgboost", config = { artifact = "model/hpc_xgb.json" } },
   },
 

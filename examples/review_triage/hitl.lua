@@ -12,7 +12,9 @@ return {
     -- Logistic regression over the review's words: the text is hashed into 4096 slots (words and
     -- pairs of words), trained on the first fifth of the data (data/base.csv) by:
     --   hitl train --config hitl.lua --domain review_triage --data data/base.csv --label score
-    -- The other four fifths (data/stream.csv) are the traffic the simulation streams.
+    -- It leaves out the base holdout (retrain.base_holdout_fraction of data/base.csv, kept for
+    -- evaluations), and says so. The other four fifths (data/stream.csv) are the traffic the
+    -- simulation streams.
     review_words = { plugin = "logreg", config = { artifact = "model/review_words.json",
                                                    text_columns = { "review" }, l2 = 0.0001 } },
   },

@@ -137,8 +137,10 @@ TEST_CASE("simulate: hpc_jobs' default run (four classes) keeps people under a f
   check_example_run("hpc_jobs", "class", true);
 }
 
-TEST_CASE("simulate: review_triage's default run (a text model) keeps people under a fifth and beats the model") {
-  check_example_run("review_triage", "score", false);
+// Not a data set issue 18 names, but its loop is held to the same checks: its first model no
+// longer saw the base holdout, so nothing excuses it.
+TEST_CASE("simulate: review_triage's default run (a text model) keeps people under a fifth, beats the model, and its loop is honest") {
+  check_example_run("review_triage", "score", true);
 }
 
 TEST_CASE("simulate: wrong options are refused before anything runs") {

@@ -3,97 +3,18 @@
 // "bad above 0.5". A candidate that wins on the reviewed (hard) slice but loses on the unbiased
 // rows is refused; one clearly better on the unbiased rows is promoted, and the reason names the
 // test's figures.
-#include "learning/compare.hpp"
-#include "learning/training.hpp"
-#include "plugin/plugin_registry.hpp"
-#include "policy/policy_engine.hpp"
-
-#include "support/temp_dir.hpp"
+#include "cut_models.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
+using hitl::test::cut_model;
+using hitl::test::CutFixture;
+using hitl::test::row;
+using hitl::test::traffic;
 
-using nlohmann::json;
-namespace fs = std::filesystem;
-using hitl::dataset::Sample;
-
-namespace {
-
-// A logreg artifact answering "bad" above x = cut, surer the further x is from it.
-fs::path cut_model(const fs::path& dir, const std::string& name, double cut) {
-  json a = {{"format", "hitl-logreg"},
-            {"version", 1},
-            {"classes", {"bad", "good"}},
-            {"features", {{{"name", "x"}, {"kind", "numeric"}, {"mean", 0.0}, {"std", 1.0}, {"has_missing", false}}}},
-            {"weights", {{10.0}, {-10.0}}},
-            {"bias", {-10 * cut, 10 * cut}}};
-  const auto file = dir / (name + ".json");
-  std::ofstream(file) << a.dump();
-  return file;
-}
-
-Sample row(double x, const std::string& label, double audit_p = 0) {
-  Sample s;
-  s.input = {{"x", x}};
-  s.label = label;
-  s.audit_p = audit_p;
-  if (audit_p > 0) s.tags = {"audit"};
-  return s;
-}
-
-// n rows spread evenly over (0, 1), labelled by the truth.
-std::vector<Sample> traffic(int n, double audit_p = 0) {
-  std::vector<Sample> out;
-  for (int i = 0; i < n; ++i) {
-    const double x = (i + 0.5) / n;
-    out.push_back(row(x, x > 0.5 ? "bad" : "good", audit_p));
-  }
-  return out;
-}
-
-struct Fixture {
-  hitl::test::TempDir dir{"promotion"};
-  hitl::plugin::Registry plugins;
-  hitl::config::DomainConfig domain;
-  hitl::config::ModelConfig model;
-  std::unique_ptr<hitl::policy::PolicyEngine> policies;
-
-  explicit Fixture(double live_cut) {
-    std::vector<std::string> refused;
-    plugins.load_directory(HITL_PLUGIN_DIR, refused);
-    domain.name = "d";
-    domain.labels = {"good", "bad"};
-    domain.model = "m";
-    model = {"m", {"logreg", json{{"artifact", cut_model(dir.path, "live", live_cut).string()}}.dump()}};
-    const auto policy = dir.path / "policy.lua";
-    std::ofstream(policy) << "local hitl = require \"hitl\"\n"
-                             "return { flag = function(p)\n"
-                             "  if p.prediction.confidence < 0.8 then return hitl.review(\"unsure\") end\n"
-                             "  return hitl.auto() end }\n";
-    policies = std::make_unique<hitl::policy::PolicyEngine>(
-        std::vector<hitl::policy::DomainPolicy>{{"d", policy}}, fs::path(HITL_SOURCE_DIR) / "scripts" / "lib");
-  }
-
-  json evaluate(double candidate_cut, std::vector<Sample> reviewed) {
-    hitl::learning::CompareRequest r;
-    r.domain = &domain;
-    r.model = &model;
-    r.rows = std::move(reviewed);
-    r.base_holdout = traffic(200);
-    r.audit = traffic(50, 0.1);
-    r.policies = policies.get();
-    r.candidate_artifact = cut_model(dir.path, "candidate", candidate_cut).string();
-    auto c = hitl::learning::compare(plugins, r);
-    hitl::learning::decide_promotion(*policies, "d", c.json, r.rule);
-    return c.json;
-  }
-};
-
-}  // namespace
 
 TEST_CASE("a candidate better on the reviewed slice but worse on the unbiased rows is refused", "[learning]") {
-  Fixture f(0.5);  // the live model is the truth
+  CutFixture f(0.5);  // the live model is the truth
   // The hard slice: cases just above the cut that reviewers called good; a candidate cutting at
   // 0.6 gets all of them, the live model none.
   std::vector<Sample> hard;
@@ -120,7 +41,7 @@ TEST_CASE("a candidate better on the reviewed slice but worse on the unbiased ro
 }
 
 TEST_CASE("a candidate clearly better on the unbiased rows is promoted, with the test's figures", "[learning]") {
-  Fixture f(0.3);  // the live model calls (0.3, 0.5) bad
+  CutFixture f(0.3);  // the live model calls (0.3, 0.5) bad
   const json e = f.evaluate(0.5, traffic(40));
   INFO(e.dump(2));
   CHECK(e["unbiased"]["paired"]["candidate_only_right"] == 50);  // 40 base rows and 10 audit rows
@@ -138,7 +59,7 @@ TEST_CASE("a candidate clearly better on the unbiased rows is promoted, with the
 }
 
 TEST_CASE("without unbiased rows the default rule refuses, whatever the reviewed slice says", "[learning]") {
-  Fixture f(0.3);
+  CutFixture f(0.3);
   hitl::learning::CompareRequest r;
   r.domain = &f.domain;
   r.model = &f.model;
