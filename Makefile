@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8080
 .PHONY: deps build run test fuzz bench bench-backlog clean
 
 deps:
-	@scripts/dev/install-deps.sh $(if $(filter test,$(MAKECMDGOALS)),test,build)
+	@scripts/dev/install-deps.sh $(if $(filter test,$(MAKECMDGOALS)),test,$(if $(filter bench bench-backlog,$(MAKECMDGOALS)),bench,build))
 
 build: deps
 	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hitl needs to build, test and run, when they are missing.
-# Usage: scripts/dev/install-deps.sh [build|test]   (test adds what the test suite uses)
+# Usage: scripts/dev/install-deps.sh [build|test|bench]   (test adds what the test suite uses,
+# bench what make bench drives: wrk and the Python reference's FastAPI)
 set -euo pipefail
 mode=${1:-build}
 pkgs=(cmake ninja-build g++ ccache pkg-config make curl
@@ -13,6 +14,9 @@ if [ "$mode" = test ]; then
   # whose nodejs package brings npm: Debian's are installed only when the commands are missing.
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
+fi
+if [ "$mode" = bench ]; then
+  pkgs+=(wrk python3 python3-fastapi python3-uvicorn)  # tests/bench/bench.sh, ../shared/bench/peer.py
 fi
 missing=()
 for p in "${pkgs[@]}"; do
