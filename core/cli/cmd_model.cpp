@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -148,6 +149,15 @@ void print_unbiased(const json& e) {
                 e["projected_review_share"]["candidate"].get<double>());
 }
 
+// Each signal's share of the model's errors caught when the most doubtful 15% are reviewed.
+void print_capture(const char* who, const evaluation::Evaluation& e) {
+  std::printf("%-12s errors caught reviewing the most doubtful 15%%:", who);
+  for (const auto& c : e.capture)
+    for (const auto& p : c.points)
+      if (std::abs(p.review_rate - 0.15) < 1e-9) std::printf(" %s %s", report::name(c.signal), fmt(p.capture).c_str());
+  std::printf("\n");
+}
+
 // The comparison as a table: overall, on the golden set, and per group of report.group.
 void print_comparison(const learning::CompareRequest& req, const learning::Comparison& c,
                       const config::DomainConfig& dom) {
@@ -160,6 +170,8 @@ void print_comparison(const learning::CompareRequest& req, const learning::Compa
   };
   line("live", c.live.version, c.live.rows.overall);
   if (c.candidate) line("candidate", c.candidate->version, c.candidate->rows.overall);
+  print_capture("live", c.live.rows);
+  if (c.candidate) print_capture("candidate", c.candidate->rows);
   if (c.live.golden) {
     std::cout << "golden set (" << req.golden.size() << " cases: " << c.json.at("golden_set").at("marked").get<std::size_t>()
               << " marked by reviewers, the rest from "

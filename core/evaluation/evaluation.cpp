@@ -117,6 +117,16 @@ Metrics metrics_of(const std::vector<std::size_t>& rows, const std::vector<sdk::
   return m;
 }
 
+// Each signal's capture curve over every row (issue 18 item 7).
+std::vector<report::CaptureCurve> capture_of(const std::vector<sdk::Prediction>& pred, const std::vector<std::string>& truth,
+                                             const std::vector<double>& weights) {
+  report::CaptureFold fold;
+  for (std::size_t i = 0; i < pred.size(); ++i)
+    fold.add(report::doubts_of(pred[i].scores, pred[i].confidence), pred[i].label != truth[i],
+             weights.empty() ? 1.0 : weights[i]);
+  return fold.curves();
+}
+
 }  // namespace
 
 Evaluation evaluate(const std::vector<sdk::Prediction>& predictions, const std::vector<std::string>& truth,
@@ -133,6 +143,7 @@ Evaluation evaluate(const std::vector<sdk::Prediction>& predictions, const std::
   std::vector<std::size_t> all(predictions.size());
   std::iota(all.begin(), all.end(), 0);
   e.overall = metrics_of(all, predictions, truth, labels, positive, weights);
+  e.capture = capture_of(predictions, truth, weights);
   if (!group.field.empty() && inputs.size() == predictions.size()) {
     e.group_field = group.field;
     std::map<std::string, std::vector<std::size_t>> by;
@@ -172,6 +183,7 @@ json to_json(const Evaluation& e) {
     for (auto& x : e.groups) g[x.group] = to_json(x.metrics);
     j["groups"] = {{"field", e.group_field}, {"by_group", g}};
   }
+  j["capture"] = report::to_json(e.capture);
   return j;
 }
 

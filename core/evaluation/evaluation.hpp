@@ -35,6 +35,10 @@ struct Evaluation {
   Metrics overall;
   std::string group_field;            // "" = no per-group metrics
   std::vector<GroupMetrics> groups;   // by group name
+  // Per routing signal (top score, margin, entropy), the share of the model's errors on these
+  // rows caught if the most doubtful 5..30% were reviewed, weighted as the accuracy is: how well
+  // a policy routing on the model's scores would catch its errors (docs/learning-loop.md).
+  std::vector<report::CaptureCurve> capture;
 };
 
 // P(label) of one prediction: its score for `label` when it has scores, else its confidence for

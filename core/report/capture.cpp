@@ -1,5 +1,7 @@
 #include "report/capture.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -101,6 +103,17 @@ std::vector<CaptureCurve> CaptureFold::curves() const {
       c.points.push_back(p);
     }
     out.push_back(std::move(c));
+  }
+  return out;
+}
+
+nlohmann::json to_json(const std::vector<CaptureCurve>& curves) {
+  using nlohmann::json;
+  json out = json::object();
+  for (const auto& c : curves) {
+    json points = json::object();
+    for (const auto& p : c.points) points[rate_key(p.review_rate)] = p.capture ? json(*p.capture) : json(nullptr);
+    out[name(c.signal)] = {{"rows", c.rows}, {"errors", c.errors}, {"capture", std::move(points)}};
   }
   return out;
 }

@@ -8,6 +8,8 @@
 // error weight of each bin; a review rate that ends inside a bin takes that bin's share pro rata.
 #include <hitl/plugin_api.hpp>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -60,5 +62,9 @@ class CaptureFold {
   };
   std::array<std::vector<Bin>, kSignals.size()> bins_;  // sized on first use
 };
+
+// {"<signal>": {"rows", "errors", "capture": {"0.05": share or null, ...}}}: the report's and an
+// evaluation's form (docs/report.md 3d, docs/learning-loop.md).
+nlohmann::json to_json(const std::vector<CaptureCurve>& curves);
 
 }  // namespace hitl::report

@@ -130,18 +130,8 @@ json traffic_json(const TrafficEstimate& t) {
           {"ci95", t.accuracy ? json::array({*t.ci95_low, *t.ci95_high}) : json(nullptr)}};
 }
 
-json capture_json(const std::vector<CaptureCurve>& curves) {
-  json out = json::object();
-  for (const auto& c : curves) {
-    json points = json::object();
-    for (const auto& p : c.points) points[rate_key(p.review_rate)] = opt(p.capture);
-    out[name(c.signal)] = {{"rows", c.rows}, {"errors", c.errors}, {"capture", std::move(points)}};
-  }
-  return out;
-}
-
 json estimates_json(const Estimates& e) {
-  return {{"capture", capture_json(e.capture)},{"model", traffic_json(e.model)},     {"system", traffic_json(e.system)},
+  return {{"capture", to_json(e.capture)},{"model", traffic_json(e.model)},     {"system", traffic_json(e.system)},
           {"reviewed", e.reviewed},             {"automatic", e.automatic},
           {"samples", e.samples},               {"effective_samples", e.effective_samples},
           {"not_covered", e.not_covered}};

@@ -180,3 +180,38 @@ TEST_CASE("evaluation: AUC with DeLong's 95% interval, checked by hand", "[evalu
   CHECK_FALSE(one.auc);
   CHECK(hitl::evaluation::to_json(one)["auc_ci95"].is_null());
 }
+
+TEST_CASE("evaluation: capture curves rank the model's errors by its doubt, weighted like the accuracy", "[evaluation]") {
+  // 20 rows: the 2 least confident (0.55) are wrong, the rest (0.95) right. Reviewing the most
+  // doubtful 10% (2 rows) catches both errors; 5% (1 row) catches one.
+  std::vector<hitl::sdk::Prediction> p;
+  std::vector<std::string> truth;
+  for (int i = 0; i < 20; ++i) {
+    const bool doubtful = i < 2;
+    p.push_back(pred("bad", doubtful ? 0.55 : 0.95));
+    truth.push_back(doubtful ? "good" : "bad");
+  }
+  auto e = evaluate(p, truth, kLabels, "bad");
+  REQUIRE(e.capture.size() == 3);  // top score, margin, entropy
+  for (const auto& c : e.capture) {
+    CHECK(c.rows == Approx(20));
+    CHECK(c.errors == Approx(2));
+    REQUIRE(c.points.size() == 5);
+    CHECK(*c.points[0].capture == Approx(0.5));  // 5%
+    CHECK(*c.points[1].capture == Approx(1.0));  // 10%
+  }
+  const json j = hitl::evaluation::to_json(e);
+  CHECK(j["capture"]["top_score"]["capture"]["0.10"].get<double>() == Approx(1.0));
+  CHECK(j["capture"]["margin"]["errors"].get<double>() == Approx(2));
+
+  // An error made confidently is hardly caught: one 0.95 row is wrong and weighs 10 (an audit
+  // sample drawn at p = 0.1), so the weighted traffic is 29 rows with 12 errors, and its most
+  // doubtful 5% (1.45 of weight) is that share of the two 0.55 rows: 1.45 errors of 12.
+  truth[2] = "good";
+  std::vector<double> w(20, 1.0);
+  w[2] = 10;
+  e = evaluate(p, truth, kLabels, "bad", {}, {}, w);
+  CHECK(e.capture[0].rows == Approx(29));
+  CHECK(e.capture[0].errors == Approx(12));
+  CHECK(*e.capture[0].points[0].capture == Approx(1.45 / 12).margin(1e-9));
+}
