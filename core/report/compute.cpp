@@ -215,6 +215,31 @@ ReportFold::ReportFold(const std::string& domain, const Settings& s, Window w, s
   if (!s.group.field.empty()) bias_.emplace(s.group);
 }
 
+// 6. One decision's share of its version's row (a policy's hash, a model's version).
+void ReportFold::count_version(VersionCounters& counters, const std::string& version, const sdk::DecisionRecord& d) {
+  auto [it, fresh] = counters.try_emplace(version);
+  auto& row = it->second.row;
+  if (fresh) row = {version, d.created_ms, d.created_ms, 0, 0, std::nullopt, {}};
+  row.first_ms = std::min(row.first_ms, d.created_ms);
+  row.last_ms = std::max(row.last_ms, d.created_ms);
+  ++row.predictions;
+  if (d.status == "pending_review") ++row.flagged;
+  it->second.accuracy.add(d);
+}
+
+std::vector<VersionRow> ReportFold::rows_of(VersionCounters& counters) {
+  std::vector<VersionRow> rows;
+  for (auto& [_, c] : counters) {
+    c.row.flag_rate = ratio(static_cast<double>(c.row.flagged), c.row.predictions);
+    c.row.accuracy = c.accuracy.result();
+    rows.push_back(std::move(c.row));
+  }
+  std::sort(rows.begin(), rows.end(), [](const VersionRow& a, const VersionRow& b) {
+    return a.first_ms != b.first_ms ? a.first_ms < b.first_ms : a.version < b.version;
+  });
+  return rows;
+}
+
 void ReportFold::add_decision(const sdk::DecisionRecord& d) {
   // 1. Flag rate. A flagged decision keeps status pending_review after its review.
   ++r_.predictions;
@@ -228,14 +253,8 @@ void ReportFold::add_decision(const sdk::DecisionRecord& d) {
   }
   // 3. Accuracy, 6. per policy version (same counters, one per hash).
   accuracy_.add(d);
-  auto [it, fresh] = policies_.try_emplace(d.policy_hash);
-  auto& row = it->second.row;
-  if (fresh) row = {d.policy_hash, d.created_ms, d.created_ms, 0, 0, std::nullopt, {}};
-  row.first_ms = std::min(row.first_ms, d.created_ms);
-  row.last_ms = std::max(row.last_ms, d.created_ms);
-  ++row.predictions;
-  if (d.status == "pending_review") ++row.flagged;
-  it->second.accuracy.add(d);
+  count_version(policies_, d.policy_hash, d);
+  count_version(models_, d.model_version, d);
   // 4. Bias.
   if (bias_) bias_->add(d);
   // 3c. Over all traffic.
@@ -295,14 +314,8 @@ Report ReportFold::finish(std::optional<BiasSide> baseline, Window baseline_wind
   r.accuracy = accuracy_.result();
   finish_audit(r.audit);
   r.estimated = estimates_.result();
-  for (auto& [_, p] : policies_) {
-    p.row.flag_rate = ratio(static_cast<double>(p.row.flagged), p.row.predictions);
-    p.row.accuracy = p.accuracy.result();
-    r.by_policy.push_back(std::move(p.row));
-  }
-  std::sort(r.by_policy.begin(), r.by_policy.end(), [](const PolicyRow& a, const PolicyRow& b) {
-    return a.first_ms != b.first_ms ? a.first_ms < b.first_ms : a.policy_hash < b.policy_hash;
-  });
+  r.by_policy = rows_of(policies_);
+  r.by_model = rows_of(models_);
 
   if (bias_) {
     Bias b;

@@ -87,10 +87,13 @@ class ReportFold {
   Report finish(std::optional<BiasSide> baseline, Window baseline_window) &&;
 
  private:
-  struct PolicyCounter {
-    PolicyRow row;
+  struct VersionCounter {
+    VersionRow row;
     AccuracyCounter accuracy;
   };
+  using VersionCounters = std::unordered_map<std::string, VersionCounter>;
+  static void count_version(VersionCounters& counters, const std::string& version, const sdk::DecisionRecord& d);
+  static std::vector<VersionRow> rows_of(VersionCounters& counters);
   Settings settings_;
   std::int64_t now_ms_;
   Report r_;
@@ -98,7 +101,7 @@ class ReportFold {
   TurnaroundHistogram turnaround_;
   AccuracyCounter accuracy_;
   EstimateFold estimates_;
-  std::unordered_map<std::string, PolicyCounter> policies_;
+  VersionCounters policies_, models_;
   std::optional<BiasFold> bias_;
 };
 

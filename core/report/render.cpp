@@ -167,19 +167,25 @@ void print_accuracy(std::ostringstream& out, const Report& r) {
 
 }  // namespace
 
+// 6. One row per version, its id under `key` ("policy_hash" or "model_version").
+json versions_json(const std::vector<VersionRow>& rows, const char* key) {
+  json out = json::array();
+  for (const auto& v : rows)
+    out.push_back({{key, v.version},
+                   {"first_ms", v.first_ms},
+                   {"last_ms", v.last_ms},
+                   {"predictions", v.predictions},
+                   {"flagged", v.flagged},
+                   {"flag_rate", opt(v.flag_rate)},
+                   {"accuracy", accuracy_json(v.accuracy)}});
+  return out;
+}
+
 nlohmann::json to_json(const Report& r) {
   json reasons = json::object();
   for (const auto& rc : r.flag_reasons) reasons[rc.reason] = {{"count", rc.count}, {"rate", opt(rc.rate)}};
   const auto& ta = r.turnaround;
-  json policies = json::array();
-  for (const auto& p : r.by_policy)
-    policies.push_back({{"policy_hash", p.policy_hash},
-                        {"first_ms", p.first_ms},
-                        {"last_ms", p.last_ms},
-                        {"predictions", p.predictions},
-                        {"flagged", p.flagged},
-                        {"flag_rate", opt(p.flag_rate)},
-                        {"accuracy", accuracy_json(p.accuracy)}});
+  const json policies = versions_json(r.by_policy, "policy_hash"), models = versions_json(r.by_model, "model_version");
   const auto& c = r.cost;
   return {{"domain", r.domain},
           {"from_ms", bound(r.window.from_ms)},
@@ -219,7 +225,19 @@ nlohmann::json to_json(const Report& r) {
             {"corrections", c.corrections},
             {"cost_per_correction", opt(c.cost_per_correction)},
             {"reviews_without_start", c.reviews_without_start}}},
-          {"by_policy", policies}};
+          {"by_policy", policies},
+          {"by_model", models}};
+}
+
+// 6. The rows of versions_json as a table, the id cut to `width` characters.
+Table versions_table(const std::vector<VersionRow>& rows, const std::string& heading, std::size_t width) {
+  Table t;
+  t.row({heading, "first", "last", "predictions", "flagged", "flag rate", "cases", "final acc", "model acc", "gain"});
+  for (const auto& v : rows)
+    t.row({v.version.substr(0, width), utc(v.first_ms), utc(v.last_ms), num(v.predictions), num(v.flagged),
+           pct(v.flag_rate), num(v.accuracy.cases), pct(v.accuracy.final_accuracy), pct(v.accuracy.model_accuracy),
+           points(v.accuracy.gain)});
+  return t;
 }
 
 std::string to_table(const Report& r) {
@@ -286,13 +304,9 @@ std::string to_table(const Report& r) {
   cost.print(out);
 
   out << "\nBy policy version\n";
-  Table pol;
-  pol.row({"policy", "first", "last", "predictions", "flagged", "flag rate", "cases", "final acc", "model acc", "gain"});
-  for (const auto& p : r.by_policy)
-    pol.row({p.policy_hash.substr(0, 12), utc(p.first_ms), utc(p.last_ms), num(p.predictions), num(p.flagged),
-             pct(p.flag_rate), num(p.accuracy.cases), pct(p.accuracy.final_accuracy), pct(p.accuracy.model_accuracy),
-             points(p.accuracy.gain)});
-  pol.print(out);
+  versions_table(r.by_policy, "policy", 12).print(out);
+  out << "\nBy model version\n";
+  versions_table(r.by_model, "model", 28).print(out);
   return out.str();
 }
 

@@ -171,8 +171,9 @@ struct Cost {
   std::int64_t reviews_without_start = 0;
 };
 
-struct PolicyRow {
-  std::string policy_hash;
+// One policy version (by its hash) or one model version: its share of the traffic in the window.
+struct VersionRow {
+  std::string version;  // the policy's hash, or the model's version string
   std::int64_t first_ms = 0, last_ms = 0;  // first and last created_ms seen with this hash
   std::int64_t predictions = 0, flagged = 0;
   Rate flag_rate;
@@ -192,7 +193,10 @@ struct Report {
   Estimates estimated;  // over all traffic
   std::optional<Bias> bias;  // set when Settings.group.field is
   Cost cost;
-  std::vector<PolicyRow> by_policy;  // by first_ms, then hash
+  std::vector<VersionRow> by_policy;  // by first_ms, then hash
+  // By the model version that scored each decision, in the same order: the review share each
+  // model's confidence spread gave under the policies in force (what moves at a promotion).
+  std::vector<VersionRow> by_model;
 };
 
 // Computes the report of `domain` over the facts of window `w` (records outside it, and tasks and

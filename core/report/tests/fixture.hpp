@@ -41,6 +41,7 @@ inline sdk::DecisionRecord decision(const std::string& id, const std::string& po
   d.input_json = input_json;
   d.meta_json = "{}";
   d.policy_hash = policy;
+  d.model_version = "logreg-5c1e0a";  // one model over the whole fixture
   d.created_ms = created_ms;
   d.task_id = task_id;
   return d;

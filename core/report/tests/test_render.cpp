@@ -51,7 +51,7 @@ TEST_CASE("JSON: the documented keys at every level") {
   const auto j = to_json(fixture_report());
   CHECK(keys(j) == std::set<std::string>{"domain", "from_ms", "to_ms", "generated_ms", "predictions", "auto_approved",
                                          "flagged", "rejected", "flag_rate", "flag_reasons", "turnaround", "accuracy",
-                                         "audit", "estimated_accuracy", "bias", "cost", "by_policy"});
+                                         "audit", "estimated_accuracy", "bias", "cost", "by_policy", "by_model"});
   CHECK(keys(j["estimated_accuracy"]) == std::set<std::string>{"model", "system", "reviewed", "automatic", "samples",
                                                                "effective_samples", "not_covered", "capture"});
   CHECK(keys(j["estimated_accuracy"]["system"]) == std::set<std::string>{"accuracy", "ci95"});
@@ -74,6 +74,12 @@ TEST_CASE("JSON: the documented keys at every level") {
   CHECK(keys(j["by_policy"][0]) == std::set<std::string>{"policy_hash", "first_ms", "last_ms", "predictions", "flagged",
                                                          "flag_rate", "accuracy"});
   CHECK(keys(j["by_policy"][0]["accuracy"]) == acc);
+  REQUIRE(j["by_model"].size() == 1);
+  CHECK(keys(j["by_model"][0]) == std::set<std::string>{"model_version", "first_ms", "last_ms", "predictions", "flagged",
+                                                        "flag_rate", "accuracy"});
+  CHECK(j["by_model"][0]["model_version"] == "logreg-5c1e0a");
+  CHECK(j["by_model"][0]["predictions"] == j["predictions"]);  // one model over the whole window
+  CHECK(j["by_model"][0]["flagged"] == j["flagged"]);
 }
 
 TEST_CASE("JSON: the fixture's figures, and null where a figure is undefined") {

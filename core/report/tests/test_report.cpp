@@ -208,7 +208,7 @@ TEST_CASE("per policy version rows, ordered by first appearance") {
   const auto r = compute("credit_risk", current(), nullptr, settings(), W, BW, NOW);
   REQUIRE(r.by_policy.size() == 2);
   const auto& p1 = r.by_policy[0];
-  CHECK(p1.policy_hash == P1);
+  CHECK(p1.version == P1);
   CHECK(p1.first_ms == T);
   CHECK(p1.last_ms == T + 5 * MIN);
   CHECK(p1.predictions == 6);
@@ -220,7 +220,7 @@ TEST_CASE("per policy version rows, ordered by first appearance") {
   CHECK(*p1.accuracy.model_accuracy == exact(0.0));
   CHECK(*p1.accuracy.gain == exact(1.0 / 3));
   const auto& p2 = r.by_policy[1];
-  CHECK(p2.policy_hash == P2);
+  CHECK(p2.version == P2);
   CHECK(p2.first_ms == T + 10 * MIN);
   CHECK(p2.last_ms == T + 18 * MIN);
   CHECK(p2.predictions == 9);
@@ -231,6 +231,39 @@ TEST_CASE("per policy version rows, ordered by first appearance") {
   CHECK(*p2.accuracy.final_accuracy == exact(1.0));
   CHECK(*p2.accuracy.model_accuracy == exact(0.5));
   CHECK(*p2.accuracy.gain == exact(0.5));
+}
+
+TEST_CASE("per model version rows: the review share each model gave, in the order they went live") {
+  Facts f;
+  auto scored = [](sdk::DecisionRecord d, const std::string& model) {
+    d.model_version = model;
+    return d;
+  };
+  // m1 (first): 4 decisions, 1 flagged; m2 (from T + 10 min): 4 decisions, 3 flagged, one a
+  // reviewed case the model got wrong. Both under one policy version.
+  for (int i = 0; i < 4; ++i)
+    f.decisions.push_back(scored(decision("a" + std::to_string(i), P1, T + i * MIN, i == 0 ? "pending_review" : "auto_approved",
+                                          i == 0 ? "uncertain" : "", "good"), "zz-m1"));
+  for (int i = 0; i < 4; ++i)
+    f.decisions.push_back(scored(decision("b" + std::to_string(i), P1, T + (10 + i) * MIN,
+                                          i < 3 ? "pending_review" : "auto_approved", i < 3 ? "uncertain" : "", "good"),
+                                 "aa-m2"));
+  f.decisions[4] = human(f.decisions[4], "corrected", "bad");
+  const auto r = compute("credit_risk", f, nullptr, settings(), W, BW, NOW);
+  REQUIRE(r.by_policy.size() == 1);
+  REQUIRE(r.by_model.size() == 2);
+  CHECK(r.by_model[0].version == "zz-m1");  // by first appearance, not by name
+  CHECK(r.by_model[0].predictions == 4);
+  CHECK(*r.by_model[0].flag_rate == exact(0.25));
+  CHECK(r.by_model[1].version == "aa-m2");
+  CHECK(r.by_model[1].first_ms == T + 10 * MIN);
+  CHECK(*r.by_model[1].flag_rate == exact(0.75));
+  CHECK(r.by_model[1].accuracy.cases == 1);
+  CHECK(*r.by_model[1].accuracy.model_accuracy == exact(0.0));
+  const auto j = to_json(r);
+  CHECK(j["by_model"][1]["model_version"] == "aa-m2");
+  CHECK(j["by_model"][1]["flag_rate"].get<double>() == exact(0.75));
+  CHECK(to_table(r).find("By model version") != std::string::npos);
 }
 
 TEST_CASE("an empty cohort gives nulls, not divisions by zero") {
@@ -259,6 +292,7 @@ TEST_CASE("an empty cohort gives nulls, not divisions by zero") {
   CHECK(r.cost.system_cost == 0);
   CHECK_FALSE(r.cost.cost_per_correction);
   CHECK(r.by_policy.empty());
+  CHECK(r.by_model.empty());
 
   const auto j = to_json(r);
   CHECK(j["flag_rate"].is_null());
@@ -268,6 +302,7 @@ TEST_CASE("an empty cohort gives nulls, not divisions by zero") {
   CHECK(j["bias"]["drift"]["flag_rate_disparity"].is_null());
   CHECK(j["cost"]["cost_per_correction"].is_null());
   CHECK(j["by_policy"] == nlohmann::json::array());
+  CHECK(j["by_model"] == nlohmann::json::array());
   const auto table = to_table(r);
   CHECK(table.find("nan") == std::string::npos);
   CHECK(table.find("inf") == std::string::npos);
