@@ -2,6 +2,12 @@
 // an operator starts it, and is driven over loopback HTTP.
 #include "support.hpp"
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#if HITL_TEST_WITH_POSTGRES
+#include "support/postgres.hpp"
+#endif
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -183,11 +189,23 @@ return { flag = function(p) while true do end end }
   // With its training statistics (p.ood); credit_copy has none.
   fs::copy_file(src + "/examples/credit_risk/model/credit_logreg.json.features.json",
                 dir.path / "credit_source.json.features.json");
+  // The backend: one SQLite file, or (HITL_TEST_BACKEND=postgres) a fresh database on the
+  // throw-away PostgreSQL server, named through env() as docs/deploy.md shows.
+  std::string backend = R"(
+  storage = { plugin = "sqlite", config = { path = "hitl.db" } },
+  queue   = { plugin = "sqlite", config = { path = "hitl.db" } },)";
+#if HITL_TEST_WITH_POSTGRES
+  if (pg::backend_is_postgres()) {
+    pg_url_ = pg::database_for_folder(dir.path.string());
+    ::setenv("HITL_PG_URL", pg_url_.c_str(), 1);  // the children inherit it
+    backend = R"(
+  storage = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },
+  queue   = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },)";
+  }
+#endif
   config = dir.write("hitl.lua", R"(
 return {
-  listen = "127.0.0.1:0",
-  storage = { plugin = "sqlite", config = { path = "hitl.db" } },
-  queue   = { plugin = "sqlite", config = { path = "hitl.db" } },
+  listen = "127.0.0.1:0",)" + backend + R"(
   max_body_bytes = 1048576,
   plugin_dirs = { ")" + std::string(HITL_PLUGIN_DIR) + R"(", ")" + std::string(HITL_FIXTURE_MODEL_DIR) + R"(" },
   policy = { instruction_budget = 200000 },
@@ -221,6 +239,28 @@ return {
 }
 
 Service::~Service() { stop(); }
+
+std::vector<std::vector<std::string>> Service::sql_rows(const std::string& sql) const {
+  std::vector<std::vector<std::string>> rows;
+#if HITL_TEST_WITH_POSTGRES
+  if (!pg_url_.empty()) {
+    pqxx::connection c(pg_url_);
+    pqxx::nontransaction tx(c);
+    for (const auto& r : tx.exec(sql)) {
+      rows.emplace_back();
+      for (const auto& f : r) rows.back().emplace_back(f.c_str(), f.size());
+    }
+    return rows;
+  }
+#endif
+  SQLite::Database raw(db.string(), SQLite::OPEN_READONLY);
+  SQLite::Statement q(raw, sql);
+  while (q.executeStep()) {
+    rows.emplace_back();
+    for (int i = 0; i < q.getColumnCount(); ++i) rows.back().push_back(q.getColumn(i).getString());
+  }
+  return rows;
+}
 
 std::string Service::token(const std::string& role, const std::string& name, const std::string& domains) const {
   return create_token(config, role, name, domains);

@@ -59,12 +59,16 @@ class Service {
   std::filesystem::path config;
   std::filesystem::path db;
   std::string admin, reviewer, reviewer2, client, other_reviewer;
+  // Every row of `sql` (a test's own text, no parameters) read from outside the service, on its
+  // backend (the SQLite file or the PostgreSQL database), each column as text.
+  std::vector<std::vector<std::string>> sql_rows(const std::string& sql) const;
   // Runs `hitl token create` against this service's config and returns the token.
   std::string token(const std::string& role, const std::string& name, const std::string& domains = "") const;
 
  private:
   int pid_ = -1;
   int port_ = 0;
+  std::string pg_url_;  // the service's PostgreSQL database ("" = the SQLite file `db`)
 };
 
 }  // namespace hitl::test
