@@ -2,10 +2,10 @@
 // The throw-away PostgreSQL server of the tests (tests/support/pg-test-server.sh, started once
 // per ctest run by the fixture hitl_pg), and a fresh database on it per test.
 //
-// A test binary registered with hitl_add_test(... POSTGRES) gets HITL_TEST_PG_STATE, the file
-// the fixture wrote; HITL_TEST_PG_URL (a libpq URL of a server whose user may CREATE DATABASE)
-// overrides it, e.g. to run a test binary by hand. When neither names a running server the test
-// prints why and is reported SKIPPED (HITL_SKIP), never passed.
+// The fixture writes its state to <build>/pg-test/state (HITL_TEST_PG_STATE overrides the path);
+// HITL_TEST_PG_URL (a libpq URL of a server whose user may CREATE DATABASE) overrides both, e.g.
+// to run a test binary by hand. When none names a running server the test prints why and is
+// reported SKIPPED (HITL_SKIP), never passed.
 #include "support/skip.hpp"
 
 #include <pqxx/pqxx>
@@ -29,16 +29,16 @@ struct Server {
 
 inline Server server() {
   if (const char* url = std::getenv("HITL_TEST_PG_URL"); url && *url) return {url, ""};
-  const char* state = std::getenv("HITL_TEST_PG_STATE");
-  if (!state || !*state) return {"", "neither HITL_TEST_PG_URL nor HITL_TEST_PG_STATE is set (run through ctest)"};
+  const char* given = std::getenv("HITL_TEST_PG_STATE");
+  const std::string state = given && *given ? given : HITL_BINARY_DIR "/pg-test/state";
   std::ifstream in(state);
-  if (!in) return {"", std::string("no PostgreSQL test server: ") + state + " is missing (fixture hitl_pg not run)"};
+  if (!in) return {"", "no PostgreSQL test server: " + state + " is missing (the ctest fixture hitl_pg did not run)"};
   Server s;
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("url=", 0) == 0) s.url = line.substr(4);
     if (line.rfind("unavailable=", 0) == 0) s.unavailable = line.substr(12);
   }
-  if (s.url.empty() && s.unavailable.empty()) s.unavailable = std::string(state) + " names no server";
+  if (s.url.empty() && s.unavailable.empty()) s.unavailable = state + " names no server";
   return s;
 }
 
