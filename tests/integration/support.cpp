@@ -254,6 +254,7 @@ std::vector<std::vector<std::string>> Service::sql_rows(const std::string& sql) 
   }
 #endif
   SQLite::Database raw(db.string(), SQLite::OPEN_READONLY);
+  raw.setBusyTimeout(5000);  // the service may be writing
   SQLite::Statement q(raw, sql);
   while (q.executeStep()) {
     rows.emplace_back();
