@@ -13,6 +13,15 @@ std::string text_of(double v) {
   return std::string(buf, end);
 }
 
+void append_array_element(std::string& out, const std::string& v) {
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
 sdk::Code code_for_sqlstate(const std::string& s) {
   const std::string cls = s.substr(0, 2);
   if (cls == "23") return sdk::Code::conflict;          // integrity constraint, the task trigger

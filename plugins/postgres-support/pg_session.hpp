@@ -26,6 +26,13 @@ std::string text_of(double v);
 inline std::string text_of(bool v) { return v ? "true" : "false"; }
 inline const std::string& text_of(const std::string& v) { return v; }
 
+// Appends `v` as an element of a PostgreSQL array literal ("{...}"): strings double-quoted with
+// '"' and '\\' escaped, so any text (commas, braces, spaces, NULL) stays one element.
+void append_array_element(std::string& out, const std::string& v);
+inline void append_array_element(std::string& out, std::int64_t v) { out += text_of(v); }
+inline void append_array_element(std::string& out, double v) { out += text_of(v); }
+inline void append_array_element(std::string& out, bool v) { out += text_of(v); }
+
 template <class... Args>
 Params params(const Args&... args) {
   return Params{std::string(text_of(args))...};

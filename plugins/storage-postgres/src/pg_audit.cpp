@@ -17,16 +17,16 @@ void PgStorage::append_audit(Tx& tx, sdk::WriteBatch& b, std::size_t& index) {
   std::string prev = head[0][1].as<std::string>();
   for (std::size_t first = 0; first < records.size(); first += kRowsPerInsert) {
     const std::size_t n = std::min(kRowsPerInsert, records.size() - first);
-    pg::Params p;
     for (index = first; index < first + n; ++index) {
       auto& a = *records[index];
       a.seq = ++seq;
       a.prev_hash = std::move(prev);
       a.hash = hasher_.hash(a, a.prev_hash);
       prev = a.hash;
-      kAudit.append(p, a);
     }
-    tx.run(kAudit.insert(n), p);
+    const auto begin = records.begin() + static_cast<std::ptrdiff_t>(first);
+    tx.run(kAudit.bulk_insert(), kAudit.bulk_params(begin, begin + static_cast<std::ptrdiff_t>(n),
+                                                    [](const sdk::AuditRecord* a) -> const auto& { return *a; }));
   }
   tx.run("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", pg::params(seq, prev));
 }

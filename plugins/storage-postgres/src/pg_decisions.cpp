@@ -1,5 +1,6 @@
-// New decisions and the review tasks they open, written kRowsPerInsert rows per statement:
-// the write batch's bulk (intake) costs a few round trips per batch, not several per decision.
+// New decisions and the review tasks they open, written kRowsPerInsert rows per statement
+// (Table::bulk_insert): the write batch's bulk (intake) costs a few round trips per batch, not
+// several per decision.
 #include "pg_storage.hpp"
 #include "pg_tables.hpp"
 
@@ -22,16 +23,16 @@ void in_chunks(std::size_t n, F f) {
 void PgStorage::insert_decisions(Tx& tx, std::vector<sdk::NewDecision>& items) {
   std::vector<sdk::NewDecision*> opened, duplicates;
   in_chunks(items.size(), [&](std::size_t first, std::size_t n) {
-    pg::Params p;
-    for (std::size_t i = first; i < first + n; ++i) {
-      auto& nd = items[i];
-      nd.duplicate = false;  // recomputed: a batch retried after a failure may carry a stale flag
-      if (nd.task) nd.decision.task_id = 0;  // set once its task row exists
-      kDecisions.append(p, nd.decision);
+    const auto begin = items.begin() + static_cast<std::ptrdiff_t>(first);
+    for (auto it = begin; it != begin + static_cast<std::ptrdiff_t>(n); ++it) {
+      it->duplicate = false;  // recomputed: a batch retried after a failure may carry a stale flag
+      if (it->task) it->decision.task_id = 0;  // set once its task row exists
     }
+    const auto p = kDecisions.bulk_params(begin, begin + static_cast<std::ptrdiff_t>(n),
+                                          [](const sdk::NewDecision& nd) -> const sdk::DecisionRecord& { return nd.decision; });
     // A (domain, id) that exists -- stored before, or earlier in this batch -- inserts nothing.
     std::set<Key> inserted;
-    for (const auto& row : tx.run(kDecisions.insert(n) + " ON CONFLICT(domain, id) DO NOTHING RETURNING domain, id", p))
+    for (const auto& row : tx.run(kDecisions.bulk_insert() + " ON CONFLICT(domain, id) DO NOTHING RETURNING domain, id", p))
       inserted.emplace(row[0].as<std::string>(), row[1].as<std::string>());
     for (std::size_t i = first; i < first + n; ++i) {
       auto& nd = items[i];
@@ -53,40 +54,39 @@ void PgStorage::insert_decisions(Tx& tx, std::vector<sdk::NewDecision>& items) {
 
 void PgStorage::insert_tasks(Tx& tx, std::vector<sdk::NewDecision*>& opened) {
   in_chunks(opened.size(), [&](std::size_t first, std::size_t n) {
-    pg::Params p;
-    for (std::size_t i = first; i < first + n; ++i) {
-      auto& d = opened[i]->decision;
-      auto& t = *opened[i]->task;
-      t.domain = d.domain;
-      t.decision_id = d.id;
+    const auto begin = opened.begin() + static_cast<std::ptrdiff_t>(first), end = begin + static_cast<std::ptrdiff_t>(n);
+    for (auto it = begin; it != end; ++it) {
+      auto& t = *(*it)->task;
+      t.domain = (*it)->decision.domain;
+      t.decision_id = (*it)->decision.id;
       if (t.status.empty()) t.status = "pending";
-      kTasks.append(p, t);
     }
+    const auto p = kTasks.bulk_params(begin, end, [](const sdk::NewDecision* nd) -> const sdk::TaskRecord& { return *nd->task; });
     std::map<Key, std::int64_t> ids;
-    for (const auto& row : tx.run(kTasks.insert(n) + " RETURNING domain, decision_id, task_id", p))
+    for (const auto& row : tx.run(kTasks.bulk_insert() + " RETURNING domain, decision_id, task_id", p))
       ids[{row[0].as<std::string>(), row[1].as<std::string>()}] = row[2].as<std::int64_t>();
-    // The decisions learn their task ids in one UPDATE joined to a VALUES list.
-    std::string values;
-    pg::Params link;
-    for (std::size_t i = first; i < first + n; ++i) {
-      auto& d = opened[i]->decision;
-      d.task_id = opened[i]->task->task_id = ids.at({d.domain, d.id});
-      values.append(values.empty() ? "" : ", ")
-          .append("($" + std::to_string(link.size() + 1) + "::text, $" + std::to_string(link.size() + 2) +
-                  "::text, $" + std::to_string(link.size() + 3) + "::bigint)");
-      link.push_back(d.domain), link.push_back(d.id), link.push_back(std::to_string(d.task_id));
+    // The decisions learn their task ids in one UPDATE joined to the (domain, id, task_id) arrays.
+    pg::Params link{"{", "{", "{"};
+    for (auto it = begin; it != end; ++it) {
+      auto& d = (*it)->decision;
+      d.task_id = (*it)->task->task_id = ids.at({d.domain, d.id});
+      const char* sep = it == begin ? "" : ",";
+      pg::append_array_element(link[0] += sep, d.domain);
+      pg::append_array_element(link[1] += sep, d.id);
+      pg::append_array_element(link[2] += sep, d.task_id);
     }
-    tx.run("UPDATE decisions SET task_id = v.task_id FROM (VALUES " + values +
-               ") AS v(domain, id, task_id) WHERE decisions.domain = v.domain AND decisions.id = v.id",
+    for (auto& a : link) a += '}';
+    tx.run("UPDATE decisions SET task_id = v.task_id FROM unnest($1::text[], $2::text[], $3::bigint[]) "
+           "AS v(domain, id, task_id) WHERE decisions.domain = v.domain AND decisions.id = v.id",
            link);
   });
 }
 
 void PgStorage::insert_feedback(Tx& tx, const std::vector<sdk::FeedbackRecord>& items) {
   in_chunks(items.size(), [&](std::size_t first, std::size_t n) {
-    pg::Params p;
-    for (std::size_t i = first; i < first + n; ++i) kFeedback.append(p, items[i]);
-    tx.run(kFeedback.insert(n), p);
+    const auto begin = items.begin() + static_cast<std::ptrdiff_t>(first);
+    tx.run(kFeedback.bulk_insert(), kFeedback.bulk_params(begin, begin + static_cast<std::ptrdiff_t>(n),
+                                                          [](const sdk::FeedbackRecord& f) -> const auto& { return f; }));
   });
 }
 

@@ -9,6 +9,7 @@
 #include <hitl/plugin_api.hpp>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -18,9 +19,9 @@ namespace hitl::storage_postgres {
 using storage_common::Column;
 using storage_common::RowKey;  // generated: column 0 is an identity, read back with RETURNING
 
-// Rows per multi-row INSERT: a batch of any size takes ceil(n / kRowsPerInsert) statements, and
-// the statements prepared per table stay few (one per distinct row count up to this).
-inline constexpr std::size_t kRowsPerInsert = 64;
+// Rows per bulk INSERT: a batch of any size takes ceil(n / kRowsPerInsert) statements (the
+// statement text is the same for any n, so one is prepared per table).
+inline constexpr std::size_t kRowsPerInsert = 1000;
 
 template <class Rec>
 class Table {
@@ -32,24 +33,44 @@ class Table {
   const char* name() const { return name_; }
   const std::string& select(bool with_payload = true) const { return with_payload ? select_ : select_no_payload_; }
 
-  // "INSERT INTO <name>(<columns>) VALUES($1, ...), (...)" for `rows` rows; a caller may append
-  // ON CONFLICT / RETURNING.
-  std::string insert(std::size_t rows = 1) const {
-    std::string cols, values;
-    const std::size_t first = key_ == RowKey::generated ? 1 : 0, width = columns_.size() - first;
-    for (std::size_t i = first; i < columns_.size(); ++i) cols.append(cols.empty() ? "" : ", ").append(columns_[i].name);
-    for (std::size_t r = 0; r < rows; ++r) {
-      values.append(r ? ", (" : "(");
-      for (std::size_t c = 0; c < width; ++c) values.append(c ? ", $" : "$").append(std::to_string(r * width + c + 1));
-      values.append(")");
-    }
-    return std::string("INSERT INTO ") + name_ + "(" + cols + ") VALUES " + values;
+  // "INSERT INTO <name>(<columns>) VALUES($1, ...)"; a caller may append ON CONFLICT / RETURNING.
+  std::string insert() const {
+    std::string values;
+    for (std::size_t n = 1; n <= inserted().size(); ++n) values.append(n > 1 ? ", $" : "$").append(std::to_string(n));
+    return "INSERT INTO " + std::string(name_) + "(" + column_list() + ") VALUES(" + values + ")";
   }
 
   // Appends the parameters of `r` for insert().
   void append(pg::Params& p, const Rec& r) const {
-    for (std::size_t i = key_ == RowKey::generated ? 1 : 0; i < columns_.size(); ++i)
-      std::visit([&](auto m) { p.push_back(std::string(pg::text_of(r.*m))); }, columns_[i].member);
+    for (const auto& c : inserted()) std::visit([&](auto m) { p.push_back(std::string(pg::text_of(r.*m))); }, c.member);
+  }
+
+  // Many rows in one statement: "INSERT INTO <name>(<columns>) SELECT * FROM unnest($1::text[],
+  // $2::bigint[], ...)", one array parameter per column (bulk_params). The text is the same for
+  // any number of rows, and the server parses one array per column instead of one parameter per
+  // value: several times the throughput of multi-row VALUES lists.
+  std::string bulk_insert() const {
+    static constexpr const char* kArrayType[] = {"text[]", "bigint[]", "float8[]", "boolean[]"};
+    std::string arrays;
+    std::size_t n = 0;
+    for (const auto& c : inserted())
+      arrays.append(n ? ", $" : "$").append(std::to_string(++n)).append("::").append(kArrayType[c.member.index()]);
+    return "INSERT INTO " + std::string(name_) + "(" + column_list() + ") SELECT * FROM unnest(" + arrays + ")";
+  }
+
+  // The array literals of bulk_insert() for the records rec(first) .. rec(last - 1).
+  template <class It, class Proj>
+  pg::Params bulk_params(It first, It last, Proj rec) const {
+    pg::Params out;
+    for (const auto& c : inserted()) {
+      std::string a = "{";
+      for (It it = first; it != last; ++it) {
+        if (it != first) a += ',';
+        std::visit([&](auto m) { pg::append_array_element(a, rec(*it).*m); }, c.member);
+      }
+      out.push_back(a += '}');
+    }
+    return out;
   }
 
   Rec read(const pqxx::row& row) const {
@@ -60,6 +81,16 @@ class Table {
   }
 
  private:
+  // The columns an INSERT writes: all but a generated key.
+  std::span<const Column<Rec>> inserted() const {
+    return std::span<const Column<Rec>>(columns_).subspan(key_ == RowKey::generated ? 1 : 0);
+  }
+  std::string column_list() const {
+    std::string cols;
+    for (const auto& c : inserted()) cols.append(cols.empty() ? "" : ", ").append(c.name);
+    return cols;
+  }
+
   std::string make_select(bool with_payload) const {
     std::string s = "SELECT ";
     for (std::size_t i = 0; i < columns_.size(); ++i)

@@ -202,15 +202,16 @@ TEST_CASE("a batch of many decisions is written in chunks, duplicates answered w
   commit_ok(*s, first);
   const auto original_task = first.decisions[0].task->task_id;
 
+  // 1100 rows: two statements (kRowsPerInsert = 1000), the repeat of d-20 in the second.
   sdk::WriteBatch b;
-  for (int i = 0; i < 150; ++i) b.decisions.push_back(decision("d-" + std::to_string(i), i % 2 == 1));
+  for (int i = 0; i < 1100; ++i) b.decisions.push_back(decision("d-" + std::to_string(i), i % 2 == 1));
   b.decisions.push_back(decision("d-20", true));  // again within the batch: the first one wins
   commit_ok(*s, b);
   std::set<std::int64_t> task_ids;
   for (std::size_t i = 0; i < b.decisions.size(); ++i) {
     const auto& nd = b.decisions[i];
     INFO(nd.decision.id << " at " << i);
-    const bool dup = nd.decision.id == "d-7" || i == 150;
+    const bool dup = nd.decision.id == "d-7" || i == 1100;
     CHECK(nd.duplicate == dup);
     if (nd.duplicate) continue;
     std::optional<sdk::DecisionRecord> stored;
@@ -221,9 +222,32 @@ TEST_CASE("a batch of many decisions is written in chunks, duplicates answered w
     if (nd.task) CHECK(task_ids.insert(nd.task->task_id).second);
   }
   CHECK(b.decisions[7].decision.task_id == original_task);  // d-7's stored original
-  CHECK(b.decisions[150].decision.task_id == 0);             // d-20 (even) opened no task
-  CHECK(task_ids.size() == 74);                              // odd ids, d-7 excepted
-  CHECK(verify_chain(*s) == 1 + 150 - 1);                    // the duplicates' records are not written
+  CHECK(b.decisions[1100].decision.task_id == 0);            // d-20 (even) opened no task
+  CHECK(task_ids.size() == 549);                             // odd ids, d-7 excepted
+  CHECK(verify_chain(*s) == 1 + 1100 - 1);                   // the duplicates' records are not written
+}
+
+TEST_CASE("text with quotes, backslashes, braces and commas survives the bulk path byte for byte") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  const std::string nasty = R"(a "quoted" \back\slash, {brace} NULL ' ; --)";
+  sdk::WriteBatch b;
+  for (int i = 0; i < 3; ++i) {
+    b.decisions.push_back(decision(nasty + std::to_string(i), true));
+    b.decisions.back().decision.input_json = R"({"note":")" + nasty + R"("})";
+    b.feedback.push_back({"credit", nasty, nasty, nasty, "", 0.5, "correct", "alice", 1});
+  }
+  commit_ok(*s, b);
+  std::optional<sdk::DecisionRecord> d;
+  REQUIRE(s->get_decision("credit", nasty + "1", d).ok());
+  REQUIRE(d);
+  CHECK(d->input_json == R"({"note":")" + nasty + R"("})");
+  std::vector<sdk::FeedbackRecord> fb;
+  REQUIRE(s->list_feedback("credit", fb).ok());
+  REQUIRE(fb.size() == 3);
+  CHECK(fb[0].decision_id == nasty);
+  CHECK(fb[0].final_label == nasty);
+  CHECK(verify_chain(*s) == 3);
 }
 
 TEST_CASE("hostile bytes are refused as invalid_argument, and the storage keeps working") {
