@@ -22,21 +22,9 @@ using sdk::Code;
 using sdk::Status;
 
 constexpr const char* kPlugin = "queue-postgres";
-constexpr std::size_t kRowsPerInsert = 64;
+constexpr std::size_t kRowsPerInsert = 1000;  // per statement (sql::kPush: one array per column)
 
 Status invalid(const char* op, const std::string& why) { return queue_common::invalid(kPlugin, op, why); }
-
-// "INSERT ... VALUES ($1..$6), ..." for n rows.
-std::string insert_text(std::size_t n) {
-  std::string values;
-  for (std::size_t r = 0; r < n; ++r) {
-    values.append(r ? ", (" : "(");
-    for (std::size_t c = 0; c < 6; ++c) values.append(c ? ", $" : "$").append(std::to_string(r * 6 + c + 1));
-    values.append(")");
-  }
-  return "INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) VALUES " + values +
-         sql::kUpsertTail;
-}
 
 class PgQueue final : public sdk::Queue {
  public:
@@ -56,14 +44,20 @@ class PgQueue final : public sdk::Queue {
       pqxx::work tx(s.conn());
       for (std::size_t first = 0; first < rows.size(); first += kRowsPerInsert) {
         const std::size_t n = std::min(kRowsPerInsert, rows.size() - first);
-        pg::Params p;
+        pg::Params arrays(6, "{");
         for (std::size_t i = first; i < first + n; ++i) {
           const auto& it = *rows[i];
-          for (auto& v : pg::params(it.task_id, it.domain, it.priority, it.deadline_ms,
-                                    queue_common::due_ms(it), it.created_ms))
-            p.push_back(std::move(v));
+          if (i > first)
+            for (auto& a : arrays) a += ',';
+          pg::append_array_element(arrays[0], it.task_id);
+          pg::append_array_element(arrays[1], it.domain);
+          pg::append_array_element(arrays[2], it.priority);
+          pg::append_array_element(arrays[3], it.deadline_ms);
+          pg::append_array_element(arrays[4], queue_common::due_ms(it));
+          pg::append_array_element(arrays[5], it.created_ms);
         }
-        s.run(tx, insert_text(n), p);
+        for (auto& a : arrays) a += '}';
+        s.run(tx, sql::kPush, arrays);
       }
       tx.commit();
     });

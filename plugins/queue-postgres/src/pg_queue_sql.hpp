@@ -42,10 +42,13 @@ CREATE TRIGGER queue_counts_move AFTER UPDATE OF domain ON queue_items
   return list;
 }
 
-// An escalation re-ranks an item pushed again; its lease stays. An item pushed again unchanged
-// (the start-up re-queue pushes every open task) writes nothing.
-inline constexpr const char* kUpsertTail =
-    " ON CONFLICT(task_id) DO UPDATE SET priority = excluded.priority, deadline_ms = excluded.deadline_ms, "
+// Many items in one statement, one array per column (as storage-postgres's bulk inserts). An
+// escalation re-ranks an item pushed again; its lease stays. An item pushed again unchanged (the
+// start-up re-queue pushes every open task) writes nothing.
+inline constexpr const char* kPush =
+    "INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
+    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::bigint[], $5::bigint[], $6::bigint[]) "
+    "ON CONFLICT(task_id) DO UPDATE SET priority = excluded.priority, deadline_ms = excluded.deadline_ms, "
     "due_ms = excluded.due_ms WHERE queue_items.priority IS DISTINCT FROM excluded.priority "
     "OR queue_items.deadline_ms IS DISTINCT FROM excluded.deadline_ms";
 
