@@ -36,7 +36,7 @@ free_port() {
 }
 
 start() {
-  rm -f "$state"
+  stop  # a server an interrupted run left behind (its state file says where) goes first
   mkdir -p "$(dirname "$state")"
   local bindir; bindir=$(find_bindir)
   if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
