@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= examples/credit_risk/hitl.lua
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build run test fuzz bench-backlog clean
+.PHONY: deps build run test fuzz bench bench-backlog clean
 
 deps:
 	@scripts/dev/install-deps.sh $(if $(filter test,$(MAKECMDGOALS)),test,build)
@@ -28,6 +28,11 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= record_parser ndjson config_loader policy_verdict
 fuzz: deps
 	scripts/dev/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Every figure of the write path beside the Python reference (docs/performance.md); a Release build
+# in build-release/. BENCH_QUICK=1 for a run of a few minutes.
+bench: deps
+	tests/bench/bench.sh build-release
 
 # Intake, claim latency, /metrics and start-up with 0, 100k and 1M tasks pending (docs/performance.md).
 bench-backlog: build

@@ -80,7 +80,9 @@ void select_rows(const EvalArgs& a, const config::ServiceConfig& cfg, const conf
   // The same cut as the retraining (retrain.holdout_fraction) unless told otherwise; golden
   // cases are the golden set's, never rows of a split.
   const double fraction = a.holdout >= 0 ? a.holdout : dom.retrain_holdout_fraction;
-  req.rows = dataset::Store::split(store.read(*v), dataset::parse_split(a.split), fraction);
+  const auto all = store.read(*v);
+  req.rows = dataset::Store::split(all, dataset::parse_split(a.split), fraction);
+  req.audit = learning::audit_rows(all, dataset::Store::split(all, dataset::Split::holdout, fraction));
   std::erase_if(req.rows, [](const dataset::Sample& s) { return dataset::has_tag(s, "gold"); });
   req.rows_from = v->id;
   req.split = a.split;
@@ -99,10 +101,10 @@ void select_candidate(const EvalArgs& a, const registry::Registry& reg, const st
 
 // --promote: promote(eval) decides (the default rule without one); a failing hook keeps the live
 // model. A promotion is audited and its artifact path added to `out`.
-learning::Promotion promote_if_decided(const EvalArgs& a, const config::ServiceConfig& cfg, registry::Registry& reg,
-                                       json& out) {
-  auto policies = load_domain_policy(cfg, a.domain);
-  learning::Promotion decision = learning::decide_promotion(*policies, a.domain, out);
+learning::Promotion promote_if_decided(const EvalArgs& a, const config::ServiceConfig& cfg, policy::PolicyEngine& policies,
+                                       registry::Registry& reg, json& out) {
+  learning::Promotion decision =
+      learning::decide_promotion(policies, a.domain, out, learning::rule_options(cfg.domains.at(a.domain)));
   if (decision.promote) {
     const fs::path artifact = learning::live_artifact(cfg, a.domain);
     auto live_now = reg.promote(a.domain, a.candidate_id, artifact, now_ms(), cli_actor(),
@@ -111,6 +113,34 @@ learning::Promotion promote_if_decided(const EvalArgs& a, const config::ServiceC
     out["promotion"]["artifact_path"] = artifact.string();
   }
   return decision;
+}
+
+// The unbiased sets' accuracy with its 95% interval, the paired test and the projected review
+// share (docs/learning-loop.md, "Evaluating a candidate").
+void print_unbiased(const json& e) {
+  if (!e.contains("sets")) return;
+  auto acc = [](const json& m) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.4f [%.4f, %.4f]", m["accuracy"].get<double>(), m["accuracy_ci95"][0].get<double>(),
+                  m["accuracy_ci95"][1].get<double>());
+    return std::string(buf);
+  };
+  for (const char* set : {"base_holdout", "audit"}) {
+    if (!e["sets"].contains(set)) continue;
+    const json& s = e["sets"][set];
+    std::cout << set << " (" << s["rows"] << " rows): live accuracy " << acc(s["live"]);
+    if (s.contains("candidate")) std::cout << ", candidate " << acc(s["candidate"]);
+    std::cout << "\n";
+  }
+  if (e.contains("unbiased")) {
+    const json& p = e["unbiased"]["paired"];
+    std::printf("paired on %s unbiased rows: candidate alone right on %s, live alone on %s, McNemar mid-p %.4f\n",
+                p["rows"].dump().c_str(), p["candidate_only_right"].dump().c_str(), p["live_only_right"].dump().c_str(),
+                p["p_value"].get<double>());
+  }
+  if (e.contains("projected_review_share"))
+    std::printf("projected review share: live %.3f, candidate %.3f\n", e["projected_review_share"]["live"].get<double>(),
+                e["projected_review_share"]["candidate"].get<double>());
 }
 
 // The comparison as a table: overall, on the golden set, and per group of report.group.
@@ -133,6 +163,7 @@ void print_comparison(const learning::CompareRequest& req, const learning::Compa
     line("  live", c.live.version, c.live.golden->overall);
     if (c.candidate) line("  candidate", c.candidate->version, c.candidate->golden->overall);
   }
+  print_unbiased(c.json);
   const auto& live = c.live.rows;
   if (!live.group_field.empty()) {
     std::cout << "by " << live.group_field << ":\n";
@@ -160,12 +191,16 @@ void evaluate(const EvalArgs& a) {
     req.golden = learning::golden_samples(cfg, a.domain, &req.golden_problems);
     for (auto& problem : req.golden_problems) std::cerr << "warning: skipped " << problem << "\n";
     req.golden_dropped = learning::drop_golden_seen_by_live(cfg, a.domain, req.golden);
+    req.base_holdout = learning::read_base_data(dom->second).holdout;  // the rows no retraining learns from
+    auto policies = load_domain_policy(cfg, a.domain);
+    req.policies = policies.get();
+    req.rule = learning::rule_options(dom->second);
     ConfiguredPlugins plugins(cfg);
     registry::Registry reg(cfg.registry_dir, learning::artifact_versions(plugins.registry, cfg, a.domain));
     select_candidate(a, reg, command, req);
     if (a.promote && a.candidate_id.empty()) fail(command + ": --promote needs --candidate-id (a registered version)");
     auto c = learning::compare(plugins.registry, req);
-    const learning::Promotion decision = a.promote ? promote_if_decided(a, cfg, reg, c.json) : learning::Promotion{};
+    const learning::Promotion decision = a.promote ? promote_if_decided(a, cfg, *policies, reg, c.json) : learning::Promotion{};
     if (a.as_json) {
       std::cout << c.json.dump(2) << "\n";
     } else {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <set>
@@ -73,6 +74,10 @@ const std::vector<OptionDoc>& option_docs() {
       {"domains.*.retrain.min_interval_seconds", "integer", "300", "least time between two trainings the policy triggers (manual ones are not held back)"},
       {"domains.*.retrain.holdout_fraction", "number", "0.2", "newest share of the feedback held out to evaluate the candidate on"},
       {"domains.*.retrain.promote", "boolean", "true", "after training, evaluate and let promote(eval) decide; false: register the candidate only"},
+      {"domains.*.retrain.base_holdout_fraction", "number", "0.2", "share of retrain.base_data rows (chosen by a hash of each row) never trained on, to evaluate on; 0 = none"},
+      {"domains.*.retrain.promote_confidence", "number", "0.95", "confidence the default promotion rule's paired test needs that the candidate is better (0.5 to 0.9999)"},
+      {"domains.*.retrain.promote_tolerance", "number", "0.01", "how much worse than the live model the default rule lets a candidate be on a guard (golden set, a group, calibration)"},
+      {"domains.*.retrain.guard_min_samples", "integer", "200", "audit samples (with a final outcome) a promoted model needs before the live guard judges it against its predecessor; 0 = no live guard"},
       {"domains.*.shadow_model", "string", "\"\"", "model (key of `models`) that also scores every record, for agreement metrics only"},
       // Flagging signals (docs/policy.md, "Signals").
       {"domains.*.ensemble", "array of strings", "{}", "models (keys of `models`) whose outputs p.predictions adds; the first is the primary when `model` is unset"},
@@ -257,6 +262,21 @@ std::int64_t get_int(const json& obj, const std::string& k, const std::string& w
   if (v < lo || v > hi)
     ctx.fail(key_of(where, k), "expected an integer in " + std::to_string(lo) + ".." +
                                    std::to_string(hi) + ", got " + std::to_string(v));
+  return v;
+}
+
+// A number inside [lo, hi]; `open_low` excludes lo itself (a share that must not be 0).
+double get_number_in(const json& obj, const std::string& k, const std::string& where, const Ctx& ctx, double def,
+                     double lo, double hi, bool open_low) {
+  auto it = obj.find(k);
+  if (it == obj.end() || it->is_null()) return def;
+  if (!it->is_number()) ctx.fail(key_of(where, k), "expected a number, got " + type_of(*it));
+  const double v = it->get<double>();
+  if (!(v >= lo && v <= hi) || (open_low && v == lo)) {
+    char range[64];
+    std::snprintf(range, sizeof range, "%s%g, %g]", open_low ? "(" : "[", lo, hi);
+    ctx.fail(key_of(where, k), std::string("expected a number in ") + range);
+  }
   return v;
 }
 
@@ -524,7 +544,8 @@ void load_domain_retrain(const json& d, const std::string& where, const Ctx& ctx
                          DomainConfig& dc) {
   const json& retrain = get_table(d, "retrain", where, ctx);
   const std::string rw = where + ".retrain";
-  check_keys(retrain, {"base_data", "base_label", "check_seconds", "min_interval_seconds", "holdout_fraction", "promote"},
+  check_keys(retrain, {"base_data", "base_label", "check_seconds", "min_interval_seconds", "holdout_fraction", "promote",
+                       "base_holdout_fraction", "promote_confidence", "promote_tolerance", "guard_min_samples"},
              rw, ctx);
   if (auto base = get_string(retrain, "base_data", rw, ctx, ""); !base.empty()) {
     dc.retrain_base_data = resolve(cfg.base_dir, base);
@@ -535,12 +556,11 @@ void load_domain_retrain(const json& d, const std::string& where, const Ctx& ctx
   if (dc.retrain_base_label.empty()) ctx.fail(rw + ".base_label", "expected a column name, got an empty one");
   dc.retrain_check_seconds = get_int(retrain, "check_seconds", rw, ctx, 60, 0, 7 * 24 * 3600);
   dc.retrain_min_interval_seconds = get_int(retrain, "min_interval_seconds", rw, ctx, 300, 0, 365ll * 24 * 3600);
-  if (auto it = retrain.find("holdout_fraction"); it != retrain.end() && !it->is_null()) {
-    if (!it->is_number()) ctx.fail(rw + ".holdout_fraction", "expected a number, got " + type_of(*it));
-    dc.retrain_holdout_fraction = it->get<double>();
-    if (!(dc.retrain_holdout_fraction > 0 && dc.retrain_holdout_fraction < 1))
-      ctx.fail(rw + ".holdout_fraction", "expected a number in (0, 1)");
-  }
+  dc.retrain_holdout_fraction = get_number_in(retrain, "holdout_fraction", rw, ctx, 0.2, 0, 0.99, true);
+  dc.retrain_base_holdout_fraction = get_number_in(retrain, "base_holdout_fraction", rw, ctx, 0.2, 0, 0.9, false);
+  dc.retrain_promote_confidence = get_number_in(retrain, "promote_confidence", rw, ctx, 0.95, 0.5, 0.9999, false);
+  dc.retrain_promote_tolerance = get_number_in(retrain, "promote_tolerance", rw, ctx, 0.01, 0, 1, false);
+  dc.retrain_guard_min_samples = get_int(retrain, "guard_min_samples", rw, ctx, 200, 0, 1'000'000);
   if (auto it = retrain.find("promote"); it != retrain.end() && !it->is_null()) {
     if (!it->is_boolean()) ctx.fail(rw + ".promote", "expected true or false, got " + type_of(*it));
     dc.retrain_promote = it->get<bool>();

@@ -64,6 +64,11 @@ struct DomainConfig {
   std::int64_t retrain_min_interval_seconds = 300;
   double retrain_holdout_fraction = 0.2;
   bool retrain_promote = true;
+  // Honest evaluation (docs/learning-loop.md, "The promotion rule" and "The live guard").
+  double retrain_base_holdout_fraction = 0.2;    // base rows never trained on, judged on; 0 = none
+  double retrain_promote_confidence = 0.95;      // the default rule's paired test
+  double retrain_promote_tolerance = 0.01;       // how much worse a guard may get
+  std::int64_t retrain_guard_min_samples = 200;  // audit samples per model before the live guard acts; 0 = off
   // Flagging signals (docs/policy.md, "Signals").
   std::string stats_segment;              // input field or meta.<field> keying hitl.stats(w, segment); "" = none
   // Further models (keys of `models`) scoring every record for p.predictions, in config order.

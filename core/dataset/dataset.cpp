@@ -19,10 +19,12 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 json sample_json(const Sample& s) {
-  return {{"decision_id", s.decision_id}, {"input", s.input},       {"label", s.label},
+  json j = {{"decision_id", s.decision_id}, {"input", s.input},       {"label", s.label},
           {"model_label", s.model_label}, {"model_confidence", s.model_confidence},
           {"outcome", s.outcome},         {"reviewers", s.reviewers}, {"tags", s.tags},
           {"weight", s.weight},           {"created_ms", s.created_ms}};
+  if (s.audit_p > 0) j["audit_p"] = s.audit_p;
+  return j;
 }
 
 Sample sample_from_json(const json& j) {
@@ -39,6 +41,8 @@ Sample sample_from_json(const json& j) {
     s.tags = j.at("tags").get<std::vector<std::string>>();
     s.weight = j.at("weight").get<double>();
     s.created_ms = j.at("created_ms").get<std::int64_t>();
+    s.audit_p = j.value("audit_p", 0.0);
+    if (!(s.audit_p >= 0 && s.audit_p <= 1)) throw std::runtime_error("audit_p: expected a number in [0, 1]");
   } catch (const json::exception& e) {
     throw std::runtime_error(std::string("bad sample: ") + e.what());
   }
@@ -57,6 +61,47 @@ Sample make_sample(const std::string& id, json input, const std::string& label, 
   s.outcome = outcome;
   s.created_ms = created_ms;
   return s;
+}
+
+// The chance the decision was drawn as an audit sample: audit_sample.p of its decision.created
+// record. 1 when it cannot be read (the sample then counts once, as a truth does).
+double audit_probability(sdk::Storage& storage, const std::string& domain, const std::string& decision_id) {
+  sdk::AuditFilter filter;
+  filter.domain = domain;
+  filter.entity_id = decision_id;
+  filter.limit = 50;
+  std::vector<sdk::AuditRecord> records;
+  if (auto st = storage.list_audit(filter, records); !st.ok()) throw std::runtime_error("cannot read the audit trail: " + st.message);
+  for (const auto& a : records) {
+    if (a.action != "decision.created" || a.entity != "decision") continue;
+    const json detail = json::parse(a.detail_json, nullptr, false);
+    const json* p = detail.is_object() && detail.contains("audit_sample") && detail["audit_sample"].is_object()
+                        ? &detail["audit_sample"]["p"] : nullptr;
+    if (p && p->is_number() && p->get<double>() > 0 && p->get<double>() <= 1) return p->get<double>();
+  }
+  return 1;
+}
+
+// Decisions nobody reviewed whose truth was reported (an auto-approved loan that defaulted):
+// the only feedback from outside the flagged slice of the traffic. Their time is the report's.
+void add_reported_truths(sdk::Storage& storage, const std::string& domain, const std::vector<sdk::DecisionRecord>& decisions,
+                         const std::unordered_map<std::string, std::size_t>& reviewed, const std::set<std::string>& gold_ids,
+                         CollectStats& st, std::vector<Sample>& out) {
+  for (const auto& d : decisions) {
+    if (d.truth_label.empty() || reviewed.count(d.id)) continue;
+    std::optional<sdk::DecisionRecord> full;
+    if (auto s = storage.get_decision(domain, d.id, full); !s.ok()) throw std::runtime_error("cannot read decision " + d.id + ": " + s.message);
+    json input = full ? json::parse(full->input_json, nullptr, false) : json();
+    if (!full || full->erased_ms != 0 || !input.is_object() || input.empty()) {
+      ++st.erased;
+      continue;
+    }
+    Sample s = make_sample(d.id, std::move(input), d.truth_label, d.label, d.confidence, "truth", d.truth_ms);
+    s.tags = {"reported-truth", d.truth_label == d.label ? "confirmed" : "production-failure"};
+    if (gold_ids.count(s.decision_id)) s.tags.push_back("gold");
+    ++st.reported_truths;
+    out.push_back(std::move(s));
+  }
 }
 }  // namespace
 
@@ -111,25 +156,13 @@ std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, po
     }
     if (failure) s.tags.push_back("production-failure");
     if (gold_ids.count(s.decision_id)) s.tags.push_back("gold");
-    out.push_back(std::move(s));
-  }
-  // Decisions nobody reviewed whose truth was reported (an auto-approved loan that defaulted):
-  // the only feedback from outside the flagged slice of the traffic. Their time is the report's.
-  for (const auto& d : facts.decisions) {
-    if (d.truth_label.empty() || latest.count(d.id)) continue;
-    std::optional<sdk::DecisionRecord> full;
-    if (auto s = storage.get_decision(domain, d.id, full); !s.ok()) throw std::runtime_error("cannot read decision " + d.id + ": " + s.message);
-    json input = full ? json::parse(full->input_json, nullptr, false) : json();
-    if (!full || full->erased_ms != 0 || !input.is_object() || input.empty()) {
-      ++st.erased;
-      continue;
+    if (d && d->reason == report::kAuditReason) {
+      s.tags.push_back("audit");
+      s.audit_p = audit_probability(storage, domain, s.decision_id);
     }
-    Sample s = make_sample(d.id, std::move(input), d.truth_label, d.label, d.confidence, "truth", d.truth_ms);
-    s.tags = {"reported-truth", d.truth_label == d.label ? "confirmed" : "production-failure"};
-    if (gold_ids.count(s.decision_id)) s.tags.push_back("gold");
-    ++st.reported_truths;
     out.push_back(std::move(s));
   }
+  add_reported_truths(storage, domain, facts.decisions, latest, gold_ids, st, out);
   std::stable_sort(out.begin(), out.end(), [](const Sample& a, const Sample& b) { return a.created_ms < b.created_ms; });
   for (auto& s : out) {
     policy::SampleView view{domain, s.decision_id, &s.input, s.label, s.model_label, s.outcome,

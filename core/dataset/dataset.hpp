@@ -35,9 +35,13 @@ struct Sample {
   // user-correction (the human label differs from the model's), confirmed (the label is the
   // model's), reported-truth (the label is a truth the client reported later), production-failure
   // (the model or the policy failed on the case, or a reported truth contradicts the decision),
-  // gold (a case reviewers marked golden)
+  // gold (a case reviewers marked golden), audit (an automatic decision sent to review at random
+  // by the policy's audit_rate: a measurement of the traffic, never trained on)
   std::vector<std::string> tags;
   double weight = 1;
+  // An audit sample's chance of being drawn (audit_sample.p of its decision.created record): its
+  // evaluation weight is 1 / audit_p. 0 for any other sample.
+  double audit_p = 0;
   std::int64_t created_ms = 0;  // when the outcome became final
 };
 
@@ -53,7 +57,8 @@ struct CollectStats {
 
 // The domain's samples, oldest first: the latest final outcome of each decision (a case sent
 // back and reviewed again counts once, with its newest label), weighted by the policy's
-// weight(sample) (default 1). Samples of `gold_ids` (decisions reviewers
+// weight(sample) (default 1). Audit samples are tagged "audit", with their audit_p read from
+// their decision.created audit record (one indexed read each). Samples of `gold_ids` (decisions reviewers
 // marked golden, dataset/marked_gold.hpp) are tagged "gold". Throws std::runtime_error on
 // storage errors.
 std::vector<Sample> collect(sdk::Storage& storage, const std::string& domain, policy::PolicyEngine& policies,

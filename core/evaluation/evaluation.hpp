@@ -16,7 +16,12 @@ namespace hitl::evaluation {
 struct Metrics {
   std::size_t rows = 0;
   double accuracy = 0;
-  std::optional<double> auc;  // binary label sets only: P(positive) ranks the rows
+  // Its 95% interval: Wilson's, at Kish's effective size when the rows are weighted
+  // (common/statistics.hpp). effective_rows equals rows for unweighted rows.
+  double accuracy_low = 0, accuracy_high = 1, effective_rows = 0;
+  bool weighted = false;
+  std::optional<double> auc;  // binary label sets only: P(positive) ranks the rows (unweighted)
+  double auc_low = 0, auc_high = 1;  // its 95% interval (DeLong's variance), with auc
   double log_loss = 0;        // mean -ln P(true label), P clipped to [1e-15, 1 - 1e-15]
   double calibration_error = 0;  // expected calibration error over 10 equal-width confidence bins
 };
@@ -38,15 +43,13 @@ double probability(const sdk::Prediction& p, const std::string& label, std::size
 
 // `labels` is the domain's label set; `positive` (one of them) is the class AUC ranks by, for a
 // two-label set. `inputs` (same length, may be empty) feed the per-group split on `group`.
-// Throws std::invalid_argument when the sizes differ or there are no rows.
+// `weights` (same length, may be empty = 1 each) weigh accuracy, log loss and calibration: an
+// audit sample drawn with chance p weighs 1/p. Throws std::invalid_argument when the sizes
+// differ, a weight is not a finite positive number, or there are no rows.
 Evaluation evaluate(const std::vector<sdk::Prediction>& predictions, const std::vector<std::string>& truth,
                     const std::vector<std::string>& labels, const std::string& positive,
-                    const std::vector<nlohmann::json>& inputs = {}, const report::GroupSpec& group = {});
-
-// The promotion rule when the policy has no promote(eval). `eval` is `hitl model evaluate`'s JSON
-// ({"live": {"metrics", "golden"?}, "candidate": {...}}): the candidate must rank better (AUC,
-// or accuracy where AUC is undefined) and be no less accurate on the golden set. `reason` says why.
-bool default_promotion(const nlohmann::json& eval, std::string& reason);
+                    const std::vector<nlohmann::json>& inputs = {}, const report::GroupSpec& group = {},
+                    const std::vector<double>& weights = {});
 
 nlohmann::json to_json(const Metrics& m);
 nlohmann::json to_json(const Evaluation& e);

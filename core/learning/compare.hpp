@@ -3,10 +3,13 @@
 // shared by `hitl model evaluate`, `hitl retrain` and the service's retrain worker.
 //
 // Both models are the domain's model plugin, loaded with their artifacts, scored on the same
-// labelled rows (a dataset version's time holdout, say) and on the domain's golden set.
+// evaluation sets (docs/learning-loop.md, "Evaluate"): the reviewed slice (a dataset version's
+// time holdout: the hard cases), the base-data holdout never trained on, the audit samples and
+// reported truths (weighted 1/p), and the golden set; each with its figures and 95% intervals.
 #include "config/service_config.hpp"
 #include "dataset/dataset.hpp"
 #include "evaluation/evaluation.hpp"
+#include "evaluation/promotion_rule.hpp"
 #include "registry/registry.hpp"
 
 #include <nlohmann/json.hpp>
@@ -29,6 +32,10 @@ class Scorer {
          const config::DomainConfig& domain, std::string positive);
   std::string version() const;
   // Throws std::runtime_error when the model fails or answers a wrong number of predictions.
+  std::vector<sdk::Prediction> predict(const std::vector<dataset::Sample>& rows) const;
+  // The metrics of `predictions` (of `rows`), per report group too; `weights` as for evaluate().
+  evaluation::Evaluation evaluate(const std::vector<dataset::Sample>& rows, const std::vector<sdk::Prediction>& predictions,
+                                  const std::vector<double>& weights = {}) const;
   evaluation::Evaluation score(const std::vector<dataset::Sample>& rows) const;
 
  private:
@@ -59,15 +66,36 @@ struct CompareRequest {
   std::string candidate_artifact;       // "" = score the live model only
   std::string candidate_id;             // the registered version, when it is one
   std::string positive;                 // "" = the domain's last label
+  // The unbiased rows (docs/learning-loop.md, "Evaluate"): the base data's holdout
+  // (BaseData::holdout, never trained on) and the audit samples and reported truths
+  // (audit_rows), each scored by both models and paired for the promotion rule.
+  std::vector<dataset::Sample> base_holdout;
+  std::vector<dataset::Sample> audit;  // an audit sample weighs 1 / audit_p, a truth 1
+  // Set: the projected review share runs the policy's flag(p) on each unbiased row with each
+  // model's prediction. Null: not projected.
+  policy::PolicyEngine* policies = nullptr;
+  evaluation::RuleOptions rule;  // the confidence the paired test reports against
 };
+
+// The domain's retrain.promote_confidence and promote_tolerance as the rule's options.
+evaluation::RuleOptions rule_options(const config::DomainConfig& domain);
+
+// The audit set of a dataset version's rows: every audit sample (tagged "audit", never trained
+// on) and the reported truths of decisions nobody reviewed among `holdout` (the newest rows:
+// the older ones trained the candidate). Golden cases are left out.
+std::vector<dataset::Sample> audit_rows(const std::vector<dataset::Sample>& all, const std::vector<dataset::Sample>& holdout);
+// The reviewed slice of `holdout`: what is neither golden, an audit sample nor a bare truth.
+std::vector<dataset::Sample> reviewed_rows(std::vector<dataset::Sample> holdout);
 
 struct Comparison {
   ScoredModel live;
   std::optional<ScoredModel> candidate;
   std::string positive;
   // `hitl model evaluate --json`: dataset, split, rows, positive, live {version, metrics,
-  // golden?}, candidate {version, artifact, id?, metrics, golden?}, golden_set {file, cases}?.
-  // This is also what the policy's promote(eval) sees.
+  // golden?}, candidate {version, artifact, id?, metrics, golden?}, golden_set {file, cases}?,
+  // sets {reviewed, base_holdout, audit, golden} (each {rows, live, candidate?}), unbiased {rows,
+  // live, candidate, paired}, projected_review_share. This is also what promote(eval) sees,
+  // with `default` (the default rule's verdict) added by decide_promotion.
   nlohmann::json json;
 };
 
@@ -95,8 +123,10 @@ struct Promotion {
   bool failed = false;     // the hook failed: the live model stays
 };
 
-// promote(eval) decides, or the default rule without the hook; a failing hook keeps the live
-// model (fail closed). Also records the decision as eval["promotion"].
-Promotion decide_promotion(policy::PolicyEngine& policies, const std::string& domain, nlohmann::json& eval);
+// The default rule's verdict is added as eval["default"] {promote, reason}; then promote(eval)
+// decides, or that verdict without the hook; a failing hook keeps the live model (fail closed).
+// Also records the decision as eval["promotion"].
+Promotion decide_promotion(policy::PolicyEngine& policies, const std::string& domain, nlohmann::json& eval,
+                           const evaluation::RuleOptions& rule);
 
 }  // namespace hitl::learning

@@ -39,10 +39,11 @@ json metric_or_null(const json& eval, const char* who, const char* metric) {
   return eval[who]["metrics"].value(metric, json());
 }
 
-// The outcomes of one cycle, frozen: the dataset version and its two splits.
+// The outcomes of one cycle, frozen: the dataset version, its training rows, its reviewed
+// holdout (the hard slice) and its audit set (docs/learning-loop.md, "Evaluate").
 struct Frozen {
   std::string dataset_id;
-  std::vector<dataset::Sample> train_rows, holdout;
+  std::vector<dataset::Sample> train_rows, holdout, audit;
 };
 
 // 1. The outcomes, frozen as a dataset version (an unchanged set reuses the newest version).
@@ -58,25 +59,21 @@ Frozen freeze_outcomes(const CycleContext& ctx, const CycleRequest& req, const c
   r.samples = samples.size();
   r.new_samples = version.new_rows;
   const double fraction = dom.retrain_holdout_fraction;
-  Frozen f{version.id, dataset::Store::split(samples, dataset::Split::train, fraction),
-           dataset::Store::split(std::move(samples), dataset::Split::holdout, fraction)};
-  // Golden cases are judged on, never learnt from (training_set skips them too).
-  std::erase_if(f.holdout, [](const dataset::Sample& s) { return dataset::has_tag(s, "gold"); });
+  auto holdout = dataset::Store::split(samples, dataset::Split::holdout, fraction);
+  // Golden cases and audit samples are judged on, never learnt from (training_set skips them).
+  Frozen f{version.id, dataset::Store::split(samples, dataset::Split::train, fraction), reviewed_rows(holdout),
+           audit_rows(samples, holdout)};
   r.train_rows = f.train_rows.size();
   r.holdout_rows = f.holdout.size();
+  r.audit_rows = f.audit.size();
   return f;
 }
 
 // 2. Train on the base data and the older feedback; register the candidate with its lineage.
 // Returns the candidate's registry id.
 std::string train_candidate(const CycleContext& ctx, const CycleRequest& req, const config::DomainConfig& dom,
-                            const Frozen& frozen, CycleResult& r) {
-  TrainingSet set;
-  try {
-    set = training_set(dom, frozen.train_rows);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(std::string("retrain.base_data: ") + e.what());
-  }
+                            const Frozen& frozen, sdk::Dataset base_train, CycleResult& r) {
+  const TrainingSet set = training_set(std::move(base_train), frozen.train_rows);
   r.base_rows = set.base_rows;
   Trained trained;
   try {
@@ -100,8 +97,13 @@ std::string train_candidate(const CycleContext& ctx, const CycleRequest& req, co
 
 // 3. Candidate and live model on the same newest rows and the golden set; the policy decides.
 Promotion evaluate_candidate(const CycleContext& ctx, const CycleRequest& req, const config::DomainConfig& dom,
-                             Frozen frozen, const std::string& candidate, CycleResult& r) {
+                             Frozen frozen, std::vector<dataset::Sample> base_holdout, const std::string& candidate,
+                             CycleResult& r) {
   CompareRequest cmp;
+  cmp.base_holdout = std::move(base_holdout);
+  cmp.audit = std::move(frozen.audit);
+  cmp.policies = &ctx.policies;
+  cmp.rule = rule_options(dom);
   cmp.domain = &dom;
   cmp.model = &ctx.cfg.models.at(dom.model);
   cmp.rows = std::move(frozen.holdout);
@@ -119,12 +121,13 @@ Promotion evaluate_candidate(const CycleContext& ctx, const CycleRequest& req, c
   }
   r.eval = std::move(c.json);
   r.evaluated = true;
-  const Promotion p = decide_promotion(ctx.policies, req.domain, r.eval);
+  const Promotion p = decide_promotion(ctx.policies, req.domain, r.eval, cmp.rule);
   r.decided_by = p.decided_by;
   r.decision = p.reason;
   audit(ctx, "model.evaluated", req.domain, candidate,
         {{"dataset", frozen.dataset_id}, {"rows", r.holdout_rows}, {"live_version", r.eval["live"]["version"]},
          {"live_auc", metric_or_null(r.eval, "live", "auc")}, {"candidate_auc", metric_or_null(r.eval, "candidate", "auc")},
+         {"paired", r.eval.contains("unbiased") ? r.eval["unbiased"]["paired"] : json()},
          {"promote", p.promote}, {"decided_by", p.decided_by}, {"reason", p.reason}, {"failed", p.failed}});
   return p;
 }
@@ -165,6 +168,7 @@ json to_json(const CycleResult& r) {
             {"samples", r.samples},             {"new_samples", r.new_samples},
             {"base_rows", r.base_rows},
             {"train_rows", r.train_rows},       {"holdout_rows", r.holdout_rows},
+            {"base_holdout_rows", r.base_holdout_rows}, {"audit_rows", r.audit_rows},
             {"candidate", r.candidate_id},      {"candidate_version", r.candidate_version},
             {"train_seconds", r.train_seconds}, {"train_metrics", r.train_metrics},
             {"evaluated", r.evaluated},         {"promoted", r.promoted},
@@ -181,7 +185,14 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
   if (dom.model.empty()) throw std::runtime_error("domain \"" + req.domain + "\" has no model to train");
   CycleResult r;
   Frozen frozen = freeze_outcomes(ctx, req, dom, r);
-  const std::string candidate = train_candidate(ctx, req, dom, frozen, r);
+  BaseData base;
+  try {
+    base = read_base_data(dom);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("retrain.base_data: ") + e.what());
+  }
+  r.base_holdout_rows = base.holdout.size();
+  const std::string candidate = train_candidate(ctx, req, dom, frozen, std::move(base.train), r);
   if (!req.promote) {
     r.decision = "not evaluated: registered only (promotion off)";
     return r;
@@ -190,7 +201,7 @@ CycleResult run_cycle(const CycleContext& ctx, const CycleRequest& req) {
     r.decision = "not evaluated: " + frozen.dataset_id + " has no holdout rows yet";
     return r;
   }
-  const Promotion p = evaluate_candidate(ctx, req, dom, std::move(frozen), candidate, r);
+  const Promotion p = evaluate_candidate(ctx, req, dom, std::move(frozen), std::move(base.holdout), candidate, r);
   if (p.promote) promote_candidate(ctx, req, dom, candidate, p, r);
   return r;
 }

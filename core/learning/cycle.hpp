@@ -45,7 +45,10 @@ struct CycleResult {
   bool dataset_created = false;  // false: the newest version already held these outcomes
   // samples: every outcome in the dataset version; new_samples: those not in its parent (what
   // the trigger's stats.samples counted, give or take what came in since).
+  // holdout_rows: the reviewed slice judged on; base_holdout_rows and audit_rows: the unbiased
+  // rows (docs/learning-loop.md, "Evaluate").
   std::size_t samples = 0, new_samples = 0, base_rows = 0, train_rows = 0, holdout_rows = 0;
+  std::size_t base_holdout_rows = 0, audit_rows = 0;
   std::string candidate_id, candidate_version;
   double train_seconds = 0;
   nlohmann::json train_metrics;

@@ -73,7 +73,8 @@ json to_json(const RetrainJob& j) {
   return out;
 }
 
-RetrainWorker::RetrainWorker(Deps deps) : deps_(std::move(deps)) {
+RetrainWorker::RetrainWorker(Deps deps)
+    : deps_(std::move(deps)), guard_({deps_.cfg, deps_.storage, deps_.commit, deps_.promoted}) {
   for (auto& [name, d] : deps_.cfg.domains) {
     auto st = std::make_unique<DomainState>();
     st->trainable = !d.model.empty();
@@ -154,6 +155,17 @@ void RetrainWorker::start() {
   // the service's start; checks begin once they are in.
   thread_ = std::thread([this] {
     seed();
+    std::set<std::string> domains;
+    for (auto& [name, st] : domains_)
+      if (st->trainable) domains.insert(name);
+    for (auto& name : domains) {
+      try {
+        guard_.seed(name);
+      } catch (const std::exception& e) {
+        spdlog::error("live guard domain={}: cannot read the audit samples since the last promotion: {}", name, e.what());
+      }
+    }
+    judge_live(domains);
     run();
   });
 }
@@ -168,7 +180,27 @@ void RetrainWorker::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept { count_evidence(d.domain, d.final_label != d.label); }
+void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept {
+  if (guard_.outcome(d)) {
+    try {
+      std::lock_guard lock(mu_);
+      guard_due_.insert(d.domain);
+    } catch (...) {
+      // out of memory: the next audit outcome asks again
+    }
+  }
+  count_evidence(d.domain, d.final_label != d.label);
+}
+
+void RetrainWorker::judge_live(const std::set<std::string>& domains) {
+  for (auto& domain : domains) {
+    try {
+      if (auto verdict = guard_.judge(domain); !verdict.empty()) spdlog::warn("live guard domain={}: {}", domain, verdict);
+    } catch (const std::exception& e) {
+      spdlog::error("live guard domain={}: {}", domain, e.what());
+    }
+  }
+}
 
 void RetrainWorker::truth(const sdk::DecisionRecord& d, bool first) noexcept {
   if (first && d.final_outcome.empty()) count_evidence(d.domain, d.truth_label != d.label);
@@ -434,6 +466,14 @@ void RetrainWorker::run() {
       running_.reset();
       done_.push_front(std::move(job));
       if (done_.size() > kKeepJobs) done_.pop_back();
+      continue;
+    }
+    if (!guard_due_.empty()) {
+      const auto domains = std::move(guard_due_);
+      guard_due_.clear();
+      lock.unlock();
+      judge_live(domains);
+      lock.lock();
       continue;
     }
     // Which domains to ask now: after outcomes (coalesced), and on their schedule.

@@ -11,6 +11,7 @@
 #include <hitl/plugin_api.hpp>
 
 #include "config/service_config.hpp"
+#include "learning/live_guard.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -22,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -70,8 +72,8 @@ class RetrainWorker {
   // every run. Returns at once when the worker is not running.
   void settle();
 
-  // A decision's human outcome became final (ReviewService's final hook): counts it and wakes
-  // the thread. Cheap; never throws.
+  // A decision's human outcome became final (ReviewService's final hook): counts it (and, for an
+  // audit sample, the live guard's figures) and wakes the thread. Cheap; never throws.
   void outcome(const sdk::DecisionRecord& decision) noexcept;
   // A ground truth was reported (Governance's hook). The first one of a decision no person
   // reviewed is new evidence, counted like an outcome (a correction when it differs from the
@@ -118,6 +120,9 @@ class RetrainWorker {
   std::deque<RetrainJob> done_;  // the last kKeepJobs finished ones, newest first
   std::optional<RetrainJob> running_;
   std::int64_t next_job_id_ = 1;
+  learning::LiveGuard guard_;
+  std::set<std::string> guard_due_;  // domains with new audit outcomes for the live guard; mu_ held
+  void judge_live(const std::set<std::string>& domains);  // the live guard, on the worker's thread
   std::thread thread_;
 };
 

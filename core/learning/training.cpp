@@ -14,29 +14,58 @@
 namespace hitl::learning {
 using nlohmann::json;
 
-TrainingSet training_set(const config::DomainConfig& domain, const std::vector<dataset::Sample>& feedback) {
-  TrainingSet t;
-  if (!domain.retrain_base_data.empty()) {
-    auto table = data::read_csv(domain.retrain_base_data);
-    if (std::find(table.columns.begin(), table.columns.end(), domain.retrain_base_label) == table.columns.end())
-      throw std::runtime_error(domain.retrain_base_data.string() + ": no label column \"" + domain.retrain_base_label +
-                               "\" (retrain.base_label)");
-    t.data = data::to_dataset(table, domain.retrain_base_label);
-    for (auto& label : t.data.labels)
-      if (std::find(domain.labels.begin(), domain.labels.end(), label) == domain.labels.end())
-        throw std::runtime_error(domain.retrain_base_data.string() + ": label \"" + label +
-                                 "\" is not a label of the domain");
-    t.base_rows = t.data.rows.size();
-    t.data.weights.assign(t.base_rows, 1.0);
+bool in_base_holdout(const sdk::Record& row, const std::string& label, double fraction) {
+  if (!(fraction > 0)) return false;
+  // The first 8 bytes of SHA-256 over the row's JSON and label, as a share of 2^64.
+  const std::string digest = sha256_hex(data::record_to_json(row).dump() + '\x1f' + label);
+  const double share = static_cast<double>(std::stoull(digest.substr(0, 16), nullptr, 16)) / 18446744073709551616.0;
+  return share < fraction;
+}
+
+BaseData read_base_data(const config::DomainConfig& domain) {
+  BaseData b;
+  if (domain.retrain_base_data.empty()) return b;
+  auto table = data::read_csv(domain.retrain_base_data);
+  if (std::find(table.columns.begin(), table.columns.end(), domain.retrain_base_label) == table.columns.end())
+    throw std::runtime_error(domain.retrain_base_data.string() + ": no label column \"" + domain.retrain_base_label +
+                             "\" (retrain.base_label)");
+  auto all = data::to_dataset(table, domain.retrain_base_label);
+  for (std::size_t i = 0; i < all.rows.size(); ++i) {
+    const auto& label = all.labels[i];
+    if (std::find(domain.labels.begin(), domain.labels.end(), label) == domain.labels.end())
+      throw std::runtime_error(domain.retrain_base_data.string() + ": label \"" + label + "\" is not a label of the domain");
+    if (in_base_holdout(all.rows[i], label, domain.retrain_base_holdout_fraction)) {
+      dataset::Sample s;
+      s.input = data::record_to_json(all.rows[i]);
+      s.label = label;
+      b.holdout.push_back(std::move(s));
+      continue;
+    }
+    b.train.rows.push_back(std::move(all.rows[i]));
+    b.train.labels.push_back(label);
   }
+  b.train.weights.assign(b.train.rows.size(), 1.0);
+  return b;
+}
+
+TrainingSet training_set(sdk::Dataset base, const std::vector<dataset::Sample>& feedback) {
+  TrainingSet t;
+  t.data = std::move(base);
+  t.base_rows = t.data.rows.size();
+  t.data.weights.resize(t.base_rows, 1.0);
   for (auto& s : feedback) {
-    if (dataset::has_tag(s, "gold")) continue;  // a golden case: for evaluations only
+    // A golden case is for evaluations only; an audit sample measures the traffic.
+    if (dataset::has_tag(s, "gold") || dataset::has_tag(s, "audit")) continue;
     t.data.rows.push_back(data::record_from_json(s.input));
     t.data.labels.push_back(s.label);
     t.data.weights.push_back(s.weight);
   }
   t.feedback_rows = t.data.rows.size() - t.base_rows;
   return t;
+}
+
+TrainingSet training_set(const config::DomainConfig& domain, const std::vector<dataset::Sample>& feedback) {
+  return training_set(read_base_data(domain).train, feedback);
 }
 
 data::FeatureStats training_feature_stats(const config::DomainConfig& domain, const std::vector<sdk::Record>& rows) {

@@ -20,15 +20,30 @@ namespace hitl::data { struct FeatureStats; }
 
 namespace hitl::learning {
 
-// The rows a retraining learns from: the domain's base data (retrain.base_data, weight 1 each:
-// the labelled data the first model came from, so the model does not forget the cases nobody
-// flags) followed by the feedback samples with their policy weights (golden cases, tagged
-// "gold", left out: they are for evaluations only). Throws
-// std::runtime_error naming the file for an unreadable base file or a missing label column.
+// The domain's base data (retrain.base_data) split once for honest evaluation: a share of its
+// rows (retrain.base_holdout_fraction) is never trained on, so the live model and a candidate can
+// both be judged on data like the traffic's, not only on the reviewed slice. A row belongs to the
+// holdout by a hash of its content (in_base_holdout), so the split stays the same as the file
+// grows and a repeated row never sits on both sides. Throws std::runtime_error naming the file
+// for an unreadable base file, a missing label column or a label not of the domain.
+struct BaseData {
+  sdk::Dataset train;                     // the rows every retraining learns from, weight 1
+  std::vector<dataset::Sample> holdout;   // the rows it never learns from (input, label)
+};
+BaseData read_base_data(const config::DomainConfig& domain);
+bool in_base_holdout(const sdk::Record& row, const std::string& label, double fraction);
+
+// The rows a retraining learns from: the base data's training rows (weight 1 each: the labelled
+// data the first model came from, so the model does not forget the cases nobody flags) followed
+// by the feedback samples with their policy weights. Golden cases (tagged "gold": for
+// evaluations only) and audit samples (tagged "audit": the unbiased measurement of the traffic)
+// are left out.
 struct TrainingSet {
   sdk::Dataset data;
   std::size_t base_rows = 0, feedback_rows = 0;
 };
+TrainingSet training_set(sdk::Dataset base, const std::vector<dataset::Sample>& feedback);
+// The same with the domain's base data read here (read_base_data(domain).train).
 TrainingSet training_set(const config::DomainConfig& domain, const std::vector<dataset::Sample>& feedback);
 
 struct Trained {

@@ -1,5 +1,6 @@
 // The arithmetic of the report (docs/report.md defines every number). No I/O and no clock, so
 // each figure can be checked by hand against a fixture.
+#include "common/statistics.hpp"
 #include "common/task_state.hpp"
 #include "report/fold.hpp"
 #include "report/report.hpp"
@@ -33,18 +34,15 @@ Rate diff(const Rate& a, const Rate& b) {
 
 bool human_outcome(const sdk::DecisionRecord& d) { return !d.final_outcome.empty(); }
 
-// The share and its Wilson score interval (z = 1.96): sound at small counts and near 0 or 1.
+// The share and its Wilson score interval at 95% (z = 1.96): sound at small counts and near 0 or 1.
 void finish_audit(AuditEstimate& a) {
   if (a.samples == 0) return;
-  const double n = static_cast<double>(a.samples), p = a.model_right / n, z = 1.96, z2 = z * z;
-  const double centre = (p + z2 / (2 * n)) / (1 + z2 / n);
-  const double half = z * std::sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n);
-  a.model_accuracy = p;
-  a.ci95_low = std::max(0.0, centre - half);
-  a.ci95_high = std::min(1.0, centre + half);
+  const double n = static_cast<double>(a.samples);
+  const auto ci = statistics::wilson(static_cast<double>(a.model_right), n, 1.96);
+  a.model_accuracy = a.model_right / n;
+  a.ci95_low = ci.low;
+  a.ci95_high = ci.high;
 }
-
-
 
 // Integral values print without a decimal point ("25", not "25.000000"), others with up to 15
 // significant digits, so band names read like the configured cut points.

@@ -4,11 +4,12 @@
 # For each backlog size: a fresh database with that many pending review tasks written straight
 # into SQLite (tasks, their decisions and queue items, as `hitl serve` would have left them), then
 #  - start-up: ms until /healthz answers;
-#  - intake: wrk -t2 -c32 -d10s with /work/shared/bench/wrk.lua (single-record POSTs, unique ids)
+#  - intake: wrk -t2 -c32 -d10s with ../shared/bench/wrk.lua (single-record POSTs, unique ids)
 #    against the credit_risk example (WRK_LUA to use another copy);
 #  - claims: p50/p99 of GET /v1/review/next (each followed by a release) over CLAIMS claims;
 #  - /metrics: ms per scrape;
-#  - idle: % of a core the idle service uses (after the start-up re-queue walk).
+#  - idle: % of a core the idle service uses (after the start-up re-queue walk);
+#  - rss: the service's resident memory after the run, in MiB.
 # Prints one line per size, so runs of two builds (before/after) can be put side by side.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,39 +18,18 @@ shift || true
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(0 10000 100000 1000000)
 hitl="$build/bin/hitl"
-wrk_lua=${WRK_LUA:-/work/shared/bench/wrk.lua}
+wrk_lua=${WRK_LUA:-$here/../shared/bench/wrk.lua}
 claims=${CLAIMS:-500}
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)"; exit 1; }
 [ -f "$wrk_lua" ] || { echo "no $wrk_lua (set WRK_LUA)"; exit 1; }
 work=$(mktemp -d /tmp/hitl-backlog.XXXXXX)
 server=
 trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
+source "$here/tests/bench/lib.sh"
 
 # The example domain in a scratch copy (its var/ folders are written to).
 cp -r "$here/examples/credit_risk" "$work/ex"
 export HITL_DB="$work/ex/var/hitl.db"
-
-fill() {  # fill N: N pending tasks of credit_risk with decisions and queue items
-  python3 - "$HITL_DB" "$1" <<'PY'
-import json, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1]); n = int(sys.argv[2]); now = int(time.time() * 1000)
-inp = json.dumps({"Seniority": 9, "Home": "rent", "Time": 60, "Age": 30, "Marital": "married", "Records": "no",
-                  "Job": "freelance", "Expenses": 73, "Income": 129, "Assets": 0, "Debt": 0, "Amount": 800, "Price": 846})
-with db:
-    db.executemany("INSERT INTO decisions(domain, id, status, task_id, priority, label, confidence, input_json, created_ms) "
-                   "VALUES ('credit_risk', ?, 'review', ?, ?, 'good', 0.55, ?, ?)",
-                   ((f"bl-{i}", i, (i % 90) / 100, inp, now) for i in range(1, n + 1)))
-    db.executemany("INSERT INTO tasks(task_id, domain, decision_id, status, priority, deadline_ms, created_ms, updated_ms) "
-                   "VALUES (?, 'credit_risk', ?, 'pending', ?, ?, ?, ?)",
-                   ((i, f"bl-{i}", (i % 90) / 100, now + 7_200_000, now, now) for i in range(1, n + 1)))
-    db.executemany("INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
-                   "VALUES (?, 'credit_risk', ?, ?, ?, ?)",
-                   ((i, (i % 90) / 100, now + 7_200_000, now + 7_200_000, now) for i in range(1, n + 1)))
-# Into the database file, as a long-running service would have it (not a WAL for the first
-# checkpoint of the measured run to copy).
-db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-PY
-}
 
 claim_latency() {  # claim_latency URL TOKEN N: p50/p99 ms of N claims (each released after)
   python3 - "$1" "$2" "$3" <<'PY'
@@ -90,31 +70,16 @@ idle_cpu() {  # idle_cpu PID: % of one core the process used over 10 s with no r
   echo "idle_cpu_pct=$(( (after - before) * 100 / (ticks * 10) ))"
 }
 
-start_server() {  # starts hitl serve, waits for /healthz; sets server and url
-  rm -f "$work/serve.out"
-  HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "$work/ex/hitl.lua" > "$work/serve.out" 2> "$work/serve.log" &
-  server=$!
-  until grep -q listening "$work/serve.out" 2>/dev/null; do sleep 0.02; done
-  url=$(grep -o 'http://[0-9.:]*' "$work/serve.out")
-  until curl -sf "$url/healthz" >/dev/null; do sleep 0.02; done
-}
-stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; server=; }
-
 echo "hitl: $hitl"
 for n in "${sizes[@]}"; do
-  rm -rf "$work/ex/var"; mkdir -p "$work/ex/var"
-  cfg="$work/ex/hitl.lua"
-  "$hitl" token create --config "$cfg" --role client --name bench-client > "$work/client.tok"
-  "$hitl" token create --config "$cfg" --role reviewer --name bench-reviewer --domains credit_risk > "$work/rev.tok"
-  "$hitl" token create --config "$cfg" --role admin --name bench-admin > "$work/admin.tok"
-  start_server; stop_server  # the schema, made by the build under test
+  fresh_db
   fill "$n"
   t0=$(date +%s%N)
   start_server
   startup_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   # Intake is measured once the background re-queue walk is done (its duration is printed; the
   # service answers during it, see docs/performance.md for intake during the walk).
-  [ "$n" = 0 ] || for _ in $(seq 600); do grep -q 'requeued [0-9]* open review tasks' "$work/serve.log" && break; sleep 0.2; done
+  wait_for_walk "$n"
   sleep 1
   idle=$(idle_cpu "$server")
   # PERF=DIR: a perf profile of the server during the intake run, summarised in DIR/perf-N.txt.
@@ -123,7 +88,7 @@ for n in "${sizes[@]}"; do
     perf record -q -F 499 -p "$server" -o "$work/perf.data" -- sleep 10 2>/dev/null &
     perf_pid=$!
   fi
-  intake=$(TOKEN=$(cat "$work/client.tok") RUNID="n$n" wrk -t2 -c32 -d10s -s "$wrk_lua" "$url/v1/domains/credit_risk/predictions" | grep SUMMARY)
+  intake=$(TOKEN=$(cat "$work/client.tok") RUNID="n$n" wrk -t2 -c32 -d"${WRK_DURATION:-10s}" -s "$wrk_lua" "$url/v1/domains/credit_risk/predictions" | grep SUMMARY)
   if [ -n "${PERF:-}" ]; then
     wait "$perf_pid" || true
     mkdir -p "$PERF"
@@ -134,7 +99,8 @@ for n in "${sizes[@]}"; do
   fi
   lat=$(claim_latency "$url" "$(cat "$work/rev.tok")" "$claims")
   met=$(metrics_ms "$url" "$(cat "$work/admin.tok")")
+  rss="rss_mb=$(rss_mb "$server")"
   stop_server
   requeue=$(grep -o 'requeued [0-9]* open review tasks in [0-9]* ms' "$work/serve.log" | grep -o '[0-9]* ms' || echo 'not finished')
-  echo "pending=$n startup_ms=$startup_ms ${intake#SUMMARY } $lat $met $idle requeue=\"$requeue\""
+  echo "pending=$n startup_ms=$startup_ms ${intake#SUMMARY } $lat $met $idle $rss requeue=\"$requeue\""
 done

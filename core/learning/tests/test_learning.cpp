@@ -22,6 +22,7 @@ hitl::config::DomainConfig domain_with_base(const std::filesystem::path& csv, co
   d.model = "m";
   d.retrain_base_data = csv;
   d.retrain_base_label = label;
+  d.retrain_base_holdout_fraction = 0;  // every base row trains (the holdout is test_promotion's)
   return d;
 }
 

@@ -8,27 +8,30 @@ namespace hitl::storage_sqlite {
 using sdk::Code;
 using sdk::Status;
 
+// The task row goes first, so the decision row is written once with its task_id (updating it
+// afterwards rewrote every flagged decision's row: issue 19, docs/performance.md). A repeated id
+// is rare here (ingest answers repeated ids before this): its task row is deleted again, inside
+// the same transaction, so nobody ever sees it; AUTOINCREMENT never hands that id out again.
 void SqliteStorage::insert_decision(sdk::NewDecision& nd) {
   auto& d = nd.decision;
   nd.duplicate = false;  // recomputed: a batch retried after a rollback may carry a stale flag
-  {
-    auto& s = fresh(w_->insert_decision);
-    ResetOnExit reset{s};
-    kDecisions.bind(s, d);
-    if (nd.task) s.bind(5, std::int64_t{0});  // task_id: set by insert_task once the task row exists
-    if (s.exec() == 0) {
-      // (domain, id) exists: answer with the stored original so a retried ingest is idempotent.
-      auto& q = fresh(w_->select_decision);
-      ResetOnExit reset_select{q};
-      q.bindNoCopy(1, d.domain);
-      q.bindNoCopy(2, d.id);
-      if (!q.executeStep()) throw BatchError{Code::internal, "decision '" + d.id + "' conflicted but cannot be read"};
-      d = kDecisions.read(q);
-      nd.duplicate = true;
-      return;
-    }
+  if (nd.task) insert_task(nd);
+  auto& s = fresh(w_->insert_decision);
+  ResetOnExit reset{s};
+  kDecisions.bind(s, d);
+  if (s.exec() == 1) return;
+  // (domain, id) exists: answer with the stored original so a retried ingest is idempotent.
+  if (nd.task) {
+    exec_with(w_->delete_new_task, nd.task->task_id);
+    nd.task->task_id = 0;
   }
-  if (nd.task) insert_task(nd, wdb_->getLastInsertRowid());
+  auto& q = fresh(w_->select_decision);
+  ResetOnExit reset_select{q};
+  q.bindNoCopy(1, d.domain);
+  q.bindNoCopy(2, d.id);
+  if (!q.executeStep()) throw BatchError{Code::internal, "decision '" + d.id + "' conflicted but cannot be read"};
+  d = kDecisions.read(q);
+  nd.duplicate = true;
 }
 
 void SqliteStorage::write_final(const sdk::FinalOutcome& f) {

@@ -10,7 +10,7 @@ WriteStatements::WriteStatements(SQLite::Database& db)
       rollback(db, "ROLLBACK"),
       insert_decision(db, kDecisions.insert() + " ON CONFLICT(domain, id) DO NOTHING"),
       select_decision(db, kDecisions.select() + " WHERE domain = ? AND id = ?"),
-      set_decision_task(db, "UPDATE decisions SET task_id = ? WHERE rowid = ?"),
+      delete_new_task(db, "DELETE FROM tasks WHERE task_id = ?"),
       insert_task(db, kTasks.insert()),
       update_task(db,
                   "UPDATE tasks SET status = ?, assignee = ?, lease_expires_ms = ?, updated_ms = ? "
@@ -55,7 +55,7 @@ WriteStatements::WriteStatements(SQLite::Database& db)
 
 void WriteStatements::reset_all() noexcept {
   patches.reset_all();
-  for (auto* s : {&begin, &commit, &rollback, &insert_decision, &select_decision, &set_decision_task, &insert_task,
+  for (auto* s : {&begin, &commit, &rollback, &insert_decision, &select_decision, &delete_new_task, &insert_task,
                   &update_task, &insert_review, &insert_feedback, &set_final, &erase_decision, &erase_feedback,
                   &erase_comments, &set_truth, &upsert_reviewer, &insert_delivery, &update_delivery, &upsert_token,
                   &insert_audit, &audit_last_seq, &audit_last_hash})

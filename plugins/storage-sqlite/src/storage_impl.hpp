@@ -23,7 +23,7 @@ struct WriteStatements {
   void reset_all() noexcept;
 
   SQLite::Statement begin, commit, rollback;
-  SQLite::Statement insert_decision, select_decision, set_decision_task;
+  SQLite::Statement insert_decision, select_decision, delete_new_task;
   SQLite::Statement insert_task, update_task;
   SQLite::Statement insert_review, insert_feedback, set_final;
   SQLite::Statement erase_decision, erase_feedback, erase_comments, set_truth;
@@ -59,7 +59,7 @@ class SqliteStorage final : public sdk::Storage {
   void apply(sdk::WriteBatch& batch, const char*& stage, std::size_t& index);
   void roll_back() noexcept;
   void insert_decision(sdk::NewDecision& nd);
-  void insert_task(sdk::NewDecision& nd, std::int64_t decision_rowid);
+  void insert_task(sdk::NewDecision& nd);
   void append_audit(sdk::WriteBatch& b, std::size_t& index);
   void write_task_update(sdk::TaskUpdate& u);
   void write_review(sdk::ReviewRecord& r);

@@ -9,7 +9,8 @@ namespace hitl::storage_sqlite {
 using sdk::Code;
 using sdk::Status;
 
-void SqliteStorage::insert_task(sdk::NewDecision& nd, std::int64_t decision_rowid) {
+// The task a new decision opens; the decision (not written yet) gets its id.
+void SqliteStorage::insert_task(sdk::NewDecision& nd) {
   auto& d = nd.decision;
   auto& t = *nd.task;
   t.domain = d.domain;
@@ -18,7 +19,6 @@ void SqliteStorage::insert_task(sdk::NewDecision& nd, std::int64_t decision_rowi
   kTasks.exec_insert(w_->insert_task, t);
   t.task_id = wdb_->getLastInsertRowid();
   d.task_id = t.task_id;
-  exec_with(w_->set_decision_task, t.task_id, decision_rowid);
 }
 
 void SqliteStorage::write_task_update(sdk::TaskUpdate& u) {

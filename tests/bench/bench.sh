@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# `make bench` (issue 19): every figure of the write path, each beside the Python reference
+# (../shared/bench beside the clone: peer.py, gen.py, wrk.lua; REF_DIR to use another copy) measured in the same
+# run. Figures, not pass/fail; not part of `make test` or ctest.
+#   tests/bench/bench.sh [BUILD_DIR]        (default build-release: configured Release, built if needed)
+# Sizes (env): BATCH_N (1000000), BATCH_SMALL (200000), SIZES for HTTP and claim latency
+# ("0 10000 100000 1000000"), REVIEW_BACKLOG (1000000), REVIEW_SECONDS (10), RELOADS (5).
+# BENCH_QUICK=1: 20k/20k records, SIZES "0 10000", REVIEW_BACKLOG 10000, 5 s runs (a few minutes).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+build_arg=${1:-build-release}
+ref=${REF_DIR:-$here/../shared/bench}
+if [ -n "${BENCH_QUICK:-}" ]; then
+  : "${BATCH_N:=20000}" "${BATCH_SMALL:=20000}" "${SIZES:=0 10000}" "${REVIEW_BACKLOG:=10000}"
+  : "${REVIEW_SECONDS:=5}" "${WRK_DURATION:=5s}" "${RELOADS:=3}"
+fi
+: "${BATCH_N:=1000000}" "${BATCH_SMALL:=200000}" "${SIZES:=0 10000 100000 1000000}" "${REVIEW_BACKLOG:=1000000}"
+: "${REVIEW_SECONDS:=10}" "${WRK_DURATION:=10s}" "${RELOADS:=5}"
+export WRK_DURATION
+
+command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)"; exit 1; }
+for f in peer.py gen.py wrk.lua; do [ -f "$ref/$f" ] || { echo "no $ref/$f (set REF_DIR)"; exit 1; }; done
+# The reference's Python: Debian's (python3-fastapi, python3-uvicorn), not a python3 of another prefix.
+py=${PYTHON:-/usr/bin/python3}
+peer_http=1
+"$py" -c "import fastapi, uvicorn" 2>/dev/null || {
+  peer_http=; echo "note: python3-fastapi/python3-uvicorn missing: the HTTP reference is skipped"; }
+
+# A Release build of what the benchmarks run (configured once; ninja skips what is up to date).
+[ -f "$build_arg/build.ninja" ] || cmake -S "$here" -B "$build_arg" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHITL_BUILD_TESTS=OFF
+nice cmake --build "$build_arg" -j "$(nproc)" --target hitl storage-sqlite queue-sqlite model-logreg >/dev/null
+build=$(cd "$build_arg" && pwd)
+hitl="$build/bin/hitl"
+work=$(mktemp -d /tmp/hitl-bench.XXXXXX)
+server= peer=
+trap '[ -n "$server" ] && kill $server 2>/dev/null; [ -n "$peer" ] && kill $peer 2>/dev/null; rm -rf "$work"' EXIT
+source "$here/tests/bench/lib.sh"
+cp -r "$here/examples/credit_risk" "$work/ex"
+export HITL_DB="$work/ex/var/hitl.db"
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+echo "# hitl bench: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?') $(grep -m1 CMAKE_BUILD_TYPE: "$build/CMakeCache.txt" | cut -d= -f2), $(nproc) cores, load average $(load)"
+
+# --- batch: hitl ingest against peer.py --batch on the same generated files -------------------
+python3 "$ref/gen.py" "$work/big.jsonl" "$BATCH_N" b >/dev/null
+python3 "$ref/gen.py" "$work/first.jsonl" "$BATCH_SMALL" f >/dev/null
+python3 "$ref/gen.py" "$work/second.jsonl" "$BATCH_SMALL" s >/dev/null
+# run_timed N CMD...: "records/s CPU-seconds peak-RSS-KiB" of CMD's whole process over N records
+# (its output in $work/timed.out). CPU is printed beside the rate because on a shared machine the
+# kernel shares the CPU per session, not per thread: there the rate follows the CPU a run needs.
+run_timed() {
+  local n=$1; shift
+  local t0 t1; t0=$(date +%s%N)
+  /usr/bin/time -o "$work/time.out" -f "%U %S %M" "$@" > "$work/timed.out" 2>&1
+  t1=$(date +%s%N)
+  read -r user sys rss < "$work/time.out"
+  echo "$(( n * 1000000000 / (t1 - t0) )) $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.1f", u + s}') $rss"
+}
+hitl_batch() {  # hitl_batch FILE: records/s, CPU s, peak RSS KiB of `hitl ingest`, whole process
+  run_timed "$(wc -l < "$1")" "$hitl" ingest --config "$work/ex/hitl.lua" --domain credit_risk "$1"
+}
+peer_batch() {  # peer_batch FILE DB: records/s, CPU s of peer.py --batch, whole process
+  run_timed "$(wc -l < "$1")" "$py" "$ref/peer.py" --batch "$1" "$2"
+}
+db_mb() { du -cm "$1"* | tail -1 | cut -f1; }  # the file with its WAL
+echo
+echo "## batch ingest (records/s and CPU seconds, whole process; reference: peer.py --batch, 1000 rows a transaction)"
+rm -rf "$work/ex/var" "$work"/peer*.db*
+read -r h1 hc1 _ <<<"$(hitl_batch "$work/first.jsonl")"
+read -r p1 pc1 _ <<<"$(peer_batch "$work/first.jsonl" "$work/peer1.db")"
+read -r h2 hc2 _ <<<"$(hitl_batch "$work/second.jsonl")"
+read -r p2 pc2 _ <<<"$(peer_batch "$work/second.jsonl" "$work/peer1.db")"
+echo "fresh database, $BATCH_SMALL records:            hitl $h1 ($hc1 s CPU)  reference $p1 ($pc1 s CPU)   (load $(load))"
+echo "into a database holding $BATCH_SMALL decisions:  hitl $h2 ($hc2 s CPU)  reference $p2 ($pc2 s CPU)"
+rm -rf "$work/ex/var" "$work"/peer*.db*
+read -r hb hcb rss_kb <<<"$(hitl_batch "$work/big.jsonl")"
+flagged=$(grep -o '[0-9]* pending_review' "$work/timed.out" | cut -d' ' -f1)
+hdb=$(db_mb "$HITL_DB")
+read -r pb pcb _ <<<"$(peer_batch "$work/big.jsonl" "$work/peer2.db")"
+pdb=$(db_mb "$work/peer2.db")
+echo "fresh database, $BATCH_N records:            hitl $hb ($hcb s CPU)  reference $pb ($pcb s CPU)   (load $(load))"
+echo "  $flagged review tasks queued; hitl ingest peak RSS $((rss_kb / 1024)) MiB"
+echo "  database per million decisions: hitl $((hdb * 1000000 / BATCH_N)) MiB, reference $((pdb * 1000000 / BATCH_N)) MiB"
+rm -rf "$work"/peer*.db* "$work/big.jsonl"
+
+# --- HTTP intake and claim latency by backlog (backlog.sh), the reference at 0 pending -------
+echo
+echo "## HTTP single-record POSTs, wrk -t2 -c32 -d$WRK_DURATION (tests/bench/backlog.sh; claims: GET /v1/review/next, released)"
+peer_wrk() {
+  rm -f "$work/peer3.db"*
+  (cd "$ref" && PEER_DB="$work/peer3.db" exec "$py" -m uvicorn peer:app --port 18931 --log-level warning --no-access-log) &
+  peer=$!
+  until curl -s -o /dev/null "http://127.0.0.1:18931/docs"; do sleep 0.1; done
+  TOKEN=x RUNID="peer$1" wrk -t2 -c32 -d"$WRK_DURATION" -s "$ref/wrk.lua" http://127.0.0.1:18931/v1/domains/credit_risk/predictions | grep SUMMARY
+  kill "$peer"; wait "$peer" 2>/dev/null || true; peer=
+}
+[ -z "$peer_http" ] || echo "reference, 0 pending: $(peer_wrk 1)   (load $(load))"
+# shellcheck disable=SC2086
+WRK_LUA="$ref/wrk.lua" "$here/tests/bench/backlog.sh" "$build" $SIZES | grep -v '^hitl:'
+[ -z "$peer_http" ] || echo "reference, 0 pending: $(peer_wrk 2)   (load $(load))"
+
+# --- review: 64 reviewers claim + submit ------------------------------------------------------
+echo
+echo "## review: 64 reviewers, claim + submit over HTTP for ${REVIEW_SECONDS} s (tests/bench/reviewers.py)"
+review_run() {  # review_run PENDING
+  fresh_db
+  : > "$work/reviewers.tok"
+  for i in $(seq 64); do
+    "$hitl" token create --config "$work/ex/hitl.lua" --role reviewer --name "r$i" --domains credit_risk >> "$work/reviewers.tok"
+  done
+  fill "$1"
+  start_server
+  wait_for_walk "$1"
+  echo "pending=$1 $(python3 "$here/tests/bench/reviewers.py" "$url" "$work/reviewers.tok" "$REVIEW_SECONDS") (load $(load))"
+  stop_server
+}
+# "0 pending": just what the run can take (5000 a second at most), so the queue empties as it would.
+review_run $(( REVIEW_SECONDS * 5000 ))
+review_run "$REVIEW_BACKLOG"
+
+# --- policy reload under HTTP load ------------------------------------------------------------
+echo
+echo "## policy reload under HTTP load: $RELOADS reloads (each a changed policy file) during wrk"
+fresh_db
+start_server
+TOKEN=$(cat "$work/client.tok") RUNID=reload wrk -t2 -c32 -d"$WRK_DURATION" -s "$ref/wrk.lua" \
+  "$url/v1/domains/credit_risk/predictions" > "$work/reload.wrk" &
+wrk_pid=$!
+sleep 1
+lat=()
+for i in $(seq "$RELOADS"); do
+  echo "-- reload $i" >> "$work/ex/policy.lua"  # a different file: a real reload, not "unchanged"
+  t0=$(date +%s%N)
+  code=$(curl -s -o "$work/reload.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$work/admin.tok")" \
+    "$url/v1/domains/credit_risk/policy/reload")
+  lat+=("$(( ($(date +%s%N) - t0) / 1000000 ))ms/$code/$(grep -o '"outcome": *"[a-z_]*"' "$work/reload.out" | grep -o '[a-z_]*"$' | tr -d '"')")
+  sleep 0.5
+done
+wait "$wrk_pid"
+stop_server
+echo "reload latency (ms/status/outcome): ${lat[*]}; intake meanwhile: $(grep SUMMARY "$work/reload.wrk" | cut -d' ' -f2-)"
+echo
+echo "# load average at the end: $(load)"

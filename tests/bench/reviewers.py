@@ -1,0 +1,54 @@
+"""64 (or N) reviewers claiming and submitting over HTTP at once, for a number of seconds.
+   reviewers.py URL TOKENS_FILE SECONDS
+Each reviewer has its own token (one per line of TOKENS_FILE) and keep-alive connection, and loops
+GET /v1/review/next -> POST /v1/review/tasks/{id}/outcome (approve). Prints pairs/s, the claim
+latency p50/p99, errors, and double claims: a task id handed to two claims (must be 0; every
+claimed task is answered, so a second claim of it would be a broken exactly-once)."""
+import http.client, json, sys, threading, time, urllib.parse
+
+url, tokens_file, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+u = urllib.parse.urlparse(url)
+tokens = [t.strip() for t in open(tokens_file) if t.strip()]
+lock = threading.Lock()
+claimed, lat, errors, empty = {}, [], [], [0]
+double = [0]
+start = threading.Event()
+deadline = [0.0]
+
+
+def reviewer(token):
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    h = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    mine = []
+    start.wait()
+    while time.monotonic() < deadline[0]:
+        t0 = time.perf_counter()
+        c.request("GET", "/v1/review/next?domain=credit_risk", headers=h)
+        r = c.getresponse(); body = r.read()
+        mine.append((time.perf_counter() - t0) * 1000)
+        if r.status == 204:
+            empty[0] += 1; time.sleep(0.01); continue
+        if r.status != 200:
+            errors.append(f"claim {r.status} {body[:120]!r}"); continue
+        tid = json.loads(body)["task_id"]
+        with lock:
+            if tid in claimed: double[0] += 1
+            claimed[tid] = token
+        c.request("POST", f"/v1/review/tasks/{tid}/outcome", body='{"outcome":"approve"}', headers=h)
+        r = c.getresponse(); body = r.read()
+        if r.status != 200: errors.append(f"outcome {r.status} {body[:120]!r}")
+    with lock: lat.extend(mine)
+
+
+threads = [threading.Thread(target=reviewer, args=(t,)) for t in tokens]
+for t in threads: t.start()
+time.sleep(0.2)
+t0 = time.monotonic(); deadline[0] = t0 + seconds; start.set()
+for t in threads: t.join()
+elapsed = time.monotonic() - t0
+lat.sort()
+pct = lambda q: lat[min(len(lat) - 1, int(len(lat) * q))] if lat else 0
+pairs = len(claimed) - len([e for e in errors if e.startswith("outcome")])
+print(f"reviewers={len(tokens)} pairs_s={pairs / elapsed:.0f} claim_p50_ms={pct(0.5):.2f} claim_p99_ms={pct(0.99):.2f} "
+      f"pairs={pairs} double_claims={double[0]} errors={len(errors)} empty={empty[0]}")
+for e in errors[:5]: print("  error:", e, file=sys.stderr)
