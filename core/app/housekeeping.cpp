@@ -49,6 +49,9 @@ void refresh_leadership(App& app) {
     spdlog::warn("cluster: this instance no longer leads");
 }
 
+// Longer than one tick of every instance's lease expiry, which takes a lease back first.
+constexpr std::int64_t kOrphanGraceMs = 2000;
+
 std::vector<PeriodicJob> housekeeping_jobs(App& app) {
   const std::int64_t head_every_ms = app.config().audit_head_log_seconds * 1000;
   auto leading = [&app] { return app.cluster().leader(); };
@@ -56,7 +59,13 @@ std::vector<PeriodicJob> housekeeping_jobs(App& app) {
       // First, so every job below knows at each tick whether this instance leads.
       {"leadership", 1000, 0, [&app] { refresh_leadership(app); return false; }},
       // Every instance: a lease is taken back by one atomic update, whichever instance sees it.
-      {"lease expiry", 1000, 0, [&app] { app.review().expire_leases(); return false; }},
+      // Sharing a database, the leader also returns the claims an instance's death left with
+      // no queue item (ReviewService::return_orphaned_claims), 2 s after their lease ran out.
+      {"lease expiry", 1000, 0, [&app, leading] {
+         app.review().expire_leases();
+         if (app.cluster().shared() && leading()) app.review().return_orphaned_claims(kOrphanGraceMs);
+         return false;
+       }},
       {"model reload", 2000, 2000, [&app] { app.reload_models(); return false; }},
       // A burst (more due than one call handles) goes on at the next tick, after lease expiry.
       // The leader only: one SLA timer and one retention sweep whatever the number of instances.

@@ -27,6 +27,8 @@ class Alone final : public Cluster {
   void listen(std::function<void(const Event&)>) override {}
   void stop() noexcept override {}
   bool shared() const noexcept override { return false; }
+  bool alone_at_start() noexcept override { return true; }
+  void joined() noexcept override {}
 };
 }  // namespace
 

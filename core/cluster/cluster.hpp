@@ -65,6 +65,14 @@ class Cluster {
   // takes it at once rather than when the server notices. Idempotent.
   virtual void stop() noexcept = 0;
   virtual bool shared() const noexcept = 0;
+  // At start, before serving: whether no other instance runs on the database now. Every running
+  // instance holds a shared "presence" lock; this takes it exclusively when free and keeps it
+  // until joined(), so an instance starting meanwhile does not think itself alone too. False
+  // when the database cannot be asked (the cautious answer). Alone: always true.
+  virtual bool alone_at_start() noexcept = 0;
+  // Present from now on (the shared lock, kept with the leadership's connection; taken again
+  // whenever that connection is re-opened), and the exclusive hold of alone_at_start() ends.
+  virtual void joined() noexcept = 0;
 
  protected:
   Leadership leadership_;

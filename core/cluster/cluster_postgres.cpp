@@ -20,6 +20,10 @@ namespace {
 constexpr const char* kChannel = "hitl_events";
 // One lock key for the whole database: every instance sharing it competes for the same lead.
 constexpr const char* kTakeLead = "SELECT pg_try_advisory_lock(hashtext('hitl.leader'))";
+// Every running instance holds this one shared; a starting instance alone can take it exclusively.
+constexpr const char* kPresent = "SELECT pg_advisory_lock_shared(hashtext('hitl.present'))";
+constexpr const char* kAloneTry = "SELECT pg_try_advisory_lock(hashtext('hitl.present'))";
+constexpr const char* kAloneEnd = "SELECT pg_advisory_unlock(hashtext('hitl.present'))";
 
 std::string random_tag() {
   std::random_device rd;
@@ -41,12 +45,16 @@ class PgCluster final : public Cluster {
   void listen(std::function<void(const Event&)> on_event) override;
   void stop() noexcept override;
   bool shared() const noexcept override { return true; }
+  bool alone_at_start() noexcept override;
+  void joined() noexcept override;
 
  private:
   class Receiver;
   std::unique_ptr<pg::Session> connect() const {
     return std::make_unique<pg::Session>(cfg_.url, cfg_.statement_timeout_ms, cfg_.connect_timeout_s);
   }
+  // The leadership's connection, opened (and made present) when there is none; lead_mu_ held.
+  pqxx::connection& lead_connection();
   void listen_loop();
   void deliver(const std::string& payload) noexcept;
 
@@ -54,6 +62,7 @@ class PgCluster final : public Cluster {
   const std::string tag_;  // this instance, in each payload it sends: its own are not delivered back
   std::mutex lead_mu_, publish_mu_;
   std::unique_ptr<pg::Session> lead_, publish_;
+  bool joined_ = false, alone_held_ = false;  // lead_mu_ held
   std::mutex listen_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
@@ -78,8 +87,7 @@ bool PgCluster::refresh() noexcept {
   const bool was = leader();
   bool now = false;
   try {
-    if (!lead_) lead_ = connect();
-    pqxx::nontransaction tx(lead_->conn());
+    pqxx::nontransaction tx(lead_connection());
     now = was ? (tx.exec("SELECT 1"), true) : tx.exec(kTakeLead)[0][0].as<bool>();
   } catch (const std::exception& e) {
     if (was) spdlog::error("cluster: the leadership's connection failed, leadership given up: {}", e.what());
@@ -88,6 +96,43 @@ bool PgCluster::refresh() noexcept {
   }
   leadership_.set(now);
   return now != was;
+}
+
+pqxx::connection& PgCluster::lead_connection() {
+  if (!lead_) {
+    lead_ = connect();
+    alone_held_ = false;  // a new session holds nothing
+    if (joined_) pqxx::nontransaction(lead_->conn()).exec(kPresent);
+  }
+  return lead_->conn();
+}
+
+bool PgCluster::alone_at_start() noexcept {
+  std::lock_guard lock(lead_mu_);
+  try {
+    pqxx::nontransaction tx(lead_connection());
+    alone_held_ = tx.exec(kAloneTry)[0][0].as<bool>();
+    return alone_held_;
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster: cannot tell whether other instances run (taken as yes): {}", e.what());
+    lead_.reset();
+    return false;
+  }
+}
+
+void PgCluster::joined() noexcept {
+  std::lock_guard lock(lead_mu_);
+  joined_ = true;
+  try {
+    const bool fresh = !lead_;
+    pqxx::nontransaction tx(lead_connection());  // a fresh one takes the shared lock itself
+    if (!fresh) tx.exec(kPresent);
+    if (alone_held_) tx.exec(kAloneEnd);
+    alone_held_ = false;
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster: presence not recorded yet (again with the leadership's connection): {}", e.what());
+    lead_.reset();
+  }
 }
 
 void PgCluster::publish(const Event& e) noexcept {

@@ -267,16 +267,12 @@ std::string Service::token(const std::string& role, const std::string& name, con
   return create_token(config, role, name, domains);
 }
 
-bool Service::running() const {
-  if (pid_ <= 0) return false;
-  int status = 0;
-  return ::waitpid(pid_, &status, WNOHANG) == 0;
-}
+bool Service::running() const { return child_running(pid_); }
 
-void Service::start(long long clock_offset_ms) {
-  if (pid_ > 0) throw std::runtime_error("service already started");
-  fs::path out = dir.path / "serve.out";
-  fs::path log = dir.path / "serve.log";
+namespace {
+// `hitl serve --config config` as a child writing to `out` (stdout) and `log` (stderr); returns
+// once it prints its address (the port it listens on), throws when it exits or stays silent.
+int spawn_serve(const fs::path& config, const fs::path& out, const fs::path& log, long long clock_offset_ms, int& pid_out) {
   fs::remove(out);
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
@@ -289,50 +285,68 @@ void Service::start(long long clock_offset_ms) {
     ::execl(HITL_EXE, HITL_EXE, "serve", "--config", config.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  pid_ = pid;
+  pid_out = pid;
   static const std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     std::string text = read_file(out);
     std::smatch m;
-    if (std::regex_search(text, m, listening)) {
-      port_ = std::stoi(m[1].str());
-      return;
-    }
-    if (!running()) {
-      pid_ = -1;
+    if (std::regex_search(text, m, listening)) return std::stoi(m[1].str());
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) != 0) {
+      pid_out = -1;
       throw std::runtime_error("hitl serve exited during start-up:\n" + read_file(log));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  stop();
+  stop_child(pid_out);
   throw std::runtime_error("hitl serve did not print its address within 60 s:\n" + read_file(log));
 }
+}  // namespace
 
-std::string Service::log() const { return read_file(dir.path / "serve.log"); }
-
-void Service::kill_hard() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
+void kill_child(int& pid) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGKILL);
   int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
+  ::waitpid(pid, &status, 0);
+  pid = -1;
 }
 
-void Service::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
+void stop_child(int& pid) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGTERM);
   int status = 0;
   for (int i = 0; i < 300; ++i) {  // up to 15 s for a graceful stop
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      pid = -1;
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
+  kill_child(pid);
 }
+
+bool child_running(int pid) {
+  if (pid <= 0) return false;
+  int status = 0;
+  return ::waitpid(pid, &status, WNOHANG) == 0;
+}
+
+void Service::start(long long clock_offset_ms) {
+  if (pid_ > 0) throw std::runtime_error("service already started");
+  port_ = spawn_serve(config, dir.path / "serve.out", dir.path / "serve.log", clock_offset_ms, pid_);
+}
+
+std::string Service::log() const { return read_file(dir.path / "serve.log"); }
+void Service::kill_hard() { kill_child(pid_); }
+void Service::stop() { stop_child(pid_); }
+
+void Instance::start() {
+  if (pid_ > 0) throw std::runtime_error("instance already started");
+  const std::string name = "serve-" + std::to_string(n_);
+  port_ = spawn_serve(s_.config, s_.dir.path / (name + ".out"), s_.dir.path / (name + ".log"), 0, pid_);
+}
+
+std::string Instance::log() const { return read_file(s_.dir.path / ("serve-" + std::to_string(n_) + ".log")); }
 
 }  // namespace hitl::test

@@ -161,3 +161,17 @@ TEST_CASE("cluster: an event reaches every other instance and not its sender", "
   b->stop();
   c->stop();
 }
+
+TEST_CASE("cluster: an instance starting alone knows it, and one starting beside a running one does not", "[cluster]") {
+  HITL_PG_DATABASE(url);
+  auto a = instance(url), b = instance(url), c = instance(url);
+  REQUIRE(a->alone_at_start());
+  CHECK_FALSE(b->alone_at_start());  // a holds the presence lock exclusively until it has joined
+  a->joined();
+  CHECK_FALSE(b->alone_at_start());  // a runs
+  b->joined();
+  a->stop();
+  CHECK_FALSE(c->alone_at_start());  // b still runs
+  b->stop();
+  CHECK(within([&] { return c->alone_at_start(); }));  // the server ends b's session a moment later
+}
