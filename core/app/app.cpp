@@ -110,6 +110,9 @@ void App::build_ingest() {
   domains_ = std::make_unique<Domains>(cfg_.domains);
   pipeline_ = std::make_unique<Pipeline>(*domains_, models_->slots(), *policies_, *shadow_policy_, *signals_,
                                          *storage_, *writer_, *metrics_);
+  // find_decisions came with storage interface 1.2 (as renew() with queue 1.1, build_review).
+  const auto storage_api = plugin::api_of(storage_);
+  pipeline_->set_storage_finds(!storage_api || storage_api->minor >= 2);
   policy_reloader_ = std::make_unique<PolicyReloader>(cfg_, *policies_, shadow_policies_.get(), *metrics_, *writer_);
 }
 

@@ -18,7 +18,7 @@ work=$(mktemp -d /tmp/hitl-pgbench.XXXXXX)
 chmod 755 "$work"
 servers=()
 stop_all() { for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; servers=(); }
-trap 'stop_all; "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'rc=$?; stop_all; "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true; [ $rc = 0 ] || { echo "failed (exit $rc); last output:"; tail -5 "$work"/fill.out "$work"/*.log 2>/dev/null; }; rm -rf "$work"' EXIT
 "$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
 server_url=$(sed -n 's/^url=//p' "$work/pg.state")
 [ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }

@@ -3,6 +3,8 @@
 #include "pg_storage.hpp"
 #include "pg_tables.hpp"
 
+#include <unordered_map>
+
 namespace hitl::storage_postgres {
 
 using sdk::Code;
@@ -54,6 +56,27 @@ Status PgStorage::get_decision(const std::string& domain, const std::string& id,
                                std::optional<sdk::DecisionRecord>& out) noexcept {
   return get("get_decision", pg::Query(kDecisions.select()).where("domain = ?", domain).where("id = ?", id),
              reader(kDecisions), out);
+}
+
+// One statement for the whole batch (ids as one text[] parameter); rows matched back to the
+// positions of their ids (an id may come twice in a batch).
+Status PgStorage::find_decisions(const std::string& domain, const std::vector<std::string>& ids,
+                                 std::vector<std::optional<sdk::DecisionRecord>>& out) noexcept {
+  out.assign(ids.size(), std::nullopt);
+  if (ids.empty()) return Status::Ok();
+  std::string array = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) pg::append_array_element(i ? array += ',' : array, ids[i]);
+  array += '}';
+  std::vector<sdk::DecisionRecord> rows;
+  Status st = list("find_decisions",
+                   pg::Query(kDecisions.select()).where("domain = ?", domain).where("id = ANY(?::text[])", array),
+                   reader(kDecisions), rows);
+  if (!st.ok()) return st;
+  std::unordered_map<std::string, std::size_t> row_of;
+  for (std::size_t r = 0; r < rows.size(); ++r) row_of.emplace(rows[r].id, r);
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    if (auto it = row_of.find(ids[i]); it != row_of.end()) out[i] = rows[it->second];
+  return Status::Ok();
 }
 
 Status PgStorage::list_decisions(const sdk::DecisionFilter& filter, std::vector<sdk::DecisionRecord>& out) noexcept {
