@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CONFIG ?= examples/credit_risk/hitl.lua
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build run test fuzz bench bench-backlog clean
+.PHONY: deps build run test fuzz bench bench-postgres bench-backlog clean
 
 deps:
 	@scripts/dev/install-deps.sh $(if $(filter test,$(MAKECMDGOALS)),test,$(if $(filter bench bench-backlog,$(MAKECMDGOALS)),bench,build))
@@ -33,6 +33,11 @@ fuzz: deps
 # in build-release/. BENCH_QUICK=1 for a run of a few minutes.
 bench: deps
 	tests/bench/bench.sh build-release
+
+# Batch ingest and 64 reviewers on PostgreSQL with 1 and 3 instances, beside SQLite and the Python
+# reference, on the tests' throw-away server (docs/performance.md).
+bench-postgres: build
+	tests/bench/postgres.sh $(BUILD)
 
 # Intake, claim latency, /metrics and start-up with 0, 100k and 1M tasks pending (docs/performance.md).
 bench-backlog: build

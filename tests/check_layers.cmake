@@ -7,6 +7,8 @@ set(layer_common 0)
 set(layer_http 0)
 set(layer_plugin 1)
 set(layer_config 1)
+# cluster/: instances sharing one database (leadership, events); uses common/ only.
+set(layer_cluster 1)
 set(layer_report 1)
 set(layer_policy 2)
 set(layer_audit 2)

@@ -67,7 +67,7 @@ void create(service::App& app, const http::Request& req, const service::Principa
   const bool life_cycle = app.tokens().life_cycle();
   auto st = app.writer().call_sync([&](sdk::Storage& s) { return service::TokenService::commit(s, t, life_cycle); });
   if (!st.ok()) throw ServiceError(503, "storage_unavailable", "token not stored: " + st.message);
-  app.tokens().forget_cached();  // a replaced token (same name) stops working at once
+  app.tokens_changed();  // a replaced token (same name) stops working at once, on every instance
   respond(service::reply({{"name", t.record.name}, {"role", t.record.role}, {"domains", domains},
                           {"created_ms", t.record.created_ms}, {"expires_ms", expires_ms ? json(expires_ms) : json(nullptr)},
                           {"token", t.secret}}, 201));
@@ -81,15 +81,15 @@ void list(service::App& app, http::Respond& respond) {
   respond(service::reply({{"tokens", std::move(tokens)}}));
 }
 
-// POST /v1/admin/tokens/{name}/revoke: refused at once here (the cache is dropped), within its
-// 5 s cache by another process on the same storage.
+// POST /v1/admin/tokens/{name}/revoke: refused at once here and by the other instances sharing the
+// database (the caches are dropped, app/app.hpp), within its 5 s cache by another process.
 void revoke(service::App& app, std::string_view name_part, const service::Principal& who, http::Respond& respond) {
   const std::string name(name_part);
   check_token_name(name);
   std::int64_t revoked_ms = 0;
   sdk::WriteBatch batch = service::TokenService::revocation(name, who.name, revoked_ms);
   commit(app, batch, "revocation");
-  app.tokens().forget_cached();
+  app.tokens_changed();
   respond(service::reply({{"name", name}, {"revoked", true}, {"revoked_ms", revoked_ms}}));
 }
 

@@ -3,6 +3,7 @@
 #include "app/model_set.hpp"
 #include "app/policy_reloader.hpp"
 #include "app/slow_lane.hpp"
+#include "cluster/cluster.hpp"
 #include "dataset/dataset.hpp"
 #include "domain/domains.hpp"
 #include "governance/auth.hpp"
@@ -29,17 +30,23 @@
 namespace hitl::service {
 
 namespace {
-// A final human outcome is heard by the waiting clients and webhooks (notify/) and by the
-// learning loop, which may ask for a retraining (learning/retrain_worker.hpp).
+// hitl.calibrated learns from a final outcome; an audit sample stands for 1/p automatic decisions.
+void calibrate_on(Signals& signals, const policy::PolicyEngine& policies, const sdk::DecisionRecord& d) {
+  const double p = d.reason == report::kAuditReason ? policies.audit_rate(d.domain) : 1.0;
+  if (p > 0) signals.labelled(d, 1.0 / p);
+}
+
+// A final human outcome is heard by the waiting clients and webhooks (notify/), by the
+// learning loop, which may ask for a retraining (learning/retrain_worker.hpp), and by the other
+// instances sharing the database (App::hear there).
 FinalHooks final_outcome_hooks(Notifier& notifier, RetrainWorker& retrain, Signals& signals,
-                               const policy::PolicyEngine& policies) {
+                               const policy::PolicyEngine& policies, cluster::Cluster& cluster) {
   FinalHooks hooks = notifier.hooks();
-  hooks.on_final = [notify = std::move(hooks.on_final), &retrain, &signals, &policies](const sdk::DecisionRecord& d) {
+  hooks.on_final = [notify = std::move(hooks.on_final), &retrain, &signals, &policies, &cluster](const sdk::DecisionRecord& d) {
     if (notify) notify(d);
     retrain.outcome(d);
-    // hitl.calibrated learns from the outcome; an audit sample stands for 1/p automatic decisions.
-    const double p = d.reason == report::kAuditReason ? policies.audit_rate(d.domain) : 1.0;
-    if (p > 0) signals.labelled(d, 1.0 / p);
+    calibrate_on(signals, policies, d);
+    cluster.publish({cluster::EventKind::final_outcome, d.domain, d.id, false});
   };
   return hooks;
 }
@@ -77,6 +84,7 @@ void App::load_plugins(plugin::LoadedPlugins loaded) {
 void App::open_storage_and_queue() {
   storage_ = registry_->create_storage(cfg_.storage.plugin, cfg_.storage.config_json);
   queue_ = registry_->create_queue(cfg_.queue.plugin, cfg_.queue.config_json);
+  cluster_ = cluster::open(cfg_.storage.plugin, cfg_.storage.config_json);
 }
 
 void App::load_models() { models_ = std::make_unique<ModelSet>(cfg_.models, *registry_); }
@@ -118,6 +126,9 @@ void App::build_ingest() {
   domains_ = std::make_unique<Domains>(cfg_.domains);
   pipeline_ = std::make_unique<Pipeline>(*domains_, models_->slots(), *policies_, *shadow_policy_, *signals_,
                                          *storage_, *writer_, *metrics_);
+  // find_decisions came with storage interface 1.2 (as renew() with queue 1.1, build_review).
+  const auto storage_api = plugin::api_of(storage_);
+  pipeline_->set_storage_finds(!storage_api || storage_api->minor >= 2);
   policy_reloader_ = std::make_unique<PolicyReloader>(cfg_, *policies_, shadow_policies_.get(), *metrics_, *writer_);
 }
 
@@ -126,11 +137,18 @@ void App::build_review() {
   reviewers_ = std::make_unique<ReviewerDirectory>(*storage_, commit);
   assignment_ = std::make_unique<Assignment>(*storage_, *reviewers_, *policies_);
   notifier_ = std::make_unique<Notifier>(cfg_, *storage_, *writer_);
-  // Trainings: asked after final outcomes and on a timer once `hitl serve` starts the worker.
+  notifier_->follow(cluster_->leadership());
+  // Trainings: asked after final outcomes and on a timer once `hitl serve` starts the worker. A
+  // promotion swaps the model in here at once, and in the other instances at their event.
   retrain_ = std::make_unique<RetrainWorker>(RetrainWorker::Deps{
-      cfg_, *registry_, *storage_, *policies_, *metrics_, commit, [this] { reload_models(); }});
+      cfg_, *registry_, *storage_, *policies_, *metrics_, commit, [this] {
+        reload_models();
+        cluster_->publish({cluster::EventKind::model_promoted, "", "", false});
+      }});
+  retrain_->follow(cluster_->leadership());
   review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *domains_, *metrics_, *reviewers_,
-                                            *assignment_, *policies_, final_outcome_hooks(*notifier_, *retrain_, *signals_, *policies_));
+                                            *assignment_, *policies_,
+                                            final_outcome_hooks(*notifier_, *retrain_, *signals_, *policies_, *cluster_));
   // renew() came with queue interface 1.1: an older queue plugin's vtable has no such slot.
   const auto queue_api = plugin::api_of(queue_);
   review_->set_queue_renews(!queue_api || queue_api->minor >= 1);
@@ -141,7 +159,10 @@ void App::build_admin() {
   governance_ = std::make_unique<Governance>(
       *storage_, [w = writer_.get()](sdk::WriteBatch& b) { return w->submit_sync(b); },
       [dir = cfg_.datasets_dir](const std::string& d, const std::set<std::string>& ids) { return dataset::forget(dir, d, ids); },
-      [r = retrain_.get()](const sdk::DecisionRecord& d, bool first) { r->truth(d, first); });
+      [r = retrain_.get(), c = cluster_.get()](const sdk::DecisionRecord& d, bool first) {
+        r->truth(d, first);
+        c->publish({cluster::EventKind::ground_truth, d.domain, d.id, first});
+      });
   slow_lane_ = std::make_unique<SlowLane>(cfg_.slow_threads);  // started by `hitl serve`
 }
 
@@ -163,5 +184,37 @@ void App::warn_unused_settings() const {
 std::shared_ptr<sdk::Model> App::model(const std::string& name) const { return models_->live(name); }
 
 std::size_t App::reload_models() { return models_->reload_changed(*metrics_, *writer_); }
+
+void App::tokens_changed() {
+  tokens_->forget_cached();
+  cluster_->publish({cluster::EventKind::tokens_changed, "", "", false});
+}
+
+void App::hear(const cluster::Event& e) noexcept {
+  try {
+    if (e.kind == cluster::EventKind::model_promoted) {
+      reload_models();
+      return;
+    }
+    if (e.kind == cluster::EventKind::tokens_changed) {
+      tokens_->forget_cached();
+      return;
+    }
+    std::optional<sdk::DecisionRecord> d;
+    if (auto st = storage_->get_decision(e.domain, e.id, d); !st.ok() || !d) {
+      if (!st.ok()) spdlog::warn("cluster event: cannot read decision domain={} id={}: {}", e.domain, e.id, st.message);
+      return;  // an event naming no stored decision changes nothing
+    }
+    if (e.kind == cluster::EventKind::ground_truth) {
+      if (!d->truth_label.empty()) retrain_->truth(*d, e.first);
+    } else if (!d->final_outcome.empty()) {  // else not final: nothing to hear
+      notifier_->on_final(*d);
+      retrain_->outcome(*d);
+      calibrate_on(*signals_, *policies_, *d);
+    }
+  } catch (const std::exception& ex) {
+    spdlog::error("cluster event domain={} id={}: {}", e.domain, e.id, ex.what());
+  }
+}
 
 }  // namespace hitl::service

@@ -12,6 +12,7 @@
 #include <string>
 
 namespace hitl::policy { class PolicyEngine; }
+namespace hitl::cluster { class Cluster; struct Event; }
 
 namespace hitl::service {
 
@@ -62,6 +63,16 @@ class App {
   SlowLane& slow_lane() { return *slow_lane_; }  // routes whose cost grows with the data (app/slow_lane.hpp)
   std::shared_ptr<sdk::Model> model(const std::string& name) const;  // the live one
   const plugin::Registry& plugins() const { return *registry_; }  // the loaded plugins, to load an artifact
+  // The instances sharing this one's database: who leads, and the events between them
+  // (cluster/cluster.hpp). Alone on any storage but PostgreSQL.
+  cluster::Cluster& cluster() { return *cluster_; }
+  // What another instance told this one: a final outcome or a ground truth (read again from
+  // storage, then heard as if made here: waiters answered, learning counters moved) or a
+  // promoted model (reloaded now). Runs on the cluster's listening thread; never throws.
+  void hear(const cluster::Event& e) noexcept;
+  // A token was created or revoked here: this instance's token-check cache is dropped, and the
+  // other instances' at their event, so the change holds at once everywhere.
+  void tokens_changed();
   // Reloads every model one of whose path-typed options names a file that changed since it was
   // loaded (a `hitl model promote`, say); see ModelSet. Returns how many swapped.
   std::size_t reload_models();
@@ -81,6 +92,7 @@ class App {
   std::unique_ptr<plugin::Registry> registry_;
   std::shared_ptr<sdk::Storage> storage_;
   std::shared_ptr<sdk::Queue> queue_;
+  std::unique_ptr<cluster::Cluster> cluster_;
   std::unique_ptr<ModelSet> models_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Signals> signals_;  // hitl.stats(): before the policies, which read it

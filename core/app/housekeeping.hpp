@@ -17,7 +17,8 @@ namespace hitl::service {
 
 class App;
 
-// Lease expiry once a second; model reloads every 2 s (a promoted artifact is live within about
+// The leadership among instances sharing a database once a second, first (cluster/cluster.hpp:
+// the SLA checks and retention below run on the leader only); lease expiry once a second; model reloads every 2 s (a promoted artifact is live within about
 // 2 s, without a restart); policy reloads every policy.watch_seconds (a stat of each policy file;
 // a changed one is tested by its cases and swapped in, app/policy_reloader.hpp); SLA states and escalations every 5 s (they change on a scale of
 // minutes; a burst goes on at the next tick); the audit chain head every audit.head_log_seconds

@@ -2,6 +2,7 @@
 
 #include "app/app.hpp"
 #include "audit/audit_chain.hpp"
+#include "cluster/cluster.hpp"
 #include "common/hash.hpp"
 #include "governance/governance.hpp"
 #include "policy/policy_engine.hpp"
@@ -29,7 +30,14 @@ void recover_at_start(App& app) {
   const auto head = audit::chain_head(app.storage());
   spdlog::info("audit chain head seq {} hash {}", head.seq, head.hash);
   record_start(app);
-  app.review().reconcile_leases();
+  // With other instances running on the database, the queue's leases are theirs too: ending
+  // them all to reconcile would hand their tasks to a second reviewer. The leader returns the
+  // claims a dead instance left instead (ReviewService::return_orphaned_claims).
+  if (app.cluster().alone_at_start())
+    app.review().reconcile_leases();
+  else
+    spdlog::info("start-up: other instances run on this database: their queue leases are left as they are");
+  app.cluster().joined();
 }
 
 }  // namespace hitl::service

@@ -76,6 +76,9 @@ class Pipeline {
   // writer thread once the decisions are committed (results in input order), or with the error.
   void ingest(const std::string& domain, std::vector<IngestRecord>&& records,
               const std::string& actor, Done done);
+  // Whether the storage plugin has find_decisions (storage interface 1.2: an older plugin's
+  // vtable has no such slot); App sets it from the plugin. Without it, one read per record.
+  void set_storage_finds(bool finds) { storage_finds_ = finds; }
 
  private:
   // Defined in ingest/pipeline.cpp: one call's records on their way through the steps, what the
@@ -116,6 +119,7 @@ class Pipeline {
   ShadowPolicy& shadow_;
   Signals& signals_;
   sdk::Storage& storage_;
+  bool storage_finds_ = false;
   Writer& writer_;
   Metrics& metrics_;
 };

@@ -181,7 +181,12 @@ void RetrainWorker::start() {
         spdlog::error("live guard domain={}: cannot read the audit samples since the last promotion: {}", name, e.what());
       }
     }
-    judge_live(domains);
+    if (leads(leadership_)) {
+      judge_live(domains);
+    } else {
+      std::lock_guard later(mu_);  // judged once this instance leads (run())
+      guard_due_.insert(domains.begin(), domains.end());
+    }
     run();
   });
 }
@@ -484,7 +489,10 @@ void RetrainWorker::run() {
       if (done_.size() > kKeepJobs) done_.pop_back();
       continue;
     }
-    if (!guard_due_.empty()) {
+    // A follower keeps its counters (every instance hears every outcome) and checks nothing
+    // until it leads: then its due checks and live-guard domains are where it left them.
+    const bool leading = leads(leadership_);
+    if (leading && !guard_due_.empty()) {
       const auto domains = std::move(guard_due_);
       guard_due_.clear();
       lock.unlock();
@@ -496,7 +504,7 @@ void RetrainWorker::run() {
     const std::int64_t now = now_ms();
     std::vector<std::pair<std::string, const char*>> due;
     for (auto& [name, st] : domains_) {
-      if (!st->trainable || !st->seeded) continue;
+      if (!leading || !st->trainable || !st->seeded) continue;
       if (st->dirty && (now - st->last_check_ms >= kOutcomeCheckEveryMs ||
                         st->outcomes_since_check >= kOutcomeCheckEveryCount)) {
         st->dirty = false;

@@ -10,6 +10,7 @@
 // promotion is swapped into the running service at once. One training at a time, in order.
 #include <hitl/plugin_api.hpp>
 
+#include "common/leadership.hpp"
 #include "config/service_config.hpp"
 #include "learning/live_guard.hpp"
 
@@ -66,6 +67,10 @@ class RetrainWorker {
   // storage (`hitl serve` only; `hitl ingest` and the tests that build an App never start it).
   void start();
   void stop();
+  // Among instances sharing a database, the retrain(stats) checks, the schedule and the live
+  // guard run on the leader only (common/leadership.hpp); an admin's request runs where it
+  // arrives. Before start(); `l` must outlive the worker.
+  void follow(const Leadership& l) { leadership_ = &l; }
   // Returns once the thread has nothing left to do at the clock's current time: no job queued or
   // running and no domain due for retrain(stats). `hitl simulate` calls it after each step of
   // its frozen clock (common/clock.hpp), so trainings happen at the same simulated moments on
@@ -123,6 +128,7 @@ class RetrainWorker {
   learning::LiveGuard guard_;
   std::set<std::string> guard_due_;  // domains with new audit outcomes for the live guard; mu_ held
   void judge_live(const std::set<std::string>& domains);  // the live guard, on the worker's thread
+  const Leadership* leadership_ = nullptr;  // none: alone, always leads
   std::thread thread_;
 };
 

@@ -374,12 +374,14 @@ void Notifier::delivery_loop() {
   while (!stopping_) {
     lock.unlock();
     // Whatever is due, oldest first: after a restart this resumes the deliveries left pending.
+    // Among instances sharing a database only the leader delivers, so no row goes out twice
+    // from two instances at once (the others' final outcomes reach it as events and nudge it).
     std::vector<sdk::DeliveryRecord> due;
     sdk::DeliveryFilter f;
     f.status = "pending";
     f.due_before_ms = now_ms();
     f.limit = kDeliveryBatch;
-    auto st = storage_.list_deliveries(f, due);
+    auto st = leads(leadership_) ? storage_.list_deliveries(f, due) : sdk::Status::Ok();
     if (!st.ok()) spdlog::warn("webhook: cannot list due deliveries: {}", st.message);
     for (auto& d : due) {
       {

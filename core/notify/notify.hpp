@@ -17,6 +17,7 @@
 // delivery worker; both run between start() and stop() (`hitl serve` only). One mutex guards the
 // registry; reply callbacks and HTTP attempts always run outside it.
 #include "config/service_config.hpp"
+#include "common/leadership.hpp"
 #include "common/task_state.hpp"
 
 #include <hitl/plugin_api.hpp>
@@ -103,6 +104,9 @@ class Notifier {
   // After that commit: answers the decision's waiters and wakes the delivery worker.
   void on_final(const sdk::DecisionRecord& decision);
 
+  // Among instances sharing a database, deliveries go out from the leader only (common/leadership.hpp).
+  // Before start(); `l` must outlive the notifier.
+  void follow(const Leadership& l) { leadership_ = &l; }
   void start();  // the timer thread and, when a domain has a webhook, the delivery worker
   void stop();   // answers every waiter (as timed out), aborts an attempt in flight, joins; idempotent
 
@@ -135,6 +139,7 @@ class Notifier {
   sdk::Storage& storage_;
   Writer& writer_;
   std::int64_t backoff_base_ms_ = 1000;
+  const Leadership* leadership_ = nullptr;  // none: alone, always delivers
 
   mutable std::mutex mu_;
   std::condition_variable timer_cv_, delivery_cv_;

@@ -698,7 +698,27 @@ bool ReviewService::restore_lease(const sdk::TaskRecord& t, std::int64_t now) {
 
 // Assigned tasks no live queue lease backs go back to pending and to the queue, audited like an
 // expired lease.
-void ReviewService::reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now) {
+std::size_t ReviewService::return_orphaned_claims(std::int64_t grace_ms) {
+  const auto turn = locks_.exclusive();
+  const std::int64_t now = now_ms();
+  sdk::TaskFilter f;
+  f.status = name(TaskState::assigned);  // through tasks_by_status: as many rows as claims held
+  f.limit = 1000;
+  std::vector<sdk::TaskRecord> page, orphans;
+  for (;;) {
+    auto st = storage_.list_tasks(f, page);
+    if (!st.ok()) storage_failed(st);
+    for (const auto& t : page)
+      if (t.lease_expires_ms + grace_ms < now) orphans.push_back(t);
+    if (page.size() < f.limit) break;
+    f.after_task_id = page.back().task_id;
+  }
+  reconcile_to_pending(orphans, now, "lease expired on an instance that stopped");
+  if (!orphans.empty()) spdlog::warn("returned {} claims of a stopped instance to the queue", orphans.size());
+  return orphans.size();
+}
+
+void ReviewService::reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now, const char* why) {
   if (tasks.empty()) return;
   sdk::WriteBatch batch;
   std::vector<sdk::QueueItem> items;
@@ -707,8 +727,7 @@ void ReviewService::reconcile_to_pending(const std::vector<sdk::TaskRecord>& tas
     batch.task_updates.push_back(move_to(t, name(TaskState::assigned), TaskState::pending, now));
     batch.audit.push_back(audit(now, audit::kSystemActor, expired ? "task.lease_expired" : "task.released", t.domain, t.task_id,
                                 move_detail(audit::kSystemActor, now,
-                                            expired ? "lease expired while stopped"
-                                                    : "start-up: the queue could not give the lease back",
+                                            expired ? why : "start-up: the queue could not give the lease back",
                                             name(TaskState::assigned), name(TaskState::pending),
                                             {{"decision_id", t.decision_id}, {"assignee", t.assignee}})));
     items.push_back({t.task_id, t.domain, t.priority, t.deadline_ms, t.created_ms});

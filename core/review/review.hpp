@@ -118,6 +118,12 @@ class ReviewService {
   // one whose lease cannot be restored or has run out goes back to pending (audited). Its cost is
   // bounded by the leases, not by the backlog. Returns the tasks whose state changed.
   std::size_t reconcile_leases();
+  // With several instances on one database, on the leader (housekeeping, every second): a task
+  // storage has assigned whose lease ran out more than `grace_ms` ago, yet no instance's lease
+  // expiry took back, has no queue item (its instance died between the queue's ack of an answer
+  // and the answer's commit): back to pending (audited task.lease_expired) and to the queue.
+  // Reads the assigned tasks only (one per claim held), never the backlog. Returns how many.
+  std::size_t return_orphaned_claims(std::int64_t grace_ms);
   // After a restart, on a background thread while the service answers: pushes every open task
   // to the queue again (push is idempotent) and schedules its SLA moments, a page at a time.
   // Stops early when `stop` is set. Returns the tasks walked.
@@ -166,7 +172,9 @@ class ReviewService {
   bool sla_step(std::int64_t task_id, std::int64_t now);
   void track_new_tasks();
   bool restore_lease(const sdk::TaskRecord& task, std::int64_t now);
-  void reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now);
+  // `why`: the audit detail's reason for a task whose lease had run out.
+  void reconcile_to_pending(const std::vector<sdk::TaskRecord>& tasks, std::int64_t now,
+                            const char* why = "lease expired while stopped");
   void commit_move(sdk::WriteBatch& batch, const sdk::TaskRecord& task, const char* verb);
   struct PersonMove {
     std::string guard;   // the state(s) the task must be in (TaskUpdate::from)

@@ -6,10 +6,12 @@ set -euo pipefail
 mode=${1:-build}
 pkgs=(cmake ninja-build g++ ccache pkg-config make curl
       liblua5.4-dev libboost-dev libsqlitecpp-dev libsqlite3-dev libspdlog-dev libfmt-dev
-      nlohmann-json3-dev libssl-dev libcli11-dev catch2 libxgboost-dev libmimalloc-dev)
+      nlohmann-json3-dev libssl-dev libcli11-dev catch2 libxgboost-dev libmimalloc-dev
+      libpqxx-dev)  # storage-postgres, queue-postgres (HITL_WITH_POSTGRES)
 if [ "$mode" = test ]; then
   pkgs+=(python3 prometheus)  # prometheus: promtool checks the /metrics text format
   pkgs+=(chromium)            # the browser tests (tests/browser) drive it headless
+  pkgs+=(postgresql)          # initdb/pg_ctl: the tests' throw-away server (tests/support/pg-test-server.sh)
   # node and npm run the browser tests; a machine may have them from elsewhere (nodesource),
   # whose nodejs package brings npm: Debian's are installed only when the commands are missing.
   command -v node >/dev/null || pkgs+=(nodejs)

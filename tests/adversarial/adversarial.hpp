@@ -19,10 +19,11 @@ inline void check_error(const HttpResponse& r, int status, const std::string& co
   CHECK(j["error"]["code"] == code);
 }
 
+// On the service's backend, SQLite or PostgreSQL (Service::sql_rows).
 inline long long count_rows(const Service& s, const std::string& sql) {
-  SQLite::Database db(s.db.string(), SQLite::OPEN_READONLY);
-  db.setBusyTimeout(5000);
-  return db.execAndGet(sql).getInt64();
+  const auto rows = s.sql_rows(sql);
+  REQUIRE(rows.size() == 1);
+  return std::stoll(rows[0][0]);
 }
 
 inline void check_healthy(const Service& s) {
@@ -35,7 +36,7 @@ inline void check_healthy(const Service& s) {
 // decision that is not stored.
 inline void check_audit_matches_decisions(const Service& s) {
   CHECK(count_rows(s, "SELECT count(*) FROM (SELECT domain, entity_id FROM audit WHERE action = 'decision.created' "
-                      "GROUP BY domain, entity_id HAVING count(*) > 1)") == 0);
+                      "GROUP BY domain, entity_id HAVING count(*) > 1) AS twice") == 0);
   CHECK(count_rows(s, "SELECT count(*) FROM audit a WHERE a.action = 'decision.created' AND NOT EXISTS "
                       "(SELECT 1 FROM decisions d WHERE d.domain = a.domain AND d.id = a.entity_id)") == 0);
   CHECK(count_rows(s, "SELECT count(*) FROM decisions d WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE "

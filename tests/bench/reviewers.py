@@ -1,13 +1,13 @@
 """64 (or N) reviewers claiming and submitting over HTTP at once, for a number of seconds.
-   reviewers.py URL TOKENS_FILE SECONDS
+   reviewers.py URL[,URL...] TOKENS_FILE SECONDS
+Several URLs (instances sharing one database): reviewer i works on URL i mod their number.
 Each reviewer has its own token (one per line of TOKENS_FILE) and keep-alive connection, and loops
 GET /v1/review/next -> POST /v1/review/tasks/{id}/outcome (approve). Prints pairs/s, the claim
 latency p50/p99, errors, and double claims: a task id handed to two claims (must be 0; every
 claimed task is answered, so a second claim of it would be a broken exactly-once)."""
 import http.client, json, sys, threading, time, urllib.parse
 
-url, tokens_file, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-u = urllib.parse.urlparse(url)
+urls, tokens_file, seconds = sys.argv[1].split(","), sys.argv[2], float(sys.argv[3])
 tokens = [t.strip() for t in open(tokens_file) if t.strip()]
 lock = threading.Lock()
 claimed, lat, errors, empty = {}, [], [], [0]
@@ -16,7 +16,8 @@ start = threading.Event()
 deadline = [0.0]
 
 
-def reviewer(token):
+def reviewer(token, url):
+    u = urllib.parse.urlparse(url)
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     h = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
     mine = []
@@ -40,7 +41,7 @@ def reviewer(token):
     with lock: lat.extend(mine)
 
 
-threads = [threading.Thread(target=reviewer, args=(t,)) for t in tokens]
+threads = [threading.Thread(target=reviewer, args=(t, urls[i % len(urls)])) for i, t in enumerate(tokens)]
 for t in threads: t.start()
 time.sleep(0.2)
 t0 = time.monotonic(); deadline[0] = t0 + seconds; start.set()

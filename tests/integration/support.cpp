@@ -2,6 +2,12 @@
 // an operator starts it, and is driven over loopback HTTP.
 #include "support.hpp"
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#if HITL_TEST_WITH_POSTGRES
+#include "support/postgres.hpp"
+#endif
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -183,11 +189,23 @@ return { flag = function(p) while true do end end }
   // With its training statistics (p.ood); credit_copy has none.
   fs::copy_file(src + "/examples/credit_risk/model/credit_logreg.json.features.json",
                 dir.path / "credit_source.json.features.json");
+  // The backend: one SQLite file, or (HITL_TEST_BACKEND=postgres) a fresh database on the
+  // throw-away PostgreSQL server, named through env() as docs/deploy.md shows.
+  std::string backend = R"(
+  storage = { plugin = "sqlite", config = { path = "hitl.db" } },
+  queue   = { plugin = "sqlite", config = { path = "hitl.db" } },)";
+#if HITL_TEST_WITH_POSTGRES
+  if (pg::backend_is_postgres()) {
+    pg_url_ = pg::database_for_folder(dir.path.string());
+    ::setenv("HITL_PG_URL", pg_url_.c_str(), 1);  // the children inherit it
+    backend = R"(
+  storage = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },
+  queue   = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },)";
+  }
+#endif
   config = dir.write("hitl.lua", R"(
 return {
-  listen = "127.0.0.1:0",
-  storage = { plugin = "sqlite", config = { path = "hitl.db" } },
-  queue   = { plugin = "sqlite", config = { path = "hitl.db" } },
+  listen = "127.0.0.1:0",)" + backend + R"(
   max_body_bytes = 1048576,
   plugin_dirs = { ")" + std::string(HITL_PLUGIN_DIR) + R"(", ")" + std::string(HITL_FIXTURE_MODEL_DIR) + R"(" },
   policy = { instruction_budget = 200000 },
@@ -222,20 +240,39 @@ return {
 
 Service::~Service() { stop(); }
 
+std::vector<std::vector<std::string>> Service::sql_rows(const std::string& sql) const {
+  std::vector<std::vector<std::string>> rows;
+#if HITL_TEST_WITH_POSTGRES
+  if (!pg_url_.empty()) {
+    pqxx::connection c(pg_url_);
+    pqxx::nontransaction tx(c);
+    for (const auto& r : tx.exec(sql)) {
+      rows.emplace_back();
+      for (const auto& f : r) rows.back().emplace_back(f.c_str(), f.size());
+    }
+    return rows;
+  }
+#endif
+  SQLite::Database raw(db.string(), SQLite::OPEN_READONLY);
+  raw.setBusyTimeout(5000);  // the service may be writing
+  SQLite::Statement q(raw, sql);
+  while (q.executeStep()) {
+    rows.emplace_back();
+    for (int i = 0; i < q.getColumnCount(); ++i) rows.back().push_back(q.getColumn(i).getString());
+  }
+  return rows;
+}
+
 std::string Service::token(const std::string& role, const std::string& name, const std::string& domains) const {
   return create_token(config, role, name, domains);
 }
 
-bool Service::running() const {
-  if (pid_ <= 0) return false;
-  int status = 0;
-  return ::waitpid(pid_, &status, WNOHANG) == 0;
-}
+bool Service::running() const { return child_running(pid_); }
 
-void Service::start(long long clock_offset_ms) {
-  if (pid_ > 0) throw std::runtime_error("service already started");
-  fs::path out = dir.path / "serve.out";
-  fs::path log = dir.path / "serve.log";
+namespace {
+// `hitl serve --config config` as a child writing to `out` (stdout) and `log` (stderr); returns
+// once it prints its address (the port it listens on), throws when it exits or stays silent.
+int spawn_serve(const fs::path& config, const fs::path& out, const fs::path& log, long long clock_offset_ms, int& pid_out) {
   fs::remove(out);
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
@@ -248,50 +285,68 @@ void Service::start(long long clock_offset_ms) {
     ::execl(HITL_EXE, HITL_EXE, "serve", "--config", config.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  pid_ = pid;
+  pid_out = pid;
   static const std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     std::string text = read_file(out);
     std::smatch m;
-    if (std::regex_search(text, m, listening)) {
-      port_ = std::stoi(m[1].str());
-      return;
-    }
-    if (!running()) {
-      pid_ = -1;
+    if (std::regex_search(text, m, listening)) return std::stoi(m[1].str());
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) != 0) {
+      pid_out = -1;
       throw std::runtime_error("hitl serve exited during start-up:\n" + read_file(log));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  stop();
+  stop_child(pid_out);
   throw std::runtime_error("hitl serve did not print its address within 60 s:\n" + read_file(log));
 }
+}  // namespace
 
-std::string Service::log() const { return read_file(dir.path / "serve.log"); }
-
-void Service::kill_hard() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
+void kill_child(int& pid) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGKILL);
   int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
+  ::waitpid(pid, &status, 0);
+  pid = -1;
 }
 
-void Service::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
+void stop_child(int& pid) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGTERM);
   int status = 0;
   for (int i = 0; i < 300; ++i) {  // up to 15 s for a graceful stop
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      pid = -1;
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
+  kill_child(pid);
 }
+
+bool child_running(int pid) {
+  if (pid <= 0) return false;
+  int status = 0;
+  return ::waitpid(pid, &status, WNOHANG) == 0;
+}
+
+void Service::start(long long clock_offset_ms) {
+  if (pid_ > 0) throw std::runtime_error("service already started");
+  port_ = spawn_serve(config, dir.path / "serve.out", dir.path / "serve.log", clock_offset_ms, pid_);
+}
+
+std::string Service::log() const { return read_file(dir.path / "serve.log"); }
+void Service::kill_hard() { kill_child(pid_); }
+void Service::stop() { stop_child(pid_); }
+
+void Instance::start() {
+  if (pid_ > 0) throw std::runtime_error("instance already started");
+  const std::string name = "serve-" + std::to_string(n_);
+  port_ = spawn_serve(s_.config, s_.dir.path / (name + ".out"), s_.dir.path / (name + ".log"), 0, pid_);
+}
+
+std::string Instance::log() const { return read_file(s_.dir.path / ("serve-" + std::to_string(n_) + ".log")); }
 
 }  // namespace hitl::test

@@ -39,6 +39,12 @@ class HttpClient {  // one keep-alive connection
   std::unique_ptr<Impl> impl_;
 };
 
+// A child process: SIGTERM then up to 15 s for a graceful stop (else SIGKILL); SIGKILL at once
+// (what a power cut or the OOM killer does); whether it still runs. `pid` becomes -1 once reaped.
+void stop_child(int& pid);
+void kill_child(int& pid);
+bool child_running(int pid);
+
 // A test domain setup: config + policies in a temp dir, tokens, and the server process.
 class Service {
  public:
@@ -59,10 +65,37 @@ class Service {
   std::filesystem::path config;
   std::filesystem::path db;
   std::string admin, reviewer, reviewer2, client, other_reviewer;
+  // Every row of `sql` (a test's own text, no parameters) read from outside the service, on its
+  // backend (the SQLite file or the PostgreSQL database), each column as text.
+  std::vector<std::vector<std::string>> sql_rows(const std::string& sql) const;
   // Runs `hitl token create` against this service's config and returns the token.
   std::string token(const std::string& role, const std::string& name, const std::string& domains = "") const;
 
  private:
+  int pid_ = -1;
+  int port_ = 0;
+  std::string pg_url_;  // the service's PostgreSQL database ("" = the SQLite file `db`)
+};
+
+// One more `hitl serve` of a Service's config, so on its database: several instances behind a
+// load balancer (docs/deploy.md, "Several instances"); PostgreSQL only. Its output goes to
+// serve-<n>.out and serve-<n>.log in the Service's folder.
+class Instance {
+ public:
+  Instance(const Service& s, int n) : s_(s), n_(n) {}
+  ~Instance() { stop(); }
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+  void start();
+  void stop() { stop_child(pid_); }
+  void kill_hard() { kill_child(pid_); }
+  bool running() const { return child_running(pid_); }
+  int port() const { return port_; }
+  std::string log() const;
+
+ private:
+  const Service& s_;
+  int n_;
   int pid_ = -1;
   int port_ = 0;
 };

@@ -2,7 +2,6 @@
 #include "support.hpp"
 #include "support/eventually.hpp"
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
 
 #include <set>
@@ -19,11 +18,9 @@ json prediction(const std::string& id, double amount, const std::string& label, 
 }
 
 std::vector<std::string> audit_actions(const Service& s, const std::string& domain) {
-  SQLite::Database db(s.db.string(), SQLite::OPEN_READONLY);
-  SQLite::Statement q(db, "SELECT action FROM audit WHERE domain = ? ORDER BY seq");
-  q.bind(1, domain);
   std::vector<std::string> out;
-  while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+  for (const auto& row : s.sql_rows("SELECT action FROM audit WHERE domain = '" + domain + "' ORDER BY seq"))
+    out.push_back(row[0]);
   return out;
 }
 
@@ -99,16 +96,14 @@ TEST_CASE("uncertain prediction: pending review, claimed, corrected, feedback an
   CHECK(d["final_label"] == "bad");
   CHECK(d["final_outcome"] == "correct");
 
-  SQLite::Database db(s.db.string(), SQLite::OPEN_READONLY);
-  SQLite::Statement fb(db, "SELECT final_label, model_label, model_confidence, reviewer, input_json "
-                           "FROM feedback WHERE domain = 'loans' AND decision_id = 'u-1'");
-  REQUIRE(fb.executeStep());
-  CHECK(fb.getColumn(0).getString() == "bad");
-  CHECK(fb.getColumn(1).getString() == "good");
-  CHECK(fb.getColumn(2).getDouble() == Approx(0.62));
-  CHECK(fb.getColumn(3).getString() == "alice");
-  CHECK(json::parse(fb.getColumn(4).getString())["amount"] == 40000);
-  CHECK_FALSE(fb.executeStep());
+  const auto fb = s.sql_rows("SELECT final_label, model_label, model_confidence, reviewer, input_json "
+                             "FROM feedback WHERE domain = 'loans' AND decision_id = 'u-1'");
+  REQUIRE(fb.size() == 1);
+  CHECK(fb[0][0] == "bad");
+  CHECK(fb[0][1] == "good");
+  CHECK(std::stod(fb[0][2]) == Approx(0.62));
+  CHECK(fb[0][3] == "alice");
+  CHECK(json::parse(fb[0][4])["amount"] == 40000);
   CHECK(audit_actions(s, "loans") ==
         std::vector<std::string>{"decision.created", "task.claimed", "review.submitted"});
 
@@ -117,6 +112,11 @@ TEST_CASE("uncertain prediction: pending review, claimed, corrected, feedback an
                              R"({"outcome":"approve"})");
   CHECK(again.status == 409);
   CHECK(alice.request("GET", "/v1/review/next?domain=loans", s.reviewer).status == 204);
+
+  // The trail the service wrote verifies from outside it, on either backend.
+  const auto verify = hitl::test::run_hitl("audit verify --config " + s.config.string());
+  INFO(verify.out);
+  CHECK(verify.exit_code == 0);
 }
 
 TEST_CASE("approve keeps the model label, reject is recorded, the policy can reject outright", "[loop]") {

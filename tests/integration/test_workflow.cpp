@@ -3,7 +3,6 @@
 // clock the test moves, the reviewer registry (CLI and admin API), and the task list.
 #include "support.hpp"
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -97,21 +96,19 @@ HttpResponse answer(HttpClient& c, const std::string& token, long long task, con
 }
 
 json stored_task(const Service& s, long long id) {
-  SQLite::Database db(s.db.string(), SQLite::OPEN_READONLY);
-  SQLite::Statement q(db, "SELECT status, pool, priority, sla_state, reviews_done, escalations, gold FROM tasks WHERE task_id = ?");
-  q.bind(1, static_cast<std::int64_t>(id));
-  REQUIRE(q.executeStep());
-  return {{"status", q.getColumn(0).getString()}, {"pool", q.getColumn(1).getString()},
-          {"priority", q.getColumn(2).getDouble()}, {"sla_state", q.getColumn(3).getString()},
-          {"reviews_done", q.getColumn(4).getInt64()}, {"escalations", q.getColumn(5).getInt64()},
-          {"gold", q.getColumn(6).getInt() != 0}};
+  const auto rows = s.sql_rows("SELECT status, pool, priority, sla_state, reviews_done, escalations, gold FROM tasks "
+                               "WHERE task_id = " + std::to_string(id));
+  REQUIRE(rows.size() == 1);
+  const auto& r = rows[0];
+  return {{"status", r[0]}, {"pool", r[1]}, {"priority", std::stod(r[2])}, {"sla_state", r[3]},
+          {"reviews_done", std::stoll(r[4])}, {"escalations", std::stoll(r[5])},
+          {"gold", r[6] == "1" || r[6] == "t"}};  // SQLite's integer, PostgreSQL's boolean
 }
 
 long long count(const Service& s, const std::string& sql) {
-  SQLite::Database db(s.db.string(), SQLite::OPEN_READONLY);
-  SQLite::Statement q(db, sql);
-  REQUIRE(q.executeStep());
-  return q.getColumn(0).getInt64();
+  const auto rows = s.sql_rows(sql);
+  REQUIRE(rows.size() == 1);
+  return std::stoll(rows[0][0]);
 }
 
 json workload(HttpClient& c, const Service& s, const std::string& reviewer, const std::string& domain) {
@@ -162,7 +159,7 @@ TEST_CASE("gold tasks are mixed in and score reviewers but are never decisions r
   CHECK(r.json()["results"][0]["id"] == "real-1");
   CHECK(r.json()["results"][1]["id"] == "real-2");
   CHECK(count(s, "SELECT COUNT(*) FROM tasks WHERE domain = 'qa'") == 4);
-  CHECK(count(s, "SELECT COUNT(*) FROM tasks WHERE domain = 'qa' AND gold = 1 AND gold_label = 'bad'") == 2);
+  CHECK(count(s, "SELECT COUNT(*) FROM tasks WHERE domain = 'qa' AND gold AND gold_label = 'bad'") == 2);
   CHECK(count(s, "SELECT COUNT(*) FROM audit WHERE action = 'gold.created'") == 2);
   CHECK(count(s, "SELECT COUNT(DISTINCT reviews_required) FROM tasks WHERE domain = 'qa'") == 1);
 

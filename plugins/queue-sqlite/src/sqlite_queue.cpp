@@ -1,5 +1,7 @@
 #include "sqlite_queue.hpp"
 
+#include "queue_rules.hpp"
+
 #include "migrations.hpp"
 #include "queue_sql.hpp"
 
@@ -20,8 +22,6 @@ using sdk::Status;
 
 namespace {
 
-constexpr std::int64_t kNoDeadline = std::numeric_limits<std::int64_t>::max();
-
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -36,9 +36,7 @@ Status db_error(const char* op, const SQLite::Exception& e) {
   return Status::Error(busy ? Code::unavailable : Code::internal, std::string("queue-sqlite ") + op + ": " + e.what());
 }
 
-Status invalid(const char* op, const std::string& why) {
-  return Status::Error(Code::invalid_argument, std::string("queue-sqlite ") + op + ": " + why);
-}
+Status invalid(const char* op, const std::string& why) { return queue_common::invalid("queue-sqlite", op, why); }
 
 // Resets a kept statement when the scope ends, even on an exception, so it never keeps a read
 // snapshot open (which would stop WAL checkpoints) or stale state for the next call.
@@ -145,15 +143,7 @@ Status SqliteQueue::open(const QueueConfig& cfg, std::unique_ptr<sdk::Queue>& ou
 }
 
 Status SqliteQueue::push(const std::vector<sdk::QueueItem>& items) noexcept {
-  // Validate the whole batch first: a push is all or nothing.
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const auto& it = items[i];
-    auto where = [&] { return "item " + std::to_string(i) + " (task_id " + std::to_string(it.task_id) + "): "; };
-    if (it.task_id <= 0) return invalid("push", where() + "task_id must be positive");
-    if (it.domain.empty()) return invalid("push", where() + "domain must not be empty");
-    if (!std::isfinite(it.priority)) return invalid("push", where() + "priority must be a finite number");
-    if (it.deadline_ms < 0) return invalid("push", where() + "deadline_ms must be 0 (none) or a time in ms");
-  }
+  if (Status st = queue_common::validate_push(items, "queue-sqlite"); !st.ok()) return st;
   if (items.empty()) return Status::Ok();
   return locked("push", [&] {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -164,7 +154,7 @@ Status SqliteQueue::push(const std::vector<sdk::QueueItem>& items) noexcept {
       s.bind(2, it.domain);
       s.bind(3, it.priority);
       s.bind(4, static_cast<std::int64_t>(it.deadline_ms));
-      s.bind(5, static_cast<std::int64_t>(it.deadline_ms == 0 ? kNoDeadline : it.deadline_ms));
+      s.bind(5, queue_common::due_ms(it));
       s.bind(6, static_cast<std::int64_t>(it.created_ms));
       s.exec();
     }
@@ -176,11 +166,7 @@ Status SqliteQueue::push(const std::vector<sdk::QueueItem>& items) noexcept {
 Status SqliteQueue::claim(const std::string& domain, const std::string& reviewer, std::int64_t now_ms,
                           std::int64_t lease_ms, std::optional<sdk::Lease>& out) noexcept {
   out.reset();
-  if (domain.empty()) return invalid("claim", "domain must not be empty");
-  if (reviewer.empty()) return invalid("claim", "reviewer must not be empty");
-  if (lease_ms <= 0) return invalid("claim", "lease_ms must be positive, got " + std::to_string(lease_ms));
-  if (now_ms > std::numeric_limits<std::int64_t>::max() - lease_ms)
-    return invalid("claim", "now_ms + lease_ms overflows");
+  if (Status st = queue_common::validate_claim(domain, reviewer, now_ms, lease_ms, "queue-sqlite"); !st.ok()) return st;
   Status st = locked("claim", [&] {
     auto& s = st_->claim;
     ResetOnExit reset{s};

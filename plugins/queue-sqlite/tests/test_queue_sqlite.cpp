@@ -10,6 +10,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "support/temp_dir.hpp"
+#if HITL_TEST_WITH_POSTGRES
+#include "support/postgres.hpp"
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -28,7 +31,19 @@ using namespace hitl::sdk;
 
 namespace {
 
-const char* const kPluginPath = HITL_PLUGIN_DIR "/queue-sqlite.so";
+// The suite runs on queue-sqlite, or with HITL_TEST_BACKEND=postgres (registered a second time
+// so, as test-queue-postgres-suite) on queue-postgres and the throw-away PostgreSQL server; cases
+// tagged [sqlite-only] read SQLite internals and are left out there.
+bool on_postgres() {
+#if HITL_TEST_WITH_POSTGRES
+  return hitl::test::pg::backend_is_postgres();
+#else
+  return false;
+#endif
+}
+
+const char* const kPluginPath =
+    on_postgres() ? HITL_PLUGIN_DIR "/queue-postgres.so" : HITL_PLUGIN_DIR "/queue-sqlite.so";
 
 // The library stays loaded until the process exits, after every queue it made is destroyed.
 const PluginDescriptor& plugin() {
@@ -41,7 +56,13 @@ const PluginDescriptor& plugin() {
 // A fresh folder per test, removed afterwards; the queue's database in a subfolder (which
 // checks that the plugin makes missing folders).
 using hitl::test::TempDir;
-std::string db_of(const TempDir& tmp) { return (tmp.path / "sub" / "hitl.db").string(); }
+// On PostgreSQL, a fresh database per folder.
+std::string db_of(const TempDir& tmp) {
+#if HITL_TEST_WITH_POSTGRES
+  if (on_postgres()) return hitl::test::pg::database_for_folder(tmp.path.string());
+#endif
+  return (tmp.path / "sub" / "hitl.db").string();
+}
 
 Status create(const std::string& config_json, std::unique_ptr<Queue>& out) {
   return plugin().create_queue(config_json.c_str(), out);
@@ -49,7 +70,7 @@ Status create(const std::string& config_json, std::unique_ptr<Queue>& out) {
 
 std::unique_ptr<Queue> open_queue(const std::string& path) {
   std::unique_ptr<Queue> q;
-  const Status st = create(nlohmann::json{{"path", path}}.dump(), q);
+  const Status st = create(nlohmann::json{{on_postgres() ? "url" : "path", path}}.dump(), q);
   INFO(st.message);
   REQUIRE(st.ok());
   REQUIRE(q);
@@ -90,7 +111,7 @@ QueueDepth depth(Queue& q, const std::string& domain, std::int64_t now) {
 
 }  // namespace
 
-TEST_CASE("the .so exports a queue descriptor through Boost.DLL and creates a WAL database") {
+TEST_CASE("the .so exports a queue descriptor through Boost.DLL and creates a WAL database", "[sqlite-only]") {
   auto entry = boost::dll::import_alias<const PluginDescriptor*()>(boost::dll::fs::path(kPluginPath),
                                                                   "hitl_plugin_descriptor");
   const PluginDescriptor* d = entry();
@@ -322,7 +343,7 @@ TEST_CASE("depth counts ready and leased items per domain, expired leases as rea
   CHECK(d.leased == 0);
 }
 
-TEST_CASE("items and leases persist across reopening the file") {
+TEST_CASE("items and leases persist across reopening the file", "[sqlite-only]") {
   TempDir tmp;
   {
     auto q = open_queue(db_of(tmp));
@@ -338,7 +359,7 @@ TEST_CASE("items and leases persist across reopening the file") {
   CHECK(db.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
-TEST_CASE("shares the file with another schema_migrations user and refuses a newer queue schema") {
+TEST_CASE("shares the file with another schema_migrations user and refuses a newer queue schema", "[sqlite-only]") {
   TempDir tmp;
   fs::create_directories(fs::path(db_of(tmp)).parent_path());
   SQLite::Database other(db_of(tmp), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
@@ -375,7 +396,7 @@ TEST_CASE("shares the file with another schema_migrations user and refuses a new
   CHECK_FALSE(q);
 }
 
-TEST_CASE("bad config and bad arguments are refused with a message naming what is wrong") {
+TEST_CASE("bad config and bad arguments are refused with a message naming what is wrong", "[sqlite-only]") {
   TempDir tmp;
   const std::string path = db_of(tmp);
   const std::vector<std::pair<std::string, std::string>> cases = {
@@ -506,7 +527,7 @@ std::vector<std::string> query_plan(SQLite::Database& db, const char* statement)
 
 }  // namespace
 
-TEST_CASE("a million items from a version 1 file: migration 2 seeds the counts, depth stays exact") {
+TEST_CASE("a million items from a version 1 file: migration 2 seeds the counts, depth stays exact", "[sqlite-only]") {
   TempDir tmp;
   open_queue(db_of(tmp)).reset();  // creates the schema; then wind it back to version 1
   SQLite::Database db(db_of(tmp), SQLite::OPEN_READWRITE, 5000);
@@ -543,7 +564,7 @@ TEST_CASE("a million items from a version 1 file: migration 2 seeds the counts, 
   }
 }
 
-TEST_CASE("no statement the queue runs per call scans queue_items, with a million items queued") {
+TEST_CASE("no statement the queue runs per call scans queue_items, with a million items queued", "[sqlite-only]") {
   TempDir tmp;
   open_queue(db_of(tmp)).reset();
   SQLite::Database db(db_of(tmp), SQLite::OPEN_READWRITE, 5000);
@@ -591,7 +612,7 @@ TEST_CASE("no statement the queue runs per call scans queue_items, with a millio
   }
 }
 
-TEST_CASE("pushing an item again unchanged writes nothing to the file, and a new rank does") {
+TEST_CASE("pushing an item again unchanged writes nothing to the file, and a new rank does", "[sqlite-only]") {
   TempDir tmp;
   auto q = open_queue(db_of(tmp));
   REQUIRE(q->push({item(1, "d", 0.5, 9000), item(2, "d", 0.5)}).ok());

@@ -2,31 +2,15 @@
 #include "storage_impl.hpp"
 #include "tables.hpp"
 
+#include "batch_rules.hpp"
+
 namespace hitl::storage_sqlite {
 
 using sdk::Status;
 
-namespace {
-
-// The audit records a batch appends: the decisions' own (new decisions only, ABI 5), then the
-// batch's.
-std::vector<sdk::AuditRecord*> records_to_append(sdk::WriteBatch& b) {
-  std::vector<sdk::AuditRecord*> records;
-  for (auto& nd : b.decisions) {
-    for (auto& a : nd.audit) {
-      if (nd.duplicate) a.seq = 0;  // its creation was not stored: neither is its record
-      else records.push_back(&a);
-    }
-  }
-  for (auto& a : b.audit) records.push_back(&a);
-  return records;
-}
-
-}  // namespace
-
 // One chain continuing from the newest stored record.
 void SqliteStorage::append_audit(sdk::WriteBatch& b, std::size_t& index) {
-  const std::vector<sdk::AuditRecord*> records = records_to_append(b);
+  const std::vector<sdk::AuditRecord*> records = storage_common::audit_records_to_append(b);
   if (records.empty()) return;
   std::int64_t seq = 0;
   std::string prev;

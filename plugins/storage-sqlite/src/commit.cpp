@@ -1,23 +1,15 @@
 // commit(): one write batch in one IMMEDIATE transaction, rolled back whole on any failure.
 #include "storage_impl.hpp"
 
+#include "batch_rules.hpp"
+
 #include <sqlite3.h>
 
 namespace hitl::storage_sqlite {
-namespace {
 
 using sdk::Code;
 using sdk::Status;
-
-// Runs `write` on each element of one part of a batch, keeping `stage`/`index` on the one being
-// written (the batch error names it).
-template <class T, class Write>
-void each(std::vector<T>& items, const char* name, const char*& stage, std::size_t& index, Write write) {
-  stage = name;
-  for (index = 0; index < items.size(); ++index) write(items[index]);
-}
-
-}  // namespace
+using storage_common::each;
 
 SqliteStorage::SqliteStorage(StorageConfig cfg, std::unique_ptr<SQLite::Database> writer,
                              std::unique_ptr<SQLite::Database> reader)
@@ -28,28 +20,8 @@ SqliteStorage::SqliteStorage(StorageConfig cfg, std::unique_ptr<SQLite::Database
       r_(std::make_unique<StatementCache>(*rdb_)),
       checkpointer_(std::make_unique<Checkpointer>(cfg_.path, cfg_.synchronous_full, cfg_.busy_timeout_ms, *wdb_)) {}
 
-Status SqliteStorage::validate(const sdk::WriteBatch& b) {
-  auto bad = [](std::string m) { return Status::Error(Code::invalid_argument, "storage-sqlite: " + std::move(m)); };
-  for (std::size_t i = 0; i < b.decisions.size(); ++i)
-    if (b.decisions[i].decision.domain.empty() || b.decisions[i].decision.id.empty())
-      return bad("decision " + std::to_string(i) + " of the batch has an empty domain or id");
-  for (const auto& u : b.task_updates)
-    if (normalized_status_list(u.from).empty() || u.to.empty())
-      return bad("task update for task " + std::to_string(u.task_id) + " needs a non-empty 'from' list and 'to'");
-  for (const auto& f : b.finals)
-    if (f.domain.empty() || f.decision_id.empty()) return bad("final outcome with an empty domain or decision_id");
-  for (const auto& t : b.tokens)
-    if (t.name.empty() || t.hash.empty()) return bad("token with an empty name or hash");
-  for (const auto& e : b.erasures)
-    if (e.domain.empty() || e.decision_id.empty()) return bad("erasure with an empty domain or decision_id");
-  for (const auto& t : b.truths)
-    if (t.domain.empty() || t.decision_id.empty() || t.label.empty())
-      return bad("ground truth with an empty domain, decision_id or label");
-  return Status::Ok();
-}
-
 Status SqliteStorage::commit(sdk::WriteBatch& batch) noexcept {
-  if (Status st = validate(batch); !st.ok()) return st;
+  if (Status st = storage_common::validate_batch(batch, "storage-sqlite"); !st.ok()) return st;
   if (batch.empty()) return Status::Ok();
   std::lock_guard lock(write_mu_);
   const char* stage = "beginning the transaction";

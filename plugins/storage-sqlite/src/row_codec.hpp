@@ -1,9 +1,10 @@
-// One table's columns, named once: the column list of its SELECTs and INSERTs, how a row reads
-// back into its record and how a record binds to an INSERT all come from the same list, so a
-// column cannot be added to one of them and forgotten in another.
+// One table's columns (named once, in storage-common/storage_columns.cpp): the column list of
+// its SELECTs and INSERTs, how a row reads back into its record and how a record binds to an
+// INSERT all come from the same list, so a column cannot be added to one and forgotten in another.
 #pragma once
 
 #include "sql_support.hpp"
+#include "storage_columns.hpp"
 
 #include <cstdint>
 #include <string>
@@ -12,23 +13,14 @@
 
 namespace hitl::storage_sqlite {
 
-template <class Rec>
-struct Column {
-  using Member = std::variant<std::string Rec::*, std::int64_t Rec::*, double Rec::*, bool Rec::*>;
-  const char* name;
-  Member member;
-  bool payload = false;  // erasable client data: a list without payload reads it back as ''
-};
-
-// Whether column 0 is an INTEGER PRIMARY KEY that SQLite assigns on insert (then left out of
-// the INSERT and read back with getLastInsertRowid()).
-enum class RowKey { given, generated };
+using storage_common::Column;
+using storage_common::RowKey;  // generated: column 0 is read back with getLastInsertRowid()
 
 template <class Rec>
 class Table {
  public:
-  Table(const char* name, RowKey key, std::vector<Column<Rec>> columns)
-      : name_(name), key_(key), columns_(std::move(columns)), select_(make_select(true)),
+  explicit Table(const storage_common::TableSpec<Rec>& spec)
+      : name_(spec.name), key_(spec.key), columns_(spec.columns), select_(make_select(true)),
         select_no_payload_(make_select(false)) {}
 
   // "SELECT <columns> FROM <name>", built once (the read path starts every query with it).

@@ -57,7 +57,6 @@ class SqliteStorage final : public sdk::Storage {
   sdk::Status schema_version(int& out) noexcept override;
 
  private:
-  static sdk::Status validate(const sdk::WriteBatch& batch);
   void apply(sdk::WriteBatch& batch, const char*& stage, std::size_t& index);
   void roll_back() noexcept;
   void insert_decision(sdk::NewDecision& nd);

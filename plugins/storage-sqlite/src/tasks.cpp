@@ -2,6 +2,8 @@
 #include "storage_impl.hpp"
 #include "tables.hpp"
 
+#include "batch_rules.hpp"
+
 namespace hitl::storage_sqlite {
 
 using sdk::Code;
@@ -25,33 +27,16 @@ void SqliteStorage::write_task_update(sdk::TaskUpdate& u) {
   u.applied = exec_with(w_->update_task, u.to, u.assignee, u.lease_expires_ms, u.updated_ms, u.task_id, from) == 1;
 }
 
-namespace {
-
-// Calls f(column, optional value) for each column a TaskPatch may set, in one fixed order: the
-// SET clause and the binds both follow it.
-template <class F>
-void each_patchable(const sdk::TaskPatch& p, F f) {
-  f("priority", p.priority);
-  f("pool", p.pool);
-  f("sla_state", p.sla_state);
-  f("preassigned", p.preassigned);
-  f("reviews_done", p.reviews_done);
-  f("escalations", p.escalations);
-  f("deadline_ms", p.deadline_ms);
-}
-
-}  // namespace
-
 void SqliteStorage::write_task_patch(const sdk::TaskPatch& p) {
   std::string set;
-  each_patchable(p, [&](const char* column, const auto& v) {
+  storage_common::each_patchable(p, [&](const char* column, const auto& v) {
     if (v) set.append(set.empty() ? "" : ", ").append(column).append(" = ?");
   });
   if (set.empty()) return;  // nothing to change
   auto& s = fresh(w_->patches.get("UPDATE tasks SET " + set + " WHERE task_id = ?"));
   ResetOnExit reset{s};
   int i = 1;
-  each_patchable(p, [&](const char*, const auto& v) {
+  storage_common::each_patchable(p, [&](const char*, const auto& v) {
     if (v) bind_value(s, i++, *v);
   });
   s.bind(i, p.task_id);

@@ -49,7 +49,7 @@ std::uintmax_t wait_for_size(const std::string& db, std::uintmax_t bytes) {
 
 }  // namespace
 
-TEST_CASE("WAL checkpoints run behind the commits and the WAL stays bounded") {
+TEST_CASE("WAL checkpoints run behind the commits and the WAL stays bounded", "[sqlite-only]") {
   TempDir dir;
   const std::string db = db_of(dir);
   auto s = open(db);

@@ -223,7 +223,7 @@ TEST_CASE("list_tasks and list_reviews filter by created window and page by id")
   CHECK(page.back().started_ms == 610);
 }
 
-TEST_CASE("migration 4 adds the new columns to a version 3 database and hashes existing inputs") {
+TEST_CASE("migration 4 adds the new columns to a version 3 database and hashes existing inputs", "[sqlite-only]") {
   TempDir dir;
   {
     auto s = open(db_of(dir));

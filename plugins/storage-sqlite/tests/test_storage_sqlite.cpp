@@ -64,7 +64,7 @@ void commit_ok(sdk::Storage& s, sdk::WriteBatch& b) {
 
 }  // namespace
 
-TEST_CASE("descriptor: storage kind named sqlite with a documented config") {
+TEST_CASE("descriptor: storage kind named sqlite with a documented config", "[sqlite-only]") {
   const auto& d = plugin();
   CHECK(d.abi_version == HITL_SDK_ABI_VERSION);
   CHECK(d.struct_size == sizeof(sdk::PluginDescriptor));
@@ -85,7 +85,7 @@ TEST_CASE("descriptor: storage kind named sqlite with a documented config") {
   CHECK(names == std::set<std::string>{"path", "busy_timeout_ms", "synchronous"});
 }
 
-TEST_CASE("bad config is refused with a message naming the key and the expected type") {
+TEST_CASE("bad config is refused with a message naming the key and the expected type", "[sqlite-only]") {
   TempDir dir;
   struct Case {
     std::string json;
@@ -115,7 +115,7 @@ TEST_CASE("bad config is refused with a message naming the key and the expected 
   CHECK_FALSE(fs::exists(db_of(dir)));  // nothing was created for a refused config
 }
 
-TEST_CASE("a fresh database is created in WAL mode with every table at the latest version") {
+TEST_CASE("a fresh database is created in WAL mode with every table at the latest version", "[sqlite-only]") {
   TempDir dir;
   const std::string db = (dir.path / "nested" / "deeper" / "hitl.db").string();  // parents created
   std::unique_ptr<sdk::Storage> s;
@@ -137,7 +137,7 @@ TEST_CASE("a fresh database is created in WAL mode with every table at the lates
         2);
 }
 
-TEST_CASE("reopening is idempotent and leaves other components' migrations alone") {
+TEST_CASE("reopening is idempotent and leaves other components' migrations alone", "[sqlite-only]") {
   TempDir dir;
   {
     // The queue plugin got there first and created the shared table the same way.
@@ -158,7 +158,7 @@ TEST_CASE("reopening is idempotent and leaves other components' migrations alone
   CHECK(raw.execAndGet("SELECT MAX(version) FROM schema_migrations WHERE component = 'queue'").getInt() == 2);
 }
 
-TEST_CASE("a database written by a newer plugin version is refused") {
+TEST_CASE("a database written by a newer plugin version is refused", "[sqlite-only]") {
   TempDir dir;
   open(db_of(dir)).reset();
   {
@@ -173,7 +173,7 @@ TEST_CASE("a database written by a newer plugin version is refused") {
                              Catch::Contains("up to " + std::to_string(kLatestSchema)) && Catch::Contains(db_of(dir)));
 }
 
-TEST_CASE("a file that is not a database is refused with the path in the message") {
+TEST_CASE("a file that is not a database is refused with the path in the message", "[sqlite-only]") {
   TempDir dir;
   { std::ofstream(db_of(dir)) << "this is not an sqlite file, just some text that is long enough............"; }
   std::unique_ptr<sdk::Storage> s;
@@ -364,11 +364,10 @@ TEST_CASE("audit records get increasing seq and cannot be updated or deleted") {
   CHECK(b.audit[1].seq == 2);
   CHECK(b.audit[2].seq == 3);
 
-  SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
-  CHECK_THROWS_WITH(raw.exec("UPDATE audit SET actor = 'mallory' WHERE seq = 1"), Catch::Contains("append-only"));
-  CHECK_THROWS_WITH(raw.exec("DELETE FROM audit WHERE seq = 2"), Catch::Contains("append-only"));
-  CHECK(raw.execAndGet("SELECT COUNT(*) FROM audit").getInt() == 3);
-  CHECK(raw.execAndGet("SELECT actor FROM audit WHERE seq = 1").getString() == "system");
+  CHECK_THROWS_WITH(raw_exec(db_of(dir), "UPDATE audit SET actor = 'mallory' WHERE seq = 1"), Catch::Contains("append-only"));
+  CHECK_THROWS_WITH(raw_exec(db_of(dir), "DELETE FROM audit WHERE seq = 2"), Catch::Contains("append-only"));
+  CHECK(count_rows(db_of(dir), "audit") == 3);
+  CHECK(raw_text(db_of(dir), "SELECT actor FROM audit WHERE seq = 1") == "system");
 }
 
 TEST_CASE("list_audit filters by domain, entity, after_seq and limit, in seq order") {
@@ -525,7 +524,7 @@ TEST_CASE("tokens are found by hash, replaced by name and revocable") {
   CHECK(count_rows(db_of(dir), "tokens") == 2);
 }
 
-TEST_CASE("reads are served while another connection holds the write lock, while the writer gets unavailable") {
+TEST_CASE("reads are served while another connection holds the write lock, while the writer gets unavailable", "[sqlite-only]") {
   TempDir dir;
   std::unique_ptr<sdk::Storage> s;
   REQUIRE(try_open(config(db_of(dir), {{"busy_timeout_ms", 50}}), s).ok());
@@ -728,7 +727,7 @@ TEST_CASE("the chain continues across reopen, rolled-back batches and a second c
   check_links(all);
 }
 
-TEST_CASE("after a deleted tail the next record keeps the gap visible instead of reusing its seq") {
+TEST_CASE("after a deleted tail the next record keeps the gap visible instead of reusing its seq", "[sqlite-only]") {
   TempDir dir;
   {
     auto s = open(db_of(dir));
@@ -752,7 +751,7 @@ TEST_CASE("after a deleted tail the next record keeps the gap visible instead of
   CHECK(all[2].seq == 4);
 }
 
-TEST_CASE("migration 2 chains the audit records of a version 1 database in seq order") {
+TEST_CASE("migration 2 chains the audit records of a version 1 database in seq order", "[sqlite-only]") {
   TempDir dir;
   std::vector<sdk::AuditRecord> before;
   {
@@ -803,7 +802,7 @@ TEST_CASE("migration 2 chains the audit records of a version 1 database in seq o
   CHECK(b.audit[0].prev_hash == after.back().hash);
 }
 
-TEST_CASE("an emptied sqlite_sequence does not make audit inserts collide with stored seqs") {
+TEST_CASE("an emptied sqlite_sequence does not make audit inserts collide with stored seqs", "[sqlite-only]") {
   TempDir dir;
   {
     auto s = open(db_of(dir));

@@ -32,20 +32,14 @@ const char* const kStates[] = {"pending", "assigned", "completed", "escalated", 
 
 // A task row in `status`, inserted directly: the trigger guards UPDATEs, not INSERTs.
 std::int64_t insert_task(const std::string& db, const std::string& status) {
-  SQLite::Database raw(db, SQLite::OPEN_READWRITE);
-  SQLite::Statement ins(raw, "INSERT INTO tasks(domain, decision_id, status, assignee, created_ms, updated_ms) "
-                             "VALUES('credit', 'd', ?, 'alice', 1, 1)");
-  ins.bind(1, status);
-  ins.exec();
-  return raw.getLastInsertRowid();
+  return raw_int(db, "INSERT INTO tasks(domain, decision_id, status, assignee, created_ms, updated_ms) "
+                     "VALUES('credit', 'd', '" + status + "', 'alice', 1, 1) RETURNING task_id");
 }
 
 std::string status_of(const std::string& db, std::int64_t id) {
-  SQLite::Database raw(db, SQLite::OPEN_READONLY);
-  SQLite::Statement q(raw, "SELECT status FROM tasks WHERE task_id = ?");
-  q.bind(1, id);
-  REQUIRE(q.executeStep());
-  return q.getColumn(0).getString();
+  const auto status = raw_text(db, "SELECT status FROM tasks WHERE task_id = " + std::to_string(id));
+  REQUIRE_FALSE(status.empty());
+  return status;
 }
 
 // One TaskUpdate whose guard is exactly the current state, plus an audit record that must be
@@ -59,10 +53,7 @@ sdk::Status move(sdk::Storage& s, std::int64_t id, const std::string& from, cons
   return st;
 }
 
-int audit_rows(const std::string& db) {
-  SQLite::Database raw(db, SQLite::OPEN_READONLY);
-  return raw.execAndGet("SELECT COUNT(*) FROM audit").getInt();
-}
+int audit_rows(const std::string& db) { return count_rows(db, "audit"); }
 
 }  // namespace
 
@@ -135,15 +126,14 @@ TEST_CASE("the trigger refuses an illegal change from any connection, not only t
   TempDir dir;
   open(db_of(dir)).reset();
   const auto id = insert_task(db_of(dir), "cancelled");
-  SQLite::Database raw(db_of(dir), SQLite::OPEN_READWRITE);
-  CHECK_THROWS_WITH(raw.exec("UPDATE tasks SET status = 'pending' WHERE task_id = " + std::to_string(id)),
+  CHECK_THROWS_WITH(raw_exec(db_of(dir), "UPDATE tasks SET status = 'pending' WHERE task_id = " + std::to_string(id)),
                     Catch::Contains("illegal task transition cancelled -> pending"));
   // Columns other than status stay writable (the trigger is BEFORE UPDATE OF status).
-  CHECK(raw.exec("UPDATE tasks SET priority = 0.3 WHERE task_id = " + std::to_string(id)) == 1);
+  CHECK(raw_exec(db_of(dir), "UPDATE tasks SET priority = 0.3 WHERE task_id = " + std::to_string(id)) == 1);
   CHECK(status_of(db_of(dir), id) == "cancelled");
 }
 
-TEST_CASE("migration 3 adds the lifecycle to a version 2 database and keeps its tasks") {
+TEST_CASE("migration 3 adds the lifecycle to a version 2 database and keeps its tasks", "[sqlite-only]") {
   TempDir dir;
   std::int64_t done = 0, open_task = 0;
   {

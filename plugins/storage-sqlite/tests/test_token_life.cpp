@@ -116,7 +116,7 @@ TEST_CASE("token life: last uses only move forward, unknown names are ignored") 
   CHECK(count_rows(db_of(dir), "token_life") == 1);
 }
 
-TEST_CASE("token life: migration 6 carries the tokens of a version 5 file over") {
+TEST_CASE("token life: migration 6 carries the tokens of a version 5 file over", "[sqlite-only]") {
   TempDir dir;
   {
     auto s = open(db_of(dir));

@@ -51,7 +51,7 @@
 #define HITL_SDK_QUEUE_API_MAJOR 1u
 #define HITL_SDK_QUEUE_API_MINOR 1u
 #define HITL_SDK_STORAGE_API_MAJOR 1u
-#define HITL_SDK_STORAGE_API_MINOR 1u
+#define HITL_SDK_STORAGE_API_MINOR 2u
 
 namespace hitl::sdk {
 
@@ -608,6 +608,16 @@ class Storage {
   virtual Status record_token_uses(const std::vector<TokenUse>& uses) noexcept {
     (void)uses;
     return Status::Error(Code::invalid_argument, "this storage plugin has no token life cycle (storage 1.0)");
+  }
+  // Since storage 1.2 (the host calls it only on plugins of 1.2 or later; the default answers
+  // Code::invalid_argument and the host then reads one id at a time with get_decision). The
+  // stored decision of each of `ids` in `domain`, in the order of `ids` (nullopt where there is
+  // none): ingest's repeated-id check in one read per batch, not one per record, which on a
+  // database server is one round trip per record.
+  virtual Status find_decisions(const std::string& domain, const std::vector<std::string>& ids,
+                                std::vector<std::optional<DecisionRecord>>& out) noexcept {
+    (void)domain, (void)ids, (void)out;
+    return Status::Error(Code::invalid_argument, "this storage plugin cannot read decisions by ids (storage 1.1)");
   }
   // (new storage methods go here, after every existing one)
 };

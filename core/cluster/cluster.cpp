@@ -1,0 +1,84 @@
+#include "cluster/cluster.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+
+namespace hitl::cluster {
+
+using nlohmann::json;
+
+namespace {
+constexpr const char* kKindNames[] = {"final_outcome", "ground_truth", "model_promoted", "tokens_changed"};
+
+// The kinds that name a decision.
+bool names_decision(EventKind k) { return k == EventKind::final_outcome || k == EventKind::ground_truth; }
+
+std::optional<EventKind> kind_named(const std::string& name) {
+  for (std::size_t i = 0; i < std::size(kKindNames); ++i)
+    if (name == kKindNames[i]) return static_cast<EventKind>(i);
+  return std::nullopt;
+}
+
+class Alone final : public Cluster {
+ public:
+  bool refresh() noexcept override { return false; }
+  void publish(const Event&) noexcept override {}
+  void listen(std::function<void(const Event&)>) override {}
+  void stop() noexcept override {}
+  bool shared() const noexcept override { return false; }
+  bool alone_at_start() noexcept override { return true; }
+  void joined() noexcept override {}
+};
+}  // namespace
+
+#ifdef HITL_CLUSTER_POSTGRES
+std::unique_ptr<Cluster> open_postgres(const std::string& storage_config_json);  // cluster_postgres.cpp
+#endif
+
+std::string encode(const Event& e, const std::string& from) {
+  json j = {{"from", from}, {"kind", kKindNames[static_cast<std::size_t>(e.kind)]}};
+  if (names_decision(e.kind)) j.update({{"domain", e.domain}, {"id", e.id}});
+  if (e.kind == EventKind::ground_truth) j["first"] = e.first;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<Received> decode(std::string_view payload) {
+  const json j = json::parse(payload, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  auto text = [&j](const char* key) -> std::optional<std::string> {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  const auto from = text("from"), kind_name = text("kind");
+  if (!from || !kind_name) return std::nullopt;
+  const auto kind = kind_named(*kind_name);
+  if (!kind) return std::nullopt;
+  Received r{*from, Event{*kind, {}, {}, false}};
+  if (!names_decision(*kind)) return r;
+  const auto domain = text("domain"), id = text("id");
+  if (!domain || !id || domain->empty() || id->empty()) return std::nullopt;
+  r.event.domain = *domain;
+  r.event.id = *id;
+  if (*kind == EventKind::ground_truth) {
+    auto it = j.find("first");
+    if (it == j.end() || !it->is_boolean()) return std::nullopt;
+    r.event.first = it->get<bool>();
+  }
+  return r;
+}
+
+std::unique_ptr<Cluster> alone() { return std::make_unique<Alone>(); }
+
+std::unique_ptr<Cluster> open(const std::string& storage_plugin, const std::string& storage_config_json) {
+  if (storage_plugin != "postgres") return alone();
+#ifdef HITL_CLUSTER_POSTGRES
+  return open_postgres(storage_config_json);
+#else
+  (void)storage_config_json;
+  throw std::runtime_error("storage \"postgres\": this hitl was built without PostgreSQL (HITL_WITH_POSTGRES=OFF)");
+#endif
+}
+
+}  // namespace hitl::cluster

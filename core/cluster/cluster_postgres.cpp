@@ -1,0 +1,221 @@
+// The cluster on PostgreSQL: the leadership's advisory lock, NOTIFY and LISTEN, each on a
+// connection of its own (cluster.hpp says why).
+#include "cluster/cluster.hpp"
+
+#include "pg_config.hpp"
+#include "pg_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+namespace hitl::cluster {
+
+namespace {
+
+constexpr const char* kChannel = "hitl_events";
+// One lock key for the whole database: every instance sharing it competes for the same lead.
+constexpr const char* kTakeLead = "SELECT pg_try_advisory_lock(hashtext('hitl.leader'))";
+// Every running instance holds this one shared; a starting instance alone can take it exclusively.
+constexpr const char* kPresent = "SELECT pg_advisory_lock_shared(hashtext('hitl.present'))";
+constexpr const char* kAloneTry = "SELECT pg_try_advisory_lock(hashtext('hitl.present'))";
+constexpr const char* kAloneEnd = "SELECT pg_advisory_unlock(hashtext('hitl.present'))";
+
+std::string random_tag() {
+  std::random_device rd;
+  std::uniform_int_distribution<std::uint64_t> dist;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(dist(rd)));
+  return buf;
+}
+
+class PgCluster final : public Cluster {
+ public:
+  explicit PgCluster(pg::PgConfig cfg) : cfg_(std::move(cfg)), tag_(random_tag()) {
+    leadership_.set(false);  // until refresh() takes the lock
+  }
+  ~PgCluster() override { stop(); }
+
+  bool refresh() noexcept override;
+  void publish(const Event& e) noexcept override;
+  void listen(std::function<void(const Event&)> on_event) override;
+  void stop() noexcept override;
+  bool shared() const noexcept override { return true; }
+  bool alone_at_start() noexcept override;
+  void joined() noexcept override;
+
+ private:
+  class Receiver;
+  std::unique_ptr<pg::Session> connect() const {
+    return std::make_unique<pg::Session>(cfg_.url, cfg_.statement_timeout_ms, cfg_.connect_timeout_s);
+  }
+  // The leadership's connection, opened (and made present) when there is none; lead_mu_ held.
+  pqxx::connection& lead_connection();
+  void listen_loop();
+  void deliver(const std::string& payload) noexcept;
+
+  const pg::PgConfig cfg_;
+  const std::string tag_;  // this instance, in each payload it sends: its own are not delivered back
+  std::mutex lead_mu_, publish_mu_;
+  std::unique_ptr<pg::Session> lead_, publish_;
+  bool joined_ = false, alone_held_ = false;  // lead_mu_ held
+  std::mutex listen_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::function<void(const Event&)> on_event_;
+  std::thread listener_;
+};
+
+class PgCluster::Receiver final : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& c, PgCluster& owner) : notification_receiver(c, kChannel), owner_(owner) {}
+  void operator()(const std::string& payload, int) override { owner_.deliver(payload); }
+
+ private:
+  PgCluster& owner_;
+};
+
+// Held: the lock's connection must still be there (the server released the lock when it ended,
+// and some other instance may hold it now). Not held: try to take it. Any failure drops the
+// connection, and the lock with it, so this instance never believes it leads when it may not.
+bool PgCluster::refresh() noexcept {
+  std::lock_guard lock(lead_mu_);
+  const bool was = leader();
+  bool now = false;
+  try {
+    pqxx::nontransaction tx(lead_connection());
+    now = was ? (tx.exec("SELECT 1"), true) : tx.exec(kTakeLead)[0][0].as<bool>();
+  } catch (const std::exception& e) {
+    if (was) spdlog::error("cluster: the leadership's connection failed, leadership given up: {}", e.what());
+    lead_.reset();
+    now = false;
+  }
+  leadership_.set(now);
+  return now != was;
+}
+
+pqxx::connection& PgCluster::lead_connection() {
+  if (!lead_) {
+    lead_ = connect();
+    alone_held_ = false;  // a new session holds nothing
+    if (joined_) pqxx::nontransaction(lead_->conn()).exec(kPresent);
+  }
+  return lead_->conn();
+}
+
+bool PgCluster::alone_at_start() noexcept {
+  std::lock_guard lock(lead_mu_);
+  try {
+    pqxx::nontransaction tx(lead_connection());
+    alone_held_ = tx.exec(kAloneTry)[0][0].as<bool>();
+    return alone_held_;
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster: cannot tell whether other instances run (taken as yes): {}", e.what());
+    lead_.reset();
+    return false;
+  }
+}
+
+void PgCluster::joined() noexcept {
+  std::lock_guard lock(lead_mu_);
+  joined_ = true;
+  try {
+    const bool fresh = !lead_;
+    pqxx::nontransaction tx(lead_connection());  // a fresh one takes the shared lock itself
+    if (!fresh) tx.exec(kPresent);
+    if (alone_held_) tx.exec(kAloneEnd);
+    alone_held_ = false;
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster: presence not recorded yet (again with the leadership's connection): {}", e.what());
+    lead_.reset();
+  }
+}
+
+void PgCluster::publish(const Event& e) noexcept {
+  try {
+    const std::string payload = encode(e, tag_);
+    if (payload.size() > kMaxPayload) {
+      spdlog::warn("cluster: event for decision of {} bytes not sent (NOTIFY holds under 8000)", payload.size());
+      return;
+    }
+    std::lock_guard lock(publish_mu_);
+    try {
+      if (!publish_) publish_ = connect();
+      pqxx::nontransaction tx(publish_->conn());
+      publish_->run(tx, "SELECT pg_notify($1, $2)", pg::params(std::string(kChannel), payload));
+    } catch (...) {
+      publish_.reset();  // opened afresh for the next event
+      throw;
+    }
+  } catch (const std::exception& ex) {
+    spdlog::warn("cluster: event not sent to the other instances: {}", ex.what());
+  }
+}
+
+void PgCluster::deliver(const std::string& payload) noexcept {
+  try {
+    auto r = decode(payload);
+    if (!r) {
+      spdlog::warn("cluster: ignored a {} notification that is no event of this hitl", kChannel);
+      return;
+    }
+    if (r->from != tag_ && on_event_) on_event_(r->event);
+  } catch (const std::exception& e) {
+    spdlog::error("cluster: an event's handling failed: {}", e.what());
+  }
+}
+
+void PgCluster::listen(std::function<void(const Event&)> on_event) {
+  std::lock_guard lock(listen_mu_);
+  if (listener_.joinable()) throw std::logic_error("cluster: already listening");
+  stopping_ = false;
+  on_event_ = std::move(on_event);
+  listener_ = std::thread([this] { listen_loop(); });
+}
+
+// One connection LISTENs; it wakes every 200 ms to see a stop. A lost connection is opened
+// again after a second (events sent meanwhile are missed: cluster.hpp says what that costs).
+void PgCluster::listen_loop() {
+  auto stopping = [this] {
+    std::lock_guard lock(listen_mu_);
+    return stopping_;
+  };
+  while (!stopping()) {
+    try {
+      auto session = connect();
+      Receiver receiver(session->conn(), *this);
+      while (!stopping()) session->conn().await_notification(0, 200'000);
+    } catch (const std::exception& e) {
+      spdlog::warn("cluster: listening for other instances' events failed (again in 1 s): {}", e.what());
+      std::unique_lock lock(listen_mu_);
+      stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+    }
+  }
+}
+
+void PgCluster::stop() noexcept {
+  {
+    std::lock_guard lock(listen_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (listener_.joinable()) listener_.join();
+  std::lock_guard lock(lead_mu_);
+  lead_.reset();  // the server releases the advisory lock with its session
+  leadership_.set(false);
+}
+
+}  // namespace
+
+std::unique_ptr<Cluster> open_postgres(const std::string& storage_config_json) {
+  pg::PgConfig cfg;
+  if (auto st = pg::parse_config(storage_config_json.c_str(), "storage-postgres", cfg); !st.ok())
+    throw std::runtime_error("cluster: " + st.message);
+  return std::make_unique<PgCluster>(std::move(cfg));
+}
+
+}  // namespace hitl::cluster

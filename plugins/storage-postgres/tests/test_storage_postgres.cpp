@@ -1,0 +1,301 @@
+// What storage-postgres does beyond the shared storage suite (plugins/storage-sqlite/tests, run
+// on PostgreSQL as test-storage-postgres-suite): its config, connection failures, migrations
+// under concurrent starts, one audit chain under concurrent writers, batched intake, hostile
+// bytes. The plugin is loaded through Boost.DLL; the server is the throw-away test server.
+#include <hitl/audit_chain.hpp>
+#include <hitl/plugin_api.hpp>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/sha.h>
+
+#include "support/plugin_testing.hpp"
+#include "support/postgres.hpp"
+
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <thread>
+
+namespace sdk = hitl::sdk;
+
+namespace {
+
+const sdk::PluginDescriptor& plugin() { return hitl::test::plugin_descriptor("storage-postgres.so"); }
+
+sdk::Status try_open(const nlohmann::json& config, std::unique_ptr<sdk::Storage>& out) {
+  return plugin().create_storage(config.dump().c_str(), out);
+}
+
+std::unique_ptr<sdk::Storage> open(const std::string& url) {
+  std::unique_ptr<sdk::Storage> s;
+  const auto st = try_open({{"url", url}}, s);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  return s;
+}
+
+void commit_ok(sdk::Storage& s, sdk::WriteBatch& b) {
+  const auto st = s.commit(b);
+  INFO(st.message);
+  REQUIRE(st.ok());
+}
+
+sdk::NewDecision decision(const std::string& id, bool with_task) {
+  sdk::NewDecision nd;
+  nd.decision.domain = "credit";
+  nd.decision.id = id;
+  nd.decision.status = with_task ? "pending_review" : "auto_approved";
+  nd.decision.created_ms = 1000;
+  nd.decision.confidence = 0.1 + 0.2;  // not exactly representable: must come back bit for bit
+  if (with_task) nd.task = sdk::TaskRecord{};
+  nd.audit.push_back({0, 1000, "client", "decision.created", "credit", "decision", id, "{}"});
+  return nd;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : md) out += digits[c >> 4], out += digits[c & 0xf];
+  return out;
+}
+
+// Walks the whole trail as `hitl audit verify` does: seq 1, 2, ... and every hash recomputed.
+std::size_t verify_chain(sdk::Storage& s) {
+  std::vector<sdk::AuditRecord> all;
+  REQUIRE(s.list_audit(sdk::AuditFilter{"", "", 0, 1'000'000}, all).ok());
+  std::string prev = sdk::kAuditGenesisHash;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto& a = all[i];
+    INFO("seq " << a.seq);
+    REQUIRE(a.seq == static_cast<std::int64_t>(i + 1));
+    REQUIRE(a.prev_hash == prev);
+    std::string canonical;
+    sdk::audit_chain::append_canonical(canonical, a, sha256_hex(a.detail_json), prev);
+    REQUIRE(a.hash == sha256_hex(canonical));
+    prev = a.hash;
+  }
+  return all.size();
+}
+
+}  // namespace
+
+TEST_CASE("descriptor: storage kind named postgres with every option documented") {
+  const auto& d = plugin();
+  CHECK(d.kind == sdk::PluginKind::storage);
+  CHECK(std::string(d.name) == "postgres");
+  CHECK(d.api.major == HITL_SDK_STORAGE_API_MAJOR);
+  CHECK(d.api.minor == HITL_SDK_STORAGE_API_MINOR);
+  std::set<std::string> names;
+  for (const auto& o : nlohmann::json::parse(d.config_doc)) {
+    CHECK(o.contains("type"));
+    CHECK(o.contains("default"));
+    CHECK_FALSE(o.at("description").get<std::string>().empty());
+    names.insert(o.at("name").get<std::string>());
+  }
+  CHECK(names == std::set<std::string>{"url", "pool_size", "statement_timeout_ms", "connect_timeout_s"});
+}
+
+TEST_CASE("the README's option table is the descriptor's config_doc") {
+  std::ifstream in(HITL_SOURCE_DIR "/plugins/storage-postgres/README.md");
+  const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE_FALSE(readme.empty());
+  for (const auto& o : nlohmann::json::parse(plugin().config_doc)) {
+    const auto& d = o.at("default");
+    const std::string row = "| `" + o.at("name").get<std::string>() + "` | " + o.at("type").get<std::string>() + " | " +
+                            (d.is_null() ? std::string("required") : d.dump()) + " |";
+    INFO(row);
+    CHECK(readme.find(row) != std::string::npos);
+  }
+}
+
+TEST_CASE("bad config is refused naming the key, before any connection") {
+  const std::vector<std::pair<nlohmann::json, std::string>> cases = {
+      {nlohmann::json::object(), "\"url\""},
+      {{{"url", 7}}, "config key \"url\""},
+      {{{"url", "postgresql://x/y"}, {"pool_size", 0}}, "config key \"pool_size\""},
+      {{{"url", "postgresql://x/y"}, {"pool_size", 2.5}}, "config key \"pool_size\""},
+      {{{"url", "postgresql://x/y"}, {"statement_timeout_ms", -1}}, "config key \"statement_timeout_ms\""},
+      {{{"url", "postgresql://x/y"}, {"path", "hitl.db"}}, "unknown config key \"path\""},
+  };
+  for (const auto& [config, words] : cases) {
+    INFO(config.dump());
+    std::unique_ptr<sdk::Storage> s;
+    const auto st = try_open(config, s);
+    CHECK(st.code == sdk::Code::invalid_argument);
+    CHECK_THAT(st.message, Catch::Contains(words));
+    CHECK_FALSE(s);
+  }
+}
+
+TEST_CASE("a server that cannot be reached is unavailable, and the message hides the password") {
+  std::unique_ptr<sdk::Storage> s;
+  // Port 1 on loopback: refused at once, no server needed.
+  const auto st = try_open({{"url", "postgresql://hitl:s3cret@127.0.0.1:1/hitl"}, {"connect_timeout_s", 2}}, s);
+  CHECK(st.code == sdk::Code::unavailable);
+  CHECK_THAT(st.message, Catch::Contains("cannot connect") && Catch::Contains("127.0.0.1:1"));
+  CHECK_THAT(st.message, !Catch::Contains("s3cret"));
+  CHECK_FALSE(s);
+}
+
+TEST_CASE("instances starting together migrate once, under the advisory lock") {
+  HITL_PG_DATABASE(url);
+  std::vector<std::unique_ptr<sdk::Storage>> opened(6);
+  std::vector<sdk::Status> results(opened.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < opened.size(); ++i)
+    threads.emplace_back([&, i] { results[i] = try_open({{"url", url}}, opened[i]); });
+  for (auto& t : threads) t.join();
+  for (const auto& st : results) {
+    INFO(st.message);
+    CHECK(st.ok());
+  }
+  int version = 0;
+  REQUIRE(opened[0]->schema_version(version).ok());
+  CHECK(version == 4);
+  pqxx::connection c(url);
+  pqxx::work tx(c);
+  CHECK(tx.exec("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'")[0][0].as<int>() == 4);
+  // A database a newer plugin migrated further is refused, naming both versions.
+  tx.exec("INSERT INTO schema_migrations VALUES('storage', 5, 0)");
+  tx.commit();
+  std::unique_ptr<sdk::Storage> s;
+  const auto st = try_open({{"url", url}}, s);
+  CHECK(st.code == sdk::Code::conflict);
+  CHECK_THAT(st.message, Catch::Contains("version 5") && Catch::Contains("up to 4"));
+}
+
+TEST_CASE("concurrent writers on one database append to one audit chain, never a fork") {
+  HITL_PG_DATABASE(url);
+  // Two storage objects: two instances of the service, each with its own writer connection.
+  auto a = open(url), b = open(url);
+  constexpr int kBatches = 40, kPerBatch = 3;
+  auto writer = [&](sdk::Storage& s, const std::string& who) {
+    for (int i = 0; i < kBatches; ++i) {
+      sdk::WriteBatch batch;
+      for (int k = 0; k < kPerBatch; ++k)
+        batch.audit.push_back({0, 1000 + i, who, "task.claimed", "credit", "task", std::to_string(i), "{\"k\":1}"});
+      commit_ok(s, batch);
+    }
+  };
+  std::thread ta([&] { writer(*a, "instance-a"); });
+  std::thread tb([&] { writer(*b, "instance-b"); });
+  ta.join();
+  tb.join();
+  CHECK(verify_chain(*a) == 2 * kBatches * kPerBatch);
+  // Neither copy of the trail is touchable from outside: no UPDATE, DELETE or TRUNCATE.
+  pqxx::connection c(url);
+  for (const char* sql : {"UPDATE audit SET actor = 'mallory'", "DELETE FROM audit", "TRUNCATE audit"}) {
+    INFO(sql);
+    pqxx::work tx(c);
+    CHECK_THROWS_WITH(tx.exec(sql), Catch::Contains("append-only"));
+  }
+}
+
+TEST_CASE("a batch of many decisions is written in chunks, duplicates answered with the original") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  sdk::WriteBatch first;
+  first.decisions.push_back(decision("d-7", true));
+  commit_ok(*s, first);
+  const auto original_task = first.decisions[0].task->task_id;
+
+  // 1100 rows: two statements (kRowsPerInsert = 1000), the repeat of d-20 in the second.
+  sdk::WriteBatch b;
+  for (int i = 0; i < 1100; ++i) b.decisions.push_back(decision("d-" + std::to_string(i), i % 2 == 1));
+  b.decisions.push_back(decision("d-20", true));  // again within the batch: the first one wins
+  commit_ok(*s, b);
+  std::set<std::int64_t> task_ids;
+  for (std::size_t i = 0; i < b.decisions.size(); ++i) {
+    const auto& nd = b.decisions[i];
+    INFO(nd.decision.id << " at " << i);
+    const bool dup = nd.decision.id == "d-7" || i == 1100;
+    CHECK(nd.duplicate == dup);
+    if (nd.duplicate) continue;
+    std::optional<sdk::DecisionRecord> stored;
+    REQUIRE(s->get_decision("credit", nd.decision.id, stored).ok());
+    REQUIRE(stored);
+    CHECK(stored->task_id == nd.decision.task_id);
+    CHECK(stored->confidence == 0.1 + 0.2);
+    if (nd.task) CHECK(task_ids.insert(nd.task->task_id).second);
+  }
+  CHECK(b.decisions[7].decision.task_id == original_task);  // d-7's stored original
+  CHECK(b.decisions[1100].decision.task_id == 0);            // d-20 (even) opened no task
+  CHECK(task_ids.size() == 549);                             // odd ids, d-7 excepted
+  CHECK(verify_chain(*s) == 1 + 1100 - 1);                   // the duplicates' records are not written
+}
+
+TEST_CASE("text with quotes, backslashes, braces and commas survives the bulk path byte for byte") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  const std::string nasty = R"(a "quoted" \back\slash, {brace} NULL ' ; --)";
+  sdk::WriteBatch b;
+  for (int i = 0; i < 3; ++i) {
+    b.decisions.push_back(decision(nasty + std::to_string(i), true));
+    b.decisions.back().decision.input_json = R"({"note":")" + nasty + R"("})";
+    b.feedback.push_back({"credit", nasty, nasty, nasty, "", 0.5, "correct", "alice", 1});
+  }
+  commit_ok(*s, b);
+  std::optional<sdk::DecisionRecord> d;
+  REQUIRE(s->get_decision("credit", nasty + "1", d).ok());
+  REQUIRE(d);
+  CHECK(d->input_json == R"({"note":")" + nasty + R"("})");
+  std::vector<sdk::FeedbackRecord> fb;
+  REQUIRE(s->list_feedback("credit", fb).ok());
+  REQUIRE(fb.size() == 3);
+  CHECK(fb[0].decision_id == nasty);
+  CHECK(fb[0].final_label == nasty);
+  CHECK(verify_chain(*s) == 3);
+}
+
+TEST_CASE("find_decisions answers a batch's ids in one read, in their order, as get_decision would") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  const std::string nasty = R"(a "quoted" \back\slash, {brace} NULL)";
+  sdk::WriteBatch b;
+  for (const std::string& id : {std::string("d1"), std::string("d2"), nasty}) b.decisions.push_back(decision(id, id != "d2"));
+  b.decisions[1].decision.domain = "other";  // same id in another domain: not found in credit
+  b.decisions[1].audit.front().domain = "other";
+  commit_ok(*s, b);
+  const std::vector<std::string> ids{"missing", nasty, "d1", "d2", "d1"};
+  std::vector<std::optional<sdk::DecisionRecord>> found;
+  const auto st = s->find_decisions("credit", ids, found);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  REQUIRE(found.size() == ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    std::optional<sdk::DecisionRecord> one;
+    REQUIRE(s->get_decision("credit", ids[i], one).ok());
+    INFO("id " << ids[i]);
+    REQUIRE(found[i].has_value() == one.has_value());
+    if (one) {
+      CHECK(found[i]->id == ids[i]);
+      CHECK(found[i]->task_id == one->task_id);
+      CHECK(found[i]->confidence == one->confidence);
+    }
+  }
+  CHECK_FALSE(found[0]);
+  CHECK(found[1]);
+  CHECK_FALSE(found[3]);  // d2 is stored in "other"
+  CHECK(found[4]);
+  REQUIRE(s->find_decisions("credit", {}, found).ok());
+  CHECK(found.empty());
+}
+
+TEST_CASE("hostile bytes are refused as invalid_argument, and the storage keeps working") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  sdk::WriteBatch b;
+  b.decisions.push_back(decision(std::string("nul\0byte", 8), false));
+  const auto st = s->commit(b);
+  CHECK(st.code == sdk::Code::invalid_argument);
+  sdk::WriteBatch bad_utf8;
+  bad_utf8.decisions.push_back(decision("\xff\xfe", false));
+  CHECK(s->commit(bad_utf8).code == sdk::Code::invalid_argument);
+  sdk::WriteBatch good;
+  good.decisions.push_back(decision("fine", false));
+  commit_ok(*s, good);
+  CHECK(verify_chain(*s) == 1);
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The write path on PostgreSQL (issue 20), each figure beside the same run's SQLite figure and,
+# for batch ingest, the Python reference (../shared/bench: peer.py, gen.py; REF_DIR for another
+# copy). A throw-away server (tests/support/pg-test-server.sh: loopback, fsync=off) on this same
+# machine. Figures, not pass/fail; not part of `make test` or ctest.
+#   tests/bench/postgres.sh [BUILD_DIR]     (default build: any configured build with the plugins)
+# Sizes (env): BATCH_SMALL (200000 records), REVIEW_FILL (60000 records ingested before each review
+# run, about a third of them flagged), REVIEW_SECONDS (10), INSTANCES (3).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-build}" && pwd)
+ref=${REF_DIR:-$here/../shared/bench}
+: "${BATCH_SMALL:=200000}" "${REVIEW_FILL:=60000}" "${REVIEW_SECONDS:=10}" "${INSTANCES:=3}"
+for f in peer.py gen.py; do [ -f "$ref/$f" ] || { echo "no $ref/$f (set REF_DIR)"; exit 1; }; done
+py=${PYTHON:-/usr/bin/python3}
+hitl="$build/bin/hitl"
+work=$(mktemp -d /tmp/hitl-pgbench.XXXXXX)
+chmod 755 "$work"
+servers=()
+stop_all() { for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; servers=(); }
+trap 'rc=$?; stop_all; "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true; [ $rc = 0 ] || { echo "failed (exit $rc); last output:"; tail -5 "$work"/fill.out "$work"/*.log 2>/dev/null; }; rm -rf "$work"' EXIT
+"$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
+server_url=$(sed -n 's/^url=//p' "$work/pg.state")
+[ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+cp -r "$here/examples/credit_risk" "$work/ex"
+cfg="$work/ex/hitl.lua"
+# The example's config on PostgreSQL: the same file with the storage and queue lines replaced.
+sed -e 's|^  storage = .*|  storage = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' \
+    -e 's|^  queue   = .*|  queue   = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' "$cfg" > "$work/ex/hitl-pg.lua"
+pgcfg="$work/ex/hitl-pg.lua"
+n_db=0
+fresh() {  # fresh sqlite|postgres: an empty database for the next run (HITL_DB or HITL_PG_URL)
+  rm -rf "$work/ex/var"; mkdir -p "$work/ex/var"; export HITL_DB="$work/ex/var/hitl.db"
+  n_db=$((n_db + 1))
+  psql -q "$server_url" -c "CREATE DATABASE bench$n_db" >/dev/null
+  export HITL_PG_URL="${server_url%/*}/bench$n_db"
+}
+config_of() { [ "$1" = postgres ] && echo "$pgcfg" || echo "$cfg"; }
+timed() {  # timed N CMD...: "records/s CPU-seconds" of CMD over N records
+  local n=$1; shift
+  local t0 t1; t0=$(date +%s%N)
+  /usr/bin/time -o "$work/time.out" -f "%U %S" "$@" > "$work/timed.out" 2>&1
+  t1=$(date +%s%N)
+  read -r user sys < "$work/time.out"
+  echo "$(( n * 1000000000 / (t1 - t0) )) $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.1f", u + s}')"
+}
+
+echo "# hitl bench on PostgreSQL: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?') $(grep -m1 CMAKE_BUILD_TYPE: "$build/CMakeCache.txt" | cut -d= -f2), $(nproc) cores, load average $(load)"
+echo "# server: $("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version), loopback, fsync=off"
+
+echo
+echo "## batch ingest, $BATCH_SMALL records into a fresh database (records/s, CPU seconds of the client process)"
+"$py" "$ref/gen.py" "$work/first.jsonl" "$BATCH_SMALL" f >/dev/null
+for backend in sqlite postgres; do
+  fresh
+  read -r rate cpu <<<"$(timed "$BATCH_SMALL" "$hitl" ingest --config "$(config_of $backend)" --domain credit_risk "$work/first.jsonl")"
+  echo "hitl ingest, $backend: $rate ($cpu s CPU)   (load $(load))"
+done
+read -r rate cpu <<<"$(timed "$BATCH_SMALL" "$py" "$ref/peer.py" --batch "$work/first.jsonl" "$work/peer.db")"
+echo "reference peer.py --batch (SQLite): $rate ($cpu s CPU)"
+
+echo
+echo "## review: 64 reviewers, claim + submit over HTTP for $REVIEW_SECONDS s (tests/bench/reviewers.py; reviewers spread over the instances)"
+start_instances() {  # start_instances CONFIG N: N `hitl serve`; sets urls (comma-separated)
+  urls=
+  for i in $(seq "$2"); do
+    HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "$1" > "$work/serve$i.out" 2> "$work/serve$i.log" &
+    servers+=($!)
+    until grep -q listening "$work/serve$i.out" 2>/dev/null; do sleep 0.05; done
+    local u; u=$(grep -o 'http://[0-9.:]*' "$work/serve$i.out")
+    until curl -sf "$u/healthz" >/dev/null; do sleep 0.05; done
+    urls="${urls:+$urls,}$u"
+  done
+}
+review_run() {  # review_run BACKEND INSTANCES
+  local c; c=$(config_of "$1")
+  fresh
+  for i in $(seq 64); do "$hitl" token create --config "$c" --role reviewer --name "r$i" --domains credit_risk; done > "$work/rev.tok"
+  # Enough pending tasks for the run: the generator's flagged records.
+  "$hitl" ingest --config "$c" --domain credit_risk "$work/fill.jsonl" > "$work/fill.out" 2>&1
+  local pending; pending=$(grep -o '[0-9]* pending_review' "$work/fill.out" | cut -d' ' -f1)
+  start_instances "$c" "$2"
+  echo "$1, $2 instance(s), $pending pending: $("$py" "$here/tests/bench/reviewers.py" "$urls" "$work/rev.tok" "$REVIEW_SECONDS") (load $(load))"
+  stop_all
+}
+"$py" "$ref/gen.py" "$work/fill.jsonl" "$REVIEW_FILL" r >/dev/null
+review_run sqlite 1
+review_run postgres 1
+review_run postgres "$INSTANCES"
+echo
+echo "# load average at the end: $(load)"
