@@ -99,36 +99,44 @@ void copy_untasked_decisions(Storage& from, Storage& to, std::size_t page, const
   }
 }
 
-void copy_reviews(Storage& from, Storage& to, std::size_t page, Counts& n) {
+// Pages of one part of the batch: `read(after, rows)` lists the source's rows after the cursor
+// `cursor`, each page is committed as `part`, then `check_row(source, committed)` compares.
+template <class Row, class Read, class CheckRow>
+std::int64_t copy_pages(Storage& to, std::vector<Row> WriteBatch::*part, std::int64_t Row::*cursor, Read read,
+                        CheckRow check_row) {
+  std::int64_t copied = 0;
   for (std::int64_t after = 0;;) {
-    std::vector<sdk::ReviewRecord> rows;
-    check(from.list_reviews(sdk::ReviewFilter{.after_review_id = after, .limit = page}, rows), "source: list_reviews");
-    if (rows.empty()) return;
-    after = rows.back().review_id;
+    std::vector<Row> rows;
+    read(after, rows);
+    if (rows.empty()) return copied;
+    after = rows.back().*cursor;
     WriteBatch batch;
-    batch.reviews = rows;
-    check(to.commit(batch), "destination: commit reviews");
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      require_same_id(rows[i].review_id, batch.reviews[i].review_id, "review");
-    }
-    n.reviews += static_cast<std::int64_t>(rows.size());
+    batch.*part = rows;
+    check(to.commit(batch), "destination: commit");
+    for (std::size_t i = 0; i < rows.size(); ++i) check_row(rows[i], (batch.*part)[i]);
+    copied += static_cast<std::int64_t>(rows.size());
   }
 }
 
+void copy_reviews(Storage& from, Storage& to, std::size_t page, Counts& n) {
+  using sdk::ReviewRecord;
+  n.reviews = copy_pages(
+      to, &WriteBatch::reviews, &ReviewRecord::review_id,
+      [&](std::int64_t after, std::vector<ReviewRecord>& rows) {
+        check(from.list_reviews(sdk::ReviewFilter{.after_review_id = after, .limit = page}, rows), "source: list_reviews");
+      },
+      [](const ReviewRecord& a, const ReviewRecord& b) { require_same_id(a.review_id, b.review_id, "review"); });
+}
+
 void copy_deliveries(Storage& from, Storage& to, std::size_t page, Counts& n) {
-  for (std::int64_t after = 0;;) {
-    std::vector<sdk::DeliveryRecord> rows;
-    check(from.list_deliveries(sdk::DeliveryFilter{.after_delivery_id = after, .limit = page}, rows),
-          "source: list_deliveries");
-    if (rows.empty()) return;
-    after = rows.back().delivery_id;
-    WriteBatch batch;
-    batch.deliveries = rows;
-    check(to.commit(batch), "destination: commit deliveries");
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      require_same_id(rows[i].delivery_id, batch.deliveries[i].delivery_id, "delivery");
-    n.deliveries += static_cast<std::int64_t>(rows.size());
-  }
+  using sdk::DeliveryRecord;
+  n.deliveries = copy_pages(
+      to, &WriteBatch::deliveries, &DeliveryRecord::delivery_id,
+      [&](std::int64_t after, std::vector<DeliveryRecord>& rows) {
+        check(from.list_deliveries(sdk::DeliveryFilter{.after_delivery_id = after, .limit = page}, rows),
+              "source: list_deliveries");
+      },
+      [](const DeliveryRecord& a, const DeliveryRecord& b) { require_same_id(a.delivery_id, b.delivery_id, "delivery"); });
 }
 
 // Feedback and reviewers have no paged read in the Storage interface: one domain's feedback and
@@ -150,18 +158,13 @@ void copy_feedback_and_reviewers(Storage& from, Storage& to, const std::set<std:
 // A source without gaps gets the same seq and so the same hashes; a gap (a removed record)
 // renumbers what follows, which is counted as rehashed and reported.
 void copy_audit(Storage& from, Storage& to, std::size_t page, Counts& n) {
-  for (std::int64_t after = 0;;) {
-    std::vector<sdk::AuditRecord> rows;
-    check(from.list_audit(sdk::AuditFilter{.after_seq = after, .limit = page}, rows), "source: list_audit");
-    if (rows.empty()) return;
-    after = rows.back().seq;
-    WriteBatch batch;
-    batch.audit = rows;
-    check(to.commit(batch), "destination: commit audit");
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      if (rows[i].hash != batch.audit[i].hash) ++n.rehashed;
-    n.audit += static_cast<std::int64_t>(rows.size());
-  }
+  using sdk::AuditRecord;
+  n.audit = copy_pages(
+      to, &WriteBatch::audit, &AuditRecord::seq,
+      [&](std::int64_t after, std::vector<AuditRecord>& rows) {
+        check(from.list_audit(sdk::AuditFilter{.after_seq = after, .limit = page}, rows), "source: list_audit");
+      },
+      [&](const AuditRecord& a, const AuditRecord& b) { n.rehashed += a.hash != b.hash ? 1 : 0; });
 }
 
 // The copy itself is an audited event on the destination, after the copied trail.

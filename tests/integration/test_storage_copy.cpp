@@ -10,6 +10,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -128,6 +129,8 @@ TEST_CASE("storage copy: every record of an SQLite database lands in an empty on
   if (!saved.empty()) ::setenv("HITL_TEST_BACKEND", saved.c_str(), 1);
   s.start();
   fill(s);
+  REQUIRE(run_hitl("reviewer add --config " + s.config.string() + " --id alice --roles reviewer,senior --skills cars")
+              .exit_code == 0);
   s.stop();
   const Destination d = destination_of(s);
 
@@ -154,6 +157,20 @@ TEST_CASE("storage copy: every record of an SQLite database lands in an empty on
   INFO(verify.out);
   CHECK(verify.exit_code == 0);
   CHECK(verify.out.find("audit chain ok") != std::string::npos);
+
+  // The service on the copy serves a task that was pending in the source (it re-queues every
+  // open task at start); tokens are not copied, so the reviewer gets a new one.
+  const auto pending = sqlite_rows(s.db, "SELECT task_id FROM tasks WHERE status = 'pending' ORDER BY task_id");
+  REQUIRE(!pending.empty());
+  if (!d.pg_url.empty()) ::setenv("HITL_PG_URL", d.pg_url.c_str(), 1);
+  s.config = d.config;
+  const std::string alice = s.token("reviewer", "alice", "loans");
+  s.start();
+  HttpClient c(s.port());
+  auto next = c.request("GET", "/v1/review/next?domain=loans", alice);
+  REQUIRE(next.status == 200);
+  CHECK(std::find(pending.begin(), pending.end(), std::vector<std::string>{std::to_string(next.json()["task_id"].get<long long>())}) != pending.end());
+  s.stop();
 
   auto again = run_hitl("storage copy --from " + s.config.string() + " --to " + d.config.string(), d.env());
   CHECK(again.exit_code == 1);
