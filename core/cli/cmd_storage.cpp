@@ -33,6 +33,7 @@ void require_same_id(std::int64_t source, std::int64_t copied, const char* what)
 struct Counts {
   std::int64_t decisions = 0, tasks = 0, reviews = 0, feedback = 0, reviewers = 0, deliveries = 0, audit = 0;
   std::int64_t rehashed = 0, tokens_left = 0;
+  std::int64_t tasked_seen = 0;  // decisions naming a task, met in the walk of decisions
 };
 
 // Refuses a destination holding any record: the copy keeps the source's ids and chain, which a
@@ -93,7 +94,10 @@ void copy_untasked_decisions(Storage& from, Storage& to, std::size_t page, const
     f.after_id = rows.back().id;
     WriteBatch batch;
     for (auto& d : rows)
-      if (d.task_id == 0) batch.decisions.push_back(sdk::NewDecision{.decision = std::move(d)});
+      if (d.task_id == 0)
+        batch.decisions.push_back(sdk::NewDecision{.decision = std::move(d)});
+      else
+        ++n.tasked_seen;
     n.decisions += static_cast<std::int64_t>(batch.decisions.size());
     if (!batch.empty()) check(to.commit(batch), "destination: commit decisions");
   }
@@ -188,6 +192,10 @@ void run_copy(const std::string& from_config, const std::string& to_config, std:
   Counts n;
   copy_tasked_decisions(*a->storage, *b->storage, page, domains, n);
   for (const auto& d : domains) copy_untasked_decisions(*a->storage, *b->storage, page, d, n);
+  // A decision naming a task the source does not hold was in neither walk: say so, never drop it.
+  if (n.tasked_seen != n.tasks)
+    throw std::runtime_error(std::to_string(n.tasked_seen) + " decisions name a task but " + std::to_string(n.tasks) +
+                             " tasks were copied: the source has decisions whose task row is missing");
   copy_reviews(*a->storage, *b->storage, page, n);
   copy_feedback_and_reviewers(*a->storage, *b->storage, domains, n);
   copy_deliveries(*a->storage, *b->storage, page, n);

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <sstream>
 
@@ -96,6 +97,16 @@ Destination destination_of(const Service& s) {
   return d;
 }
 
+// The source is SQLite in both runs (the history to move); the destination follows the backend.
+std::unique_ptr<Service> sqlite_source() {
+  const char* backend = std::getenv("HITL_TEST_BACKEND");
+  const std::string saved = backend ? backend : "";
+  ::unsetenv("HITL_TEST_BACKEND");
+  auto s = std::make_unique<Service>();
+  if (!saved.empty()) ::setenv("HITL_TEST_BACKEND", saved.c_str(), 1);
+  return s;
+}
+
 // A source with history: 300 predictions (auto-approved, rejected, pending review), 40 reviewed
 // (some corrected), one claimed and left assigned.
 void fill(Service& s) {
@@ -121,12 +132,8 @@ void fill(Service& s) {
 }  // namespace
 
 TEST_CASE("storage copy: every record of an SQLite database lands in an empty one, the chain verifies", "[copy]") {
-  // The source is SQLite in both runs (the history to move); the destination follows the backend.
-  const char* backend = std::getenv("HITL_TEST_BACKEND");
-  const std::string saved = backend ? backend : "";
-  ::unsetenv("HITL_TEST_BACKEND");
-  Service s;
-  if (!saved.empty()) ::setenv("HITL_TEST_BACKEND", saved.c_str(), 1);
+  auto source = sqlite_source();
+  Service& s = *source;
   s.start();
   fill(s);
   REQUIRE(run_hitl("reviewer add --config " + s.config.string() + " --id alice --roles reviewer,senior --skills cars")
@@ -175,4 +182,36 @@ TEST_CASE("storage copy: every record of an SQLite database lands in an empty on
   auto again = run_hitl("storage copy --from " + s.config.string() + " --to " + d.config.string(), d.env());
   CHECK(again.exit_code == 1);
   CHECK(again.out.find("the destination database is not empty") != std::string::npos);
+
+  // docs/deploy.md shows this command and quotes this refusal.
+  std::ifstream doc(std::string(HITL_SOURCE_DIR) + "/docs/deploy.md");
+  std::stringstream deploy;
+  deploy << doc.rdbuf();
+  CHECK(deploy.str().find("hitl storage copy --from hitl.lua --to hitl-postgres.lua") != std::string::npos);
+  CHECK(deploy.str().find("(`the destination database is not empty`)") != std::string::npos);
+}
+
+TEST_CASE("storage copy: a source whose task ids have a gap is refused, naming the first id that moved", "[copy]") {
+  auto source = sqlite_source();
+  Service& s = *source;
+  s.start();
+  auto post = [&](const std::string& id) {  // a prediction that opens a review task
+    HttpClient c(s.port());
+    const json p = {{"id", id}, {"input", {{"amount", 100}}}, {"prediction", {{"label", "good"}, {"confidence", 0.5}}}};
+    REQUIRE(c.request("POST", "/v1/domains/loans/predictions", s.client, p.dump()).status == 200);
+  };
+  post("g-1");
+  s.stop();
+  {  // burn task ids 2..6, as refused duplicates do (AUTOINCREMENT never reuses them)
+    SQLite::Database raw(s.db.string(), SQLite::OPEN_READWRITE);
+    raw.exec("UPDATE sqlite_sequence SET seq = seq + 5 WHERE name = 'tasks'");
+  }
+  s.start();
+  post("g-2");
+  s.stop();
+  const Destination d = destination_of(s);
+  auto r = run_hitl("storage copy --from " + s.config.string() + " --to " + d.config.string(), d.env());
+  INFO(r.out);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("task 7 became 2 in the destination") != std::string::npos);
 }
