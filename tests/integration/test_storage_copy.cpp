@@ -2,6 +2,7 @@
 // (test-integration) or PostgreSQL (test-integration-postgres), record for record, with an audit
 // chain that verifies; a non-empty destination is refused.
 #include "support.hpp"
+#include "support/eventually.hpp"
 
 #if HITL_TEST_WITH_POSTGRES
 #include "support/postgres.hpp"
@@ -174,8 +175,11 @@ TEST_CASE("storage copy: every record of an SQLite database lands in an empty on
   const std::string alice = s.token("reviewer", "alice", "loans");
   s.start();
   HttpClient c(s.port());
-  auto next = c.request("GET", "/v1/review/next?domain=loans", alice);
-  REQUIRE(next.status == 200);
+  hitl::test::HttpResponse next;
+  // The requeue runs on its own thread at start: /v1/review/next may answer 204 until it has.
+  REQUIRE(hitl::test::eventually(
+      [&] { return (next = c.request("GET", "/v1/review/next?domain=loans", alice)).status == 200; },
+      std::chrono::seconds(30), std::chrono::milliseconds(50)));
   CHECK(std::find(pending.begin(), pending.end(), std::vector<std::string>{std::to_string(next.json()["task_id"].get<long long>())}) != pending.end());
   s.stop();
 
