@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   hitl::cli::add_retrain(app);
   hitl::cli::add_replay(app);
   hitl::cli::add_simulate(app);
+  hitl::cli::add_storage(app);
   try {
     hitl::cli::apply_clock_offset_from_env();
     app.parse(argc, argv);
