@@ -6,6 +6,7 @@
 #include <hitl/plugin_api.hpp>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -28,6 +29,24 @@ struct TableSpec {
   const char* name;
   RowKey key;
   std::vector<Column<Rec>> columns;
+
+  // The columns an INSERT writes: all but a generated key.
+  std::span<const Column<Rec>> inserted() const {
+    return std::span<const Column<Rec>>(columns).subspan(key == RowKey::generated ? 1 : 0);
+  }
+  // "c1, c2, ..." of inserted().
+  std::string inserted_list() const {
+    std::string cols;
+    for (const auto& c : inserted()) cols.append(cols.empty() ? "" : ", ").append(c.name);
+    return cols;
+  }
+  // "SELECT <columns> FROM <name>"; without the payload, payload columns read back as ''.
+  std::string select_sql(bool with_payload) const {
+    std::string s = "SELECT ";
+    for (std::size_t i = 0; i < columns.size(); ++i)
+      s.append(i ? ", " : "").append(columns[i].payload && !with_payload ? "''" : columns[i].name);
+    return s.append(" FROM ").append(name);
+  }
 };
 
 const TableSpec<sdk::DecisionRecord>& decisions_table();

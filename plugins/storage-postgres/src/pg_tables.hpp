@@ -27,17 +27,16 @@ template <class Rec>
 class Table {
  public:
   explicit Table(const storage_common::TableSpec<Rec>& spec)
-      : name_(spec.name), key_(spec.key), columns_(spec.columns), select_(make_select(true)),
-        select_no_payload_(make_select(false)) {}
+      : spec_(spec), select_(spec.select_sql(true)), select_no_payload_(spec.select_sql(false)) {}
 
-  const char* name() const { return name_; }
+  const char* name() const { return spec_.name; }
   const std::string& select(bool with_payload = true) const { return with_payload ? select_ : select_no_payload_; }
 
   // "INSERT INTO <name>(<columns>) VALUES($1, ...)"; a caller may append ON CONFLICT / RETURNING.
   std::string insert() const {
     std::string values;
     for (std::size_t n = 1; n <= inserted().size(); ++n) values.append(n > 1 ? ", $" : "$").append(std::to_string(n));
-    return "INSERT INTO " + std::string(name_) + "(" + column_list() + ") VALUES(" + values + ")";
+    return "INSERT INTO " + std::string(spec_.name) + "(" + spec_.inserted_list() + ") VALUES(" + values + ")";
   }
 
   // Appends the parameters of `r` for insert().
@@ -55,7 +54,7 @@ class Table {
     std::size_t n = 0;
     for (const auto& c : inserted())
       arrays.append(n ? ", $" : "$").append(std::to_string(++n)).append("::").append(kArrayType[c.member.index()]);
-    return "INSERT INTO " + std::string(name_) + "(" + column_list() + ") SELECT * FROM unnest(" + arrays + ")";
+    return "INSERT INTO " + std::string(spec_.name) + "(" + spec_.inserted_list() + ") SELECT * FROM unnest(" + arrays + ")";
   }
 
   // The array literals of bulk_insert() for the records rec(first) .. rec(last - 1).
@@ -75,37 +74,20 @@ class Table {
 
   Rec read(const pqxx::row& row) const {
     Rec r;
-    for (std::size_t i = 0; i < columns_.size(); ++i)
-      std::visit([&](auto m) { read_value(row[static_cast<pqxx::row::size_type>(i)], r.*m); }, columns_[i].member);
+    for (std::size_t i = 0; i < spec_.columns.size(); ++i)
+      std::visit([&](auto m) { read_value(row[static_cast<pqxx::row::size_type>(i)], r.*m); }, spec_.columns[i].member);
     return r;
   }
 
  private:
-  // The columns an INSERT writes: all but a generated key.
-  std::span<const Column<Rec>> inserted() const {
-    return std::span<const Column<Rec>>(columns_).subspan(key_ == RowKey::generated ? 1 : 0);
-  }
-  std::string column_list() const {
-    std::string cols;
-    for (const auto& c : inserted()) cols.append(cols.empty() ? "" : ", ").append(c.name);
-    return cols;
-  }
-
-  std::string make_select(bool with_payload) const {
-    std::string s = "SELECT ";
-    for (std::size_t i = 0; i < columns_.size(); ++i)
-      s.append(i ? ", " : "").append(columns_[i].payload && !with_payload ? "''" : columns_[i].name);
-    return s.append(" FROM ").append(name_);
-  }
+  std::span<const Column<Rec>> inserted() const { return spec_.inserted(); }
 
   static void read_value(const pqxx::field& f, std::string& v) { v.assign(f.c_str(), f.size()); }
   static void read_value(const pqxx::field& f, std::int64_t& v) { v = f.as<std::int64_t>(); }
   static void read_value(const pqxx::field& f, double& v) { v = f.as<double>(); }
   static void read_value(const pqxx::field& f, bool& v) { v = f.as<bool>(); }
 
-  const char* name_;
-  RowKey key_;
-  std::vector<Column<Rec>> columns_;
+  const storage_common::TableSpec<Rec>& spec_;  // storage-common's, alive for the process
   std::string select_, select_no_payload_;
 };
 
