@@ -51,7 +51,7 @@
 #define HITL_SDK_QUEUE_API_MAJOR 1u
 #define HITL_SDK_QUEUE_API_MINOR 1u
 #define HITL_SDK_STORAGE_API_MAJOR 1u
-#define HITL_SDK_STORAGE_API_MINOR 2u
+#define HITL_SDK_STORAGE_API_MINOR 3u
 
 namespace hitl::sdk {
 
@@ -569,6 +569,24 @@ struct TokenUse {
   std::int64_t used_ms = 0;
 };
 
+// Since storage 1.3: a token with its hash and life cycle, as `hitl storage copy` moves it to
+// another database. The host never shows it to anyone (TokenInfo is what `hitl token list` shows).
+struct TokenExport {
+  TokenRecord token;              // with its hash and `revoked`
+  std::int64_t expires_ms = 0;    // 0 = never
+  std::int64_t last_used_ms = 0;
+  std::int64_t revoked_ms = 0;    // 0 = not revoked
+};
+// Since storage 1.3: a named blob (a registry artifact, a dataset version, a job's state) kept in
+// the database itself, so that every instance sharing the database sees it. Names are
+// slash-separated paths of at most 512 bytes ("registry/credit_risk/m3.bin").
+struct BlobInfo {
+  std::string name;
+  std::int64_t size = 0;        // bytes
+  std::string sha256;           // hex SHA-256 of the bytes, computed by the plugin when stored
+  std::int64_t updated_ms = 0;  // as passed to put_blob
+};
+
 // ---------------------------------------------------------------------------------------------
 // The storage interface. The host serialises calls to one Storage object from its writer
 // thread, but reads may come from any thread.
@@ -619,6 +637,35 @@ class Storage {
     (void)domain, (void)ids, (void)out;
     return Status::Error(Code::invalid_argument, "this storage plugin cannot read decisions by ids (storage 1.1)");
   }
+  // Since storage 1.3 (the host calls them only on plugins of 1.3 or later; the defaults answer
+  // Code::invalid_argument). Every token with its hash and life cycle, in name order: what
+  // `hitl storage copy` needs to move tokens, which find_token_info and list_tokens never show.
+  // The destination takes them back with commit_tokens (and a revocation, when revoked_ms > 0).
+  virtual Status export_tokens(std::vector<TokenExport>& out) noexcept {
+    (void)out;
+    return Status::Error(Code::invalid_argument, "this storage plugin cannot export tokens (storage 1.2)");
+  }
+  // Named blobs: put_blob creates or replaces `name` with `bytes` at once (a reader sees the old
+  // bytes or the new, never a mix); it may be called from any thread, apart from the writer
+  // thread's commits, and the plugin orders it with its own writes. get_blob answers nullopt for
+  // a name never stored or deleted. list_blobs lists the names starting with `prefix`, in name
+  // order, without their bytes. delete_blob of an absent name is Ok.
+  virtual Status put_blob(const std::string& name, const std::string& bytes, std::int64_t updated_ms) noexcept {
+    (void)name, (void)bytes, (void)updated_ms;
+    return Status::Error(Code::invalid_argument, "this storage plugin has no blobs (storage 1.2)");
+  }
+  virtual Status get_blob(const std::string& name, std::optional<std::string>& out) noexcept {
+    (void)name, (void)out;
+    return Status::Error(Code::invalid_argument, "this storage plugin has no blobs (storage 1.2)");
+  }
+  virtual Status list_blobs(const std::string& prefix, std::vector<BlobInfo>& out) noexcept {
+    (void)prefix, (void)out;
+    return Status::Error(Code::invalid_argument, "this storage plugin has no blobs (storage 1.2)");
+  }
+  virtual Status delete_blob(const std::string& name) noexcept {
+    (void)name;
+    return Status::Error(Code::invalid_argument, "this storage plugin has no blobs (storage 1.2)");
+  }
   // (new storage methods go here, after every existing one)
 };
 
@@ -632,6 +679,7 @@ inline constexpr std::uint32_t kStorageStructSizes[] = {
     sizeof(WriteBatch),     sizeof(TaskFilter),     sizeof(DeliveryFilter), sizeof(DecisionFilter),
     sizeof(ReviewFilter),   sizeof(AuditFilter),
     sizeof(TokenInfo),      sizeof(TokenExpiry),    sizeof(TokenUse),  // storage 1.1
+    sizeof(TokenExport),    sizeof(BlobInfo),                              // storage 1.3
 };
 inline constexpr const char* kStorageStructNames[] = {
     "Status",         "DecisionRecord", "TaskRecord",     "TaskPatch",      "ReviewerRecord", "DeliveryRecord",
@@ -639,6 +687,7 @@ inline constexpr const char* kStorageStructNames[] = {
     "TaskUpdate",     "FinalOutcome",   "PayloadErasure", "GroundTruth",    "WriteBatch",     "TaskFilter",
     "DeliveryFilter", "DecisionFilter", "ReviewFilter",   "AuditFilter",
     "TokenInfo",      "TokenExpiry",    "TokenUse",  // storage 1.1
+    "TokenExport",    "BlobInfo",                    // storage 1.3
 };
 
 // @abi-section: common
