@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <set>
@@ -32,7 +33,7 @@ void require_same_id(std::int64_t source, std::int64_t copied, const char* what)
 
 struct Counts {
   std::int64_t decisions = 0, tasks = 0, reviews = 0, feedback = 0, reviewers = 0, deliveries = 0, audit = 0;
-  std::int64_t rehashed = 0, tokens_left = 0;
+  std::int64_t rehashed = 0, tokens = 0, tokens_left = 0;
   std::int64_t tasked_seen = 0;  // decisions naming a task, met in the walk of decisions
 };
 
@@ -171,6 +172,57 @@ void copy_audit(Storage& from, Storage& to, std::size_t page, Counts& n) {
       [&](const AuditRecord& a, const AuditRecord& b) { n.rehashed += a.hash != b.hash ? 1 : 0; });
 }
 
+// Whether the host may call a method added in storage minor `minor` on `s` (plugin_registry.hpp).
+bool has_minor(const std::shared_ptr<Storage>& s, std::uint32_t minor) {
+  const auto api = plugin::api_of(s);
+  return !api || api->minor >= minor;
+}
+
+// One exported token as the destination takes it back, in one commit_tokens batch: the live row
+// with its expiry (so its secret authenticates as before), then for a revoked one the revocation
+// row at its time (the storage records revoked_ms from it). One batch: the revoked token is
+// never live on the destination, even between two commits.
+void add_token(const sdk::TokenExport& t, WriteBatch& batch, std::vector<sdk::TokenExpiry>& expiries,
+               std::vector<sdk::TokenUse>& uses) {
+  sdk::TokenRecord live = t.token;
+  live.revoked = false;
+  batch.tokens.push_back(live);
+  expiries.push_back({t.token.hash, t.expires_ms});
+  if (t.token.revoked || t.revoked_ms > 0) {
+    sdk::TokenRecord revocation = t.token;
+    revocation.revoked = true;
+    revocation.created_ms = t.revoked_ms > 0 ? t.revoked_ms : t.token.created_ms;
+    batch.tokens.push_back(revocation);
+  }
+  if (t.last_used_ms > 0) uses.push_back({t.token.name, t.last_used_ms});
+}
+
+// Tokens move when the source exports them (storage 1.3), `page` at a time. A source without the
+// export keeps today's answer: they are counted and left behind. A destination without the token
+// life cycle (storage 1.0) is refused: a token must never be usable without its expiry.
+void copy_tokens(const std::shared_ptr<Storage>& from, const std::shared_ptr<Storage>& to, std::size_t page,
+                 Counts& n) {
+  if (!has_minor(from, 3)) {
+    std::vector<sdk::TokenInfo> infos;
+    if (has_minor(from, 1) && from->list_tokens(infos).ok()) n.tokens_left = static_cast<std::int64_t>(infos.size());
+    return;
+  }
+  std::vector<sdk::TokenExport> tokens;
+  check(from->export_tokens(tokens), "source: export_tokens");
+  if (!tokens.empty() && !has_minor(to, 1))
+    throw std::runtime_error("the destination's storage plugin has no token life cycle (storage 1.0): it cannot keep a "
+                             "token's expiry, so no token was copied");
+  for (std::size_t first = 0; first < tokens.size(); first += page) {
+    WriteBatch batch;
+    std::vector<sdk::TokenExpiry> expiries;
+    std::vector<sdk::TokenUse> uses;
+    for (std::size_t i = first; i < std::min(tokens.size(), first + page); ++i) add_token(tokens[i], batch, expiries, uses);
+    check(to->commit_tokens(batch, expiries), "destination: commit_tokens");
+    if (!uses.empty()) check(to->record_token_uses(uses), "destination: record_token_uses");
+  }
+  n.tokens = static_cast<std::int64_t>(tokens.size());
+}
+
 // The copy itself is an audited event on the destination, after the copied trail.
 void record_copy(Storage& to, const std::string& source, const Counts& n) {
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -179,6 +231,7 @@ void record_copy(Storage& to, const std::string& source, const Counts& n) {
   batch.audit.push_back(sdk::AuditRecord{
       .ts_ms = now, .actor = cli_actor(), .action = "storage.copied", .entity = "storage", .entity_id = source,
       .detail_json = "{\"decisions\":" + std::to_string(n.decisions) + ",\"audit\":" + std::to_string(n.audit) +
+                     ",\"tokens\":" + std::to_string(n.tokens) +
                      ",\"rehashed\":" + std::to_string(n.rehashed) + "}"});
   check(to.commit(batch), "destination: commit the storage.copied record");
 }
@@ -200,14 +253,15 @@ void run_copy(const std::string& from_config, const std::string& to_config, std:
   copy_feedback_and_reviewers(*a->storage, *b->storage, domains, n);
   copy_deliveries(*a->storage, *b->storage, page, n);
   copy_audit(*a->storage, *b->storage, page, n);
-  std::vector<sdk::TokenInfo> tokens;
-  if (a->storage->list_tokens(tokens).ok()) n.tokens_left = static_cast<std::int64_t>(tokens.size());
+  copy_tokens(a->storage, b->storage, page, n);
   record_copy(*b->storage, from_config, n);
   std::cout << "copied " << n.decisions << " decisions, " << n.tasks << " tasks, " << n.reviews << " reviews, "
             << n.feedback << " feedback, " << n.reviewers << " reviewers, " << n.deliveries << " deliveries, "
-            << n.audit << " audit records (" << n.rehashed << " rehashed); " << n.tokens_left
-            << " tokens not copied (storage never reads a token's hash back): create new ones on the destination"
-            << std::endl;
+            << n.audit << " audit records (" << n.rehashed << " rehashed), " << n.tokens << " tokens";
+  if (n.tokens_left > 0)
+    std::cout << "; " << n.tokens_left << " tokens not copied (the source's storage plugin predates storage 1.3 and "
+              << "cannot export them): create new ones on the destination";
+  std::cout << std::endl;
 }
 
 }  // namespace

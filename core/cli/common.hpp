@@ -73,5 +73,6 @@ void add_reviewer(CLI::App& root);    // reviewer add, list, disable, enable
 void add_dataset(CLI::App& root);     // dataset snapshot, list, show, export
 void add_model(CLI::App& root);       // model evaluate
 void add_storage(CLI::App& root);     // storage copy (cmd_storage.cpp)
+void add_migrate(CLI::App& root);     // migrate (cmd_migrate.cpp)
 
 }  // namespace hitl::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   hitl::cli::add_replay(app);
   hitl::cli::add_simulate(app);
   hitl::cli::add_storage(app);
+  hitl::cli::add_migrate(app);
   try {
     hitl::cli::apply_clock_offset_from_env();
     app.parse(argc, argv);

@@ -1,6 +1,7 @@
 // `hitl storage copy`: an SQLite service's history copied into an empty database, SQLite
 // (test-integration) or PostgreSQL (test-integration-postgres), record for record, with an audit
-// chain that verifies; a non-empty destination is refused.
+// chain that verifies and the tokens (hash, expiry, revocation, last use) that authenticate on the
+// copy as on the source; a non-empty destination is refused.
 #include "support.hpp"
 #include "support/eventually.hpp"
 
@@ -37,6 +38,8 @@ const std::vector<std::string> kSameRecords = {
     "SELECT review_id, task_id, decision_id, reviewer, outcome, final_label, created_ms FROM reviews ORDER BY review_id",
     "SELECT domain, decision_id, final_label, outcome, reviewer, created_ms FROM feedback ORDER BY domain, decision_id, created_ms",
     "SELECT seq, ts_ms, actor, action, entity_id, prev_hash, hash FROM audit ORDER BY seq",
+    "SELECT name, hash, created_ms FROM tokens ORDER BY name",
+    "SELECT name, role, domains, created_ms, expires_ms, last_used_ms, revoked_ms FROM token_life ORDER BY name",
 };
 
 Rows sqlite_rows(const fs::path& db, const std::string& sql) {
@@ -130,6 +133,41 @@ void fill(Service& s) {
   REQUIRE(c.request("GET", "/v1/review/next?domain=loans", s.reviewer2).status == 200);  // left assigned
 }
 
+// `hitl token create` with extra arguments, run with `env`; answers the token.
+std::string create_token(const Service& s, const std::string& args, const std::string& env = "") {
+  auto r = run_hitl("token create --config " + s.config.string() + " " + args, env);
+  INFO(r.out);
+  std::smatch m;
+  static const std::regex token_re("hitl_[0-9a-f]{48}");
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(std::regex_search(r.out, m, token_re));
+  return m.str();
+}
+
+// Tokens in every state the copy must keep: one that expires in 30 days, one that expired an hour
+// ago (created with the clock two hours back), and bob's, revoked.
+struct MoreTokens {
+  std::string later, expired;
+};
+MoreTokens add_tokens(const Service& s) {
+  MoreTokens t;
+  t.later = create_token(s, "--role client --name later --expires-in 30d");
+  t.expired = create_token(s, "--role client --name expired --expires-in 60m", "HITL_CLOCK_OFFSET_MS=-7200000");
+  REQUIRE(run_hitl("token revoke --config " + s.config.string() + " --name bob").exit_code == 0);
+  return t;
+}
+
+// On the service of the copy: the source's tokens authenticate (a reviewer, a client, one that
+// expires later), the revoked and the expired one are refused.
+void check_tokens_on_copy(const Service& s, const MoreTokens& more) {
+  HttpClient c(s.port());
+  const json p = {{"id", "after-copy"}, {"input", {{"amount", 100}}}, {"prediction", {{"label", "good"}, {"confidence", 0.97}}}};
+  CHECK(c.request("POST", "/v1/domains/loans/predictions", s.client, p.dump()).status == 200);
+  CHECK(c.request("GET", "/v1/domains/loans/decisions/after-copy", more.later).status == 200);
+  CHECK(c.request("GET", "/v1/domains/loans/decisions/after-copy", more.expired).status == 401);
+  CHECK(c.request("GET", "/v1/review/next?domain=loans", s.reviewer2).status == 401);  // bob, revoked
+}
+
 }  // namespace
 
 TEST_CASE("storage copy: every record of an SQLite database lands in an empty one, the chain verifies", "[copy]") {
@@ -139,13 +177,20 @@ TEST_CASE("storage copy: every record of an SQLite database lands in an empty on
   fill(s);
   REQUIRE(run_hitl("reviewer add --config " + s.config.string() + " --id alice --roles reviewer,senior --skills cars")
               .exit_code == 0);
-  s.stop();
+  s.stop();  // records the tokens' last use
+  const MoreTokens more = add_tokens(s);
+  const auto used = sqlite_rows(s.db, "SELECT count(*) FROM token_life WHERE last_used_ms > 0");
+  REQUIRE(used.at(0).at(0) != "0");
+  const auto revoked = sqlite_rows(s.db, "SELECT revoked_ms FROM token_life WHERE name = 'bob'");
+  REQUIRE(revoked.at(0).at(0) != "0");
   const Destination d = destination_of(s);
 
   auto r = run_hitl("storage copy --from " + s.config.string() + " --to " + d.config.string() + " --page 64", d.env());
   INFO(r.out);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("copied 300 decisions") != std::string::npos);
+  CHECK(r.out.find("audit records (0 rehashed), 7 tokens") != std::string::npos);
+  CHECK(r.out.find("not copied") == std::string::npos);
   for (const auto& sql : kSameRecords) {
     INFO(sql);
     auto source = sqlite_rows(s.db, sql);
@@ -167,13 +212,14 @@ TEST_CASE("storage copy: every record of an SQLite database lands in an empty on
   CHECK(verify.out.find("audit chain ok") != std::string::npos);
 
   // The service on the copy serves a task that was pending in the source (it re-queues every
-  // open task at start); tokens are not copied, so the reviewer gets a new one.
+  // open task at start) to alice with her token of the source.
   const auto pending = sqlite_rows(s.db, "SELECT task_id FROM tasks WHERE status = 'pending' ORDER BY task_id");
   REQUIRE(!pending.empty());
   if (!d.pg_url.empty()) ::setenv("HITL_PG_URL", d.pg_url.c_str(), 1);
   s.config = d.config;
-  const std::string alice = s.token("reviewer", "alice", "loans");
+  const std::string alice = s.reviewer;
   s.start();
+  check_tokens_on_copy(s, more);
   HttpClient c(s.port());
   hitl::test::HttpResponse next;
   // The requeue runs on its own thread at start: /v1/review/next may answer 204 until it has.

@@ -49,6 +49,8 @@ class PgStorage final : public sdk::Storage {
   sdk::Status find_token_info(const std::string& hash, std::optional<sdk::TokenInfo>& out) noexcept override;
   sdk::Status list_tokens(std::vector<sdk::TokenInfo>& out) noexcept override;
   sdk::Status record_token_uses(const std::vector<sdk::TokenUse>& uses) noexcept override;
+  // Storage 1.3: every token with its hash, for `hitl storage copy` (pg_tokens.cpp).
+  sdk::Status export_tokens(std::vector<sdk::TokenExport>& out) noexcept override;
   // Storage 1.2: the decisions of a batch's ids in one statement (pg_reads.cpp).
   sdk::Status find_decisions(const std::string& domain, const std::vector<std::string>& ids,
                              std::vector<std::optional<sdk::DecisionRecord>>& out) noexcept override;

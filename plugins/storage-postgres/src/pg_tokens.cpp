@@ -1,7 +1,9 @@
-// The token life cycle of storage 1.1: expiry, last use, revocation time, the list. token_life
+// The token life cycle of storage 1.1: expiry, last use, revocation time, the list; and storage
+// 1.3's export of every token with its hash, for `hitl storage copy`. token_life
 // is kept by the trigger on tokens (pg_schema.cpp); commit_tokens writes the expiries and the
 // batch in one transaction, so a token never exists without the expiry it was created with.
 #include "pg_storage.hpp"
+#include "token_export.hpp"
 
 #include <chrono>
 
@@ -14,6 +16,20 @@ namespace {
 constexpr std::int64_t kOrphanExpiryMs = 3'600'000;
 constexpr const char* kInfo =
     "SELECT l.name, l.role, l.domains, l.created_ms, l.expires_ms, l.last_used_ms, l.revoked_ms FROM token_life l";
+
+sdk::TokenExport read_export(const pqxx::row& r) {
+  sdk::TokenExport t;
+  t.token.name = r[0].as<std::string>();
+  t.token.role = r[1].as<std::string>();
+  t.token.domains = r[2].as<std::string>();
+  t.token.hash = r[3].as<std::string>();
+  t.token.created_ms = r[4].as<std::int64_t>();
+  t.token.revoked = r[5].as<bool>();
+  t.expires_ms = r[6].as<std::int64_t>();
+  t.last_used_ms = r[7].as<std::int64_t>();
+  t.revoked_ms = r[8].as<std::int64_t>();
+  return t;
+}
 
 sdk::TokenInfo read_info(const pqxx::row& r) {
   sdk::TokenInfo t;
@@ -55,6 +71,10 @@ Status PgStorage::find_token_info(const std::string& hash, std::optional<sdk::To
 
 Status PgStorage::list_tokens(std::vector<sdk::TokenInfo>& out) noexcept {
   return list("list_tokens", pg::Query(std::string(kInfo) + " ORDER BY l.name"), read_info, out);
+}
+
+Status PgStorage::export_tokens(std::vector<sdk::TokenExport>& out) noexcept {
+  return list("export_tokens", pg::Query(storage_common::kExportTokensSql), read_export, out);
 }
 
 Status PgStorage::record_token_uses(const std::vector<sdk::TokenUse>& uses) noexcept {

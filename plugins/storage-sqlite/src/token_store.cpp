@@ -1,4 +1,5 @@
 #include "token_store.hpp"
+#include "token_export.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
@@ -14,6 +15,20 @@ using sdk::Status;
 
 constexpr std::int64_t kOrphanExpiryMs = 3'600'000;
 constexpr const char* kInfoColumns = "l.name, l.role, l.domains, l.created_ms, l.expires_ms, l.last_used_ms, l.revoked_ms";
+
+sdk::TokenExport read_export(const SQLite::Statement& s) {
+  sdk::TokenExport t;
+  t.token.name = s.getColumn(0).getString();
+  t.token.role = s.getColumn(1).getString();
+  t.token.domains = s.getColumn(2).getString();
+  t.token.hash = s.getColumn(3).getString();
+  t.token.created_ms = s.getColumn(4).getInt64();
+  t.token.revoked = s.getColumn(5).getInt() != 0;
+  t.expires_ms = s.getColumn(6).getInt64();
+  t.last_used_ms = s.getColumn(7).getInt64();
+  t.revoked_ms = s.getColumn(8).getInt64();
+  return t;
+}
 
 sdk::TokenInfo read_info(const SQLite::Statement& s) {
   sdk::TokenInfo t;
@@ -95,6 +110,15 @@ class TokenLifeStorage final : public sdk::Storage {
     return run("list_tokens", [&] {
       SQLite::Statement s(db_, std::string("SELECT ") + kInfoColumns + " FROM token_life l ORDER BY l.name");
       while (s.executeStep()) out.push_back(read_info(s));
+    });
+  }
+
+  // Storage 1.3: every token with its hash, for `hitl storage copy`.
+  Status export_tokens(std::vector<sdk::TokenExport>& out) noexcept override {
+    out.clear();
+    return run("export_tokens", [&] {
+      SQLite::Statement s(db_, storage_common::kExportTokensSql);
+      while (s.executeStep()) out.push_back(read_export(s));
     });
   }
 

@@ -1,4 +1,5 @@
-// The token life cycle of storage 1.1 (expiry, last use, revocation time, the list), kept apart
+// The token life cycle of storage 1.1 (expiry, last use, revocation time, the list) and storage
+// 1.3's export of every token with its hash (for `hitl storage copy`), kept apart
 // from sqlite_storage.cpp: a Storage that answers the 1.0 calls through the storage it wraps and
 // the token calls on a connection of its own to the same file.
 //

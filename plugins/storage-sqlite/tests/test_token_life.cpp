@@ -1,6 +1,6 @@
 // Storage 1.1's token life cycle in storage-sqlite: expiry written with the token, revocation
 // and replacement as the list shows them, last uses only ever moving forward, and migration 6
-// carrying the tokens of an older file over.
+// carrying the tokens of an older file over; storage 1.3's export of every token with its hash.
 #include <hitl/plugin_api.hpp>
 
 #include <catch2/catch.hpp>
@@ -102,6 +102,59 @@ TEST_CASE("token life: revocation keeps what the token was, replacement starts a
   CHECK(fresh.expires_ms == 0);
   CHECK(fresh.last_used_ms == 0);
   CHECK(fresh.revoked_ms == 0);
+}
+
+TEST_CASE("token export: every token by name with its hash and life, a revoked one as it was before") {
+  TempDir dir;
+  auto s = open(db_of(dir));
+  commit_tokens_ok(*s, {{"zed", "client", "", "h-z", 5, false}, {"alice", "reviewer", "a,b", "h-1", 10, false}},
+                   {{"h-1", 9000}});
+  REQUIRE(s->record_token_uses({{"alice", 50}}).ok());
+  commit_tokens_ok(*s, {{"alice", "client", "", "revoked-x", 60, true}});  // what a revocation writes
+  std::vector<sdk::TokenExport> out;
+  REQUIRE(s->export_tokens(out).ok());
+  REQUIRE(out.size() == 2);
+  const auto& alice = out[0];
+  CHECK(alice.token.name == "alice");
+  CHECK(alice.token.role == "reviewer");  // what the token was, not the revocation row's
+  CHECK(alice.token.domains == "a,b");
+  CHECK(alice.token.hash == "revoked-x");
+  CHECK(alice.token.created_ms == 10);
+  CHECK(alice.token.revoked);
+  CHECK(alice.expires_ms == 9000);
+  CHECK(alice.last_used_ms == 50);
+  CHECK(alice.revoked_ms == 60);
+  const auto& zed = out[1];
+  CHECK(zed.token.name == "zed");
+  CHECK(zed.token.hash == "h-z");
+  CHECK_FALSE(zed.token.revoked);
+  CHECK(zed.expires_ms == 0);
+  CHECK(zed.revoked_ms == 0);
+
+  // What `hitl storage copy` does with them: a second database answers the same export.
+  TempDir other;
+  auto copy = open(db_of(other));
+  for (const auto& t : out) {
+    sdk::TokenRecord live = t.token;
+    live.revoked = false;
+    std::vector<sdk::TokenRecord> rows{live};
+    if (t.token.revoked) rows.push_back({t.token.name, t.token.role, t.token.domains, t.token.hash, t.revoked_ms, true});
+    commit_tokens_ok(*copy, rows, {{t.token.hash, t.expires_ms}});
+    if (t.last_used_ms) REQUIRE(copy->record_token_uses({{t.token.name, t.last_used_ms}}).ok());
+  }
+  std::vector<sdk::TokenExport> again;
+  REQUIRE(copy->export_tokens(again).ok());
+  REQUIRE(again.size() == out.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    INFO(out[i].token.name);
+    CHECK(again[i].token.role == out[i].token.role);
+    CHECK(again[i].token.hash == out[i].token.hash);
+    CHECK(again[i].token.created_ms == out[i].token.created_ms);
+    CHECK(again[i].token.revoked == out[i].token.revoked);
+    CHECK(again[i].expires_ms == out[i].expires_ms);
+    CHECK(again[i].last_used_ms == out[i].last_used_ms);
+    CHECK(again[i].revoked_ms == out[i].revoked_ms);
+  }
 }
 
 TEST_CASE("token life: last uses only move forward, unknown names are ignored") {
