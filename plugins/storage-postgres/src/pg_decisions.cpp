@@ -1,11 +1,15 @@
 // New decisions and the review tasks they open, written kRowsPerInsert rows per statement
-// (Table::bulk_insert): the write batch's bulk (intake) costs a few round trips per batch, not
-// several per decision.
+// (Table::bulk_insert): the write batch's bulk (intake) costs two statements per 1000 decisions
+// (their tasks, then the decisions with their task ids), not several per decision.
 #include "pg_storage.hpp"
 #include "pg_tables.hpp"
 
+#include <algorithm>
+#include <deque>
 #include <map>
 #include <set>
+#include <tuple>
+#include <utility>
 
 namespace hitl::storage_postgres {
 namespace {
@@ -18,31 +22,47 @@ void in_chunks(std::size_t n, F f) {
   for (std::size_t first = 0; first < n; first += kRowsPerInsert) f(first, std::min(kRowsPerInsert, n - first));
 }
 
+// "{1,2,3}": a bigint[] parameter.
+std::string bigint_array(const std::vector<std::int64_t>& values) {
+  std::string a = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) pg::append_array_element(a += i ? "," : "", values[i]);
+  return a += '}';
+}
+
 }  // namespace
 
+// A chunk's review tasks go in first (one statement), so each decision is inserted once, already
+// carrying its task id (one statement), as storage-sqlite writes them; there is no second pass
+// over the decisions to link them. A decision whose (domain, id) exists -- stored before, or
+// earlier in this batch -- inserts nothing: the task made for it is deleted again in the same
+// transaction (one statement, only when there is such a task), so no task is left without its
+// decision, and a concurrent writer of the same id (another instance) waits on the key and then
+// sees the conflict. Duplicates are rare here: ingest answers repeated ids before the batch.
 void PgStorage::insert_decisions(Tx& tx, std::vector<sdk::NewDecision>& items) {
-  std::vector<sdk::NewDecision*> opened, duplicates;
+  std::vector<sdk::NewDecision*> duplicates;
   in_chunks(items.size(), [&](std::size_t first, std::size_t n) {
-    const auto begin = items.begin() + static_cast<std::ptrdiff_t>(first);
-    for (auto it = begin; it != begin + static_cast<std::ptrdiff_t>(n); ++it) {
+    const auto begin = items.begin() + static_cast<std::ptrdiff_t>(first), end = begin + static_cast<std::ptrdiff_t>(n);
+    std::vector<sdk::NewDecision*> opening;
+    for (auto it = begin; it != end; ++it) {
       it->duplicate = false;  // recomputed: a batch retried after a failure may carry a stale flag
-      if (it->task) it->decision.task_id = 0;  // set once its task row exists
+      if (it->task) opening.push_back(&*it);
     }
-    const auto p = kDecisions.bulk_params(begin, begin + static_cast<std::ptrdiff_t>(n),
-                                          [](const sdk::NewDecision& nd) -> const sdk::DecisionRecord& { return nd.decision; });
-    // A (domain, id) that exists -- stored before, or earlier in this batch -- inserts nothing.
-    std::set<Key> inserted;
-    for (const auto& row : tx.run(kDecisions.bulk_insert() + " ON CONFLICT(domain, id) DO NOTHING RETURNING domain, id", p))
-      inserted.emplace(row[0].as<std::string>(), row[1].as<std::string>());
-    for (std::size_t i = first; i < first + n; ++i) {
-      auto& nd = items[i];
-      if (inserted.erase({nd.decision.domain, nd.decision.id}) == 0) duplicates.push_back(&nd);
-      else if (nd.task) opened.push_back(&nd);
+    insert_tasks(tx, opening);
+    const auto p = kDecisions.bulk_params(begin, end, [](const sdk::NewDecision& nd) -> const sdk::DecisionRecord& { return nd.decision; });
+    // The row that won names its task id, which tells the winner apart from a repeat in the batch.
+    std::set<std::tuple<std::string, std::string, std::int64_t>> inserted;
+    for (const auto& row : tx.run(kDecisions.bulk_insert() + " ON CONFLICT(domain, id) DO NOTHING RETURNING domain, id, task_id", p))
+      inserted.emplace(row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::int64_t>());
+    std::vector<std::int64_t> orphans;
+    for (auto it = begin; it != end; ++it) {
+      if (inserted.erase({it->decision.domain, it->decision.id, it->decision.task_id}) == 1) continue;
+      duplicates.push_back(&*it);
+      if (it->task) orphans.push_back(std::exchange(it->task->task_id, 0));
     }
+    if (!orphans.empty()) tx.run("DELETE FROM tasks WHERE task_id = ANY($1::bigint[])", {bigint_array(orphans)});
   });
-  insert_tasks(tx, opened);
   // Answer a duplicate with the stored original (its task included) so a retried ingest is
-  // idempotent; read after the tasks so an original of this same batch has its task_id.
+  // idempotent.
   for (auto* nd : duplicates) {
     const auto r = tx.run(kDecisions.select() + " WHERE domain = $1 AND id = $2",
                           pg::params(nd->decision.domain, nd->decision.id));
@@ -52,34 +72,30 @@ void PgStorage::insert_decisions(Tx& tx, std::vector<sdk::NewDecision>& items) {
   }
 }
 
-void PgStorage::insert_tasks(Tx& tx, std::vector<sdk::NewDecision*>& opened) {
-  in_chunks(opened.size(), [&](std::size_t first, std::size_t n) {
-    const auto begin = opened.begin() + static_cast<std::ptrdiff_t>(first), end = begin + static_cast<std::ptrdiff_t>(n);
-    for (auto it = begin; it != end; ++it) {
-      auto& t = *(*it)->task;
-      t.domain = (*it)->decision.domain;
-      t.decision_id = (*it)->decision.id;
-      if (t.status.empty()) t.status = "pending";
-    }
-    const auto p = kTasks.bulk_params(begin, end, [](const sdk::NewDecision* nd) -> const sdk::TaskRecord& { return *nd->task; });
-    std::map<Key, std::int64_t> ids;
-    for (const auto& row : tx.run(kTasks.bulk_insert() + " RETURNING domain, decision_id, task_id", p))
-      ids[{row[0].as<std::string>(), row[1].as<std::string>()}] = row[2].as<std::int64_t>();
-    // The decisions learn their task ids in one UPDATE joined to the (domain, id, task_id) arrays.
-    pg::Params link{"{", "{", "{"};
-    for (auto it = begin; it != end; ++it) {
-      auto& d = (*it)->decision;
-      d.task_id = (*it)->task->task_id = ids.at({d.domain, d.id});
-      const char* sep = it == begin ? "" : ",";
-      pg::append_array_element(link[0] += sep, d.domain);
-      pg::append_array_element(link[1] += sep, d.id);
-      pg::append_array_element(link[2] += sep, d.task_id);
-    }
-    for (auto& a : link) a += '}';
-    tx.run("UPDATE decisions SET task_id = v.task_id FROM unnest($1::text[], $2::text[], $3::bigint[]) "
-           "AS v(domain, id, task_id) WHERE decisions.domain = v.domain AND decisions.id = v.id",
-           link);
-  });
+// The tasks of one chunk (at most kRowsPerInsert) in one statement; each task and its decision
+// learn the task id. The ids come back with their (domain, decision id); a key met twice (the
+// same id twice in one batch) takes its ids in row order, which is the order the identity handed
+// them out (one INSERT ... SELECT over unnest, read in array order).
+void PgStorage::insert_tasks(Tx& tx, std::vector<sdk::NewDecision*>& opening) {
+  if (opening.empty()) return;
+  for (auto* nd : opening) {
+    auto& t = *nd->task;
+    t.domain = nd->decision.domain;
+    t.decision_id = nd->decision.id;
+    if (t.status.empty()) t.status = "pending";
+  }
+  const auto p = kTasks.bulk_params(opening.begin(), opening.end(),
+                                    [](const sdk::NewDecision* nd) -> const sdk::TaskRecord& { return *nd->task; });
+  std::map<Key, std::deque<std::int64_t>> ids;
+  for (const auto& row : tx.run(kTasks.bulk_insert() + " RETURNING domain, decision_id, task_id", p))
+    ids[{row[0].as<std::string>(), row[1].as<std::string>()}].push_back(row[2].as<std::int64_t>());
+  for (auto& [key, list] : ids) std::sort(list.begin(), list.end());
+  for (auto* nd : opening) {
+    auto& list = ids.at({nd->decision.domain, nd->decision.id});
+    if (list.empty()) throw BatchError{sdk::Code::internal, "task of decision '" + nd->decision.id + "' was not returned"};
+    nd->decision.task_id = nd->task->task_id = list.front();
+    list.pop_front();
+  }
 }
 
 void PgStorage::insert_feedback(Tx& tx, const std::vector<sdk::FeedbackRecord>& items) {

@@ -225,6 +225,38 @@ TEST_CASE("a batch of many decisions is written in chunks, duplicates answered w
   CHECK(b.decisions[1100].decision.task_id == 0);            // d-20 (even) opened no task
   CHECK(task_ids.size() == 549);                             // odd ids, d-7 excepted
   CHECK(verify_chain(*s) == 1 + 1100 - 1);                   // the duplicates' records are not written
+  // Tasks go in before their decisions: those made for d-7 and the second d-20 are gone again.
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == 550);
+  CHECK(tx.exec("SELECT COUNT(*) FROM tasks t LEFT JOIN decisions d ON d.domain = t.domain AND d.id = t.decision_id "
+                "AND d.task_id = t.task_id WHERE d.id IS NULL")[0][0].as<int>() == 0);
+}
+
+TEST_CASE("two instances writing the same ids at once: each decision once, with one task, none orphaned") {
+  HITL_PG_DATABASE(url);
+  auto a = open(url), b = open(url);  // two writer connections, as two instances have
+  constexpr int kIds = 300;
+  std::vector<sdk::WriteBatch> batches(2);
+  for (auto& batch : batches)
+    for (int i = 0; i < kIds; ++i) batch.decisions.push_back(decision("race-" + std::to_string(i), true));
+  std::thread ta([&] { commit_ok(*a, batches[0]); });
+  std::thread tb([&] { commit_ok(*b, batches[1]); });
+  ta.join();
+  tb.join();
+  for (int i = 0; i < kIds; ++i) {
+    const auto& x = batches[0].decisions[i];
+    const auto& y = batches[1].decisions[i];
+    INFO("race-" << i);
+    CHECK(x.duplicate != y.duplicate);  // exactly one of the writers stored it
+    CHECK(x.decision.task_id == y.decision.task_id);  // and both answer its task
+  }
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == kIds);
+  CHECK(tx.exec("SELECT COUNT(*) FROM decisions d JOIN tasks t ON t.task_id = d.task_id AND t.decision_id = d.id")[0][0]
+            .as<int>() == kIds);
+  CHECK(verify_chain(*a) == kIds);
 }
 
 TEST_CASE("text with quotes, backslashes, braces and commas survives the bulk path byte for byte") {
