@@ -18,7 +18,18 @@ work=$(mktemp -d /tmp/hitl-pgbench.XXXXXX)
 chmod 755 "$work"
 servers=()
 stop_all() { for p in "${servers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; servers=(); }
-trap 'rc=$?; stop_all; "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true; [ $rc = 0 ] || { echo "failed (exit $rc); last output:"; tail -5 "$work"/fill.out "$work"/*.log 2>/dev/null; }; rm -rf "$work"' EXIT
+# On failure: say which step failed and keep the folder (its outputs and the servers' logs) for a
+# look; set -e stops at the first failing command, which alone says nothing.
+step="starting"
+on_exit() {
+  local rc=$1
+  stop_all
+  "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true
+  if [ "$rc" = 0 ]; then rm -rf "$work"; return; fi
+  echo "failed (exit $rc) while $step; outputs and logs kept in $work"
+  tail -n 3 "$work"/*.out "$work"/*.log 2>/dev/null || true
+}
+trap 'on_exit $?' EXIT
 "$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
 server_url=$(sed -n 's/^url=//p' "$work/pg.state")
 [ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
@@ -53,6 +64,7 @@ echo
 echo "## batch ingest, $BATCH_SMALL records into a fresh database (records/s, CPU seconds of the client process)"
 "$py" "$ref/gen.py" "$work/first.jsonl" "$BATCH_SMALL" f >/dev/null
 for backend in sqlite postgres; do
+  step="batch ingest on $backend"
   fresh
   read -r rate cpu <<<"$(timed "$BATCH_SMALL" "$hitl" ingest --config "$(config_of $backend)" --domain credit_risk "$work/first.jsonl")"
   echo "hitl ingest, $backend: $rate ($cpu s CPU)   (load $(load))"
@@ -75,12 +87,19 @@ start_instances() {  # start_instances CONFIG N: N `hitl serve`; sets urls (comm
 }
 review_run() {  # review_run BACKEND INSTANCES
   local c; c=$(config_of "$1")
+  step="creating the database of the $1 review run ($2 instances)"
   fresh
+  step="creating 64 reviewer tokens ($1, $2 instances)"
   for i in $(seq 64); do "$hitl" token create --config "$c" --role reviewer --name "r$i" --domains credit_risk; done > "$work/rev.tok"
-  # Enough pending tasks for the run: the generator's flagged records.
-  "$hitl" ingest --config "$c" --domain credit_risk "$work/fill.jsonl" > "$work/fill.out" 2>&1
+  # Enough pending tasks for the run: the generator's flagged records. hitl ingest exits 1 when a
+  # record failed or was invalid: that is reported with its summary line, and the run goes on.
+  step="filling the $1 database ($2 instances)"
+  "$hitl" ingest --config "$c" --domain credit_risk "$work/fill.jsonl" > "$work/fill.out" 2>&1 ||
+    echo "note: the fill's hitl ingest exited $?: $(grep -h 'ingested' "$work/fill.out" || tail -n 1 "$work/fill.out")"
   local pending; pending=$(grep -o '[0-9]* pending_review' "$work/fill.out" | cut -d' ' -f1)
+  step="starting $2 instance(s) on $1"
   start_instances "$c" "$2"
+  step="the $1 review run ($2 instances)"
   echo "$1, $2 instance(s), $pending pending: $("$py" "$here/tests/bench/reviewers.py" "$urls" "$work/rev.tok" "$REVIEW_SECONDS") (load $(load))"
   stop_all
 }

@@ -4,6 +4,8 @@
 //
 // Each decision carries a ~150-byte input, its prediction and one audit record; 30% open a review
 // task. Batches are built outside the timed region: the figure is the storage commit alone.
+// With HITL_BENCH_PG_URL set, the same batches go to that (empty) PostgreSQL database through the
+// plugin.so given (storage-postgres.so): `synchronous` is then ignored.
 #include <hitl/plugin_api.hpp>
 
 #include <boost/dll/import.hpp>
@@ -41,7 +43,9 @@ int main(int argc, char** argv) {
   const fs::path dir = fs::temp_directory_path() / ("hitl-bench-storage-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const std::string db = (dir / "bench.db").string();
-  const std::string cfg = R"({"path":")" + db + R"(","synchronous":")" + synchronous + R"("})";
+  const char* pg_url = std::getenv("HITL_BENCH_PG_URL");
+  const std::string cfg = pg_url ? R"({"url":")" + std::string(pg_url) + R"("})"
+                                 : R"({"path":")" + db + R"(","synchronous":")" + synchronous + R"("})";
 
   int rc = 0;
   {
@@ -107,8 +111,8 @@ int main(int argc, char** argv) {
     }
     const double wall = std::chrono::duration<double>(clock::now() - wall_start).count();
     const double commit_s = std::chrono::duration<double>(in_commit).count();
-    std::printf("storage-sqlite bench: %ld decisions (+%ld audit, %ld tasks) in %ld batches of %ld, synchronous=%s\n",
-                committed, committed, tasks, batches, batch_size, synchronous.c_str());
+    std::printf("storage-%s bench: %ld decisions (+%ld audit, %ld tasks) in %ld batches of %ld, synchronous=%s\n",
+                entry()->name, committed, committed, tasks, batches, batch_size, synchronous.c_str());
     std::printf("  commit time   %.3f s  -> %.0f decisions/s, %.1f batches/s, %.2f us/decision\n", commit_s,
                 committed / commit_s, batches / commit_s, commit_s * 1e6 / committed);
     std::printf("  commit CPU    %.3f s  -> %.0f decisions/s per core (%.2f us/decision; wall/CPU = %.2f)\n",
