@@ -1,7 +1,8 @@
 // `hitl migrate` on the service's backend: SQLite (test-integration) or PostgreSQL
-// (test-integration-postgres). On an empty database it applies every migration of the storage and
-// queue plugins and prints the storage's schema version; run again it changes nothing; a database
-// a newer hitl migrated is refused with exit status 1.
+// (test-integration-postgres). On an empty database, run by three at once (as three machines'
+// upgrade scripts might), it applies every migration of the storage and queue plugins once and
+// prints the storage's schema version; run again it changes nothing; a database a newer hitl
+// migrated is refused with exit status 1.
 #include "support.hpp"
 
 #if HITL_TEST_WITH_POSTGRES
@@ -11,8 +12,10 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 using hitl::test::run_hitl;
 using hitl::test::Service;
@@ -51,15 +54,24 @@ std::string one(const Service& s, const std::string& sql) { return s.sql_rows(sq
 
 }  // namespace
 
-TEST_CASE("migrate: an empty database gets every migration, a second run changes nothing, a newer one is refused",
+TEST_CASE("migrate: an empty database gets every migration once, a second run changes nothing, a newer one is refused",
           "[migrate]") {
   Service s;
   empty_database(s);
   const std::string plugin = on_postgres() ? "postgres" : "sqlite";
   const std::string cmd = "migrate --config " + s.config.string();
 
-  auto r = run_hitl(cmd);
+  std::array<hitl::test::RunResult, 3> runs;
+  {
+    std::vector<std::jthread> at_once;
+    for (auto& run : runs) at_once.emplace_back([&run, &cmd] { run = run_hitl(cmd); });
+  }
+  const auto& r = runs[0];
   INFO(r.out);
+  for (const auto& run : runs) {
+    CHECK(run.exit_code == 0);
+    CHECK(run.out == r.out);
+  }
   REQUIRE(r.exit_code == 0);
   const std::string version = one(s, "SELECT MAX(version) FROM schema_migrations WHERE component = 'storage'");
   CHECK(std::stoi(version) >= 4);
