@@ -5,6 +5,7 @@
 #include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "common/hash.hpp"
+#include "common/json_text.hpp"
 #include "data/feature_stats.hpp"
 #include "data/records.hpp"
 #include "policy/policy_engine.hpp"
@@ -25,16 +26,20 @@ namespace hitl::service {
 using nlohmann::json;
 
 namespace {
-json prediction_json(const sdk::Prediction& p) {
-  json scores = json::object();
-  for (auto& [k, v] : p.scores) scores[k] = v;
-  json out = {{"label", p.label}, {"confidence", p.confidence}, {"scores", std::move(scores)}};
+// The stored prediction: {"confidence", "contributions" (when there are any), "label", "scores"},
+// written as text (common/json_text.hpp), in the key order a tree would dump.
+std::string prediction_text(const sdk::Prediction& p) {
+  JsonText w;
+  w.begin_object().field("confidence", p.confidence);
   if (!p.contributions.empty()) {
-    json c = json::object();
-    for (auto& [k, v] : p.contributions) c[k] = v;
-    out["contributions"] = std::move(c);
+    w.key("contributions").begin_object();
+    for (auto& [k, v] : p.contributions) w.field(k, v);
+    w.end_object();
   }
-  return out;
+  w.field("label", p.label).key("scores").begin_object();
+  for (auto& [k, v] : p.scores) w.field(k, v);
+  w.end_object().end_object();
+  return w.take();
 }
 
 // Step 0 of ingest: the stored decision of each record's id, if there is one. In one read when
@@ -62,28 +67,40 @@ std::vector<std::optional<sdk::DecisionRecord>> find_existing(sdk::Storage& stor
 }
 
 // The decision.created detail: `rule` is the policy reason that fired ("" when it auto-approved);
-// the input is covered by its hash only (see input_hash), so its payload can be erased.
-json creation_detail(const sdk::NewDecision& nd, const policy::Verdict& verdict, const std::string& policy_version,
-                     const std::string& ensemble_error, const std::vector<policy::PredictionView>& all,
-                     const std::optional<policy::OodView>& ood, json judge_note) {
+// the input is covered by its hash only (see input_hash), so its payload can be erased. Written as
+// text, keys in sorted order (the bytes a tree's dump gave): one is written per decision.
+struct CreationNotes {
+  const std::string& policy_version;
+  const std::string& ensemble_error;
+  const std::vector<policy::PredictionView>& all;
+  const std::optional<policy::OodView>& ood;
+  const json& judge_note;
+  double audit_p = 0;
+};
+
+std::string creation_detail(const sdk::NewDecision& nd, const policy::Verdict& verdict, const CreationNotes& n) {
   const auto& d = nd.decision;
-  json detail = {{"status", d.status}, {"rule", d.reason}, {"label", d.label},
-                 {"confidence", d.confidence}, {"policy_hash", d.policy_hash},
-                 {"policy_version", policy_version}, {"model_version", d.model_version},
-                 {"input_hash", d.input_hash}, {"review_task", nd.task.has_value()}};
-  if (nd.task && nd.task->deadline_ms) detail["deadline_ms"] = nd.task->deadline_ms;
-  if (verdict.policy_error) detail["policy_error"] = verdict.error;
-  if (!ensemble_error.empty()) detail["ensemble_error"] = ensemble_error;
-  if (!all.empty()) {
-    json e = json::array();
-    for (std::size_t k = 1; k < all.size(); ++k)
-      e.push_back({{"model", all[k].model}, {"version", all[k].version}, {"label", all[k].label},
-                   {"confidence", all[k].confidence}});
-    detail["ensemble"] = std::move(e);
+  JsonText w;
+  w.begin_object();
+  if (n.audit_p > 0) w.key("audit_sample").begin_object().field("p", n.audit_p).end_object();
+  w.field("confidence", d.confidence);
+  if (nd.task && nd.task->deadline_ms) w.field("deadline_ms", nd.task->deadline_ms);
+  if (!n.all.empty()) {
+    w.key("ensemble").begin_array();
+    for (std::size_t k = 1; k < n.all.size(); ++k)
+      w.begin_object().field("confidence", n.all[k].confidence).field("label", n.all[k].label)
+          .field("model", n.all[k].model).field("version", n.all[k].version).end_object();
+    w.end_array();
   }
-  if (ood) detail["ood_score"] = ood->score;
-  if (!judge_note.is_null()) detail["judge"] = std::move(judge_note);
-  return detail;
+  if (!n.ensemble_error.empty()) w.field("ensemble_error", n.ensemble_error);
+  w.field("input_hash", d.input_hash);
+  if (!n.judge_note.is_null()) w.key("judge").raw(n.judge_note.dump(-1, ' ', false, json::error_handler_t::replace));
+  w.field("label", d.label).field("model_version", d.model_version);
+  if (n.ood) w.field("ood_score", n.ood->score);
+  if (verdict.policy_error) w.field("policy_error", verdict.error);
+  w.field("policy_hash", d.policy_hash).field("policy_version", n.policy_version);
+  w.field("review_task", nd.task.has_value()).field("rule", d.reason).field("status", d.status);
+  return w.end_object().take();
 }
 
 }  // namespace
@@ -97,6 +114,7 @@ struct Pipeline::Judgement {
   json judge_note;  // the judge step's audit detail, when there was one
   std::optional<policy::Verdict> shadow;  // the shadow policy's flag(p), when it ran and answered
   double audit_p = 0;  // > 0: an auto verdict sent to review as an audit sample, drawn with this probability
+  std::uint64_t record = policy::next_record_key();  // the policy hooks of this record share its p.input
 };
 
 // The policy's hash and version and the primary's version, the same for every decision of a batch.
@@ -150,7 +168,7 @@ void Pipeline::add_gold_task(const DomainSettings& dom, const sdk::TaskRecord& r
   d.confidence = c.prediction.confidence;
   d.input_json = c.input.dump();
   d.input_hash = sha256_hex(d.input_json);
-  d.prediction_json = prediction_json(c.prediction).dump();
+  d.prediction_json = prediction_text(c.prediction);
   d.meta_json = c.meta.dump();
   d.model_version = model_version;
   d.policy_hash = policy_hash;
@@ -427,6 +445,7 @@ Pipeline::Judgement Pipeline::judge_record(Batch& b, std::size_t i, const Proven
     j.verdict.reason = "ensemble_error";
   } else {
     policy::FlagInput in{&b.dom.name, &rec.input, &rec.meta, &j.view};
+    in.record = j.record;
     if (!j.all.empty()) in.predictions = &j.all;
     if (j.ood) in.ood = &*j.ood;
     std::vector<std::string> sensitive_values;
@@ -487,7 +506,7 @@ sdk::NewDecision Pipeline::decision_of(const Batch& b, std::size_t i, Judgement 
   // The audit trail records this hash, never the input: the payload can then be erased
   // (hitl erase, retention) and the chain still verifies.
   d.input_hash = sha256_hex(d.input_json);
-  d.prediction_json = b.model_failed[i] ? "{}" : prediction_json(rec.prediction).dump();
+  d.prediction_json = b.model_failed[i] ? "{}" : prediction_text(rec.prediction);
   d.meta_json = rec.meta.dump();
   d.model_version = b.scored[i] ? prov.model_version : "";
   d.policy_hash = prov.policy_hash;
@@ -497,7 +516,7 @@ sdk::NewDecision Pipeline::decision_of(const Batch& b, std::size_t i, Judgement 
     case policy::Action::reject: d.status = name(DecisionState::rejected); break;
     case policy::Action::review:
       d.status = name(DecisionState::pending_review);
-      nd.task = review_task(b.dom, rec, j.view, j.verdict, b.actor, b.now, d, b.counters);
+      nd.task = review_task(b.dom, rec, j, b.actor, b.now, d, b.counters);
       if (j.audit_p > 0) d.priority = nd.task->priority = 0;  // after every real review
       if (b.dom.gold && draw(policies_.gold_rate(b.dom.name)))
         add_gold_task(b.dom, *nd.task, prov.policy_hash, d.model_version, b.now, gold);
@@ -507,11 +526,10 @@ sdk::NewDecision Pipeline::decision_of(const Batch& b, std::size_t i, Judgement 
     const policy::TaskView live_task{&b.dom.name, &d.reason, &rec.input, &rec.meta, &j.view, &d.priority};
     shadow_.compare(b.dom.name, j.verdict, nd.task ? &live_task : nullptr, *j.shadow);
   }
-  json detail = creation_detail(nd, j.verdict, prov.policy_version, b.ensemble_errors[i], j.all, j.ood,
-                                std::move(j.judge_note));
-  if (j.audit_p > 0) detail["audit_sample"] = {{"p", j.audit_p}};
+  const CreationNotes notes{prov.policy_version, b.ensemble_errors[i], j.all, j.ood, j.judge_note, j.audit_p};
   nd.audit.push_back(  // written only if this decision is stored (not a duplicate)
-      audit::make_record(b.now, b.actor, "decision.created", b.dom.name, audit::Entity::decision, rec.id, detail.dump()));
+      audit::make_record(b.now, b.actor, "decision.created", b.dom.name, audit::Entity::decision, rec.id,
+                         creation_detail(nd, j.verdict, notes)));
   return nd;
 }
 
@@ -602,10 +620,12 @@ std::vector<IngestResult> Pipeline::results_of(sdk::WriteBatch& committed, Domai
 
 // The review task of a flagged record: the policy's priority, SLA (else the domain's default)
 // and reviewers needed; `d` gets the priority. The submitting account never reviews it.
-sdk::TaskRecord Pipeline::review_task(const DomainSettings& dom, const IngestRecord& rec, const policy::PredictionView& view,
-                                      const policy::Verdict& verdict, const std::string& actor, std::int64_t now,
-                                      sdk::DecisionRecord& d, DomainCounters* counters) const {
-  policy::TaskView tv{&dom.name, &d.reason, &rec.input, &rec.meta, &view};
+sdk::TaskRecord Pipeline::review_task(const DomainSettings& dom, const IngestRecord& rec, const Judgement& j,
+                                      const std::string& actor, std::int64_t now, sdk::DecisionRecord& d,
+                                      DomainCounters* counters) const {
+  const policy::Verdict& verdict = j.verdict;
+  policy::TaskView tv{&dom.name, &d.reason, &rec.input, &rec.meta, &j.view};
+  tv.record = j.record;
   d.priority = policies_.priority(dom.name, tv);
   tv.priority = &d.priority;
   bool sla_failed = false;

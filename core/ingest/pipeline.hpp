@@ -106,9 +106,9 @@ class Pipeline {
   void count_outcome(const Batch& b, std::size_t i, const Judgement& j) const;
   sdk::NewDecision decision_of(const Batch& b, std::size_t i, Judgement j, const Provenance& prov,
                                sdk::WriteBatch& gold) const;
-  sdk::TaskRecord review_task(const DomainSettings& dom, const IngestRecord& rec, const policy::PredictionView& view,
-                              const policy::Verdict& verdict, const std::string& actor, std::int64_t now,
-                              sdk::DecisionRecord& d, DomainCounters* counters) const;
+  sdk::TaskRecord review_task(const DomainSettings& dom, const IngestRecord& rec, const Judgement& j,
+                              const std::string& actor, std::int64_t now, sdk::DecisionRecord& d,
+                              DomainCounters* counters) const;
   void add_gold_task(const DomainSettings& dom, const sdk::TaskRecord& real, const std::string& policy_hash,
                      const std::string& model_version, std::int64_t now, sdk::WriteBatch& out) const;
   std::vector<IngestResult> results_of(sdk::WriteBatch& committed, DomainCounters* counters) const;

@@ -125,10 +125,40 @@ void check_field(lua_State* L, int idx, const char* what) { check_text(L, idx, w
 // Pushes the separator; with the string pieces pushed after it, lua_concat joins a result.
 void push_sep(lua_State* L, char sep = kSep) { lua_pushlstring(L, &sep, 1); }
 
+// The last record's input table and the record it was built for (see push_record_input).
+const char kRecordKey = 0;
+const char kRecordInputKey = 0;
+
+// A record's input as a Lua table, built once per record: flag(p), priority(task), sla(task) and
+// the workflow hooks of one record share it (`record` != 0 names the record; 0 = build it anew).
+// Converting the input was the largest cost of the policy calls of `hitl ingest`
+// (docs/performance.md); the hooks are documented to read it, not to change it.
+void push_record_input(lua_State* L, const nlohmann::json* input, std::uint64_t record, const char* what) {
+  if (!input) {
+    lua_newtable(L);
+    return;
+  }
+  if (record != 0) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kRecordKey);
+    const bool same = lua_isinteger(L, -1) && static_cast<std::uint64_t>(lua_tointeger(L, -1)) == record;
+    lua_pop(L, 1);
+    if (same) {
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &kRecordInputKey);
+      return;
+    }
+  }
+  push_json(L, *input, what);
+  if (record == 0) return;
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kRecordInputKey);
+  lua_pushinteger(L, static_cast<lua_Integer>(record));
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kRecordKey);
+}
+
 // The `p` table of flag(p) (and of judge(p, verdict)).
 void push_flag_p(lua_State* L, const FlagInput& in) {
   lua_createtable(L, 0, 6);
-  if (in.input) push_json(L, *in.input, "p.input"); else lua_newtable(L);
+  push_record_input(L, in.input, in.record, "p.input");
   lua_setfield(L, -2, "input");
   push_prediction(L, in.prediction);
   lua_setfield(L, -2, "prediction");
@@ -236,7 +266,7 @@ void push_task(lua_State* L, const TaskView& t) {
   lua_createtable(L, 0, 6);
   set_string(L, "domain", t.domain ? std::string_view(*t.domain) : std::string_view());
   set_string(L, "reason", t.reason ? std::string_view(*t.reason) : std::string_view());
-  if (t.input) push_json(L, *t.input, "task.input"); else lua_newtable(L);
+  push_record_input(L, t.input, t.record, "task.input");
   lua_setfield(L, -2, "input");
   push_prediction(L, t.prediction);
   lua_setfield(L, -2, "prediction");

@@ -24,6 +24,11 @@
 
 namespace hitl::policy {
 namespace fs = std::filesystem;
+
+std::uint64_t next_record_key() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 using namespace detail;
 using namespace calls;
 

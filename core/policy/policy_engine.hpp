@@ -87,7 +87,13 @@ struct FlagInput {
   // just { p.prediction }). p.ood: null leaves p.ood nil (the model has no feature statistics).
   const std::vector<PredictionView>* predictions = nullptr;
   const OodView* ood = nullptr;
+  // Names the record (unique in the process, see next_record_key()): the hooks of one record
+  // then share one p.input / task.input table, built once. 0 = build it for this call alone.
+  std::uint64_t record = 0;
 };
+
+// A fresh FlagInput::record / TaskView::record value (never 0, never repeated in the process).
+std::uint64_t next_record_key() noexcept;
 
 enum class Action { auto_approve, review, reject };
 
@@ -119,6 +125,7 @@ struct TaskView {
   const nlohmann::json* meta = nullptr;
   const PredictionView* prediction = nullptr;
   const double* priority = nullptr;  // set once priority() has run
+  std::uint64_t record = 0;          // as FlagInput::record
 };
 
 // The review workflow hooks (assign, escalate, reviewers_needed) see this `task`.

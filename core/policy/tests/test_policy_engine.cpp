@@ -672,3 +672,33 @@ return {
   CHECK_FALSE(plain.engine->has_retrain("d"));
   CHECK_FALSE(plain.engine->retrain("d", stats, why, failed).has_value());
 }
+
+TEST_CASE("the hooks of one record share its input table; other records and unnamed calls get fresh ones") {
+  // flag counts the calls that saw its own mark on the input; priority reports what it sees.
+  Fixture f(R"(
+    local hitl = require "hitl"
+    return {
+      flag = function(p) p.input.seen_by_flag = (p.input.seen_by_flag or 0) + 1; return hitl.review("r") end,
+      priority = function(task) return (task.input.seen_by_flag or 0) / 4 end,
+    })");
+  const json input = {{"amount", 10}};
+  const json meta = json::object();
+  const PredictionView pred = Fixture::default_prediction();
+  const std::string reason = "r";
+  auto run = [&](std::uint64_t record) {
+    FlagInput in{&f.domain, &input, &meta, &pred};
+    in.record = record;
+    REQUIRE(f.engine->flag(f.domain, in).action == Action::review);
+    TaskView t{&f.domain, &reason, &input, &meta, &pred};
+    t.record = record;
+    return f.engine->priority(f.domain, t);
+  };
+  const std::uint64_t first = next_record_key(), second = next_record_key();
+  CHECK(first != 0);
+  CHECK(second != first);
+  CHECK(run(first) == 0.25);   // priority saw flag's mark: one table for the record
+  CHECK(run(first) == 0.5);    // the same record again: still its table (flag ran twice on it)
+  CHECK(run(second) == 0.25);  // the next record: a fresh table, the earlier mark gone
+  CHECK(run(0) == 0.0);        // unnamed: each call builds its own
+  CHECK(input == json({{"amount", 10}}));  // the record itself is never changed
+}

@@ -282,40 +282,6 @@ TEST_CASE("text with quotes, backslashes, braces and commas survives the bulk pa
   CHECK(verify_chain(*s) == 3);
 }
 
-TEST_CASE("find_decisions answers a batch's ids in one read, in their order, as get_decision would") {
-  HITL_PG_DATABASE(url);
-  auto s = open(url);
-  const std::string nasty = R"(a "quoted" \back\slash, {brace} NULL)";
-  sdk::WriteBatch b;
-  for (const std::string& id : {std::string("d1"), std::string("d2"), nasty}) b.decisions.push_back(decision(id, id != "d2"));
-  b.decisions[1].decision.domain = "other";  // same id in another domain: not found in credit
-  b.decisions[1].audit.front().domain = "other";
-  commit_ok(*s, b);
-  const std::vector<std::string> ids{"missing", nasty, "d1", "d2", "d1"};
-  std::vector<std::optional<sdk::DecisionRecord>> found;
-  const auto st = s->find_decisions("credit", ids, found);
-  INFO(st.message);
-  REQUIRE(st.ok());
-  REQUIRE(found.size() == ids.size());
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    std::optional<sdk::DecisionRecord> one;
-    REQUIRE(s->get_decision("credit", ids[i], one).ok());
-    INFO("id " << ids[i]);
-    REQUIRE(found[i].has_value() == one.has_value());
-    if (one) {
-      CHECK(found[i]->id == ids[i]);
-      CHECK(found[i]->task_id == one->task_id);
-      CHECK(found[i]->confidence == one->confidence);
-    }
-  }
-  CHECK_FALSE(found[0]);
-  CHECK(found[1]);
-  CHECK_FALSE(found[3]);  // d2 is stored in "other"
-  CHECK(found[4]);
-  REQUIRE(s->find_decisions("credit", {}, found).ok());
-  CHECK(found.empty());
-}
-
 TEST_CASE("hostile bytes are refused as invalid_argument, and the storage keeps working") {
   HITL_PG_DATABASE(url);
   auto s = open(url);

@@ -60,6 +60,26 @@ Status SqliteStorage::get_decision(const std::string& domain, const std::string&
              out);
 }
 
+// Storage 1.2: ingest's repeated-id check for a whole batch, under one read lock with one prepared
+// statement. get_decision per id built its query text, found it in the statement cache by that
+// text and took the lock each time: 4 % of `hitl ingest`'s CPU for what is one B-tree descent.
+Status SqliteStorage::find_decisions(const std::string& domain, const std::vector<std::string>& ids,
+                                     std::vector<std::optional<sdk::DecisionRecord>>& out) noexcept {
+  out.assign(ids.size(), std::nullopt);
+  if (ids.empty()) return Status::Ok();
+  const std::string text = Query(kDecisions.select()).where("domain = ?", domain).where("id = ?", ids.front()).text;
+  return read("find_decisions", [&](StatementCache& cache) {
+    auto& s = fresh(cache.get(text));
+    ResetOnExit reset{s};
+    s.bindNoCopy(1, domain);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      s.bindNoCopy(2, ids[i]);
+      if (s.executeStep()) out[i] = kDecisions.read(s);
+      s.reset();
+    }
+  });
+}
+
 namespace {
 
 Query decision_query(const sdk::DecisionFilter& f) {

@@ -44,6 +44,8 @@ class SqliteStorage final : public sdk::Storage {
   sdk::Status get_decision(const std::string& domain, const std::string& id,
                            std::optional<sdk::DecisionRecord>& out) noexcept override;
   sdk::Status get_task(std::int64_t task_id, std::optional<sdk::TaskRecord>& out) noexcept override;
+  sdk::Status find_decisions(const std::string& domain, const std::vector<std::string>& ids,
+                             std::vector<std::optional<sdk::DecisionRecord>>& out) noexcept override;
   sdk::Status list_tasks(const sdk::TaskFilter& filter, std::vector<sdk::TaskRecord>& out) noexcept override;
   sdk::Status list_decisions(const sdk::DecisionFilter& filter,
                              std::vector<sdk::DecisionRecord>& out) noexcept override;

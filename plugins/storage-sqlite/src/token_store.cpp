@@ -65,6 +65,10 @@ class TokenLifeStorage final : public sdk::Storage {
     return inner_->get_decision(domain, id, out);
   }
   Status get_task(std::int64_t id, std::optional<sdk::TaskRecord>& out) noexcept override { return inner_->get_task(id, out); }
+  Status find_decisions(const std::string& domain, const std::vector<std::string>& ids,
+                        std::vector<std::optional<sdk::DecisionRecord>>& out) noexcept override {
+    return inner_->find_decisions(domain, ids, out);
+  }
   Status list_tasks(const sdk::TaskFilter& f, std::vector<sdk::TaskRecord>& out) noexcept override {
     return inner_->list_tasks(f, out);
   }

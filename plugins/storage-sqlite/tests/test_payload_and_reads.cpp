@@ -182,6 +182,40 @@ TEST_CASE("list_decisions pages by (created_ms, id) within a window, with or wit
   CHECK(s->list_decisions(none, page).code == sdk::Code::invalid_argument);
 }
 
+TEST_CASE("find_decisions answers a batch's ids in their order, as get_decision does one by one (quoted ids, another domain)") {
+  TempDir dir;
+  auto s = open(db_of(dir));
+  const std::string quoted = R"(a "quoted" 'id', {brace})";
+  sdk::WriteBatch b;
+  b.decisions.push_back(make("credit", "d1", 100, true));
+  b.decisions.push_back(make("credit", quoted, 100, false));
+  b.decisions.push_back(make("claims", "d2", 100, false));  // another domain: not found in credit
+  commit_ok(*s, b);
+  const std::vector<std::string> ids{"missing", quoted, "d1", "d2", "d1"};
+  std::vector<std::optional<sdk::DecisionRecord>> found;
+  const auto st = s->find_decisions("credit", ids, found);
+  INFO(st.message);
+  REQUIRE(st.ok());
+  REQUIRE(found.size() == ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    std::optional<sdk::DecisionRecord> one;
+    REQUIRE(s->get_decision("credit", ids[i], one).ok());
+    INFO("id " << ids[i]);
+    REQUIRE(found[i].has_value() == one.has_value());
+    if (!one) continue;
+    CHECK(found[i]->id == ids[i]);
+    CHECK(found[i]->task_id == one->task_id);
+    CHECK(found[i]->input_json == one->input_json);
+  }
+  CHECK_FALSE(found[0]);
+  CHECK(found[1]);
+  CHECK(found[2]->task_id > 0);
+  CHECK_FALSE(found[3]);
+  CHECK(found[4]);
+  REQUIRE(s->find_decisions("credit", {}, found).ok());
+  CHECK(found.empty());
+}
+
 TEST_CASE("list_tasks and list_reviews filter by created window and page by id") {
   TempDir dir;
   auto s = open(db_of(dir));

@@ -1,0 +1,42 @@
+// JsonText writes what an nlohmann tree would dump, byte for byte, for the shapes ingest writes
+// (core/ingest/pipeline.cpp), and stays valid JSON on hostile strings.
+#include "common/json_text.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <limits>
+
+using hitl::JsonText;
+using nlohmann::json;
+
+TEST_CASE("JsonText writes the bytes a sorted nlohmann tree dumps") {
+  const json tree = {{"confidence", 0.5302}, {"count", 3}, {"label", "good \"q\" \\ \n\t\x01"},
+                     {"list", json::array({json({{"a", 1.0}, {"b", false}}), json(2.5e-7)})},
+                     {"none", nullptr}, {"scores", {{"bad", 0.4698}, {"good", 1.0 / 3}}}, {"yes", true}};
+  JsonText w;
+  w.begin_object().field("confidence", 0.5302).field("count", std::int64_t{3});
+  w.field("label", "good \"q\" \\ \n\t\x01");
+  w.key("list").begin_array().begin_object().field("a", 1.0).field("b", false).end_object().value(2.5e-7).end_array();
+  w.key("none").raw("null");
+  w.key("scores").begin_object().field("bad", 0.4698).field("good", 1.0 / 3).end_object();
+  w.field("yes", true).end_object();
+  const std::string text = w.take();
+  CHECK(text == tree.dump());
+  CHECK(json::parse(text) == tree);
+}
+
+TEST_CASE("JsonText keeps hostile text valid: invalid UTF-8 replaced, non-finite numbers null") {
+  JsonText w;
+  w.begin_object().field("bad", std::string("a\xff\xfe" "b\xc3", 5)).field("ok", "\xc3\xa9\xe2\x82\xac");
+  w.field("nan", std::numeric_limits<double>::quiet_NaN()).field("inf", std::numeric_limits<double>::infinity());
+  w.end_object();
+  const json back = json::parse(w.take());
+  CHECK(back["bad"] == "a\xEF\xBF\xBD\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+  CHECK(back["ok"] == "\xc3\xa9\xe2\x82\xac");
+  CHECK(back["nan"].is_null());
+  CHECK(back["inf"].is_null());
+  JsonText again;  // take() leaves the writer empty and ready
+  again.begin_array().value("x").end_array();
+  CHECK(again.take() == R"(["x"])");
+}
