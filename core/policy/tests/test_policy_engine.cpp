@@ -673,7 +673,7 @@ return {
   CHECK_FALSE(plain.engine->retrain("d", stats, why, failed).has_value());
 }
 
-TEST_CASE("the hooks of one record share its input table; other records and unnamed calls get fresh ones") {
+TEST_CASE("the hooks of one record share its input table, other records and unnamed calls get fresh ones") {
   // flag counts the calls that saw its own mark on the input; priority reports what it sees.
   Fixture f(R"(
     local hitl = require "hitl"

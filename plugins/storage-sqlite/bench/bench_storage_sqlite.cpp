@@ -5,7 +5,8 @@
 // Each decision carries a ~150-byte input, its prediction and one audit record; 30% open a review
 // task. Batches are built outside the timed region: the figure is the storage commit alone.
 // With HITL_BENCH_PG_URL set, the same batches go to that (empty) PostgreSQL database through the
-// plugin.so given (storage-postgres.so): `synchronous` is then ignored.
+// plugin.so given (storage-postgres.so): `synchronous` is then ignored. HITL_BENCH_ID_PREFIX
+// (default "req-") starts every decision id.
 #include <hitl/plugin_api.hpp>
 
 #include <boost/dll/import.hpp>
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
   fs::remove_all(dir);
   const std::string db = (dir / "bench.db").string();
   const char* pg_url = std::getenv("HITL_BENCH_PG_URL");
+  // Several of these writing to one database at once (tests/bench/partition.sh) need ids of their own.
+  const std::string id_prefix = std::getenv("HITL_BENCH_ID_PREFIX") ? std::getenv("HITL_BENCH_ID_PREFIX") : "req-";
   const std::string cfg = pg_url ? R"({"url":")" + std::string(pg_url) + R"("})"
                                  : R"({"path":")" + db + R"(","synchronous":")" + synchronous + R"("})";
 
@@ -69,7 +72,7 @@ int main(int argc, char** argv) {
         sdk::NewDecision nd;
         auto& d = nd.decision;
         d.domain = "credit";
-        d.id = "req-" + std::to_string(i);
+        d.id = id_prefix + std::to_string(i);
         d.label = i % 7 ? "approve" : "reject";
         d.confidence = 0.5 + (i % 50) / 100.0;
         d.status = (i % 10) < 3 ? "pending_review" : "auto_approved";

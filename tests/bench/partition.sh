@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Past one database (issue 20, docs/deploy.md): what one PostgreSQL database's single audit chain
+# costs when several writers share it, against the same writers each on a database of its own
+# (partitioning by domain). Storage commits only (bench-storage-sqlite through storage-postgres.so:
+# batches of 1000 decisions, each with its audit record, 30 % with a task), on the tests'
+# throw-away server (tests/support/pg-test-server.sh: loopback, fsync=off) on this machine.
+# Figures, not pass/fail; not part of `make test` or ctest.
+#   tests/bench/partition.sh [BUILD_DIR]     (default build; DECISIONS per writer, 100000; WRITERS, 3)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-build}" && pwd)
+: "${DECISIONS:=100000}" "${WRITERS:=3}"
+bench="$build/bin/bench-storage-sqlite"
+plugin="$build/lib/hitl/storage-postgres.so"
+[ -x "$bench" ] && [ -f "$plugin" ] || { echo "build bench-storage-sqlite and storage-postgres in $build first"; exit 1; }
+work=$(mktemp -d /tmp/hitl-partition.XXXXXX)
+chmod 755 "$work"
+trap '"$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+"$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
+server_url=$(sed -n 's/^url=//p' "$work/pg.state")
+[ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
+n_db=0
+new_db() { n_db=$((n_db + 1)); psql -q "$server_url" -c "CREATE DATABASE part$n_db" >/dev/null; echo "${server_url%/*}/part$n_db"; }
+
+# run WRITERS SHARED: WRITERS processes at once, all on one new database (SHARED=1) or each on its
+# own; prints the decisions per second of all of them together over the wall time of the slowest.
+run() {
+  local writers=$1 shared=$2 url pids=() t0 t1
+  url=$(new_db)
+  t0=$(date +%s%N)
+  for w in $(seq 1 "$writers"); do
+    [ "$shared" = 1 ] || url=$(new_db)
+    HITL_BENCH_PG_URL="$url" HITL_BENCH_ID_PREFIX="w$w-" "$bench" "$DECISIONS" 1000 normal "$plugin" > "$work/w$w.out" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || { echo "a writer failed:"; cat "$work"/w*.out; exit 1; }; done
+  t1=$(date +%s%N)
+  echo "$(( writers * DECISIONS * 1000000000 / (t1 - t0) ))"
+}
+echo "# partition bench: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "decisions/s, all writers together ($DECISIONS decisions each, batches of 1000 with their audit records):"
+echo "  1 writer, 1 database:                     $(run 1 1)"
+echo "  $WRITERS writers, 1 database (one chain):        $(run "$WRITERS" 1)"
+echo "  $WRITERS writers, $WRITERS databases (by domain):       $(run "$WRITERS" 0)"
+echo "(load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
