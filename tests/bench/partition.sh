@@ -19,8 +19,12 @@ trap '"$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2
 "$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
 server_url=$(sed -n 's/^url=//p' "$work/pg.state")
 [ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
-n_db=0
-new_db() { n_db=$((n_db + 1)); psql -q "$server_url" -c "CREATE DATABASE part$n_db" >/dev/null; echo "${server_url%/*}/part$n_db"; }
+# An empty database with a name of its own (called in $(...): no counter survives the subshell).
+new_db() {
+  local name="part_$(date +%s%N)"
+  psql -q "$server_url" -c "CREATE DATABASE $name" >/dev/null
+  echo "${server_url%/*}/$name"
+}
 
 # run WRITERS SHARED: WRITERS processes at once, all on one new database (SHARED=1) or each on its
 # own; prints the decisions per second of all of them together over the wall time of the slowest.
