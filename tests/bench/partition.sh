@@ -37,12 +37,27 @@ run() {
     HITL_BENCH_PG_URL="$url" HITL_BENCH_ID_PREFIX="w$w-" "$bench" "$DECISIONS" 1000 normal "$plugin" > "$work/w$w.out" 2>&1 &
     pids+=($!)
   done
+  sample_lock_waits "${pids[@]}" > "$work/waits.out" &
+  local sampler=$!
   for p in "${pids[@]}"; do wait "$p" || { echo "a writer failed:"; cat "$work"/w*.out; exit 1; }; done
   t1=$(date +%s%N)
-  echo "$(( writers * DECISIONS * 1000000000 / (t1 - t0) ))"
+  wait "$sampler" || true
+  echo "$(( writers * DECISIONS * 1000000000 / (t1 - t0) )) decisions/s; writers waiting on a lock, on average: $(cat "$work/waits.out")"
+}
+
+# While the writers run: every 50 ms, how many sessions wait on a lock (the chain's head row is the
+# one lock they share); prints the mean over the samples.
+sample_lock_waits() {
+  local n=0 sum=0 waiting
+  while kill -0 "$@" 2>/dev/null; do
+    waiting=$(psql -qtA "$server_url" -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'" 2>/dev/null || echo 0)
+    n=$((n + 1)); sum=$((sum + waiting))
+    sleep 0.05
+  done
+  awk -v s="$sum" -v n="$n" 'BEGIN { printf "%.2f (%d samples)", n ? s / n : 0, n }'
 }
 echo "# partition bench: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "decisions/s, all writers together ($DECISIONS decisions each, batches of 1000 with their audit records):"
+echo "all writers together ($DECISIONS decisions each, batches of 1000 with their audit records):"
 echo "  1 writer, 1 database:                     $(run 1 1)"
 echo "  $WRITERS writers, 1 database (one chain):        $(run "$WRITERS" 1)"
 echo "  $WRITERS writers, $WRITERS databases (by domain):       $(run "$WRITERS" 0)"
