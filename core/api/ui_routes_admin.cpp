@@ -11,6 +11,7 @@
 #include "registry/registry.hpp"
 #include "api/api_body.hpp"
 #include "app/app.hpp"
+#include "cluster/cluster.hpp"
 #include "governance/auth.hpp"
 #include "data/client_json.hpp"
 #include "review/reviewers.hpp"
@@ -129,6 +130,8 @@ void swap_model(service::App& app, const http::Request& req, const std::string& 
   batch.audit.push_back(learning::swap_audit(id ? "model.promoted" : "model.rolled_back", domain, live, artifact, cfg.registry_dir));
   commit(app, batch, "audit record");
   app.reload_models();  // live now rather than at the housekeeping thread's next look
+  // The other instances sharing the database install it from there at once (not at their poll).
+  app.cluster().publish({cluster::EventKind::model_promoted, "", "", false});
   respond(service::reply({{"domain", domain}, {"live", registry::to_json(live)}}));
 }
 

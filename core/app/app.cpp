@@ -2,6 +2,7 @@
 
 #include "app/model_set.hpp"
 #include "app/policy_reloader.hpp"
+#include "app/shared_learning.hpp"
 #include "app/slow_lane.hpp"
 #include "cluster/cluster.hpp"
 #include "dataset/dataset.hpp"
@@ -85,6 +86,9 @@ void App::open_storage_and_queue() {
   storage_ = registry_->create_storage(cfg_.storage.plugin, cfg_.storage.config_json);
   queue_ = registry_->create_queue(cfg_.queue.plugin, cfg_.queue.config_json);
   cluster_ = cluster::open(cfg_.storage.plugin, cfg_.storage.config_json);
+  if (!cluster_->shared()) return;
+  shared_learning_ = std::make_unique<SharedLearning>(cfg_, storage_);
+  shared_learning_->install_live();  // before the models load: they start on the live version
 }
 
 void App::load_models() { models_ = std::make_unique<ModelSet>(cfg_.models, *registry_); }
@@ -183,7 +187,10 @@ void App::warn_unused_settings() const {
 
 std::shared_ptr<sdk::Model> App::model(const std::string& name) const { return models_->live(name); }
 
-std::size_t App::reload_models() { return models_->reload_changed(*metrics_, *writer_); }
+std::size_t App::reload_models() {
+  if (shared_learning_) shared_learning_->install_live();  // a version another instance promoted
+  return models_->reload_changed(*metrics_, *writer_);
+}
 
 void App::tokens_changed() {
   tokens_->forget_cached();

@@ -32,6 +32,7 @@ class Signals;
 class SlowLane;
 class ShadowPolicy;
 class PolicyReloader;
+class SharedLearning;
 
 class App {
  public:
@@ -93,6 +94,7 @@ class App {
   std::shared_ptr<sdk::Storage> storage_;
   std::shared_ptr<sdk::Queue> queue_;
   std::unique_ptr<cluster::Cluster> cluster_;
+  std::unique_ptr<SharedLearning> shared_learning_;  // null: alone, the learning files stay folders
   std::unique_ptr<ModelSet> models_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Signals> signals_;  // hitl.stats(): before the policies, which read it

@@ -58,6 +58,7 @@ void snapshot(const DatasetArgs& a) {
 void list(const DatasetArgs& a) {
   try {
     auto cfg = load(a.config);
+    const auto shared = storage_if_shared(a.config);  // the datasets are the database's then
     dataset::Store store(cfg.datasets_dir);
     auto all = store.list(a.domain);
     std::cout << std::left << std::setw(24) << "id" << std::setw(24) << "parent" << std::setw(8) << "rows"
@@ -74,6 +75,7 @@ void list(const DatasetArgs& a) {
 void show(const DatasetArgs& a) {
   try {
     auto cfg = load(a.config);
+    const auto shared = storage_if_shared(a.config);  // the datasets are the database's then
     dataset::Store store(cfg.datasets_dir);
     auto v = store.require(a.id);
     store.read(v);  // checks the content hash
@@ -89,6 +91,7 @@ void export_rows(const DatasetArgs& a) {
   const std::string command = "hitl dataset export";
   try {
     auto cfg = load(a.config);
+    const auto shared = storage_if_shared(a.config);  // the datasets are the database's then
     dataset::Store store(cfg.datasets_dir);
     auto v = store.require(a.id);
     auto rows = dataset::Store::split(store.read(v), dataset::parse_split(a.split), a.holdout);

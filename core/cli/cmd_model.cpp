@@ -195,6 +195,7 @@ void evaluate(const EvalArgs& a) {
   const std::string command = "hitl model evaluate";
   try {
     auto cfg = load(a.config);
+    const auto shared = storage_if_shared(a.config);  // the registry is the database's then
     auto dom = cfg.domains.find(a.domain);
     if (dom == cfg.domains.end()) fail(command + ": --domain: no domain named \"" + a.domain + "\"");
     if (dom->second.model.empty()) fail(command + ": domain \"" + a.domain + "\" has no model");
@@ -251,6 +252,7 @@ void audit_swap(const config::ServiceConfig& cfg, const std::string& config_file
 void list_models(const RegistryArgs& a) {
   try {
     auto cfg = load(a.config);
+    const auto shared = storage_if_shared(a.config);  // the registry is the database's then
     registry::Registry reg(cfg.registry_dir);
     const auto live = reg.live(a.domain);
     std::printf("%-22s %-6s %-20s %-24s %-22s %s\n", "id", "live", "dataset", "parent", "plugin version", "trigger");
@@ -268,6 +270,7 @@ void swap(const RegistryArgs& a, bool rollback) {
   const std::string command = rollback ? "hitl model rollback" : "hitl model promote";
   try {
     const auto cfg = load(a.config);
+    const auto shared = storage_if_shared(a.config);  // the registry is the database's then
     const fs::path artifact = learning::live_artifact(cfg, a.domain);
     if (auto others = learning::shared_with(cfg, a.domain); !others.empty())
       std::cerr << "warning: model " << cfg.domains.at(a.domain).model << " is also used by " << others

@@ -166,6 +166,7 @@ void register_trained(const TrainArgs& o, const config::ServiceConfig& cfg, cons
 
 void train(const TrainArgs& o) {
   auto cfg = load(o.config);
+  const auto shared = storage_if_shared(o.config);  // the datasets and registry are the database's then
   auto dom = cfg.domains.find(o.domain);
   if (dom == cfg.domains.end()) fail("hitl train: unknown domain \"" + o.domain + "\"");
   if (dom->second.model.empty()) fail("hitl train: domain \"" + o.domain + "\" has no model");

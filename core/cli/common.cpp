@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/shared_learning.hpp"
+#include "cluster/cluster.hpp"
 #include "common/clock.hpp"
 #include "policy/policy_engine.hpp"
 
@@ -97,7 +99,20 @@ std::unique_ptr<ConfiguredStorage> open_configured_storage(const std::string& co
     for (auto& e : errors) std::fprintf(stderr, "plugin refused: %s\n", e.c_str());
   }
   cs->storage = cs->registry.create_storage(cs->cfg.storage.plugin, cs->cfg.storage.config_json);
+  if (cluster::open(cs->cfg.storage.plugin, cs->cfg.storage.config_json)->shared())
+    cs->shared = std::make_unique<service::SharedLearning>(cs->cfg, cs->storage);
   return cs;
+}
+
+std::unique_ptr<ConfiguredStorage> storage_if_shared(const std::string& config_file) {
+  const auto cfg = load(config_file);
+  if (!cluster::open(cfg.storage.plugin, cfg.storage.config_json)->shared()) return nullptr;
+  return open_configured_storage(config_file);
+}
+
+ConfiguredStorage::~ConfiguredStorage() {
+  shared.reset();
+  storage.reset();
 }
 
 namespace {

@@ -9,6 +9,7 @@
 
 namespace CLI { class App; }
 namespace hitl::policy { class PolicyEngine; struct Limits; }
+namespace hitl::service { class SharedLearning; }
 
 namespace hitl::cli {
 
@@ -31,14 +32,20 @@ void apply_clock_offset_from_env();
 
 // The configured storage alone (no queue, models or policies), for the tools that only read or
 // write storage. The registry lives alongside: storage objects must not outlive their plugin.
+// On a database instances share, the model registry and datasets are its blobs here too (`shared`).
 struct ConfiguredStorage {
   config::ServiceConfig cfg;
   plugin::Registry registry;
   std::shared_ptr<sdk::Storage> storage;
-  ~ConfiguredStorage() { storage.reset(); }
+  std::unique_ptr<service::SharedLearning> shared;  // null: alone, the folders are the store
+  ~ConfiguredStorage();
 };
 // Throws std::runtime_error (config, plugin or storage errors) with a one-line reason.
 std::unique_ptr<ConfiguredStorage> open_configured_storage(const std::string& config_file);
+// For the commands that read or write the registry or datasets without the storage otherwise:
+// on a database instances share, the storage opened, keeping the registry and datasets bound to
+// its blobs while the result lives; alone, null (the folders are the store, nothing is opened).
+std::unique_ptr<ConfiguredStorage> storage_if_shared(const std::string& config_file);
 
 // Every plugin in the config's plugin_dirs, for the offline tools (refusals go to stderr).
 struct ConfiguredPlugins {

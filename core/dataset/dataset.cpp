@@ -1,6 +1,7 @@
 #include "dataset/dataset.hpp"
 #include "dataset/marked_gold.hpp"
 
+#include "common/file_store.hpp"
 #include "common/files.hpp"
 #include "common/hash.hpp"
 #include "report/report.hpp"
@@ -245,6 +246,12 @@ std::string csv_value(const json& v) {
 
 }  // namespace
 
+namespace {
+// Names inside the store (common/file_store.hpp): "<domain>/<id>.jsonl" and ".json".
+std::string samples_of(const Version& v) { return v.domain + "/" + v.id + ".jsonl"; }
+std::string manifest_of(const Version& v) { return v.domain + "/" + v.id + ".json"; }
+}  // namespace
+
 Split parse_split(const std::string& s) {
   if (s == "all") return Split::all;
   if (s == "train") return Split::train;
@@ -252,32 +259,26 @@ Split parse_split(const std::string& s) {
   throw std::invalid_argument("split must be all, train or holdout, got \"" + s + "\"");
 }
 
-Store::Store(fs::path dir) : dir_(std::move(dir)) {}
+Store::Store(fs::path dir) : files_(file_store_at(dir)) {}
 
 std::vector<Version> Store::list(const std::string& domain) const {
   std::vector<Version> out;
-  std::error_code ec;
-  if (!fs::is_directory(dir_, ec)) return out;
   static const std::regex manifest(R"((.+)-v([0-9]+)\.json)");
-  for (auto& dom : fs::directory_iterator(dir_)) {
-    if (!dom.is_directory()) continue;
-    if (!domain.empty() && dom.path().filename() != domain) continue;
-    for (auto& f : fs::directory_iterator(dom.path())) {
-      std::smatch m;
-      const std::string name = f.path().filename().string();
-      if (!std::regex_match(name, m, manifest)) continue;
-      auto j = json::parse(read_whole_file(f.path()), nullptr, false);
-      if (j.is_discarded()) throw std::runtime_error(f.path().string() + ": not a valid manifest");
+  for (const auto& dom : domain.empty() ? files_->list("") : std::vector<std::string>{domain})
+    for (const auto& name : files_->list(dom)) {
+      if (!std::regex_match(name, manifest)) continue;
+      const std::string rel = dom + "/" + name;
+      auto j = json::parse(files_->read(rel).value_or(""), nullptr, false);
+      if (j.is_discarded()) throw std::runtime_error(files_->describe(rel) + ": not a valid manifest");
       try {
         out.push_back(version_from_json(j));
       } catch (const json::exception& e) {
-        throw std::runtime_error(f.path().string() + ": not a valid manifest: " + e.what());
+        throw std::runtime_error(files_->describe(rel) + ": not a valid manifest: " + e.what());
       }
       // The sort below reads the version number from the id: it must be the file's.
-      if (out.back().id + ".json" != name || out.back().domain != dom.path().filename())
-        throw std::runtime_error(f.path().string() + ": not a valid manifest: its id or domain does not match the file");
+      if (out.back().id + ".json" != name || out.back().domain != dom)
+        throw std::runtime_error(files_->describe(rel) + ": not a valid manifest: its id or domain does not match the file");
     }
-  }
   auto number = [](const Version& v) { return std::stoll(v.id.substr(v.id.rfind("-v") + 2)); };
   std::sort(out.begin(), out.end(), [&](const Version& a, const Version& b) {
     return a.domain != b.domain ? a.domain < b.domain : number(a) < number(b);
@@ -300,8 +301,8 @@ Version Store::require(const std::string& id, const std::string& domain) const {
 
 std::size_t Store::erase(const std::string& domain, const std::set<std::string>& ids) {
   std::size_t removed = 0;
-  if (ids.empty() || !fs::is_directory(dir_ / domain)) return 0;
-  const DirLock lock(dir_ / domain);
+  if (ids.empty() || files_->list(domain).empty()) return 0;
+  const auto lock = files_->lock(domain);
   for (auto v : list(domain)) {
     auto rows = read(v);
     const auto before = rows.size();
@@ -316,9 +317,8 @@ std::size_t Store::erase(const std::string& domain, const std::set<std::string>&
     v.content_hash = sha256_hex(text);
     // Samples first, manifest last: a crash between leaves a hash mismatch that read() reports,
     // never the erased payload.
-    const fs::path folder = dir_ / domain;
-    replace_file(folder / (v.id + ".jsonl"), text);
-    replace_file(folder / (v.id + ".json"), version_json(v).dump(2) + "\n");
+    files_->replace(samples_of(v), text);
+    files_->replace(manifest_of(v), version_json(v).dump(2) + "\n");
   }
   return removed;
 }
@@ -328,7 +328,9 @@ std::size_t forget(const fs::path& datasets_dir, const std::string& domain, cons
 }
 
 std::vector<Sample> Store::read(const Version& v) const {
-  const std::string text = read_whole_file(dir_ / v.domain / (v.id + ".jsonl"));
+  const auto found = files_->read(samples_of(v));
+  if (!found) throw std::runtime_error("dataset " + v.id + ": its samples are missing (" + files_->describe(samples_of(v)) + ")");
+  const std::string& text = *found;
   if (sha256_hex(text) != v.content_hash)
     throw std::runtime_error("dataset " + v.id + ": the samples file does not match its content hash (altered on disk)");
   std::vector<Sample> rows;
@@ -345,7 +347,7 @@ Version Store::snapshot(const std::string& domain, const std::vector<Sample>& sa
   std::string text;
   for (auto& s : samples) text += sample_json(s).dump() + "\n";
   const std::string hash = sha256_hex(text);
-  const DirLock lock(dir_ / domain);  // the next id is the folder's: one writer at a time
+  const auto lock = files_->lock(domain);  // the next id is the folder's: one writer at a time
   auto versions = list(domain);
   std::optional<Version> parent;
   if (!versions.empty()) parent = versions.back();
@@ -365,14 +367,11 @@ Version Store::snapshot(const std::string& domain, const std::vector<Sample>& sa
   for (auto& s : samples)
     if (!before.count(s.decision_id + "\n" + std::to_string(s.created_ms))) ++v.new_rows;
   summarize(v, samples);
-  const fs::path folder = dir_ / domain;
-  fs::create_directories(folder);
   // A samples file without its manifest is what a crash between the two writes leaves: the
   // version never existed (the manifest is written last), so the orphan gives way.
-  std::error_code ec;
-  if (!fs::exists(folder / (v.id + ".json"), ec)) fs::remove(folder / (v.id + ".jsonl"), ec);
-  write_new_file(folder / (v.id + ".jsonl"), text);
-  write_new_file(folder / (v.id + ".json"), version_json(v).dump(2) + "\n");
+  if (!files_->read(manifest_of(v))) files_->remove(samples_of(v));
+  files_->write_new(samples_of(v), text);
+  files_->write_new(manifest_of(v), version_json(v).dump(2) + "\n");
   created = true;
   return v;
 }

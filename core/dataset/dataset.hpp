@@ -7,7 +7,8 @@
 // On disk, under the configured datasets dir:
 //   <dir>/<domain>/<id>.jsonl   the samples, one JSON object per line, oldest first
 //   <dir>/<domain>/<id>.json    the manifest (written last: a version without one does not exist)
-// Ids are "<domain>-v<N>", N counting from 1 per domain.
+// Ids are "<domain>-v<N>", N counting from 1 per domain. When instances share one database these
+// are the storage's blobs `datasets/<domain>/<file>` instead (common/file_store.hpp).
 #include <hitl/plugin_api.hpp>
 
 #include "policy/policy_engine.hpp"
@@ -16,11 +17,14 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <set>
 #include <string>
 #include <vector>
+
+namespace hitl { class FileStore; }
 
 namespace hitl::dataset {
 
@@ -119,7 +123,7 @@ class Store {
   static void write_jsonl(const std::vector<Sample>& rows, std::ostream& out);
 
  private:
-  std::filesystem::path dir_;
+  std::shared_ptr<FileStore> files_;
 };
 
 }  // namespace hitl::dataset

@@ -1,9 +1,9 @@
 #include "dataset/marked_gold.hpp"
 
-#include "common/files.hpp"
+#include "common/file_store.hpp"
 
-#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 
 namespace hitl::dataset {
@@ -14,16 +14,13 @@ namespace {
 std::mutex g_append_mu;  // one writer at a time: the duplicate check and the append are one step
 }
 
-MarkedGold::MarkedGold(fs::path datasets_dir) : dir_(std::move(datasets_dir)) {}
+MarkedGold::MarkedGold(fs::path datasets_dir) : dir_(datasets_dir), files_(file_store_at(datasets_dir)) {}
 
-fs::path MarkedGold::file(const std::string& domain) const { return dir_ / domain / "golden.jsonl"; }
+fs::path MarkedGold::file(const std::string& domain) const { return dir_ / rel(domain); }
 
 std::vector<MarkedCase> MarkedGold::read(const std::string& domain, std::vector<std::string>* problems) const {
   std::vector<MarkedCase> out;
-  std::error_code ec;
-  if (!fs::exists(file(domain), ec)) return out;
-  std::ifstream in(file(domain));
-  if (!in) throw std::runtime_error("cannot read " + file(domain).string());
+  std::istringstream in(files_->read(rel(domain)).value_or(""));
   std::string line;
   for (std::size_t n = 1; std::getline(in, line); ++n) {
     if (line.empty()) continue;
@@ -42,7 +39,7 @@ std::vector<MarkedCase> MarkedGold::read(const std::string& domain, std::vector<
       c.marked_ms = j.value("marked_ms", std::int64_t{0});
       out.push_back(std::move(c));
     } catch (const std::exception& e) {
-      if (problems) problems->push_back(file(domain).string() + ":" + std::to_string(n) + ": " + e.what());
+      if (problems) problems->push_back(files_->describe(rel(domain)) + ":" + std::to_string(n) + ": " + e.what());
     }
   }
   return out;
@@ -56,11 +53,11 @@ std::set<std::string> MarkedGold::decision_ids(const std::string& domain) const 
 
 std::size_t MarkedGold::erase(const std::string& domain, const std::set<std::string>& ids) {
   std::lock_guard lock(g_append_mu);
-  std::error_code ec;
-  if (ids.empty() || !fs::exists(file(domain), ec)) return 0;
-  const DirLock dir_lock(file(domain).parent_path());  // and against other processes
-  std::ifstream in(file(domain), std::ios::binary);
-  if (!in) return 0;
+  if (ids.empty()) return 0;
+  const auto dir_lock = files_->lock(domain);  // and against other processes
+  const auto text = files_->read(rel(domain));
+  if (!text) return 0;
+  std::istringstream in(*text);
   std::string kept, line;
   std::size_t removed = 0;
   while (std::getline(in, line)) {
@@ -73,31 +70,21 @@ std::size_t MarkedGold::erase(const std::string& domain, const std::set<std::str
     }
     kept += line + "\n";
   }
-  in.close();
-  if (removed) replace_file(file(domain), kept);
+  if (removed) files_->replace(rel(domain), kept);
   return removed;
 }
 
 bool MarkedGold::mark(const std::string& domain, const MarkedCase& c) {
   std::lock_guard lock(g_append_mu);
-  const DirLock dir_lock(file(domain).parent_path());  // and against other processes
+  const auto dir_lock = files_->lock(domain);  // and against other processes
+  const std::string before = files_->read(rel(domain)).value_or("");
   if (decision_ids(domain).count(c.decision_id)) return false;
   // A torn last line (a crash mid-append) must not swallow this one: start on a line of its own.
-  bool needs_newline = false;
-  {
-    std::ifstream tail(file(domain), std::ios::binary | std::ios::ate);
-    if (tail && tail.tellg() > 0) {
-      tail.seekg(-1, std::ios::end);
-      needs_newline = tail.get() != '\n';
-    }
-  }
+  const bool needs_newline = !before.empty() && before.back() != '\n';
   json j = {{"decision_id", c.decision_id}, {"input", c.input},         {"label", c.label},
             {"model_label", c.model_label}, {"model_confidence", c.model_confidence},
             {"reason", c.reason},           {"marked_by", c.marked_by}, {"marked_ms", c.marked_ms}};
-  std::ofstream out(file(domain), std::ios::app | std::ios::binary);
-  out << (needs_newline ? "\n" : "") << j.dump() << "\n";
-  out.flush();
-  if (!out) throw std::runtime_error("cannot append to " + file(domain).string());
+  files_->append(rel(domain), (needs_newline ? "\n" : "") + j.dump() + "\n");
   return true;
 }
 

@@ -5,14 +5,18 @@
 // of a marked decision carries the tag "gold" and is left out of training and of the holdout, so
 // no model is judged on a golden case it learnt from.
 //
-// On disk: <datasets_dir>/<domain>/golden.jsonl, one case per line, appended, never rewritten.
+// On disk: <datasets_dir>/<domain>/golden.jsonl, one case per line, appended, never rewritten
+// (when instances share one database: the blob datasets/<domain>/golden.jsonl, common/file_store.hpp).
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
+
+namespace hitl { class FileStore; }
 
 namespace hitl::dataset {
 
@@ -41,10 +45,12 @@ class MarkedGold {
   // Rewrites the file without the cases of `ids` (payload erasure; the one rewrite it gets).
   // Returns how many were removed.
   std::size_t erase(const std::string& domain, const std::set<std::string>& ids);
-  std::filesystem::path file(const std::string& domain) const;
+  std::filesystem::path file(const std::string& domain) const;  // where it is in a folder store
 
  private:
+  static std::string rel(const std::string& domain) { return domain + "/golden.jsonl"; }
   std::filesystem::path dir_;
+  std::shared_ptr<FileStore> files_;
 };
 
 }  // namespace hitl::dataset

@@ -182,7 +182,7 @@ registry::ModelVersion register_model(const config::ServiceConfig& cfg, const st
   if (trained.stats) {
     auto stats = *trained.stats;
     stats.artifact_sha256 = added.artifact_sha256;
-    data::save_feature_stats(stats, reg.artifact_path(domain, added.id));
+    reg.add_sidecar(domain, added.id, data::feature_stats_to_json(stats));
   }
   return added;
 }

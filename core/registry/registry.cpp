@@ -1,5 +1,6 @@
 #include "registry/registry.hpp"
 
+#include "common/file_store.hpp"
 #include "common/files.hpp"
 #include "common/hash.hpp"
 #include "data/feature_stats.hpp"
@@ -72,38 +73,50 @@ ModelVersion version_from(const json& j) {
   return v;
 }
 
-// The `.features.json` sidecar (data/feature_stats.hpp) of `from` replaces the one of `to`; no
-// sidecar at `from` removes the one at `to`, which described another artifact.
-void copy_sidecar(const fs::path& from, const fs::path& to) {
-  const fs::path src = data::feature_stats_path(from), dst = data::feature_stats_path(to);
+// Names inside the store (common/file_store.hpp): "<domain>/<file>".
+std::string manifest_of(const std::string& domain, const std::string& id) { return domain + "/" + id + ".json"; }
+std::string artifact_of(const std::string& domain, const std::string& id) { return domain + "/" + id + ".artifact"; }
+std::string sidecar_of(const std::string& domain, const std::string& id) {
+  return data::feature_stats_path(artifact_of(domain, id)).string();
+}
+
+// The sidecar `text` (none: nullopt) replaces the one beside `artifact`; none removes the one
+// there, which described another artifact.
+void place_sidecar(const std::optional<std::string>& text, const fs::path& artifact) {
+  const fs::path dst = data::feature_stats_path(artifact);
   std::error_code ec;
-  if (fs::exists(src, ec)) replace_file(dst, read_whole_file(src));
+  if (text) replace_file(dst, *text);
   else fs::remove(dst, ec);
+}
+
+std::optional<std::string> read_if_exists(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  return read_whole_file(file);
 }
 
 std::size_t number_of(const std::string& id) { return std::stoull(id.substr(id.rfind("-m") + 2)); }
 
 }  // namespace
 
-Registry::Registry(fs::path dir, ArtifactVersion version_of) : dir_(std::move(dir)), version_of_(std::move(version_of)) {}
+Registry::Registry(fs::path dir, ArtifactVersion version_of)
+    : files_(file_store_at(dir)), version_of_(std::move(version_of)) {}
 
 std::vector<ModelVersion> Registry::list(const std::string& domain) const {
   std::vector<ModelVersion> out;
-  const fs::path folder = dir_ / domain;
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec)) return out;
   static const std::regex manifest(R"(.+-m[0-9]+\.json)");
-  for (auto& f : fs::directory_iterator(folder)) {
-    if (!std::regex_match(f.path().filename().string(), manifest)) continue;
-    auto j = json::parse(read_whole_file(f.path()), nullptr, false);
+  for (const auto& name : files_->list(domain)) {
+    if (!std::regex_match(name, manifest)) continue;
+    const std::string rel = domain + "/" + name;
     try {
+      auto j = json::parse(files_->read(rel).value_or(""), nullptr, false);
       if (j.is_discarded()) throw std::runtime_error("not JSON");
       out.push_back(version_from(j));
       // The sort below reads the version number from the id: it must be the file's.
-      if (out.back().id + ".json" != f.path().filename().string() || out.back().domain != domain)
+      if (out.back().id + ".json" != name || out.back().domain != domain)
         throw std::runtime_error("its id or domain does not match the file");
     } catch (const std::exception& e) {
-      throw std::runtime_error(f.path().string() + ": not a valid model manifest: " + e.what());
+      throw std::runtime_error(files_->describe(rel) + ": not a valid model manifest: " + e.what());
     }
   }
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return number_of(a.id) < number_of(b.id); });
@@ -117,32 +130,36 @@ std::optional<ModelVersion> Registry::find(const std::string& domain, const std:
 }
 
 fs::path Registry::artifact_path(const std::string& domain, const std::string& id) const {
-  return dir_ / domain / (id + ".artifact");
+  const fs::path artifact = files_->local(artifact_of(domain, id));
+  if (files_->read(sidecar_of(domain, id))) files_->local(sidecar_of(domain, id));
+  return artifact;
 }
 
 ModelVersion Registry::add(ModelVersion v, const std::string& artifact_text) {
-  const fs::path folder = dir_ / v.domain;
-  const DirLock lock(folder);  // the next id is the folder's: one writer at a time
+  const auto lock = files_->lock(v.domain);  // the next id is the folder's: one writer at a time
   std::size_t next = 1;  // after the highest number (m0, the kept configured artifact, included)
   for (auto& existing : list(v.domain)) next = std::max(next, number_of(existing.id) + 1);
   v.id = v.domain + "-m" + std::to_string(next);
   v.artifact_sha256 = sha256_hex(artifact_text);
   // An artifact without its manifest is what a crash between the two writes leaves: the version
   // never existed (the manifest is written last), so the orphan gives way.
-  std::error_code ec;
-  if (!fs::exists(folder / (v.id + ".json"), ec)) fs::remove(artifact_path(v.domain, v.id), ec);
-  write_new_file(artifact_path(v.domain, v.id), artifact_text);
-  write_new_file(folder / (v.id + ".json"), to_json(v).dump(2) + "\n");  // last: the version exists now
+  if (!files_->read(manifest_of(v.domain, v.id))) files_->remove(artifact_of(v.domain, v.id));
+  files_->write_new(artifact_of(v.domain, v.id), artifact_text);
+  files_->write_new(manifest_of(v.domain, v.id), to_json(v).dump(2) + "\n");  // last: the version exists now
   return v;
+}
+
+void Registry::add_sidecar(const std::string& domain, const std::string& id, const std::string& sidecar_json) {
+  files_->replace(sidecar_of(domain, id), sidecar_json);
 }
 
 Live Registry::live(const std::string& domain) const {
   Live l;
-  const fs::path p = dir_ / domain / "live.json";
-  std::error_code ec;
-  if (!fs::exists(p, ec)) return l;
-  auto j = json::parse(read_whole_file(p), nullptr, false);
-  if (j.is_discarded()) throw std::runtime_error(p.string() + ": not valid JSON");
+  const std::string rel = domain + "/live.json";
+  const auto text = files_->read(rel);
+  if (!text) return l;
+  auto j = json::parse(*text, nullptr, false);
+  if (j.is_discarded()) throw std::runtime_error(files_->describe(rel) + ": not valid JSON");
   l.id = str_or_empty(j, "id");
   l.previous = str_or_empty(j, "previous");
   l.since_ms = j.value("since_ms", std::int64_t{0});
@@ -153,7 +170,7 @@ Live Registry::live(const std::string& domain) const {
 
 Live Registry::promote(const std::string& domain, const std::string& id, const fs::path& artifact_path, std::int64_t now_ms,
                        const std::string& by, const std::string& reason) {
-  const DirLock lock(dir_ / domain);
+  const auto lock = files_->lock(domain);
   return promote_locked(domain, id, artifact_path, now_ms, by, reason);
 }
 
@@ -167,9 +184,7 @@ Live Registry::promote_locked(const std::string& domain, const std::string& id, 
   const auto v = of_id(id);
   if (v == versions.end())
     throw std::runtime_error("no model version \"" + id + "\" in domain \"" + domain + "\" (see hitl model list)");
-  const std::string artifact = read_whole_file(this->artifact_path(domain, id));
-  if (sha256_hex(artifact) != v->artifact_sha256)
-    throw std::runtime_error("model " + id + ": the artifact does not match its recorded hash (altered on disk)");
+  const std::string artifact = checked_artifact(*v);
   Live before = live(domain);
   if (before.id == id) throw std::runtime_error("model " + id + " is already live");
   // The first promotion replaces the configured file: keep it as version m0 so a rollback (of
@@ -177,18 +192,40 @@ Live Registry::promote_locked(const std::string& domain, const std::string& id, 
   std::error_code ec;
   if (before.id.empty() && fs::exists(artifact_path, ec) && of_id(domain + "-m0") == versions.end())
     before.id = keep_configured(domain, versions, *v, artifact_path, now_ms).id;
-  // The training statistics first (a reloading service checks them against the artifact's hash).
-  copy_sidecar(this->artifact_path(domain, id), artifact_path);
-  replace_file(artifact_path, artifact);
+  install(*v, artifact, artifact_path);
   Live now{id, before.id, now_ms, by, reason};
-  replace_file(dir_ / domain / "live.json", to_json(now).dump(2) + "\n");
-  std::ofstream hist(dir_ / domain / "history.jsonl", std::ios::app);
+  files_->replace(domain + "/live.json", to_json(now).dump(2) + "\n");
   json h = to_json(now);
   h["action"] = "promote";
   h["artifact_path"] = artifact_path.string();
-  hist << h.dump() << "\n";
-  if (!hist) throw std::runtime_error("cannot append to the model history of " + domain);
+  files_->append(domain + "/history.jsonl", h.dump() + "\n");
   return now;
+}
+
+std::string Registry::checked_artifact(const ModelVersion& v) const {
+  const std::string rel = artifact_of(v.domain, v.id);
+  const auto artifact = files_->read(rel);
+  if (!artifact) throw std::runtime_error("model " + v.id + ": its artifact is missing (" + files_->describe(rel) + ")");
+  if (sha256_hex(*artifact) != v.artifact_sha256)
+    throw std::runtime_error("model " + v.id + ": the artifact does not match its recorded hash (altered on disk)");
+  return *artifact;
+}
+
+void Registry::install(const ModelVersion& v, const std::string& artifact, const fs::path& artifact_path) const {
+  // The training statistics first (a reloading service checks them against the artifact's hash).
+  place_sidecar(files_->read(sidecar_of(v.domain, v.id)), artifact_path);
+  replace_file(artifact_path, artifact);
+}
+
+bool Registry::install_live(const std::string& domain, const fs::path& artifact_path) {
+  const Live l = live(domain);
+  if (l.id.empty()) return false;
+  const auto v = find(domain, l.id);
+  if (!v) throw std::runtime_error("the live model " + l.id + " of domain \"" + domain + "\" has no manifest");
+  const auto current = read_if_exists(artifact_path);
+  if (current && sha256_hex(*current) == v->artifact_sha256) return false;
+  install(*v, checked_artifact(*v), artifact_path);
+  return true;
 }
 
 namespace {
@@ -219,15 +256,15 @@ ModelVersion Registry::keep_configured(const std::string& domain, const std::vec
   m0.created_ms = std::min(now_ms, modified_ms(artifact_path));
   for (const auto& existing : versions)
     if (existing.created_ms > 0) m0.created_ms = std::min(m0.created_ms, existing.created_ms);
-  write_new_file(this->artifact_path(domain, m0.id), configured);
-  copy_sidecar(artifact_path, this->artifact_path(domain, m0.id));
-  write_new_file(dir_ / domain / (m0.id + ".json"), to_json(m0).dump(2) + "\n");
+  files_->write_new(artifact_of(domain, m0.id), configured);
+  if (auto sidecar = read_if_exists(data::feature_stats_path(artifact_path))) files_->replace(sidecar_of(domain, m0.id), *sidecar);
+  files_->write_new(manifest_of(domain, m0.id), to_json(m0).dump(2) + "\n");
   return m0;
 }
 
 Live Registry::rollback(const std::string& domain, const fs::path& artifact_path, std::int64_t now_ms,
                         const std::string& by, const std::string& reason) {
-  const DirLock lock(dir_ / domain);
+  const auto lock = files_->lock(domain);
   Live cur = live(domain);
   if (cur.id.empty()) throw std::runtime_error("domain \"" + domain + "\" has no promoted model to roll back");
   if (cur.previous.empty())
@@ -237,7 +274,7 @@ Live Registry::rollback(const std::string& domain, const fs::path& artifact_path
 
 std::vector<json> Registry::history(const std::string& domain) const {
   std::vector<json> out;
-  std::ifstream in(dir_ / domain / "history.jsonl");
+  std::istringstream in(files_->read(domain + "/history.jsonl").value_or(""));
   std::string line;
   while (std::getline(in, line))
     if (!line.empty()) out.push_back(json::parse(line));

@@ -13,9 +13,12 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace hitl { class FileStore; }
 
 namespace hitl::registry {
 
@@ -56,9 +59,12 @@ class Registry {
 
   // Records a new version with `artifact_text`; fills id and artifact_sha256. Never overwrites.
   ModelVersion add(ModelVersion v, const std::string& artifact_text);
+  // Records the training statistics sidecar (data/feature_stats.hpp's JSON) of version `id`.
+  void add_sidecar(const std::string& domain, const std::string& id, const std::string& sidecar_json);
   std::vector<ModelVersion> list(const std::string& domain) const;  // oldest first
   std::optional<ModelVersion> find(const std::string& domain, const std::string& id) const;
-  // Where version `id`'s artifact is kept (to load it as a candidate).
+  // A file of this machine holding version `id`'s artifact (to load it as a candidate), with its
+  // sidecar beside it. Throws when it is missing or its stored bytes were altered.
   std::filesystem::path artifact_path(const std::string& domain, const std::string& id) const;
   Live live(const std::string& domain) const;
   // Makes `id` live: its artifact (checked against its hash) replaces `artifact_path` atomically,
@@ -70,6 +76,11 @@ class Registry {
   Live rollback(const std::string& domain, const std::filesystem::path& artifact_path, std::int64_t now_ms,
                 const std::string& by, const std::string& reason);
   std::vector<nlohmann::json> history(const std::string& domain) const;
+  // Makes `artifact_path` (this instance's configured artifact) hold the live version's artifact
+  // and sidecar when it holds other bytes: what an instance does when another one promoted.
+  // Returns whether it changed the file. Throws, leaving the file as it was, when the live
+  // version's artifact is missing or does not match its recorded hash.
+  bool install_live(const std::string& domain, const std::filesystem::path& artifact_path);
 
  private:
   Live promote_locked(const std::string& domain, const std::string& id, const std::filesystem::path& artifact_path,
@@ -77,7 +88,11 @@ class Registry {
   ModelVersion keep_configured(const std::string& domain, const std::vector<ModelVersion>& versions,
                                const ModelVersion& first_promoted, const std::filesystem::path& artifact_path,
                                std::int64_t now_ms) const;
-  std::filesystem::path dir_;
+  // Version `v`'s artifact, checked against its recorded hash (throws when missing or altered).
+  std::string checked_artifact(const ModelVersion& v) const;
+  // Replaces `artifact_path` with `artifact` of version `v`, its sidecar first.
+  void install(const ModelVersion& v, const std::string& artifact, const std::filesystem::path& artifact_path) const;
+  std::shared_ptr<FileStore> files_;
   ArtifactVersion version_of_;
 };
 

@@ -157,6 +157,14 @@ CREATE TRIGGER token_life_on_write AFTER INSERT OR UPDATE ON tokens
   FOR EACH ROW EXECUTE FUNCTION hitl_token_life();
 )sql";
 
+// Storage 1.3: named blobs. The "C" collation orders names byte by byte, so the names sharing
+// a prefix are one range of the primary key's index (list_blobs).
+const char* const kBlobs = R"sql(
+CREATE TABLE blobs(
+  name TEXT COLLATE "C" PRIMARY KEY, bytes BYTEA NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL,
+  updated_ms BIGINT NOT NULL);
+)sql";
+
 }  // namespace
 
 const std::vector<pg::Migration>& migrations() {
@@ -166,6 +174,7 @@ const std::vector<pg::Migration>& migrations() {
       {2, "append-only audit hash chain with its head row", kAudit},
       {3, "task lifecycle: task_transitions and a trigger refusing illegal status changes", kLifecycle},
       {4, "token life cycle: token_life and token_expiries kept by a trigger on tokens", kTokenLife},
+      {5, "named blobs: blobs(name, bytes, size, sha256, updated_ms)", kBlobs},
   };
   return list;
 }

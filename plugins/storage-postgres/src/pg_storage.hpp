@@ -44,6 +44,11 @@ class PgStorage final : public sdk::Storage {
   sdk::Status list_deliveries(const sdk::DeliveryFilter& filter,
                               std::vector<sdk::DeliveryRecord>& out) noexcept override;
   sdk::Status schema_version(int& out) noexcept override;
+  // Storage 1.3: named blobs (pg_blobs.cpp).
+  sdk::Status put_blob(const std::string& name, const std::string& bytes, std::int64_t updated_ms) noexcept override;
+  sdk::Status get_blob(const std::string& name, std::optional<std::string>& out) noexcept override;
+  sdk::Status list_blobs(const std::string& prefix, std::vector<sdk::BlobInfo>& out) noexcept override;
+  sdk::Status delete_blob(const std::string& name) noexcept override;
   // Storage 1.1: the token life cycle (pg_tokens.cpp).
   sdk::Status commit_tokens(sdk::WriteBatch& batch, const std::vector<sdk::TokenExpiry>& expiries) noexcept override;
   sdk::Status find_token_info(const std::string& hash, std::optional<sdk::TokenInfo>& out) noexcept override;

@@ -154,17 +154,17 @@ TEST_CASE("instances starting together migrate once, under the advisory lock") {
   }
   int version = 0;
   REQUIRE(opened[0]->schema_version(version).ok());
-  CHECK(version == 4);
+  CHECK(version == 5);
   pqxx::connection c(url);
   pqxx::work tx(c);
-  CHECK(tx.exec("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'")[0][0].as<int>() == 4);
+  CHECK(tx.exec("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'")[0][0].as<int>() == 5);
   // A database a newer plugin migrated further is refused, naming both versions.
-  tx.exec("INSERT INTO schema_migrations VALUES('storage', 5, 0)");
+  tx.exec("INSERT INTO schema_migrations VALUES('storage', 6, 0)");
   tx.commit();
   std::unique_ptr<sdk::Storage> s;
   const auto st = try_open({{"url", url}}, s);
   CHECK(st.code == sdk::Code::conflict);
-  CHECK_THAT(st.message, Catch::Contains("version 5") && Catch::Contains("up to 4"));
+  CHECK_THAT(st.message, Catch::Contains("version 6") && Catch::Contains("up to 5"));
 }
 
 TEST_CASE("concurrent writers on one database append to one audit chain, never a fork") {

@@ -242,6 +242,17 @@ CREATE TABLE token_expiries(
 INSERT INTO token_life(name, role, domains, created_ms, revoked_ms)
   SELECT name, role, domains, created_ms, CASE WHEN revoked THEN created_ms ELSE 0 END FROM tokens;
 )sql", create_token_life_triggers},
+    // Storage 1.3: named blobs (the registry's artifacts and dataset versions when instances
+    // share a database). A rowid table: its rows are large, and live beside the index on name.
+    {7, "named blobs: blobs(name, bytes, size, sha256, updated_ms)", R"sql(
+CREATE TABLE blobs(
+  name TEXT NOT NULL PRIMARY KEY,
+  bytes BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+)sql", nullptr},
 };
 
 void hash_existing_inputs(SQLite::Database& db) {

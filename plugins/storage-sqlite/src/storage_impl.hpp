@@ -57,6 +57,11 @@ class SqliteStorage final : public sdk::Storage {
   sdk::Status list_deliveries(const sdk::DeliveryFilter& filter,
                               std::vector<sdk::DeliveryRecord>& out) noexcept override;
   sdk::Status schema_version(int& out) noexcept override;
+  // Storage 1.3: named blobs (blobs.cpp).
+  sdk::Status put_blob(const std::string& name, const std::string& bytes, std::int64_t updated_ms) noexcept override;
+  sdk::Status get_blob(const std::string& name, std::optional<std::string>& out) noexcept override;
+  sdk::Status list_blobs(const std::string& prefix, std::vector<sdk::BlobInfo>& out) noexcept override;
+  sdk::Status delete_blob(const std::string& name) noexcept override;
 
  private:
   void apply(sdk::WriteBatch& batch, const char*& stage, std::size_t& index);

@@ -92,6 +92,17 @@ class TokenLifeStorage final : public sdk::Storage {
     return inner_->list_deliveries(f, out);
   }
   Status schema_version(int& out) noexcept override { return inner_->schema_version(out); }
+  // Storage 1.3's blobs: the wrapped storage's too.
+  Status put_blob(const std::string& name, const std::string& bytes, std::int64_t updated_ms) noexcept override {
+    return inner_->put_blob(name, bytes, updated_ms);
+  }
+  Status get_blob(const std::string& name, std::optional<std::string>& out) noexcept override {
+    return inner_->get_blob(name, out);
+  }
+  Status list_blobs(const std::string& prefix, std::vector<sdk::BlobInfo>& out) noexcept override {
+    return inner_->list_blobs(prefix, out);
+  }
+  Status delete_blob(const std::string& name) noexcept override { return inner_->delete_blob(name); }
 
   // Storage 1.1.
   Status commit_tokens(sdk::WriteBatch& batch, const std::vector<sdk::TokenExpiry>& expiries) noexcept override {

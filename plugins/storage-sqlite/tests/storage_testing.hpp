@@ -116,12 +116,20 @@ inline int count_rows(const std::string& db, const std::string& table) {
 }
 
 // The newest storage-sqlite schema version; tests that rebuild an older file undo the newer ones.
-inline constexpr int kLatestSchema = 6;
+inline constexpr int kLatestSchema = 7;
 // storage-postgres's (it started at sqlite's 6 in one go: plugins/storage-postgres/src/pg_schema.cpp).
-inline constexpr int kLatestPostgresSchema = 4;
+inline constexpr int kLatestPostgresSchema = 5;
 
-// Turns a file back into what version 5 wrote: without the token life cycle of version 6.
+// Turns a file back into what version 6 wrote: without the blobs of version 7.
+inline void undo_migration_7(SQLite::Database& raw) {
+  raw.exec("DROP TABLE blobs");
+  raw.exec("DELETE FROM schema_migrations WHERE component = 'storage' AND version = 7");
+}
+
+// Turns a file back into what version 5 wrote (undoing 7 first): without the token life cycle of
+// version 6.
 inline void undo_migration_6(SQLite::Database& raw) {
+  undo_migration_7(raw);
   raw.exec("DROP TRIGGER token_life_on_INSERT");
   raw.exec("DROP TRIGGER token_life_on_UPDATE");
   raw.exec("DROP TABLE token_expiries");

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <chrono>
 #include <thread>
 #include <unistd.h>
 
@@ -577,6 +578,10 @@ TEST_CASE("concurrent readers never see half of a batch") {
     }
   };
   std::thread r1(reader), r2(reader);
+  // The readers read once before the writes start: on a loaded machine the 60 commits can
+  // otherwise end before either reader thread ran at all (reads == 0, nothing overlapped).
+  for (int waited_ms = 0; reads.load() < 2 && waited_ms < 10'000; ++waited_ms)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::vector<sdk::Status> failures;
   for (int i = 0; i < kBatches; ++i) {
     sdk::WriteBatch b;
