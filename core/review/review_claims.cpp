@@ -196,8 +196,10 @@ std::shared_ptr<ReviewClaim> ReviewService::check_claimant(const std::string& do
 void ReviewService::claim_step(const std::shared_ptr<ReviewClaim>& c) {
   try {
     // Gold accuracy only matters on the claim path when the policy bounds it (assign() gets full
-    // stats through Assignment::check).
-    c->stats = assignment_.stats(c->who.name, c->domain, policies_.min_gold_accuracy(c->domain) > 0);
+    // stats through Assignment::check), the day's reviews only when a fatigue limit is set: both
+    // grow with the reviewer's work, read on every claim.
+    const bool fatigue = c->dom.fatigue_max_consecutive > 0 || c->dom.fatigue_max_per_hour > 0;
+    c->stats = assignment_.stats(c->who.name, c->domain, policies_.min_gold_accuracy(c->domain) > 0, fatigue);
     // Say so plainly instead of an empty queue.
     if (auto why = assignment_.limit_refusal(c->me, c->dom, c->stats); !why.empty())
       throw ServiceError(409, why.rfind("capacity", 0) == 0 ? "capacity_reached" : "fatigue_limit", why);
