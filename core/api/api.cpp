@@ -58,22 +58,13 @@ class Api {
   }
 
  private:
-  // Runs `fn`, answering what it throws as the JSON error it names (counted in http_errors).
+  // Runs `fn`, answering what it throws as the JSON error it names (api_body.hpp).
   template <class F>
   void guarded(http::Respond& respond, F&& fn) {
-    auto fail = [&](const http::Response& r) {
-      app_.metrics().http_errors++;
-      respond(r);
-    };
     try {
       fn();
-    } catch (const ServiceError& e) {
-      if (e.code == "storage_unavailable") app_.metrics().plugin_error("storage", app_.config().storage.plugin);
-      if (e.code == "queue_unavailable") app_.metrics().plugin_error("queue", app_.config().queue.plugin);
-      fail(error_reply(e.status, e.code, e.what(), e.field));
-    } catch (const std::exception& e) {
-      spdlog::error("internal error: {}", e.what());
-      fail(error_reply(500, "internal", e.what()));
+    } catch (const std::exception&) {
+      answer_error(app_, respond, std::current_exception());
     }
   }
 

@@ -1,8 +1,12 @@
 #include "api/api_body.hpp"
 
+#include "app/app.hpp"
 #include "governance/auth.hpp"
 #include "data/client_json.hpp"
 #include "common/service_error.hpp"
+#include "metrics/metrics.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 
@@ -20,6 +24,20 @@ http::Response error_reply(int status, const std::string& code, const std::strin
   json err = {{"code", code}, {"message", message}};
   err["field"] = field.empty() ? json(nullptr) : json(field);
   return reply({{"error", err}}, status);
+}
+
+void answer_error(App& app, const http::Respond& respond, std::exception_ptr error) {
+  app.metrics().http_errors++;
+  try {
+    std::rethrow_exception(error);
+  } catch (const ServiceError& e) {
+    if (e.code == "storage_unavailable") app.metrics().plugin_error("storage", app.config().storage.plugin);
+    if (e.code == "queue_unavailable") app.metrics().plugin_error("queue", app.config().queue.plugin);
+    respond(error_reply(e.status, e.code, e.what(), e.field));
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    respond(error_reply(500, "internal", e.what()));
+  }
 }
 
 json parse_or_null(const std::string& text) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <exception>
 #include <initializer_list>
 #include <optional>
 #include <string_view>
@@ -14,11 +15,16 @@
 namespace hitl::service {
 
 struct Principal;
+class App;
 
 http::Response reply(const nlohmann::json& body, int status = 200);
 // {"error": {"code", "message", "field"}} (field null when empty): the one error body.
 http::Response error_reply(int status, const std::string& code, const std::string& message,
                            const std::string& field = {});
+// Answers what a handler threw, now or later from an asynchronous callback, as the JSON error it
+// names (a ServiceError; anything else is 500 internal), counted in http_errors and, for a
+// storage or queue failure, in the plugin's errors.
+void answer_error(App& app, const http::Respond& respond, std::exception_ptr error);
 // Stored JSON text as JSON, null when it does not parse.
 nlohmann::json parse_or_null(const std::string& text);
 // 403 unless `who` is an admin.

@@ -17,19 +17,9 @@ using nlohmann::json;
 
 namespace {
 
-void claim_next(App& app, const http::Request& req, const Principal& who, http::Respond& respond) {
-  auto it = req.query.find("domain");
-  if (it == req.query.end() || it->second.empty())
-    throw ServiceError(422, "invalid_field", "query parameter domain is required", "domain");
-  auto claimed = app.review().next(it->second, who);
-  if (!claimed) {
-    http::Response r;
-    r.status = 204;
-    r.content_type.clear();
-    respond(std::move(r));
-    return;
-  }
-  auto& t = claimed->task;
+// The claimed task as the reviewer sees it: the case, the labels, sensitive fields masked.
+json claim_body(App& app, const ClaimedTask& claimed) {
+  auto& t = claimed.task;
   json body = {{"task_id", t.task_id},
                {"domain", t.domain},
                {"decision_id", t.decision_id},
@@ -39,9 +29,9 @@ void claim_next(App& app, const http::Request& req, const Principal& who, http::
                {"assignee", t.assignee},
                {"lease_expires_ms", t.lease_expires_ms},
                {"deadline_ms", t.deadline_ms ? json(t.deadline_ms) : json(nullptr)},
-               {"input", parse_or_null(claimed->decision.input_json)},
-               {"prediction", parse_or_null(claimed->decision.prediction_json)},
-               {"meta", parse_or_null(claimed->decision.meta_json)},
+               {"input", parse_or_null(claimed.decision.input_json)},
+               {"prediction", parse_or_null(claimed.decision.prediction_json)},
+               {"meta", parse_or_null(claimed.decision.meta_json)},
                {"labels", app.domains().require(t.domain).labels}};
   // The review view masks sensitive fields for everyone who works a task, admins included:
   // the review itself should not depend on them.
@@ -50,7 +40,29 @@ void claim_next(App& app, const http::Request& req, const Principal& who, http::
     r.meta(body["meta"]);
     r.prediction(body["prediction"]);
   }
-  respond(reply(body));
+  return body;
+}
+
+// Answered from the writer's after-commit callback (ReviewService::next_async): this thread only
+// hands the claim off.
+void claim_next(App& app, const http::Request& req, const Principal& who, http::Respond& respond) {
+  auto it = req.query.find("domain");
+  if (it == req.query.end() || it->second.empty())
+    throw ServiceError(422, "invalid_field", "query parameter domain is required", "domain");
+  app.review().next_async(it->second, who, [&app, respond](std::optional<ClaimedTask> claimed, std::exception_ptr error) {
+    if (error) return answer_error(app, respond, error);
+    if (!claimed) {
+      http::Response r;
+      r.status = 204;
+      r.content_type.clear();
+      return respond(std::move(r));
+    }
+    try {
+      respond(reply(claim_body(app, *claimed)));
+    } catch (const std::exception&) {
+      answer_error(app, respond, std::current_exception());
+    }
+  });
 }
 
 void outcome(App& app, std::string_view task_part, const http::Request& req, const Principal& who,
@@ -74,9 +86,12 @@ void outcome(App& app, std::string_view task_part, const http::Request& req, con
   }
   o.comment = string_field(body, "comment");
   check_client_text(o.comment, "comment", kMaxFreeTextChars, /*may_be_empty=*/true, /*multiline=*/true);
-  auto r = app.review().submit(o, who);
-  respond(reply({{"task_id", r.task_id}, {"domain", r.domain}, {"decision_id", r.decision_id},
-                              {"outcome", r.outcome}, {"final_label", r.final_label}}));
+  // Answered once the outcome is committed (ReviewService::submit_async).
+  app.review().submit_async(o, who, [&app, respond](std::optional<OutcomeResult> r, std::exception_ptr error) {
+    if (error) return answer_error(app, respond, error);
+    respond(reply({{"task_id", r->task_id}, {"domain", r->domain}, {"decision_id", r->decision_id},
+                   {"outcome", r->outcome}, {"final_label", r->final_label}}));
+  });
 }
 
 // POST /v1/review/tasks/{id}/release | send-back | cancel, body {"reason": "..."} (optional

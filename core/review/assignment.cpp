@@ -65,7 +65,21 @@ std::optional<double> ReviewerStats::agreement() const {
 Assignment::Assignment(sdk::Storage& storage, ReviewerDirectory& reviewers, policy::PolicyEngine& policies)
     : storage_(storage), reviewers_(reviewers), policies_(policies) {}
 
-ReviewerStats Assignment::stats(const std::string& reviewer, const std::string& domain, bool quality) {
+// The last day of their reviews: enough for the consecutive and hourly fatigue limits.
+void Assignment::count_recent(const std::string& reviewer, const std::string& domain, std::int64_t now,
+                              ReviewerStats& s) {
+  std::vector<sdk::ReviewRecord> recent;
+  sdk::ReviewFilter rf;
+  rf.reviewer = reviewer;
+  rf.from_ms = now - 24 * 3600 * 1000;
+  rf.limit = 100000;
+  if (auto st = storage_.list_reviews(rf, recent); !st.ok()) storage_failed(st);
+  for (auto it = recent.rbegin(); it != recent.rend() && it->domain == domain; ++it) ++s.consecutive;
+  for (auto& r : recent)
+    if (r.domain == domain && r.created_ms >= now - 3600 * 1000) ++s.last_hour;
+}
+
+ReviewerStats Assignment::stats(const std::string& reviewer, const std::string& domain, bool quality, bool recent) {
   ReviewerStats s;
   const std::int64_t now = now_ms();
   std::vector<sdk::TaskRecord> held;
@@ -76,17 +90,7 @@ ReviewerStats Assignment::stats(const std::string& reviewer, const std::string& 
   auto st = storage_.list_tasks(tf, held);
   if (!st.ok()) storage_failed(st);
   s.held = static_cast<std::int64_t>(held.size());
-  // The last day of their reviews: enough for the consecutive and hourly fatigue limits.
-  std::vector<sdk::ReviewRecord> recent;
-  sdk::ReviewFilter rf;
-  rf.reviewer = reviewer;
-  rf.from_ms = now - 24 * 3600 * 1000;
-  rf.limit = 100000;
-  st = storage_.list_reviews(rf, recent);
-  if (!st.ok()) storage_failed(st);
-  for (auto it = recent.rbegin(); it != recent.rend() && it->domain == domain; ++it) ++s.consecutive;
-  for (auto& r : recent)
-    if (r.domain == domain && r.created_ms >= now - 3600 * 1000) ++s.last_hour;
+  if (recent) count_recent(reviewer, domain, now, s);
   if (!quality) return s;
   // Gold accuracy: their answers on gold tasks against the known label. Agreement: on completed
   // consensus tasks, how often their answer was the final label.

@@ -57,7 +57,9 @@ class Assignment {
 
   // `quality` adds gold accuracy and agreement, which read every past review of the reviewer in
   // the domain (with its task): only worth it when the policy bounds gold accuracy or ranks.
-  ReviewerStats stats(const std::string& reviewer, const std::string& domain, bool quality = true);
+  // `recent` reads their last day of reviews for `consecutive` and `last_hour`: a claim needs it
+  // only when the domain sets a fatigue limit (it grows with the reviewer's day of work).
+  ReviewerStats stats(const std::string& reviewer, const std::string& domain, bool quality = true, bool recent = true);
   // The first rule (1..7 above) that keeps `reviewer` from `ctx`'s task, or "" when none does.
   // `limits` = also check capacity and fatigue (a claim or push adds a task; a re-check does not).
   std::string refusal(const TaskContext& ctx, const sdk::ReviewerRecord& reviewer, const DomainSettings& dom,
@@ -76,6 +78,7 @@ class Assignment {
   std::string check(const TaskContext& ctx, const sdk::ReviewerRecord& reviewer, const DomainSettings& dom);
 
  private:
+  void count_recent(const std::string& reviewer, const std::string& domain, std::int64_t now, ReviewerStats& s);
   sdk::Storage& storage_;
   ReviewerDirectory& reviewers_;
   policy::PolicyEngine& policies_;

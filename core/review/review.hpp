@@ -18,6 +18,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <atomic>
+#include <exception>
 
 #include <functional>
 #include <memory>
@@ -85,10 +86,22 @@ class ReviewService {
                 Metrics& metrics, ReviewerDirectory& reviewers, Assignment& assignment,
                 policy::PolicyEngine& policies, FinalHooks hooks);
 
-  // Claims the best ready task of `domain` for the reviewer, or nullopt. Throws ServiceError.
+  // Claims and submits are asynchronous (issue 19; review_claims.cpp): the checks that need no
+  // turn run on the calling thread and throw ServiceError; the rest runs on the writer thread in
+  // the reviewer's turn (review_locks.hpp), and `done` is called there once the storage move is
+  // committed, with the result or the error (a ServiceError), never before. They never block, so
+  // an HTTP I/O thread hands the request off and returns to its event loop, and the writer merges
+  // many reviewers' claims and submits into one transaction. `done` must be short and not throw.
+  using ClaimDone = std::function<void(std::optional<ClaimedTask>, std::exception_ptr)>;
+  using OutcomeDone = std::function<void(std::optional<OutcomeResult>, std::exception_ptr)>;
+  // Claims the best ready task of `domain` for the reviewer; nullopt when there is none.
+  void next_async(const std::string& domain, const Principal& reviewer, ClaimDone done);
+  // Errors: 404 unknown task, 403 out of scope, 409 lease not held / completed, 422 bad outcome
+  // or label.
+  void submit_async(const OutcomeRequest& req, const Principal& reviewer, OutcomeDone done);
+  // The blocking forms (tests, `hitl simulate`): wait for `done`; they throw its ServiceError.
+  // Not on the writer thread (500 there instead of waiting for itself).
   std::optional<ClaimedTask> next(const std::string& domain, const Principal& reviewer);
-  // Throws ServiceError: 404 unknown task, 403 out of scope, 409 lease not held / completed,
-  // 422 bad outcome or label.
   OutcomeResult submit(const OutcomeRequest& req, const Principal& reviewer);
   // The following throw ServiceError: 404 unknown task, 403 out of scope or not allowed,
   // 409 "illegal_transition" when the task's state has no such move.
@@ -154,9 +167,8 @@ class ReviewService {
   ReviewerDirectory& reviewers_;
   Assignment& assignment_;
   policy::PolicyEngine& policies_;
-  // The queue step and the storage step of one lifecycle move are two stores: one lock per
-  // process keeps two moves of the same task from interleaving between them (human-rate work,
-  // so serialising the moves costs nothing that matters).
+  // The queue step and the storage step of one lifecycle move are two stores: the turns keep two
+  // moves of the same task from interleaving between them.
   ReviewLocks locks_;  // review/review_locks.hpp: which paths run together
   bool queue_renews_ = false;
   FinalHooks hooks_;
@@ -185,16 +197,25 @@ class ReviewService {
   TransitionResult move_by(const sdk::TaskRecord& task, const PersonMove& m, const Principal& who,
                            const std::string& reason, nlohmann::json detail, sdk::WriteBatch batch = {});
   sdk::TaskRecord read_task(std::int64_t task_id);
-  // The steps of next() and submit() (review.cpp).
-  ReviewClaim check_claimant(const std::string& domain, const Principal& who);
-  std::optional<ClaimedTask> take_leased(const ReviewClaim& claim, const sdk::Lease& lease, std::int64_t now,
-                                         std::vector<std::int64_t>& skipped);
-  bool commit_claim(const ReviewClaim& claim, const sdk::TaskRecord& task, const sdk::Lease& lease, std::int64_t now);
-  ReviewSubmission check_submission(const OutcomeRequest& req, const Principal& who);
+  // The steps of a claim and of a submit, in order (review_claims.cpp).
+  void in_turn(const std::string& reviewer, std::function<void()> step);
+  template <class Result, class Start>
+  Result wait_for(Start&& start);
+  std::shared_ptr<ReviewClaim> check_claimant(const std::string& domain, const Principal& who, ClaimDone done);
+  void claim_step(const std::shared_ptr<ReviewClaim>& c);
+  void lease_next(const std::shared_ptr<ReviewClaim>& c);
+  std::optional<ClaimedTask> take_leased(ReviewClaim& c, const sdk::Lease& lease, std::int64_t now);
+  void commit_claim(const std::shared_ptr<ReviewClaim>& c, ClaimedTask claimed, const sdk::Lease& lease, std::int64_t now);
+  void claim_goes_on(const std::shared_ptr<ReviewClaim>& c);
+  void claimed_now(const ReviewClaim& c, ClaimedTask& claimed, const sdk::Lease& lease);
+  void finish_claim(ReviewClaim& c, std::optional<ClaimedTask> out, std::exception_ptr error);
+  std::shared_ptr<ReviewSubmission> check_submission(const OutcomeRequest& req, const Principal& who, OutcomeDone done);
+  void outcome_step(const std::shared_ptr<ReviewSubmission>& s);
   void weigh_consensus(ReviewSubmission& s);
   sdk::WriteBatch outcome_batch(ReviewSubmission& s);
-  void commit_outcome(sdk::WriteBatch& batch, const ReviewSubmission& s);
+  void outcome_committed(ReviewSubmission& s, const sdk::Status& st, sdk::WriteBatch& committed);
   void after_outcome(const ReviewSubmission& s);
+  void finish_outcome(ReviewSubmission& s, std::optional<OutcomeResult> r, std::exception_ptr error);
 };
 
 }  // namespace hitl::service

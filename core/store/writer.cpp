@@ -31,7 +31,22 @@ void Writer::submit(sdk::WriteBatch batch, Done done) {
   cv_.notify_one();
 }
 
+void Writer::post(Step step) {
+  {
+    std::lock_guard lock(mu_);
+    steps_.push_back(std::move(step));
+  }
+  cv_.notify_one();
+}
+
+namespace {
+sdk::Status waits_for_itself() {
+  return sdk::Status::Error(sdk::Code::internal, "a synchronous write on the writer thread would wait for itself");
+}
+}  // namespace
+
 sdk::Status Writer::submit_sync(sdk::WriteBatch& batch) {
+  if (on_writer_thread()) return waits_for_itself();
   std::promise<sdk::Status> done;
   auto fut = done.get_future();
   submit(std::move(batch), [&](const sdk::Status& st, sdk::WriteBatch& committed) {
@@ -42,6 +57,7 @@ sdk::Status Writer::submit_sync(sdk::WriteBatch& batch) {
 }
 
 sdk::Status Writer::call_sync(Call call) {
+  if (on_writer_thread()) return waits_for_itself();
   std::promise<sdk::Status> done;
   auto fut = done.get_future();
   {
@@ -53,11 +69,31 @@ sdk::Status Writer::call_sync(Call call) {
   return fut.get();
 }
 
+// The steps waiting now, in order, outside the lock (they submit).
+void Writer::run_steps(std::unique_lock<std::mutex>& lock) {
+  std::deque<Step> steps;
+  steps.swap(steps_);
+  lock.unlock();
+  for (auto& step : steps) {
+    try {
+      step();
+    } catch (const std::exception& e) {  // the writer thread must outlive a faulty step
+      spdlog::error("writer step failed: {}", e.what());
+    }
+  }
+  lock.lock();
+}
+
 void Writer::run() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-    if (pending_.empty() && stopping_) return;
+    cv_.wait(lock, [&] { return stopping_ || !pending_.empty() || !steps_.empty(); });
+    // Steps first, so that what they submit is merged into the group taken next.
+    if (!steps_.empty()) run_steps(lock);
+    if (pending_.empty()) {
+      if (stopping_ && steps_.empty()) return;
+      continue;
+    }
     // Take what is waiting, up to max_batch_rows (always at least one submission).
     std::deque<Item> group;
     std::size_t total = 0;

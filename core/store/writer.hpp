@@ -36,6 +36,17 @@ class Writer {
   using Call = std::function<sdk::Status(sdk::Storage&)>;
   sdk::Status call_sync(Call call);
 
+  // Runs `step` on the writer thread before it takes its next group, with every other step
+  // waiting, in order; what a step submit()s joins that group. For work that must not run on an
+  // I/O thread and writes to the same database: the review queue's claim and ack (issue 19) run
+  // here between two commits instead of waiting on another connection for the write lock. A step
+  // must not block: it submit()s and is answered in the Done callback (submit_sync and call_sync
+  // on the writer thread fail instead of waiting for themselves). It must not throw (a throw is
+  // logged and dropped).
+  using Step = std::function<void()>;
+  void post(Step step);
+  bool on_writer_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
   std::uint64_t commits() const { return commits_.load(); }
   std::uint64_t submissions() const { return submissions_.load(); }
 
@@ -46,6 +57,7 @@ class Writer {
     Call call;  // set: run alone instead of committing `batch`
   };
   void run();
+  void run_steps(std::unique_lock<std::mutex>& lock);
   // Where one submission's rows start inside the merged batch, per part (kWriteBatchParts order).
   using Offsets = std::array<std::size_t, sdk::kWriteBatchPartCount>;
   void commit_group(std::deque<Item>& group);
@@ -60,6 +72,7 @@ class Writer {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> pending_;
+  std::deque<Step> steps_;
   bool stopping_ = false;
   std::atomic<std::uint64_t> commits_{0}, submissions_{0};
   std::thread thread_;

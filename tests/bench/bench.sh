@@ -6,6 +6,7 @@
 # Sizes (env): BATCH_N (1000000), BATCH_SMALL (200000), SIZES for HTTP and claim latency
 # ("0 10000 100000 1000000"), REVIEW_BACKLOG (1000000), REVIEW_SECONDS (10), RELOADS (5).
 # BENCH_QUICK=1: 20k/20k records, SIZES "0 10000", REVIEW_BACKLOG 10000, 5 s runs (a few minutes).
+# SECTIONS: which sections run, of "batch http review reload" (all by default), e.g. SECTIONS=review.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build_arg=${1:-build-release}
@@ -15,8 +16,9 @@ if [ -n "${BENCH_QUICK:-}" ]; then
   : "${REVIEW_SECONDS:=5}" "${WRK_DURATION:=5s}" "${RELOADS:=3}"
 fi
 : "${BATCH_N:=1000000}" "${BATCH_SMALL:=200000}" "${SIZES:=0 10000 100000 1000000}" "${REVIEW_BACKLOG:=1000000}"
-: "${REVIEW_SECONDS:=10}" "${WRK_DURATION:=10s}" "${RELOADS:=5}"
+: "${REVIEW_SECONDS:=10}" "${WRK_DURATION:=10s}" "${RELOADS:=5}" "${SECTIONS:=batch http review reload}"
 export WRK_DURATION
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)"; exit 1; }
 for f in peer.py gen.py wrk.lua; do [ -f "$ref/$f" ] || { echo "no $ref/$f (set REF_DIR)"; exit 1; }; done
@@ -42,6 +44,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "# hitl bench: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?') $(grep -m1 CMAKE_BUILD_TYPE: "$build/CMakeCache.txt" | cut -d= -f2), $(nproc) cores, load average $(load)"
 
 # --- batch: hitl ingest against peer.py --batch on the same generated files -------------------
+if want batch; then
 python3 "$ref/gen.py" "$work/big.jsonl" "$BATCH_N" b >/dev/null
 python3 "$ref/gen.py" "$work/first.jsonl" "$BATCH_SMALL" f >/dev/null
 python3 "$ref/gen.py" "$work/second.jsonl" "$BATCH_SMALL" s >/dev/null
@@ -82,8 +85,10 @@ echo "fresh database, $BATCH_N records:            hitl $hb ($hcb s CPU)  refere
 echo "  $flagged review tasks queued; hitl ingest peak RSS $((rss_kb / 1024)) MiB"
 echo "  database per million decisions: hitl $((hdb * 1000000 / BATCH_N)) MiB, reference $((pdb * 1000000 / BATCH_N)) MiB"
 rm -rf "$work"/peer*.db* "$work/big.jsonl"
+fi
 
 # --- HTTP intake and claim latency by backlog (backlog.sh), the reference at 0 pending -------
+if want http; then
 echo
 echo "## HTTP single-record POSTs, wrk -t2 -c32 -d$WRK_DURATION (tests/bench/backlog.sh; claims: GET /v1/review/next, released)"
 peer_wrk() {
@@ -98,8 +103,10 @@ peer_wrk() {
 # shellcheck disable=SC2086
 WRK_LUA="$ref/wrk.lua" "$here/tests/bench/backlog.sh" "$build" $SIZES | grep -v '^hitl:'
 [ -z "$peer_http" ] || echo "reference, 0 pending: $(peer_wrk 2)   (load $(load))"
+fi
 
 # --- review: 64 reviewers claim + submit ------------------------------------------------------
+if want review; then
 echo
 echo "## review: 64 reviewers, claim + submit over HTTP for ${REVIEW_SECONDS} s (tests/bench/reviewers.py)"
 review_run() {  # review_run PENDING [HTTP_THREADS]
@@ -113,17 +120,27 @@ review_run() {  # review_run PENDING [HTTP_THREADS]
   [ -z "$threads" ] || sed "s/^return {/return {\n  http_threads = $threads,/" "$work/ex/hitl.lua" > "$work/ex/hitl-threads.lua"
   SERVE_CONFIG=${threads:+$work/ex/hitl-threads.lua} start_server
   wait_for_walk "$1"
-  echo "pending=$1${threads:+ http_threads=$threads} $(python3 "$here/tests/bench/reviewers.py" "$url" "$work/reviewers.tok" "$REVIEW_SECONDS") (load $(load))"
+  # CPU seconds of the service and of the Python client during the run: both share the 2 cores.
+  local before; before=$(cpu_s "$server")
+  local figures; figures=$(/usr/bin/time -o "$work/client.time" -f "%U %S" \
+    python3 "$here/tests/bench/reviewers.py" "$url" "$work/reviewers.tok" "$REVIEW_SECONDS")
+  local served; served=$(awk -v a="$before" -v b="$(cpu_s "$server")" 'BEGIN {printf "%.1f", b - a}')
+  local client; client=$(awk '{printf "%.1f", $1 + $2}' "$work/client.time")
+  echo "pending=$1${threads:+ http_threads=$threads} $figures cpu_s: service $served, client $client (load $(load))"
   stop_server
 }
+# The CPU seconds (user + system) process PID has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 # "0 pending": just what the run can take (5000 a second at most), so the queue empties as it would.
 review_run $(( REVIEW_SECONDS * 5000 ))
 review_run "$REVIEW_BACKLOG"
 # Claims and submits of different reviewers run together (core/review/review_locks.hpp), each
 # holding its HTTP I/O thread through its commits: with the default 2 threads, 2 at a time.
 review_run "$REVIEW_BACKLOG" 8
+fi
 
 # --- policy reload under HTTP load ------------------------------------------------------------
+if want reload; then
 echo
 echo "## policy reload under HTTP load: $RELOADS reloads (each a changed policy file) during wrk"
 fresh_db
@@ -144,5 +161,6 @@ done
 wait "$wrk_pid"
 stop_server
 echo "reload latency (ms/status/outcome): ${lat[*]}; intake meanwhile: $(grep SUMMARY "$work/reload.wrk" | cut -d' ' -f2-)"
+fi
 echo
 echo "# load average at the end: $(load)"

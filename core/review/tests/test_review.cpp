@@ -159,3 +159,30 @@ TEST_CASE("review: a cancelled task can be neither claimed nor answered", "[revi
   CHECK_FALSE(t->review().next("loans", reviewer("bob")));  // the queue item of `waiting` is dropped
   CHECK(error_code([&] { t->review().cancel(waiting, "again", hitl::test::admin()); }) == "illegal_transition");
 }
+
+// Claims and submits are answered from the writer's after-commit callback (issue 19). Each
+// callback below reads storage at the moment it is answered: an answer given before its commit
+// (say right after the batch is handed to the writer, on the writer thread that has yet to commit
+// it) would find the task still pending, or no review, and fail here.
+TEST_CASE("review: a claim and an outcome are answered only once committed", "[review]") {
+  TestApp t(kPolicy);
+  const auto id = flagged_case(t, "c1");
+  auto seen_now = [&t, id] {
+    std::optional<sdk::TaskRecord> task;
+    std::vector<sdk::ReviewRecord> reviews;
+    sdk::ReviewFilter rf;
+    rf.task_id = id;
+    if (!t->storage().get_task(id, task).ok() || !task || !t->storage().list_reviews(rf, reviews).ok()) return std::string("unreadable");
+    return task->status + "/" + task->assignee + "/" + std::to_string(reviews.size());
+  };
+  std::promise<std::string> at_claim;
+  t->review().next_async("loans", reviewer("alice"), [&](std::optional<ClaimedTask> c, std::exception_ptr error) {
+    at_claim.set_value(error || !c ? std::string("no claim") : seen_now());
+  });
+  CHECK(at_claim.get_future().get() == "assigned/alice/0");
+  std::promise<std::string> at_outcome;
+  t->review().submit_async(outcome(id, "approve"), reviewer("alice"), [&](std::optional<OutcomeResult> r, std::exception_ptr error) {
+    at_outcome.set_value(error || !r ? std::string("no outcome") : seen_now());
+  });
+  CHECK(at_outcome.get_future().get() == "completed/alice/1");
+}
