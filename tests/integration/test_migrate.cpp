@@ -3,6 +3,7 @@
 // upgrade scripts might), it applies every migration of the storage and queue plugins once and
 // prints the storage's schema version; run again it changes nothing; a database a newer hitl
 // migrated is refused with exit status 1.
+#include "support/backend.hpp"
 #include "support.hpp"
 
 #if HITL_TEST_WITH_POSTGRES
@@ -23,13 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool on_postgres() {
-#if HITL_TEST_WITH_POSTGRES
-  return hitl::test::pg::backend_is_postgres();
-#else
-  return false;
-#endif
-}
+using hitl::test::on_postgres;
 
 // Runs statements that write (sql_rows reads a SQLite file read-only).
 void exec_sql(const Service& s, const std::string& sql) {

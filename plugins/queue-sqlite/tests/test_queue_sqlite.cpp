@@ -1,5 +1,6 @@
 // Tests of the queue-sqlite plugin, always through the real queue-sqlite.so loaded with
 // Boost.DLL (as the host loads it), on real SQLite files in a temporary folder.
+#include "support/backend.hpp"
 #include <hitl/plugin_api.hpp>
 
 #include "queue_sql.hpp"
@@ -34,13 +35,7 @@ namespace {
 // The suite runs on queue-sqlite, or with HITL_TEST_BACKEND=postgres (registered a second time
 // so, as test-queue-postgres-suite) on queue-postgres and the throw-away PostgreSQL server; cases
 // tagged [sqlite-only] read SQLite internals and are left out there.
-bool on_postgres() {
-#if HITL_TEST_WITH_POSTGRES
-  return hitl::test::pg::backend_is_postgres();
-#else
-  return false;
-#endif
-}
+using hitl::test::on_postgres;
 
 const char* const kPluginPath =
     on_postgres() ? HITL_PLUGIN_DIR "/queue-postgres.so" : HITL_PLUGIN_DIR "/queue-sqlite.so";

@@ -16,6 +16,7 @@
 #if HITL_TEST_WITH_POSTGRES
 #include "support/postgres.hpp"
 #endif
+#include "support/backend.hpp"
 #include "support/temp_dir.hpp"
 
 #include <cstdlib>
@@ -29,13 +30,7 @@ namespace storage_testing {
 namespace fs = std::filesystem;
 namespace sdk = hitl::sdk;
 
-inline bool on_postgres() {
-#if HITL_TEST_WITH_POSTGRES
-  return hitl::test::pg::backend_is_postgres();
-#else
-  return false;
-#endif
-}
+using hitl::test::on_postgres;
 
 inline const sdk::PluginDescriptor& plugin() {
   // Kept for the whole run: storage objects must not outlive the library that made them.
