@@ -241,6 +241,16 @@ std::optional<ClaimedTask> ReviewService::take_leased(ReviewClaim& c, const sdk:
     queue_.ack(lease.task_id, c.who.name, now);
     return std::nullopt;
   }
+  // Assigned to someone else whose lease is live: this item is a copy pushed again by the
+  // start-up walk (its page was read before the holder's claim and pushed after the holder's
+  // submit acked the item, before that submit's commit). Taking it would hand one task to two
+  // reviewers (make bench counted 3 on three PostgreSQL instances). Left like a task this
+  // reviewer may not take: it is acked as stale once the holder's review is stored, and is
+  // claimable again if the holder's lease runs out first.
+  if (is(task->status, TaskState::assigned) && task->assignee != c.who.name && task->lease_expires_ms >= now) {
+    c.skipped.push_back(lease.task_id);
+    return std::nullopt;
+  }
   std::optional<sdk::DecisionRecord> decision;
   if (auto st = storage_.get_decision(c.domain, task->decision_id, decision); !st.ok()) fail(st);
   auto ctx = TaskContext::make(*task, decision ? *decision : sdk::DecisionRecord{});

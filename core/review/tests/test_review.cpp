@@ -5,6 +5,7 @@
 
 #include "support/app_testing.hpp"
 
+#include "common/clock.hpp"
 #include "common/service_error.hpp"
 #include "review/review.hpp"
 #include "common/task_state.hpp"
@@ -91,6 +92,22 @@ TEST_CASE("review: a claimed task is submitted once, and the decision gets its f
   // Answered once: a second submit finds no lease, and nothing is left to claim.
   CHECK(error_code([&] { t->review().submit(outcome(id, "approve"), reviewer("alice")); }) == "illegal_transition");
   CHECK_FALSE(t->review().next("loans", reviewer("bob")));
+}
+
+TEST_CASE("review: a queue item pushed again while its task is assigned is not handed to a second reviewer", "[review]") {
+  TestApp t(kPolicy);
+  const auto id = flagged_case(t, "c1");
+  auto claimed = t->review().next("loans", reviewer("alice"));
+  REQUIRE(claimed);
+  REQUIRE(claimed->task.task_id == id);
+  // What the start-up walk can do: its page read the task open, alice's submit acked the item
+  // (the submit's first step), and the walk pushes the item again before that submit's commit.
+  const auto task = task_of(t, id);
+  REQUIRE(t->queue().ack(id, "alice", hitl::now_ms()).ok());
+  REQUIRE(t->queue().push({{id, "loans", task.priority, task.deadline_ms, task.created_ms}}).ok());
+  CHECK_FALSE(t->review().next("loans", reviewer("bob")));  // alice holds it: not bob's
+  CHECK(task_of(t, id).assignee == "alice");
+  CHECK(is(task_of(t, id).status, TaskState::assigned));
 }
 
 TEST_CASE("review: a consensus task needs two reviewers: agreement decides, disagreement escalates", "[review]") {
