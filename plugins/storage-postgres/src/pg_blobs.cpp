@@ -51,11 +51,13 @@ Status PgStorage::get_blob(const std::string& name, std::optional<std::string>& 
 // The names from `prefix` on, in byte order (the column's "C" collation), that start with it.
 Status PgStorage::list_blobs(const std::string& prefix, std::vector<sdk::BlobInfo>& out) noexcept {
   if (Status st = storage_common::check_blob_prefix(prefix, kPlugin); !st.ok()) return st;
-  return list("list_blobs",
-              pg::Query("SELECT name, size, sha256, updated_ms FROM blobs")
-                  .where("name >= ?", prefix)
-                  .where("left(name, char_length(?::text)) = ?::text", prefix, prefix)
-                  .order_and_limit("name", static_cast<std::size_t>(-1)),
+  pg::Query q("SELECT name, size, sha256, updated_ms FROM blobs");
+  q.where("name >= ?", prefix);
+  // Bounded above when it can be, so the scan stops at the last match instead of the last name.
+  const auto bound = storage_common::prefix_upper_bound(prefix);
+  if (bound) q.where("name < ?", *bound);
+  q.where("left(name, char_length(?::text)) = ?::text", prefix, prefix);
+  return list("list_blobs", q.order_and_limit("name", static_cast<std::size_t>(-1)),
               [](const pqxx::row& r) {
                 return sdk::BlobInfo{r[0].as<std::string>(), r[1].as<std::int64_t>(), r[2].as<std::string>(),
                                      r[3].as<std::int64_t>()};
