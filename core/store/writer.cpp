@@ -79,6 +79,8 @@ void Writer::run_steps(std::unique_lock<std::mutex>& lock) {
       step();
     } catch (const std::exception& e) {  // the writer thread must outlive a faulty step
       spdlog::error("writer step failed: {}", e.what());
+    } catch (...) {
+      spdlog::error("writer step failed: an exception that is not a std::exception");
     }
   }
   lock.lock();
