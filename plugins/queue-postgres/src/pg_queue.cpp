@@ -51,7 +51,7 @@ class PgQueue final : public sdk::Queue {
             for (auto& a : arrays) a += ',';
           pg::append_array_element(arrays[0], it.task_id);
           pg::append_array_element(arrays[1], it.domain);
-          pg::append_array_element(arrays[2], it.priority);
+          pg::append_array_element(arrays[2], queue_common::dispatch_rank(it.priority));
           pg::append_array_element(arrays[3], it.deadline_ms);
           pg::append_array_element(arrays[4], queue_common::due_ms(it));
           pg::append_array_element(arrays[5], it.created_ms);
