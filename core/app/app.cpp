@@ -69,6 +69,9 @@ App::~App() {
   slow_lane_.reset();
   // A training in progress finishes first (it writes through the writer and reads storage).
   retrain_.reset();
+  // Claims on the claim lane submit through the writer: they are done first (a claim the
+  // writer's drain continues then runs on the writer thread).
+  if (review_) review_->stop_claim_lane();
   // The writer drains before the storage and queue it writes to go away.
   writer_.reset();
 }
