@@ -93,7 +93,7 @@ class App {
   std::unique_ptr<plugin::Registry> registry_;
   std::shared_ptr<sdk::Storage> storage_;
   std::shared_ptr<sdk::Queue> queue_;
-  std::unique_ptr<cluster::Cluster> cluster_;
+  std::shared_ptr<cluster::Cluster> cluster_;  // shared with the learning files' locks
   std::unique_ptr<SharedLearning> shared_learning_;  // null: alone, the learning files stay folders
   std::unique_ptr<ModelSet> models_;
   std::unique_ptr<Metrics> metrics_;
