@@ -52,7 +52,7 @@ class LockSessions : public std::enable_shared_from_this<LockSessions> {
     std::unique_ptr<pg::Session> session;
     std::string name;
   };
-  std::unique_ptr<pg::Session> take();
+  std::unique_ptr<pg::Session> take();  // an idle one, or nullptr
   void release(Held* held) noexcept;
 
   const pg::PgConfig cfg_;
@@ -61,27 +61,33 @@ class LockSessions : public std::enable_shared_from_this<LockSessions> {
 };
 
 std::unique_ptr<pg::Session> LockSessions::take() {
-  {
-    std::lock_guard guard(mu_);
-    if (!idle_.empty()) {
-      auto s = std::move(idle_.back());
-      idle_.pop_back();
-      return s;
-    }
-  }
-  return std::make_unique<pg::Session>(cfg_.url, cfg_.statement_timeout_ms, cfg_.connect_timeout_s);
+  std::lock_guard guard(mu_);
+  if (idle_.empty()) return nullptr;
+  auto s = std::move(idle_.back());
+  idle_.pop_back();
+  return s;
 }
 
 // Waits at most the storage's statement_timeout_ms for the lock (the server cancels the wait).
+// An idle connection found broken (the server restarted meanwhile) is replaced by a fresh one once.
 std::shared_ptr<void> LockSessions::lock(const std::string& name) {
   auto held = std::make_unique<Held>();
   held->name = name;
-  try {
-    held->session = take();
-    pqxx::nontransaction tx(held->session->conn());
-    held->session->run(tx, kLockNamed, pg::params(name));
-  } catch (const std::exception& e) {
-    throw std::runtime_error("cannot take the lock \"" + name + "\" shared by the instances: " + e.what());
+  held->session = take();
+  auto refused = [&name](const std::exception& e) {
+    return std::runtime_error("cannot take the lock \"" + name + "\" shared by the instances: " + e.what());
+  };
+  for (bool fresh = !held->session;; fresh = true) {
+    try {
+      if (fresh) held->session = std::make_unique<pg::Session>(cfg_.url, cfg_.statement_timeout_ms, cfg_.connect_timeout_s);
+      pqxx::nontransaction tx(held->session->conn());
+      held->session->run(tx, kLockNamed, pg::params(name));
+      break;
+    } catch (const pqxx::broken_connection& e) {
+      if (fresh) throw refused(e);
+    } catch (const std::exception& e) {
+      throw refused(e);
+    }
   }
   return std::shared_ptr<void>(held.release(), [keep = shared_from_this()](void* h) { keep->release(static_cast<Held*>(h)); });
 }
