@@ -68,8 +68,9 @@ class App {
   // (cluster/cluster.hpp). Alone on any storage but PostgreSQL.
   cluster::Cluster& cluster() { return *cluster_; }
   // What another instance told this one: a final outcome or a ground truth (read again from
-  // storage, then heard as if made here: waiters answered, learning counters moved) or a
-  // promoted model (reloaded now). Runs on the cluster's listening thread; never throws.
+  // storage, then heard as if made here: waiters answered, learning counters moved), a
+  // promoted model (reloaded now), a token change, or a retrain job queued (the leader's worker
+  // reads the queued jobs now). Runs on the cluster's listening thread; never throws.
   void hear(const cluster::Event& e) noexcept;
   // A token was created or revoked here: this instance's token-check cache is dropped, and the
   // other instances' at their event, so the change holds at once everywhere.

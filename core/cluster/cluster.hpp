@@ -9,7 +9,7 @@
 //    every second).
 //  - Events: what one instance did that the others must hear -- a final human outcome (for their
 //    long-poll waiters and learning counters), a ground truth, a promoted model, a token created
-//    or revoked -- goes out with
+//    or revoked, a retrain job queued -- goes out with
 //    NOTIFY and arrives through LISTEN on another connection of its own. An event names a record
 //    and never carries it: the receiver reads the record from storage, so an event anyone could
 //    send with NOTIFY only ever causes a re-read. Events are hints: one lost while a connection is

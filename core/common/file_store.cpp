@@ -115,17 +115,22 @@ class BlobStore final : public FileStore {
 };
 
 // The bytes, checked against the SHA-256 the storage computed when they were put: bytes altered
-// in the database since are refused, not used.
+// in the database since are refused, not used. The bytes and the hash are two reads, so another
+// instance replacing the blob between them shows as a mismatch too: read again, and refuse only
+// bytes that never match.
 std::optional<std::string> BlobStore::read(const std::string& rel) const {
-  std::optional<std::string> bytes;
-  check(storage()->get_blob(prefix_ + rel, bytes), "cannot read", rel);
-  if (!bytes) return std::nullopt;
-  const auto recorded = info(rel);
-  if (!recorded) return std::nullopt;  // deleted between the two reads
-  if (sha256_hex(*bytes) != recorded->sha256)
-    throw std::runtime_error(describe(rel) + ": its bytes do not match the SHA-256 recorded when it was stored "
-                             "(altered in the database): refused");
-  return bytes;
+  constexpr int kReads = 3;
+  for (int attempt = 1;; ++attempt) {
+    std::optional<std::string> bytes;
+    check(storage()->get_blob(prefix_ + rel, bytes), "cannot read", rel);
+    if (!bytes) return std::nullopt;
+    const auto recorded = info(rel);
+    if (!recorded) return std::nullopt;  // deleted between the two reads
+    if (sha256_hex(*bytes) == recorded->sha256) return bytes;
+    if (attempt == kReads)
+      throw std::runtime_error(describe(rel) + ": its bytes do not match the SHA-256 recorded when it was stored "
+                               "(altered in the database): refused");
+  }
 }
 
 std::vector<std::string> BlobStore::list(const std::string& folder) const {

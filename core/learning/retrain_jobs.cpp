@@ -142,7 +142,9 @@ std::optional<RetrainJob> RetrainJobs::find(std::int64_t id) const {
   return read_job(id);
 }
 
+// Under the lock: a job moving from queued to running or done is seen in one place, never none.
 std::vector<RetrainJob> RetrainJobs::of_domain(const std::string& domain) const {
+  const auto lock = files_->lock("");
   std::vector<RetrainJob> out;
   if (auto j = marked(queued_marker(domain), JobState::queued)) out.push_back(std::move(*j));
   if (auto j = marked(running_marker(domain), JobState::running)) out.push_back(std::move(*j));

@@ -125,7 +125,7 @@ class RetrainWorker {
   std::map<std::string, std::unique_ptr<DomainState>> domains_;
   RetrainJobs jobs_;
   bool jobs_hint_ = true;  // a job may be queued: read them at the next pass (mu_ held)
-  bool led_ = false;       // led at the last pass: a pass that leads and did not took the lead over
+  bool led_ = false;       // led at the last pass (false: the next pass that leads takes the lead over)
   std::chrono::steady_clock::time_point next_poll_{};
   learning::LiveGuard guard_;
   std::set<std::string> guard_due_;  // domains with new audit outcomes for the live guard; mu_ held

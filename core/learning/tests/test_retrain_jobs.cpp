@@ -244,3 +244,34 @@ TEST_CASE("retrain jobs queued at once by several instances: one per domain, ids
   CHECK(queued == kDomains);
   CHECK(ids == std::set<std::int64_t>{1, 2, 3, 4});
 }
+
+// A blob's bytes and its recorded hash are two reads: a job rewritten by another instance between
+// them must read as the old or the new job, never as "altered in the database".
+TEST_CASE("retrain jobs read while another instance rewrites them are read whole", "[jobs][blobs]") {
+  Backend b;
+  auto writer = b.instance();
+  auto reader = b.instance();
+  bool queued = false;
+  auto job = writer.add(asked("loans"), 1, queued);
+  REQUIRE(queued);
+  std::atomic<bool> done{false};
+  std::atomic<int> refused{0}, reads{0};
+  std::thread read_loop([&] {
+    while (!done) {
+      try {
+        if (reader.find(job.id)) ++reads;
+      } catch (const std::exception& e) {
+        ++refused;
+        UNSCOPED_INFO(e.what());
+      }
+    }
+  });
+  for (int i = 0; i < 150; ++i) {
+    job.reason = "rewritten " + std::to_string(i);
+    writer.finish(job);  // rewrites jobs/<id> each time
+  }
+  done = true;
+  read_loop.join();
+  CHECK(reads > 0);
+  CHECK(refused == 0);
+}
