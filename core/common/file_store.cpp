@@ -116,21 +116,26 @@ class BlobStore final : public FileStore {
 
 // The bytes, checked against the SHA-256 the storage computed when they were put: bytes altered
 // in the database since are refused, not used. The bytes and the hash are two reads, so another
-// instance replacing the blob between them shows as a mismatch too: read again, and refuse only
-// bytes that never match.
+// instance replacing the blob between them shows as a mismatch too: read again. Bytes are
+// refused as altered only when the record did not change from one read to the next (so nothing
+// was written meanwhile) and they still do not match it.
 std::optional<std::string> BlobStore::read(const std::string& rel) const {
-  constexpr int kReads = 3;
-  for (int attempt = 1;; ++attempt) {
+  constexpr int kReads = 8;
+  std::optional<sdk::BlobInfo> before;
+  for (int attempt = 1; attempt <= kReads; ++attempt) {
     std::optional<std::string> bytes;
     check(storage()->get_blob(prefix_ + rel, bytes), "cannot read", rel);
     if (!bytes) return std::nullopt;
     const auto recorded = info(rel);
     if (!recorded) return std::nullopt;  // deleted between the two reads
     if (sha256_hex(*bytes) == recorded->sha256) return bytes;
-    if (attempt == kReads)
+    if (before && before->sha256 == recorded->sha256 && before->updated_ms == recorded->updated_ms)
       throw std::runtime_error(describe(rel) + ": its bytes do not match the SHA-256 recorded when it was stored "
                                "(altered in the database): refused");
+    before = recorded;
   }
+  throw std::runtime_error("cannot read " + describe(rel) + ": it was replaced during each of " + std::to_string(kReads) +
+                           " reads");
 }
 
 std::vector<std::string> BlobStore::list(const std::string& folder) const {
