@@ -234,7 +234,7 @@ void report(App& app, const std::string& dom, const http::Request& req, const Pr
                                "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, got \"" + it->second + "\"", name);
     *out = *t;
   }
-  respond(reply(build_report_json(app.storage(), app.config().domains.at(dom), q)));
+  respond(reply(build_report_json(app.report_storage(), app.config().domains.at(dom), q)));
 }
 
 }  // namespace

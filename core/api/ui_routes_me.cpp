@@ -76,7 +76,7 @@ json figures_json(service::App& app, const service::Principal& who) {
   for (auto& [name, _] : app.config().domains) {
     if (!who.may_access(name)) continue;
     const auto s = app.assignment().stats(who.name, name, /*quality=*/false);
-    const Quality q = quality_of(app.storage(), who.name, name, now);
+    const Quality q = quality_of(app.report_storage(), who.name, name, now);
     out[name] = {{"held", s.held},
                  {"consecutive", s.consecutive},
                  {"last_hour", s.last_hour},

@@ -142,13 +142,13 @@ void report_series(RouteCall& c) {
   const auto& cfg = app.config().domains.at(domain);
   json body;
   try {
-    body = report::to_json(report::build_series(app.storage(), domain, service::report_settings_of(cfg), q.window, q.bucket_ms, now));
+    body = report::to_json(report::build_series(app.report_storage(), domain, service::report_settings_of(cfg), q.window, q.bucket_ms, now));
   } catch (const std::invalid_argument& e) {
     throw ServiceError(422, "invalid_field", e.what(), "bucket");
   } catch (const std::exception& e) {
     throw ServiceError(503, "storage_unavailable", std::string("report series: ") + e.what());
   }
-  body["events"] = events_of(app.storage(), domain, q.window);
+  body["events"] = events_of(app.report_storage(), domain, q.window);
   body["policy_hash"] = app.policies().policy_hash(domain);
   body["group_attribute"] = cfg.report_group;
   body["generated_ms"] = now;

@@ -89,6 +89,10 @@ void App::load_plugins(plugin::LoadedPlugins loaded) {
 void App::open_storage_and_queue() {
   storage_ = registry_->create_storage(cfg_.storage.plugin, cfg_.storage.config_json);
   queue_ = registry_->create_queue(cfg_.queue.plugin, cfg_.queue.config_json);
+  // A replica for the reports: opened as any storage (it must be at this hitl's schema version;
+  // an up-to-date PostgreSQL opens read-only, so a hot standby does), written to never.
+  if (!cfg_.reports_storage.plugin.empty())
+    reports_storage_ = registry_->create_storage(cfg_.reports_storage.plugin, cfg_.reports_storage.config_json);
   cluster_ = cluster::open(cfg_.storage.plugin, cfg_.storage.config_json);
   if (!cluster_->shared()) return;
   shared_learning_ = std::make_unique<SharedLearning>(cfg_, storage_, cluster_);

@@ -45,6 +45,8 @@ class App {
   const config::ServiceConfig& config() const { return cfg_; }
   const Domains& domains() const { return *domains_; }  // each domain's settings (domain/domains.hpp)
   sdk::Storage& storage() { return *storage_; }
+  // What the reports read: the `reports_storage` replica when configured, else storage().
+  sdk::Storage& report_storage() { return reports_storage_ ? *reports_storage_ : *storage_; }
   sdk::Queue& queue() { return *queue_; }
   Writer& writer() { return *writer_; }
   Pipeline& pipeline() { return *pipeline_; }
@@ -93,6 +95,7 @@ class App {
   config::ServiceConfig cfg_;
   std::unique_ptr<plugin::Registry> registry_;
   std::shared_ptr<sdk::Storage> storage_;
+  std::shared_ptr<sdk::Storage> reports_storage_;  // null: the reports read storage_
   std::shared_ptr<sdk::Queue> queue_;
   std::shared_ptr<cluster::Cluster> cluster_;  // shared with the learning files' locks
   std::unique_ptr<SharedLearning> shared_learning_;  // null: alone, the learning files stay folders

@@ -40,6 +40,8 @@ const std::vector<OptionDoc>& option_docs() {
       {"log.format", "string", "text", "text | json"},
       {"storage.plugin", "string", "sqlite", "storage plugin name (kind storage)"},
       {"storage.config", "table", "{}", "options passed to the storage plugin as JSON"},
+      {"reports_storage.plugin", "string", "(none: the reports read storage)", "a second storage opened for the reports' reads only (GET .../report, .../report/series, /v1/me/figures): a read replica of storage, e.g. postgres on a hot standby (docs/deploy.md)"},
+      {"reports_storage.config", "table", "{}", "options passed to that storage plugin as JSON (its url is the replica's)"},
       {"queue.plugin", "string", "sqlite", "queue plugin name (kind queue)"},
       {"queue.config", "table", "{}", "options passed to the queue plugin as JSON"},
       {"models.*.plugin", "string", "(required)", "model plugin name (kind model)"},
@@ -352,7 +354,7 @@ namespace {
 void load_service_options(const json& root, const Ctx& ctx, const fs::path& default_plugin_dir,
                           const fs::path& default_script_lib_dir, ServiceConfig& cfg) {
   check_keys(root, {"listen", "http_threads", "max_body_bytes", "max_batch_records", "plugin_dirs",
-                    "script_lib_dir", "datasets_dir", "registry_dir", "policy", "writer", "log", "storage", "queue", "models",
+                    "script_lib_dir", "datasets_dir", "registry_dir", "policy", "writer", "log", "storage", "reports_storage", "queue", "models",
                     "domains", "audit", "max_wait_seconds", "max_json_depth", "max_connections",
                     "header_timeout_seconds", "idle_timeout_seconds", "slow_threads"},
              "", ctx);
@@ -415,6 +417,9 @@ void load_plugins(const json& root, const Ctx& ctx, const PathOptionsOf& path_op
                                cfg.plugin_dirs, path_options);
   cfg.queue = get_plugin_ref(get_table(root, "queue", "", ctx), "queue", ctx, "sqlite", "queue", cfg.plugin_dirs,
                              path_options);
+  if (root.contains("reports_storage"))
+    cfg.reports_storage = get_plugin_ref(get_table(root, "reports_storage", "", ctx), "reports_storage", ctx, "",
+                                         "storage", cfg.plugin_dirs, path_options);
 
   for (auto& [name, m] : get_table(root, "models", "", ctx).items()) {
     std::string where = "models." + name;

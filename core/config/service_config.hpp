@@ -104,6 +104,9 @@ struct ServiceConfig {
   std::int64_t audit_head_log_seconds = 300;
   std::int64_t max_wait_seconds = 60;  // longest ?wait= a client may ask for
   PluginRef storage;
+  // Where the reports read (GET .../report, .../report/series, /v1/me/figures): a read replica of
+  // `storage` (a PostgreSQL hot standby). Empty plugin: the reports read `storage` itself.
+  PluginRef reports_storage;
   PluginRef queue;
   std::map<std::string, ModelConfig> models;
   std::map<std::string, DomainConfig> domains;

@@ -8,6 +8,16 @@ constexpr const char* kLock = "SELECT pg_advisory_xact_lock(hashtext('hitl.schem
 constexpr const char* kDdl =
     "CREATE TABLE IF NOT EXISTS schema_migrations(component TEXT NOT NULL, version INTEGER NOT NULL, "
     "applied_ms BIGINT NOT NULL, PRIMARY KEY(component, version))";
+// A database already at `latest` needs no lock and no DDL: this reads only, so a hot standby (a
+// read replica for the reports, docs/deploy.md) opens too, and instances starting together on an
+// up-to-date database do not queue on the lock. A version that moves meanwhile was committed
+// whole by someone holding the lock.
+bool up_to_date(Session& s, const char* component, int latest, int& version) {
+  pqxx::read_transaction tx(s.conn());
+  if (!tx.exec1("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].as<bool>()) return false;
+  version = schema_version(s, tx, component);
+  return version == latest;
+}
 }  // namespace
 
 int schema_version(Session& s, pqxx::transaction_base& tx, const char* component) {
@@ -18,16 +28,18 @@ int schema_version(Session& s, pqxx::transaction_base& tx, const char* component
 
 sdk::Status migrate(Session& s, const char* plugin, const char* component, const std::vector<Migration>& migrations,
                     std::int64_t now_ms, int& version) noexcept {
-  const char* step = "taking the migration lock";
+  const char* step = "reading the schema version";
   int applying = 0;
   try {
+    const int latest = migrations.empty() ? 0 : migrations.back().version;
+    if (up_to_date(s, component, latest, version)) return sdk::Status::Ok();
+    step = "taking the migration lock";
     pqxx::work tx(s.conn());
     tx.exec(kLock);
     step = "creating schema_migrations";
     tx.exec(kDdl);
     step = "reading the schema version";
     version = schema_version(s, tx, component);
-    const int latest = migrations.empty() ? 0 : migrations.back().version;
     if (version > latest)
       return sdk::Status::Error(sdk::Code::conflict,
                                 std::string(plugin) + ": the database has " + component + " schema version " +

@@ -16,9 +16,8 @@ plugin="$build/lib/hitl/storage-postgres.so"
 [ -x "$bench" ] && [ -f "$plugin" ] || { echo "build bench-storage-sqlite and storage-postgres in $build first"; exit 1; }
 work=$(mktemp -d /tmp/hitl-replica.XXXXXX)
 chmod 755 "$work"
-standby=
 cleanup() {
-  [ -n "$standby" ] && as_server_user "$bindir/pg_ctl" -D "$standby" -m immediate -w stop >/dev/null 2>&1 || true
+  "$here/tests/support/pg-standby.sh" stop "$work/standby.state" >/dev/null 2>&1 || true
   "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -26,20 +25,11 @@ trap cleanup EXIT
 "$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
 server_url=$(sed -n 's/^url=//p' "$work/pg.state")
 [ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
-dir=$(sed -n 's/^dir=//p' "$work/pg.state")
 bindir=$(sed -n 's/^bindir=//p' "$work/pg.state")
-server_user=$(sed -n 's/^user=//p' "$work/pg.state")
-as_server_user() { if [ "$(id -u)" = 0 ]; then runuser -u "$server_user" -- "$@"; else "$@"; fi; }
-
-# The standby: a base backup of the primary with its replication settings (-R), started read-only
-# on a port of its own; it streams the primary's WAL from then on.
-standby="$dir/standby"
-as_server_user "$bindir/pg_basebackup" -D "$standby" -R -X stream -d "$server_url" >/dev/null
-standby_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-as_server_user "$bindir/pg_ctl" -D "$standby" -l "$dir/standby.log" -w -t 60 start \
-  -o "-p $standby_port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c hot_standby=on -c max_connections=200" >/dev/null ||
-  { echo "the standby did not start:"; cat "$dir/standby.log"; exit 1; }
-standby_base="postgresql://hitl@127.0.0.1:$standby_port"
+# The standby: a base backup of the primary, started read-only; it streams the primary's WAL.
+"$here/tests/support/pg-standby.sh" start "$work/pg.state" "$work/standby.state"
+standby_url=$(sed -n 's/^url=//p' "$work/standby.state")
+standby_base=${standby_url%/*}
 
 # An empty database on the primary, once it exists on the standby too; prints its name.
 new_db() {

@@ -28,15 +28,18 @@ inline std::string cut_artifact(double cut) {
 }
 
 // The App of `dir`, whose domain loans (model scorer, configured artifact model.json, bad above
-// 0.5) has `loans_extra` added to its table (e.g. `retrain = { ... }`).
+// 0.5) has `loans_extra` added to its table (e.g. `retrain = { ... }`), and the config
+// `top_extra` at its top level (e.g. `reports_storage = { ... },`).
 inline std::unique_ptr<service::App> shared_instance(TempDir& dir, const std::string& url,
-                                                     const std::string& loans_extra = "") {
+                                                     const std::string& loans_extra = "",
+                                                     const std::string& top_extra = "") {
   dir.write("policy.lua", "local hitl = require \"hitl\"\nreturn { flag = function(p) return hitl.review(\"all\") end }\n");
   dir.write("model.json", cut_artifact(0.5));  // the configured artifact every instance starts with
   dir.write("hitl.lua", R"(return {
   storage = { plugin = "postgres", config = { url = ")" + url + R"(" } },
   queue   = { plugin = "postgres", config = { url = ")" + url + R"(" } },
   plugin_dirs = { ")" + std::string(HITL_PLUGIN_DIR) + R"(" },
+  )" + top_extra + R"(
   models = { scorer = { plugin = "logreg", config = { artifact = "model.json" } } },
   domains = { loans = { policy = "policy.lua", model = "scorer", labels = { "bad", "good" })" +
                             (loans_extra.empty() ? "" : ", " + loans_extra) + R"( } },
