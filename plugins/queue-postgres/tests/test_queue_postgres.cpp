@@ -7,10 +7,12 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "pg_queue_sql.hpp"
 #include "support/plugin_testing.hpp"
 #include "support/postgres.hpp"
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -108,4 +110,94 @@ TEST_CASE("a dead instance's leases expire and another instance claims them") {
   CHECK(lease->task_id == 2);
   CHECK(survivor->ack(2, "alice", 2100).code == sdk::Code::conflict);  // no longer alice's
   CHECK(survivor->ack(2, "bob", 2100).ok());
+}
+
+namespace {
+
+// queue_counts as the depth reads it, and the rows it stands for, counted (a test may scan).
+std::map<std::string, std::pair<std::int64_t, std::int64_t>> counts_and_rows(const std::string& url) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> out;
+  for (const auto& r : tx.exec("SELECT domain, items FROM queue_counts")) out[r[0].c_str()].first = r[1].as<std::int64_t>();
+  for (const auto& r : tx.exec("SELECT domain, COUNT(*) FROM queue_items GROUP BY domain"))
+    out[r[0].c_str()].second = r[1].as<std::int64_t>();
+  return out;
+}
+
+void check_counts_match_rows(const std::string& url) {
+  for (const auto& [domain, c] : counts_and_rows(url)) {
+    INFO("domain " << domain);
+    CHECK(c.first == c.second);
+  }
+}
+
+}  // namespace
+
+// Migration 2 counts per statement from transition tables: a push mixing domains, items pushed
+// again (re-ranked or unchanged: not counted twice), acks and a refused push keep each domain's
+// count equal to its rows.
+TEST_CASE("queue counts per statement stay equal to the rows through mixed pushes, re-pushes and acks") {
+  HITL_PG_DATABASE(url);
+  auto q = open_queue(url);
+  std::vector<sdk::QueueItem> items;
+  for (int i = 1; i <= 2500; ++i) items.push_back({i, i % 3 == 0 ? "a" : i % 3 == 1 ? "b" : "c", 1, 0, 1000 + i});
+  REQUIRE(q->push(items).ok());  // three statements of up to 1000 rows, every one with all domains
+  check_counts_match_rows(url);
+  CHECK(counts_and_rows(url)["a"].first == 833);
+  // Again: 1000 unchanged, 1000 re-ranked, 500 new.
+  for (int i = 1000; i < 2000; ++i) items[static_cast<std::size_t>(i)].priority = 5;
+  for (int i = 2501; i <= 3000; ++i) items.push_back({i, "a", 1, 0, 1000 + i});
+  REQUIRE(q->push(items).ok());
+  check_counts_match_rows(url);
+  CHECK(counts_and_rows(url)["a"].first == 833 + 500);
+  for (int k = 0; k < 40; ++k) {  // claim and ack across the domains
+    std::optional<sdk::Lease> lease;
+    const std::string domain = k % 2 ? "a" : "c";
+    REQUIRE(q->claim(domain, "alice", 2000, 60000, lease).ok());
+    REQUIRE(lease);
+    REQUIRE(q->ack(lease->task_id, "alice", 2000).ok());
+  }
+  // A push refused by the server (a non-finite priority is refused before; a domain of invalid
+  // UTF-8 by the server) changes no count.
+  CHECK(!q->push({{9001, "a", 1, 0, 1}, {9002, std::string("\xff\xfe", 2), 1, 0, 1}}).ok());
+  check_counts_match_rows(url);
+  const auto counts = counts_and_rows(url);
+  CHECK(counts.at("a").first == 1333 - 20);
+  CHECK(counts.at("b").first == 834);
+  CHECK(counts.at("c").first == 833 - 20);
+  sdk::QueueDepth d;
+  REQUIRE(q->depth("", 2000, d).ok());
+  CHECK(d.ready == 3000 - 40);
+}
+
+// A database the version 1 plugin filled (counted row by row) moves to version 2 with its
+// counts, and counts on from there.
+TEST_CASE("a version 1 queue database migrates to statement counts with its counts kept") {
+  HITL_PG_DATABASE(url);
+  {
+    hitl::pg::Session s(url, 30000, 10);
+    const std::vector<hitl::pg::Migration> v1(hitl::queue_postgres::sql::migrations().begin(),
+                                              hitl::queue_postgres::sql::migrations().begin() + 1);
+    int version = 0;
+    REQUIRE(hitl::pg::migrate(s, "test", "queue", v1, 1, version).ok());
+    REQUIRE(version == 1);
+    pqxx::work tx(s.conn());
+    tx.exec("INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
+            "SELECT i, 'd' || (i % 2), 1, 0, 9223372036854775807, i FROM generate_series(1, 300) i");
+    tx.commit();
+  }
+  check_counts_match_rows(url);
+  auto q = open_queue(url);  // migrates to version 2
+  CHECK(counts_and_rows(url)["d0"].first == 150);
+  std::vector<sdk::QueueItem> more;
+  for (int i = 301; i <= 400; ++i) more.push_back({i, "d1", 1, 0, i});
+  REQUIRE(q->push(more).ok());
+  std::optional<sdk::Lease> lease;
+  REQUIRE(q->claim("d0", "bob", 1000, 60000, lease).ok());
+  REQUIRE(lease);
+  REQUIRE(q->ack(lease->task_id, "bob", 1000).ok());
+  check_counts_match_rows(url);
+  CHECK(counts_and_rows(url)["d0"].first == 149);
+  CHECK(counts_and_rows(url)["d1"].first == 250);
 }
