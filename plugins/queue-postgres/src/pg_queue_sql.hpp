@@ -80,6 +80,9 @@ inline constexpr const char* kPush =
     "due_ms = excluded.due_ms WHERE queue_items.priority IS DISTINCT FROM excluded.priority "
     "OR queue_items.deadline_ms IS DISTINCT FROM excluded.deadline_ms";
 
+// Whether either of two items is queued (copy_new's guess that a push holds new items only).
+inline constexpr const char* kAnyQueued = "SELECT EXISTS(SELECT 1 FROM queue_items WHERE task_id IN ($1, $2))";
+
 // One statement picks and leases the best ready item. FOR UPDATE SKIP LOCKED: a claimer in
 // another connection (another instance) passes over the row this one is taking instead of
 // waiting for it, and a row leased meanwhile is re-checked against the WHERE clause and skipped:

@@ -201,3 +201,51 @@ TEST_CASE("a version 1 queue database migrates to statement counts with its coun
   CHECK(counts_and_rows(url)["d0"].first == 149);
   CHECK(counts_and_rows(url)["d1"].first == 250);
 }
+
+// A push of 64 items or more tries COPY (new items: ingest's) and falls back to the upsert when
+// an item is queued already: in the middle of the push (the COPY fails, the savepoint takes it
+// back), or at its ends (the start-up re-queue: COPY not tried). Each way every item is queued
+// once, a re-pushed one re-ranked, and the counts stay the rows'.
+TEST_CASE("a large push with an item already queued, in the middle or at the ends, queues each item once") {
+  HITL_PG_DATABASE(url);
+  auto q = open_queue(url);
+  REQUIRE(q->push({{150, "d", 1, 0, 1}}).ok());
+  std::vector<sdk::QueueItem> items;
+  for (int i = 101; i <= 300; ++i) items.push_back({i, "d", i == 150 ? 9.0 : 1.0, 0, 1000 + i});
+  REQUIRE(q->push(items).ok());  // 150 is in the middle: the COPY conflicts, the upsert re-ranks it
+  std::optional<sdk::Lease> lease;
+  REQUIRE(q->claim("d", "alice", 5000, 60000, lease).ok());
+  REQUIRE(lease);
+  CHECK(lease->task_id == 150);  // re-ranked to 9 by the second push
+  REQUIRE(q->push(items).ok());  // everything queued: the ends say so, straight to the upsert
+  for (auto& it : items) it.priority = 2;
+  items.push_back({301, "d", 1, 0, 1301});
+  REQUIRE(q->push(items).ok());  // 301 is new but 101 is not: the upsert again
+  check_counts_match_rows(url);
+  sdk::QueueDepth d;
+  REQUIRE(q->depth("d", 5000, d).ok());
+  CHECK(d.ready + d.leased == 201);
+  CHECK(d.leased == 1);  // 150's lease survived the re-pushes
+}
+
+TEST_CASE("a large push copies COPY's own bytes in a domain as they are, and refuses a NUL byte whole") {
+  HITL_PG_DATABASE(url);
+  auto q = open_queue(url);
+  const std::string domain = "tab\tnew\nline\\N\\.\\";
+  std::vector<sdk::QueueItem> items;
+  for (int i = 1; i <= 100; ++i) items.push_back({i, domain, 1, 0, i});
+  REQUIRE(q->push(items).ok());
+  std::optional<sdk::Lease> lease;
+  REQUIRE(q->claim(domain, "alice", 5000, 60000, lease).ok());
+  REQUIRE(lease);
+  CHECK(lease->task_id == 1);
+  std::vector<sdk::QueueItem> bad;
+  for (int i = 200; i < 300; ++i) bad.push_back({i, i == 250 ? std::string("a\0b", 3) : "e", 1, 0, i});
+  const auto st = q->push(bad);
+  CHECK(st.code == sdk::Code::invalid_argument);
+  CHECK_THAT(st.message, Catch::Contains("NUL"));
+  sdk::QueueDepth d;
+  REQUIRE(q->depth("e", 5000, d).ok());
+  CHECK(d.ready == 0);  // nothing of the refused push
+  check_counts_match_rows(url);
+}

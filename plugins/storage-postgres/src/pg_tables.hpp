@@ -82,7 +82,7 @@ class Table {
   // (docs/performance.md). A conflict fails the whole COPY: the caller decides what then.
   template <class It, class Proj>
   void copy_in(pqxx::transaction_base& tx, It first, It last, Proj rec) const {
-    CopyIn out(tx, spec_.name, column_names_);
+    pg::CopyIn out(tx, spec_.name, column_names_);
     std::vector<std::string> fields(spec_.columns.size());
     std::size_t row = 0;
     for (It it = first; it != last; ++it, ++row) {

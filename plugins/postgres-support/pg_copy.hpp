@@ -1,5 +1,6 @@
 // COPY ... FROM STDIN in text format: rows given as raw text fields, escaped here and sent in
-// blocks. The cheapest way for many rows into a table (Table::copy_in).
+// blocks. The cheapest way for many rows into a table (storage-postgres: Table::copy_in;
+// queue-postgres: push).
 #pragma once
 
 #include <pqxx/pqxx>
@@ -8,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace hitl::storage_postgres {
+namespace hitl::pg {
 
 class CopyIn {
  public:
@@ -31,4 +32,4 @@ class CopyIn {
   std::string block_;  // escaped rows not sent yet, '\n' between them
 };
 
-}  // namespace hitl::storage_postgres
+}  // namespace hitl::pg

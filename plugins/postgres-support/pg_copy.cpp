@@ -2,7 +2,7 @@
 
 #include <pqxx/tablewriter>
 
-namespace hitl::storage_postgres {
+namespace hitl::pg {
 
 namespace {
 
@@ -42,7 +42,7 @@ struct CopyIn::Stream {
 };
 #pragma GCC diagnostic pop
 #else
-#error "storage-postgres's COPY (pg_copy.cpp) is written for libpqxx 6 (Debian 12); port CopyIn::Stream to libpqxx 7's stream_to"
+#error "postgres-support's COPY (pg_copy.cpp) is written for libpqxx 6 (Debian 12); port CopyIn::Stream to libpqxx 7's stream_to"
 #endif
 
 CopyIn::CopyIn(pqxx::transaction_base& tx, const std::string& table, const std::vector<std::string>& columns)
@@ -72,4 +72,4 @@ void CopyIn::complete() {
   stream_->complete();
 }
 
-}  // namespace hitl::storage_postgres
+}  // namespace hitl::pg
