@@ -83,10 +83,10 @@ s0=$(server_ticks); t0=$(date +%s%N)
 (cd "$work/ex" && exec /usr/bin/time -o "$work/time" -f "%U %S" "$build/bin/hitl" ingest --config hitl-pg.lua \
    --domain credit_risk "$work/records.jsonl") > "$work/ingest.out" 2>&1 &
 ingest=$!
-[ -n "$PERF" ] && { sleep 0.1; pgrep -P "$ingest" >> "$PERF/pids.all" || true; }
+[ -n "$PERF" ] && { sleep 0.1; pgrep -P "$ingest" > "$PERF/pids.client" || true; }
 wait "$ingest" || { echo "hitl ingest failed:"; tail -n 5 "$work/ingest.out"; exit 1; }
 t1=$(date +%s%N); sleep 0.3; s1=$(server_ticks)
-if [ -n "$PERF" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; { echo "$pm"; sort -u "$PERF/pids.all"; } > "$PERF/pids"; fi
+if [ -n "$PERF" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; { echo "$pm"; cat "$PERF/pids.client"; sort -u "$PERF/pids.all"; } > "$PERF/pids"; fi
 for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; bg=()
 lsn1=$(q "SELECT pg_current_wal_lsn()"); x1=$(q "SELECT xact_commit FROM pg_stat_database WHERE datname = 'profile'")
 read -r user_s sys_s < "$work/time"
