@@ -95,10 +95,12 @@ void request_retrain(App& app, const http::Request& req, const std::string& doma
     throw ServiceError(409, "not_trainable", e.what());
   } catch (const std::logic_error& e) {
     throw ServiceError(503, "shutting_down", e.what());
+  } catch (const std::exception& e) {  // the jobs' store (the shared database) away
+    throw ServiceError(503, "storage_unavailable", e.what());
   }
   if (!queued)
-    throw ServiceError(409, "training_in_progress", "a training of \"" + domain + "\" is already " + job.status +
-                                                        " (job " + std::to_string(job.id) + ")");
+    throw ServiceError(409, "training_in_progress", "a training of \"" + domain + "\" is already " +
+                                                        name_of(job.status) + " (job " + std::to_string(job.id) + ")");
   respond(reply(to_json(job), 202));
 }
 
@@ -108,13 +110,20 @@ void retrain_job(App& app, const http::Request& req, std::string_view id_part, c
   const auto parsed = positive_id(id_part);
   if (!parsed) throw ServiceError(404, "not_found", "no retrain job " + std::string(id_part));
   const std::int64_t id = *parsed;
-  auto job = app.retrain().job(id);
+  std::optional<RetrainJob> job;
+  try {
+    job = app.retrain().job(id);
+  } catch (const std::exception& e) {  // the jobs' store (the shared database) away
+    throw ServiceError(503, "storage_unavailable", e.what());
+  }
   if (!job || !who.may_access(job->domain)) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
   if (req.method == "DELETE") {
     try {
       job = app.retrain().cancel(id, who.name);
     } catch (const std::logic_error& e) {
       throw ServiceError(409, "not_cancellable", e.what());
+    } catch (const std::exception& e) {
+      throw ServiceError(503, "storage_unavailable", e.what());
     }
     if (!job) throw ServiceError(404, "not_found", "no retrain job " + std::to_string(id));
   }

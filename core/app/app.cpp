@@ -5,6 +5,7 @@
 #include "app/shared_learning.hpp"
 #include "app/slow_lane.hpp"
 #include "cluster/cluster.hpp"
+#include "common/file_store.hpp"
 #include "dataset/dataset.hpp"
 #include "domain/domains.hpp"
 #include "governance/auth.hpp"
@@ -69,6 +70,9 @@ App::~App() {
   slow_lane_.reset();
   // A training in progress finishes first (it writes through the writer and reads storage).
   retrain_.reset();
+  // Claims on the claim lane submit through the writer: they are done first (a claim the
+  // writer's drain continues then runs on the writer thread).
+  if (review_) review_->stop_claim_lane();
   // The writer drains before the storage and queue it writes to go away.
   writer_.reset();
 }
@@ -87,7 +91,7 @@ void App::open_storage_and_queue() {
   queue_ = registry_->create_queue(cfg_.queue.plugin, cfg_.queue.config_json);
   cluster_ = cluster::open(cfg_.storage.plugin, cfg_.storage.config_json);
   if (!cluster_->shared()) return;
-  shared_learning_ = std::make_unique<SharedLearning>(cfg_, storage_);
+  shared_learning_ = std::make_unique<SharedLearning>(cfg_, storage_, cluster_);
   shared_learning_->install_live();  // before the models load: they start on the live version
 }
 
@@ -144,11 +148,15 @@ void App::build_review() {
   notifier_->follow(cluster_->leadership());
   // Trainings: asked after final outcomes and on a timer once `hitl serve` starts the worker. A
   // promotion swaps the model in here at once, and in the other instances at their event.
+  // Its jobs: in memory alone; among instances, in the database (learning/retrain_jobs.hpp).
   retrain_ = std::make_unique<RetrainWorker>(RetrainWorker::Deps{
-      cfg_, *registry_, *storage_, *policies_, *metrics_, commit, [this] {
+      cfg_, *registry_, *storage_, *policies_, *metrics_, commit,
+      [this] {
         reload_models();
         cluster_->publish({cluster::EventKind::model_promoted, "", "", false});
-      }});
+      },
+      shared_learning_ ? shared_learning_->retrain_job_files() : memory_store(),
+      [this] { cluster_->publish({cluster::EventKind::retrain_requested, "", "", false}); }});
   retrain_->follow(cluster_->leadership());
   review_ = std::make_unique<ReviewService>(*storage_, *queue_, *writer_, *domains_, *metrics_, *reviewers_,
                                             *assignment_, *policies_,
@@ -205,6 +213,10 @@ void App::hear(const cluster::Event& e) noexcept {
     }
     if (e.kind == cluster::EventKind::tokens_changed) {
       tokens_->forget_cached();
+      return;
+    }
+    if (e.kind == cluster::EventKind::retrain_requested) {
+      retrain_->jobs_changed();
       return;
     }
     std::optional<sdk::DecisionRecord> d;

@@ -68,8 +68,9 @@ class App {
   // (cluster/cluster.hpp). Alone on any storage but PostgreSQL.
   cluster::Cluster& cluster() { return *cluster_; }
   // What another instance told this one: a final outcome or a ground truth (read again from
-  // storage, then heard as if made here: waiters answered, learning counters moved) or a
-  // promoted model (reloaded now). Runs on the cluster's listening thread; never throws.
+  // storage, then heard as if made here: waiters answered, learning counters moved), a
+  // promoted model (reloaded now), a token change, or a retrain job queued (the leader's worker
+  // reads the queued jobs now). Runs on the cluster's listening thread; never throws.
   void hear(const cluster::Event& e) noexcept;
   // A token was created or revoked here: this instance's token-check cache is dropped, and the
   // other instances' at their event, so the change holds at once everywhere.
@@ -93,7 +94,7 @@ class App {
   std::unique_ptr<plugin::Registry> registry_;
   std::shared_ptr<sdk::Storage> storage_;
   std::shared_ptr<sdk::Queue> queue_;
-  std::unique_ptr<cluster::Cluster> cluster_;
+  std::shared_ptr<cluster::Cluster> cluster_;  // shared with the learning files' locks
   std::unique_ptr<SharedLearning> shared_learning_;  // null: alone, the learning files stay folders
   std::unique_ptr<ModelSet> models_;
   std::unique_ptr<Metrics> metrics_;

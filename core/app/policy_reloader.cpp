@@ -115,6 +115,12 @@ void PolicyReloader::audit_swap(const std::string& domain, const policy::ReloadR
                        {"cases", r.cases},      {"trigger", trigger_name(trigger)}};
   batch.audit.push_back(
       audit::make_record(now_ms(), actor, "policy.loaded", domain, audit::Entity::policy, r.new_hash, detail.dump()));
+  // The service's policies in force now, beside its start record: the next start compares with
+  // these and does not report this swap again as a policy.changed (Governance::record_start).
+  json in_force = json::object();
+  for (auto& [name, _] : cfg_.domains) in_force[name] = name == domain ? r.new_hash : live_.policy_hash(name);
+  batch.audit.push_back(audit::make_record(now_ms(), actor, "service.policies", "", audit::Entity::service, "hitl",
+                                           json{{"policies", in_force}}.dump()));
   // The new policy is in force already: a failed audit write is logged, it does not undo the swap.
   if (auto st = writer_.submit_sync(batch); !st.ok())
     spdlog::error("policy {}: cannot audit the reload {} -> {}: {}", domain, r.old_hash, r.new_hash, st.message);

@@ -1,5 +1,6 @@
 #include "app/shared_learning.hpp"
 
+#include "cluster/cluster.hpp"
 #include "common/file_store.hpp"
 #include "learning/training.hpp"
 #include "plugin/plugin_registry.hpp"
@@ -23,16 +24,21 @@ bool promotable(const config::ServiceConfig& cfg, const std::string& d) {
 }
 }  // namespace
 
-SharedLearning::SharedLearning(const config::ServiceConfig& cfg, const std::shared_ptr<sdk::Storage>& storage)
-    : cfg_(cfg) {
+SharedLearning::SharedLearning(const config::ServiceConfig& cfg, const std::shared_ptr<sdk::Storage>& storage,
+                               std::shared_ptr<cluster::Cluster> cluster)
+    : cfg_(cfg), storage_(storage), locker_([c = std::move(cluster)](const std::string& name) { return c->lock(name); }) {
   // Blobs came with storage interface 1.3: an older plugin's vtable has no such slots.
   if (const auto api = plugin::api_of(storage); api && api->minor < 3)
     throw std::runtime_error("storage \"" + cfg.storage.plugin + "\" is storage " + std::to_string(api->major) + "." +
                              std::to_string(api->minor) +
                              ": instances sharing a database keep the model registry and datasets in it, which needs "
                              "storage 1.3 (named blobs); upgrade the plugin");
-  share_through_blobs(cfg.registry_dir, storage, "registry/");
-  share_through_blobs(cfg.datasets_dir, storage, "datasets/");
+  share_through_blobs(cfg.registry_dir, storage, "registry/", locker_);
+  share_through_blobs(cfg.datasets_dir, storage, "datasets/", locker_);
+}
+
+std::shared_ptr<FileStore> SharedLearning::retrain_job_files() const {
+  return blob_store(cfg_.registry_dir, storage_, "retrain-jobs/", locker_);
 }
 
 SharedLearning::~SharedLearning() {

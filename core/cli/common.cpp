@@ -99,8 +99,10 @@ std::unique_ptr<ConfiguredStorage> open_configured_storage(const std::string& co
     for (auto& e : errors) std::fprintf(stderr, "plugin refused: %s\n", e.c_str());
   }
   cs->storage = cs->registry.create_storage(cs->cfg.storage.plugin, cs->cfg.storage.config_json);
-  if (cluster::open(cs->cfg.storage.plugin, cs->cfg.storage.config_json)->shared())
-    cs->shared = std::make_unique<service::SharedLearning>(cs->cfg, cs->storage);
+  // Its folders' locks are the cluster's: a version registered here never takes a number a
+  // running instance takes at the same moment.
+  std::shared_ptr<cluster::Cluster> cluster = cluster::open(cs->cfg.storage.plugin, cs->cfg.storage.config_json);
+  if (cluster->shared()) cs->shared = std::make_unique<service::SharedLearning>(cs->cfg, cs->storage, std::move(cluster));
   return cs;
 }
 

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 namespace hitl::cluster {
@@ -9,7 +11,8 @@ namespace hitl::cluster {
 using nlohmann::json;
 
 namespace {
-constexpr const char* kKindNames[] = {"final_outcome", "ground_truth", "model_promoted", "tokens_changed"};
+constexpr const char* kKindNames[] = {"final_outcome", "ground_truth", "model_promoted", "tokens_changed",
+                                      "retrain_requested"};
 
 // The kinds that name a decision.
 bool names_decision(EventKind k) { return k == EventKind::final_outcome || k == EventKind::ground_truth; }
@@ -20,6 +23,27 @@ std::optional<EventKind> kind_named(const std::string& name) {
   return std::nullopt;
 }
 
+// Named mutexes of this process (an instance alone). Each lives as long as the set, which every
+// hold keeps alive.
+class LocalLocks : public std::enable_shared_from_this<LocalLocks> {
+ public:
+  std::shared_ptr<void> lock(const std::string& name) {
+    std::mutex* m = nullptr;
+    {
+      std::lock_guard guard(mu_);
+      auto& slot = named_[name];
+      if (!slot) slot = std::make_unique<std::mutex>();
+      m = slot.get();
+    }
+    m->lock();
+    return std::shared_ptr<void>(m, [keep = shared_from_this()](std::mutex* held) { held->unlock(); });
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<std::mutex>> named_;
+};
+
 class Alone final : public Cluster {
  public:
   bool refresh() noexcept override { return false; }
@@ -29,6 +53,10 @@ class Alone final : public Cluster {
   bool shared() const noexcept override { return false; }
   bool alone_at_start() noexcept override { return true; }
   void joined() noexcept override {}
+  std::shared_ptr<void> lock(const std::string& name) override { return locks_->lock(name); }
+
+ private:
+  std::shared_ptr<LocalLocks> locks_ = std::make_shared<LocalLocks>();
 };
 }  // namespace
 

@@ -9,12 +9,14 @@
 //    every second).
 //  - Events: what one instance did that the others must hear -- a final human outcome (for their
 //    long-poll waiters and learning counters), a ground truth, a promoted model, a token created
-//    or revoked -- goes out with
+//    or revoked, a retrain job queued -- goes out with
 //    NOTIFY and arrives through LISTEN on another connection of its own. An event names a record
 //    and never carries it: the receiver reads the record from storage, so an event anyone could
 //    send with NOTIFY only ever causes a re-read. Events are hints: one lost while a connection is
 //    re-opened costs a delay (a waiter re-reads at its deadline, a model file is polled every 2 s),
 //    never a wrong answer.
+//  - Locks: what two instances must not do at once (take a registry version number, change the
+//    retrain jobs) holds a named advisory lock of the database for its few statements.
 //
 // With any other storage the instance is alone: it always leads and hears nobody.
 #include "common/leadership.hpp"
@@ -29,8 +31,9 @@
 namespace hitl::cluster {
 
 // tokens_changed: a token was created or revoked through the API (the others drop their 5 s
-// token-check cache at once).
-enum class EventKind : std::uint8_t { final_outcome, ground_truth, model_promoted, tokens_changed };
+// token-check cache at once). retrain_requested: a retrain job was queued (the leader reads the
+// queued jobs now rather than at its next poll: learning/retrain_jobs.hpp).
+enum class EventKind : std::uint8_t { final_outcome, ground_truth, model_promoted, tokens_changed, retrain_requested };
 
 struct Event {
   EventKind kind = EventKind::final_outcome;
@@ -73,6 +76,13 @@ class Cluster {
   // Present from now on (the shared lock, kept with the leadership's connection; taken again
   // whenever that connection is re-opened), and the exclusive hold of alone_at_start() ends.
   virtual void joined() noexcept = 0;
+  // Holds every other holder of the lock `name` off, on this instance and on every instance
+  // sharing the database, until the returned object goes. Blocks until it is free; throws
+  // std::runtime_error when it cannot be taken (the database away, or the server's
+  // statement_timeout spent waiting: the caller then does not do what the lock guards). Not
+  // reentrant: a thread holding `name` must not ask for it again. Alone: a mutex of this process.
+  // The object may outlive the Cluster.
+  virtual std::shared_ptr<void> lock(const std::string& name) = 0;
 
  protected:
   Leadership leadership_;

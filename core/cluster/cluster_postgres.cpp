@@ -12,6 +12,7 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace hitl::cluster {
 
@@ -24,6 +25,11 @@ constexpr const char* kTakeLead = "SELECT pg_try_advisory_lock(hashtext('hitl.le
 constexpr const char* kPresent = "SELECT pg_advisory_lock_shared(hashtext('hitl.present'))";
 constexpr const char* kAloneTry = "SELECT pg_try_advisory_lock(hashtext('hitl.present'))";
 constexpr const char* kAloneEnd = "SELECT pg_advisory_unlock(hashtext('hitl.present'))";
+// Named locks (Cluster::lock): the two-key form, a key space apart from the one-key locks above;
+// two names hashing alike only wait for each other, never both hold.
+constexpr const char* kLockNamed = "SELECT pg_advisory_lock(hashtext('hitl.lock'), hashtext($1))";
+constexpr const char* kUnlockNamed = "SELECT pg_advisory_unlock(hashtext('hitl.lock'), hashtext($1))";
+constexpr std::size_t kIdleLockSessions = 4;  // kept open for the next locks; more are closed
 
 std::string random_tag() {
   std::random_device rd;
@@ -33,9 +39,76 @@ std::string random_tag() {
   return buf;
 }
 
+// The connections named locks are held on: a session-level advisory lock lives with its
+// connection, so each hold has one to itself and gives it back when it ends. Kept alive by every
+// hold, so a lock may outlive the cluster.
+class LockSessions : public std::enable_shared_from_this<LockSessions> {
+ public:
+  explicit LockSessions(pg::PgConfig cfg) : cfg_(std::move(cfg)) {}
+  std::shared_ptr<void> lock(const std::string& name);
+
+ private:
+  struct Held {
+    std::unique_ptr<pg::Session> session;
+    std::string name;
+  };
+  std::unique_ptr<pg::Session> take();  // an idle one, or nullptr
+  void release(Held* held) noexcept;
+
+  const pg::PgConfig cfg_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<pg::Session>> idle_;
+};
+
+std::unique_ptr<pg::Session> LockSessions::take() {
+  std::lock_guard guard(mu_);
+  if (idle_.empty()) return nullptr;
+  auto s = std::move(idle_.back());
+  idle_.pop_back();
+  return s;
+}
+
+// Waits at most the storage's statement_timeout_ms for the lock (the server cancels the wait).
+// An idle connection found broken (the server restarted meanwhile) is replaced by a fresh one once.
+std::shared_ptr<void> LockSessions::lock(const std::string& name) {
+  auto held = std::make_unique<Held>();
+  held->name = name;
+  held->session = take();
+  auto refused = [&name](const std::exception& e) {
+    return std::runtime_error("cannot take the lock \"" + name + "\" shared by the instances: " + e.what());
+  };
+  for (bool fresh = !held->session;; fresh = true) {
+    try {
+      if (fresh) held->session = std::make_unique<pg::Session>(cfg_.url, cfg_.statement_timeout_ms, cfg_.connect_timeout_s);
+      pqxx::nontransaction tx(held->session->conn());
+      held->session->run(tx, kLockNamed, pg::params(name));
+      break;
+    } catch (const pqxx::broken_connection& e) {
+      if (fresh) throw refused(e);
+    } catch (const std::exception& e) {
+      throw refused(e);
+    }
+  }
+  return std::shared_ptr<void>(held.release(), [keep = shared_from_this()](void* h) { keep->release(static_cast<Held*>(h)); });
+}
+
+// A connection whose unlock failed is closed: the server releases its locks with it.
+void LockSessions::release(Held* held) noexcept {
+  std::unique_ptr<Held> owned(held);
+  try {
+    pqxx::nontransaction tx(owned->session->conn());
+    owned->session->run(tx, kUnlockNamed, pg::params(owned->name));
+    std::lock_guard guard(mu_);
+    if (idle_.size() < kIdleLockSessions) idle_.push_back(std::move(owned->session));
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster: unlocking \"{}\" failed, its connection is closed (which releases it): {}", owned->name, e.what());
+  }
+}
+
 class PgCluster final : public Cluster {
  public:
-  explicit PgCluster(pg::PgConfig cfg) : cfg_(std::move(cfg)), tag_(random_tag()) {
+  explicit PgCluster(pg::PgConfig cfg)
+      : cfg_(std::move(cfg)), tag_(random_tag()), locks_(std::make_shared<LockSessions>(cfg_)) {
     leadership_.set(false);  // until refresh() takes the lock
   }
   ~PgCluster() override { stop(); }
@@ -47,6 +120,7 @@ class PgCluster final : public Cluster {
   bool shared() const noexcept override { return true; }
   bool alone_at_start() noexcept override;
   void joined() noexcept override;
+  std::shared_ptr<void> lock(const std::string& name) override { return locks_->lock(name); }
 
  private:
   class Receiver;
@@ -60,6 +134,7 @@ class PgCluster final : public Cluster {
 
   const pg::PgConfig cfg_;
   const std::string tag_;  // this instance, in each payload it sends: its own are not delivered back
+  const std::shared_ptr<LockSessions> locks_;
   std::mutex lead_mu_, publish_mu_;
   std::unique_ptr<pg::Session> lead_, publish_;
   bool joined_ = false, alone_held_ = false;  // lead_mu_ held

@@ -10,6 +10,7 @@
 #include <hitl/plugin_api.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,8 +33,9 @@ class FileStore {
   virtual void remove(const std::string& rel) = 0;  // absent: nothing to do
   // The names directly inside `folder` ("" = the top), files and folders, sorted.
   virtual std::vector<std::string> list(const std::string& folder) const = 0;
-  // Holds the other writers of `folder` off until the returned object goes (DirLock: other
-  // processes of this machine too). Blobs have no lock across instances: see docs/deploy.md.
+  // Holds the other writers of `folder` off until the returned object goes: a folder's DirLock
+  // (other processes of this machine too), the blobs' lock across the instances sharing them
+  // (the Locker they were bound with), a mutex in memory. Not reentrant.
   virtual std::shared_ptr<void> lock(const std::string& folder) = 0;
   // A file of this machine with the bytes of `rel`, for what loads from a path (a model plugin):
   // the file itself, or the blob written to the cache once its SHA-256 matched the one the
@@ -46,10 +48,23 @@ class FileStore {
 // The store of `dir`: the storage's blobs when share_through_blobs bound it, else the folder.
 std::shared_ptr<FileStore> file_store_at(const std::filesystem::path& dir);
 
-// From now on file_store_at(dir) is the blobs named `prefix` + rel of `storage` (whose plugin
-// must be storage 1.3 or later), with `dir` as the cache; until stop_sharing(dir). The storage
-// is held weakly: once it is gone the store refuses every call.
-void share_through_blobs(const std::filesystem::path& dir, std::weak_ptr<sdk::Storage> storage, std::string prefix);
+// A lock named by a blob folder's full name ("registry/loans") held across every instance that
+// shares the blobs until the returned object goes (cluster::Cluster::lock); throws when it
+// cannot be taken.
+using Locker = std::function<std::shared_ptr<void>(const std::string& name)>;
+
+// The blobs named `prefix` + rel of `storage` (whose plugin must be storage 1.3 or later), their
+// folders locked with `locker`, `cache` the folder local() writes to. The storage is held
+// weakly: once it is gone the store refuses every call.
+std::shared_ptr<FileStore> blob_store(std::filesystem::path cache, std::weak_ptr<sdk::Storage> storage, std::string prefix,
+                                      Locker locker);
+// Files in this process's memory, gone with the last copy of the pointer (what an instance
+// alone keeps only while it runs). local() refuses: nothing loads from them.
+std::shared_ptr<FileStore> memory_store();
+
+// From now on file_store_at(dir) is blob_store(dir, storage, prefix, locker); until stop_sharing(dir).
+void share_through_blobs(const std::filesystem::path& dir, std::weak_ptr<sdk::Storage> storage, std::string prefix,
+                         Locker locker);
 void stop_sharing(const std::filesystem::path& dir);
 
 }  // namespace hitl

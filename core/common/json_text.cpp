@@ -101,10 +101,27 @@ std::string JsonText::take() {
 
 // Escapes as nlohmann does: \" \\ \b \f \n \r \t, other control characters as \u00XX, the rest
 // as it is; an invalid UTF-8 byte becomes U+FFFD.
+namespace {
+// Printable ASCII other than the quote and the backslash: written as it is.
+bool needs_no_escape(char ch) {
+  const auto c = static_cast<unsigned char>(ch);
+  return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+}  // namespace
+
 void JsonText::string(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out_.push_back('"');
   for (std::size_t i = 0; i < s.size();) {
+    // A run that needs no escape goes in at once: hashes, ids and labels are one run each
+    // (char by char, this was 2 % of `hitl ingest`'s CPU).
+    std::size_t run = i;
+    while (run < s.size() && needs_no_escape(s[run])) ++run;
+    if (run > i) {
+      out_.append(s.data() + i, run - i);
+      i = run;
+      continue;
+    }
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       const std::size_t n = utf8_sequence(s, i);

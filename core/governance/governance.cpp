@@ -146,22 +146,45 @@ std::size_t Governance::erase_older_than(const std::string& domain, std::int64_t
   return erased;
 }
 
-std::vector<std::string> Governance::record_start(const std::string& config_file, const std::string& config_sha256,
-                                                  const std::map<std::string, std::string>& policy_hashes) {
-  // The previous start: the newest "service.started" record (entity service, id "hitl").
-  json previous;
+namespace {
+struct PreviousStart {
+  json started;   // the newest service.started detail (null: none)
+  json policies;  // domain -> policy hash in force when that service started, or last swapped one in
+};
+
+// What the previous start recorded: the newest "service.started" record (entity service, id
+// "hitl"), with its policies replaced by a later "service.policies" record (a policy swapped in
+// while that service ran, PolicyReloader), so a reload is not reported again as a change.
+PreviousStart previous_start(sdk::Storage& storage) {
+  PreviousStart out;
   sdk::AuditFilter f;
   f.entity_id = "hitl";
   f.limit = 1000;
   std::vector<sdk::AuditRecord> page;
   for (;;) {
-    auto st = storage_.list_audit(f, page);
+    auto st = storage.list_audit(f, page);
     if (!st.ok()) storage_failed(st);
-    for (auto& a : page)
-      if (a.entity == "service" && a.action == "service.started") previous = json::parse(a.detail_json, nullptr, false);
+    for (auto& a : page) {
+      if (a.entity != "service") continue;
+      if (a.action == "service.started") {
+        out.started = json::parse(a.detail_json, nullptr, false);
+        out.policies = out.started.is_object() ? out.started.value("policies", json::object()) : json::object();
+      } else if (a.action == "service.policies" && out.started.is_object()) {
+        const json now_in_force = json::parse(a.detail_json, nullptr, false);
+        if (now_in_force.is_object()) out.policies = now_in_force.value("policies", out.policies);
+      }
+    }
     if (page.size() < f.limit) break;
     f.after_seq = page.back().seq;
   }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> Governance::record_start(const std::string& config_file, const std::string& config_sha256,
+                                                  const std::map<std::string, std::string>& policy_hashes) {
+  const PreviousStart previous = previous_start(storage_);
   json policies = json::object();
   for (auto& [d, h] : policy_hashes) policies[d] = h;
   const std::int64_t now = now_ms();
@@ -171,13 +194,13 @@ std::vector<std::string> Governance::record_start(const std::string& config_file
     batch.audit.push_back(
         audit::make_record(now, audit::kSystemActor, action, domain, audit::Entity::service, "hitl", detail.dump()));
   };
-  if (previous.is_object()) {
-    const std::string before = previous.value("config_sha256", "");
+  if (previous.started.is_object()) {
+    const std::string before = previous.started.value("config_sha256", "");
     if (before != config_sha256) {
       record("config.changed", "", {{"file", config_file}, {"from", before}, {"to", config_sha256}});
       changes.push_back("config " + before.substr(0, 12) + " -> " + config_sha256.substr(0, 12));
     }
-    const json old = previous.value("policies", json::object());
+    const json& old = previous.policies;
     for (auto& [d, h] : policy_hashes) {
       const std::string was = old.is_object() ? old.value(d, "") : "";
       if (was != h) {

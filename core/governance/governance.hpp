@@ -55,7 +55,9 @@ class Governance {
 
   // Audits a service start: "service.started" with the config file's and each policy's content
   // hash, and "config.changed" / "policy.changed" records naming what differs from the previous
-  // start (so a config or policy edit between restarts is in the chain). Returns the changes.
+  // start (so a config or policy edit between restarts is in the chain); a policy swapped in
+  // while the previous service ran (a "service.policies" record) counts as that start's. Returns
+  // the changes.
   std::vector<std::string> record_start(const std::string& config_file, const std::string& config_sha256,
                                         const std::map<std::string, std::string>& policy_hashes);
 

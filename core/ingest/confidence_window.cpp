@@ -5,27 +5,35 @@
 
 namespace hitl::service {
 
+void ConfidenceWindow::Window::bump(std::uint16_t bin, std::int32_t delta) {
+  for (std::size_t i = std::size_t{bin} + 1; i <= kTree; i += i & (~i + 1)) tree[i] += static_cast<std::uint32_t>(delta);
+}
+
 void ConfidenceWindow::Window::add(std::uint16_t bin) {
   if (ring.size() < kCapacity) {
     ring.push_back(bin);
   } else {
-    --histogram[ring[next]];
+    bump(ring[next], -1);
     ring[next] = bin;
   }
   next = (next + 1) % kCapacity;
   count = ring.size();
-  ++histogram[bin];
+  bump(bin, +1);
 }
 
+// The first bin b whose count with the bins below reaches rate * count, as (b + 1) / kBins: the
+// tree's descent takes the largest prefix of bins holding fewer than that.
 std::optional<double> ConfidenceWindow::Window::threshold_for(double rate) const {
   if (count < kMinSamples || !(rate > 0.0 && rate < 1.0)) return std::nullopt;
-  const double wanted = rate * static_cast<double>(count);
-  double below = 0.0;
-  for (std::size_t b = 0; b < kBins; ++b) {
-    below += histogram[b];
-    if (below >= wanted) return static_cast<double>(b + 1) / kBins;
+  double wanted = rate * static_cast<double>(count);
+  std::size_t below = 0;  // bins [0, below) hold fewer than `wanted` together
+  for (std::size_t step = kTree; step > 0; step >>= 1) {
+    if (below + step <= kTree && static_cast<double>(tree[below + step]) < wanted) {
+      below += step;
+      wanted -= tree[below];
+    }
   }
-  return 1.0;
+  return below < kBins ? static_cast<double>(below + 1) / kBins : 1.0;
 }
 
 namespace {

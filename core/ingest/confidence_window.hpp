@@ -3,8 +3,9 @@
 // the threshold below which `rate` of them fall, so a policy can hold a target review share while
 // the model's confidence distribution moves (a promotion changes it at once).
 //
-// The last kCapacity confidences as 1/1000-wide bins in a ring, with their histogram kept in
-// step: adding one is O(1), a query reads the 1000 bins, whatever the traffic. A new model version
+// The last kCapacity confidences as 1/1000-wide bins in a ring, with their counts per bin kept in
+// step in a Fenwick tree: adding one and a query each take ~10 steps, whatever the traffic (a
+// policy asks once per record: reading the 1000 bins was 1 % of `hitl ingest`'s CPU). A new model version
 // starts a fresh window; until it holds kMinSamples, the previous version's answers.
 #include <array>
 #include <cstdint>
@@ -36,7 +37,12 @@ class ConfidenceWindow {
     std::string version;
     std::vector<std::uint16_t> ring;  // bin of each confidence, oldest at `next` once full
     std::size_t next = 0, count = 0;
-    std::array<std::uint32_t, kBins> histogram{};
+    // Fenwick tree over the bins (1-based, sized to a power of two for the descent in
+    // threshold_for): tree[i] counts the bins (i - lowbit(i), i].
+    static constexpr std::size_t kTree = 1024;
+    static_assert(kTree >= kBins);
+    std::array<std::uint32_t, kTree + 1> tree{};
+    void bump(std::uint16_t bin, std::int32_t delta);
     void add(std::uint16_t bin);
     std::optional<double> threshold_for(double rate) const;
   };

@@ -22,7 +22,6 @@ namespace hitl::service {
 using nlohmann::json;
 
 namespace {
-constexpr std::size_t kKeepJobs = 20;             // finished jobs kept per service for the status route
 // retrain(stats) after outcomes: at most once a second, and also after every kOutcomeCheckEveryCount
 // outcomes, so a fast stream (hundreds of outcomes a second) is asked as it goes, not once.
 constexpr std::int64_t kOutcomeCheckEveryMs = 1000;
@@ -96,24 +95,10 @@ struct RetrainWorker::DomainState {
   std::int64_t disagreement_ms = 0;
 };
 
-json to_json(const RetrainJob& j) {
-  json out = {{"id", j.id},
-              {"domain", j.domain},
-              {"trigger", j.trigger},
-              {"reason", j.reason},
-              {"promote", j.promote},
-              {"status", j.status},
-              {"created_ms", j.created_ms},
-              {"started_ms", j.started_ms ? json(j.started_ms) : json()},
-              {"finished_ms", j.finished_ms ? json(j.finished_ms) : json()}};
-  if (!j.error.empty()) out["error"] = j.error;
-  if (j.result) out["result"] = *j.result;
-  if (j.stats) out["stats"] = *j.stats;
-  return out;
-}
-
 RetrainWorker::RetrainWorker(Deps deps)
-    : deps_(std::move(deps)), guard_({deps_.cfg, deps_.storage, deps_.commit, deps_.promoted}) {
+    : deps_(std::move(deps)),
+      jobs_(deps_.job_files ? deps_.job_files : memory_store()),
+      guard_({deps_.cfg, deps_.storage, deps_.commit, deps_.promoted}) {
   for (auto& [name, d] : deps_.cfg.domains) {
     auto st = std::make_unique<DomainState>();
     st->trainable = !d.model.empty();
@@ -240,26 +225,27 @@ void RetrainWorker::count_evidence(const std::string& domain, bool correction) n
   wake_.notify_all();
 }
 
-const RetrainJob* RetrainWorker::active(const std::string& domain) const {
-  if (running_ && running_->domain == domain) return &*running_;
-  for (auto& j : queue_)
-    if (j.domain == domain) return &j;
-  return nullptr;
-}
-
-const RetrainJob& RetrainWorker::enqueue(const std::string& domain, const std::string& trigger, const std::string& reason,
-                                         bool promote, std::shared_ptr<const json> stats) {
+RetrainJob RetrainWorker::enqueue(const std::string& domain, const std::string& trigger, const std::string& reason,
+                                  bool promote, std::shared_ptr<const json> stats, bool& queued) {
   RetrainJob j;
-  j.id = next_job_id_++;
   j.domain = domain;
   j.trigger = trigger;
   j.reason = reason;
   j.promote = promote;
-  j.created_ms = now_ms();
   j.stats = std::move(stats);
-  queue_.push_back(std::move(j));
+  j = jobs_.add(std::move(j), now_ms(), queued);
+  if (!queued) return j;
+  jobs_changed();
+  if (deps_.job_queued) deps_.job_queued();
+  return j;
+}
+
+void RetrainWorker::jobs_changed() noexcept {
+  {
+    std::lock_guard lock(mu_);
+    jobs_hint_ = true;
+  }
   wake_.notify_all();
-  return queue_.back();
 }
 
 RetrainJob RetrainWorker::request(const std::string& domain, const std::string& trigger, const std::string& reason,
@@ -268,41 +254,18 @@ RetrainJob RetrainWorker::request(const std::string& domain, const std::string& 
   if (dom == deps_.cfg.domains.end()) throw std::invalid_argument("no domain named \"" + domain + "\"");
   if (dom->second.model.empty())
     throw std::invalid_argument("domain \"" + domain + "\" has no model to train (clients send their predictions)");
-  std::lock_guard lock(mu_);
   queued = false;
-  if (stopping_ || !started_) throw std::logic_error("the retrain worker is not running (the service is stopping)");
-  if (const RetrainJob* busy = active(domain)) return *busy;
-  queued = true;
-  return enqueue(domain, trigger, reason, promote.value_or(dom->second.retrain_promote), nullptr);
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || !started_) throw std::logic_error("the retrain worker is not running (the service is stopping)");
+  }
+  return enqueue(domain, trigger, reason, promote.value_or(dom->second.retrain_promote), nullptr, queued);
 }
 
-std::optional<RetrainJob> RetrainWorker::job(std::int64_t id) const {
-  std::lock_guard lock(mu_);
-  if (running_ && running_->id == id) return *running_;
-  for (auto* list : {&queue_, &done_})
-    for (auto& j : *list)
-      if (j.id == id) return j;
-  return std::nullopt;
-}
+std::optional<RetrainJob> RetrainWorker::job(std::int64_t id) const { return jobs_.find(id); }
 
 std::optional<RetrainJob> RetrainWorker::cancel(std::int64_t id, const std::string& by) {
-  std::lock_guard lock(mu_);
-  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-    if (it->id != id) continue;
-    RetrainJob j = std::move(*it);
-    queue_.erase(it);
-    j.status = "cancelled";
-    j.finished_ms = now_ms();
-    j.error = "cancelled by " + by;
-    done_.push_front(j);
-    if (done_.size() > kKeepJobs) done_.pop_back();
-    return j;
-  }
-  if (running_ && running_->id == id)
-    throw std::logic_error("job " + std::to_string(id) + " is running: a training cannot be stopped part-way");
-  for (auto& j : done_)
-    if (j.id == id) throw std::logic_error("job " + std::to_string(id) + " is already " + j.status);
-  return std::nullopt;
+  return jobs_.cancel(id, by, now_ms());
 }
 
 std::pair<std::int64_t, std::int64_t> RetrainWorker::disagreement(const std::string& domain, std::int64_t since,
@@ -398,16 +361,22 @@ void RetrainWorker::check(const std::string& domain, const char* event) {
   const auto& dc = deps_.cfg.domains.at(domain);
   {
     std::lock_guard lock(mu_);
-    auto& st = *domains_.at(domain);
-    if (active(domain)) return;
+    const auto& st = *domains_.at(domain);
     const std::int64_t now = now_ms();
     if (st.last_attempt_ms && now - st.last_attempt_ms < dc.retrain_min_interval_seconds * 1000) {
       spdlog::debug("retrain domain={}: policy said yes ({}) but the last training began {} s ago (min_interval_seconds {})",
                     domain, reason, (now - st.last_attempt_ms) / 1000, dc.retrain_min_interval_seconds);
       return;
     }
-    enqueue(domain, "policy", reason, dc.retrain_promote, std::make_shared<const json>(stats));
   }
+  bool queued = false;
+  try {
+    enqueue(domain, "policy", reason, dc.retrain_promote, std::make_shared<const json>(stats), queued);
+  } catch (const std::exception& e) {
+    spdlog::error("retrain domain={}: the policy asked for a training, not queued: {}", domain, e.what());
+    return;
+  }
+  if (!queued) return;  // one is queued or running already
   if (counters) counters->retrain_triggers++;
   spdlog::info("retrain domain={}: the policy asked for a training ({}): {} samples, {} corrections since the last one",
                domain, reason.empty() ? "no reason given" : reason, stats["samples"].dump(), stats["corrections"].dump());
@@ -442,7 +411,7 @@ void RetrainWorker::run_job(RetrainJob& job) {
   req.trigger_stats = job.stats ? *job.stats : json();
   try {
     auto r = learning::run_cycle(ctx, req);
-    job.status = "done";
+    job.status = JobState::done;
     job.result = std::make_shared<const json>(learning::to_json(r));
     {
       std::lock_guard lock(mu_);
@@ -464,34 +433,57 @@ void RetrainWorker::run_job(RetrainJob& job) {
                  r.promoted ? "promoted" : "kept the live model", r.decided_by.empty() ? "-" : r.decided_by, r.decision);
     if (r.promoted && deps_.promoted) deps_.promoted();
   } catch (const std::exception& e) {
-    job.status = "failed";
+    job.status = JobState::failed;
     job.error = e.what();
     if (counters) counters->trainings_failed++;
     spdlog::error("retrain domain={} trigger={} failed, the live model stays: {}", job.domain, job.trigger, e.what());
   }
 }
 
+bool RetrainWorker::run_next_job(std::unique_lock<std::mutex>& lock) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool took_over = !led_;
+  if (!took_over && !jobs_hint_ && now < next_poll_) return false;
+  led_ = true;
+  jobs_hint_ = false;
+  next_poll_ = now + kPollJobs;
+  lock.unlock();
+  std::optional<RetrainJob> job;
+  bool read = true;
+  try {
+    // A job left running is one no instance runs now: this one runs nothing, and it leads.
+    if (took_over)
+      for (auto& j : jobs_.fail_running(now_ms()))
+        spdlog::warn("retrain job {} domain={}: marked failed, {}", j.id, j.domain, kRunnerStopped);
+    if (jobs_.any_queued()) job = jobs_.start_next(now_ms());
+  } catch (const std::exception& e) {
+    read = false;
+    spdlog::error("retrain jobs: cannot read the queued jobs (again in {} s): {}", kPollJobs.count() / 1000, e.what());
+  }
+  if (job) {
+    run_job(*job);
+    job->finished_ms = now_ms();
+    try {
+      jobs_.finish(*job);
+    } catch (const std::exception& e) {
+      spdlog::error("retrain job {} domain={}: its end ({}) not recorded: {}", job->id, job->domain, name_of(job->status),
+                    e.what());
+    }
+  }
+  lock.lock();
+  if (!read && took_over) led_ = false;  // the jobs left running are ended at the next read
+  if (job) jobs_hint_ = true;            // more may wait
+  return job.has_value();
+}
+
 void RetrainWorker::run() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    if (!queue_.empty()) {
-      running_ = std::move(queue_.front());
-      queue_.pop_front();
-      running_->status = "running";
-      running_->started_ms = now_ms();
-      RetrainJob job = *running_;
-      lock.unlock();
-      run_job(job);
-      job.finished_ms = now_ms();
-      lock.lock();
-      running_.reset();
-      done_.push_front(std::move(job));
-      if (done_.size() > kKeepJobs) done_.pop_back();
-      continue;
-    }
+    const bool leading = leads(leadership_);
+    if (!leading) led_ = false;
+    if (leading && run_next_job(lock)) continue;
     // A follower keeps its counters (every instance hears every outcome) and checks nothing
     // until it leads: then its due checks and live-guard domains are where it left them.
-    const bool leading = leads(leadership_);
     if (leading && !guard_due_.empty()) {
       const auto domains = std::move(guard_due_);
       guard_due_.clear();
@@ -547,12 +539,7 @@ json RetrainWorker::status(const std::string& domain) {
   if (dom->second.model.empty()) return out;
   out["stats"] = stats_of(domain, "status");
   json jobs = json::array();
-  std::lock_guard lock(mu_);
-  for (auto it = queue_.rbegin(); it != queue_.rend(); ++it)
-    if (it->domain == domain) jobs.push_back(to_json(*it));
-  if (running_ && running_->domain == domain) jobs.push_back(to_json(*running_));
-  for (auto& j : done_)
-    if (j.domain == domain) jobs.push_back(to_json(j));
+  for (const auto& j : jobs_.of_domain(domain)) jobs.push_back(to_json(j));
   out["jobs"] = std::move(jobs);
   return out;
 }

@@ -8,17 +8,21 @@
 // queue one at any time (POST /v1/admin/domains/{d}/retrain), and `hitl retrain` runs one from
 // the shell. What: learning::run_cycle (snapshot, train, register, evaluate, promote); a
 // promotion is swapped into the running service at once. One training at a time, in order.
+// Where: the jobs are kept in learning/retrain_jobs.hpp's store. Among instances sharing a
+// database any instance queues a job (and announces it), and only the leader's worker runs them:
+// it reads the queued jobs at that announcement and at least every kPollJobs.
 #include <hitl/plugin_api.hpp>
 
 #include "common/leadership.hpp"
 #include "config/service_config.hpp"
 #include "learning/live_guard.hpp"
+#include "learning/retrain_jobs.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,18 +39,6 @@ namespace hitl::service {
 
 class Metrics;
 
-struct RetrainJob {
-  std::int64_t id = 0;
-  std::string domain, trigger, reason;
-  bool promote = true;
-  std::string status = "queued";  // queued | running | done | failed | cancelled
-  std::int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
-  std::string error;
-  std::shared_ptr<const nlohmann::json> result;  // learning::to_json(CycleResult) once done
-  std::shared_ptr<const nlohmann::json> stats;   // what retrain(stats) saw (policy triggers)
-};
-nlohmann::json to_json(const RetrainJob& job);
-
 class RetrainWorker {
  public:
   struct Deps {
@@ -57,7 +49,11 @@ class RetrainWorker {
     Metrics& metrics;
     std::function<sdk::Status(sdk::WriteBatch&)> commit;  // audit records
     std::function<void()> promoted;                       // swap a promoted artifact in now
+    std::shared_ptr<FileStore> job_files;                 // where the jobs are (retrain_jobs.hpp)
+    std::function<void()> job_queued;                     // tell the other instances (may be empty)
   };
+  // How often the leader reads the queued jobs when no announcement came (one was lost).
+  static constexpr std::chrono::milliseconds kPollJobs{2000};
   explicit RetrainWorker(Deps deps);
   ~RetrainWorker();  // stops the thread
   RetrainWorker(const RetrainWorker&) = delete;
@@ -67,9 +63,9 @@ class RetrainWorker {
   // storage (`hitl serve` only; `hitl ingest` and the tests that build an App never start it).
   void start();
   void stop();
-  // Among instances sharing a database, the retrain(stats) checks, the schedule and the live
-  // guard run on the leader only (common/leadership.hpp); an admin's request runs where it
-  // arrives. Before start(); `l` must outlive the worker.
+  // Among instances sharing a database, the trainings, the retrain(stats) checks, the schedule
+  // and the live guard run on the leader only (common/leadership.hpp); an admin's request is
+  // queued wherever it arrives. Before start(); `l` must outlive the worker.
   void follow(const Leadership& l) { leadership_ = &l; }
   // Returns once the thread has nothing left to do at the clock's current time: no job queued or
   // running and no domain due for retrain(stats). `hitl simulate` calls it after each step of
@@ -85,10 +81,14 @@ class RetrainWorker {
   // model's label); a reviewed decision was counted at its outcome. Never throws.
   void truth(const sdk::DecisionRecord& decision, bool first) noexcept;
 
+  // Another instance queued a job (its retrain_requested event): the leader reads them now.
+  void jobs_changed() noexcept;
+
   // Queues a training of `domain` (an admin's). `queued` is false when one is already queued
   // or running for the domain: that job is returned instead. Throws std::invalid_argument when
   // the domain has no model (the message says so), std::logic_error when the worker is not
-  // running (not started, or stopping).
+  // running (not started, or stopping), std::runtime_error when the jobs cannot be read or
+  // written (the shared database away). job() and cancel() throw that too.
   RetrainJob request(const std::string& domain, const std::string& trigger, const std::string& reason,
                      std::optional<bool> promote, bool& queued);
   // The domain's stats as retrain(stats) sees them now, its recent jobs (newest first) and
@@ -107,12 +107,14 @@ class RetrainWorker {
   void check(const std::string& domain, const char* event);
   nlohmann::json stats_of(const std::string& domain, const char* event);
   void run_job(RetrainJob& job);
+  // The leader's next queued job, run to its end (and, on taking the lead, the jobs a previous
+  // leader left running ended). True when it ran one. mu_ held on entry and exit.
+  bool run_next_job(std::unique_lock<std::mutex>& lock);
   // (multi_reviewed, disagreed) since `since`, from a cached figure when it is fresh.
   std::pair<std::int64_t, std::int64_t> disagreement(const std::string& domain, std::int64_t since, std::int64_t now);
-  const RetrainJob* active(const std::string& domain) const;  // the job queued or running for it; mu_ held
-  // Queues a job (mu_ held) and wakes the thread.
-  const RetrainJob& enqueue(const std::string& domain, const std::string& trigger, const std::string& reason,
-                            bool promote, std::shared_ptr<const nlohmann::json> stats);
+  // Queues a job (unless the domain has one: `queued` false), wakes the thread, tells the others.
+  RetrainJob enqueue(const std::string& domain, const std::string& trigger, const std::string& reason, bool promote,
+                     std::shared_ptr<const nlohmann::json> stats, bool& queued);
 
   Deps deps_;
   mutable std::mutex mu_;
@@ -121,10 +123,10 @@ class RetrainWorker {
   std::uint64_t idle_passes_ = 0;
   bool stopping_ = false, started_ = false;
   std::map<std::string, std::unique_ptr<DomainState>> domains_;
-  std::deque<RetrainJob> queue_;
-  std::deque<RetrainJob> done_;  // the last kKeepJobs finished ones, newest first
-  std::optional<RetrainJob> running_;
-  std::int64_t next_job_id_ = 1;
+  RetrainJobs jobs_;
+  bool jobs_hint_ = true;  // a job may be queued: read them at the next pass (mu_ held)
+  bool led_ = false;       // led at the last pass (false: the next pass that leads takes the lead over)
+  std::chrono::steady_clock::time_point next_poll_{};
   learning::LiveGuard guard_;
   std::set<std::string> guard_due_;  // domains with new audit outcomes for the live guard; mu_ held
   void judge_live(const std::set<std::string>& domains);  // the live guard, on the worker's thread

@@ -64,6 +64,7 @@ struct ReviewClaim {
   const DomainSettings& dom;
   sdk::ReviewerRecord me;
   ReviewService::ClaimDone done;
+  bool on_lane = false;  // its steps run on the claim lane, not the writer thread (claim_lane.hpp)
   ReviewerStats stats;
   int attempts = 0;  // queue items leased so far (at most kMaxSkips)
   // Items this reviewer may not take, held until the claim ends so the next lease moves past them.
@@ -167,15 +168,29 @@ sdk::AuditRecord escalation_audit(const ReviewSubmission& s) {
 }  // namespace
 
 
-// Hands `step` to the writer thread once the reviewer's shared turn is admitted (at once, or when
-// their previous claim or submit, or an exclusive move, is done). Never blocks.
-void ReviewService::in_turn(const std::string& reviewer, std::function<void()> step) {
-  locks_.enter_shared(reviewer, [this, step = std::move(step)] { writer_.post(step); });
+// Hands `step` to the writer thread (or the claim lane) once the reviewer's shared turn is
+// admitted (at once, or when their previous claim or submit, or an exclusive move, is done).
+// Never blocks.
+void ReviewService::in_turn(const std::string& reviewer, std::function<void()> step, bool on_lane) {
+  locks_.enter_shared(reviewer, [this, step = std::move(step), on_lane]() mutable { post_step(on_lane, std::move(step)); });
+}
+
+void ReviewService::post_step(bool on_lane, std::function<void()> step) {
+  if (on_lane) lane_.post(std::move(step));
+  else writer_.post(std::move(step));
+}
+
+// Whether a claim in `domain` runs policy code (assign) or reads what grows with the reviewer's
+// work (gold accuracy, the day's reviews for fatigue limits): then off the writer thread.
+bool ReviewService::claims_on_lane(const std::string& domain, const DomainSettings& dom) const {
+  return policies_.has_assign(domain) || policies_.min_gold_accuracy(domain) > 0 || dom.fatigue_max_consecutive > 0 ||
+         dom.fatigue_max_per_hour > 0;
 }
 
 void ReviewService::next_async(const std::string& domain, const Principal& who, ClaimDone done) {
   auto c = check_claimant(domain, who, std::move(done));
-  in_turn(who.name, [this, c] { claim_step(c); });
+  c->on_lane = claims_on_lane(domain, c->dom);
+  in_turn(who.name, [this, c] { claim_step(c); }, c->on_lane);
 }
 
 // The checks before the turn: the domain exists and the reviewer may work it.
@@ -191,7 +206,7 @@ std::shared_ptr<ReviewClaim> ReviewService::check_claimant(const std::string& do
   return std::make_shared<ReviewClaim>(domain, who, dom, std::move(me), std::move(done));
 }
 
-// On the writer thread, in the reviewer's turn: the limits that hold whatever the task, then the
+// On the writer thread (or the claim lane), in the reviewer's turn: the limits that hold whatever the task, then the
 // queue's leases until one is this reviewer's to take.
 void ReviewService::claim_step(const std::shared_ptr<ReviewClaim>& c) {
   try {
@@ -293,7 +308,7 @@ void ReviewService::commit_claim(const std::shared_ptr<ReviewClaim>& c, ClaimedT
       }
       if (!committed.task_updates.at(0).applied) {  // moved by another process meanwhile: not ours
         queue_.release(lease.task_id, c->who.name);
-        return writer_.post([this, c] { claim_goes_on(c); });
+        return post_step(c->on_lane, [this, c] { claim_goes_on(c); });
       }
       claimed_now(*c, claimed, lease);
       finish_claim(*c, std::move(claimed), nullptr);
@@ -338,8 +353,8 @@ void ReviewService::finish_claim(ReviewClaim& c, std::optional<ClaimedTask> out,
 // which gives it).
 template <class Result, class Start>
 Result ReviewService::wait_for(Start&& start) {
-  if (writer_.on_writer_thread())
-    throw ServiceError(500, "internal", "a blocking claim or submit on the writer thread would wait for itself");
+  if (writer_.on_writer_thread() || lane_.on_lane_thread())
+    throw ServiceError(500, "internal", "a blocking claim or submit on the writer thread or the claim lane would wait for itself");
   std::promise<Result> answer;
   auto answered = answer.get_future();
   start([&answer](Result r, std::exception_ptr error) {

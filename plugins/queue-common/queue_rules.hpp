@@ -17,6 +17,15 @@ namespace hitl::queue_common {
 inline constexpr std::int64_t kNoDeadline = std::numeric_limits<std::int64_t>::max();
 inline std::int64_t due_ms(const sdk::QueueItem& it) { return it.deadline_ms == 0 ? kNoDeadline : it.deadline_ms; }
 
+// The priority the dispatch index orders by: the task's priority to two decimals (101 levels over
+// [0, 1]); tasks within 0.01 of each other go by deadline, then age. A push inserts at the end of
+// its level's run (deadlines and ages grow), so a commit rewrites about one index page per level;
+// exact priorities scatter the inserts over the whole index, and at 600k items queued every
+// commit rewrote most of its pages (`hitl ingest` of 400k records: 9 % of its CPU, growing with
+// the backlog; docs/performance.md).
+inline constexpr double kRankLevels = 100.0;
+inline double dispatch_rank(double priority) { return std::round(priority * kRankLevels) / kRankLevels; }
+
 // "<plugin> <op>: <why>" as invalid_argument.
 inline sdk::Status invalid(const char* plugin, const char* op, const std::string& why) {
   return sdk::Status::Error(sdk::Code::invalid_argument, std::string(plugin) + " " + op + ": " + why);

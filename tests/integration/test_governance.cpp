@@ -325,3 +325,35 @@ TEST_CASE("JSON log lines carry decision and task ids as fields", "[governance]"
   }
   CHECK(found);
 }
+
+TEST_CASE("a policy swapped in while the service ran is not reported again as changed at the next start",
+          "[governance]") {
+  Service s;
+  s.start();
+  {
+    std::ofstream f(s.dir.path / "governed.lua", std::ios::app);
+    f << "\n-- edited, then reloaded while running\n";
+  }
+  HttpClient c(s.port());
+  auto loaded = c.request("POST", "/v1/domains/governed/policy/reload", s.admin, "{}");
+  INFO(loaded.body);
+  REQUIRE(loaded.status == 200);
+  s.stop();
+  s.start();
+  {
+    SQLite::Database db(s.db.string(), SQLite::OPEN_READONLY);
+    CHECK(db.execAndGet("SELECT COUNT(*) FROM audit WHERE action = 'policy.loaded' AND domain = 'governed'").getInt() == 1);
+    CHECK(db.execAndGet("SELECT COUNT(*) FROM audit WHERE action = 'policy.changed'").getInt() == 0);
+  }
+  // An edit between the two starts after that is still named.
+  s.stop();
+  {
+    std::ofstream f(s.dir.path / "governed.lua", std::ios::app);
+    f << "\n-- edited while stopped\n";
+  }
+  s.start();
+  SQLite::Database db(s.db.string(), SQLite::OPEN_READONLY);
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM audit WHERE action = 'policy.changed' AND domain = 'governed'").getInt() == 1);
+  CHECK(db.execAndGet("SELECT COUNT(*) FROM audit WHERE action = 'policy.changed' AND domain = 'loans'").getInt() == 0);
+  CHECK(run_hitl("audit verify --config " + s.config.string()).exit_code == 0);
+}

@@ -21,13 +21,15 @@ namespace hitl::test {
 
 // Domains of the test config: `loans` scored from the client's prediction, `flaky` by a model
 // whose predict() always fails; both under the test's policy.lua.
-inline std::string test_config_lua(const std::string& extra_domains) {
+// `extra_options`: more top-level options (e.g. `policy = { deadline_ms = 5000 },`).
+inline std::string test_config_lua(const std::string& extra_domains, const std::string& extra_options = "") {
   return std::string(R"(
 return {
   listen = "127.0.0.1:0",
+)") + extra_options + R"(
   storage = { plugin = "sqlite", config = { path = "hitl.db" } },
   queue   = { plugin = "sqlite", config = { path = "hitl.db" } },
-  plugin_dirs = { ")") + HITL_PLUGIN_DIR + R"(", ")" + HITL_FIXTURE_MODEL_DIR + R"(" },
+  plugin_dirs = { ")" + HITL_PLUGIN_DIR + R"(", ")" + HITL_FIXTURE_MODEL_DIR + R"(" },
   models = { down = { plugin = "fixture-failing", config = { mode = "error" } } },
   domains = {
     loans = { policy = "policy.lua", labels = { "good", "bad" }, lease_seconds = 60 },
@@ -40,9 +42,10 @@ return {
 
 class TestApp {
  public:
-  explicit TestApp(const std::string& policy_lua, const std::string& extra_domains = "") {
+  explicit TestApp(const std::string& policy_lua, const std::string& extra_domains = "",
+                   const std::string& extra_options = "") {
     dir_.write("policy.lua", policy_lua);
-    dir_.write("hitl.lua", test_config_lua(extra_domains));
+    dir_.write("hitl.lua", test_config_lua(extra_domains, extra_options));
     plugin::PathOptionCatalog catalog;
     auto cfg = config::load_config(
         dir_.path / "hitl.lua", HITL_PLUGIN_DIR, std::string(HITL_SOURCE_DIR) + "/scripts/lib",

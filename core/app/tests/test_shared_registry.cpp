@@ -19,6 +19,7 @@
 #include "support/eventually.hpp"
 #include "support/postgres.hpp"
 #include "support/temp_dir.hpp"
+#include "shared_instance.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -30,16 +31,7 @@ namespace fs = std::filesystem;
 namespace {
 using namespace std::chrono_literals;
 
-// A real logreg artifact on one feature x answering "bad" above x = cut.
-std::string cut_artifact(double cut) {
-  return json{{"format", "hitl-logreg"},
-              {"version", 1},
-              {"classes", {"bad", "good"}},
-              {"features", {{{"name", "x"}, {"kind", "numeric"}, {"mean", 0.0}, {"std", 1.0}, {"has_missing", false}}}},
-              {"weights", {{10.0}, {-10.0}}},
-              {"bias", {-10 * cut, 10 * cut}}}
-      .dump();
-}
+using hitl::test::cut_artifact;
 
 // One instance: its own folder (config, policy, the configured artifact, registry and datasets
 // folders), storage and queue on the shared database.
@@ -47,24 +39,7 @@ struct Instance {
   hitl::test::TempDir dir{"hitl-shared"};
   std::unique_ptr<hitl::service::App> app;
 
-  explicit Instance(const std::string& url) {
-    dir.write("policy.lua", "local hitl = require \"hitl\"\nreturn { flag = function(p) return hitl.review(\"all\") end }\n");
-    dir.write("model.json", cut_artifact(0.5));  // the configured artifact both start with
-    dir.write("hitl.lua", R"(return {
-  storage = { plugin = "postgres", config = { url = ")" + url + R"(" } },
-  queue   = { plugin = "postgres", config = { url = ")" + url + R"(" } },
-  plugin_dirs = { ")" + std::string(HITL_PLUGIN_DIR) + R"(" },
-  models = { scorer = { plugin = "logreg", config = { artifact = "model.json" } } },
-  domains = { loans = { policy = "policy.lua", model = "scorer", labels = { "bad", "good" } } },
-})");
-    hitl::plugin::PathOptionCatalog catalog;
-    auto cfg = hitl::config::load_config(dir.path / "hitl.lua", HITL_PLUGIN_DIR,
-                                         std::string(HITL_SOURCE_DIR) + "/scripts/lib",
-                                         [&catalog](const auto& dirs, std::string_view kind, const std::string& name) {
-                                           return catalog.path_options(dirs, kind, name);
-                                         });
-    app = std::make_unique<hitl::service::App>(std::move(cfg));
-  }
+  explicit Instance(const std::string& url) : app(hitl::test::shared_instance(dir, url)) {}
   const hitl::config::ServiceConfig& cfg() const { return app->config(); }
   hitl::registry::Registry registry() const { return hitl::registry::Registry(cfg().registry_dir); }
   fs::path artifact() const { return hitl::learning::live_artifact(cfg(), "loans"); }

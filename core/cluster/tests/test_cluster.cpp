@@ -10,7 +10,9 @@
 #include "support/postgres.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 using hitl::cluster::Event;
@@ -73,6 +75,9 @@ TEST_CASE("cluster: events survive encoding, and anything else on the channel is
   CHECK(r->event.domain == truth.domain);
   CHECK(r->event.id == truth.id);
   CHECK(r->event.first);
+  const auto asked = hitl::cluster::decode(hitl::cluster::encode({EventKind::retrain_requested, "", "", false}, "abc"));
+  REQUIRE(asked);
+  CHECK(asked->event.kind == EventKind::retrain_requested);
   for (const char* bad : {"", "x", "[]", "{}", R"({"from":"a","kind":"drop_tables"})",
                           R"({"from":"a","kind":"final_outcome","domain":"d"})",
                           R"({"from":"a","kind":"final_outcome","domain":"","id":"1"})",
@@ -174,4 +179,54 @@ TEST_CASE("cluster: an instance starting alone knows it, and one starting beside
   CHECK_FALSE(c->alone_at_start());  // b still runs
   b->stop();
   CHECK(within([&] { return c->alone_at_start(); }));  // the server ends b's session a moment later
+}
+
+// Cluster::lock: what two instances must not do at once. A holder on one instance keeps the other
+// instance waiting until it lets go; another name is free meanwhile; a holder whose connection
+// the server ends (its instance killed) gives the lock up with it.
+TEST_CASE("cluster: a named lock holds every other instance off until its holder lets go", "[cluster]") {
+  HITL_PG_DATABASE(url);
+  auto a = instance(url), b = instance(url);
+  auto held = a->lock("registry/loans");
+  std::atomic<bool> taken{false};
+  std::thread waiter([&] {
+    auto mine = b->lock("registry/loans");
+    taken = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_FALSE(taken);
+  CHECK(b->lock("registry/fraud"));  // another name is another lock
+  held.reset();
+  CHECK(within([&] { return taken.load(); }));
+  waiter.join();
+  // Held, then its connection ended by the server: the lock goes with it.
+  held = a->lock("retrain-jobs/");
+  {
+    pqxx::connection admin(url);
+    pqxx::nontransaction tx(admin);
+    tx.exec("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+  }
+  CHECK(b->lock("retrain-jobs/"));
+  held.reset();  // its unlock fails on the dead connection: logged, the connection dropped
+  CHECK(a->lock("retrain-jobs/"));  // a takes it again on a fresh connection
+}
+
+TEST_CASE("cluster: alone, a named lock is a mutex of the process", "[cluster]") {
+  auto c = hitl::cluster::open("sqlite", R"({"path":"x.db"})");
+  auto held = c->lock("registry/loans");
+  std::atomic<bool> taken{false};
+  std::thread waiter([&] {
+    auto mine = c->lock("registry/loans");
+    taken = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK_FALSE(taken);
+  CHECK(c->lock("registry/fraud"));
+  held.reset();
+  waiter.join();
+  CHECK(taken);
+  held = c->lock("registry/loans");
+  c.reset();
+  held.reset();  // a hold may outlive its cluster
 }

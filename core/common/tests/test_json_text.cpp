@@ -40,3 +40,22 @@ TEST_CASE("JsonText keeps hostile text valid: invalid UTF-8 replaced, non-finite
   again.begin_array().value("x").end_array();
   CHECK(again.take() == R"(["x"])");
 }
+
+TEST_CASE("JsonText escapes strings as nlohmann does, over random mixes of plain runs and escapes") {
+  const char* pieces[] = {"plain", "\"", "\\", "\n", "\x01", "\x1f", "\x7f", " ", "\xc3\xa9", "\xe2\x82\xac",
+                          "\xf0\x9f\x98\x80", "0123456789abcdef", "/", "\t"};
+  std::uint32_t seed = 12345;
+  for (int round = 0; round < 2000; ++round) {
+    std::string s;
+    const int parts = static_cast<int>(seed % 9);
+    for (int p = 0; p < parts; ++p) {
+      seed = seed * 1103515245u + 12345u;
+      s += pieces[(seed >> 8) % (sizeof pieces / sizeof *pieces)];
+    }
+    seed = seed * 1103515245u + 12345u;
+    JsonText w;
+    w.begin_array().value(s).end_array();
+    INFO("round " << round);
+    CHECK(w.take() == json::array({s}).dump());
+  }
+}

@@ -8,6 +8,9 @@
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+#include <deque>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -154,6 +157,34 @@ TEST_CASE("the confidence window answers the threshold below which a rate of rec
   for (std::size_t i = 0; i < ConfidenceWindow::kCapacity; ++i) w.add(0.6, "m2");
   CHECK(*w.threshold_for(0.15) == Approx(0.601).margin(0.0001));
   CHECK(w.size() == ConfidenceWindow::kCapacity);
+}
+
+TEST_CASE("the confidence window's threshold equals a scan of the last 10k bins, over skewed and ring-wrapped input") {
+  using hitl::service::ConfidenceWindow;
+  ConfidenceWindow w;
+  std::deque<int> last;  // the bins the window should hold
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  auto scan = [&](double rate) {  // the rule, read off every kept bin: first bin reaching rate * n
+    std::vector<int> counts(ConfidenceWindow::kBins, 0);
+    for (int b : last) ++counts[static_cast<std::size_t>(b)];
+    const double wanted = rate * static_cast<double>(last.size());
+    double below = 0;
+    for (std::size_t b = 0; b < counts.size(); ++b)
+      if ((below += counts[b]) >= wanted) return static_cast<double>(b + 1) / ConfidenceWindow::kBins;
+    return 1.0;
+  };
+  for (int i = 0; i < 25'000; ++i) {
+    const double c = i < 12'000 ? std::pow(u(rng), 3.0) : (i % 7 == 0 ? 1.0 : 0.4 + 0.2 * u(rng));
+    w.add(c, "m1");
+    last.push_back(static_cast<int>(std::min<double>(ConfidenceWindow::kBins - 1, std::floor(c * ConfidenceWindow::kBins))));
+    if (last.size() > ConfidenceWindow::kCapacity) last.pop_front();
+    if (i % 997 == 0 && last.size() >= ConfidenceWindow::kMinSamples)
+      for (double rate : {0.001, 0.12, 0.5, 0.857, 0.999}) {
+        INFO("after " << i + 1 << " adds, rate " << rate);
+        CHECK(*w.threshold_for(rate) == scan(rate));
+      }
+  }
 }
 
 TEST_CASE("hitl.threshold_for_rate reads the domain's recent confidences through Signals") {

@@ -3,6 +3,10 @@
 // runs out, a cancelled task.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <future>
+#include <thread>
+
 #include "support/app_testing.hpp"
 
 #include "common/clock.hpp"
@@ -108,6 +112,50 @@ TEST_CASE("review: a queue item pushed again while its task is assigned is not h
   CHECK_FALSE(t->review().next("loans", reviewer("bob")));  // alice holds it: not bob's
   CHECK(task_of(t, id).assignee == "alice");
   CHECK(is(task_of(t, id).status, TaskState::assigned));
+}
+
+// assign() spins in domain "slow" (about a second here, more on a loaded machine).
+const char* kSlowAssignPolicy = R"(
+local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("always") end,
+  assign = function(task, candidates)
+    if task.domain == "slow" then
+      local x = 0
+      for i = 1, 100000000 do x = x + i end
+    end
+    return nil
+  end,
+}
+)";
+
+TEST_CASE("review: a slow assign() holds up its own claim, not the writer: ingest commits meanwhile", "[review]") {
+  TestApp t(kSlowAssignPolicy, R"(slow = { policy = "policy.lua", labels = { "good", "bad" } },)",
+            "policy = { instruction_budget = 100000000000, deadline_ms = 120000 },");
+  std::vector<IngestRecord> first;
+  first.push_back(predicted("s1", "good", 0.6));
+  REQUIRE(t.ingest("slow", std::move(first)).at(0).task_id > 0);
+
+  using clock = std::chrono::steady_clock;
+  const auto claim_start = clock::now();
+  std::promise<std::optional<ClaimedTask>> answer;
+  auto claimed = answer.get_future();
+  t->review().next_async("slow", reviewer("alice"), [&](std::optional<ClaimedTask> c, std::exception_ptr e) {
+    if (e) answer.set_exception(e);
+    else answer.set_value(std::move(c));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the claim is in assign() by now
+
+  const auto ingest_start = clock::now();
+  flagged_case(t, "l1");  // another domain's record: one commit through the writer
+  const auto ingest_took = clock::now() - ingest_start;
+  REQUIRE(claimed.get());
+  const auto claim_took = clock::now() - claim_start;
+  INFO("ingest " << std::chrono::duration<double>(ingest_took).count() << " s, claim "
+                 << std::chrono::duration<double>(claim_took).count() << " s");
+  // On the writer thread the commit waited for assign() (ingest took nearly the claim's time).
+  REQUIRE(claim_took > std::chrono::milliseconds(300));
+  CHECK(ingest_took * 3 < claim_took);
 }
 
 TEST_CASE("review: a consensus task needs two reviewers: agreement decides, disagreement escalates", "[review]") {

@@ -145,7 +145,8 @@ class PgQueue final : public sdk::Queue {
         // As Session::run refuses it in a parameter: PostgreSQL text cannot hold a NUL byte.
         if (it->domain.find('\0') != std::string::npos)
           throw pg::BadParameter("the domain of task " + std::to_string(it->task_id) + " holds a NUL byte");
-        fields = {pg::text_of(it->task_id), it->domain, pg::text_of(it->priority), pg::text_of(it->deadline_ms),
+        fields = {pg::text_of(it->task_id), it->domain, pg::text_of(queue_common::dispatch_rank(it->priority)),
+                  pg::text_of(it->deadline_ms),
                   pg::text_of(queue_common::due_ms(*it)), pg::text_of(it->created_ms)};
         copy.add_row(fields);
       }
@@ -168,7 +169,7 @@ class PgQueue final : public sdk::Queue {
           for (auto& a : arrays) a += ',';
         pg::append_array_element(arrays[0], it.task_id);
         pg::append_array_element(arrays[1], it.domain);
-        pg::append_array_element(arrays[2], it.priority);
+        pg::append_array_element(arrays[2], queue_common::dispatch_rank(it.priority));
         pg::append_array_element(arrays[3], it.deadline_ms);
         pg::append_array_element(arrays[4], queue_common::due_ms(it));
         pg::append_array_element(arrays[5], it.created_ms);

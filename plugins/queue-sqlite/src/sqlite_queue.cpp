@@ -152,7 +152,7 @@ Status SqliteQueue::push(const std::vector<sdk::QueueItem>& items) noexcept {
       ResetOnExit reset{s};
       s.bind(1, static_cast<std::int64_t>(it.task_id));
       s.bind(2, it.domain);
-      s.bind(3, it.priority);
+      s.bind(3, queue_common::dispatch_rank(it.priority));
       s.bind(4, static_cast<std::int64_t>(it.deadline_ms));
       s.bind(5, queue_common::due_ms(it));
       s.bind(6, static_cast<std::int64_t>(it.created_ms));

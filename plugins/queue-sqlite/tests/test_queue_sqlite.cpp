@@ -161,6 +161,20 @@ TEST_CASE("claim order: priority, then earliest deadline (none last), then oldes
   CHECK(drain(*q, "d") == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
 
+TEST_CASE("claim order ranks priorities to two decimals: closer ones go by deadline, then age") {
+  TempDir tmp;
+  auto q = open_queue(db_of(tmp));
+  REQUIRE(q->push({
+                      item(3, "d", 0.509, 9000, 100),  // ranks 0.51 like 1 and 2: latest deadline of the three
+                      item(1, "d", 0.505, 2000, 300),  // 0.51: earliest deadline first, despite the lower priority
+                      item(2, "d", 0.514, 2000, 400),  // 0.51, same deadline as 1, newer
+                      item(4, "d", 0.504, 1, 1),       // ranks 0.50: after every 0.51, despite its deadline
+                      item(5, "d", 0.52, 0, 900),      // 0.52, no deadline: first of all
+                  })
+              .ok());
+  CHECK(drain(*q, "d") == std::vector<std::int64_t>{5, 1, 2, 3, 4});
+}
+
 TEST_CASE("push is idempotent per task_id and re-ranks an item pushed again") {
   TempDir tmp;
   auto q = open_queue(db_of(tmp));

@@ -1,0 +1,57 @@
+#include "review/claim_lane.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+namespace hitl::service {
+
+ClaimLane::ClaimLane() : thread_([this] { run(); }) {}
+
+ClaimLane::~ClaimLane() { stop(); }
+
+void ClaimLane::post(Step step) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      steps_.push_back(std::move(step));
+      cv_.notify_one();
+      return;
+    }
+  }
+  run_one(step);
+}
+
+void ClaimLane::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable() && !on_lane_thread()) thread_.join();
+}
+
+void ClaimLane::run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stopping_ || !steps_.empty(); });
+    if (steps_.empty()) return;  // stopping, and everything posted before has run
+    Step step = std::move(steps_.front());
+    steps_.pop_front();
+    lock.unlock();
+    run_one(step);
+    lock.lock();
+  }
+}
+
+void ClaimLane::run_one(Step& step) {
+  try {
+    step();
+  } catch (const std::exception& e) {  // the lane must outlive a faulty step
+    spdlog::error("claim lane step failed: {}", e.what());
+  } catch (...) {
+    spdlog::error("claim lane step failed: an exception that is not a std::exception");
+  }
+}
+
+}  // namespace hitl::service

@@ -1,0 +1,47 @@
+#pragma once
+// The thread where the claims of some domains run their checks, instead of the writer thread.
+//
+// A claim's steps run on the writer thread between two group commits (review_claims.cpp): the
+// queue lease and the task's move then never wait on another connection for the write lock,
+// which made claims twice as fast (docs/performance.md). That holds while the steps are cheap.
+// A domain whose claims run policy code (an assign() hook) or read what grows with the
+// reviewer's work (a gold-accuracy bound, fatigue limits) would make every commit wait for them,
+// ingest included: a slow assign() would slow the intake of every domain. Those claims run here,
+// one at a time, in order; their storage writes still go through the writer.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace hitl::service {
+
+class ClaimLane {
+ public:
+  using Step = std::function<void()>;
+  ClaimLane();
+  ~ClaimLane();  // stop()
+  ClaimLane(const ClaimLane&) = delete;
+  ClaimLane& operator=(const ClaimLane&) = delete;
+
+  // Runs `step` on the lane's thread after the steps posted before it. Once stopped, runs it on
+  // the caller's thread instead (a claim answered while the service stops is not lost). A step
+  // must not throw (a throw is logged and dropped) and must not block on its own answer.
+  void post(Step step);
+  // Runs the steps already posted, then ends the thread. Idempotent. Before the writer stops:
+  // the steps submit to it.
+  void stop();
+  bool on_lane_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+ private:
+  void run();
+  static void run_one(Step& step);
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Step> steps_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace hitl::service
