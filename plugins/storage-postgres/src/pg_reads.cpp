@@ -67,10 +67,18 @@ Status PgStorage::find_decisions(const std::string& domain, const std::vector<st
   std::string array = "{";
   for (std::size_t i = 0; i < ids.size(); ++i) pg::append_array_element(i ? array += ',' : array, ids[i]);
   array += '}';
+  if (domain.find('\0') != std::string::npos || array.find('\0') != std::string::npos)
+    return Status::Error(Code::invalid_argument, std::string(kPlugin) + ": find_decisions: a NUL byte in the domain or an id");
+  // Planned afresh at every call, not prepared: a prepared statement's generic plan, made once
+  // while the table was small (a sequential scan), stayed as it grew, and with 1k-id batches
+  // each call then compared every row with every id: 257 ms a call at 50k decisions, batch
+  // ingest down to 2.6k records/s. Planned with the table's size now, it probes the primary key.
   std::vector<sdk::DecisionRecord> rows;
-  Status st = list("find_decisions",
-                   pg::Query(kDecisions.select()).where("domain = ?", domain).where("id = ANY(?::text[])", array),
-                   reader(kDecisions), rows);
+  Status st = pg::with_session(readers_, kPlugin, "find_decisions", [&](pg::Session& s) {
+    pqxx::nontransaction tx(s.conn());
+    for (const auto& row : tx.exec_params(kDecisions.select() + " WHERE domain = $1 AND id = ANY($2::text[])", domain, array))
+      rows.push_back(kDecisions.read(row));
+  });
   if (!st.ok()) return st;
   std::unordered_map<std::string, std::size_t> row_of;
   for (std::size_t r = 0; r < rows.size(); ++r) row_of.emplace(rows[r].id, r);
