@@ -2,6 +2,7 @@
 // push one transaction) on a pooled connection, so instances sharing the database claim from
 // one queue, each item exactly once.
 #include "pg_config.hpp"
+#include "pg_copy.hpp"
 #include "pg_queue_sql.hpp"
 #include "pg_session.hpp"
 #include "queue_rules.hpp"
@@ -23,6 +24,7 @@ using sdk::Status;
 
 constexpr const char* kPlugin = "queue-postgres";
 constexpr std::size_t kRowsPerInsert = 1000;  // per statement (sql::kPush: one array per column)
+constexpr std::size_t kCopyFrom = 64;         // items from which a push tries COPY (copy_new)
 
 Status invalid(const char* op, const std::string& why) { return queue_common::invalid(kPlugin, op, why); }
 
@@ -42,23 +44,7 @@ class PgQueue final : public sdk::Queue {
     for (const auto& [_, it] : by_task) rows.push_back(it);
     return run("push", [&](pg::Session& s) {
       pqxx::work tx(s.conn());
-      for (std::size_t first = 0; first < rows.size(); first += kRowsPerInsert) {
-        const std::size_t n = std::min(kRowsPerInsert, rows.size() - first);
-        pg::Params arrays(6, "{");
-        for (std::size_t i = first; i < first + n; ++i) {
-          const auto& it = *rows[i];
-          if (i > first)
-            for (auto& a : arrays) a += ',';
-          pg::append_array_element(arrays[0], it.task_id);
-          pg::append_array_element(arrays[1], it.domain);
-          pg::append_array_element(arrays[2], queue_common::dispatch_rank(it.priority));
-          pg::append_array_element(arrays[3], it.deadline_ms);
-          pg::append_array_element(arrays[4], queue_common::due_ms(it));
-          pg::append_array_element(arrays[5], it.created_ms);
-        }
-        for (auto& a : arrays) a += '}';
-        s.run(tx, sql::kPush, arrays);
-      }
+      if (!copy_new(s, tx, rows)) upsert(s, tx, rows);
       tx.commit();
     });
   }
@@ -139,6 +125,58 @@ class PgQueue final : public sdk::Queue {
       refusal = why_not(s, tx, task_id, reviewer, now_ms);
     });
     return st.ok() ? refusal : st;
+  }
+
+  // A push of new items (ingest's: the tasks of a committed batch) goes in with one COPY, the
+  // cheapest way in (docs/performance.md), inside a savepoint. Whether the items are new is
+  // guessed from the first and last task ids (one statement, two index probes): the start-up
+  // re-queue pushes items that are queued already and would fail every COPY. An item queued in
+  // between fails the COPY with unique_violation, rolled back to the savepoint: false, and the
+  // caller upserts instead. A small push (a claim's release, an escalation) upserts at once.
+  static bool copy_new(pg::Session& s, pqxx::work& tx, const std::vector<const sdk::QueueItem*>& rows) {
+    if (rows.size() < kCopyFrom) return false;
+    if (s.run(tx, sql::kAnyQueued, pg::params(rows.front()->task_id, rows.back()->task_id))[0][0].as<bool>()) return false;
+    static const std::vector<std::string> columns = {"task_id", "domain", "priority", "deadline_ms", "due_ms", "created_ms"};
+    try {
+      pqxx::subtransaction copying(tx, "queue_copy");
+      pg::CopyIn copy(copying, "queue_items", columns);
+      std::vector<std::string> fields(columns.size());
+      for (const auto* it : rows) {
+        // As Session::run refuses it in a parameter: PostgreSQL text cannot hold a NUL byte.
+        if (it->domain.find('\0') != std::string::npos)
+          throw pg::BadParameter("the domain of task " + std::to_string(it->task_id) + " holds a NUL byte");
+        fields = {pg::text_of(it->task_id), it->domain, pg::text_of(queue_common::dispatch_rank(it->priority)),
+                  pg::text_of(it->deadline_ms),
+                  pg::text_of(queue_common::due_ms(*it)), pg::text_of(it->created_ms)};
+        copy.add_row(fields);
+      }
+      copy.complete();
+      copying.commit();
+      return true;
+    } catch (const pqxx::unique_violation&) {
+      return false;
+    }
+  }
+
+  // Up to kRowsPerInsert items per INSERT ... ON CONFLICT DO UPDATE (sql::kPush).
+  static void upsert(pg::Session& s, pqxx::work& tx, const std::vector<const sdk::QueueItem*>& rows) {
+    for (std::size_t first = 0; first < rows.size(); first += kRowsPerInsert) {
+      const std::size_t n = std::min(kRowsPerInsert, rows.size() - first);
+      pg::Params arrays(6, "{");
+      for (std::size_t i = first; i < first + n; ++i) {
+        const auto& it = *rows[i];
+        if (i > first)
+          for (auto& a : arrays) a += ',';
+        pg::append_array_element(arrays[0], it.task_id);
+        pg::append_array_element(arrays[1], it.domain);
+        pg::append_array_element(arrays[2], queue_common::dispatch_rank(it.priority));
+        pg::append_array_element(arrays[3], it.deadline_ms);
+        pg::append_array_element(arrays[4], queue_common::due_ms(it));
+        pg::append_array_element(arrays[5], it.created_ms);
+      }
+      for (auto& a : arrays) a += '}';
+      s.run(tx, sql::kPush, arrays);
+    }
   }
 
   static Status why_not(pg::Session& s, pqxx::transaction_base& tx, std::int64_t task_id, const std::string& reviewer,

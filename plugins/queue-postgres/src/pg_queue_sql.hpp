@@ -10,7 +10,8 @@ namespace hitl::queue_postgres::sql {
 // due_ms is the deadline with "none" (0) mapped to INT64_MAX: one ascending index column gives
 // "earliest deadline first, no deadline last", so queue_items_dispatch serves the claim's ORDER BY.
 // queue_counts keeps one row per domain in step with queue_items, in the writing transaction,
-// whoever writes (as queue-sqlite's migration 2): depth never counts the backlog. The leased
+// whoever writes (as queue-sqlite's migration 2): depth never counts the backlog (per statement
+// since version 2). The leased
 // share comes from the partial index queue_items_leases, bounded by the reviewers.
 inline const std::vector<pg::Migration>& migrations() {
   static const std::vector<pg::Migration> list = {
@@ -38,6 +39,33 @@ CREATE TRIGGER queue_counts_insert_delete AFTER INSERT OR DELETE ON queue_items
 CREATE TRIGGER queue_counts_move AFTER UPDATE OF domain ON queue_items
   FOR EACH ROW WHEN (NEW.domain IS DISTINCT FROM OLD.domain) EXECUTE FUNCTION hitl_queue_count();
 )sql"},
+      // Version 1 counted row by row: a push of n items updated the domain's one counter row n
+      // times in one transaction, and each update (through ON CONFLICT's index check) walked the
+      // chain of that row's versions the transaction had made so far -- quadratic in the push,
+      // 48 ms of server time per 1000 items and half of a batch ingest's server time
+      // (docs/performance.md). Counted per statement from its transition table, a push updates
+      // each domain's row once. Domains in name order: two pushers lock counter rows in one order.
+      {2, "queue counts per statement (transition tables), not per row", R"sql(
+DROP TRIGGER queue_counts_insert_delete ON queue_items;
+CREATE FUNCTION hitl_queue_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO queue_counts(domain, items)
+    SELECT domain, COUNT(*) FROM inserted_items GROUP BY domain ORDER BY domain
+    ON CONFLICT(domain) DO UPDATE SET items = queue_counts.items + excluded.items;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION hitl_queue_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE queue_counts SET items = items - gone.n
+    FROM (SELECT domain, COUNT(*) AS n FROM deleted_items GROUP BY domain) gone
+    WHERE queue_counts.domain = gone.domain;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER queue_counts_insert AFTER INSERT ON queue_items REFERENCING NEW TABLE AS inserted_items
+  FOR EACH STATEMENT EXECUTE FUNCTION hitl_queue_count_inserted();
+CREATE TRIGGER queue_counts_delete AFTER DELETE ON queue_items REFERENCING OLD TABLE AS deleted_items
+  FOR EACH STATEMENT EXECUTE FUNCTION hitl_queue_count_deleted();
+)sql"},
   };
   return list;
 }
@@ -51,6 +79,9 @@ inline constexpr const char* kPush =
     "ON CONFLICT(task_id) DO UPDATE SET priority = excluded.priority, deadline_ms = excluded.deadline_ms, "
     "due_ms = excluded.due_ms WHERE queue_items.priority IS DISTINCT FROM excluded.priority "
     "OR queue_items.deadline_ms IS DISTINCT FROM excluded.deadline_ms";
+
+// Whether either of two items is queued (copy_new's guess that a push holds new items only).
+inline constexpr const char* kAnyQueued = "SELECT EXISTS(SELECT 1 FROM queue_items WHERE task_id IN ($1, $2))";
 
 // One statement picks and leases the best ready item. FOR UPDATE SKIP LOCKED: a claimer in
 // another connection (another instance) passes over the row this one is taking instead of

@@ -7,10 +7,12 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "pg_queue_sql.hpp"
 #include "support/plugin_testing.hpp"
 #include "support/postgres.hpp"
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -108,4 +110,142 @@ TEST_CASE("a dead instance's leases expire and another instance claims them") {
   CHECK(lease->task_id == 2);
   CHECK(survivor->ack(2, "alice", 2100).code == sdk::Code::conflict);  // no longer alice's
   CHECK(survivor->ack(2, "bob", 2100).ok());
+}
+
+namespace {
+
+// queue_counts as the depth reads it, and the rows it stands for, counted (a test may scan).
+std::map<std::string, std::pair<std::int64_t, std::int64_t>> counts_and_rows(const std::string& url) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> out;
+  for (const auto& r : tx.exec("SELECT domain, items FROM queue_counts")) out[r[0].c_str()].first = r[1].as<std::int64_t>();
+  for (const auto& r : tx.exec("SELECT domain, COUNT(*) FROM queue_items GROUP BY domain"))
+    out[r[0].c_str()].second = r[1].as<std::int64_t>();
+  return out;
+}
+
+void check_counts_match_rows(const std::string& url) {
+  for (const auto& [domain, c] : counts_and_rows(url)) {
+    INFO("domain " << domain);
+    CHECK(c.first == c.second);
+  }
+}
+
+}  // namespace
+
+// Migration 2 counts per statement from transition tables: a push mixing domains, items pushed
+// again (re-ranked or unchanged: not counted twice), acks and a refused push keep each domain's
+// count equal to its rows.
+TEST_CASE("queue counts per statement stay equal to the rows through mixed pushes, re-pushes and acks") {
+  HITL_PG_DATABASE(url);
+  auto q = open_queue(url);
+  std::vector<sdk::QueueItem> items;
+  for (int i = 1; i <= 2500; ++i) items.push_back({i, i % 3 == 0 ? "a" : i % 3 == 1 ? "b" : "c", 1, 0, 1000 + i});
+  REQUIRE(q->push(items).ok());  // three statements of up to 1000 rows, every one with all domains
+  check_counts_match_rows(url);
+  CHECK(counts_and_rows(url)["a"].first == 833);
+  // Again: 1000 unchanged, 1000 re-ranked, 500 new.
+  for (int i = 1000; i < 2000; ++i) items[static_cast<std::size_t>(i)].priority = 5;
+  for (int i = 2501; i <= 3000; ++i) items.push_back({i, "a", 1, 0, 1000 + i});
+  REQUIRE(q->push(items).ok());
+  check_counts_match_rows(url);
+  CHECK(counts_and_rows(url)["a"].first == 833 + 500);
+  for (int k = 0; k < 40; ++k) {  // claim and ack across the domains
+    std::optional<sdk::Lease> lease;
+    const std::string domain = k % 2 ? "a" : "c";
+    REQUIRE(q->claim(domain, "alice", 2000, 60000, lease).ok());
+    REQUIRE(lease);
+    REQUIRE(q->ack(lease->task_id, "alice", 2000).ok());
+  }
+  // A push refused by the server (a non-finite priority is refused before; a domain of invalid
+  // UTF-8 by the server) changes no count.
+  CHECK(!q->push({{9001, "a", 1, 0, 1}, {9002, std::string("\xff\xfe", 2), 1, 0, 1}}).ok());
+  check_counts_match_rows(url);
+  const auto counts = counts_and_rows(url);
+  CHECK(counts.at("a").first == 1333 - 20);
+  CHECK(counts.at("b").first == 834);
+  CHECK(counts.at("c").first == 833 - 20);
+  sdk::QueueDepth d;
+  REQUIRE(q->depth("", 2000, d).ok());
+  CHECK(d.ready == 3000 - 40);
+}
+
+// A database the version 1 plugin filled (counted row by row) moves to version 2 with its
+// counts, and counts on from there.
+TEST_CASE("a version 1 queue database migrates to statement counts with its counts kept") {
+  HITL_PG_DATABASE(url);
+  {
+    hitl::pg::Session s(url, 30000, 10);
+    const std::vector<hitl::pg::Migration> v1(hitl::queue_postgres::sql::migrations().begin(),
+                                              hitl::queue_postgres::sql::migrations().begin() + 1);
+    int version = 0;
+    REQUIRE(hitl::pg::migrate(s, "test", "queue", v1, 1, version).ok());
+    REQUIRE(version == 1);
+    pqxx::work tx(s.conn());
+    tx.exec("INSERT INTO queue_items(task_id, domain, priority, deadline_ms, due_ms, created_ms) "
+            "SELECT i, 'd' || (i % 2), 1, 0, 9223372036854775807, i FROM generate_series(1, 300) i");
+    tx.commit();
+  }
+  check_counts_match_rows(url);
+  auto q = open_queue(url);  // migrates to version 2
+  CHECK(counts_and_rows(url)["d0"].first == 150);
+  std::vector<sdk::QueueItem> more;
+  for (int i = 301; i <= 400; ++i) more.push_back({i, "d1", 1, 0, i});
+  REQUIRE(q->push(more).ok());
+  std::optional<sdk::Lease> lease;
+  REQUIRE(q->claim("d0", "bob", 1000, 60000, lease).ok());
+  REQUIRE(lease);
+  REQUIRE(q->ack(lease->task_id, "bob", 1000).ok());
+  check_counts_match_rows(url);
+  CHECK(counts_and_rows(url)["d0"].first == 149);
+  CHECK(counts_and_rows(url)["d1"].first == 250);
+}
+
+// A push of 64 items or more tries COPY (new items: ingest's) and falls back to the upsert when
+// an item is queued already: in the middle of the push (the COPY fails, the savepoint takes it
+// back), or at its ends (the start-up re-queue: COPY not tried). Each way every item is queued
+// once, a re-pushed one re-ranked, and the counts stay the rows'.
+TEST_CASE("a large push with an item already queued, in the middle or at the ends, queues each item once") {
+  HITL_PG_DATABASE(url);
+  auto q = open_queue(url);
+  REQUIRE(q->push({{150, "d", 1, 0, 1}}).ok());
+  std::vector<sdk::QueueItem> items;
+  for (int i = 101; i <= 300; ++i) items.push_back({i, "d", i == 150 ? 9.0 : 1.0, 0, 1000 + i});
+  REQUIRE(q->push(items).ok());  // 150 is in the middle: the COPY conflicts, the upsert re-ranks it
+  std::optional<sdk::Lease> lease;
+  REQUIRE(q->claim("d", "alice", 5000, 60000, lease).ok());
+  REQUIRE(lease);
+  CHECK(lease->task_id == 150);  // re-ranked to 9 by the second push
+  REQUIRE(q->push(items).ok());  // everything queued: the ends say so, straight to the upsert
+  for (auto& it : items) it.priority = 2;
+  items.push_back({301, "d", 1, 0, 1301});
+  REQUIRE(q->push(items).ok());  // 301 is new but 101 is not: the upsert again
+  check_counts_match_rows(url);
+  sdk::QueueDepth d;
+  REQUIRE(q->depth("d", 5000, d).ok());
+  CHECK(d.ready + d.leased == 201);
+  CHECK(d.leased == 1);  // 150's lease survived the re-pushes
+}
+
+TEST_CASE("a large push copies COPY's own bytes in a domain as they are, and refuses a NUL byte whole") {
+  HITL_PG_DATABASE(url);
+  auto q = open_queue(url);
+  const std::string domain = "tab\tnew\nline\\N\\.\\";
+  std::vector<sdk::QueueItem> items;
+  for (int i = 1; i <= 100; ++i) items.push_back({i, domain, 1, 0, i});
+  REQUIRE(q->push(items).ok());
+  std::optional<sdk::Lease> lease;
+  REQUIRE(q->claim(domain, "alice", 5000, 60000, lease).ok());
+  REQUIRE(lease);
+  CHECK(lease->task_id == 1);
+  std::vector<sdk::QueueItem> bad;
+  for (int i = 200; i < 300; ++i) bad.push_back({i, i == 250 ? std::string("a\0b", 3) : "e", 1, 0, i});
+  const auto st = q->push(bad);
+  CHECK(st.code == sdk::Code::invalid_argument);
+  CHECK_THAT(st.message, Catch::Contains("NUL"));
+  sdk::QueueDepth d;
+  REQUIRE(q->depth("e", 5000, d).ok());
+  CHECK(d.ready == 0);  // nothing of the refused push
+  check_counts_match_rows(url);
 }

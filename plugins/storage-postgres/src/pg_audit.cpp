@@ -7,7 +7,8 @@
 namespace hitl::storage_postgres {
 // The head row is locked (FOR UPDATE) until this transaction ends: a second writer -- another
 // instance, `hitl token create` -- waits here and then continues from our last record, so
-// the chain never forks. Taken last in the batch, so the lock is held only for the append.
+// the chain never forks. Taken last in the batch, so the lock is held only for the append: one
+// COPY of the batch's records and the head's update.
 void PgStorage::append_audit(Tx& tx, sdk::WriteBatch& b, std::size_t& index) {
   const std::vector<sdk::AuditRecord*> records = storage_common::audit_records_to_append(b);
   if (records.empty()) return;
@@ -15,19 +16,15 @@ void PgStorage::append_audit(Tx& tx, sdk::WriteBatch& b, std::size_t& index) {
   if (head.empty()) throw BatchError{sdk::Code::internal, "the audit chain's head row is missing"};
   std::int64_t seq = head[0][0].as<std::int64_t>();
   std::string prev = head[0][1].as<std::string>();
-  for (std::size_t first = 0; first < records.size(); first += kRowsPerInsert) {
-    const std::size_t n = std::min(kRowsPerInsert, records.size() - first);
-    for (index = first; index < first + n; ++index) {
-      auto& a = *records[index];
-      a.seq = ++seq;
-      a.prev_hash = std::move(prev);
-      a.hash = hasher_.hash(a, a.prev_hash);
-      prev = a.hash;
-    }
-    const auto begin = records.begin() + static_cast<std::ptrdiff_t>(first);
-    tx.run(kAudit.bulk_insert(), kAudit.bulk_params(begin, begin + static_cast<std::ptrdiff_t>(n),
-                                                    [](const sdk::AuditRecord* a) -> const auto& { return *a; }));
+  for (index = 0; index < records.size(); ++index) {
+    auto& a = *records[index];
+    a.seq = ++seq;
+    a.prev_hash = std::move(prev);
+    a.hash = hasher_.hash(a, a.prev_hash);
+    prev = a.hash;
   }
+  index = 0;
+  kAudit.copy_in(tx.w, records.begin(), records.end(), [](const sdk::AuditRecord* a) -> const auto& { return *a; });
   tx.run("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", pg::params(seq, prev));
 }
 

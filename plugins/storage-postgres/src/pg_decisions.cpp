@@ -1,20 +1,17 @@
-// New decisions and the review tasks they open, written kRowsPerInsert rows per statement
-// (Table::bulk_insert): the write batch's bulk (intake) costs two statements per 1000 decisions
-// (their tasks, then the decisions with their task ids), not several per decision.
+// New decisions and the review tasks they open: a batch's tasks, decisions and (pg_audit.cpp)
+// audit records each go in with one COPY, whatever the batch's size; the rare batch holding an
+// id that is already stored takes the INSERT ... ON CONFLICT path instead (Table::bulk_insert,
+// kRowsPerInsert rows per statement), which answers each duplicate with the stored original.
 #include "pg_storage.hpp"
 #include "pg_tables.hpp"
 
 #include <algorithm>
-#include <deque>
-#include <map>
 #include <set>
 #include <tuple>
 #include <utility>
 
 namespace hitl::storage_postgres {
 namespace {
-
-using Key = std::pair<std::string, std::string>;  // (domain, id)
 
 // Calls f(first, count) for consecutive chunks of at most kRowsPerInsert of n items.
 template <class F>
@@ -29,29 +26,46 @@ std::string bigint_array(const std::vector<std::int64_t>& values) {
   return a += '}';
 }
 
+const sdk::DecisionRecord& decision_of(const sdk::NewDecision& nd) { return nd.decision; }
+
 }  // namespace
 
-// A chunk's review tasks go in first (one statement), so each decision is inserted once, already
-// carrying its task id (one statement), as storage-sqlite writes them; there is no second pass
-// over the decisions to link them. A decision whose (domain, id) exists -- stored before, or
-// earlier in this batch -- inserts nothing: the task made for it is deleted again in the same
-// transaction (one statement, only when there is such a task), so no task is left without its
-// decision, and a concurrent writer of the same id (another instance) waits on the key and then
-// sees the conflict. Duplicates are rare here: ingest answers repeated ids before the batch.
+// The tasks go in first, so each decision is inserted once, already carrying its task id, as
+// storage-sqlite writes them. The decisions are one COPY inside a savepoint: a key that exists
+// -- stored before, twice in this batch, or by another instance meanwhile (whose commit COPY
+// waits for) -- fails it with unique_violation, and the batch's decisions then go in through
+// insert_decisions_one_by_one. Ingest answers repeated ids before the batch, so that is rare.
 void PgStorage::insert_decisions(Tx& tx, std::vector<sdk::NewDecision>& items) {
+  if (items.empty()) return;
+  std::vector<sdk::NewDecision*> opening;
+  for (auto& nd : items) {
+    nd.duplicate = false;  // recomputed: a batch retried after a failure may carry a stale flag
+    if (nd.task) opening.push_back(&nd);
+  }
+  insert_tasks(tx, opening);
+  try {
+    pqxx::subtransaction copying(tx.w, "decisions_copy");
+    kDecisions.copy_in(copying, items.begin(), items.end(), decision_of);
+    copying.commit();
+    return;
+  } catch (const pqxx::unique_violation&) {
+    // rolled back to the savepoint: the tasks stay, the decisions go in one by one below
+  }
+  insert_decisions_one_by_one(tx, items);
+}
+
+// The path for a batch with a stored id: kRowsPerInsert decisions per INSERT ... ON CONFLICT
+// DO NOTHING RETURNING. A decision that inserted nothing is a duplicate: the task made for it is
+// deleted again in the same transaction (no task is left without its decision), and it is
+// answered with the stored original and its task, so a retried ingest is idempotent.
+void PgStorage::insert_decisions_one_by_one(Tx& tx, std::vector<sdk::NewDecision>& items) {
   std::vector<sdk::NewDecision*> duplicates;
   in_chunks(items.size(), [&](std::size_t first, std::size_t n) {
     const auto begin = items.begin() + static_cast<std::ptrdiff_t>(first), end = begin + static_cast<std::ptrdiff_t>(n);
-    std::vector<sdk::NewDecision*> opening;
-    for (auto it = begin; it != end; ++it) {
-      it->duplicate = false;  // recomputed: a batch retried after a failure may carry a stale flag
-      if (it->task) opening.push_back(&*it);
-    }
-    insert_tasks(tx, opening);
-    const auto p = kDecisions.bulk_params(begin, end, [](const sdk::NewDecision& nd) -> const sdk::DecisionRecord& { return nd.decision; });
     // The row that won names its task id, which tells the winner apart from a repeat in the batch.
     std::set<std::tuple<std::string, std::string, std::int64_t>> inserted;
-    for (const auto& row : tx.run(kDecisions.bulk_insert() + " ON CONFLICT(domain, id) DO NOTHING RETURNING domain, id, task_id", p))
+    for (const auto& row : tx.run(kDecisions.bulk_insert() + " ON CONFLICT(domain, id) DO NOTHING RETURNING domain, id, task_id",
+                                  kDecisions.bulk_params(begin, end, decision_of)))
       inserted.emplace(row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::int64_t>());
     std::vector<std::int64_t> orphans;
     for (auto it = begin; it != end; ++it) {
@@ -61,8 +75,6 @@ void PgStorage::insert_decisions(Tx& tx, std::vector<sdk::NewDecision>& items) {
     }
     if (!orphans.empty()) tx.run("DELETE FROM tasks WHERE task_id = ANY($1::bigint[])", {bigint_array(orphans)});
   });
-  // Answer a duplicate with the stored original (its task included) so a retried ingest is
-  // idempotent.
   for (auto* nd : duplicates) {
     const auto r = tx.run(kDecisions.select() + " WHERE domain = $1 AND id = $2",
                           pg::params(nd->decision.domain, nd->decision.id));
@@ -72,30 +84,29 @@ void PgStorage::insert_decisions(Tx& tx, std::vector<sdk::NewDecision>& items) {
   }
 }
 
-// The tasks of one chunk (at most kRowsPerInsert) in one statement; each task and its decision
-// learn the task id. The ids come back with their (domain, decision id); a key met twice (the
-// same id twice in one batch) takes its ids in row order, which is the order the identity handed
-// them out (one INSERT ... SELECT over unnest, read in array order).
+// The batch's review tasks in one COPY, their ids drawn first from the table's identity sequence
+// in one statement (in input order, as the identity would hand them out): no RETURNING to read
+// back and match. Each task and its decision learn the task id.
 void PgStorage::insert_tasks(Tx& tx, std::vector<sdk::NewDecision*>& opening) {
   if (opening.empty()) return;
-  for (auto* nd : opening) {
-    auto& t = *nd->task;
-    t.domain = nd->decision.domain;
-    t.decision_id = nd->decision.id;
+  std::vector<std::int64_t> ids;
+  ids.reserve(opening.size());
+  // The sequence is looked up once (an init plan), not per row: 4x faster for 125k ids.
+  for (const auto& row : tx.run("SELECT nextval((SELECT pg_get_serial_sequence('tasks', 'task_id'))::regclass) "
+                                "FROM generate_series(1, $1::bigint)",
+                                pg::params(static_cast<std::int64_t>(opening.size()))))
+    ids.push_back(row[0].as<std::int64_t>());
+  if (ids.size() != opening.size()) throw BatchError{sdk::Code::internal, "the task id sequence answered too few ids"};
+  std::sort(ids.begin(), ids.end());
+  for (std::size_t i = 0; i < opening.size(); ++i) {
+    auto& nd = *opening[i];
+    auto& t = *nd.task;
+    t.domain = nd.decision.domain;
+    t.decision_id = nd.decision.id;
     if (t.status.empty()) t.status = "pending";
+    nd.decision.task_id = t.task_id = ids[i];
   }
-  const auto p = kTasks.bulk_params(opening.begin(), opening.end(),
-                                    [](const sdk::NewDecision* nd) -> const sdk::TaskRecord& { return *nd->task; });
-  std::map<Key, std::deque<std::int64_t>> ids;
-  for (const auto& row : tx.run(kTasks.bulk_insert() + " RETURNING domain, decision_id, task_id", p))
-    ids[{row[0].as<std::string>(), row[1].as<std::string>()}].push_back(row[2].as<std::int64_t>());
-  for (auto& [key, list] : ids) std::sort(list.begin(), list.end());
-  for (auto* nd : opening) {
-    auto& list = ids.at({nd->decision.domain, nd->decision.id});
-    if (list.empty()) throw BatchError{sdk::Code::internal, "task of decision '" + nd->decision.id + "' was not returned"};
-    nd->decision.task_id = nd->task->task_id = list.front();
-    list.pop_front();
-  }
+  kTasks.copy_in(tx.w, opening.begin(), opening.end(), [](const sdk::NewDecision* nd) -> const sdk::TaskRecord& { return *nd->task; });
 }
 
 void PgStorage::insert_feedback(Tx& tx, const std::vector<sdk::FeedbackRecord>& items) {

@@ -297,3 +297,109 @@ TEST_CASE("hostile bytes are refused as invalid_argument, and the storage keeps 
   commit_ok(*s, good);
   CHECK(verify_chain(*s) == 1);
 }
+
+// The intake goes in by COPY (text format): the bytes that format gives a meaning -- tab,
+// newline, carriage return, backslash, "\N" (NULL), "\." (end of data) -- must arrive as they
+// were, in each table copied (decisions, tasks, audit), in a batch big enough to be sent in
+// several blocks.
+TEST_CASE("the bytes COPY gives a meaning (tab, newline, CR, backslash, NULL and end-of-data marks) survive the intake") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  const std::string nasty = "tab\there\nnew line\r\n\\N \\. \\\\ \\t end\\";
+  sdk::WriteBatch b;
+  for (int i = 0; i < 600; ++i) {  // ~250 KB of rows: several 64 KB COPY blocks
+    auto nd = decision(nasty + std::to_string(i), true);
+    nd.decision.input_json = std::string(300, 'x') + nasty;
+    nd.decision.reason = "\\.";
+    nd.task->reason = nasty;
+    nd.audit[0].detail_json = nasty;
+    b.decisions.push_back(std::move(nd));
+  }
+  commit_ok(*s, b);
+  std::optional<sdk::DecisionRecord> d;
+  REQUIRE(s->get_decision("credit", nasty + "599", d).ok());
+  REQUIRE(d);
+  CHECK(d->input_json == std::string(300, 'x') + nasty);
+  CHECK(d->reason == "\\.");
+  std::optional<sdk::TaskRecord> t;
+  REQUIRE(s->get_task(d->task_id, t).ok());
+  REQUIRE(t);
+  CHECK(t->reason == nasty);
+  CHECK(t->decision_id == nasty + "599");
+  std::vector<sdk::AuditRecord> trail;
+  REQUIRE(s->list_audit(sdk::AuditFilter{"", "", 0, 1000}, trail).ok());
+  REQUIRE(trail.size() == 600);
+  CHECK(trail[599].detail_json == nasty);
+  CHECK(verify_chain(*s) == 600);  // the hashes were taken over the bytes stored
+}
+
+// Everything of a batch is one transaction: a part that fails after the decisions, tasks and
+// audit records were copied in takes them all back, and the chain continues as if it never was.
+TEST_CASE("a batch failing after its COPYs rolls back whole, and the next batch continues the chain") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  sdk::WriteBatch first;
+  first.decisions.push_back(decision("kept", true));
+  commit_ok(*s, first);
+  sdk::WriteBatch b;
+  for (int i = 0; i < 2500; ++i) b.decisions.push_back(decision("lost-" + std::to_string(i), i % 3 == 0));
+  b.finals.push_back({"credit", "no-such-decision", "approve", "approved", 5});  // applied after the COPYs
+  const auto st = s->commit(b);
+  CHECK(st.code == sdk::Code::not_found);
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  CHECK(tx.exec("SELECT COUNT(*) FROM decisions")[0][0].as<int>() == 1);
+  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == 1);
+  CHECK(tx.exec("SELECT seq FROM audit_head")[0][0].as<int>() == 1);
+  sdk::WriteBatch next;
+  for (int i = 0; i < 3; ++i) next.decisions.push_back(decision("next-" + std::to_string(i), true));
+  commit_ok(*s, next);
+  CHECK(verify_chain(*s) == 4);
+  CHECK(next.decisions[0].task->task_id > first.decisions[0].task->task_id);  // ids are never handed out twice
+}
+
+// A very large batch goes in with one COPY per table; one repeated id sends the whole batch down
+// the INSERT ... ON CONFLICT path (kRowsPerInsert rows per statement), with the same answers.
+TEST_CASE("a batch of 30000 decisions, then 30000 more with one stored id among them") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  constexpr int kBig = 30000;
+  sdk::WriteBatch b;
+  for (int i = 0; i < kBig; ++i) b.decisions.push_back(decision("big-" + std::to_string(i), i % 3 == 0));
+  commit_ok(*s, b);
+  sdk::WriteBatch again;
+  for (int i = kBig; i < 2 * kBig; ++i) again.decisions.push_back(decision("big-" + std::to_string(i), i % 3 == 0));
+  again.decisions.push_back(decision("big-42", true));  // stored by the first batch (with a task: 42 % 3 == 0)
+  commit_ok(*s, again);
+  CHECK(again.decisions.back().duplicate);
+  CHECK(again.decisions.back().decision.task_id == b.decisions[42].task->task_id);
+  for (int i = 0; i < kBig; ++i) REQUIRE(!again.decisions[static_cast<std::size_t>(i)].duplicate);
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  CHECK(tx.exec("SELECT COUNT(*) FROM decisions")[0][0].as<int>() == 2 * kBig);
+  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == 2 * kBig / 3);
+  CHECK(tx.exec("SELECT COUNT(*) FROM tasks t JOIN decisions d ON d.task_id = t.task_id AND d.id = t.decision_id")[0][0]
+            .as<int>() == 2 * kBig / 3);
+  CHECK(verify_chain(*s) == 2 * kBig);
+}
+
+TEST_CASE("a NUL byte in a copied task or audit field is refused naming the column, and nothing is stored") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  sdk::WriteBatch task_nul;
+  task_nul.decisions.push_back(decision("t", true));
+  task_nul.decisions[0].task->skills = std::string("a\0b", 3);
+  auto st = s->commit(task_nul);
+  CHECK(st.code == sdk::Code::invalid_argument);
+  CHECK_THAT(st.message, Catch::Contains("tasks.skills") && Catch::Contains("NUL"));
+  sdk::WriteBatch audit_nul;
+  audit_nul.decisions.push_back(decision("a", false));
+  audit_nul.decisions[0].audit[0].detail_json = std::string("{\0}", 3);
+  st = s->commit(audit_nul);
+  CHECK(st.code == sdk::Code::invalid_argument);
+  CHECK_THAT(st.message, Catch::Contains("audit.detail_json"));
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  CHECK(tx.exec("SELECT (SELECT COUNT(*) FROM decisions) + (SELECT COUNT(*) FROM tasks) + (SELECT COUNT(*) FROM audit)")[0][0]
+            .as<int>() == 0);
+}
