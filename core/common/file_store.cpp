@@ -9,6 +9,8 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <chrono>
+#include <thread>
 #include <stdexcept>
 
 namespace hitl {
@@ -133,6 +135,8 @@ std::optional<std::string> BlobStore::read(const std::string& rel) const {
       throw std::runtime_error(describe(rel) + ": its bytes do not match the SHA-256 recorded when it was stored "
                                "(altered in the database): refused");
     before = recorded;
+    // A writer rewriting the blob without pause could otherwise win every round: give it room.
+    std::this_thread::sleep_for(std::chrono::milliseconds(attempt));
   }
   throw std::runtime_error("cannot read " + describe(rel) + ": it was replaced during each of " + std::to_string(kReads) +
                            " reads");

@@ -255,12 +255,15 @@ TEST_CASE("retrain jobs read while another instance rewrites them are read whole
   auto job = writer.add(asked("loans"), 1, queued);
   REQUIRE(queued);
   std::atomic<bool> done{false};
+  // A read never takes a blob replaced under it for an altered one. (Replaced during each of its
+  // attempts is a refusal that says so: possible only while a writer rewrites without pause.)
   std::atomic<int> refused{0}, reads{0};
   std::thread read_loop([&] {
     while (!done) {
       try {
         if (reader.find(job.id)) ++reads;
       } catch (const std::exception& e) {
+        if (std::string(e.what()).find("replaced during each of") != std::string::npos) continue;
         ++refused;
         UNSCOPED_INFO(e.what());
       }
