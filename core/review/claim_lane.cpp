@@ -54,4 +54,31 @@ void ClaimLane::run_one(Step& step) {
   }
 }
 
+ClaimLane& ClaimLanes::of(const std::string& domain) {
+  std::lock_guard lock(mu_);
+  auto& lane = lanes_[domain];
+  if (!lane) {
+    lane = std::make_unique<ClaimLane>();
+    if (stopped_) lane->stop();
+  }
+  return *lane;
+}
+
+void ClaimLanes::stop() {
+  std::map<std::string, ClaimLane*> lanes;
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    for (auto& [name, lane] : lanes_) lanes[name] = lane.get();
+  }
+  for (auto& [_, lane] : lanes) lane->stop();  // outside the lock: a step may ask of() meanwhile
+}
+
+bool ClaimLanes::on_a_lane_thread() const {
+  std::lock_guard lock(mu_);
+  for (auto& [_, lane] : lanes_)
+    if (lane->on_lane_thread()) return true;
+  return false;
+}
+
 }  // namespace hitl::service

@@ -6,12 +6,16 @@
 // which made claims twice as fast (docs/performance.md). That holds while the steps are cheap.
 // A domain whose claims run policy code (an assign() hook) or read what grows with the
 // reviewer's work (a gold-accuracy bound, fatigue limits) would make every commit wait for them,
-// ingest included: a slow assign() would slow the intake of every domain. Those claims run here,
-// one at a time, in order; their storage writes still go through the writer.
+// ingest included: a slow assign() would slow the intake of every domain. Those claims run on a
+// lane of their domain (ClaimLanes), one at a time, in order; their storage writes still go
+// through the writer.
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace hitl::service {
@@ -42,6 +46,20 @@ class ClaimLane {
   std::deque<Step> steps_;
   bool stopping_ = false;
   std::thread thread_;
+};
+
+// A lane per domain, made at the domain's first claim that needs one, so a slow assign() in one
+// domain delays only that domain's claims. Domains come from the config: the threads are bounded.
+class ClaimLanes {
+ public:
+  ClaimLane& of(const std::string& domain);  // after stop(): a stopped lane (steps run inline)
+  void stop();                               // stops every lane; idempotent
+  bool on_a_lane_thread() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<ClaimLane>> lanes_;
+  bool stopped_ = false;
 };
 
 }  // namespace hitl::service

@@ -143,7 +143,7 @@ class ReviewService {
   // to the queue again (push is idempotent) and schedules its SLA moments, a page at a time.
   // Runs the claims already on the claim lane and ends its thread; claims from then on run on the
   // thread that asks. Before the writer stops (the claims submit to it). Idempotent.
-  void stop_claim_lane() { lane_.stop(); }
+  void stop_claim_lane() { lanes_.stop(); }
 
   // Stops early when `stop` is set. Returns the tasks walked.
   std::size_t requeue_open_tasks(const std::atomic<bool>& stop);
@@ -176,7 +176,7 @@ class ReviewService {
   // The queue step and the storage step of one lifecycle move are two stores: the turns keep two
   // moves of the same task from interleaving between them.
   ReviewLocks locks_;  // review/review_locks.hpp: which paths run together
-  ClaimLane lane_;     // the claims with policy code or per-reviewer reads (claim_lane.hpp)
+  ClaimLanes lanes_;   // the claims with policy code or per-reviewer reads, a lane per domain (claim_lane.hpp)
   bool queue_renews_ = false;
   FinalHooks hooks_;
   SlaTimers sla_timers_;
@@ -205,9 +205,9 @@ class ReviewService {
                            const std::string& reason, nlohmann::json detail, sdk::WriteBatch batch = {});
   sdk::TaskRecord read_task(std::int64_t task_id);
   // The steps of a claim and of a submit, in order (review_claims.cpp).
-  // `on_lane`: on the claim lane instead of the writer thread (claim_lane.hpp).
-  void in_turn(const std::string& reviewer, std::function<void()> step, bool on_lane = false);
-  void post_step(bool on_lane, std::function<void()> step);
+  // `lane`: on that claim lane instead of the writer thread (null: the writer; claim_lane.hpp).
+  void in_turn(const std::string& reviewer, std::function<void()> step, ClaimLane* lane = nullptr);
+  void post_step(ClaimLane* lane, std::function<void()> step);
   bool claims_on_lane(const std::string& domain, const DomainSettings& dom) const;
   template <class Result, class Start>
   Result wait_for(Start&& start);

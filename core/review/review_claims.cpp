@@ -64,7 +64,7 @@ struct ReviewClaim {
   const DomainSettings& dom;
   sdk::ReviewerRecord me;
   ReviewService::ClaimDone done;
-  bool on_lane = false;  // its steps run on the claim lane, not the writer thread (claim_lane.hpp)
+  ClaimLane* lane = nullptr;  // its domain's claim lane, where its steps run (null: the writer thread)
   ReviewerStats stats;
   int attempts = 0;  // queue items leased so far (at most kMaxSkips)
   // Items this reviewer may not take, held until the claim ends so the next lease moves past them.
@@ -171,12 +171,12 @@ sdk::AuditRecord escalation_audit(const ReviewSubmission& s) {
 // Hands `step` to the writer thread (or the claim lane) once the reviewer's shared turn is
 // admitted (at once, or when their previous claim or submit, or an exclusive move, is done).
 // Never blocks.
-void ReviewService::in_turn(const std::string& reviewer, std::function<void()> step, bool on_lane) {
-  locks_.enter_shared(reviewer, [this, step = std::move(step), on_lane]() mutable { post_step(on_lane, std::move(step)); });
+void ReviewService::in_turn(const std::string& reviewer, std::function<void()> step, ClaimLane* lane) {
+  locks_.enter_shared(reviewer, [this, step = std::move(step), lane]() mutable { post_step(lane, std::move(step)); });
 }
 
-void ReviewService::post_step(bool on_lane, std::function<void()> step) {
-  if (on_lane) lane_.post(std::move(step));
+void ReviewService::post_step(ClaimLane* lane, std::function<void()> step) {
+  if (lane) lane->post(std::move(step));
   else writer_.post(std::move(step));
 }
 
@@ -189,8 +189,8 @@ bool ReviewService::claims_on_lane(const std::string& domain, const DomainSettin
 
 void ReviewService::next_async(const std::string& domain, const Principal& who, ClaimDone done) {
   auto c = check_claimant(domain, who, std::move(done));
-  c->on_lane = claims_on_lane(domain, c->dom);
-  in_turn(who.name, [this, c] { claim_step(c); }, c->on_lane);
+  if (claims_on_lane(domain, c->dom)) c->lane = &lanes_.of(domain);
+  in_turn(who.name, [this, c] { claim_step(c); }, c->lane);
 }
 
 // The checks before the turn: the domain exists and the reviewer may work it.
@@ -308,7 +308,7 @@ void ReviewService::commit_claim(const std::shared_ptr<ReviewClaim>& c, ClaimedT
       }
       if (!committed.task_updates.at(0).applied) {  // moved by another process meanwhile: not ours
         queue_.release(lease.task_id, c->who.name);
-        return post_step(c->on_lane, [this, c] { claim_goes_on(c); });
+        return post_step(c->lane, [this, c] { claim_goes_on(c); });
       }
       claimed_now(*c, claimed, lease);
       finish_claim(*c, std::move(claimed), nullptr);
@@ -353,7 +353,7 @@ void ReviewService::finish_claim(ReviewClaim& c, std::optional<ClaimedTask> out,
 // which gives it).
 template <class Result, class Start>
 Result ReviewService::wait_for(Start&& start) {
-  if (writer_.on_writer_thread() || lane_.on_lane_thread())
+  if (writer_.on_writer_thread() || lanes_.on_a_lane_thread())
     throw ServiceError(500, "internal", "a blocking claim or submit on the writer thread or the claim lane would wait for itself");
   std::promise<Result> answer;
   auto answered = answer.get_future();

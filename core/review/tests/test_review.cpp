@@ -122,7 +122,7 @@ return {
   assign = function(task, candidates)
     if task.domain == "slow" then
       local x = 0
-      for i = 1, 100000000 do x = x + i end
+      for i = 1, 200000000 do x = x + i end
     end
     return nil
   end,
@@ -156,6 +156,38 @@ TEST_CASE("review: a slow assign() holds up its own claim, not the writer: inges
   // On the writer thread the commit waited for assign() (ingest took nearly the claim's time).
   REQUIRE(claim_took > std::chrono::milliseconds(300));
   CHECK(ingest_took * 3 < claim_took);
+}
+
+TEST_CASE("review: a slow assign() in one domain does not hold up the claims of another", "[review]") {
+  TestApp t(kSlowAssignPolicy, R"(slow = { policy = "policy.lua", labels = { "good", "bad" } },)",
+            "policy = { instruction_budget = 100000000000, deadline_ms = 120000 },");
+  std::vector<IngestRecord> first;
+  first.push_back(predicted("s1", "good", 0.6));
+  REQUIRE(t.ingest("slow", std::move(first)).at(0).task_id > 0);
+  const auto loans_task = flagged_case(t, "l1");  // loans has assign() too: its claims run on a lane
+
+  using clock = std::chrono::steady_clock;
+  const auto slow_start = clock::now();
+  std::promise<std::optional<ClaimedTask>> slow_answer;
+  auto slow_claimed = slow_answer.get_future();
+  t->review().next_async("slow", reviewer("alice"), [&](std::optional<ClaimedTask> c, std::exception_ptr e) {
+    if (e) slow_answer.set_exception(e);
+    else slow_answer.set_value(std::move(c));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // alice's claim is in assign() by now
+
+  const auto other_start = clock::now();
+  auto other = t->review().next("loans", reviewer("bob"));
+  const auto other_took = clock::now() - other_start;
+  REQUIRE(other);
+  CHECK(other->task.task_id == loans_task);
+  REQUIRE(slow_claimed.get());
+  const auto slow_took = clock::now() - slow_start;
+  INFO("loans claim " << std::chrono::duration<double>(other_took).count() << " s, slow claim "
+                      << std::chrono::duration<double>(slow_took).count() << " s");
+  // On one lane for every domain, bob's claim waited behind alice's assign().
+  REQUIRE(slow_took > std::chrono::milliseconds(300));
+  CHECK(other_took * 3 < slow_took);
 }
 
 TEST_CASE("review: a consensus task needs two reviewers: agreement decides, disagreement escalates", "[review]") {
