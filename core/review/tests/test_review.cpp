@@ -129,64 +129,61 @@ return {
 }
 )";
 
-TEST_CASE("review: a slow assign() holds up its own claim, not the writer: ingest commits meanwhile", "[review]") {
-  TestApp t(kSlowAssignPolicy, R"(slow = { policy = "policy.lua", labels = { "good", "bad" } },)",
-            "policy = { instruction_budget = 100000000000, deadline_ms = 120000 },");
-  std::vector<IngestRecord> first;
-  first.push_back(predicted("s1", "good", 0.6));
-  REQUIRE(t.ingest("slow", std::move(first)).at(0).task_id > 0);
-
+// A TestApp with the slow policy and domain "slow", one case flagged there and alice's claim of
+// it started: a claim in assign() (about a second here) by the time the constructor returns.
+struct SlowClaim {
   using clock = std::chrono::steady_clock;
-  const auto claim_start = clock::now();
+  TestApp t{kSlowAssignPolicy, R"(slow = { policy = "policy.lua", labels = { "good", "bad" } },)",
+            "policy = { instruction_budget = 100000000000, deadline_ms = 120000 },"};
   std::promise<std::optional<ClaimedTask>> answer;
-  auto claimed = answer.get_future();
-  t->review().next_async("slow", reviewer("alice"), [&](std::optional<ClaimedTask> c, std::exception_ptr e) {
-    if (e) answer.set_exception(e);
-    else answer.set_value(std::move(c));
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the claim is in assign() by now
+  std::future<std::optional<ClaimedTask>> claimed = answer.get_future();
+  clock::time_point started;
 
-  const auto ingest_start = clock::now();
-  flagged_case(t, "l1");  // another domain's record: one commit through the writer
-  const auto ingest_took = clock::now() - ingest_start;
-  REQUIRE(claimed.get());
-  const auto claim_took = clock::now() - claim_start;
-  INFO("ingest " << std::chrono::duration<double>(ingest_took).count() << " s, claim "
-                 << std::chrono::duration<double>(claim_took).count() << " s");
+  explicit SlowClaim(const std::function<void(TestApp&)>& before = {}) {
+    std::vector<IngestRecord> first;
+    first.push_back(predicted("s1", "good", 0.6));
+    REQUIRE(t.ingest("slow", std::move(first)).at(0).task_id > 0);
+    if (before) before(t);
+    started = clock::now();
+    t->review().next_async("slow", reviewer("alice"), [this](std::optional<ClaimedTask> c, std::exception_ptr e) {
+      if (e) answer.set_exception(e);
+      else answer.set_value(std::move(c));
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // in assign() by now
+  }
+  // How long alice's claim took, once answered (it must have been slow enough to matter).
+  clock::duration finish() {
+    REQUIRE(claimed.get());
+    const auto took = clock::now() - started;
+    REQUIRE(took > std::chrono::milliseconds(300));
+    return took;
+  }
+};
+
+double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+TEST_CASE("review: a slow assign() holds up its own claim, not the writer: ingest commits meanwhile", "[review]") {
+  SlowClaim slow;
+  const auto ingest_start = SlowClaim::clock::now();
+  flagged_case(slow.t, "l1");  // another domain's record: one commit through the writer
+  const auto ingest_took = SlowClaim::clock::now() - ingest_start;
+  const auto claim_took = slow.finish();
+  INFO("ingest " << seconds(ingest_took) << " s, claim " << seconds(claim_took) << " s");
   // On the writer thread the commit waited for assign() (ingest took nearly the claim's time).
-  REQUIRE(claim_took > std::chrono::milliseconds(300));
   CHECK(ingest_took * 3 < claim_took);
 }
 
 TEST_CASE("review: a slow assign() in one domain does not hold up the claims of another", "[review]") {
-  TestApp t(kSlowAssignPolicy, R"(slow = { policy = "policy.lua", labels = { "good", "bad" } },)",
-            "policy = { instruction_budget = 100000000000, deadline_ms = 120000 },");
-  std::vector<IngestRecord> first;
-  first.push_back(predicted("s1", "good", 0.6));
-  REQUIRE(t.ingest("slow", std::move(first)).at(0).task_id > 0);
-  const auto loans_task = flagged_case(t, "l1");  // loans has assign() too: its claims run on a lane
-
-  using clock = std::chrono::steady_clock;
-  const auto slow_start = clock::now();
-  std::promise<std::optional<ClaimedTask>> slow_answer;
-  auto slow_claimed = slow_answer.get_future();
-  t->review().next_async("slow", reviewer("alice"), [&](std::optional<ClaimedTask> c, std::exception_ptr e) {
-    if (e) slow_answer.set_exception(e);
-    else slow_answer.set_value(std::move(c));
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // alice's claim is in assign() by now
-
-  const auto other_start = clock::now();
-  auto other = t->review().next("loans", reviewer("bob"));
-  const auto other_took = clock::now() - other_start;
+  std::int64_t loans_task = 0;
+  SlowClaim slow([&](TestApp& t) { loans_task = flagged_case(t, "l1"); });  // loans' claims run on a lane too
+  const auto other_start = SlowClaim::clock::now();
+  auto other = slow.t->review().next("loans", reviewer("bob"));
+  const auto other_took = SlowClaim::clock::now() - other_start;
   REQUIRE(other);
   CHECK(other->task.task_id == loans_task);
-  REQUIRE(slow_claimed.get());
-  const auto slow_took = clock::now() - slow_start;
-  INFO("loans claim " << std::chrono::duration<double>(other_took).count() << " s, slow claim "
-                      << std::chrono::duration<double>(slow_took).count() << " s");
+  const auto slow_took = slow.finish();
+  INFO("loans claim " << seconds(other_took) << " s, slow claim " << seconds(slow_took) << " s");
   // On one lane for every domain, bob's claim waited behind alice's assign().
-  REQUIRE(slow_took > std::chrono::milliseconds(300));
   CHECK(other_took * 3 < slow_took);
 }
 
