@@ -51,7 +51,7 @@ const std::vector<Route>& route_table() {
       {"GET", "/v1/me", any_role, io, ui::get_me},
       {"GET", "/v1/me/figures", admin_reviewer, slow, ui::get_figures},
       {"GET", "/v1/admin/audit/verify", admin, slow, ui::verify_audit},
-      {"GET", "/v1/admin/tokens", unscoped_admin, io, ui::list_tokens},
+      {"GET", "/v1/admin/tokens", unscoped_admin, slow, ui::list_tokens},
       {"POST", "/v1/admin/tokens", unscoped_admin, io, ui::create_token},
       {"POST", "/v1/admin/tokens/{name}/revoke", unscoped_admin, io, ui::revoke_token},
       {"GET", "/v1/openapi.json", anyone, io, openapi_not_installed},  // served by ui_assets.cpp when installed
