@@ -24,7 +24,12 @@ inline std::int64_t due_ms(const sdk::QueueItem& it) { return it.deadline_ms == 
 // commit rewrote most of its pages (`hitl ingest` of 400k records: 9 % of its CPU, growing with
 // the backlog; docs/performance.md).
 inline constexpr double kRankLevels = 100.0;
-inline double dispatch_rank(double priority) { return std::round(priority * kRankLevels) / kRankLevels; }
+inline double dispatch_rank(double priority) {
+  // Far outside [0, 1] (a plugin's or an old database's value) the levels mean nothing, and
+  // priority * kRankLevels could overflow a finite number to infinity: kept as it is.
+  if (!(std::fabs(priority) < 1e12)) return priority;
+  return std::round(priority * kRankLevels) / kRankLevels;
+}
 
 // "<plugin> <op>: <why>" as invalid_argument.
 inline sdk::Status invalid(const char* plugin, const char* op, const std::string& why) {

@@ -7,6 +7,10 @@
 
 #include <boost/dll/import.hpp>
 #include <catch2/catch.hpp>
+
+#include <limits>
+
+#include "queue_rules.hpp"
 #include <nlohmann/json.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -173,6 +177,17 @@ TEST_CASE("claim order ranks priorities to two decimals: closer ones go by deadl
                   })
               .ok());
   CHECK(drain(*q, "d") == std::vector<std::int64_t>{5, 1, 2, 3, 4});
+}
+
+TEST_CASE("priorities near the limits of a double are queued and ordered, not turned into infinities") {
+  TempDir tmp;
+  auto q = open_queue(db_of(tmp));
+  const double huge = std::numeric_limits<double>::max();
+  CHECK(hitl::queue_common::dispatch_rank(huge) == huge);  // the rank the plugins store
+  CHECK(hitl::queue_common::dispatch_rank(-huge) == -huge);
+  CHECK(hitl::queue_common::dispatch_rank(0.504) == Approx(0.5));
+  REQUIRE(q->push({item(2, "d", -huge), item(1, "d", huge), item(3, "d", 0.5)}).ok());
+  CHECK(drain(*q, "d") == std::vector<std::int64_t>{1, 3, 2});
 }
 
 TEST_CASE("push is idempotent per task_id and re-ranks an item pushed again") {
