@@ -18,31 +18,23 @@ void JsonText::before_value() {
   }
 }
 
-JsonText& JsonText::begin_object() {
+JsonText& JsonText::open(char bracket) {
   before_value();
-  out_.push_back('{');
+  out_.push_back(bracket);
   first_.push_back(1);
   return *this;
 }
 
-JsonText& JsonText::end_object() {
-  out_.push_back('}');
+JsonText& JsonText::close(char bracket) {
+  out_.push_back(bracket);
   first_.pop_back();
   return *this;
 }
 
-JsonText& JsonText::begin_array() {
-  before_value();
-  out_.push_back('[');
-  first_.push_back(1);
-  return *this;
-}
-
-JsonText& JsonText::end_array() {
-  out_.push_back(']');
-  first_.pop_back();
-  return *this;
-}
+JsonText& JsonText::begin_object() { return open('{'); }
+JsonText& JsonText::end_object() { return close('}'); }
+JsonText& JsonText::begin_array() { return open('['); }
+JsonText& JsonText::end_array() { return close(']'); }
 
 JsonText& JsonText::key(std::string_view k) {
   before_value();

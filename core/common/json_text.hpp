@@ -39,6 +39,8 @@ class JsonText {
  private:
   void before_value();
   void string(std::string_view s);
+  JsonText& open(char bracket);   // { or [ as a value
+  JsonText& close(char bracket);  // } or ]
 
   std::string out_;
   std::vector<char> first_;  // per open object or array: no element written yet
