@@ -86,34 +86,6 @@ void push_prediction(lua_State* L, const PredictionView* pred) {
   lua_setfield(L, -2, "scores");
 }
 
-void push_predictions(lua_State* L, const std::vector<PredictionView>* all, const PredictionView* primary) {
-  const int n = all ? static_cast<int>(all->size()) : 1;
-  lua_createtable(L, n, 0);
-  for (int i = 0; i < n; ++i) {
-    const PredictionView* v = all ? &(*all)[static_cast<std::size_t>(i)] : primary;
-    push_prediction(L, v);
-    if (v) {
-      set_string(L, "model", v->model);
-      set_string(L, "version", v->version);
-    }
-    lua_rawseti(L, -2, i + 1);
-  }
-}
-
-void push_ood(lua_State* L, const OodView& ood) {
-  lua_createtable(L, 0, 2);
-  set_number(L, "score", ood.score);
-  lua_createtable(L, static_cast<int>(ood.furthest.size()), 0);
-  lua_Integer i = 0;
-  for (const auto& [feature, z] : ood.furthest) {
-    lua_createtable(L, 0, 2);
-    set_string(L, "feature", feature);
-    set_number(L, "z", z);
-    lua_rawseti(L, -2, ++i);
-  }
-  lua_setfield(L, -2, "furthest");
-}
-
 void push_strings(lua_State* L, const std::vector<std::string>& v) {
   lua_createtable(L, static_cast<int>(v.size()), 0);
   for (std::size_t i = 0; i < v.size(); ++i) {

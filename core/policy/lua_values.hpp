@@ -21,13 +21,6 @@ void push_json(lua_State* L, const nlohmann::json& j, const char* what);
 // {label = ..., confidence = ..., scores = {label = prob, ...}}; an empty prediction for null.
 void push_prediction(lua_State* L, const PredictionView* prediction);
 
-// p.predictions: an array of {model, version, label, confidence, scores}; without an ensemble
-// (`all` null) the one entry is `primary`.
-void push_predictions(lua_State* L, const std::vector<PredictionView>* all, const PredictionView* primary);
-
-// p.ood: {score = ..., furthest = {{feature = ..., z = ...}, ...}}.
-void push_ood(lua_State* L, const OodView& ood);
-
 // A JSON object or null as a table (null and absent -> {}).
 void push_object_or_empty(lua_State* L, const nlohmann::json* j, const char* what);
 

@@ -3,6 +3,7 @@
 
 #include "policy/lua_sandbox.hpp"
 #include "policy/lua_values.hpp"
+#include "policy/record_tables.hpp"
 #include "common/utf8.hpp"
 
 #include <nlohmann/json.hpp>
@@ -125,52 +126,20 @@ void check_field(lua_State* L, int idx, const char* what) { check_text(L, idx, w
 // Pushes the separator; with the string pieces pushed after it, lua_concat joins a result.
 void push_sep(lua_State* L, char sep = kSep) { lua_pushlstring(L, &sep, 1); }
 
-// The last record's input table and the record it was built for (see push_record_input).
-const char kRecordKey = 0;
-const char kRecordInputKey = 0;
-
-// A record's input as a Lua table, built once per record: flag(p), priority(task), sla(task) and
-// the workflow hooks of one record share it (`record` != 0 names the record; 0 = build it anew).
-// Converting the input was the largest cost of the policy calls of `hitl ingest`
-// (docs/performance.md); the hooks are documented to read it, not to change it.
-void push_record_input(lua_State* L, const nlohmann::json* input, std::uint64_t record, const char* what) {
-  if (!input) {
-    lua_newtable(L);
-    return;
-  }
-  if (record != 0) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &kRecordKey);
-    const bool same = lua_isinteger(L, -1) && static_cast<std::uint64_t>(lua_tointeger(L, -1)) == record;
-    lua_pop(L, 1);
-    if (same) {
-      lua_rawgetp(L, LUA_REGISTRYINDEX, &kRecordInputKey);
-      return;
-    }
-  }
-  push_json(L, *input, what);
-  if (record == 0) return;
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kRecordInputKey);
-  lua_pushinteger(L, static_cast<lua_Integer>(record));
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kRecordKey);
-}
-
 // The `p` table of flag(p) (and of judge(p, verdict)).
 void push_flag_p(lua_State* L, const FlagInput& in) {
   lua_createtable(L, 0, 6);
   push_record_input(L, in.input, in.record, "p.input");
   lua_setfield(L, -2, "input");
-  push_prediction(L, in.prediction);
-  lua_setfield(L, -2, "prediction");
-  push_predictions(L, in.predictions, in.prediction);
+  push_record_prediction(L, in.prediction, in.record);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "prediction");
+  push_predictions_from(L, in.predictions);  // p.predictions[1] is p.prediction
   lua_setfield(L, -2, "predictions");
-  if (in.ood) {
-    push_ood(L, *in.ood);
-    lua_setfield(L, -2, "ood");
-  }
-  push_object_or_empty(L, in.meta, "p.meta");
+  push_record_meta(L, in.meta, in.record, "p.meta");
   lua_setfield(L, -2, "meta");
   set_string(L, "domain", in.domain ? std::string_view(*in.domain) : std::string_view());
+  if (in.ood) set_lazy_ood(L, *in.ood);  // most policies never read it: built at the first read
 }
 
 const char* kVerdictHint = "return hitl.auto(), hitl.review(reason) or hitl.reject(reason)";
@@ -268,9 +237,9 @@ void push_task(lua_State* L, const TaskView& t) {
   set_string(L, "reason", t.reason ? std::string_view(*t.reason) : std::string_view());
   push_record_input(L, t.input, t.record, "task.input");
   lua_setfield(L, -2, "input");
-  push_prediction(L, t.prediction);
+  push_record_prediction(L, t.prediction, t.record);
   lua_setfield(L, -2, "prediction");
-  push_object_or_empty(L, t.meta, "task.meta");
+  push_record_meta(L, t.meta, t.record, "task.meta");
   lua_setfield(L, -2, "meta");
   if (t.priority) set_number(L, "priority", *t.priority);
 }

@@ -673,22 +673,35 @@ return {
   CHECK_FALSE(plain.engine->retrain("d", stats, why, failed).has_value());
 }
 
-TEST_CASE("the hooks of one record share its input table, other records and unnamed calls get fresh ones") {
-  // flag counts the calls that saw its own mark on the input; priority reports what it sees.
+TEST_CASE("the hooks of one record share its input, prediction and meta tables, other records and unnamed calls get fresh ones") {
+  // flag marks each shared table; priority reports the marks it sees: 1 for input, 2 for the
+  // prediction (p.prediction, p.predictions[1] and task.prediction), 4 for meta, times the calls.
   Fixture f(R"(
     local hitl = require "hitl"
+    local function mark(t) t.seen = (t.seen or 0) + 1 end
     return {
-      flag = function(p) p.input.seen_by_flag = (p.input.seen_by_flag or 0) + 1; return hitl.review("r") end,
-      priority = function(task) return (task.input.seen_by_flag or 0) / 4 end,
+      flag = function(p)
+        mark(p.input); mark(p.prediction); mark(p.meta)
+        assert(p.predictions[1] == p.prediction, "p.predictions[1] is p.prediction")
+        assert(p.prediction.model == "logreg" and p.prediction.version == "v3", "p.prediction names its model")
+        return hitl.review("r")
+      end,
+      priority = function(task)
+        return ((task.input.seen or 0) + 2 * (task.prediction.seen or 0) + 4 * (task.meta.seen or 0)) / 16
+      end,
     })");
   const json input = {{"amount", 10}};
   const json meta = json::object();
-  const PredictionView pred = Fixture::default_prediction();
+  PredictionView pred = Fixture::default_prediction();
+  pred.model = "logreg";
+  pred.version = "v3";
   const std::string reason = "r";
   auto run = [&](std::uint64_t record) {
     FlagInput in{&f.domain, &input, &meta, &pred};
     in.record = record;
-    REQUIRE(f.engine->flag(f.domain, in).action == Action::review);
+    const Verdict v = f.engine->flag(f.domain, in);
+    REQUIRE(v.error.empty());
+    REQUIRE(v.action == Action::review);
     TaskView t{&f.domain, &reason, &input, &meta, &pred};
     t.record = record;
     return f.engine->priority(f.domain, t);
@@ -696,9 +709,10 @@ TEST_CASE("the hooks of one record share its input table, other records and unna
   const std::uint64_t first = next_record_key(), second = next_record_key();
   CHECK(first != 0);
   CHECK(second != first);
-  CHECK(run(first) == 0.25);   // priority saw flag's mark: one table for the record
-  CHECK(run(first) == 0.5);    // the same record again: still its table (flag ran twice on it)
-  CHECK(run(second) == 0.25);  // the next record: a fresh table, the earlier mark gone
-  CHECK(run(0) == 0.0);        // unnamed: each call builds its own
+  CHECK(run(first) == 7.0 / 16);   // priority saw flag's marks: one table of each for the record
+  CHECK(run(first) == 14.0 / 16);  // the same record again: still its tables (flag ran twice on it)
+  CHECK(run(second) == 7.0 / 16);  // the next record: fresh tables, the earlier marks gone
+  CHECK(run(0) == 0.0);            // unnamed: each call builds its own
   CHECK(input == json({{"amount", 10}}));  // the record itself is never changed
+  CHECK(meta == json::object());
 }

@@ -229,6 +229,26 @@ return hitl.review(string.format("%.1f_%d_%s_%.1f_%s_%.1f", o.score, #o.furthest
   CHECK(f.flag(in).reason == "12.5_2_Income_12.5_Home_4.2");
 }
 
+TEST_CASE("p.ood is built at its first read, from the record's own figures, and is then a field of p") {
+  // rawget sees no ood before the first read and the same table after it; a p kept by the
+  // policy still reads its own record's figures when a later record's flag runs.
+  Fixture f(R"(before = before or {}
+local raw_before = rawget(p, "ood")
+local o = p.ood
+local again = p.ood
+table.insert(before, p)
+local first = before[1].ood
+return hitl.review(string.format("%s_%s_%s_%.1f_%d_%.1f_%s", tostring(raw_before), tostring(rawget(p, "ood") == o),
+  tostring(again == o), o.score, #o.furthest, first.score, tostring(p.nothing))))");
+  OodView ood{12.5, {{"Income", 12.5}, {"Home", 4.2}}};
+  FlagInput in;
+  in.ood = &ood;
+  CHECK(f.flag(in).reason == "nil_true_true_12.5_2_12.5_nil");
+  OodView later{3.0, {}};
+  in.ood = &later;
+  CHECK(f.flag(in).reason == "nil_true_true_3.0_0_12.5_nil");
+}
+
 TEST_CASE("flag may hand a case to the judge step and judge decides") {
   hitl::test::TempDir dir{"hitl-signals-test"};
   const fs::path file = dir.path / "policy.lua";
