@@ -90,6 +90,7 @@ SqliteQueue::~SqliteQueue() {
 
 Status SqliteQueue::open(const QueueConfig& cfg, std::unique_ptr<sdk::Queue>& out) noexcept {
   try {
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);  // as storage-sqlite: no global lock per allocation
     const bool in_memory = cfg.path == ":memory:";
     if (!in_memory) {
       const std::filesystem::path parent = std::filesystem::path(cfg.path).parent_path();

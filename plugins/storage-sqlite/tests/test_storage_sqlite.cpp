@@ -8,6 +8,7 @@
 #include "storage_testing.hpp"
 #include <nlohmann/json.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
@@ -136,6 +137,16 @@ TEST_CASE("a fresh database is created in WAL mode with every table at the lates
   CHECK(raw.execAndGet("SELECT COUNT(*) FROM schema_migrations WHERE component = 'storage'").getInt() == kLatestSchema);
   CHECK(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'").getInt() ==
         2);
+}
+
+TEST_CASE("SQLite's memory statistics are off once the plugin opened first: no process-wide lock per allocation", "[sqlite-only]") {
+  // This process's first use of SQLite is the plugin's open (each test case runs on its own).
+  TempDir dir;
+  auto s = open(db_of(dir));
+  sdk::WriteBatch b;
+  b.decisions.push_back(decision("credit", "d1", true));
+  REQUIRE(s->commit(b).ok());
+  CHECK(sqlite3_memory_used() == 0);  // with the statistics on, the connections' caches count here
 }
 
 TEST_CASE("reopening is idempotent and leaves other components' migrations alone", "[sqlite-only]") {
