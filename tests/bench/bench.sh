@@ -3,7 +3,8 @@
 # (../shared/bench beside the clone: peer.py, gen.py, wrk.lua; REF_DIR to use another copy) measured in the same
 # run. Figures, not pass/fail; not part of `make test` or ctest.
 #   tests/bench/bench.sh [BUILD_DIR]        (default build-release: configured Release, built if needed)
-# Sizes (env): BATCH_N (1000000), BATCH_SMALL (200000), SIZES for HTTP and claim latency
+# Sizes (env): BATCH_N (1000000), BATCH_SMALL (200000), BATCH_ROUNDS and BATCH_ROUNDS_LARGE (3 each:
+# alternated rounds of hitl and the reference, their medians printed), SIZES for HTTP and claim latency
 # ("0 10000 100000 1000000"), REVIEW_BACKLOG (1000000), REVIEW_SECONDS (10), RELOADS (5).
 # BENCH_QUICK=1: 20k/20k records, SIZES "0 10000", REVIEW_BACKLOG 10000, 5 s runs (a few minutes).
 # SECTIONS: which sections run, of "batch http review reload" (all by default), e.g. SECTIONS=review.
@@ -17,6 +18,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
 fi
 : "${BATCH_N:=1000000}" "${BATCH_SMALL:=200000}" "${SIZES:=0 10000 100000 1000000}" "${REVIEW_BACKLOG:=1000000}"
 : "${REVIEW_SECONDS:=10}" "${WRK_DURATION:=10s}" "${RELOADS:=5}" "${SECTIONS:=batch http review reload}"
+: "${BATCH_ROUNDS:=3}" "${BATCH_ROUNDS_LARGE:=3}"
 export WRK_DURATION
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
@@ -66,23 +68,43 @@ peer_batch() {  # peer_batch FILE DB: records/s, CPU s of peer.py --batch, whole
   run_timed "$(wc -l < "$1")" "$py" "$ref/peer.py" --batch "$1" "$2"
 }
 db_mb() { du -cm "$1"* | tail -1 | cut -f1; }  # the file with its WAL
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# batch_round FILE [SECOND]: one round, hitl then the reference, each into a fresh database (with
+# SECOND: FILE is loaded first, unmeasured, and SECOND measured); prints "hitl-rate hitl-cpu
+# peer-rate peer-cpu hitl-peak-rss-kib".
+batch_round() {
+  local first=$1 second=${2:-} h hc p pc rss
+  rm -rf "$work/ex/var" "$work"/peer*.db*
+  if [ -n "$second" ]; then  # into a database already holding $first
+    hitl_batch "$first" >/dev/null; peer_batch "$first" "$work/peer1.db" >/dev/null
+    first=$second
+  fi
+  read -r h hc rss <<<"$(hitl_batch "$first")"
+  cp "$work/timed.out" "$work/hitl.out"
+  read -r p pc _ <<<"$(peer_batch "$first" "$work/peer1.db")"
+  echo "$h $hc $p $pc $rss"
+}
+# batch_compare LABEL ROUNDS FILES...: ROUNDS alternated rounds, each printed, then the medians.
+# Alternating, and the median of the rounds, keep one run's passing load from deciding the figure.
+batch_compare() {
+  local label=$1 rounds=$2 r hs=() hcs=() ps=() pcs=(); shift 2
+  for r in $(seq "$rounds"); do
+    read -r h hc p pc rss <<<"$(batch_round "$@")"
+    hs+=("$h"); hcs+=("$hc"); ps+=("$p"); pcs+=("$pc"); last_rss_kb=$rss
+    echo "  round $r: hitl $h ($hc s CPU)  reference $p ($pc s CPU)   (load $(load))"
+  done
+  echo "$label: hitl $(median "${hs[@]}") ($(median "${hcs[@]}") s CPU)  reference $(median "${ps[@]}") ($(median "${pcs[@]}") s CPU)   (medians of $rounds rounds)"
+}
 echo
 echo "## batch ingest (records/s and CPU seconds, whole process; reference: peer.py --batch, 1000 rows a transaction)"
-rm -rf "$work/ex/var" "$work"/peer*.db*
-read -r h1 hc1 _ <<<"$(hitl_batch "$work/first.jsonl")"
-read -r p1 pc1 _ <<<"$(peer_batch "$work/first.jsonl" "$work/peer1.db")"
-read -r h2 hc2 _ <<<"$(hitl_batch "$work/second.jsonl")"
-read -r p2 pc2 _ <<<"$(peer_batch "$work/second.jsonl" "$work/peer1.db")"
-echo "fresh database, $BATCH_SMALL records:            hitl $h1 ($hc1 s CPU)  reference $p1 ($pc1 s CPU)   (load $(load))"
-echo "into a database holding $BATCH_SMALL decisions:  hitl $h2 ($hc2 s CPU)  reference $p2 ($pc2 s CPU)"
-rm -rf "$work/ex/var" "$work"/peer*.db*
-read -r hb hcb rss_kb <<<"$(hitl_batch "$work/big.jsonl")"
-flagged=$(grep -o '[0-9]* pending_review' "$work/timed.out" | cut -d' ' -f1)
+batch_compare "fresh database, $BATCH_SMALL records" "$BATCH_ROUNDS" "$work/first.jsonl"
+batch_compare "into a database holding $BATCH_SMALL decisions" "$BATCH_ROUNDS" "$work/first.jsonl" "$work/second.jsonl"
+batch_compare "fresh database, $BATCH_N records" "$BATCH_ROUNDS_LARGE" "$work/big.jsonl"
+# The last round's databases: the size per million decisions, the tasks it queued, peak RSS.
+flagged=$(grep -o '[0-9]* pending_review' "$work/hitl.out" | cut -d' ' -f1)
 hdb=$(db_mb "$HITL_DB")
-read -r pb pcb _ <<<"$(peer_batch "$work/big.jsonl" "$work/peer2.db")"
-pdb=$(db_mb "$work/peer2.db")
-echo "fresh database, $BATCH_N records:            hitl $hb ($hcb s CPU)  reference $pb ($pcb s CPU)   (load $(load))"
-echo "  $flagged review tasks queued; hitl ingest peak RSS $((rss_kb / 1024)) MiB"
+pdb=$(db_mb "$work/peer1.db")
+echo "  the last round of $BATCH_N: $flagged review tasks queued; hitl ingest peak RSS $((last_rss_kb / 1024)) MiB"
 echo "  database per million decisions: hitl $((hdb * 1000000 / BATCH_N)) MiB, reference $((pdb * 1000000 / BATCH_N)) MiB"
 rm -rf "$work"/peer*.db* "$work/big.jsonl"
 fi
