@@ -13,7 +13,9 @@ const std::vector<Route>& route_table() {
   using enum Access;
   using enum Lane;
   namespace ui = hitl::ui;
-  // One line per route, in the order of docs/http-api.md's table.
+  // One line per route, in the order of docs/http-api.md's table. The task moves other than claim
+  // and submit (release, send-back, cancel, assign, reassign, renew) take the review service's
+  // exclusive turn, which waits for the claims in flight, a slow assign() included: slow lane.
   static const std::vector<Route> table = {
       {"GET", "/healthz", anyone, io, healthz},
       {"GET", "/metrics", admin, io, metrics},
@@ -27,11 +29,11 @@ const std::vector<Route>& route_table() {
       {"GET", "/v1/review/next", admin_reviewer, io, review_next},
       {"GET", "/v1/review/tasks", admin_reviewer, slow, list_tasks},
       {"POST", "/v1/review/tasks/{task_id}/outcome", admin_reviewer, io, submit_outcome},
-      {"POST", "/v1/review/tasks/{task_id}/release", admin_reviewer, io, release_task},
-      {"POST", "/v1/review/tasks/{task_id}/send-back", admin, io, send_back_task},
-      {"POST", "/v1/review/tasks/{task_id}/cancel", admin, io, cancel_task},
-      {"POST", "/v1/review/tasks/{task_id}/assign", admin, io, assign_task},
-      {"POST", "/v1/review/tasks/{task_id}/reassign", admin, io, reassign_task},
+      {"POST", "/v1/review/tasks/{task_id}/release", admin_reviewer, slow, release_task},
+      {"POST", "/v1/review/tasks/{task_id}/send-back", admin, slow, send_back_task},
+      {"POST", "/v1/review/tasks/{task_id}/cancel", admin, slow, cancel_task},
+      {"POST", "/v1/review/tasks/{task_id}/assign", admin, slow, assign_task},
+      {"POST", "/v1/review/tasks/{task_id}/reassign", admin, slow, reassign_task},
       {"GET", "/v1/admin/reviewers", admin, slow, list_reviewers},
       {"POST", "/v1/admin/reviewers", admin, io, put_reviewer},
       {"POST", "/v1/admin/reviewers/{id}/disable", admin, io, disable_reviewer},
@@ -47,7 +49,7 @@ const std::vector<Route>& route_table() {
       {"POST", "/v1/admin/domains/{domain}/models/{id}/promote", admin, slow, ui::promote_model},
       {"POST", "/v1/admin/domains/{domain}/models/rollback", admin, slow, ui::rollback_model},
       {"GET", "/v1/domains/{domain}/report/series", admin, slow, ui::report_series},
-      {"POST", "/v1/review/tasks/{task_id}/renew", admin_reviewer, io, ui::renew_lease},
+      {"POST", "/v1/review/tasks/{task_id}/renew", admin_reviewer, slow, ui::renew_lease},
       {"GET", "/v1/me", any_role, io, ui::get_me},
       {"GET", "/v1/me/figures", admin_reviewer, slow, ui::get_figures},
       {"GET", "/v1/admin/audit/verify", admin, slow, ui::verify_audit},

@@ -151,3 +151,61 @@ TEST_CASE("slow routes past the slow lane's queue get 503 busy at once, the othe
   const auto m = c.request("GET", "/metrics", s.admin);
   CHECK(metric(m.body, "hitl_slow_lane_busy_total") == busy);
 }
+
+namespace {
+// assign() spins about a second in domain "slowassign": a claim there is in flight that long.
+const char* kSlowAssign = R"(local hitl = require "hitl"
+return {
+  flag = function(p) return hitl.review("always") end,
+  assign = function(task, candidates)
+    local x = 0
+    for i = 1, 150000000 do x = x + i end
+    return nil
+  end,
+})";
+
+// The Service's config with a policy budget that lets kSlowAssign's loop run.
+void allow_long_policies(Service& s) {
+  replace_in_config(s, "policy = { instruction_budget = 200000 },",
+                    "policy = { instruction_budget = 100000000000, deadline_ms = 120000 },");
+}
+}  // namespace
+
+// Release, renew, send-back, cancel, assign and reassign take the review service's exclusive
+// turn, which waits until no claim is in flight, and a claim of a domain with assign() runs the
+// policy. On an I/O thread such a move held the thread for the whole of a slow assign(): with one
+// I/O thread, /healthz waited ~0.9 s behind it. They run on the slow lane.
+TEST_CASE("a move waiting behind a slow assign() claim holds no I/O thread: /healthz answers meanwhile",
+          "[adversarial][slow]") {
+  TempDir policies;  // written before the Service checks its config
+  const auto policy = policies.write("slowassign.lua", kSlowAssign);
+  Service s("slowassign = { policy = \"" + policy.string() + "\", labels = { \"good\", \"bad\" } },");
+  allow_long_policies(s);
+  set_top_level(s, "http_threads = 1,");
+  const std::string dave = s.token("reviewer", "dave", "slowassign");
+  s.start();
+  HttpClient c(s.port());
+  const json p = {{"id", "s1"}, {"input", {{"amount", 10}}}, {"prediction", {{"label", "good"}, {"confidence", 0.6}}}};
+  REQUIRE(c.request("POST", "/v1/domains/slowassign/predictions", s.client, p.dump()).status == 200);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto claim = std::async(std::launch::async, [&] {
+    HttpClient mine(s.port());
+    return mine.request("GET", "/v1/review/next?domain=slowassign", dave);
+  });
+  std::this_thread::sleep_for(150ms);  // the claim is in assign() now
+  auto release = std::async(std::launch::async, [&] {
+    HttpClient mine(s.port());
+    return mine.request("POST", "/v1/review/tasks/424242/release", s.admin, R"({"reason":"test"})");
+  });
+  std::this_thread::sleep_for(150ms);  // the release waits for the claim's turn to end
+  const auto healthz = timed_healthz(s.port());
+  const auto claimed = claim.get();
+  const auto claim_took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  const auto released = release.get();
+  INFO("/healthz " << healthz.count() << " ms while the claim took " << claim_took.count() << " ms");
+  REQUIRE(claimed.status == 200);
+  REQUIRE(claim_took > 600ms);  // assign() was slow enough to matter
+  CHECK(released.status == 404);  // no such task: answered once the claim's turn ended
+  CHECK(healthz < claim_took / 3);
+}
