@@ -17,6 +17,8 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 namespace hitl::service {
 using nlohmann::json;
@@ -36,11 +38,26 @@ std::int64_t stored_predictions(const DomainCounters& c) {
 
 json rate(std::int64_t part, std::int64_t whole) { return whole > 0 ? json(double(part) / double(whole)) : json(); }
 
+// The samples a read of storage counted, by decision id: a live event found here was counted by
+// it already. Multisets, as the read counts a decision's feedback rows (one per final outcome).
+struct SeenSamples {
+  std::unordered_multiset<std::string> outcomes, truths;
+};
+
+// Takes one `id` out of `seen`: true when the read had it (each event is heard once).
+bool take(std::unordered_multiset<std::string>& seen, const std::string& id) {
+  auto it = seen.find(id);
+  if (it == seen.end()) return false;
+  seen.erase(it);
+  return true;
+}
+
 // What storage holds since the last training (at `since`): the samples (final human outcomes,
 // and the reported truths of decisions nobody reviewed, as truth() counts them live; a truth is
 // found on the decisions made since then) and their corrections, the decisions made and flagged.
 struct SinceTraining {
   std::int64_t samples = 0, corrections = 0, predictions = 0, flagged = 0;
+  SeenSamples seen;  // the samples counted, by decision: which live events the read already had
 };
 
 SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std::int64_t since) {
@@ -51,6 +68,7 @@ SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std:
     if (f.created_ms >= since) {
       ++n.samples;
       if (f.final_label != f.model_label) ++n.corrections;
+      n.seen.outcomes.insert(std::move(f.decision_id));
     }
   sdk::DecisionFilter filter;
   filter.domain = domain;
@@ -65,6 +83,7 @@ SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std:
       if (d.final_outcome.empty() && !d.truth_label.empty() && d.truth_ms >= since) {
         ++n.samples;
         if (d.truth_label != d.label) ++n.corrections;
+        n.seen.truths.insert(d.id);
       }
     }
     if (page.size() < filter.limit) break;
@@ -79,6 +98,15 @@ SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std:
 // Counters since the domain's last training. The flag figures are a storage count taken at
 // start() plus what the pipeline's counters added since (so no query per check).
 struct RetrainWorker::DomainState {
+  // The seed's read of storage (seed()). Before it, live events count as they come: the read
+  // replaces them, as their commits came first. While it runs they are held, to be counted once
+  // it is in unless it had them; after it, one the read had (its hook came late) is not counted.
+  enum class Seed : std::uint8_t { not_read, reading, read };
+  struct Held {
+    Evidence kind;
+    std::string decision_id;
+    bool correction;
+  };
   bool trainable = false;
   bool dirty = false;
   std::int64_t outcomes_since_check = 0;
@@ -89,10 +117,39 @@ struct RetrainWorker::DomainState {
   std::int64_t seed_predictions = 0, seed_flagged = 0;
   std::int64_t counter_predictions = 0, counter_flagged = 0;  // the pipeline counters at the seed (less repeats)
   std::optional<double> flag_rate_at_training;
-  bool seeded = false;  // the counters since the last training were read from storage
+  Seed seed = Seed::not_read;
+  std::vector<Held> held;  // heard while the read runs: as many as arrive meanwhile
+  // What the read counted that no live event matched yet; dropped at the next training. Each
+  // live event costs one hash look-up, however long the history.
+  SeenSamples seen;
   // Reviewer disagreement reads the reviews since the last training: kept for a while.
   std::optional<std::pair<std::int64_t, std::int64_t>> disagreement;  // (multi_reviewed, disagreed)
   std::int64_t disagreement_ms = 0;
+
+  bool seeded() const { return seed == Seed::read; }
+  // A live event (mu_ held): true when it counts now, false when held or the read had it.
+  bool hear(Evidence kind, const std::string& decision_id, bool correction) {
+    if (seed == Seed::reading) {
+      held.push_back({kind, decision_id, correction});
+      return false;
+    }
+    if (take(kind == Evidence::outcome ? seen.outcomes : seen.truths, decision_id)) return false;
+    ++samples;
+    if (correction) ++corrections;
+    return true;
+  }
+  // The read is in (mu_ held; nullopt: it failed, and the live figures stand): its figures
+  // replace what was heard before it, then each held event counts unless the read had it.
+  void end_seed(std::optional<SinceTraining>& read) {
+    if (read) {
+      samples = read->samples;
+      corrections = read->corrections;
+      seen = std::move(read->seen);
+    }
+    seed = Seed::read;
+    for (auto& h : held) dirty = hear(h.kind, h.decision_id, h.correction) || dirty;
+    held = {};
+  }
 };
 
 RetrainWorker::RetrainWorker(Deps deps)
@@ -110,42 +167,47 @@ RetrainWorker::~RetrainWorker() { stop(); }
 
 void RetrainWorker::seed() {
   const std::int64_t now = now_ms();
-  registry::Registry reg(deps_.cfg.registry_dir);
-  for (auto& [name, st] : domains_) {
-    if (!st->trainable) continue;
-    try {
-      auto versions = reg.list(name);
-      std::int64_t since = 0;
-      if (!versions.empty()) {
-        since = versions.back().created_ms;
-        const auto& ts = versions.back().trigger_stats;
-        if (ts.is_object() && ts.contains("flag_rate") && ts["flag_rate"].is_number())
-          st->flag_rate_at_training = ts["flag_rate"].get<double>();
-      }
-      const SinceTraining counts = count_since(deps_.storage, name, since);
-      std::lock_guard lock(mu_);
-      st->seeded = true;
-      st->last_training_ms = since;
-      st->samples += counts.samples;  // outcome() may have counted some already: they are newer
-      st->corrections += counts.corrections;
-      st->seed_predictions = counts.predictions;
-      st->seed_flagged = counts.flagged;
-      if (auto* c = deps_.metrics.domain(name)) {
-        st->counter_predictions = stored_predictions(*c);
-        st->counter_flagged = std::int64_t(c->pending_review.load());
-      }
-      const auto& dc = deps_.cfg.domains.at(name);
-      st->next_schedule_ms = dc.retrain_check_seconds > 0 ? now + dc.retrain_check_seconds * 1000 : 0;
-    } catch (const std::exception& e) {
-      // Counted from now on instead: the policy is still asked, on smaller figures.
-      spdlog::error("retrain domain={}: cannot read the counters since the last training, counting from now: {}", name,
-                    e.what());
-      std::lock_guard lock(mu_);
-      st->seeded = true;
-      const auto& dc = deps_.cfg.domains.at(name);
-      st->next_schedule_ms = dc.retrain_check_seconds > 0 ? now + dc.retrain_check_seconds * 1000 : 0;
+  const registry::Registry reg(deps_.cfg.registry_dir);
+  for (auto& [name, st] : domains_)
+    if (st->trainable) seed_domain(name, *st, reg, now);
+}
+
+void RetrainWorker::seed_domain(const std::string& name, DomainState& st, const registry::Registry& reg,
+                                std::int64_t now) {
+  {
+    std::lock_guard lock(mu_);
+    st.seed = DomainState::Seed::reading;  // from here on, live events wait for the read
+  }
+  std::optional<SinceTraining> read;
+  std::optional<double> flag_rate;
+  std::int64_t since = 0;
+  try {
+    auto versions = reg.list(name);
+    if (!versions.empty()) {
+      since = versions.back().created_ms;
+      const auto& ts = versions.back().trigger_stats;
+      if (ts.is_object() && ts.contains("flag_rate") && ts["flag_rate"].is_number()) flag_rate = ts["flag_rate"].get<double>();
+    }
+    read = count_since(deps_.storage, name, since);
+  } catch (const std::exception& e) {
+    // Counted from now on instead: the policy is still asked, on smaller figures.
+    spdlog::error("retrain domain={}: cannot read the counters since the last training, counting from now: {}", name,
+                  e.what());
+  }
+  std::lock_guard lock(mu_);
+  if (flag_rate) st.flag_rate_at_training = flag_rate;
+  if (read) {
+    st.last_training_ms = since;
+    st.seed_predictions = read->predictions;
+    st.seed_flagged = read->flagged;
+    if (auto* c = deps_.metrics.domain(name)) {
+      st.counter_predictions = stored_predictions(*c);
+      st.counter_flagged = std::int64_t(c->pending_review.load());
     }
   }
+  st.end_seed(read);
+  const auto& dc = deps_.cfg.domains.at(name);
+  st.next_schedule_ms = dc.retrain_check_seconds > 0 ? now + dc.retrain_check_seconds * 1000 : 0;
 }
 
 void RetrainWorker::start() {
@@ -195,7 +257,7 @@ void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept {
       // out of memory: the next audit outcome asks again
     }
   }
-  count_evidence(d.domain, d.final_label != d.label);
+  count_evidence(d.domain, Evidence::outcome, d.id, d.final_label != d.label);
 }
 
 void RetrainWorker::judge_live(const std::set<std::string>& domains) {
@@ -209,18 +271,21 @@ void RetrainWorker::judge_live(const std::set<std::string>& domains) {
 }
 
 void RetrainWorker::truth(const sdk::DecisionRecord& d, bool first) noexcept {
-  if (first && d.final_outcome.empty()) count_evidence(d.domain, d.truth_label != d.label);
+  if (first && d.final_outcome.empty()) count_evidence(d.domain, Evidence::truth, d.id, d.truth_label != d.label);
 }
 
-void RetrainWorker::count_evidence(const std::string& domain, bool correction) noexcept {
-  {
+void RetrainWorker::count_evidence(const std::string& domain, Evidence kind, const std::string& decision_id,
+                                   bool correction) noexcept {
+  try {
     std::lock_guard lock(mu_);
     auto it = domains_.find(domain);
     if (it == domains_.end() || !it->second->trainable) return;
-    ++it->second->samples;
-    if (correction) ++it->second->corrections;
+    if (!it->second->hear(kind, decision_id, correction)) return;
     it->second->dirty = true;
     ++it->second->outcomes_since_check;
+  } catch (const std::exception& e) {  // out of memory holding it: this one is not counted
+    spdlog::error("retrain domain={}: a labelled case not counted: {}", domain, e.what());
+    return;
   }
   wake_.notify_all();
 }
@@ -316,7 +381,7 @@ json RetrainWorker::stats_of(const std::string& domain, const char* event) {
     std::lock_guard lock(mu_);
     const auto& st = *domains_.at(domain);
     since = st.last_training_ms;
-    seeded = st.seeded;
+    seeded = st.seeded();
     std::int64_t predictions = st.seed_predictions, flagged = st.seed_flagged;
     if (auto* c = deps_.metrics.domain(domain)) {
       predictions += std::max<std::int64_t>(0, stored_predictions(*c) - st.counter_predictions);
@@ -421,6 +486,7 @@ void RetrainWorker::run_job(RetrainJob& job) {
       st.samples -= samples_at_start;
       st.corrections -= corrections_at_start;
       st.seed_predictions = st.seed_flagged = 0;
+      st.seen = {};  // a late event of the seed's read now counts toward the next training, as any heard after this one began
       if (counters) {
         st.counter_predictions = stored_predictions(*counters);
         st.counter_flagged = std::int64_t(counters->pending_review.load());
@@ -496,7 +562,7 @@ void RetrainWorker::run() {
     const std::int64_t now = now_ms();
     std::vector<std::pair<std::string, const char*>> due;
     for (auto& [name, st] : domains_) {
-      if (!leading || !st->trainable || !st->seeded) continue;
+      if (!leading || !st->trainable || !st->seeded()) continue;
       if (st->dirty && (now - st->last_check_ms >= kOutcomeCheckEveryMs ||
                         st->outcomes_since_check >= kOutcomeCheckEveryCount)) {
         st->dirty = false;

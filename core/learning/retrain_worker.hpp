@@ -33,6 +33,7 @@
 #include <thread>
 
 namespace hitl::plugin { class Registry; }
+namespace hitl::registry { class Registry; }
 namespace hitl::policy { class PolicyEngine; }
 
 namespace hitl::service {
@@ -61,6 +62,10 @@ class RetrainWorker {
 
   // Starts the thread, which first reads the counters since each domain's last training from
   // storage (`hitl serve` only; `hitl ingest` and the tests that build an App never start it).
+  // Each outcome and truth is counted once however it races that read: the ones heard before
+  // it are in it; the ones heard while it runs are held, then counted unless the read had them
+  // (by decision); and one heard later, whose commit the read saw already, is not counted again
+  // before the next training (seed()).
   void start();
   void stop();
   // Among instances sharing a database, the trainings, the retrain(stats) checks, the schedule
@@ -101,8 +106,13 @@ class RetrainWorker {
 
  private:
   struct DomainState;
+  // A labelled case's kind: a final human outcome, or the first ground truth of a decision no
+  // person reviewed. The seed's read tells them apart by decision (seed()).
+  enum class Evidence : std::uint8_t { outcome, truth };
   void seed();  // the counters since each domain's last training, from storage
-  void count_evidence(const std::string& domain, bool correction) noexcept;  // one new labelled case
+  void seed_domain(const std::string& name, DomainState& st, const registry::Registry& reg, std::int64_t now);
+  // One new labelled case of `decision_id`, heard live (the hooks above).
+  void count_evidence(const std::string& domain, Evidence kind, const std::string& decision_id, bool correction) noexcept;
   void run();
   void check(const std::string& domain, const char* event);
   nlohmann::json stats_of(const std::string& domain, const char* event);

@@ -208,7 +208,6 @@ class ReviewService {
   // `lane`: on that claim lane instead of the writer thread (null: the writer; claim_lane.hpp).
   void in_turn(const std::string& reviewer, std::function<void()> step, ClaimLane* lane = nullptr);
   void post_step(ClaimLane* lane, std::function<void()> step);
-  bool claims_on_lane(const std::string& domain, const DomainSettings& dom) const;
   template <class Result, class Start>
   Result wait_for(Start&& start);
   std::shared_ptr<ReviewClaim> check_claimant(const std::string& domain, const Principal& who, ClaimDone done);

@@ -53,6 +53,21 @@ std::string final_label_of(const OutcomeRequest& req, const sdk::DecisionRecord&
   }
   return req.correction_label;
 }
+
+// What a claim reads beyond the queue, derived once when it is asked: the lane it runs on and
+// the reviewer stats its first step reads both follow from it.
+struct ClaimReads {
+  bool assign_hook = false;    // the policy's assign() runs (policy code)
+  bool gold_accuracy = false;  // the policy bounds it (min_gold_accuracy): every past review
+  bool fatigue = false;        // the domain sets a fatigue limit: the reviewer's day of reviews
+  // Policy code or reads that grow with the reviewer's work: off the writer thread (claim_lane.hpp).
+  bool on_lane() const { return assign_hook || gold_accuracy || fatigue; }
+};
+
+ClaimReads claim_reads(const policy::PolicyEngine& policies, const std::string& domain, const DomainSettings& dom) {
+  return {policies.has_assign(domain), policies.min_gold_accuracy(domain) > 0,
+          dom.fatigue_max_consecutive > 0 || dom.fatigue_max_per_hour > 0};
+}
 }  // namespace
 
 // Who claims, for which domain, and what holds for them whatever the task.
@@ -65,6 +80,7 @@ struct ReviewClaim {
   sdk::ReviewerRecord me;
   ReviewService::ClaimDone done;
   ClaimLane* lane = nullptr;  // its domain's claim lane, where its steps run (null: the writer thread)
+  ClaimReads reads;           // set before its first step
   ReviewerStats stats;
   int attempts = 0;  // queue items leased so far (at most kMaxSkips)
   // Items this reviewer may not take, held until the claim ends so the next lease moves past them.
@@ -180,16 +196,10 @@ void ReviewService::post_step(ClaimLane* lane, std::function<void()> step) {
   else writer_.post(std::move(step));
 }
 
-// Whether a claim in `domain` runs policy code (assign) or reads what grows with the reviewer's
-// work (gold accuracy, the day's reviews for fatigue limits): then off the writer thread.
-bool ReviewService::claims_on_lane(const std::string& domain, const DomainSettings& dom) const {
-  return policies_.has_assign(domain) || policies_.min_gold_accuracy(domain) > 0 || dom.fatigue_max_consecutive > 0 ||
-         dom.fatigue_max_per_hour > 0;
-}
-
 void ReviewService::next_async(const std::string& domain, const Principal& who, ClaimDone done) {
   auto c = check_claimant(domain, who, std::move(done));
-  if (claims_on_lane(domain, c->dom)) c->lane = &lanes_.of(domain);
+  c->reads = claim_reads(policies_, domain, c->dom);
+  if (c->reads.on_lane()) c->lane = &lanes_.of(domain);
   in_turn(who.name, [this, c] { claim_step(c); }, c->lane);
 }
 
@@ -213,8 +223,7 @@ void ReviewService::claim_step(const std::shared_ptr<ReviewClaim>& c) {
     // Gold accuracy only matters on the claim path when the policy bounds it (assign() gets full
     // stats through Assignment::check), the day's reviews only when a fatigue limit is set: both
     // grow with the reviewer's work, read on every claim.
-    const bool fatigue = c->dom.fatigue_max_consecutive > 0 || c->dom.fatigue_max_per_hour > 0;
-    c->stats = assignment_.stats(c->who.name, c->domain, policies_.min_gold_accuracy(c->domain) > 0, fatigue);
+    c->stats = assignment_.stats(c->who.name, c->domain, c->reads.gold_accuracy, c->reads.fatigue);
     // Say so plainly instead of an empty queue.
     if (auto why = assignment_.limit_refusal(c->me, c->dom, c->stats); !why.empty())
       throw ServiceError(409, why.rfind("capacity", 0) == 0 ? "capacity_reached" : "fatigue_limit", why);
