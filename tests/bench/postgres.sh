@@ -5,13 +5,14 @@
 # machine. Figures, not pass/fail; not part of `make test` or ctest.
 #   tests/bench/postgres.sh [BUILD_DIR]     (default build: any configured build with the plugins)
 # Sizes (env): BATCH_SMALL (200000 records), REVIEW_FILL (60000 records ingested before each review
-# run, about a third of them flagged), REVIEW_SECONDS (10), INSTANCES (3), PINNED_ROUNDS (3: the
+# run, about a third of them flagged), REVIEW_SECONDS (10), INSTANCES (3), WRK_DURATION (10s: the
+# HTTP intake runs, on SQLite and on PostgreSQL with 1 and INSTANCES instances), PINNED_ROUNDS (3: the
 # batch rounds with the instance on core 0 and the server on core 1).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-build}" && pwd)
 ref=${REF_DIR:-$here/../shared/bench}
-: "${BATCH_SMALL:=200000}" "${REVIEW_FILL:=60000}" "${REVIEW_SECONDS:=10}" "${INSTANCES:=3}"
+: "${BATCH_SMALL:=200000}" "${REVIEW_FILL:=60000}" "${REVIEW_SECONDS:=10}" "${INSTANCES:=3}" "${WRK_DURATION:=10s}"
 for f in peer.py gen.py; do [ -f "$ref/$f" ] || { echo "no $ref/$f (set REF_DIR)"; exit 1; }; done
 py=${PYTHON:-/usr/bin/python3}
 hitl="$build/bin/hitl"
@@ -103,8 +104,6 @@ else
   echo "skipped: needs 2 cores and taskset"
 fi
 
-echo
-echo "## review: 64 reviewers, claim + submit over HTTP for $REVIEW_SECONDS s (tests/bench/reviewers.py; reviewers spread over the instances)"
 start_instances() {  # start_instances CONFIG N: N `hitl serve`; sets urls (comma-separated)
   urls=
   for i in $(seq "$2"); do
@@ -134,6 +133,41 @@ review_run() {  # review_run BACKEND INSTANCES
   echo "$1, $2 instance(s), $pending pending: $("$py" "$here/tests/bench/reviewers.py" "$urls" "$work/rev.tok" "$REVIEW_SECONDS") (load $(load))"
   stop_all
 }
+echo
+echo "## HTTP single-record POSTs for $WRK_DURATION ($ref/wrk.lua; 32 connections: wrk -t2 -c32 on one instance, one wrk -t1 per instance on several)"
+# http_run BACKEND INSTANCES: records/s over all instances, the worst instance's p99, and errors.
+http_run() {
+  local c; c=$(config_of "$1")
+  step="the $1 HTTP run ($2 instances)"
+  fresh
+  local tok; tok=$("$hitl" token create --config "$c" --role client --name "app")
+  start_instances "$c" "$2"
+  local i=0 u threads=1 conns=$((32 / $2 + 1)) wrks=()
+  [ "$2" = 1 ] && threads=2 conns=32
+  for u in ${urls//,/ }; do
+    i=$((i + 1))
+    TOKEN=$tok RUNID="h$1$2i$i" wrk -t"$threads" -c"$conns" -d"$WRK_DURATION" -s "$ref/wrk.lua" \
+      "$u/v1/domains/credit_risk/predictions" > "$work/wrk$i.out" &
+    wrks+=($!)
+  done
+  wait "${wrks[@]}"
+  grep -h SUMMARY "$work"/wrk*.out | awk -v b="$1" -v n="$2" -v l="$(load)" '
+    { for (f = 2; f <= NF; f++) { split($f, kv, "="); v[kv[1]] = kv[2] }
+      rate += v["req_s"]; if (v["p99_ms"] > p99) p99 = v["p99_ms"]; err += v["errors"]; bad += v["non2xx"] }
+    END { printf "%s, %d instance(s): %.0f req/s, worst p99 %.2f ms, errors %d, non-2xx %d   (load %s)\n", b, n, rate, p99, err, bad, l }'
+  rm -f "$work"/wrk*.out
+  stop_all
+}
+if command -v wrk >/dev/null && [ -f "$ref/wrk.lua" ]; then
+  http_run sqlite 1
+  http_run postgres 1
+  http_run postgres "$INSTANCES"
+else
+  echo "skipped: needs wrk and $ref/wrk.lua"
+fi
+
+echo
+echo "## review: 64 reviewers, claim + submit over HTTP for $REVIEW_SECONDS s (tests/bench/reviewers.py; reviewers spread over the instances)"
 "$py" "$ref/gen.py" "$work/fill.jsonl" "$REVIEW_FILL" r >/dev/null
 review_run sqlite 1
 review_run postgres 1
