@@ -130,7 +130,8 @@ fi
 # --- review: 64 reviewers claim + submit ------------------------------------------------------
 if want review; then
 echo
-echo "## review: 64 reviewers, claim + submit over HTTP for ${REVIEW_SECONDS} s (tests/bench/reviewers.py)"
+echo "## review: 64 reviewers, claim + submit over HTTP for ${REVIEW_SECONDS} s (tests/bench/reviewers.cpp)"
+client_bin=$(reviewers_client)
 review_run() {  # review_run PENDING [HTTP_THREADS]
   fresh_db
   : > "$work/reviewers.tok"
@@ -142,10 +143,10 @@ review_run() {  # review_run PENDING [HTTP_THREADS]
   [ -z "$threads" ] || sed "s/^return {/return {\n  http_threads = $threads,/" "$work/ex/hitl.lua" > "$work/ex/hitl-threads.lua"
   SERVE_CONFIG=${threads:+$work/ex/hitl-threads.lua} start_server
   wait_for_walk "$1"
-  # CPU seconds of the service and of the Python client during the run: both share the 2 cores.
+  # CPU seconds of the service and of the client during the run: both share the 2 cores.
   local before; before=$(cpu_s "$server")
   local figures; figures=$(/usr/bin/time -o "$work/client.time" -f "%U %S" \
-    python3 "$here/tests/bench/reviewers.py" "$url" "$work/reviewers.tok" "$REVIEW_SECONDS")
+    "$client_bin" "$url" "$work/reviewers.tok" "$REVIEW_SECONDS")
   local served; served=$(awk -v a="$before" -v b="$(cpu_s "$server")" 'BEGIN {printf "%.1f", b - a}')
   local client; client=$(awk '{printf "%.1f", $1 + $2}' "$work/client.time")
   echo "pending=$1${threads:+ http_threads=$threads} $figures cpu_s: service $served, client $client (load $(load))"

@@ -49,3 +49,9 @@ fresh_db() {  # an empty database (the schema made by the build under test) with
 }
 
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+reviewers_client() {  # the 64-reviewer client (tests/bench/reviewers.cpp), built once into $work
+  [ -x "$work/reviewers" ] ||
+    g++ -O2 -pthread -std=c++20 -o "$work/reviewers" "$(dirname "${BASH_SOURCE[0]}")/reviewers.cpp" >&2
+  echo "$work/reviewers"
+}

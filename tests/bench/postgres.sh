@@ -36,6 +36,7 @@ trap 'on_exit $?' EXIT
 server_url=$(sed -n 's/^url=//p' "$work/pg.state")
 [ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+source "$here/tests/bench/lib.sh"  # reviewers_client
 cp -r "$here/examples/credit_risk" "$work/ex"
 cfg="$work/ex/hitl.lua"
 # The example's config on PostgreSQL: the same file with the storage and queue lines replaced.
@@ -130,7 +131,7 @@ review_run() {  # review_run BACKEND INSTANCES
   step="starting $2 instance(s) on $1"
   start_instances "$c" "$2"
   step="the $1 review run ($2 instances)"
-  echo "$1, $2 instance(s), $pending pending: $("$py" "$here/tests/bench/reviewers.py" "$urls" "$work/rev.tok" "$REVIEW_SECONDS") (load $(load))"
+  echo "$1, $2 instance(s), $pending pending: $("$client_bin" "$urls" "$work/rev.tok" "$REVIEW_SECONDS") (load $(load))"
   stop_all
 }
 echo
@@ -167,7 +168,8 @@ else
 fi
 
 echo
-echo "## review: 64 reviewers, claim + submit over HTTP for $REVIEW_SECONDS s (tests/bench/reviewers.py; reviewers spread over the instances)"
+echo "## review: 64 reviewers, claim + submit over HTTP for $REVIEW_SECONDS s (tests/bench/reviewers.cpp; reviewers spread over the instances)"
+client_bin=$(reviewers_client)
 "$py" "$ref/gen.py" "$work/fill.jsonl" "$REVIEW_FILL" r >/dev/null
 review_run sqlite 1
 review_run postgres 1
