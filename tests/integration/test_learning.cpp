@@ -522,12 +522,13 @@ TEST_CASE("a queued training can be withdrawn while another one runs", "[learnin
   TempDir files;
   auto review_all = write_review_all(files);
   const std::string csv = std::string(HITL_SOURCE_DIR) + "/examples/credit_risk/data/credit_data.csv";
-  // slow: thousands of deep trees on the whole credit file take seconds; quick queues behind it.
+  // slow: thousands of deep trees on the whole credit file take seconds (5000: long enough that
+  // it still runs when the quick job is withdrawn, on a loaded machine too); quick queues behind it.
   Service s("slow = { policy = \"" + review_all.string() + "\", model = \"slow_xgb\", labels = { \"good\", \"bad\" }, " +
                 "retrain = { base_data = \"" + csv + "\", base_label = \"Status\", promote = false } },\n" +
                 "quick = { policy = \"" + review_all.string() + "\", model = \"credit\", labels = { \"good\", \"bad\" }, " +
                 "retrain = { promote = false } },\n",
-            "slow_xgb = { plugin = \"xgboost\", config = { num_round = 1500, max_depth = 8 } },\n");
+            "slow_xgb = { plugin = \"xgboost\", config = { num_round = 5000, max_depth = 8 } },\n");
   s.start();
   HttpClient c(s.port());
   for (const char* d : {"slow", "quick"}) {
