@@ -57,11 +57,9 @@ void claim_next(App& app, const http::Request& req, const Principal& who, http::
       r.content_type.clear();
       return respond(std::move(r));
     }
-    try {
-      respond(reply(claim_body(app, *claimed)));
-    } catch (const std::exception&) {
-      answer_error(app, respond, std::current_exception());
-    }
+    http::Response r;  // the body is made on the I/O thread, not on the writer's
+    r.build = [&app, claimed = std::move(*claimed)] { return reply(claim_body(app, claimed)); };
+    respond(std::move(r));
   });
 }
 
@@ -89,8 +87,12 @@ void outcome(App& app, std::string_view task_part, const http::Request& req, con
   // Answered once the outcome is committed (ReviewService::submit_async).
   app.review().submit_async(o, who, [&app, respond](std::optional<OutcomeResult> r, std::exception_ptr error) {
     if (error) return answer_error(app, respond, error);
-    respond(reply({{"task_id", r->task_id}, {"domain", r->domain}, {"decision_id", r->decision_id},
-                   {"outcome", r->outcome}, {"final_label", r->final_label}}));
+    http::Response done;  // the body is made on the I/O thread, not on the writer's
+    done.build = [r = std::move(*r)] {
+      return reply({{"task_id", r.task_id}, {"domain", r.domain}, {"decision_id", r.decision_id},
+                    {"outcome", r.outcome}, {"final_label", r.final_label}});
+    };
+    respond(std::move(done));
   });
 }
 

@@ -253,6 +253,19 @@ std::optional<std::string> invalid_reply(const Response& r) {
   return std::nullopt;
 }
 
+// The reply a Response::build makes, with the headers already set on `r` (security headers).
+Response built(Response r) {
+  Response out;
+  try {
+    out = r.build();
+  } catch (const std::exception& e) {
+    out = error_reply(500, "internal", std::string("building the reply failed: ") + e.what());
+  }
+  out.build = nullptr;
+  out.headers.insert(out.headers.begin(), r.headers.begin(), r.headers.end());
+  return out;
+}
+
 // Where a connection is; the acceptor reads it (from another thread) to pick a connection to
 // reclaim, so it is atomic.
 enum class Phase {
@@ -318,6 +331,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void write(Response r) {
     if (!running()) return close_now();
     phase_ = Phase::writing;
+    if (r.build) r = built(std::move(r));
     if (auto problem = invalid_reply(r)) r = error_reply(500, "internal", *problem);
     res_.emplace();
     auto& res = *res_;

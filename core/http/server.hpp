@@ -32,6 +32,11 @@ struct Response {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set when making the reply is work (a JSON body) and the thread answering should not do it:
+  // it runs on the connection's I/O thread just before the write. A claim or a submit is answered
+  // from the writer's after-commit callback, which every commit waits for (issue 19). Its status,
+  // body and content type are the reply's; its headers are added to these; an exception is a 500.
+  std::function<Response()> build;
 };
 
 // Call exactly once, from any thread; the server writes the reply on the connection's strand.

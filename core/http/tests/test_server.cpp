@@ -363,6 +363,45 @@ TEST_CASE("a handler may respond later from another thread and a second Respond 
   CHECK(c.request(bhttp::verb::get, "/two").body() == "later /two");
 }
 
+TEST_CASE("a reply with build is made on the I/O thread, keeps the headers set on it, and a throwing build is a 500") {
+  std::atomic<std::thread::id> built_on{};
+  std::thread::id responded_on;
+  Server server(loopback(), [&](Request&& req, Respond respond) {
+    Response r;
+    r.headers.emplace_back("X-Set-Before", "yes");  // as the UI's security headers are
+    if (req.path == "/throws") {
+      r.build = []() -> Response { throw std::runtime_error("no body"); };
+    } else {
+      r.build = [&built_on] {
+        built_on = std::this_thread::get_id();
+        Response out = text("made later");
+        out.status = 201;
+        out.headers.emplace_back("X-Built", "1");
+        return out;
+      };
+    }
+    std::thread answering([&, respond = std::move(respond), r = std::move(r)]() mutable {
+      responded_on = std::this_thread::get_id();
+      respond(std::move(r));
+    });
+    answering.join();
+  });
+  server.start();
+  Client c(server.port());
+  const auto res = c.request(bhttp::verb::get, "/made");
+  CHECK(res.result_int() == 201);
+  CHECK(res.body() == "made later");
+  CHECK(res[bhttp::field::content_length] == "10");
+  CHECK(res["X-Set-Before"] == "yes");
+  CHECK(res["X-Built"] == "1");
+  CHECK(built_on.load() != std::thread::id{});
+  CHECK(built_on.load() != responded_on);  // not on the thread that called Respond
+  const auto failed = c.request(bhttp::verb::get, "/throws");
+  CHECK(failed.result_int() == 500);
+  CHECK(failed.body().find("building the reply failed: no body") != std::string::npos);
+  CHECK(failed["X-Set-Before"] == "yes");
+}
+
 TEST_CASE("a Respond dropped without being called answers 500 internal") {
   std::mutex m;
   std::vector<Respond> parked;
