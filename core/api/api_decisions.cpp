@@ -139,13 +139,14 @@ void ingest(App& app, const std::string& dom, const http::Request& req, const Pr
           });
           return;
         }
-        if (single) {
-          respond(reply(result_to_json(results.at(0))));
-          return;
-        }
-        json arr = json::array();
-        for (auto& r : results) arr.push_back(result_to_json(r));
-        respond(reply({{"results", std::move(arr)}}));
+        http::Response r;  // the body is made on the I/O thread, not on the writer's (after-commit)
+        r.build = [single, results = std::move(results)] {
+          if (single) return reply(result_to_json(results.at(0)));
+          json arr = json::array();
+          for (auto& one : results) arr.push_back(result_to_json(one));
+          return reply({{"results", std::move(arr)}});
+        };
+        respond(std::move(r));
       });
 }
 
