@@ -22,6 +22,10 @@ bool audit_outcome(const sdk::DecisionRecord& d) {
   return d.reason == report::kAuditReason && !d.final_outcome.empty() && !d.model_version.empty();
 }
 
+// The key the seed's read and outcome() name a final outcome by (learning/seed_hold.hpp): the
+// decision and the time of its final outcome (a decision sent back and answered again has another).
+SeedKey outcome_key(const sdk::DecisionRecord& d) { return {d.id, 0, d.final_ms}; }
+
 // When registry version `id` last went live (its newest promotion in the history); 0 when it never
 // did: the configured artifact, live from the start.
 std::int64_t live_since(const registry::Registry& reg, const std::string& domain, const std::string& id) {
@@ -57,7 +61,7 @@ bool LiveGuard::outcome(const sdk::DecisionRecord& d) noexcept {
   try {
     std::lock_guard lock(mu_);
     Sample s{d.model_version, d.final_label == d.label};
-    if (!seeds_[d.domain].hear({d.id}, s)) return false;  // held for the seed's read, or in it already
+    if (!seeds_[d.domain].hear(outcome_key(d), s)) return false;  // held for the seed's read, or in it already
     count(d.domain, s);
     return true;
   } catch (...) {
@@ -112,7 +116,7 @@ LiveGuard::AuditRead LiveGuard::read_since(const std::string& domain, std::int64
       auto& c = read.by_version[d.model_version];
       ++c.samples;
       if (d.final_label == d.label) ++c.right;
-      read.seen.insert({d.id});  // copied: the page's last id is where the next page starts
+      read.seen.insert(outcome_key(d));
     }
     if (page.size() < filter.limit) break;
     filter.after_created_ms = page.back().created_ms;

@@ -38,15 +38,17 @@ std::int64_t stored_predictions(const DomainCounters& c) {
 
 json rate(std::int64_t part, std::int64_t whole) { return whole > 0 ? json(double(part) / double(whole)) : json(); }
 
-// The key the seed's read and the live hooks name a labelled case by (learning/seed_hold.hpp).
-learning::SeedKey sample_key(std::string decision_id, bool truth) { return {std::move(decision_id), std::uint8_t(truth)}; }
+// The keys the seed's read and the live hooks name a labelled case by (learning/seed_hold.hpp):
+// a final outcome by its time (a decision sent back gets another), a decision's first truth alone.
+learning::SeedKey outcome_key(std::string decision_id, std::int64_t final_ms) { return {std::move(decision_id), 0, final_ms}; }
+learning::SeedKey truth_key(std::string decision_id) { return {std::move(decision_id), 1, 0}; }
 
 // What storage holds since the last training (at `since`): the samples (final human outcomes,
 // and the reported truths of decisions nobody reviewed, as truth() counts them live; a truth is
 // found on the decisions made since then) and their corrections, the decisions made and flagged.
 struct SinceTraining {
   std::int64_t samples = 0, corrections = 0, predictions = 0, flagged = 0;
-  learning::SeedSeen seen;  // the samples counted, by decision: which live events the read already had
+  learning::SeedSeen seen;  // the samples counted, by key: which live events the read already had
 };
 
 SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std::int64_t since) {
@@ -57,7 +59,7 @@ SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std:
     if (f.created_ms >= since) {
       ++n.samples;
       if (f.final_label != f.model_label) ++n.corrections;
-      n.seen.insert(sample_key(std::move(f.decision_id), false));
+      n.seen.insert(outcome_key(std::move(f.decision_id), f.created_ms));  // the final's time, as the review writes both
     }
   sdk::DecisionFilter filter;
   filter.domain = domain;
@@ -72,7 +74,7 @@ SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std:
       if (d.final_outcome.empty() && !d.truth_label.empty() && d.truth_ms >= since) {
         ++n.samples;
         if (d.truth_label != d.label) ++n.corrections;
-        n.seen.insert(sample_key(d.id, true));
+        n.seen.insert(truth_key(d.id));
       }
     }
     if (page.size() < filter.limit) break;
@@ -107,8 +109,8 @@ struct RetrainWorker::DomainState {
 
   bool seeded() const { return seed.read(); }
   // A live case (mu_ held): true when it counts now, false when held or the read had it.
-  bool hear(Evidence kind, const std::string& decision_id, bool correction) {
-    if (!seed.hear(sample_key(decision_id, kind == Evidence::truth), correction)) return false;
+  bool hear(Evidence kind, const sdk::DecisionRecord& d, bool correction) {
+    if (!seed.hear(kind == Evidence::truth ? truth_key(d.id) : outcome_key(d.id, d.final_ms), correction)) return false;
     count(correction);
     return true;
   }
@@ -234,7 +236,7 @@ void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept {
       // out of memory: the next audit outcome asks again
     }
   }
-  count_evidence(d.domain, Evidence::outcome, d.id, d.final_label != d.label);
+  count_evidence(d, Evidence::outcome, d.final_label != d.label);
 }
 
 void RetrainWorker::judge_live(const std::set<std::string>& domains) {
@@ -248,20 +250,19 @@ void RetrainWorker::judge_live(const std::set<std::string>& domains) {
 }
 
 void RetrainWorker::truth(const sdk::DecisionRecord& d, bool first) noexcept {
-  if (first && d.final_outcome.empty()) count_evidence(d.domain, Evidence::truth, d.id, d.truth_label != d.label);
+  if (first && d.final_outcome.empty()) count_evidence(d, Evidence::truth, d.truth_label != d.label);
 }
 
-void RetrainWorker::count_evidence(const std::string& domain, Evidence kind, const std::string& decision_id,
-                                   bool correction) noexcept {
+void RetrainWorker::count_evidence(const sdk::DecisionRecord& d, Evidence kind, bool correction) noexcept {
   try {
     std::lock_guard lock(mu_);
-    auto it = domains_.find(domain);
+    auto it = domains_.find(d.domain);
     if (it == domains_.end() || !it->second->trainable) return;
-    if (!it->second->hear(kind, decision_id, correction)) return;
+    if (!it->second->hear(kind, d, correction)) return;
     it->second->dirty = true;
     ++it->second->outcomes_since_check;
   } catch (const std::exception& e) {  // out of memory holding it: this one is not counted
-    spdlog::error("retrain domain={}: a labelled case not counted: {}", domain, e.what());
+    spdlog::error("retrain domain={}: a labelled case not counted: {}", d.domain, e.what());
     return;
   }
   wake_.notify_all();

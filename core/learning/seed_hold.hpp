@@ -20,18 +20,24 @@
 
 namespace hitl::learning {
 
-// One event as the read knows it: the decision, and which of its events when the owner counts
-// more than one kind per decision (the retrain worker: a final outcome, a first ground truth).
+// One event as the read knows it: the decision; which of its events when the owner counts more
+// than one kind per decision (the retrain worker: a final outcome, a first ground truth); and,
+// where a decision may have several of a kind, the time of this one (a final outcome's final_ms:
+// a task sent back and answered again gives the decision a new outcome, which the read of an
+// older one must not take for it; 0 where there is one only).
 struct SeedKey {
   std::string decision_id;
   std::uint8_t kind = 0;
+  std::int64_t at_ms = 0;
   bool operator==(const SeedKey&) const = default;
 };
 struct SeedKeyHash {
-  std::size_t operator()(const SeedKey& k) const noexcept { return std::hash<std::string>{}(k.decision_id) ^ k.kind; }
+  std::size_t operator()(const SeedKey& k) const noexcept {
+    return std::hash<std::string>{}(k.decision_id) ^ (std::hash<std::int64_t>{}(k.at_ms) * 31 + k.kind);
+  }
 };
-// The events a read counted. A multiset: a read may count a decision's event more than once
-// (the retrain worker counts feedback rows), and each live event takes one.
+// The events a read counted. A multiset: a read may count one key more than once (two feedback
+// rows of a decision in one millisecond), and each live event takes one.
 using SeedSeen = std::unordered_multiset<SeedKey, SeedKeyHash>;
 
 // `Event`: what the owner needs to count a held event later (e.g. whether it is a correction).

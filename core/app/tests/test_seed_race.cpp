@@ -140,7 +140,8 @@ TEST_CASE("the retrain worker's seed counts each outcome and truth once, however
   t.decide(10);
   auto& w = t.gated_worker();
   // Before the read: heard and counted live, then in the read too.
-  w.outcome(t.outcome(0, "bad"));
+  const auto first_of_d0 = t.outcome(0, "bad");
+  w.outcome(first_of_d0);
   w.outcome(t.outcome(1, "good"));
   CHECK(t.stats(w)["samples"] == 2);
 
@@ -163,12 +164,15 @@ TEST_CASE("the retrain worker's seed counts each outcome and truth once, however
   REQUIRE(hitl::test::eventually([&] { return !t.stats(w).value("seeding", true); }, 30s, 10ms));
   w.outcome(late_in_read);
   w.outcome(late_after_read);
+  // d0's task sent back and answered again: a new outcome of a decision the read had one of.
+  while (hitl::now_ms() <= first_of_d0.final_ms) std::this_thread::sleep_for(1ms);
+  w.outcome(t.outcome(0, "good"));
 
-  // Outcomes of d0, d1, d2, d3, d5, d7, d8 and the truths of d4 and d6; corrections where the
-  // label is not the model's "good": d0, d2, d4, d5, d6, d8.
+  // Outcomes of d0 (twice), d1, d2, d3, d5, d7, d8 and the truths of d4 and d6; corrections
+  // where the label is not the model's "good": d0's first, d2, d4, d5, d6, d8.
   const auto st = t.stats(w);
   INFO(st.dump());
-  CHECK(st["samples"] == 9);
+  CHECK(st["samples"] == 10);
   CHECK(st["corrections"] == 6);
   // The same as a read of storage alone, with nothing racing it.
   auto fresh = t.worker(t.gated());
