@@ -23,7 +23,7 @@ std::vector<int> ended(SeedHold<int>& hold, std::optional<SeedSeen> seen) {
 
 }  // namespace
 
-TEST_CASE("seed hold: before the read events count; while it runs they wait; after it the read's are not counted again") {
+TEST_CASE("seed hold: events count before the read, wait while it runs, and the read's are not counted again after it") {
   SeedHold<int> hold;
   CHECK_FALSE(hold.read());
   CHECK(hold.hear({"a"}, 1));  // before: counted now (the read will replace it)
