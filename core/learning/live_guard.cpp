@@ -22,6 +22,10 @@ bool audit_outcome(const sdk::DecisionRecord& d) {
   return d.reason == report::kAuditReason && !d.final_outcome.empty() && !d.model_version.empty();
 }
 
+// The key the seed's read and outcome() name a final outcome by (learning/seed_hold.hpp): the
+// decision and the time of its final outcome (a decision sent back and answered again has another).
+SeedKey outcome_key(const sdk::DecisionRecord& d) { return {d.id, 0, d.final_ms}; }
+
 // When registry version `id` last went live (its newest promotion in the history); 0 when it never
 // did: the configured artifact, live from the start.
 std::int64_t live_since(const registry::Registry& reg, const std::string& domain, const std::string& id) {
@@ -56,13 +60,19 @@ bool LiveGuard::outcome(const sdk::DecisionRecord& d) noexcept {
   if (!audit_outcome(d)) return false;
   try {
     std::lock_guard lock(mu_);
-    auto& c = counts_[{d.domain, d.model_version}];
-    ++c.samples;
-    if (d.final_label == d.label) ++c.right;
+    Sample s{d.model_version, d.final_label == d.label};
+    if (!seeds_[d.domain].hear(outcome_key(d), s)) return false;  // held for the seed's read, or in it already
+    count(d.domain, s);
     return true;
   } catch (...) {
     return false;  // out of memory: the guard waits for the next sample
   }
+}
+
+void LiveGuard::count(const std::string& domain, const Sample& s) {
+  auto& c = counts_[{domain, s.model_version}];
+  ++c.samples;
+  if (s.right) ++c.right;
 }
 
 LiveGuard::Counts LiveGuard::counts(const std::string& domain, const std::string& model_version) const {
@@ -77,27 +87,53 @@ void LiveGuard::seed(const std::string& domain) {
   const registry::Registry reg(deps_.cfg.registry_dir);
   const auto pair = promoted_pair(reg, domain);
   if (!pair) return;
-  std::map<std::string, Counts> seen;
+  const std::int64_t from_ms = live_since(reg, domain, pair->previous.id);
+  {
+    std::lock_guard lock(mu_);
+    seeds_[domain].begin();  // from here on, live audit outcomes wait for the read
+  }
+  std::optional<AuditRead> read;
+  try {
+    read = read_since(domain, from_ms);
+  } catch (...) {
+    end_seed(domain, std::nullopt);
+    throw;
+  }
+  end_seed(domain, std::move(read));
+}
+
+LiveGuard::AuditRead LiveGuard::read_since(const std::string& domain, std::int64_t from_ms) const {
+  AuditRead read;
   sdk::DecisionFilter filter;
   filter.domain = domain;
-  filter.from_ms = live_since(reg, domain, pair->previous.id);
+  filter.from_ms = from_ms;
   filter.with_payload = false;
   for (;;) {
     std::vector<sdk::DecisionRecord> page;
     if (auto st = deps_.storage.list_decisions(filter, page); !st.ok()) throw std::runtime_error(st.message);
     for (auto& d : page) {
       if (!audit_outcome(d)) continue;
-      auto& c = seen[d.model_version];
+      auto& c = read.by_version[d.model_version];
       ++c.samples;
       if (d.final_label == d.label) ++c.right;
+      read.seen.insert(outcome_key(d));
     }
     if (page.size() < filter.limit) break;
     filter.after_created_ms = page.back().created_ms;
     filter.after_id = page.back().id;
   }
+  return read;
+}
+
+void LiveGuard::end_seed(const std::string& domain, std::optional<AuditRead> read) {
   std::lock_guard lock(mu_);
-  // Outcomes counted while the read ran are in storage too: the read's figures replace them.
-  for (auto& [version, c] : seen) counts_[{domain, version}] = c;
+  std::optional<SeedSeen> seen;
+  if (read) {
+    // Outcomes heard before the read began are in storage too: its figures replace them.
+    for (auto& [version, c] : read->by_version) counts_[{domain, version}] = c;
+    seen = std::move(read->seen);
+  }
+  seeds_[domain].end(std::move(seen), [&](const Sample& s) { count(domain, s); });
 }
 
 std::string LiveGuard::judge(const std::string& domain) {

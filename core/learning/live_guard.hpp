@@ -9,15 +9,18 @@
 //
 // Incremental: counters per model version, bumped as audit outcomes arrive; the only read of
 // storage is at start (the decisions since the predecessor went live, paged, in the background).
+// Audit outcomes go on while that read runs; each counts once (learning/seed_hold.hpp).
 // The retrain worker owns it and calls judge() on its own thread.
 #include <hitl/plugin_api.hpp>
 
 #include "config/service_config.hpp"
+#include "learning/seed_hold.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -38,10 +41,14 @@ class LiveGuard {
   explicit LiveGuard(Deps deps);
 
   // A decision's outcome became final: counted when it is an audit sample. Cheap; never throws.
-  // Returns true when it was counted (the worker then asks judge() soon).
+  // Returns true when it was counted (the worker then asks judge() soon); false too when it is
+  // held for the domain's seed, which counts it once its read is in (the worker judges then).
   bool outcome(const sdk::DecisionRecord& decision) noexcept;
   // Rebuilds the counts of the live model and its predecessor from storage (the worker's thread,
-  // at start). Throws std::runtime_error on storage errors.
+  // at start). Each audit outcome counts once however it races the read: one heard before it
+  // began is in it; one heard while it runs is held, then counted unless the read had that
+  // decision's outcome; one heard later whose commit the read saw is not counted again. Throws
+  // std::runtime_error on storage errors (the live counts stand, the held outcomes counted).
   void seed(const std::string& domain);
   // Judges the domain's live model if it is due: the live guard's verdict, rolled back or kept,
   // once per version. Returns what it did ("" when it is not due). Throws on registry and audit
@@ -50,9 +57,25 @@ class LiveGuard {
   Counts counts(const std::string& domain, const std::string& model_version) const;
 
  private:
+  // An audit outcome as it counts: the model that decided it, and whether it was right.
+  struct Sample {
+    std::string model_version;
+    bool right = false;
+  };
+  // What the seed's read found: the counts by model version, and the decisions it counted.
+  struct AuditRead {
+    std::map<std::string, Counts> by_version;
+    SeedSeen seen;
+  };
+  AuditRead read_since(const std::string& domain, std::int64_t from_ms) const;  // throws on storage errors
+  // The read is in (nullopt: it failed): its counts replace the live ones, then the held count.
+  void end_seed(const std::string& domain, std::optional<AuditRead> read);
+  void count(const std::string& domain, const Sample& s);  // mu_ held
+
   Deps deps_;
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, Counts> counts_;  // (domain, model_version)
+  std::map<std::string, SeedHold<Sample>> seeds_;                 // by domain: the seed's read against live outcomes
   std::set<std::pair<std::string, std::string>> judged_;          // (domain, registry id)
 };
 

@@ -3,6 +3,7 @@
 #include "audit/audit_record.hpp"
 #include "common/clock.hpp"
 #include "learning/cycle.hpp"
+#include "learning/seed_hold.hpp"
 #include "plugin/plugin_registry.hpp"
 #include "policy/policy_engine.hpp"
 #include "registry/registry.hpp"
@@ -17,7 +18,6 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace hitl::service {
@@ -38,26 +38,17 @@ std::int64_t stored_predictions(const DomainCounters& c) {
 
 json rate(std::int64_t part, std::int64_t whole) { return whole > 0 ? json(double(part) / double(whole)) : json(); }
 
-// The samples a read of storage counted, by decision id: a live event found here was counted by
-// it already. Multisets, as the read counts a decision's feedback rows (one per final outcome).
-struct SeenSamples {
-  std::unordered_multiset<std::string> outcomes, truths;
-};
-
-// Takes one `id` out of `seen`: true when the read had it (each event is heard once).
-bool take(std::unordered_multiset<std::string>& seen, const std::string& id) {
-  auto it = seen.find(id);
-  if (it == seen.end()) return false;
-  seen.erase(it);
-  return true;
-}
+// The keys the seed's read and the live hooks name a labelled case by (learning/seed_hold.hpp):
+// a final outcome by its time (a decision sent back gets another), a decision's first truth alone.
+learning::SeedKey outcome_key(std::string decision_id, std::int64_t final_ms) { return {std::move(decision_id), 0, final_ms}; }
+learning::SeedKey truth_key(std::string decision_id) { return {std::move(decision_id), 1, 0}; }
 
 // What storage holds since the last training (at `since`): the samples (final human outcomes,
 // and the reported truths of decisions nobody reviewed, as truth() counts them live; a truth is
 // found on the decisions made since then) and their corrections, the decisions made and flagged.
 struct SinceTraining {
   std::int64_t samples = 0, corrections = 0, predictions = 0, flagged = 0;
-  SeenSamples seen;  // the samples counted, by decision: which live events the read already had
+  learning::SeedSeen seen;  // the samples counted, by key: which live events the read already had
 };
 
 SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std::int64_t since) {
@@ -68,7 +59,7 @@ SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std:
     if (f.created_ms >= since) {
       ++n.samples;
       if (f.final_label != f.model_label) ++n.corrections;
-      n.seen.outcomes.insert(std::move(f.decision_id));
+      n.seen.insert(outcome_key(std::move(f.decision_id), f.created_ms));  // the final's time, as the review writes both
     }
   sdk::DecisionFilter filter;
   filter.domain = domain;
@@ -83,7 +74,7 @@ SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std:
       if (d.final_outcome.empty() && !d.truth_label.empty() && d.truth_ms >= since) {
         ++n.samples;
         if (d.truth_label != d.label) ++n.corrections;
-        n.seen.truths.insert(d.id);
+        n.seen.insert(truth_key(d.id));
       }
     }
     if (page.size() < filter.limit) break;
@@ -98,15 +89,6 @@ SinceTraining count_since(sdk::Storage& storage, const std::string& domain, std:
 // Counters since the domain's last training. The flag figures are a storage count taken at
 // start() plus what the pipeline's counters added since (so no query per check).
 struct RetrainWorker::DomainState {
-  // The seed's read of storage (seed()). Before it, live events count as they come: the read
-  // replaces them, as their commits came first. While it runs they are held, to be counted once
-  // it is in unless it had them; after it, one the read had (its hook came late) is not counted.
-  enum class Seed : std::uint8_t { not_read, reading, read };
-  struct Held {
-    Evidence kind;
-    std::string decision_id;
-    bool correction;
-  };
   bool trainable = false;
   bool dirty = false;
   std::int64_t outcomes_since_check = 0;
@@ -117,38 +99,35 @@ struct RetrainWorker::DomainState {
   std::int64_t seed_predictions = 0, seed_flagged = 0;
   std::int64_t counter_predictions = 0, counter_flagged = 0;  // the pipeline counters at the seed (less repeats)
   std::optional<double> flag_rate_at_training;
-  Seed seed = Seed::not_read;
-  std::vector<Held> held;  // heard while the read runs: as many as arrive meanwhile
-  // What the read counted that no live event matched yet; dropped at the next training. Each
-  // live event costs one hash look-up, however long the history.
-  SeenSamples seen;
+  // The seed's read of storage (seed()) against the live hooks: each labelled case counts once
+  // (the rule is learning/seed_hold.hpp's). A held case keeps whether it is a correction; the
+  // read's keys are dropped at the next training.
+  learning::SeedHold<bool> seed;
   // Reviewer disagreement reads the reviews since the last training: kept for a while.
   std::optional<std::pair<std::int64_t, std::int64_t>> disagreement;  // (multi_reviewed, disagreed)
   std::int64_t disagreement_ms = 0;
 
-  bool seeded() const { return seed == Seed::read; }
-  // A live event (mu_ held): true when it counts now, false when held or the read had it.
-  bool hear(Evidence kind, const std::string& decision_id, bool correction) {
-    if (seed == Seed::reading) {
-      held.push_back({kind, decision_id, correction});
-      return false;
-    }
-    if (take(kind == Evidence::outcome ? seen.outcomes : seen.truths, decision_id)) return false;
-    ++samples;
-    if (correction) ++corrections;
+  bool seeded() const { return seed.read(); }
+  // A live case (mu_ held): true when it counts now, false when held or the read had it.
+  bool hear(Evidence kind, const sdk::DecisionRecord& d, bool correction) {
+    if (!seed.hear(kind == Evidence::truth ? truth_key(d.id) : outcome_key(d.id, d.final_ms), correction)) return false;
+    count(correction);
     return true;
   }
+  void count(bool correction) {
+    ++samples;
+    if (correction) ++corrections;
+  }
   // The read is in (mu_ held; nullopt: it failed, and the live figures stand): its figures
-  // replace what was heard before it, then each held event counts unless the read had it.
+  // replace what was heard before it, then each held case counts unless the read had it.
   void end_seed(std::optional<SinceTraining>& read) {
+    std::optional<learning::SeedSeen> seen;
     if (read) {
       samples = read->samples;
       corrections = read->corrections;
       seen = std::move(read->seen);
     }
-    seed = Seed::read;
-    for (auto& h : held) dirty = hear(h.kind, h.decision_id, h.correction) || dirty;
-    held = {};
+    dirty = seed.end(std::move(seen), [this](bool correction) { count(correction); }) || dirty;
   }
 };
 
@@ -176,7 +155,7 @@ void RetrainWorker::seed_domain(const std::string& name, DomainState& st, const 
                                 std::int64_t now) {
   {
     std::lock_guard lock(mu_);
-    st.seed = DomainState::Seed::reading;  // from here on, live events wait for the read
+    st.seed.begin();  // from here on, live events wait for the read
   }
   std::optional<SinceTraining> read;
   std::optional<double> flag_rate;
@@ -257,7 +236,7 @@ void RetrainWorker::outcome(const sdk::DecisionRecord& d) noexcept {
       // out of memory: the next audit outcome asks again
     }
   }
-  count_evidence(d.domain, Evidence::outcome, d.id, d.final_label != d.label);
+  count_evidence(d, Evidence::outcome, d.final_label != d.label);
 }
 
 void RetrainWorker::judge_live(const std::set<std::string>& domains) {
@@ -271,20 +250,19 @@ void RetrainWorker::judge_live(const std::set<std::string>& domains) {
 }
 
 void RetrainWorker::truth(const sdk::DecisionRecord& d, bool first) noexcept {
-  if (first && d.final_outcome.empty()) count_evidence(d.domain, Evidence::truth, d.id, d.truth_label != d.label);
+  if (first && d.final_outcome.empty()) count_evidence(d, Evidence::truth, d.truth_label != d.label);
 }
 
-void RetrainWorker::count_evidence(const std::string& domain, Evidence kind, const std::string& decision_id,
-                                   bool correction) noexcept {
+void RetrainWorker::count_evidence(const sdk::DecisionRecord& d, Evidence kind, bool correction) noexcept {
   try {
     std::lock_guard lock(mu_);
-    auto it = domains_.find(domain);
+    auto it = domains_.find(d.domain);
     if (it == domains_.end() || !it->second->trainable) return;
-    if (!it->second->hear(kind, decision_id, correction)) return;
+    if (!it->second->hear(kind, d, correction)) return;
     it->second->dirty = true;
     ++it->second->outcomes_since_check;
   } catch (const std::exception& e) {  // out of memory holding it: this one is not counted
-    spdlog::error("retrain domain={}: a labelled case not counted: {}", domain, e.what());
+    spdlog::error("retrain domain={}: a labelled case not counted: {}", d.domain, e.what());
     return;
   }
   wake_.notify_all();
@@ -486,7 +464,7 @@ void RetrainWorker::run_job(RetrainJob& job) {
       st.samples -= samples_at_start;
       st.corrections -= corrections_at_start;
       st.seed_predictions = st.seed_flagged = 0;
-      st.seen = {};  // a late event of the seed's read now counts toward the next training, as any heard after this one began
+      st.seed.forget_read();  // a late event of the seed's read now counts toward the next training, as any heard after this one began
       if (counters) {
         st.counter_predictions = stored_predictions(*counters);
         st.counter_flagged = std::int64_t(counters->pending_review.load());

@@ -64,8 +64,8 @@ class RetrainWorker {
   // storage (`hitl serve` only; `hitl ingest` and the tests that build an App never start it).
   // Each outcome and truth is counted once however it races that read: the ones heard before
   // it are in it; the ones heard while it runs are held, then counted unless the read had them
-  // (by decision); and one heard later, whose commit the read saw already, is not counted again
-  // before the next training (seed()).
+  // (by decision, and an outcome by its time); and one heard later, whose commit the read saw
+  // already, is not counted again before the next training (seed(), learning/seed_hold.hpp).
   void start();
   void stop();
   // Among instances sharing a database, the trainings, the retrain(stats) checks, the schedule
@@ -107,12 +107,12 @@ class RetrainWorker {
  private:
   struct DomainState;
   // A labelled case's kind: a final human outcome, or the first ground truth of a decision no
-  // person reviewed. The seed's read tells them apart by decision (seed()).
+  // person reviewed. The seed's read tells them apart by decision, and outcomes by time (seed()).
   enum class Evidence : std::uint8_t { outcome, truth };
   void seed();  // the counters since each domain's last training, from storage
   void seed_domain(const std::string& name, DomainState& st, const registry::Registry& reg, std::int64_t now);
-  // One new labelled case of `decision_id`, heard live (the hooks above).
-  void count_evidence(const std::string& domain, Evidence kind, const std::string& decision_id, bool correction) noexcept;
+  // One new labelled case of decision `d`, heard live (the hooks above).
+  void count_evidence(const sdk::DecisionRecord& d, Evidence kind, bool correction) noexcept;
   void run();
   void check(const std::string& domain, const char* event);
   nlohmann::json stats_of(const std::string& domain, const char* event);
