@@ -7,12 +7,15 @@
 # Sizes (env): BATCH_SMALL (200000 records), REVIEW_FILL (60000 records ingested before each review
 # run, about a third of them flagged), REVIEW_SECONDS (10), INSTANCES (3), WRK_DURATION (10s: the
 # HTTP intake runs, on SQLite and on PostgreSQL with 1 and INSTANCES instances), PINNED_ROUNDS (3: the
-# batch rounds with the instance on core 0 and the server on core 1).
+# batch rounds with the instance on core 0 and the server on core 1), SECTIONS ("batch http review":
+# the parts to run, e.g. SECTIONS=http for the HTTP intake alone).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-build}" && pwd)
 ref=${REF_DIR:-$here/../shared/bench}
 : "${BATCH_SMALL:=200000}" "${REVIEW_FILL:=60000}" "${REVIEW_SECONDS:=10}" "${INSTANCES:=3}" "${WRK_DURATION:=10s}"
+: "${SECTIONS:=batch http review}"
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 for f in peer.py gen.py; do [ -f "$ref/$f" ] || { echo "no $ref/$f (set REF_DIR)"; exit 1; }; done
 py=${PYTHON:-/usr/bin/python3}
 hitl="$build/bin/hitl"
@@ -62,6 +65,7 @@ timed() {  # timed N CMD...: "records/s CPU-seconds" of CMD over N records
 echo "# hitl bench on PostgreSQL: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?') $(grep -m1 CMAKE_BUILD_TYPE: "$build/CMakeCache.txt" | cut -d= -f2), $(nproc) cores, load average $(load)"
 echo "# server: $("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version), loopback, fsync=off"
 
+if want batch; then
 echo
 echo "## batch ingest, $BATCH_SMALL records into a fresh database (records/s, CPU seconds of the client process)"
 "$py" "$ref/gen.py" "$work/first.jsonl" "$BATCH_SMALL" f >/dev/null
@@ -102,6 +106,7 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   taskset -a -p -c "0-$(($(nproc) - 1))" "$postmaster" >/dev/null
 else
   echo "skipped: needs 2 cores and taskset"
+fi
 fi
 
 start_instances() {  # start_instances CONFIG N: N `hitl serve`; sets urls (comma-separated)
@@ -158,7 +163,9 @@ http_run() {
   rm -f "$work"/wrk*.out
   stop_all
 }
-if command -v wrk >/dev/null && [ -f "$ref/wrk.lua" ]; then
+if ! want http; then
+  echo "skipped (SECTIONS)"
+elif command -v wrk >/dev/null && [ -f "$ref/wrk.lua" ]; then
   http_run sqlite 1
   http_run postgres 1
   http_run postgres "$INSTANCES"
@@ -166,11 +173,13 @@ else
   echo "skipped: needs wrk and $ref/wrk.lua"
 fi
 
+if want review; then
 echo
 echo "## review: 64 reviewers, claim + submit over HTTP for $REVIEW_SECONDS s (tests/bench/reviewers.py; reviewers spread over the instances)"
 "$py" "$ref/gen.py" "$work/fill.jsonl" "$REVIEW_FILL" r >/dev/null
 review_run sqlite 1
 review_run postgres 1
 review_run postgres "$INSTANCES"
+fi
 echo
 echo "# load average at the end: $(load)"

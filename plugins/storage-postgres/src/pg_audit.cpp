@@ -5,10 +5,27 @@
 #include "batch_rules.hpp"
 
 namespace hitl::storage_postgres {
+namespace {
+
+// A small batch's records and the head's new position in one statement: the head's UPDATE as a
+// CTE (which runs whether or not the INSERT reads it), the records as one array per column. The
+// last two parameters are the head's new seq and hash.
+const std::string& append_small_sql() {
+  static const std::string sql = [] {
+    const std::size_t n = kAudit.inserted_count();
+    return "WITH head AS (UPDATE audit_head SET seq = $" + std::to_string(n + 1) + "::bigint, hash = $" +
+           std::to_string(n + 2) + " WHERE id = 1) " + kAudit.bulk_insert();
+  }();
+  return sql;
+}
+
+}  // namespace
+
 // The head row is locked (FOR UPDATE) until this transaction ends: a second writer -- another
 // instance, `hitl token create` -- waits here and then continues from our last record, so
-// the chain never forks. Taken last in the batch, so the lock is held only for the append: one
-// COPY of the batch's records and the head's update.
+// the chain never forks. Taken last in the batch, so the lock is held only for the append: for a
+// small batch one statement (append_small_sql), for a large one a COPY of the records and the
+// head's update.
 void PgStorage::append_audit(Tx& tx, sdk::WriteBatch& b, std::size_t& index) {
   const std::vector<sdk::AuditRecord*> records = storage_common::audit_records_to_append(b);
   if (records.empty()) return;
@@ -24,7 +41,15 @@ void PgStorage::append_audit(Tx& tx, sdk::WriteBatch& b, std::size_t& index) {
     prev = a.hash;
   }
   index = 0;
-  kAudit.copy_in(tx.w, records.begin(), records.end(), [](const sdk::AuditRecord* a) -> const auto& { return *a; });
+  const auto record_of = [](const sdk::AuditRecord* a) -> const sdk::AuditRecord& { return *a; };
+  if (records.size() < pg::kCopyFromRows) {
+    pg::Params p = kAudit.bulk_params(records.begin(), records.end(), record_of);
+    p.push_back(pg::text_of(seq));
+    p.push_back(prev);
+    tx.run(append_small_sql(), p);
+    return;
+  }
+  kAudit.copy_in(tx.w, records.begin(), records.end(), record_of);
   tx.run("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", pg::params(seq, prev));
 }
 

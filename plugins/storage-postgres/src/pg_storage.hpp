@@ -70,7 +70,7 @@ class PgStorage final : public sdk::Storage {
   sdk::Status commit_with(sdk::WriteBatch& batch, const std::vector<sdk::TokenExpiry>* expiries) noexcept;
   void apply(Tx& tx, sdk::WriteBatch& batch, const char*& stage, std::size_t& index);
   void insert_decisions(Tx& tx, std::vector<sdk::NewDecision>& items);
-  void insert_decisions_one_by_one(Tx& tx, std::vector<sdk::NewDecision>& items);
+  void insert_decisions_on_conflict(Tx& tx, std::vector<sdk::NewDecision>& items);
   void insert_tasks(Tx& tx, std::vector<sdk::NewDecision*>& opened);
   void insert_feedback(Tx& tx, const std::vector<sdk::FeedbackRecord>& items);
   void append_audit(Tx& tx, sdk::WriteBatch& b, std::size_t& index);
