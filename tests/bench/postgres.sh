@@ -112,6 +112,9 @@ fi
 start_instances() {  # start_instances CONFIG N: N `hitl serve`; sets urls (comma-separated)
   urls=
   for i in $(seq "$2"); do
+    # The previous run's file goes first: the loop below could read its old URL before the new
+    # instance's redirection truncates it, and wait forever on a port nobody listens on.
+    rm -f "$work/serve$i.out"
     HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "$1" > "$work/serve$i.out" 2> "$work/serve$i.log" &
     servers+=($!)
     until grep -q listening "$work/serve$i.out" 2>/dev/null; do sleep 0.05; done
