@@ -495,3 +495,26 @@ TEST_CASE("two instances mixing small and large batches on the same ids: each st
             .as<int>() == kIds / 2);
   CHECK(verify_chain(*a) == kIds);
 }
+
+// A small batch appends to the head its writer's last commit left, in one statement guarded by
+// that head: another writer appending in between makes the guard miss, and the batch then reads
+// the head and chains on from it -- whichever way, one chain.
+TEST_CASE("a writer's remembered chain head: appends continue after another writer's, never from a stale head") {
+  HITL_PG_DATABASE(url);
+  auto a = open(url), b = open(url);
+  int n = 0;
+  auto append = [&](sdk::Storage& s, int records) {
+    sdk::WriteBatch batch;
+    for (int k = 0; k < records; ++k, ++n)
+      batch.audit.push_back({0, 1000 + n, "x", "task.claimed", "credit", "task", std::to_string(n), "{}"});
+    commit_ok(s, batch);
+  };
+  for (int i = 0; i < 4; ++i) append(*a, 2);  // a's head read twice, then remembered
+  append(*b, 1);                              // moves the head under a
+  append(*a, 3);                              // a's guarded append misses, reads, continues
+  append(*a, 150);                            // a large batch: read and COPY
+  append(*a, 2);
+  append(*b, 2);
+  append(*a, 1);
+  CHECK(verify_chain(*a) == static_cast<std::size_t>(n));
+}
