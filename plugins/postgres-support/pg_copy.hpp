@@ -5,11 +5,19 @@
 
 #include <pqxx/pqxx>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace hitl::pg {
+
+// A write of fewer rows than this goes in by one multi-row INSERT (an array parameter per
+// column): one round trip. COPY costs two (start, data and end) plus, where a conflict must be
+// survivable, a savepoint and its release; it wins only on the server's parse time, which a
+// small batch does not have (docs/performance.md, "Small write batches on PostgreSQL").
+// storage-postgres (decisions, tasks, audit records) and queue-postgres (push) both use it.
+inline constexpr std::size_t kCopyFromRows = 100;
 
 class CopyIn {
  public:

@@ -7,12 +7,15 @@
 # Sizes (env): BATCH_SMALL (200000 records), REVIEW_FILL (60000 records ingested before each review
 # run, about a third of them flagged), REVIEW_SECONDS (10), INSTANCES (3), WRK_DURATION (10s: the
 # HTTP intake runs, on SQLite and on PostgreSQL with 1 and INSTANCES instances), PINNED_ROUNDS (3: the
-# batch rounds with the instance on core 0 and the server on core 1).
+# batch rounds with the instance on core 0 and the server on core 1), SECTIONS ("batch http review":
+# the parts to run, e.g. SECTIONS=http for the HTTP intake alone).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-build}" && pwd)
 ref=${REF_DIR:-$here/../shared/bench}
 : "${BATCH_SMALL:=200000}" "${REVIEW_FILL:=60000}" "${REVIEW_SECONDS:=10}" "${INSTANCES:=3}" "${WRK_DURATION:=10s}"
+: "${SECTIONS:=batch http review}"
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 for f in peer.py gen.py; do [ -f "$ref/$f" ] || { echo "no $ref/$f (set REF_DIR)"; exit 1; }; done
 py=${PYTHON:-/usr/bin/python3}
 hitl="$build/bin/hitl"
@@ -63,6 +66,7 @@ timed() {  # timed N CMD...: "records/s CPU-seconds" of CMD over N records
 echo "# hitl bench on PostgreSQL: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?') $(grep -m1 CMAKE_BUILD_TYPE: "$build/CMakeCache.txt" | cut -d= -f2), $(nproc) cores, load average $(load)"
 echo "# server: $("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version), loopback, fsync=off"
 
+if want batch; then
 echo
 echo "## batch ingest, $BATCH_SMALL records into a fresh database (records/s, CPU seconds of the client process)"
 "$py" "$ref/gen.py" "$work/first.jsonl" "$BATCH_SMALL" f >/dev/null
@@ -104,10 +108,14 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 else
   echo "skipped: needs 2 cores and taskset"
 fi
+fi
 
 start_instances() {  # start_instances CONFIG N: N `hitl serve`; sets urls (comma-separated)
   urls=
   for i in $(seq "$2"); do
+    # The previous run's file goes first: the loop below could read its old URL before the new
+    # instance's redirection truncates it, and wait forever on a port nobody listens on.
+    rm -f "$work/serve$i.out"
     HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "$1" > "$work/serve$i.out" 2> "$work/serve$i.log" &
     servers+=($!)
     until grep -q listening "$work/serve$i.out" 2>/dev/null; do sleep 0.05; done
@@ -159,7 +167,9 @@ http_run() {
   rm -f "$work"/wrk*.out
   stop_all
 }
-if command -v wrk >/dev/null && [ -f "$ref/wrk.lua" ]; then
+if ! want http; then
+  echo "skipped (SECTIONS)"
+elif command -v wrk >/dev/null && [ -f "$ref/wrk.lua" ]; then
   http_run sqlite 1
   http_run postgres 1
   http_run postgres "$INSTANCES"
@@ -167,6 +177,7 @@ else
   echo "skipped: needs wrk and $ref/wrk.lua"
 fi
 
+if want review; then
 echo
 echo "## review: 64 reviewers, claim + submit over HTTP for $REVIEW_SECONDS s (tests/bench/reviewers.cpp; reviewers spread over the instances)"
 client_bin=$(reviewers_client)
@@ -174,5 +185,6 @@ client_bin=$(reviewers_client)
 review_run sqlite 1
 review_run postgres 1
 review_run postgres "$INSTANCES"
+fi
 echo
 echo "# load average at the end: $(load)"

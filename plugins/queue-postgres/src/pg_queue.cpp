@@ -24,7 +24,6 @@ using sdk::Status;
 
 constexpr const char* kPlugin = "queue-postgres";
 constexpr std::size_t kRowsPerInsert = 1000;  // per statement (sql::kPush: one array per column)
-constexpr std::size_t kCopyFrom = 64;         // items from which a push tries COPY (copy_new)
 
 Status invalid(const char* op, const std::string& why) { return queue_common::invalid(kPlugin, op, why); }
 
@@ -43,6 +42,12 @@ class PgQueue final : public sdk::Queue {
     std::vector<const sdk::QueueItem*> rows;
     for (const auto& [_, it] : by_task) rows.push_back(it);
     return run("push", [&](pg::Session& s) {
+      // A small push (a group commit's tasks, a release, an escalation) is one statement, atomic
+      // on its own: one round trip, where a transaction around it would add BEGIN and COMMIT.
+      if (rows.size() < pg::kCopyFromRows) {
+        pqxx::nontransaction tx(s.conn());
+        return upsert(s, tx, rows);
+      }
       pqxx::work tx(s.conn());
       if (!copy_new(s, tx, rows)) upsert(s, tx, rows);
       tx.commit();
@@ -132,9 +137,8 @@ class PgQueue final : public sdk::Queue {
   // guessed from the first and last task ids (one statement, two index probes): the start-up
   // re-queue pushes items that are queued already and would fail every COPY. An item queued in
   // between fails the COPY with unique_violation, rolled back to the savepoint: false, and the
-  // caller upserts instead. A small push (a claim's release, an escalation) upserts at once.
+  // caller upserts instead.
   static bool copy_new(pg::Session& s, pqxx::work& tx, const std::vector<const sdk::QueueItem*>& rows) {
-    if (rows.size() < kCopyFrom) return false;
     if (s.run(tx, sql::kAnyQueued, pg::params(rows.front()->task_id, rows.back()->task_id))[0][0].as<bool>()) return false;
     static const std::vector<std::string> columns = {"task_id", "domain", "priority", "deadline_ms", "due_ms", "created_ms"};
     try {
@@ -159,7 +163,7 @@ class PgQueue final : public sdk::Queue {
   }
 
   // Up to kRowsPerInsert items per INSERT ... ON CONFLICT DO UPDATE (sql::kPush).
-  static void upsert(pg::Session& s, pqxx::work& tx, const std::vector<const sdk::QueueItem*>& rows) {
+  static void upsert(pg::Session& s, pqxx::transaction_base& tx, const std::vector<const sdk::QueueItem*>& rows) {
     for (std::size_t first = 0; first < rows.size(); first += kRowsPerInsert) {
       const std::size_t n = std::min(kRowsPerInsert, rows.size() - first);
       pg::Params arrays(6, "{");

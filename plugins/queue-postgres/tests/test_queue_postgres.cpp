@@ -202,8 +202,8 @@ TEST_CASE("a version 1 queue database migrates to statement counts with its coun
   CHECK(counts_and_rows(url)["d1"].first == 250);
 }
 
-// A push of 64 items or more tries COPY (new items: ingest's) and falls back to the upsert when
-// an item is queued already: in the middle of the push (the COPY fails, the savepoint takes it
+// A push of pg::kCopyFromRows (100) items or more tries COPY (new items: ingest's) and falls
+// back to the upsert when an item is queued already: in the middle of the push (the COPY fails, the savepoint takes it
 // back), or at its ends (the start-up re-queue: COPY not tried). Each way every item is queued
 // once, a re-pushed one re-ranked, and the counts stay the rows'.
 TEST_CASE("a large push with an item already queued, in the middle or at the ends, queues each item once") {
@@ -247,5 +247,30 @@ TEST_CASE("a large push copies COPY's own bytes in a domain as they are, and ref
   sdk::QueueDepth d;
   REQUIRE(q->depth("e", 5000, d).ok());
   CHECK(d.ready == 0);  // nothing of the refused push
+  check_counts_match_rows(url);
+}
+
+// A push below pg::kCopyFromRows (a group commit's tasks) is one INSERT ... ON CONFLICT outside
+// a transaction: as atomic as the transaction it replaces, with the upsert's answers.
+TEST_CASE("a small push is one statement: new items queued, a leased one re-ranked with its lease, a refused one whole") {
+  HITL_PG_DATABASE(url);
+  auto q = open_queue(url);
+  REQUIRE(q->push({{5, "d", 1, 0, 1}}).ok());
+  std::optional<sdk::Lease> lease;
+  REQUIRE(q->claim("d", "alice", 5000, 60000, lease).ok());
+  REQUIRE(lease);
+  std::vector<sdk::QueueItem> items;
+  for (int i = 1; i <= 10; ++i) items.push_back({i, "d", i == 5 ? 7.0 : 1.0, 0, 1000 + i});
+  REQUIRE(q->push(items).ok());
+  sdk::QueueDepth d;
+  REQUIRE(q->depth("d", 5000, d).ok());
+  CHECK(d.ready == 9);
+  CHECK(d.leased == 1);  // 5 is re-ranked, still alice's
+  CHECK(q->ack(5, "alice", 5000).ok());
+  std::vector<sdk::QueueItem> bad;
+  for (int i = 20; i < 30; ++i) bad.push_back({i, i == 25 ? std::string("\xff\xfe", 2) : "e", 1, 0, i});
+  CHECK(!q->push(bad).ok());  // invalid UTF-8 in the middle: the server refuses the one statement
+  REQUIRE(q->depth("e", 5000, d).ok());
+  CHECK(d.ready == 0);
   check_counts_match_rows(url);
 }

@@ -26,6 +26,7 @@ Status PgStorage::commit_with(sdk::WriteBatch& batch, const std::vector<sdk::Tok
     // A connection lost on an earlier batch is opened afresh (a server restart, a failover).
     if (!writer_ || !writer_->usable())
       writer_ = std::make_unique<pg::Session>(cfg_.url, cfg_.statement_timeout_ms, cfg_.connect_timeout_s);
+    pending_head_.reset();
     stage = "beginning the transaction";
     pqxx::work w(writer_->conn());
     Tx tx{*writer_, w};
@@ -34,9 +35,11 @@ Status PgStorage::commit_with(sdk::WriteBatch& batch, const std::vector<sdk::Tok
     stage = "committing";
     index = 0;
     w.commit();
+    if (pending_head_) committed_head_ = std::move(pending_head_);
     return Status::Ok();
   } catch (const pqxx::in_doubt_error& e) {
     if (writer_) writer_->mark_broken();
+    committed_head_.reset();  // stored or not: the next append reads the head
     return Status::Error(Code::unavailable, std::string(kPlugin) + ": the connection broke during COMMIT; the batch "
                                                 "may or may not be stored (retrying is safe for idempotent ids): " + e.what());
   } catch (const pqxx::broken_connection& e) {

@@ -70,10 +70,16 @@ class PgStorage final : public sdk::Storage {
   sdk::Status commit_with(sdk::WriteBatch& batch, const std::vector<sdk::TokenExpiry>* expiries) noexcept;
   void apply(Tx& tx, sdk::WriteBatch& batch, const char*& stage, std::size_t& index);
   void insert_decisions(Tx& tx, std::vector<sdk::NewDecision>& items);
-  void insert_decisions_one_by_one(Tx& tx, std::vector<sdk::NewDecision>& items);
+  void insert_decisions_on_conflict(Tx& tx, std::vector<sdk::NewDecision>& items);
   void insert_tasks(Tx& tx, std::vector<sdk::NewDecision*>& opened);
   void insert_feedback(Tx& tx, const std::vector<sdk::FeedbackRecord>& items);
   void append_audit(Tx& tx, sdk::WriteBatch& b, std::size_t& index);
+  struct AuditHead {
+    std::int64_t seq = 0;
+    std::string hash;
+  };
+  AuditHead chain(const std::vector<sdk::AuditRecord*>& records, const AuditHead& from, std::size_t& index);
+  bool append_small(Tx& tx, const std::vector<sdk::AuditRecord*>& records, const AuditHead& from, std::size_t& index);
   static void write_task_update(Tx& tx, sdk::TaskUpdate& u);
   static void write_review(Tx& tx, sdk::ReviewRecord& r);
   static void write_final(Tx& tx, const sdk::FinalOutcome& f);
@@ -108,6 +114,11 @@ class PgStorage final : public sdk::Storage {
   std::mutex write_mu_;  // commit() has one caller by contract; the lock makes misuse harmless
   std::unique_ptr<pg::Session> writer_;
   storage_sqlite::AuditHasher hasher_;  // the writer's: one digest context for every record
+  // The chain's head as this writer's last acknowledged COMMIT left it, and as the batch being
+  // written moves it (pg_audit.cpp). Only a guess for append_small's guarded UPDATE: a wrong one
+  // costs a round trip, never a fork. Trusted while the last head read found it unmoved.
+  std::optional<AuditHead> committed_head_, pending_head_;
+  bool head_trusted_ = false;
   pg::Pool readers_;
 };
 

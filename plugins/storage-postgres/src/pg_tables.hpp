@@ -52,13 +52,20 @@ class Table {
   // any number of rows, and the server parses one array per column instead of one parameter per
   // value: several times the throughput of multi-row VALUES lists.
   std::string bulk_insert() const {
+    return "INSERT INTO " + std::string(spec_.name) + "(" + spec_.inserted_list() + ") SELECT * FROM " + unnest();
+  }
+
+  // "unnest($1::text[], $2::bigint[], ...)": the rows of bulk_params(), one array per inserted column.
+  std::string unnest() const {
     static constexpr const char* kArrayType[] = {"text[]", "bigint[]", "float8[]", "boolean[]"};
     std::string arrays;
     std::size_t n = 0;
     for (const auto& c : inserted())
       arrays.append(n ? ", $" : "$").append(std::to_string(++n)).append("::").append(kArrayType[c.member.index()]);
-    return "INSERT INTO " + std::string(spec_.name) + "(" + spec_.inserted_list() + ") SELECT * FROM unnest(" + arrays + ")";
+    return "unnest(" + arrays + ")";
   }
+  std::string inserted_list() const { return spec_.inserted_list(); }
+  std::size_t inserted_count() const { return inserted().size(); }
 
   // The array literals of bulk_insert() for the records rec(first) .. rec(last - 1).
   template <class It, class Proj>
@@ -70,6 +77,8 @@ class Table {
         if (it != first) a += ',';
         std::visit([&](auto m) { pg::append_array_element(a, rec(*it).*m); }, c.member);
       }
+      // Refused naming the column, as copy_in does (Session::run would name only "$n").
+      if (a.find('\0') != std::string::npos) throw pg::BadParameter(holds_nul(c.name, "a row"));
       out.push_back(a += '}');
     }
     return out;
@@ -109,8 +118,10 @@ class Table {
   void refuse_nul(const std::vector<std::string>& fields, std::size_t row) const {
     for (std::size_t i = 0; i < fields.size(); ++i)
       if (fields[i].find('\0') != std::string::npos)
-        throw pg::BadParameter(std::string(spec_.name) + "." + spec_.columns[i].name + " of row " + std::to_string(row) +
-                               " holds a NUL byte, which PostgreSQL text cannot store");
+        throw pg::BadParameter(holds_nul(spec_.columns[i].name, "row " + std::to_string(row)));
+  }
+  std::string holds_nul(const char* column, const std::string& row) const {
+    return std::string(spec_.name) + "." + column + " of " + row + " holds a NUL byte, which PostgreSQL text cannot store";
   }
 
   static void read_value(const pqxx::field& f, std::string& v) { v.assign(f.c_str(), f.size()); }

@@ -14,6 +14,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -383,23 +384,137 @@ TEST_CASE("a batch of 30000 decisions, then 30000 more with one stored id among 
   CHECK(verify_chain(*s) == 2 * kBig);
 }
 
-TEST_CASE("a NUL byte in a copied task or audit field is refused naming the column, and nothing is stored") {
+// Small batches (below pg::kCopyFromRows) take the INSERT path, large ones COPY: both refuse it
+// naming the column, before anything is sent.
+TEST_CASE("a NUL byte in a task or audit field is refused naming the column, and nothing is stored") {
   HITL_PG_DATABASE(url);
   auto s = open(url);
-  sdk::WriteBatch task_nul;
-  task_nul.decisions.push_back(decision("t", true));
-  task_nul.decisions[0].task->skills = std::string("a\0b", 3);
-  auto st = s->commit(task_nul);
-  CHECK(st.code == sdk::Code::invalid_argument);
-  CHECK_THAT(st.message, Catch::Contains("tasks.skills") && Catch::Contains("NUL"));
-  sdk::WriteBatch audit_nul;
-  audit_nul.decisions.push_back(decision("a", false));
-  audit_nul.decisions[0].audit[0].detail_json = std::string("{\0}", 3);
-  st = s->commit(audit_nul);
-  CHECK(st.code == sdk::Code::invalid_argument);
-  CHECK_THAT(st.message, Catch::Contains("audit.detail_json"));
+  for (const int rows : {1, 150}) {
+    INFO(rows << " rows");
+    sdk::WriteBatch task_nul, audit_nul;
+    for (int i = 0; i < rows; ++i) {
+      task_nul.decisions.push_back(decision("t" + std::to_string(i), true));
+      audit_nul.decisions.push_back(decision("a" + std::to_string(i), false));
+    }
+    task_nul.decisions.back().task->skills = std::string("a\0b", 3);
+    auto st = s->commit(task_nul);
+    CHECK(st.code == sdk::Code::invalid_argument);
+    CHECK_THAT(st.message, Catch::Contains("tasks.skills") && Catch::Contains("NUL"));
+    audit_nul.decisions.back().audit[0].detail_json = std::string("{\0}", 3);
+    st = s->commit(audit_nul);
+    CHECK(st.code == sdk::Code::invalid_argument);
+    CHECK_THAT(st.message, Catch::Contains("audit.detail_json"));
+  }
   pqxx::connection c(url);
   pqxx::nontransaction tx(c);
   CHECK(tx.exec("SELECT (SELECT COUNT(*) FROM decisions) + (SELECT COUNT(*) FROM tasks) + (SELECT COUNT(*) FROM audit)")[0][0]
             .as<int>() == 0);
+}
+
+// A small batch (the HTTP intake's group commit) goes in by INSERT ... ON CONFLICT, its tasks
+// with their ids in one statement: the same answers as the COPY path's.
+TEST_CASE("a small batch: a stored id and a repeat in the batch answered with the original, each task its own id") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  sdk::WriteBatch first;
+  first.decisions.push_back(decision("s-1", true));
+  commit_ok(*s, first);
+  const auto original_task = first.decisions[0].task->task_id;
+  sdk::WriteBatch b;
+  for (int i = 0; i < 6; ++i) b.decisions.push_back(decision("s-" + std::to_string(i), i % 2 == 1));
+  b.decisions.push_back(decision("s-2", true));  // a repeat in the batch; the first s-2 opened no task
+  commit_ok(*s, b);
+  for (std::size_t i = 0; i < b.decisions.size(); ++i) {
+    INFO(i);
+    CHECK(b.decisions[i].duplicate == (i == 1 || i == 6));
+  }
+  CHECK(b.decisions[1].decision.task_id == original_task);  // s-1's stored original
+  CHECK(b.decisions[6].decision.task_id == 0);              // the first s-2's
+  // s-3 and s-5 opened tasks, numbered in input order, each holding its own decision's id.
+  const auto t3 = b.decisions[3].task->task_id, t5 = b.decisions[5].task->task_id;
+  CHECK(original_task < t3);
+  CHECK(t3 < t5);
+  for (const std::size_t i : {3u, 5u}) {
+    std::optional<sdk::TaskRecord> task;
+    REQUIRE(s->get_task(b.decisions[i].task->task_id, task).ok());
+    REQUIRE(task);
+    CHECK(task->decision_id == b.decisions[i].decision.id);
+    CHECK(task->status == "pending");
+    std::optional<sdk::DecisionRecord> stored;
+    REQUIRE(s->get_decision("credit", b.decisions[i].decision.id, stored).ok());
+    REQUIRE(stored);
+    CHECK(stored->task_id == task->task_id);
+  }
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == 3);  // the repeats' tasks are gone again
+  CHECK(verify_chain(*s) == 1 + 5);
+}
+
+// Two instances store the same ids, one in small batches where the other has a large one: a
+// small INSERT ... ON CONFLICT and a large COPY race on one key, and each instance's audit
+// appends alternate between the one-statement and the COPY path on one chain.
+TEST_CASE("two instances mixing small and large batches on the same ids: each stored once, one chain") {
+  HITL_PG_DATABASE(url);
+  auto a = open(url), b = open(url);
+  const std::vector<int> sizes_a = {4, 4, 150, 4, 4, 150, 4, 4, 150}, sizes_b = {150, 4, 4, 150, 4, 4, 150, 4, 4};
+  std::vector<sdk::WriteBatch> done_a, done_b;
+  auto writer = [&](sdk::Storage& s, const std::vector<int>& sizes, std::vector<sdk::WriteBatch>& done) {
+    int k = 0;
+    for (const int n : sizes) {
+      sdk::WriteBatch batch;
+      for (int i = 0; i < n; ++i, ++k) batch.decisions.push_back(decision("m-" + std::to_string(k), k % 2 == 0));
+      commit_ok(s, batch);
+      done.push_back(std::move(batch));
+    }
+  };
+  std::thread ta([&] { writer(*a, sizes_a, done_a); });
+  std::thread tb([&] { writer(*b, sizes_b, done_b); });
+  ta.join();
+  tb.join();
+  std::map<std::string, std::pair<int, std::int64_t>> seen;  // id -> (stored by how many, task id)
+  for (auto* done : {&done_a, &done_b})
+    for (const auto& batch : *done)
+      for (const auto& nd : batch.decisions) {
+        auto& [stored, task] = seen[nd.decision.id];
+        stored += nd.duplicate ? 0 : 1;
+        INFO(nd.decision.id);
+        if (task) CHECK(task == nd.decision.task_id);  // both instances answer the same task
+        task = nd.decision.task_id;
+      }
+  constexpr int kIds = 3 * (4 + 4 + 150);
+  REQUIRE(seen.size() == kIds);
+  for (const auto& [id, v] : seen) {
+    INFO(id);
+    CHECK(v.first == 1);
+  }
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == kIds / 2);
+  CHECK(tx.exec("SELECT COUNT(*) FROM tasks t JOIN decisions d ON d.task_id = t.task_id AND d.id = t.decision_id")[0][0]
+            .as<int>() == kIds / 2);
+  CHECK(verify_chain(*a) == kIds);
+}
+
+// A small batch appends to the head its writer's last commit left, in one statement guarded by
+// that head: another writer appending in between makes the guard miss, and the batch then reads
+// the head and chains on from it -- whichever way, one chain.
+TEST_CASE("a writer's remembered chain head: appends continue after another writer's, never from a stale head") {
+  HITL_PG_DATABASE(url);
+  auto a = open(url), b = open(url);
+  int n = 0;
+  auto append = [&](sdk::Storage& s, int records) {
+    sdk::WriteBatch batch;
+    for (int k = 0; k < records; ++k, ++n)
+      batch.audit.push_back({0, 1000 + n, "x", "task.claimed", "credit", "task", std::to_string(n), "{}"});
+    commit_ok(s, batch);
+  };
+  for (int i = 0; i < 4; ++i) append(*a, 2);  // a's head read twice, then remembered
+  append(*b, 1);                              // moves the head under a
+  append(*a, 3);                              // a's guarded append misses, reads, continues
+  append(*a, 150);                            // a large batch: read and COPY
+  append(*a, 2);
+  append(*b, 2);
+  append(*a, 1);
+  CHECK(verify_chain(*a) == static_cast<std::size_t>(n));
 }

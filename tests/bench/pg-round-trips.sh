@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The statements one HTTP prediction costs on PostgreSQL (issue 20: the small write batch's round
+# trips). One `hitl serve` on a fresh database of the tests' throw-away server
+# (tests/support/pg-test-server.sh) with log_statement = all; N single-record POSTs sent one after
+# the other (each its own group commit: the smallest batch), then the server's log of those N
+# requests, each statement text (up to its first 70 characters) with its count per request. A
+# COPY is logged once but costs two round trips (its start; the data and its end). The service's
+# timers (SLA, leases, leadership) add a few fractional lines. Not part of `make test` or ctest.
+#   tests/bench/pg-round-trips.sh [BUILD_DIR]   (default build)     Env: N (20)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:-build}" && pwd)
+: "${N:=20}"
+work=$(mktemp -d /tmp/hitl-pgtrips.XXXXXX)
+chmod 755 "$work"
+serve=
+cleanup() {
+  [ -n "$serve" ] && { kill "$serve" 2>/dev/null || true; wait "$serve" 2>/dev/null || true; }
+  "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
+url=$(sed -n 's/^url=//p' "$work/pg.state")
+[ -n "$url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
+dir=$(sed -n 's/^dir=//p' "$work/pg.state")
+psql -q "$url" -c "CREATE DATABASE trips"
+export HITL_PG_URL="${url%/*}/trips"
+cp -r "$here/examples/credit_risk" "$work/ex"
+sed -e 's|^  storage = .*|  storage = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' \
+    -e 's|^  queue   = .*|  queue   = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' \
+    "$work/ex/hitl.lua" > "$work/ex/hitl-pg.lua"
+cfg="$work/ex/hitl-pg.lua"
+token=$("$build/bin/hitl" token create --config "$cfg" --role client --name app)
+HITL_LISTEN=127.0.0.1:0 "$build/bin/hitl" serve --config "$cfg" > "$work/serve.out" 2> "$work/serve.log" &
+serve=$!
+until grep -q listening "$work/serve.out" 2>/dev/null; do sleep 0.05; done
+base=$(grep -o 'http://[0-9.:]*' "$work/serve.out")
+until curl -sf "$base/healthz" >/dev/null; do sleep 0.05; done
+post() {  # post ID CONFIDENCE: one prediction (0.55: flagged for review, a task and a queue push)
+  curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"id\":\"$1\",\"input\":{\"Seniority\":9,\"Home\":\"rent\",\"Time\":60,\"Age\":30,\"Marital\":\"married\",\"Records\":\"no\",\"Job\":\"freelance\",\"Expenses\":73,\"Income\":129,\"Assets\":0,\"Debt\":0,\"Amount\":800,\"Price\":846},\"prediction\":{\"label\":\"good\",\"confidence\":$2}}" \
+    "$base/v1/domains/credit_risk/predictions"
+}
+for i in $(seq 5); do post "warm-$i" 0.55; done  # connections opened, statements prepared
+psql -q "$url" -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+log="$dir/server.log"  # pg_ctl -l
+from=$(wc -l < "$log")
+for conf in 0.55 0.93; do
+  for i in $(seq "$N"); do post "p-$conf-$i" "$conf"; done
+  sleep 0.3
+  to=$(wc -l < "$log")
+  echo "## $N POSTs with confidence $conf ($([ $conf = 0.55 ] && echo 'flagged: decision, task, audit, queue push' || echo 'auto-approved: decision, audit')): statements per request"
+  sed -n "$((from + 1)),${to}p" "$log" | grep -E 'LOG:  (statement|execute [^:]*):' |
+    sed -E -e 's/.*LOG:  (statement|execute [^:]*): //' -e 's/SAVEPOINT "([a-z_]*)_[0-9]+"/SAVEPOINT "\1_N"/' |
+    grep -v 'log_statement\|pg_reload_conf' | cut -c1-70 | sort | uniq -c | sort -rn |
+    awk -v n="$N" '{c = $1; $1 = ""; printf "%6.2f %s\n", c / n, $0; t += c; if ($2 == "COPY") t += c}
+      END {printf "%6.2f round trips in all (a COPY is two)\n", t / n}'
+  from=$to
+done
