@@ -59,18 +59,23 @@ bool LiveGuard::outcome(const sdk::DecisionRecord& d) noexcept {
     const auto dc = deps_.cfg.domains.find(d.domain);
     if (dc == deps_.cfg.domains.end() || dc->second.retrain_guard_min_samples == 0) return false;
     std::lock_guard lock(mu_);
-    const auto& kept = audited_[d.domain].versions;
-    // A model out of the window: a promotion since may have brought it in, which judge() looks at.
-    if (kept && !kept->count(d.model_version)) return true;
-    return merge(d.domain, d.id, {d.model_version, d.final_label == d.label, d.final_ms});
+    const Counted c{d.model_version, d.final_label == d.label, d.final_ms, d.created_ms};
+    // Out of the window: a promotion since may have brought its model in, which judge() looks at.
+    if (const auto& w = audited_[d.domain].window; w && !in(*w, c)) return true;
+    return merge(d.domain, d.id, c);
   } catch (...) {
     return false;  // out of memory: the guard waits for the next sample
   }
 }
 
+bool LiveGuard::in(const Window& w, const Counted& c) {
+  const auto it = w.find(c.model_version);
+  return it != w.end() && c.created_ms >= it->second;
+}
+
 bool LiveGuard::merge(const std::string& domain, const std::string& decision_id, Counted c) {
   auto& a = audited_[domain];
-  if (a.versions && !a.versions->count(c.model_version)) return false;
+  if (a.window && !in(*a.window, c)) return false;
   auto [it, fresh] = a.latest.try_emplace(decision_id, c);
   if (!fresh) {
     // The same outcome again (a late notice, the read's) or an older one: the latest stands.
@@ -90,20 +95,17 @@ void LiveGuard::add(const std::string& domain, const Counted& c, int sign) {
 
 void LiveGuard::keep(const std::string& domain, const Window& w) {
   auto& a = audited_[domain];
-  std::set<std::string> versions;
-  for (const auto& [version, since] : w) {
-    versions.insert(version);
-    if (!a.versions || !a.versions->count(version))  // joined: its samples are read from storage
+  if (a.window == w) return;
+  for (const auto& [version, since] : w)
+    if (!a.window || !a.window->count(version) || since < a.window->at(version))  // joined: read from storage
       a.unread_from = std::min(a.unread_from.value_or(since), since);
-  }
-  if (a.versions == versions) return;
   // Once per change of the window (a promotion, a judgement, a rollback), not per outcome.
   std::erase_if(a.latest, [&](const auto& kv) {
-    if (versions.count(kv.second.model_version)) return false;
+    if (in(w, kv.second)) return false;
     add(domain, kv.second, -1);
     return true;
   });
-  a.versions = std::move(versions);
+  a.window = w;
 }
 
 LiveGuard::Counts LiveGuard::counts(const std::string& domain, const std::string& model_version) const {
@@ -160,7 +162,7 @@ LiveGuard::Read LiveGuard::read_since(const std::string& domain, std::int64_t fr
     if (auto st = deps_.storage.list_decisions(filter, page); !st.ok()) throw std::runtime_error(st.message);
     for (auto& d : page)
       if (audit_outcome(d))
-        read.emplace_back(d.id, Counted{d.model_version, d.final_label == d.label, d.final_ms});
+        read.emplace_back(d.id, Counted{d.model_version, d.final_label == d.label, d.final_ms, d.created_ms});
     if (page.size() < filter.limit) break;
     filter.after_created_ms = page.back().created_ms;
     filter.after_id = page.back().id;

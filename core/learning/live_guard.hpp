@@ -67,24 +67,26 @@ class LiveGuard {
 
  private:
   // The outcome counted for one audit sample: the model that decided it, whether it was right,
-  // and when it became final (the newer wins).
+  // when it became final (the newer wins) and when the decision was made (the window's test).
   struct Counted {
     std::string model_version;
     bool right = false;
-    std::int64_t final_ms = 0;
+    std::int64_t final_ms = 0, created_ms = 0;
   };
   using Read = std::vector<std::pair<std::string, Counted>>;  // (decision id, its outcome)
   // The models whose audit samples the guard may still judge or compare, by plugin version, and
-  // since when each was live (none while the configured model is live).
+  // since when each was live (its newest promotion; none while the configured model is live): a
+  // sample is in it when its model is and it was decided since then, as a read of storage finds it.
   using Window = std::map<std::string, std::int64_t>;
-  // A domain's audit samples counted, by decision: those of `versions` (all before the first window).
+  static bool in(const Window& w, const Counted& c);
+  // A domain's audit samples counted, by decision: those in `window` (all before the first one).
   struct Audited {
     std::unordered_map<std::string, Counted> latest;
-    std::optional<std::set<std::string>> versions;
+    std::optional<Window> window;
     std::optional<std::int64_t> unread_from;  // a model joined: storage is to be read from here
   };
   Window window(const registry::Registry& reg, const std::string& domain) const;
-  // Moves to `reg`'s window: drops the models that left it, reads storage when one joined.
+  // Moves to `reg`'s window: drops the samples that left it, reads storage when a model joined.
   void follow_window(const registry::Registry& reg, const std::string& domain);
   Read read_since(const std::string& domain, std::int64_t from_ms) const;  // throws on storage errors
   // mu_ held: one outcome in (true when it changed the figures); the window's models kept alone.

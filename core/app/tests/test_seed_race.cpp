@@ -105,6 +105,11 @@ class SeedRace {
       reg.promote(kDomain, reg.add(m, "{}").id, files_.path / "scored.json", v * 1000, "test", "seed race");
     }
   }
+  // An admin's rollback to the version live before (`hitl model rollback`).
+  void rollback() {
+    hitl::registry::Registry(app_->config().registry_dir)
+        .rollback(kDomain, files_.path / "scored.json", hitl::now_ms(), "test", "seed race");
+  }
   // A live guard of the App's config on `storage`.
   std::unique_ptr<hitl::learning::LiveGuard> guard(sdk::Storage& storage) {
     return std::make_unique<hitl::learning::LiveGuard>(hitl::learning::LiveGuard::Deps{app_->config(), storage, commit_fn(), {}});
@@ -326,4 +331,12 @@ TEST_CASE("the live guard keeps the audit samples of the models it may still jud
   CHECK(guard->outcome(t.outcome(0, "bad")));  // not kept; judge() is asked (a promotion may have come)
   CHECK(guard->counts(kDomain, "v1").samples == 0);
   CHECK(guard->judge(kDomain).empty());  // m2 is judged once
+  // Rolled back to m1 (a promotion now): v1 joins the window again with its decisions from now
+  // on, as a read of storage finds them; v2 leaves it. An older sample of v1 answered again does
+  // not count.
+  t.rollback();
+  CHECK(guard->judge(kDomain).empty());  // a rollback is not judged
+  CHECK(guard->outcome(t.outcome(2, "bad")));  // judge() is asked, nothing counted
+  CHECK(SeedRace::figures(*guard) == "v1 0/0, v2 0/0");
+  CHECK(t.fresh_figures() == SeedRace::figures(*guard));
 }
