@@ -8,6 +8,7 @@
 #include "registry/registry.hpp"
 #include "report/report.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -21,10 +22,6 @@ namespace {
 bool audit_outcome(const sdk::DecisionRecord& d) {
   return d.reason == report::kAuditReason && !d.final_outcome.empty() && !d.model_version.empty();
 }
-
-// The key the seed's read and outcome() name a final outcome by (learning/seed_hold.hpp): the
-// decision and the time of its final outcome (a decision sent back and answered again has another).
-SeedKey outcome_key(const sdk::DecisionRecord& d) { return {d.id, 0, d.final_ms}; }
 
 // When registry version `id` last went live (its newest promotion in the history); 0 when it never
 // did: the configured artifact, live from the start.
@@ -59,20 +56,56 @@ LiveGuard::LiveGuard(Deps deps) : deps_(std::move(deps)) {}
 bool LiveGuard::outcome(const sdk::DecisionRecord& d) noexcept {
   if (!audit_outcome(d)) return false;
   try {
+    const auto dc = deps_.cfg.domains.find(d.domain);
+    if (dc == deps_.cfg.domains.end() || dc->second.retrain_guard_min_samples == 0) return false;
     std::lock_guard lock(mu_);
-    Sample s{d.model_version, d.final_label == d.label};
-    if (!seeds_[d.domain].hear(outcome_key(d), s)) return false;  // held for the seed's read, or in it already
-    count(d.domain, s);
-    return true;
+    const Counted c{d.model_version, d.final_label == d.label, d.final_ms, d.created_ms};
+    // Out of the window: a promotion since may have brought its model in, which judge() looks at.
+    if (const auto& w = audited_[d.domain].window; w && !in(*w, c)) return true;
+    return merge(d.domain, d.id, c);
   } catch (...) {
     return false;  // out of memory: the guard waits for the next sample
   }
 }
 
-void LiveGuard::count(const std::string& domain, const Sample& s) {
-  auto& c = counts_[{domain, s.model_version}];
-  ++c.samples;
-  if (s.right) ++c.right;
+bool LiveGuard::in(const Window& w, const Counted& c) {
+  const auto it = w.find(c.model_version);
+  return it != w.end() && c.created_ms >= it->second;
+}
+
+bool LiveGuard::merge(const std::string& domain, const std::string& decision_id, Counted c) {
+  auto& a = audited_[domain];
+  if (a.window && !in(*a.window, c)) return false;
+  auto [it, fresh] = a.latest.try_emplace(decision_id, c);
+  if (!fresh) {
+    // The same outcome again (a late notice, the read's) or an older one: the latest stands.
+    if (c.final_ms <= it->second.final_ms) return false;
+    add(domain, it->second, -1);  // sent back and answered again: the new answer replaces it
+    it->second = std::move(c);
+  }
+  add(domain, it->second, +1);
+  return true;
+}
+
+void LiveGuard::add(const std::string& domain, const Counted& c, int sign) {
+  auto& n = counts_[{domain, c.model_version}];
+  n.samples += sign;
+  if (c.right) n.right += sign;
+}
+
+void LiveGuard::keep(const std::string& domain, const Window& w) {
+  auto& a = audited_[domain];
+  if (a.window == w) return;
+  for (const auto& [version, since] : w)
+    if (!a.window || !a.window->count(version) || since < a.window->at(version))  // joined: read from storage
+      a.unread_from = std::min(a.unread_from.value_or(since), since);
+  // Once per change of the window (a promotion, a judgement, a rollback), not per outcome.
+  std::erase_if(a.latest, [&](const auto& kv) {
+    if (in(w, kv.second)) return false;
+    add(domain, kv.second, -1);
+    return true;
+  });
+  a.window = w;
 }
 
 LiveGuard::Counts LiveGuard::counts(const std::string& domain, const std::string& model_version) const {
@@ -81,29 +114,45 @@ LiveGuard::Counts LiveGuard::counts(const std::string& domain, const std::string
   return it == counts_.end() ? Counts{} : it->second;
 }
 
-void LiveGuard::seed(const std::string& domain) {
-  const auto& dc = deps_.cfg.domains.at(domain);
-  if (dc.retrain_guard_min_samples == 0) return;
-  const registry::Registry reg(deps_.cfg.registry_dir);
-  const auto pair = promoted_pair(reg, domain);
-  if (!pair) return;
-  const std::int64_t from_ms = live_since(reg, domain, pair->previous.id);
-  {
+LiveGuard::Window LiveGuard::window(const registry::Registry& reg, const std::string& domain) const {
+  Window w;
+  const auto live = reg.live(domain);
+  const auto now = live.id.empty() ? std::nullopt : reg.find(domain, live.id);
+  if (!now || now->plugin_version.empty()) return w;  // the configured model: never judged nor compared with
+  // The live model is the predecessor of the next promotion; the one it replaced is compared with
+  // until the live one is judged.
+  w[now->plugin_version] = live_since(reg, domain, live.id);
+  if (const auto pair = promoted_pair(reg, domain)) {
     std::lock_guard lock(mu_);
-    seeds_[domain].begin();  // from here on, live audit outcomes wait for the read
+    if (!judged_.count({domain, pair->live.id}))
+      w[pair->previous.plugin_version] = live_since(reg, domain, pair->previous.id);
   }
-  std::optional<AuditRead> read;
-  try {
-    read = read_since(domain, from_ms);
-  } catch (...) {
-    end_seed(domain, std::nullopt);
-    throw;
-  }
-  end_seed(domain, std::move(read));
+  return w;
 }
 
-LiveGuard::AuditRead LiveGuard::read_since(const std::string& domain, std::int64_t from_ms) const {
-  AuditRead read;
+void LiveGuard::follow_window(const registry::Registry& reg, const std::string& domain) {
+  const auto w = window(reg, domain);
+  std::optional<std::int64_t> from;
+  {
+    std::lock_guard lock(mu_);
+    keep(domain, w);
+    from = audited_[domain].unread_from;
+  }
+  if (!from) return;
+  Read read = read_since(domain, *from);  // outcomes heard meanwhile merge with it either way
+  std::lock_guard lock(mu_);
+  for (auto& [id, c] : read) merge(domain, id, std::move(c));
+  auto& a = audited_[domain];
+  if (a.unread_from == from) a.unread_from.reset();  // else a model joined while it ran: read again
+}
+
+void LiveGuard::seed(const std::string& domain) {
+  if (deps_.cfg.domains.at(domain).retrain_guard_min_samples == 0) return;
+  follow_window(registry::Registry(deps_.cfg.registry_dir), domain);
+}
+
+LiveGuard::Read LiveGuard::read_since(const std::string& domain, std::int64_t from_ms) const {
+  Read read;
   sdk::DecisionFilter filter;
   filter.domain = domain;
   filter.from_ms = from_ms;
@@ -111,13 +160,9 @@ LiveGuard::AuditRead LiveGuard::read_since(const std::string& domain, std::int64
   for (;;) {
     std::vector<sdk::DecisionRecord> page;
     if (auto st = deps_.storage.list_decisions(filter, page); !st.ok()) throw std::runtime_error(st.message);
-    for (auto& d : page) {
-      if (!audit_outcome(d)) continue;
-      auto& c = read.by_version[d.model_version];
-      ++c.samples;
-      if (d.final_label == d.label) ++c.right;
-      read.seen.insert(outcome_key(d));
-    }
+    for (auto& d : page)
+      if (audit_outcome(d))
+        read.emplace_back(d.id, Counted{d.model_version, d.final_label == d.label, d.final_ms, d.created_ms});
     if (page.size() < filter.limit) break;
     filter.after_created_ms = page.back().created_ms;
     filter.after_id = page.back().id;
@@ -125,21 +170,11 @@ LiveGuard::AuditRead LiveGuard::read_since(const std::string& domain, std::int64
   return read;
 }
 
-void LiveGuard::end_seed(const std::string& domain, std::optional<AuditRead> read) {
-  std::lock_guard lock(mu_);
-  std::optional<SeedSeen> seen;
-  if (read) {
-    // Outcomes heard before the read began are in storage too: its figures replace them.
-    for (auto& [version, c] : read->by_version) counts_[{domain, version}] = c;
-    seen = std::move(read->seen);
-  }
-  seeds_[domain].end(std::move(seen), [&](const Sample& s) { count(domain, s); });
-}
-
 std::string LiveGuard::judge(const std::string& domain) {
   const auto& dc = deps_.cfg.domains.at(domain);
   if (dc.retrain_guard_min_samples == 0) return "";
   registry::Registry reg(deps_.cfg.registry_dir);
+  follow_window(reg, domain);  // throws when storage must be read and cannot: judged once it is
   const auto pair = promoted_pair(reg, domain);
   if (!pair) return "";
   {

@@ -1,14 +1,16 @@
 #pragma once
 // A figure read from storage at start while live events go on counting it: the retrain worker's
-// samples since the last training, the live guard's audit samples (docs/learning-loop.md). The
-// read runs in the background and events keep being committed and heard meanwhile; each must
-// count once, whichever came first. The rule, kept here once for both:
+// samples since the last training (docs/learning-loop.md), where every event counts (a task
+// answered twice is two samples). The read runs in the background and events keep being committed
+// and heard meanwhile; each must count once, whichever came first. The rule:
 //   - heard before the read began: the read replaces it (its commit came first, so it is in);
 //   - heard while the read runs: held, then counted once the read is in unless the read had it;
 //   - heard after: not counted when the read had it (its notice came late), else counted.
 // The read tells which events it had by key; each live event costs one hash look-up, however
 // long the history, and the held list is as long as the events heard during the read.
-// Not thread-safe: the owner's mutex guards it.
+// (The live guard counts decisions, each with its latest outcome, so a read and live outcomes
+// merge in any order without this: learning/live_guard.hpp.) Not thread-safe: the owner's mutex
+// guards it.
 #include <cstddef>
 #include <cstdint>
 #include <functional>

@@ -1,7 +1,8 @@
-// The seeds of the learning loop (learning/seed_hold.hpp): at its start the retrain worker reads
-// the labelled cases since the last training from storage, and the live guard the audit samples
-// since the predecessor went live, on the worker's thread, while outcomes and ground truths go on
-// being committed and heard. Each must be counted once: the test holds a read at its steps (a
+// The seeds of the learning loop: at its start the retrain worker reads the labelled cases since
+// the last training from storage (learning/seed_hold.hpp), and the live guard the audit samples
+// since the predecessor went live (each decision once, with its latest outcome), on the worker's
+// thread, while outcomes and ground truths go on being committed and heard. Each must be counted
+// once: the test holds a read at its steps (a
 // forwarding Storage over the App's real SQLite storage, whose reads wait until the test lets
 // them go) and commits and hears cases before, during and after it, some heard only once the
 // read is in. The figures must equal what a read of storage alone gives.
@@ -104,9 +105,26 @@ class SeedRace {
       reg.promote(kDomain, reg.add(m, "{}").id, files_.path / "scored.json", v * 1000, "test", "seed race");
     }
   }
+  // An admin's rollback to the version live before (`hitl model rollback`).
+  void rollback() {
+    hitl::registry::Registry(app_->config().registry_dir)
+        .rollback(kDomain, files_.path / "scored.json", hitl::now_ms(), "test", "seed race");
+  }
   // A live guard of the App's config on `storage`.
   std::unique_ptr<hitl::learning::LiveGuard> guard(sdk::Storage& storage) {
     return std::make_unique<hitl::learning::LiveGuard>(hitl::learning::LiveGuard::Deps{app_->config(), storage, commit_fn(), {}});
+  }
+  // A guard's figures, "v1 <samples>/<right>, v2 <samples>/<right>".
+  static std::string figures(const hitl::learning::LiveGuard& g) {
+    const auto v1 = g.counts(kDomain, "v1"), v2 = g.counts(kDomain, "v2");
+    return "v1 " + std::to_string(v1.samples) + "/" + std::to_string(v1.right) + ", v2 " + std::to_string(v2.samples) +
+           "/" + std::to_string(v2.right);
+  }
+  // The figures of a fresh guard's start-up read of storage alone, with nothing racing it.
+  std::string fresh_figures() {
+    auto fresh = guard(gated_);
+    fresh->seed(kDomain);
+    return figures(*fresh);
   }
 
  private:
@@ -228,35 +246,97 @@ TEST_CASE("the live guard's seed counts each audit outcome once, however they ra
   t.gated().after_decisions.arm();
   SeedThread seed(*guard, t.gated());
   REQUIRE(t.gated().before_decisions.wait_reached());
-  // While the read runs, before it reads them: in the read (held meanwhile, not counted yet).
-  CHECK_FALSE(guard->outcome(t.outcome(2, "good")));
-  CHECK_FALSE(guard->outcome(t.outcome(3, "bad")));
+  // While the read runs, before it reads them: counted now, and in the read too.
+  CHECK(guard->outcome(t.outcome(2, "good")));
+  CHECK(guard->outcome(t.outcome(3, "bad")));
   const auto late_in_read = t.outcome(9, "good");  // committed now, heard once the read is in
   t.gated().before_decisions.open();
   REQUIRE(t.gated().after_decisions.wait_reached());
   // While the read runs, after it read them: not in the read.
-  CHECK_FALSE(guard->outcome(t.outcome(4, "bad")));
-  CHECK_FALSE(guard->outcome(t.outcome(6, "good")));
+  CHECK(guard->outcome(t.outcome(4, "bad")));
+  CHECK(guard->outcome(t.outcome(6, "good")));
   const auto late_after_read = t.outcome(7, "bad");
   REQUIRE(seed.join().empty());
   CHECK_FALSE(guard->outcome(late_in_read));  // the read had it
   CHECK(guard->outcome(late_after_read));
 
   // v1 decided d0 (wrong), d2, d4 (wrong), d6; v2 decided d1, d3 (wrong), d7 (wrong), d9.
-  const auto v1 = guard->counts(kDomain, "v1"), v2 = guard->counts(kDomain, "v2");
-  CHECK(v1.samples == 4);
-  CHECK(v1.right == 2);
-  CHECK(v2.samples == 4);
-  CHECK(v2.right == 2);
-  // The same as a read of storage alone, with nothing racing it.
-  auto fresh = t.guard(t.gated());
-  fresh->seed(kDomain);
-  CHECK(fresh->counts(kDomain, "v1").samples == v1.samples);
-  CHECK(fresh->counts(kDomain, "v1").right == v1.right);
-  CHECK(fresh->counts(kDomain, "v2").samples == v2.samples);
-  CHECK(fresh->counts(kDomain, "v2").right == v2.right);
+  CHECK(SeedRace::figures(*guard) == "v1 4/2, v2 4/2");
+  CHECK(t.fresh_figures() == SeedRace::figures(*guard));  // as a read of storage alone gives
   // And the guard judges m2 on them: as good as m1 on its samples, so kept.
   const auto verdict = guard->judge(kDomain);
   INFO(verdict);
   CHECK(verdict.rfind("kept scored-m2: audited accuracy 0.5000 (2 of 4)", 0) == 0);
+}
+
+namespace {
+// Waits until now_ms() has passed `ms`: a task sent back and answered again is answered later.
+void after(std::int64_t ms) {
+  while (hitl::now_ms() <= ms) std::this_thread::sleep_for(1ms);
+}
+}  // namespace
+
+TEST_CASE("the live guard counts a sent-back audit sample once, with its latest outcome, live and after a restart alike") {
+  SeedRace t;
+  t.decide(6);
+  t.promote_pair();
+  auto guard = t.guard(t.gated());
+  // Live, no restart: d0 answered right, sent back and answered wrong; one sample, wrong.
+  const auto d0_right = t.outcome(0, "good");
+  CHECK(guard->outcome(d0_right));
+  after(d0_right.final_ms);
+  CHECK(guard->outcome(t.outcome(0, "bad")));
+  CHECK(SeedRace::figures(*guard) == "v1 1/0, v2 0/0");
+  // d1's two answers heard out of order (the first one's notice late): the latest counts.
+  const auto d1_right = t.outcome(1, "good");
+  after(d1_right.final_ms);
+  CHECK(guard->outcome(t.outcome(1, "bad")));
+  CHECK_FALSE(guard->outcome(d1_right));  // older than the outcome counted: changes nothing
+  // d2 answered right before the start-up read (which counts it), then wrong after it.
+  const auto d2_right = t.outcome(2, "good");
+  guard->seed(kDomain);
+  after(d2_right.final_ms);
+  CHECK(guard->outcome(t.outcome(2, "bad")));
+  CHECK_FALSE(guard->outcome(d2_right));  // its notice comes late: the read and the re-answer had it
+  // d3 answered wrong, then right, both heard after the read.
+  const auto d3_wrong = t.outcome(3, "bad");
+  CHECK(guard->outcome(d3_wrong));
+  after(d3_wrong.final_ms);
+  CHECK(guard->outcome(t.outcome(3, "good")));
+
+  // v1 decided d0 (wrong at last), d2 (wrong at last); v2 decided d1 (wrong at last), d3 (right).
+  CHECK(SeedRace::figures(*guard) == "v1 2/0, v2 2/1");
+  // The same as a fresh start-up read of storage (each decision once, with its final outcome).
+  CHECK(t.fresh_figures() == SeedRace::figures(*guard));
+}
+
+TEST_CASE("the live guard keeps the audit samples of the models it may still judge, and reads them when a promotion asks") {
+  SeedRace t;
+  t.decide(8);
+  auto guard = t.guard(t.gated());
+  guard->seed(kDomain);  // nothing promoted: the configured model is never judged, nothing is kept
+  CHECK(guard->outcome(t.outcome(0, "good")));  // judge() is asked: a promotion may have come
+  CHECK(guard->counts(kDomain, "v1").samples == 0);
+  t.promote_pair();
+  CHECK(guard->judge(kDomain).empty());  // m2 over m1: the samples since m1 went live are read
+  CHECK(guard->counts(kDomain, "v1").samples == 1);
+  for (int i : {2, 1, 3, 5, 7}) CHECK(guard->outcome(t.outcome(i, "good")));
+  CHECK(guard->counts(kDomain, "v1").samples == 2);
+  const auto verdict = guard->judge(kDomain);
+  INFO(verdict);
+  CHECK(verdict.rfind("kept scored-m2: audited accuracy 1.0000 (4 of 4)", 0) == 0);
+  // m2 judged: m1's samples are no longer kept (nor counted); m2's are, for its successor.
+  CHECK(guard->judge(kDomain).empty());
+  CHECK(SeedRace::figures(*guard) == "v1 0/0, v2 4/4");
+  CHECK(guard->outcome(t.outcome(0, "bad")));  // not kept; judge() is asked (a promotion may have come)
+  CHECK(guard->counts(kDomain, "v1").samples == 0);
+  CHECK(guard->judge(kDomain).empty());  // m2 is judged once
+  // Rolled back to m1 (a promotion now): v1 joins the window again with its decisions from now
+  // on, as a read of storage finds them; v2 leaves it. An older sample of v1 answered again does
+  // not count.
+  t.rollback();
+  CHECK(guard->judge(kDomain).empty());  // a rollback is not judged
+  CHECK(guard->outcome(t.outcome(2, "bad")));  // judge() is asked, nothing counted
+  CHECK(SeedRace::figures(*guard) == "v1 0/0, v2 0/0");
+  CHECK(t.fresh_figures() == SeedRace::figures(*guard));
 }
