@@ -54,6 +54,21 @@ sdk::NewDecision decision(const std::string& id, bool with_task) {
   return nd;
 }
 
+// Commits one decision `id` that opens a review task; returns the task's id.
+std::int64_t commit_with_task(sdk::Storage& s, const std::string& id) {
+  sdk::WriteBatch b;
+  b.decisions.push_back(decision(id, true));
+  commit_ok(s, b);
+  return b.decisions[0].task->task_id;
+}
+
+// The integer a query answers (a count, a seq), read outside the plugin on a connection of its own.
+int read_int(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  return tx.exec(sql)[0][0].as<int>();
+}
+
 std::string sha256_hex(std::string_view data) {
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
@@ -198,10 +213,7 @@ TEST_CASE("concurrent writers on one database append to one audit chain, never a
 TEST_CASE("a batch of many decisions is written in chunks, duplicates answered with the original") {
   HITL_PG_DATABASE(url);
   auto s = open(url);
-  sdk::WriteBatch first;
-  first.decisions.push_back(decision("d-7", true));
-  commit_ok(*s, first);
-  const auto original_task = first.decisions[0].task->task_id;
+  const auto original_task = commit_with_task(*s, "d-7");
 
   // 1100 rows: two statements (kRowsPerInsert = 1000), the repeat of d-20 in the second.
   sdk::WriteBatch b;
@@ -227,11 +239,9 @@ TEST_CASE("a batch of many decisions is written in chunks, duplicates answered w
   CHECK(task_ids.size() == 549);                             // odd ids, d-7 excepted
   CHECK(verify_chain(*s) == 1 + 1100 - 1);                   // the duplicates' records are not written
   // Tasks go in before their decisions: those made for d-7 and the second d-20 are gone again.
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == 550);
-  CHECK(tx.exec("SELECT COUNT(*) FROM tasks t LEFT JOIN decisions d ON d.domain = t.domain AND d.id = t.decision_id "
-                "AND d.task_id = t.task_id WHERE d.id IS NULL")[0][0].as<int>() == 0);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM tasks") == 550);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM tasks t LEFT JOIN decisions d ON d.domain = t.domain "
+                      "AND d.id = t.decision_id AND d.task_id = t.task_id WHERE d.id IS NULL") == 0);
 }
 
 TEST_CASE("two instances writing the same ids at once: each decision once, with one task, none orphaned") {
@@ -252,11 +262,9 @@ TEST_CASE("two instances writing the same ids at once: each decision once, with 
     CHECK(x.duplicate != y.duplicate);  // exactly one of the writers stored it
     CHECK(x.decision.task_id == y.decision.task_id);  // and both answer its task
   }
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == kIds);
-  CHECK(tx.exec("SELECT COUNT(*) FROM decisions d JOIN tasks t ON t.task_id = d.task_id AND t.decision_id = d.id")[0][0]
-            .as<int>() == kIds);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM tasks") == kIds);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM decisions d JOIN tasks t ON t.task_id = d.task_id AND "
+                      "t.decision_id = d.id") == kIds);
   CHECK(verify_chain(*a) == kIds);
 }
 
@@ -339,24 +347,20 @@ TEST_CASE("the bytes COPY gives a meaning (tab, newline, CR, backslash, NULL and
 TEST_CASE("a batch failing after its COPYs rolls back whole, and the next batch continues the chain") {
   HITL_PG_DATABASE(url);
   auto s = open(url);
-  sdk::WriteBatch first;
-  first.decisions.push_back(decision("kept", true));
-  commit_ok(*s, first);
+  const auto kept_task = commit_with_task(*s, "kept");
   sdk::WriteBatch b;
   for (int i = 0; i < 2500; ++i) b.decisions.push_back(decision("lost-" + std::to_string(i), i % 3 == 0));
   b.finals.push_back({"credit", "no-such-decision", "approve", "approved", 5});  // applied after the COPYs
   const auto st = s->commit(b);
   CHECK(st.code == sdk::Code::not_found);
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  CHECK(tx.exec("SELECT COUNT(*) FROM decisions")[0][0].as<int>() == 1);
-  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == 1);
-  CHECK(tx.exec("SELECT seq FROM audit_head")[0][0].as<int>() == 1);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM decisions") == 1);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM tasks") == 1);
+  CHECK(read_int(url, "SELECT seq FROM audit_head") == 1);
   sdk::WriteBatch next;
   for (int i = 0; i < 3; ++i) next.decisions.push_back(decision("next-" + std::to_string(i), true));
   commit_ok(*s, next);
   CHECK(verify_chain(*s) == 4);
-  CHECK(next.decisions[0].task->task_id > first.decisions[0].task->task_id);  // ids are never handed out twice
+  CHECK(next.decisions[0].task->task_id > kept_task);  // ids are never handed out twice
 }
 
 // A very large batch goes in with one COPY per table; one repeated id sends the whole batch down
@@ -375,12 +379,10 @@ TEST_CASE("a batch of 30000 decisions, then 30000 more with one stored id among 
   CHECK(again.decisions.back().duplicate);
   CHECK(again.decisions.back().decision.task_id == b.decisions[42].task->task_id);
   for (int i = 0; i < kBig; ++i) REQUIRE(!again.decisions[static_cast<std::size_t>(i)].duplicate);
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  CHECK(tx.exec("SELECT COUNT(*) FROM decisions")[0][0].as<int>() == 2 * kBig);
-  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == 2 * kBig / 3);
-  CHECK(tx.exec("SELECT COUNT(*) FROM tasks t JOIN decisions d ON d.task_id = t.task_id AND d.id = t.decision_id")[0][0]
-            .as<int>() == 2 * kBig / 3);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM decisions") == 2 * kBig);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM tasks") == 2 * kBig / 3);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM tasks t JOIN decisions d ON d.task_id = t.task_id AND "
+                      "d.id = t.decision_id") == 2 * kBig / 3);
   CHECK(verify_chain(*s) == 2 * kBig);
 }
 
@@ -405,10 +407,8 @@ TEST_CASE("a NUL byte in a task or audit field is refused naming the column, and
     CHECK(st.code == sdk::Code::invalid_argument);
     CHECK_THAT(st.message, Catch::Contains("audit.detail_json"));
   }
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  CHECK(tx.exec("SELECT (SELECT COUNT(*) FROM decisions) + (SELECT COUNT(*) FROM tasks) + (SELECT COUNT(*) FROM audit)")[0][0]
-            .as<int>() == 0);
+  CHECK(read_int(url, "SELECT (SELECT COUNT(*) FROM decisions) + (SELECT COUNT(*) FROM tasks) + "
+                      "(SELECT COUNT(*) FROM audit)") == 0);
 }
 
 // A small batch (the HTTP intake's group commit) goes in by INSERT ... ON CONFLICT, its tasks
@@ -416,10 +416,7 @@ TEST_CASE("a NUL byte in a task or audit field is refused naming the column, and
 TEST_CASE("a small batch: a stored id and a repeat in the batch answered with the original, each task its own id") {
   HITL_PG_DATABASE(url);
   auto s = open(url);
-  sdk::WriteBatch first;
-  first.decisions.push_back(decision("s-1", true));
-  commit_ok(*s, first);
-  const auto original_task = first.decisions[0].task->task_id;
+  const auto original_task = commit_with_task(*s, "s-1");
   sdk::WriteBatch b;
   for (int i = 0; i < 6; ++i) b.decisions.push_back(decision("s-" + std::to_string(i), i % 2 == 1));
   b.decisions.push_back(decision("s-2", true));  // a repeat in the batch; the first s-2 opened no task
@@ -445,9 +442,7 @@ TEST_CASE("a small batch: a stored id and a repeat in the batch answered with th
     REQUIRE(stored);
     CHECK(stored->task_id == task->task_id);
   }
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == 3);  // the repeats' tasks are gone again
+  CHECK(read_int(url, "SELECT COUNT(*) FROM tasks") == 3);  // the repeats' tasks are gone again
   CHECK(verify_chain(*s) == 1 + 5);
 }
 
@@ -488,11 +483,9 @@ TEST_CASE("two instances mixing small and large batches on the same ids: each st
     INFO(id);
     CHECK(v.first == 1);
   }
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  CHECK(tx.exec("SELECT COUNT(*) FROM tasks")[0][0].as<int>() == kIds / 2);
-  CHECK(tx.exec("SELECT COUNT(*) FROM tasks t JOIN decisions d ON d.task_id = t.task_id AND d.id = t.decision_id")[0][0]
-            .as<int>() == kIds / 2);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM tasks") == kIds / 2);
+  CHECK(read_int(url, "SELECT COUNT(*) FROM tasks t JOIN decisions d ON d.task_id = t.task_id AND "
+                      "d.id = t.decision_id") == kIds / 2);
   CHECK(verify_chain(*a) == kIds);
 }
 
