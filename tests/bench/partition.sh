@@ -15,10 +15,9 @@ plugin="$build/lib/hitl/storage-postgres.so"
 [ -x "$bench" ] && [ -f "$plugin" ] || { echo "build bench-storage-sqlite and storage-postgres in $build first"; exit 1; }
 work=$(mktemp -d /tmp/hitl-partition.XXXXXX)
 chmod 755 "$work"
-trap '"$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-"$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
-server_url=$(sed -n 's/^url=//p' "$work/pg.state")
-[ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
+source "$here/tests/bench/pg-lib.sh"
+trap 'pg_stop; rm -rf "$work"' EXIT
+pg_start
 # An empty database with a name of its own (called in $(...): no counter survives the subshell).
 new_db() {
   local name="part_$(date +%s%N)"

@@ -22,28 +22,24 @@ chmod 755 "$work"
 bg=()
 cleanup() {
   for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true
+  pg_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
-"$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
-url=$(sed -n 's/^url=//p' "$work/pg.state")
-[ -n "$url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
-dir=$(sed -n 's/^dir=//p' "$work/pg.state"); bindir=$(sed -n 's/^bindir=//p' "$work/pg.state")
-user=$(sed -n 's/^user=//p' "$work/pg.state")
+source "$here/tests/bench/pg-lib.sh"
+pg_start
+dir=$(pg_field dir); bindir=$(pg_field bindir); user=$(pg_field user)
 as_server() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
 # pg_stat_statements must be loaded at start: the same server, restarted with it.
-psql -q "$url" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" -c "ALTER SYSTEM SET track_io_timing = on"
+psql -q "$server_url" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" -c "ALTER SYSTEM SET track_io_timing = on"
 as_server "$bindir/pg_ctl" -D "$dir/data" -w -m fast restart >/dev/null
-psql -q "$url" -c "CREATE DATABASE profile"
-db="${url%/*}/profile"
+psql -q "$server_url" -c "CREATE DATABASE profile"
+db="${server_url%/*}/profile"
 psql -q "$db" -c "CREATE EXTENSION pg_stat_statements"
 pm=$(head -1 "$dir/data/postmaster.pid")
 
 cp -r "$here/examples/credit_risk" "$work/ex"
-sed -e 's|^  storage = .*|  storage = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' \
-    -e 's|^  queue   = .*|  queue   = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' \
-    "$work/ex/hitl.lua" > "$work/ex/hitl-pg.lua"
+pg_config "$work/ex/hitl.lua" "$work/ex/hitl-pg.lua"
 export HITL_PG_URL="$db"
 python3 "$ref/gen.py" "$work/records.jsonl" "$N" f >/dev/null
 : > "$work/empty.jsonl"  # opens (and migrates) the database before the measured run

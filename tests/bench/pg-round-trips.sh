@@ -16,20 +16,17 @@ chmod 755 "$work"
 serve=
 cleanup() {
   [ -n "$serve" ] && { kill "$serve" 2>/dev/null || true; wait "$serve" 2>/dev/null || true; }
-  "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true
+  pg_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
-"$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
-url=$(sed -n 's/^url=//p' "$work/pg.state")
-[ -n "$url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
-dir=$(sed -n 's/^dir=//p' "$work/pg.state")
-psql -q "$url" -c "CREATE DATABASE trips"
-export HITL_PG_URL="${url%/*}/trips"
+source "$here/tests/bench/pg-lib.sh"
+pg_start
+dir=$(pg_field dir)
+psql -q "$server_url" -c "CREATE DATABASE trips"
+export HITL_PG_URL="${server_url%/*}/trips"
 cp -r "$here/examples/credit_risk" "$work/ex"
-sed -e 's|^  storage = .*|  storage = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' \
-    -e 's|^  queue   = .*|  queue   = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' \
-    "$work/ex/hitl.lua" > "$work/ex/hitl-pg.lua"
+pg_config "$work/ex/hitl.lua" "$work/ex/hitl-pg.lua"
 cfg="$work/ex/hitl-pg.lua"
 token=$("$build/bin/hitl" token create --config "$cfg" --role client --name app)
 HITL_LISTEN=127.0.0.1:0 "$build/bin/hitl" serve --config "$cfg" > "$work/serve.out" 2> "$work/serve.log" &
@@ -43,7 +40,7 @@ post() {  # post ID CONFIDENCE: one prediction (0.55: flagged for review, a task
     "$base/v1/domains/credit_risk/predictions"
 }
 for i in $(seq 5); do post "warm-$i" 0.55; done  # connections opened, statements prepared
-psql -q "$url" -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+psql -q "$server_url" -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
 log="$dir/server.log"  # pg_ctl -l
 from=$(wc -l < "$log")

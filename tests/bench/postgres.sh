@@ -29,22 +29,20 @@ step="starting"
 on_exit() {
   local rc=$1
   stop_all
-  "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true
+  pg_stop
   if [ "$rc" = 0 ]; then rm -rf "$work"; return; fi
   echo "failed (exit $rc) while $step; outputs and logs kept in $work"
   tail -n 3 "$work"/*.out "$work"/*.log 2>/dev/null || true
 }
 trap 'on_exit $?' EXIT
-"$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
-server_url=$(sed -n 's/^url=//p' "$work/pg.state")
-[ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
+source "$here/tests/bench/pg-lib.sh"
+pg_start
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 source "$here/tests/bench/lib.sh"  # reviewers_client
 cp -r "$here/examples/credit_risk" "$work/ex"
 cfg="$work/ex/hitl.lua"
 # The example's config on PostgreSQL: the same file with the storage and queue lines replaced.
-sed -e 's|^  storage = .*|  storage = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' \
-    -e 's|^  queue   = .*|  queue   = { plugin = "postgres", config = { url = env("HITL_PG_URL") } },|' "$cfg" > "$work/ex/hitl-pg.lua"
+pg_config "$cfg" "$work/ex/hitl-pg.lua"
 pgcfg="$work/ex/hitl-pg.lua"
 n_db=0
 fresh() {  # fresh sqlite|postgres: an empty database for the next run (HITL_DB or HITL_PG_URL)
@@ -87,7 +85,7 @@ echo "## batch ingest with the server on a core of its own: hitl (and the refere
 # PINNED_ROUNDS alternated rounds, each printed, then the medians.
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  postmaster=$(head -n 1 "$(sed -n 's/^dir=//p' "$work/pg.state")/data/postmaster.pid")
+  postmaster=$(head -n 1 "$(pg_field dir)/data/postmaster.pid")
   taskset -a -p -c 1 "$postmaster" >/dev/null  # the postmaster, its children, and the backends it forks later
   declare -A rates=()
   for r in $(seq "${PINNED_ROUNDS:-3}"); do

@@ -18,17 +18,16 @@ work=$(mktemp -d /tmp/hitl-replica.XXXXXX)
 chmod 755 "$work"
 cleanup() {
   "$here/tests/support/pg-standby.sh" stop "$work/standby.state" >/dev/null 2>&1 || true
-  "$here/tests/support/pg-test-server.sh" stop "$work/pg.state" >/dev/null 2>&1 || true
+  pg_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
-"$here/tests/support/pg-test-server.sh" start "$work/pg.state" >/dev/null
-server_url=$(sed -n 's/^url=//p' "$work/pg.state")
-[ -n "$server_url" ] || { echo "no PostgreSQL: $(cat "$work/pg.state")"; exit 1; }
-bindir=$(sed -n 's/^bindir=//p' "$work/pg.state")
+source "$here/tests/bench/pg-lib.sh"
+pg_start
+bindir=$(pg_field bindir)
 # The standby: a base backup of the primary, started read-only; it streams the primary's WAL.
 "$here/tests/support/pg-standby.sh" start "$work/pg.state" "$work/standby.state"
-standby_url=$(sed -n 's/^url=//p' "$work/standby.state")
+standby_url=$(pg_field url "$work/standby.state")
 standby_base=${standby_url%/*}
 
 # An empty database on the primary, once it exists on the standby too; prints its name.
