@@ -15,6 +15,7 @@
 #include "support/temp_dir.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 
@@ -269,7 +270,10 @@ TEST_CASE("retrain jobs read while another instance rewrites them are read whole
       }
     }
   });
-  for (int i = 0; i < 150; ++i) {
+  // At least 150 rewrites, and on until the reader has read one whole (a loaded machine can
+  // give the writer all 150 first: the reads then prove nothing), at most 30 s.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int i = 0; i < 150 || (reads == 0 && std::chrono::steady_clock::now() < deadline); ++i) {
     job.reason = "rewritten " + std::to_string(i);
     writer.finish(job);  // rewrites jobs/<id> each time
   }
