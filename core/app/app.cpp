@@ -168,6 +168,9 @@ void App::build_review() {
   // renew() came with queue interface 1.1: an older queue plugin's vtable has no such slot.
   const auto queue_api = plugin::api_of(queue_);
   review_->set_queue_renews(!queue_api || queue_api->minor >= 1);
+  review_->set_step_threads(cfg_.writer_step_threads);
+  if (cfg_.writer_step_threads > 0)
+    spdlog::info("claim and submit steps run on {} step threads (writer.step_threads)", cfg_.writer_step_threads);
 }
 
 void App::build_admin() {

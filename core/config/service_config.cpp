@@ -36,6 +36,7 @@ const std::vector<OptionDoc>& option_docs() {
       {"policy.deadline_ms", "integer", "1000", "wall-clock limit of one policy call (second guard after the instruction budget); past it the call fails closed"},
       {"policy.watch_seconds", "integer", "2", "how often hitl serve looks at each policy file (size, mtime) to reload a changed one; 0 = only on SIGHUP and the admin route"},
       {"writer.max_batch", "integer", "2000", "most decisions group-committed in one transaction"},
+      {"writer.step_threads", "integer", "0 with the sqlite queue, else 4", "threads that run the steps of claims and submits (the queue's lease or ack, the task's reads); 0 = the writer thread, between two group commits (fastest when queue and storage are one local SQLite file); over a network database each step is a round trip, run on these threads so reviewers' steps overlap (docs/performance.md)"},
       {"log.level", "string", "info", "trace | debug | info | warn | error"},
       {"log.format", "string", "text", "text | json"},
       {"storage.plugin", "string", "sqlite", "storage plugin name (kind storage)"},
@@ -392,7 +393,7 @@ void load_sections(const json& root, const Ctx& ctx, ServiceConfig& cfg) {
   cfg.policy_watch_seconds = get_int(pol, "watch_seconds", "policy", ctx, 2, 0, 3600);
 
   const json& wr = get_table(root, "writer", "", ctx);
-  check_keys(wr, {"max_batch"}, "writer", ctx);
+  check_keys(wr, {"max_batch", "step_threads"}, "writer", ctx);
   cfg.writer_max_batch = get_int(wr, "max_batch", "writer", ctx, 2000, 1, 100000);
 
   const json& log = get_table(root, "log", "", ctx);
@@ -417,6 +418,9 @@ void load_plugins(const json& root, const Ctx& ctx, const PathOptionsOf& path_op
                                cfg.plugin_dirs, path_options);
   cfg.queue = get_plugin_ref(get_table(root, "queue", "", ctx), "queue", ctx, "sqlite", "queue", cfg.plugin_dirs,
                              path_options);
+  // The default follows the queue: the sqlite queue's steps are cheapest between two commits.
+  cfg.writer_step_threads = static_cast<int>(get_int(get_table(root, "writer", "", ctx), "step_threads", "writer", ctx,
+                                                     cfg.queue.plugin == "sqlite" ? 0 : 4, 0, 64));
   if (root.contains("reports_storage"))
     cfg.reports_storage = get_plugin_ref(get_table(root, "reports_storage", "", ctx), "reports_storage", ctx, "",
                                          "storage", cfg.plugin_dirs, path_options);

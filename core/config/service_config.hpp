@@ -99,6 +99,7 @@ struct ServiceConfig {
   std::int64_t policy_deadline_ms = 1000;  // wall-clock limit of one policy call (second guard)
   std::int64_t policy_watch_seconds = 2;   // how often hitl serve looks for changed policy files; 0 = never
   std::size_t writer_max_batch = 2000;
+  int writer_step_threads = 0;  // claim and submit steps: 0 = on the writer thread (review/step_pool.hpp)
   std::string log_level = "info";
   std::string log_format = "text";
   std::int64_t audit_head_log_seconds = 300;

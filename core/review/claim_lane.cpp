@@ -6,7 +6,9 @@
 
 namespace hitl::service {
 
-ClaimLane::ClaimLane() : thread_([this] { run(); }) {}
+ClaimLane::ClaimLane(int threads) {
+  for (int i = 0; i < threads; ++i) ids_.push_back(threads_.emplace_back([this] { run(); }).get_id());
+}
 
 ClaimLane::~ClaimLane() { stop(); }
 
@@ -27,8 +29,15 @@ void ClaimLane::stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_one();
-  if (thread_.joinable() && !on_lane_thread()) thread_.join();
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+}
+
+bool ClaimLane::on_lane_thread() const {
+  for (auto& id : ids_)
+    if (id == std::this_thread::get_id()) return true;
+  return false;
 }
 
 void ClaimLane::run() {
@@ -64,6 +73,12 @@ ClaimLane& ClaimLanes::of(const std::string& domain) {
   return *lane;
 }
 
+void ClaimLanes::start_step_threads(int threads) {
+  std::lock_guard lock(mu_);
+  steps_ = threads > 0 ? std::make_unique<ClaimLane>(threads) : nullptr;
+  if (steps_ && stopped_) steps_->stop();
+}
+
 void ClaimLanes::stop() {
   std::map<std::string, ClaimLane*> lanes;
   {
@@ -72,13 +87,14 @@ void ClaimLanes::stop() {
     for (auto& [name, lane] : lanes_) lanes[name] = lane.get();
   }
   for (auto& [_, lane] : lanes) lane->stop();  // outside the lock: a step may ask of() meanwhile
+  if (steps_) steps_->stop();
 }
 
 bool ClaimLanes::on_a_lane_thread() const {
   std::lock_guard lock(mu_);
   for (auto& [_, lane] : lanes_)
     if (lane->on_lane_thread()) return true;
-  return false;
+  return steps_ && steps_->on_lane_thread();
 }
 
 }  // namespace hitl::service

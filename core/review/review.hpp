@@ -144,6 +144,9 @@ class ReviewService {
   // Runs the claims already on the claim lane and ends its thread; claims from then on run on the
   // thread that asks. Before the writer stops (the claims submit to it). Idempotent.
   void stop_claim_lane() { lanes_.stop(); }
+  // Where the claims and submits without a lane of their own run their steps: `threads` threads
+  // (writer.step_threads), or the writer thread when 0. Before serving.
+  void set_step_threads(int threads) { lanes_.start_step_threads(threads); }
 
   // Stops early when `stop` is set. Returns the tasks walked.
   std::size_t requeue_open_tasks(const std::atomic<bool>& stop);

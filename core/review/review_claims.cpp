@@ -192,6 +192,7 @@ void ReviewService::in_turn(const std::string& reviewer, std::function<void()> s
 }
 
 void ReviewService::post_step(ClaimLane* lane, std::function<void()> step) {
+  if (!lane) lane = lanes_.step_threads();
   if (lane) lane->post(std::move(step));
   else writer_.post(std::move(step));
 }

@@ -277,3 +277,18 @@ TEST_CASE("config: the options of a policy change load resolved against the conf
   CHECK_THAT(err("return { policy = { watch_seconds = -1 }, domains = { d = { policy = 'p.lua', labels = {'a'} } } }"),
              Catch::Contains("policy.watch_seconds"));
 }
+
+TEST_CASE("config: writer.step_threads follows the queue unless set (0 with sqlite, 4 with a network queue)") {
+  TempDir dir;
+  dir.write("p.lua", "return {}");
+  const auto load = [&](const std::string& body) {
+    return load_config(dir.write("c.lua", "return { " + body + " domains = { d = { policy = \"p.lua\", labels = {\"a\"} } } }"),
+                       "/plugins", "/lua", kDeclared);
+  };
+  CHECK(load("").writer_step_threads == 0);
+  CHECK(load(R"(queue = { plugin = "postgres" },)").writer_step_threads == 4);
+  CHECK(load(R"(queue = { plugin = "postgres" }, writer = { step_threads = 0 },)").writer_step_threads == 0);
+  CHECK(load(R"(writer = { step_threads = 8 },)").writer_step_threads == 8);
+  auto e = error_of(dir.write("e.lua", R"(return { writer = { step_threads = 65 }, domains = { d = { policy = "p.lua", labels = {"a"} } } })"));
+  CHECK(e.find("writer.step_threads: expected an integer in 0..64, got 65") != std::string::npos);
+}

@@ -3,6 +3,7 @@
 // closing the gate to new shared turns, which are queued rather than blocked.
 #include <catch2/catch.hpp>
 
+#include "review/claim_lane.hpp"
 #include "review/review_locks.hpp"
 
 #include <atomic>
@@ -74,4 +75,26 @@ TEST_CASE("review locks: the exclusive turn waits for the shared ones and holds 
   locks.leave_shared("alice");
   locks.leave_shared("bob");
   CHECK(locks.in_flight() == 0);
+}
+
+TEST_CASE("claim lane of several threads: its steps run at once, and stop runs what was posted first", "[review]") {
+  hitl::service::ClaimLane lane(3);
+  // Three steps that each wait until all three have started: they pass only on three threads.
+  std::atomic<int> started{0}, done{0};
+  std::atomic<bool> all_on_lane{true};
+  for (int i = 0; i < 3; ++i)
+    lane.post([&] {
+      if (!lane.on_lane_thread()) all_on_lane = false;
+      ++started;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (started < 3 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+      if (started == 3) ++done;
+    });
+  for (int i = 0; i < 20; ++i) lane.post([&] { ++done; });
+  lane.stop();  // runs the 23 steps posted before it
+  CHECK(done == 23);
+  CHECK(all_on_lane);
+  CHECK_FALSE(lane.on_lane_thread());
+  lane.post([&] { ++done; });  // stopped: runs on the caller's thread
+  CHECK(done == 24);
 }
