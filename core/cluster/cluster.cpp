@@ -64,8 +64,9 @@ class Alone final : public Cluster {
 std::unique_ptr<Cluster> open_postgres(const std::string& storage_config_json);  // cluster_postgres.cpp
 #endif
 
-std::string encode(const Event& e, const std::string& from) {
+std::string encode(const Event& e, const std::string& from, std::uint64_t seq) {
   json j = {{"from", from}, {"kind", kKindNames[static_cast<std::size_t>(e.kind)]}};
+  if (seq) j["seq"] = seq;
   if (names_decision(e.kind)) j.update({{"domain", e.domain}, {"id", e.id}});
   if (e.kind == EventKind::ground_truth) j["first"] = e.first;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -43,7 +43,9 @@ struct Event {
 
 // The NOTIFY payload: a JSON object with the sending instance's tag. nullopt for anything that
 // is not an event this version knows (ignored: the channel is open to every database user).
-std::string encode(const Event& e, const std::string& from);
+// `seq`, when set, numbers the sender's events: PostgreSQL folds identical payloads sent in one
+// transaction into one notification, and two events may otherwise be alike (pg_publisher.hpp).
+std::string encode(const Event& e, const std::string& from, std::uint64_t seq = 0);
 struct Received {
   std::string from;
   Event event;

@@ -3,10 +3,12 @@
 #include "cluster/cluster.hpp"
 
 #include "pg_config.hpp"
+#include "pg_publisher.hpp"
 #include "pg_session.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <random>
@@ -108,7 +110,10 @@ void LockSessions::release(Held* held) noexcept {
 class PgCluster final : public Cluster {
  public:
   explicit PgCluster(pg::PgConfig cfg)
-      : cfg_(std::move(cfg)), tag_(random_tag()), locks_(std::make_shared<LockSessions>(cfg_)) {
+      : cfg_(std::move(cfg)),
+        tag_(random_tag()),
+        locks_(std::make_shared<LockSessions>(cfg_)),
+        publisher_(kChannel, [this] { return connect(); }) {
     leadership_.set(false);  // until refresh() takes the lock
   }
   ~PgCluster() override { stop(); }
@@ -135,14 +140,16 @@ class PgCluster final : public Cluster {
   const pg::PgConfig cfg_;
   const std::string tag_;  // this instance, in each payload it sends: its own are not delivered back
   const std::shared_ptr<LockSessions> locks_;
-  std::mutex lead_mu_, publish_mu_;
-  std::unique_ptr<pg::Session> lead_, publish_;
+  std::mutex lead_mu_;
+  std::unique_ptr<pg::Session> lead_;
+  std::atomic<std::uint64_t> sent_{0};  // this instance's events so far: each payload's seq
   bool joined_ = false, alone_held_ = false;  // lead_mu_ held
   std::mutex listen_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::function<void(const Event&)> on_event_;
   std::thread listener_;
+  PgPublisher publisher_;  // last: its thread stops first, while the rest is alive
 };
 
 class PgCluster::Receiver final : public pqxx::notification_receiver {
@@ -212,20 +219,12 @@ void PgCluster::joined() noexcept {
 
 void PgCluster::publish(const Event& e) noexcept {
   try {
-    const std::string payload = encode(e, tag_);
+    std::string payload = encode(e, tag_, ++sent_);
     if (payload.size() > kMaxPayload) {
       spdlog::warn("cluster: event for decision of {} bytes not sent (NOTIFY holds under 8000)", payload.size());
       return;
     }
-    std::lock_guard lock(publish_mu_);
-    try {
-      if (!publish_) publish_ = connect();
-      pqxx::nontransaction tx(publish_->conn());
-      publish_->run(tx, "SELECT pg_notify($1, $2)", pg::params(std::string(kChannel), payload));
-    } catch (...) {
-      publish_.reset();  // opened afresh for the next event
-      throw;
-    }
+    publisher_.post(std::move(payload));
   } catch (const std::exception& ex) {
     spdlog::warn("cluster: event not sent to the other instances: {}", ex.what());
   }
@@ -273,6 +272,7 @@ void PgCluster::listen_loop() {
 }
 
 void PgCluster::stop() noexcept {
+  publisher_.stop();  // what was published before goes out first
   {
     std::lock_guard lock(listen_mu_);
     stopping_ = true;
