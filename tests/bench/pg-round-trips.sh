@@ -12,11 +12,11 @@
 # merges many claims and submits into each group commit; the statements are counted per
 # completed pair (claim + submit), and COMMITs per pair tell how many pairs a commit held.
 #   tests/bench/pg-round-trips.sh [BUILD_DIR]   (default build)
-#   Env: N (20), MODE (intake | review), REVIEWERS (16), SECONDS_RUN (4), FILL (6000), REF_DIR (../shared/bench)
+#   Env: N (20), MODE (intake | review), REVIEWERS (16), SECONDS_RUN (4), FILL (12000), REF_DIR (../shared/bench)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-build}" && pwd)
-: "${N:=20}" "${MODE:=intake}" "${REVIEWERS:=16}" "${SECONDS_RUN:=4}" "${FILL:=6000}"
+: "${N:=20}" "${MODE:=intake}" "${REVIEWERS:=16}" "${SECONDS_RUN:=4}" "${FILL:=12000}"
 ref=${REF_DIR:-$here/../shared/bench}
 work=$(mktemp -d /tmp/hitl-pgtrips.XXXXXX)
 chmod 755 "$work"
