@@ -237,3 +237,55 @@ TEST_CASE("patches setting different columns in one batch: each task gets its ow
   CHECK(task(*s, t[0]).priority == 0.2);
   CHECK(task(*s, t[1]).reviews_done == 4);
 }
+
+// Counts the statements (not rows) that write each table, with statement-level triggers added
+// to the test's database beside the plugin's schema: the bulk path's one statement per kind is
+// a figure a test can hold, not only a benchmark's.
+TEST_CASE("a review group's commit writes each kind with one statement, and row by row when a task repeats") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  const auto t = open_tasks(*s, "c", 12);
+  {
+    pqxx::connection c(url);
+    pqxx::work w(c);
+    w.exec("CREATE TABLE statements(tbl TEXT, op TEXT, n INT NOT NULL, PRIMARY KEY(tbl, op))");
+    w.exec("CREATE FUNCTION count_statement() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+           "INSERT INTO statements VALUES (TG_TABLE_NAME, TG_OP, 1) ON CONFLICT (tbl, op) DO UPDATE SET n = statements.n + 1; "
+           "RETURN NULL; END $$");
+    for (const char* table : {"tasks", "reviews", "decisions", "deliveries"})
+      w.exec(std::string("CREATE TRIGGER counted AFTER INSERT OR UPDATE ON ") + table +
+             " FOR EACH STATEMENT EXECUTE FUNCTION count_statement()");
+    w.commit();
+  }
+  const auto group = [&](std::size_t first, std::size_t n) {  // n claims and n submits, as the writer merges them
+    sdk::WriteBatch b;
+    for (std::size_t i = first; i < first + n; ++i) {
+      b.task_updates.push_back(move(t[i], "pending", "assigned", "x"));
+      b.task_updates.push_back(move(t[i + n], "assigned", "completed"));
+      b.reviews.push_back(review(t[i + n], "x", 3000));
+      b.finals.push_back({"credit", "c" + std::to_string(i + n), "good", "approve", 3000});
+      b.task_patches.push_back(sdk::TaskPatch{.task_id = t[i + n], .reviews_done = 1});
+      b.deliveries.push_back(sdk::DeliveryRecord{.domain = "credit", .decision_id = "c" + std::to_string(i + n),
+                                                 .event = "decision.final", .url = "https://hook", .payload_json = "{}"});
+    }
+    return b;
+  };
+  const auto statements = [&](const char* table, const char* op) {
+    return read_int(url, std::string("SELECT COALESCE(SUM(n), 0) FROM statements WHERE tbl = '") + table + "' AND op = '" + op + "'");
+  };
+  auto b = group(0, 4);
+  commit_ok(*s, b);
+  CHECK(statements("tasks", "UPDATE") == 2);  // the 8 moves, then the 4 patches
+  CHECK(statements("reviews", "INSERT") == 1);
+  CHECK(statements("decisions", "UPDATE") == 1);
+  CHECK(statements("deliveries", "INSERT") == 1);
+  for (const auto& u : b.task_updates) CHECK(u.applied == (u.to == "assigned"));  // t[4..7] were never claimed
+
+  read_int(url, "WITH gone AS (DELETE FROM statements RETURNING 1) SELECT COUNT(*) FROM gone");
+  auto again = group(8, 2);
+  again.task_updates.push_back(move(t[8], "assigned", "pending"));  // t[8] twice: the moves go row by row
+  commit_ok(*s, again);
+  CHECK(statements("tasks", "UPDATE") == 5 + 1);
+  CHECK(statements("reviews", "INSERT") == 1);
+  CHECK(task(*s, t[8]).status == "pending");
+}
