@@ -51,8 +51,8 @@ void write_kind(std::vector<T>& rows, bool repeats, const char* each_name, const
   bulk(rows);
 }
 
-// "UPDATE tasks t SET <columns> = u.<columns> FROM unnest(<task ids>, <columns>) ...": a group
-// of patches that set the same columns, `sample` one of them; the patches' arrays in `p`.
+// "UPDATE tasks t SET <column> = u.<column>, ... FROM unnest(<task ids>, <columns>) ...": for a
+// group of patches that set the same columns, `sample` one of them.
 std::string patch_group_sql(const sdk::TaskPatch& sample) {
   std::string set, names = "task_id", arrays = "$1::bigint[]";
   int n = 1;
@@ -76,11 +76,12 @@ unsigned patched_columns(const sdk::TaskPatch& p) {
   return bits;
 }
 
+std::int64_t task_id_of(const auto& row) { return row.task_id; }
+
 }  // namespace
 
 void PgStorage::write_review_path(Tx& tx, sdk::WriteBatch& b, const char*& stage, std::size_t& index) {
-  const auto task_of = [](const auto& r) { return r.task_id; };
-  write_kind(b.task_updates, key_repeats(b.task_updates, task_of), "updating task", "updating the batch's tasks",
+  write_kind(b.task_updates, key_repeats(b.task_updates, task_id_of<sdk::TaskUpdate>), "updating task", "updating the batch's tasks",
              stage, index, [&](auto& rows) { update_tasks(tx, rows); }, [&](auto& u) { write_task_update(tx, u); });
   write_kind(b.reviews, false, "inserting review", "inserting the batch's reviews", stage, index,
              [&](auto& rows) { insert_with_ids(tx, kReviews, rows, &sdk::ReviewRecord::review_id); },
@@ -92,7 +93,7 @@ void PgStorage::write_outcomes(Tx& tx, sdk::WriteBatch& b, const char*& stage, s
   write_kind(b.finals, key_repeats(b.finals, decision_of), "recording final outcome",
              "recording the batch's final outcomes", stage, index, [&](auto& rows) { record_finals(tx, rows); },
              [&](const auto& f) { write_final(tx, f); });
-  write_kind(b.task_patches, key_repeats(b.task_patches, [](const auto& p) { return p.task_id; }), "patching task",
+  write_kind(b.task_patches, key_repeats(b.task_patches, task_id_of<sdk::TaskPatch>), "patching task",
              "patching the batch's tasks", stage, index, [&](auto& rows) { patch_tasks(tx, rows); },
              [&](const auto& p) { write_task_patch(tx, p); });
 }

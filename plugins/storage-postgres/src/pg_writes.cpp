@@ -64,8 +64,8 @@ void PgStorage::write_reviewer(Tx& tx, const sdk::ReviewerRecord& r) {
          p);
 }
 
+// d.status is set ("pending" when it was empty: write_deliveries).
 void PgStorage::write_delivery(Tx& tx, sdk::DeliveryRecord& d) {
-  if (d.status.empty()) d.status = "pending";
   pg::Params p;
   kDeliveries.append(p, d);
   d.delivery_id = tx.run(kDeliveries.insert() + " RETURNING delivery_id", p)[0][0].as<std::int64_t>();
