@@ -19,8 +19,8 @@ Status PgStorage::commit_with(sdk::WriteBatch& batch, const std::vector<sdk::Tok
   const char* stage = "connecting";
   std::size_t index = 0;
   const auto failed = [&](Code code, const char* what) {
-    return Status::Error(code, std::string(kPlugin) + ": commit failed while " + stage + " " + std::to_string(index) +
-                                   " of the batch (rolled back): " + what);
+    const std::string row = index == kWholeKind ? "" : " " + std::to_string(index) + " of the batch";
+    return Status::Error(code, std::string(kPlugin) + ": commit failed while " + stage + row + " (rolled back): " + what);
   };
   try {
     // A connection lost on an earlier batch is opened afresh (a server restart, a failover).
@@ -56,20 +56,20 @@ Status PgStorage::commit_with(sdk::WriteBatch& batch, const std::vector<sdk::Tok
   }
 }
 
-// Applies every part of a batch inside the caller's transaction, in storage-sqlite's order;
-// `stage` and `index` name the record being written when one fails.
+// Applies every part of a batch inside the caller's transaction, in storage-sqlite's order (the
+// lifecycle trigger sees the moves before the patches); `stage` and `index` name the record
+// being written when one fails, or the kind (index kWholeKind) when its rows went in one statement.
 void PgStorage::apply(Tx& tx, sdk::WriteBatch& b, const char*& stage, std::size_t& index) {
   stage = "inserting decisions";
   index = 0;
   insert_decisions(tx, b.decisions);
-  each(b.task_updates, "updating task", stage, index, [&](sdk::TaskUpdate& u) { write_task_update(tx, u); });
-  each(b.reviews, "inserting review", stage, index, [&](sdk::ReviewRecord& r) { write_review(tx, r); });
+  write_review_path(tx, b, stage, index);  // task moves, then reviews
   stage = "inserting feedback";
+  index = 0;
   insert_feedback(tx, b.feedback);
-  each(b.finals, "recording final outcome", stage, index, [&](const sdk::FinalOutcome& f) { write_final(tx, f); });
-  each(b.task_patches, "patching task", stage, index, [&](const sdk::TaskPatch& p) { write_task_patch(tx, p); });
+  write_outcomes(tx, b, stage, index);  // finals, then task patches (after the moves they follow)
   each(b.reviewers, "storing reviewer", stage, index, [&](const sdk::ReviewerRecord& r) { write_reviewer(tx, r); });
-  each(b.deliveries, "inserting delivery", stage, index, [&](sdk::DeliveryRecord& d) { write_delivery(tx, d); });
+  write_deliveries(tx, b.deliveries, stage, index);
   each(b.delivery_updates, "updating delivery", stage, index,
        [&](const sdk::DeliveryUpdate& u) { write_delivery_update(tx, u); });
   each(b.erasures, "erasing payload", stage, index, [&](sdk::PayloadErasure& e) { write_erasure(tx, e); });

@@ -16,37 +16,8 @@
 namespace hitl::storage_postgres {
 namespace {
 
-// Calls f(first, count) for consecutive chunks of at most kRowsPerInsert of n items.
-template <class F>
-void in_chunks(std::size_t n, F f) {
-  for (std::size_t first = 0; first < n; first += kRowsPerInsert) f(first, std::min(kRowsPerInsert, n - first));
-}
-
-// "{1,2,3}": a bigint[] parameter.
-std::string bigint_array(const std::vector<std::int64_t>& values) {
-  std::string a = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) pg::append_array_element(a += i ? "," : "", values[i]);
-  return a += '}';
-}
-
 const sdk::DecisionRecord& decision_of(const sdk::NewDecision& nd) { return nd.decision; }
 const sdk::TaskRecord& task_of(const sdk::NewDecision* nd) { return *nd->task; }
-
-// A small batch's tasks in one statement: the ids drawn from the identity sequence in row order
-// (the CTE `ids`, evaluated once as it is referenced twice), the rows inserted with them, and the
-// ids read back ordered by row number -- so each task learns its own id without a RETURNING whose
-// order is unspecified. The last parameter is the row count.
-const std::string& insert_tasks_with_ids_sql() {
-  static const std::string sql = [] {
-    const std::string columns = kTasks.inserted_list(), count = "$" + std::to_string(kTasks.inserted_count() + 1);
-    return "WITH ids AS MATERIALIZED (SELECT n, nextval((SELECT pg_get_serial_sequence('tasks', 'task_id'))::regclass) "
-           "AS task_id FROM generate_series(1, " + count + "::bigint) AS n), "
-           "inserted AS (INSERT INTO tasks(task_id, " + columns + ") SELECT task_id, " + columns + " FROM " +
-           kTasks.unnest() + " WITH ORDINALITY AS u(" + columns + ", n) JOIN ids USING (n)) "
-           "SELECT task_id FROM ids ORDER BY n";
-  }();
-  return sql;
-}
 
 }  // namespace
 
@@ -96,7 +67,7 @@ void PgStorage::insert_decisions_on_conflict(Tx& tx, std::vector<sdk::NewDecisio
       duplicates.push_back(&*it);
       if (it->task) orphans.push_back(std::exchange(it->task->task_id, 0));
     }
-    if (!orphans.empty()) tx.run("DELETE FROM tasks WHERE task_id = ANY($1::bigint[])", {bigint_array(orphans)});
+    if (!orphans.empty()) tx.run("DELETE FROM tasks WHERE task_id = ANY($1::bigint[])", {array_of(orphans, [](std::int64_t id) { return id; })});
   });
   for (auto* nd : duplicates) {
     const auto r = tx.run(kDecisions.select() + " WHERE domain = $1 AND id = $2",
@@ -109,7 +80,7 @@ void PgStorage::insert_decisions_on_conflict(Tx& tx, std::vector<sdk::NewDecisio
 
 // The batch's review tasks, their ids drawn from the table's identity sequence in input order, as
 // the identity would hand them out: no RETURNING to read back and match. A small batch draws and
-// inserts in one statement (insert_tasks_with_ids_sql); a large one draws the ids in one
+// inserts in one statement (Table::insert_with_ids); a large one draws the ids in one
 // statement and copies the rows in. Each task and its decision learn the task id.
 void PgStorage::insert_tasks(Tx& tx, std::vector<sdk::NewDecision*>& opening) {
   if (opening.empty()) return;
@@ -123,7 +94,7 @@ void PgStorage::insert_tasks(Tx& tx, std::vector<sdk::NewDecision*>& opening) {
   pg::Params p = small ? kTasks.bulk_params(opening.begin(), opening.end(), task_of) : pg::Params{};
   p.push_back(pg::text_of(static_cast<std::int64_t>(opening.size())));
   // The sequence is looked up once (an init plan), not per row: 4x faster for 125k ids.
-  const auto rows = tx.run(small ? insert_tasks_with_ids_sql()
+  const auto rows = tx.run(small ? kTasks.insert_with_ids()
                                  : "SELECT nextval((SELECT pg_get_serial_sequence('tasks', 'task_id'))::regclass) "
                                    "FROM generate_series(1, $1::bigint)", p);
   std::vector<std::int64_t> ids;

@@ -16,6 +16,9 @@
 
 namespace hitl::storage_postgres {
 
+template <class Rec>
+class Table;  // pg_tables.hpp
+
 inline constexpr const char* kPlugin = "storage-postgres";
 inline constexpr const char* kComponent = "storage";
 
@@ -24,6 +27,13 @@ struct BatchError {
   sdk::Code code;
   std::string message;
 };
+// `what` ("final outcome", "ground truth") for a decision that is not stored: not_found.
+BatchError unknown_decision(const char* what, const std::string& domain, const std::string& decision_id);
+BatchError unknown_task_patch(const sdk::TaskPatch& p);
+
+// The `index` of a commit failure in a statement that wrote a whole kind of the batch at once:
+// the message names the kind, not a row.
+inline constexpr std::size_t kWholeKind = static_cast<std::size_t>(-1);
 
 class PgStorage final : public sdk::Storage {
  public:
@@ -74,6 +84,15 @@ class PgStorage final : public sdk::Storage {
   void insert_tasks(Tx& tx, std::vector<sdk::NewDecision*>& opened);
   void insert_feedback(Tx& tx, const std::vector<sdk::FeedbackRecord>& items);
   void append_audit(Tx& tx, sdk::WriteBatch& b, std::size_t& index);
+  // The review path's kinds, one statement per kind (pg_review_writes.cpp).
+  static void write_review_path(Tx& tx, sdk::WriteBatch& b, const char*& stage, std::size_t& index);
+  static void write_outcomes(Tx& tx, sdk::WriteBatch& b, const char*& stage, std::size_t& index);
+  static void write_deliveries(Tx& tx, std::vector<sdk::DeliveryRecord>& rows, const char*& stage, std::size_t& index);
+  static void update_tasks(Tx& tx, std::vector<sdk::TaskUpdate>& rows);
+  static void record_finals(Tx& tx, const std::vector<sdk::FinalOutcome>& rows);
+  static void patch_tasks(Tx& tx, const std::vector<sdk::TaskPatch>& rows);
+  template <class Rec>
+  static void insert_with_ids(Tx& tx, const Table<Rec>& table, std::vector<Rec>& rows, std::int64_t Rec::*key);
   struct AuditHead {
     std::int64_t seq = 0;
     std::string hash;

@@ -9,9 +9,13 @@
 
 #include <hitl/plugin_api.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -24,12 +28,40 @@ using storage_common::RowKey;  // generated: column 0 is an identity, read back 
 // statement text is the same for any n, so one is prepared per table).
 inline constexpr std::size_t kRowsPerInsert = 1000;
 
+// Calls f(first, count) for consecutive chunks of at most kRowsPerInsert of n items.
+template <class F>
+void in_chunks(std::size_t n, F f) {
+  for (std::size_t first = 0; first < n; first += kRowsPerInsert) f(first, std::min(kRowsPerInsert, n - first));
+}
+
+// The array type an unnest() parameter of T values is cast to.
+template <class T>
+constexpr const char* array_type() {
+  if constexpr (std::is_same_v<T, std::string>) return "text[]";
+  else if constexpr (std::is_same_v<T, std::int64_t>) return "bigint[]";
+  else if constexpr (std::is_same_v<T, double>) return "float8[]";
+  else {
+    static_assert(std::is_same_v<T, bool>);
+    return "boolean[]";
+  }
+}
+
+// "{a,b,...}": one array parameter holding field(row) (a function or a member) of each row of
+// `rows`, in order.
+template <class Rows, class Field>
+std::string array_of(const Rows& rows, Field field) {
+  std::string a = "{";
+  for (const auto& row : rows) pg::append_array_element(a += a.size() > 1 ? "," : "", std::invoke(field, row));
+  return a += '}';
+}
+
 template <class Rec>
 class Table {
  public:
   explicit Table(const storage_common::TableSpec<Rec>& spec)
       : spec_(spec), select_(spec.select_sql(true)), select_no_payload_(spec.select_sql(false)) {
     for (const auto& c : spec.columns) column_names_.emplace_back(c.name);
+    if (spec.key == RowKey::generated) insert_with_ids_ = insert_with_ids_sql();
   }
 
   const char* name() const { return spec_.name; }
@@ -57,13 +89,19 @@ class Table {
 
   // "unnest($1::text[], $2::bigint[], ...)": the rows of bulk_params(), one array per inserted column.
   std::string unnest() const {
-    static constexpr const char* kArrayType[] = {"text[]", "bigint[]", "float8[]", "boolean[]"};
     std::string arrays;
     std::size_t n = 0;
-    for (const auto& c : inserted())
-      arrays.append(n ? ", $" : "$").append(std::to_string(++n)).append("::").append(kArrayType[c.member.index()]);
+    for (const auto& c : inserted()) {
+      const char* type = std::visit([](auto m) { return array_type<std::remove_cvref_t<decltype(std::declval<const Rec&>().*m)>>(); }, c.member);
+      arrays.append(n ? ", $" : "$").append(std::to_string(++n)).append("::").append(type);
+    }
     return "unnest(" + arrays + ")";
   }
+
+  // Rows of bulk_params() inserted with keys drawn from the table's identity sequence in row
+  // order, in one statement, answering the keys by row number (insert_with_ids_sql). The last
+  // parameter is the row count. For a table whose key is generated.
+  const std::string& insert_with_ids() const { return insert_with_ids_; }
   std::string inserted_list() const { return spec_.inserted_list(); }
   std::size_t inserted_count() const { return inserted().size(); }
 
@@ -129,8 +167,21 @@ class Table {
   static void read_value(const pqxx::field& f, double& v) { v = f.as<double>(); }
   static void read_value(const pqxx::field& f, bool& v) { v = f.as<bool>(); }
 
+  // The CTE `ids` (materialized: evaluated once, as it is referenced
+  // twice) draws them, the rows go in with them, and the keys are answered ordered by row number
+  // -- so each record learns its own key without a RETURNING whose order is unspecified.
+  std::string insert_with_ids_sql() const {
+    const std::string key = spec_.columns[0].name, columns = inserted_list();
+    const std::string count = "$" + std::to_string(inserted_count() + 1);
+    return "WITH ids AS MATERIALIZED (SELECT n, nextval((SELECT pg_get_serial_sequence('" + std::string(spec_.name) +
+           "', '" + key + "'))::regclass) AS " + key + " FROM generate_series(1, " + count + "::bigint) AS n), " +
+           "inserted AS (INSERT INTO " + spec_.name + "(" + key + ", " + columns + ") SELECT " + key + ", " + columns +
+           " FROM " + unnest() + " WITH ORDINALITY AS u(" + columns + ", n) JOIN ids USING (n)) " +
+           "SELECT " + key + " FROM ids ORDER BY n";
+  }
+
   const storage_common::TableSpec<Rec>& spec_;  // storage-common's, alive for the process
-  std::string select_, select_no_payload_;
+  std::string select_, select_no_payload_, insert_with_ids_;
   std::vector<std::string> column_names_;  // every column, in order: copy_in's
 };
 

@@ -1,5 +1,6 @@
-// The write batch's other parts, one statement per record: task transitions (each needs its own
-// `applied`), reviews and deliveries (each gets its id back), patches, outcomes, tokens.
+// The write batch's other parts, one statement per record: tokens, reviewers, erasures, ground
+// truths; and the review path's kinds when a batch holds one row of a kind or repeats a key in it
+// (task transitions, reviews, finals, patches, deliveries; in bulk: pg_review_writes.cpp).
 #include "pg_storage.hpp"
 #include "pg_tables.hpp"
 
@@ -8,6 +9,14 @@
 namespace hitl::storage_postgres {
 
 using sdk::Code;
+
+BatchError unknown_decision(const char* what, const std::string& domain, const std::string& decision_id) {
+  return {Code::not_found, std::string(what) + " for unknown decision '" + decision_id + "' in domain '" + domain + "'"};
+}
+
+BatchError unknown_task_patch(const sdk::TaskPatch& p) {
+  return {Code::not_found, "patch for unknown task " + std::to_string(p.task_id)};
+}
 
 void PgStorage::write_task_update(Tx& tx, sdk::TaskUpdate& u) {
   // A guard that does not match (lease lost, already completed) is an answer, not an error; a
@@ -28,8 +37,7 @@ void PgStorage::write_review(Tx& tx, sdk::ReviewRecord& r) {
 void PgStorage::write_final(Tx& tx, const sdk::FinalOutcome& f) {
   const auto r = tx.run("UPDATE decisions SET final_label = $1, final_outcome = $2, final_ms = $3 WHERE domain = $4 AND id = $5",
                         pg::params(f.final_label, f.final_outcome, f.final_ms, f.domain, f.decision_id));
-  if (r.affected_rows() == 0)
-    throw BatchError{Code::not_found, "final outcome for unknown decision '" + f.decision_id + "' in domain '" + f.domain + "'"};
+  if (r.affected_rows() == 0) throw unknown_decision("final outcome", f.domain, f.decision_id);
 }
 
 void PgStorage::write_task_patch(Tx& tx, const sdk::TaskPatch& p) {
@@ -43,7 +51,7 @@ void PgStorage::write_task_patch(Tx& tx, const sdk::TaskPatch& p) {
   if (set.empty()) return;  // nothing to change
   values.push_back(pg::text_of(p.task_id));
   const auto r = tx.run("UPDATE tasks SET " + set + " WHERE task_id = $" + std::to_string(values.size()), values);
-  if (r.affected_rows() == 0) throw BatchError{Code::not_found, "patch for unknown task " + std::to_string(p.task_id)};
+  if (r.affected_rows() == 0) throw unknown_task_patch(p);
 }
 
 void PgStorage::write_reviewer(Tx& tx, const sdk::ReviewerRecord& r) {
@@ -56,8 +64,8 @@ void PgStorage::write_reviewer(Tx& tx, const sdk::ReviewerRecord& r) {
          p);
 }
 
+// d.status is set ("pending" when it was empty: write_deliveries).
 void PgStorage::write_delivery(Tx& tx, sdk::DeliveryRecord& d) {
-  if (d.status.empty()) d.status = "pending";
   pg::Params p;
   kDeliveries.append(p, d);
   d.delivery_id = tx.run(kDeliveries.insert() + " RETURNING delivery_id", p)[0][0].as<std::int64_t>();
@@ -86,8 +94,7 @@ void PgStorage::write_erasure(Tx& tx, sdk::PayloadErasure& e) {
 void PgStorage::write_truth(Tx& tx, const sdk::GroundTruth& t) {
   const auto r = tx.run("UPDATE decisions SET truth_label = $1, truth_ms = $2 WHERE domain = $3 AND id = $4",
                         pg::params(t.label, t.reported_ms, t.domain, t.decision_id));
-  if (r.affected_rows() == 0)
-    throw BatchError{Code::not_found, "ground truth for unknown decision '" + t.decision_id + "' in domain '" + t.domain + "'"};
+  if (r.affected_rows() == 0) throw unknown_decision("ground truth", t.domain, t.decision_id);
 }
 
 void PgStorage::write_token(Tx& tx, const sdk::TokenRecord& t) {

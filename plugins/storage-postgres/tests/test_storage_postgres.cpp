@@ -9,8 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/sha.h>
 
-#include "support/plugin_testing.hpp"
-#include "support/postgres.hpp"
+#include "pg_storage_testing.hpp"
 
 #include <fstream>
 #include <iterator>
@@ -19,55 +18,9 @@
 #include <thread>
 
 namespace sdk = hitl::sdk;
+using namespace hitl::test::pg_storage;
 
 namespace {
-
-const sdk::PluginDescriptor& plugin() { return hitl::test::plugin_descriptor("storage-postgres.so"); }
-
-sdk::Status try_open(const nlohmann::json& config, std::unique_ptr<sdk::Storage>& out) {
-  return plugin().create_storage(config.dump().c_str(), out);
-}
-
-std::unique_ptr<sdk::Storage> open(const std::string& url) {
-  std::unique_ptr<sdk::Storage> s;
-  const auto st = try_open({{"url", url}}, s);
-  INFO(st.message);
-  REQUIRE(st.ok());
-  return s;
-}
-
-void commit_ok(sdk::Storage& s, sdk::WriteBatch& b) {
-  const auto st = s.commit(b);
-  INFO(st.message);
-  REQUIRE(st.ok());
-}
-
-sdk::NewDecision decision(const std::string& id, bool with_task) {
-  sdk::NewDecision nd;
-  nd.decision.domain = "credit";
-  nd.decision.id = id;
-  nd.decision.status = with_task ? "pending_review" : "auto_approved";
-  nd.decision.created_ms = 1000;
-  nd.decision.confidence = 0.1 + 0.2;  // not exactly representable: must come back bit for bit
-  if (with_task) nd.task = sdk::TaskRecord{};
-  nd.audit.push_back({0, 1000, "client", "decision.created", "credit", "decision", id, "{}"});
-  return nd;
-}
-
-// Commits one decision `id` that opens a review task; returns the task's id.
-std::int64_t commit_with_task(sdk::Storage& s, const std::string& id) {
-  sdk::WriteBatch b;
-  b.decisions.push_back(decision(id, true));
-  commit_ok(s, b);
-  return b.decisions[0].task->task_id;
-}
-
-// The integer a query answers (a count, a seq), read outside the plugin on a connection of its own.
-int read_int(const std::string& url, const std::string& sql) {
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
-  return tx.exec(sql)[0][0].as<int>();
-}
 
 std::string sha256_hex(std::string_view data) {
   unsigned char md[SHA256_DIGEST_LENGTH];
