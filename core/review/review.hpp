@@ -221,7 +221,7 @@ class ReviewService {
   void claim_goes_on(const std::shared_ptr<ReviewClaim>& c);
   void claimed_now(const ReviewClaim& c, ClaimedTask& claimed, const sdk::Lease& lease);
   void finish_claim(ReviewClaim& c, std::optional<ClaimedTask> out, std::exception_ptr error);
-  std::shared_ptr<ReviewSubmission> check_submission(const OutcomeRequest& req, const Principal& who, OutcomeDone done);
+  void check_submission(ReviewSubmission& s);
   void outcome_step(const std::shared_ptr<ReviewSubmission>& s);
   void weigh_consensus(ReviewSubmission& s);
   sdk::WriteBatch outcome_batch(ReviewSubmission& s);

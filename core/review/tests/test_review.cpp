@@ -280,3 +280,25 @@ TEST_CASE("review: a claim and an outcome are answered only once committed", "[r
   });
   CHECK(at_outcome.get_future().get() == "completed/alice/1");
 }
+
+TEST_CASE("review: a submit's checks answer alike before the turn and on step threads (writer.step_threads)", "[review]") {
+  const int step_threads = GENERATE(0, 2);
+  INFO("step threads " << step_threads);
+  TestApp t(kPolicy);
+  t->review().set_step_threads(step_threads);
+  const auto id = flagged_case(t, "s1");
+  Principal elsewhere{"eve", Role::reviewer, {"other"}};
+  CHECK(error_code([&] { t->review().submit(outcome(id + 1000, "approve"), reviewer("alice")); }) == "not_found");
+  CHECK(error_code([&] { t->review().submit(outcome(id, "approve"), elsewhere); }) == "forbidden");
+  CHECK(error_code([&] { t->review().submit(outcome(id, "approve"), reviewer("alice")); }) == "lease_not_held");
+  REQUIRE(t->review().next("loans", reviewer("alice")));
+  CHECK(error_code([&] { t->review().submit(outcome(id, "correct", "ugly"), reviewer("alice")); }) == "invalid_field");
+  CHECK(error_code([&] { t->review().submit(outcome(id, "correct"), reviewer("alice")); }) == "invalid_field");
+  CHECK(error_code([&] { t->review().submit(outcome(id, "shrug"), reviewer("alice")); }) == "invalid_field");
+  CHECK(error_code([&] { t->review().submit(outcome(id, "approve"), reviewer("bob")); }) == "lease_not_held");
+  CHECK(is(task_of(t, id).status, TaskState::assigned));  // refused answers leave no trace
+  const auto done = t->review().submit(outcome(id, "correct", "bad"), reviewer("alice"));
+  CHECK(is(done.status, TaskState::completed));
+  CHECK(done.final_label == "bad");
+  CHECK(error_code([&] { t->review().submit(outcome(id, "approve"), reviewer("alice")); }) == "illegal_transition");
+}
