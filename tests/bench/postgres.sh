@@ -40,6 +40,11 @@ trap 'on_exit $?' EXIT
 source "$here/tests/bench/pg-lib.sh"
 pg_start
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+can_pin() { [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; }
+# The postmaster, its children, and the backends it forks later: on core 1, or (unpin) on all.
+pin_server() { taskset -a -p -c 1 "$(head -n 1 "$(pg_field dir)/data/postmaster.pid")" >/dev/null; }
+unpin_server() { taskset -a -p -c "0-$(($(nproc) - 1))" "$(head -n 1 "$(pg_field dir)/data/postmaster.pid")" >/dev/null; }
+PIN=  # the instances' and the load clients' prefix in the pinned runs ("taskset -c 0")
 source "$here/tests/bench/lib.sh"  # reviewers_client
 cp -r "$here/examples/credit_risk" "$work/ex"
 cfg="$work/ex/hitl.lua"
@@ -87,9 +92,8 @@ echo "## batch ingest with the server on a core of its own: hitl (and the refere
 # (the instance gets one core whichever backend it uses; the round trip stays loopback's).
 # PINNED_ROUNDS alternated rounds, each printed, then the medians.
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  postmaster=$(head -n 1 "$(pg_field dir)/data/postmaster.pid")
-  taskset -a -p -c 1 "$postmaster" >/dev/null  # the postmaster, its children, and the backends it forks later
+if can_pin; then
+  pin_server
   declare -A rates=()
   for r in $(seq "${PINNED_ROUNDS:-3}"); do
     line="round $r:"
@@ -105,11 +109,24 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   done
   # shellcheck disable=SC2086
   echo "medians: SQLite $(median ${rates[sqlite]}), PostgreSQL $(median ${rates[postgres]}), reference $(median ${rates[peer]}) records/s"
-  taskset -a -p -c "0-$(($(nproc) - 1))" "$postmaster" >/dev/null
+  unpin_server
 else
   echo "skipped: needs 2 cores and taskset"
 fi
 fi
+
+# pinned_runs RUN: RUN on SQLite and on PostgreSQL, one instance, with the server on a core of its
+# own: the instance and its load client on core 0, PostgreSQL on core 1 (as the pinned batch runs).
+pinned_runs() {
+  can_pin || { echo "pinned runs skipped: needs 2 cores and taskset"; return; }
+  echo "the server on a core of its own: hitl and the load client on core 0, PostgreSQL on core 1"
+  pin_server
+  PIN="taskset -c 0"
+  "$1" sqlite 1
+  "$1" postgres 1
+  PIN=
+  unpin_server
+}
 
 start_instances() {  # start_instances CONFIG N: N `hitl serve`; sets urls (comma-separated)
   urls=
@@ -117,7 +134,7 @@ start_instances() {  # start_instances CONFIG N: N `hitl serve`; sets urls (comm
     # The previous run's file goes first: the loop below could read its old URL before the new
     # instance's redirection truncates it, and wait forever on a port nobody listens on.
     rm -f "$work/serve$i.out"
-    HITL_LISTEN=127.0.0.1:0 "$hitl" serve --config "$1" > "$work/serve$i.out" 2> "$work/serve$i.log" &
+    HITL_LISTEN=127.0.0.1:0 $PIN "$hitl" serve --config "$1" > "$work/serve$i.out" 2> "$work/serve$i.log" &
     servers+=($!)
     until grep -q listening "$work/serve$i.out" 2>/dev/null; do sleep 0.05; done
     local u; u=$(grep -o 'http://[0-9.:]*' "$work/serve$i.out")
@@ -140,7 +157,7 @@ review_run() {  # review_run BACKEND INSTANCES
   step="starting $2 instance(s) on $1"
   start_instances "$c" "$2"
   step="the $1 review run ($2 instances)"
-  echo "$1, $2 instance(s), $pending pending: $("$client_bin" "$urls" "$work/rev.tok" "$REVIEW_SECONDS") (load $(load))"
+  echo "$1, $2 instance(s), $pending pending: $($PIN "$client_bin" "$urls" "$work/rev.tok" "$REVIEW_SECONDS") (load $(load))"
   stop_all
 }
 echo
@@ -156,7 +173,7 @@ http_run() {
   [ "$2" = 1 ] && threads=2 conns=32
   for u in ${urls//,/ }; do
     i=$((i + 1))
-    TOKEN=$tok RUNID="h$1$2i$i" wrk -t"$threads" -c"$conns" -d"$WRK_DURATION" -s "$ref/wrk.lua" \
+    TOKEN=$tok RUNID="h$1$2i$i" $PIN wrk -t"$threads" -c"$conns" -d"$WRK_DURATION" -s "$ref/wrk.lua" \
       "$u/v1/domains/credit_risk/predictions" > "$work/wrk$i.out" &
     wrks+=($!)
   done
@@ -174,6 +191,7 @@ elif command -v wrk >/dev/null && [ -f "$ref/wrk.lua" ]; then
   http_run sqlite 1
   http_run postgres 1
   http_run postgres "$INSTANCES"
+  pinned_runs http_run
 else
   echo "skipped: needs wrk and $ref/wrk.lua"
 fi
@@ -186,6 +204,7 @@ client_bin=$(reviewers_client)
 review_run sqlite 1
 review_run postgres 1
 review_run postgres "$INSTANCES"
+pinned_runs review_run
 fi
 echo
 echo "# load average at the end: $(load)"
