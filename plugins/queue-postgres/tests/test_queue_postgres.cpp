@@ -12,6 +12,7 @@
 #include "support/postgres.hpp"
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -273,4 +274,22 @@ TEST_CASE("a small push is one statement: new items queued, a leased one re-rank
   REQUIRE(q->depth("e", 5000, d).ok());
   CHECK(d.ready == 0);
   check_counts_match_rows(url);
+}
+
+// docs/deploy.md "Server settings for reviews" gives this statement for a busy queue: it must run
+// on the table the plugin makes, and set what it says.
+TEST_CASE("deploy.md's autovacuum settings for queue_items apply to the plugin's table") {
+  std::ifstream doc(std::string(HITL_SOURCE_DIR) + "/docs/deploy.md");
+  std::string line, statement;
+  while (std::getline(doc, line))
+    if (line.find("ALTER TABLE queue_items SET (") != std::string::npos) statement = line;
+  REQUIRE_FALSE(statement.empty());
+  HITL_PG_DATABASE(url);
+  auto q = open_queue(url);  // migrates
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  tx.exec(statement);
+  const auto options = tx.exec1("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'queue_items'")[0].as<std::string>();
+  CHECK(options.find("autovacuum_vacuum_scale_factor=0") != std::string::npos);
+  CHECK(options.find("autovacuum_vacuum_threshold=5000") != std::string::npos);
 }
