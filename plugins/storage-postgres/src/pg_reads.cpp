@@ -60,7 +60,17 @@ Status PgStorage::get_decision(const std::string& domain, const std::string& id,
 
 // One statement for the whole batch (ids as one text[] parameter); rows matched back to the
 // positions of their ids (an id may come twice in a batch).
+// Asks made at once on several threads are read together (pg_find_batcher.hpp).
 Status PgStorage::find_decisions(const std::string& domain, const std::vector<std::string>& ids,
+                                 std::vector<std::optional<sdk::DecisionRecord>>& out) noexcept {
+  try {
+    return finds_.find(domain, ids, out);
+  } catch (const std::exception& e) {
+    return Status::Error(Code::internal, std::string(kPlugin) + ": find_decisions failed: " + e.what());
+  }
+}
+
+Status PgStorage::read_decisions(const std::string& domain, const std::vector<std::string>& ids,
                                  std::vector<std::optional<sdk::DecisionRecord>>& out) noexcept {
   out.assign(ids.size(), std::nullopt);
   if (ids.empty()) return Status::Ok();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "audit_chain.hpp"
+#include "pg_find_batcher.hpp"
 #include "pg_config.hpp"
 #include "pg_session.hpp"
 
@@ -139,6 +140,12 @@ class PgStorage final : public sdk::Storage {
   std::optional<AuditHead> committed_head_, pending_head_;
   bool head_trusted_ = false;
   pg::Pool readers_;
+  // find_decisions' reads, one statement for the asks made at once (pg_find_batcher.hpp).
+  sdk::Status read_decisions(const std::string& domain, const std::vector<std::string>& ids,
+                             std::vector<std::optional<sdk::DecisionRecord>>& out) noexcept;
+  FindBatcher finds_{[this](const std::string& d, const std::vector<std::string>& ids, FindBatcher::Found& out) {
+    return read_decisions(d, ids, out);
+  }};
 };
 
 // Opens (and migrates) the database `cfg.url` names.

@@ -11,6 +11,7 @@
 
 #include "pg_storage_testing.hpp"
 
+#include <atomic>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -463,4 +464,33 @@ TEST_CASE("a writer's remembered chain head: appends continue after another writ
   append(*b, 2);
   append(*a, 1);
   CHECK(verify_chain(*a) == static_cast<std::size_t>(n));
+}
+
+// The HTTP intake's repeated-id checks, asked at once on many threads, are read together
+// (src/pg_find_batcher.hpp): each caller still gets the stored decisions of its own ids only.
+TEST_CASE("find_decisions asked on 12 threads at once answers each its own ids") {
+  HITL_PG_DATABASE(url);
+  auto s = open(url);
+  sdk::WriteBatch b;
+  for (int i = 0; i <= 300; i += 2) b.decisions.push_back(decision("f-" + std::to_string(i), i % 4 == 0));
+  commit_ok(*s, b);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t)
+    threads.emplace_back([&, t] {
+      for (int k = t; k < 300; k += 12) {
+        const std::vector<std::string> ids{"f-" + std::to_string(k), "f-" + std::to_string(k + 1)};
+        std::vector<std::optional<sdk::DecisionRecord>> found;
+        if (!s->find_decisions("credit", ids, found).ok() || found.size() != 2) {
+          ++wrong;
+          continue;
+        }
+        for (std::size_t i = 0; i < 2; ++i) {
+          const bool stored = (k + static_cast<int>(i)) % 2 == 0;
+          if (stored != found[i].has_value() || (stored && found[i]->id != ids[i])) ++wrong;
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(wrong == 0);
 }
