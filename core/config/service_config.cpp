@@ -19,7 +19,7 @@ using nlohmann::json;
 const std::vector<OptionDoc>& option_docs() {
   static const std::vector<OptionDoc> docs = {
       {"listen", "string", "127.0.0.1:8080", "HOST:PORT the HTTP API listens on (--listen overrides)"},
-      {"http_threads", "integer", "2", "I/O threads serving HTTP (parse, model and policy run on them)"},
+      {"http_threads", "integer", "2 with the sqlite storage, else 8", "I/O threads serving HTTP (parse, model and policy run on them); over a network database each request's repeated-id check waits a round trip on one, and checks waiting together are read in one statement (docs/performance.md)"},
       {"max_body_bytes", "integer", "8388608", "largest accepted request body; larger gets 413"},
       {"max_batch_records", "integer", "10000", "most records in one predictions request"},
       {"max_json_depth", "integer", "64", "deepest nesting of arrays and objects in any JSON a client sends; deeper gets 422 too_deep"},
@@ -365,7 +365,6 @@ void load_service_options(const json& root, const Ctx& ctx, const fs::path& defa
   } catch (const ConfigError& e) {
     ctx.fail("listen", e.what());
   }
-  cfg.http_threads = static_cast<int>(get_int(root, "http_threads", "", ctx, 2, 1, 64));
   cfg.max_body_bytes = get_int(root, "max_body_bytes", "", ctx, 8 << 20, 1024, 1ll << 31);
   cfg.max_batch_records = get_int(root, "max_batch_records", "", ctx, 10000, 1, 1000000);
   cfg.max_json_depth = static_cast<int>(get_int(root, "max_json_depth", "", ctx, 64, 2, 512));
@@ -418,7 +417,8 @@ void load_plugins(const json& root, const Ctx& ctx, const PathOptionsOf& path_op
                                cfg.plugin_dirs, path_options);
   cfg.queue = get_plugin_ref(get_table(root, "queue", "", ctx), "queue", ctx, "sqlite", "queue", cfg.plugin_dirs,
                              path_options);
-  // The default follows the queue: the sqlite queue's steps are cheapest between two commits.
+  // The defaults follow the plugins: on SQLite a read or a queue call costs no round trip.
+  cfg.http_threads = static_cast<int>(get_int(root, "http_threads", "", ctx, cfg.storage.plugin == "sqlite" ? 2 : 8, 1, 64));
   cfg.writer_step_threads = static_cast<int>(get_int(get_table(root, "writer", "", ctx), "step_threads", "writer", ctx,
                                                      cfg.queue.plugin == "sqlite" ? 0 : 4, 0, 64));
   if (root.contains("reports_storage"))

@@ -10,7 +10,7 @@
 # batch rounds with the instance on core 0 and the server on core 1), SECTIONS ("batch http review":
 # the parts to run, e.g. SECTIONS=http for the HTTP intake alone), PG_STEP_THREADS (unset: the
 # config's default, 4 on PostgreSQL; a number sets writer.step_threads on PostgreSQL, 0 for the
-# writer thread, to compare).
+# writer thread, to compare), PG_HTTP_THREADS (unset: 2; http_threads on PostgreSQL).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-build}" && pwd)
@@ -52,6 +52,7 @@ cfg="$work/ex/hitl.lua"
 pg_config "$cfg" "$work/ex/hitl-pg.lua"
 pgcfg="$work/ex/hitl-pg.lua"
 [ -n "${PG_STEP_THREADS:-}" ] && sed -i "s|^return {|return {\n  writer = { step_threads = $PG_STEP_THREADS },|" "$pgcfg"
+[ -n "${PG_HTTP_THREADS:-}" ] && sed -i "s|^return {|return {\n  http_threads = $PG_HTTP_THREADS,|" "$pgcfg"
 n_db=0
 fresh() {  # fresh sqlite|postgres: an empty database for the next run (HITL_DB or HITL_PG_URL)
   rm -rf "$work/ex/var"; mkdir -p "$work/ex/var"; export HITL_DB="$work/ex/var/hitl.db"
@@ -69,7 +70,7 @@ timed() {  # timed N CMD...: "records/s CPU-seconds" of CMD over N records
   echo "$(( n * 1000000000 / (t1 - t0) )) $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.1f", u + s}')"
 }
 
-echo "# hitl bench on PostgreSQL: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?') $(grep -m1 CMAKE_BUILD_TYPE: "$build/CMakeCache.txt" | cut -d= -f2), $(nproc) cores, load average $(load), writer.step_threads on PostgreSQL: ${PG_STEP_THREADS:-default}"
+echo "# hitl bench on PostgreSQL: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?') $(grep -m1 CMAKE_BUILD_TYPE: "$build/CMakeCache.txt" | cut -d= -f2), $(nproc) cores, load average $(load), writer.step_threads on PostgreSQL: ${PG_STEP_THREADS:-default}, http_threads: ${PG_HTTP_THREADS:-default}"
 echo "# server: $("$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version), loopback, fsync=off"
 
 if want batch; then

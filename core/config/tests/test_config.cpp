@@ -278,7 +278,7 @@ TEST_CASE("config: the options of a policy change load resolved against the conf
              Catch::Contains("policy.watch_seconds"));
 }
 
-TEST_CASE("config: writer.step_threads follows the queue unless set (0 with sqlite, 4 with a network queue)") {
+TEST_CASE("config: writer.step_threads and http_threads follow the plugins unless set (more threads over a network database)") {
   TempDir dir;
   dir.write("p.lua", "return {}");
   const auto load = [&](const std::string& body) {
@@ -287,6 +287,9 @@ TEST_CASE("config: writer.step_threads follows the queue unless set (0 with sqli
   };
   CHECK(load("").writer_step_threads == 0);
   CHECK(load(R"(queue = { plugin = "postgres" },)").writer_step_threads == 4);
+  CHECK(load("").http_threads == 2);
+  CHECK(load(R"(storage = { plugin = "postgres" },)").http_threads == 8);
+  CHECK(load(R"(storage = { plugin = "postgres" }, http_threads = 3,)").http_threads == 3);
   CHECK(load(R"(queue = { plugin = "postgres" }, writer = { step_threads = 0 },)").writer_step_threads == 0);
   CHECK(load(R"(writer = { step_threads = 8 },)").writer_step_threads == 8);
   auto e = error_of(dir.write("e.lua", R"(return { writer = { step_threads = 65 }, domains = { d = { policy = "p.lua", labels = {"a"} } } })"));
