@@ -89,9 +89,10 @@ class ReviewService {
                 policy::PolicyEngine& policies, FinalHooks hooks);
 
   // Claims and submits are asynchronous (issue 19; review_claims.cpp): the checks that need no
-  // turn run on the calling thread and throw ServiceError; the rest runs on the writer thread in
-  // the reviewer's turn (review_locks.hpp), and `done` is called there once the storage move is
-  // committed, with the result or the error (a ServiceError), never before. They never block, so
+  // turn run on the calling thread and throw ServiceError; the rest runs on the writer thread (or
+  // a step thread: set_step_threads) in the reviewer's turn (review_locks.hpp). `done` is called
+  // with the result once the storage move is committed (on the writer thread), never before, or
+  // with the error (a ServiceError) on the thread where it arose. They never block, so
   // an HTTP I/O thread hands the request off and returns to its event loop, and the writer merges
   // many reviewers' claims and submits into one transaction. `done` must be short and not throw.
   using ClaimDone = std::function<void(std::optional<ClaimedTask>, std::exception_ptr)>;
