@@ -7,6 +7,10 @@
 
 namespace hitl::queue_postgres::sql {
 
+// Migration 3's statement, also quoted by docs/deploy.md (a test keeps the two the same).
+inline constexpr const char* kAutovacuum =
+    "ALTER TABLE queue_items SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000);";
+
 // due_ms is the deadline with "none" (0) mapped to INT64_MAX: one ascending index column gives
 // "earliest deadline first, no deadline last", so queue_items_dispatch serves the claim's ORDER BY.
 // queue_counts keeps one row per domain in step with queue_items, in the writing transaction,
@@ -66,6 +70,12 @@ CREATE TRIGGER queue_counts_insert AFTER INSERT ON queue_items REFERENCING NEW T
 CREATE TRIGGER queue_counts_delete AFTER DELETE ON queue_items REFERENCING OLD TABLE AS deleted_items
   FOR EACH STATEMENT EXECUTE FUNCTION hitl_queue_count_deleted();
 )sql"},
+      // Every ack leaves a dead entry at the head of queue_items_dispatch, and every claim steps
+      // over the dead entries until a vacuum removes them (305 buffers a claim after 20k acks, 30
+      // after a VACUUM: docs/performance.md). By default autovacuum waits for 20 % of the table to
+      // be dead: 200k rows at a million pending. After a fixed number instead, whatever the
+      // backlog (how often autovacuum looks is the server's autovacuum_naptime: docs/deploy.md).
+      {3, "queue_items vacuumed after a fixed number of dead rows, not a share of the queue", kAutovacuum},
   };
   return list;
 }
