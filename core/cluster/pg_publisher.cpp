@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace hitl::cluster {
 
@@ -28,6 +29,8 @@ void PgPublisher::stop() noexcept {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);  // posted while stopping, or past the bound since the last send
+  if (dropped_) spdlog::warn("cluster: {} events not sent to the other instances (published as it stopped)", std::exchange(dropped_, 0));
 }
 
 void PgPublisher::run() {

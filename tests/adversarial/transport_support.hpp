@@ -12,31 +12,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <stdexcept>
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 
 namespace hitl::test {
-
-// Rewrites the Service's config with `from` (which must be in it) replaced by `to`.
-inline void replace_in_config(Service& s, const std::string& from, const std::string& to) {
-  std::ifstream in(s.config);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string config = text.str();
-  const auto at = config.find(from);
-  if (at == std::string::npos) throw std::runtime_error("replace_in_config: the config has no '" + from + "'");
-  config.replace(at, from.size(), to);
-  std::ofstream(s.config, std::ios::trunc) << config;
-}
-
-// Rewrites the Service's config with extra top-level settings, e.g. "max_connections = 16,".
-inline void set_top_level(Service& s, const std::string& settings) {
-  const std::string anchor = "max_body_bytes = 1048576,";
-  replace_in_config(s, anchor, anchor + "\n  " + settings);
-}
 
 // A plain TCP connection to 127.0.0.1:port; -1 on failure. Closed by the caller (::close).
 inline int raw_connect(int port) {

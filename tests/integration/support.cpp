@@ -240,6 +240,22 @@ return {
 
 Service::~Service() { stop(); }
 
+void replace_in_config(Service& s, const std::string& from, const std::string& to) {
+  std::ifstream in(s.config);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string config = text.str();
+  const auto at = config.find(from);
+  if (at == std::string::npos) throw std::runtime_error("replace_in_config: the config has no '" + from + "'");
+  config.replace(at, from.size(), to);
+  std::ofstream(s.config, std::ios::trunc) << config;
+}
+
+void set_top_level(Service& s, const std::string& settings) {
+  const std::string anchor = "max_body_bytes = 1048576,";
+  replace_in_config(s, anchor, anchor + "\n  " + settings);
+}
+
 std::vector<std::vector<std::string>> Service::sql_rows(const std::string& sql) const {
   std::vector<std::vector<std::string>> rows;
 #if HITL_TEST_WITH_POSTGRES

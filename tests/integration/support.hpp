@@ -77,6 +77,11 @@ class Service {
   std::string pg_url_;  // the service's PostgreSQL database ("" = the SQLite file `db`)
 };
 
+// Rewrites the Service's config (before start) with `from`, which must be in it, replaced by `to`.
+void replace_in_config(Service& s, const std::string& from, const std::string& to);
+// Rewrites the Service's config with extra top-level settings, e.g. "max_connections = 16,".
+void set_top_level(Service& s, const std::string& settings);
+
 // One more `hitl serve` of a Service's config, so on its database: several instances behind a
 // load balancer (docs/deploy.md, "Several instances"); PostgreSQL only. Its output goes to
 // serve-<n>.out and serve-<n>.log in the Service's folder.

@@ -9,8 +9,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -89,16 +87,6 @@ void review_everything(Service& s) {
   CHECK(mismatched == 0);
 }
 
-// The config's writer table set to `writer` (e.g. "{ step_threads = 4 }").
-void set_writer(Service& s, const std::string& writer) {
-  std::ifstream in(s.config);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string anchor = "max_body_bytes = 1048576,";
-  const auto at = text.find(anchor);
-  REQUIRE(at != std::string::npos);
-  text.insert(at + anchor.size(), "\n  writer = " + writer + ",");
-  std::ofstream(s.config, std::ios::trunc) << text;
-}
 }  // namespace
 
 // [workflow]: also against PostgreSQL (tests/integration/CMakeLists.txt), where the steps run on
@@ -110,7 +98,7 @@ TEST_CASE("64 reviewers claim and submit concurrently: each task completed exact
 
 TEST_CASE("64 reviewers on step threads (writer.step_threads = 4): each task completed exactly once", "[concurrency]") {
   Service s;
-  set_writer(s, "{ step_threads = 4 }");
+  hitl::test::set_top_level(s, "writer = { step_threads = 4 },");
   review_everything(s);
   CHECK(s.log().find("claim and submit steps run on 4 step threads") != std::string::npos);
 }

@@ -14,7 +14,6 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -107,14 +106,9 @@ struct Load {
 // The service of these tests: domain "reloading" with the given policy and shadow files.
 // `watch`: whether the housekeeping poll looks for changed policy files (policy.watch_seconds).
 void start_reloading(Service& s, bool watch) {
-  if (!watch) {
-    std::ifstream in(s.config);
-    std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string from = "policy = { instruction_budget = 200000 }";
-    REQUIRE(config.find(from) != std::string::npos);
-    config.replace(config.find(from), from.size(), "policy = { instruction_budget = 200000, watch_seconds = 0 }");
-    s.dir.write("hitl.lua", config);
-  }
+  if (!watch)
+    hitl::test::replace_in_config(s, "policy = { instruction_budget = 200000 }",
+                                  "policy = { instruction_budget = 200000, watch_seconds = 0 }");
   s.start();
 }
 

@@ -9,6 +9,7 @@
 #include "pg_tables.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -67,7 +68,7 @@ void PgStorage::insert_decisions_on_conflict(Tx& tx, std::vector<sdk::NewDecisio
       duplicates.push_back(&*it);
       if (it->task) orphans.push_back(std::exchange(it->task->task_id, 0));
     }
-    if (!orphans.empty()) tx.run("DELETE FROM tasks WHERE task_id = ANY($1::bigint[])", {array_of(orphans, [](std::int64_t id) { return id; })});
+    if (!orphans.empty()) tx.run("DELETE FROM tasks WHERE task_id = ANY($1::bigint[])", {array_of(orphans, std::identity{})});
   });
   for (auto* nd : duplicates) {
     const auto r = tx.run(kDecisions.select() + " WHERE domain = $1 AND id = $2",

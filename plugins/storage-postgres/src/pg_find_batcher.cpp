@@ -40,8 +40,17 @@ std::vector<FindBatcher::Ask*> FindBatcher::take_batch() {
   return batch;
 }
 
-// One read per domain over the asks' ids in order; each ask gets its own slice back.
-void FindBatcher::read_batch(const std::vector<Ask*>& batch) {
+// One read per domain over the asks' ids in order; each ask gets its own slice back. Never
+// throws: the threads waiting on this one would wait for ever.
+void FindBatcher::read_batch(const std::vector<Ask*>& batch) noexcept {
+  try {
+    read_grouped(batch);
+  } catch (const std::exception& e) {
+    for (Ask* a : batch) a->status = sdk::Status::Error(sdk::Code::internal, std::string("find_decisions failed: ") + e.what());
+  }
+}
+
+void FindBatcher::read_grouped(const std::vector<Ask*>& batch) {
   if (batch.size() == 1) {
     batch[0]->status = read_(batch[0]->domain, batch[0]->ids, batch[0]->out);
     return;

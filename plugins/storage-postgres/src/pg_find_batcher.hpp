@@ -39,7 +39,8 @@ class FindBatcher {
     bool done = false;
   };
   std::vector<Ask*> take_batch();  // mu_ held
-  void read_batch(const std::vector<Ask*>& batch);
+  void read_batch(const std::vector<Ask*>& batch) noexcept;
+  void read_grouped(const std::vector<Ask*>& batch);
 
   const Read read_;
   std::mutex mu_;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,4 +107,20 @@ TEST_CASE("find batcher: asks past kMaxIds ids are read apart, a larger one alon
   CHECK(out[0].has_value());
   CHECK_FALSE(out[1].has_value());
   CHECK(store.most_ids == big.size());
+}
+
+TEST_CASE("find batcher: a read that throws fails its asks with an error, and later asks are read (nobody left waiting)") {
+  std::atomic<bool> throwing{true};
+  FindBatcher batcher([&](const std::string&, const std::vector<std::string>& ids, FindBatcher::Found& out) {
+    if (throwing) throw std::runtime_error("out of memory building the array");
+    out.assign(ids.size(), std::nullopt);
+    return sdk::Status::Ok();
+  });
+  FindBatcher::Found out;
+  const auto st = batcher.find("a", {"a:1"}, out);
+  CHECK(st.code == sdk::Code::internal);
+  CHECK_THAT(st.message, Catch::Contains("out of memory building the array"));
+  throwing = false;
+  REQUIRE(batcher.find("a", {"a:1"}, out).ok());  // hangs when the failed read left the batcher reading
+  CHECK(out.size() == 1);
 }
